@@ -1,0 +1,64 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the engine. Each message says what the user
+/// can do about it; none of them contains prompt text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is not a usable GGUF model: {reason}")]
+    InvalidGguf { path: PathBuf, reason: String },
+
+    #[error("the model file has no metadata key \"{key}\"")]
+    MissingMetadata { key: String },
+
+    #[error("metadata key \"{key}\" should be {expected}, but it is {found}")]
+    MetadataType {
+        key: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+
+    #[error("the model file has no tensor \"{name}\"")]
+    MissingTensor { name: String },
+
+    #[error("cannot load tensor \"{name}\": {source}")]
+    Tensor {
+        name: String,
+        #[source]
+        source: candle_core::Error,
+    },
+
+    #[error("unsupported architecture \"{arch}\" (supported: {supported})")]
+    UnsupportedArchitecture { arch: String, supported: String },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    #[error("chat template: {0}")]
+    Template(String),
+
+    #[error(
+        "the prompt is {prompt_tokens} tokens but the context window is {context_length}; \
+         shorten the conversation or load the model with a larger context"
+    )]
+    PromptTooLong {
+        prompt_tokens: usize,
+        context_length: usize,
+    },
+
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    #[error("inference failed: {0}")]
+    Compute(#[from] candle_core::Error),
+
+    #[error("the engine worker has stopped")]
+    WorkerGone,
+}

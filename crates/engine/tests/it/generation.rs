@@ -1,0 +1,1 @@
+//! generation tests (real models).

@@ -1,0 +1,7 @@
+//! hearth-engine integration tests: one binary (linking candle once), one module per area.
+//! The real test models come from `cargo xtask fetch-test-models` (see hearth-testkit).
+
+mod generation;
+mod models;
+mod template;
+mod tokenizer;

