@@ -30,10 +30,12 @@ use python::{DateTime, JsonOptions};
 const TEMPLATE_NAME: &str = "chat_template";
 
 /// ChatML, the last resort: `<|im_start|>role\ncontent<|im_end|>\n`.
-const CHATML: &str = "{%- for message in messages -%}\
-{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}\
-{%- endfor -%}\
-{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
+const CHATML: &str = r#"{%- for message in messages -%}
+    {{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{ '<|im_start|>assistant\n' }}
+{%- endif -%}"#;
 
 /// Gemma 2/3: BOS, `user`/`model` turns, the system prompt folded into the first
 /// user turn followed by a blank line, contents trimmed, roles must alternate.
@@ -134,9 +136,19 @@ impl ChatTemplate {
         };
         let bos = token(tokenizer.bos_id());
         let eos = token(tokenizer.eos_id());
+        Self::for_gguf(gguf, &bos, &eos)
+    }
+
+    /// Like [`ChatTemplate::for_model`], with the special-token texts given
+    /// rather than looked up in a [`Tokenizer`].
+    pub fn for_gguf(
+        gguf: &GgufFile,
+        bos_token: &str,
+        eos_token: &str,
+    ) -> Result<Self, EngineError> {
         let (text, source) = template_for(gguf);
         tracing::debug!(?source, "chat template");
-        let mut template = Self::new(&text, &bos, &eos)?;
+        let mut template = Self::new(&text, bos_token, eos_token)?;
         template.source = source;
         Ok(template)
     }
