@@ -9,8 +9,9 @@
 //! builds the same environment on minijinja (with minijinja-contrib's Python
 //! string/dict methods) and prints values as Python's `str()` would. The known
 //! templates for GGUF files without one are written here from each model
-//! family's published chat format. `{% generation %}` (training only) is not
-//! supported.
+//! family's published chat format. transformers' `{% generation %}` block
+//! (it marks assistant text for training masks and renders its body unchanged)
+//! becomes an always-true `{% if %}` with the same whitespace control.
 
 mod python;
 
@@ -176,7 +177,7 @@ impl ChatTemplate {
         fixed_now: Option<i64>,
     ) -> Result<Self, EngineError> {
         let mut env = hf_environment(fixed_now);
-        env.add_template_owned(TEMPLATE_NAME, source.to_owned())
+        env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
             .map_err(template_error)?;
         Ok(Self {
             env,
@@ -224,10 +225,10 @@ impl ChatTemplate {
 
 /// The template text for `gguf` and where it came from.
 fn template_for(gguf: &GgufFile) -> (String, TemplateSource) {
-    if let Ok(text) = gguf.get_str("tokenizer.chat_template") {
-        if !text.trim().is_empty() {
-            return (text.to_owned(), TemplateSource::Gguf);
-        }
+    if let Ok(text) = gguf.get_str("tokenizer.chat_template")
+        && !text.trim().is_empty()
+    {
+        return (text.to_owned(), TemplateSource::Gguf);
     }
     let arch = gguf.architecture().unwrap_or_default().to_owned();
     let tokens = gguf
@@ -247,6 +248,59 @@ fn template_for(gguf: &GgufFile) -> (String, TemplateSource) {
         Some(text) => (text.to_owned(), TemplateSource::Architecture(arch)),
         None => (CHATML.to_owned(), TemplateSource::ChatMl),
     }
+}
+
+/// `{% generation %}`…`{% endgeneration %}` as `{% if true %}`…`{% endif %}`,
+/// keeping each tag's `-`/`+` whitespace markers (so trim/lstrip behave as for
+/// the original block tags).
+fn rewrite_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        out.push_str(&rest[..start]);
+        let tag = &rest[start..];
+        match parse_generation_tag(tag) {
+            Some((len, open_marker, word, close_marker)) => {
+                let replacement = if word == "generation" {
+                    "if true"
+                } else {
+                    "endif"
+                };
+                out.push_str(&format!("{{%{open_marker} {replacement} {close_marker}%}}"));
+                rest = &tag[len..];
+            }
+            None => {
+                out.push_str("{%");
+                rest = &tag[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// If `tag` starts with a `generation`/`endgeneration` block tag: its length, the
+/// opening and closing whitespace markers and the word.
+fn parse_generation_tag(tag: &str) -> Option<(usize, &str, &str, &str)> {
+    let body = tag.strip_prefix("{%")?;
+    let open_marker = if body.starts_with(['-', '+']) {
+        &body[..1]
+    } else {
+        ""
+    };
+    let body = &body[open_marker.len()..];
+    let trimmed = body.trim_start();
+    let word = ["endgeneration", "generation"]
+        .into_iter()
+        .find(|w| trimmed.starts_with(w))?;
+    let after = trimmed[word.len()..].trim_start();
+    let (close_marker, after) = match after.strip_prefix(['-', '+']) {
+        Some(rest) => (&after[..1], rest),
+        None => ("", after),
+    };
+    after.strip_prefix("%}")?;
+    let consumed = tag.len() - after.len() + 2;
+    Some((consumed, open_marker, word, close_marker))
 }
 
 /// minijinja set up as transformers sets up jinja2 for chat templates.
@@ -330,10 +384,10 @@ fn template_error(err: Error) -> EngineError {
         (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
         _ => err.to_string(),
     };
-    if err.kind() == ErrorKind::InvalidOperation {
-        if let Some(line) = err.line() {
-            message.push_str(&format!(" (line {line})"));
-        }
+    if err.kind() == ErrorKind::InvalidOperation
+        && let Some(line) = err.line()
+    {
+        message.push_str(&format!(" (line {line})"));
     }
     let mut source = std::error::Error::source(&err);
     while let Some(inner) = source {
@@ -442,6 +496,25 @@ mod tests {
             .unwrap(),
             "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s>"
         );
+    }
+
+    #[test]
+    fn generation_tags_keep_their_whitespace_markers() {
+        assert_eq!(
+            rewrite_generation_tags("a{%- generation %}b{% endgeneration -%}c{% if x %}"),
+            "a{%- if true %}b{% endif -%}c{% if x %}"
+        );
+        assert_eq!(
+            rewrite_generation_tags("{% generationx %}{%"),
+            "{% generationx %}{%"
+        );
+        let out = render(
+            "{% for m in messages %}\n  {% generation %}\n{{ m.content }}\n  {% endgeneration %}\n{% endfor %}",
+            &[Message::assistant("x")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(out, "x\n");
     }
 
     #[test]

@@ -390,7 +390,7 @@ impl DateTime {
         ];
         let month = MONTHS[(self.month - 1) as usize % 12];
         let weekday = DAYS[self.weekday as usize % 7];
-        let hour12 = if self.hour % 12 == 0 {
+        let hour12 = if self.hour.is_multiple_of(12) {
             12
         } else {
             self.hour % 12
@@ -430,7 +430,7 @@ impl DateTime {
                     "{:02}:{:02}:{:02}",
                     self.hour, self.minute, self.second
                 ),
-                'n' => write!(out, "\n"),
+                'n' => writeln!(out),
                 't' => write!(out, "\t"),
                 '%' => write!(out, "%"),
                 other => write!(out, "%{other}"),

@@ -9,7 +9,8 @@ Not run in CI. Re-run after changing a template or a conversation:
 
 Inputs:
 - the *.jinja files in this directory (model templates written from each
-  family's published chat template, plus pyisms.jinja);
+  family's published chat template, plus pyisms.jinja and
+  chatml-generation.jinja, which exercise jinja2/Python details);
 - smollm2.jinja, read from the SmolLM2 test GGUF when it is present;
 - known-*.jinja, extracted from the `const ...: &str = r#"..."#` templates in
   crates/engine/src/template.rs, so the known templates are checked too.
@@ -43,6 +44,7 @@ SPECIAL_TOKENS = {
     "phi3": ("<s>", "<|endoftext|>"),
     "zephyr": ("<s>", "</s>"),
     "pyisms": ("<BOS>", "<EOS>"),
+    "chatml-generation": ("", "<|im_end|>"),
     "known-chatml": ("", ""),
     "known-gemma": ("<bos>", "<eos>"),
     "known-llama3": ("<|begin_of_text|>", "<|eot_id|>"),
@@ -93,8 +95,23 @@ CONVERSATIONS = {
 }
 
 
+class GenerationBlock(jinja2.ext.Extension):
+    """transformers' `{% generation %}` tag outside training: renders its body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.CallBlock(self.call_method("_body", []), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller):
+        return caller()
+
+
 def environment():
-    """transformers' chat template environment, with strftime_now pinned."""
+    """transformers' chat template environment (`_compile_jinja_template`), with
+    strftime_now pinned and the generation tag rendering its body."""
 
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
@@ -105,7 +122,7 @@ def environment():
     def strftime_now(format):
         return datetime.datetime.fromtimestamp(NOW, datetime.timezone.utc).strftime(format)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, jinja2.ext.loopcontrols])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = strftime_now
