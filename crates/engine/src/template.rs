@@ -218,6 +218,7 @@ impl ChatTemplate {
         template.render(ctx).map_err(template_error)
     }
 
+    /// Where this template came from.
     pub fn source(&self) -> TemplateSource {
         self.source.clone()
     }
@@ -234,19 +235,23 @@ fn template_for(gguf: &GgufFile) -> (String, TemplateSource) {
     let tokens = gguf
         .get_str_array("tokenizer.ggml.tokens")
         .unwrap_or_default();
-    let has = |text: &str| tokens.contains(&text);
-    let known = match arch.as_str() {
+    match known_template(&arch, |text| tokens.contains(&text)) {
+        Some(text) => (text.to_owned(), TemplateSource::Architecture(arch)),
+        None => (CHATML.to_owned(), TemplateSource::ChatMl),
+    }
+}
+
+/// Hearth's template for an architecture whose GGUF has none; `has_token` tells
+/// the llama family's chat formats apart by their special tokens.
+fn known_template(arch: &str, has_token: impl Fn(&str) -> bool) -> Option<&'static str> {
+    match arch {
         "gemma" | "gemma2" | "gemma3" => Some(GEMMA),
         "phi3" => Some(PHI3),
         "qwen2" | "qwen3" => Some(CHATML),
-        "llama" if has("<|start_header_id|>") => Some(LLAMA3),
-        "llama" if has("<|im_start|>") => Some(CHATML),
+        "llama" if has_token("<|start_header_id|>") => Some(LLAMA3),
+        "llama" if has_token("<|im_start|>") => Some(CHATML),
         "llama" => Some(LLAMA2),
         _ => None,
-    };
-    match known {
-        Some(text) => (text.to_owned(), TemplateSource::Architecture(arch)),
-        None => (CHATML.to_owned(), TemplateSource::ChatMl),
     }
 }
 
@@ -515,6 +520,44 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "x\n");
+    }
+
+    #[test]
+    fn known_templates_by_architecture_and_vocabulary() {
+        let none = |_: &str| false;
+        assert_eq!(known_template("gemma3", none), Some(GEMMA));
+        assert_eq!(known_template("phi3", none), Some(PHI3));
+        assert_eq!(known_template("qwen3", none), Some(CHATML));
+        assert_eq!(known_template("llama", none), Some(LLAMA2));
+        assert_eq!(
+            known_template("llama", |t| t == "<|start_header_id|>"),
+            Some(LLAMA3)
+        );
+        assert_eq!(
+            known_template("llama", |t| t == "<|im_start|>"),
+            Some(CHATML)
+        );
+        assert_eq!(known_template("mamba", none), None);
+    }
+
+    /// generate.py renders the known templates from copies it extracts from this
+    /// file; the copies must be current for the fixtures to test these constants.
+    #[test]
+    fn fixture_copies_of_known_templates_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/templates");
+        for (name, text) in [
+            ("chatml", CHATML),
+            ("gemma", GEMMA),
+            ("llama3", LLAMA3),
+            ("llama2", LLAMA2),
+            ("phi3", PHI3),
+        ] {
+            let copy = std::fs::read_to_string(dir.join(format!("known-{name}.jinja"))).unwrap();
+            assert_eq!(
+                copy, text,
+                "known-{name}.jinja is stale: re-run generate.py"
+            );
+        }
     }
 
     #[test]
