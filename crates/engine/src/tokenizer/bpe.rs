@@ -32,8 +32,9 @@ fn pre_tokenizer(pre: &str) -> (Vec<&'static str>, bool) {
             (vec![LLAMA3], true)
         }
         "dbrx" | "smaug-bpe" => (vec![LLAMA3], false),
-        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone"
-        | "minerva-7b" => (vec![r"\p{N}", GPT2], false),
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
+            (vec![r"\p{N}", GPT2], false)
+        }
         "qwen2" | "deepseek-r1-qwen" | "stablelm2" | "megrez" => (vec![QWEN2], false),
         "deepseek-llm" => (DEEPSEEK_LLM.to_vec(), false),
         other => {

@@ -43,7 +43,10 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, EngineError> {
         source,
     })?;
     let bad = |e: &dyn std::fmt::Display| {
-        EngineError::Tokenizer(format!("{} is not a usable tokenizer.json: {e}", path.display()))
+        EngineError::Tokenizer(format!(
+            "{} is not a usable tokenizer.json: {e}",
+            path.display()
+        ))
     };
     let json: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| bad(&e))?;
     let byte_level = json

@@ -25,16 +25,53 @@ const USER_DEFINED: u8 = 8;
 const UNUSED: u8 = 16;
 const BYTE: u8 = 32;
 
-/// End-of-turn tokens of the known chat formats: they stop generation and are
-/// treated as control tokens, as llama.cpp does.
-const END_OF_TURN: [&str; 6] = [
-    "<|im_end|>",
-    "<end_of_turn>",
+/// End-of-generation tokens of the known chat formats (llama.cpp's list): they stop
+/// generation and are treated as control tokens, as llama.cpp does.
+const END_OF_TURN: [&str; 22] = [
     "<|eot_id|>",
+    "<|im_end|>",
     "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
     "<|endoftext|>",
+    "</s>",
     "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
+    "[e~[",
 ];
+
+/// Marks the end-of-turn tokens present in the vocabulary as control tokens and
+/// returns their ids. Like llama.cpp, "</s>" stays a normal token in vocabularies
+/// that also have "<|tool_response>" or "<|plamo:eos|>" (Gemma 4, PLaMo).
+fn mark_end_of_turn(ids: &HashMap<String, u32>, attrs: &mut [u8]) -> Vec<u32> {
+    let normal_s = ids.contains_key("<|tool_response>") || ids.contains_key("<|plamo:eos|>");
+    let mut found = Vec::new();
+    for name in END_OF_TURN {
+        let Some(&id) = ids.get(name) else { continue };
+        let Some(attr) = attrs.get_mut(id as usize) else {
+            continue;
+        };
+        if name == "</s>" && normal_s {
+            *attr = NORMAL;
+            continue;
+        }
+        *attr |= CONTROL;
+        found.push(id);
+    }
+    found
+}
 
 fn attr_from_type(token_type: i64) -> u8 {
     match token_type {
@@ -198,12 +235,7 @@ impl Tokenizer {
             ids.insert(p.clone(), i as u32);
         }
         let mut stops: Vec<u32> = spec.eos.into_iter().chain(spec.extra_stops).collect();
-        for name in END_OF_TURN {
-            if let Some(&id) = ids.get(name) {
-                attrs[id as usize] |= CONTROL;
-                stops.push(id);
-            }
-        }
+        stops.extend(mark_end_of_turn(&ids, &mut attrs));
         stops.retain(|&id| (id as usize) < n);
         stops.sort_unstable();
         stops.dedup();
@@ -300,12 +332,7 @@ impl Tokenizer {
             .into_iter()
             .chain(spec.extra_stops.iter().filter_map(|&s| remap(Some(s))))
             .collect();
-        for name in END_OF_TURN {
-            if let Some(&id) = ids.get(name) {
-                attrs[id as usize] |= CONTROL;
-                stops.push(id);
-            }
-        }
+        stops.extend(mark_end_of_turn(&ids, &mut attrs));
         stops.sort_unstable();
         stops.dedup();
         let mut bytes = Vec::new();
@@ -521,7 +548,9 @@ mod tests {
         ];
         let types = [2, 3, 3, 1, 1, 1, 1, 1, 6, 6, 3, 4];
         let mut s = spec("llama", &tokens, &types);
-        s.scores = vec![0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -0.5, -0.1, 0.0, 0.0, 0.0, 0.0];
+        s.scores = vec![
+            0.0, 0.0, 0.0, -1.0, -2.0, -2.0, -0.5, -0.1, 0.0, 0.0, 0.0, 0.0,
+        ];
         s.bos = Some(1);
         s.eos = Some(2);
         Tokenizer::from_spec(s)
