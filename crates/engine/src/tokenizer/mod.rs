@@ -95,12 +95,12 @@ fn parse_byte_token(text: &str) -> Option<u8> {
 }
 
 enum Model {
-    Bpe(bpe::Bpe),
+    Bpe(Box<bpe::Bpe>),
     Spm {
         add_space_prefix: bool,
         byte_ids: Box<[Option<u32>; 256]>,
     },
-    Hf(hf::HfModel),
+    Hf(Box<hf::HfModel>),
 }
 
 /// The vocabulary as GGUF metadata describes it (also built by hand in tests).
@@ -242,7 +242,7 @@ impl Tokenizer {
 
         let (model, add_bos_default) = match spec.model {
             "gpt2" => (
-                Model::Bpe(bpe::Bpe::new(spec.pre, &spec.merges)?),
+                Model::Bpe(Box::new(bpe::Bpe::new(spec.pre, &spec.merges)?)),
                 matches!(spec.pre, "llama3" | "llama-v3" | "llama-bpe"),
             ),
             "llama" => {
@@ -344,7 +344,7 @@ impl Tokenizer {
             offsets.push(bytes.len());
         }
         Ok(Self {
-            model: Model::Hf(loaded.model),
+            model: Model::Hf(Box::new(loaded.model)),
             pieces: loaded.pieces,
             ids,
             scores: Vec::new(),
