@@ -211,14 +211,15 @@ impl Tokenizer {
     /// The tokenizer for the model at `gguf`: `tokenizer.json` beside the model file
     /// when present, the GGUF metadata otherwise.
     pub fn for_model(gguf: &GgufFile) -> Result<Self, EngineError> {
-        let spec = VocabSpec::from_gguf(gguf)?;
         if let Some(json) = gguf.path().parent().map(|d| d.join("tokenizer.json"))
             && json.is_file()
         {
             tracing::info!(path = %json.display(), "using tokenizer.json beside the model");
-            return Self::from_tokenizer_json(&json, &spec);
+            // The GGUF still names BOS/EOS and the BOS flag, when it has a vocabulary.
+            let spec = VocabSpec::from_gguf(gguf).ok();
+            return Self::from_tokenizer_json(&json, spec.as_ref());
         }
-        Self::from_spec(spec)
+        Self::from_spec(VocabSpec::from_gguf(gguf)?)
     }
 
     fn from_spec(spec: VocabSpec<'_>) -> Result<Self, EngineError> {
@@ -280,7 +281,10 @@ impl Tokenizer {
             } else if attr & NORMAL != 0 {
                 match model {
                     Model::Bpe(_) => bytes.extend(bpe::decode_byte_level(p, &char_to_byte)),
-                    _ => bytes.extend_from_slice(p.replace('\u{2581}', " ").as_bytes()),
+                    _ if p.contains('\u{2581}') => {
+                        bytes.extend_from_slice(p.replace('\u{2581}', " ").as_bytes());
+                    }
+                    _ => bytes.extend_from_slice(p.as_bytes()),
                 }
             } else if attr & BYTE != 0 {
                 bytes.extend(parse_byte_token(p));
@@ -312,7 +316,7 @@ impl Tokenizer {
 
     fn from_tokenizer_json(
         path: &std::path::Path,
-        spec: &VocabSpec<'_>,
+        spec: Option<&VocabSpec<'_>>,
     ) -> Result<Self, EngineError> {
         let loaded = hf::load(path)?;
         let n = loaded.pieces.len();
@@ -322,15 +326,16 @@ impl Tokenizer {
         }
         // Special ids follow their text from the GGUF vocabulary into tokenizer.json's.
         let remap = |id: Option<u32>| -> Option<u32> {
-            let text = spec.tokens.get(id? as usize)?;
+            let text = spec?.tokens.get(id? as usize)?;
             ids.get(*text).copied()
         };
-        let bos = remap(spec.bos);
-        let eos = remap(spec.eos);
+        let bos = remap(spec.and_then(|s| s.bos));
+        let eos = remap(spec.and_then(|s| s.eos));
+        let extra: &[u32] = spec.map_or(&[], |s| &s.extra_stops);
         let mut attrs = loaded.attrs;
         let mut stops: Vec<u32> = eos
             .into_iter()
-            .chain(spec.extra_stops.iter().filter_map(|&s| remap(Some(s))))
+            .chain(extra.iter().filter_map(|&s| remap(Some(s))))
             .collect();
         stops.extend(mark_end_of_turn(&ids, &mut attrs));
         stops.sort_unstable();
@@ -355,7 +360,7 @@ impl Tokenizer {
             bos,
             eos,
             stops,
-            add_bos: spec.add_bos.unwrap_or(spec.model == "llama"),
+            add_bos: spec.is_some_and(|s| s.add_bos.unwrap_or(s.model == "llama")),
         })
     }
 
