@@ -276,6 +276,7 @@ impl Tokenizer {
         offsets.push(0);
         for (p, &attr) in pieces.iter().zip(&attrs) {
             if attr & (CONTROL | UNKNOWN) != 0 {
+                // Control and unknown tokens print nothing (llama.cpp with special=false).
             } else if attr & USER_DEFINED != 0 {
                 bytes.extend_from_slice(p.as_bytes());
             } else if attr & NORMAL != 0 {
