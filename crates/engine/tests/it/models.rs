@@ -44,17 +44,46 @@ fn greedy_cached(m: &mut dyn Model, ids: &[u32], n: usize) -> Vec<u32> {
     out
 }
 
-/// The same continuation recomputing the whole sequence at every step.
-fn greedy_uncached(m: &mut dyn Model, ids: &[u32], n: usize) -> Vec<u32> {
-    let mut seq = ids.to_vec();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        m.truncate_cache(0);
-        let tok = argmax(&m.forward(&seq, 0).unwrap());
-        seq.push(tok);
-        out.push(tok);
+/// Tolerances for comparing logits computed along different kernel paths:
+/// candle quantises activations for single-row matmuls but not always for
+/// multi-row ones, which moves logits (of magnitude ~20) by up to ~0.9 here.
+/// A broken cache (wrong positions, lost keys) moves them by several units.
+const LOGIT_TOLERANCE: f32 = 1.5;
+/// A cached greedy pick may differ from the recomputed one only on a near tie.
+const TIE_TOLERANCE: f32 = 0.5;
+
+/// Checks the cached greedy continuation `cont` of `ids` against full
+/// recomputation of every prefix without the cache (teacher-forced).
+fn check_against_recomputation(m: &mut dyn Model, ids: &[u32], cont: &[u32]) {
+    m.truncate_cache(0);
+    let mut cached = vec![m.forward(ids, 0).unwrap()];
+    for (i, &t) in cont[..cont.len() - 1].iter().enumerate() {
+        cached.push(m.forward(&[t], ids.len() + i).unwrap());
     }
-    out
+    let mut seq = ids.to_vec();
+    for (step, (&tok, cached)) in cont.iter().zip(&cached).enumerate() {
+        m.truncate_cache(0);
+        let full = m.forward(&seq, 0).unwrap();
+        let diff = max_abs_diff(cached, &full);
+        assert!(
+            diff < LOGIT_TOLERANCE,
+            "step {step}: logits differ by {diff}"
+        );
+        let full_v = full.to_vec1::<f32>().unwrap();
+        let best = full_v[argmax(&full) as usize];
+        assert!(
+            best - full_v[tok as usize] < TIE_TOLERANCE,
+            "step {step}: cached pick {tok} is {} below the recomputed best",
+            best - full_v[tok as usize]
+        );
+        seq.push(tok);
+    }
+    // The check can fail: the last token without its context is far off.
+    m.truncate_cache(0);
+    let alone = m.forward(&seq[seq.len() - 1..], 0).unwrap();
+    m.truncate_cache(0);
+    let full = m.forward(&seq, 0).unwrap();
+    assert!(max_abs_diff(&alone, &full) > 2.0 * LOGIT_TOLERANCE);
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -72,11 +101,7 @@ fn check_cache(path: &std::path::Path, ids: &[u32]) {
     let first = greedy_cached(m.as_mut(), ids, 8);
     let second = greedy_cached(m.as_mut(), ids, 8);
     assert_eq!(first, second, "greedy decoding is not deterministic");
-    let full = greedy_uncached(m.as_mut(), ids, 8);
-    assert_eq!(
-        first, full,
-        "cached decoding differs from full recomputation"
-    );
+    check_against_recomputation(m.as_mut(), ids, &first);
     assert!(first.iter().all(|&t| (t as usize) < info.vocab_size));
 
     // Truncating the cache to a prefix and re-running the rest gives the logits
@@ -129,16 +154,16 @@ fn gemma3_cache_matches_recomputation() {
 }
 
 #[test]
-fn gemma3_sliding_window_changes_distant_attention_only() {
-    // Past 512 positions the local layers stop seeing the start of the prompt;
-    // cached decoding must still equal full recomputation there.
+fn gemma3_sliding_window_cache_matches_recomputation() {
+    // Past 512 positions the local layers stop seeing the start of the prompt:
+    // the cached path (keys narrowed to the window) must agree with the
+    // recomputed one (keys masked).
     let (mut m, _) = load(&hearth_testkit::models::gemma3(), &LoadOptions::default());
     let ids: Vec<u32> = std::iter::once(2)
-        .chain((0..530).map(|i| 1000 + (i * 37 % 5000)))
+        .chain((0..520).map(|i| 1000 + (i * 37 % 5000)))
         .collect();
-    let cached = greedy_cached(m.as_mut(), &ids, 3);
-    let full = greedy_uncached(m.as_mut(), &ids, 3);
-    assert_eq!(cached, full);
+    let cont = greedy_cached(m.as_mut(), &ids, 3);
+    check_against_recomputation(m.as_mut(), &ids, &cont);
 }
 
 #[test]
