@@ -236,6 +236,11 @@ impl Embeddings {
         Ok(Self { table, dense, head })
     }
 
+    /// Number of rows (the vocabulary size).
+    pub(crate) fn rows(&self) -> usize {
+        self.table.shape().dims().first().copied().unwrap_or(0)
+    }
+
     /// `[t]` ids to `[1, t, d]` f32 rows.
     pub(crate) fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
         let rows = match &self.dense {

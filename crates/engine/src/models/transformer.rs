@@ -77,6 +77,12 @@ impl Model for Transformer {
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest("forward of no tokens".into()));
         }
+        let vocab = self.embed.rows();
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
+        }
         let cached = self.cached();
         if pos != cached {
             return Err(EngineError::InvalidRequest(format!(

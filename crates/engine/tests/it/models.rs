@@ -12,7 +12,8 @@ use hearth_engine::{
     load_model,
 };
 
-/// `<bos>` + "The capital of France is" in each model's vocabulary.
+/// Fixed prompts: SmolLM2 reads `<|im_start|>The rong of France is`, Gemma 3
+/// `<bos>The capital of France is`.
 const SMOLLM2_IDS: [u32; 6] = [1, 504, 3458, 282, 4649, 314];
 const GEMMA3_IDS: [u32; 6] = [2, 818, 5279, 529, 7001, 563];
 
@@ -305,6 +306,9 @@ fn a_tiny_complete_llama_runs() {
             .iter()
             .all(|x| x.is_finite())
     );
+    let err = m.forward(&[32], 3).unwrap_err();
+    assert!(matches!(err, EngineError::InvalidRequest(_)), "{err}");
+    m.forward(&[31], 3).unwrap();
 }
 
 #[test]
