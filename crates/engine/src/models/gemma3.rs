@@ -9,12 +9,7 @@
 //! `quantized_gemma3.rs`, rotary tables are built once per base at the loaded
 //! context, and the 262k-row embedding stays quantised.
 
-use candle_core::Device;
-
-use super::layers::{
-    Activation, Attention, Embeddings, GateUp, Hparams, KvCache, Loader, Mlp, QkvProj, RopeLayout,
-    RopeSpec, RotaryTables,
-};
+use super::layers::{Activation, Loader, RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -34,13 +29,9 @@ fn opt_f64(gguf: &GgufFile, key: &str) -> Result<Option<f64>, EngineError> {
     }
 }
 
-/// Loads a Gemma 3 model with room for `context` positions.
-pub(crate) fn load(
-    gguf: &GgufFile,
-    device: &Device,
-    hp: &Hparams,
-    context: usize,
-) -> Result<Transformer, EngineError> {
+/// Loads a Gemma 3 model.
+pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
+    let (gguf, hp) = (ld.gguf, &ld.hp);
     let window = gguf.get_usize(&gguf.arch_key("attention.sliding_window")?)?;
     let pattern_key = gguf.arch_key("attention.sliding_window_pattern")?;
     let pattern = match gguf.get(&pattern_key) {
@@ -54,12 +45,7 @@ pub(crate) fn load(
     } else {
         1.0 / (hp.head_dim as f64).sqrt()
     };
-    let ld = Loader {
-        gguf,
-        device,
-        eps: hp.eps,
-    };
-    let mut tables = RotaryTables::new(context);
+    let mut tables = RotaryTables::new(ld.context);
     let mut blocks = Vec::with_capacity(hp.n_layer);
     for i in 0..hp.n_layer {
         let p = format!("blk.{i}");
@@ -76,46 +62,24 @@ pub(crate) fn load(
             freq_factors: None,
             layout: RopeLayout::Halves,
         };
-        let attn = Attention {
-            qkv: QkvProj::Separate {
-                q: ld.linear(&format!("{p}.attn_q"))?,
-                k: ld.linear(&format!("{p}.attn_k"))?,
-                v: ld.linear(&format!("{p}.attn_v"))?,
-            },
-            out: ld.linear(&format!("{p}.attn_output"))?,
-            q_norm: Some(ld.norm(&format!("{p}.attn_q_norm"))?),
-            k_norm: Some(ld.norm(&format!("{p}.attn_k_norm"))?),
-            n_head: hp.n_head,
-            n_kv_head: hp.n_kv_head,
-            head_dim: hp.head_dim,
-            scale,
-            rotary: tables.get(spec, device).map_err(EngineError::Compute)?,
-            window: (!global).then_some(window),
-            cache: KvCache::new(context),
-        };
-        blocks.push(Block {
-            attn_norm: ld.norm(&format!("{p}.attn_norm"))?,
-            attn,
-            post_attn_norm: Some(ld.norm(&format!("{p}.post_attention_norm"))?),
-            ffn_norm: ld.norm(&format!("{p}.ffn_norm"))?,
-            mlp: Mlp {
-                gate_up: GateUp::Separate {
-                    gate: ld.linear(&format!("{p}.ffn_gate"))?,
-                    up: ld.linear(&format!("{p}.ffn_up"))?,
-                },
-                down: ld.linear(&format!("{p}.ffn_down"))?,
-                act: Activation::GeluTanh,
-            },
-            post_ffn_norm: Some(ld.norm(&format!("{p}.post_ffw_norm"))?),
-        });
+        let rotary = ld.rotary(&mut tables, spec)?;
+        let mut attn = ld.attention(
+            &p,
+            ld.separate_qkv(&p)?,
+            rotary,
+            (!global).then_some(window),
+        )?;
+        attn.q_norm = Some(ld.norm(&format!("{p}.attn_q_norm"))?);
+        attn.k_norm = Some(ld.norm(&format!("{p}.attn_k_norm"))?);
+        attn.scale = scale;
+        let mlp = ld.gated_mlp(&p, Activation::GeluTanh)?;
+        let mut block = Block::pre_norm(ld, &p, attn, mlp)?;
+        block.post_attn_norm = Some(ld.norm(&format!("{p}.post_attention_norm"))?);
+        block.post_ffn_norm = Some(ld.norm(&format!("{p}.post_ffw_norm"))?);
+        blocks.push(block);
     }
-    Ok(Transformer {
-        embed: Embeddings::load(&ld)?,
-        embed_scale: Some((hp.d_model as f64).sqrt()),
-        blocks,
-        norm: ld.norm("output_norm")?,
-        window: Some(window),
-        context,
-        device: device.clone(),
-    })
+    let mut model = Transformer::new(ld, blocks)?;
+    model.embed_scale = Some((hp.d_model as f64).sqrt());
+    model.window = Some(window);
+    Ok(model)
 }

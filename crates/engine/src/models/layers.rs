@@ -125,7 +125,9 @@ fn embedding_rows(gguf: &GgufFile) -> std::result::Result<usize, EngineError> {
 pub(crate) struct Loader<'a> {
     pub(crate) gguf: &'a GgufFile,
     pub(crate) device: &'a Device,
-    pub(crate) eps: f64,
+    pub(crate) hp: Hparams,
+    /// Positions the KV caches and rotary tables must hold.
+    pub(crate) context: usize,
 }
 
 impl Loader<'_> {
@@ -154,8 +156,66 @@ impl Loader<'_> {
             .tensor_f32(&format!("{name}.weight"), self.device)?;
         Ok(RmsNorm {
             weight,
-            eps: self.eps as f32,
+            eps: self.hp.eps as f32,
         })
+    }
+
+    /// Separate `{p}.attn_q/k/v` projections.
+    pub(crate) fn separate_qkv(&self, p: &str) -> std::result::Result<QkvProj, EngineError> {
+        Ok(QkvProj::Separate {
+            q: self.linear(&format!("{p}.attn_q"))?,
+            k: self.linear(&format!("{p}.attn_k"))?,
+            v: self.linear(&format!("{p}.attn_v"))?,
+        })
+    }
+
+    /// Attention of layer prefix `p` with the model's head shape, default
+    /// `1/sqrt(head_dim)` scale and no q/k norms.
+    pub(crate) fn attention(
+        &self,
+        p: &str,
+        qkv: QkvProj,
+        rotary: Rotary,
+        window: Option<usize>,
+    ) -> std::result::Result<Attention, EngineError> {
+        Ok(Attention {
+            qkv,
+            out: self.linear(&format!("{p}.attn_output"))?,
+            q_norm: None,
+            k_norm: None,
+            n_head: self.hp.n_head,
+            n_kv_head: self.hp.n_kv_head,
+            head_dim: self.hp.head_dim,
+            scale: 1.0 / (self.hp.head_dim as f64).sqrt(),
+            rotary,
+            window,
+            cache: KvCache::new(self.context),
+        })
+    }
+
+    /// The MLP of layer prefix `p` with separate `ffn_gate`/`ffn_up`.
+    pub(crate) fn gated_mlp(
+        &self,
+        p: &str,
+        act: Activation,
+    ) -> std::result::Result<Mlp, EngineError> {
+        Ok(Mlp {
+            gate_up: GateUp::Separate {
+                gate: self.linear(&format!("{p}.ffn_gate"))?,
+                up: self.linear(&format!("{p}.ffn_up"))?,
+            },
+            down: self.linear(&format!("{p}.ffn_down"))?,
+            act,
+        })
+    }
+
+    /// The rotary table for `spec` (shared when already built).
+    pub(crate) fn rotary(
+        &self,
+        tables: &mut RotaryTables,
+        spec: RopeSpec,
+    ) -> std::result::Result<Rotary, EngineError> {
+        tables.get(spec, self.device).map_err(EngineError::Compute)
     }
 
     pub(crate) fn opt_norm(&self, name: &str) -> std::result::Result<Option<RmsNorm>, EngineError> {

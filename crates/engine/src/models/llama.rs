@@ -7,23 +7,18 @@
 //! (`convert_hf_to_gguf.py`) and graph builders (`src/models/llama.cpp`,
 //! `qwen2.cpp`, `qwen3.cpp`).
 
-use candle_core::Device;
-
-use super::layers::{
-    Activation, Attention, Embeddings, GateUp, Hparams, KvCache, Loader, Mlp, QkvProj, RopeLayout,
-    RopeSpec, Rotary, RotaryTables,
-};
+use super::layers::{Activation, Loader, RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
-use crate::gguf::GgufFile;
 
 /// Llama 3.1+ stores its long-context rope correction as per-frequency divisors.
 const ROPE_FREQS: &str = "rope_freqs.weight";
 
-fn rope_spec(gguf: &GgufFile, hp: &Hparams, device: &Device) -> Result<RopeSpec, EngineError> {
-    let freq_factors = if gguf.has_tensor(ROPE_FREQS) {
+fn rope_spec(ld: &Loader<'_>) -> Result<RopeSpec, EngineError> {
+    let freq_factors = if ld.has(ROPE_FREQS) {
         Some(
-            gguf.tensor_f32(ROPE_FREQS, device)?
+            ld.gguf
+                .tensor_f32(ROPE_FREQS, ld.device)?
                 .flatten_all()
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(|source| EngineError::Tensor {
@@ -35,13 +30,13 @@ fn rope_spec(gguf: &GgufFile, hp: &Hparams, device: &Device) -> Result<RopeSpec,
         None
     };
     Ok(RopeSpec {
-        dim: hp.rope_dim,
-        base: hp.rope_base,
-        linear_factor: hp.rope_linear_factor.unwrap_or(1.0),
+        dim: ld.hp.rope_dim,
+        base: ld.hp.rope_base,
+        linear_factor: ld.hp.rope_linear_factor.unwrap_or(1.0),
         freq_factors,
         // llama's converter permutes q/k rows to the interleaved layout; the
         // Qwen converters do not.
-        layout: if hp.arch == "llama" {
+        layout: if ld.hp.arch == "llama" {
             RopeLayout::Interleaved
         } else {
             RopeLayout::Halves
@@ -49,74 +44,17 @@ fn rope_spec(gguf: &GgufFile, hp: &Hparams, device: &Device) -> Result<RopeSpec,
     })
 }
 
-fn block(
-    ld: &Loader<'_>,
-    hp: &Hparams,
-    i: usize,
-    rotary: &Rotary,
-    context: usize,
-) -> Result<Block, EngineError> {
-    let p = format!("blk.{i}");
-    let attn = Attention {
-        qkv: QkvProj::Separate {
-            q: ld.linear(&format!("{p}.attn_q"))?,
-            k: ld.linear(&format!("{p}.attn_k"))?,
-            v: ld.linear(&format!("{p}.attn_v"))?,
-        },
-        out: ld.linear(&format!("{p}.attn_output"))?,
-        q_norm: ld.opt_norm(&format!("{p}.attn_q_norm"))?,
-        k_norm: ld.opt_norm(&format!("{p}.attn_k_norm"))?,
-        n_head: hp.n_head,
-        n_kv_head: hp.n_kv_head,
-        head_dim: hp.head_dim,
-        scale: 1.0 / (hp.head_dim as f64).sqrt(),
-        rotary: rotary.clone(),
-        window: None,
-        cache: KvCache::new(context),
-    };
-    Ok(Block {
-        attn_norm: ld.norm(&format!("{p}.attn_norm"))?,
-        attn,
-        post_attn_norm: None,
-        ffn_norm: ld.norm(&format!("{p}.ffn_norm"))?,
-        mlp: Mlp {
-            gate_up: GateUp::Separate {
-                gate: ld.linear(&format!("{p}.ffn_gate"))?,
-                up: ld.linear(&format!("{p}.ffn_up"))?,
-            },
-            down: ld.linear(&format!("{p}.ffn_down"))?,
-            act: Activation::Silu,
-        },
-        post_ffn_norm: None,
-    })
-}
-
-/// Loads a llama/qwen2/qwen3 model with room for `context` positions.
-pub(crate) fn load(
-    gguf: &GgufFile,
-    device: &Device,
-    hp: &Hparams,
-    context: usize,
-) -> Result<Transformer, EngineError> {
-    let ld = Loader {
-        gguf,
-        device,
-        eps: hp.eps,
-    };
-    let mut tables = RotaryTables::new(context);
-    let rotary = tables
-        .get(rope_spec(gguf, hp, device)?, device)
-        .map_err(EngineError::Compute)?;
-    let blocks = (0..hp.n_layer)
-        .map(|i| block(&ld, hp, i, &rotary, context))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Transformer {
-        embed: Embeddings::load(&ld)?,
-        embed_scale: None,
-        blocks,
-        norm: ld.norm("output_norm")?,
-        window: None,
-        context,
-        device: device.clone(),
-    })
+/// Loads a llama/qwen2/qwen3 model.
+pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
+    let rotary = ld.rotary(&mut RotaryTables::new(ld.context), rope_spec(ld)?)?;
+    let mut blocks = Vec::with_capacity(ld.hp.n_layer);
+    for i in 0..ld.hp.n_layer {
+        let p = format!("blk.{i}");
+        let mut attn = ld.attention(&p, ld.separate_qkv(&p)?, rotary.clone(), None)?;
+        attn.q_norm = ld.opt_norm(&format!("{p}.attn_q_norm"))?;
+        attn.k_norm = ld.opt_norm(&format!("{p}.attn_k_norm"))?;
+        let mlp = ld.gated_mlp(&p, Activation::Silu)?;
+        blocks.push(Block::pre_norm(ld, &p, attn, mlp)?);
+    }
+    Transformer::new(ld, blocks)
 }

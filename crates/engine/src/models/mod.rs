@@ -86,10 +86,16 @@ pub fn load(
         Some(n) => n,
         None => hp.train_ctx.clamp(1, DEFAULT_CONTEXT_CAP),
     };
+    let ld = layers::Loader {
+        gguf,
+        device,
+        hp: hp.clone(),
+        context,
+    };
     let model = match arch {
-        "gemma3" => gemma3::load(gguf, device, &hp, context)?,
-        "phi3" => phi3::load(gguf, device, &hp, context)?,
-        _ => llama::load(gguf, device, &hp, context)?,
+        "gemma3" => gemma3::load(&ld)?,
+        "phi3" => phi3::load(&ld)?,
+        _ => llama::load(&ld)?,
     };
     let name = match gguf.get("general.name") {
         Some(_) => Some(gguf.get_str("general.name")?.to_owned()),

@@ -7,84 +7,42 @@
 //! Not handled: the 128k variants' LongRoPE factors (`rope_factors_long/short`),
 //! which are ignored with a warning.
 
-use candle_core::Device;
-
-use super::layers::{
-    Activation, Attention, Embeddings, GateUp, Hparams, KvCache, Loader, Mlp, QkvProj, RopeLayout,
-    RopeSpec, RotaryTables,
-};
+use super::layers::{Activation, GateUp, Loader, Mlp, QkvProj, RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
-use crate::gguf::GgufFile;
 
-/// Loads a Phi-3 model with room for `context` positions.
-pub(crate) fn load(
-    gguf: &GgufFile,
-    device: &Device,
-    hp: &Hparams,
-    context: usize,
-) -> Result<Transformer, EngineError> {
-    if gguf.has_tensor("rope_factors_long.weight") {
+/// Loads a Phi-3 model.
+pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
+    let (gguf, hp) = (ld.gguf, &ld.hp);
+    if ld.has("rope_factors_long.weight") {
         tracing::warn!("phi3 LongRoPE factors are not supported; quality may suffer");
     }
     let window_key = gguf.arch_key("attention.sliding_window")?;
     let window = match gguf.get(&window_key) {
-        Some(_) => Some(gguf.get_usize(&window_key)?).filter(|&w| w > 0 && w < context),
+        Some(_) => Some(gguf.get_usize(&window_key)?).filter(|&w| w > 0 && w < ld.context),
         None => None,
     };
-    let ld = Loader {
-        gguf,
-        device,
-        eps: hp.eps,
+    let spec = RopeSpec {
+        dim: hp.rope_dim,
+        base: hp.rope_base,
+        linear_factor: hp.rope_linear_factor.unwrap_or(1.0),
+        freq_factors: None,
+        layout: RopeLayout::Halves,
     };
-    let rotary = RotaryTables::new(context)
-        .get(
-            RopeSpec {
-                dim: hp.rope_dim,
-                base: hp.rope_base,
-                linear_factor: hp.rope_linear_factor.unwrap_or(1.0),
-                freq_factors: None,
-                layout: RopeLayout::Halves,
-            },
-            device,
-        )
-        .map_err(EngineError::Compute)?;
+    let rotary = ld.rotary(&mut RotaryTables::new(ld.context), spec)?;
     let mut blocks = Vec::with_capacity(hp.n_layer);
     for i in 0..hp.n_layer {
         let p = format!("blk.{i}");
-        let attn = Attention {
-            qkv: QkvProj::Fused(ld.linear(&format!("{p}.attn_qkv"))?),
-            out: ld.linear(&format!("{p}.attn_output"))?,
-            q_norm: None,
-            k_norm: None,
-            n_head: hp.n_head,
-            n_kv_head: hp.n_kv_head,
-            head_dim: hp.head_dim,
-            scale: 1.0 / (hp.head_dim as f64).sqrt(),
-            rotary: rotary.clone(),
-            window,
-            cache: KvCache::new(context),
+        let qkv = QkvProj::Fused(ld.linear(&format!("{p}.attn_qkv"))?);
+        let attn = ld.attention(&p, qkv, rotary.clone(), window)?;
+        let mlp = Mlp {
+            gate_up: GateUp::Fused(ld.linear(&format!("{p}.ffn_up"))?),
+            down: ld.linear(&format!("{p}.ffn_down"))?,
+            act: Activation::Silu,
         };
-        blocks.push(Block {
-            attn_norm: ld.norm(&format!("{p}.attn_norm"))?,
-            attn,
-            post_attn_norm: None,
-            ffn_norm: ld.norm(&format!("{p}.ffn_norm"))?,
-            mlp: Mlp {
-                gate_up: GateUp::Fused(ld.linear(&format!("{p}.ffn_up"))?),
-                down: ld.linear(&format!("{p}.ffn_down"))?,
-                act: Activation::Silu,
-            },
-            post_ffn_norm: None,
-        });
+        blocks.push(Block::pre_norm(ld, &p, attn, mlp)?);
     }
-    Ok(Transformer {
-        embed: Embeddings::load(&ld)?,
-        embed_scale: None,
-        blocks,
-        norm: ld.norm("output_norm")?,
-        window,
-        context,
-        device: device.clone(),
-    })
+    let mut model = Transformer::new(ld, blocks)?;
+    model.window = window;
+    Ok(model)
 }

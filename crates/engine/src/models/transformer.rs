@@ -6,7 +6,7 @@
 use candle_core::{Device, Tensor};
 
 use super::Model;
-use super::layers::{Attention, Embeddings, Masks, Mlp, RmsNorm};
+use super::layers::{Attention, Embeddings, Loader, Masks, Mlp, RmsNorm};
 use crate::error::EngineError;
 
 /// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.
@@ -21,6 +21,23 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// A plain pre-norm block (`{p}.attn_norm`, `{p}.ffn_norm`), no post-norms.
+    pub(crate) fn pre_norm(
+        ld: &Loader<'_>,
+        p: &str,
+        attn: Attention,
+        mlp: Mlp,
+    ) -> Result<Self, EngineError> {
+        Ok(Self {
+            attn_norm: ld.norm(&format!("{p}.attn_norm"))?,
+            attn,
+            post_attn_norm: None,
+            ffn_norm: ld.norm(&format!("{p}.ffn_norm"))?,
+            mlp,
+            post_ffn_norm: None,
+        })
+    }
+
     fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> candle_core::Result<Tensor> {
         let mut a = self.attn.forward(&self.attn_norm.forward(x)?, pos, masks)?;
         if let Some(n) = &self.post_attn_norm {
@@ -50,6 +67,19 @@ pub(crate) struct Transformer {
 }
 
 impl Transformer {
+    /// Embedding, `blocks`, `output_norm` and head, unscaled and without window.
+    pub(crate) fn new(ld: &Loader<'_>, blocks: Vec<Block>) -> Result<Self, EngineError> {
+        Ok(Self {
+            embed: Embeddings::load(ld)?,
+            embed_scale: None,
+            blocks,
+            norm: ld.norm("output_norm")?,
+            window: None,
+            context: ld.context,
+            device: ld.device.clone(),
+        })
+    }
+
     fn cached(&self) -> usize {
         self.blocks.first().map_or(0, |b| b.attn.cache.len())
     }
