@@ -1,5 +1,15 @@
 //! Model architectures. One file per family, all behind [`Model`], so the
 //! generation loop never matches on architecture.
+//!
+//! Every family is an instance of one decoder ([`transformer`]) built from the
+//! shared pieces in [`layers`]; the family files (`llama.rs` for llama, qwen2 and
+//! qwen3, `gemma3.rs`, `phi3.rs`) only map GGUF tensors and hyperparameters.
+
+mod gemma3;
+mod layers;
+mod llama;
+mod phi3;
+mod transformer;
 
 use candle_core::{Device, Tensor};
 
@@ -15,7 +25,7 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma
 pub const DEFAULT_CONTEXT_CAP: usize = 4096;
 
 /// A loaded transformer with its KV cache.
-pub(crate) trait Model: Send {
+pub trait Model: Send {
     /// Runs `tokens` at positions `pos..pos + tokens.len()`, appending their keys and
     /// values to the cache (which must hold exactly `pos` positions), and returns the
     /// logits of the last token as an f32 tensor of shape `[vocab]`.
@@ -50,11 +60,57 @@ pub struct LoadOptions {
 }
 
 /// Builds the model for `gguf`'s architecture on `device`.
-pub(crate) fn load(
+///
+/// Weights stay in their stored quantised types; the KV cache grows as positions
+/// are added, up to the context (`opts.context_length`, or the training context
+/// capped at [`DEFAULT_CONTEXT_CAP`]).
+pub fn load(
     gguf: &GgufFile,
     device: &Device,
     opts: &LoadOptions,
 ) -> Result<(Box<dyn Model>, ModelInfo), EngineError> {
-    let _ = (gguf, device, opts);
-    Err(EngineError::InvalidRequest("not yet".into()))
+    let arch = gguf.architecture()?;
+    if !SUPPORTED_ARCHITECTURES.contains(&arch) {
+        return Err(EngineError::UnsupportedArchitecture {
+            arch: arch.to_owned(),
+            supported: SUPPORTED_ARCHITECTURES.join(", "),
+        });
+    }
+    let hp = layers::Hparams::read(gguf)?;
+    let context = match opts.context_length {
+        Some(0) => {
+            return Err(EngineError::InvalidRequest(
+                "the context length must be at least 1".into(),
+            ));
+        }
+        Some(n) => n,
+        None => hp.train_ctx.clamp(1, DEFAULT_CONTEXT_CAP),
+    };
+    let ld = layers::Loader {
+        gguf,
+        device,
+        hp: hp.clone(),
+        context,
+    };
+    let model = match arch {
+        "gemma3" => gemma3::load(&ld)?,
+        "phi3" => phi3::load(&ld)?,
+        _ => llama::load(&ld)?,
+    };
+    let name = match gguf.get("general.name") {
+        Some(_) => Some(gguf.get_str("general.name")?.to_owned()),
+        None => None,
+    };
+    let info = ModelInfo {
+        architecture: hp.arch.clone(),
+        name,
+        context_length: context,
+        train_context_length: hp.train_ctx,
+        vocab_size: hp.vocab,
+        n_layers: hp.n_layer,
+        embedding_length: hp.d_model,
+        file_size: gguf.file_size(),
+    };
+    tracing::debug!(arch = %info.architecture, layers = info.n_layers, context, "model loaded");
+    Ok((Box::new(model), info))
 }

@@ -1,0 +1,60 @@
+//! The llama family and its close relatives: `llama` (Llama 2/3.x, Mistral,
+//! TinyLlama, SmolLM2), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k RMS
+//! norm). They differ only in switches, which the tensors themselves reveal
+//! (a bias or a q/k norm is there or not), plus the rotary layout.
+//!
+//! Tensor names and rope conventions follow llama.cpp's GGUF converter
+//! (`convert_hf_to_gguf.py`) and graph builders (`src/models/llama.cpp`,
+//! `qwen2.cpp`, `qwen3.cpp`).
+
+use super::layers::{Activation, Loader, RopeLayout, RopeSpec, RotaryTables};
+use super::transformer::{Block, Transformer};
+use crate::error::EngineError;
+
+/// Llama 3.1+ stores its long-context rope correction as per-frequency divisors.
+const ROPE_FREQS: &str = "rope_freqs.weight";
+
+fn rope_spec(ld: &Loader<'_>) -> Result<RopeSpec, EngineError> {
+    let freq_factors = if ld.has(ROPE_FREQS) {
+        Some(
+            ld.gguf
+                .tensor_f32(ROPE_FREQS, ld.device)?
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|source| EngineError::Tensor {
+                    name: ROPE_FREQS.into(),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
+    Ok(RopeSpec {
+        dim: ld.hp.rope_dim,
+        base: ld.hp.rope_base,
+        linear_factor: ld.hp.rope_linear_factor.unwrap_or(1.0),
+        freq_factors,
+        // llama's converter permutes q/k rows to the interleaved layout; the
+        // Qwen converters do not.
+        layout: if ld.hp.arch == "llama" {
+            RopeLayout::Interleaved
+        } else {
+            RopeLayout::Halves
+        },
+    })
+}
+
+/// Loads a llama/qwen2/qwen3 model.
+pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
+    let rotary = ld.rotary(&mut RotaryTables::new(ld.context), rope_spec(ld)?)?;
+    let mut blocks = Vec::with_capacity(ld.hp.n_layer);
+    for i in 0..ld.hp.n_layer {
+        let p = format!("blk.{i}");
+        let mut attn = ld.attention(&p, ld.separate_qkv(&p)?, rotary.clone(), None)?;
+        attn.q_norm = ld.opt_norm(&format!("{p}.attn_q_norm"))?;
+        attn.k_norm = ld.opt_norm(&format!("{p}.attn_k_norm"))?;
+        let mlp = ld.gated_mlp(&p, Activation::Silu)?;
+        blocks.push(Block::pre_norm(ld, &p, attn, mlp)?);
+    }
+    Transformer::new(ld, blocks)
+}

@@ -1,0 +1,141 @@
+//! The decoder-only transformer every supported family is an instance of:
+//! embedding, a stack of pre-norm blocks (with Gemma's optional post-norms),
+//! final norm and output head. The family files only read their tensors and
+//! hyperparameters into these pieces.
+
+use candle_core::{Device, Tensor};
+
+use super::Model;
+use super::layers::{Attention, Embeddings, Loader, Masks, Mlp, RmsNorm};
+use crate::error::EngineError;
+
+/// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub(crate) attn_norm: RmsNorm,
+    pub(crate) attn: Attention,
+    pub(crate) post_attn_norm: Option<RmsNorm>,
+    pub(crate) ffn_norm: RmsNorm,
+    pub(crate) mlp: Mlp,
+    pub(crate) post_ffn_norm: Option<RmsNorm>,
+}
+
+impl Block {
+    /// A plain pre-norm block (`{p}.attn_norm`, `{p}.ffn_norm`), no post-norms.
+    pub(crate) fn pre_norm(
+        ld: &Loader<'_>,
+        p: &str,
+        attn: Attention,
+        mlp: Mlp,
+    ) -> Result<Self, EngineError> {
+        Ok(Self {
+            attn_norm: ld.norm(&format!("{p}.attn_norm"))?,
+            attn,
+            post_attn_norm: None,
+            ffn_norm: ld.norm(&format!("{p}.ffn_norm"))?,
+            mlp,
+            post_ffn_norm: None,
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> candle_core::Result<Tensor> {
+        let mut a = self.attn.forward(&self.attn_norm.forward(x)?, pos, masks)?;
+        if let Some(n) = &self.post_attn_norm {
+            a = n.forward(&a)?;
+        }
+        let h = (x + a)?;
+        let mut f = self.mlp.forward(&self.ffn_norm.forward(&h)?)?;
+        if let Some(n) = &self.post_ffn_norm {
+            f = n.forward(&f)?;
+        }
+        h + f
+    }
+}
+
+/// A loaded model: weights plus the per-layer KV caches.
+#[derive(Debug)]
+pub(crate) struct Transformer {
+    pub(crate) embed: Embeddings,
+    /// Gemma multiplies the embeddings by `sqrt(d_model)`.
+    pub(crate) embed_scale: Option<f64>,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) norm: RmsNorm,
+    /// The sliding window of the windowed layers, if any.
+    pub(crate) window: Option<usize>,
+    pub(crate) context: usize,
+    pub(crate) device: Device,
+}
+
+impl Transformer {
+    /// Embedding, `blocks`, `output_norm` and head, unscaled and without window.
+    pub(crate) fn new(ld: &Loader<'_>, blocks: Vec<Block>) -> Result<Self, EngineError> {
+        Ok(Self {
+            embed: Embeddings::load(ld)?,
+            embed_scale: None,
+            blocks,
+            norm: ld.norm("output_norm")?,
+            window: None,
+            context: ld.context,
+            device: ld.device.clone(),
+        })
+    }
+
+    fn cached(&self) -> usize {
+        self.blocks.first().map_or(0, |b| b.attn.cache.len())
+    }
+
+    fn run(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Tensor> {
+        let t = tokens.len();
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut x = self.embed.lookup(&ids)?;
+        if let Some(s) = self.embed_scale {
+            x = (x * s)?;
+        }
+        let masks = Masks::new(t, pos, self.window, &self.device)?;
+        for block in &mut self.blocks {
+            x = block.forward(&x, pos, &masks)?;
+        }
+        // Only the last position's logits are wanted: norm and project one row.
+        let last = x.narrow(1, t - 1, 1)?;
+        let logits = self.embed.logits(&self.norm.forward(&last)?)?;
+        logits.flatten_all()
+    }
+}
+
+impl Model for Transformer {
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidRequest("forward of no tokens".into()));
+        }
+        let vocab = self.embed.rows();
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
+        }
+        let cached = self.cached();
+        if pos != cached {
+            return Err(EngineError::InvalidRequest(format!(
+                "forward at position {pos} but the cache holds {cached}"
+            )));
+        }
+        if pos + tokens.len() > self.context {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: pos + tokens.len(),
+                context_length: self.context,
+            });
+        }
+        let out = self.run(tokens, pos);
+        if out.is_err() {
+            // A failed step may have written some layers' caches: drop it all.
+            self.truncate_cache(pos);
+        }
+        Ok(out?)
+    }
+
+    fn truncate_cache(&mut self, len: usize) {
+        for b in &mut self.blocks {
+            b.attn.cache.truncate(len);
+        }
+    }
+}
