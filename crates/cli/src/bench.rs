@@ -82,8 +82,16 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        writeln!(out, "model        {} ({})", report.model, report.architecture)?;
-        writeln!(out, "device       {} x {} threads", report.device, report.threads)?;
+        writeln!(
+            out,
+            "model        {} ({})",
+            report.model, report.architecture
+        )?;
+        writeln!(
+            out,
+            "device       {} x {} threads",
+            report.device, report.threads
+        )?;
         writeln!(
             out,
             "prefill      {:.1} tok/s ({} tokens, median of {})",

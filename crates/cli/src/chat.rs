@@ -89,7 +89,9 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         session.turns.push(Message::user(input));
         match answer(&engine, &session, args, &interrupt) {
             Ok(completion) => {
-                session.turns.push(Message::assistant(completion.text.clone()));
+                session
+                    .turns
+                    .push(Message::assistant(completion.text.clone()));
                 session.last = Some(completion);
             }
             Err(e) => {
@@ -103,7 +105,9 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
 }
 
 /// Reads one message; a trailing `\` continues it on the next line. `None` at EOF.
-fn read_message(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> Result<Option<String>> {
+fn read_message(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> Result<Option<String>> {
     let mut message = String::new();
     for line in lines {
         let line = line?;
@@ -124,12 +128,17 @@ fn read_message(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> Re
 /// Handles `/command`; returns false when the session should end.
 #[allow(clippy::print_stderr)]
 fn run_command(command: &str, session: &mut Session, info: &hearth_engine::ModelInfo) -> bool {
-    let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+    let (name, rest) = command
+        .split_once(char::is_whitespace)
+        .unwrap_or((command, ""));
     match name {
         "system" => {
             let text = rest.trim();
             session.system = (!text.is_empty()).then(|| text.to_owned());
-            eprintln!("system prompt {}", if text.is_empty() { "removed" } else { "set" });
+            eprintln!(
+                "system prompt {}",
+                if text.is_empty() { "removed" } else { "set" }
+            );
         }
         "reset" => {
             session.turns.clear();
@@ -147,7 +156,12 @@ fn run_command(command: &str, session: &mut Session, info: &hearth_engine::Model
     true
 }
 
-fn answer(engine: &Engine, session: &Session, args: &Args, interrupt: &Interrupt) -> Result<Completion> {
+fn answer(
+    engine: &Engine,
+    session: &Session,
+    args: &Args,
+    interrupt: &Interrupt,
+) -> Result<Completion> {
     let request = GenerateRequest {
         prompt: Prompt::Chat(session.messages()),
         sampling: args.sampling.params(),

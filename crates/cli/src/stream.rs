@@ -9,7 +9,11 @@ use crate::interrupt::Interrupt;
 
 /// Generates `request`, writing each piece of text to stdout as it arrives. Ctrl-C
 /// ends the answer early (stop reason "cancelled"); what was written is kept.
-pub(crate) fn answer(engine: &Engine, request: GenerateRequest, interrupt: &Interrupt) -> Result<Completion> {
+pub(crate) fn answer(
+    engine: &Engine,
+    request: GenerateRequest,
+    interrupt: &Interrupt,
+) -> Result<Completion> {
     let cancel = interrupt.start();
     let mut out = std::io::stdout().lock();
     let mut write_error = None;

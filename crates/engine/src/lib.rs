@@ -1,13 +1,44 @@
-//! Local inference for Hearth.
+//! Local inference for Hearth: quantised GGUF models on candle, on the CPU (or a
+//! GPU with the `cuda` / `metal` features).
+//!
+//! [`Engine`] is the entry point: it loads a model on its own worker thread and
+//! streams generations from it. Around it sit the pieces it is built from, each
+//! usable alone: [`gguf::GgufFile`] (a checked GGUF reader), [`Tokenizer`] (built
+//! from the GGUF metadata), [`ChatTemplate`] (the model's Jinja chat template) and
+//! [`SamplingParams`].
+//!
+//! ```no_run
+//! use hearth_backend::Message;
+//! use hearth_engine::{Engine, EngineOptions, GenerateRequest};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let engine = Engine::load("SmolLM2-135M-Instruct.Q4_1.gguf", EngineOptions::default())?;
+//! let request = GenerateRequest::chat(vec![Message::user("What is the capital of France?")]);
+//! let completion = engine.generate_blocking(request, CancellationToken::new(), |piece| {
+//!     print!("{piece}");
+//! })?;
+//! eprintln!("\n{} tokens at {:.1} tok/s", completion.stats.completion_tokens, completion.stats.decode_tok_s);
+//! # Ok::<(), hearth_engine::EngineError>(())
+//! ```
+
+mod detok;
+mod device;
+mod engine;
 mod error;
+mod generate;
 pub mod gguf;
 mod models;
+mod sampler;
 mod template;
 mod tokenizer;
 
+pub use device::{DevicePreference, set_threads, threads};
+pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
 pub use error::EngineError;
+pub use generate::{Completion, GenerateRequest, GenerationStats, Prompt, StopReason};
 pub use models::{
     DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES, load as load_model,
 };
+pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, TemplateSource};
 pub use tokenizer::Tokenizer;

@@ -27,14 +27,26 @@ fn texts(out: &Output) -> (String, String) {
 
 #[test]
 fn run_answers_paris_and_prints_stats_to_stderr() {
-    let (stdout, stderr) = run_ok(hearth().args(["run", "--temperature", "0", "--max-tokens", "48"]).arg("-m").arg(models::smollm2()).args([
-        "--system",
-        "You are a helpful assistant.",
-        "What is the capital of France?",
-    ]));
+    let (stdout, stderr) = run_ok(
+        hearth()
+            .args(["run", "--temperature", "0", "--max-tokens", "48"])
+            .arg("-m")
+            .arg(models::smollm2())
+            .args([
+                "--system",
+                "You are a helpful assistant.",
+                "What is the capital of France?",
+            ]),
+    );
     assert!(stdout.contains("Paris"), "stdout: {stdout}");
-    assert!(!stdout.contains("tok/s"), "stats leaked into stdout: {stdout}");
-    assert!(stderr.contains("tok/s") && stderr.contains("prompt"), "stderr: {stderr}");
+    assert!(
+        !stdout.contains("tok/s"),
+        "stats leaked into stdout: {stdout}"
+    );
+    assert!(
+        stderr.contains("tok/s") && stderr.contains("prompt"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]
@@ -55,7 +67,12 @@ fn chat_keeps_history_reuses_cache_and_handles_commands() {
                   /stats\n\
                   /nonsense\n\
                   /reset\n";
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     // stdin is closed now: Ctrl-D. The session must end by itself.
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = texts(&out);
@@ -67,17 +84,36 @@ fn chat_keeps_history_reuses_cache_and_handles_commands() {
     // Two /stats lines; the second turn reused the first turn's cache.
     let reused: Vec<usize> = stderr
         .lines()
-        .filter_map(|l| l.split_once(" tok (")?.1.split_once(" reused")?.0.parse().ok())
+        .filter_map(|l| {
+            l.split_once(" tok (")?
+                .1
+                .split_once(" reused")?
+                .0
+                .parse()
+                .ok()
+        })
         .collect();
     assert_eq!(reused.len(), 2, "{stderr}");
     assert_eq!(reused[0], 0, "{stderr}");
-    assert!(reused[1] > 20, "second turn should reuse the first: {stderr}");
+    assert!(
+        reused[1] > 20,
+        "second turn should reuse the first: {stderr}"
+    );
 }
 
 #[test]
 fn ctrl_c_stops_the_answer_not_the_program() {
     let mut child = hearth()
-        .args(["run", "--raw", "--temperature", "0", "--max-tokens", "3000", "--ctx", "4096"])
+        .args([
+            "run",
+            "--raw",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "3000",
+            "--ctx",
+            "4096",
+        ])
         .arg("-m")
         .arg(models::smollm2())
         .arg("Here is a very long list of numbers: 1, 2, 3, 4,")
@@ -89,7 +125,10 @@ fn ctrl_c_stops_the_answer_not_the_program() {
     // Wait until the answer is streaming, then press Ctrl-C.
     let mut first = Vec::new();
     stdout.read_until(b',', &mut first).unwrap();
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
@@ -101,17 +140,43 @@ fn ctrl_c_stops_the_answer_not_the_program() {
 
 #[test]
 fn tokenize_prints_json_ids() {
-    let (stdout, _) = run_ok(hearth().arg("tokenize").arg("-m").arg(models::smollm2()).arg("Hello world"));
+    let (stdout, _) = run_ok(
+        hearth()
+            .arg("tokenize")
+            .arg("-m")
+            .arg(models::smollm2())
+            .arg("Hello world"),
+    );
     let ids: Vec<u32> = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(ids, vec![19556, 905]);
-    let (stdout, _) = run_ok(hearth().arg("tokenize").arg("-m").arg(models::gemma3()).arg("Hello world"));
+    let (stdout, _) = run_ok(
+        hearth()
+            .arg("tokenize")
+            .arg("-m")
+            .arg(models::gemma3())
+            .arg("Hello world"),
+    );
     let ids: Vec<u32> = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(ids.first(), Some(&2), "gemma adds BOS: {ids:?}");
 }
 
 #[test]
 fn bench_reports_json() {
-    let (stdout, _) = run_ok(hearth().args(["bench", "--json", "--runs", "1", "--prompt-tokens", "16", "--gen-tokens", "4"]).arg("-m").arg(models::smollm2()));
+    let (stdout, _) = run_ok(
+        hearth()
+            .args([
+                "bench",
+                "--json",
+                "--runs",
+                "1",
+                "--prompt-tokens",
+                "16",
+                "--gen-tokens",
+                "4",
+            ])
+            .arg("-m")
+            .arg(models::smollm2()),
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     for key in ["prefill_tok_s", "decode_tok_s", "load_secs"] {
         assert!(report[key].as_f64().unwrap() > 0.0, "{key}: {report}");
@@ -123,14 +188,27 @@ fn bench_reports_json() {
 fn bad_model_files_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.gguf");
-    let out = hearth().args(["run", "-m"]).arg(&missing).arg("hi").output().unwrap();
+    let out = hearth()
+        .args(["run", "-m"])
+        .arg(&missing)
+        .arg("hi")
+        .output()
+        .unwrap();
     let (_, stderr) = texts(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("cannot read") && stderr.contains("missing.gguf"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read") && stderr.contains("missing.gguf"),
+        "{stderr}"
+    );
 
     let text = dir.path().join("notes.gguf");
     std::fs::write(&text, "just some text, not a model").unwrap();
-    let out = hearth().args(["run", "-m"]).arg(&text).arg("hi").output().unwrap();
+    let out = hearth()
+        .args(["run", "-m"])
+        .arg(&text)
+        .arg("hi")
+        .output()
+        .unwrap();
     let (_, stderr) = texts(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("not a GGUF file"), "{stderr}");

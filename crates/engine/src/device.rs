@@ -1,0 +1,138 @@
+//! Where the model runs. The only place in the crate with GPU `#[cfg]`s: the
+//! `cuda` and `metal` features pass straight through to candle (unverified here:
+//! the build machines have no GPU).
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Device;
+
+use crate::error::EngineError;
+
+/// Which device to run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DevicePreference {
+    /// A GPU when one is compiled in and present, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl FromStr for DevicePreference {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda),
+            "metal" => Ok(Self::Metal),
+            other => Err(EngineError::InvalidRequest(format!(
+                "unknown device \"{other}\" (use auto, cpu, cuda or metal)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for DevicePreference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::Metal => "metal",
+        })
+    }
+}
+
+/// The device for a preference. Asking for a GPU this build does not support is
+/// an error; `Auto` falls back to the CPU.
+pub(crate) fn pick(pref: DevicePreference) -> Result<Device, EngineError> {
+    let unavailable = |what: &str| {
+        EngineError::InvalidRequest(format!(
+            "{what} is not available: this build has no `{what}` feature or no such device"
+        ))
+    };
+    match pref {
+        DevicePreference::Cpu => Ok(Device::Cpu),
+        DevicePreference::Cuda => cuda().ok_or_else(|| unavailable("cuda")),
+        DevicePreference::Metal => metal().ok_or_else(|| unavailable("metal")),
+        DevicePreference::Auto => Ok(cuda().or_else(metal).unwrap_or(Device::Cpu)),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Option<Device> {
+    Device::new_cuda(0).ok()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Option<Device> {
+    None
+}
+
+#[cfg(feature = "metal")]
+fn metal() -> Option<Device> {
+    Device::new_metal(0).ok()
+}
+
+#[cfg(not(feature = "metal"))]
+fn metal() -> Option<Device> {
+    None
+}
+
+/// A short name for stats: `cpu`, `cuda:0`, `metal:0`.
+pub(crate) fn name(device: &Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_owned(),
+        Device::Cuda(_) => "cuda:0".to_owned(),
+        Device::Metal(_) => "metal:0".to_owned(),
+    }
+}
+
+/// Number of CPU threads the compute kernels use.
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// Sets the number of CPU threads the compute kernels use. candle sizes its
+/// thread pool from `RAYON_NUM_THREADS` the first time it computes, so this must
+/// run before any model is loaded, while the program is still single-threaded
+/// (the CLI calls it first thing in `main`).
+pub fn set_threads(n: usize) {
+    // SAFETY: setting an environment variable races with other threads reading
+    // the environment; callers do this at start-up, before spawning threads.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_preferences() {
+        assert_eq!(
+            "CPU".parse::<DevicePreference>().unwrap(),
+            DevicePreference::Cpu
+        );
+        assert_eq!(
+            "auto".parse::<DevicePreference>().unwrap(),
+            DevicePreference::Auto
+        );
+        assert!("tpu".parse::<DevicePreference>().is_err());
+    }
+
+    #[test]
+    fn auto_without_gpu_features_is_cpu() {
+        if cfg!(any(feature = "cuda", feature = "metal")) {
+            return;
+        }
+        assert!(matches!(pick(DevicePreference::Auto).unwrap(), Device::Cpu));
+        assert!(pick(DevicePreference::Cuda).is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! The model's worker thread and the handle the rest of Hearth talks to.
+//!
+//! The model lives on one dedicated thread for its whole life. [`Engine::load`]
+//! starts that thread, which loads the file and reports success or failure on a
+//! ready channel; after that it serves jobs from a queue, one at a time. Each job
+//! brings its own reply channel and cancellation token, so nothing is shared
+//! between requests but the model and its cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hearth_backend::Message;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::device::{self, DevicePreference};
+use crate::error::EngineError;
+use crate::generate::{self, Completion, GenerateRequest, Prompt};
+use crate::gguf::GgufFile;
+use crate::models::{self, LoadOptions, Model, ModelInfo};
+use crate::template::ChatTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// How to load a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Context window; `None` is the model's own, capped at 4096.
+    pub context_length: Option<usize>,
+    pub device: DevicePreference,
+    /// CPU threads; see [`crate::set_threads`] for when this can take effect.
+    pub threads: Option<usize>,
+}
+
+/// What streams out of a generation.
+#[derive(Debug)]
+pub enum GenerationEvent {
+    /// The next piece of text (always complete UTF-8).
+    Token(String),
+    /// The end: the completion, or why there is none.
+    Done(Result<Completion, EngineError>),
+}
+
+/// One benchmark run: synthetic prompt tokens, then single-token decode steps.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BenchRun {
+    pub prefill_tok_s: f64,
+    pub decode_tok_s: f64,
+}
+
+enum Job {
+    Generate {
+        prompt: Vec<u32>,
+        request: GenerateRequest,
+        cancel: CancellationToken,
+        events: Sender<GenerationEvent>,
+    },
+    Bench {
+        prompt_tokens: usize,
+        gen_tokens: usize,
+        reply: Sender<Result<BenchRun, EngineError>>,
+    },
+}
+
+/// A loaded model, ready to generate. Dropping it stops the worker thread.
+pub struct Engine {
+    jobs: Option<Sender<Job>>,
+    worker: Option<JoinHandle<()>>,
+    info: ModelInfo,
+    tokenizer: Arc<Tokenizer>,
+    template: Arc<ChatTemplate>,
+    load_time: Duration,
+    device_name: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("info", &self.info)
+            .field("device", &self.device_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the worker sends back once the model is loaded.
+struct Ready {
+    info: ModelInfo,
+    tokenizer: Arc<Tokenizer>,
+    template: Arc<ChatTemplate>,
+    device_name: String,
+}
+
+impl Engine {
+    /// Loads the model at `path` on a new worker thread. Errors (missing file, not
+    /// GGUF, unsupported architecture, ...) come back here; nothing panics.
+    pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self, EngineError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(n) = options.threads {
+            if n != device::threads() {
+                tracing::warn!(
+                    requested = n,
+                    using = device::threads(),
+                    "thread count can only be set before the first model loads (hearth_engine::set_threads)"
+                );
+            }
+        }
+        let started = Instant::now();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let worker = std::thread::Builder::new()
+            .name("hearth-engine".into())
+            .spawn(move || match Worker::load(&path, &options) {
+                Ok((worker, ready)) => {
+                    if ready_tx.send(Ok(ready)).is_ok() {
+                        worker.serve(&jobs_rx);
+                    }
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| {
+                EngineError::InvalidRequest(format!("cannot start the engine thread: {e}"))
+            })?;
+        let ready = ready_rx.recv().map_err(|_| EngineError::WorkerGone)??;
+        let load_time = started.elapsed();
+        tracing::info!(arch = %ready.info.architecture, secs = load_time.as_secs_f64(), "model loaded");
+        Ok(Self {
+            jobs: Some(jobs_tx),
+            worker: Some(worker),
+            info: ready.info,
+            tokenizer: ready.tokenizer,
+            template: ready.template,
+            load_time,
+            device_name: ready.device_name,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Wall time of [`Engine::load`].
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// `cpu`, `cuda:0`, `metal:0`.
+    pub fn device_name(&self) -> String {
+        self.device_name.clone()
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Token ids of `text` (see [`Tokenizer::encode`]).
+    pub fn tokenize(
+        &self,
+        text: &str,
+        add_bos: bool,
+        parse_special: bool,
+    ) -> Result<Vec<u32>, EngineError> {
+        self.tokenizer.encode(text, add_bos, parse_special)
+    }
+
+    /// The prompt text a conversation becomes (chat template, generation prompt on).
+    pub fn render(&self, messages: &[Message]) -> Result<String, EngineError> {
+        self.template.render(messages, true)
+    }
+
+    /// The token ids a prompt becomes.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
+        generate::prompt_tokens(prompt, &self.tokenizer, &self.template)
+    }
+
+    /// Starts a generation; events stream from the returned receiver, ending with
+    /// exactly one [`GenerationEvent::Done`]. Cancelling `cancel` stops it within
+    /// one token (stop reason `cancelled`, text so far kept).
+    pub fn generate(
+        &self,
+        request: GenerateRequest,
+        cancel: CancellationToken,
+    ) -> Receiver<GenerationEvent> {
+        let (events, rx) = mpsc::channel();
+        let job = self
+            .prompt_tokens(&request.prompt)
+            .map(|prompt| Job::Generate {
+                prompt,
+                request,
+                cancel,
+                events: events.clone(),
+            });
+        let sent = match job {
+            Ok(job) => self.send(job),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            let _ = events.send(GenerationEvent::Done(Err(e)));
+        }
+        rx
+    }
+
+    /// [`Engine::generate`], calling `on_text` with each piece as it arrives.
+    pub fn generate_blocking(
+        &self,
+        request: GenerateRequest,
+        cancel: CancellationToken,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<Completion, EngineError> {
+        for event in self.generate(request, cancel) {
+            match event {
+                GenerationEvent::Token(text) => on_text(&text),
+                GenerationEvent::Done(result) => return result,
+            }
+        }
+        Err(EngineError::WorkerGone)
+    }
+
+    /// Times a prefill of `prompt_tokens` synthetic tokens and `gen_tokens` decode
+    /// steps, from an empty cache. For `hearth bench`.
+    pub fn bench(&self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(Job::Bench {
+            prompt_tokens,
+            gen_tokens,
+            reply,
+        })?;
+        rx.recv().map_err(|_| EngineError::WorkerGone)?
+    }
+
+    fn send(&self, job: Job) -> Result<(), EngineError> {
+        self.jobs
+            .as_ref()
+            .ok_or(EngineError::WorkerGone)?
+            .send(job)
+            .map_err(|_| EngineError::WorkerGone)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing the queue ends the worker's loop after the job in hand.
+        self.jobs.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The worker thread's state: the model and what its cache holds.
+struct Worker {
+    model: Box<dyn Model>,
+    tokenizer: Arc<Tokenizer>,
+    info: ModelInfo,
+    device_name: String,
+    /// The tokens whose keys and values are in the model's cache, in order.
+    cached: Vec<u32>,
+}
+
+impl Worker {
+    fn load(path: &PathBuf, options: &EngineOptions) -> Result<(Self, Ready), EngineError> {
+        let gguf = GgufFile::open(path)?;
+        let tokenizer = Arc::new(Tokenizer::for_model(&gguf)?);
+        let template = Arc::new(ChatTemplate::for_model(&gguf, &tokenizer)?);
+        let device = device::pick(options.device)?;
+        let load = LoadOptions {
+            context_length: options.context_length,
+        };
+        let (model, info) = models::load(&gguf, &device, &load)?;
+        let device_name = device::name(&device);
+        let ready = Ready {
+            info: info.clone(),
+            tokenizer: Arc::clone(&tokenizer),
+            template,
+            device_name: device_name.clone(),
+        };
+        let worker = Self {
+            model,
+            tokenizer,
+            info,
+            device_name,
+            cached: Vec::new(),
+        };
+        Ok((worker, ready))
+    }
+
+    fn serve(mut self, jobs: &Receiver<Job>) {
+        for job in jobs {
+            match job {
+                Job::Generate {
+                    prompt,
+                    request,
+                    cancel,
+                    events,
+                } => {
+                    let mut run = generate::Run {
+                        model: self.model.as_mut(),
+                        cached: &mut self.cached,
+                        tokenizer: self.tokenizer.as_ref(),
+                        context_length: self.info.context_length,
+                    };
+                    let result = run.generate(&prompt, &request, &cancel, &mut |text: &str| {
+                        let _ = events.send(GenerationEvent::Token(text.to_owned()));
+                    });
+                    let result = result.map(|mut c| {
+                        c.stats.device.clone_from(&self.device_name);
+                        c
+                    });
+                    let _ = events.send(GenerationEvent::Done(result));
+                }
+                Job::Bench {
+                    prompt_tokens,
+                    gen_tokens,
+                    reply,
+                } => {
+                    let _ = reply.send(self.bench(prompt_tokens, gen_tokens));
+                }
+            }
+        }
+    }
+
+    fn bench(&mut self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {
+        if prompt_tokens + gen_tokens > self.info.context_length {
+            return Err(EngineError::InvalidRequest(format!(
+                "{prompt_tokens} + {gen_tokens} tokens do not fit the context of {}",
+                self.info.context_length
+            )));
+        }
+        let vocab = u32::try_from(self.info.vocab_size.max(2)).unwrap_or(u32::MAX);
+        // A fixed walk over the vocabulary; xtask/bench_ref.py uses the same ids.
+        let ids = |n: usize| -> Vec<u32> {
+            (0..n as u64)
+                .map(|i| 1 + u32::try_from(i * 7919 % u64::from(vocab - 1)).unwrap_or(0))
+                .collect()
+        };
+        let prompt = ids(prompt_tokens);
+        let mut decode = ids(gen_tokens);
+        decode.reverse();
+
+        self.model.truncate_cache(0);
+        self.cached.clear();
+        let started = Instant::now();
+        let mut pos = 0;
+        for chunk in prompt.chunks(generate::PREFILL_CHUNK) {
+            self.model.forward(chunk, pos)?;
+            pos += chunk.len();
+        }
+        let prefilled = Instant::now();
+        for &token in &decode {
+            self.model.forward(&[token], pos)?;
+            pos += 1;
+        }
+        let done = Instant::now();
+        self.model.truncate_cache(0);
+        Ok(BenchRun {
+            prefill_tok_s: prompt_tokens as f64 / (prefilled - started).as_secs_f64(),
+            decode_tok_s: gen_tokens as f64 / (done - prefilled).as_secs_f64(),
+        })
+    }
+}

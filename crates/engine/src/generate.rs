@@ -1,0 +1,340 @@
+//! One generation: prompt in, streamed text and a [`Completion`] out.
+//!
+//! Runs on the engine's worker thread. The cache-reuse rule lives here: the
+//! model's cache holds the tokens of the previous request (prompt and answer);
+//! the new prompt's longest common prefix with them is kept and only the rest is
+//! processed, which turns a follow-up chat turn into the cost of its new message.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use hearth_backend::Message;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::detok::{StopStrings, Utf8Stream};
+use crate::error::EngineError;
+use crate::models::Model;
+use crate::sampler::{Sampler, SamplingParams};
+use crate::template::ChatTemplate;
+use crate::tokenizer::Tokenizer;
+
+/// Prompt tokens processed per forward pass: bounds the attention scratch memory
+/// for long prompts and lets a cancel land between chunks.
+pub(crate) const PREFILL_CHUNK: usize = 512;
+
+/// What to continue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    /// A conversation, rendered with the model's chat template.
+    Chat(Vec<Message>),
+    /// Raw text, tokenized as is (BOS added if the model wants it).
+    Text(String),
+}
+
+/// A generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    pub sampling: SamplingParams,
+    /// Stop after this many tokens (`None`: until EOS or the context is full).
+    pub max_tokens: Option<usize>,
+    /// Stop when the output contains one of these (not included in the output).
+    pub stop: Vec<String>,
+}
+
+impl GenerateRequest {
+    /// A chat request with default sampling.
+    pub fn chat(messages: Vec<Message>) -> Self {
+        Self {
+            prompt: Prompt::Chat(messages),
+            sampling: SamplingParams::default(),
+            max_tokens: None,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model ended its turn (EOS / end-of-turn token).
+    Eos,
+    /// A stop string appeared.
+    StopString,
+    /// `max_tokens` reached.
+    MaxTokens,
+    /// The context window is full.
+    ContextFull,
+    /// Cancelled by the caller.
+    Cancelled,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Eos => "eos",
+            Self::StopString => "stop-string",
+            Self::MaxTokens => "max-tokens",
+            Self::ContextFull => "context-full",
+            Self::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// Measurements of one generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerationStats {
+    /// Prompt length in tokens.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose cache entries were reused from the previous request.
+    pub prompt_tokens_reused: usize,
+    /// Prompt tokens processed now (`prompt_tokens - prompt_tokens_reused`).
+    pub prompt_tokens_new: usize,
+    /// Tokens generated (the end-of-turn token not counted).
+    pub completion_tokens: usize,
+    /// New prompt tokens per second.
+    pub prefill_tok_s: f64,
+    /// Generated tokens per second after the first.
+    pub decode_tok_s: f64,
+    /// From the request reaching the worker to the first generated token.
+    pub time_to_first_token: Duration,
+    pub total_time: Duration,
+    /// `cpu`, `cuda:0`, `metal:0`.
+    pub device: String,
+    /// The sampling seed used (given or random), to reproduce the run.
+    pub seed: u64,
+}
+
+/// A finished generation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completion {
+    /// Everything streamed, concatenated.
+    pub text: String,
+    /// The generated token ids.
+    pub tokens: Vec<u32>,
+    pub stop_reason: StopReason,
+    pub stats: GenerationStats,
+}
+
+/// Token ids for a prompt: chat prompts are rendered with the template and their
+/// special-token text parsed; BOS is added when the model wants it, unless the
+/// template already wrote it (no double BOS).
+pub(crate) fn prompt_tokens(
+    prompt: &Prompt,
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+) -> Result<Vec<u32>, EngineError> {
+    match prompt {
+        Prompt::Chat(messages) => {
+            let text = template.render(messages, true)?;
+            let bos_text = tokenizer.bos_id().and_then(|id| tokenizer.token_text(id));
+            let has_bos = bos_text.is_some_and(|b| !b.is_empty() && text.starts_with(b));
+            tokenizer.encode(&text, !has_bos, true)
+        }
+        Prompt::Text(text) => tokenizer.encode(text, true, false),
+    }
+}
+
+/// What generation needs from a vocabulary (a trait so tests can fake it).
+pub(crate) trait Vocab {
+    /// Bytes the token adds to the output.
+    fn bytes(&self, id: u32) -> &[u8];
+    /// Whether the token ends the model's turn.
+    fn is_stop(&self, id: u32) -> bool;
+}
+
+impl Vocab for Tokenizer {
+    fn bytes(&self, id: u32) -> &[u8] {
+        self.token_bytes(id)
+    }
+
+    fn is_stop(&self, id: u32) -> bool {
+        self.stop_ids().contains(&id)
+    }
+}
+
+/// The state one generation works on (borrowed from the worker).
+pub(crate) struct Run<'a> {
+    pub(crate) model: &'a mut dyn Model,
+    /// The tokens in the model's cache; kept in step with every forward.
+    pub(crate) cached: &'a mut Vec<u32>,
+    pub(crate) tokenizer: &'a dyn Vocab,
+    pub(crate) context_length: usize,
+}
+
+impl Run<'_> {
+    pub(crate) fn generate(
+        &mut self,
+        prompt: &[u32],
+        request: &GenerateRequest,
+        cancel: &CancellationToken,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Completion, EngineError> {
+        let started = Instant::now();
+        let mut sampler = Sampler::new(request.sampling.clone())?;
+        if prompt.is_empty() {
+            return Err(EngineError::InvalidRequest("the prompt is empty".into()));
+        }
+        // Room for at least one generated token, checked before any compute.
+        if prompt.len() >= self.context_length {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: prompt.len(),
+                context_length: self.context_length,
+            });
+        }
+        if request.max_tokens == Some(0) {
+            return Err(EngineError::InvalidRequest(
+                "max_tokens must be at least 1".into(),
+            ));
+        }
+
+        // Keep the common prefix, but always process at least one prompt token:
+        // its logits are where the answer starts.
+        let common = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let reused = common.min(prompt.len() - 1);
+        self.model.truncate_cache(reused);
+        self.cached.truncate(reused);
+
+        let result = self.run(
+            prompt,
+            reused,
+            request,
+            &mut sampler,
+            cancel,
+            on_text,
+            started,
+        );
+        if result.is_err() {
+            // A failed forward may leave the cache half-written: start clean next time.
+            self.model.truncate_cache(0);
+            self.cached.clear();
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        prompt: &[u32],
+        reused: usize,
+        request: &GenerateRequest,
+        sampler: &mut Sampler,
+        cancel: &CancellationToken,
+        on_text: &mut dyn FnMut(&str),
+        started: Instant,
+    ) -> Result<Completion, EngineError> {
+        let mut stats = GenerationStats {
+            prompt_tokens: prompt.len(),
+            prompt_tokens_reused: reused,
+            prompt_tokens_new: prompt.len() - reused,
+            completion_tokens: 0,
+            prefill_tok_s: 0.0,
+            decode_tok_s: 0.0,
+            time_to_first_token: Duration::ZERO,
+            total_time: Duration::ZERO,
+            device: String::new(),
+            seed: sampler.seed(),
+        };
+        let mut pos = reused;
+        let mut logits = None;
+        for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
+            if cancel.is_cancelled() {
+                stats.total_time = started.elapsed();
+                return Ok(Completion {
+                    text: String::new(),
+                    tokens: Vec::new(),
+                    stop_reason: StopReason::Cancelled,
+                    stats,
+                });
+            }
+            logits = Some(self.model.forward(chunk, pos)?);
+            pos += chunk.len();
+            self.cached.extend_from_slice(chunk);
+        }
+        let prefill_time = started.elapsed();
+        stats.prefill_tok_s = per_second(stats.prompt_tokens_new, prefill_time);
+
+        let mut history = prompt.to_vec();
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let mut utf8 = Utf8Stream::default();
+        let mut stops = StopStrings::new(&request.stop);
+        let mut emit = |piece: &str, text: &mut String| {
+            if !piece.is_empty() {
+                on_text(piece);
+                text.push_str(piece);
+            }
+        };
+        let mut first_token_at = None;
+        let stop_reason = loop {
+            if cancel.is_cancelled() {
+                break StopReason::Cancelled;
+            }
+            let Some(current) = logits.take() else {
+                return Err(EngineError::InvalidRequest(
+                    "no logits to sample from".into(),
+                ));
+            };
+            let mut scores: Vec<f32> = current.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+            let token = sampler.sample(&mut scores, &history);
+            first_token_at.get_or_insert_with(Instant::now);
+            if self.tokenizer.is_stop(token) {
+                break StopReason::Eos;
+            }
+            tokens.push(token);
+            history.push(token);
+            let piece = utf8.push(self.tokenizer.bytes(token));
+            let checked = stops.push(&piece);
+            emit(&checked.emit, &mut text);
+            if checked.stopped {
+                break StopReason::StopString;
+            }
+            if request.max_tokens.is_some_and(|max| tokens.len() >= max) {
+                break StopReason::MaxTokens;
+            }
+            if pos >= self.context_length {
+                break StopReason::ContextFull;
+            }
+            logits = Some(self.model.forward(&[token], pos)?);
+            pos += 1;
+            self.cached.push(token);
+        };
+        if stop_reason != StopReason::StopString {
+            let tail = utf8.finish();
+            let checked = stops.push(&tail);
+            emit(&checked.emit, &mut text);
+            if !checked.stopped {
+                emit(&stops.finish(), &mut text);
+            }
+        }
+
+        let done = Instant::now();
+        stats.completion_tokens = tokens.len();
+        if let Some(first) = first_token_at {
+            stats.time_to_first_token = first - started;
+            stats.decode_tok_s = per_second(tokens.len().saturating_sub(1), done - first);
+        }
+        stats.total_time = done - started;
+        Ok(Completion {
+            text,
+            tokens,
+            stop_reason,
+            stats,
+        })
+    }
+}
+
+fn per_second(count: usize, time: Duration) -> f64 {
+    let secs = time.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! Generation logic against a scripted fake model: no weights, exact counts.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use super::*;
+
+const VOCAB: usize = 300;
+const STOP: u32 = 256;
+
+/// Predicts, after token `t`, the token `next[t]` (one-hot logits); `t` itself when
+/// unscripted. Checks the cache contract on every call.
+struct Fake {
+    next: HashMap<u32, u32>,
+    cache: Vec<u32>,
+    forwarded: usize,
+}
+
+impl Fake {
+    /// A model that, after any token of `chain`, says the following one.
+    fn chain(chain: &[u32]) -> Self {
+        let next = chain.windows(2).map(|w| (w[0], w[1])).collect();
+        Self {
+            next,
+            cache: Vec::new(),
+            forwarded: 0,
+        }
+    }
+}
+
+impl Model for Fake {
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        assert_eq!(
+            pos,
+            self.cache.len(),
+            "forward at {pos} with {} cached",
+            self.cache.len()
+        );
+        assert!(!tokens.is_empty());
+        self.cache.extend_from_slice(tokens);
+        self.forwarded += tokens.len();
+        let last = *tokens.last().unwrap();
+        let next = self.next.get(&last).copied().unwrap_or(last);
+        let mut logits = vec![0f32; VOCAB];
+        logits[next as usize] = 10.0;
+        Ok(Tensor::new(logits, &Device::Cpu)?)
+    }
+
+    fn truncate_cache(&mut self, len: usize) {
+        self.cache.truncate(len);
+    }
+}
+
+/// Tokens 0..=255 are their byte; 256 ends the turn.
+struct Bytes([u8; 256]);
+
+impl Bytes {
+    fn new() -> Self {
+        Self(std::array::from_fn(|i| i as u8))
+    }
+}
+
+impl Vocab for Bytes {
+    fn bytes(&self, id: u32) -> &[u8] {
+        self.0.get(id as usize).map_or(&[], std::slice::from_ref)
+    }
+
+    fn is_stop(&self, id: u32) -> bool {
+        id == STOP
+    }
+}
+
+fn ids(s: &str) -> Vec<u32> {
+    s.bytes().map(u32::from).collect()
+}
+
+fn request() -> GenerateRequest {
+    GenerateRequest {
+        prompt: Prompt::Text(String::new()),
+        sampling: SamplingParams::greedy(),
+        max_tokens: None,
+        stop: Vec::new(),
+    }
+}
+
+struct Outcome {
+    completion: Result<Completion, EngineError>,
+    pieces: Vec<String>,
+}
+
+fn generate(
+    model: &mut Fake,
+    cached: &mut Vec<u32>,
+    prompt: &[u32],
+    req: &GenerateRequest,
+    ctx: usize,
+) -> Outcome {
+    generate_with(
+        model,
+        cached,
+        prompt,
+        req,
+        ctx,
+        &CancellationToken::new(),
+        |_| {},
+    )
+}
+
+fn generate_with(
+    model: &mut Fake,
+    cached: &mut Vec<u32>,
+    prompt: &[u32],
+    req: &GenerateRequest,
+    ctx: usize,
+    cancel: &CancellationToken,
+    mut hook: impl FnMut(usize),
+) -> Outcome {
+    let vocab = Bytes::new();
+    let mut pieces = Vec::new();
+    let mut run = Run {
+        model,
+        cached,
+        tokenizer: &vocab,
+        context_length: ctx,
+    };
+    let completion = run.generate(prompt, req, cancel, &mut |t: &str| {
+        pieces.push(t.to_owned());
+        hook(pieces.len());
+    });
+    Outcome { completion, pieces }
+}
+
+#[test]
+fn emoji_split_over_tokens_streams_whole_and_matches_text() {
+    // "Hi" then 🦀 as four byte tokens, then "!" and the end of the turn.
+    let mut chain = ids("Hi");
+    chain.extend("🦀!".bytes().map(u32::from));
+    chain.push(STOP);
+    let mut model = Fake::chain(&chain);
+    let out = generate(&mut model, &mut Vec::new(), &ids("Hi"), &request(), 64);
+    let c = out.completion.unwrap();
+    assert_eq!(c.text, "🦀!");
+    assert_eq!(c.stop_reason, StopReason::Eos);
+    assert_eq!(c.stats.completion_tokens, 5);
+    assert_eq!(out.pieces.concat(), c.text);
+    assert!(
+        out.pieces.iter().all(|p| !p.contains('\u{fffd}')),
+        "{:?}",
+        out.pieces
+    );
+    let decoded: Vec<u8> = c.tokens.iter().map(|&t| t as u8).collect();
+    assert_eq!(String::from_utf8(decoded).unwrap(), c.text);
+}
+
+#[test]
+fn max_tokens_stops_exactly() {
+    let mut model = Fake::chain(&ids("abcdefgh"));
+    let req = GenerateRequest {
+        max_tokens: Some(3),
+        ..request()
+    };
+    let c = generate(&mut model, &mut Vec::new(), &ids("a"), &req, 64)
+        .completion
+        .unwrap();
+    assert_eq!(c.text, "bcd");
+    assert_eq!(c.stop_reason, StopReason::MaxTokens);
+}
+
+#[test]
+fn stop_string_spanning_tokens_is_not_emitted() {
+    // Every byte distinct, so the fake model's chain is unambiguous.
+    let mut model = Fake::chain(&ids(">Hi\nUs: ok"));
+    let req = GenerateRequest {
+        stop: vec!["\nUs:".into()],
+        ..request()
+    };
+    let out = generate(&mut model, &mut Vec::new(), &ids(">"), &req, 64);
+    let c = out.completion.unwrap();
+    assert_eq!(c.text, "Hi");
+    assert_eq!(out.pieces.concat(), "Hi");
+    assert_eq!(c.stop_reason, StopReason::StopString);
+}
+
+#[test]
+fn context_full_ends_generation() {
+    let mut model = Fake::chain(&[]); // repeats the last token forever
+    let c = generate(&mut model, &mut Vec::new(), &ids("aaaa"), &request(), 8)
+        .completion
+        .unwrap();
+    assert_eq!(c.stop_reason, StopReason::ContextFull);
+    // Four cache slots are left after the prompt; the fifth token is sampled from
+    // the logits of the last slot and is not fed back.
+    assert_eq!(c.text, "aaaaa");
+    assert_eq!(model.cache.len(), 8);
+}
+
+#[test]
+fn prompt_too_long_fails_before_any_compute() {
+    let mut model = Fake::chain(&[]);
+    let out = generate(&mut model, &mut Vec::new(), &ids("12345678"), &request(), 8);
+    assert!(matches!(
+        out.completion,
+        Err(EngineError::PromptTooLong {
+            prompt_tokens: 8,
+            context_length: 8
+        })
+    ));
+    assert_eq!(model.forwarded, 0);
+}
+
+#[test]
+fn cancel_takes_effect_within_one_token_and_keeps_text() {
+    let mut model = Fake::chain(&[]); // endless "x"
+    let cancel = CancellationToken::new();
+    let out = generate_with(
+        &mut model,
+        &mut Vec::new(),
+        &ids("x"),
+        &request(),
+        4096,
+        &cancel,
+        |n| {
+            if n == 5 {
+                cancel.cancel();
+            }
+        },
+    );
+    let c = out.completion.unwrap();
+    assert_eq!(c.stop_reason, StopReason::Cancelled);
+    assert_eq!(c.text, "xxxxx");
+    assert_eq!(c.stats.completion_tokens, 5);
+}
+
+#[test]
+fn cancelled_before_start_does_no_compute() {
+    let mut model = Fake::chain(&[]);
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let out = generate_with(
+        &mut model,
+        &mut Vec::new(),
+        &ids("x"),
+        &request(),
+        64,
+        &cancel,
+        |_| {},
+    );
+    assert_eq!(out.completion.unwrap().stop_reason, StopReason::Cancelled);
+    assert_eq!(model.forwarded, 0);
+}
+
+#[test]
+fn follow_up_reuses_the_cached_prefix() {
+    let mut chain = ids("Q?A.");
+    chain.push(STOP);
+    let mut model = Fake::chain(&chain);
+    let mut cached = Vec::new();
+    let first = generate(&mut model, &mut cached, &ids("Q?"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(first.text, "A.");
+    assert_eq!(first.stats.prompt_tokens_reused, 0);
+    // The cache holds the prompt and the answer tokens that were fed back.
+    assert_eq!(cached, ids("Q?A."));
+    assert_eq!(model.cache, cached);
+
+    // The next turn: the whole conversation so far, plus a new question.
+    let forwarded_before = model.forwarded;
+    let second = generate(&mut model, &mut cached, &ids("Q?A.Q?"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(second.stats.prompt_tokens_reused, 4);
+    assert_eq!(second.stats.prompt_tokens_new, 2);
+    // Two new prompt tokens, then each generated token is fed back (not the end token).
+    assert_eq!(model.forwarded - forwarded_before, 2 + second.tokens.len());
+    assert_eq!(second.text, first.text);
+
+    // A prompt that diverges early keeps only the common part.
+    let third = generate(&mut model, &mut cached, &ids("Qx"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(third.stats.prompt_tokens_reused, 1);
+}
+
+#[test]
+fn identical_prompt_reprocesses_its_last_token() {
+    let mut chain = ids("ab");
+    chain.push(STOP);
+    let mut model = Fake::chain(&chain);
+    let mut cached = Vec::new();
+    generate(&mut model, &mut cached, &ids("a"), &request(), 64)
+        .completion
+        .unwrap();
+    let again = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(again.stats.prompt_tokens_reused, 1);
+    assert_eq!(again.stats.prompt_tokens_new, 1);
+}
+
+#[test]
+fn bad_requests_are_refused() {
+    let mut model = Fake::chain(&[]);
+    let empty = generate(&mut model, &mut Vec::new(), &[], &request(), 64);
+    assert!(matches!(
+        empty.completion,
+        Err(EngineError::InvalidRequest(_))
+    ));
+    let zero = GenerateRequest {
+        max_tokens: Some(0),
+        ..request()
+    };
+    let out = generate(&mut model, &mut Vec::new(), &ids("a"), &zero, 64);
+    assert!(matches!(
+        out.completion,
+        Err(EngineError::InvalidRequest(_))
+    ));
+    assert_eq!(model.forwarded, 0);
+}
