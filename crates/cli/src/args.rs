@@ -26,8 +26,12 @@ pub(crate) struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model, reporting progress on stderr.
+    /// Loads the model. Call before starting other threads: the thread count is
+    /// set through the environment, which is only safe while single-threaded.
     pub(crate) fn load(&self) -> Result<Engine> {
+        if let Some(n) = self.threads {
+            hearth_engine::set_threads(n);
+        }
         let options = EngineOptions {
             context_length: self.ctx,
             device: self.device,

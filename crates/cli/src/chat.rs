@@ -50,8 +50,8 @@ impl Session {
 
 #[allow(clippy::print_stderr)]
 pub(crate) fn chat(args: &Args) -> Result<()> {
-    let interrupt = Interrupt::install()?;
     let engine = args.model.load()?;
+    let interrupt = Interrupt::install()?;
     let info = engine.info();
     eprintln!(
         "{} ({}, {} layers, context {}) loaded in {:.2} s on {}. /help for commands, Ctrl-D to quit.",

@@ -29,8 +29,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
-    let interrupt = Interrupt::install()?;
     let engine = args.model.load()?;
+    let interrupt = Interrupt::install()?;
     let prompt = if args.raw {
         Prompt::Text(args.prompt.clone())
     } else {
