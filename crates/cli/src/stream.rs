@@ -18,10 +18,10 @@ pub(crate) fn answer(
     let mut out = std::io::stdout().lock();
     let mut write_error = None;
     let result = engine.generate_blocking(request, cancel, |text| {
-        if write_error.is_none() {
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                write_error = Some(e);
-            }
+        if write_error.is_none()
+            && let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        {
+            write_error = Some(e);
         }
     });
     interrupt.finish();

@@ -97,14 +97,12 @@ impl Engine {
     /// GGUF, unsupported architecture, ...) come back here; nothing panics.
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self, EngineError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(n) = options.threads {
-            if n != device::threads() {
-                tracing::warn!(
-                    requested = n,
-                    using = device::threads(),
-                    "thread count can only be set before the first model loads (hearth_engine::set_threads)"
-                );
-            }
+        if let Some(n) = options.threads.filter(|&n| n != device::threads()) {
+            tracing::warn!(
+                requested = n,
+                using = device::threads(),
+                "thread count can only be set before the first model loads (hearth_engine::set_threads)"
+            );
         }
         let started = Instant::now();
         let (ready_tx, ready_rx) = mpsc::channel();

@@ -1,6 +1,9 @@
 //! hearth-engine integration tests: one binary (linking candle once), one module per area.
 //! The real test models come from `cargo xtask fetch-test-models` (see hearth-testkit).
 
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod generation;
 mod models;
 mod template;
