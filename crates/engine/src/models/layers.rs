@@ -1,7 +1,7 @@
 //! Building blocks shared by every architecture: hyperparameters read from the
 //! GGUF metadata, RMS norm, quantised linear layers, the quantised token
-//! embedding (which doubles as the tied output head), rotary tables, the KV
-//! cache, attention and the gated MLP.
+//! embedding (which doubles as the tied output head), rotary tables and the
+//! gated MLP. Attention and its KV cache are in `attention.rs`.
 //!
 //! Learned from llama.cpp's graph builders (`src/models/*.cpp`) and candle's
 //! `quantized_llama.rs`; written for Hearth. Activations are f32; weights stay in
@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{D, Device, Module, Result, Tensor};
+
+use super::attention::{Attention, KvCache, QkvProj};
 
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -382,7 +384,7 @@ impl Rotary {
     }
 
     /// Rotates contiguous `[1, heads, t, head_dim]` for positions `pos..pos + t`.
-    fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
+    pub(crate) fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, _, t, head_dim) = x.dims4()?;
         let cos = self.cos.narrow(0, pos, t)?;
         let sin = self.sin.narrow(0, pos, t)?;
@@ -422,232 +424,6 @@ impl RotaryTables {
         let r = Rotary::new(&spec, self.context, device)?;
         self.built.push((spec, r.clone()));
         Ok(r)
-    }
-}
-
-/// Keys and values of past positions, `[1, kv_heads, capacity, head_dim]`.
-/// Capacity grows by doubling up to the context; truncation only moves `len`.
-#[derive(Debug)]
-pub(crate) struct KvCache {
-    k: Option<Tensor>,
-    v: Option<Tensor>,
-    len: usize,
-    max: usize,
-}
-
-/// The smallest capacity allocated, in positions.
-const KV_MIN_CAPACITY: usize = 256;
-
-impl KvCache {
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            k: None,
-            v: None,
-            len: 0,
-            max,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-
-    fn capacity(&self) -> usize {
-        self.k.as_ref().map_or(0, |k| k.dims()[2])
-    }
-
-    fn grow(buf: Option<&Tensor>, len: usize, like: &Tensor, cap: usize) -> Result<Tensor> {
-        let (b, h, _, d) = like.dims4()?;
-        match buf {
-            Some(old) if len > 0 => {
-                let extra = Tensor::zeros((b, h, cap - len, d), like.dtype(), like.device())?;
-                Tensor::cat(&[&old.narrow(2, 0, len)?, &extra], 2)
-            }
-            _ => Tensor::zeros((b, h, cap, d), like.dtype(), like.device()),
-        }
-    }
-
-    /// Appends contiguous `[1, kv_heads, t, head_dim]` keys and values and
-    /// returns views of positions `from..len`.
-    fn append(&mut self, k: &Tensor, v: &Tensor, from: usize) -> Result<(Tensor, Tensor)> {
-        let t = k.dims()[2];
-        let need = self.len + t;
-        if need > self.max {
-            candle_core::bail!("KV cache full: {need} positions, context {}", self.max);
-        }
-        if need > self.capacity() {
-            let cap = need
-                .max(self.capacity() * 2)
-                .max(KV_MIN_CAPACITY)
-                .min(self.max);
-            self.k = Some(Self::grow(self.k.as_ref(), self.len, k, cap)?);
-            self.v = Some(Self::grow(self.v.as_ref(), self.len, v, cap)?);
-        }
-        let (Some(kb), Some(vb)) = (&self.k, &self.v) else {
-            candle_core::bail!("KV cache was not allocated");
-        };
-        kb.slice_set(k, 2, self.len)?;
-        vb.slice_set(v, 2, self.len)?;
-        self.len = need;
-        Ok((
-            kb.narrow(2, from, need - from)?,
-            vb.narrow(2, from, need - from)?,
-        ))
-    }
-}
-
-/// Additive attention masks for one forward of `t` tokens at `pos`: `None` when
-/// no key has to be hidden (a single token with every visible key in view).
-#[derive(Debug)]
-pub(crate) struct Masks {
-    causal: Option<Tensor>,
-    sliding: Option<Tensor>,
-}
-
-/// First key position a query at `pos` (the earliest in the batch) may see
-/// through a window of `window` positions (llama.cpp and HF: `i - j < window`).
-fn window_start(pos: usize, window: Option<usize>) -> usize {
-    window.map_or(0, |w| (pos + 1).saturating_sub(w))
-}
-
-fn build_mask(t: usize, pos: usize, window: Option<usize>, device: &Device) -> Result<Tensor> {
-    let start = window_start(pos, window);
-    let keys = pos + t - start;
-    let mut m = vec![0f32; t * keys];
-    for r in 0..t {
-        let i = pos + r;
-        for c in 0..keys {
-            let j = start + c;
-            if j > i || window.is_some_and(|w| i - j >= w) {
-                m[r * keys + c] = f32::NEG_INFINITY;
-            }
-        }
-    }
-    Tensor::from_vec(m, (t, keys), device)
-}
-
-impl Masks {
-    pub(crate) fn new(
-        t: usize,
-        pos: usize,
-        window: Option<usize>,
-        device: &Device,
-    ) -> Result<Self> {
-        if t <= 1 {
-            return Ok(Self {
-                causal: None,
-                sliding: None,
-            });
-        }
-        Ok(Self {
-            causal: Some(build_mask(t, pos, None, device)?),
-            sliding: match window {
-                Some(_) => Some(build_mask(t, pos, window, device)?),
-                None => None,
-            },
-        })
-    }
-}
-
-/// How the q/k/v projections are stored.
-#[derive(Debug)]
-pub(crate) enum QkvProj {
-    Separate {
-        q: Linear,
-        k: Linear,
-        v: Linear,
-    },
-    /// One `attn_qkv` matrix, rows ordered q, k, v (phi3).
-    Fused(Linear),
-}
-
-/// Multi-head attention with grouped kv heads, optional per-head q/k norms,
-/// rotary positions, an optional sliding window and its own KV cache.
-#[derive(Debug)]
-pub(crate) struct Attention {
-    pub(crate) qkv: QkvProj,
-    pub(crate) out: Linear,
-    pub(crate) q_norm: Option<RmsNorm>,
-    pub(crate) k_norm: Option<RmsNorm>,
-    pub(crate) n_head: usize,
-    pub(crate) n_kv_head: usize,
-    pub(crate) head_dim: usize,
-    pub(crate) scale: f64,
-    pub(crate) rotary: Rotary,
-    pub(crate) window: Option<usize>,
-    pub(crate) cache: KvCache,
-}
-
-impl Attention {
-    /// `[1, t, h·d]` projection output to contiguous `[1, h, t, d]`, normed and rotated.
-    fn heads(
-        &self,
-        x: &Tensor,
-        n: usize,
-        norm: Option<&RmsNorm>,
-        pos: Option<usize>,
-    ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let mut x = x.reshape((b, t, n, self.head_dim))?;
-        if let Some(norm) = norm {
-            x = norm.forward(&x)?;
-        }
-        let x = x.transpose(1, 2)?.contiguous()?;
-        match pos {
-            Some(pos) => self.rotary.apply(&x, pos),
-            None => Ok(x),
-        }
-    }
-
-    pub(crate) fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let (q_dim, kv_dim) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
-        let (q, k, v) = match &self.qkv {
-            QkvProj::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
-            QkvProj::Fused(w) => {
-                let qkv = w.forward(x)?;
-                (
-                    qkv.narrow(D::Minus1, 0, q_dim)?,
-                    qkv.narrow(D::Minus1, q_dim, kv_dim)?,
-                    qkv.narrow(D::Minus1, q_dim + kv_dim, kv_dim)?,
-                )
-            }
-        };
-        let q = self.heads(&q, self.n_head, self.q_norm.as_ref(), Some(pos))?;
-        let k = self.heads(&k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
-        let v = self.heads(&v, self.n_kv_head, None, None)?;
-        let from = window_start(pos, self.window);
-        let (k, v) = self.cache.append(&k, &v, from)?;
-        let keys = k.dims()[2];
-
-        // Grouped-query attention without repeating k/v: the `group` query heads
-        // that share a kv head become extra rows of one matmul.
-        let group = self.n_head / self.n_kv_head;
-        let q = (q * self.scale)?.reshape((b, self.n_kv_head, group * t, self.head_dim))?;
-        let att = q.matmul(&k.t()?)?;
-        let mask = if self.window.is_some() {
-            masks.sliding.as_ref()
-        } else {
-            masks.causal.as_ref()
-        };
-        let att = match mask {
-            Some(m) => att
-                .reshape((b, self.n_kv_head, group, t, keys))?
-                .broadcast_add(m)?
-                .reshape((b, self.n_kv_head, group * t, keys))?,
-            None => att,
-        };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?; // [b, kv, group·t, d] == [b, h, t, d]
-        let y = y
-            .reshape((b, self.n_head, t, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, t, q_dim))?;
-        self.out.forward(&y)
     }
 }
 
@@ -693,50 +469,5 @@ impl Mlp {
             Activation::GeluTanh => gate.gelu()?,
         };
         self.down.forward(&(gate * up)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::DType;
-
-    #[test]
-    fn causal_mask_hides_future_keys() {
-        let m = build_mask(3, 2, None, &Device::Cpu).unwrap();
-        let m = m.to_vec2::<f32>().unwrap();
-        assert_eq!(m.len(), 3);
-        assert_eq!(m[0].len(), 5);
-        // query at position 2 sees keys 0..=2
-        assert!(m[0][..3].iter().all(|&x| x == 0.0));
-        assert!(m[0][3..].iter().all(|&x| x == f32::NEG_INFINITY));
-        assert!(m[2].iter().all(|&x| x == 0.0));
-    }
-
-    #[test]
-    fn sliding_mask_hides_keys_older_than_the_window() {
-        // window 2: query i sees i-1 and i. Batch at pos 3, t = 2: keys from 2.
-        let m = build_mask(2, 3, Some(2), &Device::Cpu).unwrap();
-        let m = m.to_vec2::<f32>().unwrap();
-        let inf = f32::NEG_INFINITY;
-        assert_eq!(m, vec![vec![0.0, 0.0, inf], vec![inf, 0.0, 0.0]]);
-    }
-
-    #[test]
-    fn kv_cache_grows_and_truncates() {
-        let mut c = KvCache::new(600);
-        let kv = Tensor::ones((1, 2, 200, 4), DType::F32, &Device::Cpu).unwrap();
-        c.append(&kv, &kv, 0).unwrap();
-        c.append(&kv, &kv, 0).unwrap();
-        assert_eq!(c.len(), 400);
-        assert_eq!(c.capacity(), 512);
-        c.truncate(150);
-        let (k, _) = c.append(&kv, &kv, 100).unwrap();
-        assert_eq!(c.len(), 350);
-        assert_eq!(k.dims(), &[1, 2, 250, 4]);
-        c.truncate(500);
-        assert_eq!(c.len(), 350);
-        let big = Tensor::ones((1, 2, 300, 4), DType::F32, &Device::Cpu).unwrap();
-        assert!(c.append(&big, &big, 0).is_err());
     }
 }

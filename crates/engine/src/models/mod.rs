@@ -5,6 +5,7 @@
 //! shared pieces in [`layers`]; the family files (`llama.rs` for llama, qwen2 and
 //! qwen3, `gemma3.rs`, `phi3.rs`) only map GGUF tensors and hyperparameters.
 
+mod attention;
 mod gemma3;
 mod layers;
 mod llama;

@@ -7,7 +7,8 @@
 //! Not handled: the 128k variants' LongRoPE factors (`rope_factors_long/short`),
 //! which are ignored with a warning.
 
-use super::layers::{Activation, GateUp, Loader, Mlp, QkvProj, RopeLayout, RopeSpec, RotaryTables};
+use super::attention::QkvProj;
+use super::layers::{Activation, GateUp, Loader, Mlp, RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 

@@ -6,7 +6,8 @@
 use candle_core::{Device, Tensor};
 
 use super::Model;
-use super::layers::{Attention, Embeddings, Loader, Masks, Mlp, RmsNorm};
+use super::attention::{Attention, Masks};
+use super::layers::{Embeddings, Loader, Mlp, RmsNorm};
 use crate::error::EngineError;
 
 /// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.

@@ -163,8 +163,18 @@ fn gemma3_sliding_window_cache_matches_recomputation() {
     let ids: Vec<u32> = std::iter::once(2)
         .chain((0..520).map(|i| 1000 + (i * 37 % 5000)))
         .collect();
-    let cont = greedy_cached(m.as_mut(), &ids, 3);
-    check_against_recomputation(m.as_mut(), &ids, &cont);
+    // Two prefills only (each is slow in a debug test build).
+    let tok = argmax(&m.forward(&ids, 0).unwrap());
+    let cached = m.forward(&[tok], ids.len()).unwrap();
+    m.truncate_cache(0);
+    let mut seq = ids.clone();
+    seq.push(tok);
+    let full = m.forward(&seq, 0).unwrap();
+    let diff = max_abs_diff(&cached, &full);
+    assert!(diff < LOGIT_TOLERANCE, "logits differ by {diff}");
+    let full_v = full.to_vec1::<f32>().unwrap();
+    let picked = argmax(&cached) as usize;
+    assert!(full_v[argmax(&full) as usize] - full_v[picked] < TIE_TOLERANCE);
 }
 
 #[test]
