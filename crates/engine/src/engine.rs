@@ -265,6 +265,7 @@ struct Worker {
 impl Worker {
     fn load(path: &PathBuf, options: &EngineOptions) -> Result<(Self, Ready), EngineError> {
         let gguf = GgufFile::open(path)?;
+        models::ensure_supported(&gguf)?;
         let tokenizer = Arc::new(Tokenizer::for_model(&gguf)?);
         let template = Arc::new(ChatTemplate::for_model(&gguf, &tokenizer)?);
         let device = device::pick(options.device)?;

@@ -315,15 +315,38 @@ impl GgufFile {
     }
 
     /// Loads a tensor in its stored (possibly quantised) type onto `device`.
+    ///
+    /// candle copies the bytes into storage of its own; the mapped pages are then
+    /// handed back to the kernel, so a load never holds the file twice in memory.
     pub fn qtensor(&self, name: &str, device: &Device) -> Result<QTensor, EngineError> {
         let (info, bytes) = self.tensor_bytes(name)?;
-        qtensor_from_ggml(info.dtype, bytes, info.shape(), device).map_err(|source| {
-            EngineError::Tensor {
-                name: name.to_owned(),
-                source,
-            }
-        })
+        let tensor =
+            qtensor_from_ggml(info.dtype, bytes, info.shape(), device).map_err(|source| {
+                EngineError::Tensor {
+                    name: name.to_owned(),
+                    source,
+                }
+            })?;
+        self.release(info.offset, info.len);
+        Ok(tensor)
     }
+
+    /// Drops the resident pages of a byte range of the map (they are re-read from
+    /// the file if touched again). Only an optimisation: failures are ignored.
+    #[cfg(unix)]
+    fn release(&self, offset: usize, len: usize) {
+        // SAFETY: the map is a read-only shared file mapping and no slice of this
+        // range is borrowed any more (the tensor above owns a copy); MADV_DONTNEED
+        // only makes later reads fault the pages back in from the file.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
+    }
+
+    #[cfg(not(unix))]
+    fn release(&self, _offset: usize, _len: usize) {}
 
     /// Loads a tensor dequantised to f32 (for small tensors: norms, biases).
     pub fn tensor_f32(&self, name: &str, device: &Device) -> Result<Tensor, EngineError> {

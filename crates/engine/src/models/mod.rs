@@ -60,6 +60,20 @@ pub struct LoadOptions {
     pub context_length: Option<usize>,
 }
 
+/// The file's architecture, if Hearth can run it; else the error naming the ones
+/// it can. Cheap: check it before doing anything else with a file.
+pub(crate) fn ensure_supported(gguf: &GgufFile) -> Result<&str, EngineError> {
+    let arch = gguf.architecture()?;
+    if SUPPORTED_ARCHITECTURES.contains(&arch) {
+        Ok(arch)
+    } else {
+        Err(EngineError::UnsupportedArchitecture {
+            arch: arch.to_owned(),
+            supported: SUPPORTED_ARCHITECTURES.join(", "),
+        })
+    }
+}
+
 /// Builds the model for `gguf`'s architecture on `device`.
 ///
 /// Weights stay in their stored quantised types; the KV cache grows as positions
@@ -70,13 +84,7 @@ pub fn load(
     device: &Device,
     opts: &LoadOptions,
 ) -> Result<(Box<dyn Model>, ModelInfo), EngineError> {
-    let arch = gguf.architecture()?;
-    if !SUPPORTED_ARCHITECTURES.contains(&arch) {
-        return Err(EngineError::UnsupportedArchitecture {
-            arch: arch.to_owned(),
-            supported: SUPPORTED_ARCHITECTURES.join(", "),
-        });
-    }
+    let arch = ensure_supported(gguf)?;
     let hp = layers::Hparams::read(gguf)?;
     let context = match opts.context_length {
         Some(0) => {
