@@ -258,12 +258,14 @@ struct Worker {
     tokenizer: Arc<Tokenizer>,
     info: ModelInfo,
     device_name: String,
+    load_time: Duration,
     /// The tokens whose keys and values are in the model's cache, in order.
     cached: Vec<u32>,
 }
 
 impl Worker {
     fn load(path: &PathBuf, options: &EngineOptions) -> Result<(Self, Ready), EngineError> {
+        let started = Instant::now();
         let gguf = GgufFile::open(path)?;
         models::ensure_supported(&gguf)?;
         let tokenizer = Arc::new(Tokenizer::for_model(&gguf)?);
@@ -285,6 +287,7 @@ impl Worker {
             tokenizer,
             info,
             device_name,
+            load_time: started.elapsed(),
             cached: Vec::new(),
         };
         Ok((worker, ready))
@@ -310,6 +313,7 @@ impl Worker {
                     });
                     let result = result.map(|mut c| {
                         c.stats.device.clone_from(&self.device_name);
+                        c.stats.load_time = self.load_time;
                         c
                     });
                     let _ = events.send(GenerationEvent::Done(result));

@@ -101,6 +101,9 @@ pub struct GenerationStats {
     /// From the request reaching the worker to the first generated token.
     pub time_to_first_token: Duration,
     pub total_time: Duration,
+    /// How long loading the model took (once per engine, repeated here so every
+    /// completion carries the full picture).
+    pub load_time: Duration,
     /// `cpu`, `cuda:0`, `metal:0`.
     pub device: String,
     /// The sampling seed used (given or random), to reproduce the run.
@@ -239,6 +242,7 @@ impl Run<'_> {
             decode_tok_s: 0.0,
             time_to_first_token: Duration::ZERO,
             total_time: Duration::ZERO,
+            load_time: Duration::ZERO,
             device: String::new(),
             seed: sampler.seed(),
         };

@@ -2,6 +2,7 @@
 //! `llm_tokenizer_bpe_session` (src/llama-vocab.cpp): pre-tokenizer regexes chosen by
 //! `tokenizer.ggml.pre`, GPT-2 byte-to-unicode mapping, then merges by rank.
 
+use super::symbols::{self, Symbol};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -104,14 +105,6 @@ pub(crate) fn split_pieces<'t>(text: &'t str, regexes: &[Regex]) -> Vec<&'t str>
     pieces
 }
 
-#[derive(Clone, Copy)]
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
-
 /// The byte-level BPE model: merges and pre-tokenizer.
 pub(crate) struct Bpe {
     regexes: Vec<Regex>,
@@ -174,18 +167,7 @@ impl Bpe {
         key: &mut String,
         out: &mut Vec<u32>,
     ) {
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(word.len());
-        for (i, (start, c)) in word.char_indices().enumerate() {
-            symbols.push(Symbol {
-                start,
-                len: c.len_utf8(),
-                prev: i.checked_sub(1),
-                next: None,
-            });
-            if i > 0 {
-                symbols[i - 1].next = Some(i);
-            }
-        }
+        let mut symbols = symbols::chars(word);
         // (rank, left index) smallest first; size guards against stale entries.
         let mut queue: BinaryHeap<Reverse<(u32, usize, usize, usize)>> = BinaryHeap::new();
         let push = |queue: &mut BinaryHeap<_>, key: &mut String, symbols: &[Symbol], l: usize| {

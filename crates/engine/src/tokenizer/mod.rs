@@ -11,6 +11,7 @@
 mod bpe;
 mod hf;
 mod spm;
+mod symbols;
 
 use std::collections::HashMap;
 

@@ -3,15 +3,9 @@
 //! characters, repeatedly merge the adjacent pair whose joined text is a token with
 //! the highest score, and spell pieces that are not tokens as `<0xXX>` byte tokens.
 
+use super::symbols::{self, Symbol};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-
-struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
-}
 
 /// A candidate merge: highest score first, then the leftmost.
 struct Bigram {
@@ -49,18 +43,7 @@ pub(crate) fn encode(
     byte_ids: &[Option<u32>; 256],
     out: &mut Vec<u32>,
 ) {
-    let mut symbols: Vec<Symbol> = Vec::with_capacity(text.len());
-    for (i, (start, c)) in text.char_indices().enumerate() {
-        symbols.push(Symbol {
-            start,
-            len: c.len_utf8(),
-            prev: i.checked_sub(1),
-            next: None,
-        });
-        if i > 0 {
-            symbols[i - 1].next = Some(i);
-        }
-    }
+    let mut symbols = symbols::chars(text);
     let mut queue = BinaryHeap::new();
     let try_add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: usize| {
         let Some(right) = symbols[left].next else {
