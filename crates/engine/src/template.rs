@@ -147,9 +147,27 @@ impl ChatTemplate {
         bos_token: &str,
         eos_token: &str,
     ) -> Result<Self, EngineError> {
-        let (text, source) = template_for(gguf);
+        let own = gguf
+            .get_str("tokenizer.chat_template")
+            .ok()
+            .filter(|text| !text.trim().is_empty());
+        if let Some(text) = own {
+            match Self::new(text, bos_token, eos_token) {
+                Ok(mut template) => {
+                    template.source = TemplateSource::Gguf;
+                    return Ok(template);
+                }
+                // A model with a broken template should still chat: say so, and
+                // use what Hearth knows for its architecture.
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "the model's chat template does not compile; using Hearth's template for its architecture"
+                ),
+            }
+        }
+        let (text, source) = builtin_for(gguf);
         tracing::debug!(?source, "chat template");
-        let mut template = Self::new(&text, bos_token, eos_token)?;
+        let mut template = Self::new(text, bos_token, eos_token)?;
         template.source = source;
         Ok(template)
     }
@@ -225,19 +243,16 @@ impl ChatTemplate {
 }
 
 /// The template text for `gguf` and where it came from.
-fn template_for(gguf: &GgufFile) -> (String, TemplateSource) {
-    if let Ok(text) = gguf.get_str("tokenizer.chat_template")
-        && !text.trim().is_empty()
-    {
-        return (text.to_owned(), TemplateSource::Gguf);
-    }
+/// Hearth's template for a model whose file has none (or a broken one): the
+/// architecture's known template, else ChatML.
+fn builtin_for(gguf: &GgufFile) -> (&'static str, TemplateSource) {
     let arch = gguf.architecture().unwrap_or_default().to_owned();
     let tokens = gguf
         .get_str_array("tokenizer.ggml.tokens")
         .unwrap_or_default();
     match known_template(&arch, |text| tokens.contains(&text)) {
-        Some(text) => (text.to_owned(), TemplateSource::Architecture(arch)),
-        None => (CHATML.to_owned(), TemplateSource::ChatMl),
+        Some(text) => (text, TemplateSource::Architecture(arch)),
+        None => (CHATML, TemplateSource::ChatMl),
     }
 }
 
@@ -410,6 +425,25 @@ mod tests {
 
     fn render(source: &str, messages: &[Message], add_gen: bool) -> Result<String, EngineError> {
         ChatTemplate::new(source, "<s>", "</s>")?.render(messages, add_gen)
+    }
+
+    #[test]
+    fn broken_template_in_the_file_falls_back_to_the_architecture() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.gguf");
+        let kv = [
+            ("general.architecture", "gemma3"),
+            ("tokenizer.chat_template", "{% if messages %}never closed"),
+        ];
+        std::fs::write(&path, crate::gguf::testing::tiny_gguf(&kv, 8)).unwrap();
+        let gguf = GgufFile::open(&path).unwrap();
+        let t = ChatTemplate::for_gguf(&gguf, "<bos>", "<eos>").unwrap();
+        assert_eq!(t.source(), TemplateSource::Architecture("gemma3".into()));
+        assert!(
+            t.render(&[Message::user("Hi")], true)
+                .unwrap()
+                .starts_with("<bos><start_of_turn>user")
+        );
     }
 
     #[test]

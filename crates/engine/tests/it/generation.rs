@@ -56,7 +56,10 @@ fn smollm2_knows_the_capital_of_france_and_is_deterministic() {
     assert!(s.prompt_tokens > 20 && s.completion_tokens > 0, "{s:?}");
     assert!(s.prefill_tok_s > 0.0 && s.decode_tok_s > 0.0, "{s:?}");
     assert_eq!(s.device, "cpu");
-    assert!(!s.load_time.is_zero() && s.time_to_first_token <= s.total_time, "{s:?}");
+    assert!(
+        !s.load_time.is_zero() && s.time_to_first_token <= s.total_time,
+        "{s:?}"
+    );
 
     let (_, second) = stream(engine, greedy(Prompt::Chat(france()), 48));
     assert_eq!(second.text, first.text);
