@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hearth_engine::{DevicePreference, Engine, EngineOptions, SamplingParams};
+use hearth_engine::{
+    DevicePreference, Engine, EngineOptions, GenerateRequest, Prompt, SamplingParams,
+};
 
 /// Which model to load, and how.
 #[derive(clap::Args, Debug)]
@@ -82,7 +84,17 @@ pub(crate) struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    pub(crate) fn params(&self) -> SamplingParams {
+    /// A request for `prompt` with these settings.
+    pub(crate) fn request(&self, prompt: Prompt) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
+            sampling: self.params(),
+            max_tokens: self.max_tokens,
+            stop: self.stop.clone(),
+        }
+    }
+
+    fn params(&self) -> SamplingParams {
         SamplingParams {
             temperature: self.temperature,
             top_k: self.top_k,

@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 use anyhow::Result;
 use hearth_backend::Message;
-use hearth_engine::{Completion, Engine, GenerateRequest, Prompt};
+use hearth_engine::{Completion, Engine, Prompt};
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
@@ -162,11 +162,6 @@ fn answer(
     args: &Args,
     interrupt: &Interrupt,
 ) -> Result<Completion> {
-    let request = GenerateRequest {
-        prompt: Prompt::Chat(session.messages()),
-        sampling: args.sampling.params(),
-        max_tokens: args.sampling.max_tokens,
-        stop: args.sampling.stop.clone(),
-    };
+    let request = args.sampling.request(Prompt::Chat(session.messages()));
     stream::answer(engine, request, interrupt)
 }

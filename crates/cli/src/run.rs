@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use hearth_backend::Message;
-use hearth_engine::{GenerateRequest, Prompt};
+use hearth_engine::Prompt;
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
@@ -41,12 +41,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         messages.push(Message::user(&args.prompt));
         Prompt::Chat(messages)
     };
-    let request = GenerateRequest {
-        prompt,
-        sampling: args.sampling.params(),
-        max_tokens: args.sampling.max_tokens,
-        stop: args.sampling.stop.clone(),
-    };
+    let request = args.sampling.request(prompt);
 
     let completion = stream::answer(&engine, request, &interrupt)?;
     stats::print(&completion, engine.info());
