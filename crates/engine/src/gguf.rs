@@ -216,6 +216,20 @@ impl GgufFile {
         }
     }
 
+    /// `Ok(None)` when `key` is absent; otherwise what `get` reads from it (its
+    /// error still names the key when the value has the wrong type).
+    pub fn optional<'a, T>(
+        &'a self,
+        key: &str,
+        get: impl FnOnce(&'a Self, &str) -> Result<T, EngineError>,
+    ) -> Result<Option<T>, EngineError> {
+        if self.metadata.contains_key(key) {
+            get(self, key).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub fn get_str(&self, key: &str) -> Result<&str, EngineError> {
         match self.require(key)? {
             Value::String(s) => Ok(s),

@@ -22,24 +22,17 @@ const DEFAULT_LOCAL_ROPE_BASE: f64 = 10_000.0;
 /// `1/sqrt(d_model / n_head)` (its `query_pre_attn_scalar`) rather than `1/sqrt(head_dim)`.
 const LAYERS_27B: usize = 62;
 
-fn opt_f64(gguf: &GgufFile, key: &str) -> Result<Option<f64>, EngineError> {
-    match gguf.get(key) {
-        Some(_) => gguf.get_f64(key).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Loads a Gemma 3 model.
 pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
     let (gguf, hp) = (ld.gguf, &ld.hp);
     let window = gguf.get_usize(&gguf.arch_key("attention.sliding_window")?)?;
     let pattern_key = gguf.arch_key("attention.sliding_window_pattern")?;
-    let pattern = match gguf.get(&pattern_key) {
-        Some(_) => gguf.get_usize(&pattern_key)?.max(1),
-        None => DEFAULT_SWA_PATTERN,
-    };
-    let local_base =
-        opt_f64(gguf, &gguf.arch_key("rope.freq_base_swa")?)?.unwrap_or(DEFAULT_LOCAL_ROPE_BASE);
+    let pattern = gguf
+        .optional(&pattern_key, GgufFile::get_usize)?
+        .map_or(DEFAULT_SWA_PATTERN, |p| p.max(1));
+    let local_base = gguf
+        .optional(&gguf.arch_key("rope.freq_base_swa")?, GgufFile::get_f64)?
+        .unwrap_or(DEFAULT_LOCAL_ROPE_BASE);
     let scale = if hp.n_layer == LAYERS_27B {
         1.0 / ((hp.d_model / hp.n_head) as f64).sqrt()
     } else {

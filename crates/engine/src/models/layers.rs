@@ -39,13 +39,7 @@ impl Hparams {
     pub(crate) fn read(gguf: &GgufFile) -> std::result::Result<Self, EngineError> {
         let arch = gguf.architecture()?.to_owned();
         let key = |suffix: &str| format!("{arch}.{suffix}");
-        let opt_usize = |suffix: &str| -> std::result::Result<Option<usize>, EngineError> {
-            let k = key(suffix);
-            match gguf.get(&k) {
-                Some(_) => gguf.get_usize(&k).map(Some),
-                None => Ok(None),
-            }
-        };
+        let opt_usize = |suffix: &str| gguf.optional(&key(suffix), GgufFile::get_usize);
         let n_layer = gguf.get_usize(&key("block_count"))?;
         let d_model = gguf.get_usize(&key("embedding_length"))?;
         let n_head = gguf.get_usize(&key("attention.head_count"))?;
@@ -56,16 +50,14 @@ impl Hparams {
             None => 0,
         };
         let rope_dim = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
-        let rope_base = match gguf.get(&key("rope.freq_base")) {
-            Some(_) => gguf.get_f64(&key("rope.freq_base"))?,
-            None => 10_000.0,
-        };
-        let rope_linear_factor = match gguf.get(&key("rope.scaling.type")) {
-            Some(_) if gguf.get_str(&key("rope.scaling.type"))? == "linear" => {
-                Some(gguf.get_f64(&key("rope.scaling.factor"))?)
-            }
-            _ => None,
-        };
+        let rope_base = gguf
+            .optional(&key("rope.freq_base"), GgufFile::get_f64)?
+            .unwrap_or(10_000.0);
+        let rope_linear_factor =
+            match gguf.optional(&key("rope.scaling.type"), GgufFile::get_str)? {
+                Some("linear") => Some(gguf.get_f64(&key("rope.scaling.factor"))?),
+                _ => None,
+            };
         let eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon"))?;
         let train_ctx = gguf.get_usize(&key("context_length"))?;
         let vocab = embedding_rows(gguf)?;

@@ -106,10 +106,9 @@ pub fn load(
         "phi3" => phi3::load(&ld)?,
         _ => llama::load(&ld)?,
     };
-    let name = match gguf.get("general.name") {
-        Some(_) => Some(gguf.get_str("general.name")?.to_owned()),
-        None => None,
-    };
+    let name = gguf
+        .optional("general.name", GgufFile::get_str)?
+        .map(str::to_owned);
     let info = ModelInfo {
         architecture: hp.arch.clone(),
         name,

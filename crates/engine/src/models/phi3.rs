@@ -11,6 +11,7 @@ use super::attention::QkvProj;
 use super::layers::{Activation, GateUp, Loader, Mlp, RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
+use crate::gguf::GgufFile;
 
 /// Loads a Phi-3 model.
 pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
@@ -19,10 +20,9 @@ pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
         tracing::warn!("phi3 LongRoPE factors are not supported; quality may suffer");
     }
     let window_key = gguf.arch_key("attention.sliding_window")?;
-    let window = match gguf.get(&window_key) {
-        Some(_) => Some(gguf.get_usize(&window_key)?).filter(|&w| w > 0 && w < ld.context),
-        None => None,
-    };
+    let window = gguf
+        .optional(&window_key, GgufFile::get_usize)?
+        .filter(|&w| w > 0 && w < ld.context);
     let spec = RopeSpec {
         dim: hp.rope_dim,
         base: hp.rope_base,

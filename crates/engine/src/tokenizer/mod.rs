@@ -132,21 +132,15 @@ impl<'a> VocabSpec<'a> {
             _ => "default",
         };
         let tokens = gguf.get_str_array("tokenizer.ggml.tokens")?;
-        let token_types = if gguf.get("tokenizer.ggml.token_type").is_some() {
-            gguf.get_i64_array("tokenizer.ggml.token_type")?
-        } else {
-            vec![1; tokens.len()]
-        };
-        let scores = if gguf.get("tokenizer.ggml.scores").is_some() {
-            gguf.get_f32_array("tokenizer.ggml.scores")?
-        } else {
-            Vec::new()
-        };
-        let merges = if gguf.get("tokenizer.ggml.merges").is_some() {
-            gguf.get_str_array("tokenizer.ggml.merges")?
-        } else {
-            Vec::new()
-        };
+        let token_types = gguf
+            .optional("tokenizer.ggml.token_type", GgufFile::get_i64_array)?
+            .unwrap_or_else(|| vec![1; tokens.len()]);
+        let scores = gguf
+            .optional("tokenizer.ggml.scores", GgufFile::get_f32_array)?
+            .unwrap_or_default();
+        let merges = gguf
+            .optional("tokenizer.ggml.merges", GgufFile::get_str_array)?
+            .unwrap_or_default();
         let extra_stops = ["tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
             .iter()
             .filter_map(|k| id(k))
