@@ -128,10 +128,8 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(any(feature = "cuda", feature = "metal")))]
     fn auto_without_gpu_features_is_cpu() {
-        if cfg!(any(feature = "cuda", feature = "metal")) {
-            return;
-        }
         assert!(matches!(pick(DevicePreference::Auto).unwrap(), Device::Cpu));
         assert!(pick(DevicePreference::Cuda).is_err());
     }

@@ -12,7 +12,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hearth_backend::Message;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -166,11 +165,6 @@ impl Engine {
         parse_special: bool,
     ) -> Result<Vec<u32>, EngineError> {
         self.tokenizer.encode(text, add_bos, parse_special)
-    }
-
-    /// The prompt text a conversation becomes (chat template, generation prompt on).
-    pub fn render(&self, messages: &[Message]) -> Result<String, EngineError> {
-        self.template.render(messages, true)
     }
 
     /// The token ids a prompt becomes.
