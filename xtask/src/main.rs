@@ -70,10 +70,28 @@ fn run(args: &[String]) -> Result<()> {
 
 fn test(args: &[String]) -> Result<()> {
     fetch::fetch_all()?;
-    let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--locked"]).args(args);
+    let cargo_bin = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // The keychain tests need a Secret Service, as a desktop session has: a private
+    // D-Bus session with a throwaway, unlocked gnome-keyring.
+    let mut cmd = Command::new("dbus-run-session");
+    cmd.args(["--", "sh", "-c", KEYRING_SESSION, "sh"])
+        .arg(cargo_bin)
+        .args(["test", "--workspace", "--locked"])
+        .args(args);
+    for tool in ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"] {
+        if Command::new(tool).arg("--help").output().is_err() {
+            bail!("`{tool}` is missing: apt install dbus gnome-keyring libsecret-tools");
+        }
+    }
     exec(&mut cmd)
 }
+
+/// Starts an unlocked gnome-keyring in a fresh data directory, then runs "$@".
+const KEYRING_SESSION: &str = r#"set -e
+export XDG_DATA_HOME="$(mktemp -d)"
+trap 'rm -rf "$XDG_DATA_HOME"' EXIT
+eval "$(printf hearth-ci | gnome-keyring-daemon --unlock --components=secrets)" >/dev/null
+"$@""#;
 
 /// The cargo that runs this xtask (so the pinned toolchain is used).
 fn cargo() -> Command {
