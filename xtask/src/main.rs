@@ -80,7 +80,7 @@ fn test(args: &[String]) -> Result<()> {
         .args(args);
     for tool in ["dbus-run-session", "gnome-keyring-daemon", "secret-tool"] {
         if Command::new(tool).arg("--help").output().is_err() {
-            bail!("`{tool}` is missing: apt install dbus gnome-keyring libsecret-tools");
+            bail!("`{tool}` is missing: apt install dbus-daemon gnome-keyring libsecret-tools");
         }
     }
     exec(&mut cmd)

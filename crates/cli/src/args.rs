@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use hearth_engine::{
     DevicePreference, Engine, EngineOptions, GenerateRequest, Prompt, SamplingParams,
 };
@@ -11,8 +11,8 @@ use hearth_engine::{
 #[derive(clap::Args, Debug)]
 pub(crate) struct ModelArgs {
     /// Path to a .gguf model file.
-    #[arg(short, long, env = "HEARTH_MODEL")]
-    pub(crate) model: PathBuf,
+    #[arg(short, long, env = hearth_core::env::MODEL)]
+    pub(crate) model: Option<String>,
 
     /// Context window in tokens (default: the model's, capped at 4096).
     #[arg(long)]
@@ -28,18 +28,35 @@ pub(crate) struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Loads the model. Call before starting other threads: the thread count is
-    /// set through the environment, which is only safe while single-threaded.
-    pub(crate) fn load(&self) -> Result<Engine> {
+    /// The model file named with `-m` or `HEARTH_MODEL`.
+    pub(crate) fn path(&self) -> Result<PathBuf> {
+        match &self.model {
+            Some(model) => Ok(PathBuf::from(model)),
+            None => bail!(
+                "no model given: pass -m PATH or set {}",
+                hearth_core::env::MODEL
+            ),
+        }
+    }
+
+    /// Engine options from the flags. Sets the thread count, so call it before
+    /// starting other threads: it goes through the environment, which is only
+    /// safe while single-threaded.
+    pub(crate) fn engine_options(&self) -> EngineOptions {
         if let Some(n) = self.threads {
             hearth_engine::set_threads(n);
         }
-        let options = EngineOptions {
+        EngineOptions {
             context_length: self.ctx,
             device: self.device,
             threads: self.threads,
-        };
-        Ok(Engine::load(&self.model, options)?)
+        }
+    }
+
+    /// Loads the model (see [`ModelArgs::engine_options`] for when to call it).
+    pub(crate) fn load(&self) -> Result<Engine> {
+        let options = self.engine_options();
+        Ok(Engine::load(self.path()?, options)?)
     }
 }
 

@@ -63,7 +63,7 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     let info = engine.info();
     let report = Report {
-        model: args.model.model.display().to_string(),
+        model: args.model.path()?.display().to_string(),
         architecture: info.architecture.clone(),
         device: engine.device_name(),
         threads: hearth_engine::threads(),

@@ -1,22 +1,34 @@
-//! `hearth chat`: an interactive session. History lives for the session; each turn
-//! reuses the model's cache for the conversation so far, so only the new message
-//! is processed. Ctrl-C stops the answer being written, Ctrl-D ends the session.
+//! `hearth chat`: an interactive session, kept in the history database.
+//!
+//! Every message and answer is stored as it happens (see hearth-core), so a
+//! closed terminal or a crash loses nothing; `--conversation ID` picks a chat up
+//! again. Each turn reuses the model's cache for the conversation so far.
+//! Ctrl-C stops the answer being written, Ctrl-D ends the session.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
+use std::path::Path;
 
-use anyhow::Result;
-use hearth_backend::Message;
-use hearth_engine::{Completion, Engine, Prompt};
+use anyhow::{Context, Result, bail};
+use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
+use hearth_store::{
+    Conversation, ConversationId, ConversationPatch, Message, MessageStatus, NewConversation,
+    Sampling,
+};
+use tokio::runtime::Runtime;
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
-use crate::{stats, stream};
+use crate::open;
 
 const HELP: &str = "\
 commands:
   /system TEXT   set the system prompt (empty TEXT removes it)
-  /reset         forget the conversation (keeps the system prompt)
+  /reset         start a new conversation (same model and settings)
+  /regen         write the last answer again (the old one stays as a branch)
+  /continue      carry on with the last answer where it stopped
+  /title         let the model title this conversation
   /stats         statistics of the last answer
+  /id            this conversation's id (for --conversation and `hearth history`)
   /help          this list
   Ctrl-C stops an answer; Ctrl-D (or /bye) quits.
   End a line with \\ to continue the message on the next line.";
@@ -26,48 +38,65 @@ pub(crate) struct Args {
     #[command(flatten)]
     model: ModelArgs,
 
+    /// Sampling flags apply to new conversations; a continued one keeps its own.
     #[command(flatten)]
     sampling: SamplingArgs,
 
     /// System prompt.
     #[arg(long)]
     system: Option<String>,
+
+    /// Continue this conversation (an id or a unique prefix; see `hearth history list`).
+    #[arg(long, short = 'c')]
+    conversation: Option<String>,
 }
 
-/// The conversation of one session.
 struct Session {
-    system: Option<String>,
-    turns: Vec<Message>,
-    last: Option<Completion>,
-}
-
-impl Session {
-    fn messages(&self) -> Vec<Message> {
-        let system = self.system.iter().map(Message::system);
-        system.chain(self.turns.iter().cloned()).collect()
-    }
+    app: App,
+    runtime: Runtime,
+    interrupt: Interrupt,
+    conversation: Conversation,
+    options: TurnOptions,
+    last: Option<Message>,
 }
 
 #[allow(clippy::print_stderr)]
 pub(crate) fn chat(args: &Args) -> Result<()> {
-    let engine = args.model.load()?;
-    let interrupt = Interrupt::install()?;
-    let info = engine.info();
+    let engine = args.model.engine_options();
+    let app = open::app(engine)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let conversation = match &args.conversation {
+        Some(prefix) => resume(&app, prefix, args)?,
+        None => {
+            let model = model_reference(&args.model.path()?)?;
+            app.store().create_conversation(&NewConversation {
+                model: Some(model),
+                system_prompt: args.system.clone(),
+                sampling: sampling(&args.sampling),
+                ..NewConversation::default()
+            })?
+        }
+    };
     eprintln!(
-        "{} ({}, {} layers, context {}) loaded in {:.2} s on {}. /help for commands, Ctrl-D to quit.",
-        info.name.as_deref().unwrap_or("model"),
-        info.architecture,
-        info.n_layers,
-        info.context_length,
-        engine.load_time().as_secs_f64(),
-        engine.device_name(),
+        "conversation {} · {} · /help for commands, Ctrl-D to quit.",
+        conversation.id,
+        conversation.model.as_deref().unwrap_or("no model"),
     );
-
     let mut session = Session {
-        system: args.system.clone(),
-        turns: Vec::new(),
+        app,
+        runtime,
+        interrupt: Interrupt::install()?,
+        conversation,
+        options: TurnOptions {
+            max_tokens: args.sampling.max_tokens,
+            stop: args.sampling.stop.clone(),
+        },
         last: None,
     };
+
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
@@ -80,28 +109,202 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         if input.is_empty() {
             continue;
         }
-        if let Some(command) = input.strip_prefix('/') {
-            if !run_command(command, &mut session, engine.info()) {
-                return Ok(());
-            }
-            continue;
-        }
-        session.turns.push(Message::user(input));
-        match answer(&engine, &session, args, &interrupt) {
-            Ok(completion) => {
-                session
-                    .turns
-                    .push(Message::assistant(completion.text.clone()));
-                session.last = Some(completion);
-            }
-            Err(e) => {
-                // The turn failed before an answer existed: take the message back so
-                // the session stays consistent; the user still has it on screen.
-                session.turns.pop();
-                eprintln!("error: {e:#}");
-            }
+        let outcome = match input.strip_prefix('/') {
+            Some(command) => match session.command(command) {
+                Ok(true) => Ok(()),
+                Ok(false) => return Ok(()),
+                Err(e) => Err(e),
+            },
+            None => session.send(input),
+        };
+        if let Err(e) = outcome {
+            eprintln!("error: {e:#}");
         }
     }
+}
+
+/// Opens an existing conversation; `-m` and `--system` update it.
+fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
+    let store = app.store();
+    let id = store.resolve_conversation_prefix(prefix)?;
+    let model = match &args.model.model {
+        Some(_) => Some(model_reference(&args.model.path()?)?),
+        None => None,
+    };
+    let patch = ConversationPatch {
+        model: model.map(Some),
+        system_prompt: args.system.clone().map(Some),
+        ..ConversationPatch::default()
+    };
+    Ok(store.update_conversation(&id, &patch)?)
+}
+
+/// How a conversation names its model: the absolute path of the file.
+fn model_reference(path: &Path) -> Result<String> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("cannot find the model file {}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+fn sampling(args: &SamplingArgs) -> Sampling {
+    Sampling {
+        temperature: Some(args.temperature),
+        top_k: Some(args.top_k as u32),
+        top_p: Some(args.top_p),
+        min_p: Some(args.min_p),
+        repeat_penalty: Some(args.repeat_penalty),
+        seed: args.seed,
+        max_tokens: None,
+    }
+}
+
+impl Session {
+    fn id(&self) -> &ConversationId {
+        &self.conversation.id
+    }
+
+    fn send(&mut self, text: &str) -> Result<()> {
+        let (app, id, options) = (self.app.clone(), self.id().clone(), self.options.clone());
+        let text = text.to_owned();
+        self.turn(|cancel, on_event| async move {
+            app.send(&id, &text, &options, cancel, on_event).await
+        })
+    }
+
+    /// Runs one turn, printing the answer as it streams.
+    #[allow(clippy::print_stderr)]
+    fn turn<F, Fut>(&mut self, start: F) -> Result<()>
+    where
+        F: FnOnce(tokio_util::sync::CancellationToken, Box<dyn FnMut(ChatEvent) + Send>) -> Fut,
+        Fut: std::future::Future<Output = Result<TurnResult, hearth_core::CoreError>>,
+    {
+        let cancel = self.interrupt.start();
+        let on_event = Box::new(|event: ChatEvent| {
+            let mut out = std::io::stdout().lock();
+            match event {
+                ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => eprintln!(
+                    "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
+                ),
+                ChatEvent::Token { text } => {
+                    // A closed stdout must not stop the answer being stored.
+                    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                }
+                _ => {}
+            }
+        });
+        let result = self.runtime.block_on(start(cancel, on_event));
+        self.interrupt.finish();
+        println_out();
+        let turn = result?;
+        if turn.answer.status == MessageStatus::Cancelled {
+            eprintln!("(stopped; /continue carries on)");
+        }
+        self.last = Some(turn.answer);
+        Ok(())
+    }
+
+    /// Handles `/command`; returns false when the session should end.
+    #[allow(clippy::print_stderr)]
+    fn command(&mut self, command: &str) -> Result<bool> {
+        let (name, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        match name {
+            "system" => {
+                let text = rest.trim();
+                let patch = ConversationPatch {
+                    system_prompt: Some((!text.is_empty()).then(|| text.to_owned())),
+                    ..ConversationPatch::default()
+                };
+                self.conversation = self.app.store().update_conversation(self.id(), &patch)?;
+                eprintln!(
+                    "system prompt {}",
+                    if text.is_empty() { "removed" } else { "set" }
+                );
+            }
+            "reset" => {
+                let old = &self.conversation;
+                let fresh = self.app.store().create_conversation(&NewConversation {
+                    model: old.model.clone(),
+                    backend: old.backend.clone(),
+                    system_prompt: old.system_prompt.clone(),
+                    sampling: old.sampling.clone(),
+                    ..NewConversation::default()
+                })?;
+                self.conversation = fresh;
+                self.last = None;
+                eprintln!("conversation cleared (new conversation {})", self.id());
+            }
+            "regen" | "continue" => {
+                let Some(last) = self.last_answer()? else {
+                    bail!("there is no answer yet");
+                };
+                let (app, options) = (self.app.clone(), self.options.clone());
+                let continuing = name == "continue";
+                if continuing {
+                    // Show what is being continued, so the output reads on.
+                    print_out(&last.content);
+                }
+                self.turn(|cancel, on_event| async move {
+                    if continuing {
+                        app.continue_answer(&last.id, &options, cancel, on_event)
+                            .await
+                    } else {
+                        app.regenerate(&last.id, &options, cancel, on_event).await
+                    }
+                })?;
+            }
+            "title" => {
+                let title = self.runtime.block_on(self.app.suggest_title(self.id()))?;
+                eprintln!("title: {title}");
+            }
+            "stats" => match &self.last {
+                Some(message) => eprintln!("{}", stats_line(message)),
+                None => eprintln!("no answer yet"),
+            },
+            "id" => eprintln!("{}", self.id()),
+            "help" | "?" => eprintln!("{HELP}"),
+            "bye" | "quit" | "exit" => return Ok(false),
+            other => eprintln!("unknown command /{other}; /help lists them"),
+        }
+        Ok(true)
+    }
+
+    /// The newest answer on the active branch.
+    fn last_answer(&self) -> Result<Option<Message>> {
+        let path = self.app.store().active_path(self.id())?;
+        Ok(path
+            .into_iter()
+            .rev()
+            .find(|m| m.role == hearth_backend::Role::Assistant))
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn println_out() {
+    println!();
+}
+
+#[allow(clippy::print_stdout)]
+fn print_out(text: &str) {
+    print!("{text}");
+}
+
+/// `[prompt 31 tok (0 reused) · 24 tok at 61.2 tok/s · TTFT 0.08 s · 0.52 s · complete · model]`
+fn stats_line(message: &Message) -> String {
+    let m = &message.metrics;
+    format!(
+        "[prompt {} tok ({} reused) · {} tok at {:.1} tok/s · TTFT {:.2} s · {:.2} s · {} · {}]",
+        m.tokens_in.unwrap_or(0),
+        m.prompt_tokens_reused.unwrap_or(0),
+        m.tokens_out.unwrap_or(0),
+        m.decode_tok_s.unwrap_or(0.0),
+        m.ttft_ms.unwrap_or(0.0) / 1000.0,
+        m.latency_ms.unwrap_or(0.0) / 1000.0,
+        message.status,
+        message.model.as_deref().unwrap_or("?"),
+    )
 }
 
 /// Reads one message; a trailing `\` continues it on the next line. `None` at EOF.
@@ -123,45 +326,4 @@ fn read_message(
         }
     }
     Ok((!message.is_empty()).then_some(message))
-}
-
-/// Handles `/command`; returns false when the session should end.
-#[allow(clippy::print_stderr)]
-fn run_command(command: &str, session: &mut Session, info: &hearth_engine::ModelInfo) -> bool {
-    let (name, rest) = command
-        .split_once(char::is_whitespace)
-        .unwrap_or((command, ""));
-    match name {
-        "system" => {
-            let text = rest.trim();
-            session.system = (!text.is_empty()).then(|| text.to_owned());
-            eprintln!(
-                "system prompt {}",
-                if text.is_empty() { "removed" } else { "set" }
-            );
-        }
-        "reset" => {
-            session.turns.clear();
-            session.last = None;
-            eprintln!("conversation cleared");
-        }
-        "stats" => match &session.last {
-            Some(completion) => stats::print(completion, info),
-            None => eprintln!("no answer yet"),
-        },
-        "help" | "?" => eprintln!("{HELP}"),
-        "bye" | "quit" | "exit" => return false,
-        other => eprintln!("unknown command /{other}; /help lists them"),
-    }
-    true
-}
-
-fn answer(
-    engine: &Engine,
-    session: &Session,
-    args: &Args,
-    interrupt: &Interrupt,
-) -> Result<Completion> {
-    let request = args.sampling.request(Prompt::Chat(session.messages()));
-    stream::answer(engine, request, interrupt)
 }

@@ -7,7 +7,9 @@
 mod args;
 mod bench;
 mod chat;
+mod history;
 mod interrupt;
+mod open;
 mod run;
 mod stats;
 mod stream;
@@ -17,7 +19,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 /// Environment variable naming the log filter (tracing `EnvFilter` syntax).
-const LOG_ENV: &str = "HEARTH_LOG";
+const LOG_ENV: &str = hearth_core::env::LOG;
 
 #[derive(Parser)]
 #[command(name = "hearth", version, about = "Private, local-first AI chat")]
@@ -28,8 +30,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Chat interactively with a model (/reset, /system TEXT, /stats, /help).
+    /// Chat interactively with a model; every turn is kept in the history.
     Chat(chat::Args),
+    /// Saved conversations: list, show, search, export, import, rm.
+    #[command(subcommand_required = true)]
+    History(history::Args),
     /// Answer one prompt and exit.
     Run(run::Args),
     /// Print the token ids of a text as JSON.
@@ -48,6 +53,7 @@ fn main() -> Result<()> {
 
     match Cli::parse().command {
         Command::Chat(args) => chat::chat(&args),
+        Command::History(args) => history::history(&args),
         Command::Run(args) => run::run(&args),
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::Bench(args) => bench::bench(&args),

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use hearth_secrets::SecretString;
+
 /// Environment variables Hearth reads, each documented once.
 pub mod env {
     /// Data directory (database, models, downloads). Defaults to the platform
@@ -34,14 +36,14 @@ pub enum ConfigError {
 }
 
 /// Paths and endpoints for one Hearth instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Root of everything Hearth writes.
     pub home: PathBuf,
     /// Hugging Face endpoint for search and downloads.
     pub hf_endpoint: String,
     /// Passphrase for the database when the keychain is unavailable.
-    pub db_passphrase: Option<String>,
+    pub db_passphrase: Option<SecretString>,
 }
 
 impl Config {
@@ -58,7 +60,7 @@ impl Config {
         Ok(Self {
             home,
             hf_endpoint,
-            db_passphrase: non_empty_var(env::DB_PASSPHRASE),
+            db_passphrase: non_empty_var(env::DB_PASSPHRASE).map(SecretString::from),
         })
     }
 

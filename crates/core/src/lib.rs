@@ -1,9 +1,46 @@
 //! hearth-core: the application service every front end (CLI, desktop app, API
 //! server) calls.
 //!
-//! [`Config`] is the one reader of `HEARTH_*` environment variables; everything
-//! else receives paths, endpoints and credentials from it.
+//! - [`App`] opens everything: the configuration ([`Config`], the one reader of
+//!   `HEARTH_*` variables), the encrypted history database (hearth-store, its key
+//!   in the OS keychain through hearth-secrets) and the local model
+//!   (hearth-engine).
+//! - [`App::send`] runs a turn: the user's message is stored first, the answer
+//!   streams as [`ChatEvent`]s and is checkpointed while it grows;
+//!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
+//!   branch and resume.
+//! - [`context::fit`] keeps a conversation inside the model's context window.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hearth_core::CoreError> {
+//! use hearth_core::{App, Config, TurnOptions};
+//! use hearth_store::NewConversation;
+//!
+//! let app = App::open(Config::from_env()?)?;
+//! let conv = app.store().create_conversation(&NewConversation {
+//!     model: Some("/models/SmolLM2-135M-Instruct.Q4_1.gguf".into()),
+//!     ..NewConversation::default()
+//! })?;
+//! let cancel = tokio_util::sync::CancellationToken::new();
+//! let turn = app
+//!     .send(&conv.id, "Hello!", &TurnOptions::default(), cancel, |event| {
+//!         println!("{event:?}")
+//!     })
+//!     .await?;
+//! println!("{}", turn.answer.content);
+//! # Ok(()) }
+//! ```
 
+mod app;
+mod chat;
 mod config;
+pub mod context;
+mod error;
+mod key;
+mod local;
+pub mod title;
 
+pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
+pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
+pub use error::CoreError;

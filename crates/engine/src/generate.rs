@@ -30,6 +30,13 @@ pub enum Prompt {
     Chat(Vec<Message>),
     /// Raw text, tokenized as is (BOS added if the model wants it).
     Text(String),
+    /// A conversation whose assistant answer was cut short: rendered like
+    /// [`Prompt::Chat`], then `partial` (the answer so far) is appended, so the
+    /// model carries on where it stopped instead of starting over.
+    Continue {
+        messages: Vec<Message>,
+        partial: String,
+    },
 }
 
 /// A generation request.
@@ -130,14 +137,26 @@ pub(crate) fn prompt_tokens(
     template: &ChatTemplate,
 ) -> Result<Vec<u32>, EngineError> {
     match prompt {
-        Prompt::Chat(messages) => {
-            let text = template.render(messages, true)?;
-            let bos_text = tokenizer.bos_id().and_then(|id| tokenizer.token_text(id));
-            let has_bos = bos_text.is_some_and(|b| !b.is_empty() && text.starts_with(b));
-            tokenizer.encode(&text, !has_bos, true)
+        Prompt::Chat(messages) => chat_tokens(messages, tokenizer, template),
+        Prompt::Continue { messages, partial } => {
+            let mut tokens = chat_tokens(messages, tokenizer, template)?;
+            // The answer so far is model text: no BOS, no special-token parsing.
+            tokens.extend(tokenizer.encode(partial, false, false)?);
+            Ok(tokens)
         }
         Prompt::Text(text) => tokenizer.encode(text, true, false),
     }
+}
+
+fn chat_tokens(
+    messages: &[Message],
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+) -> Result<Vec<u32>, EngineError> {
+    let text = template.render(messages, true)?;
+    let bos_text = tokenizer.bos_id().and_then(|id| tokenizer.token_text(id));
+    let has_bos = bos_text.is_some_and(|b| !b.is_empty() && text.starts_with(b));
+    tokenizer.encode(&text, !has_bos, true)
 }
 
 /// What generation needs from a vocabulary (a trait so tests can fake it).

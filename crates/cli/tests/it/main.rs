@@ -8,20 +8,51 @@ use std::process::{Command, Output, Stdio};
 
 use hearth_testkit::models;
 
+mod history;
+
+/// The passphrase the tests' databases use (no keychain is involved).
+pub(crate) const PASSPHRASE: &str = "test passphrase, not a secret";
+
+/// `hearth` with a fresh, private data directory for this test.
+pub(crate) struct Home(tempfile::TempDir);
+
+impl Home {
+    pub(crate) fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
+    pub(crate) fn hearth(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        cmd.env_remove("HEARTH_MODEL")
+            .env("HEARTH_LOG", "warn")
+            .env("HEARTH_HOME", self.path())
+            .env("HEARTH_DB_PASSPHRASE", PASSPHRASE);
+        cmd
+    }
+}
+
+/// `hearth` for commands that keep no data (run, tokenize, bench): a data
+/// directory that cannot exist makes any accidental use fail loudly.
 fn hearth() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
-    cmd.env_remove("HEARTH_MODEL").env("HEARTH_LOG", "warn");
+    cmd.env_remove("HEARTH_MODEL")
+        .env("HEARTH_LOG", "warn")
+        .env("HEARTH_HOME", "/nonexistent/hearth-test-home");
     cmd
 }
 
-fn run_ok(cmd: &mut Command) -> (String, String) {
+pub(crate) fn run_ok(cmd: &mut Command) -> (String, String) {
     let out = cmd.output().unwrap();
     let (stdout, stderr) = texts(&out);
     assert!(out.status.success(), "failed: {stderr}");
     (stdout, stderr)
 }
 
-fn texts(out: &Output) -> (String, String) {
+pub(crate) fn texts(out: &Output) -> (String, String) {
     (
         String::from_utf8(out.stdout.clone()).unwrap(),
         String::from_utf8(out.stderr.clone()).unwrap(),
@@ -54,7 +85,9 @@ fn run_answers_paris_and_prints_stats_to_stderr() {
 
 #[test]
 fn chat_keeps_history_reuses_cache_and_handles_commands() {
-    let mut child = hearth()
+    let home = Home::new();
+    let mut child = home
+        .hearth()
         .args(["chat", "--temperature", "0", "--max-tokens", "40"])
         .arg("-m")
         .arg(models::smollm2())

@@ -1,0 +1,187 @@
+//! Fitting a conversation into the model's context window.
+//!
+//! The system prompt always stays, and so does the turn being answered; whole
+//! older turns (a user message and the answers after it) are dropped, oldest
+//! first, until the prompt plus room for the answer fits. The caller learns how
+//! many turns were dropped; a request that cannot fit is refused, never sent.
+
+use hearth_backend::{Message, Role};
+
+/// The messages to send, after fitting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    pub messages: Vec<Message>,
+    /// Older turns left out to make room (0: the whole conversation fits).
+    pub dropped_turns: usize,
+    /// Tokens of the prompt that will be sent.
+    pub prompt_tokens: usize,
+}
+
+/// Why a conversation cannot be sent at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "the message is too long for the model's context window: the prompt needs {needed} tokens \
+     and at most {available} fit (context {context}, {reserved} kept free for the answer)"
+)]
+pub struct TooLong {
+    pub needed: usize,
+    pub available: usize,
+    pub context: usize,
+    pub reserved: usize,
+}
+
+/// Tokens kept free for the answer: what the caller asked for, otherwise a
+/// quarter of the window (at most 1024), and never more than half the window.
+pub fn reserve_for_answer(context: usize, max_tokens: Option<usize>) -> usize {
+    let wanted = max_tokens.unwrap_or_else(|| (context / 4).min(1024));
+    wanted.min(context / 2).max(1)
+}
+
+/// Drops the oldest turns of `messages` until `count(kept) + reserve <= context`.
+///
+/// `count` returns the prompt tokens of a message list (the real tokenizer and
+/// chat template in production). Drop counts are searched in O(log n) calls.
+pub fn fit<E>(
+    messages: &[Message],
+    context: usize,
+    reserve: usize,
+    mut count: impl FnMut(&[Message]) -> Result<usize, E>,
+) -> Result<Result<Fitted, TooLong>, E> {
+    let budget = context.saturating_sub(reserve);
+    let (system, rest) = match messages.first() {
+        Some(first) if first.role == Role::System => (Some(first), &messages[1..]),
+        _ => (None, messages),
+    };
+    // Where each turn starts; the last turn (the one being answered) always stays.
+    let starts: Vec<usize> = rest
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| *i == 0 || m.role == Role::User)
+        .map(|(i, _)| i)
+        .collect();
+    let droppable = starts.len().saturating_sub(1);
+    let keep = |dropped: usize| -> Vec<Message> {
+        let from = if dropped == 0 { 0 } else { starts[dropped] };
+        system.into_iter().chain(&rest[from..]).cloned().collect()
+    };
+
+    let all = keep(0);
+    let tokens = count(&all)?;
+    if tokens <= budget {
+        return Ok(Ok(Fitted {
+            messages: all,
+            dropped_turns: 0,
+            prompt_tokens: tokens,
+        }));
+    }
+    // Smallest number of dropped turns that fits: fitting is monotonic in it.
+    let (mut lo, mut hi) = (1, droppable);
+    let minimal = keep(droppable);
+    let minimal_tokens = count(&minimal)?;
+    if minimal_tokens > budget {
+        return Ok(Err(TooLong {
+            needed: minimal_tokens,
+            available: budget,
+            context,
+            reserved: reserve,
+        }));
+    }
+    let mut best = (droppable, minimal, minimal_tokens);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let kept = keep(mid);
+        let tokens = count(&kept)?;
+        if tokens <= budget {
+            best = (mid, kept, tokens);
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let (dropped_turns, messages, prompt_tokens) = best;
+    Ok(Ok(Fitted {
+        messages,
+        dropped_turns,
+        prompt_tokens,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One "token" per word, plus one per message (like a template's markers).
+    fn words(messages: &[Message]) -> Result<usize, ()> {
+        Ok(messages
+            .iter()
+            .map(|m| 1 + m.content.split_whitespace().count())
+            .sum())
+    }
+
+    fn conversation() -> Vec<Message> {
+        vec![
+            Message::system("be brief"),               // 3
+            Message::user("one two three"),            // 4
+            Message::assistant("four five six seven"), // 5
+            Message::user("eight nine"),               // 3
+            Message::assistant("ten eleven twelve"),   // 4
+            Message::user("thirteen"),                 // 2
+        ]
+    }
+
+    #[test]
+    fn everything_fits_nothing_dropped() {
+        let fitted = fit(&conversation(), 100, 10, words).unwrap().unwrap();
+        assert_eq!(fitted.dropped_turns, 0);
+        assert_eq!(fitted.messages, conversation());
+        assert_eq!(fitted.prompt_tokens, 21);
+    }
+
+    #[test]
+    fn oldest_turns_go_first_and_the_system_prompt_stays() {
+        // Budget 15: dropping the first turn leaves 3 + 3 + 4 + 2 = 12.
+        let fitted = fit(&conversation(), 20, 5, words).unwrap().unwrap();
+        assert_eq!(fitted.dropped_turns, 1);
+        assert_eq!(fitted.prompt_tokens, 12);
+        assert_eq!(fitted.messages[0], Message::system("be brief"));
+        assert_eq!(fitted.messages[1], Message::user("eight nine"));
+        // Budget 6: only the system prompt and the last turn fit.
+        let fitted = fit(&conversation(), 10, 4, words).unwrap().unwrap();
+        assert_eq!(fitted.dropped_turns, 2);
+        assert_eq!(
+            fitted.messages,
+            [Message::system("be brief"), Message::user("thirteen")]
+        );
+    }
+
+    #[test]
+    fn a_message_that_cannot_fit_is_refused() {
+        let err = fit(&conversation(), 8, 4, words).unwrap().unwrap_err();
+        assert_eq!(
+            err,
+            TooLong {
+                needed: 5,
+                available: 4,
+                context: 8,
+                reserved: 4
+            }
+        );
+        assert!(err.to_string().contains("too long"));
+    }
+
+    #[test]
+    fn fits_without_a_system_prompt() {
+        let turns = &conversation()[1..];
+        let fitted = fit(turns, 9, 2, words).unwrap().unwrap();
+        assert_eq!(fitted.dropped_turns, 1);
+        assert_eq!(fitted.messages[0], Message::user("eight nine"));
+    }
+
+    #[test]
+    fn the_reserve_is_bounded_by_the_window() {
+        assert_eq!(reserve_for_answer(4096, None), 1024);
+        assert_eq!(reserve_for_answer(1000, None), 250);
+        assert_eq!(reserve_for_answer(1000, Some(900)), 500);
+        assert_eq!(reserve_for_answer(1000, Some(64)), 64);
+    }
+}

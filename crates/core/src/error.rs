@@ -1,0 +1,55 @@
+//! Errors of the chat service, each with a message a person can act on.
+
+use hearth_engine::EngineError;
+use hearth_secrets::SecretError;
+use hearth_store::StoreError;
+
+use crate::config::{ConfigError, env};
+use crate::context::TooLong;
+
+/// Everything `App` can fail with. No variant carries a secret or a prompt.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    TooLong(#[from] TooLong),
+    /// No keychain can hold the database key and no passphrase was given.
+    #[error(
+        "no OS keychain is available to hold the key of the chat history database; \
+         enter a passphrase or set {}",
+        env::DB_PASSPHRASE
+    )]
+    NeedPassphrase,
+    /// The database exists but its key is not in the keychain (it was created
+    /// with a passphrase, or the keychain was reset).
+    #[error(
+        "the key of the chat history database is not in the OS keychain; \
+         enter the passphrase it was created with or set {}",
+        env::DB_PASSPHRASE
+    )]
+    KeyNotInKeychain,
+    /// The keychain holds something that is not a database key.
+    #[error("the database key in the OS keychain is damaged (expected 64 hex digits)")]
+    BadKeyInKeychain,
+    #[error("this conversation has no model; choose one first")]
+    NoModel,
+    #[error("cannot find the model file {0}")]
+    ModelNotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot create {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the generation worker stopped unexpectedly")]
+    WorkerGone,
+}

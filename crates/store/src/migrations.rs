@@ -1,0 +1,110 @@
+//! The schema, as forward-only migrations embedded in the binary.
+//!
+//! `PRAGMA user_version` is the number of migrations applied. A migration is
+//! never edited once released: a change is a new entry at the end, and the test
+//! in `tests/it/migrations.rs` builds each earlier schema with data and migrates
+//! it forward.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: conversations, messages as a tree, FTS5 index, usage, settings, presets.
+    r#"
+    CREATE TABLE conversations (
+        id              TEXT PRIMARY KEY NOT NULL,
+        title           TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        model           TEXT,
+        backend         TEXT,
+        system_prompt   TEXT,
+        sampling        TEXT NOT NULL DEFAULT '{}',
+        privacy         TEXT NOT NULL DEFAULT '{"policy":"local_only"}',
+        archived        INTEGER NOT NULL DEFAULT 0,
+        active_leaf     TEXT,
+        preset_id       TEXT,
+        preset_version  INTEGER
+    ) STRICT;
+    CREATE INDEX conversations_recent ON conversations (archived, updated_at DESC, id DESC);
+
+    CREATE TABLE messages (
+        seq                  INTEGER PRIMARY KEY,
+        id                   TEXT NOT NULL UNIQUE,
+        conversation_id      TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        parent_id            TEXT REFERENCES messages (id) ON DELETE CASCADE,
+        role                 TEXT NOT NULL,
+        content              TEXT NOT NULL,
+        status               TEXT NOT NULL,
+        backend              TEXT,
+        model                TEXT,
+        tokens_in            INTEGER,
+        tokens_out           INTEGER,
+        prompt_tokens_reused INTEGER,
+        ttft_ms              REAL,
+        decode_tok_s         REAL,
+        latency_ms           REAL,
+        cost_usd             REAL,
+        fallback_reason      TEXT,
+        error                TEXT,
+        created_at           INTEGER NOT NULL,
+        updated_at           INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_conversation ON messages (conversation_id, seq);
+    CREATE INDEX messages_parent ON messages (parent_id, seq);
+    CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+
+    -- Full-text index over message text, kept in step by triggers.
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        content,
+        content = 'messages',
+        content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+
+    CREATE TABLE usage (
+        seq              INTEGER PRIMARY KEY,
+        at               INTEGER NOT NULL,
+        conversation_id  TEXT,
+        message_id       TEXT,
+        backend          TEXT NOT NULL,
+        model            TEXT NOT NULL,
+        tokens_in        INTEGER NOT NULL,
+        tokens_out       INTEGER NOT NULL,
+        ttft_ms          REAL,
+        latency_ms       REAL,
+        cost_usd         REAL,
+        fallback_reason  TEXT
+    ) STRICT;
+    CREATE INDEX usage_at ON usage (at);
+
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY NOT NULL,
+        value  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE presets (
+        id             TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        name           TEXT NOT NULL,
+        system_prompt  TEXT,
+        sampling       TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        deleted        INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (id, version)
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,260 @@
+//! Opening the database: the key, the schema version, the pragmas, and turning
+//! a plaintext database into an encrypted one.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::migrations::{self, MIGRATIONS};
+use crate::{Store, StoreError};
+
+/// How the database is encrypted.
+pub enum DbKey {
+    /// Not encrypted (tests, and reading an old database to encrypt it).
+    Plaintext,
+    /// A random 256-bit key, used as is (no key derivation needed).
+    Raw([u8; 32]),
+    /// A passphrase, stretched by SQLCipher's key derivation.
+    Passphrase(String),
+}
+
+impl std::fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plaintext => "DbKey::Plaintext",
+            Self::Raw(_) => "DbKey::Raw([REDACTED])",
+            Self::Passphrase(_) => "DbKey::Passphrase([REDACTED])",
+        })
+    }
+}
+
+impl DbKey {
+    /// The value of `PRAGMA key` (SQLCipher's `x'…'` form for raw keys).
+    fn pragma_value(&self) -> Option<String> {
+        match self {
+            Self::Plaintext => None,
+            Self::Raw(bytes) => {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                Some(format!("x'{hex}'"))
+            }
+            Self::Passphrase(passphrase) => Some(passphrase.clone()),
+        }
+    }
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl Store {
+    /// Opens (or creates) the database at `path` with `key`.
+    ///
+    /// The key is checked by reading before anything is written, so a wrong key
+    /// or a database from a newer Hearth leaves the file exactly as it was.
+    pub fn open(path: &Path, key: &DbKey) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Self::init(conn, key)
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, &DbKey::Plaintext)
+    }
+
+    fn init(conn: Connection, key: &DbKey) -> Result<Self, StoreError> {
+        if let Some(value) = key.pragma_value() {
+            conn.pragma_update(None, "key", &value)?;
+        }
+        // The first read proves the key; nothing has been written yet.
+        let readable: Result<i64, _> =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+        if let Err(err) = readable {
+            return Err(match err.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => StoreError::CannotUnlock,
+                _ => err.into(),
+            });
+        }
+        let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > migrations::latest() {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: migrations::latest(),
+            });
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        // Deleted text is overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", true)?;
+        // WAL: readers never block the writer, and a killed process loses at most
+        // the transaction it was in. NORMAL skips the fsync per commit; after a
+        // power cut the last commits may be lost but the file stays consistent.
+        let _mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let store = Self { conn };
+        store.migrate(found)?;
+        Ok(store)
+    }
+
+    fn migrate(&self, from: u32) -> Result<(), StoreError> {
+        for (version, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
+            tx.commit()?;
+            tracing::info!(version = version + 1, "chat history schema migrated");
+        }
+        Ok(())
+    }
+
+    /// Migrates up to `version` only (tests of each migration).
+    #[doc(hidden)]
+    pub fn open_at_version(path: &Path, key: &DbKey, version: u32) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        if let Some(value) = key.pragma_value() {
+            conn.pragma_update(None, "key", &value)?;
+        }
+        let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (v, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(found as usize)
+            .take(version.saturating_sub(found) as usize)
+        {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", v + 1)?;
+        }
+        Ok(Self { conn })
+    }
+
+    /// Pretends the file was written by another schema version (tests only).
+    #[doc(hidden)]
+    pub fn set_schema_version_for_tests(&self, version: u32) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "user_version", version)?;
+        Ok(())
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Whether the file at `path` is an unencrypted SQLite database (an empty
+    /// file counts; a missing one does not).
+    pub fn is_plaintext(path: &Path) -> Result<bool, StoreError> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(err.into()),
+        };
+        let mut header = [0u8; 16];
+        let mut read = 0;
+        while read < header.len() {
+            match file.read(&mut header[read..])? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok(read == 0 || (read == header.len() && &header == SQLITE_HEADER))
+    }
+
+    /// Encrypts the plaintext database at `path` with `key`, in place.
+    ///
+    /// The encrypted copy is written next to it, synced, and renamed over the
+    /// original only when complete: a crash midway leaves the plaintext file as
+    /// it was (and a stray `.encrypting` file that the next attempt replaces).
+    pub fn encrypt_plaintext(path: &Path, key: &DbKey) -> Result<(), StoreError> {
+        let Some(value) = key.pragma_value() else {
+            return Err(StoreError::Invalid("encrypting needs a key".into()));
+        };
+        if !Self::is_plaintext(path)? {
+            return Err(StoreError::Invalid(format!(
+                "{} is not a plaintext database",
+                path.display()
+            )));
+        }
+        let target = sidecar(path, ".encrypting");
+        match std::fs::remove_file(&target) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+            _ => {}
+        }
+        {
+            let plain = Connection::open(path)?;
+            let version: u32 = plain.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version > migrations::latest() {
+                return Err(StoreError::NewerSchema {
+                    found: version,
+                    supported: migrations::latest(),
+                });
+            }
+            // Fold the write-ahead log into the file and stop using one, so no
+            // plaintext sidecar outlives the conversion.
+            plain.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            let _mode: String =
+                plain.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+            let target_text = target.to_string_lossy().into_owned();
+            plain.execute(
+                "ATTACH DATABASE ?1 AS encrypted KEY ?2",
+                rusqlite::params![target_text, value],
+            )?;
+            plain.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+            plain.pragma_update(Some("encrypted"), "user_version", version)?;
+            plain.execute("DETACH DATABASE encrypted", [])?;
+        }
+        File::open(&target)?.sync_all()?;
+        std::fs::rename(&target, path)?;
+        for suffix in ["-wal", "-shm"] {
+            match std::fs::remove_file(sidecar(path, suffix)) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+                _ => {}
+            }
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Make the rename itself durable.
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` and a foreign key check.
+    pub fn integrity_check(&self) -> Result<(), StoreError> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if result != "ok" {
+            return Err(StoreError::Corrupt(result));
+        }
+        let broken: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(format!("{broken} broken references")));
+        }
+        Ok(())
+    }
+
+    /// Writes the write-ahead log into the main file (tests look at the file).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
