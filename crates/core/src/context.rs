@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn fits_without_a_system_prompt() {
         let turns = &conversation()[1..];
-        let fitted = fit(turns, 9, 2, words).unwrap().unwrap();
+        let fitted = fit(turns, 11, 2, words).unwrap().unwrap();
         assert_eq!(fitted.dropped_turns, 1);
         assert_eq!(fitted.messages[0], Message::user("eight nine"));
     }

@@ -50,7 +50,11 @@ fn json(cmd: &mut Command) -> serde_json::Value {
 #[test]
 fn chats_persist_and_can_be_searched_continued_exported_imported_and_deleted() {
     let home = Home::new();
-    let (id, stdout, _) = chat(&home, &[], "What is the capital of France?\n");
+    let (id, stdout, _) = chat(
+        &home,
+        &["--system", "You are a helpful assistant."],
+        "What is the capital of France?\n",
+    );
     assert!(stdout.contains("Paris"), "{stdout}");
 
     let list = json(home.hearth().args(["history", "list", "--json"]));

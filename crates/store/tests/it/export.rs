@@ -1,5 +1,5 @@
 use hearth_backend::Role;
-use hearth_store::{DbKey, Store, StoreError};
+use hearth_store::{DbKey, MessageFinish, MessageMetrics, MessageStatus, Store, StoreError};
 
 use crate::{Db, conversation, say};
 
@@ -16,6 +16,29 @@ fn filled() -> (Db, Store) {
             &format!("question {c}\nwith \"quotes\""),
         );
         let a = say(&store, &conv, Some(&q.id), Role::Assistant, "an answer");
+        // Metrics with floats that only survive a bit-exact round trip.
+        store
+            .finish_message(
+                &a.id,
+                &MessageFinish {
+                    content: "an answer".into(),
+                    status: MessageStatus::Complete,
+                    metrics: MessageMetrics {
+                        tokens_in: Some(27),
+                        tokens_out: Some(7),
+                        prompt_tokens_reused: Some(0),
+                        ttft_ms: Some(1910.7770189999999),
+                        decode_tok_s: Some(10.0 / 3.0),
+                        latency_ms: Some(0.1 + 0.2),
+                        cost_usd: Some(1e-7),
+                    },
+                    error: None,
+                    fallback_reason: Some("local model too slow".into()),
+                    backend: Some("local".into()),
+                    model: Some("m".into()),
+                },
+            )
+            .unwrap();
         say(
             &store,
             &conv,
