@@ -2,8 +2,10 @@
 //! a reference measured by the same run, never a bare time to compare across machines.
 //!
 //! - `engine`: `hearth bench` on both test models next to llama.cpp.
+//! - `store`: the history database with 100,000 messages (search, list, append).
 
 mod engine;
+mod store;
 
 use anyhow::Result;
 
@@ -19,12 +21,16 @@ pub(crate) struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Suite {
     Engine,
+    Store,
 }
 
 pub(crate) fn bench(args: &Args) -> Result<()> {
     let run = |suite| args.suite.is_none_or(|s| s == suite);
     if run(Suite::Engine) {
         engine::bench(&args.engine)?;
+    }
+    if run(Suite::Store) {
+        store::bench()?;
     }
     Ok(())
 }
