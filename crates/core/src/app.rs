@@ -72,7 +72,8 @@ impl App {
             Secrets::Keychain => match KeyringStore::open(KEYCHAIN_SERVICE) {
                 Ok(store) => Some(Arc::new(store)),
                 Err(err) => {
-                    tracing::warn!(%err, "no OS keychain; the database needs a passphrase");
+                    // Said once, by `NeedPassphrase`, if it matters.
+                    tracing::debug!(%err, "no OS keychain");
                     None
                 }
             },

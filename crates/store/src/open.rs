@@ -70,6 +70,10 @@ impl Store {
     }
 
     fn init(conn: Connection, key: &DbKey) -> Result<Self, StoreError> {
+        // SQLCipher logs failed decryption to stderr itself; a wrong key is
+        // reported as `CannotUnlock` instead.
+        let _quiet: Result<String, _> =
+            conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
         if let Some(value) = key.pragma_value() {
             conn.pragma_update(None, "key", &value)?;
         }
