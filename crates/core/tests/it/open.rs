@@ -156,3 +156,49 @@ fn answers_left_streaming_by_a_crash_are_partial_after_reopening() {
     assert_eq!(path[1].status, MessageStatus::Partial);
     assert_eq!(path[1].content, "Once upon a time");
 }
+
+#[test]
+fn the_database_key_lives_in_the_real_os_keychain() {
+    // `cargo xtask test` provides a Secret Service (gnome-keyring in a private
+    // D-Bus session); a service name of its own keeps runs apart.
+    let service = format!("hearth-test-core-{}", std::process::id());
+    let keychain = hearth_secrets::KeyringStore::open(&service)
+        .unwrap_or_else(|e| panic!("no Secret Service ({e}); run through `cargo xtask test`"));
+    let keychain: Arc<dyn SecretStore> = Arc::new(keychain);
+    let home = Home::new();
+    let open = || {
+        App::open_with(
+            home.config(),
+            OpenOptions {
+                secrets: Secrets::Store(keychain.clone()),
+                ..OpenOptions::default()
+            },
+        )
+    };
+    let app = open().unwrap();
+    app.store()
+        .create_conversation(&NewConversation::default())
+        .unwrap();
+    drop(app);
+    let stored = keychain
+        .get(DATABASE_KEY)
+        .unwrap()
+        .expect("key in the keychain");
+    let hex = hearth_secrets::ExposeSecret::expose_secret(&stored).to_owned();
+    assert_eq!(hex.len(), 64);
+    // The key is not on disk anywhere under the data directory.
+    for entry in std::fs::read_dir(home.dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!contains(&bytes, &hex));
+    }
+    let app = open().unwrap();
+    assert_eq!(
+        app.store()
+            .list_conversations(&Default::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(app);
+    keychain.delete(DATABASE_KEY).unwrap();
+}
