@@ -1,10 +1,14 @@
 //! Test support for Hearth (a dev-dependency only).
 //!
 //! - [`models`]: where the real test models are, and what to run when they are not.
+//! - [`hf`]: a Hugging Face Hub stand-in serving them, with fault injection.
+//! - [`gguf`]: tiny valid GGUF files written by tests.
 //!
 //! ```no_run
 //! let path = hearth_testkit::models::smollm2();
 //! assert!(path.exists());
 //! ```
 
+pub mod gguf;
+pub mod hf;
 pub mod models;

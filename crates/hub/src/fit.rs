@@ -1,0 +1,220 @@
+//! Will this model run on this machine, and how fast?
+//!
+//! Memory needed = weights (the file size: the engine maps the file) + KV cache
+//! for the chosen context + overhead. The KV cache is
+//! `layers × ctx × kv_heads × head_dim × 2 (K and V) × 4 bytes` (the engine
+//! keeps it in f32). Without a header (a file not downloaded yet) the K+V
+//! elements per token are approximated from the parameter count, itself
+//! approximated from the file size and the quantisation's bits per weight:
+//! `kv_elements ≈ 16384 × max(params / 1e9, 0.25)^0.67`, which matches
+//! Llama 3.2 1B (16384) and Llama 3 8B / Mistral 7B (65536) and overestimates
+//! models with aggressive grouped-query attention.
+//! Overhead = 200 MiB + 5 % of the weights (runtime, tokenizer, scratch).
+//!
+//! Compared with *available* RAM: fits below 75 %, tight up to 100 %, else
+//! won't fit. Decode reads every weight once per token, so the expected decode
+//! speed is `memory bandwidth / weights bytes` (an upper bound; a measured
+//! speed from a real load replaces it).
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gguf::ModelShape;
+
+const KV_BYTES_PER_ELEMENT: u64 = 4;
+const OVERHEAD_BASE: u64 = 200 * 1024 * 1024;
+const BANDWIDTH_FILE: &str = "machine.json";
+
+/// The machine's memory as the estimate sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub total_ram: u64,
+    pub available_ram: u64,
+    /// Measured memory read bandwidth in bytes per second.
+    pub bandwidth: Option<f64>,
+}
+
+impl Machine {
+    /// Reads RAM from the OS and the bandwidth measured once (cached in
+    /// `models_dir/machine.json`; measured now if missing).
+    pub fn probe(models_dir: &Path) -> Self {
+        let (total_ram, available_ram) = match sysinfo::System::new() {
+            Ok(mut sys) => {
+                sys.refresh_memory();
+                (sys.total_memory(), sys.available_memory())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read memory size");
+                (0, 0)
+            }
+        };
+        Self {
+            total_ram,
+            available_ram,
+            bandwidth: Some(cached_bandwidth(models_dir)),
+        }
+    }
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    Fits,
+    Tight,
+    WontFit,
+}
+
+impl Fit {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Fits => "fits",
+            Self::Tight => "tight",
+            Self::WontFit => "won't fit",
+        }
+    }
+}
+
+/// What a model needs and what to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FitEstimate {
+    pub fit: Fit,
+    pub weights: u64,
+    pub kv_cache: u64,
+    pub overhead: u64,
+    pub total: u64,
+    /// Expected decode speed (measured when known).
+    pub decode_tok_s: Option<f64>,
+    /// The KV cache came from the approximation, not the header.
+    pub approximate: bool,
+    pub measured: bool,
+}
+
+/// What is known about a model for the estimate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelFacts {
+    /// Bytes of all parts.
+    pub size: u64,
+    /// Shape from the header, once downloaded.
+    pub shape: Option<ModelShape>,
+    /// Quantisation name (for the bits-per-weight approximation).
+    pub quant: Option<String>,
+    /// Decode speed measured on this machine.
+    pub measured_decode_tok_s: Option<f64>,
+}
+
+/// The estimate for `facts` at `context` tokens on `machine`.
+pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstimate {
+    let exact = facts.shape.and_then(|s| s.kv_elements_per_token());
+    let kv_per_token = exact.unwrap_or_else(|| approx_kv_elements(facts.size, facts.quant.as_deref()));
+    let kv_cache = kv_per_token
+        .saturating_mul(context)
+        .saturating_mul(KV_BYTES_PER_ELEMENT);
+    let weights = facts.size;
+    let overhead = OVERHEAD_BASE + weights / 20;
+    let total = weights.saturating_add(kv_cache).saturating_add(overhead);
+    let available = machine.available_ram;
+    let fit = if (total as f64) <= available as f64 * 0.75 {
+        Fit::Fits
+    } else if total <= available {
+        Fit::Tight
+    } else {
+        Fit::WontFit
+    };
+    let decode_tok_s = facts.measured_decode_tok_s.or_else(|| {
+        machine
+            .bandwidth
+            .filter(|_| weights > 0)
+            .map(|bw| bw / weights as f64)
+    });
+    FitEstimate {
+        fit,
+        weights,
+        kv_cache,
+        overhead,
+        total,
+        decode_tok_s,
+        approximate: exact.is_none(),
+        measured: facts.measured_decode_tok_s.is_some(),
+    }
+}
+
+/// Bits per weight of a quantisation (block bytes × 8 / block elements).
+pub fn bits_per_weight(quant: &str) -> f64 {
+    match quant.to_ascii_uppercase().as_str() {
+        "F32" => 32.0,
+        "F16" | "BF16" => 16.0,
+        "Q8_0" => 8.5,
+        "Q6_K" | "Q6_K_L" => 6.56,
+        "Q5_0" | "Q5_K_S" => 5.5,
+        "Q5_1" | "Q5_K_M" | "Q5_K_L" => 5.7,
+        "Q4_1" => 5.0,
+        "Q4_0" | "Q4_K_S" | "IQ4_NL" => 4.5,
+        "Q4_K_M" | "Q4_K_L" => 4.85,
+        "IQ4_XS" => 4.25,
+        "Q3_K_L" => 4.27,
+        "Q3_K_M" | "IQ3_M" | "IQ3_S" => 3.9,
+        "Q3_K_S" | "IQ3_XS" | "IQ3_XXS" => 3.5,
+        "Q2_K" | "Q2_K_S" | "IQ2_M" | "IQ2_S" => 2.9,
+        "IQ2_XS" | "IQ2_XXS" => 2.3,
+        "IQ1_S" | "IQ1_M" => 1.8,
+        _ => 4.85,
+    }
+}
+
+fn approx_kv_elements(size: u64, quant: Option<&str>) -> u64 {
+    let bpw = bits_per_weight(quant.unwrap_or("Q4_K_M"));
+    let params_b = (size as f64 * 8.0 / bpw / 1e9).max(0.25);
+    (16384.0 * params_b.powf(0.67)) as u64
+}
+
+#[derive(Serialize, Deserialize)]
+struct MachineFile {
+    bandwidth_bytes_per_sec: f64,
+}
+
+/// The bandwidth cached in `dir`, measured (and cached) if missing.
+pub fn cached_bandwidth(dir: &Path) -> f64 {
+    let path = dir.join(BANDWIDTH_FILE);
+    if let Some(bw) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<MachineFile>(&b).ok())
+        .map(|m| m.bandwidth_bytes_per_sec)
+        .filter(|bw| bw.is_finite() && *bw > 0.0)
+    {
+        return bw;
+    }
+    let bw = measure_bandwidth();
+    let file = MachineFile {
+        bandwidth_bytes_per_sec: bw,
+    };
+    if let Err(e) = crate::library::write_atomic(&path, &file) {
+        tracing::debug!(error = %e, "cannot cache the bandwidth measurement");
+    }
+    bw
+}
+
+/// Memory read bandwidth in bytes per second: sums a 256 MiB buffer (bigger
+/// than any cache) a few times and keeps the best run.
+pub fn measure_bandwidth() -> f64 {
+    const WORDS: usize = 32 * 1024 * 1024; // 256 MiB of u64
+    let buf: Vec<u64> = (0..WORDS as u64).collect();
+    let mut best = f64::MAX;
+    let mut sink = 0u64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        // Four independent sums so the adds are not the bottleneck.
+        let mut acc = [0u64; 4];
+        for chunk in buf.chunks_exact(4) {
+            for (a, v) in acc.iter_mut().zip(chunk) {
+                *a = a.wrapping_add(*v);
+            }
+        }
+        sink = sink.wrapping_add(acc.iter().fold(0, |s, v| s.wrapping_add(*v)));
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(sink);
+    (WORDS * 8) as f64 / best.max(1e-9)
+}

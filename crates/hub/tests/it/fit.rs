@@ -1,0 +1,94 @@
+//! Fit estimates as a table.
+
+use hearth_hub::{Fit, Machine, ModelFacts, ModelShape, estimate};
+
+const GIB: u64 = 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+
+fn machine(available: u64) -> Machine {
+    Machine {
+        total_ram: available * 2,
+        available_ram: available,
+        bandwidth: Some(20.0 * GIB as f64),
+    }
+}
+
+/// SmolLM2 135M's real shape: 30 layers, 3 KV heads of 64.
+fn smol_shape() -> ModelShape {
+    ModelShape {
+        layers: Some(30),
+        heads: Some(9),
+        kv_heads: Some(3),
+        embedding: Some(576),
+        head_dim: None,
+    }
+}
+
+#[test]
+fn fit_table() {
+    struct Case {
+        what: &'static str,
+        size: u64,
+        shape: Option<ModelShape>,
+        quant: Option<&'static str>,
+        ctx: u64,
+        available: u64,
+        fit: Fit,
+        kv: u64,
+        approximate: bool,
+    }
+    let cases = [
+        Case { what: "135M on 8 GiB", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
+               ctx: 4096, available: 8 * GIB, fit: Fit::Fits, kv: 2 * 30 * 3 * 64 * 4096 * 4, approximate: false },
+        Case { what: "135M, 8k ctx, 500 MiB free", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
+               ctx: 8192, available: 500 * MIB, fit: Fit::Tight, kv: 2 * 30 * 3 * 64 * 8192 * 4, approximate: false },
+        Case { what: "135M on 300 MiB", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
+               ctx: 8192, available: 300 * MIB, fit: Fit::WontFit, kv: 2 * 30 * 3 * 64 * 8192 * 4, approximate: false },
+        // Not downloaded: 4.4 GB Q4_K_M ≈ 7.3 B params → ≈ 62k KV elements per token.
+        Case { what: "7B Q4_K_M on 16 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
+               ctx: 4096, available: 16 * GIB, fit: Fit::Fits, kv: 61_863 * 4096 * 4, approximate: true },
+        Case { what: "7B Q4_K_M on 6 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
+               ctx: 4096, available: 6 * GIB, fit: Fit::Tight, kv: 61_863 * 4096 * 4, approximate: true },
+        Case { what: "7B Q4_K_M on 4 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
+               ctx: 4096, available: 4 * GIB, fit: Fit::WontFit, kv: 61_863 * 4096 * 4, approximate: true },
+        Case { what: "7B Q4_K_M, 32k ctx on 16 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
+               ctx: 32768, available: 16 * GIB, fit: Fit::WontFit, kv: 61_863 * 32768 * 4, approximate: true },
+    ];
+    for c in cases {
+        let facts = ModelFacts {
+            size: c.size,
+            shape: c.shape,
+            quant: c.quant.map(str::to_owned),
+            measured_decode_tok_s: None,
+        };
+        let e = estimate(&facts, c.ctx, &machine(c.available));
+        assert_eq!(e.fit, c.fit, "{}: {e:?}", c.what);
+        assert_eq!(e.kv_cache, c.kv, "{}", c.what);
+        assert_eq!(e.approximate, c.approximate, "{}", c.what);
+        assert_eq!(e.total, e.weights + e.kv_cache + e.overhead, "{}", c.what);
+        let speed = e.decode_tok_s.unwrap();
+        assert!((speed - 20.0 * GIB as f64 / c.size as f64).abs() < 1e-6, "{}", c.what);
+    }
+}
+
+#[test]
+fn a_measured_speed_replaces_the_bandwidth_guess() {
+    let facts = ModelFacts {
+        size: 98 * MIB,
+        shape: Some(smol_shape()),
+        quant: None,
+        measured_decode_tok_s: Some(55.0),
+    };
+    let e = estimate(&facts, 2048, &machine(8 * GIB));
+    assert_eq!(e.decode_tok_s, Some(55.0));
+    assert!(e.measured);
+}
+
+#[test]
+fn bandwidth_is_measured_once_and_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = hearth_hub::cached_bandwidth(tmp.path());
+    assert!(first > 1e8, "{first}");
+    assert!(tmp.path().join("machine.json").is_file());
+    assert_eq!(hearth_hub::cached_bandwidth(tmp.path()), first);
+}
