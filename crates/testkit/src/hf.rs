@@ -232,11 +232,13 @@ impl HfStandIn {
             runtime.block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                // Not a graceful shutdown: a client that stopped reading (a paused
+                // download whose runtime is gone) would keep it waiting forever.
+                // Dropping the runtime below drops every open connection.
+                tokio::select! {
+                    _ = axum::serve(listener, app) => {}
+                    _ = stopped => {}
+                }
             });
             runtime.shutdown_timeout(Duration::from_millis(100));
         });
