@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
+use hearth_secrets::{KeyringStore, SecretStore};
 use hearth_engine::{
     DevicePreference, Engine, EngineOptions, GenerateRequest, Prompt, SamplingParams,
 };
@@ -10,7 +12,8 @@ use hearth_engine::{
 /// Which model to load, and how.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ModelArgs {
-    /// Path to a .gguf model file.
+    /// Model: a library id (see `hearth list`) or a path to a .gguf file
+    /// [default: the most recently used model in the library].
     #[arg(short, long, env = hearth_core::env::MODEL)]
     pub(crate) model: Option<String>,
 
@@ -28,15 +31,32 @@ pub(crate) struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// The model file named with `-m` or `HEARTH_MODEL`.
+    /// The model file named with `-m` or `HEARTH_MODEL` (a library id or a
+    /// path), else the library's most recently used model.
     pub(crate) fn path(&self) -> Result<PathBuf> {
+        let models = models(false)?;
         match &self.model {
-            Some(model) => Ok(PathBuf::from(model)),
-            None => bail!(
-                "no model given: pass -m PATH or set {}",
-                hearth_core::env::MODEL
-            ),
+            Some(model) => Ok(models.resolve(model)?),
+            None => default_model(&models).map(|(path, _)| path),
         }
+    }
+
+    /// What a conversation stores to find this model again: its library id,
+    /// or the canonical path of a file outside the library.
+    pub(crate) fn reference(&self) -> Result<String> {
+        let models = models(false)?;
+        let name = match &self.model {
+            Some(model) => model.clone(),
+            None => return default_model(&models).map(|(_, id)| id),
+        };
+        let path = models.resolve(&name)?;
+        if let Some(id) = models.id_of(&path) {
+            return Ok(id);
+        }
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("cannot find the model file {}", path.display()))?;
+        Ok(path.display().to_string())
     }
 
     /// Engine options from the flags. Sets the thread count, so call it before
@@ -53,10 +73,56 @@ impl ModelArgs {
         }
     }
 
-    /// Loads the model (see [`ModelArgs::engine_options`] for when to call it).
-    pub(crate) fn load(&self) -> Result<Engine> {
+    /// Loads the model (see [`ModelArgs::engine_options`] for when to call it)
+    /// and returns it with its file.
+    pub(crate) fn load(&self) -> Result<(Engine, PathBuf)> {
         let options = self.engine_options();
-        Ok(Engine::load(self.path()?, options)?)
+        let path = self.path()?;
+        Ok((Engine::load(&path, options)?, path))
+    }
+}
+
+/// The model library of this Hearth. With `keychain`, the Hugging Face token
+/// in the OS keychain is used (and `hearth login` can store one).
+pub(crate) fn models(keychain: bool) -> Result<Models> {
+    let config = std::sync::Arc::new(Config::from_env()?);
+    let secrets = if keychain {
+        match KeyringStore::open(KEYCHAIN_SERVICE) {
+            Ok(store) => Some(std::sync::Arc::new(store) as std::sync::Arc<dyn SecretStore>),
+            Err(e) => {
+                tracing::debug!(error = %e, "no OS keychain");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Models::new(config, secrets))
+}
+
+/// Notes in the library that the model in `path` was used and how fast it ran
+/// (the fit estimate then shows the measured speed).
+pub(crate) fn record_run(path: &std::path::Path, engine: &Engine, decode_tok_s: Option<f64>) {
+    if let Ok(models) = models(false) {
+        models.record_run(path, engine.load_time().as_secs_f64(), decode_tok_s);
+    }
+}
+
+/// The library's most recently used model: its file and id.
+fn default_model(models: &Models) -> Result<(PathBuf, String)> {
+    match models.default_model()? {
+        Some(entry) => Ok((models.resolve(&entry.id)?, entry.id)),
+        None => {
+            let hint = match models.catalog(hearth_core::hearth_hub::RECOMMEND_CONTEXT) {
+                Ok((_, Some(best))) => format!("hearth pull {}", best.pull_spec()),
+                _ => "hearth pull REPO".to_owned(),
+            };
+            bail!(
+                "no model given and the library is empty: pass -m ID or PATH, set {}, \
+                 or download one with `{hint}` (see `hearth catalog`)",
+                hearth_core::env::MODEL
+            )
+        }
     }
 }
 

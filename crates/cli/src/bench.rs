@@ -51,7 +51,7 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     if args.runs == 0 || args.prompt_tokens == 0 || args.gen_tokens == 0 {
         bail!("--runs, --prompt-tokens and --gen-tokens must be at least 1");
     }
-    let engine = args.model.load()?;
+    let (engine, path) = args.model.load()?;
     // One warm-up run: first-touch page faults and lazy allocations are not speed.
     engine.bench(args.prompt_tokens, args.gen_tokens)?;
     let mut prefill = Vec::with_capacity(args.runs);
@@ -63,7 +63,7 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     let info = engine.info();
     let report = Report {
-        model: args.model.path()?.display().to_string(),
+        model: path.display().to_string(),
         architecture: info.architecture.clone(),
         device: engine.device_name(),
         threads: hearth_engine::threads(),

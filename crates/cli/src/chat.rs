@@ -6,7 +6,6 @@
 //! Ctrl-C stops the answer being written, Ctrl-D ends the session.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
@@ -71,7 +70,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
     let conversation = match &args.conversation {
         Some(prefix) => resume(&app, prefix, args)?,
         None => {
-            let model = model_reference(&args.model.path()?)?;
+            let model = args.model.reference()?;
             app.store().create_conversation(&NewConversation {
                 model: Some(model),
                 system_prompt: args.system.clone(),
@@ -128,7 +127,7 @@ fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
     let store = app.store();
     let id = store.resolve_conversation_prefix(prefix)?;
     let model = match &args.model.model {
-        Some(_) => Some(model_reference(&args.model.path()?)?),
+        Some(_) => Some(args.model.reference()?),
         None => None,
     };
     let patch = ConversationPatch {
@@ -140,13 +139,6 @@ fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
 }
 
 /// How a conversation names its model: the absolute path of the file.
-fn model_reference(path: &Path) -> Result<String> {
-    let path = path
-        .canonicalize()
-        .with_context(|| format!("cannot find the model file {}", path.display()))?;
-    Ok(path.display().to_string())
-}
-
 fn sampling(args: &SamplingArgs) -> Sampling {
     Sampling {
         temperature: Some(args.temperature),

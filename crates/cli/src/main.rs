@@ -9,6 +9,7 @@ mod bench;
 mod chat;
 mod history;
 mod interrupt;
+mod models;
 mod open;
 mod run;
 mod stats;
@@ -41,6 +42,25 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure prefill and decode speed, load time and peak memory.
     Bench(bench::Args),
+    /// Search Hugging Face for GGUF models.
+    Search(models::SearchArgs),
+    /// List a Hugging Face repo's GGUF files with their fit on this machine.
+    Files(models::FilesArgs),
+    /// Download a model into the library (Ctrl-C pauses; run again to resume).
+    Pull(models::PullArgs),
+    /// The models in the library (and found in other apps' folders).
+    #[command(alias = "ls")]
+    List(models::ListArgs),
+    /// Remove a model from the library (deletes only files Hearth downloaded or copied).
+    Rm(models::RmArgs),
+    /// Add a local .gguf file to the library.
+    Import(models::ImportArgs),
+    /// Curated chat models, with the one recommended for this machine.
+    Catalog(models::CatalogArgs),
+    /// Store a Hugging Face token (read from stdin) in the OS keychain, for gated models.
+    Login,
+    /// Remove the Hugging Face token from the OS keychain.
+    Logout,
 }
 
 fn main() -> Result<()> {
@@ -57,5 +77,14 @@ fn main() -> Result<()> {
         Command::Run(args) => run::run(&args),
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Search(args) => models::search(&args),
+        Command::Files(args) => models::files(&args),
+        Command::Pull(args) => models::pull(&args),
+        Command::List(args) => models::list(&args),
+        Command::Rm(args) => models::rm(&args),
+        Command::Import(args) => models::import(&args),
+        Command::Catalog(args) => models::catalog(&args),
+        Command::Login => models::login(),
+        Command::Logout => models::logout(),
     }
 }

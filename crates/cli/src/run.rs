@@ -29,7 +29,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
-    let engine = args.model.load()?;
+    let (engine, path) = args.model.load()?;
     let interrupt = Interrupt::install()?;
     let prompt = if args.raw {
         Prompt::Text(args.prompt.clone())
@@ -45,5 +45,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
     let completion = stream::answer(&engine, request, &interrupt)?;
     stats::print(&completion, engine.info());
+    let speed = (completion.stats.completion_tokens > 8).then_some(completion.stats.decode_tok_s);
+    crate::args::record_run(&path, &engine, speed);
     Ok(())
 }

@@ -9,7 +9,7 @@ use hearth_secrets::{KeyringStore, SecretStore, SecretString};
 use hearth_store::Store;
 
 use crate::local::LocalModels;
-use crate::{Config, CoreError, key};
+use crate::{Config, CoreError, Models, key};
 
 /// The service name Hearth's entries have in the OS keychain.
 pub const KEYCHAIN_SERVICE: &str = "hearth";
@@ -43,6 +43,7 @@ pub struct App {
     config: Arc<Config>,
     store: Arc<Mutex<Store>>,
     secrets: Option<Arc<dyn SecretStore>>,
+    models: Models,
     pub(crate) local: Arc<LocalModels>,
 }
 
@@ -95,8 +96,10 @@ impl App {
                 "answers interrupted by a crash are kept as partial"
             );
         }
+        let config = Arc::new(config);
         Ok(Self {
-            config: Arc::new(config),
+            models: Models::new(config.clone(), secrets.clone()),
+            config,
             store: Arc::new(Mutex::new(store)),
             secrets,
             local: Arc::new(LocalModels::new(options.engine)),
@@ -120,12 +123,14 @@ impl App {
         &self.config
     }
 
-    /// The file a model reference names: a path to a `.gguf` file.
+    /// The model library.
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    /// The file a model reference names: a library id (or unique prefix), or a
+    /// path to a `.gguf` file.
     pub fn resolve_model(&self, reference: &str) -> Result<PathBuf, CoreError> {
-        let path = PathBuf::from(reference);
-        if path.is_file() {
-            return Ok(path);
-        }
-        Err(CoreError::ModelNotFound(reference.to_owned()))
+        self.models.resolve(reference)
     }
 }

@@ -463,6 +463,11 @@ impl App {
             })?;
             finished
         };
+        if let Ok(completion) = &outcome {
+            let speed = (completion.stats.completion_tokens > 8).then_some(completion.stats.decode_tok_s);
+            self.models()
+                .record_run(&model_path, engine.load_time().as_secs_f64(), speed);
+        }
         on_event(ChatEvent::Finished {
             message: Box::new(finished.clone()),
         });

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hearth_hub::ExternalSources;
 use hearth_secrets::SecretString;
 
 /// Environment variables Hearth reads, each documented once.
@@ -20,6 +21,18 @@ pub mod env {
     pub const LOG: &str = "HEARTH_LOG";
     /// Hugging Face endpoint (same variable as the official Hub clients).
     pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+    /// Hugging Face token for gated repos when none is in the keychain
+    /// (`hearth login` stores one there).
+    pub const HF_TOKEN: &str = "HF_TOKEN";
+    /// The Hugging Face cache to offer models from (as the official clients
+    /// read it); else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+    pub const HF_HUB_CACHE: &str = "HF_HUB_CACHE";
+    /// Hugging Face's home folder (its `hub/` is the cache).
+    pub const HF_HOME: &str = "HF_HOME";
+    /// Ollama's models folder, as Ollama reads it; else `~/.ollama/models`.
+    pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
+    /// Set to `0` to not look for models in other apps' folders.
+    pub const EXTERNAL_MODELS: &str = "HEARTH_EXTERNAL_MODELS";
 }
 
 /// The real Hugging Face Hub.
@@ -44,6 +57,10 @@ pub struct Config {
     pub hf_endpoint: String,
     /// Passphrase for the database when the keychain is unavailable.
     pub db_passphrase: Option<SecretString>,
+    /// Hugging Face token from the environment (the keychain's comes first).
+    pub hf_token: Option<SecretString>,
+    /// Other apps' model folders, offered in place (read-only).
+    pub external_sources: ExternalSources,
 }
 
 impl Config {
@@ -57,10 +74,17 @@ impl Config {
         };
         let hf_endpoint =
             non_empty_var(env::HF_ENDPOINT).unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_owned());
+        let external_sources = if non_empty_var(env::EXTERNAL_MODELS).as_deref() == Some("0") {
+            ExternalSources::default()
+        } else {
+            external_sources()
+        };
         Ok(Self {
             home,
             hf_endpoint,
             db_passphrase: non_empty_var(env::DB_PASSPHRASE).map(SecretString::from),
+            hf_token: non_empty_var(env::HF_TOKEN).map(SecretString::from),
+            external_sources,
         })
     }
 
@@ -71,6 +95,8 @@ impl Config {
             home: home.into(),
             hf_endpoint: DEFAULT_HF_ENDPOINT.to_owned(),
             db_passphrase: None,
+            hf_token: None,
+            external_sources: ExternalSources::default(),
         }
     }
 
@@ -87,6 +113,30 @@ impl Config {
     /// The root directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+}
+
+/// Where the Hugging Face cache, LM Studio and Ollama keep models on this
+/// machine (folders that do not exist are skipped when scanning).
+fn external_sources() -> ExternalSources {
+    let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf());
+    let hf_cache = non_empty_var(env::HF_HUB_CACHE)
+        .map(PathBuf::from)
+        .or_else(|| non_empty_var(env::HF_HOME).map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            directories::BaseDirs::new().map(|d| d.cache_dir().join("huggingface").join("hub"))
+        });
+    let lmstudio = home
+        .iter()
+        .flat_map(|h| [h.join(".lmstudio").join("models"), h.join(".cache").join("lm-studio").join("models")])
+        .collect();
+    let ollama = non_empty_var(env::OLLAMA_MODELS)
+        .map(PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".ollama").join("models")));
+    ExternalSources {
+        hf_cache,
+        lmstudio,
+        ollama,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Errors of the chat service, each with a message a person can act on.
 
 use hearth_engine::EngineError;
+use hearth_hub::HubError;
 use hearth_secrets::SecretError;
 use hearth_store::StoreError;
 
@@ -20,6 +21,11 @@ pub enum CoreError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     TooLong(#[from] TooLong),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// A secret must be stored but there is no OS keychain.
+    #[error("no OS keychain is available to store the secret")]
+    NoKeychain,
     /// No keychain can hold the database key and no passphrase was given.
     #[error(
         "no OS keychain is available to hold the key of the chat history database; \
@@ -40,7 +46,7 @@ pub enum CoreError {
     BadKeyInKeychain,
     #[error("this conversation has no model; choose one first")]
     NoModel,
-    #[error("cannot find the model file {0}")]
+    #[error("no model {0:?}: not in the library (see `hearth list`) and not a .gguf file")]
     ModelNotFound(String),
     #[error("{0}")]
     Invalid(String),

@@ -9,6 +9,8 @@
 //!   streams as [`ChatEvent`]s and is checkpointed while it grows;
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
 //!   branch and resume.
+//! - [`Models`] is the model library: Hugging Face search, pulls that resume,
+//!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`context::fit`] keeps a conversation inside the model's context window.
 //!
 //! ```no_run
@@ -38,9 +40,12 @@ pub mod context;
 mod error;
 mod key;
 mod local;
+mod models;
 pub mod title;
 
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use error::CoreError;
+pub use hearth_hub;
+pub use models::{LibraryModel, Models, PullSpec, RemoteChoice};

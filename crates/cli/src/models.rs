@@ -1,0 +1,612 @@
+//! The model library from the command line: `search`, `files`, `pull`, `list`,
+//! `rm`, `import`, `catalog`, `login`, `logout`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hearth_core::hearth_hub::{
+    DownloadControl, DownloadEvent, DownloadOptions, FitEstimate, HubError, RECOMMEND_CONTEXT,
+    SearchSort, Source,
+};
+use hearth_core::{CoreError, PullSpec};
+use hearth_secrets::SecretString;
+use serde_json::json;
+
+use crate::args::models;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SearchArgs {
+    /// Words to look for in repository names.
+    query: String,
+    /// Order: downloads, recent or likes.
+    #[arg(long, default_value = "downloads", value_parser = parse_sort)]
+    sort: SearchSort,
+    /// How many repositories to show.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct FilesArgs {
+    /// Repository, `owner/name`.
+    repo: String,
+    /// Context length the fit estimate assumes.
+    #[arg(long, default_value_t = RECOMMEND_CONTEXT)]
+    ctx: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct PullArgs {
+    /// `owner/name`, `owner/name:QUANT`, `owner/name:FILE`, or a catalog name.
+    spec: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ListArgs {
+    /// Context length the fit estimate assumes.
+    #[arg(long, default_value_t = RECOMMEND_CONTEXT)]
+    ctx: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RmArgs {
+    /// Library id (see `hearth list`).
+    id: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// A .gguf file.
+    path: PathBuf,
+    /// Copy the file into Hearth's models folder (default: use it where it is).
+    #[arg(long)]
+    copy: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct CatalogArgs {
+    /// Context length the fit estimate assumes.
+    #[arg(long, default_value_t = RECOMMEND_CONTEXT)]
+    ctx: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_sort(s: &str) -> Result<SearchSort, String> {
+    match s {
+        "downloads" => Ok(SearchSort::Downloads),
+        "recent" => Ok(SearchSort::Recent),
+        "likes" => Ok(SearchSort::Likes),
+        other => Err(format!(
+            "unknown order {other:?}: use downloads, recent or likes"
+        )),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn search(args: &SearchArgs) -> Result<()> {
+    let models = models(true)?;
+    let hits = runtime()?.block_on(models.search(&args.query, args.sort, args.limit))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(());
+    }
+    if hits.is_empty() {
+        println!("no GGUF repositories match {:?}", args.query);
+        return Ok(());
+    }
+    println!(
+        "{:<50} {:>10} {:>6}  {:<10}  {:<14} GATED",
+        "REPOSITORY", "DOWNLOADS", "LIKES", "UPDATED", "LICENCE"
+    );
+    for hit in hits {
+        println!(
+            "{:<50} {:>10} {:>6}  {:<10}  {:<14} {}",
+            hit.id,
+            hit.downloads,
+            hit.likes,
+            hit.updated.as_deref().map_or("", |u| u.get(..10).unwrap_or(u)),
+            hit.license.as_deref().unwrap_or("-"),
+            if hit.gated { "yes" } else { "" },
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn files(args: &FilesArgs) -> Result<()> {
+    let models = models(true)?;
+    let (info, choices) = runtime()?.block_on(models.files(&args.repo, args.ctx))?;
+    if args.json {
+        let files: Vec<_> = choices
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.model.name,
+                    "quant": c.model.quant,
+                    "size": c.model.size,
+                    "parts": c.model.files,
+                    "fit": c.fit,
+                })
+            })
+            .collect();
+        let out = json!({
+            "repo": info.id,
+            "commit": info.commit,
+            "gated": info.gated,
+            "license": info.license,
+            "context": args.ctx,
+            "files": files,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{} · licence {} {}",
+        info.id,
+        info.license.as_deref().unwrap_or("unknown"),
+        if info.gated {
+            "· gated (needs `hearth login`)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<52} {:<8} {:>9} {:>5}  {:<10} {:>9} {:>8}",
+        "FILE", "QUANT", "SIZE", "PARTS", "FIT", "NEEDS", "≈TOK/S"
+    );
+    for c in &choices {
+        println!(
+            "{:<52} {:<8} {:>9} {:>5}  {:<10} {:>9} {:>8}",
+            c.model.name,
+            c.model.quant.as_deref().unwrap_or("?"),
+            human_bytes(c.model.size),
+            c.model.files.len(),
+            fit_label(&c.fit),
+            human_bytes(c.fit.total),
+            speed(&c.fit),
+        );
+    }
+    println!(
+        "(fit at a {}-token context against available RAM; pull with `hearth pull {}:QUANT`)",
+        args.ctx, info.id
+    );
+    Ok(())
+}
+
+#[allow(clippy::print_stderr)]
+pub(crate) fn pull(args: &PullArgs) -> Result<()> {
+    let models = models(true)?;
+    let spec = PullSpec::parse(&args.spec)?;
+    let control = DownloadControl::new();
+    let on_ctrl_c = control.clone();
+    ctrlc::set_handler(move || on_ctrl_c.pause()).context("cannot install the Ctrl-C handler")?;
+
+    let progress = Arc::new(Mutex::new(Progress::new()));
+    let sink = progress.clone();
+    let options = DownloadOptions {
+        control,
+        on_event: Arc::new(move |event| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .show(event);
+        }),
+        ..DownloadOptions::default()
+    };
+    let result = runtime()?.block_on(models.pull(&spec, &options));
+    progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .finish();
+    match result {
+        Ok(entry) => {
+            eprintln!(
+                "{} is in the library ({}, {}, {}); chat with `hearth chat -m {}`",
+                entry.id,
+                entry.info.architecture,
+                entry.info.quant.as_deref().unwrap_or("?"),
+                human_bytes(entry.size),
+                entry.id
+            );
+            Ok(())
+        }
+        Err(CoreError::Hub(HubError::Paused)) => {
+            eprintln!(
+                "paused; the partial download is kept. Run `hearth pull {}` again to resume.",
+                args.spec
+            );
+            std::process::exit(130);
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn list(args: &ListArgs) -> Result<()> {
+    let models = models(false)?;
+    let list = models.list(args.ctx)?;
+    let pending = models.pending()?;
+    if args.json {
+        let entries: Vec<_> = list
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.entry.id,
+                    "architecture": m.entry.info.architecture,
+                    "parameters": m.entry.info.parameters,
+                    "quant": m.entry.info.quant,
+                    "context_length": m.entry.info.context_length,
+                    "size": m.entry.size,
+                    "has_chat_template": m.entry.info.has_chat_template,
+                    "source": m.entry.source,
+                    "files": m.entry.files,
+                    "added_at": m.entry.added_at,
+                    "last_used": m.entry.last_used,
+                    "measured": m.entry.measured,
+                    "fit": m.fit,
+                })
+            })
+            .collect();
+        let partial: Vec<_> = pending
+            .iter()
+            .map(|p| json!({"repo": p.repo, "file": p.file, "done": p.done, "size": p.size}))
+            .collect();
+        let out = json!({ "models": entries, "partial_downloads": partial });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("The library is empty. Find a model with `hearth catalog` or `hearth search`.");
+    } else {
+        println!(
+            "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} SOURCE",
+            "ID", "ARCH", "PARAMS", "QUANT", "CTX", "SIZE", "TMPL", "FIT", "LAST USED"
+        );
+        for m in &list {
+            let e = &m.entry;
+            println!(
+                "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} {}",
+                e.id,
+                e.info.architecture,
+                human_count(e.info.parameters),
+                e.info.quant.as_deref().unwrap_or("?"),
+                e.info
+                    .context_length
+                    .map_or_else(|| "?".to_owned(), |c| c.to_string()),
+                human_bytes(e.size),
+                if e.info.has_chat_template { "yes" } else { "no" },
+                fit_label(&m.fit),
+                e.last_used.map_or_else(|| "never".to_owned(), ago),
+                source_label(&e.source),
+            );
+        }
+    }
+    for p in pending {
+        println!(
+            "partial: {}:{} {} of {} (resume with `hearth pull {}:{}`)",
+            p.repo,
+            p.file,
+            human_bytes(p.done),
+            human_bytes(p.size),
+            p.repo,
+            p.file
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn rm(args: &RmArgs) -> Result<()> {
+    let freed = models(false)?.remove(&args.id)?;
+    if freed > 0 {
+        println!("removed {}; freed {}", args.id, human_bytes(freed));
+    } else {
+        println!("removed {} from the library; its file was left in place", args.id);
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn import(args: &ImportArgs) -> Result<()> {
+    let entry = models(false)?.import(&args.path, args.copy)?;
+    println!(
+        "imported {} as {} ({}, {}, {}){}",
+        args.path.display(),
+        entry.id,
+        entry.info.architecture,
+        entry.info.quant.as_deref().unwrap_or("?"),
+        human_bytes(entry.size),
+        if args.copy { ", copied" } else { ", used in place" }
+    );
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
+    let (entries, best) = models(false)?.catalog(args.ctx)?;
+    if args.json {
+        let out: Vec<_> = entries
+            .iter()
+            .map(|(e, fit)| {
+                json!({
+                    "name": e.name, "repo": e.repo, "file": e.file, "quant": e.quant,
+                    "size": e.size, "parameters": e.parameters, "context": e.context,
+                    "license": e.license, "min_ram": e.min_ram, "fit": fit,
+                    "recommended": best.as_ref().is_some_and(|b| b.name == e.name),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "  {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} PULL",
+        "MODEL", "PARAMS", "QUANT", "SIZE", "CTX", "FIT", "≈TOK/S", "LICENCE"
+    );
+    for (e, fit) in &entries {
+        let star = if best.as_ref().is_some_and(|b| b.name == e.name) {
+            "*"
+        } else {
+            " "
+        };
+        println!(
+            "{star} {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} {}",
+            e.name,
+            human_count(e.parameters),
+            e.quant,
+            human_bytes(e.size),
+            e.context,
+            fit_label(fit),
+            speed(fit),
+            e.license,
+            e.pull_spec(),
+        );
+    }
+    match best {
+        Some(b) => println!("* recommended for this machine: hearth pull {}", b.pull_spec()),
+        None => println!("none of these fits the memory available now"),
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stderr)]
+pub(crate) fn login() -> Result<()> {
+    let token = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Hugging Face token (input hidden): ")
+            .context("cannot read the token")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the token from stdin")?;
+        text
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the token is empty; nothing was stored");
+    }
+    models(true)?.set_hf_token(&SecretString::from(token.to_owned()))?;
+    eprintln!("the Hugging Face token is in the OS keychain");
+    Ok(())
+}
+
+#[allow(clippy::print_stderr)]
+pub(crate) fn logout() -> Result<()> {
+    if models(true)?.delete_hf_token()? {
+        eprintln!("the Hugging Face token was removed from the OS keychain");
+    } else {
+        eprintln!("no Hugging Face token was stored");
+    }
+    Ok(())
+}
+
+/// Download progress on stderr: a bar on a terminal, a line per 10 % otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    terminal: bool,
+    last_tenth: u64,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            last_tenth: 0,
+            last_line: Instant::now(),
+        }
+    }
+
+    #[allow(clippy::print_stderr)]
+    fn show(&mut self, event: &DownloadEvent) {
+        match event {
+            DownloadEvent::Started { model, total, done } => {
+                if *done > 0 {
+                    eprintln!(
+                        "resuming {model}: {} of {} already here",
+                        human_bytes(*done),
+                        human_bytes(*total)
+                    );
+                } else {
+                    eprintln!("downloading {model} ({})", human_bytes(*total));
+                }
+                if self.terminal {
+                    let bar = indicatif::ProgressBar::new(*total);
+                    let style = indicatif::ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                    bar.set_style(style);
+                    bar.set_position(*done);
+                    self.bar = Some(bar);
+                }
+            }
+            DownloadEvent::Progress {
+                done,
+                total,
+                bytes_per_sec,
+                eta_secs,
+            } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(*done);
+                } else if *total > 0 {
+                    let tenth = done * 10 / total;
+                    if tenth > self.last_tenth || self.last_line.elapsed() > Duration::from_secs(30)
+                    {
+                        self.last_tenth = tenth;
+                        self.last_line = Instant::now();
+                        eprintln!(
+                            "{} of {} ({}/s{})",
+                            human_bytes(*done),
+                            human_bytes(*total),
+                            human_bytes(*bytes_per_sec as u64),
+                            eta_secs.map_or_else(String::new, |s| format!(", {s:.0} s left"))
+                        );
+                    }
+                }
+            }
+            DownloadEvent::Retrying {
+                attempt,
+                reason,
+                wait_ms,
+                ..
+            } => self.line(&format!(
+                "interrupted ({reason}); retry {attempt} in {:.1} s",
+                *wait_ms as f64 / 1000.0
+            )),
+            DownloadEvent::Rehashing { bytes, .. } => {
+                self.line(&format!("checking the {} already downloaded", human_bytes(*bytes)));
+            }
+            DownloadEvent::Verifying { .. } => {
+                self.finish();
+                self.line("verifying sha256 and the GGUF header");
+            }
+            DownloadEvent::Finished { .. } => {}
+        }
+    }
+
+    #[allow(clippy::print_stderr)]
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+        }
+    }
+}
+
+fn fit_label(fit: &FitEstimate) -> String {
+    let label = fit.fit.label();
+    if fit.approximate {
+        format!("{label}~")
+    } else {
+        label.to_owned()
+    }
+}
+
+fn speed(fit: &FitEstimate) -> String {
+    match fit.decode_tok_s {
+        Some(s) if fit.measured => format!("{s:.0}"),
+        Some(s) => format!("≤{s:.0}"),
+        None => "?".to_owned(),
+    }
+}
+
+fn source_label(source: &Source) -> String {
+    match source {
+        Source::Downloaded { repo, .. } => format!("hf:{repo}"),
+        Source::Imported { copied: true } => "imported (copy)".to_owned(),
+        Source::Imported { copied: false } => "imported (in place)".to_owned(),
+        Source::External { app, label } => format!("{} {label} (read-only)", app_name(*app)),
+    }
+}
+
+fn app_name(app: hearth_core::hearth_hub::ExternalApp) -> &'static str {
+    use hearth_core::hearth_hub::ExternalApp;
+    match app {
+        ExternalApp::HuggingFaceCache => "hf-cache",
+        ExternalApp::LmStudio => "lm-studio",
+        ExternalApp::Ollama => "ollama",
+    }
+}
+
+/// `1.2 GB`, `98 MB`, `512 B` (decimal units, as the Hub shows sizes).
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// `135M`, `1.7B`.
+fn human_count(n: u64) -> String {
+    match n {
+        0 => "?".to_owned(),
+        n if n >= 1_000_000_000 => format!("{:.1}B", n as f64 / 1e9),
+        n => format!("{}M", (n as f64 / 1e6).round()),
+    }
+}
+
+/// `5 min ago`, `3 d ago`.
+fn ago(unix_secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let secs = now.saturating_sub(unix_secs);
+    match secs {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_the_hub() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(98_362_432), "98 MB");
+        assert_eq!(human_bytes(1_700_000_000), "1.7 GB");
+        assert_eq!(human_count(134_515_008), "135M");
+        assert_eq!(human_count(1_711_000_000), "1.7B");
+    }
+}

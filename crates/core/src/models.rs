@@ -1,0 +1,350 @@
+//! `Models`: the model library as front ends see it. Search and list files on
+//! Hugging Face, pull with progress and resume, list, import, remove, and turn
+//! a model name (`-m ID`) into a file.
+//!
+//! It needs no history database, so `hearth list` or `hearth pull` work while
+//! the database is locked. [`crate::App`] holds one for its conversations.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hearth_hub::{
+    CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine,
+    ModelEntry, ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
+};
+use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
+
+use crate::{Config, CoreError};
+
+/// A model in the library with its fit on this machine.
+#[derive(Debug, Clone)]
+pub struct LibraryModel {
+    pub entry: ModelEntry,
+    pub fit: FitEstimate,
+}
+
+/// A file of a remote repo with its fit on this machine.
+#[derive(Debug, Clone)]
+pub struct RemoteChoice {
+    pub model: RemoteModel,
+    pub fit: FitEstimate,
+}
+
+/// What `hearth pull REPO[:FILE_OR_QUANT]` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSpec {
+    pub repo: String,
+    /// A file name, split base or quantisation; `None` picks the default.
+    pub file: Option<String>,
+}
+
+impl PullSpec {
+    /// Parses `owner/name` or `owner/name:FILE_OR_QUANT`; a catalog name (as
+    /// `hearth catalog` lists it) stands for its repo and file.
+    pub fn parse(spec: &str) -> Result<Self, CoreError> {
+        let spec = spec.trim();
+        if let Some(entry) = hearth_hub::catalog()?
+            .into_iter()
+            .find(|e| e.name.eq_ignore_ascii_case(spec))
+        {
+            return Ok(Self {
+                repo: entry.repo,
+                file: Some(entry.file),
+            });
+        }
+        let (repo, file) = match spec.split_once(':') {
+            Some((repo, file)) if !file.is_empty() => (repo, Some(file.to_owned())),
+            Some((repo, _)) => (repo, None),
+            None => (spec, None),
+        };
+        hearth_hub::validate_repo_id(repo)?;
+        Ok(Self {
+            repo: repo.to_owned(),
+            file,
+        })
+    }
+}
+
+/// The model library and Hugging Face, configured for this Hearth.
+#[derive(Clone)]
+pub struct Models {
+    config: Arc<Config>,
+    secrets: Option<Arc<dyn SecretStore>>,
+}
+
+impl std::fmt::Debug for Models {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models")
+            .field("models_dir", &self.config.models_dir())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Models {
+    /// The library of `config`; the Hugging Face token comes from `secrets`
+    /// (or the configuration's `HF_TOKEN`).
+    pub fn new(config: Arc<Config>, secrets: Option<Arc<dyn SecretStore>>) -> Self {
+        Self { config, secrets }
+    }
+
+    /// The library, with models found in other apps' folders refreshed.
+    pub fn library(&self) -> Result<Library, CoreError> {
+        let mut library = Library::open(self.config.models_dir())?
+            .with_sources(self.config.external_sources.clone());
+        library.refresh()?;
+        Ok(library)
+    }
+
+    /// This machine's RAM and memory bandwidth (measured once, then cached).
+    pub fn machine(&self) -> Machine {
+        Machine::probe(&self.config.models_dir())
+    }
+
+    /// The library's models with their fit at `context` tokens.
+    pub fn list(&self, context: u64) -> Result<Vec<LibraryModel>, CoreError> {
+        let library = self.library()?;
+        let machine = self.machine();
+        Ok(library
+            .list()
+            .iter()
+            .map(|entry| LibraryModel {
+                fit: hearth_hub::estimate(&facts_of(entry), context, &machine),
+                entry: entry.clone(),
+            })
+            .collect())
+    }
+
+    /// Downloads that were interrupted and can be resumed.
+    pub fn pending(&self) -> Result<Vec<PendingDownload>, CoreError> {
+        Ok(hearth_hub::pending_downloads(&Library::open(
+            self.config.models_dir(),
+        )?))
+    }
+
+    /// Turns a model name into the file to load: a library id (or a unique
+    /// prefix of one), or a path to a `.gguf` file.
+    pub fn resolve(&self, reference: &str) -> Result<PathBuf, CoreError> {
+        let path = Path::new(reference);
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        match self.library()?.resolve(reference) {
+            Ok(resolved) => Ok(resolved.path),
+            Err(HubError::UnknownModel(_)) => Err(CoreError::ModelNotFound(reference.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The library id of the model in `path`, if it is in the library.
+    pub fn id_of(&self, path: &Path) -> Option<String> {
+        let library = self.library().ok()?;
+        let wanted = path.canonicalize().ok()?;
+        library
+            .list()
+            .iter()
+            .find(|m| {
+                m.files
+                    .first()
+                    .and_then(|f| library.absolute(f).canonicalize().ok())
+                    .is_some_and(|f| f == wanted)
+            })
+            .map(|m| m.id.clone())
+    }
+
+    /// The model to use when none was named: the most recently used one in
+    /// the library, else the first.
+    pub fn default_model(&self) -> Result<Option<ModelEntry>, CoreError> {
+        let library = self.library()?;
+        let mut models = library.list().to_vec();
+        models.sort_by_key(|m| std::cmp::Reverse((m.last_used, m.added_at)));
+        Ok(models.into_iter().next())
+    }
+
+    /// Notes that the model in `path` was used, and what its run measured
+    /// (later fit estimates use the measured speed).
+    pub fn record_run(&self, path: &Path, load_secs: f64, decode_tok_s: Option<f64>) {
+        let Some(id) = self.id_of(path) else {
+            return;
+        };
+        let result = Library::open(self.config.models_dir()).and_then(|mut library| {
+            library.touch_last_used(&id)?;
+            if let Some(speed) = decode_tok_s.filter(|s| s.is_finite() && *s > 0.0) {
+                library.record_measurement(&id, load_secs, speed, peak_rss())?;
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "cannot record the model's use");
+        }
+    }
+
+    /// Adds a local `.gguf` by reference (`copy = false`) or as a copy.
+    pub fn import(&self, path: &Path, copy: bool) -> Result<ModelEntry, CoreError> {
+        Ok(self.library()?.import(path, copy)?)
+    }
+
+    /// Removes a model; returns the bytes freed. Files of other apps are never deleted.
+    pub fn remove(&self, id: &str) -> Result<u64, CoreError> {
+        let mut library = self.library()?;
+        let id = library.resolve(id)?.id.unwrap_or_else(|| id.to_owned());
+        Ok(library.remove(&id)?.freed)
+    }
+
+    /// A client for the configured Hugging Face endpoint, with the user's token.
+    pub fn hub(&self) -> Result<HubClient, CoreError> {
+        Ok(HubClient::new(&self.config.hf_endpoint, self.hf_token()?)?)
+    }
+
+    /// The Hugging Face token: from the secret store, else `HF_TOKEN`.
+    fn hf_token(&self) -> Result<Option<SecretString>, CoreError> {
+        if let Some(secrets) = &self.secrets
+            && let Some(token) = secrets.get(HF_TOKEN)?
+        {
+            return Ok(Some(token));
+        }
+        Ok(self.config.hf_token.clone())
+    }
+
+    /// Stores the Hugging Face token in the secret store.
+    pub fn set_hf_token(&self, token: &SecretString) -> Result<(), CoreError> {
+        let secrets = self.secrets.as_ref().ok_or(CoreError::NoKeychain)?;
+        Ok(secrets.set(HF_TOKEN, token)?)
+    }
+
+    /// Forgets the Hugging Face token; says whether there was one.
+    pub fn delete_hf_token(&self) -> Result<bool, CoreError> {
+        let secrets = self.secrets.as_ref().ok_or(CoreError::NoKeychain)?;
+        Ok(secrets.delete(HF_TOKEN)?)
+    }
+
+    /// GGUF repos on Hugging Face matching `query`.
+    pub async fn search(
+        &self,
+        query: &str,
+        sort: SearchSort,
+        limit: usize,
+    ) -> Result<Vec<RepoSummary>, CoreError> {
+        Ok(self.hub()?.search(query, sort, limit).await?)
+    }
+
+    /// A repo's GGUF models, each with its fit at `context` tokens.
+    pub async fn files(
+        &self,
+        repo: &str,
+        context: u64,
+    ) -> Result<(RepoInfo, Vec<RemoteChoice>), CoreError> {
+        let info = self.hub()?.repo(repo).await?;
+        let machine = self.machine();
+        let choices = info
+            .models
+            .iter()
+            .map(|model| RemoteChoice {
+                fit: hearth_hub::estimate(
+                    &ModelFacts {
+                        size: model.size,
+                        shape: None,
+                        quant: model.quant.clone(),
+                        measured_decode_tok_s: None,
+                    },
+                    context,
+                    &machine,
+                ),
+                model: model.clone(),
+            })
+            .collect();
+        Ok((info, choices))
+    }
+
+    /// Downloads what `spec` names into the library (resuming a partial
+    /// download of it). Returns the new library entry.
+    pub async fn pull(
+        &self,
+        spec: &PullSpec,
+        options: &DownloadOptions,
+    ) -> Result<ModelEntry, CoreError> {
+        let hub = self.hub()?;
+        let repo = hub.repo(&spec.repo).await?;
+        let model = repo.select(spec.file.as_deref())?;
+        let mut library = Library::open(self.config.models_dir())?;
+        Ok(hub.download(&repo, model, &mut library, options).await?)
+    }
+
+    /// The curated catalog with each entry's fit at `context` tokens, and the
+    /// recommended default (the biggest one that fits comfortably).
+    pub fn catalog(
+        &self,
+        context: u64,
+    ) -> Result<(Vec<(CatalogEntry, FitEstimate)>, Option<CatalogEntry>), CoreError> {
+        let machine = self.machine();
+        let entries = hearth_hub::catalog()?
+            .into_iter()
+            .map(|e| {
+                let fit = hearth_hub::estimate(
+                    &ModelFacts {
+                        size: e.size,
+                        shape: None,
+                        quant: Some(e.quant.clone()),
+                        measured_decode_tok_s: None,
+                    },
+                    context,
+                    &machine,
+                );
+                (e, fit)
+            })
+            .collect();
+        Ok((entries, hearth_hub::recommended(&machine)?))
+    }
+}
+
+/// What the fit estimate knows about a library model.
+fn facts_of(entry: &ModelEntry) -> ModelFacts {
+    ModelFacts {
+        size: entry.size,
+        shape: Some(entry.info.shape),
+        quant: entry.info.quant.clone(),
+        measured_decode_tok_s: entry.measured.map(|m| m.decode_tok_s),
+    }
+}
+
+/// This process's peak resident memory in bytes (0 where unknown).
+fn peak_rss() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_specs() {
+        assert_eq!(
+            PullSpec::parse("org/repo-GGUF").ok(),
+            Some(PullSpec {
+                repo: "org/repo-GGUF".into(),
+                file: None
+            })
+        );
+        assert_eq!(
+            PullSpec::parse("org/repo-GGUF:Q8_0").ok(),
+            Some(PullSpec {
+                repo: "org/repo-GGUF".into(),
+                file: Some("Q8_0".into())
+            })
+        );
+        assert!(PullSpec::parse("../etc:passwd").is_err());
+        assert!(PullSpec::parse("no-owner").is_err());
+        let smol = PullSpec::parse("smollm2 135m instruct").ok();
+        assert_eq!(
+            smol.map(|s| s.repo),
+            Some("bartowski/SmolLM2-135M-Instruct-GGUF".into())
+        );
+    }
+}
