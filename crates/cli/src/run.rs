@@ -45,7 +45,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
     let completion = stream::answer(&engine, request, &interrupt)?;
     stats::print(&completion, engine.info());
-    let speed = (completion.stats.completion_tokens > 8).then_some(completion.stats.decode_tok_s);
+    let speed = (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);
     crate::args::record_run(&path, &engine, speed);
     Ok(())
 }

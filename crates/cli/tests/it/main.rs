@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use hearth_testkit::models;
 
 mod history;
+mod library;
 
 /// The passphrase the tests' databases use (no keychain is involved).
 pub(crate) const PASSPHRASE: &str = "test passphrase, not a secret";
