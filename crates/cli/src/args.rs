@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
-use hearth_secrets::{KeyringStore, SecretStore};
 use hearth_engine::{
     DevicePreference, Engine, EngineOptions, GenerateRequest, Prompt, SamplingParams,
 };
+use hearth_secrets::{KeyringStore, SecretStore};
 
 /// Which model to load, and how.
 #[derive(clap::Args, Debug)]
@@ -113,10 +113,14 @@ fn default_model(models: &Models) -> Result<(PathBuf, String)> {
     match models.default_model()? {
         Some(entry) => Ok((models.resolve(&entry.id)?, entry.id)),
         None => {
-            let hint = match models.catalog(hearth_core::hearth_hub::RECOMMEND_CONTEXT) {
-                Ok((_, Some(best))) => format!("hearth pull {}", best.pull_spec()),
-                _ => "hearth pull REPO".to_owned(),
-            };
+            let hint = models
+                .catalog(hearth_core::hearth_hub::RECOMMEND_CONTEXT)
+                .ok()
+                .and_then(|all| all.into_iter().find(|c| c.recommended))
+                .map_or_else(
+                    || "hearth pull REPO".to_owned(),
+                    |best| format!("hearth pull {}", best.entry.pull_spec()),
+                );
             bail!(
                 "no model given and the library is empty: pass -m ID or PATH, set {}, \
                  or download one with `{hint}` (see `hearth catalog`)",

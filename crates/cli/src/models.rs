@@ -125,7 +125,9 @@ pub(crate) fn search(args: &SearchArgs) -> Result<()> {
             hit.id,
             hit.downloads,
             hit.likes,
-            hit.updated.as_deref().map_or("", |u| u.get(..10).unwrap_or(u)),
+            hit.updated
+                .as_deref()
+                .map_or("", |u| u.get(..10).unwrap_or(u)),
             hit.license.as_deref().unwrap_or("-"),
             if hit.gated { "yes" } else { "" },
         );
@@ -294,7 +296,11 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
                     .context_length
                     .map_or_else(|| "?".to_owned(), |c| c.to_string()),
                 human_bytes(e.size),
-                if e.info.has_chat_template { "yes" } else { "no" },
+                if e.info.has_chat_template {
+                    "yes"
+                } else {
+                    "no"
+                },
                 fit_label(&m.fit),
                 e.last_used.map_or_else(|| "never".to_owned(), ago),
                 source_label(&e.source),
@@ -321,7 +327,10 @@ pub(crate) fn rm(args: &RmArgs) -> Result<()> {
     if freed > 0 {
         println!("removed {}; freed {}", args.id, human_bytes(freed));
     } else {
-        println!("removed {} from the library; its file was left in place", args.id);
+        println!(
+            "removed {} from the library; its file was left in place",
+            args.id
+        );
     }
     Ok(())
 }
@@ -336,23 +345,28 @@ pub(crate) fn import(args: &ImportArgs) -> Result<()> {
         entry.info.architecture,
         entry.info.quant.as_deref().unwrap_or("?"),
         human_bytes(entry.size),
-        if args.copy { ", copied" } else { ", used in place" }
+        if args.copy {
+            ", copied"
+        } else {
+            ", used in place"
+        }
     );
     Ok(())
 }
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
-    let (entries, best) = models(false)?.catalog(args.ctx)?;
+    let choices = models(false)?.catalog(args.ctx)?;
     if args.json {
-        let out: Vec<_> = entries
+        let out: Vec<_> = choices
             .iter()
-            .map(|(e, fit)| {
+            .map(|c| {
+                let e = &c.entry;
                 json!({
                     "name": e.name, "repo": e.repo, "file": e.file, "quant": e.quant,
                     "size": e.size, "parameters": e.parameters, "context": e.context,
-                    "license": e.license, "min_ram": e.min_ram, "fit": fit,
-                    "recommended": best.as_ref().is_some_and(|b| b.name == e.name),
+                    "license": e.license, "min_ram": e.min_ram, "fit": c.fit,
+                    "recommended": c.recommended,
                 })
             })
             .collect();
@@ -363,27 +377,27 @@ pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
         "  {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} PULL",
         "MODEL", "PARAMS", "QUANT", "SIZE", "CTX", "FIT", "≈TOK/S", "LICENCE"
     );
-    for (e, fit) in &entries {
-        let star = if best.as_ref().is_some_and(|b| b.name == e.name) {
-            "*"
-        } else {
-            " "
-        };
+    for c in &choices {
+        let e = &c.entry;
         println!(
-            "{star} {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} {}",
+            "{} {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} {}",
+            if c.recommended { "*" } else { " " },
             e.name,
             human_count(e.parameters),
             e.quant,
             human_bytes(e.size),
             e.context,
-            fit_label(fit),
-            speed(fit),
+            fit_label(&c.fit),
+            speed(&c.fit),
             e.license,
             e.pull_spec(),
         );
     }
-    match best {
-        Some(b) => println!("* recommended for this machine: hearth pull {}", b.pull_spec()),
+    match choices.iter().find(|c| c.recommended) {
+        Some(b) => println!(
+            "* recommended for this machine: hearth pull {}",
+            b.entry.pull_spec()
+        ),
         None => println!("none of these fits the memory available now"),
     }
     Ok(())
@@ -496,7 +510,10 @@ impl Progress {
                 *wait_ms as f64 / 1000.0
             )),
             DownloadEvent::Rehashing { bytes, .. } => {
-                self.line(&format!("checking the {} already downloaded", human_bytes(*bytes)));
+                self.line(&format!(
+                    "checking the {} already downloaded",
+                    human_bytes(*bytes)
+                ));
             }
             DownloadEvent::Verifying { .. } => {
                 self.finish();

@@ -464,7 +464,8 @@ impl App {
             finished
         };
         if let Ok(completion) = &outcome {
-            let speed = (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);
+            let speed =
+                (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);
             self.models()
                 .record_run(&model_path, engine.load_time().as_secs_f64(), speed);
         }

@@ -128,7 +128,12 @@ fn external_sources() -> ExternalSources {
         });
     let lmstudio = home
         .iter()
-        .flat_map(|h| [h.join(".lmstudio").join("models"), h.join(".cache").join("lm-studio").join("models")])
+        .flat_map(|h| {
+            [
+                h.join(".lmstudio").join("models"),
+                h.join(".cache").join("lm-studio").join("models"),
+            ]
+        })
         .collect();
     let ollama = non_empty_var(env::OLLAMA_MODELS)
         .map(PathBuf::from)

@@ -48,4 +48,4 @@ pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResu
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use error::CoreError;
 pub use hearth_hub;
-pub use models::{LibraryModel, Models, PullSpec, RemoteChoice};
+pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hearth_hub::{
-    CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine,
-    ModelEntry, ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
+    CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
+    ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
 };
 use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
 
@@ -28,6 +28,15 @@ pub struct LibraryModel {
 pub struct RemoteChoice {
     pub model: RemoteModel,
     pub fit: FitEstimate,
+}
+
+/// A catalog model with its fit on this machine.
+#[derive(Debug, Clone)]
+pub struct CatalogChoice {
+    pub entry: CatalogEntry,
+    pub fit: FitEstimate,
+    /// The recommended default for this machine (at most one is).
+    pub recommended: bool,
 }
 
 /// What `hearth pull REPO[:FILE_OR_QUANT]` names.
@@ -269,30 +278,28 @@ impl Models {
         Ok(hub.download(&repo, model, &mut library, options).await?)
     }
 
-    /// The curated catalog with each entry's fit at `context` tokens, and the
-    /// recommended default (the biggest one that fits comfortably).
-    pub fn catalog(
-        &self,
-        context: u64,
-    ) -> Result<(Vec<(CatalogEntry, FitEstimate)>, Option<CatalogEntry>), CoreError> {
+    /// The curated catalog, each entry with its fit at `context` tokens; the
+    /// recommended default is the biggest one that fits comfortably.
+    pub fn catalog(&self, context: u64) -> Result<Vec<CatalogChoice>, CoreError> {
         let machine = self.machine();
-        let entries = hearth_hub::catalog()?
+        let best = hearth_hub::recommended(&machine)?.map(|b| b.name);
+        Ok(hearth_hub::catalog()?
             .into_iter()
-            .map(|e| {
-                let fit = hearth_hub::estimate(
+            .map(|entry| CatalogChoice {
+                fit: hearth_hub::estimate(
                     &ModelFacts {
-                        size: e.size,
+                        size: entry.size,
                         shape: None,
-                        quant: Some(e.quant.clone()),
+                        quant: Some(entry.quant.clone()),
                         measured_decode_tok_s: None,
                     },
                     context,
                     &machine,
-                );
-                (e, fit)
+                ),
+                recommended: best.as_deref() == Some(entry.name.as_str()),
+                entry,
             })
-            .collect();
-        Ok((entries, hearth_hub::recommended(&machine)?))
+            .collect())
     }
 }
 

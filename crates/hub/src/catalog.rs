@@ -52,7 +52,13 @@ fn parse(text: &str) -> Result<Vec<CatalogEntry>, HubError> {
     Ok(file.model)
 }
 
-/// The biggest catalog model that fits `machine` (with RAM to spare) at a 4k context.
+/// Expected decode speed (tokens per second) below which a model feels too
+/// slow to chat with; the recommendation stays above it.
+pub const COMFORTABLE_TOK_S: f64 = 15.0;
+
+/// The biggest catalog model that fits `machine` (with RAM to spare) at a 4k
+/// context and is expected to answer at [`COMFORTABLE_TOK_S`] or faster (when
+/// the memory bandwidth is known).
 pub fn recommended(machine: &Machine) -> Result<Option<CatalogEntry>, HubError> {
     Ok(catalog()?
         .into_iter()
@@ -63,7 +69,8 @@ pub fn recommended(machine: &Machine) -> Result<Option<CatalogEntry>, HubError> 
                 quant: Some(e.quant.clone()),
                 ..ModelFacts::default()
             };
-            estimate(&facts, RECOMMEND_CONTEXT, machine).fit == Fit::Fits
+            let fit = estimate(&facts, RECOMMEND_CONTEXT, machine);
+            fit.fit == Fit::Fits && fit.decode_tok_s.is_none_or(|s| s >= COMFORTABLE_TOK_S)
         })
         .max_by_key(|e| e.size))
 }
@@ -79,7 +86,11 @@ mod tests {
         assert!(entries.windows(2).all(|w| w[0].size <= w[1].size));
         for e in &entries {
             assert!(e.file.ends_with(".gguf"), "{}", e.file);
-            assert!(crate::names::quant_from_name(&e.file).is_some(), "{}", e.file);
+            assert!(
+                crate::names::quant_from_name(&e.file).is_some(),
+                "{}",
+                e.file
+            );
         }
     }
 
@@ -96,5 +107,19 @@ mod tests {
         let big = recommended(&machine(32 * gib)).unwrap().unwrap();
         assert!(small.size < 300_000_000, "{small:?}");
         assert!(big.size > 4_000_000_000, "{big:?}");
+    }
+
+    #[test]
+    fn recommendation_stays_fast_enough_on_slow_memory() {
+        let gib = 1024 * 1024 * 1024;
+        // 20 GB/s: a 4.7 GB model would decode at ≤ 4 tok/s; 20e9 / 15 ≈ 1.3 GB is the most.
+        let machine = Machine {
+            total_ram: 32 * gib,
+            available_ram: 32 * gib,
+            bandwidth: Some(20e9),
+        };
+        let best = recommended(&machine).unwrap().unwrap();
+        assert!(best.size <= 1_333_000_000, "{best:?}");
+        assert!(best.size >= 800_000_000, "{best:?}");
     }
 }

@@ -340,20 +340,31 @@ fn license_from_tags(tags: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The parts of one split model seen so far: base name, part count, (number, file).
+type SplitGroup = (String, u32, Vec<(u32, RemoteFile)>);
+
 /// Groups split parts into one model each; keeps the listing order otherwise.
 fn group_models(files: Vec<RemoteFile>) -> Vec<RemoteModel> {
     let mut models: Vec<RemoteModel> = Vec::new();
-    let mut split_groups: Vec<(String, u32, Vec<(u32, RemoteFile)>)> = Vec::new();
+    let mut split_groups: Vec<SplitGroup> = Vec::new();
     for file in files {
         match split_part(&file.path) {
             Some((base, part, total)) => {
-                match split_groups.iter_mut().find(|(b, t, _)| *b == base && *t == total) {
+                match split_groups
+                    .iter_mut()
+                    .find(|(b, t, _)| *b == base && *t == total)
+                {
                     Some((_, _, parts)) => parts.push((part, file)),
                     None => split_groups.push((base, total, vec![(part, file)])),
                 }
             }
             None => models.push(RemoteModel {
-                name: file.path.rsplit('/').next().unwrap_or(&file.path).to_owned(),
+                name: file
+                    .path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&file.path)
+                    .to_owned(),
                 quant: quant_from_name(&file.path),
                 size: file.size,
                 files: vec![file],
@@ -363,7 +374,10 @@ fn group_models(files: Vec<RemoteFile>) -> Vec<RemoteModel> {
     for (base, total, mut parts) in split_groups {
         parts.sort_by_key(|(n, _)| *n);
         let complete = parts.len() == total as usize
-            && parts.iter().enumerate().all(|(i, (n, _))| *n as usize == i + 1);
+            && parts
+                .iter()
+                .enumerate()
+                .all(|(i, (n, _))| *n as usize == i + 1);
         if !complete {
             tracing::warn!(%base, "split model with missing parts ignored");
             continue;
@@ -484,7 +498,9 @@ mod tests {
         assert_eq!(q8.files[0].path, "m-Q8_0-00001-of-00002.gguf");
         assert_eq!(info.select(None).unwrap().name, "m-Q4_K_M.gguf");
         assert_eq!(
-            info.select(Some("m-Q8_0-00002-of-00002.gguf")).unwrap().name,
+            info.select(Some("m-Q8_0-00002-of-00002.gguf"))
+                .unwrap()
+                .name,
             "m-Q8_0"
         );
         assert!(matches!(

@@ -102,7 +102,10 @@ fn gguf_groups(dir: &Path) -> Vec<Vec<PathBuf>> {
     let mut groups: Vec<Vec<PathBuf>> = Vec::new();
     let mut splits: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for file in files {
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         match split_part(name) {
             Some((base, _, _)) => splits.entry(base).or_default().push(file),
             None => groups.push(vec![file]),
@@ -113,17 +116,16 @@ fn gguf_groups(dir: &Path) -> Vec<Vec<PathBuf>> {
 }
 
 fn file_id(path: &Path) -> String {
-    crate::names::id_from_file_name(
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("model"),
-    )
+    crate::names::id_from_file_name(path.file_name().and_then(|n| n.to_str()).unwrap_or("model"))
 }
 
 fn hf_cache(dir: &Path) -> Vec<Found> {
     let mut found = Vec::new();
     for repo_dir in dirs(dir) {
-        let name = repo_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = repo_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let Some(rest) = name.strip_prefix("models--") else {
             continue;
         };
@@ -152,8 +154,13 @@ fn lmstudio(dir: &Path) -> Vec<Found> {
         for repo in dirs(&publisher) {
             let label = format!(
                 "{}/{}",
-                publisher.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
-                repo.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+                publisher
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default(),
+                repo.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
             );
             for group in gguf_groups(&repo) {
                 found.push(Found {
@@ -213,7 +220,10 @@ fn ollama_model(dir: &Path, namespace: &Path, model: &Path, tag_path: &Path) -> 
     }
     let text = fs::read(tag_path).ok()?;
     let manifest: OllamaManifest = serde_json::from_slice(&text).ok()?;
-    let layer = manifest.layers.iter().find(|l| l.media_type == OLLAMA_MODEL)?;
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == OLLAMA_MODEL)?;
     let hex = layer.digest.strip_prefix("sha256:")?;
     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;

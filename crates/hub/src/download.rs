@@ -50,7 +50,11 @@ impl DiskSpace for SystemDisk {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DownloadEvent {
     /// Starting (or resuming) a model of `total` bytes, `done` already on disk.
-    Started { model: String, total: u64, done: u64 },
+    Started {
+        model: String,
+        total: u64,
+        done: u64,
+    },
     /// Bytes of the whole model so far, speed over the last seconds, and ETA.
     Progress {
         done: u64,
@@ -562,7 +566,11 @@ impl Meter {
             self.samples.pop_front();
         }
         let finished = done >= self.total;
-        if !finished && self.last_emit.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+        if !finished
+            && self
+                .last_emit
+                .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
             return None;
         }
         self.last_emit = Some(now);
@@ -573,8 +581,8 @@ impl Meter {
         } else {
             0.0
         };
-        let eta_secs = (bytes_per_sec > 0.0)
-            .then(|| self.total.saturating_sub(done) as f64 / bytes_per_sec);
+        let eta_secs =
+            (bytes_per_sec > 0.0).then(|| self.total.saturating_sub(done) as f64 / bytes_per_sec);
         Some(DownloadEvent::Progress {
             done,
             total: self.total,

@@ -49,7 +49,11 @@ pub enum HubError {
         actual: String,
     },
     #[error("{file}: the server sent {got} bytes, expected {expected}")]
-    SizeMismatch { file: String, expected: u64, got: u64 },
+    SizeMismatch {
+        file: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("download of {file} stalled and failed after {attempts} attempts: {last}")]
     Exhausted {
         file: String,

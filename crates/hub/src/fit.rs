@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::HubError;
 use crate::gguf::ModelShape;
 
 const KV_BYTES_PER_ELEMENT: u64 = 4;
@@ -108,7 +109,8 @@ pub struct ModelFacts {
 /// The estimate for `facts` at `context` tokens on `machine`.
 pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstimate {
     let exact = facts.shape.and_then(|s| s.kv_elements_per_token());
-    let kv_per_token = exact.unwrap_or_else(|| approx_kv_elements(facts.size, facts.quant.as_deref()));
+    let kv_per_token =
+        exact.unwrap_or_else(|| approx_kv_elements(facts.size, facts.quant.as_deref()));
     let kv_cache = kv_per_token
         .saturating_mul(context)
         .saturating_mul(KV_BYTES_PER_ELEMENT);
@@ -190,31 +192,31 @@ pub fn cached_bandwidth(dir: &Path) -> f64 {
     let file = MachineFile {
         bandwidth_bytes_per_sec: bw,
     };
-    if let Err(e) = crate::library::write_atomic(&path, &file) {
+    let saved = std::fs::create_dir_all(dir)
+        .map_err(|e| HubError::io(dir, e))
+        .and_then(|()| crate::library::write_atomic(&path, &file));
+    if let Err(e) = saved {
         tracing::debug!(error = %e, "cannot cache the bandwidth measurement");
     }
     bw
 }
 
-/// Memory read bandwidth in bytes per second: sums a 256 MiB buffer (bigger
-/// than any cache) a few times and keeps the best run.
+/// Memory bandwidth in bytes per second: copies a 256 MiB buffer (bigger than
+/// any cache) a few times on one thread and keeps the best run, counting each
+/// byte read and written. One thread understates what all cores can pull, so
+/// the speed it predicts is conservative for big models.
 pub fn measure_bandwidth() -> f64 {
-    const WORDS: usize = 32 * 1024 * 1024; // 256 MiB of u64
-    let buf: Vec<u64> = (0..WORDS as u64).collect();
+    // memcpy is optimised in every build (also debug), and a copy of a buffer
+    // far bigger than any cache moves each byte through memory twice.
+    const BYTES: usize = 256 * 1024 * 1024;
+    let src = vec![1u8; BYTES];
+    let mut dst = vec![0u8; BYTES];
     let mut best = f64::MAX;
-    let mut sink = 0u64;
     for _ in 0..3 {
         let start = Instant::now();
-        // Four independent sums so the adds are not the bottleneck.
-        let mut acc = [0u64; 4];
-        for chunk in buf.chunks_exact(4) {
-            for (a, v) in acc.iter_mut().zip(chunk) {
-                *a = a.wrapping_add(*v);
-            }
-        }
-        sink = sink.wrapping_add(acc.iter().fold(0, |s, v| s.wrapping_add(*v)));
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
         best = best.min(start.elapsed().as_secs_f64());
     }
-    std::hint::black_box(sink);
-    (WORDS * 8) as f64 / best.max(1e-9)
+    (2 * BYTES) as f64 / best.max(1e-9)
 }

@@ -195,7 +195,9 @@ fn summarise(path: &Path, meta: &BTreeMap<String, Meta>) -> Result<GgufInfo, Hub
     Ok(GgufInfo {
         name: text("general.name"),
         parameters: 0,
-        quant: int("general.file_type").and_then(file_type_name).map(str::to_owned),
+        quant: int("general.file_type")
+            .and_then(file_type_name)
+            .map(str::to_owned),
         context_length: arch("context_length"),
         has_chat_template: meta.contains_key("tokenizer.chat_template"),
         shape,

@@ -24,7 +24,7 @@ mod gguf;
 mod library;
 mod names;
 
-pub use catalog::{CatalogEntry, RECOMMEND_CONTEXT, catalog, recommended};
+pub use catalog::{COMFORTABLE_TOK_S, CatalogEntry, RECOMMEND_CONTEXT, catalog, recommended};
 pub use client::{HubClient, RemoteFile, RemoteModel, RepoInfo, RepoSummary, SearchSort};
 pub use discover::{ExternalApp, ExternalSources};
 pub use download::{

@@ -12,10 +12,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::HubError;
 use crate::discover::{self, ExternalApp, ExternalSources};
 use crate::gguf::{self, GgufInfo};
 use crate::names::{id_from_file_name, unique_id};
-use crate::HubError;
 
 const MANIFEST: &str = "library.json";
 /// Where partial downloads and their state live, inside the models folder.
@@ -215,7 +215,11 @@ impl Library {
             [] => Err(HubError::UnknownModel(name.to_owned())),
             many => Err(HubError::AmbiguousModel {
                 query: name.to_owned(),
-                candidates: many.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", "),
+                candidates: many
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -262,7 +266,11 @@ impl Library {
             let mut freed = 0;
             if entry.owned() {
                 for file in &entry.files {
-                    let path = if file.is_absolute() { file.clone() } else { dir.join(file) };
+                    let path = if file.is_absolute() {
+                        file.clone()
+                    } else {
+                        dir.join(file)
+                    };
                     match fs::remove_file(&path) {
                         Ok(()) => freed += entry.size / entry.files.len().max(1) as u64,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -307,7 +315,9 @@ impl Library {
                 return Ok(existing.clone());
             }
             let entry = ModelEntry {
-                id: unique_id(id_from_file_name(&file_name), |c| models.iter().any(|m| m.id == c)),
+                id: unique_id(id_from_file_name(&file_name), |c| {
+                    models.iter().any(|m| m.id == c)
+                }),
                 files: vec![stored],
                 source: Source::Imported { copied: copy },
                 size,
@@ -338,7 +348,9 @@ impl Library {
             let previous = models.iter().position(|m| m.files == files);
             let id = match previous {
                 Some(at) => models.remove(at).id,
-                None => unique_id(id_from_file_name(name), |c| models.iter().any(|m| m.id == c)),
+                None => unique_id(id_from_file_name(name), |c| {
+                    models.iter().any(|m| m.id == c)
+                }),
             };
             let entry = ModelEntry {
                 id,

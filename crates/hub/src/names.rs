@@ -90,11 +90,11 @@ pub(crate) fn contained_path(dir: &Path, rel: &Path) -> Result<PathBuf, HubError
 }
 
 const QUANTS: &[&str] = &[
-    "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S",
-    "IQ3_M", "IQ4_NL", "IQ4_XS", "Q2_K_L", "Q2_K_S", "Q2_K", "Q3_K_XL", "Q3_K_L", "Q3_K_M",
-    "Q3_K_S", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "Q4_0", "Q4_1", "Q4_K_L", "Q4_K_M", "Q4_K_S",
-    "Q5_0", "Q5_1", "Q5_K_L", "Q5_K_M", "Q5_K_S", "Q6_K_L", "Q6_K", "Q8_0", "BF16", "F16", "F32",
-    "TQ1_0", "TQ2_0",
+    "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M",
+    "IQ4_NL", "IQ4_XS", "Q2_K_L", "Q2_K_S", "Q2_K", "Q3_K_XL", "Q3_K_L", "Q3_K_M", "Q3_K_S",
+    "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "Q4_0", "Q4_1", "Q4_K_L", "Q4_K_M", "Q4_K_S", "Q5_0",
+    "Q5_1", "Q5_K_L", "Q5_K_M", "Q5_K_S", "Q6_K_L", "Q6_K", "Q8_0", "BF16", "F16", "F32", "TQ1_0",
+    "TQ2_0",
 ];
 
 /// The quantisation named in a file name (`...Q4_K_M.gguf` -> `Q4_K_M`).

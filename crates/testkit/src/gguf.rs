@@ -47,12 +47,18 @@ impl TinyGguf {
             ("general.file_type".into(), Value::U32(self.file_type)),
             (format!("{arch}.context_length"), Value::U32(self.context)),
             (format!("{arch}.block_count"), Value::U32(self.layers)),
-            (format!("{arch}.attention.head_count"), Value::U32(self.heads)),
+            (
+                format!("{arch}.attention.head_count"),
+                Value::U32(self.heads),
+            ),
             (
                 format!("{arch}.attention.head_count_kv"),
                 Value::U32(self.kv_heads),
             ),
-            (format!("{arch}.embedding_length"), Value::U32(self.embedding)),
+            (
+                format!("{arch}.embedding_length"),
+                Value::U32(self.embedding),
+            ),
             (
                 "tokenizer.ggml.tokens".into(),
                 Value::StrArray(vec!["<s>".into(), "</s>".into(), "hello".into()]),

@@ -230,8 +230,7 @@ impl HfStandIn {
                 .build()
                 .expect("stand-in runtime");
             runtime.block_on(async move {
-                let listener =
-                    tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
                 // Not a graceful shutdown: a client that stopped reading (a paused
                 // download whose runtime is gone) would keep it waiting forever.
                 // Dropping the runtime below drops every open connection.
@@ -397,9 +396,18 @@ async fn info(
     Path((owner, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response<Body> {
-    log(&shared, "GET", format!("/api/models/{owner}/{name}"), &headers);
+    log(
+        &shared,
+        "GET",
+        format!("/api/models/{owner}/{name}"),
+        &headers,
+    );
     let Some((_, repo)) = find(&shared, &owner, &name) else {
-        return error(StatusCode::NOT_FOUND, "RepoNotFound", "Repository not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            "Repository not found",
+        );
     };
     if repo.malformed {
         let mut response = Response::new(Body::from("{\"id\": \"oops\", \"siblings\": [tr"));
@@ -452,10 +460,7 @@ async fn resolve(
         &headers,
     );
     let injected = {
-        let mut faults = shared
-            .faults
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut faults = shared.faults.lock().unwrap_or_else(PoisonError::into_inner);
         (!faults.fail_next.is_empty()).then(|| faults.fail_next.remove(0))
     };
     if let Some(status) = injected {
@@ -463,7 +468,11 @@ async fn resolve(
         return error(status, "Injected", "injected failure");
     }
     let Some((repo_index, repo)) = find(&shared, &owner, &name) else {
-        return error(StatusCode::NOT_FOUND, "RepoNotFound", "Repository not found");
+        return error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            "Repository not found",
+        );
     };
     if repo.gated && bearer(&headers) != Some(TOKEN) {
         return error(
@@ -536,10 +545,7 @@ async fn cdn(
         return response;
     }
     let faults = {
-        let mut faults = shared
-            .faults
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut faults = shared.faults.lock().unwrap_or_else(PoisonError::into_inner);
         let now = faults.clone();
         if method == axum::http::Method::GET {
             faults.cut_after = None;
@@ -551,7 +557,14 @@ async fn cdn(
     let body = if method == axum::http::Method::HEAD {
         Body::empty()
     } else {
-        body_stream(f.content.clone(), start, len, faults, shared.clone(), counter)
+        body_stream(
+            f.content.clone(),
+            start,
+            len,
+            faults,
+            shared.clone(),
+            counter,
+        )
     };
     let mut response = Response::new(body);
     if range.is_some() {
@@ -627,7 +640,10 @@ fn body_stream(
             std::future::pending::<()>().await;
         }
         let mut want = ((s.end - s.pos) as usize).min(CHUNK);
-        for limit in [s.faults.cut_after, s.faults.stall_after].into_iter().flatten() {
+        for limit in [s.faults.cut_after, s.faults.stall_after]
+            .into_iter()
+            .flatten()
+        {
             if limit > s.sent {
                 want = want.min((limit - s.sent) as usize);
             }

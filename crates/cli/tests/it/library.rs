@@ -60,7 +60,10 @@ fn search_and_files_show_repos_and_fit() {
 
     // The table form names the quantisation and the verdict.
     let (stdout, _) = run_ok(hearth(&home, &hub).args(["files", repos::SMOLLM2]));
-    assert!(stdout.contains("Q4_1") && stdout.contains("fits"), "{stdout}");
+    assert!(
+        stdout.contains("Q4_1") && stdout.contains("fits"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -98,7 +101,10 @@ fn pull_then_run_by_id_then_rm() {
     let list = list_json(&home, &hub);
     let model = &list["models"][0];
     assert!(model["last_used"].is_u64(), "{model}");
-    assert!(model["measured"]["decode_tok_s"].as_f64().unwrap() > 0.0, "{model}");
+    assert!(
+        model["measured"]["decode_tok_s"].as_f64().unwrap() > 0.0,
+        "{model}"
+    );
     assert_eq!(model["fit"]["measured"], true);
 
     // With no -m, the most recently used model is the default.
@@ -114,7 +120,12 @@ fn pull_then_run_by_id_then_rm() {
 
     let (stdout, _) = run_ok(hearth(&home, &hub).args(["rm", &id]));
     assert!(stdout.contains("freed"), "{stdout}");
-    assert!(list_json(&home, &hub)["models"].as_array().unwrap().is_empty());
+    assert!(
+        list_json(&home, &hub)["models"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let left: Vec<_> = walk(&home.path().join("models"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
@@ -180,7 +191,10 @@ fn a_killed_pull_resumes_in_a_new_process() {
         .unwrap_or_else(|| panic!("not a resume: {range:?}"));
     // The state file is saved every second, so the resume point may trail the
     // bytes on disk a little; it never passes them.
-    assert!(from > 0 && from <= kept, "resumed at {from}, {kept} on disk");
+    assert!(
+        from > 0 && from <= kept,
+        "resumed at {from}, {kept} on disk"
+    );
     assert_eq!(sent, SMOLLM2.size - from, "only the rest was sent");
     assert!(hub.bytes_served() - first < SMOLLM2.size);
     let list = list_json(&home, &hub);
@@ -204,7 +218,11 @@ fn wrong_checksum_and_hostile_names_leave_nothing_in_the_library() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(texts(&out).1.contains("unsafe file name"), "{}", texts(&out).1);
+    assert!(
+        texts(&out).1.contains("unsafe file name"),
+        "{}",
+        texts(&out).1
+    );
     let out = hearth(&home, &hub)
         .args(["pull", "test-org/does-not-exist"])
         .output()
@@ -230,7 +248,11 @@ fn gated_repos_need_a_token_from_the_keychain_or_the_environment() {
     assert!(stderr.contains("needs a Hugging Face token"), "{stderr}");
 
     // From the environment.
-    run_ok(hearth(&home, &hub).env("HF_TOKEN", TOKEN).args(["pull", repos::GATED]));
+    run_ok(
+        hearth(&home, &hub)
+            .env("HF_TOKEN", TOKEN)
+            .args(["pull", repos::GATED]),
+    );
     let list = list_json(&home, &hub);
     let id = list["models"][0]["id"].as_str().unwrap().to_owned();
     run_ok(hearth(&home, &hub).args(["rm", &id]));
@@ -277,18 +299,31 @@ fn import_and_models_of_other_apps_are_used_in_place() {
     let list = list_json(&home, &hub);
     let id = list["models"][0]["id"].as_str().unwrap().to_owned();
     run_ok(hearth(&home, &hub).args(["rm", &id]));
-    assert!(file.is_file(), "rm of a by-reference import keeps the user's file");
+    assert!(
+        file.is_file(),
+        "rm of a by-reference import keeps the user's file"
+    );
 
     // A truncated GGUF is refused at inspection.
     let bytes = std::fs::read(&file).unwrap();
     let broken = elsewhere.path().join("broken.gguf");
     std::fs::write(&broken, &bytes[..4096]).unwrap();
-    let out = hearth(&home, &hub).arg("import").arg(&broken).output().unwrap();
+    let out = hearth(&home, &hub)
+        .arg("import")
+        .arg(&broken)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(texts(&out).1.contains("not a usable GGUF"), "{}", texts(&out).1);
+    assert!(
+        texts(&out).1.contains("not a usable GGUF"),
+        "{}",
+        texts(&out).1
+    );
 
     // An LM Studio folder under HOME is found, usable by id, and never deleted.
-    let lms = elsewhere.path().join(".lmstudio/models/someone/SmolLM2-GGUF");
+    let lms = elsewhere
+        .path()
+        .join(".lmstudio/models/someone/SmolLM2-GGUF");
     std::fs::create_dir_all(&lms).unwrap();
     std::fs::rename(&file, lms.join("smol-Q4_1.gguf")).unwrap();
     let found = |cmd: &mut Command| {
@@ -323,15 +358,15 @@ fn catalog_recommends_a_model_that_fits() {
     let entries: Value = serde_json::from_str(&stdout).unwrap();
     let entries = entries.as_array().unwrap();
     assert!((8..=12).contains(&entries.len()), "{}", entries.len());
-    let best: Vec<_> = entries.iter().filter(|e| e["recommended"] == true).collect();
+    let best: Vec<_> = entries
+        .iter()
+        .filter(|e| e["recommended"] == true)
+        .collect();
     assert_eq!(best.len(), 1, "one recommendation on a 24 GiB machine");
     assert_ne!(best[0]["fit"]["fit"], "wont_fit");
 
     // With an empty library, `run` says how to get a model.
-    let out = hearth(&home, &hub)
-        .args(["run", "Hello"])
-        .output()
-        .unwrap();
+    let out = hearth(&home, &hub).args(["run", "Hello"]).output().unwrap();
     assert!(!out.status.success());
     assert!(texts(&out).1.contains("hearth pull"), "{}", texts(&out).1);
 }

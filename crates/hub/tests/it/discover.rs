@@ -21,8 +21,11 @@ fn finds_hf_cache_lm_studio_and_ollama_models_and_never_deletes_them() {
     let repo = hf.join("models--org--Tiny-GGUF");
     write(&repo.join("blobs/abc123"), &TinyGguf::default().to_bytes());
     fs::create_dir_all(repo.join("snapshots/rev1")).unwrap();
-    std::os::unix::fs::symlink("../../blobs/abc123", repo.join("snapshots/rev1/tiny-Q4_K_M.gguf"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        "../../blobs/abc123",
+        repo.join("snapshots/rev1/tiny-Q4_K_M.gguf"),
+    )
+    .unwrap();
     write(&repo.join("refs/main"), b"rev1");
     // LM Studio: publisher/repo/file, with a projector and a broken file to skip.
     let lms = root.join("lmstudio");
@@ -32,14 +35,26 @@ fn finds_hf_cache_lm_studio_and_ollama_models_and_never_deletes_them() {
         chat_template: None,
         ..TinyGguf::default()
     };
-    write(&lms.join("someone/Other-GGUF/other-Q8_0.gguf"), &q8.to_bytes());
-    write(&lms.join("someone/Other-GGUF/mmproj-other-f16.gguf"), &q8.to_bytes());
+    write(
+        &lms.join("someone/Other-GGUF/other-Q8_0.gguf"),
+        &q8.to_bytes(),
+    );
+    write(
+        &lms.join("someone/Other-GGUF/mmproj-other-f16.gguf"),
+        &q8.to_bytes(),
+    );
     let full = q8.to_bytes();
-    write(&lms.join("someone/Broken-GGUF/broken.gguf"), &full[..full.len() - 10]);
+    write(
+        &lms.join("someone/Broken-GGUF/broken.gguf"),
+        &full[..full.len() - 10],
+    );
     // Ollama: a manifest naming a blob.
     let ollama = root.join("ollama");
     let hex = "ab".repeat(32);
-    write(&ollama.join(format!("blobs/sha256-{hex}")), &TinyGguf::default().to_bytes());
+    write(
+        &ollama.join(format!("blobs/sha256-{hex}")),
+        &TinyGguf::default().to_bytes(),
+    );
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "layers": [
@@ -72,9 +87,21 @@ fn finds_hf_cache_lm_studio_and_ollama_models_and_never_deletes_them() {
     assert_eq!(
         found,
         vec![
-            ("tiny-q4_k_m".into(), ExternalApp::HuggingFaceCache, "org/Tiny-GGUF".into()),
-            ("other-q8_0".into(), ExternalApp::LmStudio, "someone/Other-GGUF".into()),
-            ("tinyllama-latest".into(), ExternalApp::Ollama, "tinyllama:latest".into()),
+            (
+                "tiny-q4_k_m".into(),
+                ExternalApp::HuggingFaceCache,
+                "org/Tiny-GGUF".into()
+            ),
+            (
+                "other-q8_0".into(),
+                ExternalApp::LmStudio,
+                "someone/Other-GGUF".into()
+            ),
+            (
+                "tinyllama-latest".into(),
+                ExternalApp::Ollama,
+                "tinyllama:latest".into()
+            ),
         ]
     );
     let other = &lib.list()[1];
@@ -87,13 +114,18 @@ fn finds_hf_cache_lm_studio_and_ollama_models_and_never_deletes_them() {
     assert!(matches!(err, HubError::NotOwned { .. }), "{err}");
     assert!(err.to_string().contains("Hearth did not download"), "{err}");
     assert!(err.to_string().contains("LM Studio"), "{err}");
-    assert!(lms.join("someone/Other-GGUF/other-q8_0.gguf").exists() || lms.join("someone/Other-GGUF/other-Q8_0.gguf").exists());
+    assert!(
+        lms.join("someone/Other-GGUF/other-q8_0.gguf").exists()
+            || lms.join("someone/Other-GGUF/other-Q8_0.gguf").exists()
+    );
 
     // Ids are stable across refreshes; vanished files are forgotten.
     let resolved = lib.resolve("tinyllama").unwrap();
     assert!(resolved.path.ends_with(format!("sha256-{hex}")));
     fs::remove_file(lms.join("someone/Other-GGUF/other-Q8_0.gguf")).unwrap();
-    let mut again = Library::open(root.join("models")).unwrap().with_sources(sources);
+    let mut again = Library::open(root.join("models"))
+        .unwrap()
+        .with_sources(sources);
     again.refresh().unwrap();
     let ids: Vec<&str> = again.list().iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["tiny-q4_k_m", "tinyllama-latest"]);
@@ -116,7 +148,16 @@ fn truncated_gguf_files_are_rejected_at_inspection() {
     // Not a GGUF at all.
     let text = tmp.path().join("notes.gguf");
     fs::write(&text, "hello").unwrap();
-    assert!(inspect(&text).unwrap_err().to_string().contains("truncated") || inspect(&text).unwrap_err().to_string().contains("not a GGUF"));
+    assert!(
+        inspect(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated")
+            || inspect(&text)
+                .unwrap_err()
+                .to_string()
+                .contains("not a GGUF")
+    );
     // A hostile count does not allocate or hang.
     let mut hostile = b"GGUF".to_vec();
     hostile.extend_from_slice(&3u32.to_le_bytes());
@@ -155,7 +196,8 @@ fn import_by_copy_or_reference_and_remove() {
     assert!(lib.import(&tmp.path().join("mine/bad.gguf"), true).is_err());
 
     lib.touch_last_used(&by_ref.id).unwrap();
-    lib.record_measurement(&by_ref.id, 0.5, 42.0, 1 << 20).unwrap();
+    lib.record_measurement(&by_ref.id, 0.5, 42.0, 1 << 20)
+        .unwrap();
     let reopened = Library::open(lib.models_dir()).unwrap();
     let entry = &reopened.list()[0];
     assert!(entry.last_used.is_some());
@@ -168,5 +210,8 @@ fn import_by_copy_or_reference_and_remove() {
     assert!(!copied_path.exists());
     assert!(copied_src.is_file());
     assert!(lib.list().is_empty());
-    assert!(matches!(lib.resolve("nothing"), Err(HubError::UnknownModel(_))));
+    assert!(matches!(
+        lib.resolve("nothing"),
+        Err(HubError::UnknownModel(_))
+    ));
 }

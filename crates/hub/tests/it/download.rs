@@ -42,14 +42,24 @@ async fn clean_pull_verifies_and_adds_to_the_library() {
     assert_eq!(entry.info.quant.as_deref(), Some("Q4_1"));
     assert!(entry.info.has_chat_template);
     assert!(entry.info.parameters > 100_000_000, "{:?}", entry.info);
-    let path = lib.models_dir().join(repos::SMOLLM2).join(SMOLLM2.file_name);
+    let path = lib
+        .models_dir()
+        .join(repos::SMOLLM2)
+        .join(SMOLLM2.file_name);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), SMOLLM2.size);
     assert!(pending_downloads(&lib).is_empty());
     assert_eq!(hub.bytes_served(), SMOLLM2.size);
 
     let events = events.lock().unwrap();
-    assert!(matches!(events.first(), Some(DownloadEvent::Started { done: 0, .. })));
-    assert!(events.iter().any(|e| matches!(e, DownloadEvent::Progress { done, total, .. } if *done == *total)));
+    assert!(matches!(
+        events.first(),
+        Some(DownloadEvent::Started { done: 0, .. })
+    ));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, DownloadEvent::Progress { done, total, .. } if *done == *total))
+    );
     assert!(matches!(events.last(), Some(DownloadEvent::Finished { id }) if id == &entry.id));
 
     // Reopened, the library has it, and the id resolves to the file.
@@ -94,11 +104,20 @@ async fn a_cut_connection_resumes_without_resending_what_arrived() {
         .and_then(|r| r.strip_suffix('-'))
         .and_then(|r| r.parse().ok())
         .expect("an open range");
-    assert!(kept > 0 && kept <= first, "resumed at {kept}, {first} were sent");
+    assert!(
+        kept > 0 && kept <= first,
+        "resumed at {kept}, {first} were sent"
+    );
     assert_eq!(bodies[1].1, SMOLLM2.size - kept, "only the rest was sent");
     assert!(bodies[1].1 < SMOLLM2.size / 2 + SMOLLM2.size / 100);
     assert_eq!(hub.bytes_served(), first + SMOLLM2.size - kept);
-    assert!(events.lock().unwrap().iter().any(|e| matches!(e, DownloadEvent::Rehashing { bytes, .. } if *bytes == kept)));
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, DownloadEvent::Rehashing { bytes, .. } if *bytes == kept))
+    );
 }
 
 #[tokio::test]
@@ -182,12 +201,18 @@ async fn gated_repos_need_a_token() {
     let model = repo.select(None).unwrap();
     let err = c.download(&repo, model, &mut lib, &opts).await.unwrap_err();
     assert!(matches!(err, HubError::Gated { .. }), "{err}");
-    assert!(err.to_string().contains("needs a Hugging Face token"), "{err}");
+    assert!(
+        err.to_string().contains("needs a Hugging Face token"),
+        "{err}"
+    );
 
     let with_token =
         HubClient::new(hub.endpoint(), Some(SecretString::from(TOKEN.to_owned()))).unwrap();
     assert!(!format!("{with_token:?}").contains(TOKEN));
-    let entry = with_token.download(&repo, model, &mut lib, &opts).await.unwrap();
+    let entry = with_token
+        .download(&repo, model, &mut lib, &opts)
+        .await
+        .unwrap();
     assert_eq!(entry.sha256, vec![SMOLLM2.sha256.to_owned()]);
     assert!(hub.requests().iter().any(|r| r.authorized));
 }
@@ -246,7 +271,11 @@ async fn pause_keeps_the_partial_and_cancel_deletes_it() {
         let trigger = control.clone();
         opts.on_event = Arc::new(move |e| {
             if matches!(e, DownloadEvent::Progress { done, .. } if *done > 1_000_000) {
-                if cancel { trigger.cancel() } else { trigger.pause() }
+                if cancel {
+                    trigger.cancel()
+                } else {
+                    trigger.pause()
+                }
             }
         });
         opts.control = control;

@@ -38,21 +38,84 @@ fn fit_table() {
         approximate: bool,
     }
     let cases = [
-        Case { what: "135M on 8 GiB", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
-               ctx: 4096, available: 8 * GIB, fit: Fit::Fits, kv: 2 * 30 * 3 * 64 * 4096 * 4, approximate: false },
-        Case { what: "135M, 8k ctx, 800 MiB free", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
-               ctx: 8192, available: 800 * MIB, fit: Fit::Tight, kv: 2 * 30 * 3 * 64 * 8192 * 4, approximate: false },
-        Case { what: "135M on 300 MiB", size: 98 * MIB, shape: Some(smol_shape()), quant: None,
-               ctx: 8192, available: 300 * MIB, fit: Fit::WontFit, kv: 2 * 30 * 3 * 64 * 8192 * 4, approximate: false },
+        Case {
+            what: "135M on 8 GiB",
+            size: 98 * MIB,
+            shape: Some(smol_shape()),
+            quant: None,
+            ctx: 4096,
+            available: 8 * GIB,
+            fit: Fit::Fits,
+            kv: 2 * 30 * 3 * 64 * 4096 * 4,
+            approximate: false,
+        },
+        Case {
+            what: "135M, 8k ctx, 800 MiB free",
+            size: 98 * MIB,
+            shape: Some(smol_shape()),
+            quant: None,
+            ctx: 8192,
+            available: 800 * MIB,
+            fit: Fit::Tight,
+            kv: 2 * 30 * 3 * 64 * 8192 * 4,
+            approximate: false,
+        },
+        Case {
+            what: "135M on 300 MiB",
+            size: 98 * MIB,
+            shape: Some(smol_shape()),
+            quant: None,
+            ctx: 8192,
+            available: 300 * MIB,
+            fit: Fit::WontFit,
+            kv: 2 * 30 * 3 * 64 * 8192 * 4,
+            approximate: false,
+        },
         // Not downloaded: 4.4 GB Q4_K_M ≈ 7.3 B params → ≈ 61.5k KV elements per token.
-        Case { what: "7B Q4_K_M on 16 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
-               ctx: 4096, available: 16 * GIB, fit: Fit::Fits, kv: 61_541 * 4096 * 4, approximate: true },
-        Case { what: "7B Q4_K_M on 6 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
-               ctx: 4096, available: 6 * GIB, fit: Fit::Tight, kv: 61_541 * 4096 * 4, approximate: true },
-        Case { what: "7B Q4_K_M on 4 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
-               ctx: 4096, available: 4 * GIB, fit: Fit::WontFit, kv: 61_541 * 4096 * 4, approximate: true },
-        Case { what: "7B Q4_K_M, 32k ctx on 10 GiB", size: 4_370_000_000, shape: None, quant: Some("Q4_K_M"),
-               ctx: 32768, available: 10 * GIB, fit: Fit::WontFit, kv: 61_541 * 32768 * 4, approximate: true },
+        Case {
+            what: "7B Q4_K_M on 16 GiB",
+            size: 4_370_000_000,
+            shape: None,
+            quant: Some("Q4_K_M"),
+            ctx: 4096,
+            available: 16 * GIB,
+            fit: Fit::Fits,
+            kv: 61_541 * 4096 * 4,
+            approximate: true,
+        },
+        Case {
+            what: "7B Q4_K_M on 6 GiB",
+            size: 4_370_000_000,
+            shape: None,
+            quant: Some("Q4_K_M"),
+            ctx: 4096,
+            available: 6 * GIB,
+            fit: Fit::Tight,
+            kv: 61_541 * 4096 * 4,
+            approximate: true,
+        },
+        Case {
+            what: "7B Q4_K_M on 4 GiB",
+            size: 4_370_000_000,
+            shape: None,
+            quant: Some("Q4_K_M"),
+            ctx: 4096,
+            available: 4 * GIB,
+            fit: Fit::WontFit,
+            kv: 61_541 * 4096 * 4,
+            approximate: true,
+        },
+        Case {
+            what: "7B Q4_K_M, 32k ctx on 10 GiB",
+            size: 4_370_000_000,
+            shape: None,
+            quant: Some("Q4_K_M"),
+            ctx: 32768,
+            available: 10 * GIB,
+            fit: Fit::WontFit,
+            kv: 61_541 * 32768 * 4,
+            approximate: true,
+        },
     ];
     for c in cases {
         let facts = ModelFacts {
@@ -67,7 +130,11 @@ fn fit_table() {
         assert_eq!(e.approximate, c.approximate, "{}", c.what);
         assert_eq!(e.total, e.weights + e.kv_cache + e.overhead, "{}", c.what);
         let speed = e.decode_tok_s.unwrap();
-        assert!((speed - 20.0 * GIB as f64 / c.size as f64).abs() < 1e-6, "{}", c.what);
+        assert!(
+            (speed - 20.0 * GIB as f64 / c.size as f64).abs() < 1e-6,
+            "{}",
+            c.what
+        );
     }
 }
 
