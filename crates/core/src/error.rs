@@ -48,6 +48,8 @@ pub enum CoreError {
     NoModel,
     #[error("no model {0:?}: not in the library (see `hearth list`) and not a .gguf file")]
     ModelNotFound(String),
+    #[error("cannot read the model file {}: it does not exist", .0.display())]
+    NoModelFile(std::path::PathBuf),
     #[error("{0}")]
     Invalid(String),
     #[error("cannot create {path}: {source}")]

@@ -137,6 +137,12 @@ impl Models {
         if path.is_file() {
             return Ok(path.to_path_buf());
         }
+        let looks_like_a_path = reference.contains(std::path::MAIN_SEPARATOR)
+            || reference.contains('/')
+            || reference.to_ascii_lowercase().ends_with(".gguf");
+        if looks_like_a_path {
+            return Err(CoreError::NoModelFile(path.to_path_buf()));
+        }
         match self.library()?.resolve(reference) {
             Ok(resolved) => Ok(resolved.path),
             Err(HubError::UnknownModel(_)) => Err(CoreError::ModelNotFound(reference.to_owned())),
@@ -146,6 +152,9 @@ impl Models {
 
     /// The library id of the model in `path`, if it is in the library.
     pub fn id_of(&self, path: &Path) -> Option<String> {
+        if !self.config.models_dir().is_dir() {
+            return None;
+        }
         let library = self.library().ok()?;
         let wanted = path.canonicalize().ok()?;
         library
