@@ -3,8 +3,10 @@
 //!
 //! - `engine`: `hearth bench` on both test models next to llama.cpp.
 //! - `store`: the history database with 100,000 messages (search, list, append).
+//! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
 
 mod engine;
+mod hub;
 mod store;
 
 use anyhow::Result;
@@ -22,6 +24,7 @@ pub(crate) struct Args {
 enum Suite {
     Engine,
     Store,
+    Hub,
 }
 
 pub(crate) fn bench(args: &Args) -> Result<()> {
@@ -31,6 +34,9 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     if run(Suite::Store) {
         store::bench()?;
+    }
+    if run(Suite::Hub) {
+        hub::bench()?;
     }
     Ok(())
 }

@@ -2,17 +2,15 @@
 
 use std::io::Write;
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use hearth_engine::Tokenizer;
 use hearth_engine::gguf::GgufFile;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Path to a .gguf model file (only its tokenizer is read).
-    #[arg(short, long, env = "HEARTH_MODEL")]
-    model: PathBuf,
+    /// Model: a library id or a path to a .gguf file (only its tokenizer is read).
+    #[arg(short, long, env = hearth_core::env::MODEL)]
+    model: String,
 
     /// Do not prepend BOS even if the model asks for it.
     #[arg(long)]
@@ -27,7 +25,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn tokenize(args: &Args) -> Result<()> {
-    let gguf = GgufFile::open(&args.model)?;
+    let gguf = GgufFile::open(crate::args::models(false)?.resolve(&args.model)?)?;
     let tokenizer = Tokenizer::for_model(&gguf)?;
     let ids = tokenizer.encode(&args.text, !args.no_bos, !args.no_special)?;
     let mut out = std::io::stdout().lock();
