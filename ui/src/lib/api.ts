@@ -1,0 +1,306 @@
+// The contract between the UI and the Tauri shell.
+//
+// Every screen talks to the backend only through `Api`. In the app the
+// implementation wraps the generated `../bindings.ts` (tauri-specta, written by
+// `cargo xtask codegen`); in component tests and the browser preview it is
+// `mockApi()` (./mock.ts). Field names are camelCase, as the Rust side
+// serialises them. Times are Unix milliseconds; sizes are bytes.
+
+export type Role = "system" | "user" | "assistant";
+export type MessageStatus = "complete" | "streaming" | "partial" | "cancelled" | "error";
+
+/** Errors cross IPC as a tagged enum; switch on `kind`, show `message`. */
+export interface AppError {
+  kind:
+    | "notFound"
+    | "invalid"
+    | "tooLong"
+    | "noModel"
+    | "model"
+    | "hub"
+    | "store"
+    | "locked"
+    | "keychain"
+    | "internal";
+  message: string;
+}
+
+export interface Sampling {
+  temperature: number | null;
+  topK: number | null;
+  topP: number | null;
+  minP: number | null;
+  repeatPenalty: number | null;
+  seed: number | null;
+  maxTokens: number | null;
+}
+
+export interface ConversationSummary {
+  id: string;
+  title: string;
+  model: string | null;
+  pinned: boolean;
+  updatedAt: number;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  /** Library id or path of the local model. */
+  model: string | null;
+  systemPrompt: string | null;
+  sampling: Sampling;
+  presetId: string | null;
+  pinned: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface MessageMetrics {
+  tokensIn: number | null;
+  tokensOut: number | null;
+  promptTokensReused: number | null;
+  ttftMs: number | null;
+  decodeTokS: number | null;
+  latencyMs: number | null;
+}
+
+export interface ChatMessage {
+  id: string;
+  parentId: string | null;
+  role: Role;
+  content: string;
+  status: MessageStatus;
+  backend: string | null;
+  model: string | null;
+  metrics: MessageMetrics;
+  error: string | null;
+  createdAt: number;
+  /** Ids of this message's versions (itself included), oldest first. */
+  siblings: string[];
+}
+
+/** A conversation with the messages of its active branch, root first. */
+export interface ConversationView {
+  conversation: Conversation;
+  messages: ChatMessage[];
+}
+
+export interface SearchHit {
+  conversationId: string;
+  messageId: string;
+  title: string;
+  /** Matched words are wrapped in [[ and ]]; render them as <mark>, never as HTML. */
+  snippet: string;
+  at: number;
+}
+
+/** Streamed while an answer is produced (over a tauri Channel). */
+export type ChatEvent =
+  | {
+      kind: "started";
+      userMessage: string | null;
+      assistantMessage: string;
+      /** Older turns left out to fit the context window (show a notice when > 0). */
+      droppedTurns: number;
+      promptTokens: number;
+    }
+  | { kind: "token"; text: string }
+  | { kind: "finished"; message: ChatMessage }
+  | { kind: "failed"; error: AppError };
+
+export type FitVerdict = "fits" | "tight" | "wont_fit";
+
+export interface Fit {
+  fit: FitVerdict;
+  /** Bytes needed: weights + KV cache + overhead. */
+  total: number;
+  /** Expected decode tokens/s (an upper bound unless `measured`). */
+  decodeTokS: number | null;
+  /** Estimated without the GGUF header. */
+  approximate: boolean;
+  measured: boolean;
+}
+
+export type ModelSource =
+  | { kind: "downloaded"; repo: string }
+  | { kind: "imported"; copied: boolean }
+  | { kind: "external"; app: "hugging_face_cache" | "lm_studio" | "ollama"; label: string };
+
+export interface LibraryModel {
+  id: string;
+  name: string | null;
+  architecture: string;
+  parameters: number;
+  quant: string | null;
+  contextLength: number | null;
+  size: number;
+  hasChatTemplate: boolean;
+  source: ModelSource;
+  /** Whether Hearth may delete it (downloaded or copied). */
+  owned: boolean;
+  path: string;
+  addedAt: number;
+  lastUsed: number | null;
+  fit: Fit;
+}
+
+export interface CatalogModel {
+  name: string;
+  repo: string;
+  file: string;
+  quant: string;
+  size: number;
+  parameters: number;
+  context: number;
+  license: string;
+  fit: Fit;
+  recommended: boolean;
+}
+
+export interface RepoSummary {
+  id: string;
+  downloads: number;
+  likes: number;
+  updated: string | null;
+  license: string | null;
+  gated: boolean;
+}
+
+export interface RemoteFile {
+  /** File name, or a split model's common base name. */
+  name: string;
+  quant: string | null;
+  size: number;
+  parts: number;
+  fit: Fit;
+}
+
+export interface RepoFiles {
+  repo: string;
+  gated: boolean;
+  license: string | null;
+  files: RemoteFile[];
+}
+
+export interface PendingDownload {
+  repo: string;
+  file: string;
+  done: number;
+  size: number;
+}
+
+/** Streamed during a pull (over a tauri Channel). */
+export type DownloadEvent =
+  | { kind: "started"; model: string; total: number; done: number }
+  | { kind: "progress"; done: number; total: number; bytesPerSec: number; etaSecs: number | null }
+  | { kind: "retrying"; attempt: number; reason: string; waitMs: number }
+  | { kind: "verifying" }
+  | { kind: "finished"; id: string }
+  | { kind: "paused" }
+  | { kind: "cancelled" }
+  | { kind: "failed"; error: AppError };
+
+export interface Hardware {
+  cpu: string;
+  cores: number;
+  ramTotal: number;
+  ramAvailable: number;
+  gpu: string | null;
+  vram: number | null;
+  /** The device models run on: "cpu", "cuda:0", "metal". */
+  device: string;
+  /** Measured memory bandwidth, bytes/s. */
+  bandwidth: number;
+}
+
+export interface Preset {
+  id: string;
+  version: number;
+  name: string;
+  systemPrompt: string | null;
+  sampling: Sampling;
+}
+
+export interface Settings {
+  dataDir: string;
+  /** The history database is encrypted (SQLCipher) — always true unless opened plaintext. */
+  encrypted: boolean;
+  keyInKeychain: boolean;
+  theme: "system" | "light" | "dark";
+  defaultSampling: Sampling;
+}
+
+/** What the app shows at start: ready, or a clear error screen (never blank). */
+export type Startup =
+  | { kind: "ready"; firstRun: boolean }
+  | { kind: "failed"; error: AppError };
+
+export interface NewConversation {
+  model: string | null;
+  systemPrompt: string | null;
+  presetId: string | null;
+}
+
+export interface ConversationPatch {
+  title?: string;
+  model?: string | null;
+  systemPrompt?: string | null;
+  sampling?: Sampling;
+  presetId?: string | null;
+  pinned?: boolean;
+}
+
+/**
+ * A running generation or download. `done` settles when the backend finished
+ * (rejects with an AppError); `stop()` ends it early: a stopped answer is kept
+ * as "cancelled", a stopped download is paused (resumable).
+ */
+export interface Running {
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Api {
+  startup(): Promise<Startup>;
+
+  // Conversations
+  listConversations(): Promise<ConversationSummary[]>;
+  searchConversations(query: string): Promise<SearchHit[]>;
+  createConversation(init: NewConversation): Promise<Conversation>;
+  openConversation(id: string): Promise<ConversationView>;
+  updateConversation(id: string, patch: ConversationPatch): Promise<Conversation>;
+  deleteConversation(id: string): Promise<void>;
+  /** Markdown or JSON text of one conversation (the UI saves it through a download link). */
+  exportConversation(id: string, format: "markdown" | "json"): Promise<string>;
+  /** Makes `messageId`'s branch the active one; returns the new view. */
+  switchBranch(conversationId: string, messageId: string): Promise<ConversationView>;
+
+  // Turns: each starts at once and streams ChatEvents to `onEvent`.
+  send(conversationId: string, text: string, onEvent: (e: ChatEvent) => void): Running;
+  regenerate(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void): Running;
+  editAndResend(conversationId: string, userMessageId: string, text: string, onEvent: (e: ChatEvent) => void): Running;
+  continueAnswer(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void): Running;
+
+  // Models
+  listModels(): Promise<LibraryModel[]>;
+  catalog(): Promise<CatalogModel[]>;
+  searchHub(query: string): Promise<RepoSummary[]>;
+  repoFiles(repo: string): Promise<RepoFiles>;
+  /** `spec` is "owner/name" or "owner/name:QUANT_OR_FILE". `stop()` pauses (resumable). */
+  pull(spec: string, onEvent: (e: DownloadEvent) => void): Running;
+  cancelDownload(repo: string, file: string): Promise<void>;
+  pendingDownloads(): Promise<PendingDownload[]>;
+  /** Opens the native file dialog; null when the user cancelled. */
+  importModel(copy: boolean): Promise<LibraryModel | null>;
+  deleteModel(id: string): Promise<void>;
+  revealModel(id: string): Promise<void>;
+
+  // Machine, presets, settings
+  hardware(): Promise<Hardware>;
+  listPresets(): Promise<Preset[]>;
+  savePreset(preset: Omit<Preset, "id" | "version"> & { id: string | null }): Promise<Preset>;
+  deletePreset(id: string): Promise<void>;
+  settings(): Promise<Settings>;
+  updateSettings(patch: Partial<Pick<Settings, "theme" | "defaultSampling">>): Promise<Settings>;
+}
