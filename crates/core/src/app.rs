@@ -41,6 +41,7 @@ pub struct OpenOptions {
 #[derive(Clone)]
 pub struct App {
     config: Arc<Config>,
+    key_in_keychain: bool,
     store: Arc<Mutex<Store>>,
     secrets: Option<Arc<dyn SecretStore>>,
     models: Models,
@@ -83,6 +84,7 @@ impl App {
         };
         let passphrase = options.passphrase.or_else(|| config.db_passphrase.clone());
         let path = config.db_path();
+        let key_in_keychain = passphrase.is_none();
         let key = key::database_key(&path, passphrase.as_ref(), secrets.as_deref())?;
         if path.exists() && Store::is_plaintext(&path)? {
             Store::encrypt_plaintext(&path, &key)?;
@@ -100,6 +102,7 @@ impl App {
         Ok(Self {
             models: Models::new(config.clone(), secrets.clone()),
             config,
+            key_in_keychain,
             store: Arc::new(Mutex::new(store)),
             secrets,
             local: Arc::new(LocalModels::new(options.engine)),
@@ -121,6 +124,11 @@ impl App {
     /// The configuration the app was opened with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether the database key is in the OS keychain (else a passphrase opened it).
+    pub fn key_in_keychain(&self) -> bool {
+        self.key_in_keychain
     }
 
     /// The model library.

@@ -42,6 +42,7 @@ mod key;
 mod local;
 mod models;
 pub mod title;
+pub mod view;
 
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};

@@ -178,6 +178,27 @@ pub fn pending_downloads(library: &Library) -> Vec<PendingDownload> {
     out
 }
 
+/// Deletes the partial file (and its state) of an interrupted download of
+/// `file` from `repo`; says whether there was one.
+pub fn discard_pending(library: &Library, repo: &str, file: &str) -> Result<bool, HubError> {
+    crate::names::validate_repo_id(repo)?;
+    let rel = PathBuf::from(repo).join(safe_relative_path(file)?);
+    let key = rel.to_string_lossy().replace('/', "--");
+    let dir = library.partial_dir();
+    let mut found = false;
+    for path in [
+        dir.join(format!("{key}.part")),
+        dir.join(format!("{key}.part.json")),
+    ] {
+        match fs::remove_file(&path) {
+            Ok(()) => found = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(HubError::io(&path, e)),
+        }
+    }
+    Ok(found)
+}
+
 struct Part {
     rel: PathBuf,
     part: PathBuf,

@@ -29,7 +29,7 @@ pub use client::{HubClient, RemoteFile, RemoteModel, RepoInfo, RepoSummary, Sear
 pub use discover::{ExternalApp, ExternalSources};
 pub use download::{
     DiskSpace, DownloadControl, DownloadEvent, DownloadOptions, PartState, PendingDownload,
-    SystemDisk, pending_downloads,
+    SystemDisk, discard_pending, pending_downloads,
 };
 pub use error::HubError;
 pub use fit::{

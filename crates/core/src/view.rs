@@ -1,0 +1,1311 @@
+//! What front ends show: plain, serialisable views of conversations, messages,
+//! models, downloads and the machine, with camelCase fields. The desktop app
+//! sends them over IPC (with the `specta` feature they also describe their
+//! TypeScript types); the API server and tests can use them as they are.
+//!
+//! The `App` methods here each do one thing a screen needs and return a view.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use hearth_backend::Role;
+use hearth_hub::{
+    CatalogEntry, DownloadEvent, FitEstimate, ModelEntry, PendingDownload, RepoSummary, Source,
+};
+use hearth_store::{
+    Conversation, ConversationId, ConversationPatch, ConversationSummary, ListQuery, Message,
+    MessageId, MessageMetrics, MessageStatus, NewConversation, Preset, PresetDraft, PresetId,
+    Sampling, SearchHit,
+};
+use serde::{Deserialize, Serialize};
+
+use hearth_hub::{DownloadControl, DownloadOptions};
+use tokio_util::sync::CancellationToken;
+
+use crate::{App, ChatEvent, CoreError, LibraryModel, PullSpec, RemoteChoice, TurnOptions};
+
+/// The settings key holding the pinned conversations (a JSON list of ids).
+const PINNED: &str = "ui.pinned";
+/// The settings key holding the theme.
+const THEME: &str = "ui.theme";
+/// The settings key holding the default sampling (JSON).
+const DEFAULT_SAMPLING: &str = "chat.default_sampling";
+
+/// An error as a front end shows it: switch on `kind`, show `message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorView {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// What went wrong, coarsely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    NotFound,
+    Invalid,
+    TooLong,
+    NoModel,
+    Model,
+    Hub,
+    Store,
+    Locked,
+    Keychain,
+    Internal,
+}
+
+impl From<&CoreError> for ErrorView {
+    fn from(err: &CoreError) -> Self {
+        use hearth_store::StoreError;
+        let kind = match err {
+            CoreError::NoModel | CoreError::ModelNotFound(_) | CoreError::NoModelFile(_) => {
+                ErrorKind::NoModel
+            }
+            CoreError::Engine(_) => ErrorKind::Model,
+            CoreError::Hub(_) => ErrorKind::Hub,
+            CoreError::TooLong(_) => ErrorKind::TooLong,
+            CoreError::Invalid(_) => ErrorKind::Invalid,
+            CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
+            CoreError::Store(StoreError::CannotUnlock | StoreError::NewerSchema { .. }) => {
+                ErrorKind::Locked
+            }
+            CoreError::Store(_) => ErrorKind::Store,
+            CoreError::NeedPassphrase
+            | CoreError::KeyNotInKeychain
+            | CoreError::BadKeyInKeychain
+            | CoreError::NoKeychain
+            | CoreError::Secrets(_) => ErrorKind::Keychain,
+            CoreError::Config(_) | CoreError::Io { .. } | CoreError::WorkerGone => {
+                ErrorKind::Internal
+            }
+        };
+        Self {
+            kind,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<CoreError> for ErrorView {
+    fn from(err: CoreError) -> Self {
+        Self::from(&err)
+    }
+}
+
+impl ErrorView {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sampling settings; `null` means the model's default.
+#[derive(Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct SamplingView {
+    pub temperature: Option<f32>,
+    pub top_k: Option<u32>,
+    pub top_p: Option<f32>,
+    pub min_p: Option<f32>,
+    pub repeat_penalty: Option<f32>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub seed: Option<u64>,
+    pub max_tokens: Option<u32>,
+}
+
+impl From<&Sampling> for SamplingView {
+    fn from(s: &Sampling) -> Self {
+        Self {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            seed: s.seed,
+            max_tokens: s.max_tokens.and_then(|n| u32::try_from(n).ok()),
+        }
+    }
+}
+
+impl From<&SamplingView> for Sampling {
+    fn from(s: &SamplingView) -> Self {
+        Self {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            seed: s.seed,
+            max_tokens: s.max_tokens.map(|n| n as usize),
+        }
+    }
+}
+
+/// A row of the conversation list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummaryView {
+    pub id: String,
+    pub title: String,
+    pub model: Option<String>,
+    pub pinned: bool,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub updated_at: i64,
+}
+
+/// A conversation's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationInfo {
+    pub id: String,
+    pub title: String,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub sampling: SamplingView,
+    pub preset_id: Option<String>,
+    pub pinned: bool,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub created_at: i64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub updated_at: i64,
+}
+
+/// Speed and size of one answer.
+#[derive(Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsView {
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub tokens_in: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub tokens_out: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub prompt_tokens_reused: Option<u64>,
+    pub ttft_ms: Option<f64>,
+    pub decode_tok_s: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+impl From<&MessageMetrics> for MetricsView {
+    fn from(m: &MessageMetrics) -> Self {
+        Self {
+            tokens_in: m.tokens_in,
+            tokens_out: m.tokens_out,
+            prompt_tokens_reused: m.prompt_tokens_reused,
+            ttft_ms: m.ttft_ms,
+            decode_tok_s: m.decode_tok_s,
+            latency_ms: m.latency_ms,
+        }
+    }
+}
+
+/// One message, with the ids of its versions (branches) for the switcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub role: RoleView,
+    pub content: String,
+    pub status: StatusView,
+    pub backend: Option<String>,
+    pub model: Option<String>,
+    pub metrics: MetricsView,
+    pub error: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub created_at: i64,
+    /// This message's versions, itself included, oldest first.
+    pub siblings: Vec<String>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum RoleView {
+    System,
+    User,
+    Assistant,
+}
+
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::System => Self::System,
+            Role::User => Self::User,
+            Role::Assistant => Self::Assistant,
+        }
+    }
+}
+
+/// Where an answer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum StatusView {
+    Complete,
+    Streaming,
+    Partial,
+    Cancelled,
+    Error,
+}
+
+impl From<MessageStatus> for StatusView {
+    fn from(status: MessageStatus) -> Self {
+        match status {
+            MessageStatus::Complete => Self::Complete,
+            MessageStatus::Streaming => Self::Streaming,
+            MessageStatus::Partial => Self::Partial,
+            MessageStatus::Cancelled => Self::Cancelled,
+            MessageStatus::Error => Self::Error,
+        }
+    }
+}
+
+/// A conversation with the messages of its active branch, root first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationView {
+    pub conversation: ConversationInfo,
+    pub messages: Vec<MessageView>,
+}
+
+/// A search result; matched words are wrapped in `[[` and `]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHitView {
+    pub conversation_id: String,
+    pub message_id: String,
+    pub title: String,
+    pub snippet: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub at: i64,
+}
+
+/// A new conversation.
+#[derive(Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct NewConversationView {
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+    pub preset_id: Option<String>,
+}
+
+/// Changes to a conversation; absent fields stay as they are.
+#[derive(Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationPatchView {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "specta", specta(optional, type = Option<String>))]
+    pub model: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "specta", specta(optional, type = Option<String>))]
+    pub system_prompt: Option<Option<String>>,
+    #[serde(default)]
+    pub sampling: Option<SamplingView>,
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "specta", specta(optional, type = Option<String>))]
+    pub preset_id: Option<Option<String>>,
+    #[serde(default)]
+    pub pinned: Option<bool>,
+}
+
+/// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// Streamed while an answer is produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ChatEventView {
+    Started {
+        user_message: Option<String>,
+        assistant_message: String,
+        dropped_turns: u32,
+        prompt_tokens: u32,
+    },
+    Token {
+        text: String,
+    },
+    Finished {
+        message: MessageView,
+    },
+    Failed {
+        error: ErrorView,
+    },
+}
+
+/// Fits / tight / won't fit, the memory needed and the expected speed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct FitView {
+    pub fit: FitVerdict,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub total: u64,
+    pub decode_tok_s: Option<f64>,
+    pub approximate: bool,
+    pub measured: bool,
+}
+
+/// The fit verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum FitVerdict {
+    Fits,
+    Tight,
+    WontFit,
+}
+
+impl From<&FitEstimate> for FitView {
+    fn from(f: &FitEstimate) -> Self {
+        Self {
+            fit: match f.fit {
+                hearth_hub::Fit::Fits => FitVerdict::Fits,
+                hearth_hub::Fit::Tight => FitVerdict::Tight,
+                hearth_hub::Fit::WontFit => FitVerdict::WontFit,
+            },
+            total: f.total,
+            decode_tok_s: f.decode_tok_s,
+            approximate: f.approximate,
+            measured: f.measured,
+        }
+    }
+}
+
+/// Where a library model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SourceView {
+    Downloaded { repo: String },
+    Imported { copied: bool },
+    External { app: String, label: String },
+}
+
+/// A model in the library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct LibraryModelView {
+    pub id: String,
+    pub name: Option<String>,
+    pub architecture: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub parameters: u64,
+    pub quant: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub context_length: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub size: u64,
+    pub has_chat_template: bool,
+    pub source: SourceView,
+    pub owned: bool,
+    pub path: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub added_at: u64,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub last_used: Option<u64>,
+    pub fit: FitView,
+}
+
+impl LibraryModelView {
+    fn new(model: &LibraryModel, models_dir: &Path) -> Self {
+        let e: &ModelEntry = &model.entry;
+        let path = e
+            .files
+            .first()
+            .map(|f| {
+                if f.is_absolute() {
+                    f.clone()
+                } else {
+                    models_dir.join(f)
+                }
+            })
+            .unwrap_or_default();
+        Self {
+            id: e.id.clone(),
+            name: e.info.name.clone(),
+            architecture: e.info.architecture.clone(),
+            parameters: e.info.parameters,
+            quant: e.info.quant.clone(),
+            context_length: e.info.context_length,
+            size: e.size,
+            has_chat_template: e.info.has_chat_template,
+            source: match &e.source {
+                Source::Downloaded { repo, .. } => SourceView::Downloaded { repo: repo.clone() },
+                Source::Imported { copied } => SourceView::Imported { copied: *copied },
+                Source::External { app, label } => SourceView::External {
+                    app: match app {
+                        hearth_hub::ExternalApp::HuggingFaceCache => "hugging_face_cache",
+                        hearth_hub::ExternalApp::LmStudio => "lm_studio",
+                        hearth_hub::ExternalApp::Ollama => "ollama",
+                    }
+                    .to_owned(),
+                    label: label.clone(),
+                },
+            },
+            owned: e.owned(),
+            path: path.display().to_string(),
+            added_at: e.added_at,
+            last_used: e.last_used,
+            fit: FitView::from(&model.fit),
+        }
+    }
+}
+
+/// A curated model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogModelView {
+    pub name: String,
+    pub repo: String,
+    pub file: String,
+    pub quant: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub size: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub parameters: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub context: u64,
+    pub license: String,
+    pub fit: FitView,
+    pub recommended: bool,
+}
+
+impl CatalogModelView {
+    fn new(e: &CatalogEntry, fit: &FitEstimate, recommended: bool) -> Self {
+        Self {
+            name: e.name.clone(),
+            repo: e.repo.clone(),
+            file: e.file.clone(),
+            quant: e.quant.clone(),
+            size: e.size,
+            parameters: e.parameters,
+            context: e.context,
+            license: e.license.clone(),
+            fit: fit.into(),
+            recommended,
+        }
+    }
+}
+
+/// A Hugging Face search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RepoSummaryView {
+    pub id: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub downloads: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub likes: u64,
+    pub updated: Option<String>,
+    pub license: Option<String>,
+    pub gated: bool,
+}
+
+impl From<RepoSummary> for RepoSummaryView {
+    fn from(r: RepoSummary) -> Self {
+        Self {
+            id: r.id,
+            downloads: r.downloads,
+            likes: r.likes,
+            updated: r.updated,
+            license: r.license,
+            gated: r.gated,
+        }
+    }
+}
+
+/// A downloadable model of a repo (split parts count as one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteFileView {
+    pub name: String,
+    pub quant: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub size: u64,
+    pub parts: u32,
+    pub fit: FitView,
+}
+
+/// A repo's models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RepoFilesView {
+    pub repo: String,
+    pub gated: bool,
+    pub license: Option<String>,
+    pub files: Vec<RemoteFileView>,
+}
+
+/// An interrupted download that can be resumed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct PendingDownloadView {
+    pub repo: String,
+    pub file: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub done: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub size: u64,
+}
+
+impl From<PendingDownload> for PendingDownloadView {
+    fn from(p: PendingDownload) -> Self {
+        Self {
+            repo: p.repo,
+            file: p.file,
+            done: p.done,
+            size: p.size,
+        }
+    }
+}
+
+/// Streamed during a pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum DownloadEventView {
+    Started {
+        model: String,
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        total: u64,
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        done: u64,
+    },
+    Progress {
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        done: u64,
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        total: u64,
+        bytes_per_sec: f64,
+        eta_secs: Option<f64>,
+    },
+    Retrying {
+        attempt: u32,
+        reason: String,
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        wait_ms: u64,
+    },
+    Verifying,
+    Finished {
+        id: String,
+    },
+    Paused,
+    Cancelled,
+    Failed {
+        error: ErrorView,
+    },
+}
+
+impl DownloadEventView {
+    /// The view of a hub event (`None` for the ones a screen does not show).
+    pub fn from_event(event: &DownloadEvent) -> Option<Self> {
+        Some(match event {
+            DownloadEvent::Started { model, total, done } => Self::Started {
+                model: model.clone(),
+                total: *total,
+                done: *done,
+            },
+            DownloadEvent::Progress {
+                done,
+                total,
+                bytes_per_sec,
+                eta_secs,
+            } => Self::Progress {
+                done: *done,
+                total: *total,
+                bytes_per_sec: *bytes_per_sec,
+                eta_secs: *eta_secs,
+            },
+            DownloadEvent::Retrying {
+                attempt,
+                reason,
+                wait_ms,
+                ..
+            } => Self::Retrying {
+                attempt: *attempt,
+                reason: reason.clone(),
+                wait_ms: *wait_ms,
+            },
+            DownloadEvent::Verifying { .. } => Self::Verifying,
+            DownloadEvent::Finished { id } => Self::Finished { id: id.clone() },
+            DownloadEvent::Rehashing { .. } => return None,
+        })
+    }
+}
+
+/// This machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct HardwareView {
+    pub cpu: String,
+    pub cores: u32,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub ram_total: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub ram_available: u64,
+    pub gpu: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub vram: Option<u64>,
+    pub device: String,
+    pub bandwidth: f64,
+}
+
+/// A preset (the latest version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct PresetView {
+    pub id: String,
+    pub version: u32,
+    pub name: String,
+    pub system_prompt: Option<String>,
+    pub sampling: SamplingView,
+}
+
+impl From<&Preset> for PresetView {
+    fn from(p: &Preset) -> Self {
+        Self {
+            id: p.id.to_string(),
+            version: p.version,
+            name: p.name.clone(),
+            system_prompt: p.system_prompt.clone(),
+            sampling: (&p.sampling).into(),
+        }
+    }
+}
+
+/// A preset to create (`id` null) or change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct PresetDraftView {
+    pub id: Option<String>,
+    pub name: String,
+    pub system_prompt: Option<String>,
+    pub sampling: SamplingView,
+}
+
+/// The colour theme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// Settings and where the data is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    pub data_dir: String,
+    pub encrypted: bool,
+    pub key_in_keychain: bool,
+    pub theme: Theme,
+    pub default_sampling: SamplingView,
+}
+
+/// Changes to the settings.
+#[derive(Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsPatchView {
+    #[serde(default)]
+    pub theme: Option<Theme>,
+    #[serde(default)]
+    pub default_sampling: Option<SamplingView>,
+}
+
+fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
+    let siblings = app.store().siblings(&m.id)?;
+    Ok(MessageView {
+        id: m.id.to_string(),
+        parent_id: m.parent_id.as_ref().map(ToString::to_string),
+        role: m.role.into(),
+        content: m.content.clone(),
+        status: m.status.into(),
+        backend: m.backend.clone(),
+        model: m.model.clone(),
+        metrics: (&m.metrics).into(),
+        error: m.error.clone(),
+        created_at: m.created_at,
+        siblings: siblings.iter().map(ToString::to_string).collect(),
+    })
+}
+
+impl ChatEventView {
+    /// The view of a chat event.
+    pub fn new(app: &App, event: ChatEvent) -> Self {
+        match event {
+            ChatEvent::Started {
+                user_message,
+                assistant_message,
+                dropped_turns,
+                prompt_tokens,
+            } => Self::Started {
+                user_message: user_message.map(|m| m.to_string()),
+                assistant_message: assistant_message.to_string(),
+                dropped_turns: u32::try_from(dropped_turns).unwrap_or(u32::MAX),
+                prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
+            },
+            ChatEvent::Token { text } => Self::Token { text },
+            ChatEvent::Finished { message } => match message_view(app, &message) {
+                Ok(message) => Self::Finished { message },
+                Err(e) => Self::Failed { error: e.into() },
+            },
+        }
+    }
+}
+
+fn parse_conversation(id: &str) -> Result<ConversationId, CoreError> {
+    Ok(ConversationId::parse(id)?)
+}
+
+fn parse_message(id: &str) -> Result<MessageId, CoreError> {
+    Ok(MessageId::parse(id)?)
+}
+
+impl App {
+    fn pinned(&self) -> BTreeSet<String> {
+        self.store()
+            .setting(PINNED)
+            .ok()
+            .flatten()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    fn set_pinned(&self, id: &str, pinned: bool) -> Result<(), CoreError> {
+        let mut all = self.pinned();
+        if pinned {
+            all.insert(id.to_owned());
+        } else {
+            all.remove(id);
+        }
+        let text = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+        Ok(self.store().set_setting(PINNED, &text)?)
+    }
+
+    fn info(&self, c: &Conversation) -> ConversationInfo {
+        ConversationInfo {
+            id: c.id.to_string(),
+            title: c.title.clone(),
+            model: c.model.clone(),
+            system_prompt: c.system_prompt.clone(),
+            sampling: (&c.sampling).into(),
+            preset_id: c.preset.as_ref().map(|(id, _)| id.to_string()),
+            pinned: self.pinned().contains(c.id.as_str()),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+
+    /// All conversations (not archived), pinned first, then most recent first.
+    pub fn conversation_list(&self) -> Result<Vec<ConversationSummaryView>, CoreError> {
+        let pinned = self.pinned();
+        let rows: Vec<ConversationSummary> = self.store().list_conversations(&ListQuery {
+            include_archived: false,
+            limit: 10_000,
+            after: None,
+        })?;
+        let mut out: Vec<ConversationSummaryView> = rows
+            .into_iter()
+            .map(|c| ConversationSummaryView {
+                pinned: pinned.contains(c.id.as_str()),
+                id: c.id.to_string(),
+                title: c.title,
+                model: c.model,
+                updated_at: c.updated_at,
+            })
+            .collect();
+        out.sort_by_key(|c| !c.pinned);
+        Ok(out)
+    }
+
+    /// Full-text search over every message.
+    pub fn search_view(&self, query: &str) -> Result<Vec<SearchHitView>, CoreError> {
+        let store = self.store();
+        let hits: Vec<SearchHit> = store.search(query, 50)?;
+        Ok(hits
+            .into_iter()
+            .map(|h| SearchHitView {
+                at: store.message(&h.message_id).map_or(0, |m| m.created_at),
+                conversation_id: h.conversation_id.to_string(),
+                message_id: h.message_id.to_string(),
+                title: h.conversation_title,
+                snippet: h.snippet,
+            })
+            .collect())
+    }
+
+    /// Starts a conversation (with the default sampling, or the preset's).
+    pub fn create_conversation_view(
+        &self,
+        new: &NewConversationView,
+    ) -> Result<ConversationInfo, CoreError> {
+        let store = self.store();
+        let preset = match &new.preset_id {
+            Some(id) => Some(store.preset(&PresetId::parse(id)?, None)?),
+            None => None,
+        };
+        let sampling = match &preset {
+            Some(p) => p.sampling.clone(),
+            None => store
+                .setting(DEFAULT_SAMPLING)?
+                .and_then(|t| serde_json::from_str::<SamplingView>(&t).ok())
+                .map(|s| Sampling::from(&s))
+                .unwrap_or_default(),
+        };
+        let conv = store.create_conversation(&NewConversation {
+            model: new.model.clone(),
+            system_prompt: new
+                .system_prompt
+                .clone()
+                .or_else(|| preset.as_ref().and_then(|p| p.system_prompt.clone())),
+            sampling,
+            preset: preset.as_ref().map(|p| (p.id.clone(), p.version)),
+            ..NewConversation::default()
+        })?;
+        drop(store);
+        Ok(self.info(&conv))
+    }
+
+    /// A conversation with its active branch.
+    pub fn conversation_view(&self, id: &str) -> Result<ConversationView, CoreError> {
+        let id = parse_conversation(id)?;
+        let (conv, path) = {
+            let store = self.store();
+            (store.conversation(&id)?, store.active_path(&id)?)
+        };
+        let messages = path
+            .iter()
+            .map(|m| message_view(self, m))
+            .collect::<Result<_, _>>()?;
+        Ok(ConversationView {
+            conversation: self.info(&conv),
+            messages,
+        })
+    }
+
+    /// Changes a conversation's title, model, system prompt, sampling, preset or pin.
+    pub fn update_conversation_view(
+        &self,
+        id: &str,
+        patch: &ConversationPatchView,
+    ) -> Result<ConversationInfo, CoreError> {
+        let cid = parse_conversation(id)?;
+        let preset = match &patch.preset_id {
+            Some(Some(p)) => {
+                let preset = self.store().preset(&PresetId::parse(p)?, None)?;
+                Some(Some((preset.id, preset.version)))
+            }
+            Some(None) => Some(None),
+            None => None,
+        };
+        if let Some(title) = &patch.title
+            && title.trim().is_empty()
+        {
+            return Err(CoreError::Invalid("a title cannot be empty".into()));
+        }
+        let conv = self.store().update_conversation(
+            &cid,
+            &ConversationPatch {
+                title: patch.title.as_ref().map(|t| t.trim().to_owned()),
+                model: patch.model.clone(),
+                system_prompt: patch.system_prompt.clone(),
+                sampling: patch.sampling.as_ref().map(Sampling::from),
+                preset,
+                ..ConversationPatch::default()
+            },
+        )?;
+        if let Some(pinned) = patch.pinned {
+            self.set_pinned(id, pinned)?;
+        }
+        Ok(self.info(&conv))
+    }
+
+    /// Deletes a conversation and everything in it.
+    pub fn delete_conversation_view(&self, id: &str) -> Result<(), CoreError> {
+        let cid = parse_conversation(id)?;
+        self.store().delete_conversation(&cid)?;
+        self.set_pinned(id, false)
+    }
+
+    /// One conversation as Markdown (`json = false`) or Hearth's JSON export.
+    pub fn export_conversation(&self, id: &str, json: bool) -> Result<String, CoreError> {
+        let cid = parse_conversation(id)?;
+        let store = self.store();
+        Ok(if json {
+            store.export_json(Some(&cid))?
+        } else {
+            store.export_markdown(Some(&cid))?
+        })
+    }
+
+    /// Makes the branch through `message` the active one.
+    pub fn switch_branch_view(
+        &self,
+        conversation: &str,
+        message: &str,
+    ) -> Result<ConversationView, CoreError> {
+        let mid = parse_message(message)?;
+        let owner = self.store().message(&mid)?.conversation_id;
+        if owner.as_str() != conversation {
+            return Err(CoreError::Invalid(
+                "that message belongs to another conversation".into(),
+            ));
+        }
+        self.store().switch_branch(&mid)?;
+        self.conversation_view(conversation)
+    }
+
+    /// The library with fit at the default context.
+    pub fn library_view(&self) -> Result<Vec<LibraryModelView>, CoreError> {
+        let dir = self.config().models_dir();
+        Ok(self
+            .models()
+            .list(hearth_hub::RECOMMEND_CONTEXT)?
+            .iter()
+            .map(|m| LibraryModelView::new(m, &dir))
+            .collect())
+    }
+
+    /// The curated catalog with fit and the recommendation.
+    pub fn catalog_view(&self) -> Result<Vec<CatalogModelView>, CoreError> {
+        Ok(self
+            .models()
+            .catalog(hearth_hub::RECOMMEND_CONTEXT)?
+            .iter()
+            .map(|c| CatalogModelView::new(&c.entry, &c.fit, c.recommended))
+            .collect())
+    }
+
+    /// A repo's downloadable models with fit.
+    pub async fn repo_files_view(&self, repo: &str) -> Result<RepoFilesView, CoreError> {
+        let (info, choices) = self
+            .models()
+            .files(repo, hearth_hub::RECOMMEND_CONTEXT)
+            .await?;
+        Ok(RepoFilesView {
+            repo: info.id,
+            gated: info.gated,
+            license: info.license,
+            files: choices
+                .iter()
+                .map(|c: &RemoteChoice| RemoteFileView {
+                    name: c.model.name.clone(),
+                    quant: c.model.quant.clone(),
+                    size: c.model.size,
+                    parts: u32::try_from(c.model.files.len()).unwrap_or(u32::MAX),
+                    fit: (&c.fit).into(),
+                })
+                .collect(),
+        })
+    }
+
+    /// This machine: CPU, cores, memory, the device models run on, bandwidth.
+    pub fn hardware_view(&self) -> HardwareView {
+        let machine = self.models().machine();
+        let (cpu, cores) = match sysinfo::System::new() {
+            Ok(mut sys) => {
+                sys.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+                let brand = sys
+                    .cpus()
+                    .first()
+                    .map(|c| c.brand().trim().to_owned())
+                    .filter(|b| !b.is_empty())
+                    .unwrap_or_else(|| "unknown CPU".into());
+                (brand, u32::try_from(sys.cpus().len()).unwrap_or(0))
+            }
+            Err(_) => ("unknown CPU".into(), 0),
+        };
+        HardwareView {
+            cpu,
+            cores,
+            ram_total: machine.total_ram,
+            ram_available: machine.available_ram,
+            gpu: None,
+            vram: None,
+            device: if cfg!(feature = "cuda") {
+                "cuda".into()
+            } else if cfg!(feature = "metal") {
+                "metal".into()
+            } else {
+                "cpu".into()
+            },
+            bandwidth: machine.bandwidth.unwrap_or(0.0),
+        }
+    }
+
+    /// The latest version of every preset.
+    pub fn presets_view(&self) -> Result<Vec<PresetView>, CoreError> {
+        Ok(self
+            .store()
+            .list_presets()?
+            .iter()
+            .map(PresetView::from)
+            .collect())
+    }
+
+    /// Creates a preset, or a new version of one.
+    pub fn save_preset_view(&self, draft: &PresetDraftView) -> Result<PresetView, CoreError> {
+        if draft.name.trim().is_empty() {
+            return Err(CoreError::Invalid("a preset needs a name".into()));
+        }
+        let stored = PresetDraft {
+            name: draft.name.trim().to_owned(),
+            system_prompt: draft.system_prompt.clone(),
+            sampling: (&draft.sampling).into(),
+        };
+        let store = self.store();
+        let preset = match &draft.id {
+            Some(id) => store.update_preset(&PresetId::parse(id)?, &stored)?,
+            None => store.create_preset(&stored)?,
+        };
+        Ok((&preset).into())
+    }
+
+    /// Deletes a preset (conversations that used it keep their version).
+    pub fn delete_preset_view(&self, id: &str) -> Result<(), CoreError> {
+        Ok(self.store().delete_preset(&PresetId::parse(id)?)?)
+    }
+
+    /// Settings and where the data is.
+    pub fn settings_view(&self) -> Result<SettingsView, CoreError> {
+        let store = self.store();
+        let theme = store
+            .setting(THEME)?
+            .and_then(|t| serde_json::from_str(&format!("\"{t}\"")).ok())
+            .unwrap_or_default();
+        let default_sampling = store
+            .setting(DEFAULT_SAMPLING)?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        Ok(SettingsView {
+            data_dir: self.config().home().display().to_string(),
+            encrypted: true,
+            key_in_keychain: self.key_in_keychain(),
+            theme,
+            default_sampling,
+        })
+    }
+
+    /// Changes the theme or the default sampling.
+    pub fn update_settings_view(
+        &self,
+        patch: &SettingsPatchView,
+    ) -> Result<SettingsView, CoreError> {
+        {
+            let store = self.store();
+            if let Some(theme) = patch.theme {
+                let name = match theme {
+                    Theme::System => "system",
+                    Theme::Light => "light",
+                    Theme::Dark => "dark",
+                };
+                store.set_setting(THEME, name)?;
+            }
+            if let Some(sampling) = &patch.default_sampling {
+                let text = serde_json::to_string(sampling).unwrap_or_else(|_| "{}".into());
+                store.set_setting(DEFAULT_SAMPLING, &text)?;
+            }
+        }
+        self.settings_view()
+    }
+}
+
+/// Which turn to run, named by ids as front ends hold them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// A new user message in a conversation.
+    Send { conversation: String, text: String },
+    /// A new answer to the same question as this assistant message.
+    Regenerate { message: String },
+    /// This user message edited, as a new branch, and answered.
+    Edit { message: String, text: String },
+    /// More of this unfinished assistant message.
+    Continue { message: String },
+}
+
+impl App {
+    /// Runs `turn`, streaming its events as views. Errors after the answer
+    /// started are also in the stored message (status `error`).
+    pub async fn turn_view(
+        &self,
+        turn: Turn,
+        cancel: CancellationToken,
+        mut on_event: impl FnMut(ChatEventView) + Send,
+    ) -> Result<(), CoreError> {
+        let options = TurnOptions::default();
+        let app = self.clone();
+        let emit = move |event: ChatEvent| on_event(ChatEventView::new(&app, event));
+        match turn {
+            Turn::Send { conversation, text } => {
+                let id = parse_conversation(&conversation)?;
+                self.send(&id, &text, &options, cancel, emit).await?;
+            }
+            Turn::Regenerate { message } => {
+                let id = parse_message(&message)?;
+                self.regenerate(&id, &options, cancel, emit).await?;
+            }
+            Turn::Edit { message, text } => {
+                let id = parse_message(&message)?;
+                self.edit_and_resend(&id, &text, &options, cancel, emit)
+                    .await?;
+            }
+            Turn::Continue { message } => {
+                let id = parse_message(&message)?;
+                self.continue_answer(&id, &options, cancel, emit).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls `spec` (`owner/name[:QUANT_OR_FILE]`), streaming progress as
+    /// views; `control` pauses or cancels it. Ends with `Finished`, `Paused`,
+    /// `Cancelled` or `Failed`, and the same outcome as the result.
+    pub async fn pull_view(
+        &self,
+        spec: &str,
+        control: DownloadControl,
+        on_event: impl Fn(DownloadEventView) + Send + Sync + 'static,
+    ) -> Result<String, CoreError> {
+        let on_event = std::sync::Arc::new(on_event);
+        let sink = on_event.clone();
+        let options = DownloadOptions {
+            control,
+            on_event: std::sync::Arc::new(move |event| {
+                if let Some(view) = DownloadEventView::from_event(event) {
+                    sink(view);
+                }
+            }),
+            ..DownloadOptions::default()
+        };
+        let result = match PullSpec::parse(spec) {
+            Ok(spec) => self.models().pull(&spec, &options).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(_) => {}
+            Err(CoreError::Hub(hearth_hub::HubError::Paused)) => on_event(DownloadEventView::Paused),
+            Err(CoreError::Hub(hearth_hub::HubError::Cancelled)) => {
+                on_event(DownloadEventView::Cancelled);
+            }
+            Err(e) => on_event(DownloadEventView::Failed { error: e.into() }),
+        }
+        result.map(|entry| entry.id)
+    }
+
+    /// Deletes an interrupted download's partial file.
+    pub fn discard_download(&self, repo: &str, file: &str) -> Result<bool, CoreError> {
+        let library = hearth_hub::Library::open(self.config().models_dir())?;
+        Ok(hearth_hub::discard_pending(&library, repo, file)?)
+    }
+
+    /// Downloads that were interrupted and can be resumed.
+    pub fn pending_view(&self) -> Result<Vec<PendingDownloadView>, CoreError> {
+        Ok(self
+            .models()
+            .pending()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Adds a local `.gguf` (copied or by reference) and returns its view.
+    pub fn import_view(&self, path: &Path, copy: bool) -> Result<LibraryModelView, CoreError> {
+        let entry = self.models().import(path, copy)?;
+        self.library_view()?
+            .into_iter()
+            .find(|m| m.id == entry.id)
+            .ok_or_else(|| CoreError::ModelNotFound(entry.id))
+    }
+
+    /// Whether this looks like a first run: no model in the library yet.
+    pub fn first_run(&self) -> Result<bool, CoreError> {
+        Ok(self.models().library()?.list().is_empty())
+    }
+
+    /// The first file of a library model (to show it in the file manager).
+    pub fn model_file(&self, id: &str) -> Result<std::path::PathBuf, CoreError> {
+        self.models().resolve(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_tell_absent_from_null() {
+        let p: ConversationPatchView =
+            serde_json::from_str(r#"{"model": null, "title": "x"}"#).unwrap_or_default();
+        assert_eq!(p.model, Some(None));
+        assert_eq!(p.system_prompt, None);
+        assert_eq!(p.title.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn events_are_tagged_camel_case() {
+        let e = ChatEventView::Started {
+            user_message: None,
+            assistant_message: "a".into(),
+            dropped_turns: 2,
+            prompt_tokens: 10,
+        };
+        let text = serde_json::to_string(&e).unwrap_or_default();
+        assert!(text.contains(r#""kind":"started""#), "{text}");
+        assert!(text.contains(r#""droppedTurns":2"#), "{text}");
+    }
+}

@@ -1,0 +1,364 @@
+//! The commands the UI invokes. Each one is thin: its arguments, one
+//! hearth-core call, and the error as a tagged `ErrorView`. Token streams and
+//! download progress go over a `Channel` per request; `stop` ends a request by
+//! the id the UI gave it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use hearth_core::App;
+use hearth_core::hearth_hub::DownloadControl;
+use hearth_core::view::{
+    CatalogModelView, ChatEventView, ConversationInfo, ConversationPatchView,
+    ConversationSummaryView, ConversationView, DownloadEventView, ErrorKind, ErrorView,
+    HardwareView, LibraryModelView, NewConversationView, PendingDownloadView, PresetDraftView,
+    PresetView, RepoFilesView, RepoSummaryView, SearchHitView, SettingsPatchView, SettingsView,
+    Turn,
+};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use tauri::State;
+use tokio_util::sync::CancellationToken;
+
+/// What the shell holds: the opened app (or why it could not open) and the
+/// requests that can be stopped.
+#[derive(Default)]
+pub struct Shell {
+    app: OnceLock<Result<App, ErrorView>>,
+    turns: Mutex<HashMap<String, CancellationToken>>,
+    downloads: Mutex<HashMap<String, DownloadControl>>,
+}
+
+impl Shell {
+    /// Records the outcome of opening the app (once, at start).
+    pub fn set_app(&self, app: Result<App, ErrorView>) {
+        let _ = self.app.set(app);
+    }
+
+    fn app(&self) -> Result<App, ErrorView> {
+        match self.app.get() {
+            Some(Ok(app)) => Ok(app.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(ErrorView::new(ErrorKind::Internal, "Hearth is still starting")),
+        }
+    }
+}
+
+type Reply<T> = Result<T, ErrorView>;
+
+fn err(e: hearth_core::CoreError) -> ErrorView {
+    ErrorView::from(&e)
+}
+
+/// What the UI shows first: ready, or why Hearth could not start.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Startup {
+    Ready { first_run: bool },
+    Failed { error: ErrorView },
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn startup(shell: State<'_, Shell>) -> Reply<Startup> {
+    Ok(match shell.app() {
+        Ok(app) => Startup::Ready {
+            first_run: app.first_run().map_err(err)?,
+        },
+        Err(error) => Startup::Failed { error },
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_conversations(shell: State<'_, Shell>) -> Reply<Vec<ConversationSummaryView>> {
+    shell.app()?.conversation_list().map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search_conversations(
+    shell: State<'_, Shell>,
+    query: String,
+) -> Reply<Vec<SearchHitView>> {
+    shell.app()?.search_view(&query).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn create_conversation(
+    shell: State<'_, Shell>,
+    init: NewConversationView,
+) -> Reply<ConversationInfo> {
+    shell.app()?.create_conversation_view(&init).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn open_conversation(shell: State<'_, Shell>, id: String) -> Reply<ConversationView> {
+    shell.app()?.conversation_view(&id).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_conversation(
+    shell: State<'_, Shell>,
+    id: String,
+    patch: ConversationPatchView,
+) -> Reply<ConversationInfo> {
+    shell.app()?.update_conversation_view(&id, &patch).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_conversation(shell: State<'_, Shell>, id: String) -> Reply<()> {
+    shell.app()?.delete_conversation_view(&id).map_err(err)
+}
+
+/// `format` is `markdown` or `json`.
+#[tauri::command]
+#[specta::specta]
+pub async fn export_conversation(
+    shell: State<'_, Shell>,
+    id: String,
+    format: String,
+) -> Reply<String> {
+    shell
+        .app()?
+        .export_conversation(&id, format == "json")
+        .map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn switch_branch(
+    shell: State<'_, Shell>,
+    conversation_id: String,
+    message_id: String,
+) -> Reply<ConversationView> {
+    shell
+        .app()?
+        .switch_branch_view(&conversation_id, &message_id)
+        .map_err(err)
+}
+
+/// Which turn [`run_turn`] runs.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum TurnRequest {
+    Send { conversation_id: String, text: String },
+    Regenerate { message_id: String },
+    Edit { message_id: String, text: String },
+    Continue { message_id: String },
+}
+
+/// Runs a turn; `request_id` names it for [`stop`]. Events stream over `on_event`.
+#[tauri::command]
+#[specta::specta]
+pub async fn run_turn(
+    shell: State<'_, Shell>,
+    request_id: String,
+    turn: TurnRequest,
+    on_event: Channel<ChatEventView>,
+) -> Reply<()> {
+    let app = shell.app()?;
+    let cancel = CancellationToken::new();
+    lock(&shell.turns).insert(request_id.clone(), cancel.clone());
+    let turn = match turn {
+        TurnRequest::Send {
+            conversation_id,
+            text,
+        } => Turn::Send {
+            conversation: conversation_id,
+            text,
+        },
+        TurnRequest::Regenerate { message_id } => Turn::Regenerate {
+            message: message_id,
+        },
+        TurnRequest::Edit { message_id, text } => Turn::Edit {
+            message: message_id,
+            text,
+        },
+        TurnRequest::Continue { message_id } => Turn::Continue {
+            message: message_id,
+        },
+    };
+    let result = app
+        .turn_view(turn, cancel, |event| {
+            if let Err(e) = on_event.send(event) {
+                tracing::debug!(error = %e, "the window stopped listening");
+            }
+        })
+        .await;
+    lock(&shell.turns).remove(&request_id);
+    result.map_err(err)
+}
+
+/// Stops a running turn (the answer is kept as cancelled) or pauses a download.
+#[tauri::command]
+#[specta::specta]
+pub async fn stop(shell: State<'_, Shell>, request_id: String) -> Reply<()> {
+    if let Some(cancel) = lock(&shell.turns).get(&request_id) {
+        cancel.cancel();
+    }
+    if let Some(control) = lock(&shell.downloads).get(&request_id) {
+        control.pause();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_models(shell: State<'_, Shell>) -> Reply<Vec<LibraryModelView>> {
+    let app = shell.app()?;
+    blocking(move || app.library_view()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn catalog(shell: State<'_, Shell>) -> Reply<Vec<CatalogModelView>> {
+    let app = shell.app()?;
+    blocking(move || app.catalog_view()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search_hub(shell: State<'_, Shell>, query: String) -> Reply<Vec<RepoSummaryView>> {
+    let hits = shell
+        .app()?
+        .models()
+        .search(&query, hearth_core::hearth_hub::SearchSort::Downloads, 30)
+        .await
+        .map_err(err)?;
+    Ok(hits.into_iter().map(Into::into).collect())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn repo_files(shell: State<'_, Shell>, repo: String) -> Reply<RepoFilesView> {
+    shell.app()?.repo_files_view(&repo).await.map_err(err)
+}
+
+/// Downloads `spec` into the library; `request_id` names it for [`stop`] (pause).
+#[tauri::command]
+#[specta::specta]
+pub async fn pull(
+    shell: State<'_, Shell>,
+    request_id: String,
+    spec: String,
+    on_event: Channel<DownloadEventView>,
+) -> Reply<String> {
+    let app = shell.app()?;
+    let control = DownloadControl::new();
+    lock(&shell.downloads).insert(request_id.clone(), control.clone());
+    let result = app
+        .pull_view(&spec, control, move |event| {
+            if let Err(e) = on_event.send(event) {
+                tracing::debug!(error = %e, "the window stopped listening");
+            }
+        })
+        .await;
+    lock(&shell.downloads).remove(&request_id);
+    result.map_err(err)
+}
+
+/// Deletes an interrupted download's partial file.
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_download(shell: State<'_, Shell>, repo: String, file: String) -> Reply<()> {
+    shell
+        .app()?
+        .discard_download(&repo, &file)
+        .map(|_| ())
+        .map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pending_downloads(shell: State<'_, Shell>) -> Reply<Vec<PendingDownloadView>> {
+    shell.app()?.pending_view().map_err(err)
+}
+
+/// Adds a local `.gguf` (the UI asks for it with the native file dialog),
+/// copied into Hearth's folder or used where it is.
+#[tauri::command]
+#[specta::specta]
+pub async fn import_model(
+    shell: State<'_, Shell>,
+    path: String,
+    copy: bool,
+) -> Reply<LibraryModelView> {
+    let app = shell.app()?;
+    blocking(move || app.import_view(&PathBuf::from(path), copy)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_model(shell: State<'_, Shell>, id: String) -> Reply<()> {
+    let app = shell.app()?;
+    blocking(move || app.models().remove(&id).map(|_| ())).await
+}
+
+/// Shows the model's file in the file manager.
+#[tauri::command]
+#[specta::specta]
+pub async fn reveal_model(shell: State<'_, Shell>, id: String) -> Reply<()> {
+    let path = shell.app()?.model_file(&id).map_err(err)?;
+    tauri_plugin_opener::reveal_item_in_dir(path)
+        .map_err(|e| ErrorView::new(ErrorKind::Internal, e.to_string()))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn hardware(shell: State<'_, Shell>) -> Reply<HardwareView> {
+    let app = shell.app()?;
+    blocking(move || Ok(app.hardware_view())).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_presets(shell: State<'_, Shell>) -> Reply<Vec<PresetView>> {
+    shell.app()?.presets_view().map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_preset(shell: State<'_, Shell>, preset: PresetDraftView) -> Reply<PresetView> {
+    shell.app()?.save_preset_view(&preset).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_preset(shell: State<'_, Shell>, id: String) -> Reply<()> {
+    shell.app()?.delete_preset_view(&id).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn settings(shell: State<'_, Shell>) -> Reply<SettingsView> {
+    shell.app()?.settings_view().map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn update_settings(
+    shell: State<'_, Shell>,
+    patch: SettingsPatchView,
+) -> Reply<SettingsView> {
+    shell.app()?.update_settings_view(&patch).map_err(err)
+}
+
+/// Runs file-system heavy work (library scans, imports) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, hearth_core::CoreError> + Send + 'static,
+) -> Reply<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ErrorView::new(ErrorKind::Internal, e.to_string()))?
+        .map_err(err)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,386 @@
+"""End-to-end tests of the desktop app, driven through tauri-driver and
+WebKitWebDriver (W3C WebDriver) with Selenium, under Xvfb.
+
+Run by `cargo xtask e2e`, which builds the programs, starts nothing else and
+passes their paths in the environment:
+
+  HEARTH_E2E_APP       the built hearth-desktop binary
+  HEARTH_E2E_CLI       the built hearth binary (to prepare the data directory)
+  HEARTH_E2E_STANDIN   the Hugging Face stand-in binary (hf-standin)
+  HEARTH_E2E_MODEL     the SmolLM2 test model (.gguf)
+  HEARTH_E2E_ARTIFACTS where screenshots go
+  HEARTH_E2E_DRIVER    tauri-driver
+
+Each step is one check a user would make; a failure names it and keeps a
+screenshot. Waits are bounded; nothing here measures time.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.support.ui import WebDriverWait
+
+APP = os.environ["HEARTH_E2E_APP"]
+CLI = os.environ["HEARTH_E2E_CLI"]
+STANDIN = os.environ["HEARTH_E2E_STANDIN"]
+MODEL = os.environ["HEARTH_E2E_MODEL"]
+ARTIFACTS = Path(os.environ.get("HEARTH_E2E_ARTIFACTS", "e2e-artifacts"))
+DRIVER = os.environ.get("HEARTH_E2E_DRIVER", "tauri-driver")
+PASSPHRASE = "e2e passphrase, not a secret"
+WAIT = 120  # seconds; generous for a loaded 2-core machine
+
+XSS = (
+    "Here you go: <img src=x onerror=\"window.__xss='img'\"> "
+    "<script>window.__xss='script'</script> "
+    "[click](javascript:window.__xss='link') "
+    "<svg onload=\"window.__xss='svg'\"></svg> "
+    "<div style=\"position:fixed;top:0;left:0\" id=\"escaped\">outside</div>"
+)
+
+
+def tid(name):
+    return f'[data-testid="{name}"]'
+
+
+class Env:
+    """The data directory, the stand-in and the app's environment."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="hearth-e2e-")
+        self.home = Path(self.tmp.name) / "home"
+        self.home.mkdir()
+        self.standin = subprocess.Popen(
+            [STANDIN, "--throttle", "20000000"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoint = self.standin.stdout.readline().strip()
+        assert self.endpoint.startswith("http://127.0.0.1:"), self.endpoint
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "HEARTH_HOME": str(self.home),
+                "HEARTH_DB_PASSPHRASE": PASSPHRASE,
+                "HF_ENDPOINT": self.endpoint,
+                "HEARTH_EXTERNAL_MODELS": "0",
+                "HEARTH_LOG": "warn",
+            }
+        )
+        self.env.pop("HEARTH_MODEL", None)
+
+    def cli(self, *args, stdin=None):
+        out = subprocess.run(
+            [CLI, *args], env=self.env, input=stdin, capture_output=True, text=True
+        )
+        assert out.returncode == 0, f"hearth {args}: {out.stderr}"
+        return out.stdout
+
+    def close(self):
+        self.standin.stdin.close()
+        self.standin.wait(timeout=30)
+        self.tmp.cleanup()
+
+
+class Driver:
+    """tauri-driver, started once; each `session()` launches the app anew."""
+
+    def __init__(self, env):
+        self.log = open(ARTIFACTS / "tauri-driver.log", "w")
+        self.proc = subprocess.Popen(
+            [DRIVER, "--port", "4444", "--native-port", "4445"],
+            env=env.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(150):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:4444/status", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("tauri-driver did not start")
+
+    def session(self):
+        opts = ArgOptions()
+        opts.set_capability("browserName", "wry")
+        opts.set_capability("tauri:options", {"application": APP})
+        return webdriver.Remote(command_executor="http://127.0.0.1:4444", options=opts)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def wait_for(d, what, check, timeout=WAIT):
+    try:
+        return WebDriverWait(d, timeout, poll_frequency=0.2, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: check(d)
+        )
+    except Exception as e:
+        raise AssertionError(f"waiting for {what}: {e}") from e
+
+
+def find(d, css):
+    return wait_for(d, css, lambda d: d.find_element(By.CSS_SELECTOR, css))
+
+
+def shot(d, name):
+    d.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def messages(d):
+    return d.find_elements(By.CSS_SELECTOR, tid("message"))
+
+
+def last_answer(d):
+    answers = [m for m in messages(d) if m.get_attribute("data-role") == "assistant"]
+    return answers[-1] if answers else None
+
+
+def send(d, text):
+    box = find(d, tid("composer-input"))
+    box.clear()
+    box.send_keys(text)
+    find(d, tid("send")).click()
+
+
+def answer_with_status(d, statuses):
+    def check(d):
+        m = last_answer(d)
+        return m if m is not None and m.get_attribute("data-status") in statuses else None
+
+    return wait_for(d, f"an answer with status {statuses}", check)
+
+
+def planted_conversation():
+    """A conversation whose stored answer is an XSS attempt (hearth-export v1)."""
+    now = int(time.time() * 1000)
+    conv, user, answer = (secrets.token_hex(16) for _ in range(3))
+    metrics = {
+        "tokens_in": None,
+        "tokens_out": None,
+        "prompt_tokens_reused": None,
+        "ttft_ms": None,
+        "decode_tok_s": None,
+        "latency_ms": None,
+        "cost_usd": None,
+    }
+
+    def message(mid, parent, role, content):
+        return {
+            "id": mid,
+            "conversation_id": conv,
+            "parent_id": parent,
+            "role": role,
+            "content": content,
+            "status": "complete",
+            "backend": "local",
+            "model": "planted",
+            "metrics": metrics,
+            "fallback_reason": None,
+            "error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    return {
+        "format": "hearth-export",
+        "version": 1,
+        "conversations": [
+            {
+                "id": conv,
+                "title": "Planted answer",
+                "created_at": now,
+                "updated_at": now,
+                "model": None,
+                "backend": None,
+                "system_prompt": None,
+                "sampling": {},
+                "privacy": {"policy": "local_only"},
+                "archived": False,
+                "active_leaf": answer,
+                "preset": None,
+                "messages": [
+                    message(user, None, "user", "Show me a picture"),
+                    message(answer, user, "assistant", XSS),
+                ],
+            }
+        ],
+    }
+
+
+def main():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = Env()
+    # The library has the SmolLM2 test model (by reference); the history has a
+    # planted hostile answer.
+    env.cli("import", MODEL)
+    model_id = json.loads(env.cli("list", "--json"))["models"][0]["id"]
+    planted = Path(env.tmp.name) / "planted.json"
+    planted.write_text(json.dumps(planted_conversation()))
+    env.cli("history", "import", str(planted))
+
+    driver = Driver(env)
+    failures = []
+    d = None
+
+    def step(name, fn):
+        nonlocal d
+        print(f"-- {name}", flush=True)
+        try:
+            fn()
+            print("   ok", flush=True)
+        except Exception:
+            failures.append(name)
+            traceback.print_exc()
+            if d is not None:
+                try:
+                    shot(d, f"FAILED-{name.replace(' ', '-')}")
+                except Exception:
+                    pass
+
+    def start():
+        nonlocal d
+        d = driver.session()
+        find(d, tid("new-chat"))
+
+    def chat():
+        find(d, tid("new-chat")).click()
+        picker = find(d, tid("model-picker"))
+        assert model_id in picker.text or picker.get_attribute("value") == model_id, picker.text
+        send(d, "What is the capital of France?")
+        m = answer_with_status(d, {"complete"})
+        text = m.find_element(By.CSS_SELECTOR, tid("message-content")).text
+        assert "Paris" in text, text
+        shot(d, "chat")
+
+    def stop():
+        send(d, "Write a very long story about a lighthouse keeper, with many chapters.")
+        wait_for(
+            d,
+            "tokens streaming",
+            lambda d: last_answer(d) is not None
+            and len(last_answer(d).find_element(By.CSS_SELECTOR, tid("message-content")).text) > 20,
+        )
+        find(d, tid("stop")).click()
+        answer_with_status(d, {"cancelled"})
+
+    def regenerate():
+        answer = answer_with_status(d, {"complete", "cancelled"})
+        answer.find_element(By.CSS_SELECTOR, tid("regenerate")).click()
+        wait_for(
+            d,
+            "the branch switcher at 2/2",
+            lambda d: any("2/2" in e.text for e in d.find_elements(By.CSS_SELECTOR, tid("branch-label"))),
+        )
+        answer_with_status(d, {"complete", "cancelled"})
+        find(d, tid("branch-prev")).click()
+        wait_for(
+            d,
+            "the branch switcher back at 1/2",
+            lambda d: any("1/2" in e.text for e in d.find_elements(By.CSS_SELECTOR, tid("branch-label"))),
+        )
+
+    def restart():
+        nonlocal d
+        d.quit()
+        d = None
+        start()
+        items = d.find_elements(By.CSS_SELECTOR, tid("conversation-item"))
+        assert len(items) >= 2, [i.text for i in items]
+        shot(d, "conversations")
+
+    def search():
+        box = find(d, tid("search-input"))
+        box.clear()
+        box.send_keys("France")
+        hit = find(d, tid("search-hit"))
+        assert "France" in hit.text, hit.text
+        hit.click()
+        wait_for(d, "the found conversation", lambda d: len(messages(d)) >= 2)
+        box.clear()
+        box.send_keys(Keys.ESCAPE)
+
+    def xss():
+        items = d.find_elements(By.CSS_SELECTOR, tid("conversation-item"))
+        planted_item = [i for i in items if "Planted answer" in i.text]
+        assert planted_item, [i.text for i in items]
+        planted_item[0].click()
+        m = answer_with_status(d, {"complete"})
+        content = m.find_element(By.CSS_SELECTOR, tid("message-content"))
+        assert "Here you go" in content.text, content.text
+        assert d.execute_script("return window.__xss === undefined"), "a planted script ran"
+        for tag in ("script", "img", "svg", "iframe"):
+            assert not content.find_elements(By.TAG_NAME, tag), f"a <{tag}> survived"
+        assert not d.find_elements(By.ID, "escaped"), "an element escaped the message"
+        for link in content.find_elements(By.TAG_NAME, "a"):
+            href = (link.get_attribute("href") or "").lower()
+            assert not href.startswith("javascript:"), href
+        shot(d, "xss-inert")
+
+    def download():
+        find(d, tid("nav-models")).click()
+        box = find(d, tid("hub-search-input"))
+        box.send_keys("SmolLM2" + Keys.ENTER)
+        wait_for(
+            d,
+            "a download button for a file of the stand-in repo",
+            lambda d: d.find_elements(By.CSS_SELECTOR, tid("repo-file-download"))
+            or (d.find_elements(By.XPATH, "//*[contains(text(), 'test-org/SmolLM2-135M-Instruct-GGUF')]")[0].click() and False),
+        )
+        d.find_elements(By.CSS_SELECTOR, tid("repo-file-download"))[0].click()
+        find(d, tid("download-progress"))
+        shot(d, "download")
+        before = len(json.loads(env.cli("list", "--json"))["models"])
+        wait_for(
+            d,
+            "the download in the library",
+            lambda d: len(json.loads(env.cli("list", "--json"))["models"]) > before,
+            timeout=WAIT * 2,
+        )
+        shot(d, "models")
+
+    def screens():
+        for nav, name in (("nav-hardware", "hardware"), ("nav-settings", "settings")):
+            find(d, tid(nav)).click()
+            time.sleep(0.5)
+            shot(d, name)
+
+    try:
+        step("start", start)
+        step("chat streams an answer", chat)
+        step("stop keeps the answer as cancelled", stop)
+        step("regenerate makes a branch", regenerate)
+        step("restart finds the conversations", restart)
+        step("search finds the conversation", search)
+        step("a planted XSS answer renders inert", xss)
+        step("a download shows progress and lands in the library", download)
+        step("screens", screens)
+    finally:
+        if d is not None:
+            d.quit()
+        driver.close()
+        env.close()
+    if failures:
+        print(f"FAILED: {failures}", flush=True)
+        sys.exit(1)
+    print("all end-to-end steps passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+// The app's state: one object the components share. Every change goes through
+// the Api; what comes back is the truth.
+
+import type {
+  Api,
+  AppError,
+  ChatMessage,
+  ConversationSummary,
+  ConversationView,
+  DownloadEvent,
+  LibraryModel,
+  Running,
+  SearchHit,
+} from "./api";
+import { errorMessage } from "./format";
+
+export type Page = "chat" | "models" | "hardware" | "settings";
+
+export interface Download {
+  spec: string;
+  model: string;
+  done: number;
+  total: number;
+  bytesPerSec: number;
+  etaSecs: number | null;
+  state: "running" | "verifying" | "paused" | "failed" | "finished" | "cancelled";
+  error: string | null;
+  running: Running | null;
+}
+
+export class AppState {
+  api: Api;
+  page = $state<Page>("chat");
+  conversations = $state<ConversationSummary[]>([]);
+  hits = $state<SearchHit[] | null>(null);
+  query = $state("");
+  current = $state<ConversationView | null>(null);
+  models = $state<LibraryModel[]>([]);
+  /** The answer being written, if any. */
+  generating = $state<Running | null>(null);
+  streamingId = $state<string | null>(null);
+  droppedTurns = $state(0);
+  downloads = $state<Download[]>([]);
+  error = $state<string | null>(null);
+
+  constructor(api: Api) {
+    this.api = api;
+  }
+
+  fail(e: unknown) {
+    this.error = errorMessage(e);
+  }
+
+  async refresh() {
+    try {
+      this.conversations = await this.api.listConversations();
+      this.models = await this.api.listModels();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async refreshModels() {
+    try {
+      this.models = await this.api.listModels();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The model new chats use: the most recently used one that fits, else the first. */
+  defaultModel(): string | null {
+    const usable = this.models.filter((m) => m.fit.fit !== "wont_fit");
+    const pool = usable.length > 0 ? usable : this.models;
+    const sorted = [...pool].sort((a, b) => (b.lastUsed ?? 0) - (a.lastUsed ?? 0));
+    return sorted[0]?.id ?? null;
+  }
+
+  async newChat(model: string | null = this.defaultModel()) {
+    try {
+      const c = await this.api.createConversation({ model, systemPrompt: null, presetId: null });
+      this.page = "chat";
+      this.current = { conversation: c, messages: [] };
+      this.droppedTurns = 0;
+      await this.refresh();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async open(id: string) {
+    try {
+      this.current = await this.api.openConversation(id);
+      this.page = "chat";
+      this.droppedTurns = 0;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async search(query: string) {
+    this.query = query;
+    if (!query.trim()) {
+      this.hits = null;
+      return;
+    }
+    try {
+      const hits = await this.api.searchConversations(query);
+      if (this.query === query) this.hits = hits;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Runs a turn and keeps `current` in step with its events. */
+  private async run(start: (onEvent: (e: import("./api").ChatEvent) => void) => Running) {
+    const conv = this.current;
+    if (!conv || this.generating) return;
+    const convId = conv.conversation.id;
+    const onEvent = (e: import("./api").ChatEvent) => {
+      const view = this.current;
+      if (!view || view.conversation.id !== convId) return;
+      if (e.kind === "started") {
+        this.droppedTurns = e.droppedTurns;
+        this.streamingId = e.assistantMessage;
+        if (!view.messages.some((m) => m.id === e.assistantMessage)) {
+          view.messages.push(placeholder(e.assistantMessage));
+        }
+      } else if (e.kind === "token") {
+        const m = view.messages.find((m) => m.id === this.streamingId);
+        if (m) m.content += e.text;
+      } else if (e.kind === "finished") {
+        const at = view.messages.findIndex((m) => m.id === e.message.id);
+        if (at >= 0) view.messages[at] = e.message;
+        this.streamingId = null;
+      } else if (e.kind === "failed") {
+        this.error = e.error.message;
+      }
+    };
+    let running: Running;
+    try {
+      running = start(onEvent);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.generating = running;
+    try {
+      await running.done;
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.generating = null;
+      this.streamingId = null;
+      // The stored truth: ids of the user message, siblings, final statuses.
+      if (this.current?.conversation.id === convId) {
+        try {
+          this.current = await this.api.openConversation(convId);
+        } catch (e) {
+          this.fail(e);
+        }
+      }
+      await this.refresh();
+    }
+  }
+
+  async send(text: string) {
+    const conv = this.current;
+    if (!conv || !text.trim()) return;
+    conv.messages.push({ ...placeholder("pending-user"), role: "user", content: text, status: "complete" });
+    await this.run((onEvent) => this.api.send(conv.conversation.id, text, onEvent));
+  }
+
+  async regenerate(message: ChatMessage) {
+    const conv = this.current;
+    if (!conv) return;
+    const at = conv.messages.findIndex((m) => m.id === message.id);
+    if (at >= 0) conv.messages.splice(at);
+    await this.run((onEvent) => this.api.regenerate(conv.conversation.id, message.id, onEvent));
+  }
+
+  async edit(message: ChatMessage, text: string) {
+    const conv = this.current;
+    if (!conv || !text.trim()) return;
+    const at = conv.messages.findIndex((m) => m.id === message.id);
+    if (at >= 0) conv.messages.splice(at, conv.messages.length - at, { ...message, id: "pending-user", content: text });
+    await this.run((onEvent) => this.api.editAndResend(conv.conversation.id, message.id, text, onEvent));
+  }
+
+  async continueAnswer(message: ChatMessage) {
+    const conv = this.current;
+    if (!conv) return;
+    await this.run((onEvent) => this.api.continueAnswer(conv.conversation.id, message.id, onEvent));
+  }
+
+  async stop() {
+    try {
+      await this.generating?.stop();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async switchBranch(messageId: string) {
+    const conv = this.current;
+    if (!conv || this.generating) return;
+    try {
+      this.current = await this.api.switchBranch(conv.conversation.id, messageId);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async pull(spec: string) {
+    if (this.downloads.some((d) => d.spec === spec && (d.state === "running" || d.state === "verifying"))) return;
+    const d: Download = {
+      spec,
+      model: spec,
+      done: 0,
+      total: 0,
+      bytesPerSec: 0,
+      etaSecs: null,
+      state: "running",
+      error: null,
+      running: null,
+    };
+    this.downloads = [d, ...this.downloads.filter((x) => x.spec !== spec)];
+    const live = this.downloads[0];
+    if (!live) return;
+    const onEvent = (e: DownloadEvent) => {
+      switch (e.kind) {
+        case "started":
+          live.model = e.model;
+          live.total = e.total;
+          live.done = e.done;
+          break;
+        case "progress":
+          live.done = e.done;
+          live.total = e.total;
+          live.bytesPerSec = e.bytesPerSec ?? 0;
+          live.etaSecs = e.etaSecs;
+          break;
+        case "verifying":
+          live.state = "verifying";
+          break;
+        case "finished":
+          live.state = "finished";
+          break;
+        case "paused":
+          live.state = "paused";
+          break;
+        case "cancelled":
+          live.state = "cancelled";
+          break;
+        case "failed":
+          live.state = "failed";
+          live.error = e.error.message;
+          break;
+        case "retrying":
+          break;
+      }
+    };
+    try {
+      live.running = this.api.pull(spec, onEvent);
+      await live.running.done;
+      live.state = "finished";
+    } catch (e) {
+      if (live.state === "running" || live.state === "verifying") {
+        live.state = "failed";
+        live.error = errorMessage(e as AppError);
+      }
+    } finally {
+      live.running = null;
+      await this.refreshModels();
+    }
+  }
+}
+
+function placeholder(id: string): ChatMessage {
+  return {
+    id,
+    parentId: null,
+    role: "assistant",
+    content: "",
+    status: "streaming",
+    backend: null,
+    model: null,
+    metrics: { tokensIn: null, tokensOut: null, promptTokensReused: null, ttftMs: null, decodeTokS: null, latencyMs: null },
+    error: null,
+    createdAt: Date.now(),
+    siblings: [id],
+  };
+}

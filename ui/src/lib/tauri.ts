@@ -1,0 +1,100 @@
+// The Api over the Tauri shell: each call is one generated command
+// (../bindings.ts, written by `cargo xtask codegen`); errors become thrown
+// AppErrors; streams arrive over a Channel per request.
+
+import { Channel } from "@tauri-apps/api/core";
+import { open } from "@tauri-apps/plugin-dialog";
+import { commands } from "../bindings";
+import type {
+  Api,
+  AppError,
+  ChatEvent,
+  Conversation,
+  ConversationView,
+  DownloadEvent,
+  LibraryModel,
+  Running,
+} from "./api";
+
+type Outcome<T> = { status: "ok"; data: T } | { status: "error"; error: AppError };
+
+async function call<T>(result: Promise<Outcome<unknown>>): Promise<T> {
+  const r = await result;
+  if (r.status === "error") throw r.error;
+  return r.data as T;
+}
+
+function requestId(): string {
+  return crypto.randomUUID();
+}
+
+function running(id: string, done: Promise<unknown>): Running {
+  return {
+    done: done.then(() => undefined),
+    stop: async () => {
+      await call<null>(commands.stop(id));
+    },
+  };
+}
+
+type Turn =
+  | { kind: "send"; conversationId: string; text: string }
+  | { kind: "regenerate"; messageId: string }
+  | { kind: "edit"; messageId: string; text: string }
+  | { kind: "continue"; messageId: string };
+
+function turn(t: Turn, onEvent: (e: ChatEvent) => void): Running {
+  const id = requestId();
+  const channel = new Channel<ChatEvent>();
+  channel.onmessage = onEvent;
+  // The generated types are the same shapes as ./api.ts; the channel is typed there.
+  const done = call<null>(commands.runTurn(id, t, channel as never));
+  return running(id, done);
+}
+
+export function tauriApi(): Api {
+  return {
+    startup: () => call(commands.startup()),
+    listConversations: () => call(commands.listConversations()),
+    searchConversations: (q) => call(commands.searchConversations(q)),
+    createConversation: (init) => call<Conversation>(commands.createConversation(init)),
+    openConversation: (id) => call<ConversationView>(commands.openConversation(id)),
+    updateConversation: (id, patch) => call<Conversation>(commands.updateConversation(id, patch)),
+    deleteConversation: (id) => call(commands.deleteConversation(id)),
+    exportConversation: (id, format) => call(commands.exportConversation(id, format)),
+    switchBranch: (c, m) => call(commands.switchBranch(c, m)),
+    send: (conversationId, text, onEvent) => turn({ kind: "send", conversationId, text }, onEvent),
+    regenerate: (_c, messageId, onEvent) => turn({ kind: "regenerate", messageId }, onEvent),
+    editAndResend: (_c, messageId, text, onEvent) => turn({ kind: "edit", messageId, text }, onEvent),
+    continueAnswer: (_c, messageId, onEvent) => turn({ kind: "continue", messageId }, onEvent),
+    listModels: () => call(commands.listModels()),
+    catalog: () => call(commands.catalog()),
+    searchHub: (q) => call(commands.searchHub(q)),
+    repoFiles: (repo) => call(commands.repoFiles(repo)),
+    pull: (spec, onEvent) => {
+      const id = requestId();
+      const channel = new Channel<DownloadEvent>();
+      channel.onmessage = onEvent;
+      return running(id, call<string>(commands.pull(id, spec, channel as never)));
+    },
+    cancelDownload: (repo, file) => call(commands.cancelDownload(repo, file)),
+    pendingDownloads: () => call(commands.pendingDownloads()),
+    importModel: async (copy) => {
+      const path = await open({
+        multiple: false,
+        directory: false,
+        filters: [{ name: "GGUF model", extensions: ["gguf"] }],
+      });
+      if (typeof path !== "string") return null;
+      return call<LibraryModel>(commands.importModel(path, copy));
+    },
+    deleteModel: (id) => call(commands.deleteModel(id)),
+    revealModel: (id) => call(commands.revealModel(id)),
+    hardware: () => call(commands.hardware()),
+    listPresets: () => call(commands.listPresets()),
+    savePreset: (p) => call(commands.savePreset(p)),
+    deletePreset: (id) => call(commands.deletePreset(id)),
+    settings: () => call(commands.settings()),
+    updateSettings: (patch) => call(commands.updateSettings(patch)),
+  } as Api;
+}

@@ -1,0 +1,78 @@
+//! `cargo xtask e2e`: the desktop app driven from outside, as a user would.
+//!
+//! Builds the UI, the app, the CLI and the Hugging Face stand-in; makes sure
+//! tauri-driver (cargo install, pinned to 2.x) and Selenium (a venv) are in
+//! `~/.cache/hearth`; then runs `tests/e2e/desktop.py` under Xvfb. Screenshots
+//! land in `target/e2e-artifacts` (or `$HEARTH_E2E_ARTIFACTS`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, exec, fetch, workspace_root};
+
+fn cache() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".cache/hearth"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+pub(crate) fn run() -> Result<()> {
+    for tool in ["xvfb-run", "WebKitWebDriver"] {
+        if Command::new("which").arg(tool).output().map(|o| !o.status.success()).unwrap_or(true) {
+            bail!("`{tool}` is missing: apt install xvfb xauth webkit2gtk-driver");
+        }
+    }
+    let model = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    if !workspace_root().join("ui/dist/index.html").is_file() {
+        crate::ui()?;
+    }
+    exec(cargo().args([
+        "build",
+        "--locked",
+        "-p",
+        "hearth-desktop",
+        "-p",
+        "hearth-cli",
+        "-p",
+        "hearth-testkit",
+        "--bins",
+    ]))?;
+    let tools = cache()?.join("tools");
+    let driver = tools.join("bin/tauri-driver");
+    if !driver.is_file() {
+        exec(cargo().args(["install", "tauri-driver", "--version", "^2", "--locked", "--root"]).arg(&tools))?;
+    }
+    let venv = cache()?.join("e2e-venv");
+    let python = venv.join("bin/python3");
+    let has_selenium = Command::new(&python)
+        .args(["-c", "import selenium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_selenium {
+        exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        exec(Command::new(&python).args(["-m", "pip", "install", "--quiet", "selenium>=4.20,<5"]))?;
+    }
+    let bin = target_dir().join("debug");
+    let artifacts = std::env::var_os("HEARTH_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("e2e-artifacts"));
+    exec(
+        Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1280x800x24"])
+            .arg(&python)
+            .arg(workspace_root().join("tests/e2e/desktop.py"))
+            .env("HEARTH_E2E_APP", bin.join("hearth-desktop"))
+            .env("HEARTH_E2E_CLI", bin.join("hearth"))
+            .env("HEARTH_E2E_STANDIN", bin.join("hf-standin"))
+            .env("HEARTH_E2E_MODEL", &model)
+            .env("HEARTH_E2E_DRIVER", &driver)
+            .env("HEARTH_E2E_ARTIFACTS", &artifacts),
+    )
+}
