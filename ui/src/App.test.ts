@@ -1,0 +1,106 @@
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
+import { describe, expect, it } from "vitest";
+import App from "./App.svelte";
+import { mockApi } from "./lib/mock";
+
+const byId = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
+const all = (id: string) => [...document.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
+const answers = () => all("message").filter((m) => m.dataset.role === "assistant");
+const lastAnswer = () => answers().at(-1);
+
+async function ready() {
+  await waitFor(() => expect(byId("new-chat")).not.toBeNull());
+}
+
+async function newChatAndSend(text: string) {
+  await fireEvent.click(byId("new-chat")!);
+  await waitFor(() => expect(byId("composer-input")).not.toBeNull());
+  const box = byId("composer-input") as HTMLTextAreaElement;
+  await fireEvent.input(box, { target: { value: text } });
+  await fireEvent.click(byId("send")!);
+}
+
+describe("the chat", () => {
+  it("streams an answer, then shows it as sanitised Markdown", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, answer: "Paris is the **capital**. <img src=x onerror=alert(1)>" }) });
+    await ready();
+    await newChatAndSend("What is the capital of France?");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    const content = within(lastAnswer()!).getByTestId("message-content");
+    expect(content.querySelector("strong")?.textContent).toBe("capital");
+    expect(content.querySelector("img")).toBeNull();
+    expect(all("message")[0]?.dataset.role).toBe("user");
+  });
+
+  it("stop keeps the answer as cancelled, and it can be continued", async () => {
+    const words = Array.from({ length: 400 }, (_, i) => `word${i} `).join("");
+    render(App, { api: mockApi({ tokenDelayMs: 5, answer: words }) });
+    await ready();
+    await newChatAndSend("Tell me a long story");
+    await waitFor(() => expect(lastAnswer()?.textContent ?? "").toContain("word3"));
+    await fireEvent.click(byId("stop")!);
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("cancelled"));
+    expect(lastAnswer()?.textContent).not.toContain("word399");
+    expect(within(lastAnswer()!).getByTestId("continue")).toBeTruthy();
+  });
+
+  it("regenerate adds a branch that the switcher can leave and return to", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, answer: "An answer." }) });
+    await ready();
+    await newChatAndSend("Hello");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    await fireEvent.click(within(lastAnswer()!).getByTestId("regenerate"));
+    await waitFor(() => expect(byId("branch-label")?.textContent).toBe("2/2"));
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    await fireEvent.click(byId("branch-prev")!);
+    await waitFor(() => expect(byId("branch-label")?.textContent).toBe("1/2"));
+  });
+
+  it("search shows a highlighted snippet as text, never as HTML", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, answer: "ok" }) });
+    await ready();
+    await newChatAndSend("fresh bread <img src=x onerror=alert(1)> recipe");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    await fireEvent.input(byId("search-input")!, { target: { value: "bread" } });
+    await waitFor(() => expect(byId("search-hit")).not.toBeNull());
+    const hit = byId("search-hit")!;
+    expect(hit.querySelector("mark")?.textContent).toBe("bread");
+    expect(hit.querySelector("img")).toBeNull();
+    expect(hit.textContent).toContain("<img src=x");
+  });
+
+  it("the model picker shows each model's fit", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+    await ready();
+    await fireEvent.click(byId("new-chat")!);
+    await waitFor(() => expect(byId("model-picker")).not.toBeNull());
+    const picker = byId("model-picker") as HTMLSelectElement;
+    const options = [...picker.options].map((o) => o.textContent ?? "");
+    expect(options.some((o) => o.includes("smollm2-135m-instruct") && o.includes("fits"))).toBe(true);
+    expect(options.some((o) => o.includes("big-70b") && o.includes("won't fit"))).toBe(true);
+    // New chats pick a model that fits.
+    expect(picker.value).toBe("smollm2-135m-instruct");
+    expect(byId("fit-badge")?.dataset.fit).toBe("fits");
+  });
+});
+
+describe("start", () => {
+  it("a failed start shows an error screen, not a blank window", async () => {
+    render(App, {
+      api: mockApi({ startup: { kind: "failed", error: { kind: "locked", message: "the chat history is locked" } } }),
+    });
+    await waitFor(() => expect(byId("error-screen")).not.toBeNull());
+    expect(screen.getByRole("alert").textContent).toContain("the chat history is locked");
+  });
+
+  it("first run recommends a model, downloads it, and opens a chat with it", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, emptyLibrary: true }) });
+    await waitFor(() => expect(byId("welcome")).not.toBeNull());
+    await waitFor(() => expect(byId("catalog-download")).not.toBeNull());
+    expect(byId("welcome")?.textContent).toContain("SmolLM2 1.7B Instruct");
+    await fireEvent.click(byId("catalog-download")!);
+    await waitFor(() => expect(byId("download-progress")).not.toBeNull());
+    await waitFor(() => expect(byId("composer-input")).not.toBeNull());
+    expect((byId("model-picker") as HTMLSelectElement).value).not.toBe("");
+  });
+});
