@@ -263,6 +263,13 @@ def main():
         find(d, tid("new-chat")).click()
         picker = find(d, tid("model-picker"))
         assert model_id in picker.text or picker.get_attribute("value") == model_id, picker.text
+        # Greedy and short, with a system prompt: the answer is deterministic.
+        find(d, tid("conversation-settings")).click()
+        find(d, tid("system-prompt")).send_keys("You are a helpful assistant.")
+        find(d, tid("sampling-temperature")).send_keys("0")
+        find(d, tid("sampling-maxTokens")).send_keys("48")
+        find(d, tid("save-conversation-settings")).click()
+        find(d, tid("conversation-settings")).click()
         send(d, "What is the capital of France?")
         m = answer_with_status(d, {"complete"})
         text = m.find_element(By.CSS_SELECTOR, tid("message-content")).text
@@ -270,6 +277,12 @@ def main():
         shot(d, "chat")
 
     def stop():
+        find(d, tid("conversation-settings")).click()
+        limit = find(d, tid("sampling-maxTokens"))
+        limit.clear()
+        limit.send_keys("1000")
+        find(d, tid("save-conversation-settings")).click()
+        find(d, tid("conversation-settings")).click()
         send(d, "Write a very long story about a lighthouse keeper, with many chapters.")
         wait_for(
             d,
@@ -281,6 +294,12 @@ def main():
         answer_with_status(d, {"cancelled"})
 
     def regenerate():
+        find(d, tid("conversation-settings")).click()
+        limit = find(d, tid("sampling-maxTokens"))
+        limit.clear()
+        limit.send_keys("32")
+        find(d, tid("save-conversation-settings")).click()
+        find(d, tid("conversation-settings")).click()
         answer = answer_with_status(d, {"complete", "cancelled"})
         answer.find_element(By.CSS_SELECTOR, tid("regenerate")).click()
         wait_for(
@@ -335,24 +354,35 @@ def main():
 
     def download():
         find(d, tid("nav-models")).click()
+        for tab in d.find_elements(By.CSS_SELECTOR, '[role="tab"]'):
+            if tab.text.strip() == "Discover":
+                tab.click()
         box = find(d, tid("hub-search-input"))
         box.send_keys("SmolLM2" + Keys.ENTER)
-        wait_for(
+        repo = wait_for(
             d,
-            "a download button for a file of the stand-in repo",
-            lambda d: d.find_elements(By.CSS_SELECTOR, tid("repo-file-download"))
-            or (d.find_elements(By.XPATH, "//*[contains(text(), 'test-org/SmolLM2-135M-Instruct-GGUF')]")[0].click() and False),
+            "the stand-in repo in the search results",
+            lambda d: next(
+                (r for r in d.find_elements(By.CSS_SELECTOR, tid("repo-result")) if r.text == "test-org/SmolLM2-135M-Instruct-GGUF"),
+                None,
+            ),
         )
-        d.find_elements(By.CSS_SELECTOR, tid("repo-file-download"))[0].click()
+        repo.click()
+        find(d, tid("repo-file-download")).click()
         find(d, tid("download-progress"))
         shot(d, "download")
-        before = len(json.loads(env.cli("list", "--json"))["models"])
         wait_for(
             d,
-            "the download in the library",
-            lambda d: len(json.loads(env.cli("list", "--json"))["models"]) > before,
+            "the download to finish",
+            lambda d: d.find_element(By.CSS_SELECTOR, tid("download-progress")).get_attribute("data-state") == "finished",
             timeout=WAIT * 2,
         )
+        models = json.loads(env.cli("list", "--json"))["models"]
+        assert any(m["source"].get("repo") == "test-org/SmolLM2-135M-Instruct-GGUF" for m in models), models
+        for tab in d.find_elements(By.CSS_SELECTOR, '[role="tab"]'):
+            if tab.text.strip() == "Library":
+                tab.click()
+        wait_for(d, "two library rows", lambda d: len(d.find_elements(By.CSS_SELECTOR, tid("library-row"))) >= 2)
         shot(d, "models")
 
     def screens():
