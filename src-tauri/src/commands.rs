@@ -17,8 +17,8 @@ use hearth_core::view::{
     Turn,
 };
 use serde::{Deserialize, Serialize};
-use tauri::ipc::Channel;
 use tauri::State;
+use tauri::ipc::Channel;
 use tokio_util::sync::CancellationToken;
 
 /// What the shell holds: the opened app (or why it could not open) and the
@@ -40,7 +40,10 @@ impl Shell {
         match self.app.get() {
             Some(Ok(app)) => Ok(app.clone()),
             Some(Err(e)) => Err(e.clone()),
-            None => Err(ErrorView::new(ErrorKind::Internal, "Hearth is still starting")),
+            None => Err(ErrorView::new(
+                ErrorKind::Internal,
+                "Hearth is still starting",
+            )),
         }
     }
 }
@@ -53,7 +56,11 @@ fn err(e: hearth_core::CoreError) -> ErrorView {
 
 /// What the UI shows first: ready, or why Hearth could not start.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Startup {
     Ready { first_run: bool },
     Failed { error: ErrorView },
@@ -107,7 +114,10 @@ pub async fn update_conversation(
     id: String,
     patch: ConversationPatchView,
 ) -> Reply<ConversationInfo> {
-    shell.app()?.update_conversation_view(&id, &patch).map_err(err)
+    shell
+        .app()?
+        .update_conversation_view(&id, &patch)
+        .map_err(err)
 }
 
 #[tauri::command]
@@ -145,12 +155,26 @@ pub async fn switch_branch(
 
 /// Which turn [`run_turn`] runs.
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum TurnRequest {
-    Send { conversation_id: String, text: String },
-    Regenerate { message_id: String },
-    Edit { message_id: String, text: String },
-    Continue { message_id: String },
+    Send {
+        conversation_id: String,
+        text: String,
+    },
+    Regenerate {
+        message_id: String,
+    },
+    Edit {
+        message_id: String,
+        text: String,
+    },
+    Continue {
+        message_id: String,
+    },
 }
 
 /// Runs a turn; `request_id` names it for [`stop`]. Events stream over `on_event`.

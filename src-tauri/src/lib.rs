@@ -58,8 +58,8 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 /// Opens Hearth's data: the configuration from the environment, then the app.
 /// A failure is kept and shown by the UI's error screen, never a blank window.
 pub fn open_app() -> Result<App, ErrorView> {
-    let config = Config::from_env()
-        .map_err(|e| ErrorView::new(ErrorKind::Internal, e.to_string()))?;
+    let config =
+        Config::from_env().map_err(|e| ErrorView::new(ErrorKind::Internal, e.to_string()))?;
     App::open(config).map_err(ErrorView::from)
 }
 

@@ -23,7 +23,11 @@ fn window(app: Result<App, ErrorView>) -> WebviewWindow<tauri::test::MockRuntime
         .unwrap()
 }
 
-fn invoke(window: &WebviewWindow<tauri::test::MockRuntime>, cmd: &str, body: Value) -> Result<Value, Value> {
+fn invoke(
+    window: &WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    body: Value,
+) -> Result<Value, Value> {
     get_ipc_response(
         window,
         InvokeRequest {
@@ -52,7 +56,10 @@ fn open(home: &std::path::Path) -> App {
 
 #[test]
 fn a_failed_start_is_reported_not_blank() {
-    let w = window(Err(ErrorView::new(ErrorKind::Locked, "the database is locked")));
+    let w = window(Err(ErrorView::new(
+        ErrorKind::Locked,
+        "the database is locked",
+    )));
     let startup = invoke(&w, "startup", json!({})).unwrap();
     assert_eq!(startup["kind"], "failed");
     assert_eq!(startup["error"]["kind"], "locked");
@@ -105,7 +112,10 @@ fn conversations_round_trip_through_ipc() {
     assert_eq!(err["kind"], "noModel", "{err}");
 
     invoke(&w, "delete_conversation", json!({"id": id})).unwrap();
-    assert_eq!(invoke(&w, "list_conversations", json!({})).unwrap(), json!([]));
+    assert_eq!(
+        invoke(&w, "list_conversations", json!({})).unwrap(),
+        json!([])
+    );
 }
 
 #[test]

@@ -19,7 +19,12 @@ fn cache() -> Result<PathBuf> {
 
 pub(crate) fn run() -> Result<()> {
     for tool in ["xvfb-run", "WebKitWebDriver"] {
-        if Command::new("which").arg(tool).output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("which")
+            .arg(tool)
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             bail!("`{tool}` is missing: apt install xvfb xauth webkit2gtk-driver");
         }
     }
@@ -41,7 +46,18 @@ pub(crate) fn run() -> Result<()> {
     let tools = cache()?.join("tools");
     let driver = tools.join("bin/tauri-driver");
     if !driver.is_file() {
-        exec(cargo().args(["install", "tauri-driver", "--version", "^2", "--locked", "--root"]).arg(&tools))?;
+        exec(
+            cargo()
+                .args([
+                    "install",
+                    "tauri-driver",
+                    "--version",
+                    "^2",
+                    "--locked",
+                    "--root",
+                ])
+                .arg(&tools),
+        )?;
     }
     let venv = cache()?.join("e2e-venv");
     let python = venv.join("bin/python3");

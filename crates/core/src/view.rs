@@ -105,8 +105,7 @@ impl ErrorView {
 }
 
 /// Sampling settings; `null` means the model's default.
-#[derive(Default)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct SamplingView {
@@ -180,8 +179,7 @@ pub struct ConversationInfo {
 }
 
 /// Speed and size of one answer.
-#[derive(Default)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsView {
@@ -296,8 +294,7 @@ pub struct SearchHitView {
 }
 
 /// A new conversation.
-#[derive(Default)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct NewConversationView {
@@ -307,8 +304,7 @@ pub struct NewConversationView {
 }
 
 /// Changes to a conversation; absent fields stay as they are.
-#[derive(Default)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationPatchView {
@@ -353,7 +349,11 @@ mod double_option {
 /// Streamed while an answer is produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ChatEventView {
     Started {
         user_message: Option<String>,
@@ -365,7 +365,7 @@ pub enum ChatEventView {
         text: String,
     },
     Finished {
-        message: MessageView,
+        message: Box<MessageView>,
     },
     Failed {
         error: ErrorView,
@@ -608,7 +608,11 @@ impl From<PendingDownload> for PendingDownloadView {
 /// Streamed during a pull.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum DownloadEventView {
     Started {
         model: String,
@@ -756,8 +760,7 @@ pub struct SettingsView {
 }
 
 /// Changes to the settings.
-#[derive(Default)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsPatchView {
@@ -801,7 +804,9 @@ impl ChatEventView {
             },
             ChatEvent::Token { text } => Self::Token { text },
             ChatEvent::Finished { message } => match message_view(app, &message) {
-                Ok(message) => Self::Finished { message },
+                Ok(message) => Self::Finished {
+                    message: Box::new(message),
+                },
                 Err(e) => Self::Failed { error: e.into() },
             },
         }
@@ -1238,7 +1243,9 @@ impl App {
         };
         match &result {
             Ok(_) => {}
-            Err(CoreError::Hub(hearth_hub::HubError::Paused)) => on_event(DownloadEventView::Paused),
+            Err(CoreError::Hub(hearth_hub::HubError::Paused)) => {
+                on_event(DownloadEventView::Paused)
+            }
             Err(CoreError::Hub(hearth_hub::HubError::Cancelled)) => {
                 on_event(DownloadEventView::Cancelled);
             }

@@ -1,5 +1,7 @@
 //! Writes the UI's TypeScript bindings: `codegen PATH` (run by `cargo xtask codegen`).
 
+#![allow(clippy::print_stderr)] // a build tool: its errors go to the terminal
+
 fn main() {
     let Some(path) = std::env::args_os().nth(1) else {
         eprintln!("usage: codegen PATH");

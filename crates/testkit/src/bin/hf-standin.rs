@@ -15,7 +15,9 @@ fn main() {
         match arg.as_str() {
             "--throttle" => throttle = args.next().and_then(|v| v.parse().ok()),
             other => {
-                eprintln!("unknown argument {other:?}; usage: hf-standin [--throttle BYTES_PER_SEC]");
+                eprintln!(
+                    "unknown argument {other:?}; usage: hf-standin [--throttle BYTES_PER_SEC]"
+                );
                 std::process::exit(2);
             }
         }
