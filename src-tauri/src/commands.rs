@@ -77,6 +77,27 @@ pub async fn startup(shell: State<'_, Shell>) -> Reply<Startup> {
     })
 }
 
+/// The UI calls this once its first screen is up. With `HEARTH_REPORT_READY`
+/// set, the time since the process started goes to stdout (for the startup
+/// benchmark, `cargo xtask bench desktop`).
+#[tauri::command]
+#[specta::specta]
+pub async fn ui_ready() -> Reply<()> {
+    if std::env::var_os(REPORT_READY).is_some() {
+        let ms = crate::STARTED
+            .get()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+        #[allow(clippy::print_stdout)]
+        {
+            println!("ready_ms={ms:.1}");
+        }
+    }
+    Ok(())
+}
+
+/// Set to print when the window became interactive (see [`ui_ready`]).
+pub const REPORT_READY: &str = "HEARTH_REPORT_READY";
+
 #[tauri::command]
 #[specta::specta]
 pub async fn list_conversations(shell: State<'_, Shell>) -> Reply<Vec<ConversationSummaryView>> {

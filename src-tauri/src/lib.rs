@@ -11,10 +11,14 @@ use tauri::{Manager, Runtime};
 
 pub use commands::Shell;
 
+/// When the process started (for the startup benchmark).
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// The commands and their TypeScript bindings.
 pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
     tauri_specta::Builder::<R>::new().commands(tauri_specta::collect_commands![
         commands::startup,
+        commands::ui_ready,
         commands::list_conversations,
         commands::search_conversations,
         commands::create_conversation,
@@ -83,6 +87,7 @@ pub fn configure<R: Runtime>(
 
 /// Runs the desktop app.
 pub fn run() -> Result<(), tauri::Error> {
+    let _ = STARTED.set(std::time::Instant::now());
     let app = open_app();
     if let Err(e) = &app {
         tracing::error!(kind = ?e.kind, "Hearth could not open its data");

@@ -4,6 +4,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    let _ = hearth_desktop::STARTED.set(std::time::Instant::now());
     let filter = tracing_subscriber::EnvFilter::try_from_env(hearth_core::env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

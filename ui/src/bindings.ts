@@ -7,6 +7,12 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 /** Commands */
 export const commands = {
 	startup: () => typedError<Startup, ErrorView>(__TAURI_INVOKE("startup")),
+	/**
+	 *  The UI calls this once its first screen is up. With `HEARTH_REPORT_READY`
+	 *  set, the time since the process started goes to stdout (for the startup
+	 *  benchmark, `cargo xtask bench desktop`).
+	 */
+	uiReady: () => typedError<null, ErrorView>(__TAURI_INVOKE("ui_ready")),
 	listConversations: () => typedError<ConversationSummaryView_Serialize[], ErrorView>(__TAURI_INVOKE("list_conversations")),
 	searchConversations: (query: string) => typedError<SearchHitView[], ErrorView>(__TAURI_INVOKE("search_conversations", { query })),
 	createConversation: (init: NewConversationView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView>(__TAURI_INVOKE("create_conversation", { init })),

@@ -4,7 +4,9 @@
 //! - `engine`: `hearth bench` on both test models next to llama.cpp.
 //! - `store`: the history database with 100,000 messages (search, list, append).
 //! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
+//! - `desktop`: the app's start to an interactive window, idle memory, binary size.
 
+mod desktop;
 mod engine;
 mod hub;
 mod store;
@@ -25,6 +27,7 @@ enum Suite {
     Engine,
     Store,
     Hub,
+    Desktop,
 }
 
 pub(crate) fn bench(args: &Args) -> Result<()> {
@@ -37,6 +40,9 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     if run(Suite::Hub) {
         hub::bench()?;
+    }
+    if run(Suite::Desktop) {
+        desktop::bench()?;
     }
     Ok(())
 }

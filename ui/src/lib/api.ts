@@ -263,6 +263,8 @@ export interface Running {
 
 export interface Api {
   startup(): Promise<Startup>;
+  /** Tells the shell the first screen is up (for the startup benchmark). */
+  uiReady(): Promise<void>;
 
   // Conversations
   listConversations(): Promise<ConversationSummary[]>;

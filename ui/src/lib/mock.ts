@@ -181,6 +181,7 @@ export function mockApi(options: MockOptions = {}): Api {
 
   const api: Api = {
     startup: async () => options.startup ?? { kind: "ready", firstRun: library.length === 0 },
+    uiReady: async () => {},
     listConversations: async () =>
       [...conversations.values()]
         .sort((a, b) => Number(b.pinned) - Number(a.pinned) || b.updatedAt - a.updatedAt)

@@ -55,6 +55,7 @@ function turn(t: Turn, onEvent: (e: ChatEvent) => void): Running {
 export function tauriApi(): Api {
   return {
     startup: () => call(commands.startup()),
+    uiReady: () => call(commands.uiReady()),
     listConversations: () => call(commands.listConversations()),
     searchConversations: (q) => call(commands.searchConversations(q)),
     createConversation: (init) => call<Conversation>(commands.createConversation(init)),
