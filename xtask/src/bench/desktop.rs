@@ -64,7 +64,9 @@ pub(crate) fn bench() -> Result<()> {
     rss.sort_by(f64::total_cmp);
     let ready_ms = ready[RUNS / 2];
     let rss = rss[RUNS / 2];
-    println!("desktop: the dist build on Xvfb, median of {RUNS} starts (first start {first:.0} ms)");
+    println!(
+        "desktop: the dist build on Xvfb, median of {RUNS} starts (first start {first:.0} ms)"
+    );
     println!(
         "  start to interactive window  {ready_ms:>7.0} ms   {:.2} of the 1 s budget",
         ready_ms / READY_BUDGET_MS
@@ -114,7 +116,9 @@ fn one_start(app: &std::path::Path) -> Result<(f64, f64)> {
             std::thread::sleep(Duration::from_secs(3));
             Ok((ms, tree_rss(pid)))
         }
-        _ => Err(anyhow::anyhow!("the app did not report a ready window within 60 s")),
+        _ => Err(anyhow::anyhow!(
+            "the app did not report a ready window within 60 s"
+        )),
     };
     let _ = Command::new("kill")
         .args(["-TERM", &format!("-{pid}")])
@@ -132,7 +136,11 @@ fn tree_rss(root: u32) -> f64 {
     let mut parents = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -152,7 +160,12 @@ fn tree_rss(root: u32) -> f64 {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     tree.iter()
