@@ -78,9 +78,31 @@ describe("the chat", () => {
     const options = [...picker.options].map((o) => o.textContent ?? "");
     expect(options.some((o) => o.includes("smollm2-135m-instruct") && o.includes("fits"))).toBe(true);
     expect(options.some((o) => o.includes("big-70b") && o.includes("won't fit"))).toBe(true);
+    // Each option says how fast it is expected to answer.
+    expect(options.every((o) => o === "Choose a model…" || /tok\/s/.test(o))).toBe(true);
     // New chats pick a model that fits.
     expect(picker.value).toBe("smollm2-135m-instruct");
     expect(byId("fit-badge")?.dataset.fit).toBe("fits");
+  });
+});
+
+describe("keyboard", () => {
+  it("Ctrl+N opens a new chat, Ctrl+K focuses search, Escape stops an answer", async () => {
+    const words = Array.from({ length: 400 }, (_, i) => `word${i} `).join("");
+    render(App, { api: mockApi({ tokenDelayMs: 5, answer: words }) });
+    await ready();
+    await fireEvent.keyDown(window, { key: "n", ctrlKey: true });
+    await waitFor(() => expect(byId("composer-input")).not.toBeNull());
+    await fireEvent.keyDown(window, { key: "k", metaKey: true });
+    expect(document.activeElement).toBe(byId("search-input"));
+    const box = byId("composer-input") as HTMLTextAreaElement;
+    await fireEvent.input(box, { target: { value: "Tell me a long story" } });
+    await fireEvent.keyDown(box, { key: "Enter" });
+    await waitFor(() => expect(byId("stop")).not.toBeNull());
+    await waitFor(() => expect(lastAnswer()?.textContent ?? "").toContain("word2"));
+    await fireEvent.keyDown(window, { key: "Escape" });
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("cancelled"));
+    expect(byId("send")).not.toBeNull();
   });
 });
 
