@@ -86,6 +86,22 @@ describe("the chat", () => {
   });
 });
 
+describe("models", () => {
+  it("lists own models, other apps' models read-only, and imports a file", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+    await ready();
+    await fireEvent.click(byId("nav-models")!);
+    await waitFor(() => expect(all("library-row").length).toBe(3));
+    const external = all("library-row").find((r) => r.textContent?.includes("qwen2.5-7b-instruct"))!;
+    expect(external.textContent).toContain("LM Studio");
+    expect(external.textContent).toContain("read-only");
+    expect(within(external).queryByText("Delete")).toBeNull();
+    expect(within(external).getByTestId("fit-badge").textContent).toContain("tight~");
+    await fireEvent.click(screen.getByText("Import a .gguf (copy)"));
+    await waitFor(() => expect(all("library-row").length).toBe(4));
+  });
+});
+
 describe("keyboard", () => {
   it("Ctrl+N opens a new chat, Ctrl+K focuses search, Escape stops an answer", async () => {
     const words = Array.from({ length: 400 }, (_, i) => `word${i} `).join("");

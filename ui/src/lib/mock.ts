@@ -87,7 +87,18 @@ export function mockApi(options: MockOptions = {}): Api {
   const leaf = new Map<string, string | null>();
   let library: LibraryModel[] = options.emptyLibrary
     ? []
-    : [model("smollm2-135m-instruct", 98_000_000, "fits"), model("big-70b", 40_000_000_000, "wont_fit")];
+    : [
+        model("smollm2-135m-instruct", 98_000_000, "fits"),
+        model("big-70b", 40_000_000_000, "wont_fit"),
+        // A model another app owns: read in place, never deleted; fit estimated without the header.
+        {
+          ...model("qwen2.5-7b-instruct", 4_700_000_000, "tight"),
+          source: { kind: "external", app: "lm_studio", label: "lmstudio-community/Qwen2.5-7B-Instruct-GGUF" },
+          owned: false,
+          path: "/home/you/.lmstudio/models/lmstudio-community/Qwen2.5-7B-Instruct-GGUF/qwen2.5-7b-instruct-q4_k_m.gguf",
+          fit: { ...fit("tight", 6.5e9, 6), approximate: true },
+        },
+      ];
   const pending: PendingDownload[] = [];
   let presets: Preset[] = [];
   let settings: Settings = {
@@ -316,7 +327,16 @@ export function mockApi(options: MockOptions = {}): Api {
       if (at >= 0) pending.splice(at, 1);
     },
     pendingDownloads: async () => [...pending],
-    importModel: async () => null,
+    importModel: async (copy) => {
+      // Stands in for the file dialog: always "picks" the same file.
+      const m: LibraryModel = {
+        ...model(`imported-${library.length}`, 250_000_000, "fits"),
+        source: { kind: "imported", copied: copy },
+        owned: copy,
+      };
+      library = [...library, m];
+      return m;
+    },
     deleteModel: async (modelId) => {
       library = library.filter((m) => m.id !== modelId);
     },
