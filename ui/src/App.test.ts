@@ -102,6 +102,30 @@ describe("models", () => {
   });
 });
 
+describe("downloads", () => {
+  it("pause, resume, then pause and cancel", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 20 }) });
+    await ready();
+    await fireEvent.click(byId("nav-models")!);
+    await fireEvent.click(screen.getByRole("tab", { name: "Discover" }));
+    await waitFor(() => expect(byId("catalog-download")).not.toBeNull());
+    await fireEvent.click(byId("catalog-download")!);
+    await waitFor(() => expect(byId("download-progress")?.dataset.state).toBe("running"));
+    await fireEvent.click(screen.getByText("Pause"));
+    await waitFor(() => expect(byId("download-progress")?.dataset.state).toBe("paused"));
+    // Listed once: the paused download is not repeated as "interrupted".
+    expect(screen.queryByText("Interrupted downloads")).toBeNull();
+    await fireEvent.click(screen.getByText("Resume"));
+    await waitFor(() => expect(byId("download-progress")?.dataset.state).toBe("running"));
+    await fireEvent.click(screen.getByText("Pause"));
+    await waitFor(() => expect(byId("download-progress")?.dataset.state).toBe("paused"));
+    await fireEvent.click(byId("download-cancel")!);
+    await waitFor(() => expect(byId("download-progress")).toBeNull());
+    expect(screen.queryByText("Interrupted downloads")).toBeNull();
+    expect(screen.getByText("No downloads.")).toBeTruthy();
+  });
+});
+
 describe("keyboard", () => {
   it("Ctrl+N opens a new chat, Ctrl+K focuses search, Escape stops an answer", async () => {
     const words = Array.from({ length: 400 }, (_, i) => `word${i} `).join("");

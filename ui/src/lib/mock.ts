@@ -304,13 +304,18 @@ export function mockApi(options: MockOptions = {}): Api {
     pull: (spec, onEvent) => {
       let stopped = false;
       const total = 50_000_000;
+      const [repo = spec, file = "model.gguf"] = spec.split(":");
+      // Resuming picks up the partial file: it is no longer "interrupted".
+      const at = pending.findIndex((p) => p.repo === repo && p.file === file);
+      const from = at >= 0 ? Math.round(((pending[at]?.done ?? 0) / total) * 10) : 0;
+      if (at >= 0) pending.splice(at, 1);
       const done = (async () => {
-        onEvent({ kind: "started", model: spec, total, done: 0 });
-        for (let i = 1; i <= 10; i++) {
+        onEvent({ kind: "started", model: spec, total, done: (from * total) / 10 });
+        for (let i = from + 1; i <= 10; i++) {
           await sleep(delay * 2);
           if (stopped) {
             onEvent({ kind: "paused" } satisfies DownloadEvent);
-            pending.push({ repo: spec.split(":")[0] ?? spec, file: "model.gguf", done: (i * total) / 10, size: total });
+            pending.push({ repo, file, done: ((i - 1) * total) / 10, size: total });
             throw { kind: "hub", message: "download paused; run the same pull again to resume" } satisfies AppError;
           }
           onEvent({ kind: "progress", done: (i * total) / 10, total, bytesPerSec: 25e6, etaSecs: (10 - i) * 0.2 });
