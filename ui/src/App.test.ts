@@ -56,6 +56,25 @@ describe("the chat", () => {
     await waitFor(() => expect(byId("branch-label")?.textContent).toBe("1/2"));
   });
 
+  it("editing a question sends it as a new version beside the old one", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, answer: "An answer." }) });
+    await ready();
+    await newChatAndSend("Helo");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    const question = () => all("message").find((m) => m.dataset.role === "user")!;
+    await waitFor(() => expect(within(question()).getByTestId("edit")).toBeTruthy());
+    await fireEvent.click(within(question()).getByTestId("edit"));
+    const editor = within(question()).getByLabelText("Edit your message") as HTMLTextAreaElement;
+    expect(editor.value).toBe("Helo");
+    await fireEvent.input(editor, { target: { value: "Hello" } });
+    await fireEvent.click(within(question()).getByText("Send as a new version"));
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    await waitFor(() => expect(within(question()).getByTestId("branch-label").textContent).toBe("2/2"));
+    expect(within(question()).getByTestId("message-content").textContent).toBe("Hello");
+    await fireEvent.click(within(question()).getByTestId("branch-prev"));
+    await waitFor(() => expect(within(question()).getByTestId("message-content").textContent).toBe("Helo"));
+  });
+
   it("search shows a highlighted snippet as text, never as HTML", async () => {
     render(App, { api: mockApi({ tokenDelayMs: 1, answer: "ok" }) });
     await ready();
@@ -99,6 +118,34 @@ describe("models", () => {
     expect(within(external).getByTestId("fit-badge").textContent).toContain("tight~");
     await fireEvent.click(screen.getByText("Import a .gguf (copy)"));
     await waitFor(() => expect(all("library-row").length).toBe(4));
+  });
+});
+
+describe("conversation settings", () => {
+  it("saves the system prompt and sampling, and makes a preset from them", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    render(App, { api });
+    await ready();
+    await fireEvent.click(byId("new-chat")!);
+    await waitFor(() => expect(byId("conversation-settings")).not.toBeNull());
+    await fireEvent.click(byId("conversation-settings")!);
+    await waitFor(() => expect(byId("system-prompt")).not.toBeNull());
+    await fireEvent.input(byId("system-prompt")!, { target: { value: "Answer in French." } });
+    await fireEvent.input(byId("sampling-temperature")!, { target: { value: "0.3" } });
+    await fireEvent.click(byId("save-conversation-settings")!);
+    await waitFor(() => expect(screen.getByText("Saved")).toBeTruthy());
+    const [summary] = await api.listConversations();
+    const view = await api.openConversation(summary!.id);
+    expect(view.conversation.systemPrompt).toBe("Answer in French.");
+    expect(view.conversation.sampling.temperature).toBe(0.3);
+
+    await fireEvent.click(screen.getByText("New preset from these settings"));
+    await fireEvent.input(screen.getByLabelText("Name"), { target: { value: "French" } });
+    await fireEvent.click(screen.getByText("Save preset"));
+    await waitFor(() => expect(screen.getByRole("option", { name: "French (v1)" })).toBeTruthy());
+    const [preset] = await api.listPresets();
+    expect(preset?.systemPrompt).toBe("Answer in French.");
+    expect(preset?.sampling.temperature).toBe(0.3);
   });
 });
 
