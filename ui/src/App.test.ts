@@ -75,6 +75,14 @@ describe("the chat", () => {
     await waitFor(() => expect(within(question()).getByTestId("message-content").textContent).toBe("Helo"));
   });
 
+  it("says when older messages were left out of the context window", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1, answer: "ok", droppedTurns: 4 }) });
+    await ready();
+    await newChatAndSend("Hello");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    expect(screen.getByRole("status").textContent).toContain("4 older messages were left out");
+  });
+
   it("search shows a highlighted snippet as text, never as HTML", async () => {
     render(App, { api: mockApi({ tokenDelayMs: 1, answer: "ok" }) });
     await ready();
@@ -146,6 +154,21 @@ describe("conversation settings", () => {
     const [preset] = await api.listPresets();
     expect(preset?.systemPrompt).toBe("Answer in French.");
     expect(preset?.sampling.temperature).toBe(0.3);
+  });
+});
+
+describe("settings", () => {
+  it("the theme follows the system until chosen by hand", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+    await ready();
+    expect(document.documentElement.dataset.theme).toBeUndefined();
+    await fireEvent.click(byId("nav-settings")!);
+    await waitFor(() => expect(screen.getByLabelText("dark", { exact: false })).toBeTruthy());
+    await fireEvent.click(screen.getByLabelText("dark", { exact: false }));
+    await waitFor(() => expect(document.documentElement.dataset.theme).toBe("dark"));
+    await fireEvent.click(screen.getByLabelText("system", { exact: false }));
+    await waitFor(() => expect(document.documentElement.dataset.theme).toBeUndefined());
+    expect(screen.getByText("encrypted (SQLCipher)")).toBeTruthy();
   });
 });
 

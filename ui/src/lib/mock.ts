@@ -29,6 +29,8 @@ export interface MockOptions {
   emptyLibrary?: boolean;
   /** The words of every answer. */
   answer?: string;
+  /** How many older turns every answer reports as left out of the context window. */
+  droppedTurns?: number;
 }
 
 const noSampling: Sampling = {
@@ -166,7 +168,7 @@ export function mockApi(options: MockOptions = {}): Api {
   ): Running {
     let stopped = false;
     const done = (async () => {
-      onEvent({ kind: "started", userMessage, assistantMessage: answer.id, droppedTurns: 0, promptTokens: 12 });
+      onEvent({ kind: "started", userMessage, assistantMessage: answer.id, droppedTurns: options.droppedTurns ?? 0, promptTokens: 12 });
       const words = answerText.split(/(?<=\s)/);
       let n = 0;
       for (const w of words) {
