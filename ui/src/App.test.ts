@@ -172,6 +172,26 @@ describe("settings", () => {
   });
 });
 
+describe("discover", () => {
+  it("searches Hugging Face, lists a repo's files with their fit, and downloads one into the library", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+    await ready();
+    await fireEvent.click(byId("nav-models")!);
+    await fireEvent.click(screen.getByRole("tab", { name: "Discover" }));
+    await fireEvent.input(byId("hub-search-input")!, { target: { value: "smollm" } });
+    await fireEvent.submit(byId("hub-search-input")!.closest("form")!);
+    await waitFor(() => expect(byId("repo-result")).not.toBeNull());
+    await fireEvent.click(byId("repo-result")!);
+    await waitFor(() => expect(all("repo-file-download").length).toBeGreaterThan(0));
+    const row = byId("repo-file-download")!.closest("tr")!;
+    expect(within(row).getByTestId("fit-badge").textContent).toContain("tok/s");
+    await fireEvent.click(byId("repo-file-download")!);
+    await waitFor(() => expect(byId("download-progress")?.dataset.state).toBe("finished"));
+    await fireEvent.click(screen.getByRole("tab", { name: "Library" }));
+    await waitFor(() => expect(all("library-row").length).toBe(4));
+  });
+});
+
 describe("downloads", () => {
   it("pause, resume, then pause and cancel", async () => {
     render(App, { api: mockApi({ tokenDelayMs: 20 }) });
