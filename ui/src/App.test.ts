@@ -245,6 +245,14 @@ describe("start", () => {
     expect(screen.getByRole("alert").textContent).toContain("the chat history is locked");
   });
 
+  it("a startup that throws (not a typed error) still shows the error screen", async () => {
+    const api = mockApi();
+    api.startup = () => Promise.reject(new Error("the Tauri bindings are not built yet"));
+    render(App, { api });
+    await waitFor(() => expect(byId("error-screen")).not.toBeNull());
+    expect(screen.getByRole("alert").textContent).toContain("not built yet");
+  });
+
   it("first run recommends a model, downloads it, and opens a chat with it", async () => {
     render(App, { api: mockApi({ tokenDelayMs: 1, emptyLibrary: true }) });
     await waitFor(() => expect(byId("welcome")).not.toBeNull());
