@@ -1,5 +1,7 @@
 // Small display helpers.
 
+import type { Fit } from "./api";
+
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return "?";
   const units = ["B", "kB", "MB", "GB", "TB"];
@@ -35,4 +37,15 @@ export function seconds(s: number | null | undefined): string {
 export function errorMessage(e: unknown): string {
   if (e && typeof e === "object" && "message" in e) return String((e as { message: unknown }).message);
   return String(e);
+}
+
+/** "fits" / "tight" / "won't fit", with `~` when estimated without the file header. */
+export function fitLabel(fit: Fit): string {
+  const verdict = fit.fit === "fits" ? "fits" : fit.fit === "tight" ? "tight" : "won't fit";
+  return verdict + (fit.approximate ? "~" : "");
+}
+
+/** Expected decode speed; `≤` marks an upper bound (not yet measured on this machine). */
+export function fitSpeed(fit: Fit): string {
+  return fit.decodeTokS === null ? "" : `${fit.measured ? "" : "≤"}${Math.round(fit.decodeTokS)} tok/s`;
 }

@@ -29,6 +29,8 @@ export interface MockOptions {
   emptyLibrary?: boolean;
   /** The words of every answer. */
   answer?: string;
+  /** How many older turns every answer reports as left out of the context window. */
+  droppedTurns?: number;
 }
 
 const noSampling: Sampling = {
@@ -87,7 +89,18 @@ export function mockApi(options: MockOptions = {}): Api {
   const leaf = new Map<string, string | null>();
   let library: LibraryModel[] = options.emptyLibrary
     ? []
-    : [model("smollm2-135m-instruct", 98_000_000, "fits"), model("big-70b", 40_000_000_000, "wont_fit")];
+    : [
+        model("smollm2-135m-instruct", 98_000_000, "fits"),
+        model("big-70b", 40_000_000_000, "wont_fit"),
+        // A model another app owns: read in place, never deleted; fit estimated without the header.
+        {
+          ...model("qwen2.5-7b-instruct", 4_700_000_000, "tight"),
+          source: { kind: "external", app: "lm_studio", label: "lmstudio-community/Qwen2.5-7B-Instruct-GGUF" },
+          owned: false,
+          path: "/home/you/.lmstudio/models/lmstudio-community/Qwen2.5-7B-Instruct-GGUF/qwen2.5-7b-instruct-q4_k_m.gguf",
+          fit: { ...fit("tight", 6.5e9, 6), approximate: true },
+        },
+      ];
   const pending: PendingDownload[] = [];
   let presets: Preset[] = [];
   let settings: Settings = {
@@ -155,7 +168,7 @@ export function mockApi(options: MockOptions = {}): Api {
   ): Running {
     let stopped = false;
     const done = (async () => {
-      onEvent({ kind: "started", userMessage, assistantMessage: answer.id, droppedTurns: 0, promptTokens: 12 });
+      onEvent({ kind: "started", userMessage, assistantMessage: answer.id, droppedTurns: options.droppedTurns ?? 0, promptTokens: 12 });
       const words = answerText.split(/(?<=\s)/);
       let n = 0;
       for (const w of words) {
@@ -293,13 +306,18 @@ export function mockApi(options: MockOptions = {}): Api {
     pull: (spec, onEvent) => {
       let stopped = false;
       const total = 50_000_000;
+      const [repo = spec, file = "model.gguf"] = spec.split(":");
+      // Resuming picks up the partial file: it is no longer "interrupted".
+      const at = pending.findIndex((p) => p.repo === repo && p.file === file);
+      const from = at >= 0 ? Math.round(((pending[at]?.done ?? 0) / total) * 10) : 0;
+      if (at >= 0) pending.splice(at, 1);
       const done = (async () => {
-        onEvent({ kind: "started", model: spec, total, done: 0 });
-        for (let i = 1; i <= 10; i++) {
+        onEvent({ kind: "started", model: spec, total, done: (from * total) / 10 });
+        for (let i = from + 1; i <= 10; i++) {
           await sleep(delay * 2);
           if (stopped) {
             onEvent({ kind: "paused" } satisfies DownloadEvent);
-            pending.push({ repo: spec.split(":")[0] ?? spec, file: "model.gguf", done: (i * total) / 10, size: total });
+            pending.push({ repo, file, done: ((i - 1) * total) / 10, size: total });
             throw { kind: "hub", message: "download paused; run the same pull again to resume" } satisfies AppError;
           }
           onEvent({ kind: "progress", done: (i * total) / 10, total, bytesPerSec: 25e6, etaSecs: (10 - i) * 0.2 });
@@ -316,7 +334,16 @@ export function mockApi(options: MockOptions = {}): Api {
       if (at >= 0) pending.splice(at, 1);
     },
     pendingDownloads: async () => [...pending],
-    importModel: async () => null,
+    importModel: async (copy) => {
+      // Stands in for the file dialog: always "picks" the same file.
+      const m: LibraryModel = {
+        ...model(`imported-${library.length}`, 250_000_000, "fits"),
+        source: { kind: "imported", copied: copy },
+        owned: copy,
+      };
+      library = [...library, m];
+      return m;
+    },
     deleteModel: async (modelId) => {
       library = library.filter((m) => m.id !== modelId);
     },

@@ -211,7 +211,37 @@ export class AppState {
     }
   }
 
-  async pull(spec: string) {
+  /** Each pull's promise, so a cancel can wait until it has let go of its file. */
+  private pulls = new Map<string, Promise<void>>();
+
+  /** Stops a download (if running) and deletes what it left on disk. */
+  async cancelPull(spec: string) {
+    const d = this.downloads.find((x) => x.spec === spec);
+    try {
+      if (d?.running) await d.running.stop();
+      await this.pulls.get(spec);
+      const [repo, file] = spec.split(":");
+      const left = (await this.api.pendingDownloads()).filter((p) => p.repo === repo && (file === undefined || p.file === file));
+      for (const p of left) await this.api.cancelDownload(p.repo, p.file);
+      this.downloads = this.downloads.filter((x) => x.spec !== spec);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  pull(spec: string): Promise<void> {
+    const running = this.pulls.get(spec);
+    if (running && this.downloads.some((d) => d.spec === spec && (d.state === "running" || d.state === "verifying"))) {
+      return running;
+    }
+    const p = this.runPull(spec).finally(() => {
+      if (this.pulls.get(spec) === p) this.pulls.delete(spec);
+    });
+    this.pulls.set(spec, p);
+    return p;
+  }
+
+  private async runPull(spec: string) {
     if (this.downloads.some((d) => d.spec === spec && (d.state === "running" || d.state === "verifying"))) return;
     const d: Download = {
       spec,
