@@ -46,6 +46,9 @@ impl DbKey {
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// Held while a connection is keyed (see [`Store::init`]).
+static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Store {
     /// Opens (or creates) the database at `path` with `key`.
     ///
@@ -74,12 +77,18 @@ impl Store {
         // reported as `CannotUnlock` instead.
         let _quiet: Result<String, _> =
             conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
-        if let Some(value) = key.pragma_value() {
-            conn.pragma_update(None, "key", &value)?;
-        }
         // The first read proves the key; nothing has been written yet.
-        let readable: Result<i64, _> =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+        let readable: Result<i64, _> = {
+            // SQLCipher sets up its crypto provider (OpenSSL) on the first key in
+            // the process; two connections keyed at once in different threads
+            // can make `PRAGMA key` fail. Keying is rare and quick for raw keys,
+            // so it is simply done one connection at a time.
+            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(value) = key.pragma_value() {
+                conn.pragma_update(None, "key", &value)?;
+            }
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        };
         if let Err(err) = readable {
             return Err(match err.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::NotADatabase) => StoreError::CannotUnlock,
@@ -124,6 +133,7 @@ impl Store {
     pub fn open_at_version(path: &Path, key: &DbKey, version: u32) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         if let Some(value) = key.pragma_value() {
+            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
             conn.pragma_update(None, "key", &value)?;
         }
         let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
