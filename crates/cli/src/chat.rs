@@ -11,13 +11,14 @@ use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
 use hearth_store::{
     Conversation, ConversationId, ConversationPatch, Message, MessageStatus, NewConversation,
-    Sampling,
+    PrivacyPolicy, Sampling,
 };
 use tokio::runtime::Runtime;
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
 use crate::open;
+use crate::route::{self, RouteArgs};
 
 const HELP: &str = "\
 commands:
@@ -48,6 +49,10 @@ pub(crate) struct Args {
     /// Continue this conversation (an id or a unique prefix; see `hearth history list`).
     #[arg(long, short = 'c')]
     conversation: Option<String>,
+
+    /// Applies to new conversations; a continued one keeps its own.
+    #[command(flatten)]
+    route: RouteArgs,
 }
 
 struct Session {
@@ -70,9 +75,11 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
     let conversation = match &args.conversation {
         Some(prefix) => resume(&app, prefix, args)?,
         None => {
-            let model = args.model.reference()?;
+            let (backend, model) = route::backend_and_model(&app, &args.model)?;
             app.store().create_conversation(&NewConversation {
-                model: Some(model),
+                privacy: args.route.policy(backend.is_some())?,
+                backend,
+                model,
                 system_prompt: args.system.clone(),
                 sampling: sampling(&args.sampling),
                 ..NewConversation::default()
@@ -80,9 +87,18 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         }
     };
     eprintln!(
-        "conversation {} · {} · /help for commands, Ctrl-D to quit.",
+        "conversation {} · {} · {} · /help for commands, Ctrl-D to quit.",
         conversation.id,
-        conversation.model.as_deref().unwrap_or("no model"),
+        conversation
+            .backend
+            .as_deref()
+            .or(conversation.model.as_deref())
+            .unwrap_or("no model"),
+        match &conversation.privacy {
+            PrivacyPolicy::LocalOnly => "local only",
+            PrivacyPolicy::AskBeforeCloud { .. } => "asks before cloud",
+            PrivacyPolicy::CloudFallback { .. } => "cloud allowed",
+        }
     );
     let mut session = Session {
         app,
@@ -92,6 +108,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         options: TurnOptions {
             max_tokens: args.sampling.max_tokens,
             stop: args.sampling.stop.clone(),
+            ..TurnOptions::default()
         },
         last: None,
     };
@@ -139,7 +156,7 @@ fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
 }
 
 /// How a conversation names its model: the absolute path of the file.
-fn sampling(args: &SamplingArgs) -> Sampling {
+pub(crate) fn sampling(args: &SamplingArgs) -> Sampling {
     Sampling {
         temperature: Some(args.temperature),
         top_k: Some(args.top_k as u32),
@@ -157,10 +174,16 @@ impl Session {
     }
 
     fn send(&mut self, text: &str) -> Result<()> {
-        let (app, id, options) = (self.app.clone(), self.id().clone(), self.options.clone());
-        let text = text.to_owned();
-        self.turn(|cancel, on_event| async move {
-            app.send(&id, &text, &options, cancel, on_event).await
+        route::with_consent(|consent| {
+            let (app, id) = (self.app.clone(), self.id().clone());
+            let options = TurnOptions {
+                consent,
+                ..self.options.clone()
+            };
+            let text = text.to_owned();
+            self.turn(|cancel, on_event| async move {
+                app.send(&id, &text, &options, cancel, on_event).await
+            })
         })
     }
 
@@ -189,6 +212,20 @@ impl Session {
         self.interrupt.finish();
         println_out();
         let turn = result?;
+        let answer = &turn.answer;
+        if let Some(reason) = &answer.fallback_reason {
+            eprintln!(
+                "(answered by {}:{} because {reason})",
+                answer.backend.as_deref().unwrap_or("?"),
+                answer.model.as_deref().unwrap_or("?")
+            );
+        } else if answer.backend.as_deref().is_some_and(|b| b != hearth_core::LOCAL_BACKEND) {
+            eprintln!(
+                "(answered by the cloud model {}:{})",
+                answer.backend.as_deref().unwrap_or("?"),
+                answer.model.as_deref().unwrap_or("?")
+            );
+        }
         if turn.answer.status == MessageStatus::Cancelled {
             eprintln!("(stopped; /continue carries on)");
         }

@@ -87,7 +87,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                         out,
                         "{}  {}  {:>4} msgs  {}",
                         c.id,
-                        format_time(c.updated_at),
+                        hearth_store::format_time(c.updated_at),
                         c.message_count,
                         c.title
                     )?;
@@ -164,40 +164,14 @@ fn resolve(store: &Store, prefix: &str) -> Result<ConversationId> {
     Ok(store.resolve_conversation_prefix(prefix)?)
 }
 
-/// `2026-11-23 21:05` (UTC) from Unix milliseconds.
-fn format_time(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_are_utc_dates() {
-        assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(1_795_467_900_000), "2026-11-23 21:05");
-        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00");
+        assert_eq!(hearth_store::format_time(0), "1970-01-01 00:00");
+        assert_eq!(hearth_store::format_time(1_795_467_900_000), "2026-11-23 21:05");
+        assert_eq!(hearth_store::format_time(951_782_400_000), "2000-02-29 00:00");
     }
 }

@@ -7,10 +7,12 @@
 mod args;
 mod bench;
 mod chat;
+mod cloud;
 mod history;
 mod interrupt;
 mod models;
 mod open;
+mod route;
 mod run;
 mod stats;
 mod stream;
@@ -61,6 +63,18 @@ enum Command {
     Login,
     /// Remove the Hugging Face token from the OS keychain.
     Logout,
+    /// Cloud providers: add (key from stdin or env), list, test, models, rm, price.
+    #[command(subcommand_required = true)]
+    Provider(cloud::ProviderArgs),
+    /// How each backend has been doing: TTFT and speed percentiles, errors, fallbacks.
+    Stats(cloud::StatsArgs),
+    /// Every connection Hearth made (`log`), and the offline switch.
+    #[command(subcommand_required = true)]
+    Network(cloud::NetworkArgs),
+    /// Daily and monthly spending caps for cloud models.
+    Budget(cloud::BudgetArgs),
+    /// Replace e-mail addresses, numbers and your own words before text goes to a cloud model.
+    Redaction(cloud::RedactionArgs),
 }
 
 fn main() -> Result<()> {
@@ -86,5 +100,10 @@ fn main() -> Result<()> {
         Command::Catalog(args) => models::catalog(&args),
         Command::Login => models::login(),
         Command::Logout => models::logout(),
+        Command::Provider(args) => cloud::provider(&args),
+        Command::Stats(args) => cloud::stats(&args),
+        Command::Network(args) => cloud::network(&args),
+        Command::Budget(args) => cloud::budget(&args),
+        Command::Redaction(args) => cloud::redaction(&args),
     }
 }

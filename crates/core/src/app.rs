@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hearth_engine::EngineOptions;
+use hearth_providers::HttpPolicy;
 use hearth_secrets::{KeyringStore, SecretStore, SecretString};
 use hearth_store::Store;
 
+use crate::cloud::Cloud;
 use crate::local::LocalModels;
 use crate::{Config, CoreError, Models, key};
 
@@ -35,6 +37,8 @@ pub struct OpenOptions {
     pub passphrase: Option<SecretString>,
     /// How local models are loaded (context length, device, threads).
     pub engine: EngineOptions,
+    /// Timeouts, retries and the circuit breaker of cloud providers.
+    pub http: HttpPolicy,
 }
 
 /// The chat service. Cheap to clone; clones share everything.
@@ -46,6 +50,7 @@ pub struct App {
     secrets: Option<Arc<dyn SecretStore>>,
     models: Models,
     pub(crate) local: Arc<LocalModels>,
+    pub(crate) cloud: Arc<Cloud>,
 }
 
 impl std::fmt::Debug for App {
@@ -98,12 +103,16 @@ impl App {
                 "answers interrupted by a crash are kept as partial"
             );
         }
+        let offline = config.is_offline();
+        let store = Arc::new(Mutex::new(store));
         let config = Arc::new(config);
+        let cloud = Arc::new(Cloud::new(store.clone(), offline, options.http));
         Ok(Self {
-            models: Models::new(config.clone(), secrets.clone()),
+            models: Models::new(config.clone(), secrets.clone()).with_ledger(cloud.ledger()),
+            cloud,
             config,
             key_in_keychain,
-            store: Arc::new(Mutex::new(store)),
+            store,
             secrets,
             local: Arc::new(LocalModels::new(options.engine)),
         })

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hearth_backend::{Message as Turn, Role};
+use hearth_backend::{ErrorKind, Message as Turn, Role};
 use hearth_engine::{
     Completion, EngineError, GenerateRequest, GenerationEvent, Prompt, SamplingParams, StopReason,
 };
@@ -21,7 +21,10 @@ use hearth_store::{
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud_turn::CloudTurn;
 use crate::context::{self, Fitted};
+use crate::router::{Consent, LocalHealth};
+use crate::turn_route::Plan;
 use crate::{App, CoreError, title};
 
 /// How often a growing answer is written to the database.
@@ -59,6 +62,9 @@ pub struct TurnOptions {
     pub max_tokens: Option<usize>,
     /// Stop when the answer contains one of these.
     pub stop: Vec<String>,
+    /// The user's answer to a consent request for this turn (policy "ask
+    /// before cloud").
+    pub consent: Consent,
 }
 
 /// The outcome of a turn.
@@ -70,7 +76,7 @@ pub struct TurnResult {
 }
 
 /// Where the answer goes.
-enum Target {
+pub(crate) enum Target {
     /// A new assistant message under this (user) message.
     New { parent: MessageId },
     /// More text for an existing, unfinished answer.
@@ -91,9 +97,10 @@ impl App {
         if text.trim().is_empty() {
             return Err(CoreError::Invalid("the message is empty".into()));
         }
+        let conv = self.store().conversation(conversation)?;
+        let plan = self.plan_turn(&conv, options.consent)?;
         let (conv, user, history) = {
             let store = self.store();
-            let conv = store.conversation(conversation)?;
             let path = store.active_path(conversation)?;
             let user = store.append_message(&NewMessage {
                 conversation_id: conversation.clone(),
@@ -129,6 +136,7 @@ impl App {
                 cancel,
                 on_event,
                 Some(user.id.clone()),
+                plan,
             )
             .await?;
         result.user_message = Some(user);
@@ -144,7 +152,7 @@ impl App {
         cancel: CancellationToken,
         on_event: impl FnMut(ChatEvent) + Send,
     ) -> Result<TurnResult, CoreError> {
-        let (conv, history, parent) = {
+        let (conv, parent) = {
             let store = self.store();
             let message = store.message(assistant)?;
             let parent = match (&message.role, &message.parent_id) {
@@ -155,10 +163,10 @@ impl App {
                     ));
                 }
             };
-            let conv = store.conversation(&message.conversation_id)?;
-            let path = store.switch_branch(&parent)?;
-            (conv, path_through(path, &parent), parent)
+            (store.conversation(&message.conversation_id)?, parent)
         };
+        let plan = self.plan_turn(&conv, options.consent)?;
+        let history = path_through(self.store().switch_branch(&parent)?, &parent);
         self.answer(
             &conv,
             history,
@@ -167,6 +175,7 @@ impl App {
             cancel,
             on_event,
             None,
+            plan,
         )
         .await
     }
@@ -184,14 +193,16 @@ impl App {
         if text.trim().is_empty() {
             return Err(CoreError::Invalid("the message is empty".into()));
         }
+        let original = self.store().message(user)?;
+        if original.role != Role::User {
+            return Err(CoreError::Invalid(
+                "only a user message can be edited".into(),
+            ));
+        }
+        let conv = self.store().conversation(&original.conversation_id)?;
+        let plan = self.plan_turn(&conv, options.consent)?;
         let (conv, history, edited) = {
             let store = self.store();
-            let original = store.message(user)?;
-            if original.role != Role::User {
-                return Err(CoreError::Invalid(
-                    "only a user message can be edited".into(),
-                ));
-            }
             let edited = store.edit_message(user, text)?;
             let conv = store.conversation(&original.conversation_id)?;
             let path = store.active_path(&original.conversation_id)?;
@@ -209,6 +220,7 @@ impl App {
                 cancel,
                 on_event,
                 Some(edited.id.clone()),
+                plan,
             )
             .await?;
         result.user_message = Some(edited);
@@ -224,15 +236,16 @@ impl App {
         cancel: CancellationToken,
         on_event: impl FnMut(ChatEvent) + Send,
     ) -> Result<TurnResult, CoreError> {
+        let message = self.store().message(assistant)?;
+        if message.role != Role::Assistant || message.status == MessageStatus::Streaming {
+            return Err(CoreError::Invalid(
+                "only a finished or interrupted answer can be continued".into(),
+            ));
+        }
+        let conv = self.store().conversation(&message.conversation_id)?;
+        let plan = self.plan_turn(&conv, options.consent)?;
         let (conv, history, message) = {
             let store = self.store();
-            let message = store.message(assistant)?;
-            if message.role != Role::Assistant || message.status == MessageStatus::Streaming {
-                return Err(CoreError::Invalid(
-                    "only a finished or interrupted answer can be continued".into(),
-                ));
-            }
-            let conv = store.conversation(&message.conversation_id)?;
             let mut path = store.switch_branch(assistant)?;
             let at = path
                 .iter()
@@ -244,7 +257,7 @@ impl App {
         let target = Target::Continue {
             message: Box::new(message),
         };
-        self.answer(&conv, history, target, options, cancel, on_event, None)
+        self.answer(&conv, history, target, options, cancel, on_event, None, plan)
             .await
     }
 
@@ -305,9 +318,48 @@ impl App {
         cancel: CancellationToken,
         mut on_event: impl FnMut(ChatEvent) + Send,
         user_message: Option<MessageId>,
+        plan: Plan,
     ) -> Result<TurnResult, CoreError> {
+        if !plan.backend.is_local() {
+            let turn = CloudTurn {
+                conv,
+                history,
+                target,
+                options,
+                user_message,
+                plan,
+            };
+            return self.answer_cloud(turn, cancel, on_event).await;
+        }
         let model_path = self.model_path(conv)?;
-        let engine = self.local.get(&model_path).await?;
+        let engine = match self.local.get(&model_path).await {
+            Ok(engine) => engine,
+            Err(err) => {
+                // Loading failed: the policy may allow another backend.
+                let health = match &err {
+                    CoreError::Engine(e) if e.is_out_of_memory() => LocalHealth::OutOfMemory,
+                    _ => LocalHealth::Failed {
+                        kind: "it could not be loaded".into(),
+                    },
+                };
+                match self.plan_with(conv, options.consent, &health) {
+                    Ok(plan) if !plan.backend.is_local() => {
+                        tracing::info!(backend = %plan.backend, "local model failed to load; falling back");
+                        let turn = CloudTurn {
+                            conv,
+                            history,
+                            target,
+                            options,
+                            user_message,
+                            plan,
+                        };
+                        return self.answer_cloud(turn, cancel, on_event).await;
+                    }
+                    _ => return Err(err),
+                }
+            }
+        };
+        let fallback_reason = plan.fallback.as_ref().map(ToString::to_string);
         let model_name = engine
             .info()
             .name
@@ -379,7 +431,7 @@ impl App {
                             status: MessageStatus::Streaming,
                             metrics: message.metrics.clone(),
                             error: None,
-                            fallback_reason: message.fallback_reason.clone(),
+                            fallback_reason: fallback_reason.clone(),
                             backend: Some(LOCAL_BACKEND.into()),
                             model: Some(model_name.clone()),
                         },
@@ -443,7 +495,7 @@ impl App {
                     status,
                     metrics: metrics.clone(),
                     error,
-                    fallback_reason: None,
+                    fallback_reason: fallback_reason.clone(),
                     backend: Some(LOCAL_BACKEND.into()),
                     model: Some(model_name.clone()),
                 },
@@ -459,10 +511,13 @@ impl App {
                 ttft_ms: metrics.ttft_ms,
                 latency_ms: metrics.latency_ms,
                 cost_usd: metrics.cost_usd,
-                fallback_reason: None,
+                fallback_reason,
+                error_kind: outcome.as_ref().err().map(|_| ErrorKind::Local.as_str().to_owned()),
+                retries: 0,
             })?;
             finished
         };
+        self.after_turn(&conv.id, &plan)?;
         if let Ok(completion) = &outcome {
             let speed =
                 (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);

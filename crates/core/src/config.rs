@@ -33,6 +33,11 @@ pub mod env {
     pub const OLLAMA_MODELS: &str = "OLLAMA_MODELS";
     /// Set to `0` to not look for models in other apps' folders.
     pub const EXTERNAL_MODELS: &str = "HEARTH_EXTERNAL_MODELS";
+    /// The most memory, in MB, a local model may use (fit estimates and the
+    /// router count no more than this as available).
+    pub const MEMORY_LIMIT_MB: &str = "HEARTH_MEMORY_LIMIT_MB";
+    /// `1` starts Hearth with the offline switch on: no connection of any kind.
+    pub const OFFLINE: &str = "HEARTH_OFFLINE";
 }
 
 /// The real Hugging Face Hub.
@@ -61,6 +66,10 @@ pub struct Config {
     pub hf_token: Option<SecretString>,
     /// Other apps' model folders, offered in place (read-only).
     pub external_sources: ExternalSources,
+    /// The most memory a local model may use, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Start with the offline switch on (it stays on once set in the app).
+    pub offline: bool,
 }
 
 impl Config {
@@ -85,6 +94,10 @@ impl Config {
             db_passphrase: non_empty_var(env::DB_PASSPHRASE).map(SecretString::from),
             hf_token: non_empty_var(env::HF_TOKEN).map(SecretString::from),
             external_sources,
+            memory_limit: non_empty_var(env::MEMORY_LIMIT_MB)
+                .and_then(|mb| mb.trim().parse::<u64>().ok())
+                .map(|mb| mb.saturating_mul(1 << 20)),
+            offline: non_empty_var(env::OFFLINE).is_some_and(|v| v != "0"),
         })
     }
 
@@ -97,6 +110,8 @@ impl Config {
             db_passphrase: None,
             hf_token: None,
             external_sources: ExternalSources::default(),
+            memory_limit: None,
+            offline: false,
         }
     }
 
@@ -113,6 +128,17 @@ impl Config {
     /// The root directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// The file whose presence is the offline switch (a file, so that
+    /// `hearth pull` sees it without opening the history database).
+    pub fn offline_marker(&self) -> PathBuf {
+        self.home.join("offline")
+    }
+
+    /// Whether the offline switch is on (the environment or the marker).
+    pub fn is_offline(&self) -> bool {
+        self.offline || self.offline_marker().exists()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Errors of the chat service, each with a message a person can act on.
 
+use hearth_backend::BackendError;
 use hearth_engine::EngineError;
 use hearth_hub::HubError;
 use hearth_secrets::SecretError;
@@ -60,4 +61,35 @@ pub enum CoreError {
     },
     #[error("the generation worker stopped unexpectedly")]
     WorkerGone,
+    /// A cloud backend failed (its message says what to do).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("no provider named {0:?} is set up (see `hearth provider list`)")]
+    UnknownProvider(String),
+    /// The conversation's policy is "ask before cloud": nothing was sent; ask
+    /// the user and send again with their answer.
+    #[error("this message would go to {backend}{}; send it again once the user agreed", reason_suffix(.reason))]
+    ConsentNeeded {
+        backend: String,
+        reason: Option<String>,
+    },
+    /// The router refused the turn (policy, nothing can answer); nothing was sent.
+    #[error("{0}")]
+    Refused(String),
+    /// The offline switch is on.
+    #[error(
+        "Hearth is offline: nothing was sent to {0}. Turn the offline switch off \
+         (`hearth network online`) to connect"
+    )]
+    Offline(&'static str),
+    /// Over a daily or monthly budget; nothing was sent.
+    #[error("{0}")]
+    OverBudget(String),
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map(|r| format!(" because {r}"))
+        .unwrap_or_default()
 }

@@ -35,18 +35,29 @@
 
 mod app;
 mod chat;
+mod cloud;
+mod cloud_turn;
 mod config;
 pub mod context;
+mod cost;
 mod error;
 mod key;
 mod local;
 mod models;
+pub mod redact;
+pub mod router;
+mod stats;
 pub mod title;
+mod turn_route;
 pub mod view;
 
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
+pub use cloud::{ProviderEntry, ProviderInfo};
+pub use cost::{Budget, Price};
 pub use error::CoreError;
+pub use hearth_providers;
+pub use stats::{BackendStats, Stats};
 pub use hearth_hub;
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};

@@ -13,7 +13,9 @@ use hearth_hub::{
     ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
 };
 use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
+use hearth_store::NetworkRecord;
 
+use crate::cloud::Ledger;
 use crate::{Config, CoreError};
 
 /// A model in the library with its fit on this machine.
@@ -79,6 +81,7 @@ impl PullSpec {
 pub struct Models {
     config: Arc<Config>,
     secrets: Option<Arc<dyn SecretStore>>,
+    ledger: Option<Arc<Ledger>>,
 }
 
 impl std::fmt::Debug for Models {
@@ -93,7 +96,17 @@ impl Models {
     /// The library of `config`; the Hugging Face token comes from `secrets`
     /// (or the configuration's `HF_TOKEN`).
     pub fn new(config: Arc<Config>, secrets: Option<Arc<dyn SecretStore>>) -> Self {
-        Self { config, secrets }
+        Self {
+            config,
+            secrets,
+            ledger: None,
+        }
+    }
+
+    /// The same, noting each connection to Hugging Face in `ledger`.
+    pub(crate) fn with_ledger(mut self, ledger: Arc<Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// The library, with models found in other apps' folders refreshed.
@@ -106,7 +119,23 @@ impl Models {
 
     /// This machine's RAM and memory bandwidth (measured once, then cached).
     pub fn machine(&self) -> Machine {
-        Machine::probe(&self.config.models_dir())
+        let mut machine = Machine::probe(&self.config.models_dir());
+        if let Some(limit) = self.config.memory_limit {
+            machine.available_ram = machine.available_ram.min(limit);
+        }
+        machine
+    }
+
+    /// The fit at `context` tokens of the library model in `path` (`None`
+    /// for a file outside the library: nothing is known about it yet).
+    pub fn fit_of(&self, path: &Path, context: u64) -> Option<LibraryModel> {
+        let id = self.id_of(path)?;
+        let library = self.library().ok()?;
+        let entry = library.list().iter().find(|m| m.id == id)?.clone();
+        Some(LibraryModel {
+            fit: hearth_hub::estimate(&facts_of(&entry), context, &self.machine()),
+            entry,
+        })
     }
 
     /// The library's models with their fit at `context` tokens.
@@ -210,7 +239,34 @@ impl Models {
 
     /// A client for the configured Hugging Face endpoint, with the user's token.
     pub fn hub(&self) -> Result<HubClient, CoreError> {
+        if self.config.is_offline() {
+            return Err(CoreError::Offline("Hugging Face"));
+        }
         Ok(HubClient::new(&self.config.hf_endpoint, self.hf_token()?)?)
+    }
+
+    /// Notes a connection to Hugging Face in the network ledger, if there is one.
+    fn note(&self, purpose: &str, detail: &str, bytes_received: u64, ok: bool) {
+        let Some(ledger) = &self.ledger else {
+            return;
+        };
+        let endpoint = &self.config.hf_endpoint;
+        let host = endpoint
+            .split_once("://")
+            .map_or(endpoint.as_str(), |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        ledger.write(&NetworkRecord {
+            at: hearth_store::now(),
+            host: host.to_owned(),
+            purpose: purpose.to_owned(),
+            detail: Some(detail.to_owned()),
+            bytes_sent: 0,
+            bytes_received,
+            status: None,
+            ok,
+        });
     }
 
     /// The Hugging Face token: from the secret store, else `HF_TOKEN`.
@@ -242,7 +298,9 @@ impl Models {
         sort: SearchSort,
         limit: usize,
     ) -> Result<Vec<RepoSummary>, CoreError> {
-        Ok(self.hub()?.search(query, sort, limit).await?)
+        let found = self.hub()?.search(query, sort, limit).await;
+        self.note("model search", query, 0, found.is_ok());
+        Ok(found?)
     }
 
     /// A repo's GGUF models, each with its fit at `context` tokens.
@@ -251,7 +309,9 @@ impl Models {
         repo: &str,
         context: u64,
     ) -> Result<(RepoInfo, Vec<RemoteChoice>), CoreError> {
-        let info = self.hub()?.repo(repo).await?;
+        let info = self.hub()?.repo(repo).await;
+        self.note("model files", repo, 0, info.is_ok());
+        let info = info?;
         let machine = self.machine();
         let choices = info
             .models
@@ -281,10 +341,15 @@ impl Models {
         options: &DownloadOptions,
     ) -> Result<ModelEntry, CoreError> {
         let hub = self.hub()?;
-        let repo = hub.repo(&spec.repo).await?;
+        let repo = hub.repo(&spec.repo).await;
+        self.note("model files", &spec.repo, 0, repo.is_ok());
+        let repo = repo?;
         let model = repo.select(spec.file.as_deref())?;
         let mut library = Library::open(self.config.models_dir())?;
-        Ok(hub.download(&repo, model, &mut library, options).await?)
+        let entry = hub.download(&repo, model, &mut library, options).await;
+        let size = entry.as_ref().map_or(0, |e| e.size);
+        self.note("download", &spec.repo, size, entry.is_ok());
+        Ok(entry?)
     }
 
     /// The curated catalog, each entry with its fit at `context` tokens; the

@@ -55,6 +55,12 @@ pub enum ErrorKind {
     Locked,
     Keychain,
     Internal,
+    /// A cloud provider failed (the message says how).
+    Cloud,
+    /// The conversation asks before cloud: ask the user, then send again.
+    ConsentNeeded,
+    /// Refused by the privacy policy or a budget; nothing was sent.
+    Refused,
 }
 
 impl From<&CoreError> for ErrorView {
@@ -80,6 +86,11 @@ impl From<&CoreError> for ErrorView {
             | CoreError::Secrets(_) => ErrorKind::Keychain,
             CoreError::Config(_) | CoreError::Io { .. } | CoreError::WorkerGone => {
                 ErrorKind::Internal
+            }
+            CoreError::Backend(_) | CoreError::UnknownProvider(_) => ErrorKind::Cloud,
+            CoreError::ConsentNeeded { .. } => ErrorKind::ConsentNeeded,
+            CoreError::Refused(_) | CoreError::OverBudget(_) | CoreError::Offline(_) => {
+                ErrorKind::Refused
             }
         };
         Self {

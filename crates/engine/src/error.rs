@@ -62,3 +62,21 @@ pub enum EngineError {
     #[error("the engine worker has stopped")]
     WorkerGone,
 }
+
+impl EngineError {
+    /// Whether the failure was running out of memory (loading a model too big
+    /// for this machine), as far as the OS or the compute backend says so.
+    pub fn is_out_of_memory(&self) -> bool {
+        let text = match self {
+            Self::Io { source, .. } => {
+                return source.kind() == std::io::ErrorKind::OutOfMemory;
+            }
+            Self::Tensor { source, .. } | Self::Compute(source) => source.to_string(),
+            _ => return false,
+        };
+        let text = text.to_ascii_lowercase();
+        ["out of memory", "cannot allocate memory", "memory allocation"]
+            .iter()
+            .any(|needle| text.contains(needle))
+    }
+}

@@ -47,8 +47,8 @@ pub use open::DbKey;
 pub use types::{
     Conversation, ConversationId, ConversationPatch, ConversationSummary, HIGHLIGHT, ImportReport,
     ListQuery, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NewConversation,
-    NewMessage, Preset, PresetDraft, PresetId, PrivacyPolicy, Sampling, SearchHit, Timestamp,
-    UsageRecord, UsageRow, UsageSummary, now,
+    NetworkRecord, NewMessage, Preset, PresetDraft, PresetId, PrivacyPolicy, Redaction, Sampling, SearchHit, Timestamp,
+    UsageRecord, UsageRow, UsageSummary, civil_from_days, format_time, now,
 };
 
 /// The chat history database (one connection; wrap it in a mutex to share).

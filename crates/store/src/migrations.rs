@@ -102,6 +102,33 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (id, version)
     ) STRICT;
     "#,
+    // 2: the outcome of each backend request (for `hearth stats`), and the
+    // network ledger: every outbound connection Hearth makes.
+    r#"
+    ALTER TABLE usage ADD COLUMN error_kind TEXT;
+    ALTER TABLE usage ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE network_log (
+        seq             INTEGER PRIMARY KEY,
+        at              INTEGER NOT NULL,
+        host            TEXT NOT NULL,
+        purpose         TEXT NOT NULL,
+        detail          TEXT,
+        bytes_sent      INTEGER NOT NULL,
+        bytes_received  INTEGER NOT NULL,
+        status          INTEGER,
+        ok              INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX network_log_at ON network_log (at);
+
+    CREATE TABLE redactions (
+        message_id   TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        placeholder  TEXT NOT NULL,
+        original     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX redactions_message ON redactions (message_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -17,6 +17,32 @@ pub fn now() -> Timestamp {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `2026-11-23 21:05` (UTC) from a [`Timestamp`].
+pub fn format_time(millis: i64) -> String {
+    let secs = millis.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -155,8 +181,12 @@ pub enum PrivacyPolicy {
     /// Never leaves the machine (the default).
     #[default]
     LocalOnly,
-    /// Ask before anything goes to a cloud provider.
-    AskBeforeCloud,
+    /// Ask before anything goes to a cloud provider (a chosen cloud model, or
+    /// these fallbacks in order).
+    AskBeforeCloud {
+        #[serde(default)]
+        chain: Vec<String>,
+    },
     /// Fall back to these backends, in order, when the local one cannot answer.
     CloudFallback { chain: Vec<String> },
 }
@@ -323,6 +353,38 @@ pub struct UsageRecord {
     pub latency_ms: Option<f64>,
     pub cost_usd: Option<f64>,
     pub fallback_reason: Option<String>,
+    /// Why the request failed (`ErrorKind::as_str`), `None` when it succeeded.
+    #[serde(default)]
+    pub error_kind: Option<String>,
+    /// Attempts retried before the last one.
+    #[serde(default)]
+    pub retries: u32,
+}
+
+/// A piece of text replaced by a placeholder before a message went to a
+/// cloud provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redaction {
+    /// `email`, `phone`, `card`, `iban` or `word`.
+    pub kind: String,
+    pub placeholder: String,
+    pub original: String,
+}
+
+/// One outbound connection Hearth made (or one HTTP attempt over it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub at: Timestamp,
+    pub host: String,
+    /// What for: `model search`, `download`, `provider call`, `model list`.
+    pub purpose: String,
+    /// Which provider or repository, when there is one.
+    pub detail: Option<String>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// The HTTP status, when a response came.
+    pub status: Option<u16>,
+    pub ok: bool,
 }
 
 /// Usage totals for one backend and model.

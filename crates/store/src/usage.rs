@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use crate::conversations::json;
 use crate::types::now;
 use crate::{
-    ConversationId, Preset, PresetDraft, PresetId, Store, StoreError, Timestamp, UsageRecord,
+    ConversationId, MessageId, NetworkRecord, Preset, Redaction, PresetDraft, PresetId, Store, StoreError, Timestamp, UsageRecord,
     UsageRow, UsageSummary,
 };
 
@@ -15,8 +15,8 @@ impl Store {
         self.conn
             .prepare_cached(
                 "INSERT INTO usage (at, conversation_id, message_id, backend, model, tokens_in, \
-                 tokens_out, ttft_ms, latency_ms, cost_usd, fallback_reason) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 tokens_out, ttft_ms, latency_ms, cost_usd, fallback_reason, error_kind, retries) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 rec.at,
@@ -30,8 +30,124 @@ impl Store {
                 rec.latency_ms,
                 rec.cost_usd,
                 rec.fallback_reason,
+                rec.error_kind,
+                rec.retries,
             ])?;
         Ok(())
+    }
+
+    /// Every usage record since `since` (all time when `None`), oldest first.
+    pub fn usage_records(&self, since: Option<Timestamp>) -> Result<Vec<UsageRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, conversation_id, message_id, backend, model, tokens_in, tokens_out, \
+                    ttft_ms, latency_ms, cost_usd, fallback_reason, error_kind, retries \
+             FROM usage WHERE at >= ?1 ORDER BY at, rowid",
+        )?;
+        let rows = stmt.query_map([since.unwrap_or(i64::MIN)], |r| {
+            let conversation: Option<String> = r.get(1)?;
+            let message: Option<String> = r.get(2)?;
+            Ok(UsageRecord {
+                at: r.get(0)?,
+                conversation_id: conversation.and_then(|c| ConversationId::parse(&c).ok()),
+                message_id: message.and_then(|m| MessageId::parse(&m).ok()),
+                backend: r.get(3)?,
+                model: r.get(4)?,
+                tokens_in: r.get(5)?,
+                tokens_out: r.get(6)?,
+                ttft_ms: r.get(7)?,
+                latency_ms: r.get(8)?,
+                cost_usd: r.get(9)?,
+                fallback_reason: r.get(10)?,
+                error_kind: r.get(11)?,
+                retries: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The cost of all requests since `since`, in US dollars.
+    pub fn cost_since(&self, since: Timestamp) -> Result<f64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(cost_usd), 0.0) FROM usage WHERE at >= ?1",
+            [since],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records an outbound connection in the network ledger.
+    pub fn record_network(&self, rec: &NetworkRecord) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO network_log (at, host, purpose, detail, bytes_sent, bytes_received, \
+                 status, ok) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                rec.at,
+                rec.host,
+                rec.purpose,
+                rec.detail,
+                rec.bytes_sent,
+                rec.bytes_received,
+                rec.status,
+                rec.ok,
+            ])?;
+        Ok(())
+    }
+
+    /// Notes what was redacted from the request that produced `message`.
+    pub fn record_redactions(
+        &self,
+        message: &MessageId,
+        redactions: &[Redaction],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM redactions WHERE message_id = ?1", [message.as_str()])?;
+        for r in redactions {
+            tx.execute(
+                "INSERT INTO redactions (message_id, kind, placeholder, original) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![message.as_str(), r.kind, r.placeholder, r.original],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What was redacted from the request that produced `message`.
+    pub fn redactions(&self, message: &MessageId) -> Result<Vec<Redaction>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, placeholder, original FROM redactions WHERE message_id = ?1 \
+             ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([message.as_str()], |r| {
+            Ok(Redaction {
+                kind: r.get(0)?,
+                placeholder: r.get(1)?,
+                original: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest `limit` entries of the network ledger, newest first.
+    pub fn network_log(&self, limit: usize) -> Result<Vec<NetworkRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, host, purpose, detail, bytes_sent, bytes_received, status, ok \
+             FROM network_log ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(NetworkRecord {
+                at: r.get(0)?,
+                host: r.get(1)?,
+                purpose: r.get(2)?,
+                detail: r.get(3)?,
+                bytes_sent: r.get(4)?,
+                bytes_received: r.get(5)?,
+                status: r.get(6)?,
+                ok: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Totals since `since` (all time when `None`), overall and per model.

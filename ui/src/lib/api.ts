@@ -21,7 +21,10 @@ export interface AppError {
     | "store"
     | "locked"
     | "keychain"
-    | "internal";
+    | "internal"
+    | "cloud"
+    | "consentNeeded"
+    | "refused";
   message: string;
 }
 

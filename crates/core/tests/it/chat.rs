@@ -34,7 +34,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn options(max_tokens: usize) -> TurnOptions {
     TurnOptions {
         max_tokens: Some(max_tokens),
-        stop: Vec::new(),
+        ..TurnOptions::default()
     }
 }
 

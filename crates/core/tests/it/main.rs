@@ -6,6 +6,7 @@
 
 mod chat;
 mod open;
+mod router;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 use hearth_backend::Role;
 use hearth_store::{
-    ConversationPatch, ListQuery, MessageStatus, PresetDraft, Sampling, UsageRecord,
+    ConversationPatch, ListQuery, MessageStatus, NetworkRecord, PresetDraft, Sampling, UsageRecord,
 };
 
 use crate::{Db, conversation, say};
@@ -215,6 +215,8 @@ fn presets_are_versioned_and_old_versions_stay_readable() {
                 latency_ms: None,
                 cost_usd: Some(0.5),
                 fallback_reason: None,
+                error_kind: None,
+                retries: 0,
             })
             .unwrap();
     }
@@ -225,4 +227,54 @@ fn presets_are_versioned_and_old_versions_stay_readable() {
     );
     assert_eq!(usage.by_model.len(), 2);
     assert!((usage.cost_usd - 1.5).abs() < 1e-9);
+}
+
+#[test]
+fn usage_records_and_the_network_ledger_read_back() {
+    let db = Db::new();
+    let store = db.open();
+    let start = hearth_store::now();
+    store
+        .record_usage(&UsageRecord {
+            at: start,
+            conversation_id: None,
+            message_id: None,
+            backend: "openai".into(),
+            model: "gpt-4o-mini".into(),
+            tokens_in: 12,
+            tokens_out: 0,
+            ttft_ms: None,
+            latency_ms: Some(40.0),
+            cost_usd: Some(0.25),
+            fallback_reason: Some("the local model ran out of memory".into()),
+            error_kind: Some("rate_limit".into()),
+            retries: 2,
+        })
+        .unwrap();
+    let records = store.usage_records(None).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].error_kind.as_deref(), Some("rate_limit"));
+    assert_eq!(records[0].retries, 2);
+    assert!((store.cost_since(start).unwrap() - 0.25).abs() < 1e-9);
+    assert_eq!(store.cost_since(start + 1).unwrap(), 0.0);
+
+    for (i, host) in ["api.openai.com", "huggingface.co"].iter().enumerate() {
+        store
+            .record_network(&NetworkRecord {
+                at: start + i as i64,
+                host: (*host).into(),
+                purpose: "provider call".into(),
+                detail: Some("openai".into()),
+                bytes_sent: 100,
+                bytes_received: 2000,
+                status: Some(200),
+                ok: true,
+            })
+            .unwrap();
+    }
+    let log = store.network_log(10).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].host, "huggingface.co", "newest first");
+    assert_eq!(log[1].status, Some(200));
+    assert_eq!(store.network_log(1).unwrap().len(), 1);
 }

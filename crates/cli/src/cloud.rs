@@ -1,0 +1,406 @@
+//! Cloud providers and what Hearth sends out: `hearth provider`, `hearth
+//! stats`, `hearth network`, `hearth budget`, `hearth redaction`.
+//!
+//! API keys are read from stdin (hidden on a terminal) or from an environment
+//! variable, never from the command line, where other users could see them.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context, Result, bail};
+use hearth_core::hearth_providers::{BreakerState, ProviderKind};
+use hearth_core::redact::RedactionSettings;
+use hearth_core::{App, Budget, Price};
+use hearth_secrets::SecretString;
+use tokio::runtime::Runtime;
+
+use crate::open;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ProviderArgs {
+    #[command(subcommand)]
+    command: ProviderCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ProviderCommand {
+    /// Add a provider (or replace its settings). The key is read from stdin or
+    /// from an environment variable, never from the command line.
+    Add {
+        /// openai, anthropic, gemini, or compat (any OpenAI-compatible server:
+        /// Ollama, LM Studio, llama.cpp server, vLLM, OpenRouter, Groq, …).
+        kind: ProviderKind,
+        /// The name conversations use (`NAME:MODEL`) [default: the kind].
+        #[arg(long)]
+        name: Option<String>,
+        /// Base URL, e.g. http://localhost:11434/v1 (required for compat).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Read the key from this environment variable [default:
+        /// OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY].
+        #[arg(long)]
+        key_env: Option<String>,
+        /// Store no key (servers that need none).
+        #[arg(long)]
+        no_key: bool,
+    },
+    /// The configured providers, keys masked, with their circuit breakers.
+    #[command(alias = "ls")]
+    List,
+    /// Check a provider's URL and key with one call (its model list).
+    Test { name: String },
+    /// The models a provider offers.
+    Models { name: String },
+    /// Remove a provider and its key.
+    Rm { name: String },
+    /// Set what a model costs, in US dollars per million tokens.
+    Price {
+        /// PROVIDER:MODEL
+        model: String,
+        input: f64,
+        output: f64,
+    },
+}
+
+fn runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn app() -> Result<App> {
+    open::app(hearth_engine::EngineOptions::default())
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
+    match &args.command {
+        ProviderCommand::Add {
+            kind,
+            name,
+            base_url,
+            key_env,
+            no_key,
+        } => {
+            let name = name.clone().unwrap_or_else(|| kind.as_str().to_owned());
+            let key = if *no_key {
+                None
+            } else {
+                read_key(*kind, key_env.as_deref())?
+            };
+            let app = app()?;
+            let info = app.add_provider(&name, *kind, base_url.clone(), key)?;
+            eprintln!(
+                "added {} ({}, {}){}; check it with `hearth provider test {}`",
+                info.name,
+                kind.label(),
+                info.base_url,
+                info.key.map(|k| format!(", key {k}")).unwrap_or_default(),
+                info.name
+            );
+        }
+        ProviderCommand::List => {
+            let providers = app()?.providers()?;
+            if providers.is_empty() {
+                eprintln!("no providers; add one with `hearth provider add openai`");
+            }
+            for p in providers {
+                println!(
+                    "{:<14} {:<10} {:<45} key {:<12} {}",
+                    p.name,
+                    p.kind.as_str(),
+                    p.base_url,
+                    p.key.unwrap_or_else(|| "none".into()),
+                    breaker_text(&p.breaker)
+                );
+            }
+        }
+        ProviderCommand::Test { name } => {
+            let app = app()?;
+            let models = runtime()?.block_on(app.test_provider(name))?;
+            println!("{name}: connected, {models} models available");
+        }
+        ProviderCommand::Models { name } => {
+            let app = app()?;
+            for model in runtime()?.block_on(app.provider_models(name))? {
+                match model.name {
+                    Some(label) if label != model.id => println!("{name}:{}\t{label}", model.id),
+                    _ => println!("{name}:{}", model.id),
+                }
+            }
+        }
+        ProviderCommand::Rm { name } => {
+            if app()?.remove_provider(name)? {
+                eprintln!("removed {name} and its key");
+            } else {
+                bail!("no provider named {name:?}");
+            }
+        }
+        ProviderCommand::Price {
+            model,
+            input,
+            output,
+        } => {
+            let Some((provider, model)) = model.split_once(':') else {
+                bail!("name the model as PROVIDER:MODEL, e.g. openai:gpt-4o-mini");
+            };
+            app()?.set_price(
+                provider,
+                model,
+                Some(Price {
+                    input: *input,
+                    output: *output,
+                }),
+            )?;
+            eprintln!("{provider}:{model} costs ${input}/M input and ${output}/M output tokens");
+        }
+    }
+    Ok(())
+}
+
+/// The key from the named (or the kind's usual) environment variable, else
+/// from stdin.
+#[allow(clippy::print_stderr)]
+fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretString>> {
+    let default_env = match kind {
+        ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
+        ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+        ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+        ProviderKind::Compat => None,
+    };
+    if let Some(var) = key_env.or(default_env) {
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
+            eprintln!("using the key in {var}");
+            return Ok(Some(SecretString::from(value.trim().to_owned())));
+        }
+        if key_env.is_some() {
+            bail!("{var} is not set");
+        }
+    }
+    let key = if std::io::stdin().is_terminal() {
+        let optional = if kind == ProviderKind::Compat {
+            " (empty for none)"
+        } else {
+            ""
+        };
+        rpassword::prompt_password(format!("{} API key{optional} (input hidden): ", kind.label()))
+            .context("cannot read the key")?
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the key from stdin")?;
+        text
+    };
+    let key = key.trim();
+    Ok((!key.is_empty()).then(|| SecretString::from(key.to_owned())))
+}
+
+fn breaker_text(state: &BreakerState) -> String {
+    match state {
+        BreakerState::Closed { failures: 0 } => "ok".into(),
+        BreakerState::Closed { failures } => format!("ok ({failures} recent failures)"),
+        BreakerState::Open { retry_in } => {
+            format!("paused after failures, retry in {} s", retry_in.as_secs())
+        }
+        BreakerState::HalfOpen => "probing".into(),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct StatsArgs {
+    /// Only the last N days.
+    #[arg(long)]
+    days: Option<u32>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `hearth stats`: per backend TTFT and speed percentiles, errors, fallbacks.
+#[allow(clippy::print_stdout)]
+pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
+    let since = args
+        .days
+        .map(|d| hearth_store::now() - i64::from(d) * 86_400_000);
+    let stats = app()?.stats(since)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+    let tok = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
+    println!(
+        "{:<28} {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9}  errors",
+        "backend:model", "reqs", "err%", "ttft p50", "ttft p95", "tok/s50", "tok/s95", "fallb", "retry", "cost $"
+    );
+    for b in &stats.backends {
+        let errors: Vec<String> = b
+            .errors_by_kind
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        println!(
+            "{:<28} {:>5} {:>6.1} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9.4}  {}",
+            format!("{}:{}", b.backend, b.model),
+            b.requests,
+            100.0 * b.errors as f64 / b.requests.max(1) as f64,
+            ms(b.ttft_p50_ms),
+            ms(b.ttft_p95_ms),
+            tok(b.tok_s_p50),
+            tok(b.tok_s_p95),
+            b.fallbacks,
+            b.retries,
+            b.cost_usd,
+            errors.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct NetworkArgs {
+    #[command(subcommand)]
+    command: NetworkCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum NetworkCommand {
+    /// Every outbound connection Hearth made, newest first.
+    Log {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn the offline switch on: Hearth opens no connection at all.
+    Offline,
+    /// Turn the offline switch off.
+    Online,
+    /// Whether the offline switch is on.
+    Status,
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
+    let app = app()?;
+    match &args.command {
+        NetworkCommand::Log { limit, json } => {
+            let log = app.network_log(*limit)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&log)?);
+                return Ok(());
+            }
+            if log.is_empty() {
+                eprintln!("no connections recorded");
+            }
+            for r in log {
+                println!(
+                    "{}  {:<28} {:<14} {:<14} sent {:>8} B  received {:>9} B  {}",
+                    hearth_store::format_time(r.at),
+                    r.host,
+                    r.purpose,
+                    r.detail.unwrap_or_default(),
+                    r.bytes_sent,
+                    r.bytes_received,
+                    match (r.ok, r.status) {
+                        (true, Some(s)) => format!("ok {s}"),
+                        (false, Some(s)) => format!("failed {s}"),
+                        (true, None) => "ok".into(),
+                        (false, None) => "failed".into(),
+                    }
+                );
+            }
+        }
+        NetworkCommand::Offline => {
+            app.set_offline(true)?;
+            eprintln!("offline: Hearth will open no connection until `hearth network online`");
+        }
+        NetworkCommand::Online => {
+            app.set_offline(false)?;
+            eprintln!("online: configured providers and Hugging Face can be reached");
+        }
+        NetworkCommand::Status => {
+            println!("{}", if app.offline() { "offline" } else { "online" });
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct BudgetArgs {
+    /// Daily cap in US dollars (0 blocks all paid requests).
+    #[arg(long)]
+    daily: Option<f64>,
+    /// Monthly cap in US dollars.
+    #[arg(long)]
+    monthly: Option<f64>,
+    /// Remove both caps.
+    #[arg(long, conflicts_with_all = ["daily", "monthly"])]
+    clear: bool,
+}
+
+/// `hearth budget`: show or set the spending caps.
+#[allow(clippy::print_stdout)]
+pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
+    let app = app()?;
+    let mut budget = app.budget()?;
+    if args.clear {
+        budget = Budget::default();
+    }
+    if args.daily.is_some() {
+        budget.daily_usd = args.daily;
+    }
+    if args.monthly.is_some() {
+        budget.monthly_usd = args.monthly;
+    }
+    if args.clear || args.daily.is_some() || args.monthly.is_some() {
+        app.set_budget(budget)?;
+    }
+    let cap = |c: Option<f64>| c.map_or("none".into(), |c| format!("${c:.2}"));
+    println!(
+        "daily {} · monthly {}",
+        cap(budget.daily_usd),
+        cap(budget.monthly_usd)
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RedactionArgs {
+    /// on or off.
+    #[arg(value_parser = ["on", "off"])]
+    state: Option<String>,
+    /// A word or name always replaced (repeatable; adds to the list).
+    #[arg(long = "word")]
+    words: Vec<String>,
+    /// Empty the word list.
+    #[arg(long)]
+    clear_words: bool,
+}
+
+/// `hearth redaction`: what is replaced before text goes to a cloud provider.
+#[allow(clippy::print_stdout)]
+pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
+    let app = app()?;
+    let mut settings: RedactionSettings = app.redaction()?;
+    if let Some(state) = &args.state {
+        settings.enabled = state == "on";
+    }
+    if args.clear_words {
+        settings.words.clear();
+    }
+    settings.words.extend(args.words.iter().cloned());
+    app.set_redaction(&settings)?;
+    println!(
+        "redaction {}: e-mail addresses, phone, card and IBAN numbers{}",
+        if settings.enabled { "on" } else { "off" },
+        if settings.words.is_empty() {
+            String::new()
+        } else {
+            format!(", and {} word(s) of yours", settings.words.len())
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Choosing the backend of a turn: the conversation's choice, its privacy
+//! policy, how the local model and the providers are doing, and the fallback
+//! the conversation may be sticking to. The decision itself is
+//! [`crate::router::route`]; this gathers what it needs.
+
+use hearth_backend::BackendId;
+use hearth_hub::Fit;
+use hearth_store::{Conversation, ConversationId};
+
+use crate::router::{self, CloudHealth, Consent, FallbackReason, LocalHealth, Route, RouteInput, Sticky};
+use crate::{App, CoreError};
+
+/// The setting holding the user's minimum local decode speed (tokens/s).
+const MIN_SPEED_SETTING: &str = "router.min_tok_s";
+/// The context length fit estimates assume when the model's is not known.
+const FIT_CONTEXT: u64 = 4096;
+
+/// The backend a turn goes to.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) backend: BackendId,
+    pub(crate) fallback: Option<FallbackReason>,
+    /// Whether the reason of an earlier fallback was still there.
+    reason_present: bool,
+}
+
+impl App {
+    /// Decides which backend answers the next turn of `conv`. Nothing has been
+    /// stored or sent when this refuses or asks for consent.
+    pub(crate) fn plan_turn(&self, conv: &Conversation, consent: Consent) -> Result<Plan, CoreError> {
+        let local_health = self.local_health(conv);
+        self.plan_with(conv, consent, &local_health)
+    }
+
+    pub(crate) fn plan_with(
+        &self,
+        conv: &Conversation,
+        consent: Consent,
+        local_health: &LocalHealth,
+    ) -> Result<Plan, CoreError> {
+        let local = conv
+            .model
+            .as_ref()
+            .map(|m| BackendId::new(crate::LOCAL_BACKEND, m.clone()));
+        let chosen = chosen_backend(conv)
+            .or_else(|| local.clone())
+            .ok_or(CoreError::NoModel)?;
+        let sticky = self.sticky(&conv.id)?;
+        let health = |id: &BackendId| self.cloud_health(id);
+        let route = router::route(&RouteInput {
+            chosen: &chosen,
+            local: local.as_ref(),
+            policy: &conv.privacy,
+            local_health,
+            cloud_health: &health,
+            sticky: sticky.as_ref(),
+            consent,
+        });
+        let reason_present = !matches!(local_health, LocalHealth::Ready | LocalHealth::None)
+            || (!chosen.is_local() && health(&chosen) != CloudHealth::Ready);
+        match route {
+            Route::Use { backend, fallback } => Ok(Plan {
+                backend,
+                fallback,
+                reason_present,
+            }),
+            Route::Ask { backend, reason } => Err(CoreError::ConsentNeeded {
+                backend: backend.to_string(),
+                reason: reason.map(|r| r.to_string()),
+            }),
+            Route::Refuse { message } => Err(CoreError::Refused(message)),
+        }
+    }
+
+    /// Remembers where the conversation went, so a fallback sticks.
+    pub(crate) fn after_turn(&self, conv: &ConversationId, plan: &Plan) -> Result<(), CoreError> {
+        let before = self.sticky(conv)?;
+        let route = Route::Use {
+            backend: plan.backend.clone(),
+            fallback: plan.fallback.clone(),
+        };
+        let key = sticky_key(conv);
+        match router::next_sticky(before.as_ref(), &route, plan.reason_present) {
+            Some(sticky) => {
+                let json = serde_json::to_string(&sticky)
+                    .map_err(|e| CoreError::Invalid(format!("cannot save the fallback: {e}")))?;
+                self.store().set_setting(&key, &json)?;
+            }
+            None if before.is_some() => {
+                self.store().delete_setting(&key)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Forgets a conversation's fallback: the user switched back.
+    pub fn clear_fallback(&self, conv: &ConversationId) -> Result<(), CoreError> {
+        self.store().delete_setting(&sticky_key(conv))?;
+        Ok(())
+    }
+
+    /// The slowest local decode speed the user accepts before falling back.
+    pub fn min_local_speed(&self) -> Result<Option<f64>, CoreError> {
+        Ok(self
+            .store()
+            .setting(MIN_SPEED_SETTING)?
+            .and_then(|v| v.parse::<f64>().ok()))
+    }
+
+    /// Sets (or clears) the minimum local decode speed.
+    pub fn set_min_local_speed(&self, tok_s: Option<f64>) -> Result<(), CoreError> {
+        match tok_s {
+            Some(s) if s.is_finite() && s > 0.0 => {
+                self.store().set_setting(MIN_SPEED_SETTING, &s.to_string())?;
+            }
+            Some(_) => return Err(CoreError::Invalid("the minimum speed must be positive".into())),
+            None => {
+                self.store().delete_setting(MIN_SPEED_SETTING)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn sticky(&self, conv: &ConversationId) -> Result<Option<Sticky>, CoreError> {
+        Ok(self
+            .store()
+            .setting(&sticky_key(conv))?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// What is known about the local model before loading it: its fit and its
+    /// measured speed. Problems finding it are left to loading, which says
+    /// them precisely.
+    fn local_health(&self, conv: &Conversation) -> LocalHealth {
+        let Some(model) = &conv.model else {
+            return LocalHealth::None;
+        };
+        let Ok(path) = self.resolve_model(model) else {
+            return LocalHealth::Ready;
+        };
+        let Some(known) = self.models().fit_of(&path, FIT_CONTEXT) else {
+            return LocalHealth::Ready;
+        };
+        if known.fit.fit == Fit::WontFit {
+            return LocalHealth::WontFit {
+                needed_mb: known.fit.total >> 20,
+                available_mb: self.models().machine().available_ram >> 20,
+            };
+        }
+        let measured = known.entry.measured.map(|m| m.decode_tok_s);
+        match (measured, self.min_local_speed().ok().flatten()) {
+            (Some(measured), Some(minimum)) if measured < minimum => {
+                LocalHealth::TooSlow { measured, minimum }
+            }
+            _ => LocalHealth::Ready,
+        }
+    }
+}
+
+/// The cloud backend a conversation chose (`backend` = `provider:model`);
+/// `None` means its local model.
+pub(crate) fn chosen_backend(conv: &Conversation) -> Option<BackendId> {
+    conv.backend
+        .as_deref()
+        .and_then(BackendId::parse)
+        .filter(|id| !id.is_local())
+}
+
+fn sticky_key(conv: &ConversationId) -> String {
+    format!("fallback.{conv}")
+}
