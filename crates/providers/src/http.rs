@@ -461,7 +461,13 @@ impl Http {
             body = %excerpt(&body),
             "error response"
         );
-        self.classify(status, retry_after, error_code(&body).as_deref())
+        // Gemini answers a bad key with 400 INVALID_ARGUMENT and this reason.
+        let code = if status == 400 && contains(&body, b"API_KEY_INVALID") {
+            Some("API_KEY_INVALID".to_owned())
+        } else {
+            error_code(&body)
+        };
+        self.classify(status, retry_after, code.as_deref())
     }
 
     fn classify(
@@ -473,8 +479,10 @@ impl Http {
         let who = &self.who.shown;
         let name = &self.who.name;
         let note = code.map(|c| format!(", {c}")).unwrap_or_default();
+        let rejected_key =
+            matches!(status, 401 | 403) || (status == 400 && code == Some("API_KEY_INVALID"));
         let (kind, message) = match status {
-            401 | 403 => (
+            _ if rejected_key => (
                 ErrorKind::Auth,
                 format!(
                     "the {who} key was rejected (HTTP {status}{note}); check it with `hearth provider test {name}`"
@@ -838,10 +846,11 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(|t| t.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    if let Some(ms) = text("retry-after-ms")
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let value = text("retry-after")?;
     if let Ok(seconds) = value.parse::<u64>() {
@@ -861,6 +870,10 @@ fn error_code(body: &[u8]) -> Option<String> {
         .filter_map(|field| error.get(field)?.as_str())
         .find_map(safe_code)
         .map(str::to_owned)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 fn safe_code(code: &str) -> Option<&str> {
@@ -896,7 +909,7 @@ pub(crate) fn human(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     } else {
         let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        if secs >= 120 && secs % 60 == 0 {
+        if secs >= 120 && secs.is_multiple_of(60) {
             format!("{} min", secs / 60)
         } else {
             format!("{secs} s")

@@ -140,10 +140,12 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
     }
     // Only the first choice: Hearth never asks for more than one (`n`).
     if let Some(choice) = chunk.choices.into_iter().next() {
-        if let Some(text) = choice.delta.and_then(|d| d.content) {
-            if !text.is_empty() {
-                items.push(StreamItem::Text(text));
-            }
+        if let Some(text) = choice
+            .delta
+            .and_then(|d| d.content)
+            .filter(|t| !t.is_empty())
+        {
+            items.push(StreamItem::Text(text));
         }
         if let Some(reason) = choice.finish_reason {
             items.push(StreamItem::Finish(finish_reason(&reason)));
