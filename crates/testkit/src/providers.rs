@@ -62,6 +62,8 @@ pub enum Fault {
     Hang,
     /// Send this many text events, then drop the connection.
     CutAfter(usize),
+    /// Send this many text events, then nothing more (the connection stays open).
+    StallAfter(usize),
     /// A `data: {not json` event.
     Malformed,
     /// 401 with the provider's error body.
@@ -292,11 +294,17 @@ async fn handle(
             let answer = lock(&shared.answer).clone();
             let events = match fault {
                 Some(Fault::Malformed) => vec![malformed_event(wire)],
-                Some(Fault::CutAfter(n)) => chat_events(wire, &recorded.body, &answer, Some(n)),
+                Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
+                    chat_events(wire, &recorded.body, &answer, Some(n))
+                }
                 _ => chat_events(wire, &recorded.body, &answer, None),
             };
-            let cut = matches!(fault, Some(Fault::CutAfter(_)));
-            sse(events, cut)
+            let end = match fault {
+                Some(Fault::CutAfter(_)) => End::Cut,
+                Some(Fault::StallAfter(_)) => End::Stall,
+                _ => End::Complete,
+            };
+            sse(events, end)
         }
         Route::Unknown => error(wire, 404, "no such route"),
     }
@@ -565,9 +573,19 @@ fn chat_events(wire: Wire, request: &Value, answer: &str, cut: Option<usize>) ->
     events
 }
 
+/// How an SSE body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Complete,
+    /// The connection breaks.
+    Cut,
+    /// Nothing more is sent.
+    Stall,
+}
+
 /// An SSE body: each event in two chunks (split mid-way, even inside a
-/// character); with `cut`, the connection breaks after the last one.
-fn sse(events: Vec<String>, cut: bool) -> Response<Body> {
+/// character), then `end`.
+fn sse(events: Vec<String>, end: End) -> Response<Body> {
     let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> = Vec::new();
     for event in events {
         let bytes = event.into_bytes();
@@ -576,19 +594,24 @@ fn sse(events: Vec<String>, cut: bool) -> Response<Body> {
         chunks.push(Ok(b.to_vec()));
     }
     let events = futures_util::stream::iter(chunks);
-    let body = if cut {
-        // Let the events reach the client before the connection breaks: a
-        // body error at once would discard what hyper has not written yet.
-        let cut = futures_util::stream::once(async {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "injected cut",
-            ))
-        });
-        Body::from_stream(events.chain(cut))
-    } else {
-        Body::from_stream(events)
+    let body = match end {
+        End::Complete => Body::from_stream(events),
+        End::Cut => {
+            // Let the events reach the client before the connection breaks: a
+            // body error at once would discard what hyper has not written yet.
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected cut",
+                ))
+            });
+            Body::from_stream(events.chain(cut))
+        }
+        End::Stall => {
+            let stall = futures_util::stream::once(std::future::pending());
+            Body::from_stream(events.chain(stall))
+        }
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();

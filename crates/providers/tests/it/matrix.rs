@@ -260,6 +260,48 @@ async fn cut_after_three(case: Case) {
     assert_eq!(s.server.request_count(), 1, "no retry after text was shown");
 }
 
+/// The stream goes silent after 2 text events: the idle timeout ends it,
+/// without a retry, keeping the text so far.
+async fn stall_mid_answer(case: Case) {
+    let policy = HttpPolicy {
+        idle_timeout: Duration::from_millis(300),
+        ..fast_policy()
+    };
+    let s = setup(case, policy).await;
+    s.server.push_fault(Fault::StallAfter(2));
+    let (result, text) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Interrupted);
+    assert!(err.to_string().contains("went silent for 300 ms"), "{err}");
+    let expected: String = pieces(&s.server.answer())[..2].concat();
+    assert_eq!(err.partial, expected);
+    assert_eq!(text, expected);
+    assert_eq!(s.server.request_count(), 1);
+}
+
+/// Cancelling in the middle of an answer keeps what was sent and ends at once.
+async fn cancel_mid_answer(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.push_fault(Fault::StallAfter(2));
+    let expected: String = pieces(&s.server.answer())[..2].concat();
+    let (sink, mut rx) = TokenSink::channel();
+    let cancel = CancellationToken::new();
+    let call = {
+        let provider = s.provider.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { provider.chat(request(case), sink, cancel).await })
+    };
+    let mut seen = String::new();
+    while seen != expected {
+        seen.push_str(&rx.recv().await.unwrap());
+    }
+    cancel.cancel();
+    let done = call.await.unwrap().unwrap();
+    assert_eq!(done.finish, FinishReason::Cancelled);
+    assert_eq!(done.text, expected);
+    assert!(rx.recv().await.is_none(), "nothing after the cancel");
+}
+
 async fn malformed(case: Case) {
     let s = setup(case, fast_policy()).await;
     s.server.push_fault(Fault::Malformed);
@@ -410,6 +452,8 @@ macro_rules! matrix {
             #[tokio::test] async fn hang_times_out() { super::hang_times_out($variant).await }
             #[tokio::test] async fn cancel_while_waiting() { super::cancel_while_waiting($variant).await }
             #[tokio::test] async fn cut_after_three() { super::cut_after_three($variant).await }
+            #[tokio::test] async fn stall_mid_answer() { super::stall_mid_answer($variant).await }
+            #[tokio::test] async fn cancel_mid_answer() { super::cancel_mid_answer($variant).await }
             #[tokio::test] async fn malformed() { super::malformed($variant).await }
             #[tokio::test] async fn unauthorized() { super::unauthorized($variant).await }
             #[tokio::test] async fn wrong_key() { super::wrong_key($variant).await }
