@@ -159,13 +159,15 @@ impl Http {
                     calls.deadline,
                 )
                 .await;
-            calls.end(attempt, result.is_ok());
+            attempt.end(result.is_ok());
             match result {
                 Ok(()) => return Ok(progress.into_completion(calls.retries)),
                 Err(err) if !progress.text.is_empty() => {
                     return Err(self.interrupted(&err, &progress.text));
                 }
                 Err(err) => {
+                    // Nothing of a failed attempt but its (empty) text is kept.
+                    progress.reset(model);
                     if !calls.before_retry(err, Some(cancel)).await? {
                         progress.finish = Some(FinishReason::Cancelled);
                         return Ok(progress.into_completion(calls.retries));
@@ -188,7 +190,7 @@ impl Http {
             let result = self
                 .fetch_once(req, &body, &mut attempt, calls.deadline)
                 .await;
-            calls.end(attempt, result.is_ok());
+            attempt.end(result.is_ok());
             match result {
                 Ok(bytes) => return Ok(bytes),
                 // Without a cancel token `before_retry` only ever says "retry".
@@ -297,7 +299,7 @@ impl Http {
         progress: &mut Progress,
         out: &TokenSink,
         cancel: &CancellationToken,
-        attempt: &mut Attempt,
+        attempt: &mut Attempt<'_>,
         deadline: Instant,
     ) -> Result<(), BackendError> {
         let first = self.first_byte_limit(deadline);
@@ -388,7 +390,7 @@ impl Http {
         &self,
         req: &WireRequest,
         body: &[u8],
-        attempt: &mut Attempt,
+        attempt: &mut Attempt<'_>,
         deadline: Instant,
     ) -> Result<Vec<u8>, BackendError> {
         let first = self.first_byte_limit(deadline);
@@ -522,6 +524,12 @@ impl Progress {
             model: model.to_owned(),
             first_token: None,
         }
+    }
+
+    fn reset(&mut self, model: &str) {
+        self.usage = None;
+        self.finish = None;
+        model.clone_into(&mut self.model);
     }
 
     fn into_completion(self, retries: u32) -> Completion {

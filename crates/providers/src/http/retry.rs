@@ -11,11 +11,45 @@ use rand::Rng;
 use super::{Http, HttpPolicy, human};
 use crate::ledger::{NetworkEvent, Purpose};
 
-/// One HTTP attempt, for the ledger.
-pub(super) struct Attempt {
+/// One HTTP attempt. It records its ledger event when it ends, or, if the
+/// caller's future is dropped mid-attempt, when it is dropped: whatever was
+/// sent is always on the ledger.
+pub(super) struct Attempt<'a> {
+    http: &'a Http,
+    purpose: Purpose,
+    sent: u64,
     started_at: SystemTime,
     pub(super) status: Option<u16>,
     pub(super) received: Arc<AtomicU64>,
+    recorded: bool,
+}
+
+impl Attempt<'_> {
+    pub(super) fn end(mut self, ok: bool) {
+        self.record(ok);
+    }
+
+    fn record(&mut self, ok: bool) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        self.http.network.record(NetworkEvent {
+            host: self.http.host.clone(),
+            purpose: self.purpose,
+            provider: self.http.who.name.clone(),
+            started_at: self.started_at,
+            bytes_sent: self.sent,
+            bytes_received: self.received.load(Ordering::Relaxed),
+            status: self.status,
+            ok,
+        });
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.record(false);
+    }
 }
 
 /// A call's attempts: the offline check, the ledger, backoff between them.
@@ -42,28 +76,19 @@ impl<'a> Calls<'a> {
     }
 
     /// Checked before every attempt: the switch may be flipped mid-call.
-    pub(super) fn begin(&self) -> Result<Attempt, BackendError> {
+    pub(super) fn begin(&self) -> Result<Attempt<'a>, BackendError> {
         if self.http.network.is_offline() {
             return Err(self.http.offline_error());
         }
         Ok(Attempt {
+            http: self.http,
+            purpose: self.purpose,
+            sent: self.sent,
             started_at: SystemTime::now(),
             status: None,
             received: Arc::new(AtomicU64::new(0)),
+            recorded: false,
         })
-    }
-
-    pub(super) fn end(&self, attempt: Attempt, ok: bool) {
-        self.http.network.record(NetworkEvent {
-            host: self.http.host.clone(),
-            purpose: self.purpose,
-            provider: self.http.who.name.clone(),
-            started_at: attempt.started_at,
-            bytes_sent: self.sent,
-            bytes_received: attempt.received.load(Ordering::Relaxed),
-            status: attempt.status,
-            ok,
-        });
     }
 
     /// Waits before the next attempt: `Ok(true)` to retry, `Ok(false)` when

@@ -404,6 +404,25 @@ async fn ledger_records_attempts(case: Case) {
     assert!(events[1].bytes_received > s.server.answer().len() as u64);
 }
 
+/// A call whose future is dropped mid-attempt is still on the ledger, and
+/// its breaker permit is given back.
+async fn dropped_call_is_on_the_ledger(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.push_fault(Fault::Hang);
+    let (sink, _rx) = TokenSink::channel();
+    let call = s
+        .provider
+        .chat(request(case), sink, CancellationToken::new());
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), call).await;
+    assert!(gave_up.is_err(), "the stand-in hangs");
+    let events = s.ledger.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].status, events[0].ok), (None, false));
+    assert_eq!(s.provider.breaker(), BreakerState::Closed { failures: 0 });
+    let (result, _) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    result.unwrap();
+}
+
 async fn list_models(case: Case) {
     let s = setup(case, fast_policy()).await;
     let models = s.provider.list_models().await.unwrap();
@@ -460,6 +479,7 @@ macro_rules! matrix {
             #[tokio::test] async fn rejected_request() { super::rejected_request($variant).await }
             #[tokio::test] async fn offline() { super::offline($variant).await }
             #[tokio::test] async fn ledger_records_attempts() { super::ledger_records_attempts($variant).await }
+            #[tokio::test] async fn dropped_call_is_on_the_ledger() { super::dropped_call_is_on_the_ledger($variant).await }
             #[tokio::test] async fn list_models() { super::list_models($variant).await }
         }
     )*};
