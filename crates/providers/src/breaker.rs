@@ -67,6 +67,8 @@ enum Inner {
 /// The breaker of one provider.
 #[derive(Debug)]
 pub(crate) struct Breaker {
+    /// The provider's name, for the log.
+    name: String,
     threshold: u32,
     cooldown: Duration,
     inner: Mutex<Inner>,
@@ -97,8 +99,9 @@ impl Drop for Permit<'_> {
 }
 
 impl Breaker {
-    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
+    pub(crate) fn new(name: &str, threshold: u32, cooldown: Duration) -> Self {
         Self {
+            name: name.to_owned(),
             threshold: threshold.max(1),
             cooldown,
             inner: Mutex::new(Inner::Closed { failures: 0 }),
@@ -134,11 +137,15 @@ impl Breaker {
     fn record_at(&self, outcome: Outcome, now: Instant) {
         let mut inner = self.lock();
         *inner = match (*inner, outcome) {
+            (Inner::HalfOpen { .. }, Outcome::Success) => {
+                tracing::info!(provider = %self.name, "probe succeeded; circuit breaker closed");
+                Inner::Closed { failures: 0 }
+            }
             (_, Outcome::Success) => Inner::Closed { failures: 0 },
             (Inner::Closed { failures }, Outcome::Failure) => {
                 let failures = failures.saturating_add(1);
                 if failures >= self.threshold {
-                    tracing::info!(failures, "circuit breaker opened");
+                    tracing::info!(provider = %self.name, failures, "circuit breaker opened");
                     Inner::Open {
                         until: now + self.cooldown,
                     }
@@ -146,9 +153,12 @@ impl Breaker {
                     Inner::Closed { failures }
                 }
             }
-            (Inner::HalfOpen { .. }, Outcome::Failure) => Inner::Open {
-                until: now + self.cooldown,
-            },
+            (Inner::HalfOpen { .. }, Outcome::Failure) => {
+                tracing::info!(provider = %self.name, "probe failed; circuit breaker open again");
+                Inner::Open {
+                    until: now + self.cooldown,
+                }
+            }
             // A neutral probe: the next request probes again.
             (Inner::HalfOpen { .. }, Outcome::Neutral) => Inner::HalfOpen { probing: false },
             // A request admitted before the breaker opened may end late.
@@ -190,7 +200,7 @@ mod tests {
     #[test]
     fn opens_after_the_threshold_and_probes_after_the_cooldown() {
         let t0 = Instant::now();
-        let breaker = Breaker::new(3, COOLDOWN);
+        let breaker = Breaker::new("p", 3, COOLDOWN);
         failures(&breaker, 2, t0);
         assert_eq!(breaker.state_at(t0), BreakerState::Closed { failures: 2 });
         failures(&breaker, 1, t0);
@@ -229,7 +239,7 @@ mod tests {
     #[test]
     fn neutral_outcomes_neither_count_nor_reset() {
         let t0 = Instant::now();
-        let breaker = Breaker::new(2, COOLDOWN);
+        let breaker = Breaker::new("p", 2, COOLDOWN);
         failures(&breaker, 1, t0);
         breaker.record_at(Outcome::Neutral, t0);
         assert_eq!(breaker.state_at(t0), BreakerState::Closed { failures: 1 });
@@ -244,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_dropped_probe_lets_the_next_request_probe() {
-        let breaker = Breaker::new(1, Duration::ZERO);
+        let breaker = Breaker::new("p", 1, Duration::ZERO);
         failures(&breaker, 1, Instant::now());
         let permit = breaker.admit().unwrap();
         assert!(breaker.admit().is_err(), "one probe at a time");

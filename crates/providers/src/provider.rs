@@ -87,7 +87,11 @@ impl Provider {
             },
             name: config.name.clone(),
         };
-        let breaker = Breaker::new(policy.breaker_threshold, policy.breaker_cooldown);
+        let breaker = Breaker::new(
+            &config.name,
+            policy.breaker_threshold,
+            policy.breaker_cooldown,
+        );
         let http = Http::new(policy, network, who, &base)?;
         Ok(Self {
             dialect: Dialect::of(config.kind),

@@ -103,10 +103,7 @@ impl Http {
                 "{who} sent nothing for {}",
                 human(self.policy.first_byte_timeout)
             ),
-            Waiting::Idle => format!(
-                "{who} went silent for {} in the middle of the answer",
-                human(self.policy.idle_timeout)
-            ),
+            Waiting::Idle => format!("{who} went silent for {}", human(self.policy.idle_timeout)),
             Waiting::Total => format!(
                 "{who} did not finish within {}",
                 human(self.policy.total_timeout)
@@ -147,13 +144,12 @@ impl Http {
 
     /// The body broke off.
     pub(super) fn dropped(&self, e: &reqwest::Error) -> BackendError {
+        // The cause ("unexpected EOF during chunk size line") helps a
+        // developer, not a user.
+        tracing::debug!(provider = %self.who.name, cause = %root_cause(e), "connection dropped");
         BackendError::new(
             ErrorKind::Connection,
-            format!(
-                "the connection to {} dropped: {}",
-                self.who.shown,
-                root_cause(e)
-            ),
+            format!("the connection to {} dropped", self.who.shown),
         )
     }
 
