@@ -66,6 +66,9 @@ pub enum Fault {
     StallAfter(usize),
     /// A `data: {not json` event.
     Malformed,
+    /// The provider's own in-stream error event before any text (OpenAI
+    /// `server_error`, Anthropic `overloaded_error`, Gemini `UNAVAILABLE`).
+    StreamError,
     /// 401 with the provider's error body.
     Unauthorized,
 }
@@ -294,6 +297,7 @@ async fn handle(
             let answer = lock(&shared.answer).clone();
             let events = match fault {
                 Some(Fault::Malformed) => vec![malformed_event(wire)],
+                Some(Fault::StreamError) => stream_error_events(wire, &recorded.body),
                 Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
                     chat_events(wire, &recorded.body, &answer, Some(n))
                 }
@@ -470,6 +474,27 @@ fn malformed_event(wire: Wire) -> String {
     match wire {
         Wire::Anthropic => "event: content_block_delta\ndata: {not json\n\n".to_owned(),
         Wire::OpenAi | Wire::Gemini => "data: {not json\n\n".to_owned(),
+    }
+}
+
+/// An error inside a stream that had begun (HTTP 200), before any text.
+fn stream_error_events(wire: Wire, request: &Value) -> Vec<String> {
+    match wire {
+        Wire::OpenAi => vec![data(&json!({"error": {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error", "param": null, "code": null}}))],
+        Wire::Anthropic => {
+            let mut events = chat_events(wire, request, "", Some(0));
+            events.truncate(1); // message_start
+            events.push(named(
+                "error",
+                &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ));
+            events
+        }
+        Wire::Gemini => vec![data(&json!({"error": {
+            "code": 503, "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE"}}))],
     }
 }
 

@@ -302,6 +302,41 @@ async fn cancel_mid_answer(case: Case) {
     assert!(rx.recv().await.is_none(), "nothing after the cancel");
 }
 
+/// An error event inside the stream, before any text: classified and retried.
+async fn stream_error_then_ok(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.push_fault(Fault::StreamError);
+    let (result, text) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let done = result.unwrap();
+    assert_eq!(done.retries, 1);
+    assert_eq!(text, s.server.answer());
+
+    s.server.set_fault_forever(Fault::StreamError);
+    let (result, _) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Server);
+    assert!(err.to_string().contains(case.shown()), "{err}");
+    assert_eq!(s.server.request_count(), 2 + 3);
+}
+
+/// The total timeout covers the whole call.
+async fn total_timeout(case: Case) {
+    let policy = HttpPolicy {
+        total_timeout: Duration::from_millis(400),
+        ..fast_policy()
+    };
+    let s = setup(case, policy).await;
+    s.server.push_fault(Fault::StallAfter(1));
+    let (result, text) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Interrupted);
+    assert!(
+        err.to_string().contains("did not finish within 400 ms"),
+        "{err}"
+    );
+    assert_eq!(text, pieces(&s.server.answer())[0]);
+}
+
 async fn malformed(case: Case) {
     let s = setup(case, fast_policy()).await;
     s.server.push_fault(Fault::Malformed);
@@ -473,6 +508,8 @@ macro_rules! matrix {
             #[tokio::test] async fn cut_after_three() { super::cut_after_three($variant).await }
             #[tokio::test] async fn stall_mid_answer() { super::stall_mid_answer($variant).await }
             #[tokio::test] async fn cancel_mid_answer() { super::cancel_mid_answer($variant).await }
+            #[tokio::test] async fn stream_error_then_ok() { super::stream_error_then_ok($variant).await }
+            #[tokio::test] async fn total_timeout() { super::total_timeout($variant).await }
             #[tokio::test] async fn malformed() { super::malformed($variant).await }
             #[tokio::test] async fn unauthorized() { super::unauthorized($variant).await }
             #[tokio::test] async fn wrong_key() { super::wrong_key($variant).await }
