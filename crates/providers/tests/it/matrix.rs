@@ -177,8 +177,10 @@ async fn retries_run_out(case: Case) {
 /// 503 forever: after `breaker_threshold` calls the breaker opens and calls
 /// fail without a request; after the cooldown one probe goes through.
 async fn breaker_opens_and_probes(case: Case) {
+    // Long enough that a loaded machine cannot reach the probe early.
     let policy = HttpPolicy {
         max_retries: 0,
+        breaker_cooldown: Duration::from_secs(1),
         ..fast_policy()
     };
     let s = setup(case, policy.clone()).await;
@@ -322,7 +324,7 @@ async fn stream_error_then_ok(case: Case) {
 /// The total timeout covers the whole call.
 async fn total_timeout(case: Case) {
     let policy = HttpPolicy {
-        total_timeout: Duration::from_millis(400),
+        total_timeout: Duration::from_secs(1),
         ..fast_policy()
     };
     let s = setup(case, policy).await;
@@ -331,7 +333,7 @@ async fn total_timeout(case: Case) {
     let err = result.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Interrupted);
     assert!(
-        err.to_string().contains("did not finish within 400 ms"),
+        err.to_string().contains("did not finish within 1 s"),
         "{err}"
     );
     assert_eq!(text, pieces(&s.server.answer())[0]);
