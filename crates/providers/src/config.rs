@@ -125,8 +125,13 @@ impl ProviderConfig {
         self
     }
 
+    /// Checks the configuration: a usable name, base URL and key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.checked_base_url().map(|_| ())
+    }
+
     /// Checks the configuration and returns the base URL to use.
-    pub fn validate(&self) -> Result<Url, ConfigError> {
+    pub(crate) fn checked_base_url(&self) -> Result<Url, ConfigError> {
         let name = self.name.trim();
         if name.is_empty() || name.contains(':') || name.chars().any(char::is_whitespace) {
             return Err(ConfigError::BadName(self.name.clone()));
@@ -261,7 +266,10 @@ mod tests {
             Err(ConfigError::MissingKey { .. })
         ));
         let ok = openai.clone().with_api_key(key("sk-abc"));
-        assert_eq!(ok.validate().unwrap().as_str(), "https://api.openai.com/v1");
+        assert_eq!(
+            ok.checked_base_url().unwrap().as_str(),
+            "https://api.openai.com/v1"
+        );
         let newline = openai.with_api_key(key("sk-a\nb"));
         assert!(matches!(
             newline.validate(),
@@ -272,7 +280,10 @@ mod tests {
         let err = compat.validate().unwrap_err();
         assert!(err.to_string().contains("needs a base URL"), "{err}");
         let compat = compat.with_base_url("http://localhost:11434/v1");
-        assert_eq!(compat.validate().unwrap().host_str(), Some("localhost"));
+        assert_eq!(
+            compat.checked_base_url().unwrap().host_str(),
+            Some("localhost")
+        );
         let ftp = ProviderConfig::new("x", ProviderKind::Compat).with_base_url("ftp://x/");
         assert!(matches!(
             ftp.validate(),

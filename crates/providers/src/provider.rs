@@ -79,7 +79,7 @@ impl Provider {
         policy: HttpPolicy,
         network: Network,
     ) -> Result<Self, ConfigError> {
-        let base = config.validate()?;
+        let base = config.checked_base_url()?;
         let who = Who {
             shown: match config.kind {
                 ProviderKind::Compat => config.name.clone(),
