@@ -3,6 +3,7 @@
 //! - [`models`]: where the real test models are, and what to run when they are not.
 //! - [`hf`]: a Hugging Face Hub stand-in serving them, with fault injection.
 //! - [`gguf`]: tiny valid GGUF files written by tests.
+//! - [`providers`]: OpenAI, Anthropic and Gemini stand-ins (SSE, error bodies, faults).
 //!
 //! ```no_run
 //! let path = hearth_testkit::models::smollm2();
@@ -12,3 +13,4 @@
 pub mod gguf;
 pub mod hf;
 pub mod models;
+pub mod providers;

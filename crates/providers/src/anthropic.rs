@@ -1,0 +1,381 @@
+//! Anthropic's Messages API.
+//!
+//! - Streaming: <https://docs.anthropic.com/en/api/messages-streaming>
+//! - Request: <https://docs.anthropic.com/en/api/messages>
+//! - Errors: <https://docs.anthropic.com/en/api/errors>
+//! - Models: <https://docs.anthropic.com/en/api/models-list>
+//!
+//! Pure translation: our request to a body, one SSE event to items.
+
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Role};
+use reqwest::Url;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::wire::{
+    Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, alternating_turns, endpoint,
+    joined_system,
+};
+
+/// The API version Hearth speaks (a required header).
+const VERSION: &str = "2023-06-01";
+/// `max_tokens` is required by the API; this is used when the user set none.
+pub(crate) const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Event {
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {},
+    ContentBlockDelta {
+        delta: BlockDelta,
+    },
+    ContentBlockStop {},
+    MessageDelta {
+        #[serde(default)]
+        delta: MessageDeltaBody,
+        #[serde(default)]
+        usage: Option<Tokens>,
+    },
+    MessageStop {},
+    Ping {},
+    Error {
+        error: ErrorBody,
+    },
+    /// New event types may appear; the API asks clients to ignore them.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    usage: Option<Tokens>,
+}
+
+#[derive(Deserialize, Default)]
+struct Tokens {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct BlockDelta {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct MessageDeltaBody {
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// `POST {base}/v1/messages`.
+pub(crate) fn chat_request(
+    base: &Url,
+    key: Option<&SecretString>,
+    req: &ChatRequest,
+) -> Result<WireRequest, &'static str> {
+    let turns = alternating_turns(&req.messages);
+    if turns.is_empty() {
+        return Err("the conversation has no user message");
+    }
+    let messages: Vec<Value> = turns
+        .into_iter()
+        .map(|(role, text)| {
+            let role = if role == Role::Assistant {
+                "assistant"
+            } else {
+                "user"
+            };
+            json!({ "role": role, "content": text })
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    if let Some(system) = joined_system(&req.messages) {
+        body.insert("system".into(), json!(system));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert(
+        "max_tokens".into(),
+        json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+    );
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(req.stop));
+    }
+    body.insert("stream".into(), json!(true));
+    Ok(WireRequest::post(
+        endpoint(base, &["v1", "messages"]),
+        auth(key),
+        Value::Object(body),
+    )
+    .header("anthropic-version", VERSION))
+}
+
+/// `GET {base}/v1/models` (one page of up to 1000).
+pub(crate) fn models_request(base: &Url, key: Option<&SecretString>) -> WireRequest {
+    let mut url = endpoint(base, &["v1", "models"]);
+    url.query_pairs_mut().append_pair("limit", "1000");
+    WireRequest::get(url, auth(key)).header("anthropic-version", VERSION)
+}
+
+fn auth(key: Option<&SecretString>) -> Auth {
+    key.map_or(Auth::None, |k| Auth::Header("x-api-key", k.clone()))
+}
+
+/// One event of the stream (its `data:`; the `type` field names it too).
+pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    if data.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let event: Event = serde_json::from_str(data).map_err(|e| format!("event: {e}"))?;
+    Ok(match event {
+        Event::MessageStart { message } => {
+            let mut items = Vec::new();
+            if let Some(model) = message.model {
+                items.push(StreamItem::Model(model));
+            }
+            if let Some(usage) = message.usage {
+                // Only the input count: the output count here is a placeholder
+                // that message_delta replaces.
+                items.push(StreamItem::Usage {
+                    input: usage.input_tokens,
+                    output: None,
+                });
+            }
+            items
+        }
+        Event::ContentBlockDelta { delta } => match (delta.kind.as_str(), delta.text) {
+            ("text_delta", Some(text)) if !text.is_empty() => vec![StreamItem::Text(text)],
+            // thinking_delta, input_json_delta, signature_delta: not answer text.
+            _ => Vec::new(),
+        },
+        Event::MessageDelta { delta, usage } => {
+            let mut items = Vec::new();
+            if let Some(reason) = delta.stop_reason {
+                items.push(StreamItem::Finish(finish_reason(&reason)));
+            }
+            if let Some(usage) = usage {
+                items.push(StreamItem::Usage {
+                    input: usage.input_tokens,
+                    output: usage.output_tokens,
+                });
+            }
+            items
+        }
+        Event::MessageStop {} => vec![StreamItem::Done],
+        Event::Error { error } => vec![StreamItem::Error(WireError {
+            kind: error_kind(&error.kind),
+            code: error.kind,
+        })],
+        Event::ContentBlockStart {}
+        | Event::ContentBlockStop {}
+        | Event::Ping {}
+        | Event::Unknown => Vec::new(),
+    })
+}
+
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "max_tokens" => FinishReason::Length,
+        "refusal" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+fn error_kind(kind: &str) -> ErrorKind {
+    match kind {
+        "rate_limit_error" => ErrorKind::RateLimit,
+        "authentication_error" | "permission_error" => ErrorKind::Auth,
+        "invalid_request_error" | "not_found_error" | "request_too_large" => ErrorKind::Rejected,
+        // overloaded_error, api_error, and anything new.
+        _ => ErrorKind::Server,
+    }
+}
+
+/// The body of `GET /v1/models`.
+pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<RemoteModel>, Unreadable> {
+    let list: ModelList = serde_json::from_slice(body).map_err(|e| format!("models: {e}"))?;
+    Ok(list
+        .data
+        .into_iter()
+        .map(|m| RemoteModel {
+            id: m.id,
+            name: m.display_name,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_backend::Message;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    /// A stream shaped like Anthropic's documented example, with a ping.
+    const STREAM: &str = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":31,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+event: ping
+data: {"type": "ping"}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Bonjour"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" à tous ✓"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+
+    fn events(transcript: &str) -> Vec<StreamItem> {
+        transcript
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .flat_map(|data| parse_event(data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_becomes_text_usage_and_finish() {
+        let items = events(STREAM);
+        assert_eq!(
+            items,
+            [
+                StreamItem::Model("claude-sonnet-4-5-20250929".into()),
+                StreamItem::Usage {
+                    input: Some(31),
+                    output: None
+                },
+                StreamItem::Text("Bonjour".into()),
+                StreamItem::Text(" à tous ✓".into()),
+                StreamItem::Finish(FinishReason::Stop),
+                StreamItem::Usage {
+                    input: None,
+                    output: Some(6)
+                },
+                StreamItem::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_classify_and_garbage_is_unreadable() {
+        let overloaded = parse_event(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            overloaded,
+            [StreamItem::Error(WireError {
+                kind: ErrorKind::Server,
+                code: "overloaded_error".into()
+            })]
+        );
+        let limited = parse_event(
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(&limited[0], StreamItem::Error(e) if e.kind == ErrorKind::RateLimit));
+        assert!(
+            parse_event(r#"{"type":"brand_new_event","x":1}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(parse_event("{not json").is_err());
+    }
+
+    #[test]
+    fn requests_have_a_system_field_and_alternating_turns() {
+        let base = Url::parse("https://api.anthropic.com").unwrap();
+        let req = ChatRequest {
+            model: "claude-sonnet-4-5".into(),
+            messages: vec![
+                Message::system("Be brief."),
+                Message::user("Hi"),
+                Message::user("Capital of France?"),
+                Message::assistant("Paris."),
+                Message::user("And Italy?"),
+            ],
+            stop: vec!["END".into()],
+            ..ChatRequest::default()
+        };
+        let key = SecretString::from("sk-ant-test".to_owned());
+        let wire = chat_request(&base, Some(&key), &req).unwrap();
+        assert_eq!(wire.url.as_str(), "https://api.anthropic.com/v1/messages");
+        assert!(
+            matches!(&wire.auth, Auth::Header("x-api-key", k) if k.expose_secret() == "sk-ant-test")
+        );
+        assert!(wire.headers.contains(&("anthropic-version", "2023-06-01")));
+        let body = wire.body.unwrap();
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
+        assert_eq!(body["stop_sequences"][0], "END");
+        assert_eq!(body["stream"], true);
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages[0]["content"], "Hi\n\nCapital of France?");
+        assert_eq!(messages[1]["role"], "assistant");
+        let only_system = ChatRequest {
+            messages: vec![Message::system("x")],
+            ..ChatRequest::default()
+        };
+        assert!(chat_request(&base, None, &only_system).is_err());
+    }
+
+    #[test]
+    fn model_lists_parse() {
+        let body = br#"{"data":[{"type":"model","id":"claude-sonnet-4-5-20250929","display_name":"Claude Sonnet 4.5","created_at":"2025-09-29T00:00:00Z"}],"has_more":false,"first_id":"a","last_id":"a"}"#;
+        let models = parse_models(body).unwrap();
+        assert_eq!(models[0].id, "claude-sonnet-4-5-20250929");
+        assert_eq!(models[0].name.as_deref(), Some("Claude Sonnet 4.5"));
+    }
+}

@@ -1,0 +1,366 @@
+//! Google's Gemini API (generativelanguage.googleapis.com, `v1beta`).
+//!
+//! - Streaming: <https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent>
+//! - Response: <https://ai.google.dev/api/generate-content#generatecontentresponse>
+//! - Models: <https://ai.google.dev/api/models#method:-models.list>
+//!
+//! Pure translation: our request to a body, one SSE event to items. The
+//! stream has no end marker: it ends after the event with a `finishReason`.
+
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Role};
+use reqwest::Url;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::wire::{
+    Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, alternating_turns, endpoint,
+    joined_system,
+};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Response {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(default)]
+    model_version: Option<String>,
+    #[serde(default)]
+    prompt_feedback: Option<PromptFeedback>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(default)]
+    parts: Vec<Part>,
+}
+
+#[derive(Deserialize)]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+    /// Thought summaries are not part of the answer.
+    #[serde(default)]
+    thought: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: Option<u64>,
+    #[serde(default)]
+    candidates_token_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    #[serde(default)]
+    block_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<u16>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    #[serde(default)]
+    models: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelEntry {
+    name: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    supported_generation_methods: Vec<String>,
+}
+
+/// `POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`.
+pub(crate) fn chat_request(
+    base: &Url,
+    key: Option<&SecretString>,
+    req: &ChatRequest,
+) -> Result<WireRequest, &'static str> {
+    let model = req.model.trim().trim_start_matches("models/");
+    if model.is_empty() {
+        return Err("no model was named");
+    }
+    let turns = alternating_turns(&req.messages);
+    if turns.is_empty() {
+        return Err("the conversation has no user message");
+    }
+    let contents: Vec<Value> = turns
+        .into_iter()
+        .map(|(role, text)| {
+            let role = if role == Role::Assistant {
+                "model"
+            } else {
+                "user"
+            };
+            json!({ "role": role, "parts": [{ "text": text }] })
+        })
+        .collect();
+    let mut body = Map::new();
+    body.insert("contents".into(), Value::Array(contents));
+    if let Some(system) = joined_system(&req.messages) {
+        body.insert(
+            "systemInstruction".into(),
+            json!({ "parts": [{ "text": system }] }),
+        );
+    }
+    let mut config = Map::new();
+    if let Some(max) = req.max_tokens {
+        config.insert("maxOutputTokens".into(), json!(max));
+    }
+    if let Some(t) = req.temperature {
+        config.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        config.insert("topP".into(), json!(p));
+    }
+    if !req.stop.is_empty() {
+        config.insert("stopSequences".into(), json!(req.stop));
+    }
+    if !config.is_empty() {
+        body.insert("generationConfig".into(), Value::Object(config));
+    }
+    let action = format!("{model}:streamGenerateContent");
+    let mut url = endpoint(base, &["v1beta", "models", &action]);
+    url.query_pairs_mut().append_pair("alt", "sse");
+    Ok(WireRequest::post(url, auth(key), Value::Object(body)))
+}
+
+/// `GET {base}/v1beta/models` (one page of up to 1000).
+pub(crate) fn models_request(base: &Url, key: Option<&SecretString>) -> WireRequest {
+    let mut url = endpoint(base, &["v1beta", "models"]);
+    url.query_pairs_mut().append_pair("pageSize", "1000");
+    WireRequest::get(url, auth(key))
+}
+
+fn auth(key: Option<&SecretString>) -> Auth {
+    // A header rather than `?key=`: URLs end up in logs and proxies.
+    key.map_or(Auth::None, |k| Auth::Header("x-goog-api-key", k.clone()))
+}
+
+/// One event: a whole `GenerateContentResponse`.
+pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    if data.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let response: Response = serde_json::from_str(data).map_err(|e| format!("response: {e}"))?;
+    if let Some(error) = response.error {
+        return Ok(vec![StreamItem::Error(stream_error(&error))]);
+    }
+    let mut items = Vec::new();
+    if let Some(model) = response.model_version {
+        items.push(StreamItem::Model(model));
+    }
+    if let Some(candidate) = response.candidates.into_iter().next() {
+        for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            match part.text {
+                Some(text) if !part.thought && !text.is_empty() => {
+                    items.push(StreamItem::Text(text));
+                }
+                _ => {}
+            }
+        }
+        if let Some(reason) = candidate.finish_reason {
+            items.push(StreamItem::Finish(finish_reason(&reason)));
+        }
+    } else if response
+        .prompt_feedback
+        .is_some_and(|f| f.block_reason.is_some())
+    {
+        // The prompt itself was blocked: no candidate comes.
+        items.push(StreamItem::Finish(FinishReason::ContentFilter));
+    }
+    if let Some(usage) = response.usage_metadata {
+        items.push(StreamItem::Usage {
+            input: usage.prompt_token_count,
+            output: usage.candidates_token_count,
+        });
+    }
+    Ok(items)
+}
+
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "STOP" => FinishReason::Stop,
+        "MAX_TOKENS" => FinishReason::Length,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
+        other => FinishReason::Other(other.to_ascii_lowercase()),
+    }
+}
+
+fn stream_error(error: &ErrorBody) -> WireError {
+    let status = error.status.clone().unwrap_or_else(|| "ERROR".to_owned());
+    let kind = match (error.code, status.as_str()) {
+        (Some(429), _) | (_, "RESOURCE_EXHAUSTED") => ErrorKind::RateLimit,
+        (Some(401 | 403), _) | (_, "UNAUTHENTICATED" | "PERMISSION_DENIED") => ErrorKind::Auth,
+        (Some(400 | 404), _) | (_, "INVALID_ARGUMENT" | "NOT_FOUND") => ErrorKind::Rejected,
+        _ => ErrorKind::Server,
+    };
+    WireError { kind, code: status }
+}
+
+/// The body of `GET /v1beta/models`: only models that can chat.
+pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<RemoteModel>, Unreadable> {
+    let list: ModelList = serde_json::from_slice(body).map_err(|e| format!("models: {e}"))?;
+    Ok(list
+        .models
+        .into_iter()
+        .filter(|m| {
+            m.supported_generation_methods
+                .iter()
+                .any(|g| g == "generateContent")
+        })
+        .map(|m| RemoteModel {
+            id: m.name.trim_start_matches("models/").to_owned(),
+            name: m.display_name,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_backend::Message;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    /// A stream shaped like `streamGenerateContent?alt=sse`: usage on every
+    /// event, growing; the finish reason on the last.
+    const STREAM: &str = r#"data: {"candidates": [{"content": {"parts": [{"text": "Rome"}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 14,"totalTokenCount": 14},"modelVersion": "gemini-2.5-flash"}
+
+data: {"candidates": [{"content": {"parts": [{"text": "**thinking**", "thought": true}, {"text": " is the capital — già."}],"role": "model"},"index": 0}],"usageMetadata": {"promptTokenCount": 14,"candidatesTokenCount": 3,"totalTokenCount": 17},"modelVersion": "gemini-2.5-flash"}
+
+data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"finishReason": "MAX_TOKENS","index": 0}],"usageMetadata": {"promptTokenCount": 14,"candidatesTokenCount": 9,"totalTokenCount": 23},"modelVersion": "gemini-2.5-flash"}
+
+"#;
+
+    fn events(transcript: &str) -> Vec<StreamItem> {
+        transcript
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .flat_map(|data| parse_event(data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_becomes_text_usage_and_finish() {
+        let items = events(STREAM);
+        let text: String = items
+            .iter()
+            .filter_map(|i| match i {
+                StreamItem::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "Rome is the capital — già.");
+        assert!(items.contains(&StreamItem::Finish(FinishReason::Length)));
+        let last_usage = items
+            .iter()
+            .rev()
+            .find(|i| matches!(i, StreamItem::Usage { .. }));
+        assert_eq!(
+            last_usage,
+            Some(&StreamItem::Usage {
+                input: Some(14),
+                output: Some(9)
+            })
+        );
+        assert!(!items.contains(&StreamItem::Done));
+    }
+
+    #[test]
+    fn errors_blocks_and_garbage() {
+        let err = parse_event(
+            r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            err,
+            [StreamItem::Error(WireError {
+                kind: ErrorKind::Server,
+                code: "UNAVAILABLE".into()
+            })]
+        );
+        let blocked = parse_event(
+            r#"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 5}}"#,
+        )
+        .unwrap();
+        assert!(blocked.contains(&StreamItem::Finish(FinishReason::ContentFilter)));
+        assert!(parse_event("{not json").is_err());
+    }
+
+    #[test]
+    fn requests_use_contents_system_instruction_and_config() {
+        let base = Url::parse("https://generativelanguage.googleapis.com").unwrap();
+        let req = ChatRequest {
+            model: "models/gemini-2.5-flash".into(),
+            messages: vec![
+                Message::system("Be brief."),
+                Message::user("Capital of France?"),
+                Message::assistant("Paris."),
+                Message::user("And Italy?"),
+            ],
+            max_tokens: Some(100),
+            temperature: Some(0.25),
+            top_p: None,
+            stop: vec!["END".into()],
+        };
+        let key = SecretString::from("AIza-test".to_owned());
+        let wire = chat_request(&base, Some(&key), &req).unwrap();
+        assert_eq!(
+            wire.url.as_str(),
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert!(
+            matches!(&wire.auth, Auth::Header("x-goog-api-key", k) if k.expose_secret() == "AIza-test")
+        );
+        let body = wire.body.unwrap();
+        assert_eq!(body["systemInstruction"]["parts"][0]["text"], "Be brief.");
+        assert_eq!(body["contents"][1]["role"], "model");
+        assert_eq!(body["contents"][2]["parts"][0]["text"], "And Italy?");
+        assert_eq!(body["generationConfig"]["maxOutputTokens"], 100);
+        assert_eq!(body["generationConfig"]["temperature"], 0.25);
+        assert_eq!(body["generationConfig"]["stopSequences"][0], "END");
+        assert!(body["generationConfig"].get("topP").is_none());
+    }
+
+    #[test]
+    fn model_lists_keep_chat_models_only() {
+        let body = br#"{"models": [
+            {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash", "supportedGenerationMethods": ["generateContent", "countTokens"]},
+            {"name": "models/text-embedding-004", "displayName": "Text Embedding 004", "supportedGenerationMethods": ["embedContent"]}
+        ], "nextPageToken": ""}"#;
+        let models = parse_models(body).unwrap();
+        assert_eq!(models.len(), 1);
+        assert_eq!(models[0].id, "gemini-2.5-flash");
+        assert_eq!(models[0].name.as_deref(), Some("Gemini 2.5 Flash"));
+    }
+}

@@ -1,0 +1,545 @@
+//! All of Hearth's provider HTTP: sending, timeouts, classifying failures,
+//! retries with backoff, reading server-sent events, and the network ledger.
+//!
+//! The translators describe requests as data ([`WireRequest`]) and read one
+//! event at a time; this file is the only one that touches the network.
+//! Retrying is safe only while no text has reached the user: after the first
+//! piece, any failure ends the call as [`ErrorKind::Interrupted`] with the
+//! text so far, so nothing is ever written twice.
+
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::StreamExt;
+use hearth_backend::{
+    BackendError, CancellationToken, Completion, ErrorKind, FinishReason, TokenSink, Usage,
+};
+use reqwest::Url;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use secrecy::ExposeSecret;
+
+mod classify;
+mod retry;
+
+use crate::config::ConfigError;
+use crate::ledger::{Network, Purpose};
+
+use crate::wire::{Auth, StreamItem, Unreadable, WireRequest};
+pub(crate) use classify::human;
+use classify::{contains, error_code, excerpt, retry_after, root_cause};
+use retry::{Attempt, Calls};
+
+/// Timeouts, retries and the circuit breaker's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPolicy {
+    /// Establishing the connection (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// From sending the request to the response headers and the first event.
+    pub first_byte_timeout: Duration,
+    /// The longest gap between two events of a stream.
+    pub idle_timeout: Duration,
+    /// The whole call, retries included.
+    pub total_timeout: Duration,
+    /// Attempts after the first (only before any text was shown).
+    pub max_retries: u32,
+    /// The backoff before retry `n` is random in `0..=min(backoff_max, backoff_base × 2ⁿ)`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A `Retry-After` longer than this is not waited for: the call fails.
+    pub max_retry_after: Duration,
+    /// Failed calls in a row that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long an open breaker refuses calls.
+    pub breaker_cooldown: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(600),
+            max_retries: 3,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How messages name the provider.
+#[derive(Debug, Clone)]
+pub(crate) struct Who {
+    /// `OpenAI`, `Anthropic`, … or, for a compatible server, its configured name.
+    pub(crate) shown: String,
+    /// The configured name (`hearth provider test NAME`).
+    pub(crate) name: String,
+}
+
+/// An event parser: `(event name, data)` to items.
+pub(crate) type Parser = dyn Fn(&str, &str) -> Result<Vec<StreamItem>, Unreadable> + Sync;
+
+/// The HTTP side of one provider.
+pub(crate) struct Http {
+    client: reqwest::Client,
+    policy: HttpPolicy,
+    network: Network,
+    who: Who,
+    host: String,
+}
+
+/// Error bodies are read this far, for the debug log.
+const ERROR_BODY_LIMIT: usize = 16 * 1024;
+/// A model list larger than this is not a model list.
+const LIST_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+impl Http {
+    pub(crate) fn new(
+        policy: HttpPolicy,
+        network: Network,
+        who: Who,
+        base: &Url,
+    ) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::Client {
+                name: who.name.clone(),
+                reason: root_cause(&e),
+            })?;
+        Ok(Self {
+            client,
+            policy,
+            network,
+            host: base.host_str().unwrap_or_default().to_owned(),
+            who,
+        })
+    }
+
+    pub(crate) fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub(crate) fn offline_error(&self) -> BackendError {
+        BackendError::new(
+            ErrorKind::Offline,
+            format!("Hearth is offline: nothing was sent to {}", self.who.shown),
+        )
+    }
+
+    /// Streams one chat request into `out`, retrying while nothing was shown.
+    pub(crate) async fn stream(
+        &self,
+        req: &WireRequest,
+        parse: &Parser,
+        model: &str,
+        out: &TokenSink,
+        cancel: &CancellationToken,
+    ) -> Result<Completion, BackendError> {
+        let body = self.body(req)?;
+        let mut calls = Calls::new(self, Purpose::ProviderCall, body.len());
+        let mut progress = Progress::new(model, calls.started);
+        loop {
+            let mut attempt = calls.begin()?;
+            let result = self
+                .stream_once(
+                    req,
+                    &body,
+                    parse,
+                    &mut progress,
+                    out,
+                    cancel,
+                    &mut attempt,
+                    calls.deadline,
+                )
+                .await;
+            attempt.end(result.is_ok());
+            match result {
+                Ok(()) => return Ok(progress.into_completion(calls.retries)),
+                Err(err) if !progress.text.is_empty() => {
+                    return Err(self.interrupted(&err, &progress.text));
+                }
+                Err(err) => {
+                    // Nothing of a failed attempt but its (empty) text is kept.
+                    progress.reset(model);
+                    if !calls.before_retry(err, Some(cancel)).await? {
+                        progress.finish = Some(FinishReason::Cancelled);
+                        return Ok(progress.into_completion(calls.retries));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A plain request (the model list): its body, retrying failures.
+    pub(crate) async fn fetch(
+        &self,
+        req: &WireRequest,
+        purpose: Purpose,
+    ) -> Result<Vec<u8>, BackendError> {
+        let body = self.body(req)?;
+        let mut calls = Calls::new(self, purpose, body.len());
+        loop {
+            let mut attempt = calls.begin()?;
+            let result = self
+                .fetch_once(req, &body, &mut attempt, calls.deadline)
+                .await;
+            attempt.end(result.is_ok());
+            match result {
+                Ok(bytes) => return Ok(bytes),
+                // Without a cancel token `before_retry` only ever says "retry".
+                Err(err) => {
+                    calls.before_retry(err, None).await?;
+                }
+            }
+        }
+    }
+
+    fn body(&self, req: &WireRequest) -> Result<Vec<u8>, BackendError> {
+        match &req.body {
+            None => Ok(Vec::new()),
+            Some(value) => serde_json::to_vec(value).map_err(|_| {
+                BackendError::new(
+                    ErrorKind::Rejected,
+                    format!("Hearth could not encode the request to {}", self.who.shown),
+                )
+            }),
+        }
+    }
+
+    fn request(
+        &self,
+        req: &WireRequest,
+        body: &[u8],
+        stream: bool,
+    ) -> Result<reqwest::RequestBuilder, BackendError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        let key_header = |text: String| {
+            // A key with a line break cannot be a header; say so, never panic.
+            let mut value = HeaderValue::try_from(text).map_err(|_| {
+                BackendError::new(
+                    ErrorKind::Auth,
+                    format!(
+                        "the {} key has characters a key cannot have; set it again and check it with `hearth provider test {}`",
+                        self.who.shown, self.who.name
+                    ),
+                )
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, BackendError>(value)
+        };
+        match &req.auth {
+            Auth::None => {}
+            Auth::Bearer(key) => {
+                let value = key_header(format!("Bearer {}", key.expose_secret().trim()))?;
+                headers.insert(header::AUTHORIZATION, value);
+            }
+            Auth::Header(name, key) => {
+                let value = key_header(key.expose_secret().trim().to_owned())?;
+                headers.insert(*name, value);
+            }
+        }
+        if req.body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        let accept = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(headers);
+        if req.body.is_some() {
+            builder = builder.body(body.to_vec());
+        }
+        Ok(builder)
+    }
+
+    /// Sends the request and waits for the response headers.
+    async fn send(
+        &self,
+        builder: reqwest::RequestBuilder,
+        limit: Limit,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Option<reqwest::Response>, BackendError> {
+        let never = CancellationToken::new();
+        let cancel = cancel.unwrap_or(&never);
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Ok(None),
+            sent = tokio::time::timeout_at(limit.at.into(), builder.send()) => match sent {
+                Err(_) => Err(self.timeout(limit.which)),
+                Ok(Err(e)) => Err(self.transport(&e)),
+                Ok(Ok(response)) => Ok(Some(response)),
+            },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one attempt's whole state; private
+    async fn stream_once(
+        &self,
+        req: &WireRequest,
+        body: &[u8],
+        parse: &Parser,
+        progress: &mut Progress,
+        out: &TokenSink,
+        cancel: &CancellationToken,
+        attempt: &mut Attempt<'_>,
+        deadline: Instant,
+    ) -> Result<(), BackendError> {
+        let first = self.first_byte_limit(deadline);
+        let builder = self.request(req, body, true)?;
+        let Some(response) = self.send(builder, first, Some(cancel)).await? else {
+            progress.finish = Some(FinishReason::Cancelled);
+            return Ok(());
+        };
+        attempt.status = Some(response.status().as_u16());
+        if !response.status().is_success() {
+            return Err(self.status_error(response, first, &attempt.received).await);
+        }
+        let received = attempt.received.clone();
+        let events = response
+            .bytes_stream()
+            .inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+            })
+            .eventsource();
+        let mut events = pin!(events);
+        let mut limit = first;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    progress.finish = Some(FinishReason::Cancelled);
+                    return Ok(());
+                }
+                next = tokio::time::timeout_at(limit.at.into(), events.next()) => next,
+            };
+            let event = match next {
+                Err(_) => return Err(self.timeout(limit.which)),
+                Ok(None) => return self.end_of_stream(progress),
+                Ok(Some(Err(EventStreamError::Transport(e)))) => return Err(self.dropped(&e)),
+                Ok(Some(Err(e))) => {
+                    tracing::debug!(provider = %self.who.name, error = %e, "unreadable event stream");
+                    return Err(self.malformed());
+                }
+                Ok(Some(Ok(event))) => event,
+            };
+            limit = self.idle_limit(deadline);
+            let items = parse(&event.event, &event.data).map_err(|reason| {
+                tracing::debug!(
+                    provider = %self.who.name,
+                    %reason,
+                    data = %excerpt(event.data.as_bytes()),
+                    "unreadable event"
+                );
+                self.malformed()
+            })?;
+            for item in items {
+                match item {
+                    StreamItem::Text(text) => {
+                        if progress.first_token.is_none() {
+                            progress.first_token = Some(progress.started.elapsed());
+                        }
+                        progress.text.push_str(&text);
+                        if !out.send(text) {
+                            // Nobody reads any more: the same as a cancel.
+                            progress.finish = Some(FinishReason::Cancelled);
+                            return Ok(());
+                        }
+                    }
+                    StreamItem::Usage { input, output } => {
+                        let usage = progress.usage.get_or_insert_with(Usage::default);
+                        if let Some(n) = input {
+                            usage.input_tokens = n;
+                        }
+                        if let Some(n) = output {
+                            usage.output_tokens = n;
+                        }
+                    }
+                    StreamItem::Finish(reason) => progress.finish = Some(reason),
+                    StreamItem::Model(model) => progress.model = model,
+                    StreamItem::Done => {
+                        progress.finish.get_or_insert(FinishReason::Stop);
+                        return Ok(());
+                    }
+                    StreamItem::Error(error) => return Err(self.wire_error(&error)),
+                }
+            }
+        }
+    }
+
+    async fn fetch_once(
+        &self,
+        req: &WireRequest,
+        body: &[u8],
+        attempt: &mut Attempt<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, BackendError> {
+        let first = self.first_byte_limit(deadline);
+        let builder = self.request(req, body, false)?;
+        let Some(response) = self.send(builder, first, None).await? else {
+            return Err(self.timeout(first.which));
+        };
+        attempt.status = Some(response.status().as_u16());
+        if !response.status().is_success() {
+            return Err(self.status_error(response, first, &attempt.received).await);
+        }
+        let mut chunks = pin!(response.bytes_stream());
+        let mut bytes = Vec::new();
+        let mut limit = first;
+        loop {
+            match tokio::time::timeout_at(limit.at.into(), chunks.next()).await {
+                Err(_) => return Err(self.timeout(limit.which)),
+                Ok(None) => return Ok(bytes),
+                Ok(Some(Err(e))) => return Err(self.dropped(&e)),
+                Ok(Some(Ok(chunk))) => {
+                    attempt
+                        .received
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > LIST_BODY_LIMIT {
+                        return Err(self.malformed());
+                    }
+                }
+            }
+            limit = self.idle_limit(deadline);
+        }
+    }
+
+    fn first_byte_limit(&self, deadline: Instant) -> Limit {
+        Limit::earliest(
+            Instant::now() + self.policy.first_byte_timeout,
+            Waiting::FirstByte,
+            deadline,
+        )
+    }
+
+    fn idle_limit(&self, deadline: Instant) -> Limit {
+        Limit::earliest(
+            Instant::now() + self.policy.idle_timeout,
+            Waiting::Idle,
+            deadline,
+        )
+    }
+
+    /// Classifies a non-2xx answer (its body goes to the debug log only).
+    async fn status_error(
+        &self,
+        response: reqwest::Response,
+        limit: Limit,
+        received: &AtomicU64,
+    ) -> BackendError {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers(), SystemTime::now());
+        let mut body = Vec::new();
+        let mut chunks = pin!(response.bytes_stream());
+        while body.len() < ERROR_BODY_LIMIT {
+            match tokio::time::timeout_at(limit.at.into(), chunks.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    body.extend_from_slice(&chunk);
+                }
+                _ => break,
+            }
+        }
+        tracing::debug!(
+            provider = %self.who.name,
+            status,
+            body = %excerpt(&body),
+            "error response"
+        );
+        // Gemini answers a bad key with 400 INVALID_ARGUMENT and this reason.
+        let code = if status == 400 && contains(&body, b"API_KEY_INVALID") {
+            Some("API_KEY_INVALID".to_owned())
+        } else {
+            error_code(&body)
+        };
+        self.classify(status, retry_after, code.as_deref())
+    }
+}
+
+/// Which wait ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    FirstByte,
+    Idle,
+    Total,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    at: Instant,
+    which: Waiting,
+}
+
+impl Limit {
+    fn earliest(at: Instant, which: Waiting, deadline: Instant) -> Self {
+        if deadline <= at {
+            Self {
+                at: deadline,
+                which: Waiting::Total,
+            }
+        } else {
+            Self { at, which }
+        }
+    }
+}
+
+/// The answer so far, kept across attempts (retries only happen while its
+/// text is empty).
+struct Progress {
+    started: Instant,
+    text: String,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+    model: String,
+    first_token: Option<Duration>,
+}
+
+impl Progress {
+    fn new(model: &str, started: Instant) -> Self {
+        Self {
+            started,
+            text: String::new(),
+            usage: None,
+            finish: None,
+            model: model.to_owned(),
+            first_token: None,
+        }
+    }
+
+    fn reset(&mut self, model: &str) {
+        self.usage = None;
+        self.finish = None;
+        model.clone_into(&mut self.model);
+    }
+
+    fn into_completion(self, retries: u32) -> Completion {
+        Completion {
+            text: self.text,
+            finish: self.finish.unwrap_or(FinishReason::Stop),
+            usage: self.usage,
+            model: self.model,
+            time_to_first_token: self.first_token,
+            retries,
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! OpenAI's chat completions API, also spoken by OpenAI-compatible servers
+//! (Ollama, llama.cpp, vLLM, LM Studio).
+//!
+//! - Streaming: <https://platform.openai.com/docs/api-reference/chat-streaming>
+//! - Request: <https://platform.openai.com/docs/api-reference/chat/create>
+//! - Models: <https://platform.openai.com/docs/api-reference/models/list>
+//!
+//! Pure translation: our request to a body, one SSE event to items.
+
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason};
+use reqwest::Url;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::wire::{Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, endpoint};
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
+}
+
+/// The chat request. `compat` servers get `max_tokens` (many do not know
+/// `max_completion_tokens`) and no `Authorization` header without a key.
+pub(crate) fn chat_request(
+    base: &Url,
+    key: Option<&SecretString>,
+    compat: bool,
+    req: &ChatRequest,
+) -> Result<WireRequest, &'static str> {
+    if req.messages.is_empty() {
+        return Err("the conversation is empty");
+    }
+    let messages: Vec<Value> = req
+        .messages
+        .iter()
+        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
+        .collect();
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(true));
+    body.insert("stream_options".into(), json!({ "include_usage": true }));
+    if let Some(max) = req.max_tokens {
+        let field = if compat {
+            "max_tokens"
+        } else {
+            "max_completion_tokens"
+        };
+        body.insert(field.into(), json!(max));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    Ok(WireRequest::post(
+        endpoint(base, &["chat", "completions"]),
+        auth(key),
+        Value::Object(body),
+    ))
+}
+
+/// `GET {base}/models`.
+pub(crate) fn models_request(base: &Url, key: Option<&SecretString>) -> WireRequest {
+    WireRequest::get(endpoint(base, &["models"]), auth(key))
+}
+
+fn auth(key: Option<&SecretString>) -> Auth {
+    key.map_or(Auth::None, |k| Auth::Bearer(k.clone()))
+}
+
+/// One `data:` line of the stream.
+pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Ok(vec![StreamItem::Done]);
+    }
+    if data.is_empty() {
+        return Ok(Vec::new());
+    }
+    let chunk: Chunk = serde_json::from_str(data).map_err(|e| format!("chunk: {e}"))?;
+    if let Some(error) = chunk.error {
+        return Ok(vec![StreamItem::Error(stream_error(&error))]);
+    }
+    let mut items = Vec::new();
+    if let Some(model) = chunk.model.filter(|m| !m.is_empty()) {
+        items.push(StreamItem::Model(model));
+    }
+    // Only the first choice: Hearth never asks for more than one (`n`).
+    if let Some(choice) = chunk.choices.into_iter().next() {
+        if let Some(text) = choice
+            .delta
+            .and_then(|d| d.content)
+            .filter(|t| !t.is_empty())
+        {
+            items.push(StreamItem::Text(text));
+        }
+        if let Some(reason) = choice.finish_reason {
+            items.push(StreamItem::Finish(finish_reason(&reason)));
+        }
+    }
+    if let Some(usage) = chunk.usage {
+        items.push(StreamItem::Usage {
+            input: usage.prompt_tokens,
+            output: usage.completion_tokens,
+        });
+    }
+    Ok(items)
+}
+
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_owned()),
+    }
+}
+
+fn stream_error(error: &ErrorBody) -> WireError {
+    let code = match (&error.code, &error.kind) {
+        (Some(Value::String(code)), _) => code.clone(),
+        (_, Some(kind)) => kind.clone(),
+        _ => "error".to_owned(),
+    };
+    let kind = if code.contains("rate_limit") {
+        ErrorKind::RateLimit
+    } else if code.contains("invalid_request") || code.contains("context_length") {
+        ErrorKind::Rejected
+    } else {
+        ErrorKind::Server
+    };
+    WireError { kind, code }
+}
+
+/// The body of `GET /models`.
+pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<RemoteModel>, Unreadable> {
+    let list: ModelList = serde_json::from_slice(body).map_err(|e| format!("models: {e}"))?;
+    Ok(list
+        .data
+        .into_iter()
+        .map(|m| RemoteModel {
+            id: m.id,
+            name: None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_backend::Message;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    /// A stream shaped like OpenAI's documented chunks, with usage at the end.
+    const STREAM: &str = r#"data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"Paris is"},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":" the capital — café ☕."},"finish_reason":null}],"usage":null}
+
+data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":null}
+
+data: {"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":8,"total_tokens":27}}
+
+data: [DONE]
+
+"#;
+
+    fn events(transcript: &str) -> Vec<StreamItem> {
+        transcript
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .flat_map(|data| parse_event(data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_becomes_text_usage_and_finish() {
+        let items = events(STREAM);
+        let text: String = items
+            .iter()
+            .filter_map(|i| match i {
+                StreamItem::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "Paris is the capital — café ☕.");
+        assert!(items.contains(&StreamItem::Finish(FinishReason::Length)));
+        assert!(items.contains(&StreamItem::Usage {
+            input: Some(19),
+            output: Some(8)
+        }));
+        assert!(items.contains(&StreamItem::Model("gpt-4o-mini-2024-07-18".into())));
+        assert_eq!(items.last(), Some(&StreamItem::Done));
+    }
+
+    #[test]
+    fn errors_and_garbage_are_told_apart() {
+        let items =
+            parse_event(r#"{"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}"#)
+                .unwrap();
+        assert_eq!(
+            items,
+            [StreamItem::Error(WireError {
+                kind: ErrorKind::Server,
+                code: "server_error".into()
+            })]
+        );
+        let limited = parse_event(
+            r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(&limited[0], StreamItem::Error(e) if e.kind == ErrorKind::RateLimit));
+        assert!(parse_event("{not json").is_err());
+    }
+
+    #[test]
+    fn requests_carry_roles_settings_and_the_key() {
+        let base = Url::parse("https://api.openai.com/v1").unwrap();
+        let req = ChatRequest {
+            model: "gpt-4o-mini".into(),
+            messages: vec![
+                Message::system("Be brief."),
+                Message::user("Capital of France?"),
+                Message::assistant("Paris."),
+                Message::user("And Italy?"),
+            ],
+            max_tokens: Some(64),
+            temperature: Some(0.5),
+            top_p: Some(0.9),
+            stop: vec!["\n\n".into()],
+        };
+        let key = SecretString::from("sk-test".to_owned());
+        let wire = chat_request(&base, Some(&key), false, &req).unwrap();
+        assert_eq!(
+            wire.url.as_str(),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert!(matches!(&wire.auth, Auth::Bearer(k) if k.expose_secret() == "sk-test"));
+        let body = wire.body.unwrap();
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["messages"][2]["role"], "assistant");
+        assert_eq!(body["messages"][3]["content"], "And Italy?");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["max_completion_tokens"], 64);
+        assert_eq!(body["temperature"], 0.5);
+        assert_eq!(body["stop"][0], "\n\n");
+
+        let compat = chat_request(&base, None, true, &req).unwrap();
+        assert!(matches!(compat.auth, Auth::None));
+        let body = compat.body.unwrap();
+        assert_eq!(body["max_tokens"], 64);
+        assert!(body.get("max_completion_tokens").is_none());
+        assert!(chat_request(&base, None, true, &ChatRequest::default()).is_err());
+    }
+
+    #[test]
+    fn model_lists_parse() {
+        let body = br#"{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1,"owned_by":"system"},{"id":"o3","object":"model","created":2,"owned_by":"system"}]}"#;
+        let ids: Vec<String> = parse_models(body)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["gpt-4o-mini", "o3"]);
+        assert!(parse_models(b"<html>").is_err());
+    }
+}

@@ -1,0 +1,661 @@
+//! Stand-ins for cloud chat providers on 127.0.0.1, speaking each API's real
+//! wire format (JSON bodies, server-sent events, error bodies), with a queue
+//! of faults. [`Wire::OpenAi`] also stands in for OpenAI-compatible servers.
+//!
+//! Routes:
+//! - OpenAI: `POST /v1/chat/completions` (SSE `data:` chunks, a usage chunk
+//!   when `stream_options.include_usage`, `data: [DONE]`), `GET /v1/models`.
+//! - Anthropic: `POST /v1/messages` (`event:` + `data:` lines: message_start,
+//!   content_block_start, ping, content_block_delta…, content_block_stop,
+//!   message_delta, message_stop; `anthropic-version` required),
+//!   `GET /v1/models`.
+//! - Gemini: `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`
+//!   (one `GenerateContentResponse` per event, `finishReason` on the last),
+//!   `GET /v1beta/models`.
+//!
+//! Every event goes out in two body chunks split mid-way, so a multi-byte
+//! character of the answer may be cut between them, as TCP may do.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use hearth_testkit::providers::{Fault, StandIn, Wire};
+//!
+//! let server = StandIn::start(Wire::Anthropic).await;
+//! server.expect_key("sk-ant-test");
+//! server.set_answer("Paris is the capital of France.");
+//! server.push_fault(Fault::Status { code: 529, retry_after: Some("1".into()) });
+//! // Point a client at server.base_url(): the first request gets 529, the
+//! // next one the answer, streamed in several events.
+//! assert_eq!(server.request_count(), 0);
+//! # }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri, header};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+/// Which API a stand-in speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI's chat completions (also OpenAI-compatible servers).
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+/// What the next request gets instead of a normal answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// This status with the provider's error body, and `Retry-After` if given.
+    Status {
+        code: u16,
+        retry_after: Option<String>,
+    },
+    /// Accept the request and never answer.
+    Hang,
+    /// Send this many text events, then drop the connection.
+    CutAfter(usize),
+    /// Send this many text events, then nothing more (the connection stays open).
+    StallAfter(usize),
+    /// A `data: {not json` event.
+    Malformed,
+    /// The provider's own in-stream error event before any text (OpenAI
+    /// `server_error`, Anthropic `overloaded_error`, Gemini `UNAVAILABLE`).
+    StreamError,
+    /// 401 with the provider's error body.
+    Unauthorized,
+}
+
+/// One request the stand-in saw.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Lower-case names.
+    pub headers: HashMap<String, String>,
+    /// `Null` when there was no (JSON) body.
+    pub body: Value,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// The input token count every answer reports.
+pub const PROMPT_TOKENS: u64 = 21;
+
+/// The answer served until [`StandIn::set_answer`] changes it.
+pub const DEFAULT_ANSWER: &str = "Paris is the capital of France — café crème ☕ included.";
+
+/// How an answer is split into text events: word by word, each piece
+/// keeping its trailing space. The output token count is the piece count.
+pub fn pieces(answer: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        current.push(c);
+        if c == ' ' {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+struct Shared {
+    wire: Wire,
+    answer: Mutex<String>,
+    faults: Mutex<VecDeque<Fault>>,
+    forever: Mutex<Option<Fault>>,
+    key: Mutex<Option<String>>,
+    log: Mutex<Vec<Recorded>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running stand-in on the caller's runtime; stops when dropped.
+pub struct StandIn {
+    base: String,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for StandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandIn")
+            .field("wire", &self.shared.wire)
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl StandIn {
+    /// Serves `wire` on a free port of 127.0.0.1.
+    #[allow(clippy::expect_used)] // test support: a stand-in that cannot start is a broken test
+    pub async fn start(wire: Wire) -> Self {
+        let shared = Arc::new(Shared {
+            wire,
+            answer: Mutex::new(DEFAULT_ANSWER.to_owned()),
+            faults: Mutex::new(VecDeque::new()),
+            forever: Mutex::new(None),
+            key: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let base = match wire {
+            Wire::OpenAi => format!("http://{addr}/v1"),
+            Wire::Anthropic | Wire::Gemini => format!("http://{addr}"),
+        };
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { base, shared, task }
+    }
+
+    /// The base URL a provider is configured with (`…/v1` for OpenAI).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn wire(&self) -> Wire {
+        self.shared.wire
+    }
+
+    /// The text the next answers stream (split by [`pieces`]).
+    pub fn set_answer(&self, text: &str) {
+        *lock(&self.shared.answer) = text.to_owned();
+    }
+
+    pub fn answer(&self) -> String {
+        lock(&self.shared.answer).clone()
+    }
+
+    /// Queues a fault: each request takes the next one.
+    pub fn push_fault(&self, fault: Fault) {
+        lock(&self.shared.faults).push_back(fault);
+    }
+
+    /// The fault every request gets once the queue is empty.
+    pub fn set_fault_forever(&self, fault: Fault) {
+        *lock(&self.shared.forever) = Some(fault);
+    }
+
+    /// Empties the queue and ends a forever fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+        *lock(&self.shared.forever) = None;
+    }
+
+    /// Requests without this key get the provider's 401 (Gemini: its 400
+    /// `API_KEY_INVALID`, as the real API answers).
+    pub fn expect_key(&self, key: &str) {
+        *lock(&self.shared.key) = Some(key.to_owned());
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.log).clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.log).len()
+    }
+
+    /// The chat model ids the model-list route offers.
+    pub fn models(&self) -> Vec<&'static str> {
+        match self.shared.wire {
+            Wire::OpenAi => vec!["gpt-4o-mini", "gpt-4.1"],
+            Wire::Anthropic => vec!["claude-sonnet-4-5", "claude-haiku-4-5"],
+            Wire::Gemini => vec!["gemini-2.5-flash", "gemini-2.5-pro"],
+        }
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type St = State<Arc<Shared>>;
+
+async fn handle(
+    State(shared): St,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let recorded = Recorded {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        at: Instant::now(),
+    };
+    lock(&shared.log).push(recorded.clone());
+    let wire = shared.wire;
+    let route = route(wire, &method, &recorded);
+    if route == Route::Unknown {
+        return error(wire, 404, "no such route");
+    }
+    if let Some(expected) = lock(&shared.key).clone() {
+        let given = key_given(wire, &recorded);
+        if given.as_deref() != Some(expected.as_str()) {
+            return bad_key(wire, given.as_deref());
+        }
+    }
+    if wire == Wire::Anthropic && !recorded.headers.contains_key("anthropic-version") {
+        return error(wire, 400, "anthropic-version: header is required");
+    }
+    let fault = lock(&shared.faults)
+        .pop_front()
+        .or_else(|| lock(&shared.forever).clone());
+    match fault {
+        Some(Fault::Status { code, retry_after }) => {
+            let mut response = error(wire, code, "injected failure");
+            if let Some(value) = retry_after.and_then(|v| HeaderValue::try_from(v).ok()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        Some(Fault::Unauthorized) => return error(wire, 401, "invalid key"),
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        _ => {}
+    }
+    match route {
+        Route::Models => {
+            if fault == Some(Fault::Malformed) {
+                return Response::new(Body::from("{\"data\": [tr"));
+            }
+            json_response(StatusCode::OK, &models_body(wire))
+        }
+        Route::Chat => {
+            let answer = lock(&shared.answer).clone();
+            let events = match fault {
+                Some(Fault::Malformed) => vec![malformed_event(wire)],
+                Some(Fault::StreamError) => stream_error_events(wire, &recorded.body),
+                Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
+                    chat_events(wire, &recorded.body, &answer, Some(n))
+                }
+                _ => chat_events(wire, &recorded.body, &answer, None),
+            };
+            let end = match fault {
+                Some(Fault::CutAfter(_)) => End::Cut,
+                Some(Fault::StallAfter(_)) => End::Stall,
+                _ => End::Complete,
+            };
+            sse(events, end)
+        }
+        Route::Unknown => error(wire, 404, "no such route"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Chat,
+    Models,
+    Unknown,
+}
+
+fn route(wire: Wire, method: &Method, r: &Recorded) -> Route {
+    let path = r.path.as_str();
+    match (wire, method.as_str()) {
+        (Wire::OpenAi, "POST") if path == "/v1/chat/completions" => Route::Chat,
+        (Wire::OpenAi | Wire::Anthropic, "GET") if path == "/v1/models" => Route::Models,
+        (Wire::Anthropic, "POST") if path == "/v1/messages" => Route::Chat,
+        (Wire::Gemini, "GET") if path == "/v1beta/models" => Route::Models,
+        (Wire::Gemini, "POST")
+            if path.starts_with("/v1beta/models/")
+                && path.ends_with(":streamGenerateContent")
+                && r.query.as_deref().is_some_and(|q| q.contains("alt=sse")) =>
+        {
+            Route::Chat
+        }
+        _ => Route::Unknown,
+    }
+}
+
+fn key_given(wire: Wire, r: &Recorded) -> Option<String> {
+    match wire {
+        Wire::OpenAi => r
+            .headers
+            .get("authorization")?
+            .strip_prefix("Bearer ")
+            .map(str::to_owned),
+        Wire::Anthropic => r.headers.get("x-api-key").cloned(),
+        Wire::Gemini => r.headers.get("x-goog-api-key").cloned().or_else(|| {
+            r.query
+                .as_deref()?
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("key="))
+                .map(str::to_owned)
+        }),
+    }
+}
+
+/// A wrong key, answered as each API does (the real ones echo part of it;
+/// this one echoes all of it, so a client that shows bodies gets caught).
+fn bad_key(wire: Wire, given: Option<&str>) -> Response<Body> {
+    let given = given.unwrap_or("");
+    match wire {
+        Wire::OpenAi => json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": {
+                "message": format!("Incorrect API key provided: {given}."),
+                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+        ),
+        Wire::Anthropic => json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"type": "error", "error": {
+                "type": "authentication_error",
+                "message": format!("invalid x-api-key {given}")}}),
+        ),
+        Wire::Gemini => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": {
+                "code": 400,
+                "message": format!("API key not valid ({given}). Please pass a valid API key."),
+                "status": "INVALID_ARGUMENT",
+                "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                             "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}}),
+        ),
+    }
+}
+
+/// An error answer with the provider's body shape.
+fn error(wire: Wire, code: u16, message: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match wire {
+        Wire::OpenAi => {
+            let (kind, code_field) = match code {
+                401 => ("invalid_request_error", json!("invalid_api_key")),
+                429 => ("requests", json!("rate_limit_exceeded")),
+                404 => ("invalid_request_error", json!("model_not_found")),
+                400..=499 => ("invalid_request_error", Value::Null),
+                _ => ("server_error", Value::Null),
+            };
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code_field}})
+        }
+        Wire::Anthropic => {
+            let kind = match code {
+                401 => "authentication_error",
+                403 => "permission_error",
+                404 => "not_found_error",
+                413 => "request_too_large",
+                429 => "rate_limit_error",
+                400..=499 => "invalid_request_error",
+                503 | 529 => "overloaded_error",
+                _ => "api_error",
+            };
+            json!({"type": "error", "error": {"type": kind, "message": message}})
+        }
+        Wire::Gemini => {
+            let kind = match code {
+                401 => "UNAUTHENTICATED",
+                403 => "PERMISSION_DENIED",
+                404 => "NOT_FOUND",
+                429 => "RESOURCE_EXHAUSTED",
+                400..=499 => "INVALID_ARGUMENT",
+                503 => "UNAVAILABLE",
+                _ => "INTERNAL",
+            };
+            json!({"error": {"code": code, "message": message, "status": kind}})
+        }
+    };
+    json_response(status, &body)
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn models_body(wire: Wire) -> Value {
+    match wire {
+        Wire::OpenAi => json!({"object": "list", "data": [
+            {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+            {"id": "gpt-4.1", "object": "model", "created": 1744316542, "owned_by": "system"},
+        ]}),
+        Wire::Anthropic => json!({"data": [
+            {"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5",
+             "created_at": "2025-09-29T00:00:00Z"},
+            {"type": "model", "id": "claude-haiku-4-5", "display_name": "Claude Haiku 4.5",
+             "created_at": "2025-10-15T00:00:00Z"},
+        ], "has_more": false, "first_id": "claude-sonnet-4-5", "last_id": "claude-haiku-4-5"}),
+        Wire::Gemini => json!({"models": [
+            {"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash",
+             "supportedGenerationMethods": ["generateContent", "countTokens"]},
+            {"name": "models/text-embedding-004", "displayName": "Text Embedding 004",
+             "supportedGenerationMethods": ["embedContent"]},
+            {"name": "models/gemini-2.5-pro", "displayName": "Gemini 2.5 Pro",
+             "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent"]},
+        ]}),
+    }
+}
+
+fn data(value: &Value) -> String {
+    format!("data: {value}\n\n")
+}
+
+fn named(event: &str, value: &Value) -> String {
+    format!("event: {event}\ndata: {value}\n\n")
+}
+
+fn malformed_event(wire: Wire) -> String {
+    match wire {
+        Wire::Anthropic => "event: content_block_delta\ndata: {not json\n\n".to_owned(),
+        Wire::OpenAi | Wire::Gemini => "data: {not json\n\n".to_owned(),
+    }
+}
+
+/// An error inside a stream that had begun (HTTP 200), before any text.
+fn stream_error_events(wire: Wire, request: &Value) -> Vec<String> {
+    match wire {
+        Wire::OpenAi => vec![data(&json!({"error": {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error", "param": null, "code": null}}))],
+        Wire::Anthropic => {
+            let mut events = chat_events(wire, request, "", Some(0));
+            events.truncate(1); // message_start
+            events.push(named(
+                "error",
+                &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ));
+            events
+        }
+        Wire::Gemini => vec![data(&json!({"error": {
+            "code": 503, "message": "The model is overloaded. Please try again later.",
+            "status": "UNAVAILABLE"}}))],
+    }
+}
+
+/// The events of an answer; with `cut`, only that many text events and
+/// nothing that would end the stream.
+fn chat_events(wire: Wire, request: &Value, answer: &str, cut: Option<usize>) -> Vec<String> {
+    let all = pieces(answer);
+    let shown: Vec<String> = all
+        .iter()
+        .take(cut.unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let output = all.len() as u64;
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gemini-2.5-flash")
+        .to_owned();
+    let mut events = Vec::new();
+    match wire {
+        Wire::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                       "created": 1700000000, "model": model, "system_fingerprint": "fp_standin",
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            };
+            events.push(data(&chunk(
+                json!({"role": "assistant", "content": ""}),
+                Value::Null,
+            )));
+            for piece in &shown {
+                events.push(data(&chunk(json!({"content": piece}), Value::Null)));
+            }
+            if cut.is_none() {
+                events.push(data(&chunk(json!({}), json!("stop"))));
+                if request["stream_options"]["include_usage"] == json!(true) {
+                    events.push(data(&json!({"id": "chatcmpl-standin",
+                        "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+                        "choices": [], "usage": {"prompt_tokens": PROMPT_TOKENS,
+                        "completion_tokens": output, "total_tokens": PROMPT_TOKENS + output}})));
+                }
+                events.push("data: [DONE]\n\n".to_owned());
+            }
+        }
+        Wire::Anthropic => {
+            events.push(named(
+                "message_start",
+                &json!({"type": "message_start", "message": {"id": "msg_standin",
+                    "type": "message", "role": "assistant", "content": [], "model": model,
+                    "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}),
+            ));
+            events.push(named(
+                "content_block_start",
+                &json!({"type": "content_block_start", "index": 0,
+                        "content_block": {"type": "text", "text": ""}}),
+            ));
+            events.push(named("ping", &json!({"type": "ping"})));
+            for piece in &shown {
+                events.push(named(
+                    "content_block_delta",
+                    &json!({"type": "content_block_delta", "index": 0,
+                            "delta": {"type": "text_delta", "text": piece}}),
+                ));
+            }
+            if cut.is_none() {
+                events.push(named(
+                    "content_block_stop",
+                    &json!({"type": "content_block_stop", "index": 0}),
+                ));
+                events.push(named(
+                    "message_delta",
+                    &json!({"type": "message_delta",
+                            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                            "usage": {"output_tokens": output}}),
+                ));
+                events.push(named("message_stop", &json!({"type": "message_stop"})));
+            }
+        }
+        Wire::Gemini => {
+            let last = shown.len().saturating_sub(1);
+            for (i, piece) in shown.iter().enumerate() {
+                let mut candidate = json!({"content": {"parts": [{"text": piece}], "role": "model"},
+                                           "index": 0});
+                let mut usage = json!({"promptTokenCount": PROMPT_TOKENS,
+                                       "candidatesTokenCount": i + 1,
+                                       "totalTokenCount": PROMPT_TOKENS + i as u64 + 1});
+                if cut.is_none() && i == last {
+                    candidate["finishReason"] = json!("STOP");
+                    usage["candidatesTokenCount"] = json!(output);
+                    usage["totalTokenCount"] = json!(PROMPT_TOKENS + output);
+                }
+                events.push(data(
+                    &json!({"candidates": [candidate], "usageMetadata": usage,
+                                         "modelVersion": "gemini-2.5-flash-standin",
+                                         "responseId": "standin"}),
+                ));
+            }
+        }
+    }
+    events
+}
+
+/// How an SSE body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Complete,
+    /// The connection breaks.
+    Cut,
+    /// Nothing more is sent.
+    Stall,
+}
+
+/// An SSE body: each event in two chunks (split mid-way, even inside a
+/// character), then `end`.
+fn sse(events: Vec<String>, end: End) -> Response<Body> {
+    let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> = Vec::new();
+    for event in events {
+        let bytes = event.into_bytes();
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        chunks.push(Ok(a.to_vec()));
+        chunks.push(Ok(b.to_vec()));
+    }
+    let events = futures_util::stream::iter(chunks);
+    let body = match end {
+        End::Complete => Body::from_stream(events),
+        End::Cut => {
+            // Let the events reach the client before the connection breaks: a
+            // body error at once would discard what hyper has not written yet.
+            let cut = futures_util::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected cut",
+                ))
+            });
+            Body::from_stream(events.chain(cut))
+        }
+        End::Stall => {
+            let stall = futures_util::stream::once(std::future::pending());
+            Body::from_stream(events.chain(stall))
+        }
+    };
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_split_into_word_pieces() {
+        assert_eq!(pieces("a bc  d"), ["a ", "bc ", " ", "d"]);
+        assert_eq!(pieces(DEFAULT_ANSWER).concat(), DEFAULT_ANSWER);
+        assert!(pieces(DEFAULT_ANSWER).len() >= 5);
+    }
+}
