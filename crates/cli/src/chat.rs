@@ -219,7 +219,11 @@ impl Session {
                 answer.backend.as_deref().unwrap_or("?"),
                 answer.model.as_deref().unwrap_or("?")
             );
-        } else if answer.backend.as_deref().is_some_and(|b| b != hearth_core::LOCAL_BACKEND) {
+        } else if answer
+            .backend
+            .as_deref()
+            .is_some_and(|b| b != hearth_core::LOCAL_BACKEND)
+        {
             eprintln!(
                 "(answered by the cloud model {}:{})",
                 answer.backend.as_deref().unwrap_or("?"),

@@ -183,8 +183,11 @@ fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretSt
         } else {
             ""
         };
-        rpassword::prompt_password(format!("{} API key{optional} (input hidden): ", kind.label()))
-            .context("cannot read the key")?
+        rpassword::prompt_password(format!(
+            "{} API key{optional} (input hidden): ",
+            kind.label()
+        ))
+        .context("cannot read the key")?
     } else {
         let mut text = String::new();
         std::io::stdin()
@@ -232,7 +235,16 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
     let tok = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     println!(
         "{:<28} {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9}  errors",
-        "backend:model", "reqs", "err%", "ttft p50", "ttft p95", "tok/s50", "tok/s95", "fallb", "retry", "cost $"
+        "backend:model",
+        "reqs",
+        "err%",
+        "ttft p50",
+        "ttft p95",
+        "tok/s50",
+        "tok/s95",
+        "fallb",
+        "retry",
+        "cost $"
     );
     for b in &stats.backends {
         let errors: Vec<String> = b

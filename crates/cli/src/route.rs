@@ -84,11 +84,13 @@ pub(crate) fn with_consent<T>(mut turn: impl FnMut(Consent) -> Result<T>) -> Res
         Err(err) => err,
         ok => return ok,
     };
-    let Some(CoreError::ConsentNeeded { backend, reason }) = err.downcast_ref::<CoreError>()
-    else {
+    let Some(CoreError::ConsentNeeded { backend, reason }) = err.downcast_ref::<CoreError>() else {
         return Err(err);
     };
-    let reason = reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+    let reason = reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
     if !std::io::stdin().is_terminal() {
         bail!(
             "this message would go to {backend}{reason}; nothing was sent. \
@@ -100,5 +102,9 @@ pub(crate) fn with_consent<T>(mut turn: impl FnMut(Consent) -> Result<T>) -> Res
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    turn(if yes { Consent::Granted } else { Consent::Denied })
+    turn(if yes {
+        Consent::Granted
+    } else {
+        Consent::Denied
+    })
 }

@@ -42,7 +42,12 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<()> {
     let routed = args.route.policy.is_some() || !args.route.fallback.is_empty();
-    let maybe_cloud = args.model.model.as_deref().and_then(BackendId::parse).is_some();
+    let maybe_cloud = args
+        .model
+        .model
+        .as_deref()
+        .and_then(BackendId::parse)
+        .is_some();
     if !args.raw && (routed || maybe_cloud) {
         let app = open::app(args.model.engine_options())?;
         if routed || route::cloud_model(&app, args.model.model.as_deref())?.is_some() {
@@ -94,18 +99,13 @@ fn run_routed(app: &App, args: &Args) -> Result<()> {
             consent,
         };
         let cancel = interrupt.start();
-        let result = runtime.block_on(app.send(
-            &conv.id,
-            &args.prompt,
-            &options,
-            cancel,
-            |event| {
+        let result =
+            runtime.block_on(app.send(&conv.id, &args.prompt, &options, cancel, |event| {
                 if let ChatEvent::Token { text } = event {
                     let mut out = std::io::stdout().lock();
                     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
                 }
-            },
-        ));
+            }));
         interrupt.finish();
         Ok(result?)
     });

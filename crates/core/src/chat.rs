@@ -257,8 +257,10 @@ impl App {
         let target = Target::Continue {
             message: Box::new(message),
         };
-        self.answer(&conv, history, target, options, cancel, on_event, None, plan)
-            .await
+        self.answer(
+            &conv, history, target, options, cancel, on_event, None, plan,
+        )
+        .await
     }
 
     /// Asks the conversation's model for a short title and stores it.
@@ -512,7 +514,10 @@ impl App {
                 latency_ms: metrics.latency_ms,
                 cost_usd: metrics.cost_usd,
                 fallback_reason,
-                error_kind: outcome.as_ref().err().map(|_| ErrorKind::Local.as_str().to_owned()),
+                error_kind: outcome
+                    .as_ref()
+                    .err()
+                    .map(|_| ErrorKind::Local.as_str().to_owned()),
                 retries: 0,
             })?;
             finished

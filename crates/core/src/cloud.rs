@@ -247,7 +247,10 @@ impl App {
     pub fn set_offline(&self, offline: bool) -> Result<(), CoreError> {
         let marker = self.config().offline_marker();
         let written = if offline {
-            std::fs::write(&marker, b"Hearth's offline switch is on while this file exists.\n")
+            std::fs::write(
+                &marker,
+                b"Hearth's offline switch is on while this file exists.\n",
+            )
         } else {
             match std::fs::remove_file(&marker) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use hearth_backend::{
-    ChatRequest, Completion, FinishReason, Message as Turn, Role, TokenSink,
-};
+use hearth_backend::{ChatRequest, Completion, FinishReason, Message as Turn, Role, TokenSink};
 use hearth_store::{
     Conversation, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NewMessage,
     UsageRecord,

@@ -77,11 +77,23 @@ impl App {
             .into_iter()
             .find(|p| p.name == provider)
             .is_some_and(|p| p.kind != hearth_providers::ProviderKind::Compat);
-        Ok(if hosted { built_in(model) } else { Some(Price { input: 0.0, output: 0.0 }) })
+        Ok(if hosted {
+            built_in(model)
+        } else {
+            Some(Price {
+                input: 0.0,
+                output: 0.0,
+            })
+        })
     }
 
     /// Sets (or with `None` removes) the user's price for `provider:model`.
-    pub fn set_price(&self, provider: &str, model: &str, price: Option<Price>) -> Result<(), CoreError> {
+    pub fn set_price(
+        &self,
+        provider: &str,
+        model: &str,
+        price: Option<Price>,
+    ) -> Result<(), CoreError> {
         let mut prices = self.user_prices()?;
         let key = format!("{provider}:{model}");
         match price {
@@ -110,8 +122,14 @@ impl App {
 
     /// Sets the spending caps.
     pub fn set_budget(&self, budget: Budget) -> Result<(), CoreError> {
-        if [budget.daily_usd, budget.monthly_usd].iter().flatten().any(|c| *c < 0.0 || !c.is_finite()) {
-            return Err(CoreError::Invalid("a budget must be a positive amount".into()));
+        if [budget.daily_usd, budget.monthly_usd]
+            .iter()
+            .flatten()
+            .any(|c| *c < 0.0 || !c.is_finite())
+        {
+            return Err(CoreError::Invalid(
+                "a budget must be a positive amount".into(),
+            ));
         }
         let json = serde_json::to_string(&budget)
             .map_err(|e| CoreError::Invalid(format!("cannot save the budget: {e}")))?;
@@ -171,7 +189,10 @@ mod tests {
         assert_eq!(built_in("gpt-4o-mini-2024-07-18").unwrap().input, 0.15);
         assert_eq!(built_in("gpt-4o-2024-11-20").unwrap().input, 2.5);
         assert_eq!(built_in("llama3.2:1b"), None);
-        let usage = Usage { input_tokens: 1_000_000, output_tokens: 500_000 };
+        let usage = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 500_000,
+        };
         assert!((built_in("gpt-4o-mini").unwrap().cost(&usage) - 0.45).abs() < 1e-9);
     }
 

@@ -53,11 +53,11 @@ pub mod view;
 
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
-pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use cloud::{ProviderEntry, ProviderInfo};
+pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use cost::{Budget, Price};
 pub use error::CoreError;
-pub use hearth_providers;
-pub use stats::{BackendStats, Stats};
 pub use hearth_hub;
+pub use hearth_providers;
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
+pub use stats::{BackendStats, Stats};

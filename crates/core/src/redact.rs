@@ -20,9 +20,8 @@ pub struct RedactionSettings {
 
 static EMAIL: LazyLock<Regex> =
     LazyLock::new(|| built_in(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b"));
-static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    built_in(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
-});
+static IBAN: LazyLock<Regex> =
+    LazyLock::new(|| built_in(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b"));
 static CARD: LazyLock<Regex> = LazyLock::new(|| built_in(r"\b\d(?:[ -]?\d){12,18}\b"));
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     built_in(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){2,4}\b")
@@ -229,13 +228,21 @@ mod tests {
         for secret in ["jane.doe@example.com", "7946", "4111", "GB82", "falcon"] {
             assert!(!sent.contains(secret), "{secret} leaked: {sent}");
         }
-        assert!(sent.contains("[EMAIL_1]") && sent.contains("[CARD_1]") && sent.contains("[IBAN_1]"));
-        assert!(sent.contains("[PHONE_1]") && sent.contains("[WORD_1]"), "{sent}");
+        assert!(
+            sent.contains("[EMAIL_1]") && sent.contains("[CARD_1]") && sent.contains("[IBAN_1]")
+        );
+        assert!(
+            sent.contains("[PHONE_1]") && sent.contains("[WORD_1]"),
+            "{sent}"
+        );
         let kinds: Vec<&str> = r.redactions().iter().map(|x| x.kind.as_str()).collect();
         assert_eq!(kinds.len(), 5, "{kinds:?}");
         // The same value keeps its placeholder in a later message.
         assert_eq!(r.redact("again: jane.doe@example.com"), "again: [EMAIL_1]");
-        assert_eq!(r.restore("Write to [EMAIL_1]."), "Write to jane.doe@example.com.");
+        assert_eq!(
+            r.restore("Write to [EMAIL_1]."),
+            "Write to jane.doe@example.com."
+        );
     }
 
     #[test]
@@ -256,6 +263,9 @@ mod tests {
             shown.push_str(&restorer.push(piece));
         }
         shown.push_str(&restorer.finish());
-        assert_eq!(shown, "Hello bob@example.org, bye [not a placeholder at all");
+        assert_eq!(
+            shown,
+            "Hello bob@example.org, bye [not a placeholder at all"
+        );
     }
 }

@@ -24,13 +24,21 @@ use serde::{Deserialize, Serialize};
 pub enum LocalHealth {
     Ready,
     /// The fit estimate says it will not fit in available memory.
-    WontFit { needed_mb: u64, available_mb: u64 },
+    WontFit {
+        needed_mb: u64,
+        available_mb: u64,
+    },
     /// Loading it failed for lack of memory.
     OutOfMemory,
     /// Its measured decode speed is below the user's minimum.
-    TooSlow { measured: f64, minimum: f64 },
+    TooSlow {
+        measured: f64,
+        minimum: f64,
+    },
     /// It failed in this turn before writing anything.
-    Failed { kind: String },
+    Failed {
+        kind: String,
+    },
     /// The conversation has no local model.
     None,
 }
@@ -266,7 +274,11 @@ fn route_cloud(input: &RouteInput<'_>) -> Route {
     }
 }
 
-fn consent_for(input: &RouteInput<'_>, backend: BackendId, reason: Option<FallbackReason>) -> Route {
+fn consent_for(
+    input: &RouteInput<'_>,
+    backend: BackendId,
+    reason: Option<FallbackReason>,
+) -> Route {
     let ask = matches!(input.policy, PrivacyPolicy::AskBeforeCloud { .. });
     match (ask, input.consent) {
         (true, Consent::NotAsked) => Route::Ask { backend, reason },
@@ -350,59 +362,159 @@ mod tests {
     fn a_ready_local_model_answers_under_every_policy() {
         let ready = |_: &BackendId| CloudHealth::Ready;
         for policy in [PrivacyPolicy::LocalOnly, fallback()] {
-            let route = decide(&local(), &policy, &LocalHealth::Ready, &ready, None, Consent::NotAsked);
-            assert_eq!(route, Route::Use { backend: local(), fallback: None });
+            let route = decide(
+                &local(),
+                &policy,
+                &LocalHealth::Ready,
+                &ready,
+                None,
+                Consent::NotAsked,
+            );
+            assert_eq!(
+                route,
+                Route::Use {
+                    backend: local(),
+                    fallback: None
+                }
+            );
         }
     }
 
     #[test]
     fn local_only_refuses_instead_of_falling_back() {
         let ready = |_: &BackendId| CloudHealth::Ready;
-        let route = decide(&local(), &PrivacyPolicy::LocalOnly, &too_big(), &ready, None, Consent::NotAsked);
-        let Route::Refuse { message } = route else { panic!("{route:?}") };
-        assert!(message.contains("local only") && message.contains("9000 MB"), "{message}");
-        let route = decide(&openai(), &PrivacyPolicy::LocalOnly, &LocalHealth::Ready, &ready, None, Consent::Granted);
+        let route = decide(
+            &local(),
+            &PrivacyPolicy::LocalOnly,
+            &too_big(),
+            &ready,
+            None,
+            Consent::NotAsked,
+        );
+        let Route::Refuse { message } = route else {
+            panic!("{route:?}")
+        };
+        assert!(
+            message.contains("local only") && message.contains("9000 MB"),
+            "{message}"
+        );
+        let route = decide(
+            &openai(),
+            &PrivacyPolicy::LocalOnly,
+            &LocalHealth::Ready,
+            &ready,
+            None,
+            Consent::Granted,
+        );
         assert!(matches!(route, Route::Refuse { .. }), "{route:?}");
     }
 
     #[test]
     fn fallback_takes_the_first_healthy_backend_of_the_chain() {
-        let route = decide(&local(), &fallback(), &too_big(), &only_openai, None, Consent::NotAsked);
+        let route = decide(
+            &local(),
+            &fallback(),
+            &too_big(),
+            &only_openai,
+            None,
+            Consent::NotAsked,
+        );
         assert_eq!(
             route,
             Route::Use {
                 backend: openai(),
-                fallback: Some(FallbackReason::WontFit { needed_mb: 9000, available_mb: 4000 })
+                fallback: Some(FallbackReason::WontFit {
+                    needed_mb: 9000,
+                    available_mb: 4000
+                })
             }
         );
         let nothing = |_: &BackendId| CloudHealth::Offline;
-        let route = decide(&local(), &fallback(), &LocalHealth::OutOfMemory, &nothing, None, Consent::NotAsked);
-        let Route::Refuse { message } = route else { panic!("{route:?}") };
+        let route = decide(
+            &local(),
+            &fallback(),
+            &LocalHealth::OutOfMemory,
+            &nothing,
+            None,
+            Consent::NotAsked,
+        );
+        let Route::Refuse { message } = route else {
+            panic!("{route:?}")
+        };
         assert!(message.contains("anthropic:claude (offline)"), "{message}");
     }
 
     #[test]
     fn ask_waits_for_consent_and_a_no_sends_nothing() {
-        let policy = PrivacyPolicy::AskBeforeCloud { chain: vec!["openai:gpt-4o-mini".into()] };
+        let policy = PrivacyPolicy::AskBeforeCloud {
+            chain: vec!["openai:gpt-4o-mini".into()],
+        };
         let ready = |_: &BackendId| CloudHealth::Ready;
-        let route = decide(&local(), &policy, &too_big(), &ready, None, Consent::NotAsked);
+        let route = decide(
+            &local(),
+            &policy,
+            &too_big(),
+            &ready,
+            None,
+            Consent::NotAsked,
+        );
         assert!(matches!(&route, Route::Ask { backend, reason: Some(_) } if *backend == openai()));
         let route = decide(&local(), &policy, &too_big(), &ready, None, Consent::Denied);
         assert!(matches!(route, Route::Refuse { .. }));
-        let route = decide(&local(), &policy, &too_big(), &ready, None, Consent::Granted);
-        assert!(matches!(route, Route::Use { fallback: Some(_), .. }));
+        let route = decide(
+            &local(),
+            &policy,
+            &too_big(),
+            &ready,
+            None,
+            Consent::Granted,
+        );
+        assert!(matches!(
+            route,
+            Route::Use {
+                fallback: Some(_),
+                ..
+            }
+        ));
         // A chosen cloud model under "ask" asks too.
-        let route = decide(&openai(), &policy, &LocalHealth::Ready, &ready, None, Consent::NotAsked);
+        let route = decide(
+            &openai(),
+            &policy,
+            &LocalHealth::Ready,
+            &ready,
+            None,
+            Consent::NotAsked,
+        );
         assert!(matches!(route, Route::Ask { reason: None, .. }));
     }
 
     #[test]
     fn an_unreachable_cloud_backend_falls_back_to_the_local_model() {
         let offline = |_: &BackendId| CloudHealth::Offline;
-        let route = decide(&openai(), &fallback(), &LocalHealth::Ready, &offline, None, Consent::NotAsked);
-        assert_eq!(route, Route::Use { backend: local(), fallback: Some(FallbackReason::Offline) });
+        let route = decide(
+            &openai(),
+            &fallback(),
+            &LocalHealth::Ready,
+            &offline,
+            None,
+            Consent::NotAsked,
+        );
+        assert_eq!(
+            route,
+            Route::Use {
+                backend: local(),
+                fallback: Some(FallbackReason::Offline)
+            }
+        );
         let open = |_: &BackendId| CloudHealth::BreakerOpen;
-        let route = decide(&openai(), &fallback(), &LocalHealth::None, &open, None, Consent::NotAsked);
+        let route = decide(
+            &openai(),
+            &fallback(),
+            &LocalHealth::None,
+            &open,
+            None,
+            Consent::NotAsked,
+        );
         assert!(matches!(route, Route::Refuse { .. }));
     }
 
@@ -410,21 +522,56 @@ mod tests {
     fn a_fallback_sticks_until_the_reason_is_gone_for_a_whole_turn() {
         let policy = fallback();
         let ready = |_: &BackendId| CloudHealth::Ready;
-        let slow = LocalHealth::TooSlow { measured: 2.0, minimum: 5.0 };
+        let slow = LocalHealth::TooSlow {
+            measured: 2.0,
+            minimum: 5.0,
+        };
         let first = decide(&local(), &policy, &slow, &ready, None, Consent::NotAsked);
         let sticky = next_sticky(None, &first, true).unwrap();
         assert_eq!(sticky.backend.provider, "anthropic");
         // The reason is gone at the start of the next turn: still the fallback.
-        let second = decide(&local(), &policy, &LocalHealth::Ready, &ready, Some(&sticky), Consent::NotAsked);
+        let second = decide(
+            &local(),
+            &policy,
+            &LocalHealth::Ready,
+            &ready,
+            Some(&sticky),
+            Consent::NotAsked,
+        );
         assert!(matches!(&second, Route::Use { backend, .. } if backend.provider == "anthropic"));
         let sticky = next_sticky(Some(&sticky), &second, false).unwrap();
         assert_eq!(sticky.clear_turns, 1);
         // Gone for a whole turn: back to the local model, and the state clears.
-        let third = decide(&local(), &policy, &LocalHealth::Ready, &ready, Some(&sticky), Consent::NotAsked);
-        assert_eq!(third, Route::Use { backend: local(), fallback: None });
+        let third = decide(
+            &local(),
+            &policy,
+            &LocalHealth::Ready,
+            &ready,
+            Some(&sticky),
+            Consent::NotAsked,
+        );
+        assert_eq!(
+            third,
+            Route::Use {
+                backend: local(),
+                fallback: None
+            }
+        );
         assert_eq!(next_sticky(Some(&sticky), &third, false), None);
         // If it comes back meanwhile, the count starts again.
-        let again = decide(&local(), &policy, &slow, &ready, Some(&sticky), Consent::NotAsked);
-        assert_eq!(next_sticky(Some(&sticky), &again, true).unwrap().clear_turns, 0);
+        let again = decide(
+            &local(),
+            &policy,
+            &slow,
+            &ready,
+            Some(&sticky),
+            Consent::NotAsked,
+        );
+        assert_eq!(
+            next_sticky(Some(&sticky), &again, true)
+                .unwrap()
+                .clear_turns,
+            0
+        );
     }
 }

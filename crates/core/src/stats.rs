@@ -133,15 +133,24 @@ mod tests {
 
     #[test]
     fn percentiles_errors_and_fallbacks_per_backend() {
-        let mut records: Vec<UsageRecord> =
-            (1..=20).map(|i| record("openai", f64::from(i) * 10.0, None, i == 3)).collect();
+        let mut records: Vec<UsageRecord> = (1..=20)
+            .map(|i| record("openai", f64::from(i) * 10.0, None, i == 3))
+            .collect();
         records.push(record("openai", 5.0, Some("timeout"), false));
         records.push(record("openai", 5.0, Some("rate_limit"), false));
         records.push(record("local", 50.0, None, false));
         let stats = summarise(&records);
         assert_eq!(stats.len(), 2);
         let openai = stats.iter().find(|s| s.backend == "openai").unwrap();
-        assert_eq!((openai.requests, openai.errors, openai.fallbacks, openai.retries), (22, 2, 1, 2));
+        assert_eq!(
+            (
+                openai.requests,
+                openai.errors,
+                openai.fallbacks,
+                openai.retries
+            ),
+            (22, 2, 1, 2)
+        );
         assert_eq!(openai.errors_by_kind.get("timeout"), Some(&1));
         assert_eq!(openai.ttft_p50_ms, Some(100.0));
         assert_eq!(openai.ttft_p95_ms, Some(190.0));

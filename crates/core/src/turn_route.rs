@@ -7,7 +7,9 @@ use hearth_backend::BackendId;
 use hearth_hub::Fit;
 use hearth_store::{Conversation, ConversationId};
 
-use crate::router::{self, CloudHealth, Consent, FallbackReason, LocalHealth, Route, RouteInput, Sticky};
+use crate::router::{
+    self, CloudHealth, Consent, FallbackReason, LocalHealth, Route, RouteInput, Sticky,
+};
 use crate::{App, CoreError};
 
 /// The setting holding the user's minimum local decode speed (tokens/s).
@@ -27,7 +29,11 @@ pub(crate) struct Plan {
 impl App {
     /// Decides which backend answers the next turn of `conv`. Nothing has been
     /// stored or sent when this refuses or asks for consent.
-    pub(crate) fn plan_turn(&self, conv: &Conversation, consent: Consent) -> Result<Plan, CoreError> {
+    pub(crate) fn plan_turn(
+        &self,
+        conv: &Conversation,
+        consent: Consent,
+    ) -> Result<Plan, CoreError> {
         let local_health = self.local_health(conv);
         self.plan_with(conv, consent, &local_health)
     }
@@ -112,9 +118,14 @@ impl App {
     pub fn set_min_local_speed(&self, tok_s: Option<f64>) -> Result<(), CoreError> {
         match tok_s {
             Some(s) if s.is_finite() && s > 0.0 => {
-                self.store().set_setting(MIN_SPEED_SETTING, &s.to_string())?;
+                self.store()
+                    .set_setting(MIN_SPEED_SETTING, &s.to_string())?;
             }
-            Some(_) => return Err(CoreError::Invalid("the minimum speed must be positive".into())),
+            Some(_) => {
+                return Err(CoreError::Invalid(
+                    "the minimum speed must be positive".into(),
+                ));
+            }
             None => {
                 self.store().delete_setting(MIN_SPEED_SETTING)?;
             }

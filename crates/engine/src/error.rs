@@ -75,8 +75,12 @@ impl EngineError {
             _ => return false,
         };
         let text = text.to_ascii_lowercase();
-        ["out of memory", "cannot allocate memory", "memory allocation"]
-            .iter()
-            .any(|needle| text.contains(needle))
+        [
+            "out of memory",
+            "cannot allocate memory",
+            "memory allocation",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
     }
 }

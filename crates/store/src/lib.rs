@@ -46,9 +46,9 @@ pub use migrations::{MIGRATIONS, latest as latest_schema};
 pub use open::DbKey;
 pub use types::{
     Conversation, ConversationId, ConversationPatch, ConversationSummary, HIGHLIGHT, ImportReport,
-    ListQuery, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NewConversation,
-    NetworkRecord, NewMessage, Preset, PresetDraft, PresetId, PrivacyPolicy, Redaction, Sampling, SearchHit, Timestamp,
-    UsageRecord, UsageRow, UsageSummary, civil_from_days, format_time, now,
+    ListQuery, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NetworkRecord,
+    NewConversation, NewMessage, Preset, PresetDraft, PresetId, PrivacyPolicy, Redaction, Sampling,
+    SearchHit, Timestamp, UsageRecord, UsageRow, UsageSummary, civil_from_days, format_time, now,
 };
 
 /// The chat history database (one connection; wrap it in a mutex to share).

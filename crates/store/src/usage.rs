@@ -5,8 +5,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use crate::conversations::json;
 use crate::types::now;
 use crate::{
-    ConversationId, MessageId, NetworkRecord, Preset, Redaction, PresetDraft, PresetId, Store, StoreError, Timestamp, UsageRecord,
-    UsageRow, UsageSummary,
+    ConversationId, MessageId, NetworkRecord, Preset, PresetDraft, PresetId, Redaction, Store,
+    StoreError, Timestamp, UsageRecord, UsageRow, UsageSummary,
 };
 
 impl Store {
@@ -101,7 +101,10 @@ impl Store {
         redactions: &[Redaction],
     ) -> Result<(), StoreError> {
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM redactions WHERE message_id = ?1", [message.as_str()])?;
+        tx.execute(
+            "DELETE FROM redactions WHERE message_id = ?1",
+            [message.as_str()],
+        )?;
         for r in redactions {
             tx.execute(
                 "INSERT INTO redactions (message_id, kind, placeholder, original) \

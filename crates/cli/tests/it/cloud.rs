@@ -50,17 +50,21 @@ fn a_provider_from_add_to_answer_with_its_key_kept_secret() {
     let (out, _) = run_ok(home.hearth().args(["provider", "test", &name]));
     assert!(out.contains("connected"), "{out}");
 
-    let (out, err) = run_ok(
-        home.hearth()
-            .env("HEARTH_LOG", "debug")
-            .args(["run", "-m", &cloud, "What is the capital of France?"]),
-    );
+    let (out, err) = run_ok(home.hearth().env("HEARTH_LOG", "debug").args([
+        "run",
+        "-m",
+        &cloud,
+        "What is the capital of France?",
+    ]));
     assert_eq!(out.trim(), "Paris is the capital of France.");
     assert!(err.contains(&format!("answered by {cloud}")), "{err}");
     all_output += &out;
     all_output += &err;
     let body = &standin.requests().last().unwrap().body;
-    assert_eq!(body["messages"][0]["content"], "What is the capital of France?");
+    assert_eq!(
+        body["messages"][0]["content"],
+        "What is the capital of France?"
+    );
 
     // A local-only conversation sends nothing, whatever model it names.
     let before = standin.request_count();
@@ -75,17 +79,34 @@ fn a_provider_from_add_to_answer_with_its_key_kept_secret() {
     assert_eq!(standin.request_count(), before);
 
     let (out, _) = run_ok(home.hearth().args(["network", "log"]));
-    assert!(out.contains("127.0.0.1") && out.contains("provider call"), "{out}");
+    assert!(
+        out.contains("127.0.0.1") && out.contains("provider call"),
+        "{out}"
+    );
     all_output += &out;
 
     // Offline: no connection at all, and it says so.
     run_ok(home.hearth().args(["network", "offline"]));
-    let offline = home.hearth().args(["provider", "test", &name]).output().unwrap();
+    let offline = home
+        .hearth()
+        .args(["provider", "test", &name])
+        .output()
+        .unwrap();
     let (_, err) = texts(&offline);
-    assert!(!offline.status.success() && err.contains("offline"), "{err}");
-    let offline = home.hearth().args(["run", "-m", &cloud, "hi"]).output().unwrap();
+    assert!(
+        !offline.status.success() && err.contains("offline"),
+        "{err}"
+    );
+    let offline = home
+        .hearth()
+        .args(["run", "-m", &cloud, "hi"])
+        .output()
+        .unwrap();
     let (_, err) = texts(&offline);
-    assert!(!offline.status.success() && err.contains("offline"), "{err}");
+    assert!(
+        !offline.status.success() && err.contains("offline"),
+        "{err}"
+    );
     let pull = home.hearth().args(["search", "smollm"]).output().unwrap();
     assert!(!pull.status.success() && texts(&pull).1.contains("offline"));
     assert_eq!(standin.request_count(), before);

@@ -94,14 +94,22 @@ impl World {
             .id
     }
 
-    fn send(&self, conv: &ConversationId, text: &str, consent: Consent) -> Result<hearth_store::Message, CoreError> {
+    fn send(
+        &self,
+        conv: &ConversationId,
+        text: &str,
+        consent: Consent,
+    ) -> Result<hearth_store::Message, CoreError> {
         let options = TurnOptions {
             max_tokens: Some(8),
             consent,
             ..TurnOptions::default()
         };
         self.runtime
-            .block_on(self.app.send(conv, text, &options, CancellationToken::new(), |_| {}))
+            .block_on(
+                self.app
+                    .send(conv, text, &options, CancellationToken::new(), |_| {}),
+            )
             .map(|turn| turn.answer)
     }
 
@@ -122,39 +130,65 @@ fn a_model_too_big_falls_back_only_where_the_policy_allows() {
 
     // Local only: refused with the reason, nothing stored, nothing sent.
     let conv = w.conversation(None, PrivacyPolicy::LocalOnly);
-    let err = w.send(&conv, "What is the capital of France?", Consent::NotAsked).unwrap_err();
+    let err = w
+        .send(&conv, "What is the capital of France?", Consent::NotAsked)
+        .unwrap_err();
     assert!(matches!(err, CoreError::Refused(_)), "{err}");
     assert!(err.to_string().contains("local only"), "{err}");
     assert_eq!(w.standin.request_count(), 0);
     assert_eq!(w.messages(&conv), 0);
 
     // Ask: a consent request first; a "no" sends nothing, a "yes" sends.
-    let conv = w.conversation(None, PrivacyPolicy::AskBeforeCloud { chain: vec![CLOUD.into()] });
-    let err = w.send(&conv, "What is the capital of France?", Consent::NotAsked).unwrap_err();
+    let conv = w.conversation(
+        None,
+        PrivacyPolicy::AskBeforeCloud {
+            chain: vec![CLOUD.into()],
+        },
+    );
+    let err = w
+        .send(&conv, "What is the capital of France?", Consent::NotAsked)
+        .unwrap_err();
     assert!(
         matches!(&err, CoreError::ConsentNeeded { backend, reason: Some(_) } if backend == CLOUD),
         "{err}"
     );
-    assert!(w.send(&conv, "What is the capital of France?", Consent::Denied).is_err());
+    assert!(
+        w.send(&conv, "What is the capital of France?", Consent::Denied)
+            .is_err()
+    );
     assert_eq!(w.standin.request_count(), 0);
-    let answer = w.send(&conv, "What is the capital of France?", Consent::Granted).unwrap();
+    let answer = w
+        .send(&conv, "What is the capital of France?", Consent::Granted)
+        .unwrap();
     assert_eq!(answer.backend.as_deref(), Some("openai"));
     assert_eq!(w.standin.request_count(), 1);
 
     // Fallback allowed: answered by the cloud, with the reason recorded.
     let conv = w.conversation(None, fallback());
-    let answer = w.send(&conv, "What is the capital of France?", Consent::NotAsked).unwrap();
+    let answer = w
+        .send(&conv, "What is the capital of France?", Consent::NotAsked)
+        .unwrap();
     assert_eq!(answer.content, "Paris is the capital of France.");
     assert_eq!(answer.backend.as_deref(), Some("openai"));
     assert_eq!(answer.model.as_deref(), Some("gpt-4o-mini"));
     let reason = answer.fallback_reason.clone().unwrap();
     assert!(reason.contains("MB"), "{reason}");
-    assert!(answer.metrics.tokens_in.is_some(), "usage from the stand-in");
+    assert!(
+        answer.metrics.tokens_in.is_some(),
+        "usage from the stand-in"
+    );
     let body = &w.standin.requests().last().unwrap().body;
-    assert_eq!(body["messages"][0]["content"], "What is the capital of France?");
+    assert_eq!(
+        body["messages"][0]["content"],
+        "What is the capital of France?"
+    );
 
     let stats = w.app.stats(None).unwrap();
-    let cloud = stats.backends.iter().find(|b| b.backend == "openai").unwrap();
+    let cloud = stats
+        .backends
+        .iter()
+        .find(|b| b.backend == "openai")
+        .unwrap();
     assert_eq!((cloud.requests, cloud.fallbacks), (2, 2));
 }
 
@@ -166,7 +200,10 @@ fn an_unreachable_cloud_falls_back_to_the_local_model_and_offline_means_no_conne
     let answer = w.send(&conv, "Say hello.", Consent::NotAsked).unwrap();
     assert_eq!(answer.backend.as_deref(), Some(hearth_core::LOCAL_BACKEND));
     assert!(answer.fallback_reason.unwrap().contains("offline"));
-    let err = w.runtime.block_on(w.app.test_provider("openai")).unwrap_err();
+    let err = w
+        .runtime
+        .block_on(w.app.test_provider("openai"))
+        .unwrap_err();
     assert!(err.to_string().contains("offline"), "{err}");
     assert_eq!(w.standin.request_count(), 0);
     assert!(w.app.network_log(100).unwrap().is_empty());
@@ -186,7 +223,14 @@ fn an_unreachable_cloud_falls_back_to_the_local_model_and_offline_means_no_conne
 fn a_request_over_budget_is_refused_before_it_is_sent() {
     let w = world(None);
     w.app
-        .set_price("openai", "gpt-4o-mini", Some(Price { input: 1000.0, output: 1000.0 }))
+        .set_price(
+            "openai",
+            "gpt-4o-mini",
+            Some(Price {
+                input: 1000.0,
+                output: 1000.0,
+            }),
+        )
         .unwrap();
     w.app
         .set_budget(Budget {
@@ -196,14 +240,21 @@ fn a_request_over_budget_is_refused_before_it_is_sent() {
         .unwrap();
     let conv = w.conversation(Some(CLOUD), fallback());
     let err = w
-        .send(&conv, "A long question that costs more than a tenth of a cent.", Consent::NotAsked)
+        .send(
+            &conv,
+            "A long question that costs more than a tenth of a cent.",
+            Consent::NotAsked,
+        )
         .unwrap_err();
     assert!(matches!(err, CoreError::OverBudget(_)), "{err}");
     assert!(err.to_string().contains("daily budget"), "{err}");
     assert_eq!(w.standin.request_count(), 0);
     // A local-only conversation's chosen cloud model is refused outright.
     let conv = w.conversation(Some(CLOUD), PrivacyPolicy::LocalOnly);
-    assert!(matches!(w.send(&conv, "hi", Consent::Granted), Err(CoreError::Refused(_))));
+    assert!(matches!(
+        w.send(&conv, "hi", Consent::Granted),
+        Err(CoreError::Refused(_))
+    ));
     assert_eq!(w.standin.request_count(), 0);
 }
 
@@ -216,20 +267,37 @@ fn redacted_text_never_reaches_the_provider_and_comes_back_restored() {
             words: vec!["Project Falcon".into()],
         })
         .unwrap();
-    w.standin.set_answer("I will write to [EMAIL_1] about [WORD_1].");
+    w.standin
+        .set_answer("I will write to [EMAIL_1] about [WORD_1].");
     let conv = w.conversation(Some(CLOUD), fallback());
     let answer = w
-        .send(&conv, "Email jane.doe@example.com about project falcon.", Consent::NotAsked)
+        .send(
+            &conv,
+            "Email jane.doe@example.com about project falcon.",
+            Consent::NotAsked,
+        )
         .unwrap();
     let sent = w.standin.requests().last().unwrap().body.to_string();
-    assert!(!sent.contains("jane.doe") && !sent.to_lowercase().contains("falcon"), "{sent}");
-    assert!(sent.contains("[EMAIL_1]") && sent.contains("[WORD_1]"), "{sent}");
-    assert_eq!(answer.content, "I will write to jane.doe@example.com about project falcon.");
+    assert!(
+        !sent.contains("jane.doe") && !sent.to_lowercase().contains("falcon"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("[EMAIL_1]") && sent.contains("[WORD_1]"),
+        "{sent}"
+    );
+    assert_eq!(
+        answer.content,
+        "I will write to jane.doe@example.com about project falcon."
+    );
     let redactions = w.app.store().redactions(&answer.id).unwrap();
     assert_eq!(redactions.len(), 2);
     // The user's own message is stored as written.
     let path = w.app.store().active_path(&conv).unwrap();
-    assert!(path.iter().any(|m| m.role == Role::User && m.content.contains("jane.doe")));
+    assert!(
+        path.iter()
+            .any(|m| m.role == Role::User && m.content.contains("jane.doe"))
+    );
 }
 
 #[test]
