@@ -477,11 +477,13 @@ pub async fn network_log(shell: State<'_, Shell>, limit: u32) -> Reply<Vec<Netwo
     blocking(move || app.network_view(limit)).await
 }
 
-/// Usage per backend since `since` (Unix ms; `null`: all time).
+/// Usage per backend since `since` (Unix ms; `null`: all time). A number,
+/// not an integer type, so that TypeScript gets a plain `number`.
 #[tauri::command]
 #[specta::specta]
-pub async fn stats(shell: State<'_, Shell>, since: Option<i64>) -> Reply<StatsView> {
+pub async fn stats(shell: State<'_, Shell>, since: Option<f64>) -> Reply<StatsView> {
     let app = shell.app()?;
+    let since = since.filter(|s| s.is_finite()).map(|s| s as i64);
     blocking(move || app.stats_view(since)).await
 }
 

@@ -180,7 +180,10 @@ fn providers_round_trip_with_the_key_masked() {
     assert_eq!(invoke(&w, "get_offline", json!({})).unwrap(), true);
     let err = invoke(&w, "test_provider", json!({"name": "work"})).unwrap_err();
     assert!(!err.to_string().contains(key));
-    assert_eq!(invoke(&w, "network_log", json!({"limit": 10})).unwrap(), json!([]));
+    assert_eq!(
+        invoke(&w, "network_log", json!({"limit": 10})).unwrap(),
+        json!([])
+    );
     invoke(&w, "set_offline", json!({"offline": false})).unwrap();
 
     let stats = invoke(&w, "stats", json!({"since": null})).unwrap();
