@@ -85,11 +85,14 @@ describe("the conversation's policy", () => {
     const api = mockApi({ tokenDelayMs: 1 });
     await addProvider(api);
     const update = vi.spyOn(api, "updateConversation");
+    const models = vi.spyOn(api, "providerModels");
     render(App, { api });
     await ready();
     await newChat();
     expect(byId("policy-lock")).not.toBeNull();
     expect(byId("cloud-model-picker")).toBeNull();
+    // Local only: no provider is contacted, not even for its model list.
+    expect(models).not.toHaveBeenCalled();
 
     await choose("policy-select", "cloudFallback");
     await waitFor(() => expect(byId("policy-lock")).toBeNull());
@@ -175,6 +178,7 @@ describe("consent", () => {
     await waitFor(() => expect(byId("consent-dialog")).toBeNull());
     expect(send).toHaveBeenCalledTimes(1);
     // The policy control listed the provider's models; no message was sent.
+    expect(all("message")).toHaveLength(0);
     expect((await api.networkLog(10)).filter((r) => r.purpose === "provider call")).toEqual([]);
     await waitFor(() => expect(all("message")).toHaveLength(0));
   });

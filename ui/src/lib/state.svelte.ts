@@ -51,6 +51,8 @@ export class AppState {
   droppedTurns = $state(0);
   downloads = $state<Download[]>([]);
   error = $state<string | null>(null);
+  /** Every `provider:model` the providers offer; null until asked for (it takes a call to each). */
+  cloudModels = $state<string[] | null>(null);
   /** The consent dialog's question, when a turn is waiting for it. */
   consent = $state<ConsentAsk | null>(null);
 
@@ -223,6 +225,28 @@ export class AppState {
       (onEvent) => this.api.continueAnswer(conv.conversation.id, message.id, onEvent, consent),
       (c) => this.continueAnswer(message, c),
     );
+  }
+
+  /**
+   * Lists the providers' models once (each provider is asked, which is a
+   * connection): only when a conversation lets messages leave, never for a
+   * local-only one. `force` asks again.
+   */
+  async loadCloudModels(force = false) {
+    if (this.cloudModels !== null && !force) return;
+    const all: string[] = [];
+    try {
+      for (const p of await this.api.listProviders()) {
+        try {
+          for (const m of await this.api.providerModels(p.name)) all.push(`${p.name}:${m.id}`);
+        } catch {
+          // Offline or unreachable: its models are not offered now.
+        }
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    this.cloudModels = all;
   }
 
   /** After a fallback: forget it, so the next turn goes to the local model again. */
