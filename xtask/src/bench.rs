@@ -4,11 +4,13 @@
 //! - `engine`: `hearth bench` on both test models next to llama.cpp.
 //! - `store`: the history database with 100,000 messages (search, list, append).
 //! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
+//! - `providers`: a long streamed answer through hearth-providers next to a plain POST.
 //! - `desktop`: the app's start to an interactive window, idle memory, binary size.
 
 mod desktop;
 mod engine;
 mod hub;
+mod providers;
 mod store;
 
 use anyhow::Result;
@@ -27,6 +29,7 @@ enum Suite {
     Engine,
     Store,
     Hub,
+    Providers,
     Desktop,
 }
 
@@ -40,6 +43,9 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     if run(Suite::Hub) {
         hub::bench()?;
+    }
+    if run(Suite::Providers) {
+        providers::bench()?;
     }
     if run(Suite::Desktop) {
         desktop::bench()?;

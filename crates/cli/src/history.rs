@@ -163,21 +163,3 @@ pub(crate) fn history(args: &Args) -> Result<()> {
 fn resolve(store: &Store, prefix: &str) -> Result<ConversationId> {
     Ok(store.resolve_conversation_prefix(prefix)?)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_utc_dates() {
-        assert_eq!(hearth_store::format_time(0), "1970-01-01 00:00");
-        assert_eq!(
-            hearth_store::format_time(1_795_467_900_000),
-            "2026-11-23 21:05"
-        );
-        assert_eq!(
-            hearth_store::format_time(951_782_400_000),
-            "2000-02-29 00:00"
-        );
-    }
-}

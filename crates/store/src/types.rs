@@ -451,3 +451,15 @@ impl fmt::Display for ImportReport {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc_dates() {
+        assert_eq!(format_time(0), "1970-01-01 00:00");
+        assert_eq!(format_time(1_795_467_900_000), "2026-11-23 21:05");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00");
+    }
+}

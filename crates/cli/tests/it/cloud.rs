@@ -60,7 +60,7 @@ fn a_provider_from_add_to_answer_with_its_key_kept_secret() {
     assert!(err.contains(&format!("answered by {cloud}")), "{err}");
     all_output += &out;
     all_output += &err;
-    let body = &standin.requests().last().unwrap().body;
+    let body = standin.requests().last().unwrap().body.clone();
     assert_eq!(
         body["messages"][0]["content"],
         "What is the capital of France?"

@@ -177,7 +177,7 @@ fn a_model_too_big_falls_back_only_where_the_policy_allows() {
         answer.metrics.tokens_in.is_some(),
         "usage from the stand-in"
     );
-    let body = &w.standin.requests().last().unwrap().body;
+    let body = w.standin.requests().last().unwrap().body.clone();
     assert_eq!(
         body["messages"][0]["content"],
         "What is the capital of France?"
