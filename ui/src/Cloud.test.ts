@@ -184,6 +184,27 @@ describe("consent", () => {
   });
 });
 
+describe("redaction", () => {
+  it("a cloud answer's details list what was replaced before sending", async () => {
+    const api = mockApi({ tokenDelayMs: 1, answer: "ok" });
+    await addProvider(api);
+    await api.setRedaction({ enabled: true, words: ["Ada"] });
+    render(App, { api });
+    await ready();
+    await newChat();
+    await choose("policy-select", "cloudFallback");
+    await waitFor(() => expect(byId("cloud-model-picker")).not.toBeNull());
+    await choose("cloud-model-picker", "work:gpt-4o-mini");
+    await waitFor(() => expect((byId("cloud-model-picker") as HTMLSelectElement).value).toBe("work:gpt-4o-mini"));
+    await type("Write to ada@example.com for Ada");
+    await waitFor(() => expect(lastAnswer()?.dataset.status).toBe("complete"));
+    await fireEvent.click(within(lastAnswer()!).getByTestId("details"));
+    await waitFor(() => expect(byId("redactions")?.textContent).toContain("[EMAIL_1]"));
+    expect(byId("redactions")?.textContent).toContain("ada@example.com");
+    expect(byId("redactions")?.textContent).toContain("[WORD_2]");
+  });
+});
+
 describe("usage and network", () => {
   it("the usage view lists each backend with its cost, and saves a budget", async () => {
     const api = mockApi({ tokenDelayMs: 1, answer: "ok" });

@@ -156,6 +156,17 @@ export function mockApi(options: MockOptions = {}): Api {
     }
     return { backend: provider, model: rest.join(":"), reason: target.reason };
   }
+  const replaced = new Map<string, import("./api").MessageRedaction[]>();
+  /** What the redaction settings would replace in `text` (e-mail addresses and the words). */
+  function redactionsOf(text: string): import("./api").MessageRedaction[] {
+    if (!redaction.enabled) return [];
+    const out: import("./api").MessageRedaction[] = [];
+    for (const m of text.match(/[\w.+-]+@[\w-]+\.[\w.]+/g) ?? []) out.push({ kind: "email", placeholder: `[EMAIL_${out.length + 1}]`, original: m });
+    for (const w of redaction.words) {
+      if (new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`, "i").test(text)) out.push({ kind: "word", placeholder: `[WORD_${out.length + 1}]`, original: w });
+    }
+    return out;
+  }
   function refused(e: AppError): Running {
     const done = Promise.reject(e);
     done.catch(() => {});
@@ -335,6 +346,7 @@ export function mockApi(options: MockOptions = {}): Api {
       if (c && c.title === "New chat") c.title = text.slice(0, 40);
       const answer = add(convId, user.id, "assistant", "");
       answerBy(answer, to);
+      if (to && to.backend !== "local") replaced.set(answer.id, redactionsOf(text));
       return stream(convId, answer, user.id, onEvent);
     },
     regenerate: (convId, assistantId, onEvent, consent) => {
@@ -537,7 +549,7 @@ export function mockApi(options: MockOptions = {}): Api {
       redaction = { enabled: r.enabled, words: r.words.map((w) => w.trim()).filter(Boolean) };
       return { ...redaction, words: [...redaction.words] };
     },
-    messageRedactions: async () => [],
+    messageRedactions: async (messageId) => (replaced.get(messageId) ?? []).map((r) => ({ ...r })),
   };
   return api;
 }
