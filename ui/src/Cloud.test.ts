@@ -131,6 +131,11 @@ describe("the conversation's policy", () => {
     const banner = within(lastAnswer()!).getByTestId("cloud-banner");
     expect(banner.textContent).toContain("Answered by work:gpt-4o-mini");
     expect(banner.textContent).toContain("because no local model is chosen");
+
+    // The way back: forget the fallback.
+    const clear = vi.spyOn(api, "clearFallback");
+    await fireEvent.click(within(lastAnswer()!).getByTestId("back-to-local"));
+    await waitFor(() => expect(clear).toHaveBeenCalledTimes(1));
   });
 });
 
