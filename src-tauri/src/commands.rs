@@ -10,11 +10,12 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use hearth_core::App;
 use hearth_core::hearth_hub::DownloadControl;
 use hearth_core::view::{
-    CatalogModelView, ChatEventView, ConversationInfo, ConversationPatchView,
-    ConversationSummaryView, ConversationView, DownloadEventView, ErrorKind, ErrorView,
-    HardwareView, LibraryModelView, NewConversationView, PendingDownloadView, PresetDraftView,
-    PresetView, RepoFilesView, RepoSummaryView, SearchHitView, SettingsPatchView, SettingsView,
-    Turn,
+    BudgetView, CatalogModelView, ChatEventView, ConsentView, ConversationInfo,
+    ConversationPatchView, ConversationSummaryView, ConversationView, DownloadEventView, ErrorKind,
+    ErrorView, HardwareView, LibraryModelView, MessageRedactionView, NetworkRecordView,
+    NewConversationView, PendingDownloadView, PresetDraftView, PresetView, PriceView,
+    ProviderKindView, ProviderModelView, ProviderView, RedactionView, RepoFilesView,
+    RepoSummaryView, SearchHitView, SettingsPatchView, SettingsView, StatsView, Turn,
 };
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -198,13 +199,16 @@ pub enum TurnRequest {
     },
 }
 
-/// Runs a turn; `request_id` names it for [`stop`]. Events stream over `on_event`.
+/// Runs a turn; `request_id` names it for [`stop`]. Events stream over
+/// `on_event`. After a `consentNeeded` error the UI asks the user and runs the
+/// same turn again with their answer as `consent` (`null`: not asked).
 #[tauri::command]
 #[specta::specta]
 pub async fn run_turn(
     shell: State<'_, Shell>,
     request_id: String,
     turn: TurnRequest,
+    consent: Option<ConsentView>,
     on_event: Channel<ChatEventView>,
 ) -> Reply<()> {
     let app = shell.app()?;
@@ -230,7 +234,7 @@ pub async fn run_turn(
         },
     };
     let result = app
-        .turn_view(turn, cancel, |event| {
+        .turn_view(turn, consent.unwrap_or_default(), cancel, |event| {
             if let Err(e) = on_event.send(event) {
                 tracing::debug!(error = %e, "the window stopped listening");
             }
@@ -392,6 +396,170 @@ pub async fn update_settings(
     patch: SettingsPatchView,
 ) -> Reply<SettingsView> {
     shell.app()?.update_settings_view(&patch).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_providers(shell: State<'_, Shell>) -> Reply<Vec<ProviderView>> {
+    let app = shell.app()?;
+    blocking(move || app.providers_view()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn provider_kinds() -> Reply<Vec<ProviderKindView>> {
+    Ok(hearth_core::view::provider_kinds())
+}
+
+/// Adds (or replaces) a provider. The key goes to the OS keychain; it is
+/// never logged, and only its masked form comes back.
+#[tauri::command]
+#[specta::specta]
+pub async fn add_provider(
+    shell: State<'_, Shell>,
+    name: String,
+    kind: String,
+    base_url: Option<String>,
+    key: Option<String>,
+) -> Reply<ProviderView> {
+    let app = shell.app()?;
+    blocking(move || app.add_provider_view(&name, &kind, base_url, key)).await
+}
+
+/// Removes a provider and its key; whether it existed.
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_provider(shell: State<'_, Shell>, name: String) -> Reply<bool> {
+    let app = shell.app()?;
+    blocking(move || app.remove_provider(&name)).await
+}
+
+/// Calls the provider once; how many models it offers.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_provider(shell: State<'_, Shell>, name: String) -> Reply<u32> {
+    let n = shell.app()?.test_provider(&name).await.map_err(err)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn provider_models(
+    shell: State<'_, Shell>,
+    name: String,
+) -> Reply<Vec<ProviderModelView>> {
+    shell.app()?.provider_models_view(&name).await.map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_offline(shell: State<'_, Shell>) -> Reply<bool> {
+    Ok(shell.app()?.offline())
+}
+
+/// Turns the offline switch on or off; returns the new state.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_offline(shell: State<'_, Shell>, offline: bool) -> Reply<bool> {
+    let app = shell.app()?;
+    blocking(move || {
+        app.set_offline(offline)?;
+        Ok(app.offline())
+    })
+    .await
+}
+
+/// The newest `limit` outbound connections, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn network_log(shell: State<'_, Shell>, limit: u32) -> Reply<Vec<NetworkRecordView>> {
+    let app = shell.app()?;
+    blocking(move || app.network_view(limit)).await
+}
+
+/// Usage per backend since `since` (Unix ms; `null`: all time). A number,
+/// not an integer type, so that TypeScript gets a plain `number`.
+#[tauri::command]
+#[specta::specta]
+pub async fn stats(shell: State<'_, Shell>, since: Option<f64>) -> Reply<StatsView> {
+    let app = shell.app()?;
+    let since = since.filter(|s| s.is_finite()).map(|s| s as i64);
+    blocking(move || app.stats_view(since)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_budget(shell: State<'_, Shell>) -> Reply<BudgetView> {
+    shell.app()?.budget_view().map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_budget(shell: State<'_, Shell>, budget: BudgetView) -> Reply<BudgetView> {
+    shell.app()?.set_budget_view(budget).map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_price(
+    shell: State<'_, Shell>,
+    provider: String,
+    model: String,
+) -> Reply<Option<PriceView>> {
+    shell.app()?.price_view(&provider, &model).map_err(err)
+}
+
+/// Sets (or with `null` forgets) a model's price, USD per million tokens.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_price(
+    shell: State<'_, Shell>,
+    provider: String,
+    model: String,
+    price: Option<PriceView>,
+) -> Reply<()> {
+    shell
+        .app()?
+        .set_price_view(&provider, &model, price)
+        .map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn get_redaction(shell: State<'_, Shell>) -> Reply<RedactionView> {
+    shell.app()?.redaction_view().map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_redaction(
+    shell: State<'_, Shell>,
+    settings: RedactionView,
+) -> Reply<RedactionView> {
+    shell.app()?.set_redaction_view(&settings).map_err(err)
+}
+
+/// What was replaced in a message before it went to a cloud model.
+#[tauri::command]
+#[specta::specta]
+pub async fn message_redactions(
+    shell: State<'_, Shell>,
+    message_id: String,
+) -> Reply<Vec<MessageRedactionView>> {
+    shell
+        .app()?
+        .message_redactions_view(&message_id)
+        .map_err(err)
+}
+
+/// The user switched back to the local model after a fallback.
+#[tauri::command]
+#[specta::specta]
+pub async fn clear_fallback(shell: State<'_, Shell>, conversation_id: String) -> Reply<()> {
+    shell
+        .app()?
+        .clear_fallback_view(&conversation_id)
+        .map_err(err)
 }
 
 /// Runs file-system heavy work (library scans, imports) off the async threads.

@@ -138,3 +138,107 @@ fn settings_and_presets() {
     assert!(hw["cores"].as_u64().unwrap() >= 1);
     assert!(hw["ramTotal"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn providers_round_trip_with_the_key_masked() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Ok(open(home.path())));
+    let key = "sk-test-abcdefghijklmnop1234";
+    let added = invoke(
+        &w,
+        "add_provider",
+        json!({"name": "work", "kind": "openai", "baseUrl": null, "key": key}),
+    )
+    .unwrap();
+    assert_eq!(added["name"], "work");
+    assert_eq!(added["kind"], "openai");
+    assert_eq!(added["breaker"]["state"], "closed");
+    let list = invoke(&w, "list_providers", json!({})).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let masked = list[0]["key"].as_str().unwrap();
+    assert!(masked.ends_with("1234"), "{masked}");
+    assert!(!masked.contains("abcdefghijklmnop"), "{masked}");
+    assert!(!list.to_string().contains(key));
+    assert!(!added.to_string().contains(key));
+    assert_eq!(list[0]["baseUrl"], "https://api.openai.com/v1");
+
+    // A bad kind is a tagged error that does not echo the key.
+    let err = invoke(
+        &w,
+        "add_provider",
+        json!({"name": "x", "kind": "nope", "baseUrl": null, "key": key}),
+    )
+    .unwrap_err();
+    assert_eq!(err["kind"], "invalid");
+    assert!(!err.to_string().contains(key));
+
+    // Offline: the test call opens no connection and fails clearly.
+    assert_eq!(
+        invoke(&w, "set_offline", json!({"offline": true})).unwrap(),
+        true
+    );
+    assert_eq!(invoke(&w, "get_offline", json!({})).unwrap(), true);
+    let err = invoke(&w, "test_provider", json!({"name": "work"})).unwrap_err();
+    assert!(!err.to_string().contains(key));
+    assert_eq!(
+        invoke(&w, "network_log", json!({"limit": 10})).unwrap(),
+        json!([])
+    );
+    invoke(&w, "set_offline", json!({"offline": false})).unwrap();
+
+    let stats = invoke(&w, "stats", json!({"since": null})).unwrap();
+    assert_eq!(stats["backends"], json!([]));
+    let budget = invoke(
+        &w,
+        "set_budget",
+        json!({"budget": {"dailyUsd": 1.5, "monthlyUsd": null}}),
+    )
+    .unwrap();
+    assert_eq!(budget["dailyUsd"], 1.5);
+    let err = invoke(
+        &w,
+        "set_budget",
+        json!({"budget": {"dailyUsd": -1.0, "monthlyUsd": null}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["kind"], "invalid");
+    invoke(
+        &w,
+        "set_price",
+        json!({"provider": "work", "model": "m", "price": {"input": 1.0, "output": 2.0}}),
+    )
+    .unwrap();
+    let price = invoke(&w, "get_price", json!({"provider": "work", "model": "m"})).unwrap();
+    assert_eq!(price["output"], 2.0);
+    let r = invoke(
+        &w,
+        "set_redaction",
+        json!({"settings": {"enabled": true, "words": ["Ada"]}}),
+    )
+    .unwrap();
+    assert_eq!(r, json!({"enabled": true, "words": ["Ada"]}));
+
+    // A conversation's policy and cloud model.
+    let conv = invoke(
+        &w,
+        "create_conversation",
+        json!({"init": {"model": null, "systemPrompt": null, "presetId": null}}),
+    )
+    .unwrap();
+    assert_eq!(conv["privacy"], json!({"policy": "localOnly"}));
+    let id = conv["id"].as_str().unwrap().to_owned();
+    let c = invoke(
+        &w,
+        "update_conversation",
+        json!({"id": id, "patch": {"backend": "work:gpt-4o-mini", "privacy": {"policy": "askBeforeCloud", "chain": []}}}),
+    )
+    .unwrap();
+    assert_eq!(c["backend"], "work:gpt-4o-mini");
+    assert_eq!(c["privacy"]["policy"], "askBeforeCloud");
+
+    assert_eq!(
+        invoke(&w, "remove_provider", json!({"name": "work"})).unwrap(),
+        true
+    );
+    assert_eq!(invoke(&w, "list_providers", json!({})).unwrap(), json!([]));
+}

@@ -6,52 +6,152 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	startup: () => typedError<Startup, ErrorView>(__TAURI_INVOKE("startup")),
+	startup: () => typedError<Startup_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("startup")),
 	/**
 	 *  The UI calls this once its first screen is up. With `HEARTH_REPORT_READY`
 	 *  set, the time since the process started goes to stdout (for the startup
 	 *  benchmark, `cargo xtask bench desktop`).
 	 */
-	uiReady: () => typedError<null, ErrorView>(__TAURI_INVOKE("ui_ready")),
-	listConversations: () => typedError<ConversationSummaryView_Serialize[], ErrorView>(__TAURI_INVOKE("list_conversations")),
-	searchConversations: (query: string) => typedError<SearchHitView[], ErrorView>(__TAURI_INVOKE("search_conversations", { query })),
-	createConversation: (init: NewConversationView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView>(__TAURI_INVOKE("create_conversation", { init })),
-	openConversation: (id: string) => typedError<ConversationView_Serialize, ErrorView>(__TAURI_INVOKE("open_conversation", { id })),
-	updateConversation: (id: string, patch: ConversationPatchView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView>(__TAURI_INVOKE("update_conversation", { id, patch })),
-	deleteConversation: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_conversation", { id })),
+	uiReady: () => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("ui_ready")),
+	listConversations: () => typedError<ConversationSummaryView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_conversations")),
+	searchConversations: (query: string) => typedError<SearchHitView[], ErrorView_Serialize>(__TAURI_INVOKE("search_conversations", { query })),
+	createConversation: (init: NewConversationView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("create_conversation", { init })),
+	openConversation: (id: string) => typedError<ConversationView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("open_conversation", { id })),
+	updateConversation: (id: string, patch: ConversationPatchView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("update_conversation", { id, patch })),
+	deleteConversation: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_conversation", { id })),
 	/**  `format` is `markdown` or `json`. */
-	exportConversation: (id: string, format: string) => typedError<string, ErrorView>(__TAURI_INVOKE("export_conversation", { id, format })),
-	switchBranch: (conversationId: string, messageId: string) => typedError<ConversationView_Serialize, ErrorView>(__TAURI_INVOKE("switch_branch", { conversationId, messageId })),
-	/**  Runs a turn; `request_id` names it for [`stop`]. Events stream over `on_event`. */
-	runTurn: (requestId: string, turn: TurnRequest, onEvent: Channel<ChatEventView_Deserialize>) => typedError<null, ErrorView>(__TAURI_INVOKE("run_turn", { requestId, turn, onEvent })),
+	exportConversation: (id: string, format: string) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("export_conversation", { id, format })),
+	switchBranch: (conversationId: string, messageId: string) => typedError<ConversationView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("switch_branch", { conversationId, messageId })),
+	/**
+	 *  Runs a turn; `request_id` names it for [`stop`]. Events stream over
+	 *  `on_event`. After a `consentNeeded` error the UI asks the user and runs the
+	 *  same turn again with their answer as `consent` (`null`: not asked).
+	 */
+	runTurn: (requestId: string, turn: TurnRequest, consent: ConsentView | null, onEvent: Channel<ChatEventView_Deserialize>) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("run_turn", { requestId, turn, consent, onEvent })),
 	/**  Stops a running turn (the answer is kept as cancelled) or pauses a download. */
-	stop: (requestId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("stop", { requestId })),
-	listModels: () => typedError<LibraryModelView_Serialize[], ErrorView>(__TAURI_INVOKE("list_models")),
-	catalog: () => typedError<CatalogModelView_Serialize[], ErrorView>(__TAURI_INVOKE("catalog")),
-	searchHub: (query: string) => typedError<RepoSummaryView_Serialize[], ErrorView>(__TAURI_INVOKE("search_hub", { query })),
-	repoFiles: (repo: string) => typedError<RepoFilesView_Serialize, ErrorView>(__TAURI_INVOKE("repo_files", { repo })),
+	stop: (requestId: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("stop", { requestId })),
+	listModels: () => typedError<LibraryModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_models")),
+	catalog: () => typedError<CatalogModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("catalog")),
+	searchHub: (query: string) => typedError<RepoSummaryView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("search_hub", { query })),
+	repoFiles: (repo: string) => typedError<RepoFilesView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("repo_files", { repo })),
 	/**  Downloads `spec` into the library; `request_id` names it for [`stop`] (pause). */
-	pull: (requestId: string, spec: string, onEvent: Channel<DownloadEventView_Deserialize>) => typedError<string, ErrorView>(__TAURI_INVOKE("pull", { requestId, spec, onEvent })),
+	pull: (requestId: string, spec: string, onEvent: Channel<DownloadEventView_Deserialize>) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("pull", { requestId, spec, onEvent })),
 	/**  Deletes an interrupted download's partial file. */
-	cancelDownload: (repo: string, file: string) => typedError<null, ErrorView>(__TAURI_INVOKE("cancel_download", { repo, file })),
-	pendingDownloads: () => typedError<PendingDownloadView[], ErrorView>(__TAURI_INVOKE("pending_downloads")),
+	cancelDownload: (repo: string, file: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("cancel_download", { repo, file })),
+	pendingDownloads: () => typedError<PendingDownloadView[], ErrorView_Serialize>(__TAURI_INVOKE("pending_downloads")),
 	/**
 	 *  Adds a local `.gguf` (the UI asks for it with the native file dialog),
 	 *  copied into Hearth's folder or used where it is.
 	 */
-	importModel: (path: string, copy: boolean) => typedError<LibraryModelView_Serialize, ErrorView>(__TAURI_INVOKE("import_model", { path, copy })),
-	deleteModel: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_model", { id })),
+	importModel: (path: string, copy: boolean) => typedError<LibraryModelView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("import_model", { path, copy })),
+	deleteModel: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_model", { id })),
 	/**  Shows the model's file in the file manager. */
-	revealModel: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("reveal_model", { id })),
-	hardware: () => typedError<HardwareView_Serialize, ErrorView>(__TAURI_INVOKE("hardware")),
-	listPresets: () => typedError<PresetView_Serialize[], ErrorView>(__TAURI_INVOKE("list_presets")),
-	savePreset: (preset: PresetDraftView_Deserialize) => typedError<PresetView_Serialize, ErrorView>(__TAURI_INVOKE("save_preset", { preset })),
-	deletePreset: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_preset", { id })),
-	settings: () => typedError<SettingsView_Serialize, ErrorView>(__TAURI_INVOKE("settings")),
-	updateSettings: (patch: SettingsPatchView_Deserialize) => typedError<SettingsView_Serialize, ErrorView>(__TAURI_INVOKE("update_settings", { patch })),
+	revealModel: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("reveal_model", { id })),
+	hardware: () => typedError<HardwareView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("hardware")),
+	listPresets: () => typedError<PresetView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_presets")),
+	savePreset: (preset: PresetDraftView_Deserialize) => typedError<PresetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("save_preset", { preset })),
+	deletePreset: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_preset", { id })),
+	settings: () => typedError<SettingsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("settings")),
+	updateSettings: (patch: SettingsPatchView_Deserialize) => typedError<SettingsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("update_settings", { patch })),
+	listProviders: () => typedError<ProviderView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_providers")),
+	providerKinds: () => typedError<ProviderKindView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("provider_kinds")),
+	/**
+	 *  Adds (or replaces) a provider. The key goes to the OS keychain; it is
+	 *  never logged, and only its masked form comes back.
+	 */
+	addProvider: (name: string, kind: string, baseUrl: string | null, key: string | null) => typedError<ProviderView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("add_provider", { name, kind, baseUrl, key })),
+	/**  Removes a provider and its key; whether it existed. */
+	removeProvider: (name: string) => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
+	/**  Calls the provider once; how many models it offers. */
+	testProvider: (name: string) => typedError<number, ErrorView_Serialize>(__TAURI_INVOKE("test_provider", { name })),
+	providerModels: (name: string) => typedError<ProviderModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("provider_models", { name })),
+	getOffline: () => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("get_offline")),
+	/**  Turns the offline switch on or off; returns the new state. */
+	setOffline: (offline: boolean) => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("set_offline", { offline })),
+	/**  The newest `limit` outbound connections, newest first. */
+	networkLog: (limit: number) => typedError<NetworkRecordView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("network_log", { limit })),
+	/**
+	 *  Usage per backend since `since` (Unix ms; `null`: all time). A number,
+	 *  not an integer type, so that TypeScript gets a plain `number`.
+	 */
+	stats: (since: number | null) => typedError<StatsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("stats", { since })),
+	getBudget: () => typedError<BudgetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("get_budget")),
+	setBudget: (budget: BudgetView_Deserialize) => typedError<BudgetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("set_budget", { budget })),
+	getPrice: (provider: string, model: string) => typedError<PriceView | null, ErrorView_Serialize>(__TAURI_INVOKE("get_price", { provider, model })),
+	/**  Sets (or with `null` forgets) a model's price, USD per million tokens. */
+	setPrice: (provider: string, model: string, price: PriceView | null) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("set_price", { provider, model, price })),
+	getRedaction: () => typedError<RedactionView, ErrorView_Serialize>(__TAURI_INVOKE("get_redaction")),
+	setRedaction: (settings: RedactionView) => typedError<RedactionView, ErrorView_Serialize>(__TAURI_INVOKE("set_redaction", { settings })),
+	/**  What was replaced in a message before it went to a cloud model. */
+	messageRedactions: (messageId: string) => typedError<MessageRedactionView[], ErrorView_Serialize>(__TAURI_INVOKE("message_redactions", { messageId })),
+	/**  The user switched back to the local model after a fallback. */
+	clearFallback: (conversationId: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("clear_fallback", { conversationId })),
 };
 
 /* Types */
+/**  How one backend and model has been doing. */
+export type BackendStatsView = BackendStatsView_Serialize | BackendStatsView_Deserialize;
+
+/**  How one backend and model has been doing. */
+export type BackendStatsView_Deserialize = {
+	backend: string,
+	model: string,
+	requests: number,
+	errors: number,
+	errorsByKind: { [key in string]: number },
+	ttftP50Ms?: number | null,
+	ttftP95Ms?: number | null,
+	tokSP50?: number | null,
+	tokSP95?: number | null,
+	fallbacks: number,
+	retries: number,
+	tokensIn: number,
+	tokensOut: number,
+	costUsd: number | null,
+};
+
+/**  How one backend and model has been doing. */
+export type BackendStatsView_Serialize = {
+	backend: string,
+	model: string,
+	requests: number,
+	errors: number,
+	errorsByKind: { [key in string]: number },
+	ttftP50Ms: number | null,
+	ttftP95Ms: number | null,
+	tokSP50: number | null,
+	tokSP95: number | null,
+	fallbacks: number,
+	retries: number,
+	tokensIn: number,
+	tokensOut: number,
+	costUsd: number | null,
+};
+
+/**  A provider's circuit breaker. */
+export type BreakerView = 
+/**  Requests go through; `failures` in a row so far. */
+{ state: "closed"; failures: number } | 
+/**  Requests fail at once for `retryInMs` more. */
+{ state: "open"; retryInMs: number } | 
+/**  The next request is a probe. */
+{ state: "halfOpen" };
+
+/**  Spending caps in US dollars; `null` is no cap. */
+export type BudgetView = BudgetView_Serialize | BudgetView_Deserialize;
+
+/**  Spending caps in US dollars; `null` is no cap. */
+export type BudgetView_Deserialize = {
+	dailyUsd?: number | null,
+	monthlyUsd?: number | null,
+};
+
+/**  Spending caps in US dollars; `null` is no cap. */
+export type BudgetView_Serialize = {
+	dailyUsd: number | null,
+	monthlyUsd: number | null,
+};
+
 /**  A curated model. */
 export type CatalogModelView = CatalogModelView_Serialize | CatalogModelView_Deserialize;
 
@@ -87,10 +187,32 @@ export type CatalogModelView_Serialize = {
 export type ChatEventView = ChatEventView_Serialize | ChatEventView_Deserialize;
 
 /**  Streamed while an answer is produced. */
-export type ChatEventView_Deserialize = { kind: "started"; userMessage?: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Deserialize } | { kind: "failed"; error: ErrorView };
+export type ChatEventView_Deserialize = { kind: "started"; userMessage?: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Deserialize } | { kind: "failed"; error: ErrorView_Deserialize };
 
 /**  Streamed while an answer is produced. */
-export type ChatEventView_Serialize = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Serialize } | { kind: "failed"; error: ErrorView };
+export type ChatEventView_Serialize = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Serialize } | { kind: "failed"; error: ErrorView_Serialize };
+
+/**  What a consent dialog asks: "Send this message to `backend`?" and why. */
+export type ConsentRequestView = ConsentRequestView_Serialize | ConsentRequestView_Deserialize;
+
+/**  What a consent dialog asks: "Send this message to `backend`?" and why. */
+export type ConsentRequestView_Deserialize = {
+	/**  `provider:model`. */
+	backend: string,
+	/**  Why the router wants to go there (a fallback's reason), if not chosen. */
+	reason?: string | null,
+};
+
+/**  What a consent dialog asks: "Send this message to `backend`?" and why. */
+export type ConsentRequestView_Serialize = {
+	/**  `provider:model`. */
+	backend: string,
+	/**  Why the router wants to go there (a fallback's reason), if not chosen. */
+	reason: string | null,
+};
+
+/**  The user's answer to a consent dialog, sent with the turn again. */
+export type ConsentView = "notAsked" | "granted" | "denied";
 
 /**  A conversation's settings. */
 export type ConversationInfo = ConversationInfo_Serialize | ConversationInfo_Deserialize;
@@ -104,6 +226,10 @@ export type ConversationInfo_Deserialize = {
 	sampling: SamplingView_Deserialize,
 	presetId?: string | null,
 	pinned: boolean,
+	/**  A chosen cloud model (`provider:model`); `null`: the local `model`. */
+	backend?: string | null,
+	/**  Where its messages may be sent. */
+	privacy: PrivacyView,
 	createdAt: number,
 	updatedAt: number,
 };
@@ -117,6 +243,10 @@ export type ConversationInfo_Serialize = {
 	sampling: SamplingView_Serialize,
 	presetId: string | null,
 	pinned: boolean,
+	/**  A chosen cloud model (`provider:model`); `null`: the local `model`. */
+	backend: string | null,
+	/**  Where its messages may be sent. */
+	privacy: PrivacyView,
 	createdAt: number,
 	updatedAt: number,
 };
@@ -132,6 +262,9 @@ export type ConversationPatchView_Deserialize = {
 	sampling?: SamplingView_Deserialize | null,
 	presetId?: string | null,
 	pinned?: boolean | null,
+	/**  A cloud model (`provider:model`), or `null` for the local model. */
+	backend?: string | null,
+	privacy?: PrivacyView | null,
 };
 
 /**  Changes to a conversation; absent fields stay as they are. */
@@ -142,6 +275,9 @@ export type ConversationPatchView_Serialize = {
 	sampling: SamplingView_Serialize | null,
 	presetId?: string | null,
 	pinned: boolean | null,
+	/**  A cloud model (`provider:model`), or `null` for the local model. */
+	backend?: string | null,
+	privacy: PrivacyView | null,
 };
 
 /**  A row of the conversation list. */
@@ -184,18 +320,37 @@ export type ConversationView_Serialize = {
 export type DownloadEventView = DownloadEventView_Serialize | DownloadEventView_Deserialize;
 
 /**  Streamed during a pull. */
-export type DownloadEventView_Deserialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs?: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView };
+export type DownloadEventView_Deserialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs?: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView_Deserialize };
 
 /**  Streamed during a pull. */
-export type DownloadEventView_Serialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView };
+export type DownloadEventView_Serialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView_Serialize };
 
 /**  What went wrong, coarsely. */
-export type ErrorKind = "notFound" | "invalid" | "tooLong" | "noModel" | "model" | "hub" | "store" | "locked" | "keychain" | "internal";
+export type ErrorKind = "notFound" | "invalid" | "tooLong" | "noModel" | "model" | "hub" | "store" | "locked" | "keychain" | "internal" | 
+/**  A cloud provider failed (the message says how). */
+"cloud" | 
+/**  The conversation asks before cloud: ask the user, then send again. */
+"consentNeeded" | 
+/**  Refused by the privacy policy or a budget; nothing was sent. */
+"refused";
 
 /**  An error as a front end shows it: switch on `kind`, show `message`. */
-export type ErrorView = {
+export type ErrorView = ErrorView_Serialize | ErrorView_Deserialize;
+
+/**  An error as a front end shows it: switch on `kind`, show `message`. */
+export type ErrorView_Deserialize = {
 	kind: ErrorKind,
 	message: string,
+	/**  With `consentNeeded`: where the message would go and why. */
+	consent?: ConsentRequestView_Deserialize | null,
+};
+
+/**  An error as a front end shows it: switch on `kind`, show `message`. */
+export type ErrorView_Serialize = {
+	kind: ErrorKind,
+	message: string,
+	/**  With `consentNeeded`: where the message would go and why. */
+	consent?: ConsentRequestView_Serialize,
 };
 
 /**  The fit verdict. */
@@ -288,6 +443,14 @@ export type LibraryModelView_Serialize = {
 	fit: FitView_Serialize,
 };
 
+/**  One replacement made in a message before it left the machine. */
+export type MessageRedactionView = {
+	/**  `email`, `phone`, `card`, `iban` or `word`. */
+	kind: string,
+	placeholder: string,
+	original: string,
+};
+
 /**  One message, with the ids of its versions (branches) for the switcher. */
 export type MessageView = MessageView_Serialize | MessageView_Deserialize;
 
@@ -302,6 +465,8 @@ export type MessageView_Deserialize = {
 	model?: string | null,
 	metrics: MetricsView_Deserialize,
 	error?: string | null,
+	/**  Why a fallback answered in place of the chosen backend. */
+	fallbackReason?: string | null,
 	createdAt: number,
 	/**  This message's versions, itself included, oldest first. */
 	siblings: string[],
@@ -318,6 +483,8 @@ export type MessageView_Serialize = {
 	model: string | null,
 	metrics: MetricsView_Serialize,
 	error: string | null,
+	/**  Why a fallback answered in place of the chosen backend. */
+	fallbackReason: string | null,
 	createdAt: number,
 	/**  This message's versions, itself included, oldest first. */
 	siblings: string[],
@@ -344,6 +511,33 @@ export type MetricsView_Serialize = {
 	ttftMs: number | null,
 	decodeTokS: number | null,
 	latencyMs: number | null,
+};
+
+/**  One outbound connection Hearth made. */
+export type NetworkRecordView = NetworkRecordView_Serialize | NetworkRecordView_Deserialize;
+
+/**  One outbound connection Hearth made. */
+export type NetworkRecordView_Deserialize = {
+	at: number,
+	host: string,
+	purpose: string,
+	detail?: string | null,
+	bytesSent: number,
+	bytesReceived: number,
+	status?: number | null,
+	ok: boolean,
+};
+
+/**  One outbound connection Hearth made. */
+export type NetworkRecordView_Serialize = {
+	at: number,
+	host: string,
+	purpose: string,
+	detail: string | null,
+	bytesSent: number,
+	bytesReceived: number,
+	status: number | null,
+	ok: boolean,
 };
 
 /**  A new conversation. */
@@ -409,6 +603,87 @@ export type PresetView_Serialize = {
 	name: string,
 	systemPrompt: string | null,
 	sampling: SamplingView_Serialize,
+};
+
+/**  A model's price in US dollars per million tokens. */
+export type PriceView = {
+	input: number | null,
+	output: number | null,
+};
+
+/**  Where a conversation's messages may be sent. */
+export type PrivacyView = 
+/**  Never leaves the machine (the default). */
+{ policy: "localOnly" } | 
+/**  Ask before anything goes to a cloud model; these fallbacks in order. */
+{ policy: "askBeforeCloud"; chain: string[] } | 
+/**  Fall back to these cloud models, in order, when the local one cannot answer. */
+{ policy: "cloudFallback"; chain: string[] };
+
+/**  A kind of provider the add form offers. */
+export type ProviderKindView = ProviderKindView_Serialize | ProviderKindView_Deserialize;
+
+/**  A kind of provider the add form offers. */
+export type ProviderKindView_Deserialize = {
+	kind: string,
+	label: string,
+	defaultBaseUrl?: string | null,
+	needsKey: boolean,
+};
+
+/**  A kind of provider the add form offers. */
+export type ProviderKindView_Serialize = {
+	kind: string,
+	label: string,
+	defaultBaseUrl: string | null,
+	needsKey: boolean,
+};
+
+/**  A model a provider offers. */
+export type ProviderModelView = ProviderModelView_Serialize | ProviderModelView_Deserialize;
+
+/**  A model a provider offers. */
+export type ProviderModelView_Deserialize = {
+	id: string,
+	name?: string | null,
+};
+
+/**  A model a provider offers. */
+export type ProviderModelView_Serialize = {
+	id: string,
+	name: string | null,
+};
+
+/**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
+export type ProviderView = ProviderView_Serialize | ProviderView_Deserialize;
+
+/**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
+export type ProviderView_Deserialize = {
+	name: string,
+	/**  `openai`, `anthropic`, `gemini` or `compat`. */
+	kind: string,
+	kindLabel: string,
+	baseUrl: string,
+	key?: string | null,
+	breaker: BreakerView,
+};
+
+/**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
+export type ProviderView_Serialize = {
+	name: string,
+	/**  `openai`, `anthropic`, `gemini` or `compat`. */
+	kind: string,
+	kindLabel: string,
+	baseUrl: string,
+	key: string | null,
+	breaker: BreakerView,
+};
+
+/**  What is replaced before a message goes to a cloud model. */
+export type RedactionView = {
+	enabled: boolean,
+	/**  Words and names always replaced (whole words, ignoring case). */
+	words: string[],
 };
 
 /**  A downloadable model of a repo (split parts count as one). */
@@ -551,7 +826,32 @@ export type SettingsView_Serialize = {
 export type SourceView = { kind: "downloaded"; repo: string } | { kind: "imported"; copied: boolean } | { kind: "external"; app: string; label: string };
 
 /**  What the UI shows first: ready, or why Hearth could not start. */
-export type Startup = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView };
+export type Startup = Startup_Serialize | Startup_Deserialize;
+
+/**  What the UI shows first: ready, or why Hearth could not start. */
+export type Startup_Deserialize = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView_Deserialize };
+
+/**  What the UI shows first: ready, or why Hearth could not start. */
+export type Startup_Serialize = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView_Serialize };
+
+/**  Usage of every backend since a time (all time when `since` is null). */
+export type StatsView = StatsView_Serialize | StatsView_Deserialize;
+
+/**  Usage of every backend since a time (all time when `since` is null). */
+export type StatsView_Deserialize = {
+	since?: number | null,
+	backends: BackendStatsView_Deserialize[],
+	/**  The cost of all of them, in US dollars. */
+	totalCostUsd: number | null,
+};
+
+/**  Usage of every backend since a time (all time when `since` is null). */
+export type StatsView_Serialize = {
+	since: number | null,
+	backends: BackendStatsView_Serialize[],
+	/**  The cost of all of them, in US dollars. */
+	totalCostUsd: number | null,
+};
 
 /**  Where an answer stands. */
 export type StatusView = "complete" | "streaming" | "partial" | "cancelled" | "error";

@@ -5,7 +5,7 @@
 //!
 //! The `App` methods here each do one thing a screen needs and return a view.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use hearth_backend::Role;
@@ -15,14 +15,23 @@ use hearth_hub::{
 use hearth_store::{
     Conversation, ConversationId, ConversationPatch, ConversationSummary, ListQuery, Message,
     MessageId, MessageMetrics, MessageStatus, NewConversation, Preset, PresetDraft, PresetId,
-    Sampling, SearchHit,
+    PrivacyPolicy, Sampling, SearchHit,
 };
 use serde::{Deserialize, Serialize};
 
 use hearth_hub::{DownloadControl, DownloadOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::{App, ChatEvent, CoreError, LibraryModel, PullSpec, RemoteChoice, TurnOptions};
+use hearth_providers::{BreakerState, ProviderKind};
+use hearth_secrets::SecretString;
+use hearth_store::{NetworkRecord, Redaction};
+
+use crate::redact::RedactionSettings;
+use crate::router::Consent;
+use crate::{
+    App, BackendStats, Budget, ChatEvent, CoreError, LibraryModel, Price, ProviderInfo, PullSpec,
+    RemoteChoice, Stats, TurnOptions,
+};
 
 /// The settings key holding the pinned conversations (a JSON list of ids).
 const PINNED: &str = "ui.pinned";
@@ -38,6 +47,21 @@ const DEFAULT_SAMPLING: &str = "chat.default_sampling";
 pub struct ErrorView {
     pub kind: ErrorKind,
     pub message: String,
+    /// With `consentNeeded`: where the message would go and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "specta", specta(optional))]
+    pub consent: Option<ConsentRequestView>,
+}
+
+/// What a consent dialog asks: "Send this message to `backend`?" and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentRequestView {
+    /// `provider:model`.
+    pub backend: String,
+    /// Why the router wants to go there (a fallback's reason), if not chosen.
+    pub reason: Option<String>,
 }
 
 /// What went wrong, coarsely.
@@ -93,9 +117,17 @@ impl From<&CoreError> for ErrorView {
                 ErrorKind::Refused
             }
         };
+        let consent = match err {
+            CoreError::ConsentNeeded { backend, reason } => Some(ConsentRequestView {
+                backend: backend.clone(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        };
         Self {
             kind,
             message: err.to_string(),
+            consent,
         }
     }
 }
@@ -111,6 +143,7 @@ impl ErrorView {
         Self {
             kind,
             message: message.into(),
+            consent: None,
         }
     }
 }
@@ -183,6 +216,10 @@ pub struct ConversationInfo {
     pub sampling: SamplingView,
     pub preset_id: Option<String>,
     pub pinned: bool,
+    /// A chosen cloud model (`provider:model`); `null`: the local `model`.
+    pub backend: Option<String>,
+    /// Where its messages may be sent.
+    pub privacy: PrivacyView,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub created_at: i64,
     #[cfg_attr(feature = "specta", specta(type = u32))]
@@ -232,6 +269,8 @@ pub struct MessageView {
     pub model: Option<String>,
     pub metrics: MetricsView,
     pub error: Option<String>,
+    /// Why a fallback answered in place of the chosen backend.
+    pub fallback_reason: Option<String>,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub created_at: i64,
     /// This message's versions, itself included, oldest first.
@@ -334,6 +373,12 @@ pub struct ConversationPatchView {
     pub preset_id: Option<Option<String>>,
     #[serde(default)]
     pub pinned: Option<bool>,
+    /// A cloud model (`provider:model`), or `null` for the local model.
+    #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "specta", specta(optional, type = Option<String>))]
+    pub backend: Option<Option<String>>,
+    #[serde(default)]
+    pub privacy: Option<PrivacyView>,
 }
 
 /// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -793,6 +838,7 @@ fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
         model: m.model.clone(),
         metrics: (&m.metrics).into(),
         error: m.error.clone(),
+        fallback_reason: m.fallback_reason.clone(),
         created_at: m.created_at,
         siblings: siblings.iter().map(ToString::to_string).collect(),
     })
@@ -862,6 +908,8 @@ impl App {
             sampling: (&c.sampling).into(),
             preset_id: c.preset.as_ref().map(|(id, _)| id.to_string()),
             pinned: self.pinned().contains(c.id.as_str()),
+            backend: c.backend.clone(),
+            privacy: (&c.privacy).into(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -974,6 +1022,14 @@ impl App {
         {
             return Err(CoreError::Invalid("a title cannot be empty".into()));
         }
+        if let Some(Some(backend)) = &patch.backend
+            && !backend.trim().is_empty()
+            && !is_cloud_model(backend)
+        {
+            return Err(CoreError::Invalid(
+                "a cloud model is written provider:model".into(),
+            ));
+        }
         let conv = self.store().update_conversation(
             &cid,
             &ConversationPatch {
@@ -982,6 +1038,12 @@ impl App {
                 system_prompt: patch.system_prompt.clone(),
                 sampling: patch.sampling.as_ref().map(Sampling::from),
                 preset,
+                backend: patch.backend.as_ref().map(|b| {
+                    b.as_ref()
+                        .map(|b| b.trim().to_owned())
+                        .filter(|b| !b.is_empty())
+                }),
+                privacy: patch.privacy.as_ref().map(PrivacyPolicy::from),
                 ..ConversationPatch::default()
             },
         )?;
@@ -1181,6 +1243,504 @@ impl App {
     }
 }
 
+/// Where a conversation's messages may be sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(
+    tag = "policy",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum PrivacyView {
+    /// Never leaves the machine (the default).
+    #[default]
+    LocalOnly,
+    /// Ask before anything goes to a cloud model; these fallbacks in order.
+    AskBeforeCloud { chain: Vec<String> },
+    /// Fall back to these cloud models, in order, when the local one cannot answer.
+    CloudFallback { chain: Vec<String> },
+}
+
+impl From<&PrivacyPolicy> for PrivacyView {
+    fn from(p: &PrivacyPolicy) -> Self {
+        match p {
+            PrivacyPolicy::LocalOnly => Self::LocalOnly,
+            PrivacyPolicy::AskBeforeCloud { chain } => Self::AskBeforeCloud {
+                chain: chain.clone(),
+            },
+            PrivacyPolicy::CloudFallback { chain } => Self::CloudFallback {
+                chain: chain.clone(),
+            },
+        }
+    }
+}
+
+impl From<&PrivacyView> for PrivacyPolicy {
+    fn from(p: &PrivacyView) -> Self {
+        let clean = |chain: &[String]| {
+            chain
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+                .collect()
+        };
+        match p {
+            PrivacyView::LocalOnly => Self::LocalOnly,
+            PrivacyView::AskBeforeCloud { chain } => Self::AskBeforeCloud {
+                chain: clean(chain),
+            },
+            PrivacyView::CloudFallback { chain } => Self::CloudFallback {
+                chain: clean(chain),
+            },
+        }
+    }
+}
+
+/// The user's answer to a consent dialog, sent with the turn again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum ConsentView {
+    #[default]
+    NotAsked,
+    Granted,
+    Denied,
+}
+
+impl From<ConsentView> for Consent {
+    fn from(c: ConsentView) -> Self {
+        match c {
+            ConsentView::NotAsked => Self::NotAsked,
+            ConsentView::Granted => Self::Granted,
+            ConsentView::Denied => Self::Denied,
+        }
+    }
+}
+
+/// A provider's circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum BreakerView {
+    /// Requests go through; `failures` in a row so far.
+    Closed { failures: u32 },
+    /// Requests fail at once for `retryInMs` more.
+    Open {
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        retry_in_ms: u64,
+    },
+    /// The next request is a probe.
+    HalfOpen,
+}
+
+impl From<&BreakerState> for BreakerView {
+    fn from(b: &BreakerState) -> Self {
+        match b {
+            BreakerState::Closed { failures } => Self::Closed {
+                failures: *failures,
+            },
+            BreakerState::Open { retry_in } => Self::Open {
+                retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+            },
+            BreakerState::HalfOpen => Self::HalfOpen,
+        }
+    }
+}
+
+/// A configured cloud provider; its key only ever masked (`sk-…1234`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderView {
+    pub name: String,
+    /// `openai`, `anthropic`, `gemini` or `compat`.
+    pub kind: String,
+    pub kind_label: String,
+    pub base_url: String,
+    pub key: Option<String>,
+    pub breaker: BreakerView,
+}
+
+impl From<&ProviderInfo> for ProviderView {
+    fn from(p: &ProviderInfo) -> Self {
+        Self {
+            name: p.name.clone(),
+            kind: p.kind.as_str().to_owned(),
+            kind_label: p.kind.label().to_owned(),
+            base_url: p.base_url.clone(),
+            key: p.key.clone(),
+            breaker: (&p.breaker).into(),
+        }
+    }
+}
+
+/// A kind of provider the add form offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderKindView {
+    pub kind: String,
+    pub label: String,
+    pub default_base_url: Option<String>,
+    pub needs_key: bool,
+}
+
+/// A model a provider offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderModelView {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// One outbound connection Hearth made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkRecordView {
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub at: i64,
+    pub host: String,
+    pub purpose: String,
+    pub detail: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub bytes_sent: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub bytes_received: u64,
+    pub status: Option<u16>,
+    pub ok: bool,
+}
+
+impl From<&NetworkRecord> for NetworkRecordView {
+    fn from(r: &NetworkRecord) -> Self {
+        Self {
+            at: r.at,
+            host: r.host.clone(),
+            purpose: r.purpose.clone(),
+            detail: r.detail.clone(),
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+            status: r.status,
+            ok: r.ok,
+        }
+    }
+}
+
+/// How one backend and model has been doing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStatsView {
+    pub backend: String,
+    pub model: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub requests: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub errors: u64,
+    #[cfg_attr(feature = "specta", specta(type = std::collections::BTreeMap<String, u32>))]
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
+    pub tok_s_p50: Option<f64>,
+    pub tok_s_p95: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub fallbacks: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub retries: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub tokens_in: u64,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub tokens_out: u64,
+    pub cost_usd: f64,
+}
+
+impl From<&BackendStats> for BackendStatsView {
+    fn from(b: &BackendStats) -> Self {
+        Self {
+            backend: b.backend.clone(),
+            model: b.model.clone(),
+            requests: b.requests,
+            errors: b.errors,
+            errors_by_kind: b.errors_by_kind.clone(),
+            ttft_p50_ms: b.ttft_p50_ms,
+            ttft_p95_ms: b.ttft_p95_ms,
+            tok_s_p50: b.tok_s_p50,
+            tok_s_p95: b.tok_s_p95,
+            fallbacks: b.fallbacks,
+            retries: b.retries,
+            tokens_in: b.tokens_in,
+            tokens_out: b.tokens_out,
+            cost_usd: b.cost_usd,
+        }
+    }
+}
+
+/// Usage of every backend since a time (all time when `since` is null).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct StatsView {
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub since: Option<i64>,
+    pub backends: Vec<BackendStatsView>,
+    /// The cost of all of them, in US dollars.
+    pub total_cost_usd: f64,
+}
+
+impl From<&Stats> for StatsView {
+    fn from(s: &Stats) -> Self {
+        Self {
+            since: s.since,
+            backends: s.backends.iter().map(Into::into).collect(),
+            total_cost_usd: s.backends.iter().map(|b| b.cost_usd).sum(),
+        }
+    }
+}
+
+/// Spending caps in US dollars; `null` is no cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetView {
+    pub daily_usd: Option<f64>,
+    pub monthly_usd: Option<f64>,
+}
+
+impl From<Budget> for BudgetView {
+    fn from(b: Budget) -> Self {
+        Self {
+            daily_usd: b.daily_usd,
+            monthly_usd: b.monthly_usd,
+        }
+    }
+}
+
+impl From<BudgetView> for Budget {
+    fn from(b: BudgetView) -> Self {
+        Self {
+            daily_usd: b.daily_usd,
+            monthly_usd: b.monthly_usd,
+        }
+    }
+}
+
+/// A model's price in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct PriceView {
+    pub input: f64,
+    pub output: f64,
+}
+
+/// What is replaced before a message goes to a cloud model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RedactionView {
+    pub enabled: bool,
+    /// Words and names always replaced (whole words, ignoring case).
+    pub words: Vec<String>,
+}
+
+impl From<&RedactionSettings> for RedactionView {
+    fn from(r: &RedactionSettings) -> Self {
+        Self {
+            enabled: r.enabled,
+            words: r.words.clone(),
+        }
+    }
+}
+
+impl From<&RedactionView> for RedactionSettings {
+    fn from(r: &RedactionView) -> Self {
+        Self {
+            enabled: r.enabled,
+            words: r
+                .words
+                .iter()
+                .map(|w| w.trim().to_owned())
+                .filter(|w| !w.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// One replacement made in a message before it left the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRedactionView {
+    /// `email`, `phone`, `card`, `iban` or `word`.
+    pub kind: String,
+    pub placeholder: String,
+    pub original: String,
+}
+
+impl From<&Redaction> for MessageRedactionView {
+    fn from(r: &Redaction) -> Self {
+        Self {
+            kind: r.kind.clone(),
+            placeholder: r.placeholder.clone(),
+            original: r.original.clone(),
+        }
+    }
+}
+
+/// Whether `text` reads `provider:model` (both parts non-empty).
+fn is_cloud_model(text: &str) -> bool {
+    text.trim()
+        .split_once(':')
+        .is_some_and(|(p, m)| !p.is_empty() && !m.is_empty())
+}
+
+/// The kinds of provider, for the add form.
+pub fn provider_kinds() -> Vec<ProviderKindView> {
+    ProviderKind::ALL
+        .into_iter()
+        .map(|k| ProviderKindView {
+            kind: k.as_str().to_owned(),
+            label: k.label().to_owned(),
+            default_base_url: k.default_base_url().map(str::to_owned),
+            needs_key: k.needs_key(),
+        })
+        .collect()
+}
+
+impl App {
+    /// The configured providers, keys masked.
+    pub fn providers_view(&self) -> Result<Vec<ProviderView>, CoreError> {
+        Ok(self.providers()?.iter().map(Into::into).collect())
+    }
+
+    /// Adds (or replaces) a provider; the key goes to the keychain and only
+    /// its masked form comes back. An empty key or URL counts as none.
+    pub fn add_provider_view(
+        &self,
+        name: &str,
+        kind: &str,
+        base_url: Option<String>,
+        key: Option<String>,
+    ) -> Result<ProviderView, CoreError> {
+        let kind: ProviderKind = kind
+            .parse()
+            .map_err(|e: hearth_providers::ConfigError| CoreError::Invalid(e.to_string()))?;
+        let base_url = base_url.filter(|u| !u.trim().is_empty());
+        let key = key
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| SecretString::from(k.trim().to_owned()));
+        Ok((&self.add_provider(name.trim(), kind, base_url, key)?).into())
+    }
+
+    /// The models a provider offers.
+    pub async fn provider_models_view(
+        &self,
+        name: &str,
+    ) -> Result<Vec<ProviderModelView>, CoreError> {
+        Ok(self
+            .provider_models(name)
+            .await?
+            .into_iter()
+            .map(|m| ProviderModelView {
+                id: m.id,
+                name: m.name,
+            })
+            .collect())
+    }
+
+    /// The newest `limit` connections, newest first.
+    pub fn network_view(&self, limit: u32) -> Result<Vec<NetworkRecordView>, CoreError> {
+        Ok(self
+            .network_log(limit as usize)?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Usage since `since` (all time when `None`).
+    pub fn stats_view(&self, since: Option<i64>) -> Result<StatsView, CoreError> {
+        Ok((&self.stats(since)?).into())
+    }
+
+    pub fn budget_view(&self) -> Result<BudgetView, CoreError> {
+        Ok(self.budget()?.into())
+    }
+
+    /// Sets the spending caps; a negative cap is refused.
+    pub fn set_budget_view(&self, budget: BudgetView) -> Result<BudgetView, CoreError> {
+        for cap in [budget.daily_usd, budget.monthly_usd].into_iter().flatten() {
+            if !cap.is_finite() || cap < 0.0 {
+                return Err(CoreError::Invalid("a budget is a positive amount".into()));
+            }
+        }
+        self.set_budget(budget.into())?;
+        self.budget_view()
+    }
+
+    /// A model's price (the user's, else the built-in list price).
+    pub fn price_view(&self, provider: &str, model: &str) -> Result<Option<PriceView>, CoreError> {
+        Ok(self.price(provider, model)?.map(|p| PriceView {
+            input: p.input,
+            output: p.output,
+        }))
+    }
+
+    /// Sets (or with `None` forgets) the user's price of a model.
+    pub fn set_price_view(
+        &self,
+        provider: &str,
+        model: &str,
+        price: Option<PriceView>,
+    ) -> Result<(), CoreError> {
+        if let Some(p) = &price
+            && (!p.input.is_finite() || !p.output.is_finite() || p.input < 0.0 || p.output < 0.0)
+        {
+            return Err(CoreError::Invalid("a price is a positive amount".into()));
+        }
+        self.set_price(
+            provider,
+            model,
+            price.map(|p| Price {
+                input: p.input,
+                output: p.output,
+            }),
+        )
+    }
+
+    pub fn redaction_view(&self) -> Result<RedactionView, CoreError> {
+        Ok((&self.redaction()?).into())
+    }
+
+    pub fn set_redaction_view(&self, settings: &RedactionView) -> Result<RedactionView, CoreError> {
+        self.set_redaction(&settings.into())?;
+        self.redaction_view()
+    }
+
+    /// What was replaced in a message before it went to a cloud model.
+    pub fn message_redactions_view(
+        &self,
+        message: &str,
+    ) -> Result<Vec<MessageRedactionView>, CoreError> {
+        let id = parse_message(message)?;
+        Ok(self
+            .store()
+            .redactions(&id)?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Forgets a conversation's fallback (back to its local model).
+    pub fn clear_fallback_view(&self, conversation: &str) -> Result<(), CoreError> {
+        self.clear_fallback(&parse_conversation(conversation)?)
+    }
+}
+
 /// Which turn to run, named by ids as front ends hold them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Turn {
@@ -1197,13 +1757,19 @@ pub enum Turn {
 impl App {
     /// Runs `turn`, streaming its events as views. Errors after the answer
     /// started are also in the stored message (status `error`).
+    /// `consent` is the user's answer to a `consentNeeded` error (send the
+    /// same turn again with it).
     pub async fn turn_view(
         &self,
         turn: Turn,
+        consent: ConsentView,
         cancel: CancellationToken,
         mut on_event: impl FnMut(ChatEventView) + Send,
     ) -> Result<(), CoreError> {
-        let options = TurnOptions::default();
+        let options = TurnOptions {
+            consent: consent.into(),
+            ..TurnOptions::default()
+        };
         let app = self.clone();
         let emit = move |event: ChatEvent| on_event(ChatEventView::new(&app, event));
         match turn {
@@ -1325,5 +1891,131 @@ mod tests {
         let text = serde_json::to_string(&e).unwrap_or_default();
         assert!(text.contains(r#""kind":"started""#), "{text}");
         assert!(text.contains(r#""droppedTurns":2"#), "{text}");
+    }
+
+    #[test]
+    fn privacy_views_are_tagged_and_round_trip() {
+        let policy = PrivacyPolicy::CloudFallback {
+            chain: vec!["openai:gpt-4o-mini".into()],
+        };
+        let view = PrivacyView::from(&policy);
+        let text = serde_json::to_string(&view).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"policy":"cloudFallback","chain":["openai:gpt-4o-mini"]}"#
+        );
+        assert_eq!(PrivacyPolicy::from(&view), policy);
+        let local: PrivacyView =
+            serde_json::from_str(r#"{"policy":"localOnly"}"#).unwrap_or_default();
+        assert_eq!(PrivacyPolicy::from(&local), PrivacyPolicy::LocalOnly);
+        let ask = PrivacyView::AskBeforeCloud {
+            chain: vec![" a:b ".into(), "  ".into()],
+        };
+        assert_eq!(
+            PrivacyPolicy::from(&ask),
+            PrivacyPolicy::AskBeforeCloud {
+                chain: vec!["a:b".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn patches_carry_backend_and_privacy() {
+        let p: ConversationPatchView = serde_json::from_str(
+            r#"{"backend": "openai:gpt-4o", "privacy": {"policy": "askBeforeCloud", "chain": []}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(p.backend, Some(Some("openai:gpt-4o".into())));
+        assert_eq!(
+            p.privacy,
+            Some(PrivacyView::AskBeforeCloud { chain: vec![] })
+        );
+        assert!(is_cloud_model("openai:gpt-4o"));
+        assert!(!is_cloud_model("openai"));
+        assert!(!is_cloud_model(":x"));
+    }
+
+    #[test]
+    fn breakers_and_providers_show_no_durations_or_keys_in_full() {
+        let open = BreakerView::from(&BreakerState::Open {
+            retry_in: std::time::Duration::from_millis(1500),
+        });
+        assert_eq!(open, BreakerView::Open { retry_in_ms: 1500 });
+        let text = serde_json::to_string(&open).unwrap_or_default();
+        assert_eq!(text, r#"{"state":"open","retryInMs":1500}"#);
+        let info = ProviderInfo {
+            name: "work".into(),
+            kind: ProviderKind::OpenAi,
+            base_url: "https://api.openai.com/v1".into(),
+            key: Some("sk-…1234".into()),
+            breaker: BreakerState::HalfOpen,
+        };
+        let view = ProviderView::from(&info);
+        assert_eq!(view.kind, "openai");
+        assert_eq!(view.kind_label, "OpenAI");
+        assert_eq!(view.key.as_deref(), Some("sk-…1234"));
+        assert_eq!(view.breaker, BreakerView::HalfOpen);
+        assert_eq!(provider_kinds().len(), ProviderKind::ALL.len());
+    }
+
+    #[test]
+    fn consent_errors_say_where_and_why() {
+        let e = ErrorView::from(&CoreError::ConsentNeeded {
+            backend: "openai:gpt-4o-mini".into(),
+            reason: Some("the local model is too slow".into()),
+        });
+        assert_eq!(e.kind, ErrorKind::ConsentNeeded);
+        let text = serde_json::to_string(&e).unwrap_or_default();
+        assert!(text.contains(r#""kind":"consentNeeded""#), "{text}");
+        assert!(
+            text.contains(r#""consent":{"backend":"openai:gpt-4o-mini","reason":"the local model is too slow"}"#),
+            "{text}"
+        );
+        // Other errors carry no consent field at all.
+        let other =
+            serde_json::to_string(&ErrorView::new(ErrorKind::Invalid, "x")).unwrap_or_default();
+        assert!(!other.contains("consent"), "{other}");
+    }
+
+    #[test]
+    fn stats_and_network_views_convert() {
+        let stats = Stats {
+            since: None,
+            backends: vec![
+                BackendStats {
+                    backend: "openai".into(),
+                    model: "gpt-4o-mini".into(),
+                    requests: 3,
+                    cost_usd: 0.25,
+                    ..BackendStats::default()
+                },
+                BackendStats {
+                    backend: "local".into(),
+                    model: "smol".into(),
+                    requests: 1,
+                    ..BackendStats::default()
+                },
+            ],
+        };
+        let view = StatsView::from(&stats);
+        assert_eq!(view.backends.len(), 2);
+        assert!((view.total_cost_usd - 0.25).abs() < 1e-9);
+        let record = NetworkRecord {
+            at: 5,
+            host: "api.openai.com".into(),
+            purpose: "provider call".into(),
+            detail: Some("openai".into()),
+            bytes_sent: 10,
+            bytes_received: 20,
+            status: Some(200),
+            ok: true,
+        };
+        let text = serde_json::to_string(&NetworkRecordView::from(&record)).unwrap_or_default();
+        assert!(text.contains(r#""bytesReceived":20"#), "{text}");
+        let r = RedactionSettings::from(&RedactionView {
+            enabled: true,
+            words: vec![" Ada ".into(), String::new()],
+        });
+        assert_eq!(r.words, vec!["Ada".to_owned()]);
     }
 }

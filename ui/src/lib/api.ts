@@ -26,7 +26,23 @@ export interface AppError {
     | "consentNeeded"
     | "refused";
   message: string;
+  /** With `consentNeeded`: where the message would go (`provider:model`) and why. */
+  consent?: ConsentRequest;
 }
+
+export interface ConsentRequest {
+  backend: string;
+  reason: string | null;
+}
+
+/** The user's answer to a consent dialog, sent with the same turn again. */
+export type Consent = "notAsked" | "granted" | "denied";
+
+/** Where a conversation's messages may be sent; chain entries are `provider:model`. */
+export type Privacy =
+  | { policy: "localOnly" }
+  | { policy: "askBeforeCloud"; chain: string[] }
+  | { policy: "cloudFallback"; chain: string[] };
 
 export interface Sampling {
   temperature: number | null;
@@ -55,6 +71,9 @@ export interface Conversation {
   sampling: Sampling;
   presetId: string | null;
   pinned: boolean;
+  /** A chosen cloud model (`provider:model`); null: the local `model`. */
+  backend: string | null;
+  privacy: Privacy;
   createdAt: number;
   updatedAt: number;
 }
@@ -78,6 +97,8 @@ export interface ChatMessage {
   model: string | null;
   metrics: MessageMetrics;
   error: string | null;
+  /** Why a fallback answered in place of the chosen backend. */
+  fallbackReason: string | null;
   createdAt: number;
   /** Ids of this message's versions (itself included), oldest first. */
   siblings: string[];
@@ -252,6 +273,102 @@ export interface ConversationPatch {
   sampling?: Sampling;
   presetId?: string | null;
   pinned?: boolean;
+  /** A cloud model (`provider:model`), or null for the local model. */
+  backend?: string | null;
+  privacy?: Privacy;
+}
+
+export type Breaker =
+  | { state: "closed"; failures: number }
+  | { state: "open"; retryInMs: number }
+  | { state: "halfOpen" };
+
+/** A configured cloud provider; `key` is only ever masked (`sk-…1234`). */
+export interface Provider {
+  name: string;
+  kind: string;
+  kindLabel: string;
+  baseUrl: string;
+  key: string | null;
+  breaker: Breaker;
+}
+
+export interface ProviderKindInfo {
+  kind: string;
+  label: string;
+  defaultBaseUrl: string | null;
+  needsKey: boolean;
+}
+
+export interface NewProvider {
+  name: string;
+  kind: string;
+  baseUrl: string | null;
+  /** Sent once to the keychain, never shown again. */
+  key: string | null;
+}
+
+export interface ProviderModel {
+  id: string;
+  name: string | null;
+}
+
+/** One outbound connection Hearth made. */
+export interface NetworkRecord {
+  at: number;
+  host: string;
+  purpose: string;
+  detail: string | null;
+  bytesSent: number;
+  bytesReceived: number;
+  status: number | null;
+  ok: boolean;
+}
+
+export interface BackendStats {
+  backend: string;
+  model: string;
+  requests: number;
+  errors: number;
+  errorsByKind: Partial<Record<string, number>>;
+  ttftP50Ms: number | null;
+  ttftP95Ms: number | null;
+  tokSP50: number | null;
+  tokSP95: number | null;
+  fallbacks: number;
+  retries: number;
+  tokensIn: number;
+  tokensOut: number;
+  costUsd: number;
+}
+
+export interface Stats {
+  since: number | null;
+  backends: BackendStats[];
+  totalCostUsd: number;
+}
+
+/** Spending caps in US dollars; null is no cap. */
+export interface Budget {
+  dailyUsd: number | null;
+  monthlyUsd: number | null;
+}
+
+/** US dollars per million tokens. */
+export interface Price {
+  input: number;
+  output: number;
+}
+
+export interface Redaction {
+  enabled: boolean;
+  words: string[];
+}
+
+export interface MessageRedaction {
+  kind: string;
+  placeholder: string;
+  original: string;
 }
 
 /**
@@ -281,11 +398,16 @@ export interface Api {
   /** Makes `messageId`'s branch the active one; returns the new view. */
   switchBranch(conversationId: string, messageId: string): Promise<ConversationView>;
 
-  // Turns: each starts at once and streams ChatEvents to `onEvent`.
-  send(conversationId: string, text: string, onEvent: (e: ChatEvent) => void): Running;
-  regenerate(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void): Running;
-  editAndResend(conversationId: string, userMessageId: string, text: string, onEvent: (e: ChatEvent) => void): Running;
-  continueAnswer(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void): Running;
+  // Turns: each starts at once and streams ChatEvents to `onEvent`. A turn
+  // that needs the user's consent (policy "ask before cloud") fails with a
+  // `consentNeeded` error before anything is stored or sent; run it again
+  // with the user's answer as `consent`.
+  send(conversationId: string, text: string, onEvent: (e: ChatEvent) => void, consent?: Consent): Running;
+  regenerate(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void, consent?: Consent): Running;
+  editAndResend(conversationId: string, userMessageId: string, text: string, onEvent: (e: ChatEvent) => void, consent?: Consent): Running;
+  continueAnswer(conversationId: string, assistantMessageId: string, onEvent: (e: ChatEvent) => void, consent?: Consent): Running;
+  /** Forgets a conversation's fallback (back to its local model). */
+  clearFallback(conversationId: string): Promise<void>;
 
   // Models
   listModels(): Promise<LibraryModel[]>;
@@ -308,4 +430,25 @@ export interface Api {
   deletePreset(id: string): Promise<void>;
   settings(): Promise<Settings>;
   updateSettings(patch: Partial<Pick<Settings, "theme" | "defaultSampling">>): Promise<Settings>;
+
+  // Cloud providers, the network ledger, usage
+  listProviders(): Promise<Provider[]>;
+  providerKinds(): Promise<ProviderKindInfo[]>;
+  /** Adds or replaces a provider; the answer has the key masked. */
+  addProvider(provider: NewProvider): Promise<Provider>;
+  removeProvider(name: string): Promise<boolean>;
+  /** Calls the provider once; how many models it offers. */
+  testProvider(name: string): Promise<number>;
+  providerModels(name: string): Promise<ProviderModel[]>;
+  getOffline(): Promise<boolean>;
+  setOffline(offline: boolean): Promise<boolean>;
+  networkLog(limit: number): Promise<NetworkRecord[]>;
+  stats(since: number | null): Promise<Stats>;
+  getBudget(): Promise<Budget>;
+  setBudget(budget: Budget): Promise<Budget>;
+  getPrice(provider: string, model: string): Promise<Price | null>;
+  setPrice(provider: string, model: string, price: Price | null): Promise<void>;
+  getRedaction(): Promise<Redaction>;
+  setRedaction(settings: Redaction): Promise<Redaction>;
+  messageRedactions(messageId: string): Promise<MessageRedaction[]>;
 }

@@ -7,12 +7,16 @@ import type {
   CatalogModel,
   ChatEvent,
   ChatMessage,
+  Consent,
   Conversation,
   ConversationView,
   DownloadEvent,
   LibraryModel,
+  NetworkRecord,
   PendingDownload,
   Preset,
+  Price,
+  Provider,
   Running,
   Sampling,
   SearchHit,
@@ -32,6 +36,16 @@ export interface MockOptions {
   /** How many older turns every answer reports as left out of the context window. */
   droppedTurns?: number;
 }
+
+/** What the mock shows of a key: its first 3 and last 4 characters. */
+const mask = (key: string) => (key.length > 8 ? `${key.slice(0, 3)}…${key.slice(-4)}` : "…");
+
+const kinds = [
+  { kind: "openai", label: "OpenAI", defaultBaseUrl: "https://api.openai.com/v1", needsKey: true },
+  { kind: "anthropic", label: "Anthropic", defaultBaseUrl: "https://api.anthropic.com", needsKey: true },
+  { kind: "gemini", label: "Google Gemini", defaultBaseUrl: "https://generativelanguage.googleapis.com", needsKey: true },
+  { kind: "compat", label: "OpenAI-compatible server", defaultBaseUrl: null, needsKey: false },
+];
 
 const noSampling: Sampling = {
   temperature: null,
@@ -102,6 +116,62 @@ export function mockApi(options: MockOptions = {}): Api {
         },
       ];
   const pending: PendingDownload[] = [];
+  // Cloud: providers (keys kept only to answer "bad" ones), the ledger, the switch.
+  const providers = new Map<string, { view: Provider; badKey: boolean }>();
+  const ledger: NetworkRecord[] = [];
+  let offline = false;
+  let budget = { dailyUsd: null as number | null, monthlyUsd: null as number | null };
+  const prices = new Map<string, Price>();
+  let redaction = { enabled: false, words: [] as string[] };
+  const cloudError = (message: string): AppError => ({ kind: "cloud", message });
+  function connect(name: string, purpose: string): Provider {
+    const p = providers.get(name);
+    if (!p) throw { kind: "cloud", message: `no provider called ${name}` } satisfies AppError;
+    if (offline) throw { kind: "refused", message: "Hearth is offline: no connection was made" } satisfies AppError;
+    const host = new URL(p.view.baseUrl || "http://localhost").host;
+    ledger.unshift({ at: Date.now(), host, purpose, detail: name, bytesSent: 420, bytesReceived: p.badKey ? 90 : 2048, status: p.badKey ? 401 : 200, ok: !p.badKey });
+    if (p.badKey) throw cloudError(`${name}: the key was refused (401)`);
+    return p.view;
+  }
+  /** Which backend answers a turn in `conv`, or the consent it needs first. */
+  function route(conv: Conversation, consent: Consent | undefined): { backend: string; model: string | null; reason: string | null } | AppError {
+    const policy = conv.privacy;
+    let target: { backend: string; reason: string | null } | null = null;
+    if (conv.backend) target = { backend: conv.backend, reason: null };
+    else if (!conv.model && policy.policy !== "localOnly" && policy.chain[0]) target = { backend: policy.chain[0], reason: "no local model is chosen" };
+    if (!target || consent === "denied") return { backend: "local", model: conv.model, reason: null };
+    if (policy.policy === "localOnly") return { kind: "refused", message: "this conversation is local only" };
+    if (policy.policy === "askBeforeCloud" && consent !== "granted") {
+      return {
+        kind: "consentNeeded",
+        message: `this message would go to ${target.backend}; send it again once the user agreed`,
+        consent: { backend: target.backend, reason: target.reason },
+      };
+    }
+    const [provider = "", ...rest] = target.backend.split(":");
+    try {
+      connect(provider, "provider call");
+    } catch (e) {
+      return e as AppError;
+    }
+    return { backend: provider, model: rest.join(":"), reason: target.reason };
+  }
+  const replaced = new Map<string, import("./api").MessageRedaction[]>();
+  /** What the redaction settings would replace in `text` (e-mail addresses and the words). */
+  function redactionsOf(text: string): import("./api").MessageRedaction[] {
+    if (!redaction.enabled) return [];
+    const out: import("./api").MessageRedaction[] = [];
+    for (const m of text.match(/[\w.+-]+@[\w-]+\.[\w.]+/g) ?? []) out.push({ kind: "email", placeholder: `[EMAIL_${out.length + 1}]`, original: m });
+    for (const w of redaction.words) {
+      if (new RegExp(`\\b${w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`, "i").test(text)) out.push({ kind: "word", placeholder: `[WORD_${out.length + 1}]`, original: w });
+    }
+    return out;
+  }
+  function refused(e: AppError): Running {
+    const done = Promise.reject(e);
+    done.catch(() => {});
+    return { done, stop: async () => {} };
+  }
   let presets: Preset[] = [];
   let settings: Settings = {
     dataDir: "/home/you/.local/share/hearth",
@@ -149,6 +219,7 @@ export function mockApi(options: MockOptions = {}): Api {
       model: role === "assistant" ? conversations.get(conv)?.model ?? null : null,
       metrics: { tokensIn: null, tokensOut: null, promptTokensReused: null, ttftMs: null, decodeTokS: null, latencyMs: null },
       error: null,
+      fallbackReason: null,
       createdAt: Date.now(),
       siblings: [],
     };
@@ -192,6 +263,13 @@ export function mockApi(options: MockOptions = {}): Api {
     };
   }
 
+  function answerBy(answer: ChatMessage, to: { backend: string; model: string | null; reason: string | null } | null) {
+    if (!to) return;
+    answer.backend = to.backend;
+    answer.model = to.model;
+    answer.fallbackReason = to.reason;
+  }
+
   const api: Api = {
     startup: async () => options.startup ?? { kind: "ready", firstRun: library.length === 0 },
     uiReady: async () => {},
@@ -227,6 +305,8 @@ export function mockApi(options: MockOptions = {}): Api {
         sampling: { ...settings.defaultSampling },
         presetId: init.presetId,
         pinned: false,
+        backend: null,
+        privacy: { policy: "localOnly" },
         createdAt: Date.now(),
         updatedAt: Date.now(),
       };
@@ -257,31 +337,47 @@ export function mockApi(options: MockOptions = {}): Api {
       leaf.set(convId, at);
       return view(convId);
     },
-    send: (convId, text, onEvent) => {
+    send: (convId, text, onEvent, consent) => {
+      const c = conversations.get(convId);
+      const to = c ? route(c, consent) : null;
+      if (to && "kind" in to) return refused(to);
       const parent = leaf.get(convId) ?? null;
       const user = add(convId, parent, "user", text);
-      const c = conversations.get(convId);
       if (c && c.title === "New chat") c.title = text.slice(0, 40);
       const answer = add(convId, user.id, "assistant", "");
+      answerBy(answer, to);
+      if (to && to.backend !== "local") replaced.set(answer.id, redactionsOf(text));
       return stream(convId, answer, user.id, onEvent);
     },
-    regenerate: (convId, assistantId, onEvent) => {
+    regenerate: (convId, assistantId, onEvent, consent) => {
+      const c = conversations.get(convId);
+      const to = c ? route(c, consent) : null;
+      if (to && "kind" in to) return refused(to);
       const old = messages.get(assistantId);
       const answer = add(convId, old?.parentId ?? null, "assistant", "");
+      answerBy(answer, to);
       return stream(convId, answer, null, onEvent);
     },
-    editAndResend: (convId, userId, text, onEvent) => {
+    editAndResend: (convId, userId, text, onEvent, consent) => {
+      const c = conversations.get(convId);
+      const to = c ? route(c, consent) : null;
+      if (to && "kind" in to) return refused(to);
       const old = messages.get(userId);
       const user = add(convId, old?.parentId ?? null, "user", text);
       const answer = add(convId, user.id, "assistant", "");
+      answerBy(answer, to);
       return stream(convId, answer, user.id, onEvent);
     },
-    continueAnswer: (convId, assistantId, onEvent) => {
+    continueAnswer: (convId, assistantId, onEvent, consent) => {
+      const c = conversations.get(convId);
+      const to = c ? route(c, consent) : null;
+      if (to && "kind" in to) return refused(to);
       const answer = messages.get(assistantId);
       if (!answer) throw notFound("message");
       answer.status = "streaming";
       return stream(convId, answer, null, onEvent);
     },
+    clearFallback: async () => {},
     listModels: async () => library.map((m) => ({ ...m })),
     catalog: async () => {
       const entries: CatalogModel[] = [
@@ -379,6 +475,81 @@ export function mockApi(options: MockOptions = {}): Api {
       settings = { ...settings, ...patch };
       return { ...settings };
     },
+    listProviders: async () => [...providers.values()].map((p) => ({ ...p.view })).sort((a, b) => a.name.localeCompare(b.name)),
+    providerKinds: async () => kinds.map((k) => ({ ...k })),
+    addProvider: async (p) => {
+      const kind = kinds.find((k) => k.kind === p.kind);
+      if (!kind) throw { kind: "invalid", message: `unknown provider kind ${p.kind}` } satisfies AppError;
+      const name = p.name.trim();
+      if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name)) throw { kind: "invalid", message: "a provider name is letters, digits, - and _" } satisfies AppError;
+      const baseUrl = p.baseUrl?.trim() || kind.defaultBaseUrl;
+      if (!baseUrl) throw { kind: "invalid", message: "an OpenAI-compatible server needs a base URL" } satisfies AppError;
+      const old = providers.get(name);
+      const key = p.key?.trim() || null;
+      if (kind.needsKey && !key && !old?.view.key) throw { kind: "invalid", message: `${kind.label} needs an API key` } satisfies AppError;
+      const view: Provider = {
+        name,
+        kind: kind.kind,
+        kindLabel: kind.label,
+        baseUrl: baseUrl.replace(/\/+$/, ""),
+        key: key ? mask(key) : (old?.view.key ?? null),
+        breaker: { state: "closed", failures: 0 },
+      };
+      providers.set(name, { view, badKey: key ? key.includes("bad") : (old?.badKey ?? false) });
+      return { ...view };
+    },
+    removeProvider: async (name) => providers.delete(name),
+    testProvider: async (name) => {
+      connect(name, "model list");
+      return 3;
+    },
+    providerModels: async (name) => {
+      connect(name, "model list");
+      return [
+        { id: "gpt-4o-mini", name: "GPT-4o mini" },
+        { id: "gpt-4o", name: null },
+        { id: "o3-mini", name: null },
+      ];
+    },
+    getOffline: async () => offline,
+    setOffline: async (on) => (offline = on),
+    networkLog: async (limit) => ledger.slice(0, limit).map((r) => ({ ...r })),
+    stats: async (since) => {
+      const groups = new Map<string, import("./api").BackendStats>();
+      for (const m of messages.values()) {
+        if (m.role !== "assistant" || m.status === "streaming" || (since !== null && m.createdAt < since)) continue;
+        const backend = m.backend ?? "local";
+        const key = `${backend}\u0000${m.model ?? ""}`;
+        const g = groups.get(key) ?? { backend, model: m.model ?? "", requests: 0, errors: 0, errorsByKind: {}, ttftP50Ms: 80, ttftP95Ms: 120, tokSP50: 42.5, tokSP95: 50, fallbacks: 0, retries: 0, tokensIn: 0, tokensOut: 0, costUsd: 0 };
+        g.requests++;
+        if (m.fallbackReason) g.fallbacks++;
+        g.tokensIn += m.metrics.tokensIn ?? 0;
+        g.tokensOut += m.metrics.tokensOut ?? 0;
+        if (backend !== "local") g.costUsd += 0.0012;
+        groups.set(key, g);
+      }
+      const backends = [...groups.values()];
+      return { since, backends, totalCostUsd: backends.reduce((sum, b) => sum + b.costUsd, 0) };
+    },
+    getBudget: async () => ({ ...budget }),
+    setBudget: async (b) => {
+      for (const cap of [b.dailyUsd, b.monthlyUsd]) {
+        if (cap !== null && (!Number.isFinite(cap) || cap < 0)) throw { kind: "invalid", message: "a budget is a positive amount" } satisfies AppError;
+      }
+      budget = { ...b };
+      return { ...budget };
+    },
+    getPrice: async (provider, model) => prices.get(`${provider}:${model}`) ?? null,
+    setPrice: async (provider, model, price) => {
+      if (price) prices.set(`${provider}:${model}`, { ...price });
+      else prices.delete(`${provider}:${model}`);
+    },
+    getRedaction: async () => ({ ...redaction, words: [...redaction.words] }),
+    setRedaction: async (r) => {
+      redaction = { enabled: r.enabled, words: r.words.map((w) => w.trim()).filter(Boolean) };
+      return { ...redaction, words: [...redaction.words] };
+    },
+    messageRedactions: async (messageId) => (replaced.get(messageId) ?? []).map((r) => ({ ...r })),
   };
   return api;
 }

@@ -5,6 +5,7 @@ import type {
   Api,
   AppError,
   ChatMessage,
+  Consent,
   ConversationSummary,
   ConversationView,
   DownloadEvent,
@@ -14,7 +15,15 @@ import type {
 } from "./api";
 import { errorMessage } from "./format";
 
-export type Page = "chat" | "models" | "hardware" | "settings";
+export type Page = "chat" | "models" | "providers" | "usage" | "network" | "hardware" | "settings";
+
+/** A turn waiting for the user's consent to leave the machine. */
+export interface ConsentAsk {
+  backend: string;
+  reason: string | null;
+  /** Runs the same turn again with the user's answer. */
+  retry: (consent: Consent) => Promise<void>;
+}
 
 export interface Download {
   spec: string;
@@ -42,6 +51,10 @@ export class AppState {
   droppedTurns = $state(0);
   downloads = $state<Download[]>([]);
   error = $state<string | null>(null);
+  /** Every `provider:model` the providers offer; null until asked for (it takes a call to each). */
+  cloudModels = $state<string[] | null>(null);
+  /** The consent dialog's question, when a turn is waiting for it. */
+  consent = $state<ConsentAsk | null>(null);
 
   constructor(api: Api) {
     this.api = api;
@@ -113,7 +126,10 @@ export class AppState {
   }
 
   /** Runs a turn and keeps `current` in step with its events. */
-  private async run(start: (onEvent: (e: import("./api").ChatEvent) => void) => Running) {
+  private async run(
+    start: (onEvent: (e: import("./api").ChatEvent) => void) => Running,
+    retry: (consent: Consent) => Promise<void>,
+  ) {
     const conv = this.current;
     if (!conv || this.generating) return;
     const convId = conv.conversation.id;
@@ -148,7 +164,13 @@ export class AppState {
     try {
       await running.done;
     } catch (e) {
-      this.fail(e);
+      const err = e as Partial<AppError> | null;
+      if (err && typeof err === "object" && err.kind === "consentNeeded" && err.consent) {
+        // Nothing was stored or sent: ask, then run the same turn again.
+        this.consent = { backend: err.consent.backend, reason: err.consent.reason, retry };
+      } else {
+        this.fail(e);
+      }
     } finally {
       this.generating = null;
       this.streamingId = null;
@@ -164,33 +186,88 @@ export class AppState {
     }
   }
 
-  async send(text: string) {
+  async send(text: string, consent?: Consent) {
     const conv = this.current;
     if (!conv || !text.trim()) return;
     conv.messages.push({ ...placeholder("pending-user"), role: "user", content: text, status: "complete" });
-    await this.run((onEvent) => this.api.send(conv.conversation.id, text, onEvent));
+    await this.run(
+      (onEvent) => this.api.send(conv.conversation.id, text, onEvent, consent),
+      (c) => this.send(text, c),
+    );
   }
 
-  async regenerate(message: ChatMessage) {
+  async regenerate(message: ChatMessage, consent?: Consent) {
     const conv = this.current;
     if (!conv) return;
     const at = conv.messages.findIndex((m) => m.id === message.id);
     if (at >= 0) conv.messages.splice(at);
-    await this.run((onEvent) => this.api.regenerate(conv.conversation.id, message.id, onEvent));
+    await this.run(
+      (onEvent) => this.api.regenerate(conv.conversation.id, message.id, onEvent, consent),
+      (c) => this.regenerate(message, c),
+    );
   }
 
-  async edit(message: ChatMessage, text: string) {
+  async edit(message: ChatMessage, text: string, consent?: Consent) {
     const conv = this.current;
     if (!conv || !text.trim()) return;
     const at = conv.messages.findIndex((m) => m.id === message.id);
     if (at >= 0) conv.messages.splice(at, conv.messages.length - at, { ...message, id: "pending-user", content: text });
-    await this.run((onEvent) => this.api.editAndResend(conv.conversation.id, message.id, text, onEvent));
+    await this.run(
+      (onEvent) => this.api.editAndResend(conv.conversation.id, message.id, text, onEvent, consent),
+      (c) => this.edit(message, text, c),
+    );
   }
 
-  async continueAnswer(message: ChatMessage) {
+  async continueAnswer(message: ChatMessage, consent?: Consent) {
     const conv = this.current;
     if (!conv) return;
-    await this.run((onEvent) => this.api.continueAnswer(conv.conversation.id, message.id, onEvent));
+    await this.run(
+      (onEvent) => this.api.continueAnswer(conv.conversation.id, message.id, onEvent, consent),
+      (c) => this.continueAnswer(message, c),
+    );
+  }
+
+  /**
+   * Lists the providers' models once (each provider is asked, which is a
+   * connection): only when a conversation lets messages leave, never for a
+   * local-only one. `force` asks again.
+   */
+  async loadCloudModels(force = false) {
+    if (this.cloudModels !== null && !force) return;
+    const all: string[] = [];
+    try {
+      for (const p of await this.api.listProviders()) {
+        try {
+          for (const m of await this.api.providerModels(p.name)) all.push(`${p.name}:${m.id}`);
+        } catch {
+          // Offline or unreachable: its models are not offered now.
+        }
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+    this.cloudModels = all;
+  }
+
+  /** After a fallback: forget it, so the next turn goes to the local model again. */
+  async backToLocal() {
+    const conv = this.current;
+    if (!conv) return;
+    try {
+      await this.api.clearFallback(conv.conversation.id);
+      if (conv.conversation.backend) {
+        conv.conversation = await this.api.updateConversation(conv.conversation.id, { backend: null });
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The user's answer to the consent dialog: "granted" sends the turn, anything else drops it. */
+  async answerConsent(consent: Consent) {
+    const ask = this.consent;
+    this.consent = null;
+    if (ask && consent === "granted") await ask.retry("granted");
   }
 
   async stop() {
@@ -317,6 +394,7 @@ function placeholder(id: string): ChatMessage {
     model: null,
     metrics: { tokensIn: null, tokensOut: null, promptTokensReused: null, ttftMs: null, decodeTokS: null, latencyMs: null },
     error: null,
+    fallbackReason: null,
     createdAt: Date.now(),
     siblings: [id],
   };

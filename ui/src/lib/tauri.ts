@@ -9,6 +9,7 @@ import type {
   Api,
   AppError,
   ChatEvent,
+  Consent,
   Conversation,
   ConversationView,
   DownloadEvent,
@@ -43,12 +44,12 @@ type Turn =
   | { kind: "edit"; messageId: string; text: string }
   | { kind: "continue"; messageId: string };
 
-function turn(t: Turn, onEvent: (e: ChatEvent) => void): Running {
+function turn(t: Turn, onEvent: (e: ChatEvent) => void, consent: Consent | undefined): Running {
   const id = requestId();
   const channel = new Channel<ChatEvent>();
   channel.onmessage = onEvent;
   // The generated types are the same shapes as ./api.ts; the channel is typed there.
-  const done = call<null>(commands.runTurn(id, t, channel as never));
+  const done = call<null>(commands.runTurn(id, t, consent ?? null, channel as never));
   return running(id, done);
 }
 
@@ -64,10 +65,11 @@ export function tauriApi(): Api {
     deleteConversation: (id) => call(commands.deleteConversation(id)),
     exportConversation: (id, format) => call(commands.exportConversation(id, format)),
     switchBranch: (c, m) => call(commands.switchBranch(c, m)),
-    send: (conversationId, text, onEvent) => turn({ kind: "send", conversationId, text }, onEvent),
-    regenerate: (_c, messageId, onEvent) => turn({ kind: "regenerate", messageId }, onEvent),
-    editAndResend: (_c, messageId, text, onEvent) => turn({ kind: "edit", messageId, text }, onEvent),
-    continueAnswer: (_c, messageId, onEvent) => turn({ kind: "continue", messageId }, onEvent),
+    send: (conversationId, text, onEvent, consent) => turn({ kind: "send", conversationId, text }, onEvent, consent),
+    regenerate: (_c, messageId, onEvent, consent) => turn({ kind: "regenerate", messageId }, onEvent, consent),
+    editAndResend: (_c, messageId, text, onEvent, consent) => turn({ kind: "edit", messageId, text }, onEvent, consent),
+    continueAnswer: (_c, messageId, onEvent, consent) => turn({ kind: "continue", messageId }, onEvent, consent),
+    clearFallback: (conversationId) => call(commands.clearFallback(conversationId)),
     listModels: () => call(commands.listModels()),
     catalog: () => call(commands.catalog()),
     searchHub: (q) => call(commands.searchHub(q)),
@@ -97,5 +99,23 @@ export function tauriApi(): Api {
     deletePreset: (id) => call(commands.deletePreset(id)),
     settings: () => call(commands.settings()),
     updateSettings: (patch) => call(commands.updateSettings(patch)),
+    listProviders: () => call(commands.listProviders()),
+    providerKinds: () => call(commands.providerKinds()),
+    // The key goes straight to the command (and the keychain); it is not kept here.
+    addProvider: (p) => call(commands.addProvider(p.name, p.kind, p.baseUrl, p.key)),
+    removeProvider: (name) => call(commands.removeProvider(name)),
+    testProvider: (name) => call(commands.testProvider(name)),
+    providerModels: (name) => call(commands.providerModels(name)),
+    getOffline: () => call(commands.getOffline()),
+    setOffline: (offline) => call(commands.setOffline(offline)),
+    networkLog: (limit) => call(commands.networkLog(limit)),
+    stats: (since) => call(commands.stats(since)),
+    getBudget: () => call(commands.getBudget()),
+    setBudget: (budget) => call(commands.setBudget(budget)),
+    getPrice: (provider, model) => call(commands.getPrice(provider, model)),
+    setPrice: (provider, model, price) => call(commands.setPrice(provider, model, price)),
+    getRedaction: () => call(commands.getRedaction()),
+    setRedaction: (settings) => call(commands.setRedaction(settings)),
+    messageRedactions: (messageId) => call(commands.messageRedactions(messageId)),
   } as Api;
 }
