@@ -380,6 +380,35 @@ pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
 }
 
 #[derive(clap::Args, Debug)]
+pub(crate) struct RouterArgs {
+    /// Fall back (where a conversation allows cloud) when the local model's
+    /// measured decode speed is below this many tokens per second.
+    #[arg(long, value_name = "TOK_S")]
+    min_speed: Option<f64>,
+    /// No minimum speed.
+    #[arg(long, conflicts_with = "min_speed")]
+    no_min_speed: bool,
+}
+
+/// `hearth router`: show or set the router's minimum local speed.
+#[allow(clippy::print_stdout)]
+pub(crate) fn router(args: &RouterArgs) -> Result<()> {
+    let app = app()?;
+    if args.no_min_speed {
+        app.set_min_local_speed(None)?;
+    } else if let Some(speed) = args.min_speed {
+        app.set_min_local_speed(Some(speed))?;
+    }
+    match app.min_local_speed()? {
+        Some(speed) => println!(
+            "local models measured below {speed:.1} tokens/s fall back where a conversation allows cloud"
+        ),
+        None => println!("no minimum local speed"),
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
 pub(crate) struct RedactionArgs {
     /// on or off.
     #[arg(value_parser = ["on", "off"])]

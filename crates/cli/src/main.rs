@@ -73,6 +73,8 @@ enum Command {
     Network(cloud::NetworkArgs),
     /// Daily and monthly spending caps for cloud models.
     Budget(cloud::BudgetArgs),
+    /// When a local model counts as too slow, so a conversation that allows cloud falls back.
+    Router(cloud::RouterArgs),
     /// Replace e-mail addresses, numbers and your own words before text goes to a cloud model.
     Redaction(cloud::RedactionArgs),
 }
@@ -104,6 +106,7 @@ fn main() -> Result<()> {
         Command::Stats(args) => cloud::stats(&args),
         Command::Network(args) => cloud::network(&args),
         Command::Budget(args) => cloud::budget(&args),
+        Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),
     }
 }

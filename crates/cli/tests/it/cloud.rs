@@ -114,6 +114,10 @@ fn a_provider_from_add_to_answer_with_its_key_kept_secret() {
 
     let (out, _) = run_ok(home.hearth().args(["stats"]));
     assert!(out.contains(&cloud), "{out}");
+    let (out, _) = run_ok(home.hearth().args(["router", "--min-speed", "5"]));
+    assert!(out.contains("below 5.0 tokens/s"), "{out}");
+    let (out, _) = run_ok(home.hearth().args(["router"]));
+    assert!(out.contains("below 5.0 tokens/s"), "kept: {out}");
 
     run_ok(home.hearth().args(["provider", "rm", &name]));
     assert!(!all_output.contains(KEY), "the key was printed");

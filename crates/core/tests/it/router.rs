@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use hearth_backend::Role;
+use hearth_backend::{ErrorKind, Role};
 use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
 use hearth_core::redact::RedactionSettings;
 use hearth_core::router::Consent;
 use hearth_core::{App, Budget, Config, CoreError, OpenOptions, Price, Secrets, TurnOptions};
 use hearth_secrets::SecretString;
 use hearth_store::{ConversationId, NewConversation, PrivacyPolicy, Sampling};
-use hearth_testkit::providers::{StandIn, Wire};
+use hearth_testkit::providers::{Fault, StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Home, contains};
@@ -48,6 +48,8 @@ fn world(memory_mb: Option<u64>) -> World {
             secrets: Secrets::Store(home.secrets.clone()),
             http: HttpPolicy {
                 max_retries: 0,
+                breaker_threshold: 2,
+                breaker_cooldown: Duration::from_secs(600),
                 first_byte_timeout: Duration::from_secs(5),
                 ..HttpPolicy::default()
             },
@@ -217,6 +219,45 @@ fn an_unreachable_cloud_falls_back_to_the_local_model_and_offline_means_no_conne
     assert_eq!(log[0].host, "127.0.0.1");
     assert_eq!(log[0].purpose, "provider call");
     assert!(log[0].bytes_sent > 0 && log[0].bytes_received > 0);
+}
+
+#[test]
+fn a_failing_provider_opens_its_breaker_and_the_local_model_answers() {
+    let w = world(None);
+    w.standin.set_fault_forever(Fault::Status {
+        code: 503,
+        retry_after: None,
+    });
+    let conv = w.conversation(Some(CLOUD), fallback());
+    for _ in 0..2 {
+        let err = w.send(&conv, "Say hello.", Consent::NotAsked).unwrap_err();
+        assert!(
+            matches!(&err, CoreError::Backend(e) if e.kind == ErrorKind::Server),
+            "{err}"
+        );
+    }
+    let seen = w.standin.request_count();
+    let answer = w.send(&conv, "Say hello.", Consent::NotAsked).unwrap();
+    assert_eq!(answer.backend.as_deref(), Some(hearth_core::LOCAL_BACKEND));
+    assert!(answer.fallback_reason.unwrap().contains("paused"));
+    assert_eq!(
+        w.standin.request_count(),
+        seen,
+        "the open breaker sent nothing"
+    );
+    let stats = w.app.stats(None).unwrap();
+    let cloud = stats
+        .backends
+        .iter()
+        .find(|b| b.backend == "openai")
+        .unwrap();
+    assert_eq!(cloud.errors_by_kind.get("server"), Some(&2));
+    let local = stats
+        .backends
+        .iter()
+        .find(|b| b.backend == "local")
+        .unwrap();
+    assert_eq!(local.fallbacks, 1);
 }
 
 #[test]
