@@ -7,6 +7,7 @@ passes their paths in the environment:
   HEARTH_E2E_APP       the built hearth-desktop binary
   HEARTH_E2E_CLI       the built hearth binary (to prepare the data directory)
   HEARTH_E2E_STANDIN   the Hugging Face stand-in binary (hf-standin)
+  HEARTH_E2E_PROVIDER  the OpenAI-compatible provider stand-in (provider-standin)
   HEARTH_E2E_MODEL     the SmolLM2 test model (.gguf)
   HEARTH_E2E_ARTIFACTS where screenshots go
   HEARTH_E2E_DRIVER    tauri-driver
@@ -31,11 +32,12 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 APP = os.environ["HEARTH_E2E_APP"]
 CLI = os.environ["HEARTH_E2E_CLI"]
 STANDIN = os.environ["HEARTH_E2E_STANDIN"]
+PROVIDER = os.environ["HEARTH_E2E_PROVIDER"]
 MODEL = os.environ["HEARTH_E2E_MODEL"]
 ARTIFACTS = Path(os.environ.get("HEARTH_E2E_ARTIFACTS", "e2e-artifacts"))
 DRIVER = os.environ.get("HEARTH_E2E_DRIVER", "tauri-driver")
@@ -70,6 +72,11 @@ class Env:
         )
         self.endpoint = self.standin.stdout.readline().strip()
         assert self.endpoint.startswith("http://127.0.0.1:"), self.endpoint
+        self.provider = subprocess.Popen(
+            [PROVIDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.provider_url = self.provider.stdout.readline().strip()
+        assert self.provider_url.startswith("http://127.0.0.1:"), self.provider_url
         self.env = dict(os.environ)
         self.env.update(
             {
@@ -90,8 +97,9 @@ class Env:
         return out.stdout
 
     def close(self):
-        self.standin.stdin.close()
-        self.standin.wait(timeout=30)
+        for proc in (self.standin, self.provider):
+            proc.stdin.close()
+            proc.wait(timeout=30)
         self.tmp.cleanup()
 
 
@@ -234,6 +242,8 @@ def main():
     planted = Path(env.tmp.name) / "planted.json"
     planted.write_text(json.dumps(planted_conversation()))
     env.cli("history", "import", str(planted))
+    # A keyless OpenAI-compatible provider (the stand-in) for the cloud step.
+    env.cli("provider", "add", "compat", "--name", "standin", "--base-url", env.provider_url, "--no-key")
 
     driver = Driver(env)
     failures = []
@@ -385,6 +395,49 @@ def main():
         wait_for(d, "two library rows", lambda d: len(d.find_elements(By.CSS_SELECTOR, tid("library-row"))) >= 2)
         shot(d, "models")
 
+    def cloud():
+        # A conversation that allows cloud, answered by the stand-in: the
+        # answer carries the banner, and the ledger has the connection.
+        find(d, tid("new-chat")).click()
+        Select(find(d, tid("policy-select"))).select_by_value("cloudFallback")
+        picker = wait_for(
+            d,
+            "the stand-in's models in the cloud picker",
+            lambda d: next(
+                (
+                    p
+                    for p in d.find_elements(By.CSS_SELECTOR, tid("cloud-model-picker"))
+                    if any(o.get_attribute("value").startswith("standin:") for o in p.find_elements(By.TAG_NAME, "option"))
+                ),
+                None,
+            ),
+        )
+        cloud_model = next(
+            o.get_attribute("value")
+            for o in picker.find_elements(By.TAG_NAME, "option")
+            if o.get_attribute("value").startswith("standin:")
+        )
+        Select(picker).select_by_value(cloud_model)
+        wait_for(
+            d,
+            "the cloud model chosen",
+            lambda d: find(d, tid("cloud-model-picker")).get_attribute("value") == cloud_model,
+        )
+        send(d, "What is the capital of France?")
+        m = answer_with_status(d, {"complete"})
+        assert "Paris" in m.find_element(By.CSS_SELECTOR, tid("message-content")).text, m.text
+        banner = m.find_element(By.CSS_SELECTOR, tid("cloud-banner"))
+        assert "standin" in banner.text, banner.text
+        shot(d, "cloud-answer")
+        find(d, tid("nav-network")).click()
+        wait_for(d, "the provider call in the ledger", lambda d: d.find_elements(By.CSS_SELECTOR, tid("network-row")))
+        shot(d, "network")
+        find(d, tid("nav-providers")).click()
+        find(d, tid("provider-test")).click()
+        find(d, tid("provider-test-result"))
+        wait_for(d, "the connection test", lambda d: "connected" in find(d, tid("provider-test-result")).text.lower())
+        shot(d, "providers")
+
     def screens():
         for nav, name in (("nav-hardware", "hardware"), ("nav-settings", "settings")):
             find(d, tid(nav)).click()
@@ -400,6 +453,7 @@ def main():
         step("search finds the conversation", search)
         step("a planted XSS answer renders inert", xss)
         step("a download shows progress and lands in the library", download)
+        step("a cloud answer shows where it came from", cloud)
         step("screens", screens)
     finally:
         if d is not None:

@@ -81,6 +81,7 @@ pub(crate) fn run() -> Result<()> {
             .env("HEARTH_E2E_APP", bin.join("hearth-desktop"))
             .env("HEARTH_E2E_CLI", bin.join("hearth"))
             .env("HEARTH_E2E_STANDIN", bin.join("hf-standin"))
+            .env("HEARTH_E2E_PROVIDER", bin.join("provider-standin"))
             .env("HEARTH_E2E_MODEL", &model)
             .env("HEARTH_E2E_DRIVER", &driver)
             .env("HEARTH_E2E_ARTIFACTS", &artifacts),
