@@ -112,15 +112,13 @@ impl App {
         }
         let cloud_allowed = self.store().setting(CLOUD_MODELS_SETTING)?.as_deref() == Some("1");
         match BackendId::parse(model) {
-            Some(id) if cloud_allowed && !id.is_local() => {
-                match self.provider(&id.provider) {
-                    Ok(_) => Ok(ApiTarget::Cloud(id)),
-                    Err(CoreError::UnknownProvider(_)) => {
-                        Err(CoreError::ModelNotFound(model.to_owned()))
-                    }
-                    Err(err) => Err(err),
+            Some(id) if cloud_allowed && !id.is_local() => match self.provider(&id.provider) {
+                Ok(_) => Ok(ApiTarget::Cloud(id)),
+                Err(CoreError::UnknownProvider(_)) => {
+                    Err(CoreError::ModelNotFound(model.to_owned()))
                 }
-            }
+                Err(err) => Err(err),
+            },
             _ => Err(CoreError::ModelNotFound(model.to_owned())),
         }
     }

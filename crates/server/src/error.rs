@@ -91,12 +91,10 @@ impl From<CoreError> for ApiError {
             CoreError::TooLong(_) => {
                 Self::bad_request(message).with_code("context_length_exceeded")
             }
-            CoreError::OverBudget(_) => Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "insufficient_quota",
-                message,
-            )
-            .with_code("insufficient_quota"),
+            CoreError::OverBudget(_) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", message)
+                    .with_code("insufficient_quota")
+            }
             CoreError::Offline(_) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
             }

@@ -58,8 +58,7 @@ pub(crate) async fn guard(
         headers.insert(VARY, HeaderValue::from_static("origin"));
         return response;
     }
-    let mut response = if request.uri().path().starts_with("/v1") && !authorized(&state, &request)
-    {
+    let mut response = if request.uri().path().starts_with("/v1") && !authorized(&state, &request) {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",

@@ -109,12 +109,10 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
             addr: wanted,
             source,
         })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: wanted,
-            source,
-        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: wanted,
+        source,
+    })?;
     let state = Arc::new(State {
         app,
         api_key: config.api_key,

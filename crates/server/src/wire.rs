@@ -167,7 +167,7 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
         && !(0.0..=2.0).contains(&t)
     {
         return Err(
-            ApiError::bad_request("temperature must be between 0 and 2").with_param("temperature"),
+            ApiError::bad_request("temperature must be between 0 and 2").with_param("temperature")
         );
     }
     if let Some(p) = options.top_p
@@ -177,9 +177,7 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
     }
     let max_tokens = options.max_completion_tokens.or(options.max_tokens);
     if max_tokens == Some(0) {
-        return Err(
-            ApiError::bad_request("max_tokens must be at least 1").with_param("max_tokens"),
-        );
+        return Err(ApiError::bad_request("max_tokens must be at least 1").with_param("max_tokens"));
     }
     let stop = match options.stop {
         None => Vec::new(),
