@@ -95,8 +95,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         let bound = hearth_server::bind(app, config).await?;
         let addr = bound.local_addr();
         eprintln!(
-            "Listening on http://{} (OpenAI API base URL: http://{}/v1); Ctrl-C stops",
-            shown(addr),
+            "Listening on http://{}; OpenAI API base URL: http://{addr}/v1; Ctrl-C stops",
             shown(addr)
         );
         let _ = std::io::stderr().flush();
@@ -119,10 +118,10 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// `127.0.0.1:11435`, or `localhost`-style for the unspecified address.
+/// The address as printed, saying so when it is every interface.
 fn shown(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {
-        format!("<this machine's address>:{}", addr.port())
+        format!("{addr} (all interfaces)")
     } else {
         addr.to_string()
     }
