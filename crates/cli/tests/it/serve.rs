@@ -9,7 +9,8 @@ use hearth_testkit::models;
 use crate::{Home, run_ok};
 
 /// Starts `hearth serve ARGS --port 0` and returns it with the `host:port`
-/// from its "Listening on http://..." line.
+/// from its "Listening on http://..." line. The caller waits for it ([`interrupt`]).
+#[allow(clippy::zombie_processes)]
 fn start(home: &Home, args: &[&str]) -> (Child, String) {
     let mut child = home
         .hearth()
