@@ -24,6 +24,15 @@ pub(crate) async fn health() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
+pub(crate) async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "no such route; see /v1/models, /v1/chat/completions and /v1/completions",
+    )
+    .into_response()
+}
+
 pub(crate) async fn models(Extract(state): Extract<Arc<State>>) -> Response {
     let app = state.app.clone();
     let listed = match tokio::task::spawn_blocking(move || app.api_models()).await {

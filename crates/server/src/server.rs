@@ -126,6 +126,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         .route("/v1/models", get(routes::models))
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/completions", post(routes::completions))
+        .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod cloud;
 mod guards;
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub(crate) struct TestServer {
     /// The library id of SmolLM2.
     pub(crate) model: String,
     pub(crate) client: reqwest::Client,
+    /// The server's app (a clone: it shares the database).
+    pub(crate) app: App,
     _home: TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -53,7 +56,7 @@ impl TestServer {
             .import(&hearth_testkit::models::smollm2(), false)
             .unwrap()
             .id;
-        let bound = hearth_server::bind(app, ServerConfig { port: 0, ..config })
+        let bound = hearth_server::bind(app.clone(), ServerConfig { port: 0, ..config })
             .await
             .unwrap();
         let addr = bound.local_addr();
@@ -69,6 +72,7 @@ impl TestServer {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
+            app,
             _home: home,
             _stop: stop,
         }
