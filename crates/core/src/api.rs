@@ -91,11 +91,13 @@ impl App {
     /// Cloud models are not listed (asking every provider is too slow), even
     /// when [`CLOUD_MODELS_SETTING`] allows using them.
     pub fn api_models(&self) -> Result<Vec<(String, String)>, CoreError> {
+        // The library alone: `Models::list` would also probe the machine for fit.
         Ok(self
             .models()
-            .list(0)?
-            .into_iter()
-            .map(|m| (m.entry.id, "hearth".to_owned()))
+            .library()?
+            .list()
+            .iter()
+            .map(|m| (m.id.clone(), "hearth".to_owned()))
             .collect())
     }
 
