@@ -96,7 +96,9 @@ fn authorized(state: &State, request: &Request<Body>) -> bool {
         .headers()
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key)
     else {
         return false;
     };
