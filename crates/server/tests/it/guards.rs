@@ -27,6 +27,12 @@ async fn with_a_key_every_v1_request_needs_it() {
         models(Some("Bearer sk-local-test")).await.unwrap().status(),
         200
     );
+    // The scheme is case-insensitive; another scheme is not a bearer key.
+    assert_eq!(
+        models(Some("bearer sk-local-test")).await.unwrap().status(),
+        200
+    );
+    error_of(models(Some("Basic sk-local-test")).await.unwrap(), 401).await;
     let chat = server
         .client
         .post(server.url("/v1/chat/completions"))
