@@ -256,3 +256,29 @@ async fn a_client_that_drops_its_stream_frees_its_slot() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_streamed_plain_completion() {
+    let server = TestServer::start().await;
+    let body = json!({
+        "model": server.model,
+        "prompt": "The capital of France is",
+        "max_tokens": 4,
+        "temperature": 0,
+        "stream": true,
+    });
+    let response = server.post("/v1/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    let events = events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "length"
+    );
+}
