@@ -8,10 +8,21 @@ use hearth_testkit::models;
 
 use crate::{Home, run_ok};
 
+/// A running `hearth serve`, killed if a failing test leaves it running.
+struct Serving(Option<Child>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `hearth serve ARGS --port 0` and returns it with the `host:port`
-/// from its "Listening on http://..." line. The caller waits for it ([`interrupt`]).
-#[allow(clippy::zombie_processes)]
-fn start(home: &Home, args: &[&str]) -> (Child, String) {
+/// from its "Listening on http://..." line.
+fn start(home: &Home, args: &[&str]) -> (Serving, String) {
     let mut child = home
         .hearth()
         .arg("serve")
@@ -22,6 +33,7 @@ fn start(home: &Home, args: &[&str]) -> (Child, String) {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let child = Serving(Some(child));
     let mut seen = String::new();
     loop {
         let mut line = String::new();
@@ -53,7 +65,8 @@ fn get(addr: &str, path: &str) -> String {
 }
 
 /// Ctrl-C (SIGINT), then the exit status must be success.
-fn interrupt(mut child: Child) {
+fn interrupt(mut serving: Serving) {
+    let mut child = serving.0.take().unwrap();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -92,7 +105,7 @@ fn serve_on_all_interfaces_writes_a_private_key_and_requires_it() {
     let port = addr.rsplit(':').next().unwrap();
     let local = format!("127.0.0.1:{port}");
     assert!(get(&local, "/v1/models").starts_with("HTTP/1.1 401"));
-    let mut stdout = child.stdout.take().unwrap();
+    let mut stdout = child.0.as_mut().unwrap().stdout.take().unwrap();
     interrupt(child);
     let mut printed = String::new();
     stdout.read_to_string(&mut printed).unwrap();
