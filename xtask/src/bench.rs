@@ -5,12 +5,14 @@
 //! - `store`: the history database with 100,000 messages (search, list, append).
 //! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
 //! - `providers`: a long streamed answer through hearth-providers next to a plain POST.
+//! - `server`: a streamed answer through `hearth serve`'s API next to the engine directly.
 //! - `desktop`: the app's start to an interactive window, idle memory, binary size.
 
 mod desktop;
 mod engine;
 mod hub;
 mod providers;
+mod server;
 mod store;
 
 use anyhow::Result;
@@ -30,6 +32,7 @@ enum Suite {
     Store,
     Hub,
     Providers,
+    Server,
     Desktop,
 }
 
@@ -46,6 +49,9 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     if run(Suite::Providers) {
         providers::bench()?;
+    }
+    if run(Suite::Server) {
+        server::bench()?;
     }
     if run(Suite::Desktop) {
         desktop::bench()?;

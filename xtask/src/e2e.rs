@@ -87,3 +87,27 @@ pub(crate) fn run() -> Result<()> {
             .env("HEARTH_E2E_ARTIFACTS", &artifacts),
     )
 }
+
+/// `cargo xtask e2e-server`: `hearth serve` through the official `openai`
+/// Python package (`tests/e2e/openai_client.py`); the package goes into a venv
+/// in `~/.cache/hearth/api-venv` on first use.
+pub(crate) fn server() -> Result<()> {
+    let model = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    exec(cargo().args(["build", "--locked", "-p", "hearth-cli", "--bins"]))?;
+    let venv = cache()?.join("api-venv");
+    let python = venv.join("bin/python3");
+    let has_openai = Command::new(&python)
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_openai {
+        exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        exec(Command::new(&python).args(["-m", "pip", "install", "--quiet", "openai>=1.40,<3"]))?;
+    }
+    exec(
+        Command::new(&python)
+            .arg(workspace_root().join("tests/e2e/openai_client.py"))
+            .env("HEARTH_E2E_CLI", target_dir().join("debug/hearth"))
+            .env("HEARTH_E2E_MODEL", &model),
+    )
+}

@@ -14,6 +14,7 @@ mod models;
 mod open;
 mod route;
 mod run;
+mod serve;
 mod stats;
 mod stream;
 mod tokenize;
@@ -40,6 +41,8 @@ enum Command {
     History(history::Args),
     /// Answer one prompt and exit.
     Run(run::Args),
+    /// Serve the OpenAI-compatible API on 127.0.0.1 (Ctrl-C stops).
+    Serve(serve::Args),
     /// Print the token ids of a text as JSON.
     Tokenize(tokenize::Args),
     /// Measure prefill and decode speed, load time and peak memory.
@@ -91,6 +94,7 @@ fn main() -> Result<()> {
         Command::Chat(args) => chat::chat(&args),
         Command::History(args) => history::history(&args),
         Command::Run(args) => run::run(&args),
+        Command::Serve(args) => serve::serve(&args),
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Search(args) => models::search(&args),

@@ -11,6 +11,7 @@
 //!   branch and resume.
 //! - [`Models`] is the model library: Hugging Face search, pulls that resume,
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
+//! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
 //!
 //! ```no_run
@@ -33,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 mod app;
 mod chat;
 mod cloud;
@@ -51,6 +53,7 @@ pub mod title;
 mod turn_route;
 pub mod view;
 
+pub use api::{ApiAnswer, ApiChat, ApiFinish, ApiInput, ApiTarget, CLOUD_MODELS_SETTING};
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo};

@@ -1,0 +1,162 @@
+//! `hearth serve`: the OpenAI-compatible API (hearth-server) until Ctrl-C.
+//!
+//! Listening on anything but the loopback needs an API key: from
+//! `--api-key-file`, else the one in `HEARTH_HOME/api-key`, created (random,
+//! readable by the owner only) the first time. The key is never printed
+//! unless `--print-key` asks for it.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hearth_engine::EngineOptions;
+use hearth_secrets::{ExposeSecret, SecretString};
+use hearth_server::{DEFAULT_PORT, ServerConfig};
+
+use crate::open;
+
+/// The key file `hearth serve` creates in the data directory.
+const KEY_FILE: &str = "api-key";
+
+/// How long running requests may take to finish after Ctrl-C.
+const GRACE: Duration = Duration::from_secs(5);
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Address to listen on; anything but loopback requires an API key.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+
+    /// A file holding the API key clients must send (`Authorization: Bearer KEY`).
+    #[arg(long)]
+    api_key_file: Option<PathBuf>,
+
+    /// A browser origin allowed to call the API (repeatable), e.g. http://localhost:5173.
+    #[arg(long = "cors-origin", value_name = "URL")]
+    cors_origins: Vec<String>,
+
+    /// Generations waiting or running at once; more are refused with 503.
+    #[arg(long, default_value_t = 8)]
+    queue: usize,
+
+    /// Context window of local models in tokens (default: the model's, capped at 4096).
+    #[arg(long)]
+    ctx: Option<usize>,
+
+    /// Print the API key (it is otherwise only written to its file).
+    #[arg(long)]
+    print_key: bool,
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+pub(crate) fn serve(args: &Args) -> Result<()> {
+    let app = open::app(EngineOptions {
+        context_length: args.ctx,
+        ..EngineOptions::default()
+    })?;
+    let key = match &args.api_key_file {
+        Some(file) => Some(read_key(file)?),
+        None if !args.host.is_loopback() => {
+            let file = app.config().home().join(KEY_FILE);
+            let (key, created) = key_in(&file)?;
+            eprintln!(
+                "API key {} {} (clients send `Authorization: Bearer KEY`)",
+                if created { "written to" } else { "read from" },
+                file.display()
+            );
+            Some(key)
+        }
+        None => None,
+    };
+    if args.print_key
+        && let Some(key) = &key
+    {
+        println!("{}", key.expose_secret());
+    }
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        api_key: key,
+        cors_origins: args.cors_origins.clone(),
+        queue: args.queue,
+        ..ServerConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let bound = hearth_server::bind(app, config).await?;
+        let addr = bound.local_addr();
+        eprintln!(
+            "Listening on http://{}; OpenAI API base URL: http://{addr}/v1; Ctrl-C stops",
+            shown(addr)
+        );
+        let _ = std::io::stderr().flush();
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let server = bound.serve(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stopping.send(true);
+        });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result?,
+            () = async {
+                let _ = stopped.wait_for(|s| *s).await;
+                tokio::time::sleep(GRACE).await;
+            } => eprintln!("Stopped; requests still running were cut off"),
+        }
+        anyhow::Ok(())
+    })?;
+    eprintln!("Stopped");
+    Ok(())
+}
+
+/// The address as printed, saying so when it is every interface.
+fn shown(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{addr} (all interfaces)")
+    } else {
+        addr.to_string()
+    }
+}
+
+fn read_key(file: &Path) -> Result<SecretString> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the API key file {}", file.display()))?;
+    let key = text.trim();
+    if key.is_empty() {
+        bail!("the API key file {} is empty", file.display());
+    }
+    Ok(SecretString::from(key.to_owned()))
+}
+
+/// The key in `file`, created when missing; `true` when it was just created.
+fn key_in(file: &Path) -> Result<(SecretString, bool)> {
+    if file.exists() {
+        return Ok((read_key(file)?, false));
+    }
+    let bytes: [u8; 32] = rand::random();
+    let key: String = std::iter::once("hearth-".to_owned())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options
+        .open(file)
+        .with_context(|| format!("cannot create the API key file {}", file.display()))?;
+    writeln!(out, "{key}")
+        .with_context(|| format!("cannot write the API key file {}", file.display()))?;
+    Ok((SecretString::from(key), true))
+}

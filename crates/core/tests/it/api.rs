@@ -1,0 +1,83 @@
+//! `App::api_chat`: the stateless turn behind the API server.
+
+use hearth_backend::Message;
+use hearth_core::{ApiChat, ApiFinish, ApiInput, ApiTarget, CoreError};
+use hearth_engine::EngineOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::Home;
+
+fn request(model: &str, input: ApiInput) -> ApiChat {
+    ApiChat {
+        model: model.to_owned(),
+        input,
+        max_tokens: Some(8),
+        temperature: Some(0.0),
+        top_p: None,
+        seed: None,
+        stop: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn an_api_answer_streams_its_text_and_stores_only_usage() {
+    let home = Home::new();
+    let app = home.open();
+    let id = app
+        .models()
+        .import(&hearth_testkit::models::smollm2(), false)
+        .unwrap()
+        .id;
+    assert!(matches!(app.api_target(&id), Ok(ApiTarget::Local(_))));
+    assert_eq!(
+        app.api_models().unwrap(),
+        vec![(id.clone(), "hearth".to_owned())]
+    );
+    let mut streamed = String::new();
+    let answer = app
+        .api_chat(
+            request(&id, ApiInput::Chat(vec![Message::user("Hi")])),
+            CancellationToken::new(),
+            |piece| streamed.push_str(piece),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.text, streamed);
+    assert!(matches!(answer.finish, ApiFinish::Stop | ApiFinish::Length));
+    assert!(answer.completion_tokens >= 1 && answer.prompt_tokens > 0);
+    let usage = app.store().usage_records(None).unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(usage[0].backend, "local");
+}
+
+#[tokio::test]
+async fn cloud_models_and_bad_requests_are_refused() {
+    let home = Home::new();
+    let app = home.open_with_engine(EngineOptions {
+        context_length: Some(64),
+        ..EngineOptions::default()
+    });
+    let path = hearth_testkit::models::smollm2();
+    let path = path.to_str().unwrap();
+    // Not allowed (the setting is off), and no such provider either.
+    assert!(matches!(
+        app.api_target("openai:gpt-4o-mini"),
+        Err(CoreError::ModelNotFound(_))
+    ));
+    let empty = app
+        .api_chat(
+            request(path, ApiInput::Chat(Vec::new())),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await;
+    assert!(matches!(empty, Err(CoreError::Invalid(_))));
+    let long = app
+        .api_chat(
+            request(path, ApiInput::Text("word ".repeat(200))),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await;
+    assert!(matches!(long, Err(CoreError::TooLong(_))), "{long:?}");
+}

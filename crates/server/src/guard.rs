@@ -1,0 +1,128 @@
+//! Checks every request passes before a handler sees it: the `Host` header
+//! (DNS rebinding), CORS for allow-listed origins only, and the API key.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State as Extract};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, HOST, ORIGIN, VARY,
+};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+
+use crate::error::ApiError;
+use crate::server::State;
+
+pub(crate) async fn guard(
+    Extract(state): Extract<Arc<State>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !host_allowed(&state, &request) {
+        tracing::warn!("request refused: unexpected Host header");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "the Host header does not name this server",
+        )
+        .into_response();
+    }
+    // The Origin is echoed only when it is on the allow-list.
+    let origin = request
+        .headers()
+        .get(ORIGIN)
+        .filter(|o| {
+            o.to_str()
+                .is_ok_and(|o| state.cors_origins.iter().any(|allowed| allowed == o))
+        })
+        .cloned();
+    if request.method() == Method::OPTIONS
+        && let Some(origin) = origin
+    {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        headers.insert(VARY, HeaderValue::from_static("origin"));
+        return response;
+    }
+    let mut response = if request.uri().path().starts_with("/v1") && !authorized(&state, &request) {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "a valid API key is needed: send `Authorization: Bearer KEY`",
+        )
+        .with_code("invalid_api_key")
+        .into_response()
+    } else {
+        next.run(request).await
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+fn host_allowed(state: &State, request: &Request<Body>) -> bool {
+    let Some(hosts) = &state.hosts else {
+        return true;
+    };
+    request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(h)))
+}
+
+fn authorized(state: &State, request: &Request<Body>) -> bool {
+    let Some(key) = &state.api_key else {
+        return true;
+    };
+    let Some(given) = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key)
+    else {
+        return false;
+    };
+    constant_time_eq(given.trim().as_bytes(), key.expose_secret().as_bytes())
+}
+
+/// Compares without stopping at the first difference, so the time taken does
+/// not tell an attacker how much of a guessed key was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn compares_keys() {
+        assert!(constant_time_eq(b"sk-abc", b"sk-abc"));
+        assert!(!constant_time_eq(b"sk-abc", b"sk-abd"));
+        assert!(!constant_time_eq(b"sk-ab", b"sk-abc"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}

@@ -1,0 +1,36 @@
+//! hearth-server: Hearth's OpenAI-compatible HTTP API, on 127.0.0.1 by default.
+//!
+//! - [`ServerConfig`] says where to listen, the optional API key, the CORS
+//!   allow-list, the body limit and how many generations may wait or run.
+//! - [`bind`] opens the socket (port 0 picks a free one) and returns a
+//!   [`Bound`] server whose [`Bound::serve`] runs until `shutdown` completes;
+//!   [`serve`] does both.
+//! - Every answer comes from [`hearth_core::App::api_chat`]: local models
+//!   (library id, unique prefix or `.gguf` path) and, when the setting
+//!   `api.cloud_models` is `"1"`, `provider:model`. Nothing is stored but a
+//!   usage record.
+//!
+//! Routes: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions`,
+//! `POST /v1/completions` (JSON or server-sent events with `"stream": true`).
+//! Errors have OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Safety: a non-loopback address needs an API key; with a key every `/v1`
+//! request needs `Authorization: Bearer KEY`; the `Host` header must name the
+//! loopback or the bound address (DNS rebinding); CORS headers only for
+//! allow-listed origins; prompts and keys are never logged.
+//!
+//! ```no_run
+//! # async fn demo(app: hearth_core::App) -> Result<(), hearth_server::ServerError> {
+//! let bound = hearth_server::bind(app, hearth_server::ServerConfig::default()).await?;
+//! println!("listening on http://{}", bound.local_addr());
+//! bound.serve(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod error;
+mod guard;
+mod routes;
+mod server;
+mod wire;
+
+pub use server::{Bound, DEFAULT_PORT, ServerConfig, ServerError, bind, serve};

@@ -1,0 +1,273 @@
+//! The handlers. A generation runs in its own task that holds a queue slot;
+//! the response (JSON or an SSE stream) reads its events from a channel and
+//! cancels it when dropped, so a client that goes away frees its slot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State as Extract;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hearth_core::{ApiAnswer, ApiTarget, CoreError};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::server::State;
+use crate::wire::{self, Header, Kind, Parsed};
+
+pub(crate) async fn health() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+pub(crate) async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "no such route; see /v1/models, /v1/chat/completions and /v1/completions",
+    )
+    .into_response()
+}
+
+pub(crate) async fn models(Extract(state): Extract<Arc<State>>) -> Response {
+    let app = state.app.clone();
+    let listed = match tokio::task::spawn_blocking(move || app.api_models()).await {
+        Ok(Ok(models)) => models,
+        Ok(Err(err)) => return ApiError::from(err).into_response(),
+        Err(_) => return ApiError::from(CoreError::WorkerGone).into_response(),
+    };
+    let data: Vec<Value> = listed
+        .into_iter()
+        .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))
+        .collect();
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+pub(crate) async fn chat_completions(
+    Extract(state): Extract<Arc<State>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    generate(state, body, Kind::Chat)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(crate) async fn completions(
+    Extract(state): Extract<Arc<State>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    generate(state, body, Kind::Completion)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What the generation task reports.
+enum Event {
+    Text(String),
+    Done(Result<ApiAnswer, CoreError>),
+}
+
+/// Cancels the generation when the response (or the handler) is dropped.
+struct CancelOnDrop(CancellationToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+async fn generate(
+    state: Arc<State>,
+    body: Result<Bytes, BytesRejection>,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "invalid_request_error",
+            rejection.body_text(),
+        )
+    })?;
+    let Parsed {
+        chat,
+        stream,
+        include_usage,
+    } = match kind {
+        Kind::Chat => wire::parse_chat(&body)?,
+        Kind::Completion => wire::parse_completion(&body)?,
+    };
+    // An unknown model is refused before a slot is taken.
+    let target = state.app.api_target(&chat.model)?;
+    let permit = state
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy())?;
+    let header = Header {
+        kind,
+        id: next_id(kind),
+        created: now_secs(),
+        model: chat.model.clone(),
+    };
+
+    let cancel = CancellationToken::new();
+    let guard = CancelOnDrop(cancel.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (app, local) = (state.app.clone(), state.local.clone());
+    tokio::spawn(async move {
+        let _permit = permit;
+        // One local generation at a time; a client that leaves while waiting
+        // gives up its place.
+        let _turn = match target {
+            ApiTarget::Local(_) => tokio::select! {
+                turn = local.lock_owned() => Some(turn),
+                () = cancel.cancelled() => return,
+            },
+            ApiTarget::Cloud(_) => None,
+        };
+        let pieces = tx.clone();
+        let outcome = app
+            .api_chat(chat, cancel, move |piece| {
+                if !piece.is_empty() {
+                    let _ = pieces.send(Event::Text(piece.to_owned()));
+                }
+            })
+            .await;
+        let _ = tx.send(Event::Done(outcome));
+    });
+
+    if !stream {
+        while let Some(event) = rx.recv().await {
+            if let Event::Done(outcome) = event {
+                drop(guard);
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &wire::answer(&header, &outcome?),
+                ));
+            }
+        }
+        return Err(CoreError::WorkerGone.into());
+    }
+
+    // Wait for the first event, so a failure before any text (a model that
+    // cannot load, a prompt too long) still gets its proper status.
+    let first = match rx.recv().await {
+        Some(Event::Done(Err(err))) => return Err(err.into()),
+        Some(event) => event,
+        None => return Err(CoreError::WorkerGone.into()),
+    };
+    let stream = Sse {
+        rx,
+        _guard: guard,
+        header,
+        include_usage,
+        first: Some(first),
+        started: false,
+        finished: false,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(stream, |mut s| async move {
+        let bytes = s.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(bytes), s))
+    }));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The state of a streamed answer.
+struct Sse {
+    rx: mpsc::UnboundedReceiver<Event>,
+    _guard: CancelOnDrop,
+    header: Header,
+    include_usage: bool,
+    first: Option<Event>,
+    /// A chunk has been sent (the first chat chunk carries the role).
+    started: bool,
+    finished: bool,
+}
+
+impl Sse {
+    /// The next bytes to send; `None` at the end.
+    async fn next(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        let event = match self.first.take() {
+            Some(event) => event,
+            None => self.rx.recv().await?,
+        };
+        let mut out = String::new();
+        match event {
+            Event::Text(text) => {
+                let first = !std::mem::replace(&mut self.started, true);
+                push(
+                    &mut out,
+                    &wire::chunk(&self.header, Some(&text), first, None, None),
+                );
+            }
+            Event::Done(Ok(answer)) => {
+                push(
+                    &mut out,
+                    &wire::chunk(
+                        &self.header,
+                        None,
+                        false,
+                        Some(answer.finish.as_str()),
+                        None,
+                    ),
+                );
+                if self.include_usage {
+                    let usage = Some(wire::usage(&answer));
+                    push(
+                        &mut out,
+                        &wire::chunk(&self.header, None, false, None, usage),
+                    );
+                }
+                out.push_str("data: [DONE]\n\n");
+                self.finished = true;
+            }
+            Event::Done(Err(err)) => {
+                push(&mut out, &ApiError::from(err).body());
+                out.push_str("data: [DONE]\n\n");
+                self.finished = true;
+            }
+        }
+        Some(Bytes::from(out))
+    }
+}
+
+fn push(out: &mut String, value: &Value) {
+    out.push_str("data: ");
+    out.push_str(&value.to_string());
+    out.push_str("\n\n");
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn next_id(kind: Kind) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let prefix = match kind {
+        Kind::Chat => "chatcmpl",
+        Kind::Completion => "cmpl",
+    };
+    format!("{prefix}-hearth{:x}{n:04x}", now_secs())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,190 @@
+//! Configuration, binding and the shared state of the server.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use hearth_core::App;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::{guard, routes};
+
+/// The port `hearth serve` listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 11435;
+
+/// Where and how the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port ([`Bound::local_addr`] says which).
+    pub port: u16,
+    /// When set, every `/v1` request needs `Authorization: Bearer KEY`.
+    /// Required for a non-loopback `host`.
+    pub api_key: Option<SecretString>,
+    /// Origins (`http://localhost:5173`) that get CORS headers; no others do.
+    pub cors_origins: Vec<String>,
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// Generations waiting or running at once; more are refused with 503.
+    pub queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            api_key: None,
+            cors_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            queue: 8,
+        }
+    }
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "refusing to listen on {0} without an API key: anyone on the network could use \
+         your models; set a key or listen on 127.0.0.1"
+    )]
+    NeedsKey(IpAddr),
+    #[error("the queue size must be at least 1")]
+    NoQueue,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub(crate) app: App,
+    pub(crate) api_key: Option<SecretString>,
+    pub(crate) cors_origins: Vec<String>,
+    /// `Host` header values that are accepted; `None`: any (the server
+    /// listens on every interface, behind a mandatory key).
+    pub(crate) hosts: Option<Vec<String>>,
+    /// Permits for waiting + running generations.
+    pub(crate) slots: Arc<Semaphore>,
+    /// One local generation at a time (the engine holds one model).
+    pub(crate) local: Arc<Mutex<()>>,
+}
+
+/// A server with its socket open, not yet answering.
+pub struct Bound {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound").field("addr", &self.addr).finish()
+    }
+}
+
+/// Opens the socket. Refuses a non-loopback address without an API key.
+pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> {
+    if !config.host.is_loopback() && config.api_key.is_none() {
+        return Err(ServerError::NeedsKey(config.host));
+    }
+    if config.queue == 0 {
+        return Err(ServerError::NoQueue);
+    }
+    let wanted = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(wanted)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: wanted,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: wanted,
+        source,
+    })?;
+    let state = Arc::new(State {
+        app,
+        api_key: config.api_key,
+        cors_origins: config.cors_origins,
+        hosts: allowed_hosts(addr),
+        slots: Arc::new(Semaphore::new(config.queue)),
+        local: Arc::new(Mutex::new(())),
+    });
+    let router = Router::new()
+        .route("/health", get(routes::health))
+        .route("/v1/models", get(routes::models))
+        .route("/v1/chat/completions", post(routes::chat_completions))
+        .route("/v1/completions", post(routes::completions))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .with_state(state);
+    tracing::info!(%addr, "API server listening");
+    Ok(Bound {
+        listener,
+        router,
+        addr,
+    })
+}
+
+/// [`bind`] then [`Bound::serve`].
+pub async fn serve(
+    app: App,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    bind(app, config).await?.serve(shutdown).await
+}
+
+impl Bound {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Answers requests until `shutdown` completes, then lets running
+    /// requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+/// `Host` values a browser may send for this server: the loopback names and
+/// the bound address, with and without the port.
+fn allowed_hosts(addr: SocketAddr) -> Option<Vec<String>> {
+    if addr.ip().is_unspecified() {
+        return None;
+    }
+    let bound = match addr.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let names = ["localhost", "127.0.0.1", "[::1]", bound.as_str()];
+    let port = addr.port();
+    Some(
+        names
+            .iter()
+            .flat_map(|n| [n.to_string(), format!("{n}:{port}")])
+            .collect(),
+    )
+}

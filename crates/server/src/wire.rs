@@ -1,0 +1,340 @@
+//! OpenAI's request bodies, turned into [`ApiChat`], and its answer shapes.
+//!
+//! Reference: <https://platform.openai.com/docs/api-reference/chat/create>,
+//! <https://platform.openai.com/docs/api-reference/completions/create>.
+
+use hearth_backend::{Message, Role};
+use hearth_core::{ApiAnswer, ApiChat, ApiInput};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+/// `stop`: one string or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// What both endpoints share.
+#[derive(Debug, Deserialize)]
+struct Options {
+    model: String,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    seed: Option<u64>,
+    stop: Option<Stop>,
+    n: Option<u64>,
+}
+
+/// A message's content: text, or a list of parts of which only text is understood.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Deserialize)]
+struct Part {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireMessage {
+    role: String,
+    content: Option<Content>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatBody {
+    messages: Vec<WireMessage>,
+    #[serde(flatten)]
+    options: Options,
+}
+
+/// `prompt`: a string, or a list holding one.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PromptText {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionBody {
+    prompt: PromptText,
+    #[serde(flatten)]
+    options: Options,
+}
+
+/// A parsed request: what to generate and how to answer.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) chat: ApiChat,
+    pub(crate) stream: bool,
+    pub(crate) include_usage: bool,
+}
+
+pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
+    let body: ChatBody = serde_json::from_slice(body).map_err(invalid_json)?;
+    let messages = body
+        .messages
+        .into_iter()
+        .map(message)
+        .collect::<Result<Vec<_>, _>>()?;
+    if messages.is_empty() {
+        return Err(ApiError::bad_request("`messages` must not be empty").with_param("messages"));
+    }
+    parsed(body.options, ApiInput::Chat(messages))
+}
+
+pub(crate) fn parse_completion(body: &[u8]) -> Result<Parsed, ApiError> {
+    let body: CompletionBody = serde_json::from_slice(body).map_err(invalid_json)?;
+    let prompt = match body.prompt {
+        PromptText::One(text) => text,
+        PromptText::Many(mut list) if list.len() == 1 => list.remove(0),
+        PromptText::Many(_) => {
+            return Err(
+                ApiError::bad_request("only one prompt per request is supported")
+                    .with_param("prompt"),
+            );
+        }
+    };
+    parsed(body.options, ApiInput::Text(prompt))
+}
+
+fn invalid_json(err: serde_json::Error) -> ApiError {
+    // serde's message names the field and position; it may quote a bit of the
+    // body back to the client that sent it, which is fine (nothing is logged).
+    ApiError::bad_request(format!("the request body is not valid: {err}"))
+}
+
+fn message(wire: WireMessage) -> Result<Message, ApiError> {
+    let role = match wire.role.as_str() {
+        "system" | "developer" => Role::System,
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "messages with role {other:?} are not supported"
+            ))
+            .with_param("messages"));
+        }
+    };
+    let content = match wire.content {
+        None => String::new(),
+        Some(Content::Text(text)) => text,
+        Some(Content::Parts(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part.kind.as_str(), part.text) {
+                    ("text", Some(piece)) => text.push_str(&piece),
+                    (kind, _) => {
+                        return Err(ApiError::bad_request(format!(
+                            "content parts of type {kind:?} are not supported (text only)"
+                        ))
+                        .with_param("messages"));
+                    }
+                }
+            }
+            text
+        }
+    };
+    Ok(Message::new(role, content))
+}
+
+fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
+    if options.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::bad_request("only n = 1 is supported").with_param("n"));
+    }
+    if let Some(t) = options.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(
+            ApiError::bad_request("temperature must be between 0 and 2").with_param("temperature")
+        );
+    }
+    if let Some(p) = options.top_p
+        && !(p > 0.0 && p <= 1.0)
+    {
+        return Err(ApiError::bad_request("top_p must be in (0, 1]").with_param("top_p"));
+    }
+    let max_tokens = options.max_completion_tokens.or(options.max_tokens);
+    if max_tokens == Some(0) {
+        return Err(ApiError::bad_request("max_tokens must be at least 1").with_param("max_tokens"));
+    }
+    let stop = match options.stop {
+        None => Vec::new(),
+        Some(Stop::One(s)) => vec![s],
+        Some(Stop::Many(list)) => list,
+    };
+    let stop: Vec<String> = stop.into_iter().filter(|s| !s.is_empty()).collect();
+    if stop.len() > 4 {
+        return Err(ApiError::bad_request("at most 4 stop sequences").with_param("stop"));
+    }
+    Ok(Parsed {
+        chat: ApiChat {
+            model: options.model,
+            input,
+            max_tokens: max_tokens.map(|t| usize::try_from(t).unwrap_or(usize::MAX)),
+            temperature: options.temperature,
+            top_p: options.top_p,
+            seed: options.seed,
+            stop,
+        },
+        stream: options.stream,
+        include_usage: options.stream_options.is_some_and(|o| o.include_usage),
+    })
+}
+
+/// Which endpoint an answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Chat,
+    Completion,
+}
+
+/// What every answer and chunk of one request repeats.
+#[derive(Debug, Clone)]
+pub(crate) struct Header {
+    pub(crate) kind: Kind,
+    pub(crate) id: String,
+    pub(crate) created: u64,
+    pub(crate) model: String,
+}
+
+pub(crate) fn usage(answer: &ApiAnswer) -> Value {
+    json!({
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    })
+}
+
+/// The non-streaming answer.
+pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
+    let choice = match header.kind {
+        Kind::Chat => json!({
+            "index": 0,
+            "message": {"role": "assistant", "content": answer.text},
+            "logprobs": null,
+            "finish_reason": answer.finish.as_str(),
+        }),
+        Kind::Completion => json!({
+            "index": 0,
+            "text": answer.text,
+            "logprobs": null,
+            "finish_reason": answer.finish.as_str(),
+        }),
+    };
+    json!({
+        "id": header.id,
+        "object": match header.kind {
+            Kind::Chat => "chat.completion",
+            Kind::Completion => "text_completion",
+        },
+        "created": header.created,
+        "model": header.model,
+        "system_fingerprint": null,
+        "choices": [choice],
+        "usage": usage(answer),
+    })
+}
+
+/// A streamed chunk: `text` (with the role on the first chat chunk), or the
+/// end (`finish`), or with `usage` and no choices.
+pub(crate) fn chunk(
+    header: &Header,
+    text: Option<&str>,
+    first: bool,
+    finish: Option<&str>,
+    usage: Option<Value>,
+) -> Value {
+    let choices = if usage.is_some() {
+        json!([])
+    } else {
+        match header.kind {
+            Kind::Chat => {
+                let delta = match (text, first) {
+                    (Some(t), true) => json!({"role": "assistant", "content": t}),
+                    (Some(t), false) => json!({"content": t}),
+                    (None, _) => json!({}),
+                };
+                json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
+            }
+            Kind::Completion => {
+                json!([{"index": 0, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}])
+            }
+        }
+    };
+    let mut chunk = json!({
+        "id": header.id,
+        "object": match header.kind {
+            Kind::Chat => "chat.completion.chunk",
+            Kind::Completion => "text_completion",
+        },
+        "created": header.created,
+        "model": header.model,
+        "system_fingerprint": null,
+        "choices": choices,
+    });
+    if let (Some(usage), Some(map)) = (usage, chunk.as_object_mut()) {
+        map.insert("usage".into(), usage);
+    }
+    chunk
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_chat_request() {
+        let parsed = parse_chat(
+            br#"{"model":"m","messages":[{"role":"developer","content":[{"type":"text","text":"Be brief."}]},{"role":"user","content":"Hi"}],
+                "stream":true,"stream_options":{"include_usage":true},"max_completion_tokens":5,"stop":"\n","seed":7}"#,
+        )
+        .unwrap();
+        assert!(parsed.stream && parsed.include_usage);
+        assert_eq!(parsed.chat.max_tokens, Some(5));
+        assert_eq!(parsed.chat.stop, vec!["\n".to_owned()]);
+        assert_eq!(parsed.chat.seed, Some(7));
+        assert_eq!(
+            parsed.chat.input,
+            ApiInput::Chat(vec![Message::system("Be brief."), Message::user("Hi")])
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        let status = |body: &[u8]| parse_chat(body).unwrap_err().status.as_u16();
+        assert_eq!(status(b"{"), 400);
+        assert_eq!(status(br#"{"model":"m","messages":[]}"#), 400);
+        assert_eq!(
+            status(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#),
+            400
+        );
+        assert_eq!(
+            status(br#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":2}"#),
+            400
+        );
+        assert!(parse_completion(br#"{"model":"m","prompt":["a","b"]}"#).is_err());
+        assert!(parse_completion(br#"{"model":"m","prompt":["a"],"stop":["x","y"]}"#).is_ok());
+    }
+}

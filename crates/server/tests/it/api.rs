@@ -1,0 +1,284 @@
+//! The OpenAI routes on the real model.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::{TestServer, error_of};
+
+#[tokio::test]
+async fn health_and_the_model_list() {
+    let server = TestServer::start().await;
+    let health = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let models: Value = server
+        .client
+        .get(server.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&server.model.as_str()), "{models}");
+}
+
+#[tokio::test]
+async fn a_chat_completion_with_usage() {
+    let server = TestServer::start().await;
+    let response = server
+        .post(
+            "/v1/chat/completions",
+            &server.chat_body("What is the capital of France?", 16),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], server.model.as_str());
+    let choice = &body["choices"][0];
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert!(!choice["message"]["content"].as_str().unwrap().is_empty());
+    assert!(["stop", "length"].contains(&choice["finish_reason"].as_str().unwrap()));
+    let usage = &body["usage"];
+    let completion = usage["completion_tokens"].as_u64().unwrap();
+    assert!((1..=16).contains(&completion), "{usage}");
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 5);
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + completion
+    );
+}
+
+/// The `data:` payloads of an SSE body.
+fn events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_chat_completion_ends_with_usage_then_done() {
+    let server = TestServer::start().await;
+    let mut body = server.chat_body("Say hello.", 8);
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let response = server.post("/v1/chat/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let (usage, chunks) = chunks.split_last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    let completion_tokens = usage["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!((1..=8).contains(&completion_tokens));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let (last, content) = chunks.split_last().unwrap();
+    assert!(last["choices"][0]["finish_reason"].is_string());
+    let text: String = content
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!text.is_empty());
+}
+
+#[tokio::test]
+async fn a_stop_sequence_ends_the_answer() {
+    let server = TestServer::start().await;
+    let prompt = "Write one sentence about the sea.";
+    let full: Value = server
+        .post("/v1/chat/completions", &server.chat_body(prompt, 16))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let full = full["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stop: String = full.chars().skip(5).take(3).collect();
+    assert_eq!(stop.chars().count(), 3, "answer too short: {full:?}");
+    let expected = &full[..full.find(&stop).unwrap()];
+
+    let mut body = server.chat_body(prompt, 16);
+    body["stop"] = json!([stop]);
+    let cut: Value = server
+        .post("/v1/chat/completions", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cut["choices"][0]["message"]["content"], expected);
+    assert_eq!(cut["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn a_plain_completion() {
+    let server = TestServer::start().await;
+    let body = json!({
+        "model": server.model,
+        "prompt": "The capital of France is",
+        "max_tokens": 4,
+        "temperature": 0,
+    });
+    let response = server.post("/v1/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "text_completion");
+    assert!(body["choices"][0]["text"].is_string());
+    assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 4);
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_404_model_not_found() {
+    let server = TestServer::start().await;
+    let mut body = server.chat_body("Hi", 4);
+    body["model"] = json!("no-such-model");
+    let error = error_of(server.post("/v1/chat/completions", &body).await, 404).await;
+    assert_eq!(error["code"], "model_not_found");
+    assert_eq!(error["param"], "model");
+}
+
+#[tokio::test]
+async fn a_bad_request_is_400() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    error_of(response, 400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_503_and_nothing_hangs() {
+    let server = TestServer::start_with(hearth_server::ServerConfig {
+        queue: 4,
+        ..hearth_server::ServerConfig::default()
+    })
+    .await;
+    let body = server.chat_body("Hi", 4);
+    let requests = (0..32).map(|_| {
+        let request = server
+            .client
+            .post(server.url("/v1/chat/completions"))
+            .timeout(Duration::from_secs(60))
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.expect("no request may hang or fail");
+            let status = response.status().as_u16();
+            if status == 503 {
+                assert_eq!(response.headers()["retry-after"], "1");
+            }
+            status
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let health = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_drops_its_stream_frees_its_slot() {
+    let server = TestServer::start_with(hearth_server::ServerConfig {
+        queue: 1,
+        ..hearth_server::ServerConfig::default()
+    })
+    .await;
+    let mut body = server.chat_body("Count from 1 to 500, separated by commas.", 400);
+    body["stream"] = json!(true);
+    let response = server.post("/v1/chat/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    // The one slot is taken while the answer streams.
+    let busy = server
+        .post("/v1/chat/completions", &server.chat_body("Hi", 2))
+        .await;
+    assert_eq!(busy.status(), 503);
+    drop(stream);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let next = server
+            .post("/v1/chat/completions", &server.chat_body("Hi", 2))
+            .await;
+        if next.status() == 200 {
+            break;
+        }
+        assert_eq!(next.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the dropped stream kept its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_plain_completion() {
+    let server = TestServer::start().await;
+    let body = json!({
+        "model": server.model,
+        "prompt": "The capital of France is",
+        "max_tokens": 4,
+        "temperature": 0,
+        "stream": true,
+    });
+    let response = server.post("/v1/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    let events = events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "length"
+    );
+}

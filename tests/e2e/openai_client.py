@@ -1,0 +1,91 @@
+"""`hearth serve` through the official `openai` Python package.
+
+Run by `cargo xtask e2e-server`, which builds `hearth`, makes the venv and sets:
+HEARTH_E2E_CLI (the `hearth` binary) and HEARTH_E2E_MODEL (SmolLM2's .gguf).
+The server runs in a fresh, temporary data directory; nothing else is touched.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+import openai
+
+CLI = os.environ["HEARTH_E2E_CLI"]
+MODEL_FILE = os.environ["HEARTH_E2E_MODEL"]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HEARTH_HOME=home, HEARTH_DB_PASSPHRASE="e2e only", HEARTH_LOG="warn")
+        env.pop("HEARTH_MODEL", None)
+        out = subprocess.run([CLI, "import", MODEL_FILE], env=env, check=True, capture_output=True, text=True)
+        model = re.search(r" as (\S+)", out.stdout + out.stderr).group(1)
+        server = subprocess.Popen([CLI, "serve", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            base = None
+            for line in server.stderr:
+                match = re.match(r"Listening on (http://[0-9.]+:[0-9]+)", line)
+                if match:
+                    base = match.group(1) + "/v1"
+                    break
+            assert base, "hearth serve did not start"
+            check(openai.OpenAI(base_url=base, api_key="unused", timeout=60, max_retries=0), model)
+        finally:
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=30) == 0, "hearth serve did not stop cleanly"
+    print("openai client e2e: ok")
+
+
+def check(client: openai.OpenAI, model: str) -> None:
+    ids = [m.id for m in client.models.list()]
+    assert model in ids, ids
+
+    answer = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=16,
+    )
+    assert answer.choices[0].message.content, answer
+    assert answer.choices[0].finish_reason in ("stop", "length"), answer
+    assert 1 <= answer.usage.completion_tokens <= 16, answer.usage
+
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Say hello."}],
+        temperature=0,
+        max_tokens=8,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text, chunks
+    assert chunks[-1].usage and chunks[-1].usage.completion_tokens >= 1, chunks[-1]
+
+    cut = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=16,
+        stop=[answer.choices[0].message.content[5:8]],
+    )
+    assert cut.choices[0].finish_reason == "stop", cut
+
+    completion = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
+    assert completion.choices[0].text is not None, completion
+
+    try:
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
+        raise AssertionError("an unknown model was accepted")
+    except openai.NotFoundError as err:
+        assert err.body["code"] == "model_not_found", err.body
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
