@@ -45,6 +45,11 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 8)]
     queue: usize,
 
+    /// Seconds a model stays loaded after its last request (0: until the
+    /// server stops).
+    #[arg(long, default_value_t = 300)]
+    keep_warm: u64,
+
     /// Context window of local models in tokens (default: the model's, capped at 4096).
     #[arg(long)]
     ctx: Option<usize>,
@@ -85,6 +90,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         api_key: key,
         cors_origins: args.cors_origins.clone(),
         queue: args.queue,
+        keep_warm: (args.keep_warm > 0).then(|| std::time::Duration::from_secs(args.keep_warm)),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

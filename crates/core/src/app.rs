@@ -145,6 +145,12 @@ impl App {
         &self.models
     }
 
+    /// Frees the loaded local model if it was idle for `idle` (the API
+    /// server's keep-warm time); returns whether one was unloaded.
+    pub async fn unload_idle_model(&self, idle: std::time::Duration) -> bool {
+        self.local.unload_if_idle(idle).await
+    }
+
     /// The file a model reference names: a library id (or unique prefix), or a
     /// path to a `.gguf` file.
     pub fn resolve_model(&self, reference: &str) -> Result<PathBuf, CoreError> {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hearth_engine::{Engine, EngineOptions};
 use tokio::sync::Mutex;
@@ -12,6 +13,7 @@ use crate::CoreError;
 struct Loaded {
     path: PathBuf,
     engine: Arc<Engine>,
+    last_used: Instant,
 }
 
 /// The loaded local model, if any.
@@ -32,7 +34,8 @@ impl LocalModels {
     /// loaded before) when needed.
     pub(crate) async fn get(&self, path: &Path) -> Result<Arc<Engine>, CoreError> {
         let mut current = self.current.lock().await;
-        if let Some(loaded) = current.as_ref().filter(|l| l.path == path) {
+        if let Some(loaded) = current.as_mut().filter(|l| l.path == path) {
+            loaded.last_used = Instant::now();
             return Ok(loaded.engine.clone());
         }
         // Free the old model's memory before loading the next one.
@@ -50,7 +53,21 @@ impl LocalModels {
         *current = Some(Loaded {
             path: path.to_path_buf(),
             engine: engine.clone(),
+            last_used: Instant::now(),
         });
         Ok(engine)
+    }
+
+    /// Frees the loaded model when nothing has asked for it for `idle` and no
+    /// generation holds it; returns whether one was unloaded.
+    pub(crate) async fn unload_if_idle(&self, idle: Duration) -> bool {
+        let mut current = self.current.lock().await;
+        let unload = current.as_ref().is_some_and(|loaded| {
+            loaded.last_used.elapsed() >= idle && Arc::strong_count(&loaded.engine) == 1
+        });
+        if unload && let Some(loaded) = current.take() {
+            tracing::info!(model = %loaded.path.display(), "model unloaded after being idle");
+        }
+        unload
     }
 }

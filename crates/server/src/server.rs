@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +33,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Generations waiting or running at once; more are refused with 503.
     pub queue: usize,
+    /// How long a local model stays loaded after its last request (`None`:
+    /// until the server stops).
+    pub keep_warm: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +47,7 @@ impl Default for ServerConfig {
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
             queue: 8,
+            keep_warm: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct Bound {
     listener: TcpListener,
     router: Router,
     addr: SocketAddr,
+    /// The app and its keep-warm time, for unloading an idle model.
+    warm: Option<(App, Duration)>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -113,6 +120,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         addr: wanted,
         source,
     })?;
+    let warm = config.keep_warm.map(|idle| (app.clone(), idle));
     let state = Arc::new(State {
         app,
         api_key: config.api_key,
@@ -138,6 +146,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         listener,
         router,
         addr,
+        warm,
     })
 }
 
@@ -162,10 +171,24 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        axum::serve(self.listener, self.router)
+        // Unloads the model once it was idle for the keep-warm time.
+        let unloader = self.warm.map(|(app, idle)| {
+            let every = (idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    app.unload_idle_model(idle).await;
+                }
+            })
+        });
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ServerError::Serve)
+            .map_err(ServerError::Serve);
+        if let Some(unloader) = unloader {
+            unloader.abort();
+        }
+        served
     }
 }
 

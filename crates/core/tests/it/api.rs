@@ -48,6 +48,25 @@ async fn an_api_answer_streams_its_text_and_stores_only_usage() {
     let usage = app.store().usage_records(None).unwrap();
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0].backend, "local");
+
+    // Keep-warm: not idle long enough, kept; idle, unloaded once; then loaded
+    // again on the next request.
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(!app.unload_idle_model(hour).await);
+    assert!(app.unload_idle_model(std::time::Duration::ZERO).await);
+    assert!(!app.unload_idle_model(std::time::Duration::ZERO).await);
+    let again = app
+        .api_chat(
+            request(&id, ApiInput::Chat(vec![Message::user("Hi")])),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.text, answer.text,
+        "greedy: the same answer after a reload"
+    );
 }
 
 #[tokio::test]
