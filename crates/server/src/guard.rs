@@ -2,6 +2,7 @@
 //! (DNS rebinding), CORS for allow-listed origins only, and the API key.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State as Extract};
@@ -15,14 +16,36 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 use crate::error::ApiError;
+use crate::log::{LoggedRequest, ModelUsed, now_ms};
 use crate::server::State;
 
+/// Logs every request, refused ones too, around [`check`].
 pub(crate) async fn guard(
     Extract(state): Extract<Arc<State>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !host_allowed(&state, &request) {
+    let at_ms = now_ms();
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = check(&state, request, next).await;
+    state.log.push(LoggedRequest {
+        at_ms,
+        method,
+        path,
+        status: response.status().as_u16(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        model: response
+            .extensions()
+            .get::<ModelUsed>()
+            .map(|m| m.0.clone()),
+    });
+    response
+}
+
+async fn check(state: &State, request: Request, next: Next) -> Response {
+    if !host_allowed(state, &request) {
         tracing::warn!("request refused: unexpected Host header");
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -58,7 +81,7 @@ pub(crate) async fn guard(
         headers.insert(VARY, HeaderValue::from_static("origin"));
         return response;
     }
-    let mut response = if request.uri().path().starts_with("/v1") && !authorized(&state, &request) {
+    let mut response = if request.uri().path().starts_with("/v1") && !authorized(state, &request) {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_request_error",

@@ -29,8 +29,10 @@
 
 mod error;
 mod guard;
+mod log;
 mod routes;
 mod server;
 mod wire;
 
+pub use log::{LOG_CAPACITY, LoggedRequest, RequestLog};
 pub use server::{Bound, DEFAULT_PORT, ServerConfig, ServerError, bind, serve};

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::log::ModelUsed;
 use crate::server::State;
 use crate::wire::{self, Header, Kind, Parsed};
 
@@ -51,18 +52,26 @@ pub(crate) async fn chat_completions(
     Extract(state): Extract<Arc<State>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    generate(state, body, Kind::Chat)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    logged(state, body, Kind::Chat).await
 }
 
 pub(crate) async fn completions(
     Extract(state): Extract<Arc<State>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    generate(state, body, Kind::Completion)
+    logged(state, body, Kind::Completion).await
+}
+
+/// [`generate`], with the model asked for in the response's extensions.
+async fn logged(state: Arc<State>, body: Result<Bytes, BytesRejection>, kind: Kind) -> Response {
+    let mut model = None;
+    let mut response = generate(state, body, kind, &mut model)
         .await
-        .unwrap_or_else(IntoResponse::into_response)
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(model) = model {
+        response.extensions_mut().insert(ModelUsed(model));
+    }
+    response
 }
 
 /// What the generation task reports.
@@ -84,6 +93,7 @@ async fn generate(
     state: Arc<State>,
     body: Result<Bytes, BytesRejection>,
     kind: Kind,
+    model: &mut Option<String>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|rejection| {
         ApiError::new(
@@ -100,6 +110,7 @@ async fn generate(
         Kind::Chat => wire::parse_chat(&body)?,
         Kind::Completion => wire::parse_completion(&body)?,
     };
+    *model = Some(chat.model.clone());
     // An unknown model is refused before a slot is taken.
     let target = state.app.api_target(&chat.model)?;
     let permit = state

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::log::RequestLog;
 use crate::{guard, routes};
 
 /// The port `hearth serve` listens on unless told otherwise.
@@ -84,6 +85,8 @@ pub(crate) struct State {
     pub(crate) slots: Arc<Semaphore>,
     /// One local generation at a time (the engine holds one model).
     pub(crate) local: Arc<Mutex<()>>,
+    /// The last requests, filled by the guard.
+    pub(crate) log: RequestLog,
 }
 
 /// A server with its socket open, not yet answering.
@@ -93,6 +96,7 @@ pub struct Bound {
     addr: SocketAddr,
     /// The app and its keep-warm time, for unloading an idle model.
     warm: Option<(App, Duration)>,
+    log: RequestLog,
 }
 
 impl std::fmt::Debug for Bound {
@@ -121,6 +125,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         source,
     })?;
     let warm = config.keep_warm.map(|idle| (app.clone(), idle));
+    let log = RequestLog::new();
     let state = Arc::new(State {
         app,
         api_key: config.api_key,
@@ -128,6 +133,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         hosts: allowed_hosts(addr),
         slots: Arc::new(Semaphore::new(config.queue)),
         local: Arc::new(Mutex::new(())),
+        log: log.clone(),
     });
     let router = Router::new()
         .route("/health", get(routes::health))
@@ -147,6 +153,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         router,
         addr,
         warm,
+        log,
     })
 }
 
@@ -163,6 +170,11 @@ impl Bound {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's request log (a handle that outlives the server).
+    pub fn log(&self) -> RequestLog {
+        self.log.clone()
     }
 
     /// Answers requests until `shutdown` completes, then lets running

@@ -156,3 +156,55 @@ async fn a_public_address_without_a_key_is_refused() {
     .await;
     assert!(matches!(refused, Err(ServerError::NeedsKey(_))));
 }
+
+#[tokio::test]
+async fn every_request_is_logged_without_its_key() {
+    let server = TestServer::start_with(ServerConfig {
+        api_key: Some("sk-log-secret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let health = server
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let missing = server
+        .client
+        .get(server.url("/nowhere?q=1"))
+        .header("authorization", "Bearer sk-log-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let refused = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .header("authorization", "Bearer sk-wrong-secret")
+        .json(&server.chat_body("Hi", 2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let recent = server.log.recent(10);
+    let seen: Vec<(&str, &str, u16)> = recent
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v1/chat/completions", 401),
+            ("GET", "/nowhere", 404),
+            ("GET", "/health", 200),
+        ]
+    );
+    assert!(recent.iter().all(|r| r.at_ms > 0));
+    assert_eq!(server.log.recent(1).len(), 1);
+    let stored = format!("{recent:?}");
+    assert!(!stored.contains("secret"), "{stored}");
+    assert!(!stored.contains("Hi"), "{stored}");
+}

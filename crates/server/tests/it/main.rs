@@ -28,6 +28,8 @@ pub(crate) struct TestServer {
     pub(crate) client: reqwest::Client,
     /// The server's app (a clone: it shares the database).
     pub(crate) app: App,
+    /// The server's request log.
+    pub(crate) log: hearth_server::RequestLog,
     _home: TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -60,6 +62,7 @@ impl TestServer {
             .await
             .unwrap();
         let addr = bound.local_addr();
+        let log = bound.log();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(bound.serve(async move {
             let _ = stopped.await;
@@ -73,6 +76,7 @@ impl TestServer {
                 .build()
                 .unwrap(),
             app,
+            log,
             _home: home,
             _stop: stop,
         }
