@@ -29,10 +29,12 @@
 
 mod error;
 mod guard;
+mod keyfile;
 mod log;
 mod routes;
 mod server;
 mod wire;
 
+pub use keyfile::{KEY_FILE, key_in, masked, read_key};
 pub use log::{LOG_CAPACITY, LoggedRequest, RequestLog};
 pub use server::{Bound, DEFAULT_PORT, ServerConfig, ServerError, bind, serve};
