@@ -22,6 +22,8 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tokio_util::sync::CancellationToken;
 
+use crate::server::{ServerControl, ServerRequestView, ServerStatusView, StartServerView};
+
 /// What the shell holds: the opened app (or why it could not open) and the
 /// requests that can be stopped.
 #[derive(Default)]
@@ -29,6 +31,7 @@ pub struct Shell {
     app: OnceLock<Result<App, ErrorView>>,
     turns: Mutex<HashMap<String, CancellationToken>>,
     downloads: Mutex<HashMap<String, DownloadControl>>,
+    server: ServerControl,
 }
 
 impl Shell {
@@ -560,6 +563,49 @@ pub async fn clear_fallback(shell: State<'_, Shell>, conversation_id: String) ->
         .app()?
         .clear_fallback_view(&conversation_id)
         .map_err(err)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn server_status(shell: State<'_, Shell>) -> Reply<ServerStatusView> {
+    let app = shell.app()?;
+    Ok(shell.server.status(app.config().home()).await)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn start_server(
+    shell: State<'_, Shell>,
+    options: StartServerView,
+) -> Reply<ServerStatusView> {
+    let app = shell.app()?;
+    shell.server.start(app, options).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_server(shell: State<'_, Shell>) -> Reply<ServerStatusView> {
+    let app = shell.app()?;
+    shell.server.stop().await;
+    Ok(shell.server.status(app.config().home()).await)
+}
+
+/// The full API key, for the copy button (created when missing). The only
+/// command that returns it.
+#[tauri::command]
+#[specta::specta]
+pub async fn server_key(shell: State<'_, Shell>) -> Reply<String> {
+    let app = shell.app()?;
+    crate::server::full_key(app.config().home())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn server_log(shell: State<'_, Shell>, limit: u32) -> Reply<Vec<ServerRequestView>> {
+    Ok(shell
+        .server
+        .log(usize::try_from(limit).unwrap_or(usize::MAX))
+        .await)
 }
 
 /// Runs file-system heavy work (library scans, imports) off the async threads.

@@ -4,6 +4,7 @@
 //! place remembered), a single instance, the file dialog.
 
 pub mod commands;
+pub mod server;
 
 use hearth_core::view::{ErrorKind, ErrorView};
 use hearth_core::{App, Config};
@@ -63,6 +64,11 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
         commands::set_redaction,
         commands::message_redactions,
         commands::clear_fallback,
+        commands::server_status,
+        commands::start_server,
+        commands::stop_server,
+        commands::server_key,
+        commands::server_log,
     ])
 }
 

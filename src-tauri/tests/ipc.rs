@@ -242,3 +242,91 @@ fn providers_round_trip_with_the_key_masked() {
     );
     assert_eq!(invoke(&w, "list_providers", json!({})).unwrap(), json!([]));
 }
+
+/// One plain HTTP/1.1 GET, answered with the status code.
+fn http_get(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn the_api_server_starts_logs_and_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Ok(open(home.path())));
+    let status = invoke(&w, "server_status", json!({})).unwrap();
+    assert_eq!(status["running"], false);
+    assert_eq!(status["maskedKey"], Value::Null);
+
+    let status = invoke(
+        &w,
+        "start_server",
+        json!({"options": {"port": 0, "expose": false, "corsOrigins": []}}),
+    )
+    .unwrap();
+    assert_eq!(status["running"], true, "{status}");
+    assert_eq!(status["keyRequired"], false);
+    let port = u16::try_from(status["port"].as_u64().unwrap()).unwrap();
+    assert_eq!(
+        status["address"],
+        format!("http://127.0.0.1:{port}").as_str()
+    );
+    assert_eq!(
+        invoke(&w, "server_status", json!({})).unwrap()["running"],
+        true
+    );
+
+    assert_eq!(http_get(port, "/health"), 200);
+    assert_eq!(http_get(port, "/nowhere"), 404);
+    let log = invoke(&w, "server_log", json!({"limit": 10})).unwrap();
+    assert_eq!(log[0]["path"], "/nowhere");
+    assert_eq!(log[0]["status"], 404);
+    assert_eq!(log[1]["method"], "GET");
+    assert_eq!(log[1]["path"], "/health");
+    assert_eq!(log[1]["status"], 200);
+
+    // A port in use is a tagged error (a running server is stopped first).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let err = invoke(
+        &w,
+        "start_server",
+        json!({"options": {"port": busy, "expose": false, "corsOrigins": []}}),
+    )
+    .unwrap_err();
+    assert_eq!(err["kind"], "invalid", "{err}");
+
+    let stopped = invoke(&w, "stop_server", json!({})).unwrap();
+    assert_eq!(stopped["running"], false);
+    assert_eq!(
+        invoke(&w, "server_status", json!({})).unwrap()["running"],
+        false
+    );
+    assert_eq!(
+        invoke(&w, "server_log", json!({"limit": 10})).unwrap(),
+        json!([])
+    );
+
+    // The key is created on first ask, then reused; status shows it masked.
+    let key = invoke(&w, "server_key", json!({})).unwrap();
+    let key = key.as_str().unwrap().to_owned();
+    assert!(key.starts_with("hearth-"));
+    assert_eq!(invoke(&w, "server_key", json!({})).unwrap(), key.as_str());
+    let status = invoke(&w, "server_status", json!({})).unwrap();
+    let masked = status["maskedKey"].as_str().unwrap();
+    assert!(!masked.contains(&key[7..key.len() - 4]), "{masked}");
+}

@@ -86,6 +86,15 @@ export const commands = {
 	messageRedactions: (messageId: string) => typedError<MessageRedactionView[], ErrorView_Serialize>(__TAURI_INVOKE("message_redactions", { messageId })),
 	/**  The user switched back to the local model after a fallback. */
 	clearFallback: (conversationId: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("clear_fallback", { conversationId })),
+	serverStatus: () => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("server_status")),
+	startServer: (options: StartServerView) => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("start_server", { options })),
+	stopServer: () => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("stop_server")),
+	/**
+	 *  The full API key, for the copy button (created when missing). The only
+	 *  command that returns it.
+	 */
+	serverKey: () => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("server_key")),
+	serverLog: (limit: number) => typedError<ServerRequestView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("server_log", { limit })),
 };
 
 /* Types */
@@ -786,6 +795,58 @@ export type SearchHitView = {
 	at: number,
 };
 
+/**  One request the server answered (never its body, headers or key). */
+export type ServerRequestView = ServerRequestView_Serialize | ServerRequestView_Deserialize;
+
+/**  One request the server answered (never its body, headers or key). */
+export type ServerRequestView_Deserialize = {
+	/**  Unix milliseconds. */
+	atMs: number | null,
+	method: string,
+	path: string,
+	status: number,
+	durationMs: number | null,
+	model?: string | null,
+};
+
+/**  One request the server answered (never its body, headers or key). */
+export type ServerRequestView_Serialize = {
+	/**  Unix milliseconds. */
+	atMs: number | null,
+	method: string,
+	path: string,
+	status: number,
+	durationMs: number | null,
+	model: string | null,
+};
+
+/**  What the server page shows. */
+export type ServerStatusView = ServerStatusView_Serialize | ServerStatusView_Deserialize;
+
+/**  What the server page shows. */
+export type ServerStatusView_Deserialize = {
+	running: boolean,
+	/**  `http://127.0.0.1:11435` (`0.0.0.0`: every interface) while running. */
+	address?: string | null,
+	port?: number | null,
+	/**  Clients must send `Authorization: Bearer KEY` (the server is exposed). */
+	keyRequired: boolean,
+	/**  The key with all but its ends hidden, once a key exists. */
+	maskedKey?: string | null,
+};
+
+/**  What the server page shows. */
+export type ServerStatusView_Serialize = {
+	running: boolean,
+	/**  `http://127.0.0.1:11435` (`0.0.0.0`: every interface) while running. */
+	address: string | null,
+	port: number | null,
+	/**  Clients must send `Authorization: Bearer KEY` (the server is exposed). */
+	keyRequired: boolean,
+	/**  The key with all but its ends hidden, once a key exists. */
+	maskedKey: string | null,
+};
+
 /**  Changes to the settings. */
 export type SettingsPatchView = SettingsPatchView_Serialize | SettingsPatchView_Deserialize;
 
@@ -824,6 +885,14 @@ export type SettingsView_Serialize = {
 
 /**  Where a library model came from. */
 export type SourceView = { kind: "downloaded"; repo: string } | { kind: "imported"; copied: boolean } | { kind: "external"; app: string; label: string };
+
+/**  How to start the server. */
+export type StartServerView = {
+	port: number,
+	/**  Every interface (`0.0.0.0`) with the API key, else `127.0.0.1` only. */
+	expose: boolean,
+	corsOrigins: string[],
+};
 
 /**  What the UI shows first: ready, or why Hearth could not start. */
 export type Startup = Startup_Serialize | Startup_Deserialize;
