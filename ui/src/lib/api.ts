@@ -451,4 +451,42 @@ export interface Api {
   getRedaction(): Promise<Redaction>;
   setRedaction(settings: Redaction): Promise<Redaction>;
   messageRedactions(messageId: string): Promise<MessageRedaction[]>;
+
+  // The local OpenAI-compatible API server
+  serverStatus(): Promise<ServerStatus>;
+  /** Starts (or restarts) the server; a port in use is an `invalid` error. */
+  startServer(options: StartServer): Promise<ServerStatus>;
+  stopServer(): Promise<ServerStatus>;
+  /** The full API key (created when missing), only for the copy button. */
+  serverKey(): Promise<string>;
+  /** The newest requests, newest first. */
+  serverLog(limit: number): Promise<ServerRequest[]>;
+}
+
+export interface ServerStatus {
+  running: boolean;
+  /** `http://127.0.0.1:11435` while running. */
+  address: string | null;
+  port: number | null;
+  /** Clients must send `Authorization: Bearer KEY`. */
+  keyRequired: boolean;
+  /** The key with all but its ends hidden, once one exists. */
+  maskedKey: string | null;
+}
+
+export interface StartServer {
+  port: number;
+  /** Listen on every interface (then a key is required), else 127.0.0.1 only. */
+  expose: boolean;
+  corsOrigins: string[];
+}
+
+/** One request the server answered (never its body or key). */
+export interface ServerRequest {
+  atMs: number;
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  model: string | null;
 }

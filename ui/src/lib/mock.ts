@@ -20,6 +20,8 @@ import type {
   Running,
   Sampling,
   SearchHit,
+  ServerRequest,
+  ServerStatus,
   Settings,
   Startup,
 } from "./api";
@@ -36,6 +38,11 @@ export interface MockOptions {
   /** How many older turns every answer reports as left out of the context window. */
   droppedTurns?: number;
 }
+
+/** The key the mock server creates. */
+export const MOCK_SERVER_KEY = "hearth-0123456789abcdef0123456789abcdef";
+/** A port the mock server finds in use. */
+export const MOCK_BUSY_PORT = 1;
 
 /** What the mock shows of a key: its first 3 and last 4 characters. */
 const mask = (key: string) => (key.length > 8 ? `${key.slice(0, 3)}…${key.slice(-4)}` : "…");
@@ -119,6 +126,16 @@ export function mockApi(options: MockOptions = {}): Api {
   // Cloud: providers (keys kept only to answer "bad" ones), the ledger, the switch.
   const providers = new Map<string, { view: Provider; badKey: boolean }>();
   const ledger: NetworkRecord[] = [];
+  let server: { port: number; expose: boolean } | null = null;
+  let serverKey: string | null = null;
+  let serverRequests: ServerRequest[] = [];
+  const serverStatus = (): ServerStatus => ({
+    running: server !== null,
+    address: server ? `http://${server.expose ? "0.0.0.0" : "127.0.0.1"}:${server.port}` : null,
+    port: server?.port ?? null,
+    keyRequired: server?.expose ?? false,
+    maskedKey: serverKey ? `${serverKey.slice(0, 7)}••••••••${serverKey.slice(-4)}` : null,
+  });
   let offline = false;
   let budget = { dailyUsd: null as number | null, monthlyUsd: null as number | null };
   const prices = new Map<string, Price>();
@@ -550,6 +567,32 @@ export function mockApi(options: MockOptions = {}): Api {
       return { ...redaction, words: [...redaction.words] };
     },
     messageRedactions: async (messageId) => (replaced.get(messageId) ?? []).map((r) => ({ ...r })),
+    serverStatus: async () => serverStatus(),
+    startServer: async (options) => {
+      if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+        throw { kind: "invalid", message: `cannot listen on port ${options.port}` } satisfies AppError;
+      }
+      if (options.port === MOCK_BUSY_PORT) {
+        throw { kind: "invalid", message: `cannot listen on 127.0.0.1:${options.port}: Address already in use` } satisfies AppError;
+      }
+      if (options.expose) serverKey ??= MOCK_SERVER_KEY;
+      server = { port: options.port || 11435, expose: options.expose };
+      // A few requests, as if a client had already called.
+      const now = Date.now();
+      serverRequests = [
+        { atMs: now, method: "POST", path: "/v1/chat/completions", status: 200, durationMs: 812, model: "smollm2" },
+        { atMs: now - 1000, method: "GET", path: "/v1/models", status: 200, durationMs: 3, model: null },
+        { atMs: now - 2000, method: "GET", path: "/health", status: 200, durationMs: 1, model: null },
+      ];
+      return serverStatus();
+    },
+    stopServer: async () => {
+      server = null;
+      serverRequests = [];
+      return serverStatus();
+    },
+    serverKey: async () => (serverKey ??= MOCK_SERVER_KEY),
+    serverLog: async (limit) => serverRequests.slice(0, limit).map((r) => ({ ...r })),
   };
   return api;
 }

@@ -15,7 +15,7 @@ import type {
 } from "./api";
 import { errorMessage } from "./format";
 
-export type Page = "chat" | "models" | "providers" | "usage" | "network" | "hardware" | "settings";
+export type Page = "chat" | "models" | "providers" | "usage" | "network" | "server" | "hardware" | "settings";
 
 /** A turn waiting for the user's consent to leave the machine. */
 export interface ConsentAsk {

@@ -117,5 +117,10 @@ export function tauriApi(): Api {
     getRedaction: () => call(commands.getRedaction()),
     setRedaction: (settings) => call(commands.setRedaction(settings)),
     messageRedactions: (messageId) => call(commands.messageRedactions(messageId)),
+    serverStatus: () => call(commands.serverStatus()),
+    startServer: (options) => call(commands.startServer(options)),
+    stopServer: () => call(commands.stopServer()),
+    serverKey: () => call(commands.serverKey()),
+    serverLog: (limit) => call(commands.serverLog(limit)),
   } as Api;
 }
