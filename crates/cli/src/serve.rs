@@ -10,15 +10,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hearth_engine::EngineOptions;
 use hearth_secrets::{ExposeSecret, SecretString};
-use hearth_server::{DEFAULT_PORT, ServerConfig};
+use hearth_server::{DEFAULT_PORT, KEY_FILE, ServerConfig};
 
 use crate::open;
-
-/// The key file `hearth serve` creates in the data directory.
-const KEY_FILE: &str = "api-key";
 
 /// How long running requests may take to finish after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(5);
@@ -134,35 +131,12 @@ fn shown(addr: SocketAddr) -> String {
 }
 
 fn read_key(file: &Path) -> Result<SecretString> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the API key file {}", file.display()))?;
-    let key = text.trim();
-    if key.is_empty() {
-        bail!("the API key file {} is empty", file.display());
-    }
-    Ok(SecretString::from(key.to_owned()))
+    hearth_server::read_key(file)
+        .with_context(|| format!("cannot read the API key file {}", file.display()))
 }
 
 /// The key in `file`, created when missing; `true` when it was just created.
 fn key_in(file: &Path) -> Result<(SecretString, bool)> {
-    if file.exists() {
-        return Ok((read_key(file)?, false));
-    }
-    let bytes: [u8; 32] = rand::random();
-    let key: String = std::iter::once("hearth-".to_owned())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut out = options
-        .open(file)
-        .with_context(|| format!("cannot create the API key file {}", file.display()))?;
-    writeln!(out, "{key}")
-        .with_context(|| format!("cannot write the API key file {}", file.display()))?;
-    Ok((SecretString::from(key), true))
+    hearth_server::key_in(file)
+        .with_context(|| format!("cannot read or create the API key file {}", file.display()))
 }
