@@ -5,6 +5,10 @@
 //! - [`bind`] opens the socket (port 0 picks a free one) and returns a
 //!   [`Bound`] server whose [`Bound::serve`] runs until `shutdown` completes;
 //!   [`serve`] does both.
+//! - [`Bound::log`] is a [`RequestLog`]: the last [`LOG_CAPACITY`] requests
+//!   (method, path, status, time taken, model), refused ones too; never a
+//!   header, body or key.
+//! - [`key_in`] reads or creates the `api-key` file (random, owner-only).
 //! - Every answer comes from [`hearth_core::App::api_chat`]: local models
 //!   (library id, unique prefix or `.gguf` path) and, when the setting
 //!   `api.cloud_models` is `"1"`, `provider:model`. Nothing is stored but a

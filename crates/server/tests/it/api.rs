@@ -61,6 +61,12 @@ async fn a_chat_completion_with_usage() {
         usage["total_tokens"].as_u64().unwrap(),
         usage["prompt_tokens"].as_u64().unwrap() + completion
     );
+    // The log names the model, never the prompt.
+    let logged = &server.log.recent(1)[0];
+    assert_eq!(logged.path, "/v1/chat/completions");
+    assert_eq!(logged.status, 200);
+    assert_eq!(logged.model.as_deref(), Some(server.model.as_str()));
+    assert!(!format!("{logged:?}").contains("France"));
 }
 
 /// The `data:` payloads of an SSE body.
