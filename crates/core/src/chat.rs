@@ -410,39 +410,13 @@ impl App {
             );
         }
 
-        let (message, prefix) = {
-            let store = self.store();
-            match target {
-                Target::New { parent } => (
-                    store.append_message(&NewMessage {
-                        conversation_id: conv.id.clone(),
-                        parent_id: Some(parent),
-                        role: Role::Assistant,
-                        content: String::new(),
-                        status: MessageStatus::Streaming,
-                        backend: Some(LOCAL_BACKEND.into()),
-                        model: Some(model_name.clone()),
-                    })?,
-                    String::new(),
-                ),
-                Target::Continue { message } => {
-                    let reopened = store.finish_message(
-                        &message.id,
-                        &MessageFinish {
-                            content: message.content.clone(),
-                            status: MessageStatus::Streaming,
-                            metrics: message.metrics.clone(),
-                            error: None,
-                            fallback_reason: fallback_reason.clone(),
-                            backend: Some(LOCAL_BACKEND.into()),
-                            model: Some(model_name.clone()),
-                        },
-                    )?;
-                    let prefix = reopened.content.clone();
-                    (reopened, prefix)
-                }
-            }
-        };
+        let (message, prefix) = self.open_answer(
+            conv,
+            target,
+            LOCAL_BACKEND,
+            &model_name,
+            fallback_reason.clone(),
+        )?;
         on_event(ChatEvent::Started {
             user_message,
             assistant_message: message.id.clone(),
@@ -538,6 +512,49 @@ impl App {
             answer: finished,
             dropped_turns,
         })
+    }
+
+    /// The answer's message, streaming: a new one under the user's message,
+    /// or the interrupted one reopened. Returns it with the text it already has.
+    pub(crate) fn open_answer(
+        &self,
+        conv: &Conversation,
+        target: Target,
+        backend: &str,
+        model: &str,
+        fallback_reason: Option<String>,
+    ) -> Result<(Message, String), CoreError> {
+        let store = self.store();
+        match target {
+            Target::New { parent } => Ok((
+                store.append_message(&NewMessage {
+                    conversation_id: conv.id.clone(),
+                    parent_id: Some(parent),
+                    role: Role::Assistant,
+                    content: String::new(),
+                    status: MessageStatus::Streaming,
+                    backend: Some(backend.to_owned()),
+                    model: Some(model.to_owned()),
+                })?,
+                String::new(),
+            )),
+            Target::Continue { message } => {
+                let reopened = store.finish_message(
+                    &message.id,
+                    &MessageFinish {
+                        content: message.content.clone(),
+                        status: MessageStatus::Streaming,
+                        metrics: message.metrics.clone(),
+                        error: None,
+                        fallback_reason,
+                        backend: Some(backend.to_owned()),
+                        model: Some(model.to_owned()),
+                    },
+                )?;
+                let prefix = reopened.content.clone();
+                Ok((reopened, prefix))
+            }
+        }
     }
 
     /// Runs the engine, forwarding text to `on_event` and checkpointing it.

@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use hearth_backend::{ChatRequest, Completion, FinishReason, Message as Turn, Role, TokenSink};
 use hearth_store::{
-    Conversation, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NewMessage,
-    UsageRecord,
+    Conversation, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, UsageRecord,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -112,39 +111,13 @@ impl App {
         self.check_budget(estimate, now_millis())?;
 
         let fallback_reason = plan.fallback.as_ref().map(ToString::to_string);
-        let (message, prefix) = {
-            let store = self.store();
-            match target {
-                Target::New { parent } => (
-                    store.append_message(&NewMessage {
-                        conversation_id: conv.id.clone(),
-                        parent_id: Some(parent),
-                        role: Role::Assistant,
-                        content: String::new(),
-                        status: MessageStatus::Streaming,
-                        backend: Some(backend.provider.clone()),
-                        model: Some(backend.model.clone()),
-                    })?,
-                    String::new(),
-                ),
-                Target::Continue { message } => {
-                    let reopened = store.finish_message(
-                        &message.id,
-                        &MessageFinish {
-                            content: message.content.clone(),
-                            status: MessageStatus::Streaming,
-                            metrics: message.metrics.clone(),
-                            error: None,
-                            fallback_reason: fallback_reason.clone(),
-                            backend: Some(backend.provider.clone()),
-                            model: Some(backend.model.clone()),
-                        },
-                    )?;
-                    let prefix = reopened.content.clone();
-                    (reopened, prefix)
-                }
-            }
-        };
+        let (message, prefix) = self.open_answer(
+            conv,
+            target,
+            &backend.provider,
+            &backend.model,
+            fallback_reason.clone(),
+        )?;
         if !redactor.redactions().is_empty() {
             self.store()
                 .record_redactions(&message.id, redactor.redactions())?;
