@@ -1,0 +1,14 @@
+//! The 256-value K-quant formats: `Q4_K`, `Q5_K`, `Q6_K`. A super-block's 256
+//! activations are 8 consecutive [`crate::ActBlock`]s.
+
+use crate::{Isa, QType, RowsDot};
+
+mod portable;
+
+/// This family's kernel for `t` on exactly `isa` (no fallback), if it has one.
+pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
+    match isa {
+        Isa::Portable => Some(portable::rows_dot(t)),
+        _ => None,
+    }
+}

@@ -1,0 +1,13 @@
+//! The 32-value formats: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`.
+
+use crate::{Isa, QType, RowsDot};
+
+mod portable;
+
+/// This family's kernel for `t` on exactly `isa` (no fallback), if it has one.
+pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
+    match isa {
+        Isa::Portable => Some(portable::rows_dot(t)),
+        _ => None,
+    }
+}

@@ -1,0 +1,33 @@
+//! Hearth's CPU hot paths: products of GGUF-quantised weights with f32
+//! activations, the operation that decides how fast a local model answers.
+//!
+//! - [`QType`]: the block formats we compute on (`Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
+//!   `Q8_0`, `Q4_K`, `Q5_K`, `Q6_K`), byte-compatible with GGUF/ggml.
+//! - [`ActBlock`] / [`quantize_acts`]: activations are quantised once per
+//!   product to blocks of 32 `i8` with an f32 scale, so the inner loops are
+//!   integer dot products (`vpdpbusd`, `vpmaddubsw`, `sdot`).
+//! - [`Isa`]: which instruction set the kernels use, detected *at run time*
+//!   (`is_x86_feature_detected!`), so a release binary built for plain x86-64
+//!   still runs the AVX-512 code on a machine that has it. `HEARTH_KERNELS`
+//!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
+//! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads.
+//! - [`reference`]: straightforward scalar decoding and dot products every fast
+//!   path is tested against.
+//!
+//! Formats learned from ggml's `ggml-quants.c` and candle's `k_quants.rs`;
+//! written for Hearth.
+#![allow(unsafe_code)] // SIMD intrinsics; every unsafe block says why it is sound.
+
+mod act;
+mod format;
+mod isa;
+mod matmul;
+pub mod reference;
+
+mod kquants;
+mod legacy;
+
+pub use act::{ActBlock, quantize_acts};
+pub use format::QType;
+pub use isa::{Isa, RowsDot, rows_dot_fn};
+pub use matmul::{MatmulError, matmul};

@@ -1,0 +1,155 @@
+//! Every kernel on every instruction set this CPU has, against the scalar
+//! reference on random blocks; the block layouts against candle's decoder.
+
+use hearth_kernels::{ActBlock, Isa, QType, matmul, quantize_acts, reference, rows_dot_fn};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// `rows` random rows of `k` values of type `t`: random bytes with sane f16
+/// scales (random bytes would make NaNs and infinities).
+fn random_rows(t: QType, rows: usize, k: usize, rng: &mut StdRng) -> Vec<u8> {
+    let mut w = vec![0u8; rows * t.row_bytes(k)];
+    rng.fill(&mut w[..]);
+    let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
+    for b in w.chunks_exact_mut(t.block_bytes()) {
+        let d = f16(rng.random_range(-0.05f32..0.05));
+        let m = f16(rng.random_range(-0.05f32..0.05));
+        match t {
+            QType::Q4_0 | QType::Q5_0 | QType::Q8_0 => b[0..2].copy_from_slice(&d),
+            QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => {
+                b[0..2].copy_from_slice(&d);
+                b[2..4].copy_from_slice(&m);
+            }
+            QType::Q6K => b[208..210].copy_from_slice(&d),
+        }
+    }
+    w
+}
+
+fn random_acts(len: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-2.0f32..2.0)).collect()
+}
+
+/// Relative to the size of the terms, not of the (possibly cancelled) sum.
+fn close(got: f32, want: f32, scale: f32) -> bool {
+    (got - want).abs() <= 1e-4 * scale.max(1e-3)
+}
+
+#[test]
+fn every_kernel_matches_the_reference_on_every_isa() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let isas = Isa::all_available();
+    assert!(isas.contains(&Isa::Portable));
+    for t in QType::ALL {
+        for k in [t.block_elems(), 2 * 256, 576, 640, 1536]
+            .into_iter()
+            .filter(|k| k % t.block_elems() == 0)
+        {
+            let rows = 13;
+            let w = random_rows(t, rows, k, &mut rng);
+            let x = random_acts(k, &mut rng);
+            let mut acts = Vec::new();
+            quantize_acts(&x, &mut acts);
+            let want: Vec<f32> = w
+                .chunks_exact(t.row_bytes(k))
+                .map(|row| reference::dot(t, k, row, &acts))
+                .collect();
+            let scale: Vec<f32> = w
+                .chunks_exact(t.row_bytes(k))
+                .map(|row| abs_dot(t, k, row, &acts))
+                .collect();
+            for &isa in &isas {
+                let Some(dot) = rows_dot_fn(isa, t) else {
+                    panic!("{isa:?} is available but has no kernel for {t:?}")
+                };
+                let mut got = vec![f32::NAN; rows];
+                dot(k, &w, &acts, &mut got);
+                for r in 0..rows {
+                    assert!(
+                        close(got[r], want[r], scale[r]),
+                        "{} k={k} on {}: row {r}: {} vs reference {}",
+                        t.name(),
+                        isa.name(),
+                        got[r],
+                        want[r]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Σ |w_i · x_i|`: the size the rounding error is relative to.
+fn abs_dot(t: QType, k: usize, row: &[u8], acts: &[ActBlock]) -> f32 {
+    let mut w = vec![0.0; k];
+    reference::dequantize_row(t, row, &mut w);
+    let x = reference::dequantize_acts(acts);
+    w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum()
+}
+
+#[test]
+fn block_layouts_decode_exactly_as_candle_does() {
+    use candle_core::quantized::{GgmlDType, ggml_file::qtensor_from_ggml};
+    let mut rng = StdRng::seed_from_u64(11);
+    for t in QType::ALL {
+        let dtype = match t {
+            QType::Q4_0 => GgmlDType::Q4_0,
+            QType::Q4_1 => GgmlDType::Q4_1,
+            QType::Q5_0 => GgmlDType::Q5_0,
+            QType::Q5_1 => GgmlDType::Q5_1,
+            QType::Q8_0 => GgmlDType::Q8_0,
+            QType::Q4K => GgmlDType::Q4K,
+            QType::Q5K => GgmlDType::Q5K,
+            QType::Q6K => GgmlDType::Q6K,
+        };
+        let (rows, k) = (3, 512);
+        let w = random_rows(t, rows, k, &mut rng);
+        let theirs = qtensor_from_ggml(dtype, &w, vec![rows, k], &candle_core::Device::Cpu)
+            .and_then(|q| q.dequantize(&candle_core::Device::Cpu))
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.to_vec1::<f32>())
+            .unwrap_or_else(|e| panic!("candle cannot decode {t:?}: {e}"));
+        let mut ours = vec![0.0f32; rows * k];
+        reference::dequantize_row(t, &w, &mut ours);
+        assert_eq!(ours, theirs, "{} decodes differently", t.name());
+    }
+}
+
+#[test]
+fn matmul_matches_row_by_row_products_for_one_and_many_rows() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for t in QType::ALL {
+        let (n, k) = (300, 512);
+        let w = random_rows(t, n, k, &mut rng);
+        for m in [1, 5] {
+            let x = random_acts(m * k, &mut rng);
+            let mut y = vec![f32::NAN; m * n];
+            matmul(t, &w, n, k, &x, &mut y).unwrap_or_else(|e| panic!("{e}"));
+            for i in 0..m {
+                let mut acts = Vec::new();
+                quantize_acts(&x[i * k..(i + 1) * k], &mut acts);
+                for r in 0..n {
+                    let row = &w[r * t.row_bytes(k)..(r + 1) * t.row_bytes(k)];
+                    let want = reference::dot(t, k, row, &acts);
+                    let scale = abs_dot(t, k, row, &acts);
+                    assert!(
+                        close(y[i * n + r], want, scale),
+                        "{} m={m} [{i}][{r}]: {} vs {want}",
+                        t.name(),
+                        y[i * n + r]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_refuses_operands_that_do_not_fit() {
+    let w = vec![0u8; QType::Q8_0.row_bytes(64) * 2];
+    let mut y = vec![0.0; 2];
+    assert!(matmul(QType::Q8_0, &w, 2, 48, &[0.0; 48], &mut y).is_err());
+    assert!(matmul(QType::Q8_0, &w, 3, 64, &[0.0; 64], &mut [0.0; 3]).is_err());
+    assert!(matmul(QType::Q8_0, &w, 2, 64, &[0.0; 60], &mut y).is_err());
+    assert!(matmul(QType::Q8_0, &w, 2, 64, &[0.0; 64], &mut y).is_ok());
+}
