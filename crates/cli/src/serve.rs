@@ -54,6 +54,21 @@ pub(crate) struct Args {
     /// Print the API key (it is otherwise only written to its file).
     #[arg(long)]
     print_key: bool,
+
+    /// Let clients use (and list) your cloud providers' models as
+    /// `provider:model`; kept for later runs and the app's Server page.
+    #[arg(long, value_name = "on|off")]
+    cloud_models: Option<Switch>,
+
+    /// Keep API requests and answers in the chat history; kept for later runs.
+    #[arg(long, value_name = "on|off")]
+    store_conversations: Option<Switch>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
@@ -62,6 +77,27 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         context_length: args.ctx,
         ..EngineOptions::default()
     })?;
+    let mut settings = app.api_settings()?;
+    if let Some(switch) = args.cloud_models {
+        settings.cloud_models = switch == Switch::On;
+    }
+    if let Some(switch) = args.store_conversations {
+        settings.store_conversations = switch == Switch::On;
+    }
+    app.set_api_settings(settings)?;
+    eprintln!(
+        "Cloud models through the API: {}; API conversations: {}",
+        if settings.cloud_models {
+            "allowed (provider:model)"
+        } else {
+            "off (--cloud-models on allows them)"
+        },
+        if settings.store_conversations {
+            "kept in the history"
+        } else {
+            "not stored (--store-conversations on keeps them)"
+        },
+    );
     let key = match &args.api_key_file {
         Some(file) => Some(read_key(file)?),
         None if !args.host.is_loopback() => {

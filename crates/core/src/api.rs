@@ -3,17 +3,20 @@
 //!
 //! The model is a library id (or unique prefix), a `.gguf` path, or — only when
 //! the setting [`CLOUD_MODELS_SETTING`] is `"1"` — `provider:model` for a
-//! configured provider. Conversations are not stored (a later
-//! `api.store_conversations` setting may change that).
+//! configured provider. Conversations are stored in the history only when the
+//! setting [`STORE_CONVERSATIONS_SETTING`] is `"1"` (one conversation per
+//! request, titled after its first user message and marked as from the API).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hearth_backend::{BackendId, ChatRequest, ErrorKind, FinishReason, Message, TokenSink};
+use hearth_backend::{BackendId, ChatRequest, ErrorKind, FinishReason, Message, Role, TokenSink};
 use hearth_engine::{
     Completion, EngineError, GenerateRequest, GenerationEvent, Prompt, SamplingParams, StopReason,
 };
-use hearth_store::UsageRecord;
+use hearth_store::{
+    MessageFinish, MessageMetrics, MessageStatus, NewConversation, NewMessage, UsageRecord,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::chat::{LOCAL_BACKEND, now_millis};
@@ -24,6 +27,13 @@ use crate::{App, CoreError};
 /// The setting that lets API clients use configured cloud providers
 /// (`"1"`: yes; anything else or unset: local models only).
 pub const CLOUD_MODELS_SETTING: &str = "api.cloud_models";
+
+/// The setting that keeps API requests and answers in the chat history
+/// (`"1"`: yes; anything else or unset: nothing but a usage record).
+pub const STORE_CONVERSATIONS_SETTING: &str = "api.store_conversations";
+
+/// The title prefix of conversations stored from the API.
+pub const API_TITLE_PREFIX: &str = "API: ";
 
 /// What to continue: a conversation (chat completions) or raw text (completions).
 #[derive(Debug, Clone, PartialEq)]
@@ -86,10 +96,43 @@ pub struct ApiAnswer {
     pub decode_tok_s: Option<f64>,
 }
 
+/// What the user allows API clients to do beyond using local models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Configured cloud providers' models can be named (and are listed).
+    pub cloud_models: bool,
+    /// Requests and answers are kept in the chat history.
+    pub store_conversations: bool,
+}
+
 impl App {
+    /// The API settings (both off unless the user turned them on).
+    pub fn api_settings(&self) -> Result<ApiSettings, CoreError> {
+        let on = |key| -> Result<bool, CoreError> {
+            Ok(self.store().setting(key)?.as_deref() == Some("1"))
+        };
+        Ok(ApiSettings {
+            cloud_models: on(CLOUD_MODELS_SETTING)?,
+            store_conversations: on(STORE_CONVERSATIONS_SETTING)?,
+        })
+    }
+
+    /// Saves the API settings (kept across restarts; a running server sees them
+    /// on its next request).
+    pub fn set_api_settings(&self, settings: ApiSettings) -> Result<(), CoreError> {
+        let flag = |on: bool| if on { "1" } else { "0" };
+        self.store()
+            .set_setting(CLOUD_MODELS_SETTING, flag(settings.cloud_models))?;
+        self.store().set_setting(
+            STORE_CONVERSATIONS_SETTING,
+            flag(settings.store_conversations),
+        )?;
+        Ok(())
+    }
+
     /// The models API clients can name: the library's ids, owned by `hearth`.
-    /// Cloud models are not listed (asking every provider is too slow), even
-    /// when [`CLOUD_MODELS_SETTING`] allows using them.
+    /// Cloud models, when allowed, are listed by the server from each
+    /// provider's own list (see [`App::provider_models`]).
     pub fn api_models(&self) -> Result<Vec<(String, String)>, CoreError> {
         // The library alone: `Models::list` would also probe the machine for fit.
         Ok(self
@@ -112,7 +155,7 @@ impl App {
         if !missing {
             return local.map(ApiTarget::Local);
         }
-        let cloud_allowed = self.store().setting(CLOUD_MODELS_SETTING)?.as_deref() == Some("1");
+        let cloud_allowed = self.api_settings()?.cloud_models;
         match BackendId::parse(model) {
             Some(id) if cloud_allowed && !id.is_local() => match self.provider(&id.provider) {
                 Ok(_) => Ok(ApiTarget::Cloud(id)),
@@ -139,6 +182,8 @@ impl App {
             return Err(CoreError::Invalid("messages must not be empty".into()));
         }
         let started = Instant::now();
+        let store = self.api_settings()?.store_conversations;
+        let input = store.then(|| req.input.clone());
         let (backend, model, outcome) = match self.api_target(&req.model)? {
             ApiTarget::Local(path) => {
                 let outcome = self.api_local(path, &req, cancel, on_text).await;
@@ -149,6 +194,10 @@ impl App {
                 (id.provider, id.model, outcome)
             }
         };
+        if let (Some(input), Ok((answer, cost))) = (input, &outcome) {
+            let latency = started.elapsed();
+            self.store_api_turn(input, answer, &backend, &model, *cost, latency)?;
+        }
         let latency = started.elapsed();
         let record = match &outcome {
             Ok((answer, cost)) => UsageRecord {
@@ -187,6 +236,87 @@ impl App {
         };
         self.store().record_usage(&record)?;
         outcome.map(|(answer, _)| answer)
+    }
+
+    /// Keeps one API request and its answer as a conversation of their own.
+    fn store_api_turn(
+        &self,
+        input: ApiInput,
+        answer: &ApiAnswer,
+        backend: &str,
+        model: &str,
+        cost: Option<f64>,
+        latency: Duration,
+    ) -> Result<(), CoreError> {
+        let messages = match input {
+            ApiInput::Chat(messages) => messages,
+            ApiInput::Text(text) => vec![Message::user(text)],
+        };
+        let system: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        let first_user = messages
+            .iter()
+            .find(|m| m.role == Role::User)
+            .map_or("", |m| m.content.as_str());
+        let title: String = first_user.split_whitespace().collect::<Vec<_>>().join(" ");
+        let title: String = title.chars().take(60).collect();
+        let conversation = self.store().create_conversation(&NewConversation {
+            title: Some(format!("{API_TITLE_PREFIX}{title}")),
+            model: Some(model.to_owned()),
+            backend: Some(backend.to_owned()),
+            system_prompt: (!system.is_empty()).then(|| system.join("\n\n")),
+            ..NewConversation::default()
+        })?;
+        let mut parent = None;
+        let turns = messages.into_iter().filter(|m| m.role != Role::System);
+        for m in turns {
+            let stored = self.store().append_message(&NewMessage {
+                conversation_id: conversation.id.clone(),
+                parent_id: parent.take(),
+                role: m.role,
+                content: m.content,
+                status: MessageStatus::Complete,
+                backend: None,
+                model: None,
+            })?;
+            parent = Some(stored.id);
+        }
+        let reply = self.store().append_message(&NewMessage {
+            conversation_id: conversation.id,
+            parent_id: parent,
+            role: Role::Assistant,
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            backend: Some(backend.to_owned()),
+            model: Some(model.to_owned()),
+        })?;
+        self.store().finish_message(
+            &reply.id,
+            &MessageFinish {
+                content: answer.text.clone(),
+                status: match answer.finish {
+                    ApiFinish::Cancelled => MessageStatus::Cancelled,
+                    ApiFinish::Stop | ApiFinish::Length => MessageStatus::Complete,
+                },
+                metrics: MessageMetrics {
+                    tokens_in: Some(answer.prompt_tokens),
+                    tokens_out: Some(answer.completion_tokens),
+                    prompt_tokens_reused: None,
+                    ttft_ms: answer.ttft.map(|t| t.as_secs_f64() * 1000.0),
+                    decode_tok_s: answer.decode_tok_s,
+                    latency_ms: Some(latency.as_secs_f64() * 1000.0),
+                    cost_usd: cost,
+                },
+                error: None,
+                fallback_reason: None,
+                backend: Some(backend.to_owned()),
+                model: Some(model.to_owned()),
+            },
+        )?;
+        Ok(())
     }
 
     async fn api_local(

@@ -53,7 +53,10 @@ pub mod title;
 mod turn_route;
 pub mod view;
 
-pub use api::{ApiAnswer, ApiChat, ApiFinish, ApiInput, ApiTarget, CLOUD_MODELS_SETTING};
+pub use api::{
+    API_TITLE_PREFIX, ApiAnswer, ApiChat, ApiFinish, ApiInput, ApiSettings, ApiTarget,
+    CLOUD_MODELS_SETTING, STORE_CONVERSATIONS_SETTING,
+};
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo};

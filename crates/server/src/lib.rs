@@ -10,9 +10,11 @@
 //!   header, body or key.
 //! - [`key_in`] reads or creates the `api-key` file (random, owner-only).
 //! - Every answer comes from [`hearth_core::App::api_chat`]: local models
-//!   (library id, unique prefix or `.gguf` path) and, when the setting
-//!   `api.cloud_models` is `"1"`, `provider:model`. Nothing is stored but a
-//!   usage record.
+//!   (library id, unique prefix or `.gguf` path) and, when the user allows it
+//!   ([`hearth_core::ApiSettings::cloud_models`]), `provider:model`, which
+//!   `/v1/models` then lists too (each provider's list, cached for 5 minutes).
+//!   Nothing is stored but a usage record, unless the user turned on
+//!   [`hearth_core::ApiSettings::store_conversations`].
 //!
 //! Routes: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions`,
 //! `POST /v1/completions` (JSON or server-sent events with `"stream": true`).

@@ -2,8 +2,10 @@
 //! the response (JSON or an SSE stream) reads its events from a channel and
 //! cancels it when dropped, so a client that goes away frees its slot.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State as Extract;
@@ -34,13 +36,69 @@ pub(crate) async fn not_found() -> Response {
     .into_response()
 }
 
+/// How long a provider's model list is reused, and how long asking may take.
+const CLOUD_LIST_TTL: Duration = Duration::from_secs(300);
+const CLOUD_LIST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Provider name -> (when fetched, its model ids).
+pub(crate) type CloudLists = Mutex<HashMap<String, (Instant, Vec<String>)>>;
+
+/// The library's models and, when the user allows cloud models through the
+/// API and is not offline, every configured provider's models as
+/// `provider:model`. A provider that does not answer in time is left out.
 pub(crate) async fn models(Extract(state): Extract<Arc<State>>) -> Response {
     let app = state.app.clone();
-    let listed = match tokio::task::spawn_blocking(move || app.api_models()).await {
-        Ok(Ok(models)) => models,
+    let listed = tokio::task::spawn_blocking(move || -> Result<_, CoreError> {
+        let local = app.api_models()?;
+        let providers = if app.api_settings()?.cloud_models && !app.offline() {
+            app.providers()?.into_iter().map(|p| p.name).collect()
+        } else {
+            Vec::new()
+        };
+        Ok((local, providers))
+    })
+    .await;
+    let (mut listed, providers) = match listed {
+        Ok(Ok(found)) => found,
         Ok(Err(err)) => return ApiError::from(err).into_response(),
         Err(_) => return ApiError::from(CoreError::WorkerGone).into_response(),
     };
+    for name in providers {
+        let cached = state
+            .cloud_lists
+            .lock()
+            .ok()
+            .and_then(|lists| lists.get(&name).cloned())
+            .filter(|(at, _)| at.elapsed() < CLOUD_LIST_TTL);
+        let ids = match cached {
+            Some((_, ids)) => ids,
+            None => {
+                let asked =
+                    tokio::time::timeout(CLOUD_LIST_TIMEOUT, state.app.provider_models(&name));
+                match asked.await {
+                    Ok(Ok(models)) => {
+                        let ids: Vec<String> = models.into_iter().map(|m| m.id).collect();
+                        if let Ok(mut lists) = state.cloud_lists.lock() {
+                            lists.insert(name.clone(), (Instant::now(), ids.clone()));
+                        }
+                        ids
+                    }
+                    Ok(Err(err)) => {
+                        tracing::warn!(provider = %name, error = %err, "model list failed; not listed");
+                        continue;
+                    }
+                    Err(_) => {
+                        tracing::warn!(provider = %name, "model list timed out; not listed");
+                        continue;
+                    }
+                }
+            }
+        };
+        listed.extend(
+            ids.into_iter()
+                .map(|id| (format!("{name}:{id}"), name.clone())),
+        );
+    }
     let data: Vec<Value> = listed
         .into_iter()
         .map(|(id, owner)| json!({"id": id, "object": "model", "created": 0, "owned_by": owner}))

@@ -87,6 +87,8 @@ pub(crate) struct State {
     pub(crate) local: Arc<Mutex<()>>,
     /// The last requests, filled by the guard.
     pub(crate) log: RequestLog,
+    /// Each provider's model list, fetched at most every few minutes.
+    pub(crate) cloud_lists: crate::routes::CloudLists,
 }
 
 /// A server with its socket open, not yet answering.
@@ -134,6 +136,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         slots: Arc::new(Semaphore::new(config.queue)),
         local: Arc::new(Mutex::new(())),
         log: log.clone(),
+        cloud_lists: Default::default(),
     });
     let router = Router::new()
         .route("/health", get(routes::health))

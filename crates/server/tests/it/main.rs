@@ -82,6 +82,18 @@ impl TestServer {
         }
     }
 
+    /// The body of `GET /v1/models`.
+    pub(crate) async fn models(&self) -> String {
+        let response = self
+            .client
+            .get(self.url("/v1/models"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
