@@ -5,6 +5,7 @@ HEARTH_E2E_CLI (the `hearth` binary) and HEARTH_E2E_MODEL (SmolLM2's .gguf).
 The server runs in a fresh, temporary data directory; nothing else is touched.
 """
 
+import json
 import os
 import re
 import signal
@@ -75,6 +76,16 @@ def check(client: openai.OpenAI, model: str) -> None:
         stop=[answer.choices[0].message.content[5:8]],
     )
     assert cut.choices[0].finish_reason == "stop", cut
+
+    as_json = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+        temperature=0,
+        max_tokens=200,
+        response_format={"type": "json_object"},
+    )
+    assert isinstance(json.loads(as_json.choices[0].message.content), dict), as_json
+    assert as_json.choices[0].finish_reason == "stop", as_json
 
     completion = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
     assert completion.choices[0].text is not None, completion

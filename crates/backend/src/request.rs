@@ -55,6 +55,10 @@ pub struct ChatRequest {
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop: Vec<String>,
+    /// The answer must be one JSON object (OpenAI's `response_format:
+    /// json_object`, Gemini's `responseMimeType: application/json`). Providers
+    /// without such a switch (Anthropic) are not asked with it.
+    pub json: bool,
 }
 
 /// Where a backend sends the answer's text as it arrives.

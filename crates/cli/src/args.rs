@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
 use hearth_engine::{
-    DevicePreference, Engine, EngineOptions, GenerateRequest, Prompt, SamplingParams,
+    DevicePreference, Engine, EngineOptions, GenerateRequest, OutputFormat, Prompt, SamplingParams,
 };
 use hearth_secrets::{KeyringStore, SecretStore};
 
@@ -178,6 +178,7 @@ impl SamplingArgs {
             sampling: self.params(),
             max_tokens: self.max_tokens,
             stop: self.stop.clone(),
+            format: OutputFormat::Text,
         }
     }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use hearth_backend::{BackendId, Message};
 use hearth_core::{App, ChatEvent, TurnOptions};
-use hearth_engine::Prompt;
+use hearth_engine::{OutputFormat, Prompt};
 use hearth_store::NewConversation;
 
 use crate::args::{ModelArgs, SamplingArgs};
@@ -33,6 +33,10 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with_all = ["policy", "fallback"])]
     raw: bool,
 
+    /// Answer with one JSON object, enforced while sampling (local models only).
+    #[arg(long, conflicts_with_all = ["policy", "fallback"])]
+    json: bool,
+
     #[command(flatten)]
     route: RouteArgs,
 
@@ -51,6 +55,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if !args.raw && (routed || maybe_cloud) {
         let app = open::app(args.model.engine_options())?;
         if routed || route::cloud_model(&app, args.model.model.as_deref())?.is_some() {
+            anyhow::ensure!(
+                !args.json,
+                "--json is for local models (cloud models get JSON mode through `hearth serve`)"
+            );
             return run_routed(&app, args);
         }
     }
@@ -66,7 +74,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         messages.push(Message::user(&args.prompt));
         Prompt::Chat(messages)
     };
-    let request = args.sampling.request(prompt);
+    let mut request = args.sampling.request(prompt);
+    if args.json {
+        request.format = OutputFormat::JsonObject;
+    }
 
     let completion = stream::answer(&engine, request, &interrupt)?;
     stats::print(&completion, engine.info());

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use hearth_backend::{BackendId, ChatRequest, ErrorKind, FinishReason, Message, Role, TokenSink};
 use hearth_engine::{
-    Completion, EngineError, GenerateRequest, GenerationEvent, Prompt, SamplingParams, StopReason,
+    Completion, EngineError, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
+    SamplingParams, StopReason,
 };
 use hearth_store::{
     MessageFinish, MessageMetrics, MessageStatus, NewConversation, NewMessage, UsageRecord,
@@ -53,6 +54,8 @@ pub struct ApiChat {
     pub top_p: Option<f32>,
     pub seed: Option<u64>,
     pub stop: Vec<String>,
+    /// `response_format`: free text or one JSON object.
+    pub format: OutputFormat,
 }
 
 /// Where a request's model lives.
@@ -365,6 +368,7 @@ impl App {
             },
             max_tokens: req.max_tokens,
             stop: req.stop.clone(),
+            format: req.format,
         };
         // The engine streams over a std channel from its worker thread; a
         // blocking task relays the events to this async task.
@@ -413,6 +417,12 @@ impl App {
         mut on_text: impl FnMut(&str) + Send,
     ) -> Result<(ApiAnswer, Option<f64>), CoreError> {
         let provider = self.provider(&id.provider)?;
+        if req.format == OutputFormat::JsonObject && !provider.kind().has_json_mode() {
+            return Err(CoreError::Invalid(format!(
+                "{} has no JSON mode; ask for the JSON in the prompt instead",
+                id.provider
+            )));
+        }
         // Redacted before sending when the user asked for it, like chat turns.
         let settings = self.redaction()?;
         let mut redactor = Redactor::new(&settings);
@@ -439,6 +449,7 @@ impl App {
             temperature: req.temperature,
             top_p: req.top_p,
             stop: req.stop,
+            json: req.format == OutputFormat::JsonObject,
         };
         let price = self.price(&id.provider, &id.model)?;
         let estimate = price.map_or(0.0, |p| {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use hearth_backend::{ErrorKind, Message as Turn, Role};
 use hearth_engine::{
-    Completion, EngineError, GenerateRequest, GenerationEvent, Prompt, SamplingParams, StopReason,
+    Completion, EngineError, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
+    SamplingParams, StopReason,
 };
 use hearth_store::{
     Conversation, ConversationId, ConversationPatch, Message, MessageFinish, MessageId,
@@ -292,6 +293,7 @@ impl App {
             },
             max_tokens: Some(20),
             stop: vec!["\n\n".into()],
+            format: OutputFormat::Text,
         };
         let completion = tokio::task::spawn_blocking(move || {
             engine.generate_blocking(request, CancellationToken::new(), |_| {})
@@ -432,6 +434,7 @@ impl App {
             sampling: sampling_params(&conv.sampling),
             max_tokens,
             stop: options.stop.clone(),
+            format: OutputFormat::Text,
         };
         let started = Instant::now();
         let mut text = prefix;

@@ -97,6 +97,7 @@ impl App {
             temperature: conv.sampling.temperature,
             top_p: conv.sampling.top_p,
             stop: options.stop.clone(),
+            json: false,
         };
 
         // Over budget: refused before anything is stored or sent.

@@ -63,6 +63,7 @@ pub use cloud::{ProviderEntry, ProviderInfo};
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use cost::{Budget, Price};
 pub use error::CoreError;
+pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_providers;
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};

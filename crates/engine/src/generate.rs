@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::detok::{StopStrings, Utf8Stream};
 use crate::error::EngineError;
+use crate::json_mode::JsonMode;
 use crate::models::Model;
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatTemplate;
@@ -48,6 +49,19 @@ pub struct GenerateRequest {
     pub max_tokens: Option<usize>,
     /// Stop when the output contains one of these (not included in the output).
     pub stop: Vec<String>,
+    /// The shape of the answer.
+    pub format: OutputFormat,
+}
+
+/// The shape an answer must have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// One JSON object, enforced while sampling; generation ends when it closes.
+    JsonObject,
 }
 
 impl GenerateRequest {
@@ -58,6 +72,7 @@ impl GenerateRequest {
             sampling: SamplingParams::default(),
             max_tokens: None,
             stop: Vec::new(),
+            format: OutputFormat::Text,
         }
     }
 }
@@ -296,6 +311,7 @@ impl Run<'_> {
             }
         };
         let mut first_token_at = None;
+        let mut json = (request.format == OutputFormat::JsonObject).then(JsonMode::default);
         let stop_reason = loop {
             if cancel.is_cancelled() {
                 break StopReason::Cancelled;
@@ -306,6 +322,13 @@ impl Run<'_> {
                 ));
             };
             let mut scores: Vec<f32> = current.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+            if let Some(json) = &mut json {
+                let context_left = self.context_length.saturating_sub(pos);
+                let budget_left = request
+                    .max_tokens
+                    .map_or(usize::MAX, |max| max.saturating_sub(tokens.len()));
+                json.mask(&mut scores, self.tokenizer, context_left.min(budget_left));
+            }
             let token = sampler.sample(&mut scores, &history);
             first_token_at.get_or_insert_with(Instant::now);
             if self.tokenizer.is_stop(token) {
@@ -318,6 +341,12 @@ impl Run<'_> {
             emit(&checked.emit, &mut text);
             if checked.stopped {
                 break StopReason::StopString;
+            }
+            if let Some(json) = &mut json {
+                json.accept(self.tokenizer.bytes(token));
+                if json.complete() {
+                    break StopReason::Eos;
+                }
             }
             if request.max_tokens.is_some_and(|max| tokens.len() >= max) {
                 break StopReason::MaxTokens;

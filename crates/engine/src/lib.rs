@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod generate;
 pub mod gguf;
+mod json_mode;
 mod models;
 mod sampler;
 mod template;
@@ -35,7 +36,9 @@ mod tokenizer;
 pub use device::{DevicePreference, set_threads, threads};
 pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
 pub use error::EngineError;
-pub use generate::{Completion, GenerateRequest, GenerationStats, Prompt, StopReason};
+pub use generate::{
+    Completion, GenerateRequest, GenerationStats, OutputFormat, Prompt, StopReason,
+};
 pub use models::{
     DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES, load as load_model,
 };

@@ -46,7 +46,7 @@ pub fn matmul(
     y: &mut [f32],
 ) -> Result<(), MatmulError> {
     let block = t.block_elems();
-    if k == 0 || k % block != 0 {
+    if k == 0 || !k.is_multiple_of(block) {
         return Err(MatmulError::RowLength {
             t: t.name(),
             k,
@@ -63,7 +63,7 @@ pub fn matmul(
             got: w.len(),
         });
     }
-    if x.len() % k != 0 || y.len() != x.len() / k * n {
+    if !x.len().is_multiple_of(k) || y.len() != x.len() / k * n {
         return Err(MatmulError::Shape { len: x.len(), k, n });
     }
     let m = x.len() / k;

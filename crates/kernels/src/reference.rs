@@ -11,7 +11,7 @@ use crate::{ActBlock, QType};
 /// [`QType::row_bytes`] for it.
 pub fn dequantize_row(t: QType, w: &[u8], out: &mut [f32]) {
     let (be, bb) = (t.block_elems(), t.block_bytes());
-    assert!(out.len() % be == 0 && w.len() >= t.row_bytes(out.len()));
+    assert!(out.len().is_multiple_of(be) && w.len() >= t.row_bytes(out.len()));
     for (y, b) in out.chunks_exact_mut(be).zip(w.chunks_exact(bb)) {
         dequantize_block(t, b, y);
     }

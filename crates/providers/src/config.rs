@@ -46,6 +46,12 @@ impl ProviderKind {
         }
     }
 
+    /// Whether the API can be asked for one JSON object as the answer
+    /// (`ChatRequest::json`). Anthropic's Messages API has no such switch.
+    pub fn has_json_mode(self) -> bool {
+        !matches!(self, Self::Anthropic)
+    }
+
     /// Where the provider's API lives; `None` for a compatible server (the
     /// user must say where it is).
     pub fn default_base_url(self) -> Option<&'static str> {

@@ -140,6 +140,9 @@ pub(crate) fn chat_request(
     if let Some(p) = req.top_p {
         config.insert("topP".into(), json!(p));
     }
+    if req.json {
+        config.insert("responseMimeType".into(), json!("application/json"));
+    }
     if !req.stop.is_empty() {
         config.insert("stopSequences".into(), json!(req.stop));
     }
@@ -332,6 +335,7 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
             temperature: Some(0.25),
             top_p: None,
             stop: vec!["END".into()],
+            json: true,
         };
         let key = SecretString::from("AIza-test".to_owned());
         let wire = chat_request(&base, Some(&key), &req).unwrap();
@@ -349,6 +353,10 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
         assert_eq!(body["generationConfig"]["maxOutputTokens"], 100);
         assert_eq!(body["generationConfig"]["temperature"], 0.25);
         assert_eq!(body["generationConfig"]["stopSequences"][0], "END");
+        assert_eq!(
+            body["generationConfig"]["responseMimeType"],
+            "application/json"
+        );
         assert!(body["generationConfig"].get("topP").is_none());
     }
 

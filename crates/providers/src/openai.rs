@@ -102,6 +102,9 @@ pub(crate) fn chat_request(
     if let Some(p) = req.top_p {
         body.insert("top_p".into(), json!(p));
     }
+    if req.json {
+        body.insert("response_format".into(), json!({"type": "json_object"}));
+    }
     if !req.stop.is_empty() {
         body.insert("stop".into(), json!(req.stop));
     }
@@ -283,6 +286,7 @@ data: [DONE]
             temperature: Some(0.5),
             top_p: Some(0.9),
             stop: vec!["\n\n".into()],
+            json: false,
         };
         let key = SecretString::from("sk-test".to_owned());
         let wire = chat_request(&base, Some(&key), false, &req).unwrap();
@@ -300,6 +304,16 @@ data: [DONE]
         assert_eq!(body["max_completion_tokens"], 64);
         assert_eq!(body["temperature"], 0.5);
         assert_eq!(body["stop"][0], "\n\n");
+        assert!(body.get("response_format").is_none());
+        let json_mode = ChatRequest {
+            json: true,
+            ..req.clone()
+        };
+        let body = chat_request(&base, Some(&key), false, &json_mode)
+            .unwrap()
+            .body
+            .unwrap();
+        assert_eq!(body["response_format"]["type"], "json_object");
 
         let compat = chat_request(&base, None, true, &req).unwrap();
         assert!(matches!(compat.auth, Auth::None));

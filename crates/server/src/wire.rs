@@ -4,7 +4,7 @@
 //! <https://platform.openai.com/docs/api-reference/completions/create>.
 
 use hearth_backend::{Message, Role};
-use hearth_core::{ApiAnswer, ApiChat, ApiInput};
+use hearth_core::{ApiAnswer, ApiChat, ApiInput, OutputFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,6 +16,13 @@ use crate::error::ApiError;
 enum Stop {
     One(String),
     Many(Vec<String>),
+}
+
+/// `response_format`: `{"type": "text" | "json_object" | "json_schema", …}`.
+#[derive(Debug, Deserialize)]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +45,7 @@ struct Options {
     seed: Option<u64>,
     stop: Option<Stop>,
     n: Option<u64>,
+    response_format: Option<ResponseFormat>,
 }
 
 /// A message's content: text, or a list of parts of which only text is understood.
@@ -179,6 +187,23 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
     if max_tokens == Some(0) {
         return Err(ApiError::bad_request("max_tokens must be at least 1").with_param("max_tokens"));
     }
+    let format = match options.response_format.as_ref().map(|f| f.kind.as_str()) {
+        None | Some("text") => OutputFormat::Text,
+        Some("json_object") => OutputFormat::JsonObject,
+        Some("json_schema") => {
+            return Err(ApiError::bad_request(
+                "response_format json_schema is not supported; use json_object and describe \
+                 the fields in the prompt",
+            )
+            .with_param("response_format"));
+        }
+        Some(other) => {
+            return Err(
+                ApiError::bad_request(format!("unknown response_format type {other:?}"))
+                    .with_param("response_format"),
+            );
+        }
+    };
     let stop = match options.stop {
         None => Vec::new(),
         Some(Stop::One(s)) => vec![s],
@@ -197,6 +222,7 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
             top_p: options.top_p,
             seed: options.seed,
             stop,
+            format,
         },
         stream: options.stream,
         include_usage: options.stream_options.is_some_and(|o| o.include_usage),
@@ -315,6 +341,7 @@ mod tests {
         assert_eq!(parsed.chat.max_tokens, Some(5));
         assert_eq!(parsed.chat.stop, vec!["\n".to_owned()]);
         assert_eq!(parsed.chat.seed, Some(7));
+        assert_eq!(parsed.chat.format, OutputFormat::Text);
         assert_eq!(
             parsed.chat.input,
             ApiInput::Chat(vec![Message::system("Be brief."), Message::user("Hi")])
@@ -336,5 +363,25 @@ mod tests {
         );
         assert!(parse_completion(br#"{"model":"m","prompt":["a","b"]}"#).is_err());
         assert!(parse_completion(br#"{"model":"m","prompt":["a"],"stop":["x","y"]}"#).is_ok());
+    }
+
+    #[test]
+    fn response_format_json_object_is_json_mode_and_json_schema_is_refused() {
+        let json = parse_chat(
+            br#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_object"}}"#,
+        )
+        .unwrap();
+        assert_eq!(json.chat.format, OutputFormat::JsonObject);
+        let text = parse_chat(
+            br#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"text"}}"#,
+        )
+        .unwrap();
+        assert_eq!(text.chat.format, OutputFormat::Text);
+        for kind in ["json_schema", "yaml"] {
+            let body = format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"Hi"}}],"response_format":{{"type":"{kind}"}}}}"#
+            );
+            assert!(parse_chat(body.as_bytes()).is_err(), "{kind}");
+        }
     }
 }

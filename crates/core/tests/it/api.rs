@@ -2,7 +2,7 @@
 
 use hearth_backend::Message;
 use hearth_core::{ApiChat, ApiFinish, ApiInput, ApiTarget, CoreError};
-use hearth_engine::EngineOptions;
+use hearth_engine::{EngineOptions, OutputFormat};
 use tokio_util::sync::CancellationToken;
 
 use crate::Home;
@@ -16,6 +16,7 @@ fn request(model: &str, input: ApiInput) -> ApiChat {
         top_p: None,
         seed: None,
         stop: Vec::new(),
+        format: OutputFormat::Text,
     }
 }
 

@@ -81,6 +81,7 @@ fn request() -> GenerateRequest {
         sampling: SamplingParams::greedy(),
         max_tokens: None,
         stop: Vec::new(),
+        format: OutputFormat::Text,
     }
 }
 

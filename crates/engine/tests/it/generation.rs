@@ -4,8 +4,8 @@ use std::sync::OnceLock;
 
 use hearth_backend::Message;
 use hearth_engine::{
-    Completion, Engine, EngineError, EngineOptions, GenerateRequest, GenerationEvent, Prompt,
-    SamplingParams, StopReason,
+    Completion, Engine, EngineError, EngineOptions, GenerateRequest, GenerationEvent, OutputFormat,
+    Prompt, SamplingParams, StopReason,
 };
 use hearth_testkit::models;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,7 @@ fn greedy(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
         sampling: SamplingParams::greedy(),
         max_tokens: Some(max_tokens),
         stop: Vec::new(),
+        format: OutputFormat::Text,
     }
 }
 
@@ -78,6 +79,7 @@ fn seeded_sampling_is_reproducible() {
         },
         max_tokens: Some(24),
         stop: Vec::new(),
+        format: OutputFormat::Text,
     };
     let (_, a) = stream(engine, request(42));
     let (_, b) = stream(engine, request(42));
@@ -279,4 +281,39 @@ fn bad_files_fail_to_load_with_clear_errors() {
 
     let err = Engine::load(dir.path().join("missing.gguf"), EngineOptions::default()).unwrap_err();
     assert!(err.to_string().contains("missing.gguf"), "{err}");
+}
+
+/// JSON mode: both models answer with one JSON object that parses, greedy and
+/// sampled, and the answer ends when the object closes.
+#[test]
+fn json_mode_answers_with_one_json_object() {
+    let gemma = Engine::load(models::gemma3(), EngineOptions::default()).unwrap();
+    let ask = vec![Message::user(
+        "Describe a cat as JSON with the fields name, age and colour.",
+    )];
+    for (engine, name) in [(smollm(), "smollm2"), (&gemma, "gemma3")] {
+        for sampling in [
+            SamplingParams::greedy(),
+            SamplingParams {
+                seed: Some(3),
+                ..SamplingParams::default()
+            },
+        ] {
+            let request = GenerateRequest {
+                sampling,
+                format: OutputFormat::JsonObject,
+                ..greedy(Prompt::Chat(ask.clone()), 256)
+            };
+            let (_, answer) = stream(engine, request);
+            assert_eq!(
+                answer.stop_reason,
+                StopReason::Eos,
+                "{name}: {:?}",
+                answer.text
+            );
+            let value: serde_json::Value = serde_json::from_str(&answer.text)
+                .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {:?}", answer.text));
+            assert!(value.is_object(), "{name}: {value}");
+        }
+    }
 }

@@ -167,6 +167,7 @@ pub(crate) fn request(case: Case) -> ChatRequest {
         temperature: Some(0.2),
         top_p: None,
         stop: Vec::new(),
+        json: false,
     }
 }
 

@@ -288,3 +288,24 @@ async fn a_streamed_plain_completion() {
         "length"
     );
 }
+
+#[tokio::test]
+async fn response_format_json_object_answers_with_json() {
+    let server = TestServer::start().await;
+    let mut body = server.chat_body("Give me a JSON object describing a dog.", 200);
+    body["response_format"] = json!({"type": "json_object"});
+    let answer: Value = server
+        .post("/v1/chat/completions", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    let parsed: Value = serde_json::from_str(content).unwrap_or_else(|e| panic!("{e}: {content}"));
+    assert!(parsed.is_object(), "{parsed}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+
+    body["response_format"] = json!({"type": "json_schema", "json_schema": {}});
+    let refused = server.post("/v1/chat/completions", &body).await;
+    assert_eq!(error_of(refused, 400).await["param"], "response_format");
+}
