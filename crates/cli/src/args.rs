@@ -70,6 +70,7 @@ impl ModelArgs {
             context_length: self.ctx,
             device: self.device,
             threads: self.threads,
+            candle_matmul: false,
         }
     }
 

@@ -29,6 +29,11 @@ pub(crate) struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Multiply with candle's quantised matmul instead of Hearth's kernels
+    /// (the reference `cargo xtask bench` compares them with).
+    #[arg(long)]
+    candle_matmul: bool,
 }
 
 #[derive(Serialize)]
@@ -51,7 +56,12 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     if args.runs == 0 || args.prompt_tokens == 0 || args.gen_tokens == 0 {
         bail!("--runs, --prompt-tokens and --gen-tokens must be at least 1");
     }
-    let (engine, path) = args.model.load()?;
+    let options = hearth_engine::EngineOptions {
+        candle_matmul: args.candle_matmul,
+        ..args.model.engine_options()
+    };
+    let path = args.model.path()?;
+    let engine = hearth_engine::Engine::load(&path, options)?;
     // One warm-up run: first-touch page faults and lazy allocations are not speed.
     engine.bench(args.prompt_tokens, args.gen_tokens)?;
     let mut prefill = Vec::with_capacity(args.runs);

@@ -31,6 +31,9 @@ pub struct EngineOptions {
     pub device: DevicePreference,
     /// CPU threads; see [`crate::set_threads`] for when this can take effect.
     pub threads: Option<usize>,
+    /// candle's quantised matmul instead of Hearth's kernels (the reference
+    /// for benchmarks; see [`LoadOptions::candle_matmul`]).
+    pub candle_matmul: bool,
 }
 
 /// What streams out of a generation.
@@ -267,6 +270,7 @@ impl Worker {
         let device = device::pick(options.device)?;
         let load = LoadOptions {
             context_length: options.context_length,
+            candle_matmul: options.candle_matmul,
         };
         let (model, info) = models::load(&gguf, &device, &load)?;
         let device_name = device::name(&device);

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QTensor, ggml_file::qtensor_from_ggml};
 use candle_core::{Device, Tensor};
@@ -118,10 +119,31 @@ impl TensorInfo {
     }
 }
 
+/// A byte range of a mapped GGUF file, kept mapped while this lives.
+#[derive(Clone)]
+pub(crate) struct Mapped {
+    map: Arc<memmap2::Mmap>,
+    offset: usize,
+    len: usize,
+}
+
+impl Mapped {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // The range was checked against the map when this was made.
+        &self.map[self.offset..self.offset + self.len]
+    }
+}
+
+impl fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mapped({} bytes at {})", self.len, self.offset)
+    }
+}
+
 /// An open GGUF file: metadata and tensor directory parsed, tensor data mapped.
 pub struct GgufFile {
     path: PathBuf,
-    map: memmap2::Mmap,
+    map: Arc<memmap2::Mmap>,
     version: u32,
     metadata: BTreeMap<String, Value>,
     tensors: BTreeMap<String, TensorInfo>,
@@ -149,8 +171,10 @@ impl GgufFile {
         })?;
         // SAFETY: the map is read-only. If another process truncates the file while
         // it is mapped, reads past the new end fault (SIGBUS); that is the same
-        // contract every mmap-based model loader (llama.cpp, safetensors) accepts,
-        // and the window is only the load itself: tensors are copied out at load.
+        // contract every mmap-based model loader (llama.cpp, safetensors) accepts.
+        // Weights the CPU kernels compute on stay mapped for the model's life
+        // (`mapped`); deleting or replacing the file (a new inode) is safe, only
+        // truncating it in place is not.
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| EngineError::Io {
             path: path.clone(),
@@ -163,7 +187,7 @@ impl GgufFile {
         let parsed = parse(&map).map_err(invalid)?;
         Ok(Self {
             path,
-            map,
+            map: Arc::new(map),
             version: parsed.version,
             metadata: parsed.metadata,
             tensors: parsed.tensors,
@@ -322,6 +346,20 @@ impl GgufFile {
                 name: name.to_owned(),
             })?;
         Ok((info, bytes))
+    }
+
+    /// A tensor's bytes that stay mapped (not copied) for as long as the
+    /// returned handle lives: the kernels compute on the file's pages directly.
+    pub(crate) fn mapped(&self, name: &str) -> Result<(&TensorInfo, Mapped), EngineError> {
+        let (info, _) = self.tensor_bytes(name)?;
+        Ok((
+            info,
+            Mapped {
+                map: self.map.clone(),
+                offset: info.offset,
+                len: info.len,
+            },
+        ))
     }
 
     pub fn has_tensor(&self, name: &str) -> bool {

@@ -27,7 +27,7 @@ pub mod reference;
 mod kquants;
 mod legacy;
 
-pub use act::{ActBlock, quantize_acts};
+pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use format::QType;
 pub use isa::{Isa, RowsDot, rows_dot_fn};
 pub use matmul::{MatmulError, matmul};

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::{ActBlock, Isa, QType, quantize_acts, rows_dot_fn};
+use crate::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn};
 
 /// A product whose operands do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ pub fn matmul(
             block,
         })?;
     ACTS.with_borrow_mut(|acts| {
-        quantize_acts(x, acts);
+        quantize_acts_for(t, x, acts);
         let acts: &[ActBlock] = acts;
         let per_row = k / 32;
         let threads = rayon::current_num_threads();

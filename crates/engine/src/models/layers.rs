@@ -7,12 +7,10 @@
 //! `quantized_llama.rs`; written for Hearth. Activations are f32; weights stay in
 //! their stored quantised type and are multiplied with candle's `QMatMul`.
 
-use std::sync::Arc;
-
-use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{D, Device, Module, Result, Tensor};
+use candle_core::{D, Device, Result, Tensor};
 
 use super::attention::{Attention, KvCache, QkvProj};
+use super::qweight::QWeight;
 
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -122,6 +120,8 @@ pub(crate) struct Loader<'a> {
     pub(crate) hp: Hparams,
     /// Positions the KV caches and rotary tables must hold.
     pub(crate) context: usize,
+    /// candle's matmul instead of Hearth's kernels ([`super::LoadOptions`]).
+    pub(crate) candle_matmul: bool,
 }
 
 impl Loader<'_> {
@@ -130,17 +130,13 @@ impl Loader<'_> {
     }
 
     pub(crate) fn linear(&self, name: &str) -> std::result::Result<Linear, EngineError> {
-        let w = self.gguf.qtensor(&format!("{name}.weight"), self.device)?;
+        let w = QWeight::load(self, &format!("{name}.weight"))?;
         let bias_name = format!("{name}.bias");
         let bias = if self.has(&bias_name) {
             Some(self.gguf.tensor_f32(&bias_name, self.device)?)
         } else {
             None
         };
-        let w = QMatMul::from_qtensor(w).map_err(|source| EngineError::Tensor {
-            name: format!("{name}.weight"),
-            source,
-        })?;
         Ok(Linear { w, bias })
     }
 
@@ -224,7 +220,7 @@ impl Loader<'_> {
 /// `x · Wᵀ (+ b)` with a quantised `W`.
 #[derive(Debug)]
 pub(crate) struct Linear {
-    w: QMatMul,
+    w: QWeight,
     bias: Option<Tensor>,
 }
 
@@ -252,61 +248,40 @@ impl RmsNorm {
     }
 }
 
-/// The token embedding, kept quantised: rows are dequantised on lookup only, and
-/// the same quantised tensor is the output head when the model ties them.
+/// The token embedding, kept quantised (and, on the CPU, in the mapped file):
+/// rows are decoded on lookup only, and the same matrix is the output head when
+/// the model ties them.
 #[derive(Debug)]
 pub(crate) struct Embeddings {
-    table: Arc<QTensor>,
-    /// Only when a row is not a whole number of quantisation blocks (the quantised
-    /// gather cannot split a block); then the table is dequantised once.
-    dense: Option<Tensor>,
-    head: QMatMul,
+    table: QWeight,
+    /// `output.weight`, when the model does not tie it to the embedding.
+    head: Option<QWeight>,
 }
 
 impl Embeddings {
     pub(crate) fn load(loader: &Loader<'_>) -> std::result::Result<Self, EngineError> {
-        let name = "token_embd.weight";
-        let err = |source| EngineError::Tensor {
-            name: name.into(),
-            source,
-        };
-        let table = Arc::new(loader.gguf.qtensor(name, loader.device)?);
-        let (_, hidden) = table.shape().dims2().map_err(err)?;
-        let dense = if hidden % table.dtype().block_size() == 0 {
-            None
-        } else {
-            tracing::warn!("token_embd rows are not block-aligned; dequantising the embedding");
-            Some(table.dequantize(loader.device).map_err(err)?)
-        };
+        let table = QWeight::load(loader, "token_embd.weight")?;
         let head = if loader.has("output.weight") {
-            let w = loader.gguf.qtensor("output.weight", loader.device)?;
-            QMatMul::from_qtensor(w).map_err(|source| EngineError::Tensor {
-                name: "output.weight".into(),
-                source,
-            })?
+            Some(QWeight::load(loader, "output.weight")?)
         } else {
-            QMatMul::from_arc(table.clone()).map_err(err)?
+            None
         };
-        Ok(Self { table, dense, head })
+        Ok(Self { table, head })
     }
 
     /// Number of rows (the vocabulary size).
     pub(crate) fn rows(&self) -> usize {
-        self.table.shape().dims().first().copied().unwrap_or(0)
+        self.table.n_rows()
     }
 
-    /// `[t]` ids to `[1, t, d]` f32 rows.
-    pub(crate) fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
-        let rows = match &self.dense {
-            Some(dense) => dense.index_select(ids, 0)?,
-            None => self.table.embedding(ids)?,
-        };
-        rows.unsqueeze(0)
+    /// Token ids to `[1, t, d]` f32 rows.
+    pub(crate) fn lookup(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
+        self.table.rows(ids, device)?.unsqueeze(0)
     }
 
     /// Logits for `x` (`[.., d]` to `[.., vocab]`).
     pub(crate) fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.head.forward(x)
+        self.head.as_ref().unwrap_or(&self.table).forward(x)
     }
 }
 

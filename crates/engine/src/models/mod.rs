@@ -10,6 +10,7 @@ mod gemma3;
 mod layers;
 mod llama;
 mod phi3;
+mod qweight;
 mod transformer;
 
 use candle_core::{Device, Tensor};
@@ -58,6 +59,10 @@ pub struct ModelInfo {
 pub struct LoadOptions {
     /// Context window; `None` means the model's own, capped at [`DEFAULT_CONTEXT_CAP`].
     pub context_length: Option<usize>,
+    /// Multiply with candle's quantised matmul instead of Hearth's kernels (and
+    /// copy the weights instead of mapping them): the reference the kernels are
+    /// compared with in tests and benchmarks.
+    pub candle_matmul: bool,
 }
 
 /// The file's architecture, if Hearth can run it; else the error naming the ones
@@ -100,6 +105,7 @@ pub fn load(
         device,
         hp: hp.clone(),
         context,
+        candle_matmul: opts.candle_matmul,
     };
     let model = match arch {
         "gemma3" => gemma3::load(&ld)?,

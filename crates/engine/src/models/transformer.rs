@@ -87,8 +87,7 @@ impl Transformer {
 
     fn run(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Tensor> {
         let t = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?;
-        let mut x = self.embed.lookup(&ids)?;
+        let mut x = self.embed.lookup(tokens, &self.device)?;
         if let Some(s) = self.embed_scale {
             x = (x * s)?;
         }

@@ -1,0 +1,162 @@
+//! Quantised weight matrices: Hearth's own kernels (hearth-kernels) on the CPU,
+//! candle's `QMatMul` everywhere else.
+//!
+//! On the CPU, a weight whose type hearth-kernels handles stays in the mapped
+//! GGUF file (no copy) and `x · Wᵀ` runs as a candle custom op over it. Other
+//! types (F16, F32, Q2_K, Q3_K, …) and GPU devices (the `cuda` / `metal`
+//! features) are copied into a candle `QTensor` as before.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
+use hearth_kernels::QType;
+
+use super::layers::Loader;
+use crate::error::EngineError;
+use crate::gguf::Mapped;
+
+/// A `[n, k]` weight used as `x · Wᵀ`.
+#[derive(Debug)]
+pub(crate) enum QWeight {
+    Hearth(MappedMatrix),
+    Candle {
+        matmul: QMatMul,
+        qtensor: Arc<QTensor>,
+    },
+}
+
+/// A quantised matrix in the mapped file.
+#[derive(Debug, Clone)]
+pub(crate) struct MappedMatrix {
+    qtype: QType,
+    bytes: Mapped,
+    /// Rows (outputs) and values per row (inputs).
+    n: usize,
+    k: usize,
+}
+
+impl QWeight {
+    /// Loads tensor `name` (`[n, k]` in candle's order).
+    pub(crate) fn load(loader: &Loader<'_>, name: &str) -> std::result::Result<Self, EngineError> {
+        let (gguf, device) = (loader.gguf, loader.device);
+        let err = |source| EngineError::Tensor {
+            name: name.to_owned(),
+            source,
+        };
+        let info = gguf
+            .tensor_infos()
+            .get(name)
+            .ok_or_else(|| EngineError::MissingTensor { name: name.into() })?;
+        let ours = device.is_cpu() && !loader.candle_matmul;
+        if let (Some(qtype), true, &[n, k]) =
+            (kernel_type(info.dtype), ours, info.shape().as_slice())
+            && k % qtype.block_elems() == 0
+        {
+            let (_, bytes) = gguf.mapped(name)?;
+            if bytes.bytes().len() == n * qtype.row_bytes(k) {
+                return Ok(Self::Hearth(MappedMatrix { qtype, bytes, n, k }));
+            }
+        }
+        let qtensor = Arc::new(gguf.qtensor(name, device)?);
+        Ok(Self::Candle {
+            matmul: QMatMul::from_arc(qtensor.clone()).map_err(err)?,
+            qtensor,
+        })
+    }
+
+    /// `x · Wᵀ` over the last dimension of `x`.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Hearth(m) => x.contiguous()?.apply_op1_no_bwd(m),
+            Self::Candle { matmul, .. } => matmul.forward(x),
+        }
+    }
+
+    /// Rows `ids` decoded to f32 (`[ids.len(), k]`): the embedding lookup.
+    pub(crate) fn rows(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
+        match self {
+            Self::Hearth(m) => {
+                let row_bytes = m.qtype.row_bytes(m.k);
+                let all = m.bytes.bytes();
+                let mut out = vec![0.0f32; ids.len() * m.k];
+                for (row, &id) in out.chunks_exact_mut(m.k).zip(ids) {
+                    let id = id as usize;
+                    if id >= m.n {
+                        candle_core::bail!("token id {id} is outside the {} embedding rows", m.n);
+                    }
+                    hearth_kernels::reference::dequantize_row(
+                        m.qtype,
+                        &all[id * row_bytes..(id + 1) * row_bytes],
+                        row,
+                    );
+                }
+                Tensor::from_vec(out, (ids.len(), m.k), device)
+            }
+            Self::Candle { qtensor, .. } => {
+                let ids = Tensor::new(ids, device)?;
+                // The quantised gather cannot split a block: a row that is not a
+                // whole number of blocks is read from the dequantised table.
+                if qtensor.shape().dims2()?.1 % qtensor.dtype().block_size() == 0 {
+                    qtensor.embedding(&ids)
+                } else {
+                    qtensor.dequantize(device)?.index_select(&ids, 0)
+                }
+            }
+        }
+    }
+
+    /// Rows (the vocabulary size for an embedding).
+    pub(crate) fn n_rows(&self) -> usize {
+        match self {
+            Self::Hearth(m) => m.n,
+            Self::Candle { qtensor, .. } => qtensor.shape().dims().first().copied().unwrap_or(0),
+        }
+    }
+}
+
+impl CustomOp1 for MappedMatrix {
+    fn name(&self) -> &'static str {
+        "hearth-qmatmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("hearth-qmatmul takes f32 activations");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("hearth-qmatmul takes contiguous activations");
+        };
+        let x = &data[start..end];
+        let mut dims = layout.shape().dims().to_vec();
+        if dims.last() != Some(&self.k) {
+            candle_core::bail!(
+                "hearth-qmatmul: activations {dims:?} do not end in {} values",
+                self.k
+            );
+        }
+        let m = x.len() / self.k;
+        let mut y = vec![0.0f32; m * self.n];
+        hearth_kernels::matmul(self.qtype, self.bytes.bytes(), self.n, self.k, x, &mut y)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        if let Some(last) = dims.last_mut() {
+            *last = self.n;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+}
+
+/// The kernels' name for a candle quantised type they handle.
+fn kernel_type(dtype: GgmlDType) -> Option<QType> {
+    Some(match dtype {
+        GgmlDType::Q4_0 => QType::Q4_0,
+        GgmlDType::Q4_1 => QType::Q4_1,
+        GgmlDType::Q5_0 => QType::Q5_0,
+        GgmlDType::Q5_1 => QType::Q5_1,
+        GgmlDType::Q8_0 => QType::Q8_0,
+        GgmlDType::Q4K => QType::Q4K,
+        GgmlDType::Q5K => QType::Q5K,
+        GgmlDType::Q6K => QType::Q6K,
+        _ => return None,
+    })
+}
