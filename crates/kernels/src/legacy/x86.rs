@@ -1,0 +1,205 @@
+//! x86-64 kernels for the 32-value formats: one block is one 256-bit vector.
+//!
+//! Weights are unpacked to 32 bytes (nibbles split with a shift and a mask, the
+//! fifth bit of Q5 spread from its `u32` with a byte shuffle), made signed
+//! where the format has an offset (`q - 8`, `q - 16`), and multiplied with the
+//! 32 activation bytes into eight `i32` sums: with AVX2 through `vpmaddubsw` +
+//! `vpmaddwd` (the sign trick: `|w| · (a · sign w)`, since the first operand
+//! must be unsigned), with AVX-512 VNNI through one `vpdpbusd`. The sums are
+//! scaled by `d_w · d_a` with one FMA per block; Q4_1/Q5_1 add `m · s`.
+//!
+//! The two instruction sets share the code below through a macro that only
+//! swaps the byte product.
+
+use std::arch::x86_64::*;
+
+use crate::{ActBlock, QType, RowsDot};
+
+/// `|w| · sign(a, w)` as eight `i32` sums (AVX2).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot_i8_avx2(w: __m256i, a: __m256i) -> __m256i {
+    let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+    _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+}
+
+/// The same with one VNNI instruction.
+#[inline]
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+fn dot_i8_vnni(w: __m256i, a: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(
+        _mm256_setzero_si256(),
+        _mm256_sign_epi8(w, w),
+        _mm256_sign_epi8(a, w),
+    )
+}
+
+/// Unsigned weights (0..=31) times signed activations: no sign trick needed.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot_u8_avx2(w: __m256i, a: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+fn dot_u8_vnni(w: __m256i, a: __m256i) -> __m256i {
+    _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a)
+}
+
+/// An f16 at `p` as f32.
+#[inline]
+#[target_feature(enable = "f16c")]
+unsafe fn f16(p: *const u8) -> f32 {
+    // SAFETY (caller): `p` points at two readable bytes.
+    let bits = unsafe { p.cast::<u16>().read_unaligned() };
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
+}
+
+/// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    // SAFETY (caller): `p` points at 16 readable bytes.
+    let q = unsafe { _mm_loadu_si128(p.cast()) };
+    let mask = _mm_set1_epi8(0x0F);
+    let lo = _mm_and_si128(q, mask);
+    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+    _mm256_set_m128i(hi, lo)
+}
+
+/// The 32 bits of a Q5 block's `qh` at `p` as 32 bytes of `0x10` or `0`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn fifth_bits(p: *const u8) -> __m256i {
+    // SAFETY (caller): `p` points at 4 readable bytes.
+    let qh = unsafe { p.cast::<u32>().read_unaligned() };
+    // Byte j takes byte j / 8 of qh, then keeps bit j % 8.
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(qh as i32),
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// Sum of the eight lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// Generates the five row kernels for one instruction set; `$features` are
+/// the target features, `$dot_i8` / `$dot_u8` the byte products.
+macro_rules! kernels {
+    ($module:ident, $features:literal, $dot_i8:ident, $dot_u8:ident) => {
+        pub(crate) mod $module {
+            use super::*;
+
+            /// One row of `nb` blocks of `bytes` bytes each; `block` gives a
+            /// block's i32 sums, its weight scale and its `m` (0 without one).
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn row(
+                w: *const u8,
+                acts: &[ActBlock],
+                bytes: usize,
+                block: impl Fn(*const u8, __m256i) -> (__m256i, f32, f32),
+            ) -> f32 {
+                let mut acc = _mm256_setzero_ps();
+                let mut offsets = 0.0f32;
+                for (i, a) in acts.iter().enumerate() {
+                    // SAFETY (caller): the row holds `acts.len()` blocks.
+                    let b = unsafe { w.add(i * bytes) };
+                    // SAFETY: an ActBlock's `qs` are 32 bytes.
+                    let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                    let (sums, d, m) = block(b, av);
+                    let scale = _mm256_set1_ps(d * a.d);
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
+                    offsets += m * a.s;
+                }
+                hsum(acc) + offsets
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
+                let nb = k / 32;
+                let acts = &acts[..nb];
+                let row_bytes = t.row_bytes(k);
+                for (r, y) in out.iter_mut().enumerate() {
+                    // SAFETY: the wrapper checked `w` holds `out.len()` rows.
+                    let p = unsafe { w.as_ptr().add(r * row_bytes) };
+                    // SAFETY (all blocks below): `b` points at a whole block
+                    // of `t` inside the row.
+                    *y = unsafe {
+                        match t {
+                            QType::Q4_0 => row(p, acts, 18, |b, a| {
+                                let q = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
+                                ($dot_i8(q, a), f16(b), 0.0)
+                            }),
+                            QType::Q4_1 => row(p, acts, 20, |b, a| {
+                                ($dot_u8(nibbles(b.add(4)), a), f16(b), f16(b.add(2)))
+                            }),
+                            QType::Q5_0 => row(p, acts, 22, |b, a| {
+                                let q = _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2)));
+                                let q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+                                ($dot_i8(q, a), f16(b), 0.0)
+                            }),
+                            QType::Q5_1 => row(p, acts, 24, |b, a| {
+                                let q = _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4)));
+                                ($dot_u8(q, a), f16(b), f16(b.add(2)))
+                            }),
+                            QType::Q8_0 => row(p, acts, 34, |b, a| {
+                                let q = _mm256_loadu_si256(b.add(2).cast());
+                                ($dot_i8(q, a), f16(b), 0.0)
+                            }),
+                            _ => 0.0,
+                        }
+                    };
+                }
+            }
+
+            fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
+                assert!(k % 32 == 0, "rows of {k} values are not whole blocks");
+                assert!(
+                    w.len() >= out.len() * t.row_bytes(k),
+                    "weight slice too short"
+                );
+                assert!(acts.len() >= k / 32, "too few activation blocks");
+                // SAFETY: the lengths were checked above; `rows_dot_fn` hands
+                // this kernel out only when `Isa::available()` says the CPU
+                // has `$features`.
+                unsafe { rows(t, k, w, acts, out) }
+            }
+
+            pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
+                Some(match t {
+                    QType::Q4_0 => |k, w, a, out| checked(QType::Q4_0, k, w, a, out),
+                    QType::Q4_1 => |k, w, a, out| checked(QType::Q4_1, k, w, a, out),
+                    QType::Q5_0 => |k, w, a, out| checked(QType::Q5_0, k, w, a, out),
+                    QType::Q5_1 => |k, w, a, out| checked(QType::Q5_1, k, w, a, out),
+                    QType::Q8_0 => |k, w, a, out| checked(QType::Q8_0, k, w, a, out),
+                    _ => return None,
+                })
+            }
+        }
+    };
+}
+
+kernels!(avx2, "avx2,fma,f16c", dot_i8_avx2, dot_u8_avx2);
+kernels!(
+    avx512,
+    "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    dot_i8_vnni,
+    dot_u8_vnni
+);
