@@ -22,6 +22,7 @@ mod act;
 mod format;
 mod isa;
 mod matmul;
+mod pool;
 pub mod reference;
 
 mod kquants;

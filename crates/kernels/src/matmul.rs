@@ -1,9 +1,11 @@
-//! `y = x · Wᵀ` for quantised `W`, split over rayon's threads by output rows.
+//! `y = x · Wᵀ` for quantised `W`, split over the kernel pool's threads by
+//! output rows.
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
+use std::sync::Mutex;
 
+use crate::pool::Pool;
 use crate::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn};
 
 /// A product whose operands do not fit together.
@@ -78,38 +80,52 @@ pub fn matmul(
         quantize_acts_for(t, x, acts);
         let acts: &[ActBlock] = acts;
         let per_row = k / 32;
-        let threads = rayon::current_num_threads();
-        if n * k * m < PARALLEL_MIN_WORK || threads == 1 {
+        let w = &w[..n * row_bytes];
+        let pool = Pool::global();
+        let parts = pool.parts();
+        if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
             for (i, y) in y.chunks_exact_mut(n).enumerate() {
-                dot(k, &w[..n * row_bytes], &acts[i * per_row..][..per_row], y);
+                dot(k, w, &acts[i * per_row..][..per_row], y);
             }
             return;
         }
-        // Enough chunks to balance, each a whole number of 4-row groups.
-        let chunk_rows = n.div_ceil(threads * 4).next_multiple_of(4).max(4);
+        // Each part takes a run of whole rows (a multiple of 4).
+        let chunk = n.div_ceil(parts).next_multiple_of(4);
         if m == 1 {
-            y.par_chunks_mut(chunk_rows).enumerate().for_each(|(c, y)| {
-                let w = &w[c * chunk_rows * row_bytes..][..y.len() * row_bytes];
-                dot(k, w, acts, y);
+            let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
+            pool.run(&|part| {
+                if let Some(Ok(mut y)) = slots.get(part).map(Mutex::lock) {
+                    let w = &w[part * chunk * row_bytes..][..y.len() * row_bytes];
+                    dot(k, w, acts, &mut y);
+                }
             });
             return;
         }
-        let parts: Vec<(usize, Vec<f32>)> = (0..n.div_ceil(chunk_rows))
-            .into_par_iter()
-            .map(|c| {
-                let r0 = c * chunk_rows;
-                let rows = chunk_rows.min(n - r0);
-                let w = &w[r0 * row_bytes..][..rows * row_bytes];
-                let mut part = vec![0.0f32; m * rows];
-                for (i, out) in part.chunks_exact_mut(rows).enumerate() {
+        // Several activation rows: each part fills its own block of columns,
+        // copied into place afterwards.
+        let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+        pool.run(&|part| {
+            let r0 = (part * chunk).min(n);
+            let rows = chunk.min(n - r0);
+            let w = &w[r0 * row_bytes..][..rows * row_bytes];
+            let mut out = vec![0.0f32; m * rows];
+            if rows > 0 {
+                for (i, out) in out.chunks_exact_mut(rows).enumerate() {
                     dot(k, w, &acts[i * per_row..][..per_row], out);
                 }
-                (r0, part)
-            })
-            .collect();
-        for (r0, part) in parts {
-            let rows = part.len() / m;
-            for (i, src) in part.chunks_exact(rows).enumerate() {
+            }
+            if let Ok(mut slot) = results[part].lock() {
+                *slot = out;
+            }
+        });
+        for (part, result) in results.into_iter().enumerate() {
+            let out = result.into_inner().unwrap_or_default();
+            let r0 = (part * chunk).min(n);
+            let rows = chunk.min(n - r0);
+            if rows == 0 {
+                continue;
+            }
+            for (i, src) in out.chunks_exact(rows).enumerate() {
                 y[i * n + r0..][..rows].copy_from_slice(src);
             }
         }
