@@ -24,6 +24,8 @@ mod isa;
 mod matmul;
 mod pool;
 pub mod reference;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 mod kquants;
 mod legacy;

@@ -214,3 +214,57 @@ fn matmul_agrees_with_candle() {
         assert!(worst < 1e-5, "{}: {worst}", t.name());
     }
 }
+
+/// Saturated quants (all bits set or clear), activations at ±127, zero scales,
+/// and row counts that leave tails, on every instruction set.
+#[test]
+fn extreme_blocks_match_the_reference_on_every_isa() {
+    let mut rng = StdRng::seed_from_u64(13);
+    for t in QType::ALL {
+        let k = 512;
+        for fill in [0x00u8, 0xFF, 0x55] {
+            for rows in [1, 3, 5] {
+                let mut w = random_rows(t, rows, k, &mut rng);
+                let f16_fields: &[usize] = match t {
+                    QType::Q4_0 | QType::Q5_0 | QType::Q8_0 => &[0],
+                    QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => &[0, 2],
+                    QType::Q6K => &[208],
+                };
+                for (i, b) in w.chunks_exact_mut(t.block_bytes()).enumerate() {
+                    let keep: Vec<(usize, [u8; 2])> = f16_fields
+                        .iter()
+                        .map(|&at| (at, [b[at], b[at + 1]]))
+                        .collect();
+                    b.fill(fill);
+                    for (at, bytes) in keep {
+                        // Every third block has a zero scale.
+                        let bytes = if i % 3 == 2 { [0, 0] } else { bytes };
+                        b[at..at + 2].copy_from_slice(&bytes);
+                    }
+                }
+                let x: Vec<f32> = (0..k)
+                    .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
+                    .collect();
+                let mut acts = Vec::new();
+                quantize_acts(&x, &mut acts);
+                exact_sums(&mut acts);
+                for &isa in &Isa::all_available() {
+                    let dot = rows_dot_fn(isa, t).unwrap();
+                    let mut got = vec![f32::NAN; rows];
+                    dot(k, &w, &acts, &mut got);
+                    for (r, row) in w.chunks_exact(t.row_bytes(k)).enumerate() {
+                        let want = reference::dot(t, k, row, &acts);
+                        let scale = abs_dot(t, k, row, &acts);
+                        assert!(
+                            close(got[r], want, scale),
+                            "{} fill {fill:#x} rows {rows} on {}: {} vs {want}",
+                            t.name(),
+                            isa.name(),
+                            got[r]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -4,11 +4,17 @@
 use crate::{Isa, QType, RowsDot};
 
 mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// This family's kernel for `t` on exactly `isa` (no fallback), if it has one.
 pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
     match isa {
         Isa::Portable => Some(portable::rows_dot(t)),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::avx2::rows_dot(t),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::avx512::rows_dot(t),
         _ => None,
     }
 }
