@@ -1,7 +1,9 @@
 //! `cargo xtask bench [SUITE]`: Hearth's benchmarks. Each suite prints ratios against
 //! a reference measured by the same run, never a bare time to compare across machines.
 //!
-//! - `engine`: `hearth bench` on both test models next to llama.cpp.
+//! - `engine`: `hearth bench` on both test models next to llama.cpp
+//!   (`--vs-llama-cpp DIR`: a llama.cpp build, round by round, with load time,
+//!   resident memory and the share of the memory-bandwidth ceiling).
 //! - `store`: the history database with 100,000 messages (search, list, append).
 //! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
 //! - `providers`: a long streamed answer through hearth-providers next to a plain POST.
@@ -37,7 +39,13 @@ enum Suite {
 }
 
 pub(crate) fn bench(args: &Args) -> Result<()> {
-    let run = |suite| args.suite.is_none_or(|s| s == suite);
+    // `--vs-llama-cpp` is about the engine: it alone runs unless a suite is named.
+    let default = if args.engine.vs_llama_cpp.is_some() {
+        Some(Suite::Engine)
+    } else {
+        None
+    };
+    let run = |suite| args.suite.or(default).is_none_or(|s| s == suite);
     if run(Suite::Engine) {
         engine::bench(&args.engine)?;
     }

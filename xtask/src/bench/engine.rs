@@ -2,9 +2,13 @@
 //! llama.cpp on the same files, threads and token counts, run by the same script.
 //!
 //! A tok/s figure means little on a shared machine; the ratio to a reference measured
-//! minutes apart on the same cores does. llama.cpp comes from the PyPI package
-//! `llama-cpp-python` (`xtask/bench_ref.py`); without it only Hearth's numbers print.
+//! minutes apart on the same cores does. The reference is either a llama.cpp build
+//! (`--vs-llama-cpp DIR`: its `llama-bench` for speed and its `llama-completion` for
+//! load time and resident memory, rounds interleaved with Hearth's; build it with
+//! `cargo xtask build-llama-cpp`), or the PyPI package `llama-cpp-python`
+//! (`xtask/bench_ref.py`). Without either only Hearth's numbers print.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -29,6 +33,10 @@ pub(crate) struct EngineArgs {
     /// Python that has `llama_cpp` installed, for the reference run.
     #[arg(long, default_value = "python3")]
     python: String,
+    /// A llama.cpp build (its directory, `bin/` or `build/bin/` inside it) to
+    /// compare with, round by round, instead of `llama-cpp-python`.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) vs_llama_cpp: Option<PathBuf>,
 }
 
 #[allow(clippy::print_stdout)]
@@ -37,6 +45,9 @@ pub(crate) fn bench(args: &EngineArgs) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), Into::into);
     let hearth = target.join("release").join("hearth");
+    if let Some(dir) = &args.vs_llama_cpp {
+        return vs_llama_cpp(args, &hearth, dir);
+    }
 
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -118,4 +129,180 @@ fn run_json(cmd: &mut Command) -> Result<Value> {
         );
     }
     serde_json::from_slice(&out.stdout).context("the benchmark did not print JSON")
+}
+
+/// Where a llama.cpp build keeps `name`.
+fn llama_tool(dir: &Path, name: &str) -> Result<PathBuf> {
+    [
+        dir.to_path_buf(),
+        dir.join("bin"),
+        dir.join("build").join("bin"),
+    ]
+    .into_iter()
+    .map(|d| d.join(name))
+    .find(|p| p.is_file())
+    .with_context(|| {
+        format!(
+            "no {name} under {} (cargo xtask build-llama-cpp)",
+            dir.display()
+        )
+    })
+}
+
+/// One round of llama-bench: (prefill, decode) tok/s.
+fn llama_bench(tool: &Path, model: &Path, args: &EngineArgs, threads: usize) -> Result<(f64, f64)> {
+    let out = Command::new(tool)
+        .arg("-m")
+        .arg(model)
+        .args(["-t", &threads.to_string()])
+        .args(["-p", &args.prompt_tokens.to_string()])
+        .args(["-n", &args.gen_tokens.to_string()])
+        .args(["-r", "1", "-o", "json"])
+        .output()
+        .context("cannot run llama-bench")?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "llama-bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).context("llama-bench JSON")?;
+    let speed = |prompt: bool| {
+        runs.iter()
+            .find(|r| {
+                let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+                if prompt {
+                    n("n_prompt") > 0 && n("n_gen") == 0
+                } else {
+                    n("n_gen") > 0
+                }
+            })
+            .and_then(|r| r.get("avg_ts").and_then(Value::as_f64))
+            .unwrap_or(f64::NAN)
+    };
+    Ok((speed(true), speed(false)))
+}
+
+/// llama.cpp's load time (its own "load time" line, seconds) and peak RSS
+/// (bytes) for a short generation at `ctx` positions.
+fn llama_load(dir: &Path, model: &Path, threads: usize, ctx: usize) -> Result<(f64, f64)> {
+    let tool = llama_tool(dir, "llama-completion").or_else(|_| llama_tool(dir, "llama-cli"))?;
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(tool)
+        .arg("-m")
+        .arg(model)
+        .args(["-p", "Hello", "-n", "8", "-no-cnv", "--temp", "0"])
+        .args(["-t", &threads.to_string(), "-c", &ctx.to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run llama.cpp under /usr/bin/time")?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    let field = |key: &str| {
+        text.lines()
+            .find(|l| l.contains(key))
+            .and_then(|l| l.split(key).nth(1))
+            .and_then(|rest| {
+                rest.trim_start_matches([' ', '=', ':'])
+                    .split_whitespace()
+                    .next()
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    Ok((
+        field("load time") / 1000.0,
+        field("Maximum resident set size (kbytes)") * 1024.0,
+    ))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Paired, interleaved rounds of Hearth and llama.cpp on both test models.
+#[allow(clippy::print_stdout)]
+fn vs_llama_cpp(args: &EngineArgs, hearth: &Path, dir: &Path) -> Result<()> {
+    let bench_tool = llama_tool(dir, "llama-bench")?;
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let ctx = args.prompt_tokens + args.gen_tokens;
+    let bandwidth = hearth_hub::measure_bandwidth();
+    println!(
+        "{threads} threads, pp{} / tg{}, context {ctx}, {} interleaved rounds (medians); \
+         memory bandwidth {:.1} GB/s measured now",
+        args.prompt_tokens,
+        args.gen_tokens,
+        args.runs,
+        bandwidth / 1e9
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6}",
+        "", "prefill", "decode", "", "load s", "RSS MiB", ""
+    );
+    for model in hearth_testkit::models::ALL {
+        let path = fetch::fetch(&model)?;
+        let (mut ours_pp, mut ours_tg, mut ref_pp, mut ref_tg) = (vec![], vec![], vec![], vec![]);
+        let mut ours_last = Value::Null;
+        for _ in 0..args.runs.max(1) {
+            let (pp, tg) = llama_bench(&bench_tool, &path, args, threads)?;
+            ref_pp.push(pp);
+            ref_tg.push(tg);
+            let mut cmd = Command::new(hearth);
+            cmd.arg("bench")
+                .arg("-m")
+                .arg(&path)
+                .args(["--json", "--runs", "1", "--threads", &threads.to_string()])
+                .args(["--ctx", &ctx.to_string()])
+                .args(["--prompt-tokens", &args.prompt_tokens.to_string()])
+                .args(["--gen-tokens", &args.gen_tokens.to_string()]);
+            ours_last = run_json(&mut cmd)?;
+            let num = |k: &str| ours_last.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            ours_pp.push(num("prefill_tok_s"));
+            ours_tg.push(num("decode_tok_s"));
+        }
+        let (ref_load, ref_rss) = llama_load(dir, &path, threads, ctx)?;
+        let num = |k: &str| ours_last.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let (ours_load, ours_rss) = (num("load_secs"), num("peak_rss_bytes"));
+        let (opp, otg, rpp, rtg) = (
+            median(ours_pp),
+            median(ours_tg),
+            median(ref_pp),
+            median(ref_tg),
+        );
+        let mib = |b: f64| b / (1024.0 * 1024.0);
+        println!("{}", model.file_name);
+        println!(
+            "  {:<32} {opp:>9.1} {otg:>9.1} {:>6} | {ours_load:>9.2} {:>9.0}",
+            "hearth",
+            "",
+            mib(ours_rss)
+        );
+        println!(
+            "  {:<32} {rpp:>9.1} {rtg:>9.1} {:>6} | {ref_load:>9.2} {:>9.0}",
+            "llama.cpp",
+            "",
+            mib(ref_rss)
+        );
+        println!(
+            "  {:<32} {:>8.2}x {:>8.2}x {:>6} | {:>8.2}x {:>8.2}x   (load and RSS: lower is better)",
+            "hearth / llama.cpp",
+            opp / rpp,
+            otg / rtg,
+            "",
+            ours_load / ref_load,
+            ours_rss / ref_rss
+        );
+        // Bytes read per decoded token ≈ the file (tied embeddings: every
+        // weight, the output head included, is read once per token).
+        let ceiling = bandwidth / model.size as f64;
+        println!(
+            "  decode vs bandwidth ceiling ({ceiling:.0} tok/s): hearth {:.0}%, llama.cpp {:.0}%",
+            100.0 * otg / ceiling,
+            100.0 * rtg / ceiling
+        );
+    }
+    Ok(())
 }

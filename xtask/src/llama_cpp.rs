@@ -1,0 +1,82 @@
+//! `cargo xtask build-llama-cpp`: the reference for `cargo xtask bench
+//! --vs-llama-cpp`. llama.cpp is not vendored or fetched from GitHub: the PyPI
+//! package `llama-cpp-python` ships its sources (`vendor/llama.cpp` in the
+//! sdist), which pip can download here. Built natively (`GGML_NATIVE=ON`,
+//! Release), `llama-bench` and `llama-completion` only. Idempotent.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::exec;
+
+/// The version recorded in ../shared/notes/perf-anchors.md.
+const VERSION: &str = "0.3.36";
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(home).join(".cache/hearth/llama.cpp"));
+    let bin = dir.join("build").join("bin");
+    if bin.join("llama-bench").is_file() && bin.join("llama-completion").is_file() {
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir)?;
+    let download = dir.join("sdist");
+    let mut pip = Command::new("python3");
+    pip.args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:"])
+        .arg(format!("llama-cpp-python=={VERSION}"))
+        .arg("-d")
+        .arg(&download);
+    exec(&mut pip)?;
+    let archive = std::fs::read_dir(&download)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .context("pip downloaded no llama-cpp-python sdist")?;
+    exec(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&download),
+    )?;
+    let source = download
+        .join(format!("llama_cpp_python-{VERSION}"))
+        .join("vendor")
+        .join("llama.cpp");
+    if !source.join("CMakeLists.txt").is_file() {
+        bail!("no llama.cpp sources in {}", source.display());
+    }
+    if Command::new("cmake").arg("--version").output().is_err() {
+        exec(Command::new("python3").args(["-m", "pip", "install", "cmake", "ninja"]))?;
+    }
+    let build = dir.join("build");
+    exec(
+        Command::new("cmake")
+            .arg("-S")
+            .arg(&source)
+            .arg("-B")
+            .arg(&build)
+            .args([
+                "-DCMAKE_BUILD_TYPE=Release",
+                "-DGGML_NATIVE=ON",
+                "-DLLAMA_BUILD_TESTS=OFF",
+                "-DLLAMA_BUILD_EXAMPLES=OFF",
+                "-DLLAMA_CURL=OFF",
+                "-DLLAMA_OPENSSL=OFF",
+                "-DLLAMA_BUILD_SERVER=OFF",
+            ]),
+    )?;
+    exec(Command::new("cmake").arg("--build").arg(&build).args([
+        "-j",
+        "2",
+        "--target",
+        "llama-bench",
+        "llama-completion",
+    ]))?;
+    println!("{}", dir.display());
+    Ok(())
+}
