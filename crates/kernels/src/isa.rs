@@ -111,3 +111,23 @@ pub fn rows_dot_fn(isa: Isa, t: QType) -> Option<RowsDot> {
     };
     order.iter().find_map(|&i| family(i))
 }
+
+/// `out[i · rows + r] = row_r(w) · acts_i` for `rows` weight rows and `m`
+/// activation rows (`acts` holds `m · k / 32` blocks): several activation rows
+/// share each unpacked weight block (prompt processing).
+pub type TileDot =
+    fn(k: usize, w: &[u8], rows: usize, acts: &[ActBlock], m: usize, out: &mut [f32]);
+
+/// The many-rows kernel for `t` on exactly `isa`, when it has one (then its
+/// results equal [`rows_dot_fn`]'s bit for bit); `None`: use the row kernel.
+pub fn tile_dot_fn(isa: Isa, t: QType) -> Option<TileDot> {
+    if !isa.available() {
+        return None;
+    }
+    match t {
+        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 => {
+            crate::legacy::tile_dot(isa, t)
+        }
+        _ => None,
+    }
+}

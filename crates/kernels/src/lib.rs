@@ -32,5 +32,5 @@ mod legacy;
 
 pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use format::QType;
-pub use isa::{Isa, RowsDot, rows_dot_fn};
+pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
 pub use matmul::{MatmulError, matmul};

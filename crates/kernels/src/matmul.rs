@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use crate::pool::Pool;
-use crate::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn};
+use crate::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn, tile_dot_fn};
 
 /// A product whose operands do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,7 @@ pub fn matmul(
             k,
             block,
         })?;
+    let tile = tile_dot_fn(Isa::active(), t);
     ACTS.with_borrow_mut(|acts| {
         quantize_acts_for(t, x, acts);
         let acts: &[ActBlock] = acts;
@@ -109,9 +110,13 @@ pub fn matmul(
             let rows = chunk.min(n - r0);
             let w = &w[r0 * row_bytes..][..rows * row_bytes];
             let mut out = vec![0.0f32; m * rows];
-            if rows > 0 {
-                for (i, out) in out.chunks_exact_mut(rows).enumerate() {
-                    dot(k, w, &acts[i * per_row..][..per_row], out);
+            match tile {
+                _ if rows == 0 => {}
+                Some(tile) => tile(k, w, rows, acts, m, &mut out),
+                None => {
+                    for (i, out) in out.chunks_exact_mut(rows).enumerate() {
+                        dot(k, w, &acts[i * per_row..][..per_row], out);
+                    }
                 }
             }
             if let Ok(mut slot) = results[part].lock() {

@@ -3,6 +3,7 @@
 
 use hearth_kernels::{
     ActBlock, Isa, QType, matmul, quantize_acts, quantize_acts_for, reference, rows_dot_fn,
+    tile_dot_fn,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -263,6 +264,40 @@ fn extreme_blocks_match_the_reference_on_every_isa() {
                             got[r]
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The many-rows kernels give exactly what the row kernels give, for any
+/// number of activation rows (groups of four and the tail).
+#[test]
+fn tile_kernels_equal_row_kernels_bit_for_bit() {
+    let mut rng = StdRng::seed_from_u64(17);
+    for t in QType::ALL {
+        let (rows, k) = (7, 576usize.next_multiple_of(t.block_elems()));
+        let w = random_rows(t, rows, k, &mut rng);
+        for &isa in &Isa::all_available() {
+            let (Some(tile), Some(dot)) = (tile_dot_fn(isa, t), rows_dot_fn(isa, t)) else {
+                continue;
+            };
+            for m in 1..=9 {
+                let x = random_acts(m * k, &mut rng);
+                let mut acts = Vec::new();
+                quantize_acts_for(t, &x, &mut acts);
+                let mut got = vec![f32::NAN; m * rows];
+                tile(k, &w, rows, &acts, m, &mut got);
+                for i in 0..m {
+                    let mut want = vec![f32::NAN; rows];
+                    dot(k, &w, &acts[i * k / 32..(i + 1) * k / 32], &mut want);
+                    assert_eq!(
+                        &got[i * rows..(i + 1) * rows],
+                        &want[..],
+                        "{} m={m} on {}",
+                        t.name(),
+                        isa.name()
+                    );
                 }
             }
         }

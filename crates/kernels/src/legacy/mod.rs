@@ -1,6 +1,6 @@
 //! The 32-value formats: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`.
 
-use crate::{Isa, QType, RowsDot};
+use crate::{Isa, QType, RowsDot, TileDot};
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -14,6 +14,17 @@ pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
         Isa::Avx2 => x86::avx2::rows_dot(t),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::avx512::rows_dot(t),
+        _ => None,
+    }
+}
+
+/// This family's many-rows kernel for `t` on exactly `isa`, if it has one.
+pub(crate) fn tile_dot(isa: Isa, t: QType) -> Option<TileDot> {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::avx2::tile_dot(t),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::avx512::tile_dot(t),
         _ => None,
     }
 }

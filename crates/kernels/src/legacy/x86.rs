@@ -12,7 +12,7 @@
 //! swaps the byte product.
 
 use crate::x86::*;
-use crate::{ActBlock, QType, RowsDot};
+use crate::{ActBlock, QType, RowsDot, TileDot};
 
 /// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.
 #[inline]
@@ -54,89 +54,156 @@ macro_rules! kernels {
         pub(crate) mod $module {
             use super::*;
 
-            /// One row of `nb` blocks of `bytes` bytes each; `block` gives a
-            /// block's i32 sums, its weight scale and its `m` (0 without one).
+            /// One weight row (`nb` blocks of `bytes` bytes at `w`) against
+            /// `N` activation rows: each block is unpacked once (`unpack`
+            /// gives its quants, `d` and `m`) and meets all `N`. Per activation
+            /// row the operations are the same whatever `N`, so results do not
+            /// depend on how rows are grouped.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn row(
+            unsafe fn tile<const N: usize>(
                 w: *const u8,
-                acts: &[ActBlock],
+                acts: [&[ActBlock]; N],
                 bytes: usize,
-                block: impl Fn(*const u8, __m256i) -> (__m256i, f32, f32),
-            ) -> f32 {
-                let mut acc = _mm256_setzero_ps();
-                let mut offsets = 0.0f32;
-                for (i, a) in acts.iter().enumerate() {
-                    // SAFETY (caller): the row holds `acts.len()` blocks.
-                    let b = unsafe { w.add(i * bytes) };
-                    // SAFETY: an ActBlock's `qs` are 32 bytes.
-                    let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                    let (sums, d, m) = block(b, av);
-                    let scale = _mm256_set1_ps(d * a.d);
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc);
-                    offsets += m * a.s;
+                signed: bool,
+                unpack: impl Fn(*const u8) -> (__m256i, f32, f32),
+            ) -> [f32; N] {
+                let mut acc = [_mm256_setzero_ps(); N];
+                let mut offsets = [0.0f32; N];
+                let nb = acts[0].len();
+                for i in 0..nb {
+                    // SAFETY (caller): the row holds `nb` blocks.
+                    let (q, d, m) = unpack(unsafe { w.add(i * bytes) });
+                    for j in 0..N {
+                        let a = &acts[j][i];
+                        // SAFETY: an ActBlock's `qs` are 32 bytes.
+                        let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                        let sums = if signed {
+                            $dot_i8(q, av)
+                        } else {
+                            $dot_u8(q, av)
+                        };
+                        let scale = _mm256_set1_ps(d * a.d);
+                        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[j]);
+                        offsets[j] += m * a.s;
+                    }
                 }
-                hsum(acc) + offsets
+                let mut out = [0.0f32; N];
+                for j in 0..N {
+                    out[j] = hsum(acc[j]) + offsets[j];
+                }
+                out
             }
 
+            /// [`tile`] with the unpacking of type `t`.
+            #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
-                let nb = k / 32;
-                let acts = &acts[..nb];
-                let row_bytes = t.row_bytes(k);
-                for (r, y) in out.iter_mut().enumerate() {
-                    // SAFETY: the wrapper checked `w` holds `out.len()` rows.
-                    let p = unsafe { w.as_ptr().add(r * row_bytes) };
-                    // SAFETY (all blocks below): `b` points at a whole block
-                    // of `t` inside the row.
-                    *y = unsafe {
-                        match t {
-                            QType::Q4_0 => row(p, acts, 18, |b, a| {
-                                let q = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
-                                ($dot_i8(q, a), f16(b), 0.0)
-                            }),
-                            QType::Q4_1 => row(p, acts, 20, |b, a| {
-                                ($dot_u8(nibbles(b.add(4)), a), f16(b), f16(b.add(2)))
-                            }),
-                            QType::Q5_0 => row(p, acts, 22, |b, a| {
-                                let q = _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2)));
-                                let q = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-                                ($dot_i8(q, a), f16(b), 0.0)
-                            }),
-                            QType::Q5_1 => row(p, acts, 24, |b, a| {
-                                let q = _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4)));
-                                ($dot_u8(q, a), f16(b), f16(b.add(2)))
-                            }),
-                            QType::Q8_0 => row(p, acts, 34, |b, a| {
-                                let q = _mm256_loadu_si256(b.add(2).cast());
-                                ($dot_i8(q, a), f16(b), 0.0)
-                            }),
-                            _ => 0.0,
-                        }
-                    };
+            unsafe fn tile_of<const N: usize>(
+                t: QType,
+                p: *const u8,
+                acts: [&[ActBlock]; N],
+            ) -> [f32; N] {
+                // SAFETY (caller, all blocks below): `b` points at a whole
+                // block of `t` inside the row.
+                unsafe {
+                    match t {
+                        QType::Q4_0 => tile(p, acts, 18, true, |b| {
+                            let q = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
+                            (q, f16(b), 0.0)
+                        }),
+                        QType::Q4_1 => tile(p, acts, 20, false, |b| {
+                            (nibbles(b.add(4)), f16(b), f16(b.add(2)))
+                        }),
+                        QType::Q5_0 => tile(p, acts, 22, true, |b| {
+                            let q = _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2)));
+                            (_mm256_sub_epi8(q, _mm256_set1_epi8(16)), f16(b), 0.0)
+                        }),
+                        QType::Q5_1 => tile(p, acts, 24, false, |b| {
+                            let q = _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4)));
+                            (q, f16(b), f16(b.add(2)))
+                        }),
+                        QType::Q8_0 => tile(p, acts, 34, true, |b| {
+                            (_mm256_loadu_si256(b.add(2).cast()), f16(b), 0.0)
+                        }),
+                        _ => [0.0; N],
+                    }
                 }
             }
 
-            fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
+            /// `out[i · rows + r] = W[r] · acts[i]` for `rows` weight rows and
+            /// `m` activation rows, four activation rows per pass.
+            #[target_feature(enable = $features)]
+            unsafe fn rows(
+                t: QType,
+                k: usize,
+                w: &[u8],
+                rows: usize,
+                acts: &[ActBlock],
+                m: usize,
+                out: &mut [f32],
+            ) {
+                let nb = k / 32;
+                let row_bytes = t.row_bytes(k);
+                let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+                for r in 0..rows {
+                    // SAFETY: the wrapper checked `w` holds `rows` rows.
+                    let p = unsafe { w.as_ptr().add(r * row_bytes) };
+                    let mut i = 0;
+                    while i + 4 <= m {
+                        // SAFETY: `p` is a whole row of `t`.
+                        let y =
+                            unsafe { tile_of(t, p, [act(i), act(i + 1), act(i + 2), act(i + 3)]) };
+                        for (j, y) in y.into_iter().enumerate() {
+                            out[(i + j) * rows + r] = y;
+                        }
+                        i += 4;
+                    }
+                    while i < m {
+                        // SAFETY: as above.
+                        let [y] = unsafe { tile_of(t, p, [act(i)]) };
+                        out[i * rows + r] = y;
+                        i += 1;
+                    }
+                }
+            }
+
+            fn checked(
+                t: QType,
+                k: usize,
+                w: &[u8],
+                rows_n: usize,
+                acts: &[ActBlock],
+                m: usize,
+                out: &mut [f32],
+            ) {
                 assert!(k % 32 == 0, "rows of {k} values are not whole blocks");
-                assert!(
-                    w.len() >= out.len() * t.row_bytes(k),
-                    "weight slice too short"
-                );
-                assert!(acts.len() >= k / 32, "too few activation blocks");
+                assert!(w.len() >= rows_n * t.row_bytes(k), "weight slice too short");
+                assert!(acts.len() >= m * (k / 32), "too few activation blocks");
+                assert!(out.len() >= m * rows_n, "output too short");
                 // SAFETY: the lengths were checked above; `rows_dot_fn` hands
                 // this kernel out only when `Isa::available()` says the CPU
                 // has `$features`.
-                unsafe { rows(t, k, w, acts, out) }
+                unsafe { rows(t, k, w, rows_n, acts, m, out) }
             }
 
             pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
                 Some(match t {
-                    QType::Q4_0 => |k, w, a, out| checked(QType::Q4_0, k, w, a, out),
-                    QType::Q4_1 => |k, w, a, out| checked(QType::Q4_1, k, w, a, out),
-                    QType::Q5_0 => |k, w, a, out| checked(QType::Q5_0, k, w, a, out),
-                    QType::Q5_1 => |k, w, a, out| checked(QType::Q5_1, k, w, a, out),
-                    QType::Q8_0 => |k, w, a, out| checked(QType::Q8_0, k, w, a, out),
+                    QType::Q4_0 => |k, w, a, out| checked(QType::Q4_0, k, w, out.len(), a, 1, out),
+                    QType::Q4_1 => |k, w, a, out| checked(QType::Q4_1, k, w, out.len(), a, 1, out),
+                    QType::Q5_0 => |k, w, a, out| checked(QType::Q5_0, k, w, out.len(), a, 1, out),
+                    QType::Q5_1 => |k, w, a, out| checked(QType::Q5_1, k, w, out.len(), a, 1, out),
+                    QType::Q8_0 => |k, w, a, out| checked(QType::Q8_0, k, w, out.len(), a, 1, out),
+                    _ => return None,
+                })
+            }
+
+            pub(crate) fn tile_dot(t: QType) -> Option<TileDot> {
+                Some(match t {
+                    QType::Q4_0 => |k, w, r, a, m, out| checked(QType::Q4_0, k, w, r, a, m, out),
+                    QType::Q4_1 => |k, w, r, a, m, out| checked(QType::Q4_1, k, w, r, a, m, out),
+                    QType::Q5_0 => |k, w, r, a, m, out| checked(QType::Q5_0, k, w, r, a, m, out),
+                    QType::Q5_1 => |k, w, r, a, m, out| checked(QType::Q5_1, k, w, r, a, m, out),
+                    QType::Q8_0 => |k, w, r, a, m, out| checked(QType::Q8_0, k, w, r, a, m, out),
                     _ => return None,
                 })
             }
