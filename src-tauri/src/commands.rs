@@ -22,7 +22,9 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{ServerControl, ServerRequestView, ServerStatusView, StartServerView};
+use crate::server::{
+    ApiSettingsView, ServerControl, ServerRequestView, ServerStatusView, StartServerView,
+};
 
 /// What the shell holds: the opened app (or why it could not open) and the
 /// requests that can be stopped.
@@ -597,6 +599,34 @@ pub async fn stop_server(shell: State<'_, Shell>) -> Reply<ServerStatusView> {
 pub async fn server_key(shell: State<'_, Shell>) -> Reply<String> {
     let app = shell.app()?;
     crate::server::full_key(app.config().home())
+}
+
+/// What API clients may do beyond local models.
+#[tauri::command]
+#[specta::specta]
+pub async fn api_settings(shell: State<'_, Shell>) -> Reply<ApiSettingsView> {
+    let settings = shell.app()?.api_settings().map_err(err)?;
+    Ok(ApiSettingsView {
+        cloud_models: settings.cloud_models,
+        store_conversations: settings.store_conversations,
+    })
+}
+
+/// Saves them; a running server applies them from its next request.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_api_settings(
+    shell: State<'_, Shell>,
+    settings: ApiSettingsView,
+) -> Reply<ApiSettingsView> {
+    shell
+        .app()?
+        .set_api_settings(hearth_core::ApiSettings {
+            cloud_models: settings.cloud_models,
+            store_conversations: settings.store_conversations,
+        })
+        .map_err(err)?;
+    Ok(settings)
 }
 
 #[tauri::command]

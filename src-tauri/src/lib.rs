@@ -69,6 +69,8 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
         commands::stop_server,
         commands::server_key,
         commands::server_log,
+        commands::api_settings,
+        commands::set_api_settings,
     ])
 }
 

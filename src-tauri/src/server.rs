@@ -29,6 +29,22 @@ pub struct ServerStatusView {
     pub key_required: bool,
     /// The key with all but its ends hidden, once a key exists.
     pub masked_key: Option<String>,
+    /// Browser origins that get CORS headers (the running server's).
+    pub cors_origins: Vec<String>,
+    /// `http://192.168.1.20:11435`: how other devices reach an exposed server
+    /// (this computer's primary network address), when it can be found.
+    pub lan_address: Option<String>,
+}
+
+/// What API clients may do beyond using local models (hearth-core's
+/// `ApiSettings`; both off by default, applied from the next request).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSettingsView {
+    /// Configured cloud providers' models can be used and are listed.
+    pub cloud_models: bool,
+    /// API requests and answers are kept in the chat history.
+    pub store_conversations: bool,
 }
 
 /// One request the server answered (never its body, headers or key).
@@ -69,6 +85,7 @@ pub struct StartServerView {
 }
 
 struct Running {
+    cors_origins: Vec<String>,
     addr: SocketAddr,
     key_required: bool,
     stop: CancellationToken,
@@ -125,7 +142,7 @@ impl ServerControl {
             host,
             port: start.port,
             api_key,
-            cors_origins: start.cors_origins,
+            cors_origins: start.cors_origins.clone(),
             ..ServerConfig::default()
         };
         let bound = hearth_server::bind(app, config)
@@ -143,6 +160,7 @@ impl ServerControl {
             served
         });
         *running = Some(Running {
+            cors_origins: start.cors_origins,
             addr,
             key_required,
             stop,
@@ -199,6 +217,14 @@ fn status_of(running: Option<&Running>, home: &Path) -> ServerStatusView {
             port: Some(r.addr.port()),
             key_required: r.key_required,
             masked_key,
+            cors_origins: r.cors_origins.clone(),
+            lan_address: r
+                .addr
+                .ip()
+                .is_unspecified()
+                .then(lan_ip)
+                .flatten()
+                .map(|ip| format!("http://{}", SocketAddr::new(ip, r.addr.port()))),
         },
         None => ServerStatusView {
             running: false,
@@ -206,6 +232,17 @@ fn status_of(running: Option<&Running>, home: &Path) -> ServerStatusView {
             port: None,
             key_required: false,
             masked_key,
+            cors_origins: Vec::new(),
+            lan_address: None,
         },
     }
+}
+
+/// This computer's address on its primary network: the source address the OS
+/// would use for a private destination (a UDP "connect" sends nothing).
+fn lan_ip() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.connect((Ipv4Addr::new(10, 255, 255, 255), 1)).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
 }

@@ -76,3 +76,65 @@ describe("the API server page", () => {
     expect(byId("server-address")).toBeNull();
   });
 });
+
+describe("the API server page's settings", () => {
+  it("passes the allowed origins and shows them again when reopened", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    const start = vi.spyOn(api, "startServer");
+    render(App, { api });
+    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
+    await fireEvent.click(byId("nav-server")!);
+    await waitFor(() => expect(byId("server-origins")).not.toBeNull());
+    const field = byId("server-origins") as HTMLTextAreaElement;
+    field.value = "http://localhost:5173\n\nhttps://tool.example:8443";
+    await fireEvent.input(field);
+    await setSwitch(true);
+    await waitFor(() => expect(start).toHaveBeenCalled());
+    expect(start.mock.calls[0]?.[0].corsOrigins).toEqual(["http://localhost:5173", "https://tool.example:8443"]);
+    expect((await api.serverStatus()).corsOrigins).toEqual(["http://localhost:5173", "https://tool.example:8443"]);
+    await waitFor(() => expect((byId("server-origins") as HTMLTextAreaElement).disabled).toBe(true));
+  });
+
+  it("refuses an origin with a path and does not start", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    const start = vi.spyOn(api, "startServer");
+    render(App, { api });
+    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
+    await fireEvent.click(byId("nav-server")!);
+    await waitFor(() => expect(byId("server-origins")).not.toBeNull());
+    const field = byId("server-origins") as HTMLTextAreaElement;
+    field.value = "http://localhost:5173/app";
+    await fireEvent.input(field);
+    await setSwitch(true);
+    await waitFor(() => expect(byId("server-origins-error")?.textContent).toContain("localhost:5173/app"));
+    expect(start).not.toHaveBeenCalled();
+    expect((byId("server-switch") as HTMLInputElement).checked).toBe(false);
+  });
+
+  it("saves the cloud-models and history switches", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    render(App, { api });
+    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
+    await fireEvent.click(byId("nav-server")!);
+    await waitFor(() => expect(byId("api-cloud-models")).not.toBeNull());
+    const cloud = byId("api-cloud-models") as HTMLInputElement;
+    const store = byId("api-store-conversations") as HTMLInputElement;
+    expect(cloud.checked).toBe(false);
+    expect(store.checked).toBe(false);
+    cloud.checked = true;
+    await fireEvent.change(cloud);
+    await waitFor(async () => expect((await api.apiSettings()).cloudModels).toBe(true));
+    store.checked = true;
+    await fireEvent.change(store);
+    await waitFor(async () => expect(await api.apiSettings()).toEqual({ cloudModels: true, storeConversations: true }));
+  });
+
+  it("shows the network address when exposed", async () => {
+    await openServerPage();
+    const expose = byId("server-expose") as HTMLInputElement;
+    expose.checked = true;
+    await fireEvent.change(expose);
+    await setSwitch(true);
+    await waitFor(() => expect(byId("server-lan-address")?.textContent).toBe("http://192.168.1.20:11435/v1"));
+  });
+});

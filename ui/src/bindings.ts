@@ -95,9 +95,24 @@ export const commands = {
 	 */
 	serverKey: () => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("server_key")),
 	serverLog: (limit: number) => typedError<ServerRequestView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("server_log", { limit })),
+	/**  What API clients may do beyond local models. */
+	apiSettings: () => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("api_settings")),
+	/**  Saves them; a running server applies them from its next request. */
+	setApiSettings: (settings: ApiSettingsView) => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("set_api_settings", { settings })),
 };
 
 /* Types */
+/**
+ *  What API clients may do beyond using local models (hearth-core's
+ *  `ApiSettings`; both off by default, applied from the next request).
+ */
+export type ApiSettingsView = {
+	/**  Configured cloud providers' models can be used and are listed. */
+	cloudModels: boolean,
+	/**  API requests and answers are kept in the chat history. */
+	storeConversations: boolean,
+};
+
 /**  How one backend and model has been doing. */
 export type BackendStatsView = BackendStatsView_Serialize | BackendStatsView_Deserialize;
 
@@ -833,6 +848,13 @@ export type ServerStatusView_Deserialize = {
 	keyRequired: boolean,
 	/**  The key with all but its ends hidden, once a key exists. */
 	maskedKey?: string | null,
+	/**  Browser origins that get CORS headers (the running server's). */
+	corsOrigins: string[],
+	/**
+	 *  `http://192.168.1.20:11435`: how other devices reach an exposed server
+	 *  (this computer's primary network address), when it can be found.
+	 */
+	lanAddress?: string | null,
 };
 
 /**  What the server page shows. */
@@ -845,6 +867,13 @@ export type ServerStatusView_Serialize = {
 	keyRequired: boolean,
 	/**  The key with all but its ends hidden, once a key exists. */
 	maskedKey: string | null,
+	/**  Browser origins that get CORS headers (the running server's). */
+	corsOrigins: string[],
+	/**
+	 *  `http://192.168.1.20:11435`: how other devices reach an exposed server
+	 *  (this computer's primary network address), when it can be found.
+	 */
+	lanAddress: string | null,
 };
 
 /**  Changes to the settings. */

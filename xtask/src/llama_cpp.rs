@@ -24,9 +24,20 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&dir)?;
+    // The sdist's build backend and the build tools, as wheels; then the sdist
+    // alone (`--no-binary :all:` would build cmake itself from source too).
+    exec(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "scikit-build-core",
+        "cmake",
+        "ninja",
+    ]))?;
     let download = dir.join("sdist");
     let mut pip = Command::new("python3");
-    pip.args(["-m", "pip", "download", "--no-deps", "--no-binary", ":all:"])
+    pip.args(["-m", "pip", "download", "--no-deps", "--no-build-isolation"])
+        .args(["--no-binary", "llama-cpp-python"])
         .arg(format!("llama-cpp-python=={VERSION}"))
         .arg("-d")
         .arg(&download);
@@ -50,9 +61,6 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
     if !source.join("CMakeLists.txt").is_file() {
         bail!("no llama.cpp sources in {}", source.display());
     }
-    if Command::new("cmake").arg("--version").output().is_err() {
-        exec(Command::new("python3").args(["-m", "pip", "install", "cmake", "ninja"]))?;
-    }
     let build = dir.join("build");
     exec(
         Command::new("cmake")
@@ -60,6 +68,7 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
             .arg(&source)
             .arg("-B")
             .arg(&build)
+            .args(["-G", "Ninja"])
             .args([
                 "-DCMAKE_BUILD_TYPE=Release",
                 "-DGGML_NATIVE=ON",
@@ -68,6 +77,8 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
                 "-DLLAMA_CURL=OFF",
                 "-DLLAMA_OPENSSL=OFF",
                 "-DLLAMA_BUILD_SERVER=OFF",
+                "-DLLAMA_USE_PREBUILT_UI=OFF",
+                "-DLLAMA_BUILD_UI=OFF",
             ]),
     )?;
     exec(Command::new("cmake").arg("--build").arg(&build).args([

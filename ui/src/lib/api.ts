@@ -461,6 +461,17 @@ export interface Api {
   serverKey(): Promise<string>;
   /** The newest requests, newest first. */
   serverLog(limit: number): Promise<ServerRequest[]>;
+  /** What API clients may do beyond local models (both off by default). */
+  apiSettings(): Promise<ApiSettings>;
+  /** Saves them; a running server applies them from its next request. */
+  setApiSettings(settings: ApiSettings): Promise<ApiSettings>;
+}
+
+export interface ApiSettings {
+  /** Configured cloud providers' models can be used (and are listed) as `provider:model`. */
+  cloudModels: boolean;
+  /** API requests and answers are kept in the chat history. */
+  storeConversations: boolean;
 }
 
 export interface ServerStatus {
@@ -472,6 +483,10 @@ export interface ServerStatus {
   keyRequired: boolean;
   /** The key with all but its ends hidden, once one exists. */
   maskedKey: string | null;
+  /** Browser origins that get CORS headers (the running server's). */
+  corsOrigins: string[];
+  /** How other devices reach an exposed server, when the address is known. */
+  lanAddress: string | null;
 }
 
 export interface StartServer {

@@ -126,7 +126,8 @@ export function mockApi(options: MockOptions = {}): Api {
   // Cloud: providers (keys kept only to answer "bad" ones), the ledger, the switch.
   const providers = new Map<string, { view: Provider; badKey: boolean }>();
   const ledger: NetworkRecord[] = [];
-  let server: { port: number; expose: boolean } | null = null;
+  let server: { port: number; expose: boolean; corsOrigins: string[] } | null = null;
+  let apiSettings = { cloudModels: false, storeConversations: false };
   let serverKey: string | null = null;
   let serverRequests: ServerRequest[] = [];
   const serverStatus = (): ServerStatus => ({
@@ -135,6 +136,8 @@ export function mockApi(options: MockOptions = {}): Api {
     port: server?.port ?? null,
     keyRequired: server?.expose ?? false,
     maskedKey: serverKey ? `${serverKey.slice(0, 7)}••••••••${serverKey.slice(-4)}` : null,
+    corsOrigins: server ? [...server.corsOrigins] : [],
+    lanAddress: server?.expose ? `http://192.168.1.20:${server.port}` : null,
   });
   let offline = false;
   let budget = { dailyUsd: null as number | null, monthlyUsd: null as number | null };
@@ -576,7 +579,7 @@ export function mockApi(options: MockOptions = {}): Api {
         throw { kind: "invalid", message: `cannot listen on 127.0.0.1:${options.port}: Address already in use` } satisfies AppError;
       }
       if (options.expose) serverKey ??= MOCK_SERVER_KEY;
-      server = { port: options.port || 11435, expose: options.expose };
+      server = { port: options.port || 11435, expose: options.expose, corsOrigins: [...options.corsOrigins] };
       // A few requests, as if a client had already called.
       const now = Date.now();
       serverRequests = [
@@ -593,6 +596,11 @@ export function mockApi(options: MockOptions = {}): Api {
     },
     serverKey: async () => (serverKey ??= MOCK_SERVER_KEY),
     serverLog: async (limit) => serverRequests.slice(0, limit).map((r) => ({ ...r })),
+    apiSettings: async () => ({ ...apiSettings }),
+    setApiSettings: async (settings) => {
+      apiSettings = { ...settings };
+      return { ...apiSettings };
+    },
   };
   return api;
 }

@@ -122,5 +122,7 @@ export function tauriApi(): Api {
     stopServer: () => call(commands.stopServer()),
     serverKey: () => call(commands.serverKey()),
     serverLog: (limit) => call(commands.serverLog(limit)),
+    apiSettings: () => call(commands.apiSettings()),
+    setApiSettings: (settings) => call(commands.setApiSettings(settings)),
   } as Api;
 }
