@@ -11,7 +11,7 @@
 //!   still runs the AVX-512 code on a machine that has it. `HEARTH_KERNELS`
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
 //! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads.
-//! - [`reference`]: straightforward scalar decoding and dot products every fast
+//! - [`mod@reference`]: straightforward scalar decoding and dot products every fast
 //!   path is tested against.
 //!
 //! Formats learned from ggml's `ggml-quants.c` and candle's `k_quants.rs`;
