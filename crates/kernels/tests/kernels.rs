@@ -186,33 +186,34 @@ fn matmul_agrees_with_candle() {
         };
         // Not a multiple of 256 for the 32-value types: candle's AVX-512
         // repacked path (k % 256 == 0) quantises activations differently.
-        let (n, k) = (64, if t.block_elems() == 32 { 576 } else { 512 });
-        let w = random_rows(t, n, k, &mut rng);
-        let x = random_acts(k, &mut rng);
-        let q = qtensor_from_ggml(dtype, &w, vec![n, k], &Device::Cpu).unwrap();
-        let theirs = QMatMul::from_qtensor(q)
-            .unwrap()
-            .forward(&Tensor::from_vec(x.clone(), (1, k), &Device::Cpu).unwrap())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let mut ours = vec![0.0; n];
-        matmul(t, &w, n, k, &x, &mut ours).unwrap();
-        let worst = ours
-            .iter()
-            .zip(&theirs)
-            .zip(w.chunks_exact(t.row_bytes(k)))
-            .map(|((a, b), row)| {
+        for (n, m) in [(64, 6), (1536, 6), (1536, 1), (576, 2)] {
+            let k = if t.block_elems() == 32 { 576 } else { 512 };
+            let w = random_rows(t, n, k, &mut rng);
+            let x = random_acts(m * k, &mut rng);
+            let q = qtensor_from_ggml(dtype, &w, vec![n, k], &Device::Cpu).unwrap();
+            let theirs = QMatMul::from_qtensor(q)
+                .unwrap()
+                .forward(&Tensor::from_vec(x.clone(), (m, k), &Device::Cpu).unwrap())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let mut ours = vec![0.0; m * n];
+            matmul(t, &w, n, k, &x, &mut ours).unwrap();
+            let mut worst = 0.0f32;
+            for i in 0..m {
                 let mut acts = Vec::new();
-                quantize_acts_for(t, &x, &mut acts);
-                (a - b).abs() / abs_dot(t, k, row, &acts)
-            })
-            .fold(0.0f32, f32::max);
-        // Activations are quantised exactly as candle does: only the order of
-        // the sums differs.
-        assert!(worst < 1e-5, "{}: {worst}", t.name());
+                quantize_acts_for(t, &x[i * k..(i + 1) * k], &mut acts);
+                for (r, row) in w.chunks_exact(t.row_bytes(k)).enumerate() {
+                    let (a, b) = (ours[i * n + r], theirs[i * n + r]);
+                    worst = worst.max((a - b).abs() / abs_dot(t, k, row, &acts));
+                }
+            }
+            // Activations are quantised exactly as candle does: only the
+            // order of the sums differs.
+            assert!(worst < 1e-5, "{} n={n} m={m}: {worst}", t.name());
+        }
     }
 }
 
