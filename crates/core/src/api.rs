@@ -264,8 +264,7 @@ impl App {
             .iter()
             .find(|m| m.role == Role::User)
             .map_or("", |m| m.content.as_str());
-        let title: String = first_user.split_whitespace().collect::<Vec<_>>().join(" ");
-        let title: String = title.chars().take(60).collect();
+        let title = crate::title::title_from_message(first_user);
         let conversation = self.store().create_conversation(&NewConversation {
             title: Some(format!("{API_TITLE_PREFIX}{title}")),
             model: Some(model.to_owned()),

@@ -1,6 +1,6 @@
 //! The GGUF block formats (ggml's `block_q4_0` … `block_q6_K`).
 
-/// A quantised weight type we have kernels for. Values are GGUF's type ids.
+/// A quantised weight type we have kernels for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QType {
     /// `d: f16, qs: [u8; 16]`: `(q - 8) · d`.
@@ -33,24 +33,6 @@ impl QType {
         QType::Q5K,
         QType::Q6K,
     ];
-
-    /// The GGUF type id (`ggml_type`).
-    pub fn gguf_id(self) -> u32 {
-        match self {
-            QType::Q4_0 => 2,
-            QType::Q4_1 => 3,
-            QType::Q5_0 => 6,
-            QType::Q5_1 => 7,
-            QType::Q8_0 => 8,
-            QType::Q4K => 12,
-            QType::Q5K => 13,
-            QType::Q6K => 14,
-        }
-    }
-
-    pub fn from_gguf_id(id: u32) -> Option<QType> {
-        QType::ALL.into_iter().find(|t| t.gguf_id() == id)
-    }
 
     /// Values per block.
     pub fn block_elems(self) -> usize {

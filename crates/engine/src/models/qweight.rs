@@ -6,7 +6,7 @@
 //! types (F16, F32, Q2_K, Q3_K, …) and GPU devices (the `cuda` / `metal`
 //! features) are copied into a candle `QTensor` as before.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
@@ -23,6 +23,9 @@ pub(crate) enum QWeight {
     Candle {
         matmul: QMatMul,
         qtensor: Arc<QTensor>,
+        /// The dequantised table, made on the first lookup when rows are not a
+        /// whole number of blocks (candle's quantised gather cannot split one).
+        dense: OnceLock<Tensor>,
     },
 }
 
@@ -62,6 +65,7 @@ impl QWeight {
         Ok(Self::Candle {
             matmul: QMatMul::from_arc(qtensor.clone()).map_err(err)?,
             qtensor,
+            dense: OnceLock::new(),
         })
     }
 
@@ -93,15 +97,22 @@ impl QWeight {
                 }
                 Tensor::from_vec(out, (ids.len(), m.k), device)
             }
-            Self::Candle { qtensor, .. } => {
+            Self::Candle { qtensor, dense, .. } => {
                 let ids = Tensor::new(ids, device)?;
-                // The quantised gather cannot split a block: a row that is not a
-                // whole number of blocks is read from the dequantised table.
                 if qtensor.shape().dims2()?.1 % qtensor.dtype().block_size() == 0 {
-                    qtensor.embedding(&ids)
-                } else {
-                    qtensor.dequantize(device)?.index_select(&ids, 0)
+                    return qtensor.embedding(&ids);
                 }
+                let table = match dense.get() {
+                    Some(table) => table,
+                    None => {
+                        tracing::warn!(
+                            "embedding rows are not block-aligned; dequantising the table"
+                        );
+                        let table = qtensor.dequantize(device)?;
+                        dense.get_or_init(|| table)
+                    }
+                };
+                table.index_select(&ids, 0)
             }
         }
     }
