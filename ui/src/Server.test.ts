@@ -6,11 +6,12 @@ import { MOCK_BUSY_PORT, MOCK_SERVER_KEY, mockApi } from "./lib/mock";
 const byId = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
 const all = (id: string) => [...document.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
 
-async function openServerPage() {
-  render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+async function openServerPage(api = mockApi({ tokenDelayMs: 1 })) {
+  render(App, { api });
   await waitFor(() => expect(byId("nav-server")).not.toBeNull());
   await fireEvent.click(byId("nav-server")!);
   await waitFor(() => expect(byId("server-switch")).not.toBeNull());
+  return api;
 }
 
 async function setSwitch(on: boolean) {
@@ -81,10 +82,7 @@ describe("the API server page's settings", () => {
   it("passes the allowed origins and shows them again when reopened", async () => {
     const api = mockApi({ tokenDelayMs: 1 });
     const start = vi.spyOn(api, "startServer");
-    render(App, { api });
-    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
-    await fireEvent.click(byId("nav-server")!);
-    await waitFor(() => expect(byId("server-origins")).not.toBeNull());
+    await openServerPage(api);
     const field = byId("server-origins") as HTMLTextAreaElement;
     field.value = "http://localhost:5173\n\nhttps://tool.example:8443";
     await fireEvent.input(field);
@@ -98,10 +96,7 @@ describe("the API server page's settings", () => {
   it("refuses an origin with a path and does not start", async () => {
     const api = mockApi({ tokenDelayMs: 1 });
     const start = vi.spyOn(api, "startServer");
-    render(App, { api });
-    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
-    await fireEvent.click(byId("nav-server")!);
-    await waitFor(() => expect(byId("server-origins")).not.toBeNull());
+    await openServerPage(api);
     const field = byId("server-origins") as HTMLTextAreaElement;
     field.value = "http://localhost:5173/app";
     await fireEvent.input(field);
@@ -113,10 +108,7 @@ describe("the API server page's settings", () => {
 
   it("saves the cloud-models and history switches", async () => {
     const api = mockApi({ tokenDelayMs: 1 });
-    render(App, { api });
-    await waitFor(() => expect(byId("nav-server")).not.toBeNull());
-    await fireEvent.click(byId("nav-server")!);
-    await waitFor(() => expect(byId("api-cloud-models")).not.toBeNull());
+    await openServerPage(api);
     const cloud = byId("api-cloud-models") as HTMLInputElement;
     const store = byId("api-store-conversations") as HTMLInputElement;
     expect(cloud.checked).toBe(false);

@@ -23,6 +23,7 @@ mod format;
 mod isa;
 mod matmul;
 mod pool;
+mod portable;
 pub mod reference;
 #[cfg(target_arch = "x86_64")]
 mod x86;

@@ -99,21 +99,27 @@ fn abs_dot(t: QType, k: usize, row: &[u8], acts: &[ActBlock]) -> f32 {
     w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum()
 }
 
+/// candle's name for `t`.
+fn candle_dtype(t: QType) -> candle_core::quantized::GgmlDType {
+    use candle_core::quantized::GgmlDType;
+    match t {
+        QType::Q4_0 => GgmlDType::Q4_0,
+        QType::Q4_1 => GgmlDType::Q4_1,
+        QType::Q5_0 => GgmlDType::Q5_0,
+        QType::Q5_1 => GgmlDType::Q5_1,
+        QType::Q8_0 => GgmlDType::Q8_0,
+        QType::Q4K => GgmlDType::Q4K,
+        QType::Q5K => GgmlDType::Q5K,
+        QType::Q6K => GgmlDType::Q6K,
+    }
+}
+
 #[test]
 fn block_layouts_decode_exactly_as_candle_does() {
-    use candle_core::quantized::{GgmlDType, ggml_file::qtensor_from_ggml};
+    use candle_core::quantized::ggml_file::qtensor_from_ggml;
     let mut rng = StdRng::seed_from_u64(11);
     for t in QType::ALL {
-        let dtype = match t {
-            QType::Q4_0 => GgmlDType::Q4_0,
-            QType::Q4_1 => GgmlDType::Q4_1,
-            QType::Q5_0 => GgmlDType::Q5_0,
-            QType::Q5_1 => GgmlDType::Q5_1,
-            QType::Q8_0 => GgmlDType::Q8_0,
-            QType::Q4K => GgmlDType::Q4K,
-            QType::Q5K => GgmlDType::Q5K,
-            QType::Q6K => GgmlDType::Q6K,
-        };
+        let dtype = candle_dtype(t);
         let (rows, k) = (3, 512);
         let w = random_rows(t, rows, k, &mut rng);
         let theirs = qtensor_from_ggml(dtype, &w, vec![rows, k], &candle_core::Device::Cpu)
@@ -170,20 +176,11 @@ fn matmul_refuses_operands_that_do_not_fit() {
 /// implementation of the same ggml maths) on random weights.
 #[test]
 fn matmul_agrees_with_candle() {
-    use candle_core::quantized::{GgmlDType, QMatMul, ggml_file::qtensor_from_ggml};
+    use candle_core::quantized::{QMatMul, ggml_file::qtensor_from_ggml};
     use candle_core::{Device, Module, Tensor};
     let mut rng = StdRng::seed_from_u64(5);
     for t in QType::ALL {
-        let dtype = match t {
-            QType::Q4_0 => GgmlDType::Q4_0,
-            QType::Q4_1 => GgmlDType::Q4_1,
-            QType::Q5_0 => GgmlDType::Q5_0,
-            QType::Q5_1 => GgmlDType::Q5_1,
-            QType::Q8_0 => GgmlDType::Q8_0,
-            QType::Q4K => GgmlDType::Q4K,
-            QType::Q5K => GgmlDType::Q5K,
-            QType::Q6K => GgmlDType::Q6K,
-        };
+        let dtype = candle_dtype(t);
         // Not a multiple of 256 for the 32-value types: candle's AVX-512
         // repacked path (k % 256 == 0) quantises activations differently.
         for (n, m) in [(64, 6), (1536, 6), (1536, 1), (576, 2)] {

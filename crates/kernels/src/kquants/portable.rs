@@ -2,6 +2,7 @@
 //! 16) values, scaled by the sub-block's scale and the activation block's.
 
 use crate::format::f16_at;
+use crate::portable::rows;
 use crate::reference::scale_min_k4;
 use crate::{ActBlock, QType, RowsDot};
 
@@ -11,25 +12,6 @@ pub(super) fn rows_dot(t: QType) -> RowsDot {
         QType::Q5K => |k, w, a, out| rows(QType::Q5K, k, w, a, out, block_q5k),
         QType::Q6K => |k, w, a, out| rows(QType::Q6K, k, w, a, out, block_q6k),
         _ => unreachable!("not a K-quant: {t:?}"),
-    }
-}
-
-#[inline(always)]
-fn rows(
-    t: QType,
-    k: usize,
-    w: &[u8],
-    acts: &[ActBlock],
-    out: &mut [f32],
-    block: fn(&[u8], &[ActBlock]) -> f32,
-) {
-    let row_bytes = t.row_bytes(k);
-    for (y, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *y = row
-            .chunks_exact(t.block_bytes())
-            .zip(acts.chunks_exact(8))
-            .map(|(b, a)| block(b, a))
-            .sum();
     }
 }
 

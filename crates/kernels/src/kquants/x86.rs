@@ -139,15 +139,7 @@ macro_rules! kernels {
             }
 
             fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
-                assert!(
-                    k % 256 == 0,
-                    "rows of {k} values are not whole super-blocks"
-                );
-                assert!(
-                    w.len() >= out.len() * t.row_bytes(k),
-                    "weight slice too short"
-                );
-                assert!(acts.len() >= k / 32, "too few activation blocks");
+                check_operands(t, k, w, out.len(), acts, 1, out);
                 // SAFETY: the lengths were checked above; `rows_dot_fn` hands
                 // this kernel out only when `Isa::available()` says the CPU
                 // has `$features`.

@@ -3,6 +3,7 @@
 //! with whatever the build's baseline allows.
 
 use crate::format::f16_at;
+use crate::portable::rows;
 use crate::{ActBlock, QType, RowsDot};
 
 pub(super) fn rows_dot(t: QType) -> RowsDot {
@@ -17,25 +18,6 @@ pub(super) fn rows_dot(t: QType) -> RowsDot {
 }
 
 #[inline(always)]
-fn rows(
-    t: QType,
-    k: usize,
-    w: &[u8],
-    acts: &[ActBlock],
-    out: &mut [f32],
-    block: fn(&[u8], &ActBlock) -> f32,
-) {
-    let row_bytes = t.row_bytes(k);
-    for (y, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *y = row
-            .chunks_exact(t.block_bytes())
-            .zip(acts)
-            .map(|(b, a)| block(b, a))
-            .sum();
-    }
-}
-
-#[inline(always)]
 fn nibbles_dot(qs: &[u8], a: &[i8; 32], bias: i32) -> i32 {
     let mut sum = 0i32;
     for j in 0..16 {
@@ -45,11 +27,13 @@ fn nibbles_dot(qs: &[u8], a: &[i8; 32], bias: i32) -> i32 {
     sum
 }
 
-fn block_q4_0(b: &[u8], a: &ActBlock) -> f32 {
+fn block_q4_0(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
     f16_at(b, 0) * a.d * nibbles_dot(&b[2..18], &a.qs, 8) as f32
 }
 
-fn block_q4_1(b: &[u8], a: &ActBlock) -> f32 {
+fn block_q4_1(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
     f16_at(b, 0) * a.d * nibbles_dot(&b[4..20], &a.qs, 0) as f32 + f16_at(b, 2) * a.s
 }
 
@@ -66,15 +50,18 @@ fn five_bit_dot(qh: &[u8], qs: &[u8], a: &[i8; 32], bias: i32) -> i32 {
     sum
 }
 
-fn block_q5_0(b: &[u8], a: &ActBlock) -> f32 {
+fn block_q5_0(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
     f16_at(b, 0) * a.d * five_bit_dot(&b[2..6], &b[6..22], &a.qs, 16) as f32
 }
 
-fn block_q5_1(b: &[u8], a: &ActBlock) -> f32 {
+fn block_q5_1(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
     f16_at(b, 0) * a.d * five_bit_dot(&b[4..8], &b[8..24], &a.qs, 0) as f32 + f16_at(b, 2) * a.s
 }
 
-fn block_q8_0(b: &[u8], a: &ActBlock) -> f32 {
+fn block_q8_0(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
     let mut sum = 0i32;
     for j in 0..32 {
         sum += i32::from(b[2 + j] as i8) * i32::from(a.qs[j]);

@@ -176,10 +176,7 @@ macro_rules! kernels {
                 m: usize,
                 out: &mut [f32],
             ) {
-                assert!(k % 32 == 0, "rows of {k} values are not whole blocks");
-                assert!(w.len() >= rows_n * t.row_bytes(k), "weight slice too short");
-                assert!(acts.len() >= m * (k / 32), "too few activation blocks");
-                assert!(out.len() >= m * rows_n, "output too short");
+                check_operands(t, k, w, rows_n, acts, m, out);
                 // SAFETY: the lengths were checked above; `rows_dot_fn` hands
                 // this kernel out only when `Isa::available()` says the CPU
                 // has `$features`.

@@ -1,0 +1,26 @@
+//! The row loop the portable kernels of both families share.
+
+use crate::{ActBlock, QType};
+
+/// `out[r] = Σ block(block of row r, its activation blocks)` for `out.len()`
+/// rows of `k` values of type `t`; a block of `t` meets `block_elems / 32`
+/// activation blocks (1 for the 32-value formats, 8 for the K-quants).
+#[inline(always)]
+pub(crate) fn rows(
+    t: QType,
+    k: usize,
+    w: &[u8],
+    acts: &[ActBlock],
+    out: &mut [f32],
+    block: fn(&[u8], &[ActBlock]) -> f32,
+) {
+    let row_bytes = t.row_bytes(k);
+    let per_block = t.block_elems() / 32;
+    for (y, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
+        *y = row
+            .chunks_exact(t.block_bytes())
+            .zip(acts.chunks_exact(per_block))
+            .map(|(b, a)| block(b, a))
+            .sum();
+    }
+}
