@@ -256,8 +256,8 @@ struct Worker {
     info: ModelInfo,
     device_name: String,
     load_time: Duration,
-    /// The tokens whose keys and values are in the model's cache, in order.
-    cached: Vec<u32>,
+    /// What the model's cache holds.
+    cached: generate::Cached,
 }
 
 impl Worker {
@@ -286,7 +286,7 @@ impl Worker {
             info,
             device_name,
             load_time: started.elapsed(),
-            cached: Vec::new(),
+            cached: generate::Cached::default(),
         };
         Ok((worker, ready))
     }
@@ -346,7 +346,7 @@ impl Worker {
         decode.reverse();
 
         self.model.truncate_cache(0);
-        self.cached.clear();
+        self.cached = generate::Cached::default();
         let started = Instant::now();
         let mut pos = 0;
         for chunk in prompt.chunks(generate::PREFILL_CHUNK) {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use candle_core::Tensor;
 use hearth_backend::Message;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -192,11 +193,23 @@ impl Vocab for Tokenizer {
     }
 }
 
+/// What the model's cache holds, kept in step with every forward.
+#[derive(Debug, Default)]
+pub(crate) struct Cached {
+    /// The tokens whose keys and values are in the cache, in order.
+    pub(crate) tokens: Vec<u32>,
+    /// The logits at the end of the last prompt, which was the first `.0` of
+    /// `tokens`. The same prompt again (a regenerate, a retried request)
+    /// starts from them: nothing to compute, and the same numbers, where
+    /// recomputing the last token alone could round differently from the
+    /// prompt's batch and change a seeded answer.
+    pub(crate) prompt_logits: Option<(usize, Tensor)>,
+}
+
 /// The state one generation works on (borrowed from the worker).
 pub(crate) struct Run<'a> {
     pub(crate) model: &'a mut dyn Model,
-    /// The tokens in the model's cache; kept in step with every forward.
-    pub(crate) cached: &'a mut Vec<u32>,
+    pub(crate) cached: &'a mut Cached,
     pub(crate) tokenizer: &'a dyn Vocab,
     pub(crate) context_length: usize,
 }
@@ -227,21 +240,32 @@ impl Run<'_> {
             ));
         }
 
-        // Keep the common prefix, but always process at least one prompt token:
-        // its logits are where the answer starts.
+        // Keep the common prefix. The answer starts from the logits of the
+        // prompt's last token: kept from last time for the same prompt, else
+        // at least that token is processed.
         let common = self
             .cached
+            .tokens
             .iter()
             .zip(prompt)
             .take_while(|(a, b)| a == b)
             .count();
-        let reused = common.min(prompt.len() - 1);
+        let kept = match self.cached.prompt_logits.take() {
+            Some((len, logits)) if len == prompt.len() && common >= len => Some(logits),
+            _ => None,
+        };
+        let reused = if kept.is_some() {
+            prompt.len()
+        } else {
+            common.min(prompt.len() - 1)
+        };
         self.model.truncate_cache(reused);
-        self.cached.truncate(reused);
+        self.cached.tokens.truncate(reused);
 
         let result = self.run(
             prompt,
             reused,
+            kept,
             request,
             &mut sampler,
             cancel,
@@ -251,7 +275,7 @@ impl Run<'_> {
         if result.is_err() {
             // A failed forward may leave the cache half-written: start clean next time.
             self.model.truncate_cache(0);
-            self.cached.clear();
+            *self.cached = Cached::default();
         }
         result
     }
@@ -261,6 +285,7 @@ impl Run<'_> {
         &mut self,
         prompt: &[u32],
         reused: usize,
+        kept: Option<Tensor>,
         request: &GenerateRequest,
         sampler: &mut Sampler,
         cancel: &CancellationToken,
@@ -281,7 +306,7 @@ impl Run<'_> {
             seed: sampler.seed(),
         };
         let mut pos = reused;
-        let mut logits = None;
+        let mut logits = kept;
         for chunk in prompt[reused..].chunks(PREFILL_CHUNK) {
             if cancel.is_cancelled() {
                 stats.total_time = started.elapsed();
@@ -294,8 +319,9 @@ impl Run<'_> {
             }
             logits = Some(self.model.forward(chunk, pos)?);
             pos += chunk.len();
-            self.cached.extend_from_slice(chunk);
+            self.cached.tokens.extend_from_slice(chunk);
         }
+        self.cached.prompt_logits = logits.clone().map(|l| (prompt.len(), l));
         let prefill_time = started.elapsed();
         stats.prefill_tok_s = per_second(stats.prompt_tokens_new, prefill_time);
 
@@ -356,7 +382,7 @@ impl Run<'_> {
             }
             logits = Some(self.model.forward(&[token], pos)?);
             pos += 1;
-            self.cached.push(token);
+            self.cached.tokens.push(token);
         };
         if stop_reason != StopReason::StopString {
             let tail = utf8.finish();

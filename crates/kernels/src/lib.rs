@@ -10,7 +10,11 @@
 //!   (`is_x86_feature_detected!`), so a release binary built for plain x86-64
 //!   still runs the AVX-512 code on a machine that has it. `HEARTH_KERNELS`
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
-//! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads.
+//! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads. A
+//!   prompt's many rows go to an f32 GEMM over decoded panels instead
+//!   (`dense.rs`).
+//! - [`silu_mul`] / [`gelu_tanh_mul`]: an MLP's gated activation in one
+//!   vectorised pass.
 //! - [`mod@reference`]: straightforward scalar decoding and dot products every fast
 //!   path is tested against.
 //!
@@ -19,7 +23,9 @@
 #![allow(unsafe_code)] // SIMD intrinsics; every unsafe block says why it is sound.
 
 mod act;
+mod dense;
 mod format;
+mod glu;
 mod isa;
 mod matmul;
 mod pool;
@@ -33,5 +39,6 @@ mod legacy;
 
 pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use format::QType;
+pub use glu::{gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
-pub use matmul::{MatmulError, matmul};
+pub use matmul::{DENSE_MIN_ROWS, MatmulError, matmul};

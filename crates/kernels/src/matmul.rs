@@ -29,6 +29,11 @@ pub enum MatmulError {
     Shape { len: usize, k: usize, n: usize },
 }
 
+/// From this many activation rows on, a product decodes the weights and runs
+/// an f32 GEMM ([`crate::dense`]); below, integer dot products on quantised
+/// activations are faster (decoding costs the same for any number of rows).
+pub const DENSE_MIN_ROWS: usize = 32;
+
 /// Below this many multiply-adds a product runs on the calling thread: waking
 /// other threads costs more than it saves.
 const PARALLEL_MIN_WORK: usize = 1 << 16;
@@ -69,6 +74,10 @@ pub fn matmul(
         return Err(MatmulError::Shape { len: x.len(), k, n });
     }
     let m = x.len() / k;
+    if m >= DENSE_MIN_ROWS {
+        crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, x, y);
+        return Ok(());
+    }
     let dot = rows_dot_fn(Isa::active(), t)
         .or_else(|| rows_dot_fn(Isa::Portable, t))
         .ok_or(MatmulError::RowLength {

@@ -162,6 +162,51 @@ fn matmul_matches_row_by_row_products_for_one_and_many_rows() {
     }
 }
 
+/// A prompt's many rows go through decoded weights and an f32 GEMM: the
+/// activations are not quantised there, so the products equal the exact ones
+/// (decoded weights times f32 activations, summed in f64) up to f32 rounding,
+/// far closer than quantised activations could (~1e-3).
+#[test]
+fn matmul_of_many_rows_is_exact_up_to_float_rounding() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for t in QType::ALL {
+        // 100 rows: one whole panel of 64 and a tail.
+        let (n, k, m) = (100, 512, 40);
+        let w = random_rows(t, n, k, &mut rng);
+        let x = random_acts(m * k, &mut rng);
+        let mut y = vec![f32::NAN; m * n];
+        matmul(t, &w, n, k, &x, &mut y).unwrap_or_else(|e| panic!("{e}"));
+        let mut worst = 0.0f64;
+        for (r, row) in w.chunks_exact(t.row_bytes(k)).enumerate() {
+            let mut dense = vec![0.0f32; k];
+            reference::dequantize_row(t, row, &mut dense);
+            for (i, x) in x.chunks_exact(k).enumerate() {
+                let terms = dense
+                    .iter()
+                    .zip(x)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b));
+                let want: f64 = terms.clone().sum();
+                let scale: f64 = terms.map(f64::abs).sum();
+                worst = worst.max((f64::from(y[i * n + r]) - want).abs() / scale);
+            }
+        }
+        assert!(worst < 1e-5, "{}: {worst}", t.name());
+        // Whichever thread takes a panel, the result is the same.
+        for _ in 0..20 {
+            let mut again = vec![f32::NAN; m * n];
+            matmul(t, &w, n, k, &x, &mut again).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                again
+                    .iter()
+                    .zip(&y)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{}: not deterministic",
+                t.name()
+            );
+        }
+    }
+}
+
 #[test]
 fn matmul_refuses_operands_that_do_not_fit() {
     let w = vec![0u8; QType::Q8_0.row_bytes(64) * 2];

@@ -92,7 +92,7 @@ struct Outcome {
 
 fn generate(
     model: &mut Fake,
-    cached: &mut Vec<u32>,
+    cached: &mut Cached,
     prompt: &[u32],
     req: &GenerateRequest,
     ctx: usize,
@@ -110,7 +110,7 @@ fn generate(
 
 fn generate_with(
     model: &mut Fake,
-    cached: &mut Vec<u32>,
+    cached: &mut Cached,
     prompt: &[u32],
     req: &GenerateRequest,
     ctx: usize,
@@ -139,7 +139,13 @@ fn emoji_split_over_tokens_streams_whole_and_matches_text() {
     chain.extend("🦀!".bytes().map(u32::from));
     chain.push(STOP);
     let mut model = Fake::chain(&chain);
-    let out = generate(&mut model, &mut Vec::new(), &ids("Hi"), &request(), 64);
+    let out = generate(
+        &mut model,
+        &mut Cached::default(),
+        &ids("Hi"),
+        &request(),
+        64,
+    );
     let c = out.completion.unwrap();
     assert_eq!(c.text, "🦀!");
     assert_eq!(c.stop_reason, StopReason::Eos);
@@ -161,7 +167,7 @@ fn max_tokens_stops_exactly() {
         max_tokens: Some(3),
         ..request()
     };
-    let c = generate(&mut model, &mut Vec::new(), &ids("a"), &req, 64)
+    let c = generate(&mut model, &mut Cached::default(), &ids("a"), &req, 64)
         .completion
         .unwrap();
     assert_eq!(c.text, "bcd");
@@ -176,7 +182,7 @@ fn stop_string_spanning_tokens_is_not_emitted() {
         stop: vec!["\nUs:".into()],
         ..request()
     };
-    let out = generate(&mut model, &mut Vec::new(), &ids(">"), &req, 64);
+    let out = generate(&mut model, &mut Cached::default(), &ids(">"), &req, 64);
     let c = out.completion.unwrap();
     assert_eq!(c.text, "Hi");
     assert_eq!(out.pieces.concat(), "Hi");
@@ -186,9 +192,15 @@ fn stop_string_spanning_tokens_is_not_emitted() {
 #[test]
 fn context_full_ends_generation() {
     let mut model = Fake::chain(&[]); // repeats the last token forever
-    let c = generate(&mut model, &mut Vec::new(), &ids("aaaa"), &request(), 8)
-        .completion
-        .unwrap();
+    let c = generate(
+        &mut model,
+        &mut Cached::default(),
+        &ids("aaaa"),
+        &request(),
+        8,
+    )
+    .completion
+    .unwrap();
     assert_eq!(c.stop_reason, StopReason::ContextFull);
     // Four cache slots are left after the prompt; the fifth token is sampled from
     // the logits of the last slot and is not fed back.
@@ -199,7 +211,13 @@ fn context_full_ends_generation() {
 #[test]
 fn prompt_too_long_fails_before_any_compute() {
     let mut model = Fake::chain(&[]);
-    let out = generate(&mut model, &mut Vec::new(), &ids("12345678"), &request(), 8);
+    let out = generate(
+        &mut model,
+        &mut Cached::default(),
+        &ids("12345678"),
+        &request(),
+        8,
+    );
     assert!(matches!(
         out.completion,
         Err(EngineError::PromptTooLong {
@@ -216,7 +234,7 @@ fn cancel_takes_effect_within_one_token_and_keeps_text() {
     let cancel = CancellationToken::new();
     let out = generate_with(
         &mut model,
-        &mut Vec::new(),
+        &mut Cached::default(),
         &ids("x"),
         &request(),
         4096,
@@ -240,7 +258,7 @@ fn cancelled_before_start_does_no_compute() {
     cancel.cancel();
     let out = generate_with(
         &mut model,
-        &mut Vec::new(),
+        &mut Cached::default(),
         &ids("x"),
         &request(),
         64,
@@ -256,15 +274,15 @@ fn follow_up_reuses_the_cached_prefix() {
     let mut chain = ids("Q?A.");
     chain.push(STOP);
     let mut model = Fake::chain(&chain);
-    let mut cached = Vec::new();
+    let mut cached = Cached::default();
     let first = generate(&mut model, &mut cached, &ids("Q?"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(first.text, "A.");
     assert_eq!(first.stats.prompt_tokens_reused, 0);
     // The cache holds the prompt and the answer tokens that were fed back.
-    assert_eq!(cached, ids("Q?A."));
-    assert_eq!(model.cache, cached);
+    assert_eq!(cached.tokens, ids("Q?A."));
+    assert_eq!(model.cache, cached.tokens);
 
     // The next turn: the whole conversation so far, plus a new question.
     let forwarded_before = model.forwarded;
@@ -289,7 +307,7 @@ fn identical_prompt_reprocesses_its_last_token() {
     let mut chain = ids("ab");
     chain.push(STOP);
     let mut model = Fake::chain(&chain);
-    let mut cached = Vec::new();
+    let mut cached = Cached::default();
     generate(&mut model, &mut cached, &ids("a"), &request(), 64)
         .completion
         .unwrap();
@@ -301,9 +319,35 @@ fn identical_prompt_reprocesses_its_last_token() {
 }
 
 #[test]
+fn the_same_prompt_again_starts_from_its_kept_logits() {
+    let mut chain = ids("abc");
+    chain.push(STOP);
+    let mut model = Fake::chain(&chain);
+    let mut cached = Cached::default();
+    let first = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+        .completion
+        .unwrap();
+    let forwarded = model.forwarded;
+    let again = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(again.text, first.text);
+    assert_eq!(again.stats.prompt_tokens_reused, 2);
+    assert_eq!(again.stats.prompt_tokens_new, 0);
+    // Only the answer's tokens were computed again ("c" before the stop).
+    assert_eq!(model.forwarded - forwarded, 1);
+    assert_eq!(model.cache, cached.tokens);
+    // A shorter prompt cannot use them: its last token is processed.
+    let shorter = generate(&mut model, &mut cached, &ids("a"), &request(), 64)
+        .completion
+        .unwrap();
+    assert_eq!(shorter.stats.prompt_tokens_new, 1);
+}
+
+#[test]
 fn bad_requests_are_refused() {
     let mut model = Fake::chain(&[]);
-    let empty = generate(&mut model, &mut Vec::new(), &[], &request(), 64);
+    let empty = generate(&mut model, &mut Cached::default(), &[], &request(), 64);
     assert!(matches!(
         empty.completion,
         Err(EngineError::InvalidRequest(_))
@@ -312,7 +356,7 @@ fn bad_requests_are_refused() {
         max_tokens: Some(0),
         ..request()
     };
-    let out = generate(&mut model, &mut Vec::new(), &ids("a"), &zero, 64);
+    let out = generate(&mut model, &mut Cached::default(), &ids("a"), &zero, 64);
     assert!(matches!(
         out.completion,
         Err(EngineError::InvalidRequest(_))

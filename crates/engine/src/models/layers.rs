@@ -5,9 +5,10 @@
 //!
 //! Learned from llama.cpp's graph builders (`src/models/*.cpp`) and candle's
 //! `quantized_llama.rs`; written for Hearth. Activations are f32; weights stay in
-//! their stored quantised type and are multiplied with candle's `QMatMul`.
+//! their stored quantised type and are multiplied by `QWeight` (hearth-kernels on
+//! the CPU, candle's `QMatMul` elsewhere).
 
-use candle_core::{D, Device, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::attention::{Attention, KvCache, QkvProj};
 use super::qweight::QWeight;
@@ -431,10 +432,57 @@ impl Mlp {
                 (both.narrow(D::Minus1, 0, n)?, both.narrow(D::Minus1, n, n)?)
             }
         };
-        let gate = match self.act {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
+        let hidden = if gate.device().is_cpu() && gate.dtype() == DType::F32 {
+            gate.contiguous()?
+                .apply_op2_no_bwd(&up.contiguous()?, &GatedAct(self.act))?
+        } else {
+            let gate = match self.act {
+                Activation::Silu => candle_nn::ops::silu(&gate)?,
+                Activation::GeluTanh => gate.gelu()?,
+            };
+            (gate * up)?
         };
-        self.down.forward(&(gate * up)?)
+        self.down.forward(&hidden)
+    }
+}
+
+/// `act(gate) · up` in one vectorised pass (hearth-kernels), for f32 on the CPU.
+struct GatedAct(Activation);
+
+impl CustomOp2 for GatedAct {
+    fn name(&self) -> &'static str {
+        "hearth-gated-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gate: &CpuStorage,
+        gate_layout: &Layout,
+        up: &CpuStorage,
+        up_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(gate), CpuStorage::F32(up)) = (gate, up) else {
+            candle_core::bail!("hearth-gated-act takes f32 tensors");
+        };
+        let (Some((g0, g1)), Some((u0, u1))) = (
+            gate_layout.contiguous_offsets(),
+            up_layout.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("hearth-gated-act takes contiguous tensors");
+        };
+        if gate_layout.shape() != up_layout.shape() {
+            candle_core::bail!(
+                "hearth-gated-act: gate {:?} and up {:?} differ",
+                gate_layout.shape(),
+                up_layout.shape()
+            );
+        }
+        let (gate, up) = (&gate[g0..g1], &up[u0..u1]);
+        let mut out = vec![0.0f32; gate.len()];
+        match self.0 {
+            Activation::Silu => hearth_kernels::silu_mul(gate, up, &mut out),
+            Activation::GeluTanh => hearth_kernels::gelu_tanh_mul(gate, up, &mut out),
+        }
+        Ok((CpuStorage::F32(out), gate_layout.shape().clone()))
     }
 }

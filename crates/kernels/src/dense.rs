@@ -1,0 +1,102 @@
+//! Products with many activation rows (a prompt): weights are decoded to f32 a
+//! panel of rows at a time and multiplied with an f32 GEMM.
+//!
+//! With hundreds of rows the work is compute-bound, and a register-blocked
+//! float GEMM (the `gemm` crate, candle's own) outruns the integer dot products
+//! that are best for one row: each decoded panel is reused by every activation
+//! row while it sits in the cache. Decoding costs the same whatever the number
+//! of rows, so this pays from a few dozen rows on. The activations stay f32
+//! here (nothing is lost to quantising them), so results differ from the
+//! row kernels' by that rounding, not by more.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::QType;
+use crate::pool::Pool;
+use crate::reference::dequantize_row;
+
+/// Weight rows decoded per panel: 128 rows of a few thousand values stay in L2
+/// while every activation row passes over them. Smaller panels repeat the
+/// GEMM's packing of the activations more often; larger ones leave a thread
+/// idle on the small K/V projections (measured: 128 beats 64 and 256).
+const PANEL_ROWS: usize = 128;
+
+thread_local! {
+    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pointer the pool's parts share; each part writes only its own columns.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: parts write disjoint columns of the output (see `matmul_dense`).
+unsafe impl Send for Out {}
+// SAFETY: as above.
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// The output from value `i` on (a method, so closures capture the whole
+    /// `Out`, not its raw pointer field).
+    fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
+
+/// `y = x · Wᵀ` for `m` rows of `x`; the operands were checked by the caller
+/// (`w` holds `n` rows of `row_bytes`, `x` is `m · k`, `y` is `m · n`).
+pub(crate) fn matmul_dense(t: QType, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]) {
+    let m = x.len() / k;
+    debug_assert!(x.len() == m * k && y.len() == m * n);
+    let row_bytes = t.row_bytes(k);
+    let panels = n.div_ceil(PANEL_ROWS);
+    let next = AtomicUsize::new(0);
+    let out = Out(y.as_mut_ptr());
+    let task = |_part: usize| {
+        PANEL.with_borrow_mut(|panel| {
+            panel.resize(PANEL_ROWS * k, 0.0);
+            // Parts take panels as they finish, so a slower one does not hold
+            // the others up.
+            loop {
+                let p = next.fetch_add(1, Ordering::Relaxed);
+                if p >= panels {
+                    break;
+                }
+                let r0 = p * PANEL_ROWS;
+                let rows = PANEL_ROWS.min(n - r0);
+                let w = &w[r0 * row_bytes..][..rows * row_bytes];
+                for (dst, src) in panel.chunks_exact_mut(k).zip(w.chunks_exact(row_bytes)) {
+                    dequantize_row(t, src, dst);
+                }
+                // SAFETY: `x` is `m × k` row-major, the panel `rows × k`
+                // row-major (read as its transpose, `k × rows`), and the
+                // destination is columns `r0..r0 + rows` of the `m × n`
+                // row-major `y`, which no other part writes; all three outlive
+                // the call.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        rows,
+                        k,
+                        out.at(r0),
+                        1,
+                        n as isize,
+                        false,
+                        x.as_ptr(),
+                        1,
+                        k as isize,
+                        panel.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        });
+    };
+    Pool::global().run(&task);
+}
