@@ -106,6 +106,7 @@ impl Engine {
                 "thread count can only be set before the first model loads (hearth_engine::set_threads)"
             );
         }
+        crate::alloc::keep_freed_memory();
         let started = Instant::now();
         let (ready_tx, ready_rx) = mpsc::channel();
         let (jobs_tx, jobs_rx) = mpsc::channel();

@@ -21,6 +21,7 @@
 //! # Ok::<(), hearth_engine::EngineError>(())
 //! ```
 
+mod alloc;
 mod detok;
 mod device;
 mod engine;

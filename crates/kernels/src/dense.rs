@@ -16,11 +16,24 @@ use crate::QType;
 use crate::pool::Pool;
 use crate::reference::dequantize_row;
 
-/// Weight rows decoded per panel: 128 rows of a few thousand values stay in L2
-/// while every activation row passes over them. Smaller panels repeat the
-/// GEMM's packing of the activations more often; larger ones leave a thread
-/// idle on the small K/V projections (measured: 128 beats 64 and 256).
+/// The most weight rows decoded per panel: 128 rows of a few thousand values
+/// stay in L2 while every activation row passes over them. Smaller panels
+/// repeat the GEMM's packing of the activations more often; larger ones leave
+/// a thread idle on the small K/V projections (measured: 128 beats 64 and 256).
 const PANEL_ROWS: usize = 128;
+
+/// Rows per panel for `n` rows over `parts` threads: at most [`PANEL_ROWS`],
+/// and as even a split as whole panels allow, so no thread is left with one
+/// panel more than another (576 rows over 2 threads: 6 panels of 96, not 4½
+/// of 128, where one thread would wait a whole panel's time).
+fn panel_rows(n: usize, parts: usize) -> usize {
+    let per_part = n.div_ceil(parts.max(1));
+    let panels_per_part = per_part.div_ceil(PANEL_ROWS);
+    per_part
+        .div_ceil(panels_per_part)
+        .next_multiple_of(8)
+        .min(PANEL_ROWS)
+}
 
 thread_local! {
     static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -48,12 +61,14 @@ pub(crate) fn matmul_dense(t: QType, w: &[u8], n: usize, k: usize, x: &[f32], y:
     let m = x.len() / k;
     debug_assert!(x.len() == m * k && y.len() == m * n);
     let row_bytes = t.row_bytes(k);
-    let panels = n.div_ceil(PANEL_ROWS);
+    let pool = Pool::global();
+    let panel_rows = panel_rows(n, pool.parts());
+    let panels = n.div_ceil(panel_rows);
     let next = AtomicUsize::new(0);
     let out = Out(y.as_mut_ptr());
     let task = |_part: usize| {
         PANEL.with_borrow_mut(|panel| {
-            panel.resize(PANEL_ROWS * k, 0.0);
+            panel.resize(panel_rows * k, 0.0);
             // Parts take panels as they finish, so a slower one does not hold
             // the others up.
             loop {
@@ -61,8 +76,8 @@ pub(crate) fn matmul_dense(t: QType, w: &[u8], n: usize, k: usize, x: &[f32], y:
                 if p >= panels {
                     break;
                 }
-                let r0 = p * PANEL_ROWS;
-                let rows = PANEL_ROWS.min(n - r0);
+                let r0 = p * panel_rows;
+                let rows = panel_rows.min(n - r0);
                 let w = &w[r0 * row_bytes..][..rows * row_bytes];
                 for (dst, src) in panel.chunks_exact_mut(k).zip(w.chunks_exact(row_bytes)) {
                     dequantize_row(t, src, dst);
@@ -98,5 +113,29 @@ pub(crate) fn matmul_dense(t: QType, w: &[u8], n: usize, k: usize, x: &[f32], y:
             }
         });
     };
-    Pool::global().run(&task);
+    pool.run(&task);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_split_rows_evenly_over_the_threads() {
+        for (n, parts, rows) in [
+            (576, 2, 96),
+            (1536, 2, 128),
+            (192, 2, 96),
+            (640, 2, 112),
+            (2048, 2, 128),
+            (100, 1, 104),
+            (7, 4, 8),
+        ] {
+            assert_eq!(
+                panel_rows(n, parts),
+                rows.min(PANEL_ROWS),
+                "{n} over {parts}"
+            );
+        }
+    }
 }

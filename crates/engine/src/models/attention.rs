@@ -84,6 +84,9 @@ impl KvCache {
     }
 }
 
+/// Queries per block of a long prompt's attention.
+const ATTENTION_BLOCK: usize = 128;
+
 /// Additive attention masks for one forward of `t` tokens at `pos`: `None` when
 /// no key has to be hidden (a single token with every visible key in view).
 #[derive(Debug)]
@@ -206,27 +209,44 @@ impl Attention {
         let v = self.heads(&v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
         let (k, v) = self.cache.append(&k, &v, from)?;
-        let keys = k.dims()[2];
 
         // Grouped-query attention without repeating k/v: the `group` query heads
         // that share a kv head become extra rows of one matmul.
         let group = self.n_head / self.n_kv_head;
-        let q = (q * self.scale)?.reshape((b, self.n_kv_head, group * t, self.head_dim))?;
-        let att = q.matmul(&k.t()?)?;
+        let q = (q * self.scale)?.reshape((b, self.n_kv_head, group, t, self.head_dim))?;
         let mask = if self.window.is_some() {
             masks.sliding.as_ref()
         } else {
             masks.causal.as_ref()
         };
-        let att = match mask {
-            Some(m) => att
-                .reshape((b, self.n_kv_head, group, t, keys))?
-                .broadcast_add(m)?
-                .reshape((b, self.n_kv_head, group * t, keys))?,
-            None => att,
+        // A long prompt's queries go in blocks: the scores of a block are
+        // `group · ATTENTION_BLOCK × keys`, not `t × keys` per kv head (tens of
+        // MiB for 512 tokens), and each block skips the keys after its last
+        // query, which the causal mask would hide anyway.
+        let mut blocks = Vec::with_capacity(t.div_ceil(ATTENTION_BLOCK));
+        for r0 in (0..t).step_by(ATTENTION_BLOCK) {
+            let rows = ATTENTION_BLOCK.min(t - r0);
+            let seen = pos + r0 + rows - from;
+            let q =
+                q.narrow(3, r0, rows)?
+                    .reshape((b, self.n_kv_head, group * rows, self.head_dim))?;
+            let att = q.matmul(&k.narrow(2, 0, seen)?.t()?)?;
+            let att = match mask {
+                Some(m) => att
+                    .reshape((b, self.n_kv_head, group, rows, seen))?
+                    .broadcast_add(&m.narrow(0, r0, rows)?.narrow(1, 0, seen)?)?
+                    .reshape((b, self.n_kv_head, group * rows, seen))?,
+                None => att,
+            };
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att.matmul(&v.narrow(2, 0, seen)?)?;
+            blocks.push(y.reshape((b, self.n_kv_head, group, rows, self.head_dim))?);
+        }
+        // [b, kv, group, t, d] == [b, h, t, d]
+        let y = match blocks.as_slice() {
+            [one] => one.clone(),
+            _ => Tensor::cat(&blocks, 3)?,
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?; // [b, kv, group·t, d] == [b, h, t, d]
         let y = y
             .reshape((b, self.n_head, t, self.head_dim))?
             .transpose(1, 2)?
