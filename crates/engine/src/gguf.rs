@@ -38,7 +38,62 @@ pub enum Value {
     F64(f64),
     Bool(bool),
     String(String),
+    /// An array of strings in one buffer: a vocabulary holds 50k–260k of
+    /// them, and a `Value` each cost Gemma 3 about 25 MiB while loading.
+    Strings(StringArray),
+    /// An array of f32 (token scores).
+    F32Array(Vec<f32>),
+    /// An array of integers of a kind that fits an i64 (token types).
+    IntArray(Vec<i64>),
+    /// Any other array (of u64, f64, bools or arrays).
     Array(Vec<Value>),
+}
+
+impl<'s> FromIterator<&'s str> for StringArray {
+    fn from_iter<I: IntoIterator<Item = &'s str>>(items: I) -> Self {
+        let mut out = StringArray::default();
+        for s in items {
+            out.push(s);
+        }
+        out
+    }
+}
+
+/// Strings stored end to end, with where each one ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StringArray {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl StringArray {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.text.get(start..end)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        // Every end was recorded after a whole `&str` was pushed: the ranges
+        // fall on character boundaries.
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
 }
 
 impl Value {
@@ -56,6 +111,9 @@ impl Value {
             Value::F64(_) => "f64",
             Value::Bool(_) => "bool",
             Value::String(_) => "string",
+            Value::Strings(_) => "array of strings",
+            Value::F32Array(_) => "array of f32",
+            Value::IntArray(_) => "array of integers",
             Value::Array(_) => "array",
         }
     }
@@ -288,41 +346,34 @@ impl GgufFile {
         }
     }
 
-    pub fn get_array(&self, key: &str) -> Result<&[Value], EngineError> {
+    pub fn get_str_array(&self, key: &str) -> Result<Vec<&str>, EngineError> {
         match self.require(key)? {
-            Value::Array(a) => Ok(a),
-            other => Err(self.wrong_type(key, "array", other)),
+            Value::Strings(a) => Ok(a.iter().collect()),
+            Value::Array(a) if a.is_empty() => Ok(Vec::new()),
+            other => Err(self.wrong_type(key, "array of strings", other)),
         }
     }
 
-    pub fn get_str_array(&self, key: &str) -> Result<Vec<&str>, EngineError> {
-        self.get_array(key)?
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => Ok(s.as_str()),
-                other => Err(self.wrong_type(key, "array of strings", other)),
-            })
-            .collect()
-    }
-
     pub fn get_f32_array(&self, key: &str) -> Result<Vec<f32>, EngineError> {
-        self.get_array(key)?
-            .iter()
-            .map(|v| match v {
-                Value::F32(x) => Ok(*x),
-                other => Err(self.wrong_type(key, "array of f32", other)),
-            })
-            .collect()
+        match self.require(key)? {
+            Value::F32Array(a) => Ok(a.clone()),
+            Value::Array(a) if a.is_empty() => Ok(Vec::new()),
+            other => Err(self.wrong_type(key, "array of f32", other)),
+        }
     }
 
     pub fn get_i64_array(&self, key: &str) -> Result<Vec<i64>, EngineError> {
-        self.get_array(key)?
-            .iter()
-            .map(|v| {
-                v.as_i64()
-                    .ok_or_else(|| self.wrong_type(key, "array of integers", v))
-            })
-            .collect()
+        match self.require(key)? {
+            Value::IntArray(a) => Ok(a.clone()),
+            Value::Array(a) => a
+                .iter()
+                .map(|v| {
+                    v.as_i64()
+                        .ok_or_else(|| self.wrong_type(key, "array of integers", v))
+                })
+                .collect(),
+            other => Err(self.wrong_type(key, "array of integers", other)),
+        }
     }
 
     /// `{arch}.{suffix}`, the per-architecture hyperparameter keys.
@@ -465,10 +516,14 @@ impl<'a> Reader<'a> {
         usize::try_from(n).map_err(|_| format!("{what} {n} is too large"))
     }
 
-    fn string(&mut self, what: &str) -> Result<String, String> {
+    fn str(&mut self, what: &str) -> Result<&'a str, String> {
         let len = self.count(what, 1)?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} is not valid UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| format!("{what} is not valid UTF-8"))
+    }
+
+    fn string(&mut self, what: &str) -> Result<String, String> {
+        self.str(what).map(str::to_owned)
     }
 
     fn value(&mut self, ty: u32, key: &str, depth: u32) -> Result<Value, String> {
@@ -493,11 +548,38 @@ impl<'a> Reader<'a> {
                 }
                 let item_ty = self.u32(what)?;
                 let len = self.count(what, min_size(item_ty))?;
-                let mut items = Vec::with_capacity(len);
-                for _ in 0..len {
-                    items.push(self.value(item_ty, key, depth + 1)?);
+                match item_ty {
+                    8 => {
+                        let mut items = StringArray::default();
+                        for _ in 0..len {
+                            items.push(self.str(what)?);
+                        }
+                        Value::Strings(items)
+                    }
+                    6 => {
+                        let mut items = Vec::with_capacity(len);
+                        for _ in 0..len {
+                            items.push(f32::from_le_bytes(self.array(what)?));
+                        }
+                        Value::F32Array(items)
+                    }
+                    0..=5 | 11 => {
+                        let mut items = Vec::with_capacity(len);
+                        for _ in 0..len {
+                            let item = self.value(item_ty, key, depth + 1)?;
+                            // These kinds all fit an i64.
+                            items.push(item.as_i64().unwrap_or_default());
+                        }
+                        Value::IntArray(items)
+                    }
+                    _ => {
+                        let mut items = Vec::with_capacity(len);
+                        for _ in 0..len {
+                            items.push(self.value(item_ty, key, depth + 1)?);
+                        }
+                        Value::Array(items)
+                    }
                 }
-                Value::Array(items)
             }
             10 => Value::U64(self.u64(what)?),
             11 => Value::I64(i64::from_le_bytes(self.array(what)?)),
@@ -679,6 +761,18 @@ pub(crate) mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_arrays_keep_every_string_whole() {
+        let words = ["", "<0x0A>", "▁é", "", "日本語"];
+        let a: StringArray = words.iter().copied().collect();
+        assert_eq!(a.len(), 5);
+        assert_eq!(a.iter().collect::<Vec<_>>(), words);
+        assert_eq!(a.get(2), Some("▁é"));
+        assert_eq!(a.get(4), Some("日本語"));
+        assert_eq!(a.get(5), None);
+        assert!(StringArray::default().is_empty());
+    }
 
     fn write(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

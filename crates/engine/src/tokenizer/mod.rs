@@ -16,7 +16,7 @@ mod symbols;
 use std::collections::HashMap;
 
 use crate::error::EngineError;
-use crate::gguf::GgufFile;
+use crate::gguf::{GgufFile, StringArray};
 
 // Token attributes, as llama.cpp derives them from `tokenizer.ggml.token_type`.
 const NORMAL: u8 = 1;
@@ -170,7 +170,8 @@ enum Fragment<'t> {
 /// Turns text into token ids and token ids into bytes.
 pub struct Tokenizer {
     model: Model,
-    pieces: Vec<String>,
+    /// Token texts (one buffer: 260k `String`s would cost Gemma 3 ~12 MiB more).
+    pieces: StringArray,
     ids: HashMap<String, u32>,
     scores: Vec<f32>,
     attrs: Vec<u8>,
@@ -225,10 +226,10 @@ impl Tokenizer {
         let mut attrs: Vec<u8> = (0..n)
             .map(|i| attr_from_type(spec.token_types.get(i).copied().unwrap_or(1)))
             .collect();
-        let pieces: Vec<String> = spec.tokens.iter().map(|s| (*s).to_owned()).collect();
+        let pieces: StringArray = spec.tokens.iter().copied().collect();
         let mut ids = HashMap::with_capacity(n);
         for (i, p) in pieces.iter().enumerate() {
-            ids.insert(p.clone(), i as u32);
+            ids.insert(p.to_owned(), i as u32);
         }
         let mut stops: Vec<u32> = spec.eos.into_iter().chain(spec.extra_stops).collect();
         stops.extend(mark_end_of_turn(&ids, &mut attrs));
@@ -266,7 +267,7 @@ impl Tokenizer {
             .enumerate()
             .map(|(b, &c)| (c, b as u8))
             .collect();
-        let mut bytes = Vec::with_capacity(pieces.iter().map(String::len).sum());
+        let mut bytes = Vec::with_capacity(pieces.iter().map(str::len).sum());
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
         for (p, &attr) in pieces.iter().zip(&attrs) {
@@ -290,9 +291,9 @@ impl Tokenizer {
 
         let mut specials: Vec<u32> = (0..n as u32)
             .filter(|&i| attrs[i as usize] & (CONTROL | USER_DEFINED | UNKNOWN) != 0)
-            .filter(|&i| !pieces[i as usize].is_empty())
+            .filter(|&i| pieces.get(i as usize).is_some_and(|p| !p.is_empty()))
             .collect();
-        specials.sort_by_key(|&i| std::cmp::Reverse(pieces[i as usize].len()));
+        specials.sort_by_key(|&i| std::cmp::Reverse(pieces.get(i as usize).map_or(0, str::len)));
 
         Ok(Self {
             model,
@@ -346,7 +347,7 @@ impl Tokenizer {
         }
         Ok(Self {
             model: Model::Hf(Box::new(loaded.model)),
-            pieces: loaded.pieces,
+            pieces: loaded.pieces.iter().map(String::as_str).collect(),
             ids,
             scores: Vec::new(),
             attrs,
@@ -373,7 +374,9 @@ impl Tokenizer {
             if !parse_special && self.attrs[id as usize] & (CONTROL | UNKNOWN) != 0 {
                 continue;
             }
-            let piece = self.pieces[id as usize].as_str();
+            let Some(piece) = self.pieces.get(id as usize) else {
+                continue;
+            };
             let hit = frags
                 .iter()
                 .any(|f| matches!(f, Fragment::Text(t) if t.contains(piece)));
@@ -478,7 +481,7 @@ impl Tokenizer {
 
     /// The text of a token as the vocabulary spells it (`<bos>`, `<|im_end|>`).
     pub fn token_text(&self, id: u32) -> Option<&str> {
-        self.pieces.get(id as usize).map(String::as_str)
+        self.pieces.get(id as usize)
     }
 
     /// The id of the token spelled exactly `text`, if the vocabulary has one.
