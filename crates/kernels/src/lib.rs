@@ -12,7 +12,8 @@
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
 //! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads. A
 //!   prompt's many rows go to an f32 GEMM over decoded panels instead
-//!   (`dense.rs`).
+//!   (`dense.rs`). [`matmul_shared`]: several weights over one activation
+//!   row (a layer's q/k/v) in one pass.
 //! - [`silu_mul`] / [`gelu_tanh_mul`]: an MLP's gated activation in one
 //!   vectorised pass.
 //! - [`mod@reference`]: straightforward scalar decoding and dot products every fast
@@ -41,4 +42,4 @@ pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use format::QType;
 pub use glu::{gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
-pub use matmul::{DENSE_MIN_ROWS, MatmulError, matmul};
+pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared};

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use crate::pool::Pool;
-use crate::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn, tile_dot_fn};
+use crate::{ActBlock, Isa, QType, RowsDot, quantize_acts_for, rows_dot_fn, tile_dot_fn};
 
 /// A product whose operands do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum MatmulError {
 /// From this many activation rows on, a product decodes the weights and runs
 /// an f32 GEMM ([`crate::dense`]); below, integer dot products on quantised
 /// activations are faster (decoding costs the same for any number of rows).
-pub const DENSE_MIN_ROWS: usize = 32;
+const DENSE_MIN_ROWS: usize = 32;
 
 /// Below this many multiply-adds a product runs on the calling thread: waking
 /// other threads costs more than it saves.
@@ -52,24 +52,7 @@ pub fn matmul(
     x: &[f32],
     y: &mut [f32],
 ) -> Result<(), MatmulError> {
-    let block = t.block_elems();
-    if k == 0 || !k.is_multiple_of(block) {
-        return Err(MatmulError::RowLength {
-            t: t.name(),
-            k,
-            block,
-        });
-    }
-    let row_bytes = t.row_bytes(k);
-    if w.len() < n * row_bytes {
-        return Err(MatmulError::WeightBytes {
-            t: t.name(),
-            n,
-            k,
-            need: n * row_bytes,
-            got: w.len(),
-        });
-    }
+    let row_bytes = check_weight(t, w, n, k)?;
     if !x.len().is_multiple_of(k) || y.len() != x.len() / k * n {
         return Err(MatmulError::Shape { len: x.len(), k, n });
     }
@@ -78,13 +61,7 @@ pub fn matmul(
         crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, x, y);
         return Ok(());
     }
-    let dot = rows_dot_fn(Isa::active(), t)
-        .or_else(|| rows_dot_fn(Isa::Portable, t))
-        .ok_or(MatmulError::RowLength {
-            t: t.name(),
-            k,
-            block,
-        })?;
+    let dot = row_kernel(t, k)?;
     let tile = tile_dot_fn(Isa::active(), t);
     ACTS.with_borrow_mut(|acts| {
         quantize_acts_for(t, x, acts);
@@ -143,6 +120,122 @@ pub fn matmul(
                 y[i * n + r0..][..rows].copy_from_slice(src);
             }
         }
+    });
+    Ok(())
+}
+
+/// Checks that `w` holds `n` rows of `k` values of type `t`; returns the bytes
+/// per row.
+fn check_weight(t: QType, w: &[u8], n: usize, k: usize) -> Result<usize, MatmulError> {
+    let block = t.block_elems();
+    if k == 0 || !k.is_multiple_of(block) {
+        return Err(MatmulError::RowLength {
+            t: t.name(),
+            k,
+            block,
+        });
+    }
+    let row_bytes = t.row_bytes(k);
+    if w.len() < n * row_bytes {
+        return Err(MatmulError::WeightBytes {
+            t: t.name(),
+            n,
+            k,
+            need: n * row_bytes,
+            got: w.len(),
+        });
+    }
+    Ok(row_bytes)
+}
+
+/// The one-row kernel for `t` on this CPU.
+fn row_kernel(t: QType, k: usize) -> Result<RowsDot, MatmulError> {
+    rows_dot_fn(Isa::active(), t)
+        .or_else(|| rows_dot_fn(Isa::Portable, t))
+        .ok_or(MatmulError::RowLength {
+            t: t.name(),
+            k,
+            block: t.block_elems(),
+        })
+}
+
+/// One weight of [`matmul_shared`]: `n` rows of `k` values of type `t`.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedWeight<'a> {
+    pub t: QType,
+    pub w: &'a [u8],
+    pub n: usize,
+}
+
+thread_local! {
+    static ACTS_K: RefCell<Vec<ActBlock>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `y = x · [W₀; W₁; …]ᵀ` for one activation row `x` of `k` values and
+/// several weights read as one matrix stacked by rows (a layer's q/k/v or
+/// gate/up projections): `y` holds each weight's outputs in turn. The
+/// activations are quantised once per block format and the rows go over the
+/// pool in one pass, instead of a quantisation and a pass per weight.
+pub fn matmul_shared(
+    weights: &[SharedWeight<'_>],
+    k: usize,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<(), MatmulError> {
+    let total: usize = weights.iter().map(|w| w.n).sum();
+    if x.len() != k || y.len() != total {
+        return Err(MatmulError::Shape {
+            len: x.len(),
+            k,
+            n: total,
+        });
+    }
+    // Each weight with its kernel, row size and first output row.
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut first = 0;
+    for w in weights {
+        let row_bytes = check_weight(w.t, w.w, w.n, k)?;
+        parts.push((w, row_kernel(w.t, k)?, row_bytes, first));
+        first += w.n;
+    }
+    let needs = |kquant: bool| weights.iter().any(|w| (w.t.block_elems() == 256) == kquant);
+    ACTS.with_borrow_mut(|legacy| {
+        ACTS_K.with_borrow_mut(|kq| {
+            if needs(false) {
+                quantize_acts_for(QType::Q8_0, x, legacy);
+            }
+            if needs(true) {
+                quantize_acts_for(QType::Q4K, x, kq);
+            }
+            let (legacy, kq): (&[ActBlock], &[ActBlock]) = (legacy, kq);
+            // Rows `from..to` of the stacked matrix into `out`.
+            let run = |from: usize, to: usize, out: &mut [f32]| {
+                for &(w, dot, row_bytes, first) in &parts {
+                    let (r0, r1) = (from.max(first), to.min(first + w.n));
+                    if r0 >= r1 {
+                        continue;
+                    }
+                    let acts = if w.t.block_elems() == 256 { kq } else { legacy };
+                    let rows = &w.w[(r0 - first) * row_bytes..(r1 - first) * row_bytes];
+                    dot(k, rows, acts, &mut out[r0 - from..r1 - from]);
+                }
+            };
+            let pool = Pool::global();
+            let threads = pool.parts();
+            if total * k < PARALLEL_MIN_WORK || threads == 1 || total < threads * 4 {
+                run(0, total, y);
+                return;
+            }
+            let chunk = total.div_ceil(threads).next_multiple_of(4);
+            let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
+            pool.run(&|part| {
+                if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
+                    let from = part * chunk;
+                    let to = from + out.len();
+                    run(from, to, &mut out);
+                }
+            });
+        })
     });
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! reference on random blocks; the block layouts against candle's decoder.
 
 use hearth_kernels::{
-    ActBlock, Isa, QType, matmul, quantize_acts, quantize_acts_for, reference, rows_dot_fn,
-    tile_dot_fn,
+    ActBlock, Isa, QType, SharedWeight, matmul, matmul_shared, quantize_acts, quantize_acts_for,
+    reference, rows_dot_fn, tile_dot_fn,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -204,6 +204,49 @@ fn matmul_of_many_rows_is_exact_up_to_float_rounding() {
                 t.name()
             );
         }
+    }
+}
+
+/// Weights stacked for one pass (q/k/v of mixed types, as Gemma's are) give
+/// exactly what one product per weight gives.
+#[test]
+fn shared_products_equal_one_product_per_weight() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let k = 512;
+    for types in [
+        [QType::Q4_1, QType::Q4_1, QType::Q4_1],
+        [QType::Q5_0, QType::Q8_0, QType::Q6K],
+        [QType::Q4K, QType::Q5_1, QType::Q4_0],
+    ] {
+        let ns = [576, 192, 100];
+        let ws: Vec<Vec<u8>> = types
+            .iter()
+            .zip(ns)
+            .map(|(&t, n)| random_rows(t, n, k, &mut rng))
+            .collect();
+        let x = random_acts(k, &mut rng);
+        let mut want = Vec::new();
+        for ((&t, n), w) in types.iter().zip(ns).zip(&ws) {
+            let mut y = vec![0.0; n];
+            matmul(t, w, n, k, &x, &mut y).unwrap_or_else(|e| panic!("{e}"));
+            want.extend(y);
+        }
+        let shared: Vec<SharedWeight<'_>> = types
+            .iter()
+            .zip(ns)
+            .zip(&ws)
+            .map(|((&t, n), w)| SharedWeight { t, w, n })
+            .collect();
+        let mut got = vec![f32::NAN; want.len()];
+        matmul_shared(&shared, k, &x, &mut got).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{types:?}"
+        );
+        assert!(matmul_shared(&shared, k, &x, &mut got[1..]).is_err());
+        assert!(matmul_shared(&shared, k, &x[1..], &mut got).is_err());
     }
 }
 

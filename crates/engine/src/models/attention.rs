@@ -194,7 +194,10 @@ impl Attention {
         let (b, t, _) = x.dims3()?;
         let (q_dim, kv_dim) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
         let (q, k, v) = match &self.qkv {
-            QkvProj::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+            QkvProj::Separate { q, k, v } => {
+                let [q, k, v] = Linear::forward_shared([q, k, v], x)?;
+                (q, k, v)
+            }
             QkvProj::Fused(w) => {
                 let qkv = w.forward(x)?;
                 (

@@ -227,7 +227,26 @@ pub(crate) struct Linear {
 
 impl Linear {
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.w.forward(x)?;
+        self.add_bias(self.w.forward(x)?)
+    }
+
+    /// Each of `layers` over the same input, in one pass where the kernels
+    /// allow it ([`QWeight::forward_shared`]).
+    pub(crate) fn forward_shared<const N: usize>(
+        layers: [&Linear; N],
+        x: &Tensor,
+    ) -> Result<[Tensor; N]> {
+        let ys = QWeight::forward_shared(&layers.map(|l| &l.w), x)?;
+        let ys: Vec<Tensor> = layers
+            .iter()
+            .zip(ys)
+            .map(|(l, y)| l.add_bias(y))
+            .collect::<Result<_>>()?;
+        ys.try_into()
+            .map_err(|_| candle_core::Error::Msg("forward_shared: output count".into()))
+    }
+
+    fn add_bias(&self, y: Tensor) -> Result<Tensor> {
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
@@ -425,7 +444,10 @@ pub(crate) struct Mlp {
 impl Mlp {
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (gate, up) = match &self.gate_up {
-            GateUp::Separate { gate, up } => (gate.forward(x)?, up.forward(x)?),
+            GateUp::Separate { gate, up } => {
+                let [gate, up] = Linear::forward_shared([gate, up], x)?;
+                (gate, up)
+            }
             GateUp::Fused(w) => {
                 let both = w.forward(x)?;
                 let n = both.dim(D::Minus1)? / 2;

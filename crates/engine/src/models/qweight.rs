@@ -117,6 +117,35 @@ impl QWeight {
         }
     }
 
+    /// `x · Wᵢᵀ` for each of `weights`, which share their input (a layer's
+    /// q/k/v or gate/up). For one token on the CPU they run as one stacked
+    /// product (hearth-kernels' `matmul_shared`: one activation quantisation
+    /// and one pass over the threads instead of one per weight); otherwise one
+    /// by one.
+    pub(crate) fn forward_shared(weights: &[&QWeight], x: &Tensor) -> Result<Vec<Tensor>> {
+        let mapped: Option<Vec<&MappedMatrix>> = weights
+            .iter()
+            .map(|w| match w {
+                Self::Hearth(m) => Some(m),
+                Self::Candle { .. } => None,
+            })
+            .collect();
+        let k = x.dims().last().copied().unwrap_or(0);
+        match mapped {
+            Some(mapped) if x.elem_count() == k && mapped.iter().all(|m| m.k == k) => {
+                let y = x.contiguous()?.apply_op1_no_bwd(&Stacked(&mapped))?;
+                let mut out = Vec::with_capacity(mapped.len());
+                let mut first = 0;
+                for m in &mapped {
+                    out.push(y.narrow(candle_core::D::Minus1, first, m.n)?);
+                    first += m.n;
+                }
+                Ok(out)
+            }
+            _ => weights.iter().map(|w| w.forward(x)).collect(),
+        }
+    }
+
     /// Rows (the vocabulary size for an embedding).
     pub(crate) fn n_rows(&self) -> usize {
         match self {
@@ -152,6 +181,43 @@ impl CustomOp1 for MappedMatrix {
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         if let Some(last) = dims.last_mut() {
             *last = self.n;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+}
+
+/// Weights over one input, stacked by rows (see [`QWeight::forward_shared`]).
+struct Stacked<'a>(&'a [&'a MappedMatrix]);
+
+impl CustomOp1 for Stacked<'_> {
+    fn name(&self) -> &'static str {
+        "hearth-qmatmul-shared"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("hearth-qmatmul-shared takes f32 activations");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("hearth-qmatmul-shared takes contiguous activations");
+        };
+        let x = &data[start..end];
+        let weights: Vec<hearth_kernels::SharedWeight<'_>> = self
+            .0
+            .iter()
+            .map(|m| hearth_kernels::SharedWeight {
+                t: m.qtype,
+                w: m.bytes.bytes(),
+                n: m.n,
+            })
+            .collect();
+        let total = weights.iter().map(|w| w.n).sum();
+        let mut y = vec![0.0f32; total];
+        hearth_kernels::matmul_shared(&weights, x.len(), x, &mut y)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let mut dims = layout.shape().dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = total;
         }
         Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
