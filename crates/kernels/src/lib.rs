@@ -14,6 +14,8 @@
 //!   prompt's many rows go to an f32 GEMM over decoded panels instead
 //!   (`dense.rs`). [`matmul_shared`]: several weights over one activation
 //!   row (a layer's q/k/v) in one pass.
+//! - [`attend_one`]: a generated token's attention over the KV cache, heads
+//!   split over the pool.
 //! - [`silu_mul`] / [`gelu_tanh_mul`]: an MLP's gated activation in one
 //!   vectorised pass.
 //! - [`mod@reference`]: straightforward scalar decoding and dot products every fast
@@ -24,6 +26,7 @@
 #![allow(unsafe_code)] // SIMD intrinsics; every unsafe block says why it is sound.
 
 mod act;
+mod attention;
 mod dense;
 mod format;
 mod glu;
@@ -39,6 +42,7 @@ mod kquants;
 mod legacy;
 
 pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
+pub use attention::{AttentionError, AttentionShape, KvView, attend_one};
 pub use format::QType;
 pub use glu::{gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};

@@ -5,7 +5,7 @@
 //! Semantics follow llama.cpp (`llm_graph_context::build_attn`, its SWA mask
 //! `p1 - p0 >= n_swa`) and Hugging Face's `sliding_window` masks.
 
-use candle_core::{D, Device, Result, Tensor};
+use candle_core::{CpuStorage, CustomOp3, D, Device, Layout, Result, Shape, Tensor};
 
 use super::layers::{Linear, RmsNorm, Rotary};
 
@@ -212,6 +212,17 @@ impl Attention {
         let v = self.heads(&v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
         let (k, v) = self.cache.append(&k, &v, from)?;
+        if t == 1 && b == 1 && q.device().is_cpu() {
+            // One token: every cached key in view is visible (the window is
+            // `from`), so no mask; hearth-kernels does all heads in one op.
+            let op = DecodeAttention {
+                heads: self.n_head,
+                kv_heads: self.n_kv_head,
+                head_dim: self.head_dim,
+                scale: self.scale as f32,
+            };
+            return self.out.forward(&q.apply_op3_no_bwd(&k, &v, &op)?);
+        }
 
         // Grouped-query attention without repeating k/v: the `group` query heads
         // that share a kv head become extra rows of one matmul.
@@ -255,6 +266,83 @@ impl Attention {
             .transpose(1, 2)?
             .reshape((b, t, q_dim))?;
         self.out.forward(&y)
+    }
+}
+
+/// Attention of one query position over the cache, as one candle op over
+/// `q` `[1, heads, 1, d]` and the cache views `[1, kv_heads, keys, d]`.
+struct DecodeAttention {
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+impl DecodeAttention {
+    /// The cache view `[1, kv_heads, keys, d]` with rows of `d` in a row.
+    fn view<'a>(
+        &self,
+        storage: &'a CpuStorage,
+        layout: &Layout,
+    ) -> Result<(&'a [f32], usize, usize)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("hearth-attention takes an f32 cache");
+        };
+        let (dims, stride) = (layout.dims(), layout.stride());
+        match (dims, stride) {
+            ([1, kv, keys, d], [_, head_stride, row, 1])
+                if *kv == self.kv_heads && *d == self.head_dim && *row == self.head_dim =>
+            {
+                Ok((&data[layout.start_offset()..], *head_stride, *keys))
+            }
+            _ => candle_core::bail!("hearth-attention: cache view {dims:?} / {stride:?}"),
+        }
+    }
+}
+
+impl CustomOp3 for DecodeAttention {
+    fn name(&self) -> &'static str {
+        "hearth-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        q_layout: &Layout,
+        k: &CpuStorage,
+        k_layout: &Layout,
+        v: &CpuStorage,
+        v_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(q), Some((q0, q1))) = (q, q_layout.contiguous_offsets()) else {
+            candle_core::bail!("hearth-attention takes contiguous f32 queries");
+        };
+        let (k, k_stride, keys) = self.view(k, k_layout)?;
+        let (v, v_stride, v_keys) = self.view(v, v_layout)?;
+        if v_keys != keys {
+            candle_core::bail!("hearth-attention: {keys} keys but {v_keys} values");
+        }
+        let shape = hearth_kernels::AttentionShape {
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            keys,
+        };
+        let mut out = vec![0.0f32; self.heads * self.head_dim];
+        let view = |data, head_stride| hearth_kernels::KvView { data, head_stride };
+        hearth_kernels::attend_one(
+            shape,
+            &q[q0..q1],
+            view(k, k_stride),
+            view(v, v_stride),
+            self.scale,
+            &mut out,
+        )
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((1, 1, self.heads * self.head_dim)),
+        ))
     }
 }
 
