@@ -22,8 +22,25 @@ pub struct AttentionError(String);
 /// `data[g * head_stride + j * head_dim ..]`.
 #[derive(Debug, Clone, Copy)]
 pub struct KvView<'a> {
-    pub data: &'a [f32],
+    pub data: KvData<'a>,
     pub head_stride: usize,
+}
+
+/// The values of a cache, f32 or f16 (half the memory, as llama.cpp keeps
+/// it; a head's rows are widened to f32 with F16C where the CPU has it).
+#[derive(Debug, Clone, Copy)]
+pub enum KvData<'a> {
+    F32(&'a [f32]),
+    F16(&'a [half::f16]),
+}
+
+impl KvData<'_> {
+    fn len(&self) -> usize {
+        match self {
+            KvData::F32(d) => d.len(),
+            KvData::F16(d) => d.len(),
+        }
+    }
 }
 
 /// The shape of one attention: `heads` query heads sharing `kv_heads` key and
@@ -41,6 +58,8 @@ const PARALLEL_MIN_WORK: usize = 4096;
 
 thread_local! {
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// One head's keys and values widened from f16.
+    static WIDE: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `out[h] = softmax(scale · q[h] · K[g]ᵀ) · V[g]` for every query head `h`
@@ -80,21 +99,40 @@ pub fn attend_one(
         }
     }
     let group = heads / kv_heads;
-    let head = |h: usize, out: &mut [f32]| {
-        let g = h / group;
-        let kg = &k.data[g * k.head_stride..][..keys * d];
-        let vg = &v.data[g * v.head_stride..][..keys * d];
+    // Heads `first..` into `out` (whole heads). An f16 cache is widened once
+    // per kv head, for all the query heads of this run that share it.
+    let run = |first: usize, out: &mut [f32]| {
         SCORES.with_borrow_mut(|scores| {
-            scores.resize(keys, 0.0);
-            one_head(&q[h * d..][..d], kg, vg, scale, scores, out);
+            WIDE.with_borrow_mut(|(kw, vw)| {
+                scores.resize(keys, 0.0);
+                let mut widened = None;
+                for (i, out) in out.chunks_exact_mut(d).enumerate() {
+                    let h = first + i;
+                    let g = h / group;
+                    let q = &q[h * d..][..d];
+                    let (ks, vs) = (g * k.head_stride, g * v.head_stride);
+                    match (k.data, v.data) {
+                        (KvData::F32(kd), KvData::F32(vd)) => {
+                            let (kg, vg) = (&kd[ks..][..keys * d], &vd[vs..][..keys * d]);
+                            one_head(q, kg, vg, scale, scores, out);
+                        }
+                        (kd, vd) => {
+                            if widened != Some(g) {
+                                widen(kd, ks, keys * d, kw);
+                                widen(vd, vs, keys * d, vw);
+                                widened = Some(g);
+                            }
+                            one_head(q, kw, vw, scale, scores, out);
+                        }
+                    }
+                }
+            })
         });
     };
     let pool = Pool::global();
     let parts = pool.parts().min(heads);
     if parts == 1 || keys * d < PARALLEL_MIN_WORK {
-        for (h, out) in out.chunks_exact_mut(d).enumerate() {
-            head(h, out);
-        }
+        run(0, out);
         return Ok(());
     }
     // Whole heads per part, as even as they divide.
@@ -102,12 +140,50 @@ pub fn attend_one(
     let slots: Vec<Mutex<&mut [f32]>> = out.chunks_mut(per_part * d).map(Mutex::new).collect();
     pool.run(&|part| {
         if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
-            for (i, out) in out.chunks_exact_mut(d).enumerate() {
-                head(part * per_part + i, out);
-            }
+            run(part * per_part, &mut out);
         }
     });
     Ok(())
+}
+
+/// `len` values of `data` from `at`, as f32 in `out`.
+fn widen(data: KvData<'_>, at: usize, len: usize, out: &mut Vec<f32>) {
+    out.resize(len, 0.0);
+    match data {
+        KvData::F32(d) => out.copy_from_slice(&d[at..][..len]),
+        KvData::F16(d) => {
+            let src = &d[at..][..len];
+            match Isa::active() {
+                // SAFETY: both x86 levels include F16C (see `Isa::available`).
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512 => unsafe { widen_f16c(src, out) },
+                _ => {
+                    for (o, h) in out.iter_mut().zip(src) {
+                        *o = h.to_f32();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// f16 to f32, eight at a time with `vcvtph2ps`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+fn widen_f16c(src: &[half::f16], out: &mut [f32]) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_storeu_ps};
+    let (src8, out8) = (src.chunks_exact(8), out.chunks_exact_mut(8));
+    for (o, h) in out8.into_remainder().iter_mut().zip(src8.remainder()) {
+        *o = h.to_f32();
+    }
+    for (o, h) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        // SAFETY: `h` is 8 f16 (16 bytes) and `o` 8 f32 (32 bytes); both
+        // intrinsics take unaligned addresses.
+        unsafe {
+            let wide = _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().cast::<__m128i>()));
+            _mm256_storeu_ps(o.as_mut_ptr(), wide);
+        }
+    }
 }
 
 fn one_head(q: &[f32], k: &[f32], v: &[f32], scale: f32, scores: &mut [f32], out: &mut [f32]) {
@@ -243,12 +319,28 @@ mod tests {
                 head_stride: keys * d,
             };
             let mut out = vec![f32::NAN; heads * d];
-            attend_one(shape, &q, view(&k), view(&v), scale, &mut out).unwrap();
+            let (kd, vd) = (KvData::F32(&k), KvData::F32(&v));
+            attend_one(shape, &q, view(kd), view(vd), scale, &mut out).unwrap();
             let want = reference(shape, &q, &k, &v, scale);
             for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
                 assert!(
                     (f64::from(o) - w).abs() < 1e-5,
                     "{shape:?} [{i}]: {o} vs {w}"
+                );
+            }
+            // An f16 cache gives what f32 keys and values rounded to f16 give.
+            let to_f16 = |x: &[f32]| -> Vec<half::f16> {
+                x.iter().map(|&x| half::f16::from_f32(x)).collect()
+            };
+            let to_f32 = |x: &[half::f16]| -> Vec<f32> { x.iter().map(|x| x.to_f32()).collect() };
+            let (kh, vh) = (to_f16(&k), to_f16(&v));
+            let (kd, vd) = (KvData::F16(&kh), KvData::F16(&vh));
+            attend_one(shape, &q, view(kd), view(vd), scale, &mut out).unwrap();
+            let want = reference(shape, &q, &to_f32(&kh), &to_f32(&vh), scale);
+            for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(o) - w).abs() < 1e-5,
+                    "f16 {shape:?} [{i}]: {o} vs {w}"
                 );
             }
         }
@@ -259,7 +351,7 @@ mod tests {
             keys: 3,
         };
         let short = KvView {
-            data: &[0.0; 11],
+            data: KvData::F32(&[0.0; 11]),
             head_stride: 12,
         };
         assert!(attend_one(shape, &[0.0; 8], short, short, 1.0, &mut [0.0; 8]).is_err());

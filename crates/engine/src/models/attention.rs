@@ -5,30 +5,38 @@
 //! Semantics follow llama.cpp (`llm_graph_context::build_attn`, its SWA mask
 //! `p1 - p0 >= n_swa`) and Hugging Face's `sliding_window` masks.
 
-use candle_core::{CpuStorage, CustomOp3, D, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::layers::{Linear, RmsNorm, Rotary};
 
 /// Keys and values of past positions, `[1, kv_heads, capacity, head_dim]`.
 /// Capacity grows by doubling up to the context; truncation only moves `len`.
+/// On the CPU they are kept in f16, as llama.cpp keeps them: half the memory,
+/// and hearth-kernels' attention widens them as it reads.
 #[derive(Debug)]
 pub(crate) struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
     len: usize,
     max: usize,
+    dtype: DType,
 }
 
 /// The smallest capacity allocated, in positions.
 const KV_MIN_CAPACITY: usize = 256;
 
 impl KvCache {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, device: &Device) -> Self {
         Self {
             k: None,
             v: None,
             len: 0,
             max,
+            dtype: if device.is_cpu() {
+                DType::F16
+            } else {
+                DType::F32
+            },
         }
     }
 
@@ -56,8 +64,9 @@ impl KvCache {
     }
 
     /// Appends contiguous `[1, kv_heads, t, head_dim]` keys and values and
-    /// returns views of positions `from..len`.
+    /// returns views of positions `from..len`, in the cache's type.
     fn append(&mut self, k: &Tensor, v: &Tensor, from: usize) -> Result<(Tensor, Tensor)> {
+        let (k, v) = (&k.to_dtype(self.dtype)?, &v.to_dtype(self.dtype)?);
         let t = k.dims()[2];
         let need = self.len + t;
         if need > self.max {
@@ -224,6 +233,7 @@ impl Attention {
             return self.out.forward(&q.apply_op3_no_bwd(&k, &v, &op)?);
         }
 
+        let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
         // Grouped-query attention without repeating k/v: the `group` query heads
         // that share a kv head become extra rows of one matmul.
         let group = self.n_head / self.n_kv_head;
@@ -284,16 +294,23 @@ impl DecodeAttention {
         &self,
         storage: &'a CpuStorage,
         layout: &Layout,
-    ) -> Result<(&'a [f32], usize, usize)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("hearth-attention takes an f32 cache");
+    ) -> Result<(hearth_kernels::KvView<'a>, usize)> {
+        let at = layout.start_offset();
+        let data = match storage {
+            CpuStorage::F16(d) if at <= d.len() => hearth_kernels::KvData::F16(&d[at..]),
+            CpuStorage::F32(d) if at <= d.len() => hearth_kernels::KvData::F32(&d[at..]),
+            _ => candle_core::bail!("hearth-attention takes an f16 or f32 cache"),
         };
         let (dims, stride) = (layout.dims(), layout.stride());
         match (dims, stride) {
             ([1, kv, keys, d], [_, head_stride, row, 1])
                 if *kv == self.kv_heads && *d == self.head_dim && *row == self.head_dim =>
             {
-                Ok((&data[layout.start_offset()..], *head_stride, *keys))
+                let view = hearth_kernels::KvView {
+                    data,
+                    head_stride: *head_stride,
+                };
+                Ok((view, *keys))
             }
             _ => candle_core::bail!("hearth-attention: cache view {dims:?} / {stride:?}"),
         }
@@ -317,8 +334,8 @@ impl CustomOp3 for DecodeAttention {
         let (CpuStorage::F32(q), Some((q0, q1))) = (q, q_layout.contiguous_offsets()) else {
             candle_core::bail!("hearth-attention takes contiguous f32 queries");
         };
-        let (k, k_stride, keys) = self.view(k, k_layout)?;
-        let (v, v_stride, v_keys) = self.view(v, v_layout)?;
+        let (k, keys) = self.view(k, k_layout)?;
+        let (v, v_keys) = self.view(v, v_layout)?;
         if v_keys != keys {
             candle_core::bail!("hearth-attention: {keys} keys but {v_keys} values");
         }
@@ -329,16 +346,8 @@ impl CustomOp3 for DecodeAttention {
             keys,
         };
         let mut out = vec![0.0f32; self.heads * self.head_dim];
-        let view = |data, head_stride| hearth_kernels::KvView { data, head_stride };
-        hearth_kernels::attend_one(
-            shape,
-            &q[q0..q1],
-            view(k, k_stride),
-            view(v, v_stride),
-            self.scale,
-            &mut out,
-        )
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        hearth_kernels::attend_one(shape, &q[q0..q1], k, v, self.scale, &mut out)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((1, 1, self.heads * self.head_dim)),
@@ -374,7 +383,7 @@ mod tests {
 
     #[test]
     fn kv_cache_grows_and_truncates() {
-        let mut c = KvCache::new(600);
+        let mut c = KvCache::new(600, &Device::Cpu);
         let kv = Tensor::ones((1, 2, 200, 4), DType::F32, &Device::Cpu).unwrap();
         c.append(&kv, &kv, 0).unwrap();
         c.append(&kv, &kv, 0).unwrap();

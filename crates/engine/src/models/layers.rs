@@ -180,7 +180,7 @@ impl Loader<'_> {
             scale: 1.0 / (self.hp.head_dim as f64).sqrt(),
             rotary,
             window,
-            cache: KvCache::new(self.context),
+            cache: KvCache::new(self.context, self.device),
         })
     }
 
