@@ -61,6 +61,10 @@ pub fn matmul(
         crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, x, y);
         return Ok(());
     }
+    if m == 1 {
+        // One row is a stack of one weight.
+        return matmul_shared(&[SharedWeight { t, w, n }], k, x, y);
+    }
     let dot = row_kernel(t, k)?;
     let tile = tile_dot_fn(Isa::active(), t);
     ACTS.with_borrow_mut(|acts| {
@@ -76,20 +80,9 @@ pub fn matmul(
             }
             return;
         }
-        // Each part takes a run of whole rows (a multiple of 4).
+        // Each part takes a run of whole rows (a multiple of 4) and fills its
+        // own block of columns, copied into place afterwards.
         let chunk = n.div_ceil(parts).next_multiple_of(4);
-        if m == 1 {
-            let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
-            pool.run(&|part| {
-                if let Some(Ok(mut y)) = slots.get(part).map(Mutex::lock) {
-                    let w = &w[part * chunk * row_bytes..][..y.len() * row_bytes];
-                    dot(k, w, acts, &mut y);
-                }
-            });
-            return;
-        }
-        // Several activation rows: each part fills its own block of columns,
-        // copied into place afterwards.
         let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
         pool.run(&|part| {
             let r0 = (part * chunk).min(n);

@@ -8,6 +8,7 @@
 use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::layers::{Linear, RmsNorm, Rotary};
+use super::qweight::contiguous_f32;
 
 /// Keys and values of past positions, `[1, kv_heads, capacity, head_dim]`.
 /// Capacity grows by doubling up to the context; truncation only moves `len`.
@@ -331,9 +332,7 @@ impl CustomOp3 for DecodeAttention {
         v: &CpuStorage,
         v_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(q), Some((q0, q1))) = (q, q_layout.contiguous_offsets()) else {
-            candle_core::bail!("hearth-attention takes contiguous f32 queries");
-        };
+        let q = contiguous_f32(self.name(), q, q_layout)?;
         let (k, keys) = self.view(k, k_layout)?;
         let (v, v_keys) = self.view(v, v_layout)?;
         if v_keys != keys {
@@ -346,7 +345,7 @@ impl CustomOp3 for DecodeAttention {
             keys,
         };
         let mut out = vec![0.0f32; self.heads * self.head_dim];
-        hearth_kernels::attend_one(shape, &q[q0..q1], k, v, self.scale, &mut out)
+        hearth_kernels::attend_one(shape, q, k, v, self.scale, &mut out)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         Ok((
             CpuStorage::F32(out),

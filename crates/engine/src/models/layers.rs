@@ -11,7 +11,7 @@
 use candle_core::{CpuStorage, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::attention::{Attention, KvCache, QkvProj};
-use super::qweight::QWeight;
+use super::qweight::{QWeight, contiguous_f32};
 
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -483,15 +483,8 @@ impl CustomOp2 for GatedAct {
         up: &CpuStorage,
         up_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(gate), CpuStorage::F32(up)) = (gate, up) else {
-            candle_core::bail!("hearth-gated-act takes f32 tensors");
-        };
-        let (Some((g0, g1)), Some((u0, u1))) = (
-            gate_layout.contiguous_offsets(),
-            up_layout.contiguous_offsets(),
-        ) else {
-            candle_core::bail!("hearth-gated-act takes contiguous tensors");
-        };
+        let gate = contiguous_f32(self.name(), gate, gate_layout)?;
+        let up = contiguous_f32(self.name(), up, up_layout)?;
         if gate_layout.shape() != up_layout.shape() {
             candle_core::bail!(
                 "hearth-gated-act: gate {:?} and up {:?} differ",
@@ -499,7 +492,6 @@ impl CustomOp2 for GatedAct {
                 up_layout.shape()
             );
         }
-        let (gate, up) = (&gate[g0..g1], &up[u0..u1]);
         let mut out = vec![0.0f32; gate.len()];
         match self.0 {
             Activation::Silu => hearth_kernels::silu_mul(gate, up, &mut out),

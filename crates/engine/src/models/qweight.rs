@@ -161,14 +161,8 @@ impl CustomOp1 for MappedMatrix {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("hearth-qmatmul takes f32 activations");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("hearth-qmatmul takes contiguous activations");
-        };
-        let x = &data[start..end];
-        let mut dims = layout.shape().dims().to_vec();
+        let x = contiguous_f32(self.name(), storage, layout)?;
+        let dims = layout.shape().dims();
         if dims.last() != Some(&self.k) {
             candle_core::bail!(
                 "hearth-qmatmul: activations {dims:?} do not end in {} values",
@@ -179,10 +173,7 @@ impl CustomOp1 for MappedMatrix {
         let mut y = vec![0.0f32; m * self.n];
         hearth_kernels::matmul(self.qtype, self.bytes.bytes(), self.n, self.k, x, &mut y)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        if let Some(last) = dims.last_mut() {
-            *last = self.n;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(dims)))
+        Ok((CpuStorage::F32(y), with_last_dim(layout, self.n)))
     }
 }
 
@@ -195,13 +186,7 @@ impl CustomOp1 for Stacked<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(data) = storage else {
-            candle_core::bail!("hearth-qmatmul-shared takes f32 activations");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("hearth-qmatmul-shared takes contiguous activations");
-        };
-        let x = &data[start..end];
+        let x = contiguous_f32(self.name(), storage, layout)?;
         let weights: Vec<hearth_kernels::SharedWeight<'_>> = self
             .0
             .iter()
@@ -215,12 +200,30 @@ impl CustomOp1 for Stacked<'_> {
         let mut y = vec![0.0f32; total];
         hearth_kernels::matmul_shared(&weights, x.len(), x, &mut y)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let mut dims = layout.shape().dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = total;
-        }
-        Ok((CpuStorage::F32(y), Shape::from(dims)))
+        Ok((CpuStorage::F32(y), with_last_dim(layout, total)))
     }
+}
+
+/// The values of a contiguous f32 tensor on the CPU: what the hearth-kernels
+/// custom ops take (`op` names the op in the error).
+pub(crate) fn contiguous_f32<'a>(
+    op: &str,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((start, end))) => Ok(&data[start..end]),
+        _ => candle_core::bail!("{op} takes contiguous f32 tensors"),
+    }
+}
+
+/// `layout`'s shape with its last dimension set to `n`.
+fn with_last_dim(layout: &Layout, n: usize) -> Shape {
+    let mut dims = layout.shape().dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Shape::from(dims)
 }
 
 /// The kernels' name for a candle quantised type they handle.
