@@ -14,7 +14,7 @@ pub enum Isa {
     /// x86-64 with AVX-512 F/BW/VL and VNNI (Ice Lake and later, Zen 4/5).
     Avx512,
     /// AArch64 with NEON and the dot-product extension (Apple M-series,
-    /// Graviton 2+). Unverified on CI: no ARM machine there.
+    /// Graviton 2+). CI checks these kernels under QEMU (correctness only).
     Neon,
 }
 
@@ -130,4 +130,27 @@ pub fn tile_dot_fn(isa: Isa, t: QType) -> Option<TileDot> {
         }
         _ => None,
     }
+}
+
+/// Panics unless a kernel call's operands fit: rows of whole blocks of `t`,
+/// `rows` rows of weights, `m` rows of activation blocks and `m · rows`
+/// outputs. The SIMD kernels read through raw pointers after this check.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn check_operands(
+    t: QType,
+    k: usize,
+    w: &[u8],
+    rows: usize,
+    acts: &[ActBlock],
+    m: usize,
+    out: &[f32],
+) {
+    let block = t.block_elems();
+    assert!(
+        k.is_multiple_of(block),
+        "rows of {k} values are not whole blocks of {block}"
+    );
+    assert!(w.len() >= rows * t.row_bytes(k), "weight slice too short");
+    assert!(acts.len() >= m * (k / 32), "too few activation blocks");
+    assert!(out.len() >= m * rows, "output too short");
 }

@@ -32,6 +32,8 @@ mod format;
 mod glu;
 mod isa;
 mod matmul;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod pool;
 mod portable;
 pub mod reference;

@@ -4,30 +4,6 @@
 
 pub(crate) use std::arch::x86_64::*;
 
-use crate::{ActBlock, QType};
-
-/// Panics unless a kernel call's operands fit: rows of whole blocks of `t`,
-/// `rows` rows of weights, `m` rows of activation blocks and `m · rows`
-/// outputs. The x86 kernels read through raw pointers after this check.
-pub(crate) fn check_operands(
-    t: QType,
-    k: usize,
-    w: &[u8],
-    rows: usize,
-    acts: &[ActBlock],
-    m: usize,
-    out: &[f32],
-) {
-    let block = t.block_elems();
-    assert!(
-        k.is_multiple_of(block),
-        "rows of {k} values are not whole blocks of {block}"
-    );
-    assert!(w.len() >= rows * t.row_bytes(k), "weight slice too short");
-    assert!(acts.len() >= m * (k / 32), "too few activation blocks");
-    assert!(out.len() >= m * rows, "output too short");
-}
-
 /// `|w| · sign(a, w)` as eight `i32` sums (AVX2).
 #[inline]
 #[target_feature(enable = "avx2")]

@@ -3,6 +3,8 @@
 
 use crate::{Isa, QType, RowsDot};
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -15,6 +17,8 @@ pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
         Isa::Avx2 => x86::avx2::rows_dot(t),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::avx512::rows_dot(t),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => neon::rows_dot(t),
         _ => None,
     }
 }

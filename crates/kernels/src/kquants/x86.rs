@@ -9,6 +9,7 @@
 //! lanes cover 4 values each, so the two 16-value scales of a sub-block are
 //! one lane-wise multiply.
 
+use crate::isa::check_operands;
 use crate::reference::scale_min_k4;
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot};

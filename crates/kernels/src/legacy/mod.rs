@@ -2,6 +2,8 @@
 
 use crate::{Isa, QType, RowsDot, TileDot};
 
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -14,11 +16,14 @@ pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {
         Isa::Avx2 => x86::avx2::rows_dot(t),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::avx512::rows_dot(t),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => neon::rows_dot(t),
         _ => None,
     }
 }
 
 /// This family's many-rows kernel for `t` on exactly `isa`, if it has one.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 pub(crate) fn tile_dot(isa: Isa, t: QType) -> Option<TileDot> {
     match isa {
         #[cfg(target_arch = "x86_64")]

@@ -11,6 +11,7 @@
 //! The two instruction sets share the code below through a macro that only
 //! swaps the byte product.
 
+use crate::isa::check_operands;
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
 
