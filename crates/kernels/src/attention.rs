@@ -27,7 +27,7 @@ pub struct KvView<'a> {
 }
 
 /// The values of a cache, f32 or f16 (half the memory, as llama.cpp keeps
-/// it; a head's rows are widened to f32 with F16C where the CPU has it).
+/// it; each row is widened to f32 as it is read, with F16C where the CPU has it).
 #[derive(Debug, Clone, Copy)]
 pub enum KvData<'a> {
     F32(&'a [f32]),
@@ -53,17 +53,24 @@ pub struct AttentionShape {
     pub keys: usize,
 }
 
-/// Below this many key·dim products per head the caller does every head.
-const PARALLEL_MIN_WORK: usize = 4096;
+/// Below this many key·dim products in all the caller does the whole job.
+const PARALLEL_MIN_WORK: usize = 16 * 1024;
 
 thread_local! {
-    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// One head's keys and values widened from f16.
-    static WIDE: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// A span's scores (query heads of a group × its keys) and one key or
+    /// value row widened from f16.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `out[h] = softmax(scale · q[h] · K[g]ᵀ) · V[g]` for every query head `h`
 /// (`g = h / (heads / kv_heads)`): `q` and `out` hold `heads × head_dim`.
+///
+/// The keys are split into one span per thread (so the work is even whatever
+/// the number of heads); each span gives, per head, its largest score, the sum
+/// of its scores' exponentials and the values weighted by them, and the spans
+/// are merged as in flash-decoding. Within a span, the query heads that share
+/// a kv head go over its keys and values together, so each cached row is read
+/// (and, from f16, widened) once.
 pub fn attend_one(
     shape: AttentionShape,
     q: &[f32],
@@ -98,77 +105,184 @@ pub fn attend_one(
             )));
         }
     }
-    let group = heads / kv_heads;
-    // Heads `first..` into `out` (whole heads). An f16 cache is widened once
-    // per kv head, for all the query heads of this run that share it.
-    let run = |first: usize, out: &mut [f32]| {
-        SCORES.with_borrow_mut(|scores| {
-            WIDE.with_borrow_mut(|(kw, vw)| {
-                scores.resize(keys, 0.0);
-                let mut widened = None;
-                for (i, out) in out.chunks_exact_mut(d).enumerate() {
-                    let h = first + i;
-                    let g = h / group;
-                    let q = &q[h * d..][..d];
-                    let (ks, vs) = (g * k.head_stride, g * v.head_stride);
-                    match (k.data, v.data) {
-                        (KvData::F32(kd), KvData::F32(vd)) => {
-                            let (kg, vg) = (&kd[ks..][..keys * d], &vd[vs..][..keys * d]);
-                            one_head(q, kg, vg, scale, scores, out);
-                        }
-                        (kd, vd) => {
-                            if widened != Some(g) {
-                                widen(kd, ks, keys * d, kw);
-                                widen(vd, vs, keys * d, vw);
-                                widened = Some(g);
-                            }
-                            one_head(q, kw, vw, scale, scores, out);
-                        }
-                    }
-                }
-            })
-        });
+    let job = Job {
+        shape,
+        q,
+        k,
+        v,
+        scale,
     };
     let pool = Pool::global();
-    let parts = pool.parts().min(heads);
-    if parts == 1 || keys * d < PARALLEL_MIN_WORK {
-        run(0, out);
-        return Ok(());
+    let spans = if heads * keys * d < PARALLEL_MIN_WORK {
+        1
+    } else {
+        pool.parts().min(keys)
+    };
+    // Per span: the weighted values of every head, then its max and its sum.
+    let stride = heads * (d + 2);
+    let mut partial = vec![0.0f32; spans * stride];
+    if spans == 1 {
+        span(&job, 0..keys, &mut partial);
+    } else {
+        let slots: Vec<Mutex<&mut [f32]>> = partial.chunks_mut(stride).map(Mutex::new).collect();
+        pool.run(&|part| {
+            if let Some(Ok(mut slot)) = slots.get(part).map(Mutex::lock) {
+                span(
+                    &job,
+                    keys * part / spans..keys * (part + 1) / spans,
+                    &mut slot,
+                );
+            }
+        });
     }
-    // Whole heads per part, as even as they divide.
-    let per_part = heads.div_ceil(parts);
-    let slots: Vec<Mutex<&mut [f32]>> = out.chunks_mut(per_part * d).map(Mutex::new).collect();
-    pool.run(&|part| {
-        if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
-            run(part * per_part, &mut out);
+    let stat = |p: usize, i: usize, h: usize| partial[p * stride + heads * d + i * heads + h];
+    for (h, out) in out.chunks_exact_mut(d).enumerate() {
+        let max = (0..spans)
+            .map(|p| stat(p, 0, h))
+            .fold(f32::NEG_INFINITY, f32::max);
+        out.fill(0.0);
+        let mut sum = 0.0f32;
+        for p in 0..spans {
+            let w = exp(stat(p, 0, h) - max);
+            sum += w * stat(p, 1, h);
+            for (o, &x) in out.iter_mut().zip(&partial[p * stride + h * d..][..d]) {
+                *o += w * x;
+            }
         }
-    });
+        let inv = 1.0 / sum;
+        for o in out.iter_mut() {
+            *o *= inv;
+        }
+    }
     Ok(())
 }
 
-/// `len` values of `data` from `at`, as f32 in `out`.
-fn widen(data: KvData<'_>, at: usize, len: usize, out: &mut Vec<f32>) {
-    out.resize(len, 0.0);
-    match data {
-        KvData::F32(d) => out.copy_from_slice(&d[at..][..len]),
-        KvData::F16(d) => {
-            let src = &d[at..][..len];
-            match Isa::active() {
-                // SAFETY: both x86 levels include F16C (see `Isa::available`).
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 | Isa::Avx512 => unsafe { widen_f16c(src, out) },
-                _ => {
-                    for (o, h) in out.iter_mut().zip(src) {
-                        *o = h.to_f32();
-                    }
+/// One attention's operands (checked).
+struct Job<'a> {
+    shape: AttentionShape,
+    q: &'a [f32],
+    k: KvView<'a>,
+    v: KvView<'a>,
+    scale: f32,
+}
+
+/// The keys `range` of every head into `part`: `heads × head_dim` weighted
+/// values, then `heads` maxima, then `heads` sums.
+fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
+    SCRATCH.with_borrow_mut(|(scores, row)| {
+        scores.resize(job.shape.heads / job.shape.kv_heads * range.len(), 0.0);
+        row.resize(job.shape.head_dim, 0.0);
+        let scratch = Scratch { scores, row };
+        match Isa::active() {
+            // SAFETY: `Isa::active` only returns an ISA this CPU has, and both
+            // x86 levels include F16C (see `Isa::available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { span_avx512(job, range, part, scratch) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { span_avx2(job, range, part, scratch) },
+            _ => span_body(job, range, part, scratch, dot, |src, out| {
+                for (o, h) in out.iter_mut().zip(src) {
+                    *o = h.to_f32();
                 }
-            }
+            }),
         }
+    });
+}
+
+/// A thread's buffers: the scores of a group's heads over a span's keys, and
+/// one row widened from f16.
+struct Scratch<'a> {
+    scores: &'a mut [f32],
+    row: &'a mut [f32],
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+fn span_avx512(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32], s: Scratch<'_>) {
+    span_body(
+        job,
+        range,
+        part,
+        s,
+        |a, b| dot_avx512(a, b),
+        |src, out| widen_f16c(src, out),
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn span_avx2(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32], s: Scratch<'_>) {
+    span_body(
+        job,
+        range,
+        part,
+        s,
+        |a, b| dot_avx2(a, b),
+        |src, out| widen_f16c(src, out),
+    );
+}
+
+/// `a · b` in one 16-lane accumulator. A head's dot product is only 64 to 256
+/// products, so a plain loop's 15 dependent final additions would cost as much.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::{
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
+    };
+    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = _mm512_setzero_ps();
+    for (x, y) in a16.zip(b16) {
+        // SAFETY: `x` and `y` are 16 f32 each; the loads take unaligned addresses.
+        acc = unsafe {
+            _mm512_fmadd_ps(
+                _mm512_loadu_ps(x.as_ptr()),
+                _mm512_loadu_ps(y.as_ptr()),
+                acc,
+            )
+        };
     }
+    _mm512_reduce_add_ps(acc) + tail
+}
+
+/// The same in one 8-lane accumulator.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps};
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    let mut acc = _mm256_setzero_ps();
+    for (x, y) in a8.zip(b8) {
+        // SAFETY: `x` and `y` are 8 f32 each; the loads take unaligned addresses.
+        acc = unsafe {
+            _mm256_fmadd_ps(
+                _mm256_loadu_ps(x.as_ptr()),
+                _mm256_loadu_ps(y.as_ptr()),
+                acc,
+            )
+        };
+    }
+    crate::x86::hsum(acc) + tail
 }
 
 /// f16 to f32, eight at a time with `vcvtph2ps`.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn widen_f16c(src: &[half::f16], out: &mut [f32]) {
     use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_storeu_ps};
@@ -186,54 +300,95 @@ fn widen_f16c(src: &[half::f16], out: &mut [f32]) {
     }
 }
 
-fn one_head(q: &[f32], k: &[f32], v: &[f32], scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    match Isa::active() {
-        // SAFETY: `Isa::active` only returns an ISA this CPU has.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { one_head_avx512(q, k, v, scale, scores, out) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { one_head_avx2(q, k, v, scale, scores, out) },
-        _ => one_head_body(q, k, v, scale, scores, out),
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn one_head_avx512(q: &[f32], k: &[f32], v: &[f32], scale: f32, s: &mut [f32], out: &mut [f32]) {
-    one_head_body(q, k, v, scale, s, out);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn one_head_avx2(q: &[f32], k: &[f32], v: &[f32], scale: f32, s: &mut [f32], out: &mut [f32]) {
-    one_head_body(q, k, v, scale, s, out);
-}
-
-/// Scores, their softmax and the weighted sum of values for one head.
 #[inline(always)]
-fn one_head_body(q: &[f32], k: &[f32], v: &[f32], scale: f32, scores: &mut [f32], out: &mut [f32]) {
-    let d = q.len();
-    let mut max = f32::NEG_INFINITY;
-    for (s, key) in scores.iter_mut().zip(k.chunks_exact(d)) {
-        *s = scale * dot(q, key);
-        max = max.max(*s);
-    }
-    let mut sum = 0.0f32;
-    for s in scores.iter_mut() {
-        *s = exp(*s - max);
-        sum += *s;
-    }
-    out.fill(0.0);
-    for (&p, value) in scores.iter().zip(v.chunks_exact(d)) {
-        for (o, &x) in out.iter_mut().zip(value) {
-            *o += p * x;
+fn span_body(
+    job: &Job<'_>,
+    range: std::ops::Range<usize>,
+    part: &mut [f32],
+    scratch: Scratch<'_>,
+    dot: impl Fn(&[f32], &[f32]) -> f32,
+    widen: impl Fn(&[half::f16], &mut [f32]),
+) {
+    let AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        ..
+    } = job.shape;
+    let group = heads / kv_heads;
+    let n = range.len();
+    let (acc, stats) = part.split_at_mut(heads * d);
+    let (maxes, sums) = stats.split_at_mut(heads);
+    let Scratch { scores, row } = scratch;
+    // Row `j` of kv head `g` of `view`, as f32 (widened into `row`).
+    let read = |view: KvView<'_>, g: usize, j: usize, row: &mut [f32]| -> *const f32 {
+        let at = g * view.head_stride + j * d;
+        match view.data {
+            KvData::F32(data) => data[at..][..d].as_ptr(),
+            KvData::F16(data) => {
+                widen(&data[at..][..d], row);
+                row.as_ptr()
+            }
+        }
+    };
+    for g in 0..kv_heads {
+        let heads_of_g = g * group..(g + 1) * group;
+        for (i, j) in range.clone().enumerate() {
+            let key = read(job.k, g, j, row);
+            // SAFETY: `read` points at `d` values that live until the next
+            // `read` (the cache, or `row`).
+            let key = unsafe { std::slice::from_raw_parts(key, d) };
+            for (hh, h) in heads_of_g.clone().enumerate() {
+                scores[hh * n + i] = job.scale * dot(&job.q[h * d..][..d], key);
+            }
+        }
+        for (hh, h) in heads_of_g.clone().enumerate() {
+            let s = &mut scores[hh * n..][..n];
+            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for x in s.iter_mut() {
+                *x = exp(*x - max);
+            }
+            maxes[h] = max;
+            sums[h] = sum_of(s);
+            acc[h * d..][..d].fill(0.0);
+        }
+        for (i, j) in range.clone().enumerate() {
+            let value = read(job.v, g, j, row);
+            // SAFETY: as for the keys.
+            let value = unsafe { std::slice::from_raw_parts(value, d) };
+            for (hh, h) in heads_of_g.clone().enumerate() {
+                let p = scores[hh * n + i];
+                for (o, &x) in acc[h * d..][..d].iter_mut().zip(value) {
+                    *o += p * x;
+                }
+            }
         }
     }
-    let inv = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= inv;
+}
+
+/// A sum in 16 running sums (so it vectorises), added up as a tree.
+#[inline(always)]
+fn sum_of(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let x16 = x.chunks_exact(16);
+    let tail: f32 = x16.remainder().iter().sum();
+    for x in x16 {
+        for i in 0..16 {
+            acc[i] += x[i];
+        }
     }
+    tree_sum(acc) + tail
+}
+
+/// `Σ acc` as a tree, not a chain, of additions: 4 dependent steps, not 15.
+#[inline(always)]
+fn tree_sum(mut acc: [f32; 16]) -> f32 {
+    for width in [8, 4, 2, 1] {
+        for i in 0..width {
+            acc[i] += acc[i + width];
+        }
+    }
+    acc[0]
 }
 
 /// A dot product in 16 running sums, so it vectorises (a single running sum
@@ -253,7 +408,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    tree_sum(acc) + tail
 }
 
 #[cfg(test)]
@@ -328,6 +483,21 @@ mod tests {
                     "{shape:?} [{i}]: {o} vs {w}"
                 );
             }
+            // A cache with room for more keys (its head stride) gives the same.
+            let pad = |x: &[f32]| -> Vec<f32> {
+                x.chunks_exact(keys * d)
+                    .flat_map(|head| head.iter().copied().chain([f32::NAN; 7].repeat(d)))
+                    .collect()
+            };
+            let (kp, vp) = (pad(&k), pad(&v));
+            let padded = |data| KvView {
+                data,
+                head_stride: (keys + 7) * d,
+            };
+            let mut again = vec![0.0f32; heads * d];
+            let (kd, vd) = (KvData::F32(&kp), KvData::F32(&vp));
+            attend_one(shape, &q, padded(kd), padded(vd), scale, &mut again).unwrap();
+            assert_eq!(again, out, "{shape:?} with a head stride");
             // An f16 cache gives what f32 keys and values rounded to f16 give.
             let to_f16 = |x: &[f32]| -> Vec<half::f16> {
                 x.iter().map(|&x| half::f16::from_f32(x)).collect()
