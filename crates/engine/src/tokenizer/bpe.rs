@@ -6,6 +6,8 @@ use super::symbols::{self, Symbol};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use super::strmap::StrMap;
+
 use fancy_regex::Regex;
 
 use crate::error::EngineError;
@@ -110,7 +112,7 @@ pub(crate) struct Bpe {
     regexes: Vec<Regex>,
     ignore_merges: bool,
     /// "left right" -> rank.
-    ranks: HashMap<String, u32>,
+    ranks: StrMap,
     byte_chars: [char; 256],
 }
 
@@ -122,11 +124,7 @@ impl Bpe {
             .map(|p| Regex::new(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EngineError::Tokenizer(format!("pre-tokenizer regex: {e}")))?;
-        let ranks = merges
-            .iter()
-            .enumerate()
-            .map(|(i, m)| ((*m).to_owned(), i as u32))
-            .collect();
+        let ranks = merges.iter().copied().collect();
         Ok(Self {
             regexes,
             ignore_merges,
@@ -140,18 +138,18 @@ impl Bpe {
         key.push_str(&word[left.start..left.start + left.len]);
         key.push(' ');
         key.push_str(&word[right.start..right.start + right.len]);
-        self.ranks.get(key.as_str()).copied()
+        self.ranks.get(key)
     }
 
     /// Appends the ids for a fragment of plain text.
-    pub(crate) fn encode(&self, text: &str, vocab: &HashMap<String, u32>, out: &mut Vec<u32>) {
+    pub(crate) fn encode(&self, text: &str, vocab: &StrMap, out: &mut Vec<u32>) {
         let mut key = String::new();
         let mut word = String::new();
         for piece in split_pieces(text, &self.regexes) {
             word.clear();
             word.extend(piece.bytes().map(|b| self.byte_chars[usize::from(b)]));
             if self.ignore_merges
-                && let Some(&id) = vocab.get(word.as_str())
+                && let Some(id) = vocab.get(&word)
             {
                 out.push(id);
                 continue;
@@ -160,13 +158,7 @@ impl Bpe {
         }
     }
 
-    fn encode_word(
-        &self,
-        word: &str,
-        vocab: &HashMap<String, u32>,
-        key: &mut String,
-        out: &mut Vec<u32>,
-    ) {
+    fn encode_word(&self, word: &str, vocab: &StrMap, key: &mut String, out: &mut Vec<u32>) {
         let mut symbols = symbols::chars(word);
         // (rank, left index) smallest first; size guards against stale entries.
         let mut queue: BinaryHeap<Reverse<(u32, usize, usize, usize)>> = BinaryHeap::new();
@@ -199,13 +191,13 @@ impl Bpe {
         }
         for s in symbols.iter().filter(|s| s.len > 0) {
             let text = &word[s.start..s.start + s.len];
-            if let Some(&id) = vocab.get(text) {
+            if let Some(id) = vocab.get(text) {
                 out.push(id);
             } else {
                 // Unknown piece: llama.cpp looks up each UTF-8 byte on its own, which
                 // only finds the ASCII ones; the rest are dropped.
                 for b in text.bytes().filter(u8::is_ascii) {
-                    if let Some(&id) = vocab.get(&*char::from(b).to_string()) {
+                    if let Some(id) = vocab.get(&char::from(b).to_string()) {
                         out.push(id);
                     }
                 }

@@ -11,12 +11,14 @@
 mod bpe;
 mod hf;
 mod spm;
+mod strmap;
 mod symbols;
 
 use std::collections::HashMap;
 
 use crate::error::EngineError;
 use crate::gguf::{GgufFile, StringArray};
+use strmap::StrMap;
 
 // Token attributes, as llama.cpp derives them from `tokenizer.ggml.token_type`.
 const NORMAL: u8 = 1;
@@ -56,11 +58,11 @@ const END_OF_TURN: [&str; 22] = [
 /// Marks the end-of-turn tokens present in the vocabulary as control tokens and
 /// returns their ids. Like llama.cpp, "</s>" stays a normal token in vocabularies
 /// that also have "<|tool_response>" or "<|plamo:eos|>" (Gemma 4, PLaMo).
-fn mark_end_of_turn(ids: &HashMap<String, u32>, attrs: &mut [u8]) -> Vec<u32> {
+fn mark_end_of_turn(ids: &StrMap, attrs: &mut [u8]) -> Vec<u32> {
     let normal_s = ids.contains_key("<|tool_response>") || ids.contains_key("<|plamo:eos|>");
     let mut found = Vec::new();
     for name in END_OF_TURN {
-        let Some(&id) = ids.get(name) else { continue };
+        let Some(id) = ids.get(name) else { continue };
         let Some(attr) = attrs.get_mut(id as usize) else {
             continue;
         };
@@ -172,7 +174,7 @@ pub struct Tokenizer {
     model: Model,
     /// Token texts (one buffer: 260k `String`s would cost Gemma 3 ~12 MiB more).
     pieces: StringArray,
-    ids: HashMap<String, u32>,
+    ids: StrMap,
     scores: Vec<f32>,
     attrs: Vec<u8>,
     /// Output bytes of token `i`: `bytes[offsets[i]..offsets[i + 1]]`.
@@ -227,10 +229,7 @@ impl Tokenizer {
             .map(|i| attr_from_type(spec.token_types.get(i).copied().unwrap_or(1)))
             .collect();
         let pieces: StringArray = spec.tokens.iter().copied().collect();
-        let mut ids = HashMap::with_capacity(n);
-        for (i, p) in pieces.iter().enumerate() {
-            ids.insert(p.to_owned(), i as u32);
-        }
+        let ids: StrMap = pieces.iter().collect();
         let mut stops: Vec<u32> = spec.eos.into_iter().chain(spec.extra_stops).collect();
         stops.extend(mark_end_of_turn(&ids, &mut attrs));
         stops.retain(|&id| (id as usize) < n);
@@ -316,15 +315,11 @@ impl Tokenizer {
         spec: Option<&VocabSpec<'_>>,
     ) -> Result<Self, EngineError> {
         let loaded = hf::load(path)?;
-        let n = loaded.pieces.len();
-        let mut ids = HashMap::with_capacity(n);
-        for (i, p) in loaded.pieces.iter().enumerate() {
-            ids.insert(p.clone(), i as u32);
-        }
+        let ids: StrMap = loaded.pieces.iter().map(String::as_str).collect();
         // Special ids follow their text from the GGUF vocabulary into tokenizer.json's.
         let remap = |id: Option<u32>| -> Option<u32> {
             let text = spec?.tokens.get(id? as usize)?;
-            ids.get(*text).copied()
+            ids.get(text)
         };
         let bos = remap(spec.and_then(|s| s.bos));
         let eos = remap(spec.and_then(|s| s.eos));
@@ -486,7 +481,7 @@ impl Tokenizer {
 
     /// The id of the token spelled exactly `text`, if the vocabulary has one.
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.ids.get(text).copied()
+        self.ids.get(text)
     }
 
     pub fn bos_id(&self) -> Option<u32> {

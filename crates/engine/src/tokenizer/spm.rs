@@ -5,7 +5,9 @@
 
 use super::symbols::{self, Symbol};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use super::strmap::StrMap;
 
 /// A candidate merge: highest score first, then the leftmost.
 struct Bigram {
@@ -38,7 +40,7 @@ impl Ord for Bigram {
 /// `byte_ids[b]` is the id of `<0xXX>` for byte `b`, when the vocabulary has it.
 pub(crate) fn encode(
     text: &str,
-    vocab: &HashMap<String, u32>,
+    vocab: &StrMap,
     scores: &[f32],
     byte_ids: &[Option<u32>; 256],
     out: &mut Vec<u32>,
@@ -51,7 +53,7 @@ pub(crate) fn encode(
         };
         let (l, r) = (&symbols[left], &symbols[right]);
         let joined = &text[l.start..r.start + r.len];
-        if let Some(&id) = vocab.get(joined) {
+        if let Some(id) = vocab.get(joined) {
             queue.push(Bigram {
                 score: scores.get(id as usize).copied().unwrap_or(0.0),
                 left,
@@ -84,7 +86,7 @@ pub(crate) fn encode(
     while let Some(idx) = i {
         let s = &symbols[idx];
         let piece = &text[s.start..s.start + s.len];
-        if let Some(&id) = vocab.get(piece) {
+        if let Some(id) = vocab.get(piece) {
             out.push(id);
         } else {
             out.extend(piece.bytes().filter_map(|b| byte_ids[usize::from(b)]));
@@ -97,12 +99,8 @@ pub(crate) fn encode(
 mod tests {
     use super::*;
 
-    fn vocab(pieces: &[&str]) -> HashMap<String, u32> {
-        pieces
-            .iter()
-            .enumerate()
-            .map(|(i, p)| ((*p).to_owned(), i as u32))
-            .collect()
+    fn vocab(pieces: &[&str]) -> StrMap {
+        pieces.iter().copied().collect()
     }
 
     #[test]
