@@ -13,6 +13,9 @@ use crate::Isa;
 use crate::glu::exp;
 use crate::pool::Pool;
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
 /// Operands that do not fit together.
 #[derive(Debug, thiserror::Error)]
 #[error("attention: {0}")]
@@ -177,7 +180,11 @@ fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
             // SAFETY: `Isa::active` only returns an ISA this CPU has, and both
             // x86 levels include F16C (see `Isa::available`).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { span_avx512(job, range, part, scratch) },
+            Isa::Avx512 => unsafe {
+                if !avx512::try_span(job, range.clone(), part, scratch.scores) {
+                    span_avx512(job, range, part, scratch);
+                }
+            },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => unsafe { span_avx2(job, range, part, scratch) },
