@@ -14,7 +14,7 @@ use crate::glu::exp;
 use crate::pool::Pool;
 
 #[cfg(target_arch = "x86_64")]
-mod avx512;
+mod x86;
 
 /// Operands that do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,25 @@ pub fn attend_one(
     scale: f32,
     out: &mut [f32],
 ) -> Result<(), AttentionError> {
+    attend(Isa::active(), shape, q, k, v, scale, out)
+}
+
+/// [`attend_one`] with the kernels of `isa` (the tests cover every level).
+fn attend(
+    isa: Isa,
+    shape: AttentionShape,
+    q: &[f32],
+    k: KvView<'_>,
+    v: KvView<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> Result<(), AttentionError> {
+    if !isa.available() {
+        return Err(AttentionError(format!(
+            "this CPU cannot run {}",
+            isa.name()
+        )));
+    }
     let AttentionShape {
         heads,
         kv_heads,
@@ -109,6 +128,7 @@ pub fn attend_one(
         }
     }
     let job = Job {
+        isa,
         shape,
         q,
         k,
@@ -162,6 +182,7 @@ pub fn attend_one(
 
 /// One attention's operands (checked).
 struct Job<'a> {
+    isa: Isa,
     shape: AttentionShape,
     q: &'a [f32],
     k: KvView<'a>,
@@ -176,18 +197,22 @@ fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
         scores.resize(job.shape.heads / job.shape.kv_heads * range.len(), 0.0);
         row.resize(job.shape.head_dim, 0.0);
         let scratch = Scratch { scores, row };
-        match Isa::active() {
-            // SAFETY: `Isa::active` only returns an ISA this CPU has, and both
+        match job.isa {
+            // SAFETY: `job.isa` is one this CPU has (see `attend`), and both
             // x86 levels include F16C (see `Isa::available`).
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
-                if !avx512::try_span(job, range.clone(), part, scratch.scores) {
+                if !x86::avx512::try_span(job, range.clone(), part, scratch.scores) {
                     span_avx512(job, range, part, scratch);
                 }
             },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe { span_avx2(job, range, part, scratch) },
+            Isa::Avx2 => unsafe {
+                if !x86::avx2::try_span(job, range.clone(), part, scratch.scores) {
+                    span_avx2(job, range, part, scratch);
+                }
+            },
             _ => span_body(job, range, part, scratch, dot, |src, out| {
                 for (o, h) in out.iter_mut().zip(src) {
                     *o = h.to_f32();
@@ -453,6 +478,25 @@ mod tests {
         out
     }
 
+    fn to_f16(x: &[f32]) -> Vec<half::f16> {
+        x.iter().map(|&x| half::f16::from_f32(x)).collect()
+    }
+
+    fn to_f32(x: &[half::f16]) -> Vec<f32> {
+        x.iter().map(|x| x.to_f32()).collect()
+    }
+
+    /// Each head of `x` (`head` values) followed by `spare` NaN.
+    fn pad(x: &[f32], head: usize, spare: usize) -> Vec<f32> {
+        x.chunks_exact(head)
+            .flat_map(|h| {
+                h.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(f32::NAN, spare))
+            })
+            .collect()
+    }
+
     #[test]
     fn attention_matches_its_definition() {
         let mut seed = 7u32;
@@ -460,11 +504,15 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
         };
+        // Grouped 3 and 4 to 1, plain, a group above the fast paths' 8, a
+        // head size of no whole 16-lane vectors (24) and of none at all (20).
         for (heads, kv_heads, d, keys) in [
             (9, 3, 64, 300),
             (4, 1, 256, 17),
             (2, 2, 20, 1),
             (8, 8, 64, 640),
+            (9, 1, 16, 150),
+            (6, 2, 24, 200),
         ] {
             let shape = AttentionShape {
                 heads,
@@ -476,49 +524,39 @@ mod tests {
             let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
             let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
             let scale = 1.0 / (d as f32).sqrt();
-            let view = |data| KvView {
-                data,
-                head_stride: keys * d,
-            };
-            let mut out = vec![f32::NAN; heads * d];
-            let (kd, vd) = (KvData::F32(&k), KvData::F32(&v));
-            attend_one(shape, &q, view(kd), view(vd), scale, &mut out).unwrap();
-            let want = reference(shape, &q, &k, &v, scale);
-            for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (f64::from(o) - w).abs() < 1e-5,
-                    "{shape:?} [{i}]: {o} vs {w}"
-                );
-            }
-            // A cache with room for more keys (its head stride) gives the same.
-            let pad = |x: &[f32]| -> Vec<f32> {
-                x.chunks_exact(keys * d)
-                    .flat_map(|head| head.iter().copied().chain([f32::NAN; 7].repeat(d)))
-                    .collect()
-            };
-            let (kp, vp) = (pad(&k), pad(&v));
-            let padded = |data| KvView {
-                data,
-                head_stride: (keys + 7) * d,
-            };
-            let mut again = vec![0.0f32; heads * d];
-            let (kd, vd) = (KvData::F32(&kp), KvData::F32(&vp));
-            attend_one(shape, &q, padded(kd), padded(vd), scale, &mut again).unwrap();
-            assert_eq!(again, out, "{shape:?} with a head stride");
-            // An f16 cache gives what f32 keys and values rounded to f16 give.
-            let to_f16 = |x: &[f32]| -> Vec<half::f16> {
-                x.iter().map(|&x| half::f16::from_f32(x)).collect()
-            };
-            let to_f32 = |x: &[half::f16]| -> Vec<f32> { x.iter().map(|x| x.to_f32()).collect() };
             let (kh, vh) = (to_f16(&k), to_f16(&v));
-            let (kd, vd) = (KvData::F16(&kh), KvData::F16(&vh));
-            attend_one(shape, &q, view(kd), view(vd), scale, &mut out).unwrap();
-            let want = reference(shape, &q, &to_f32(&kh), &to_f32(&vh), scale);
-            for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (f64::from(o) - w).abs() < 1e-5,
-                    "f16 {shape:?} [{i}]: {o} vs {w}"
-                );
+            // The f16 cache is checked against f32 values rounded to f16.
+            let want = reference(shape, &q, &k, &v, scale);
+            let want_f16 = reference(shape, &q, &to_f32(&kh), &to_f32(&vh), scale);
+            for isa in Isa::all_available() {
+                let run = |k, v, stride| {
+                    let view = |data| KvView {
+                        data,
+                        head_stride: stride,
+                    };
+                    let mut out = vec![f32::NAN; heads * d];
+                    attend(isa, shape, &q, view(k), view(v), scale, &mut out).unwrap();
+                    out
+                };
+                let out = run(KvData::F32(&k), KvData::F32(&v), keys * d);
+                let out_f16 = run(KvData::F16(&kh), KvData::F16(&vh), keys * d);
+                for (out, want, kind) in [(&out, &want, "f32"), (&out_f16, &want_f16, "f16")] {
+                    for (i, (&o, &w)) in out.iter().zip(want).enumerate() {
+                        assert!(
+                            (f64::from(o) - w).abs() < 1e-5,
+                            "{isa:?} {kind} {shape:?} [{i}]: {o} vs {w}"
+                        );
+                    }
+                }
+                // A cache with room for more keys (its head stride, the spare
+                // rows NaN) gives the same, bit for bit.
+                let (kp, vp) = (pad(&k, keys * d, 7 * d), pad(&v, keys * d, 7 * d));
+                let (khp, vhp) = (to_f16(&kp), to_f16(&vp));
+                let stride = keys * d + 7 * d;
+                let again = run(KvData::F32(&kp), KvData::F32(&vp), stride);
+                assert_eq!(again, out, "{isa:?} f32 {shape:?} with a head stride");
+                let again = run(KvData::F16(&khp), KvData::F16(&vhp), stride);
+                assert_eq!(again, out_f16, "{isa:?} f16 {shape:?} with a head stride");
             }
         }
         let shape = AttentionShape {
