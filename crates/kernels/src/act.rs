@@ -103,6 +103,23 @@ fn round_half_away(x: f32) -> f32 {
 /// The 8 blocks of a super-block share that `d`; `s = d · Σqs` per block.
 pub fn quantize_acts_k(x: &[f32], out: &mut Vec<ActBlock>) {
     out.clear();
+    match crate::Isa::active() {
+        // SAFETY: `Isa::active` only returns an ISA this CPU has.
+        #[cfg(target_arch = "x86_64")]
+        crate::Isa::Avx2 | crate::Isa::Avx512 => unsafe { quantize_k_avx2(x, out) },
+        _ => quantize_k_body(x, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn quantize_k_avx2(x: &[f32], out: &mut Vec<ActBlock>) {
+    quantize_k_body(x, out);
+}
+
+#[inline(always)]
+fn quantize_k_body(x: &[f32], out: &mut Vec<ActBlock>) {
+    out.reserve(x.len() / 32);
     for chunk in x.chunks_exact(256) {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
@@ -118,19 +135,18 @@ pub fn quantize_acts_k(x: &[f32], out: &mut Vec<ActBlock>) {
         }
         let iscale = -127.0 / max;
         let d = 1.0 / iscale;
-        out.extend(chunk.chunks_exact(32).map(|x| {
+        for x in chunk.chunks_exact(32) {
             let mut qs = [0i8; 32];
-            let mut sum = 0i32;
             for (q, v) in qs.iter_mut().zip(x) {
-                *q = (iscale * v).round().clamp(-128.0, 127.0) as i8;
-                sum += i32::from(*q);
+                *q = round_half_away(iscale * v).clamp(-128.0, 127.0) as i8;
             }
-            ActBlock {
+            let sum: i32 = qs.iter().map(|&q| i32::from(q)).sum();
+            out.push(ActBlock {
                 d,
                 s: d * sum as f32,
                 qs,
-            }
-        }));
+            });
+        }
     }
 }
 
@@ -164,6 +180,11 @@ mod tests {
         let mut got = Vec::new();
         quantize_acts(&x, &mut got);
         let want: Vec<ActBlock> = x.chunks_exact(32).map(quantize_block).collect();
+        let mut got_k = Vec::new();
+        quantize_acts_k(&x[..256 * 6], &mut got_k);
+        let mut want_k = Vec::new();
+        quantize_k_body(&x[..256 * 6], &mut want_k);
+        assert_eq!(got_k, want_k);
         assert_eq!(got.len(), want.len());
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(
