@@ -1,5 +1,5 @@
 //! Attention for one query position (a generated token) over cached keys and
-//! values, heads split over the kernel pool.
+//! values, the keys split over the kernel pool.
 //!
 //! Decoding one token runs this once per layer on a few hundred keys: small
 //! enough that a general GEMM's fixed costs and the half dozen tensor ops
@@ -201,18 +201,10 @@ fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
             // SAFETY: `job.isa` is one this CPU has (see `attend`), and both
             // x86 levels include F16C (see `Isa::available`).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe {
-                if !x86::avx512::try_span(job, range.clone(), part, scratch.scores) {
-                    span_avx512(job, range, part, scratch);
-                }
-            },
+            Isa::Avx512 => unsafe { x86::avx512::span(job, range, part, scratch) },
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => unsafe {
-                if !x86::avx2::try_span(job, range.clone(), part, scratch.scores) {
-                    span_avx2(job, range, part, scratch);
-                }
-            },
+            Isa::Avx2 => unsafe { x86::avx2::span(job, range, part, scratch) },
             _ => span_body(job, range, part, scratch, dot, |src, out| {
                 for (o, h) in out.iter_mut().zip(src) {
                     *o = h.to_f32();
@@ -227,109 +219,6 @@ fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
 struct Scratch<'a> {
     scores: &'a mut [f32],
     row: &'a mut [f32],
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
-fn span_avx512(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32], s: Scratch<'_>) {
-    span_body(
-        job,
-        range,
-        part,
-        s,
-        |a, b| dot_avx512(a, b),
-        |src, out| widen_f16c(src, out),
-    );
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn span_avx2(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32], s: Scratch<'_>) {
-    span_body(
-        job,
-        range,
-        part,
-        s,
-        |a, b| dot_avx2(a, b),
-        |src, out| widen_f16c(src, out),
-    );
-}
-
-/// `a · b` in one 16-lane accumulator. A head's dot product is only 64 to 256
-/// products, so a plain loop's 15 dependent final additions would cost as much.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::{
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
-    };
-    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a16
-        .remainder()
-        .iter()
-        .zip(b16.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = _mm512_setzero_ps();
-    for (x, y) in a16.zip(b16) {
-        // SAFETY: `x` and `y` are 16 f32 each; the loads take unaligned addresses.
-        acc = unsafe {
-            _mm512_fmadd_ps(
-                _mm512_loadu_ps(x.as_ptr()),
-                _mm512_loadu_ps(y.as_ptr()),
-                acc,
-            )
-        };
-    }
-    _mm512_reduce_add_ps(acc) + tail
-}
-
-/// The same in one 8-lane accumulator.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::{_mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps};
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    let mut acc = _mm256_setzero_ps();
-    for (x, y) in a8.zip(b8) {
-        // SAFETY: `x` and `y` are 8 f32 each; the loads take unaligned addresses.
-        acc = unsafe {
-            _mm256_fmadd_ps(
-                _mm256_loadu_ps(x.as_ptr()),
-                _mm256_loadu_ps(y.as_ptr()),
-                acc,
-            )
-        };
-    }
-    crate::x86::hsum(acc) + tail
-}
-
-/// f16 to f32, eight at a time with `vcvtph2ps`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-fn widen_f16c(src: &[half::f16], out: &mut [f32]) {
-    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_storeu_ps};
-    let (src8, out8) = (src.chunks_exact(8), out.chunks_exact_mut(8));
-    for (o, h) in out8.into_remainder().iter_mut().zip(src8.remainder()) {
-        *o = h.to_f32();
-    }
-    for (o, h) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
-        // SAFETY: `h` is 8 f16 (16 bytes) and `o` 8 f32 (32 bytes); both
-        // intrinsics take unaligned addresses.
-        unsafe {
-            let wide = _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().cast::<__m128i>()));
-            _mm256_storeu_ps(o.as_mut_ptr(), wide);
-        }
-    }
 }
 
 #[inline(always)]
@@ -352,42 +241,20 @@ fn span_body(
     let (acc, stats) = part.split_at_mut(heads * d);
     let (maxes, sums) = stats.split_at_mut(heads);
     let Scratch { scores, row } = scratch;
-    // Row `j` of kv head `g` of `view`, as f32 (widened into `row`).
-    let read = |view: KvView<'_>, g: usize, j: usize, row: &mut [f32]| -> *const f32 {
-        let at = g * view.head_stride + j * d;
-        match view.data {
-            KvData::F32(data) => data[at..][..d].as_ptr(),
-            KvData::F16(data) => {
-                widen(&data[at..][..d], row);
-                row.as_ptr()
-            }
-        }
-    };
     for g in 0..kv_heads {
         let heads_of_g = g * group..(g + 1) * group;
         for (i, j) in range.clone().enumerate() {
-            let key = read(job.k, g, j, row);
-            // SAFETY: `read` points at `d` values that live until the next
-            // `read` (the cache, or `row`).
-            let key = unsafe { std::slice::from_raw_parts(key, d) };
+            let key = kv_row(job.k, g, j, d, row, &widen);
             for (hh, h) in heads_of_g.clone().enumerate() {
                 scores[hh * n + i] = job.scale * dot(&job.q[h * d..][..d], key);
             }
         }
         for (hh, h) in heads_of_g.clone().enumerate() {
-            let s = &mut scores[hh * n..][..n];
-            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for x in s.iter_mut() {
-                *x = exp(*x - max);
-            }
-            maxes[h] = max;
-            sums[h] = sum_of(s);
+            (maxes[h], sums[h]) = exponentiate(&mut scores[hh * n..][..n]);
             acc[h * d..][..d].fill(0.0);
         }
         for (i, j) in range.clone().enumerate() {
-            let value = read(job.v, g, j, row);
-            // SAFETY: as for the keys.
-            let value = unsafe { std::slice::from_raw_parts(value, d) };
+            let value = kv_row(job.v, g, j, d, row, &widen);
             for (hh, h) in heads_of_g.clone().enumerate() {
                 let p = scores[hh * n + i];
                 for (o, &x) in acc[h * d..][..d].iter_mut().zip(value) {
@@ -396,6 +263,38 @@ fn span_body(
             }
         }
     }
+}
+
+/// Row `j` of kv head `g` of `view` (`d` values), as f32: in the cache, or
+/// widened from f16 into `row`.
+#[inline(always)]
+fn kv_row<'r>(
+    view: KvView<'r>,
+    g: usize,
+    j: usize,
+    d: usize,
+    row: &'r mut [f32],
+    widen: &impl Fn(&[half::f16], &mut [f32]),
+) -> &'r [f32] {
+    let at = g * view.head_stride + j * d;
+    match view.data {
+        KvData::F32(data) => &data[at..][..d],
+        KvData::F16(data) => {
+            widen(&data[at..][..d], row);
+            row
+        }
+    }
+}
+
+/// Turns scores into their softmax numerators `e^(s - max)`; returns the
+/// max and their sum.
+#[inline(always)]
+fn exponentiate(s: &mut [f32]) -> (f32, f32) {
+    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for x in s.iter_mut() {
+        *x = exp(*x - max);
+    }
+    (max, sum_of(s))
 }
 
 /// A sum in 16 running sums (so it vectorises), added up as a tree.

@@ -1,4 +1,6 @@
-//! A span of an f16 cache with AVX-512 or AVX2, the common case on x86-64.
+//! A span of attention with AVX-512 or AVX2: a fast path for an f16 cache
+//! (the common case on x86-64), else the generic body with this instruction
+//! set's dot product and F16C widening.
 //!
 //! The generic body widens each cached row into a buffer and calls a dot
 //! product per head; here the rows are widened in registers (`vcvtph2ps`
@@ -14,8 +16,7 @@ use std::ops::Range;
 
 use half::f16;
 
-use super::{AttentionShape, Job, KvData, sum_of};
-use crate::glu::exp;
+use super::{AttentionShape, Job, KvData, Scratch, exponentiate, span_body};
 
 /// `$lanes` f32 per `$v`; `$load` widens that many f16, `$sum` adds the lanes.
 macro_rules! spans {
@@ -24,11 +25,55 @@ macro_rules! spans {
         pub(super) mod $module {
             use super::*;
 
-            /// Does [`super::super::span`]'s work when the cache is f16,
-            /// `head_dim` a multiple of the vector width and 1 to 8 query heads
-            /// share a kv head; `false`: nothing was done.
+            /// [`super::super::span`]'s work on this instruction set: the
+            /// fast path below when it applies, else the generic body with
+            /// this set's dot product and F16C widening.
             #[target_feature(enable = $features)]
-            pub(in crate::attention) fn try_span(
+            pub(in crate::attention) fn span(
+                job: &Job<'_>,
+                range: Range<usize>,
+                part: &mut [f32],
+                scratch: Scratch<'_>,
+            ) {
+                if !try_span(job, range.clone(), part, &mut *scratch.scores) {
+                    span_body(
+                        job,
+                        range,
+                        part,
+                        scratch,
+                        |a, b| dot(a, b),
+                        |src, out| widen_f16c(src, out),
+                    );
+                }
+            }
+
+            /// `a · b` in one vector accumulator: a head's dot product is
+            /// only 64 to 256 products, so a plain loop's dependent final
+            /// additions would cost as much.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn dot(a: &[f32], b: &[f32]) -> f32 {
+                let (ac, bc) = (a.chunks_exact($lanes), b.chunks_exact($lanes));
+                let tail: f32 = ac
+                    .remainder()
+                    .iter()
+                    .zip(bc.remainder())
+                    .map(|(x, y)| x * y)
+                    .sum();
+                let mut acc = $zero();
+                for (x, y) in ac.zip(bc) {
+                    // SAFETY: `x` and `y` are one vector of f32 each; the loads
+                    // take unaligned addresses.
+                    acc = unsafe { $fma($loadf(x.as_ptr()), $loadf(y.as_ptr()), acc) };
+                }
+                $sum(acc) + tail
+            }
+
+            /// Does the work when the cache is f16, `head_dim` a multiple of
+            /// the vector width and 1 to 8 query heads share a kv head;
+            /// `false`: nothing was done.
+            #[target_feature(enable = $features)]
+            fn try_span(
                 job: &Job<'_>,
                 range: Range<usize>,
                 part: &mut [f32],
@@ -42,14 +87,14 @@ macro_rules! spans {
                 }
                 let (j, r, p, s) = (job, range, part, scores);
                 match job.shape.heads / job.shape.kv_heads {
-                    1 => span::<1>(j, k, v, r, p, s),
-                    2 => span::<2>(j, k, v, r, p, s),
-                    3 => span::<3>(j, k, v, r, p, s),
-                    4 => span::<4>(j, k, v, r, p, s),
-                    5 => span::<5>(j, k, v, r, p, s),
-                    6 => span::<6>(j, k, v, r, p, s),
-                    7 => span::<7>(j, k, v, r, p, s),
-                    8 => span::<8>(j, k, v, r, p, s),
+                    1 => fast_span::<1>(j, k, v, r, p, s),
+                    2 => fast_span::<2>(j, k, v, r, p, s),
+                    3 => fast_span::<3>(j, k, v, r, p, s),
+                    4 => fast_span::<4>(j, k, v, r, p, s),
+                    5 => fast_span::<5>(j, k, v, r, p, s),
+                    6 => fast_span::<6>(j, k, v, r, p, s),
+                    7 => fast_span::<7>(j, k, v, r, p, s),
+                    8 => fast_span::<8>(j, k, v, r, p, s),
                     _ => return false,
                 }
                 true
@@ -57,7 +102,7 @@ macro_rules! spans {
 
             #[inline]
             #[target_feature(enable = $features)]
-            fn span<const G: usize>(
+            fn fast_span<const G: usize>(
                 job: &Job<'_>,
                 k: &[f16],
                 v: &[f16],
@@ -97,12 +142,7 @@ macro_rules! spans {
                         }
                     }
                     for (hh, s) in scores.chunks_exact_mut(n).enumerate() {
-                        let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                        for x in s.iter_mut() {
-                            *x = exp(*x - max);
-                        }
-                        maxes[h0 + hh] = max;
-                        sums[h0 + hh] = sum_of(s);
+                        (maxes[h0 + hh], sums[h0 + hh]) = exponentiate(s);
                     }
                     for c in (0..d).step_by($lanes) {
                         let mut out: [$v; G] = [$zero(); G];
@@ -124,6 +164,20 @@ macro_rules! spans {
             }
         }
     };
+}
+
+/// f16 to f32, eight at a time.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn widen_f16c(src: &[f16], out: &mut [f32]) {
+    let (src8, out8) = (src.chunks_exact(8), out.chunks_exact_mut(8));
+    for (o, h) in out8.into_remainder().iter_mut().zip(src8.remainder()) {
+        *o = h.to_f32();
+    }
+    for (o, h) in out.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+        // SAFETY: `h` is 8 f16 and `o` 8 f32; both take unaligned addresses.
+        unsafe { _mm256_storeu_ps(o.as_mut_ptr(), load8(h.as_ptr())) };
+    }
 }
 
 /// 16 f16 at `p` as f32.
