@@ -97,17 +97,17 @@ unsafe fn block_q6k(b: *const u8, acts: &[ActBlock]) -> f32 {
     vaddvq_f32(acc)
 }
 
-fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
-    check_operands(t, k, w, out.len(), acts, 1, out);
+/// The rows' super-blocks, in a function compiled with the dot-product
+/// extension so the block kernels are inlined into the loop.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
     let nb = k / 256;
     let bytes = t.block_bytes();
     for (r, y) in out.iter_mut().enumerate() {
         let mut sum = 0.0f32;
         for i in 0..nb {
             let a = &acts[i * 8..i * 8 + 8];
-            // SAFETY: the lengths were checked above, so block `i` of row `r`
-            // is whole; `rows_dot_fn` hands this kernel out only when
-            // `Isa::available()` says the CPU has the dot-product extension.
+            // SAFETY (caller): `w` holds `out.len()` rows of `nb` blocks.
             sum += unsafe {
                 let b = w.as_ptr().add((r * nb + i) * bytes);
                 match t {
@@ -119,6 +119,14 @@ fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
         }
         *y = sum;
     }
+}
+
+fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
+    check_operands(t, k, w, out.len(), acts, 1, out);
+    // SAFETY: the lengths were checked above; `rows_dot_fn` hands this kernel
+    // out only when `Isa::available()` says the CPU has the dot-product
+    // extension.
+    unsafe { rows(t, k, w, acts, out) }
 }
 
 pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
