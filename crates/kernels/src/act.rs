@@ -42,7 +42,7 @@ pub fn quantize_acts(x: &[f32], out: &mut Vec<ActBlock>) {
         // SAFETY: `Isa::active` only returns an ISA this CPU has.
         #[cfg(target_arch = "x86_64")]
         crate::Isa::Avx2 | crate::Isa::Avx512 => unsafe { quantize_avx2(x, out) },
-        _ => out.extend(x.chunks_exact(32).map(quantize_block)),
+        _ => quantize_body(x, out),
     }
 }
 
@@ -51,8 +51,14 @@ pub fn quantize_acts(x: &[f32], out: &mut Vec<ActBlock>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn quantize_avx2(x: &[f32], out: &mut Vec<ActBlock>) {
-    // A plain loop, so `quantize_block` is inlined here, under these features
-    // (through `map`, it landed in a generic `fold` compiled without them).
+    quantize_body(x, out);
+}
+
+#[inline(always)]
+fn quantize_body(x: &[f32], out: &mut Vec<ActBlock>) {
+    // A plain loop, so `quantize_block` is inlined into the caller, under its
+    // features (through `map`, it landed in a generic `fold` compiled without
+    // them).
     out.reserve(x.len() / 32);
     for block in x.chunks_exact(32) {
         out.push(quantize_block(block));
@@ -179,7 +185,8 @@ mod tests {
         x[100] = 127.0 / 2.0; // halves after scaling
         let mut got = Vec::new();
         quantize_acts(&x, &mut got);
-        let want: Vec<ActBlock> = x.chunks_exact(32).map(quantize_block).collect();
+        let mut want = Vec::new();
+        quantize_body(&x, &mut want);
         let mut got_k = Vec::new();
         quantize_acts_k(&x[..256 * 6], &mut got_k);
         let mut want_k = Vec::new();

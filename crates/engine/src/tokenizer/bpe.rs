@@ -2,11 +2,10 @@
 //! `llm_tokenizer_bpe_session` (src/llama-vocab.cpp): pre-tokenizer regexes chosen by
 //! `tokenizer.ggml.pre`, GPT-2 byte-to-unicode mapping, then merges by rank.
 
+use super::strmap::StrMap;
 use super::symbols::{self, Symbol};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-
-use super::strmap::StrMap;
 
 use fancy_regex::Regex;
 

@@ -3,11 +3,10 @@
 //! characters, repeatedly merge the adjacent pair whose joined text is a token with
 //! the highest score, and spell pieces that are not tokens as `<0xXX>` byte tokens.
 
+use super::strmap::StrMap;
 use super::symbols::{self, Symbol};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-
-use super::strmap::StrMap;
 
 /// A candidate merge: highest score first, then the leftmost.
 struct Bigram {
