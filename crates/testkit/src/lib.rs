@@ -2,7 +2,8 @@
 //!
 //! - [`models`]: where the real test models are, and what to run when they are not.
 //! - [`hf`]: a Hugging Face Hub stand-in serving them, with fault injection.
-//! - [`gguf`]: tiny valid GGUF files written by tests.
+//! - [`gguf`]: GGUF files written by tests: a writer that writes what it is
+//!   told, tiny complete models, and the hostile-file corpus.
 //! - [`providers`]: OpenAI, Anthropic and Gemini stand-ins (SSE, error bodies, faults).
 //!
 //! ```no_run
