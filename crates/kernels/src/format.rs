@@ -1,4 +1,8 @@
-//! The GGUF block formats (ggml's `block_q4_0` … `block_q6_K`).
+//! The GGUF block formats (ggml's `block_q4_0` … `block_q6_K`) the kernels
+//! compute on. Names, codes and block sizes come from hearth-gguf's table of
+//! ggml types; the layouts inside a block are the kernels' own business.
+
+use hearth_gguf::{BlockLayout, GgmlType};
 
 /// A quantised weight type we have kernels for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,26 +38,41 @@ impl QType {
         QType::Q6K,
     ];
 
-    /// Values per block.
-    pub fn block_elems(self) -> usize {
+    /// The ggml type this is: where its name and block layout come from.
+    pub const fn ggml(self) -> GgmlType {
         match self {
-            QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 => 32,
-            QType::Q4K | QType::Q5K | QType::Q6K => 256,
+            QType::Q4_0 => GgmlType::Q4_0,
+            QType::Q4_1 => GgmlType::Q4_1,
+            QType::Q5_0 => GgmlType::Q5_0,
+            QType::Q5_1 => GgmlType::Q5_1,
+            QType::Q8_0 => GgmlType::Q8_0,
+            QType::Q4K => GgmlType::Q4_K,
+            QType::Q5K => GgmlType::Q5_K,
+            QType::Q6K => GgmlType::Q6_K,
         }
     }
 
-    /// Bytes per block.
-    pub fn block_bytes(self) -> usize {
-        match self {
-            QType::Q4_0 => 18,
-            QType::Q4_1 => 20,
-            QType::Q5_0 => 22,
-            QType::Q5_1 => 24,
-            QType::Q8_0 => 34,
-            QType::Q4K => 144,
-            QType::Q5K => 176,
-            QType::Q6K => 210,
+    /// The kernels' format for a ggml type, if they have one.
+    pub fn from_ggml(ty: GgmlType) -> Option<QType> {
+        QType::ALL.into_iter().find(|q| q.ggml() == ty)
+    }
+
+    const fn layout(self) -> BlockLayout {
+        match self.ggml().layout() {
+            Some(layout) => layout,
+            // Every format above is a ggml type in use (a test checks it).
+            None => panic!("a kernel format that is a retired ggml type"),
         }
+    }
+
+    /// Values per block.
+    pub const fn block_elems(self) -> usize {
+        self.layout().block
+    }
+
+    /// Bytes per block.
+    pub const fn block_bytes(self) -> usize {
+        self.layout().bytes
     }
 
     /// Bytes of one row of `k` values (`k` a multiple of [`Self::block_elems`]).
@@ -61,17 +80,8 @@ impl QType {
         k / self.block_elems() * self.block_bytes()
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            QType::Q4_0 => "Q4_0",
-            QType::Q4_1 => "Q4_1",
-            QType::Q5_0 => "Q5_0",
-            QType::Q5_1 => "Q5_1",
-            QType::Q8_0 => "Q8_0",
-            QType::Q4K => "Q4_K",
-            QType::Q5K => "Q5_K",
-            QType::Q6K => "Q6_K",
-        }
+    pub const fn name(self) -> &'static str {
+        self.ggml().name()
     }
 }
 
@@ -79,4 +89,24 @@ impl QType {
 #[inline(always)]
 pub(crate) fn f16_at(b: &[u8], at: usize) -> f32 {
     half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_is_a_ggml_type_with_a_layout() {
+        for q in QType::ALL {
+            let layout = q.ggml().layout().expect("a type ggml reads");
+            assert_eq!(
+                (q.block_elems(), q.block_bytes()),
+                (layout.block, layout.bytes)
+            );
+            assert_eq!(QType::from_ggml(q.ggml()), Some(q));
+        }
+        assert_eq!(QType::from_ggml(GgmlType::F32), None);
+        assert_eq!(QType::Q4K.name(), "Q4_K");
+        assert_eq!(QType::Q8_0.row_bytes(64), 68);
+    }
 }
