@@ -96,7 +96,9 @@ struct Ready {
 
 impl Engine {
     /// Loads the model at `path` on a new worker thread. Errors (missing file, not
-    /// GGUF, unsupported architecture, ...) come back here; nothing panics.
+    /// GGUF, unsupported architecture, a tensor type Hearth cannot run, metadata
+    /// that does not match the weights, ...) come back here naming the file;
+    /// nothing panics.
     pub fn load(path: impl AsRef<Path>, options: EngineOptions) -> Result<Self, EngineError> {
         let path = path.as_ref().to_path_buf();
         if let Some(n) = options.threads.filter(|&n| n != device::threads()) {
@@ -112,16 +114,18 @@ impl Engine {
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("hearth-engine".into())
-            .spawn(move || match Worker::load(&path, &options) {
-                Ok((worker, ready)) => {
-                    if ready_tx.send(Ok(ready)).is_ok() {
-                        worker.serve(&jobs_rx);
+            .spawn(
+                move || match Worker::load(&path, &options).map_err(|e| e.in_file(&path)) {
+                    Ok((worker, ready)) => {
+                        if ready_tx.send(Ok(ready)).is_ok() {
+                            worker.serve(&jobs_rx);
+                        }
                     }
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            })
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                },
+            )
             .map_err(|e| {
                 EngineError::InvalidRequest(format!("cannot start the engine thread: {e}"))
             })?;
@@ -259,6 +263,8 @@ struct Worker {
     load_time: Duration,
     /// What the model's cache holds.
     cached: generate::Cached,
+    /// The model file, named in errors the file causes.
+    path: PathBuf,
 }
 
 impl Worker {
@@ -288,6 +294,7 @@ impl Worker {
             device_name,
             load_time: started.elapsed(),
             cached: generate::Cached::default(),
+            path: path.clone(),
         };
         Ok((worker, ready))
     }
@@ -309,6 +316,11 @@ impl Worker {
                     };
                     let result = run.generate(&prompt, &request, &cancel, &mut |text: &str| {
                         let _ = events.send(GenerationEvent::Token(text.to_owned()));
+                    });
+                    // Logits that are not numbers come from the file: name it.
+                    let result = result.map_err(|e| match e {
+                        EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
+                        other => other,
                     });
                     let result = result.map(|mut c| {
                         c.stats.device.clone_from(&self.device_name);

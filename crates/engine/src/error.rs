@@ -22,7 +22,7 @@ pub enum EngineError {
     MetadataType {
         key: String,
         expected: &'static str,
-        found: &'static str,
+        found: String,
     },
 
     #[error("the model file has no tensor \"{name}\"")]
@@ -37,6 +37,40 @@ pub enum EngineError {
 
     #[error("unsupported architecture \"{arch}\" (supported: {supported})")]
     UnsupportedArchitecture { arch: String, supported: String },
+
+    #[error(
+        "tensor \"{tensor}\" is {ty}, a type Hearth cannot run (it runs {runs}); \
+         use a file quantised to one of those"
+    )]
+    UnsupportedTensorType {
+        tensor: String,
+        ty: &'static str,
+        runs: String,
+    },
+
+    #[error(
+        "tensor \"{tensor}\" holds {value} at element {index}: the model file is damaged; \
+         download or convert it again"
+    )]
+    NonFiniteWeights {
+        tensor: String,
+        index: usize,
+        value: f32,
+    },
+
+    #[error(
+        "the model computed logits that are not a number (NaN or infinity) at position \
+         {position}: its weights are probably damaged (NaN or infinite values in the file) \
+         or do not match its metadata; download or convert it again"
+    )]
+    NonFiniteLogits { position: usize },
+
+    /// A model file Hearth cannot load, named (the error inside says why).
+    #[error("{}: {error}", path.display())]
+    Model {
+        path: PathBuf,
+        error: Box<EngineError>,
+    },
 
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -64,10 +98,31 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// This error with the model file it concerns named, unless it names it
+    /// already (what [`crate::Engine::load`] returns).
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::Io { .. } | Self::InvalidGguf { .. } | Self::Model { .. } => self,
+            other => Self::Model {
+                path: path.to_path_buf(),
+                error: Box::new(other),
+            },
+        }
+    }
+
+    /// The error itself, without the file name [`EngineError::in_file`] adds.
+    pub fn without_file(&self) -> &Self {
+        match self {
+            Self::Model { error, .. } => error.without_file(),
+            other => other,
+        }
+    }
+
     /// Whether the failure was running out of memory (loading a model too big
     /// for this machine), as far as the OS or the compute backend says so.
     pub fn is_out_of_memory(&self) -> bool {
         let text = match self {
+            Self::Model { error, .. } => return error.is_out_of_memory(),
             Self::Io { source, .. } => {
                 return source.kind() == std::io::ErrorKind::OutOfMemory;
             }

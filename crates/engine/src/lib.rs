@@ -3,7 +3,8 @@
 //!
 //! [`Engine`] is the entry point: it loads a model on its own worker thread and
 //! streams generations from it. Around it sit the pieces it is built from, each
-//! usable alone: [`gguf::GgufFile`] (a checked GGUF reader), [`Tokenizer`] (built
+//! usable alone: [`gguf::GgufFile`] (a mapped GGUF file whose header hearth-gguf
+//! read and checked), [`Tokenizer`] (built
 //! from the GGUF metadata), [`ChatTemplate`] (the model's Jinja chat template) and
 //! [`SamplingParams`].
 //!
@@ -41,7 +42,8 @@ pub use generate::{
     Completion, GenerateRequest, GenerationStats, OutputFormat, Prompt, StopReason,
 };
 pub use models::{
-    DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES, load as load_model,
+    DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
+    load as load_model, runnable_types,
 };
 pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, TemplateSource};

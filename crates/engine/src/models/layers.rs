@@ -43,11 +43,39 @@ impl Hparams {
         let d_model = gguf.get_usize(&key("embedding_length"))?;
         let n_head = gguf.get_usize(&key("attention.head_count"))?;
         let n_kv_head = opt_usize("attention.head_count_kv")?.unwrap_or(n_head);
+        let bad = |reason: String| EngineError::InvalidGguf {
+            path: gguf.path().to_path_buf(),
+            reason,
+        };
+        for (suffix, value) in [
+            ("block_count", n_layer),
+            ("embedding_length", d_model),
+            ("attention.head_count", n_head),
+            ("attention.head_count_kv", n_kv_head),
+        ] {
+            if value == 0 {
+                return Err(bad(format!("{} is 0", key(suffix))));
+            }
+        }
         let head_dim = match opt_usize("attention.key_length")? {
             Some(d) => d,
-            None if n_head > 0 => d_model / n_head,
-            None => 0,
+            None if d_model % n_head == 0 => d_model / n_head,
+            None => {
+                return Err(bad(format!(
+                    "{} {d_model} is not a multiple of {} {n_head}, and the file has no {}",
+                    key("embedding_length"),
+                    key("attention.head_count"),
+                    key("attention.key_length")
+                )));
+            }
         };
+        if let Some(v) = opt_usize("attention.value_length")?.filter(|&v| v != head_dim) {
+            return Err(bad(format!(
+                "{} {v} differs from the key head size {head_dim}; Hearth runs models whose \
+                 keys and values have the same head size",
+                key("attention.value_length")
+            )));
+        }
         let rope_dim = opt_usize("rope.dimension_count")?.unwrap_or(head_dim);
         let rope_base = gguf
             .optional(&key("rope.freq_base"), GgufFile::get_f64)?
@@ -60,24 +88,28 @@ impl Hparams {
         let eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon"))?;
         let train_ctx = gguf.get_usize(&key("context_length"))?;
         let vocab = embedding_rows(gguf)?;
-        let bad = |reason: String| EngineError::InvalidGguf {
-            path: gguf.path().to_path_buf(),
-            reason,
-        };
-        if n_layer == 0 || n_head == 0 || n_kv_head == 0 || head_dim == 0 || d_model == 0 {
+        if head_dim == 0 || train_ctx == 0 || vocab == 0 {
             return Err(bad(format!(
-                "{arch}: zero-sized hyperparameter (layers {n_layer}, heads {n_head}/{n_kv_head}, \
-                 head_dim {head_dim}, d_model {d_model})"
+                "{} is 0",
+                match (head_dim, train_ctx) {
+                    (0, _) => key("attention.key_length"),
+                    (_, 0) => key("context_length"),
+                    _ => "the vocabulary (token_embd.weight's rows)".to_owned(),
+                }
             )));
         }
         if n_head % n_kv_head != 0 {
             return Err(bad(format!(
-                "{arch}: {n_head} heads is not a multiple of {n_kv_head} kv heads"
+                "{} {n_head} is not a multiple of {} {n_kv_head}",
+                key("attention.head_count"),
+                key("attention.head_count_kv")
             )));
         }
         if rope_dim > head_dim || rope_dim % 2 != 0 {
             return Err(bad(format!(
-                "{arch}: rope dimension {rope_dim} does not fit head dimension {head_dim}"
+                "{} {rope_dim} does not fit the head size {head_dim} (it must be even and \
+                 at most that)",
+                key("rope.dimension_count")
             )));
         }
         Ok(Self {
@@ -101,12 +133,9 @@ impl Hparams {
 /// `vocab_size` key, and the rows are what the lookup can index).
 fn embedding_rows(gguf: &GgufFile) -> std::result::Result<usize, EngineError> {
     let name = "token_embd.weight";
-    let info = gguf
-        .tensor_infos()
-        .get(name)
-        .ok_or_else(|| EngineError::MissingTensor { name: name.into() })?;
+    let info = gguf.tensor_info(name)?;
     match info.shape().as_slice() {
-        [rows, _] => Ok(*rows),
+        &[rows, _] => Ok(rows),
         other => Err(EngineError::InvalidGguf {
             path: gguf.path().to_path_buf(),
             reason: format!("{name} has shape {other:?}, expected 2 dimensions"),

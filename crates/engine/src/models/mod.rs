@@ -6,12 +6,17 @@
 //! qwen3, `gemma3.rs`, `phi3.rs`) only map GGUF tensors and hyperparameters.
 
 mod attention;
+mod check;
 mod gemma3;
 mod layers;
 mod llama;
 mod phi3;
 mod qweight;
+mod support;
 mod transformer;
+
+pub(crate) use support::runnable_type_names;
+pub use support::runnable_types;
 
 use candle_core::{Device, Tensor};
 
@@ -91,6 +96,7 @@ pub fn load(
 ) -> Result<(Box<dyn Model>, ModelInfo), EngineError> {
     let arch = ensure_supported(gguf)?;
     let hp = layers::Hparams::read(gguf)?;
+    check::model(gguf, &hp, device, opts.candle_matmul)?;
     let context = match opts.context_length {
         Some(0) => {
             return Err(EngineError::InvalidRequest(

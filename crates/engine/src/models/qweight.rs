@@ -8,11 +8,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
 use hearth_kernels::QType;
 
 use super::layers::Loader;
+use super::support::{Support, kernels_on};
 use crate::error::EngineError;
 use crate::gguf::Mapped;
 
@@ -47,14 +48,13 @@ impl QWeight {
             name: name.to_owned(),
             source,
         };
-        let info = gguf
-            .tensor_infos()
-            .get(name)
-            .ok_or_else(|| EngineError::MissingTensor { name: name.into() })?;
-        let ours = device.is_cpu() && !loader.candle_matmul;
-        if let (Some(qtype), true, &[n, k]) =
-            (kernel_type(info.dtype), ours, info.shape().as_slice())
-            && k % qtype.block_elems() == 0
+        let info = gguf.tensor_info(name)?;
+        let ours = kernels_on(device, loader.candle_matmul);
+        if let (Some(qtype), true, &[n, k]) = (
+            Support::of(info.ggml_type()).kernels,
+            ours,
+            info.shape().as_slice(),
+        ) && k % qtype.block_elems() == 0
         {
             let (_, bytes) = gguf.mapped(name)?;
             if bytes.bytes().len() == n * qtype.row_bytes(k) {
@@ -224,19 +224,4 @@ fn with_last_dim(layout: &Layout, n: usize) -> Shape {
         *last = n;
     }
     Shape::from(dims)
-}
-
-/// The kernels' name for a candle quantised type they handle.
-fn kernel_type(dtype: GgmlDType) -> Option<QType> {
-    Some(match dtype {
-        GgmlDType::Q4_0 => QType::Q4_0,
-        GgmlDType::Q4_1 => QType::Q4_1,
-        GgmlDType::Q5_0 => QType::Q5_0,
-        GgmlDType::Q5_1 => QType::Q5_1,
-        GgmlDType::Q8_0 => QType::Q8_0,
-        GgmlDType::Q4K => QType::Q4K,
-        GgmlDType::Q5K => QType::Q5K,
-        GgmlDType::Q6K => QType::Q6K,
-        _ => return None,
-    })
 }

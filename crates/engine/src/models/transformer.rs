@@ -125,12 +125,15 @@ impl Model for Transformer {
                 context_length: self.context,
             });
         }
-        let out = self.run(tokens, pos);
+        let out = self
+            .run(tokens, pos)
+            .map_err(EngineError::from)
+            .and_then(|logits| super::check::finite_logits(logits, pos + tokens.len() - 1));
         if out.is_err() {
             // A failed step may have written some layers' caches: drop it all.
             self.truncate_cache(pos);
         }
-        Ok(out?)
+        out
     }
 
     fn truncate_cache(&mut self, len: usize) {
