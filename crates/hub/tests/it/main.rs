@@ -6,6 +6,7 @@
 mod discover;
 mod download;
 mod fit;
+mod hostile;
 mod hub;
 
 use std::sync::{Arc, Mutex};
