@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn misaligned_bytes_are_copied_before_candle_views_them() {
-        let bytes = vec![7u8; 80];
+        let bytes = [7u8; 80];
         // Starting one byte apart, at least one of the two is misaligned.
         let mut copied = 0;
         for start in [0, 1] {

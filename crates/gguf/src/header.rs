@@ -198,7 +198,7 @@ fn alignment(metadata: &Metadata) -> Result<u64, GgufError> {
         return Ok(DEFAULT_ALIGNMENT);
     };
     match v.as_u64() {
-        Some(a) if a.is_power_of_two() && a >= 8 && a <= 1 << 31 => Ok(a),
+        Some(a) if a.is_power_of_two() && (8..=1 << 31).contains(&a) => Ok(a),
         Some(a) => Err(GgufError::Alignment {
             found: a.to_string(),
         }),

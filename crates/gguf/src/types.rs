@@ -171,7 +171,7 @@ impl GgmlType {
             return None;
         };
         let (block, bytes) = (l.block as u64, l.bytes as u64);
-        if values % block != 0 {
+        if !values.is_multiple_of(block) {
             return None;
         }
         (values / block).checked_mul(bytes)

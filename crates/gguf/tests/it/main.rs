@@ -24,7 +24,7 @@ pub(crate) fn invariants(g: &Gguf, file_len: u64) -> Result<(), String> {
                 t.name()
             ));
         }
-        if (r.start - g.data_offset()) % g.alignment() != 0 {
+        if !(r.start - g.data_offset()).is_multiple_of(g.alignment()) {
             return Err(format!("{} is not aligned", t.name()));
         }
         let ty = t.ggml_type();

@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use hearth_gguf::{Gguf, ReadOptions};
 use hearth_testkit::gguf::hostile::{corpus, lying_models};
-use hearth_testkit::gguf::{GgufWriter, TinyGguf, TinyLlama};
+use hearth_testkit::gguf::{GgufWriter, Kv, TensorSpec, TinyGguf, TinyLlama};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -137,7 +137,38 @@ fn mutated_files_never_panic_and_what_is_accepted_is_sound() {
         ff: 32,
         ..TinyLlama::default()
     };
-    for w in [small_llama.writer()] {
+    // Every value kind, so the field overwrites reach each one's reader.
+    let kinds = GgufWriter::new()
+        .with("general.architecture", Kv::str("llama"))
+        .with("a.u8", Kv::U8(1))
+        .with("a.i16", Kv::I16(-2))
+        .with("a.f64", Kv::F64(0.5))
+        .with("a.bool", Kv::Bool(true))
+        .with("a.u64", Kv::U64(7))
+        .with(
+            "a.bools",
+            Kv::Array {
+                item: 7,
+                items: vec![Kv::Bool(false); 3],
+            },
+        )
+        .with(
+            "a.nested",
+            Kv::Array {
+                item: 9,
+                items: vec![Kv::i32s([1, 2]), Kv::i32s([])],
+            },
+        )
+        .with("a.words", Kv::strs(["x", "yy", ""]))
+        .tensor(TensorSpec::f32("a", &[2, 8], &[1.0; 16]))
+        .tensor(TensorSpec {
+            name: "q".into(),
+            dims: vec![32, 2],
+            type_code: 8,
+            data: vec![0; 68],
+            offset: None,
+        });
+    for w in [small_llama.writer(), kinds] {
         let bytes = w.to_bytes();
         let fields = field_positions(&w, &bytes);
         seeds.push((bytes, fields));
