@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use hearth_testkit::models;
 
+mod bad_models;
 mod cloud;
 mod history;
 mod library;
