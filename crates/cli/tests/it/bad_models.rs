@@ -40,7 +40,11 @@ fn bad_and_hostile_files_fail_with_the_file_and_the_reason_named() {
         let (_, stderr) = texts(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {stderr}", case.name);
         assert!(stderr.contains(phrase), "{}: {stderr}", case.name);
-        assert!(stderr.contains(&format!("{}.gguf", case.name)), "{}: {stderr}", case.name);
+        assert!(
+            stderr.contains(&format!("{}.gguf", case.name)),
+            "{}: {stderr}",
+            case.name
+        );
         assert!(!stderr.contains("panicked"), "{}: {stderr}", case.name);
     }
 }

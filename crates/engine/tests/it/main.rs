@@ -9,3 +9,4 @@ mod hostile;
 mod models;
 mod template;
 mod tokenizer;
+mod types;
