@@ -15,6 +15,9 @@
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
+//! - [`App::import_history`] brings conversations in from ChatGPT, Jan, Open
+//!   WebUI, LM Studio and Hearth exports; [`App::export_history`] writes them
+//!   all out as Markdown and JSON.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_core::CoreError> {
@@ -53,6 +56,7 @@ pub mod redact;
 pub mod router;
 mod stats;
 pub mod title;
+mod transfer;
 mod turn_route;
 pub mod view;
 
@@ -75,3 +79,4 @@ pub use hearth_providers;
 pub use keys::{KeySource, SecretStorage};
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
 pub use stats::{BackendStats, Stats};
+pub use transfer::{ExportReportView, ImportReportView, SkippedView};

@@ -99,6 +99,7 @@ impl From<&CoreError> for ErrorView {
             CoreError::TooLong(_) => ErrorKind::TooLong,
             CoreError::Invalid(_) => ErrorKind::Invalid,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
+            CoreError::Store(StoreError::InvalidImport(_)) => ErrorKind::Invalid,
             CoreError::Store(StoreError::CannotUnlock | StoreError::NewerSchema { .. }) => {
                 ErrorKind::Locked
             }

@@ -52,7 +52,7 @@ mod usage;
 pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
 pub use conversations::DEFAULT_TITLE;
 pub use error::StoreError;
-pub use import::{ImportFormat, ImportLimits, ImportReport, Skipped};
+pub use import::{ImportFormat, ImportLimits, ImportReport, PreparedImport, Skipped};
 pub use migrations::{MIGRATIONS, latest as latest_schema};
 pub use open::DbKey;
 pub use types::{

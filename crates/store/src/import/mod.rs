@@ -229,22 +229,74 @@ pub(crate) struct Parsed {
     pub(crate) unreadable: Vec<Unreadable>,
 }
 
+/// Conversations read from an export, not yet written. Reading needs no
+/// database, so a caller can read without holding the store.
+pub struct PreparedImport {
+    found: Vec<detect::Found>,
+    other_files: usize,
+    limits: ImportLimits,
+}
+
+impl std::fmt::Debug for PreparedImport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedImport")
+            .field("conversations", &self.conversations())
+            .field("other_files", &self.other_files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedImport {
+    /// Reads `path` (a file, a folder or a zip; see the module guide for what
+    /// is recognised) within `limits`. A file that is not an export, is
+    /// damaged or is too big is an error that says which and why.
+    pub fn read(path: &Path, limits: &ImportLimits) -> Result<Self, StoreError> {
+        let input = source::read(path, limits)?;
+        let (found, other_files) = detect::sort(&input, limits)?;
+        Ok(Self {
+            found,
+            other_files,
+            limits: limits.clone(),
+        })
+    }
+
+    /// How many conversations were read.
+    pub fn conversations(&self) -> usize {
+        self.found
+            .iter()
+            .map(|f| match f {
+                detect::Found::Hearth(export) => export.conversations.len(),
+                detect::Found::Drafts(_, parsed) => parsed.drafts.len() + parsed.unreadable.len(),
+            })
+            .sum()
+    }
+}
+
 impl Store {
-    /// Imports the conversations in `path` (a file, a folder or a zip; see
-    /// the module guide for what is recognised). All or nothing: an error
-    /// writes nothing. With `dry_run`, reports what it would do and writes
-    /// nothing.
+    /// Writes what [`PreparedImport::read`] read, in one transaction: all or
+    /// nothing. With `dry_run`, reports what it would do and writes nothing.
+    pub fn import(
+        &self,
+        prepared: PreparedImport,
+        dry_run: bool,
+    ) -> Result<ImportReport, StoreError> {
+        write::write(
+            self,
+            prepared.found,
+            prepared.other_files,
+            &prepared.limits,
+            dry_run,
+        )
+    }
+
+    /// [`PreparedImport::read`] then [`Store::import`].
     pub fn import_path(
         &self,
         path: &Path,
         limits: &ImportLimits,
         dry_run: bool,
     ) -> Result<ImportReport, StoreError> {
-        let input = source::read(path, limits)?;
-        let (found, other_files) = detect::sort(&input, limits)?;
-        // The files' bytes are not needed past this point.
-        drop(input);
-        write::write(self, found, other_files, limits, dry_run)
+        self.import(PreparedImport::read(path, limits)?, dry_run)
     }
 
     /// Imports one Hearth JSON export given as text (`hearth history export
