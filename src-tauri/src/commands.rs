@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use hearth_core::App;
 use hearth_core::hearth_hub::DownloadControl;
@@ -26,31 +26,55 @@ use crate::server::{
     ApiSettingsView, ServerControl, ServerRequestView, ServerStatusView, StartServerView,
 };
 
-/// What the shell holds: the opened app (or why it could not open) and the
-/// requests that can be stopped.
-#[derive(Default)]
+/// What the shell holds: the opened app (or why it could not open; nothing
+/// while it is still opening) and the requests that can be stopped.
 pub struct Shell {
-    app: OnceLock<Result<App, ErrorView>>,
+    app: tokio::sync::watch::Sender<Option<Result<App, ErrorView>>>,
     turns: Mutex<HashMap<String, CancellationToken>>,
     downloads: Mutex<HashMap<String, DownloadControl>>,
     server: ServerControl,
 }
 
+impl Default for Shell {
+    fn default() -> Self {
+        Self {
+            app: tokio::sync::watch::Sender::new(None),
+            turns: Mutex::default(),
+            downloads: Mutex::default(),
+            server: ServerControl::default(),
+        }
+    }
+}
+
 impl Shell {
-    /// Records the outcome of opening the app (once, at start).
+    /// Records the outcome of opening the app (once; later calls are ignored).
     pub fn set_app(&self, app: Result<App, ErrorView>) {
-        let _ = self.app.set(app);
+        self.app.send_if_modified(|slot| {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(app);
+            true
+        });
     }
 
     fn app(&self) -> Result<App, ErrorView> {
-        match self.app.get() {
+        match &*self.app.borrow() {
             Some(Ok(app)) => Ok(app.clone()),
             Some(Err(e)) => Err(e.clone()),
             None => Err(ErrorView::new(
                 ErrorKind::Internal,
-                "Hearth is still starting",
+                "Hearth is still opening your data",
             )),
         }
+    }
+
+    /// The app once it has opened (or why it could not).
+    async fn opened(&self) -> Result<App, ErrorView> {
+        let mut rx = self.app.subscribe();
+        // The sender lives as long as the shell, so this only ends with a value.
+        let _ = rx.wait_for(Option::is_some).await;
+        self.app()
     }
 }
 
@@ -75,7 +99,9 @@ pub enum Startup {
 #[tauri::command]
 #[specta::specta]
 pub async fn startup(shell: State<'_, Shell>) -> Reply<Startup> {
-    Ok(match shell.app() {
+    // The window is up while the data opens (a locked keychain may be asking
+    // for its password); the UI shows "Opening Hearth…" until this answers.
+    Ok(match shell.opened().await {
         Ok(app) => Startup::Ready {
             first_run: app.first_run().map_err(err)?,
         },

@@ -90,23 +90,41 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
 pub fn open_app() -> Result<App, ErrorView> {
     let config =
         Config::from_env().map_err(|e| ErrorView::new(ErrorKind::Internal, e.to_string()))?;
-    App::open(config).map_err(ErrorView::from)
+    let app = App::open(config).map_err(ErrorView::from);
+    if let Err(e) = &app {
+        tracing::error!(kind = ?e.kind, "Hearth could not open its data");
+    }
+    app
 }
 
 /// Adds Hearth's state and commands to `builder` (the real one, or the mock
-/// runtime's in tests).
+/// runtime's in tests), with the app already opened.
 pub fn configure<R: Runtime>(
     builder: tauri::Builder<R>,
     app: Result<App, ErrorView>,
 ) -> tauri::Builder<R> {
+    configure_opening(builder, move || app)
+}
+
+/// Adds Hearth's state and commands to `builder`, and opens the app with
+/// `open` on a thread of its own once the event loop runs: the window comes
+/// first, whatever opening waits for (the OS keychain may be locked and
+/// asking for its password). Commands answer "still opening" meanwhile;
+/// `startup` waits for the outcome.
+pub fn configure_opening<R: Runtime>(
+    builder: tauri::Builder<R>,
+    open: impl FnOnce() -> Result<App, ErrorView> + Send + 'static,
+) -> tauri::Builder<R> {
     let specta = specta::<R>();
-    let shell = Shell::default();
-    shell.set_app(app);
     builder
-        .manage(shell)
+        .manage(Shell::default())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
+            let handle = app.handle().clone();
+            std::thread::Builder::new()
+                .name("hearth-open".into())
+                .spawn(move || handle.state::<Shell>().set_app(open()))?;
             Ok(())
         })
 }
@@ -114,11 +132,7 @@ pub fn configure<R: Runtime>(
 /// Runs the desktop app.
 pub fn run() -> Result<(), tauri::Error> {
     let _ = STARTED.set(std::time::Instant::now());
-    let app = open_app();
-    if let Err(e) = &app {
-        tracing::error!(kind = ?e.kind, "Hearth could not open its data");
-    }
-    configure(tauri::Builder::<tauri::Wry>::default(), app)
+    configure_opening(tauri::Builder::<tauri::Wry>::default(), open_app)
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();

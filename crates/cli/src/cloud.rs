@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, Result, bail};
 use hearth_core::hearth_providers::{BreakerState, ProviderKind};
 use hearth_core::redact::RedactionSettings;
-use hearth_core::{App, Budget, Price};
+use hearth_core::{App, Budget, KeySource, Price, ProviderKey, SecretStorage, provider_key_var};
 use hearth_secrets::SecretString;
 use tokio::runtime::Runtime;
 
@@ -24,7 +24,9 @@ pub(crate) struct ProviderArgs {
 #[derive(clap::Subcommand, Debug)]
 enum ProviderCommand {
     /// Add a provider (or replace its settings). The key is read from stdin or
-    /// from an environment variable, never from the command line.
+    /// from an environment variable, never from the command line, and kept in
+    /// the OS keychain, the encrypted database (`--store db`), or not at all
+    /// (`--store env`: read from the variable each session).
     Add {
         /// openai, anthropic, gemini, or compat (any OpenAI-compatible server:
         /// Ollama, LM Studio, llama.cpp server, vLLM, OpenRouter, Groq, …).
@@ -39,6 +41,12 @@ enum ProviderCommand {
         /// OPENAI_API_KEY, ANTHROPIC_API_KEY or GEMINI_API_KEY].
         #[arg(long)]
         key_env: Option<String>,
+        /// Where to keep the key: keychain (the OS keychain), db (Hearth's
+        /// encrypted database, as safe as the history: for machines without a
+        /// keychain) or env (nowhere: read from the variable each session)
+        /// [default: as `hearth keys` says, the keychain unless changed].
+        #[arg(long, value_name = "keychain|db|env", conflicts_with = "no_key")]
+        store: Option<StoreChoice>,
         /// Store no key (servers that need none).
         #[arg(long)]
         no_key: bool,
@@ -72,6 +80,14 @@ fn app() -> Result<App> {
     open::app(hearth_engine::EngineOptions::default())
 }
 
+/// Where `provider add --store` keeps the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreChoice {
+    Keychain,
+    Db,
+    Env,
+}
+
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
     match &args.command {
@@ -80,13 +96,27 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
             name,
             base_url,
             key_env,
+            store,
             no_key,
         } => {
             let name = name.clone().unwrap_or_else(|| kind.as_str().to_owned());
             let key = if *no_key {
-                None
+                ProviderKey::None
+            } else if *store == Some(StoreChoice::Env) {
+                let Some(var) = key_env.as_deref().or(provider_key_var(*kind)) else {
+                    bail!("name the variable that holds the key with --key-env VAR");
+                };
+                ProviderKey::Environment(var.to_owned())
             } else {
-                read_key(*kind, key_env.as_deref())?
+                let storage = match store {
+                    Some(StoreChoice::Db) => Some(SecretStorage::Database),
+                    Some(StoreChoice::Keychain) => Some(SecretStorage::Keychain),
+                    _ => None,
+                };
+                match read_key(*kind, key_env.as_deref())? {
+                    Some(key) => ProviderKey::Store(key, storage),
+                    None => ProviderKey::None,
+                }
             };
             let app = app()?;
             let info = app.add_provider(&name, *kind, base_url.clone(), key)?;
@@ -95,7 +125,9 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                 info.name,
                 kind.label(),
                 info.base_url,
-                info.key.map(|k| format!(", key {k}")).unwrap_or_default(),
+                info.key
+                    .map(|k| format!(", key {k} {}", info.key_source.describe()))
+                    .unwrap_or_default(),
                 info.name
             );
         }
@@ -105,12 +137,18 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                 eprintln!("no providers; add one with `hearth provider add openai`");
             }
             for p in providers {
+                let key = match (&p.key, &p.key_source) {
+                    (_, KeySource::None) => "no key".to_owned(),
+                    (Some(mask), source) => format!("key {mask} {}", source.describe()),
+                    (None, source) => format!("key {}", source.describe()),
+                };
                 println!(
-                    "{:<14} {:<10} {:<45} key {:<12} {}",
+                    "{:<14} {:<10} {:<40} {:<8} {:<48} {}",
                     p.name,
                     p.kind.as_str(),
                     p.base_url,
-                    p.key.unwrap_or_else(|| "none".into()),
+                    if p.configured { "" } else { "session" },
+                    key,
                     breaker_text(&p.breaker)
                 );
             }
@@ -162,13 +200,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
 /// from stdin.
 #[allow(clippy::print_stderr)]
 fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretString>> {
-    let default_env = match kind {
-        ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
-        ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
-        ProviderKind::Gemini => Some("GEMINI_API_KEY"),
-        ProviderKind::Compat => None,
-    };
-    if let Some(var) = key_env.or(default_env) {
+    if let Some(var) = key_env.or(provider_key_var(kind)) {
         if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
             eprintln!("using the key in {var}");
             return Ok(Some(SecretString::from(value.trim().to_owned())));

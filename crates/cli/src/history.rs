@@ -1,4 +1,8 @@
 //! `hearth history`: list, read, search, export, import and delete conversations.
+//!
+//! `import` reads other apps' exports too (ChatGPT, Jan, Open WebUI, LM
+//! Studio) and says what it imported, what it skipped and why; `export --all`
+//! writes everything as Markdown and JSON into a folder or zip.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,7 +46,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Export one conversation (or all) as Markdown or JSON.
+    /// Export one conversation (or all) as Markdown or JSON; or, with --all,
+    /// everything into a folder or zip (Markdown + JSON).
     Export {
         /// Conversation id or prefix; all conversations when left out.
         id: Option<String>,
@@ -51,9 +56,24 @@ enum Command {
         /// Write to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Write every conversation into this folder (new or empty) or zip
+        /// (`*.zip`): hearth-export.json with every branch (`import` reads it
+        /// back) and one Markdown file per conversation. Overwrites nothing.
+        #[arg(long, value_name = "DIR|FILE.zip", conflicts_with_all = ["id", "output", "format"])]
+        all: Option<PathBuf>,
     },
-    /// Import conversations from a JSON export.
-    Import { file: PathBuf },
+    /// Import conversations: a ChatGPT data export (the zip or its
+    /// conversations.json), Jan threads (a thread folder, the threads folder
+    /// or a zip), an Open WebUI export, LM Studio conversation files, or a
+    /// Hearth export. The format is recognised; importing again adds only
+    /// what is new.
+    Import {
+        /// A file, a folder or a zip.
+        path: PathBuf,
+        /// Only say what would be imported.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Delete a conversation and all its messages, for good.
     Rm { id: String },
 }
@@ -67,6 +87,24 @@ enum Format {
 #[allow(clippy::print_stderr)]
 pub(crate) fn history(args: &Args) -> Result<()> {
     let app = open::app(hearth_engine::EngineOptions::default())?;
+    // These two lock the store themselves.
+    match &args.command {
+        Command::Import { path, dry_run } => return import(&app, path, *dry_run),
+        Command::Export {
+            all: Some(dest), ..
+        } => {
+            let report = app.export_history(dest)?;
+            eprintln!(
+                "exported {} conversation(s) to {} ({} files: {} and one Markdown file each)",
+                report.conversations,
+                report.path.display(),
+                report.files,
+                hearth_store::ARCHIVE_JSON
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let store = app.store();
     let mut out = std::io::stdout().lock();
     match &args.command {
@@ -129,7 +167,9 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 }
             }
         }
-        Command::Export { id, format, output } => {
+        Command::Export {
+            id, format, output, ..
+        } => {
             let id = id.as_deref().map(|id| resolve(&store, id)).transpose()?;
             let text = match format {
                 Format::Md => store.export_markdown(id.as_ref())?,
@@ -144,18 +184,31 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 None => out.write_all(text.as_bytes())?,
             }
         }
-        Command::Import { file } => {
-            let json = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let report = store.import_json(&json)?;
-            eprintln!("{report}");
-        }
+        Command::Import { .. } => {}
         Command::Rm { id } => {
             let id = resolve(&store, id)?;
             let title = store.conversation(&id)?.title;
             store.delete_conversation(&id)?;
             eprintln!("deleted {id} ({title})");
         }
+    }
+    Ok(())
+}
+
+/// How many skipped conversations are listed one by one.
+const SKIPPED_SHOWN: usize = 20;
+
+#[allow(clippy::print_stderr)]
+fn import(app: &hearth_core::App, path: &std::path::Path, dry_run: bool) -> Result<()> {
+    let report = app
+        .import_history(path, dry_run)
+        .with_context(|| format!("nothing was imported from {}", path.display()))?;
+    eprintln!("{report}");
+    for s in report.skipped.iter().take(SKIPPED_SHOWN) {
+        eprintln!("  skipped {:?} ({}): {}", s.title, s.format, s.reason);
+    }
+    if report.skipped.len() > SKIPPED_SHOWN {
+        eprintln!("  … and {} more", report.skipped.len() - SKIPPED_SHOWN);
     }
     Ok(())
 }

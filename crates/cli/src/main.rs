@@ -10,6 +10,7 @@ mod chat;
 mod cloud;
 mod history;
 mod interrupt;
+mod keys;
 mod models;
 mod open;
 mod route;
@@ -69,6 +70,8 @@ enum Command {
     /// Cloud providers: add (key from stdin or env), list, test, models, rm, price.
     #[command(subcommand_required = true)]
     Provider(cloud::ProviderArgs),
+    /// Where API keys are kept (the OS keychain or the encrypted database), and the default.
+    Keys(keys::Args),
     /// How each backend has been doing: TTFT and speed percentiles, errors, fallbacks.
     Stats(cloud::StatsArgs),
     /// Every connection Hearth made (`log`), and the offline switch.
@@ -107,6 +110,7 @@ fn main() -> Result<()> {
         Command::Login => models::login(),
         Command::Logout => models::logout(),
         Command::Provider(args) => cloud::provider(&args),
+        Command::Keys(args) => keys::keys(&args),
         Command::Stats(args) => cloud::stats(&args),
         Command::Network(args) => cloud::network(&args),
         Command::Budget(args) => cloud::budget(&args),

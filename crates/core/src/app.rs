@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use hearth_engine::EngineOptions;
 use hearth_providers::HttpPolicy;
@@ -10,21 +11,24 @@ use hearth_secrets::{KeyringStore, SecretStore, SecretString};
 use hearth_store::Store;
 
 use crate::cloud::Cloud;
+use crate::keys::Vault;
 use crate::local::LocalModels;
 use crate::{Config, CoreError, Models, key};
 
 /// The service name Hearth's entries have in the OS keychain.
 pub const KEYCHAIN_SERVICE: &str = "hearth";
 
-/// Where secrets (API keys, the database key) are kept.
+/// Which keychain holds the database key and the API keys kept there. (Keys
+/// the user chose to keep in the encrypted database need none.)
 #[derive(Default)]
 pub enum Secrets {
-    /// The OS keychain; without one, a passphrase is needed for the database.
+    /// The OS keychain. It is not touched until a key is needed, and then
+    /// never waited on for longer than [`OpenOptions::keychain_timeout`].
     #[default]
     Keychain,
-    /// A store the caller provides (tests use an in-memory one).
+    /// A store the caller provides in its place (tests use an in-memory one).
     Store(Arc<dyn SecretStore>),
-    /// No secret store at all: the database needs a passphrase.
+    /// No keychain at all: the database needs a passphrase.
     None,
 }
 
@@ -39,6 +43,9 @@ pub struct OpenOptions {
     pub engine: EngineOptions,
     /// Timeouts, retries and the circuit breaker of cloud providers.
     pub http: HttpPolicy,
+    /// How long one call to the OS keychain may take (a locked one may wait
+    /// for its password); `None`: [`hearth_secrets::KEYCHAIN_TIMEOUT`].
+    pub keychain_timeout: Option<Duration>,
 }
 
 /// The chat service. Cheap to clone; clones share everything.
@@ -47,7 +54,8 @@ pub struct App {
     config: Arc<Config>,
     key_in_keychain: bool,
     store: Arc<Mutex<Store>>,
-    secrets: Option<Arc<dyn SecretStore>>,
+    keychain: Option<Arc<dyn SecretStore>>,
+    pub(crate) vault: Arc<Vault>,
     models: Models,
     pub(crate) local: Arc<LocalModels>,
     pub(crate) cloud: Arc<Cloud>,
@@ -65,6 +73,12 @@ impl App {
     /// Opens Hearth with the OS keychain: creates the data directory and the
     /// encrypted database on first run, encrypts a plaintext database left by
     /// an older version, and marks answers a crash interrupted as partial.
+    ///
+    /// The keychain is asked only for the database key, and not at all when a
+    /// passphrase is given (`HEARTH_DB_PASSPHRASE`). A locked keychain may
+    /// show an unlock prompt and wait for it (at most
+    /// [`OpenOptions::keychain_timeout`]), so a desktop shell opens its
+    /// window first and calls this off its main thread.
     pub fn open(config: Config) -> Result<Self, CoreError> {
         Self::open_with(config, OpenOptions::default())
     }
@@ -75,22 +89,23 @@ impl App {
             path: config.home.display().to_string(),
             source,
         })?;
-        let secrets: Option<Arc<dyn SecretStore>> = match options.secrets {
-            Secrets::Keychain => match KeyringStore::open(KEYCHAIN_SERVICE) {
-                Ok(store) => Some(Arc::new(store)),
-                Err(err) => {
-                    // Said once, by `NeedPassphrase`, if it matters.
-                    tracing::debug!(%err, "no OS keychain");
-                    None
-                }
-            },
+        let keychain: Option<Arc<dyn SecretStore>> = match options.secrets {
+            // Nothing is asked yet: a missing or locked keychain shows when
+            // (and if) a key is read from it.
+            Secrets::Keychain => Some(Arc::new(
+                KeyringStore::new(KEYCHAIN_SERVICE).with_timeout(
+                    options
+                        .keychain_timeout
+                        .unwrap_or(hearth_secrets::KEYCHAIN_TIMEOUT),
+                ),
+            )),
             Secrets::Store(store) => Some(store),
             Secrets::None => None,
         };
         let passphrase = options.passphrase.or_else(|| config.db_passphrase.clone());
         let path = config.db_path();
         let key_in_keychain = passphrase.is_none();
-        let key = key::database_key(&path, passphrase.as_ref(), secrets.as_deref())?;
+        let key = key::database_key(&path, passphrase.as_ref(), keychain.as_deref())?;
         if path.exists() && Store::is_plaintext(&path)? {
             Store::encrypt_plaintext(&path, &key)?;
             tracing::info!("encrypted the chat history database, which was plaintext");
@@ -107,13 +122,16 @@ impl App {
         let store = Arc::new(Mutex::new(store));
         let config = Arc::new(config);
         let cloud = Arc::new(Cloud::new(store.clone(), offline, options.http));
+        let vault = Arc::new(Vault::new(keychain.clone(), store.clone()));
         Ok(Self {
-            models: Models::new(config.clone(), secrets.clone()).with_ledger(cloud.ledger()),
+            models: Models::new(config.clone(), Some(vault.clone() as Arc<dyn SecretStore>))
+                .with_ledger(cloud.ledger()),
             cloud,
             config,
             key_in_keychain,
             store,
-            secrets,
+            keychain,
+            vault,
             local: Arc::new(LocalModels::new(options.engine)),
         })
     }
@@ -125,9 +143,11 @@ impl App {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The secret store, if one is available.
-    pub fn secrets(&self) -> Option<&Arc<dyn SecretStore>> {
-        self.secrets.as_ref()
+    /// The keychain the app was opened with (none with [`Secrets::None`]).
+    /// Nothing has been asked of it unless a key was needed; see
+    /// [`App::secret_store`] for all of Hearth's secrets wherever they are.
+    pub fn keychain(&self) -> Option<&Arc<dyn SecretStore>> {
+        self.keychain.as_ref()
     }
 
     /// The configuration the app was opened with.

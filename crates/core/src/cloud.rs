@@ -1,7 +1,11 @@
 //! Cloud providers as Hearth keeps them: their settings in the database, their
-//! keys in the OS keychain, one live [`Provider`] each (so its circuit breaker
-//! lasts), the network ledger every connection is written to, and the offline
-//! switch that stops all of them.
+//! keys where the user chose (the OS keychain, the encrypted database, or the
+//! environment for a session: see `keys.rs`), one live [`Provider`] each (so
+//! its circuit breaker lasts), the network ledger every connection is written
+//! to, and the offline switch that stops all of them.
+//!
+//! A provider entry records where its key is and its masked form, so listing
+//! providers never asks the keychain: only a call that needs the key does.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,18 +20,59 @@ use hearth_secrets::{SecretString, mask, provider_key};
 use hearth_store::{NetworkRecord, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{is_env_var_name, provider_key_var};
+use crate::keys::{KeySource, SecretStorage, keychain_error};
 use crate::router::CloudHealth;
 use crate::{App, CoreError};
 
 /// The setting holding the configured providers (JSON, no keys).
 const PROVIDERS_SETTING: &str = "providers";
 
-/// A configured provider as stored (its key is in the keychain).
+/// A configured provider as stored (no key: see [`StoredKey`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderEntry {
     pub name: String,
     pub kind: ProviderKind,
     pub base_url: Option<String>,
+    /// Where its key is.
+    #[serde(default)]
+    pub key: StoredKey,
+}
+
+/// Where a provider's key is, as its entry records it. The masks are what
+/// lists show, so listing never needs the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "in", rename_all = "snake_case")]
+pub enum StoredKey {
+    /// Saved by a Hearth that did not record it: in the keychain, if anywhere.
+    #[default]
+    Unrecorded,
+    /// No key (a server that needs none).
+    None,
+    Keychain {
+        mask: String,
+    },
+    Database {
+        mask: String,
+    },
+    /// Read from this variable each session; never stored.
+    Environment {
+        var: String,
+    },
+}
+
+/// Where `hearth provider add` / the add form takes the key from and keeps it.
+#[derive(Debug, Clone)]
+pub enum ProviderKey {
+    /// No key.
+    None,
+    /// This key, kept in the keychain or the database (`None`: where the
+    /// `secrets.storage` setting says).
+    Store(SecretString, Option<SecretStorage>),
+    /// Read from this environment variable each session; nothing is stored.
+    Environment(String),
+    /// Keep whatever key the provider already has (changing only its URL).
+    Keep,
 }
 
 /// A configured provider as front ends show it.
@@ -37,8 +82,14 @@ pub struct ProviderInfo {
     pub kind: ProviderKind,
     /// The URL requests go to.
     pub base_url: String,
-    /// The key, masked (`sk-…1234`), when one is stored.
+    /// The key, masked (`sk-…1234`), when there is one.
     pub key: Option<String>,
+    /// Where the key is (or comes from).
+    pub key_source: KeySource,
+    /// `false` for a provider that exists only because its key is in the
+    /// environment for this session (e.g. `OPENAI_API_KEY` with no `openai`
+    /// provider set up); it cannot be removed, only unset.
+    pub configured: bool,
     pub breaker: BreakerState,
 }
 
@@ -112,14 +163,26 @@ impl NetworkObserver for Ledger {
 }
 
 impl App {
-    /// The configured providers, with masked keys and breaker states.
+    /// The configured providers, with masked keys, where each key is and
+    /// breaker states; then the providers the environment gives for this
+    /// session. Asks no keychain.
     pub fn providers(&self) -> Result<Vec<ProviderInfo>, CoreError> {
-        let entries = self.provider_entries()?;
+        let mut entries: Vec<(ProviderEntry, bool)> = self
+            .provider_entries()?
+            .into_iter()
+            .map(|e| (e, true))
+            .collect();
+        let configured: Vec<ProviderEntry> = entries.iter().map(|(e, _)| e.clone()).collect();
+        entries.extend(
+            self.session_providers(&configured)
+                .into_iter()
+                .map(|e| (e, false)),
+        );
         let live = self.cloud.live();
         entries
             .into_iter()
-            .map(|entry| {
-                let key = self.provider_key(&entry.name)?.map(|k| mask(&k));
+            .map(|(entry, configured)| {
+                let (key_source, key) = self.describe_key(&entry)?;
                 Ok(ProviderInfo {
                     base_url: entry
                         .base_url
@@ -130,6 +193,8 @@ impl App {
                         .get(&entry.name)
                         .map_or(BreakerState::Closed { failures: 0 }, |p| p.breaker()),
                     key,
+                    key_source,
+                    configured,
                     name: entry.name,
                     kind: entry.kind,
                 })
@@ -137,34 +202,76 @@ impl App {
             .collect()
     }
 
-    /// Adds (or replaces) a provider. The key goes to the OS keychain; the
-    /// rest to the database.
+    /// Adds (or replaces) a provider. The key goes where `key` says (see
+    /// [`ProviderKey`]); the rest to the database.
     pub fn add_provider(
         &self,
         name: &str,
         kind: ProviderKind,
         base_url: Option<String>,
-        key: Option<SecretString>,
+        key: ProviderKey,
     ) -> Result<ProviderInfo, CoreError> {
         validate_name(name)?;
         let base_url = base_url.map(|u| u.trim().trim_end_matches('/').to_owned());
-        // Checks the combination (a compat server needs a URL, the others a key).
-        let key = match key {
-            Some(key) => Some(key),
-            None => self.provider_key(name)?,
+        let previous = self
+            .provider_entries()?
+            .into_iter()
+            .find(|e| e.name == name);
+        // The key to check the settings with, and what the entry will record.
+        let (check_key, stored) = match &key {
+            ProviderKey::None => (None, StoredKey::None),
+            ProviderKey::Store(value, storage) => {
+                let storage = match storage {
+                    Some(storage) => *storage,
+                    None => self.secret_storage()?,
+                };
+                let stored = match storage {
+                    SecretStorage::Keychain => StoredKey::Keychain { mask: mask(value) },
+                    SecretStorage::Database => StoredKey::Database { mask: mask(value) },
+                };
+                (Some(value.clone()), stored)
+            }
+            ProviderKey::Environment(var) => {
+                if !is_env_var_name(var) {
+                    return Err(CoreError::Invalid(format!(
+                        "{var:?} cannot name an environment variable"
+                    )));
+                }
+                let value = self.config().env_secrets.get(var).ok_or_else(|| {
+                    CoreError::Invalid(format!(
+                        "{var} is not set: set it to the key (it is read from there each \
+                         session and never stored)"
+                    ))
+                })?;
+                (Some(value), StoredKey::Environment { var: var.clone() })
+            }
+            ProviderKey::Keep => match &previous {
+                Some(entry) => (self.entry_key(entry)?, entry.key.clone()),
+                None => (None, StoredKey::None),
+            },
         };
+        // Checks the combination (a compat server needs a URL, the others a
+        // key). Building one opens no connection.
         let config = ProviderConfig {
             name: name.to_owned(),
             kind,
             base_url: base_url.clone(),
-            api_key: key.clone(),
+            api_key: check_key,
         };
-        // Building one opens no connection; it only checks the settings.
         Provider::new(config, HttpPolicy::default(), Network::default())
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
-        if let Some(key) = &key {
-            let secrets = self.secrets().ok_or(CoreError::NoKeychain)?;
-            secrets.set(&provider_key(name), key)?;
+        if let ProviderKey::Store(value, _) = &key {
+            let storage = match &stored {
+                StoredKey::Database { .. } => SecretStorage::Database,
+                _ => SecretStorage::Keychain,
+            };
+            self.vault.put(&provider_key(name), value, storage)?;
+        }
+        // A key kept somewhere else before is not left behind.
+        if let Some(old) = &previous
+            && !same_place(&old.key, &stored)
+        {
+            self.forget_key(old);
         }
         let mut entries = self.provider_entries()?;
         entries.retain(|e| e.name != name);
@@ -172,6 +279,7 @@ impl App {
             name: name.to_owned(),
             kind,
             base_url,
+            key: stored,
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.save_provider_entries(&entries)?;
@@ -182,37 +290,65 @@ impl App {
             .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))
     }
 
-    /// Removes a provider and its key; returns whether it existed.
+    /// Removes a provider and its stored key; returns whether it existed.
     pub fn remove_provider(&self, name: &str) -> Result<bool, CoreError> {
         let mut entries = self.provider_entries()?;
-        let before = entries.len();
-        entries.retain(|e| e.name != name);
-        if let Some(secrets) = self.secrets() {
-            secrets.delete(&provider_key(name))?;
-        }
-        self.cloud.live().remove(name);
-        if entries.len() == before {
+        let Some(entry) = entries.iter().find(|e| e.name == name).cloned() else {
+            if self
+                .session_providers(&entries)
+                .iter()
+                .any(|e| e.name == name)
+            {
+                return Err(CoreError::Invalid(format!(
+                    "{name} is not set up in Hearth: its key comes from the environment for this \
+                     session only (unset the variable to stop using it)"
+                )));
+            }
             return Ok(false);
+        };
+        // The key first: a key that cannot be deleted (a locked keychain)
+        // keeps the provider too, so nothing is left without an owner.
+        match &entry.key {
+            StoredKey::Keychain { .. } | StoredKey::Unrecorded => {
+                if let Some(keychain) = self.keychain() {
+                    match keychain.delete(&provider_key(name)) {
+                        Ok(_) | Err(hearth_secrets::SecretError::Unavailable(_)) => {}
+                        Err(err) => return Err(keychain_error(err, "its key")),
+                    }
+                }
+            }
+            StoredKey::Database { .. } => {
+                self.store().delete_secret(&provider_key(name))?;
+            }
+            StoredKey::None | StoredKey::Environment { .. } => {}
         }
+        entries.retain(|e| e.name != name);
+        self.cloud.live().remove(name);
         self.save_provider_entries(&entries)?;
         Ok(true)
     }
 
-    /// The live provider called `name`.
+    /// The live provider called `name` (a configured one, or one the
+    /// environment gives for this session). Its key is read here, which may
+    /// ask the keychain.
     pub fn provider(&self, name: &str) -> Result<Arc<Provider>, CoreError> {
         if let Some(provider) = self.cloud.live().get(name) {
             return Ok(provider.clone());
         }
-        let entry = self
-            .provider_entries()?
-            .into_iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))?;
+        let configured = self.provider_entries()?;
+        let entry = match configured.iter().find(|e| e.name == name) {
+            Some(entry) => entry.clone(),
+            None => self
+                .session_providers(&configured)
+                .into_iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))?,
+        };
         let config = ProviderConfig {
             name: entry.name.clone(),
             kind: entry.kind,
-            base_url: entry.base_url,
-            api_key: self.provider_key(name)?,
+            base_url: entry.base_url.clone(),
+            api_key: self.entry_key(&entry)?,
         };
         let network = Network {
             observer: Some(self.cloud.ledger() as Arc<dyn NetworkObserver>),
@@ -301,12 +437,129 @@ impl App {
         Ok(())
     }
 
-    fn provider_key(&self, name: &str) -> Result<Option<SecretString>, CoreError> {
-        match self.secrets() {
-            Some(secrets) => Ok(secrets.get(&provider_key(name))?),
-            None => Ok(None),
+    /// Providers that exist for this session because a provider kind's key is
+    /// in the environment (`OPENAI_API_KEY`, …) and no provider of the kind's
+    /// name is set up.
+    fn session_providers(&self, configured: &[ProviderEntry]) -> Vec<ProviderEntry> {
+        ProviderKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let var = provider_key_var(kind)?;
+                self.config().env_secrets.get(var)?;
+                let name = kind.as_str();
+                (!configured.iter().any(|e| e.name == name)).then(|| ProviderEntry {
+                    name: name.to_owned(),
+                    kind,
+                    base_url: None,
+                    key: StoredKey::Environment {
+                        var: var.to_owned(),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Where an entry's key is and its mask, without asking the keychain
+    /// (except for an entry saved before Hearth recorded the place).
+    fn describe_key(
+        &self,
+        entry: &ProviderEntry,
+    ) -> Result<(KeySource, Option<String>), CoreError> {
+        Ok(match &entry.key {
+            StoredKey::None => (KeySource::None, None),
+            StoredKey::Keychain { mask } => (KeySource::Keychain, Some(mask.clone())),
+            StoredKey::Database { mask } => (KeySource::Database, Some(mask.clone())),
+            StoredKey::Environment { var } => (
+                KeySource::Environment { var: var.clone() },
+                self.config().env_secrets.get(var).map(|k| mask(&k)),
+            ),
+            StoredKey::Unrecorded => match self.entry_key(entry) {
+                Ok(key) => (
+                    if key.is_some() {
+                        KeySource::Keychain
+                    } else {
+                        KeySource::None
+                    },
+                    key.map(|k| mask(&k)),
+                ),
+                // Listing goes on without the mask; using it will say why.
+                Err(err) => {
+                    tracing::debug!(provider = %entry.name, error = %err, "cannot read an old key");
+                    (KeySource::Keychain, None)
+                }
+            },
+        })
+    }
+
+    /// An entry's key, from wherever it is.
+    fn entry_key(&self, entry: &ProviderEntry) -> Result<Option<SecretString>, CoreError> {
+        let name = provider_key(&entry.name);
+        match &entry.key {
+            StoredKey::None => Ok(None),
+            StoredKey::Environment { var } => {
+                self.config().env_secrets.get(var).map(Some).ok_or_else(|| {
+                    CoreError::Invalid(format!(
+                        "the key of {} comes from {var}, which is not set in this session",
+                        entry.name
+                    ))
+                })
+            }
+            StoredKey::Database { .. } => {
+                let key = self.store().secret(&name)?;
+                key.map(Some).ok_or_else(|| lost_key(&entry.name))
+            }
+            StoredKey::Keychain { .. } => {
+                let key =
+                    self.vault
+                        .get_in(&name, SecretStorage::Keychain, "the provider's key")?;
+                key.map(Some).ok_or_else(|| lost_key(&entry.name))
+            }
+            StoredKey::Unrecorded => match self.keychain() {
+                Some(keychain) => match keychain.get(&name) {
+                    Ok(key) => Ok(key),
+                    Err(hearth_secrets::SecretError::Unavailable(_)) => Ok(None),
+                    Err(err) => Err(keychain_error(err, "the provider's key")),
+                },
+                None => Ok(None),
+            },
         }
     }
+
+    /// Deletes a key the entry no longer uses, as well as it can: a key left
+    /// in a keychain that cannot be reached is only logged.
+    fn forget_key(&self, entry: &ProviderEntry) {
+        let name = provider_key(&entry.name);
+        let outcome = match &entry.key {
+            StoredKey::Database { .. } => self
+                .store()
+                .delete_secret(&name)
+                .map(drop)
+                .map_err(CoreError::from),
+            StoredKey::Keychain { .. } | StoredKey::Unrecorded => match self.keychain() {
+                Some(keychain) => keychain.delete(&name).map(drop).map_err(CoreError::from),
+                None => Ok(()),
+            },
+            StoredKey::None | StoredKey::Environment { .. } => Ok(()),
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(provider = %entry.name, error = %err, "could not delete the key it no longer uses");
+        }
+    }
+}
+
+/// Whether two records put the key in the same place (a key re-stored there
+/// replaced the old one).
+fn same_place(a: &StoredKey, b: &StoredKey) -> bool {
+    let in_keychain =
+        |k: &StoredKey| matches!(k, StoredKey::Keychain { .. } | StoredKey::Unrecorded);
+    (in_keychain(a) && in_keychain(b)) || std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn lost_key(name: &str) -> CoreError {
+    CoreError::Invalid(format!(
+        "the key of {name} is missing from where it was kept; add the provider again \
+         (`hearth provider add`)"
+    ))
 }
 
 fn validate_name(name: &str) -> Result<(), CoreError> {

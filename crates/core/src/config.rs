@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use hearth_hub::ExternalSources;
+use hearth_providers::ProviderKind;
 use hearth_secrets::SecretString;
 
 /// Environment variables Hearth reads, each documented once.
@@ -38,6 +39,89 @@ pub mod env {
     pub const MEMORY_LIMIT_MB: &str = "HEARTH_MEMORY_LIMIT_MB";
     /// `1` starts Hearth with the offline switch on: no connection of any kind.
     pub const OFFLINE: &str = "HEARTH_OFFLINE";
+    /// OpenAI's API key, for this session only (never stored): the `openai`
+    /// provider uses it, and `hearth provider add openai` reads it.
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    /// Anthropic's API key, for this session only (as [`OPENAI_API_KEY`]).
+    pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+    /// Google Gemini's API key, for this session only (as [`OPENAI_API_KEY`]).
+    pub const GEMINI_API_KEY: &str = "GEMINI_API_KEY";
+}
+
+/// The environment variable that holds the API key of a provider kind, for
+/// the kinds that have one.
+pub fn provider_key_var(kind: ProviderKind) -> Option<&'static str> {
+    match kind {
+        ProviderKind::OpenAi => Some(env::OPENAI_API_KEY),
+        ProviderKind::Anthropic => Some(env::ANTHROPIC_API_KEY),
+        ProviderKind::Gemini => Some(env::GEMINI_API_KEY),
+        ProviderKind::Compat => None,
+    }
+}
+
+/// Secrets the environment gives for this session (API keys), read when they
+/// are asked for and never stored.
+#[derive(Clone, Default)]
+pub struct EnvSecrets(EnvSource);
+
+#[derive(Clone, Default)]
+enum EnvSource {
+    /// None at all (tests, embedding).
+    #[default]
+    Empty,
+    /// This process's environment.
+    Process,
+    /// Given values (tests).
+    Fixed(std::collections::BTreeMap<String, SecretString>),
+}
+
+impl EnvSecrets {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self(EnvSource::Process)
+    }
+
+    /// These values only (tests).
+    pub fn fixed<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(EnvSource::Fixed(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), SecretString::from(v.to_owned())))
+                .collect(),
+        ))
+    }
+
+    /// The value of `var`, when it is set and not blank (trimmed: a pasted key
+    /// often ends in a newline).
+    pub fn get(&self, var: &str) -> Option<SecretString> {
+        match &self.0 {
+            EnvSource::Empty => None,
+            EnvSource::Process => {
+                non_empty_var(var).map(|v| SecretString::from(v.trim().to_owned()))
+            }
+            EnvSource::Fixed(map) => map.get(var).cloned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EnvSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            EnvSource::Empty => "EnvSecrets(none)",
+            EnvSource::Process => "EnvSecrets(process)",
+            EnvSource::Fixed(_) => "EnvSecrets(fixed)",
+        })
+    }
+}
+
+/// Whether `name` can name an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
+pub(crate) fn is_env_var_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 128
 }
 
 /// The real Hugging Face Hub.
@@ -70,6 +154,8 @@ pub struct Config {
     pub memory_limit: Option<u64>,
     /// Start with the offline switch on (it stays on once set in the app).
     pub offline: bool,
+    /// API keys from the environment, for this session.
+    pub env_secrets: EnvSecrets,
 }
 
 impl Config {
@@ -98,6 +184,7 @@ impl Config {
                 .and_then(|mb| mb.trim().parse::<u64>().ok())
                 .map(|mb| mb.saturating_mul(1 << 20)),
             offline: non_empty_var(env::OFFLINE).is_some_and(|v| v != "0"),
+            env_secrets: EnvSecrets::process(),
         })
     }
 
@@ -112,6 +199,7 @@ impl Config {
             external_sources: ExternalSources::default(),
             memory_limit: None,
             offline: false,
+            env_secrets: EnvSecrets::default(),
         }
     }
 
@@ -185,6 +273,25 @@ fn non_empty_var(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_var_names_are_checked() {
+        for good in ["OPENAI_API_KEY", "_x", "a1"] {
+            assert!(is_env_var_name(good), "{good}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "A=B"] {
+            assert!(!is_env_var_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_secrets_are_never_printed() {
+        let env = EnvSecrets::fixed([("OPENAI_API_KEY", "sk-planted-env-key")]);
+        assert!(!format!("{env:?}").contains("planted"));
+        assert!(env.get("OPENAI_API_KEY").is_some());
+        assert!(env.get("ANTHROPIC_API_KEY").is_none());
+        assert!(EnvSecrets::default().get("OPENAI_API_KEY").is_none());
+    }
 
     #[test]
     fn paths_live_under_home() {

@@ -24,9 +24,22 @@ pub enum CoreError {
     TooLong(#[from] TooLong),
     #[error(transparent)]
     Hub(#[from] HubError),
-    /// A secret must be stored but there is no OS keychain.
-    #[error("no OS keychain is available to store the secret")]
+    /// A secret must be stored in (or read from) the OS keychain, but there is
+    /// none. Hearth never falls back to another place on its own.
+    #[error(
+        "no OS keychain is available (no Secret Service on this session): keep the key in \
+         Hearth's encrypted database instead (`--store db`, or Settings), or give it for this \
+         session only in its environment variable (e.g. {})",
+        env::OPENAI_API_KEY
+    )]
     NoKeychain,
+    /// The OS keychain is locked (unlocking was cancelled, could not be asked
+    /// for, or took too long) and holds what was needed.
+    #[error(
+        "the OS keychain is locked and {what} is kept there: unlock it (your desktop may be \
+         asking for its password) and try again"
+    )]
+    KeychainLocked { what: &'static str },
     /// No keychain can hold the database key and no passphrase was given.
     #[error(
         "no OS keychain is available to hold the key of the chat history database; \

@@ -1,16 +1,24 @@
 //! The key of the chat history database: where it comes from.
 //!
-//! 1. A passphrase, when the user gave one (`HEARTH_DB_PASSPHRASE` or a prompt).
+//! 1. A passphrase, when the user gave one (`HEARTH_DB_PASSPHRASE` or a prompt):
+//!    then the keychain is not touched at all.
 //! 2. Otherwise a random 256-bit key kept in the OS keychain, made on first run.
-//! 3. Without a keychain, the caller must ask for a passphrase.
+//! 3. Without a keychain, the caller must ask for a passphrase. A locked
+//!    keychain is said as such (the key is there; unlocking it is the fix).
+//!
+//! The key cannot live in the database it opens, so unlike API keys it has no
+//! "keep it in the database" choice.
 
 use std::path::Path;
 
-use hearth_secrets::{DATABASE_KEY, ExposeSecret, SecretStore, SecretString};
+use hearth_secrets::{DATABASE_KEY, ExposeSecret, SecretError, SecretStore, SecretString};
 use hearth_store::DbKey;
 use rand::RngCore;
 
 use crate::CoreError;
+
+/// What the keychain holds, as error messages name it.
+const WHAT: &str = "the key of your chat history";
 
 /// Picks the key for the database at `path`.
 pub(crate) fn database_key(
@@ -24,7 +32,7 @@ pub(crate) fn database_key(
     let Some(secrets) = secrets else {
         return Err(CoreError::NeedPassphrase);
     };
-    if let Some(stored) = secrets.get(DATABASE_KEY)? {
+    if let Some(stored) = secrets.get(DATABASE_KEY).map_err(keychain_error)? {
         return parse_hex(stored.expose_secret())
             .map(DbKey::Raw)
             .ok_or(CoreError::BadKeyInKeychain);
@@ -35,9 +43,26 @@ pub(crate) fn database_key(
     }
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
-    secrets.set(DATABASE_KEY, &SecretString::from(to_hex(&key)))?;
+    secrets
+        .set(DATABASE_KEY, &SecretString::from(to_hex(&key)))
+        .map_err(keychain_error)?;
     tracing::info!("made a new database key and stored it in the OS keychain");
     Ok(DbKey::Raw(key))
+}
+
+/// No keychain: a passphrase is the way. Locked: say so.
+fn keychain_error(err: SecretError) -> CoreError {
+    match err {
+        SecretError::Unavailable(why) => {
+            tracing::debug!(%why, "no OS keychain for the database key");
+            CoreError::NeedPassphrase
+        }
+        SecretError::Locked(why) => {
+            tracing::debug!(%why, "the OS keychain is locked");
+            CoreError::KeychainLocked { what: WHAT }
+        }
+        other => CoreError::Secrets(other),
+    }
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -82,6 +107,53 @@ mod tests {
         };
         assert_eq!(a, b);
         assert_ne!(a, [0; 32]);
+    }
+
+    /// A keychain that fails every call the given way, and counts the calls.
+    struct Failing(SecretError, std::sync::atomic::AtomicUsize);
+
+    impl SecretStore for Failing {
+        fn set(&self, _: &str, _: &SecretString) -> Result<(), SecretError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(clone(&self.0))
+        }
+        fn get(&self, _: &str) -> Result<Option<SecretString>, SecretError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(clone(&self.0))
+        }
+        fn delete(&self, _: &str) -> Result<bool, SecretError> {
+            Err(clone(&self.0))
+        }
+        fn names(&self) -> Result<Vec<String>, SecretError> {
+            Err(clone(&self.0))
+        }
+    }
+
+    fn clone(err: &SecretError) -> SecretError {
+        match err {
+            SecretError::Unavailable(w) => SecretError::Unavailable(w.clone()),
+            SecretError::Locked(w) => SecretError::Locked(w.clone()),
+            other => SecretError::Keychain(other.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_locked_keychain_is_said_and_a_missing_one_asks_for_a_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearth.db");
+        let locked = Failing(SecretError::Locked("prompt dismissed".into()), 0.into());
+        let err = database_key(&path, None, Some(&locked)).unwrap_err();
+        assert!(matches!(err, CoreError::KeychainLocked { .. }), "{err}");
+        assert!(err.to_string().contains("locked"), "{err}");
+        let missing = Failing(SecretError::Unavailable("no bus".into()), 0.into());
+        assert!(matches!(
+            database_key(&path, None, Some(&missing)),
+            Err(CoreError::NeedPassphrase)
+        ));
+        // With a passphrase the keychain is never asked.
+        let pass = SecretString::from("pass");
+        database_key(&path, Some(&pass), Some(&locked)).unwrap();
+        assert_eq!(locked.1.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

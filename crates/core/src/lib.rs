@@ -3,8 +3,10 @@
 //!
 //! - [`App`] opens everything: the configuration ([`Config`], the one reader of
 //!   `HEARTH_*` variables), the encrypted history database (hearth-store, its key
-//!   in the OS keychain through hearth-secrets) and the local model
-//!   (hearth-engine).
+//!   in the OS keychain through hearth-secrets, or a passphrase) and the local
+//!   model (hearth-engine). Provider keys and tokens live where the user chose
+//!   ([`SecretStorage`]: the keychain or the encrypted database) or come from
+//!   the environment for a session ([`KeySource`]).
 //! - [`App::send`] runs a turn: the user's message is stored first, the answer
 //!   streams as [`ChatEvent`]s and is checkpointed while it grows;
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
@@ -13,6 +15,9 @@
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
+//! - [`App::import_history`] brings conversations in from ChatGPT, Jan, Open
+//!   WebUI, LM Studio and Hearth exports; [`App::export_history`] writes them
+//!   all out as Markdown and JSON.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_core::CoreError> {
@@ -44,12 +49,14 @@ pub mod context;
 mod cost;
 mod error;
 mod key;
+mod keys;
 mod local;
 mod models;
 pub mod redact;
 pub mod router;
 mod stats;
 pub mod title;
+mod transfer;
 mod turn_route;
 pub mod view;
 
@@ -59,12 +66,17 @@ pub use api::{
 };
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
-pub use cloud::{ProviderEntry, ProviderInfo};
-pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
+pub use cloud::{ProviderEntry, ProviderInfo, ProviderKey, StoredKey};
+pub use config::{
+    Config, ConfigError, DEFAULT_HF_ENDPOINT, EnvSecrets, default_model_from_env, env,
+    provider_key_var,
+};
 pub use cost::{Budget, Price};
 pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_providers;
+pub use keys::{KeySource, SecretStorage};
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
 pub use stats::{BackendStats, Stats};
+pub use transfer::{ExportReportView, ImportReportView, SkippedView};

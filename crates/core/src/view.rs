@@ -99,6 +99,7 @@ impl From<&CoreError> for ErrorView {
             CoreError::TooLong(_) => ErrorKind::TooLong,
             CoreError::Invalid(_) => ErrorKind::Invalid,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
+            CoreError::Store(StoreError::InvalidImport(_)) => ErrorKind::Invalid,
             CoreError::Store(StoreError::CannotUnlock | StoreError::NewerSchema { .. }) => {
                 ErrorKind::Locked
             }
@@ -107,6 +108,7 @@ impl From<&CoreError> for ErrorView {
             | CoreError::KeyNotInKeychain
             | CoreError::BadKeyInKeychain
             | CoreError::NoKeychain
+            | CoreError::KeychainLocked { .. }
             | CoreError::Secrets(_) => ErrorKind::Keychain,
             CoreError::Config(_) | CoreError::Io { .. } | CoreError::WorkerGone => {
                 ErrorKind::Internal
@@ -1631,9 +1633,10 @@ impl App {
             .parse()
             .map_err(|e: hearth_providers::ConfigError| CoreError::Invalid(e.to_string()))?;
         let base_url = base_url.filter(|u| !u.trim().is_empty());
-        let key = key
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| SecretString::from(k.trim().to_owned()));
+        let key = match key.filter(|k| !k.trim().is_empty()) {
+            Some(k) => crate::ProviderKey::Store(SecretString::from(k.trim().to_owned()), None),
+            None => crate::ProviderKey::Keep,
+        };
         Ok((&self.add_provider(name.trim(), kind, base_url, key)?).into())
     }
 
@@ -1948,6 +1951,8 @@ mod tests {
             kind: ProviderKind::OpenAi,
             base_url: "https://api.openai.com/v1".into(),
             key: Some("sk-…1234".into()),
+            key_source: crate::KeySource::Keychain,
+            configured: true,
             breaker: BreakerState::HalfOpen,
         };
         let view = ProviderView::from(&info);

@@ -2,8 +2,19 @@
 //!
 //! Keychains cannot list their entries portably, so the store keeps the list of
 //! names (not values) in one extra entry of its own, [`INDEX`].
+//!
+//! Making a [`KeyringStore`] touches nothing: the keychain is first asked when
+//! a secret is read or written. Each call waits at most [`KeyringStore::timeout`]:
+//! a locked Secret Service may show an unlock prompt and wait for the user
+//! indefinitely, and a session bus may never answer, so every call runs on a
+//! helper thread and the caller gives up after the timeout with
+//! [`SecretError::Locked`]. (The `keyring` crate offers no timeout of its own.)
+//! A call given up on keeps its thread until the keychain answers; its result
+//! is dropped, and the next call asks again.
 
 use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use keyring::{Entry, Error as KeyringError};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,97 +24,162 @@ use crate::{SecretError, SecretStore, name};
 /// The entry that lists the names of the other entries (JSON array of strings).
 const INDEX: &str = "__hearth_names__";
 
+/// How long a keychain call may take before it is given up on: long enough to
+/// type a password into an unlock prompt, short enough that nothing seems hung.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A [`SecretStore`] in the OS keychain, under one service name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyringStore {
     service: String,
+    timeout: Duration,
 }
 
 impl KeyringStore {
-    /// Opens the keychain under `service` (Hearth uses `"hearth"`), checking that
-    /// it can be read. Fails with [`SecretError::Unavailable`] when there is no
-    /// keychain, e.g. on a headless Linux machine without a Secret Service.
-    pub fn open(service: &str) -> Result<Self, SecretError> {
-        if let Err(err) = Entry::store_status() {
-            return Err(SecretError::Unavailable(err.to_string()));
-        }
-        let store = Self {
+    /// The keychain under `service` (Hearth uses `"hearth"`). Touches nothing:
+    /// whether there is a usable keychain shows at the first call.
+    pub fn new(service: &str) -> Self {
+        Self {
             service: service.to_owned(),
-        };
-        // A read proves the keychain is reachable and unlocked.
-        store.read(INDEX).map_err(|err| match err {
-            SecretError::Keychain(why) => SecretError::Unavailable(why),
-            other => other,
-        })?;
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same store, giving up on a call after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// [`KeyringStore::new`], then a read to prove the keychain is there and
+    /// unlocked. Fails with [`SecretError::Unavailable`] when there is no
+    /// keychain (e.g. on a headless Linux machine without a Secret Service) and
+    /// [`SecretError::Locked`] when it is locked.
+    pub fn open(service: &str) -> Result<Self, SecretError> {
+        let store = Self::new(service);
+        store.names()?;
         Ok(store)
     }
 
-    fn entry(&self, name: &str) -> Result<Entry, SecretError> {
-        Entry::new(&self.service, name).map_err(|err| classify(name, err))
-    }
-
-    fn read(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
-        match self.entry(name)?.get_password() {
-            Ok(value) => Ok(Some(SecretString::from(value))),
-            Err(KeyringError::NoEntry) => Ok(None),
-            Err(err) => Err(classify(name, err)),
+    /// Runs `call` against the keychain on a helper thread, waiting at most
+    /// the timeout.
+    fn bounded<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&str) -> Result<T, SecretError> + Send + 'static,
+    ) -> Result<T, SecretError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let service = self.service.clone();
+        let spawned = std::thread::Builder::new()
+            .name("hearth-keychain".into())
+            .spawn(move || {
+                let outcome = match Entry::store_status() {
+                    Ok(()) => call(&service),
+                    Err(err) => Err(SecretError::Unavailable(err.to_string())),
+                };
+                // The caller may have given up and dropped the receiver.
+                let _ = tx.send(outcome);
+            });
+        if let Err(err) = spawned {
+            return Err(SecretError::Keychain(format!(
+                "cannot start a thread to reach it: {err}"
+            )));
+        }
+        match rx.recv_timeout(self.timeout) {
+            Ok(outcome) => outcome,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!(
+                    timeout_s = self.timeout.as_secs(),
+                    "the OS keychain did not answer in time"
+                );
+                Err(SecretError::Locked(format!(
+                    "it did not answer within {} s (it may be waiting for you to unlock it)",
+                    self.timeout.as_secs()
+                )))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SecretError::Keychain(
+                "the call to it stopped without an answer".into(),
+            )),
         }
     }
+}
 
-    fn index(&self) -> Result<BTreeSet<String>, SecretError> {
-        let Some(raw) = self.read(INDEX)? else {
-            return Ok(BTreeSet::new());
-        };
-        // A damaged index only loses the listing, never a secret: start afresh.
-        Ok(serde_json::from_str(raw.expose_secret()).unwrap_or_else(|err| {
-            tracing::warn!(%err, "the keychain's list of Hearth secrets is unreadable; rebuilding it");
-            BTreeSet::new()
-        }))
+fn read(service: &str, name: &str) -> Result<Option<SecretString>, SecretError> {
+    match entry(service, name)?.get_password() {
+        Ok(value) => Ok(Some(SecretString::from(value))),
+        Err(KeyringError::NoEntry) => Ok(None),
+        Err(err) => Err(classify(name, err)),
     }
+}
 
-    fn write_index(&self, names: &BTreeSet<String>) -> Result<(), SecretError> {
-        let json = serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned());
-        self.entry(INDEX)?
-            .set_password(&json)
-            .map_err(|err| classify(INDEX, err))
-    }
+fn entry(service: &str, name: &str) -> Result<Entry, SecretError> {
+    Entry::new(service, name).map_err(|err| classify(name, err))
+}
+
+fn index(service: &str) -> Result<BTreeSet<String>, SecretError> {
+    let Some(raw) = read(service, INDEX)? else {
+        return Ok(BTreeSet::new());
+    };
+    // A damaged index only loses the listing, never a secret: start afresh.
+    Ok(serde_json::from_str(raw.expose_secret()).unwrap_or_else(|err| {
+        tracing::warn!(%err, "the keychain's list of Hearth secrets is unreadable; rebuilding it");
+        BTreeSet::new()
+    }))
+}
+
+fn write_index(service: &str, names: &BTreeSet<String>) -> Result<(), SecretError> {
+    let json = serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned());
+    entry(service, INDEX)?
+        .set_password(&json)
+        .map_err(|err| classify(INDEX, err))
 }
 
 impl SecretStore for KeyringStore {
     fn set(&self, name: &str, value: &SecretString) -> Result<(), SecretError> {
         checked(name)?;
-        self.entry(name)?
-            .set_password(value.expose_secret())
-            .map_err(|err| classify(name, err))?;
-        let mut names = self.index()?;
-        if names.insert(name.to_owned()) {
-            self.write_index(&names)?;
-        }
-        tracing::debug!(name, "secret stored in the keychain");
-        Ok(())
+        let (name, value) = (name.to_owned(), value.clone());
+        self.bounded(move |service| {
+            entry(service, &name)?
+                .set_password(value.expose_secret())
+                .map_err(|err| classify(&name, err))?;
+            let mut names = index(service)?;
+            if names.insert(name.clone()) {
+                write_index(service, &names)?;
+            }
+            tracing::debug!(name, "secret stored in the keychain");
+            Ok(())
+        })
     }
 
     fn get(&self, name: &str) -> Result<Option<SecretString>, SecretError> {
         checked(name)?;
-        self.read(name)
+        let name = name.to_owned();
+        self.bounded(move |service| read(service, &name))
     }
 
     fn delete(&self, name: &str) -> Result<bool, SecretError> {
         checked(name)?;
-        let existed = match self.entry(name)?.delete_credential() {
-            Ok(()) => true,
-            Err(KeyringError::NoEntry) => false,
-            Err(err) => return Err(classify(name, err)),
-        };
-        let mut names = self.index()?;
-        if names.remove(name) {
-            self.write_index(&names)?;
-        }
-        Ok(existed)
+        let name = name.to_owned();
+        self.bounded(move |service| {
+            let existed = match entry(service, &name)?.delete_credential() {
+                Ok(()) => true,
+                Err(KeyringError::NoEntry) => false,
+                Err(err) => return Err(classify(&name, err)),
+            };
+            let mut names = index(service)?;
+            if names.remove(&name) {
+                write_index(service, &names)?;
+            }
+            Ok(existed)
+        })
     }
 
     fn names(&self) -> Result<Vec<String>, SecretError> {
-        Ok(self.index()?.into_iter().collect())
+        self.bounded(|service| Ok(index(service)?.into_iter().collect()))
     }
 }
 
@@ -122,7 +198,9 @@ fn classify(name: &str, err: KeyringError) -> SecretError {
         KeyringError::BadEncoding(_) | KeyringError::BadDataFormat(..) => {
             SecretError::NotText(name.to_owned())
         }
-        KeyringError::NoStorageAccess(why) => SecretError::Unavailable(why.to_string()),
+        // The Secret Service says this for a locked collection, an unlock
+        // prompt the user cancelled, or one that could not be shown.
+        KeyringError::NoStorageAccess(why) => SecretError::Locked(why.to_string()),
         KeyringError::NoDefaultStore => SecretError::Unavailable(err.to_string()),
         KeyringError::PlatformFailure(why) => SecretError::Keychain(why.to_string()),
         other => SecretError::Keychain(other.to_string()),

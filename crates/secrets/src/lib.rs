@@ -3,7 +3,9 @@
 //! - [`SecretStore`] is the trait the rest of Hearth uses: set, get, delete and
 //!   list the names of secrets.
 //! - [`KeyringStore`] keeps them in the OS keychain (Secret Service on Linux,
-//!   Keychain on macOS, Credential Manager on Windows).
+//!   Keychain on macOS, Credential Manager on Windows). Making one touches
+//!   nothing; each call waits a bounded time, so a locked keychain that prompts
+//!   and waits can never hang the caller.
 //! - [`MemoryStore`] keeps them in memory, for tests.
 //!
 //! Values are [`SecretString`]s: their `Debug` prints `[REDACTED]`, they have no
@@ -24,9 +26,9 @@ mod keyring_store;
 mod memory;
 mod name;
 
-pub use keyring_store::KeyringStore;
+pub use keyring_store::{DEFAULT_TIMEOUT as KEYCHAIN_TIMEOUT, KeyringStore};
 pub use memory::MemoryStore;
-pub use name::{DATABASE_KEY, HF_TOKEN, mask, provider_key};
+pub use name::{DATABASE_KEY, HF_TOKEN, mask, provider_key, validate as validate_name};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// A place to keep secrets by name.
@@ -47,10 +49,13 @@ pub trait SecretStore: Send + Sync {
 /// Why a secret could not be stored or read. Never contains a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// There is no usable keychain (no Secret Service on the session bus, or it
-    /// is locked and cannot prompt).
+    /// There is no usable keychain (no session bus, or no Secret Service on it).
     #[error("no OS keychain is available: {0}")]
     Unavailable(String),
+    /// The keychain is locked: unlocking was cancelled, could not be asked
+    /// for (no display for the prompt), or did not happen in time.
+    #[error("the OS keychain is locked: {0}")]
+    Locked(String),
     /// The keychain answered with an error.
     #[error("the OS keychain failed: {0}")]
     Keychain(String),

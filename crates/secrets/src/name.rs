@@ -27,7 +27,8 @@ pub fn mask(secret: &SecretString) -> String {
     format!("{head}…{tail}")
 }
 
-pub(crate) fn validate(name: &str) -> Result<(), SecretError> {
+/// Checks that `name` can name a secret (see [`crate::SecretStore`]).
+pub fn validate(name: &str) -> Result<(), SecretError> {
     let ok = (1..=128).contains(&name.len())
         && name
             .bytes()

@@ -21,6 +21,9 @@ pub enum StoreError {
     InvalidImport(String),
     #[error("{0}")]
     Invalid(String),
+    /// Secrets are kept only in an encrypted database.
+    #[error("this chat history database is not encrypted, so it cannot hold keys")]
+    NotEncrypted,
     #[error("the chat history database is damaged: {0}")]
     Corrupt(String),
     #[error("chat history file: {0}")]

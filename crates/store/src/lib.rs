@@ -9,7 +9,13 @@
 //!   edit or a regenerated answer is a sibling branch and the conversation's
 //!   active leaf picks the branch shown.
 //! - [`Store::search`] is full-text search (FTS5) kept in step by triggers;
-//!   export/import round-trip through versioned JSON.
+//!   export/import round-trip through versioned JSON; [`Store::import_path`]
+//!   also brings conversations in from ChatGPT, Jan, Open WebUI and LM
+//!   Studio exports, and [`Store::export_archive`] writes everything as
+//!   Markdown and JSON into a folder or zip.
+//! - Secrets the user chose to keep in the database rather than the OS
+//!   keychain ([`Store::set_secret`]) live in their own table, only in an
+//!   encrypted database.
 //!
 //! ```
 //! use hearth_backend::Role;
@@ -30,23 +36,28 @@
 //! # Ok::<(), hearth_store::StoreError>(())
 //! ```
 
+mod archive;
 mod conversations;
 mod error;
 mod export;
+mod import;
 mod messages;
 mod migrations;
 mod open;
 mod search;
+mod secrets;
 mod types;
 mod usage;
 
+pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
 pub use conversations::DEFAULT_TITLE;
 pub use error::StoreError;
+pub use import::{ImportFormat, ImportLimits, ImportReport, PreparedImport, Skipped};
 pub use migrations::{MIGRATIONS, latest as latest_schema};
 pub use open::DbKey;
 pub use types::{
-    Conversation, ConversationId, ConversationPatch, ConversationSummary, HIGHLIGHT, ImportReport,
-    ListQuery, Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NetworkRecord,
+    Conversation, ConversationId, ConversationPatch, ConversationSummary, HIGHLIGHT, ListQuery,
+    Message, MessageFinish, MessageId, MessageMetrics, MessageStatus, NetworkRecord,
     NewConversation, NewMessage, Preset, PresetDraft, PresetId, PrivacyPolicy, Redaction, Sampling,
     SearchHit, Timestamp, UsageRecord, UsageRow, UsageSummary, civil_from_days, format_time, now,
 };
@@ -54,6 +65,8 @@ pub use types::{
 /// The chat history database (one connection; wrap it in a mutex to share).
 pub struct Store {
     conn: rusqlite::Connection,
+    /// Opened with a key (SQLCipher): only then may it hold secrets.
+    encrypted: bool,
 }
 
 impl std::fmt::Debug for Store {

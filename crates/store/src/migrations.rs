@@ -129,6 +129,28 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX redactions_message ON redactions (message_id);
     "#,
+    // 3: secrets (API keys, tokens) the user chose to keep in this encrypted
+    // database instead of the OS keychain (a headless machine has none).
+    r#"
+    CREATE TABLE secrets (
+        name        TEXT PRIMARY KEY NOT NULL,
+        value       TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) STRICT;
+    "#,
+    // 4: conversations imported from other apps: where each came from and
+    // what the last import read, so importing again adds only what is new.
+    r#"
+    CREATE TABLE imports (
+        conversation_id  TEXT PRIMARY KEY NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        source           TEXT NOT NULL,
+        source_id        TEXT NOT NULL,
+        content_hash     TEXT NOT NULL,
+        leaf_id          TEXT,
+        imported_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX imports_source ON imports (source, source_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -112,7 +112,10 @@ impl Store {
         let _mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let store = Self { conn };
+        let store = Self {
+            conn,
+            encrypted: key.pragma_value().is_some(),
+        };
         store.migrate(found)?;
         Ok(store)
     }
@@ -146,7 +149,10 @@ impl Store {
             conn.execute_batch(sql)?;
             conn.pragma_update(None, "user_version", v + 1)?;
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            encrypted: key.pragma_value().is_some(),
+        })
     }
 
     /// Pretends the file was written by another schema version (tests only).

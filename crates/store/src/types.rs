@@ -429,29 +429,6 @@ pub struct Preset {
     pub deleted: bool,
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    pub conversations: usize,
-    pub messages: usize,
-    /// Conversations already in the database, left as they were.
-    pub skipped: Vec<ConversationId>,
-}
-
-impl fmt::Display for ImportReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "imported {} conversation(s) with {} message(s)",
-            self.conversations, self.messages
-        )?;
-        if !self.skipped.is_empty() {
-            write!(f, "; skipped {} already present", self.skipped.len())?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

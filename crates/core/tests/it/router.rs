@@ -66,7 +66,7 @@ fn world(memory_mb: Option<u64>) -> World {
         "openai",
         ProviderKind::OpenAi,
         Some(standin.base_url().to_owned()),
-        Some(SecretString::from(KEY)),
+        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
     )
     .unwrap();
     World {

@@ -23,7 +23,7 @@ async fn a_cloud_model_only_when_the_setting_allows_it() {
             "openai",
             ProviderKind::OpenAi,
             Some(standin.base_url().to_owned()),
-            Some(SecretString::from(KEY)),
+            hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
         )
         .unwrap();
     let mut body = server.chat_body("What is the capital of France?", 16);

@@ -6,6 +6,7 @@
 mod branches;
 mod encryption;
 mod export;
+mod import;
 mod migrations;
 mod search;
 
