@@ -10,6 +10,7 @@ use hearth_testkit::models;
 
 mod cloud;
 mod history;
+mod keys;
 mod library;
 mod serve;
 
