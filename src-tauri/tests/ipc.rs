@@ -70,6 +70,36 @@ fn a_failed_start_is_reported_not_blank() {
 }
 
 #[test]
+fn the_window_comes_first_and_startup_waits_for_the_data() {
+    let (release, opening) = std::sync::mpsc::channel::<()>();
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().to_owned();
+    let app = hearth_desktop::configure_opening(mock_builder(), move || {
+        // Opening waits, as it does on a locked keychain's unlock prompt.
+        let _ = opening.recv();
+        Ok(open(&path))
+    })
+    .build(mock_context(noop_assets()))
+    .unwrap();
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    // The window is there and answers while the data is still opening.
+    let err = invoke(&w, "list_conversations", json!({})).unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("still opening"),
+        "{err}"
+    );
+    release.send(()).unwrap();
+    let startup = invoke(&w, "startup", json!({})).unwrap();
+    assert_eq!(startup, json!({"kind": "ready", "firstRun": true}));
+    assert_eq!(
+        invoke(&w, "list_conversations", json!({})).unwrap(),
+        json!([])
+    );
+}
+
+#[test]
 fn conversations_round_trip_through_ipc() {
     let home = tempfile::tempdir().unwrap();
     let w = window(Ok(open(home.path())));

@@ -313,7 +313,9 @@ impl App {
                 if let Some(keychain) = self.keychain() {
                     match keychain.delete(&provider_key(name)) {
                         Ok(_) | Err(hearth_secrets::SecretError::Unavailable(_)) => {}
-                        Err(err) => return Err(keychain_error(err, "its key")),
+                        Err(err) => {
+                            return Err(keychain_error(err, "the provider's key is kept there"));
+                        }
                     }
                 }
             }
@@ -417,7 +419,14 @@ impl App {
                 BreakerState::Open { .. } => CloudHealth::BreakerOpen,
                 _ => CloudHealth::Ready,
             },
-            Err(_) => CloudHealth::Unknown,
+            Err(CoreError::UnknownProvider(_)) => CloudHealth::Unknown,
+            // Set up, but its key cannot be read now (a locked keychain, an
+            // unset variable): not the router's call. The turn asks for the
+            // provider again and says exactly why it cannot.
+            Err(err) => {
+                tracing::debug!(provider = %id.provider, error = %err, "provider not usable now");
+                CloudHealth::Ready
+            }
         }
     }
 
@@ -509,16 +518,18 @@ impl App {
                 key.map(Some).ok_or_else(|| lost_key(&entry.name))
             }
             StoredKey::Keychain { .. } => {
-                let key =
-                    self.vault
-                        .get_in(&name, SecretStorage::Keychain, "the provider's key")?;
+                let key = self.vault.get_in(
+                    &name,
+                    SecretStorage::Keychain,
+                    "the provider's key is kept there",
+                )?;
                 key.map(Some).ok_or_else(|| lost_key(&entry.name))
             }
             StoredKey::Unrecorded => match self.keychain() {
                 Some(keychain) => match keychain.get(&name) {
                     Ok(key) => Ok(key),
                     Err(hearth_secrets::SecretError::Unavailable(_)) => Ok(None),
-                    Err(err) => Err(keychain_error(err, "the provider's key")),
+                    Err(err) => Err(keychain_error(err, "the provider's key is kept there")),
                 },
                 None => Ok(None),
             },

@@ -36,8 +36,8 @@ pub enum CoreError {
     /// The OS keychain is locked (unlocking was cancelled, could not be asked
     /// for, or took too long) and holds what was needed.
     #[error(
-        "the OS keychain is locked and {what} is kept there: unlock it (your desktop may be \
-         asking for its password) and try again"
+        "the OS keychain is locked, and {what}: unlock it (your desktop may be asking for its \
+         password) and try again"
     )]
     KeychainLocked { what: &'static str },
     /// No keychain can hold the database key and no passphrase was given.

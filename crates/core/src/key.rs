@@ -18,7 +18,7 @@ use rand::RngCore;
 use crate::CoreError;
 
 /// What the keychain holds, as error messages name it.
-const WHAT: &str = "the key of your chat history";
+const WHAT: &str = "the key of your chat history is kept there";
 
 /// Picks the key for the database at `path`.
 pub(crate) fn database_key(

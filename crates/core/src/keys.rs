@@ -156,9 +156,13 @@ impl Vault {
         match storage {
             SecretStorage::Database => self.store().set_secret(name, value).map_err(db_error),
             SecretStorage::Keychain => {
-                self.keychain()?
-                    .set(name, value)
-                    .map_err(|e| keychain_error(e, "the key"))?;
+                self.keychain()?.set(name, value).map_err(|e| {
+                    keychain_error(
+                        e,
+                        "the key cannot be stored there until then (or keep it in Hearth's \
+                         encrypted database: --store db)",
+                    )
+                })?;
                 self.store().delete_secret(name)?;
                 Ok(())
             }
@@ -199,7 +203,7 @@ impl Vault {
                 tracing::debug!(%why, "no OS keychain to look in");
                 Ok(None)
             }
-            Err(err) => Err(keychain_error(err, "the key")),
+            Err(err) => Err(keychain_error(err, "the key is kept there")),
         }
     }
 
@@ -211,7 +215,7 @@ impl Vault {
             Some(keychain) => match keychain.delete(name) {
                 Ok(existed) => existed,
                 Err(SecretError::Unavailable(_)) => false,
-                Err(err) => return Err(keychain_error(err, "the key")),
+                Err(err) => return Err(keychain_error(err, "the key is kept there")),
             },
             None => false,
         };
@@ -275,8 +279,8 @@ fn db_error(err: StoreError) -> CoreError {
     }
 }
 
-/// A keychain failure, said as what to do. `what` names what was wanted
-/// ("the key of openai").
+/// A keychain failure, said as what to do. `what` finishes "the keychain is
+/// locked, and …" ("the provider's key is kept there").
 pub(crate) fn keychain_error(err: SecretError, what: &'static str) -> CoreError {
     match err {
         SecretError::Unavailable(why) => {

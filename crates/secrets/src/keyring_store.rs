@@ -72,39 +72,48 @@ impl KeyringStore {
         &self,
         call: impl FnOnce(&str) -> Result<T, SecretError> + Send + 'static,
     ) -> Result<T, SecretError> {
-        let (tx, rx) = mpsc::sync_channel(1);
         let service = self.service.clone();
-        let spawned = std::thread::Builder::new()
-            .name("hearth-keychain".into())
-            .spawn(move || {
-                let outcome = match Entry::store_status() {
-                    Ok(()) => call(&service),
-                    Err(err) => Err(SecretError::Unavailable(err.to_string())),
-                };
-                // The caller may have given up and dropped the receiver.
-                let _ = tx.send(outcome);
-            });
-        if let Err(err) = spawned {
-            return Err(SecretError::Keychain(format!(
-                "cannot start a thread to reach it: {err}"
-            )));
+        with_deadline(self.timeout, move || match Entry::store_status() {
+            Ok(()) => call(&service),
+            Err(err) => Err(SecretError::Unavailable(err.to_string())),
+        })
+    }
+}
+
+/// Runs `call` on a thread of its own and waits for it at most `timeout`;
+/// a call still running then is left to finish on its own, and the caller
+/// gets [`SecretError::Locked`].
+fn with_deadline<T: Send + 'static>(
+    timeout: Duration,
+    call: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, SecretError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let spawned = std::thread::Builder::new()
+        .name("hearth-keychain".into())
+        .spawn(move || {
+            // The caller may have given up and dropped the receiver.
+            let _ = tx.send(call());
+        });
+    if let Err(err) = spawned {
+        return Err(SecretError::Keychain(format!(
+            "cannot start a thread to reach it: {err}"
+        )));
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(outcome) => outcome,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "the OS keychain did not answer in time"
+            );
+            Err(SecretError::Locked(format!(
+                "it did not answer within {} s (it may be waiting for you to unlock it)",
+                timeout.as_secs()
+            )))
         }
-        match rx.recv_timeout(self.timeout) {
-            Ok(outcome) => outcome,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::warn!(
-                    timeout_s = self.timeout.as_secs(),
-                    "the OS keychain did not answer in time"
-                );
-                Err(SecretError::Locked(format!(
-                    "it did not answer within {} s (it may be waiting for you to unlock it)",
-                    self.timeout.as_secs()
-                )))
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SecretError::Keychain(
-                "the call to it stopped without an answer".into(),
-            )),
-        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(SecretError::Keychain(
+            "the call to it stopped without an answer".into(),
+        )),
     }
 }
 
@@ -204,5 +213,26 @@ fn classify(name: &str, err: KeyringError) -> SecretError {
         KeyringError::NoDefaultStore => SecretError::Unavailable(err.to_string()),
         KeyringError::PlatformFailure(why) => SecretError::Keychain(why.to_string()),
         other => SecretError::Keychain(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keychain_that_never_answers_is_given_up_on_as_locked() {
+        // A call blocked for good, as on an unlock prompt nobody answers.
+        let (_keep, blocked) = mpsc::channel::<()>();
+        let outcome: Result<(), SecretError> =
+            with_deadline(Duration::from_millis(50), move || {
+                let _ = blocked.recv();
+                Ok(())
+            });
+        assert!(
+            matches!(outcome, Err(SecretError::Locked(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(with_deadline(Duration::from_secs(60), || Ok(7)).unwrap(), 7);
     }
 }

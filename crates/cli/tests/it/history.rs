@@ -259,3 +259,87 @@ fn logs_never_contain_what_the_user_wrote() {
     assert!(!stderr.contains("zebra-crossing-7741"), "{stderr}");
     assert!(!stderr.contains(PASSPHRASE), "{stderr}");
 }
+
+fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../store/tests/fixtures/import")
+        .join(path)
+}
+
+#[test]
+fn other_apps_exports_come_in_and_everything_goes_out() {
+    let home = Home::new();
+    let (_, err) = run_ok(
+        home.hearth()
+            .args(["history", "import"])
+            .arg(fixture("chatgpt/conversations.json")),
+    );
+    assert!(
+        err.contains("imported 2 conversation(s) with 9 message(s) from ChatGPT"),
+        "{err}"
+    );
+    assert!(
+        err.contains("left out (Hearth keeps text): 1 images, 2 reasoning summaries"),
+        "{err}"
+    );
+    // Again: nothing new, and each one says why.
+    let (_, err) = run_ok(
+        home.hearth()
+            .args(["history", "import"])
+            .arg(fixture("chatgpt/conversations.json")),
+    );
+    assert!(err.contains("imported 0 conversation(s)"), "{err}");
+    assert!(
+        err.contains("skipped \"Sourdough starter help\" (ChatGPT): already imported, unchanged"),
+        "{err}"
+    );
+    let (_, err) = run_ok(
+        home.hearth()
+            .args(["history", "import", "--dry-run"])
+            .arg(fixture("jan/threads")),
+    );
+    assert!(err.contains("would import 2 conversation(s)"), "{err}");
+    run_ok(
+        home.hearth()
+            .args(["history", "import"])
+            .arg(fixture("lmstudio")),
+    );
+
+    // Damaged input: a clear message, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("conversations.json");
+    std::fs::write(&cut, r#"[{"title": "half"#).unwrap();
+    let failed = home
+        .hearth()
+        .args(["history", "import"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let (_, err) = texts(&failed);
+    assert!(!failed.status.success());
+    assert!(err.contains("nothing was imported from"), "{err}");
+    assert!(err.contains("cannot be read"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // Everything out into a zip, and into another Hearth.
+    let zip = dir.path().join("all.zip");
+    let (_, err) = run_ok(home.hearth().args(["history", "export", "--all"]).arg(&zip));
+    assert!(err.contains("exported 3 conversation(s)"), "{err}");
+    let other = Home::new();
+    let (_, err) = run_ok(other.hearth().args(["history", "import"]).arg(&zip));
+    assert!(
+        err.contains("imported 3 conversation(s) with 14 message(s) from Hearth"),
+        "{err}"
+    );
+    let list = json(other.hearth().args(["history", "list", "--all", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    // A folder that is not empty is refused: nothing is overwritten.
+    let refused = home
+        .hearth()
+        .args(["history", "export", "--all"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(texts(&refused).1.contains("not empty"));
+}

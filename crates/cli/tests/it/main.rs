@@ -11,6 +11,7 @@ use hearth_testkit::models;
 mod bad_models;
 mod cloud;
 mod history;
+mod keys;
 mod library;
 mod serve;
 

@@ -6,6 +6,7 @@
 
 mod api;
 mod chat;
+mod keys;
 mod open;
 mod router;
 
