@@ -16,7 +16,6 @@ mod route;
 mod run;
 mod serve;
 mod stats;
-mod stream;
 mod tokenize;
 
 use anyhow::Result;

@@ -9,6 +9,12 @@
 //!   streams as [`ChatEvent`]s and is checkpointed while it grows;
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
 //!   branch and resume.
+//! - Every answer, local or cloud, chat or API or `hearth run`, takes the one
+//!   turn path (`turn.rs`): the context fitted to the backend's window, the
+//!   cloud guard (redaction, budget), streaming with checkpoints, metrics. The
+//!   local engine is a [`LocalBackend`], behind the same
+//!   [`hearth_backend::ChatBackend`] seam as the cloud providers; [`answer`]
+//!   is the path for a caller that keeps nothing.
 //! - [`Models`] is the model library: Hugging Face search, pulls that resume,
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`App::api_chat`] answers one stateless request for the API server.
@@ -38,9 +44,7 @@ pub mod api;
 mod app;
 mod chat;
 mod cloud;
-mod cloud_turn;
 mod config;
-pub mod context;
 mod cost;
 mod error;
 mod key;
@@ -50,6 +54,7 @@ pub mod redact;
 pub mod router;
 mod stats;
 pub mod title;
+mod turn;
 mod turn_route;
 pub mod view;
 
@@ -58,7 +63,7 @@ pub use api::{
     CLOUD_MODELS_SETTING, STORE_CONVERSATIONS_SETTING,
 };
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
-pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
+pub use chat::{ChatEvent, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo};
 pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
 pub use cost::{Budget, Price};
@@ -66,5 +71,7 @@ pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_providers;
+pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
 pub use stats::{BackendStats, Stats};
+pub use turn::{Answer, CHECKPOINT_EVERY, answer, context};

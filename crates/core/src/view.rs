@@ -94,7 +94,7 @@ impl From<&CoreError> for ErrorView {
             CoreError::NoModel | CoreError::ModelNotFound(_) | CoreError::NoModelFile(_) => {
                 ErrorKind::NoModel
             }
-            CoreError::Engine(_) => ErrorKind::Model,
+            CoreError::Engine(_) | CoreError::LocalModel(_) => ErrorKind::Model,
             CoreError::Hub(_) => ErrorKind::Hub,
             CoreError::TooLong(_) => ErrorKind::TooLong,
             CoreError::Invalid(_) => ErrorKind::Invalid,
