@@ -602,9 +602,7 @@ fn human_count(n: u64) -> String {
 
 /// `5 min ago`, `3 d ago`.
 fn ago(unix_secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = u64::try_from(hearth_store::now() / 1000).unwrap_or(0);
     let secs = now.saturating_sub(unix_secs);
     match secs {
         0..60 => "just now".to_owned(),

@@ -71,6 +71,9 @@ pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_providers;
+/// The current time as Unix milliseconds: the one clock of the crates above
+/// the store (from hearth-store).
+pub use hearth_store::now;
 pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
 pub use stats::{BackendStats, Stats};
