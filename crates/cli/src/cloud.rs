@@ -14,6 +14,7 @@ use hearth_secrets::SecretString;
 use tokio::runtime::Runtime;
 
 use crate::open;
+use crate::out::{noteln, outln};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ProviderArgs {
@@ -72,7 +73,6 @@ fn app() -> Result<App> {
     open::app(hearth_engine::EngineOptions::default())
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
     match &args.command {
         ProviderCommand::Add {
@@ -90,7 +90,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
             };
             let app = app()?;
             let info = app.add_provider(&name, *kind, base_url.clone(), key)?;
-            eprintln!(
+            noteln!(
                 "added {} ({}, {}){}; check it with `hearth provider test {}`",
                 info.name,
                 kind.label(),
@@ -102,36 +102,36 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
         ProviderCommand::List => {
             let providers = app()?.providers()?;
             if providers.is_empty() {
-                eprintln!("no providers; add one with `hearth provider add openai`");
+                noteln!("no providers; add one with `hearth provider add openai`");
             }
             for p in providers {
-                println!(
+                outln!(
                     "{:<14} {:<10} {:<45} key {:<12} {}",
                     p.name,
                     p.kind.as_str(),
                     p.base_url,
                     p.key.unwrap_or_else(|| "none".into()),
                     breaker_text(&p.breaker)
-                );
+                )?;
             }
         }
         ProviderCommand::Test { name } => {
             let app = app()?;
             let models = runtime()?.block_on(app.test_provider(name))?;
-            println!("{name}: connected, {models} models available");
+            outln!("{name}: connected, {models} models available")?;
         }
         ProviderCommand::Models { name } => {
             let app = app()?;
             for model in runtime()?.block_on(app.provider_models(name))? {
                 match model.name {
-                    Some(label) if label != model.id => println!("{name}:{}\t{label}", model.id),
-                    _ => println!("{name}:{}", model.id),
+                    Some(label) if label != model.id => outln!("{name}:{}\t{label}", model.id)?,
+                    _ => outln!("{name}:{}", model.id)?,
                 }
             }
         }
         ProviderCommand::Rm { name } => {
             if app()?.remove_provider(name)? {
-                eprintln!("removed {name} and its key");
+                noteln!("removed {name} and its key");
             } else {
                 bail!("no provider named {name:?}");
             }
@@ -152,7 +152,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                     output: *output,
                 }),
             )?;
-            eprintln!("{provider}:{model} costs ${input}/M input and ${output}/M output tokens");
+            noteln!("{provider}:{model} costs ${input}/M input and ${output}/M output tokens");
         }
     }
     Ok(())
@@ -160,7 +160,6 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
 
 /// The key from the named (or the kind's usual) environment variable, else
 /// from stdin.
-#[allow(clippy::print_stderr)]
 fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretString>> {
     let default_env = match kind {
         ProviderKind::OpenAi => Some("OPENAI_API_KEY"),
@@ -170,7 +169,7 @@ fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretSt
     };
     if let Some(var) = key_env.or(default_env) {
         if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            eprintln!("using the key in {var}");
+            noteln!("using the key in {var}");
             return Ok(Some(SecretString::from(value.trim().to_owned())));
         }
         if key_env.is_some() {
@@ -221,19 +220,18 @@ pub(crate) struct StatsArgs {
 }
 
 /// `hearth stats`: per backend TTFT and speed percentiles, errors, fallbacks.
-#[allow(clippy::print_stdout)]
 pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
     let since = args
         .days
         .map(|d| hearth_store::now() - i64::from(d) * 86_400_000);
     let stats = app()?.stats(since)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
     let tok = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-    println!(
+    outln!(
         "{:<28} {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9}  errors",
         "backend:model",
         "reqs",
@@ -245,14 +243,14 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
         "fallb",
         "retry",
         "cost $"
-    );
+    )?;
     for b in &stats.backends {
         let errors: Vec<String> = b
             .errors_by_kind
             .iter()
             .map(|(kind, n)| format!("{kind} {n}"))
             .collect();
-        println!(
+        outln!(
             "{:<28} {:>5} {:>6.1} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9.4}  {}",
             format!("{}:{}", b.backend, b.model),
             b.requests,
@@ -265,7 +263,7 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
             b.retries,
             b.cost_usd,
             errors.join(", ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -294,21 +292,20 @@ enum NetworkCommand {
     Status,
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
     let app = app()?;
     match &args.command {
         NetworkCommand::Log { limit, json } => {
             let log = app.network_log(*limit)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&log)?);
+                outln!("{}", serde_json::to_string_pretty(&log)?)?;
                 return Ok(());
             }
             if log.is_empty() {
-                eprintln!("no connections recorded");
+                noteln!("no connections recorded");
             }
             for r in log {
-                println!(
+                outln!(
                     "{}  {:<28} {:<14} {:<14} sent {:>8} B  received {:>9} B  {}",
                     hearth_store::format_time(r.at),
                     r.host,
@@ -322,19 +319,19 @@ pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
                         (true, None) => "ok".into(),
                         (false, None) => "failed".into(),
                     }
-                );
+                )?;
             }
         }
         NetworkCommand::Offline => {
             app.set_offline(true)?;
-            eprintln!("offline: Hearth will open no connection until `hearth network online`");
+            noteln!("offline: Hearth will open no connection until `hearth network online`");
         }
         NetworkCommand::Online => {
             app.set_offline(false)?;
-            eprintln!("online: configured providers and Hugging Face can be reached");
+            noteln!("online: configured providers and Hugging Face can be reached");
         }
         NetworkCommand::Status => {
-            println!("{}", if app.offline() { "offline" } else { "online" });
+            outln!("{}", if app.offline() { "offline" } else { "online" })?;
         }
     }
     Ok(())
@@ -354,7 +351,6 @@ pub(crate) struct BudgetArgs {
 }
 
 /// `hearth budget`: show or set the spending caps.
-#[allow(clippy::print_stdout)]
 pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
     let app = app()?;
     let mut budget = app.budget()?;
@@ -371,11 +367,11 @@ pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
         app.set_budget(budget)?;
     }
     let cap = |c: Option<f64>| c.map_or("none".into(), |c| format!("${c:.2}"));
-    println!(
+    outln!(
         "daily {} · monthly {}",
         cap(budget.daily_usd),
         cap(budget.monthly_usd)
-    );
+    )?;
     Ok(())
 }
 
@@ -391,7 +387,6 @@ pub(crate) struct RouterArgs {
 }
 
 /// `hearth router`: show or set the router's minimum local speed.
-#[allow(clippy::print_stdout)]
 pub(crate) fn router(args: &RouterArgs) -> Result<()> {
     let app = app()?;
     if args.no_min_speed {
@@ -400,10 +395,10 @@ pub(crate) fn router(args: &RouterArgs) -> Result<()> {
         app.set_min_local_speed(Some(speed))?;
     }
     match app.min_local_speed()? {
-        Some(speed) => println!(
+        Some(speed) => outln!(
             "local models measured below {speed:.1} tokens/s fall back where a conversation allows cloud"
-        ),
-        None => println!("no minimum local speed"),
+        )?,
+        None => outln!("no minimum local speed")?,
     }
     Ok(())
 }
@@ -422,7 +417,6 @@ pub(crate) struct RedactionArgs {
 }
 
 /// `hearth redaction`: what is replaced before text goes to a cloud provider.
-#[allow(clippy::print_stdout)]
 pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
     let app = app()?;
     let mut settings: RedactionSettings = app.redaction()?;
@@ -434,7 +428,7 @@ pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
     }
     settings.words.extend(args.words.iter().cloned());
     app.set_redaction(&settings)?;
-    println!(
+    outln!(
         "redaction {}: e-mail addresses, phone, card and IBAN numbers{}",
         if settings.enabled { "on" } else { "off" },
         if settings.words.is_empty() {
@@ -442,6 +436,6 @@ pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
         } else {
             format!(", and {} word(s) of yours", settings.words.len())
         }
-    );
+    )?;
     Ok(())
 }

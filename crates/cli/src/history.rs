@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use hearth_store::{ConversationId, ListQuery, Store};
 
 use crate::open;
+use crate::out::noteln;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -64,7 +65,6 @@ enum Format {
     Json,
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn history(args: &Args) -> Result<()> {
     let app = open::app(hearth_engine::EngineOptions::default())?;
     let store = app.store();
@@ -80,7 +80,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 serde_json::to_writer_pretty(&mut out, &list)?;
                 writeln!(out)?;
             } else if list.is_empty() {
-                eprintln!("no conversations yet; `hearth chat` starts one");
+                noteln!("no conversations yet; `hearth chat` starts one");
             } else {
                 for c in &list {
                     writeln!(
@@ -118,7 +118,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 serde_json::to_writer_pretty(&mut out, &hits)?;
                 writeln!(out)?;
             } else if hits.is_empty() {
-                eprintln!("nothing found for {query:?}");
+                noteln!("nothing found for {query:?}");
             } else {
                 for hit in &hits {
                     writeln!(
@@ -139,7 +139,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 Some(path) => {
                     std::fs::write(path, text)
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("exported to {}", path.display());
+                    noteln!("exported to {}", path.display());
                 }
                 None => out.write_all(text.as_bytes())?,
             }
@@ -148,13 +148,13 @@ pub(crate) fn history(args: &Args) -> Result<()> {
             let json = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let report = store.import_json(&json)?;
-            eprintln!("{report}");
+            noteln!("{report}");
         }
         Command::Rm { id } => {
             let id = resolve(&store, id)?;
             let title = store.conversation(&id)?.title;
             store.delete_conversation(&id)?;
-            eprintln!("deleted {id} ({title})");
+            noteln!("deleted {id} ({title})");
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use hearth_store::NewConversation;
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
+use crate::out::noteln;
 use crate::route::{self, RouteArgs};
 use crate::{open, stats};
 
@@ -127,7 +128,6 @@ fn stream_answer(
 }
 
 /// One turn through the router, kept as a conversation.
-#[allow(clippy::print_stderr)]
 fn run_routed(app: &App, args: &Args) -> Result<()> {
     let (backend, model) = route::backend_and_model(app, &args.model)?;
     let conv = app.store().create_conversation(&NewConversation {
@@ -176,11 +176,11 @@ fn run_routed(app: &App, args: &Args) -> Result<()> {
         _ => "local model".into(),
     };
     match &answer.fallback_reason {
-        Some(reason) => eprintln!("answered by {by} because {reason}"),
-        None => eprintln!("answered by {by}"),
+        Some(reason) => noteln!("answered by {by} because {reason}"),
+        None => noteln!("answered by {by}"),
     }
     let m = &answer.metrics;
-    eprintln!(
+    noteln!(
         "{} tokens in, {} out · first token {} ms · {} · conversation {}",
         m.tokens_in.unwrap_or(0),
         m.tokens_out.unwrap_or(0),

@@ -1,13 +1,13 @@
 //! The one-line summary printed to stderr after a local answer.
 
+use crate::out::noteln;
 use hearth_backend::FinishReason;
 use hearth_core::Answer;
 use hearth_engine::ModelInfo;
 
 /// Prints the stats of an answer to stderr.
-#[allow(clippy::print_stderr)]
 pub(crate) fn print(answer: &Answer, info: &ModelInfo) {
-    eprintln!("{}", line(answer, info));
+    noteln!("{}", line(answer, info));
 }
 
 /// `[prompt 31 tok (0 reused) · prefill 412 tok/s · 24 tok at 61.2 tok/s · TTFT 0.08 s · stop eos · load 0.21 s · cpu · ctx 4096 · seed 7]`
