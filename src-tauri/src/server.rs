@@ -36,17 +36,6 @@ pub struct ServerStatusView {
     pub lan_address: Option<String>,
 }
 
-/// What API clients may do beyond using local models (hearth-core's
-/// `ApiSettings`; both off by default, applied from the next request).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiSettingsView {
-    /// Configured cloud providers' models can be used and are listed.
-    pub cloud_models: bool,
-    /// API requests and answers are kept in the chat history.
-    pub store_conversations: bool,
-}
-
 /// One request the server answered (never its body, headers or key).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]

@@ -23,7 +23,7 @@ export const commands = {
 	exportConversation: (id: string, format: string) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("export_conversation", { id, format })),
 	switchBranch: (conversationId: string, messageId: string) => typedError<ConversationView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("switch_branch", { conversationId, messageId })),
 	/**
-	 *  Runs a turn; `request_id` names it for [`stop`]. Events stream over
+	 *  Runs a turn; `request_id` names it for `stop`. Events stream over
 	 *  `on_event`. After a `consentNeeded` error the UI asks the user and runs the
 	 *  same turn again with their answer as `consent` (`null`: not asked).
 	 */
@@ -34,7 +34,7 @@ export const commands = {
 	catalog: () => typedError<CatalogModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("catalog")),
 	searchHub: (query: string) => typedError<RepoSummaryView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("search_hub", { query })),
 	repoFiles: (repo: string) => typedError<RepoFilesView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("repo_files", { repo })),
-	/**  Downloads `spec` into the library; `request_id` names it for [`stop`] (pause). */
+	/**  Downloads `spec` into the library; `request_id` names it for `stop` (pause). */
 	pull: (requestId: string, spec: string, onEvent: Channel<DownloadEventView_Deserialize>) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("pull", { requestId, spec, onEvent })),
 	/**  Deletes an interrupted download's partial file. */
 	cancelDownload: (repo: string, file: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("cancel_download", { repo, file })),
@@ -96,20 +96,20 @@ export const commands = {
 	serverKey: () => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("server_key")),
 	serverLog: (limit: number) => typedError<ServerRequestView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("server_log", { limit })),
 	/**  What API clients may do beyond local models. */
-	apiSettings: () => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("api_settings")),
+	apiSettings: () => typedError<ApiSettings, ErrorView_Serialize>(__TAURI_INVOKE("api_settings")),
 	/**  Saves them; a running server applies them from its next request. */
-	setApiSettings: (settings: ApiSettingsView) => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("set_api_settings", { settings })),
+	setApiSettings: (settings: ApiSettings) => typedError<ApiSettings, ErrorView_Serialize>(__TAURI_INVOKE("set_api_settings", { settings })),
 };
 
 /* Types */
 /**
- *  What API clients may do beyond using local models (hearth-core's
- *  `ApiSettings`; both off by default, applied from the next request).
+ *  What the user allows API clients to do beyond using local models (both
+ *  off by default; a running server applies them from its next request).
  */
-export type ApiSettingsView = {
-	/**  Configured cloud providers' models can be used and are listed. */
+export type ApiSettings = {
+	/**  Configured cloud providers' models can be named (and are listed). */
 	cloudModels: boolean,
-	/**  API requests and answers are kept in the chat history. */
+	/**  Requests and answers are kept in the chat history. */
 	storeConversations: boolean,
 };
 
@@ -957,8 +957,16 @@ export type StatusView = "complete" | "streaming" | "partial" | "cancelled" | "e
 /**  The colour theme. */
 export type Theme = "system" | "light" | "dark";
 
-/**  Which turn [`run_turn`] runs. */
-export type TurnRequest = { kind: "send"; conversationId: string; text: string } | { kind: "regenerate"; messageId: string } | { kind: "edit"; messageId: string; text: string } | { kind: "continue"; messageId: string };
+/**  Which turn to run, named by ids as front ends hold them. */
+export type TurnRequest = 
+/**  A new user message in a conversation. */
+{ kind: "send"; conversationId: string; text: string } | 
+/**  A new answer to the same question as this assistant message. */
+{ kind: "regenerate"; messageId: string } | 
+/**  This user message edited, as a new branch, and answered. */
+{ kind: "edit"; messageId: string; text: string } | 
+/**  More of this unfinished assistant message. */
+{ kind: "continue"; messageId: string };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

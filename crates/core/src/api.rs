@@ -15,6 +15,7 @@ use hearth_engine::OutputFormat;
 use hearth_store::{
     MessageFinish, MessageMetrics, MessageStatus, NewConversation, NewMessage, UsageRecord,
 };
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::local::{LOCAL_BACKEND, LocalBackend};
@@ -96,8 +97,11 @@ pub struct ApiAnswer {
     pub decode_tok_s: Option<f64>,
 }
 
-/// What the user allows API clients to do beyond using local models.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the user allows API clients to do beyond using local models (both
+/// off by default; a running server applies them from its next request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
 pub struct ApiSettings {
     /// Configured cloud providers' models can be named (and are listed).
     pub cloud_models: bool,
