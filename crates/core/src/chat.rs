@@ -4,7 +4,7 @@
 //! is a message of its own from the first moment (status `streaming`), its text
 //! written to the database at least every [`crate::CHECKPOINT_EVERY`] while
 //! tokens arrive, and finished with its metrics (all through the one turn
-//! path, `turn.rs`; this file is the chat's side of it: the user's message,
+//! path, `turn/`; this file is the chat's side of it: the user's message,
 //! branches, and the answer as a stored message). Cancel keeps the text so far (status
 //! `cancelled`); a crash keeps the last checkpoint, which the next start marks
 //! `partial`; [`App::continue_answer`] carries on from there.

@@ -10,7 +10,7 @@
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
 //!   branch and resume.
 //! - Every answer, local or cloud, chat or API or `hearth run`, takes the one
-//!   turn path (`turn.rs`): the context fitted to the backend's window, the
+//!   turn path (`turn/`): the context fitted to the backend's window, the
 //!   cloud guard (redaction, budget), streaming with checkpoints, metrics. The
 //!   local engine is a [`LocalBackend`], behind the same
 //!   [`hearth_backend::ChatBackend`] seam as the cloud providers; [`answer`]

@@ -187,7 +187,8 @@ impl LocalBackend {
 }
 
 /// The engine's request for a backend request: the prompt its mode names, and
-/// the engine's defaults where the request leaves a setting open.
+/// the engine's defaults where the request leaves a setting open (and for
+/// whatever the seam does not carry).
 fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
     let defaults = SamplingParams::default();
     let count = |n: Option<u32>, default: usize| n.map_or(default, |n| n as usize);
@@ -209,6 +210,7 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
         } else {
             OutputFormat::Text
         },
+        ..GenerateRequest::chat(Vec::new())
     })
 }
 
@@ -237,4 +239,85 @@ fn prompt(messages: &[Message], mode: PromptMode) -> Result<Prompt, BackendError
 /// An engine failure as the seam reports it; its text is the engine's.
 fn engine_error(err: &EngineError) -> BackendError {
     BackendError::new(ErrorKind::Local, err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(messages: Vec<Message>, mode: PromptMode) -> ChatRequest {
+        ChatRequest {
+            messages,
+            mode,
+            ..ChatRequest::default()
+        }
+    }
+
+    #[test]
+    fn each_mode_is_the_engine_prompt_it_names() {
+        let chat = vec![Message::system("be brief"), Message::user("hi")];
+        assert_eq!(
+            prompt(&chat, PromptMode::Chat).ok(),
+            Some(Prompt::Chat(chat.clone()))
+        );
+        let mut cut = chat.clone();
+        cut.push(Message::assistant("Hel"));
+        assert_eq!(
+            prompt(&cut, PromptMode::Continue).ok(),
+            Some(Prompt::Continue {
+                messages: chat.clone(),
+                partial: "Hel".into()
+            })
+        );
+        assert_eq!(
+            prompt(&[Message::user("Once upon")], PromptMode::Text).ok(),
+            Some(Prompt::Text("Once upon".into()))
+        );
+    }
+
+    #[test]
+    fn continuing_needs_an_answer_to_continue() {
+        let err = prompt(&[Message::user("hi")], PromptMode::Continue).err();
+        assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Rejected));
+        assert!(prompt(&[], PromptMode::Continue).is_err());
+    }
+
+    #[test]
+    fn open_settings_are_the_engine_defaults_and_set_ones_pass_through() {
+        let defaults = SamplingParams::default();
+        let plain = generate_request(request(vec![Message::user("hi")], PromptMode::Chat))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.sampling, defaults);
+        assert_eq!((plain.max_tokens, plain.format), (None, OutputFormat::Text));
+
+        let set = generate_request(ChatRequest {
+            temperature: Some(0.0),
+            top_k: Some(5),
+            top_p: Some(0.5),
+            min_p: Some(0.1),
+            repeat_penalty: Some(1.1),
+            repeat_last_n: Some(8),
+            seed: Some(7),
+            max_tokens: Some(12),
+            stop: vec!["\n".into()],
+            json: true,
+            ..request(vec![Message::user("hi")], PromptMode::Chat)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            set.sampling,
+            SamplingParams {
+                temperature: 0.0,
+                top_k: 5,
+                top_p: 0.5,
+                min_p: 0.1,
+                repeat_penalty: 1.1,
+                repeat_last_n: 8,
+                seed: Some(7),
+            }
+        );
+        assert_eq!(set.max_tokens, Some(12));
+        assert_eq!(set.stop, ["\n"]);
+        assert_eq!(set.format, OutputFormat::JsonObject);
+    }
 }
