@@ -36,39 +36,29 @@ pub struct ServerStatusView {
     pub lan_address: Option<String>,
 }
 
-/// What API clients may do beyond using local models (hearth-core's
-/// `ApiSettings`; both off by default, applied from the next request).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, specta::Type)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiSettingsView {
-    /// Configured cloud providers' models can be used and are listed.
-    pub cloud_models: bool,
-    /// API requests and answers are kept in the chat history.
-    pub store_conversations: bool,
-}
-
 /// One request the server answered (never its body, headers or key).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerRequestView {
-    /// Unix milliseconds.
-    pub at_ms: f64,
+    /// Unix milliseconds (a JavaScript number holds them exactly).
+    #[specta(type = u32)]
+    pub at_ms: i64,
     pub method: String,
     pub path: String,
     pub status: u16,
-    pub duration_ms: f64,
+    #[specta(type = u32)]
+    pub duration_ms: u64,
     pub model: Option<String>,
 }
 
 impl From<LoggedRequest> for ServerRequestView {
     fn from(r: LoggedRequest) -> Self {
-        #[allow(clippy::cast_precision_loss)]
         Self {
-            at_ms: r.at_ms as f64,
+            at_ms: r.at_ms,
             method: r.method,
             path: r.path,
             status: r.status,
-            duration_ms: r.duration_ms as f64,
+            duration_ms: r.duration_ms,
             model: r.model,
         }
     }

@@ -6,136 +6,115 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	startup: () => typedError<Startup_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("startup")),
+	startup: () => typedError<Startup, ErrorView>(__TAURI_INVOKE("startup")),
 	/**
 	 *  The UI calls this once its first screen is up. With `HEARTH_REPORT_READY`
 	 *  set, the time since the process started goes to stdout (for the startup
 	 *  benchmark, `cargo xtask bench desktop`).
 	 */
-	uiReady: () => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("ui_ready")),
-	listConversations: () => typedError<ConversationSummaryView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_conversations")),
-	searchConversations: (query: string) => typedError<SearchHitView[], ErrorView_Serialize>(__TAURI_INVOKE("search_conversations", { query })),
-	createConversation: (init: NewConversationView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("create_conversation", { init })),
-	openConversation: (id: string) => typedError<ConversationView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("open_conversation", { id })),
-	updateConversation: (id: string, patch: ConversationPatchView_Deserialize) => typedError<ConversationInfo_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("update_conversation", { id, patch })),
-	deleteConversation: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_conversation", { id })),
+	uiReady: () => typedError<null, ErrorView>(__TAURI_INVOKE("ui_ready")),
+	listConversations: () => typedError<ConversationSummaryView[], ErrorView>(__TAURI_INVOKE("list_conversations")),
+	searchConversations: (query: string) => typedError<SearchHitView[], ErrorView>(__TAURI_INVOKE("search_conversations", { query })),
+	createConversation: (init: NewConversationView) => typedError<ConversationInfo, ErrorView>(__TAURI_INVOKE("create_conversation", { init })),
+	openConversation: (id: string) => typedError<ConversationView, ErrorView>(__TAURI_INVOKE("open_conversation", { id })),
+	updateConversation: (id: string, patch: ConversationPatchView) => typedError<ConversationInfo, ErrorView>(__TAURI_INVOKE("update_conversation", { id, patch })),
+	deleteConversation: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_conversation", { id })),
 	/**  `format` is `markdown` or `json`. */
-	exportConversation: (id: string, format: string) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("export_conversation", { id, format })),
-	switchBranch: (conversationId: string, messageId: string) => typedError<ConversationView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("switch_branch", { conversationId, messageId })),
+	exportConversation: (id: string, format: string) => typedError<string, ErrorView>(__TAURI_INVOKE("export_conversation", { id, format })),
+	switchBranch: (conversationId: string, messageId: string) => typedError<ConversationView, ErrorView>(__TAURI_INVOKE("switch_branch", { conversationId, messageId })),
 	/**
-	 *  Runs a turn; `request_id` names it for [`stop`]. Events stream over
+	 *  Runs a turn; `request_id` names it for `stop`. Events stream over
 	 *  `on_event`. After a `consentNeeded` error the UI asks the user and runs the
 	 *  same turn again with their answer as `consent` (`null`: not asked).
 	 */
-	runTurn: (requestId: string, turn: TurnRequest, consent: ConsentView | null, onEvent: Channel<ChatEventView_Deserialize>) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("run_turn", { requestId, turn, consent, onEvent })),
+	runTurn: (requestId: string, turn: TurnRequest, consent: ConsentView | null, onEvent: Channel<ChatEventView>) => typedError<null, ErrorView>(__TAURI_INVOKE("run_turn", { requestId, turn, consent, onEvent })),
 	/**  Stops a running turn (the answer is kept as cancelled) or pauses a download. */
-	stop: (requestId: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("stop", { requestId })),
-	listModels: () => typedError<LibraryModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_models")),
-	catalog: () => typedError<CatalogModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("catalog")),
-	searchHub: (query: string) => typedError<RepoSummaryView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("search_hub", { query })),
-	repoFiles: (repo: string) => typedError<RepoFilesView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("repo_files", { repo })),
-	/**  Downloads `spec` into the library; `request_id` names it for [`stop`] (pause). */
-	pull: (requestId: string, spec: string, onEvent: Channel<DownloadEventView_Deserialize>) => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("pull", { requestId, spec, onEvent })),
+	stop: (requestId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("stop", { requestId })),
+	listModels: () => typedError<LibraryModelView[], ErrorView>(__TAURI_INVOKE("list_models")),
+	catalog: () => typedError<CatalogModelView[], ErrorView>(__TAURI_INVOKE("catalog")),
+	searchHub: (query: string) => typedError<RepoSummaryView[], ErrorView>(__TAURI_INVOKE("search_hub", { query })),
+	repoFiles: (repo: string) => typedError<RepoFilesView, ErrorView>(__TAURI_INVOKE("repo_files", { repo })),
+	/**  Downloads `spec` into the library; `request_id` names it for `stop` (pause). */
+	pull: (requestId: string, spec: string, onEvent: Channel<DownloadEventView>) => typedError<string, ErrorView>(__TAURI_INVOKE("pull", { requestId, spec, onEvent })),
 	/**  Deletes an interrupted download's partial file. */
-	cancelDownload: (repo: string, file: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("cancel_download", { repo, file })),
-	pendingDownloads: () => typedError<PendingDownloadView[], ErrorView_Serialize>(__TAURI_INVOKE("pending_downloads")),
+	cancelDownload: (repo: string, file: string) => typedError<null, ErrorView>(__TAURI_INVOKE("cancel_download", { repo, file })),
+	pendingDownloads: () => typedError<PendingDownloadView[], ErrorView>(__TAURI_INVOKE("pending_downloads")),
 	/**
 	 *  Adds a local `.gguf` (the UI asks for it with the native file dialog),
 	 *  copied into Hearth's folder or used where it is.
 	 */
-	importModel: (path: string, copy: boolean) => typedError<LibraryModelView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("import_model", { path, copy })),
-	deleteModel: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_model", { id })),
+	importModel: (path: string, copy: boolean) => typedError<LibraryModelView, ErrorView>(__TAURI_INVOKE("import_model", { path, copy })),
+	deleteModel: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_model", { id })),
 	/**  Shows the model's file in the file manager. */
-	revealModel: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("reveal_model", { id })),
-	hardware: () => typedError<HardwareView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("hardware")),
-	listPresets: () => typedError<PresetView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_presets")),
-	savePreset: (preset: PresetDraftView_Deserialize) => typedError<PresetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("save_preset", { preset })),
-	deletePreset: (id: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("delete_preset", { id })),
-	settings: () => typedError<SettingsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("settings")),
-	updateSettings: (patch: SettingsPatchView_Deserialize) => typedError<SettingsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("update_settings", { patch })),
-	listProviders: () => typedError<ProviderView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("list_providers")),
-	providerKinds: () => typedError<ProviderKindView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("provider_kinds")),
+	revealModel: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("reveal_model", { id })),
+	hardware: () => typedError<HardwareView, ErrorView>(__TAURI_INVOKE("hardware")),
+	listPresets: () => typedError<PresetView[], ErrorView>(__TAURI_INVOKE("list_presets")),
+	savePreset: (preset: PresetDraftView) => typedError<PresetView, ErrorView>(__TAURI_INVOKE("save_preset", { preset })),
+	deletePreset: (id: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_preset", { id })),
+	settings: () => typedError<SettingsView, ErrorView>(__TAURI_INVOKE("settings")),
+	updateSettings: (patch: SettingsPatchView) => typedError<SettingsView, ErrorView>(__TAURI_INVOKE("update_settings", { patch })),
+	listProviders: () => typedError<ProviderView[], ErrorView>(__TAURI_INVOKE("list_providers")),
+	providerKinds: () => typedError<ProviderKindView[], ErrorView>(__TAURI_INVOKE("provider_kinds")),
 	/**
 	 *  Adds (or replaces) a provider. The key goes to the OS keychain; it is
 	 *  never logged, and only its masked form comes back.
 	 */
-	addProvider: (name: string, kind: string, baseUrl: string | null, key: string | null) => typedError<ProviderView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("add_provider", { name, kind, baseUrl, key })),
+	addProvider: (name: string, kind: string, baseUrl: string | null, key: string | null) => typedError<ProviderView, ErrorView>(__TAURI_INVOKE("add_provider", { name, kind, baseUrl, key })),
 	/**  Removes a provider and its key; whether it existed. */
-	removeProvider: (name: string) => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("remove_provider", { name })),
+	removeProvider: (name: string) => typedError<boolean, ErrorView>(__TAURI_INVOKE("remove_provider", { name })),
 	/**  Calls the provider once; how many models it offers. */
-	testProvider: (name: string) => typedError<number, ErrorView_Serialize>(__TAURI_INVOKE("test_provider", { name })),
-	providerModels: (name: string) => typedError<ProviderModelView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("provider_models", { name })),
-	getOffline: () => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("get_offline")),
+	testProvider: (name: string) => typedError<number, ErrorView>(__TAURI_INVOKE("test_provider", { name })),
+	providerModels: (name: string) => typedError<ProviderModelView[], ErrorView>(__TAURI_INVOKE("provider_models", { name })),
+	getOffline: () => typedError<boolean, ErrorView>(__TAURI_INVOKE("get_offline")),
 	/**  Turns the offline switch on or off; returns the new state. */
-	setOffline: (offline: boolean) => typedError<boolean, ErrorView_Serialize>(__TAURI_INVOKE("set_offline", { offline })),
+	setOffline: (offline: boolean) => typedError<boolean, ErrorView>(__TAURI_INVOKE("set_offline", { offline })),
 	/**  The newest `limit` outbound connections, newest first. */
-	networkLog: (limit: number) => typedError<NetworkRecordView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("network_log", { limit })),
+	networkLog: (limit: number) => typedError<NetworkRecordView[], ErrorView>(__TAURI_INVOKE("network_log", { limit })),
 	/**
 	 *  Usage per backend since `since` (Unix ms; `null`: all time). A number,
 	 *  not an integer type, so that TypeScript gets a plain `number`.
 	 */
-	stats: (since: number | null) => typedError<StatsView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("stats", { since })),
-	getBudget: () => typedError<BudgetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("get_budget")),
-	setBudget: (budget: BudgetView_Deserialize) => typedError<BudgetView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("set_budget", { budget })),
-	getPrice: (provider: string, model: string) => typedError<PriceView | null, ErrorView_Serialize>(__TAURI_INVOKE("get_price", { provider, model })),
+	stats: (since: number | null) => typedError<StatsView, ErrorView>(__TAURI_INVOKE("stats", { since })),
+	getBudget: () => typedError<BudgetView, ErrorView>(__TAURI_INVOKE("get_budget")),
+	setBudget: (budget: BudgetView) => typedError<BudgetView, ErrorView>(__TAURI_INVOKE("set_budget", { budget })),
+	getPrice: (provider: string, model: string) => typedError<PriceView | null, ErrorView>(__TAURI_INVOKE("get_price", { provider, model })),
 	/**  Sets (or with `null` forgets) a model's price, USD per million tokens. */
-	setPrice: (provider: string, model: string, price: PriceView | null) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("set_price", { provider, model, price })),
-	getRedaction: () => typedError<RedactionView, ErrorView_Serialize>(__TAURI_INVOKE("get_redaction")),
-	setRedaction: (settings: RedactionView) => typedError<RedactionView, ErrorView_Serialize>(__TAURI_INVOKE("set_redaction", { settings })),
+	setPrice: (provider: string, model: string, price: PriceView | null) => typedError<null, ErrorView>(__TAURI_INVOKE("set_price", { provider, model, price })),
+	getRedaction: () => typedError<RedactionView, ErrorView>(__TAURI_INVOKE("get_redaction")),
+	setRedaction: (settings: RedactionView) => typedError<RedactionView, ErrorView>(__TAURI_INVOKE("set_redaction", { settings })),
 	/**  What was replaced in a message before it went to a cloud model. */
-	messageRedactions: (messageId: string) => typedError<MessageRedactionView[], ErrorView_Serialize>(__TAURI_INVOKE("message_redactions", { messageId })),
+	messageRedactions: (messageId: string) => typedError<MessageRedactionView[], ErrorView>(__TAURI_INVOKE("message_redactions", { messageId })),
 	/**  The user switched back to the local model after a fallback. */
-	clearFallback: (conversationId: string) => typedError<null, ErrorView_Serialize>(__TAURI_INVOKE("clear_fallback", { conversationId })),
-	serverStatus: () => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("server_status")),
-	startServer: (options: StartServerView) => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("start_server", { options })),
-	stopServer: () => typedError<ServerStatusView_Serialize, ErrorView_Serialize>(__TAURI_INVOKE("stop_server")),
+	clearFallback: (conversationId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("clear_fallback", { conversationId })),
+	serverStatus: () => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("server_status")),
+	startServer: (options: StartServerView) => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("start_server", { options })),
+	stopServer: () => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("stop_server")),
 	/**
 	 *  The full API key, for the copy button (created when missing). The only
 	 *  command that returns it.
 	 */
-	serverKey: () => typedError<string, ErrorView_Serialize>(__TAURI_INVOKE("server_key")),
-	serverLog: (limit: number) => typedError<ServerRequestView_Serialize[], ErrorView_Serialize>(__TAURI_INVOKE("server_log", { limit })),
+	serverKey: () => typedError<string, ErrorView>(__TAURI_INVOKE("server_key")),
+	serverLog: (limit: number) => typedError<ServerRequestView[], ErrorView>(__TAURI_INVOKE("server_log", { limit })),
 	/**  What API clients may do beyond local models. */
-	apiSettings: () => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("api_settings")),
+	apiSettings: () => typedError<ApiSettings, ErrorView>(__TAURI_INVOKE("api_settings")),
 	/**  Saves them; a running server applies them from its next request. */
-	setApiSettings: (settings: ApiSettingsView) => typedError<ApiSettingsView, ErrorView_Serialize>(__TAURI_INVOKE("set_api_settings", { settings })),
+	setApiSettings: (settings: ApiSettings) => typedError<ApiSettings, ErrorView>(__TAURI_INVOKE("set_api_settings", { settings })),
 };
 
 /* Types */
 /**
- *  What API clients may do beyond using local models (hearth-core's
- *  `ApiSettings`; both off by default, applied from the next request).
+ *  What the user allows API clients to do beyond using local models (both
+ *  off by default; a running server applies them from its next request).
  */
-export type ApiSettingsView = {
-	/**  Configured cloud providers' models can be used and are listed. */
+export type ApiSettings = {
+	/**  Configured cloud providers' models can be named (and are listed). */
 	cloudModels: boolean,
-	/**  API requests and answers are kept in the chat history. */
+	/**  Requests and answers are kept in the chat history. */
 	storeConversations: boolean,
 };
 
 /**  How one backend and model has been doing. */
-export type BackendStatsView = BackendStatsView_Serialize | BackendStatsView_Deserialize;
-
-/**  How one backend and model has been doing. */
-export type BackendStatsView_Deserialize = {
-	backend: string,
-	model: string,
-	requests: number,
-	errors: number,
-	errorsByKind: { [key in string]: number },
-	ttftP50Ms?: number | null,
-	ttftP95Ms?: number | null,
-	tokSP50?: number | null,
-	tokSP95?: number | null,
-	fallbacks: number,
-	retries: number,
-	tokensIn: number,
-	tokensOut: number,
-	costUsd: number | null,
-};
-
-/**  How one backend and model has been doing. */
-export type BackendStatsView_Serialize = {
+export type BackendStatsView = {
 	backend: string,
 	model: string,
 	requests: number,
@@ -162,25 +141,13 @@ export type BreakerView =
 { state: "halfOpen" };
 
 /**  Spending caps in US dollars; `null` is no cap. */
-export type BudgetView = BudgetView_Serialize | BudgetView_Deserialize;
-
-/**  Spending caps in US dollars; `null` is no cap. */
-export type BudgetView_Deserialize = {
-	dailyUsd?: number | null,
-	monthlyUsd?: number | null,
-};
-
-/**  Spending caps in US dollars; `null` is no cap. */
-export type BudgetView_Serialize = {
+export type BudgetView = {
 	dailyUsd: number | null,
 	monthlyUsd: number | null,
 };
 
 /**  A curated model. */
-export type CatalogModelView = CatalogModelView_Serialize | CatalogModelView_Deserialize;
-
-/**  A curated model. */
-export type CatalogModelView_Deserialize = {
+export type CatalogModelView = {
 	name: string,
 	repo: string,
 	file: string,
@@ -189,46 +156,15 @@ export type CatalogModelView_Deserialize = {
 	parameters: number,
 	context: number,
 	license: string,
-	fit: FitView_Deserialize,
-	recommended: boolean,
-};
-
-/**  A curated model. */
-export type CatalogModelView_Serialize = {
-	name: string,
-	repo: string,
-	file: string,
-	quant: string,
-	size: number,
-	parameters: number,
-	context: number,
-	license: string,
-	fit: FitView_Serialize,
+	fit: FitView,
 	recommended: boolean,
 };
 
 /**  Streamed while an answer is produced. */
-export type ChatEventView = ChatEventView_Serialize | ChatEventView_Deserialize;
-
-/**  Streamed while an answer is produced. */
-export type ChatEventView_Deserialize = { kind: "started"; userMessage?: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Deserialize } | { kind: "failed"; error: ErrorView_Deserialize };
-
-/**  Streamed while an answer is produced. */
-export type ChatEventView_Serialize = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView_Serialize } | { kind: "failed"; error: ErrorView_Serialize };
+export type ChatEventView = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView };
 
 /**  What a consent dialog asks: "Send this message to `backend`?" and why. */
-export type ConsentRequestView = ConsentRequestView_Serialize | ConsentRequestView_Deserialize;
-
-/**  What a consent dialog asks: "Send this message to `backend`?" and why. */
-export type ConsentRequestView_Deserialize = {
-	/**  `provider:model`. */
-	backend: string,
-	/**  Why the router wants to go there (a fallback's reason), if not chosen. */
-	reason?: string | null,
-};
-
-/**  What a consent dialog asks: "Send this message to `backend`?" and why. */
-export type ConsentRequestView_Serialize = {
+export type ConsentRequestView = {
 	/**  `provider:model`. */
 	backend: string,
 	/**  Why the router wants to go there (a fallback's reason), if not chosen. */
@@ -239,32 +175,12 @@ export type ConsentRequestView_Serialize = {
 export type ConsentView = "notAsked" | "granted" | "denied";
 
 /**  A conversation's settings. */
-export type ConversationInfo = ConversationInfo_Serialize | ConversationInfo_Deserialize;
-
-/**  A conversation's settings. */
-export type ConversationInfo_Deserialize = {
-	id: string,
-	title: string,
-	model?: string | null,
-	systemPrompt?: string | null,
-	sampling: SamplingView_Deserialize,
-	presetId?: string | null,
-	pinned: boolean,
-	/**  A chosen cloud model (`provider:model`); `null`: the local `model`. */
-	backend?: string | null,
-	/**  Where its messages may be sent. */
-	privacy: PrivacyView,
-	createdAt: number,
-	updatedAt: number,
-};
-
-/**  A conversation's settings. */
-export type ConversationInfo_Serialize = {
+export type ConversationInfo = {
 	id: string,
 	title: string,
 	model: string | null,
 	systemPrompt: string | null,
-	sampling: SamplingView_Serialize,
+	sampling: SamplingView,
 	presetId: string | null,
 	pinned: boolean,
 	/**  A chosen cloud model (`provider:model`); `null`: the local `model`. */
@@ -276,14 +192,11 @@ export type ConversationInfo_Serialize = {
 };
 
 /**  Changes to a conversation; absent fields stay as they are. */
-export type ConversationPatchView = ConversationPatchView_Serialize | ConversationPatchView_Deserialize;
-
-/**  Changes to a conversation; absent fields stay as they are. */
-export type ConversationPatchView_Deserialize = {
+export type ConversationPatchView = {
 	title?: string | null,
 	model?: string | null,
 	systemPrompt?: string | null,
-	sampling?: SamplingView_Deserialize | null,
+	sampling?: SamplingView | null,
 	presetId?: string | null,
 	pinned?: boolean | null,
 	/**  A cloud model (`provider:model`), or `null` for the local model. */
@@ -291,33 +204,8 @@ export type ConversationPatchView_Deserialize = {
 	privacy?: PrivacyView | null,
 };
 
-/**  Changes to a conversation; absent fields stay as they are. */
-export type ConversationPatchView_Serialize = {
-	title: string | null,
-	model?: string | null,
-	systemPrompt?: string | null,
-	sampling: SamplingView_Serialize | null,
-	presetId?: string | null,
-	pinned: boolean | null,
-	/**  A cloud model (`provider:model`), or `null` for the local model. */
-	backend?: string | null,
-	privacy: PrivacyView | null,
-};
-
 /**  A row of the conversation list. */
-export type ConversationSummaryView = ConversationSummaryView_Serialize | ConversationSummaryView_Deserialize;
-
-/**  A row of the conversation list. */
-export type ConversationSummaryView_Deserialize = {
-	id: string,
-	title: string,
-	model?: string | null,
-	pinned: boolean,
-	updatedAt: number,
-};
-
-/**  A row of the conversation list. */
-export type ConversationSummaryView_Serialize = {
+export type ConversationSummaryView = {
 	id: string,
 	title: string,
 	model: string | null,
@@ -326,28 +214,13 @@ export type ConversationSummaryView_Serialize = {
 };
 
 /**  A conversation with the messages of its active branch, root first. */
-export type ConversationView = ConversationView_Serialize | ConversationView_Deserialize;
-
-/**  A conversation with the messages of its active branch, root first. */
-export type ConversationView_Deserialize = {
-	conversation: ConversationInfo_Deserialize,
-	messages: MessageView_Deserialize[],
-};
-
-/**  A conversation with the messages of its active branch, root first. */
-export type ConversationView_Serialize = {
-	conversation: ConversationInfo_Serialize,
-	messages: MessageView_Serialize[],
+export type ConversationView = {
+	conversation: ConversationInfo,
+	messages: MessageView[],
 };
 
 /**  Streamed during a pull. */
-export type DownloadEventView = DownloadEventView_Serialize | DownloadEventView_Deserialize;
-
-/**  Streamed during a pull. */
-export type DownloadEventView_Deserialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs?: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView_Deserialize };
-
-/**  Streamed during a pull. */
-export type DownloadEventView_Serialize = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView_Serialize };
+export type DownloadEventView = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView };
 
 /**  What went wrong, coarsely. */
 export type ErrorKind = "notFound" | "invalid" | "tooLong" | "noModel" | "model" | "hub" | "store" | "locked" | "keychain" | "internal" | 
@@ -359,41 +232,18 @@ export type ErrorKind = "notFound" | "invalid" | "tooLong" | "noModel" | "model"
 "refused";
 
 /**  An error as a front end shows it: switch on `kind`, show `message`. */
-export type ErrorView = ErrorView_Serialize | ErrorView_Deserialize;
-
-/**  An error as a front end shows it: switch on `kind`, show `message`. */
-export type ErrorView_Deserialize = {
+export type ErrorView = {
 	kind: ErrorKind,
 	message: string,
 	/**  With `consentNeeded`: where the message would go and why. */
-	consent?: ConsentRequestView_Deserialize | null,
-};
-
-/**  An error as a front end shows it: switch on `kind`, show `message`. */
-export type ErrorView_Serialize = {
-	kind: ErrorKind,
-	message: string,
-	/**  With `consentNeeded`: where the message would go and why. */
-	consent?: ConsentRequestView_Serialize,
+	consent?: ConsentRequestView | null,
 };
 
 /**  The fit verdict. */
 export type FitVerdict = "fits" | "tight" | "wont_fit";
 
 /**  Fits / tight / won't fit, the memory needed and the expected speed. */
-export type FitView = FitView_Serialize | FitView_Deserialize;
-
-/**  Fits / tight / won't fit, the memory needed and the expected speed. */
-export type FitView_Deserialize = {
-	fit: FitVerdict,
-	total: number,
-	decodeTokS?: number | null,
-	approximate: boolean,
-	measured: boolean,
-};
-
-/**  Fits / tight / won't fit, the memory needed and the expected speed. */
-export type FitView_Serialize = {
+export type FitView = {
 	fit: FitVerdict,
 	total: number,
 	decodeTokS: number | null,
@@ -402,22 +252,7 @@ export type FitView_Serialize = {
 };
 
 /**  This machine. */
-export type HardwareView = HardwareView_Serialize | HardwareView_Deserialize;
-
-/**  This machine. */
-export type HardwareView_Deserialize = {
-	cpu: string,
-	cores: number,
-	ramTotal: number,
-	ramAvailable: number,
-	gpu?: string | null,
-	vram?: number | null,
-	device: string,
-	bandwidth: number | null,
-};
-
-/**  This machine. */
-export type HardwareView_Serialize = {
+export type HardwareView = {
 	cpu: string,
 	cores: number,
 	ramTotal: number,
@@ -429,28 +264,7 @@ export type HardwareView_Serialize = {
 };
 
 /**  A model in the library. */
-export type LibraryModelView = LibraryModelView_Serialize | LibraryModelView_Deserialize;
-
-/**  A model in the library. */
-export type LibraryModelView_Deserialize = {
-	id: string,
-	name?: string | null,
-	architecture: string,
-	parameters: number,
-	quant?: string | null,
-	contextLength?: number | null,
-	size: number,
-	hasChatTemplate: boolean,
-	source: SourceView,
-	owned: boolean,
-	path: string,
-	addedAt: number,
-	lastUsed?: number | null,
-	fit: FitView_Deserialize,
-};
-
-/**  A model in the library. */
-export type LibraryModelView_Serialize = {
+export type LibraryModelView = {
 	id: string,
 	name: string | null,
 	architecture: string,
@@ -464,7 +278,7 @@ export type LibraryModelView_Serialize = {
 	path: string,
 	addedAt: number,
 	lastUsed: number | null,
-	fit: FitView_Serialize,
+	fit: FitView,
 };
 
 /**  One replacement made in a message before it left the machine. */
@@ -476,28 +290,7 @@ export type MessageRedactionView = {
 };
 
 /**  One message, with the ids of its versions (branches) for the switcher. */
-export type MessageView = MessageView_Serialize | MessageView_Deserialize;
-
-/**  One message, with the ids of its versions (branches) for the switcher. */
-export type MessageView_Deserialize = {
-	id: string,
-	parentId?: string | null,
-	role: RoleView,
-	content: string,
-	status: StatusView,
-	backend?: string | null,
-	model?: string | null,
-	metrics: MetricsView_Deserialize,
-	error?: string | null,
-	/**  Why a fallback answered in place of the chosen backend. */
-	fallbackReason?: string | null,
-	createdAt: number,
-	/**  This message's versions, itself included, oldest first. */
-	siblings: string[],
-};
-
-/**  One message, with the ids of its versions (branches) for the switcher. */
-export type MessageView_Serialize = {
+export type MessageView = {
 	id: string,
 	parentId: string | null,
 	role: RoleView,
@@ -505,7 +298,7 @@ export type MessageView_Serialize = {
 	status: StatusView,
 	backend: string | null,
 	model: string | null,
-	metrics: MetricsView_Serialize,
+	metrics: MetricsView,
 	error: string | null,
 	/**  Why a fallback answered in place of the chosen backend. */
 	fallbackReason: string | null,
@@ -515,20 +308,7 @@ export type MessageView_Serialize = {
 };
 
 /**  Speed and size of one answer. */
-export type MetricsView = MetricsView_Serialize | MetricsView_Deserialize;
-
-/**  Speed and size of one answer. */
-export type MetricsView_Deserialize = {
-	tokensIn?: number | null,
-	tokensOut?: number | null,
-	promptTokensReused?: number | null,
-	ttftMs?: number | null,
-	decodeTokS?: number | null,
-	latencyMs?: number | null,
-};
-
-/**  Speed and size of one answer. */
-export type MetricsView_Serialize = {
+export type MetricsView = {
 	tokensIn: number | null,
 	tokensOut: number | null,
 	promptTokensReused: number | null,
@@ -538,22 +318,7 @@ export type MetricsView_Serialize = {
 };
 
 /**  One outbound connection Hearth made. */
-export type NetworkRecordView = NetworkRecordView_Serialize | NetworkRecordView_Deserialize;
-
-/**  One outbound connection Hearth made. */
-export type NetworkRecordView_Deserialize = {
-	at: number,
-	host: string,
-	purpose: string,
-	detail?: string | null,
-	bytesSent: number,
-	bytesReceived: number,
-	status?: number | null,
-	ok: boolean,
-};
-
-/**  One outbound connection Hearth made. */
-export type NetworkRecordView_Serialize = {
+export type NetworkRecordView = {
 	at: number,
 	host: string,
 	purpose: string,
@@ -565,17 +330,7 @@ export type NetworkRecordView_Serialize = {
 };
 
 /**  A new conversation. */
-export type NewConversationView = NewConversationView_Serialize | NewConversationView_Deserialize;
-
-/**  A new conversation. */
-export type NewConversationView_Deserialize = {
-	model?: string | null,
-	systemPrompt?: string | null,
-	presetId?: string | null,
-};
-
-/**  A new conversation. */
-export type NewConversationView_Serialize = {
+export type NewConversationView = {
 	model: string | null,
 	systemPrompt: string | null,
 	presetId: string | null,
@@ -590,43 +345,20 @@ export type PendingDownloadView = {
 };
 
 /**  A preset to create (`id` null) or change. */
-export type PresetDraftView = PresetDraftView_Serialize | PresetDraftView_Deserialize;
-
-/**  A preset to create (`id` null) or change. */
-export type PresetDraftView_Deserialize = {
-	id?: string | null,
-	name: string,
-	systemPrompt?: string | null,
-	sampling: SamplingView_Deserialize,
-};
-
-/**  A preset to create (`id` null) or change. */
-export type PresetDraftView_Serialize = {
+export type PresetDraftView = {
 	id: string | null,
 	name: string,
 	systemPrompt: string | null,
-	sampling: SamplingView_Serialize,
+	sampling: SamplingView,
 };
 
 /**  A preset (the latest version). */
-export type PresetView = PresetView_Serialize | PresetView_Deserialize;
-
-/**  A preset (the latest version). */
-export type PresetView_Deserialize = {
-	id: string,
-	version: number,
-	name: string,
-	systemPrompt?: string | null,
-	sampling: SamplingView_Deserialize,
-};
-
-/**  A preset (the latest version). */
-export type PresetView_Serialize = {
+export type PresetView = {
 	id: string,
 	version: number,
 	name: string,
 	systemPrompt: string | null,
-	sampling: SamplingView_Serialize,
+	sampling: SamplingView,
 };
 
 /**  A model's price in US dollars per million tokens. */
@@ -645,18 +377,7 @@ export type PrivacyView =
 { policy: "cloudFallback"; chain: string[] };
 
 /**  A kind of provider the add form offers. */
-export type ProviderKindView = ProviderKindView_Serialize | ProviderKindView_Deserialize;
-
-/**  A kind of provider the add form offers. */
-export type ProviderKindView_Deserialize = {
-	kind: string,
-	label: string,
-	defaultBaseUrl?: string | null,
-	needsKey: boolean,
-};
-
-/**  A kind of provider the add form offers. */
-export type ProviderKindView_Serialize = {
+export type ProviderKindView = {
 	kind: string,
 	label: string,
 	defaultBaseUrl: string | null,
@@ -664,36 +385,13 @@ export type ProviderKindView_Serialize = {
 };
 
 /**  A model a provider offers. */
-export type ProviderModelView = ProviderModelView_Serialize | ProviderModelView_Deserialize;
-
-/**  A model a provider offers. */
-export type ProviderModelView_Deserialize = {
-	id: string,
-	name?: string | null,
-};
-
-/**  A model a provider offers. */
-export type ProviderModelView_Serialize = {
+export type ProviderModelView = {
 	id: string,
 	name: string | null,
 };
 
 /**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
-export type ProviderView = ProviderView_Serialize | ProviderView_Deserialize;
-
-/**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
-export type ProviderView_Deserialize = {
-	name: string,
-	/**  `openai`, `anthropic`, `gemini` or `compat`. */
-	kind: string,
-	kindLabel: string,
-	baseUrl: string,
-	key?: string | null,
-	breaker: BreakerView,
-};
-
-/**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
-export type ProviderView_Serialize = {
+export type ProviderView = {
 	name: string,
 	/**  `openai`, `anthropic`, `gemini` or `compat`. */
 	kind: string,
@@ -711,60 +409,24 @@ export type RedactionView = {
 };
 
 /**  A downloadable model of a repo (split parts count as one). */
-export type RemoteFileView = RemoteFileView_Serialize | RemoteFileView_Deserialize;
-
-/**  A downloadable model of a repo (split parts count as one). */
-export type RemoteFileView_Deserialize = {
-	name: string,
-	quant?: string | null,
-	size: number,
-	parts: number,
-	fit: FitView_Deserialize,
-};
-
-/**  A downloadable model of a repo (split parts count as one). */
-export type RemoteFileView_Serialize = {
+export type RemoteFileView = {
 	name: string,
 	quant: string | null,
 	size: number,
 	parts: number,
-	fit: FitView_Serialize,
+	fit: FitView,
 };
 
 /**  A repo's models. */
-export type RepoFilesView = RepoFilesView_Serialize | RepoFilesView_Deserialize;
-
-/**  A repo's models. */
-export type RepoFilesView_Deserialize = {
-	repo: string,
-	gated: boolean,
-	license?: string | null,
-	files: RemoteFileView_Deserialize[],
-};
-
-/**  A repo's models. */
-export type RepoFilesView_Serialize = {
+export type RepoFilesView = {
 	repo: string,
 	gated: boolean,
 	license: string | null,
-	files: RemoteFileView_Serialize[],
+	files: RemoteFileView[],
 };
 
 /**  A Hugging Face search hit. */
-export type RepoSummaryView = RepoSummaryView_Serialize | RepoSummaryView_Deserialize;
-
-/**  A Hugging Face search hit. */
-export type RepoSummaryView_Deserialize = {
-	id: string,
-	downloads: number,
-	likes: number,
-	updated?: string | null,
-	license?: string | null,
-	gated: boolean,
-};
-
-/**  A Hugging Face search hit. */
-export type RepoSummaryView_Serialize = {
+export type RepoSummaryView = {
 	id: string,
 	downloads: number,
 	likes: number,
@@ -777,21 +439,7 @@ export type RepoSummaryView_Serialize = {
 export type RoleView = "system" | "user" | "assistant";
 
 /**  Sampling settings; `null` means the model's default. */
-export type SamplingView = SamplingView_Serialize | SamplingView_Deserialize;
-
-/**  Sampling settings; `null` means the model's default. */
-export type SamplingView_Deserialize = {
-	temperature?: number | null,
-	topK?: number | null,
-	topP?: number | null,
-	minP?: number | null,
-	repeatPenalty?: number | null,
-	seed?: number | null,
-	maxTokens?: number | null,
-};
-
-/**  Sampling settings; `null` means the model's default. */
-export type SamplingView_Serialize = {
+export type SamplingView = {
 	temperature: number | null,
 	topK: number | null,
 	topP: number | null,
@@ -811,54 +459,18 @@ export type SearchHitView = {
 };
 
 /**  One request the server answered (never its body, headers or key). */
-export type ServerRequestView = ServerRequestView_Serialize | ServerRequestView_Deserialize;
-
-/**  One request the server answered (never its body, headers or key). */
-export type ServerRequestView_Deserialize = {
-	/**  Unix milliseconds. */
-	atMs: number | null,
+export type ServerRequestView = {
+	/**  Unix milliseconds (a JavaScript number holds them exactly). */
+	atMs: number,
 	method: string,
 	path: string,
 	status: number,
-	durationMs: number | null,
-	model?: string | null,
-};
-
-/**  One request the server answered (never its body, headers or key). */
-export type ServerRequestView_Serialize = {
-	/**  Unix milliseconds. */
-	atMs: number | null,
-	method: string,
-	path: string,
-	status: number,
-	durationMs: number | null,
+	durationMs: number,
 	model: string | null,
 };
 
 /**  What the server page shows. */
-export type ServerStatusView = ServerStatusView_Serialize | ServerStatusView_Deserialize;
-
-/**  What the server page shows. */
-export type ServerStatusView_Deserialize = {
-	running: boolean,
-	/**  `http://127.0.0.1:11435` (`0.0.0.0`: every interface) while running. */
-	address?: string | null,
-	port?: number | null,
-	/**  Clients must send `Authorization: Bearer KEY` (the server is exposed). */
-	keyRequired: boolean,
-	/**  The key with all but its ends hidden, once a key exists. */
-	maskedKey?: string | null,
-	/**  Browser origins that get CORS headers (the running server's). */
-	corsOrigins: string[],
-	/**
-	 *  `http://192.168.1.20:11435`: how other devices reach an exposed server
-	 *  (this computer's primary network address), when it can be found.
-	 */
-	lanAddress?: string | null,
-};
-
-/**  What the server page shows. */
-export type ServerStatusView_Serialize = {
+export type ServerStatusView = {
 	running: boolean,
 	/**  `http://127.0.0.1:11435` (`0.0.0.0`: every interface) while running. */
 	address: string | null,
@@ -877,39 +489,18 @@ export type ServerStatusView_Serialize = {
 };
 
 /**  Changes to the settings. */
-export type SettingsPatchView = SettingsPatchView_Serialize | SettingsPatchView_Deserialize;
-
-/**  Changes to the settings. */
-export type SettingsPatchView_Deserialize = {
+export type SettingsPatchView = {
 	theme?: Theme | null,
-	defaultSampling?: SamplingView_Deserialize | null,
-};
-
-/**  Changes to the settings. */
-export type SettingsPatchView_Serialize = {
-	theme: Theme | null,
-	defaultSampling: SamplingView_Serialize | null,
+	defaultSampling?: SamplingView | null,
 };
 
 /**  Settings and where the data is. */
-export type SettingsView = SettingsView_Serialize | SettingsView_Deserialize;
-
-/**  Settings and where the data is. */
-export type SettingsView_Deserialize = {
+export type SettingsView = {
 	dataDir: string,
 	encrypted: boolean,
 	keyInKeychain: boolean,
 	theme: Theme,
-	defaultSampling: SamplingView_Deserialize,
-};
-
-/**  Settings and where the data is. */
-export type SettingsView_Serialize = {
-	dataDir: string,
-	encrypted: boolean,
-	keyInKeychain: boolean,
-	theme: Theme,
-	defaultSampling: SamplingView_Serialize,
+	defaultSampling: SamplingView,
 };
 
 /**  Where a library model came from. */
@@ -924,29 +515,12 @@ export type StartServerView = {
 };
 
 /**  What the UI shows first: ready, or why Hearth could not start. */
-export type Startup = Startup_Serialize | Startup_Deserialize;
-
-/**  What the UI shows first: ready, or why Hearth could not start. */
-export type Startup_Deserialize = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView_Deserialize };
-
-/**  What the UI shows first: ready, or why Hearth could not start. */
-export type Startup_Serialize = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView_Serialize };
+export type Startup = { kind: "ready"; firstRun: boolean } | { kind: "failed"; error: ErrorView };
 
 /**  Usage of every backend since a time (all time when `since` is null). */
-export type StatsView = StatsView_Serialize | StatsView_Deserialize;
-
-/**  Usage of every backend since a time (all time when `since` is null). */
-export type StatsView_Deserialize = {
-	since?: number | null,
-	backends: BackendStatsView_Deserialize[],
-	/**  The cost of all of them, in US dollars. */
-	totalCostUsd: number | null,
-};
-
-/**  Usage of every backend since a time (all time when `since` is null). */
-export type StatsView_Serialize = {
+export type StatsView = {
 	since: number | null,
-	backends: BackendStatsView_Serialize[],
+	backends: BackendStatsView[],
 	/**  The cost of all of them, in US dollars. */
 	totalCostUsd: number | null,
 };
@@ -957,8 +531,16 @@ export type StatusView = "complete" | "streaming" | "partial" | "cancelled" | "e
 /**  The colour theme. */
 export type Theme = "system" | "light" | "dark";
 
-/**  Which turn [`run_turn`] runs. */
-export type TurnRequest = { kind: "send"; conversationId: string; text: string } | { kind: "regenerate"; messageId: string } | { kind: "edit"; messageId: string; text: string } | { kind: "continue"; messageId: string };
+/**  Which turn to run, named by ids as front ends hold them. */
+export type TurnRequest = 
+/**  A new user message in a conversation. */
+{ kind: "send"; conversationId: string; text: string } | 
+/**  A new answer to the same question as this assistant message. */
+{ kind: "regenerate"; messageId: string } | 
+/**  This user message edited, as a new branch, and answered. */
+{ kind: "edit"; messageId: string; text: string } | 
+/**  More of this unfinished assistant message. */
+{ kind: "continue"; messageId: string };
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

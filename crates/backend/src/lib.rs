@@ -4,7 +4,9 @@
 //! [`ChatBackend`]: it takes a [`ChatRequest`], streams text into a
 //! [`TokenSink`] and ends with a [`Completion`] or a classified
 //! [`BackendError`]. The router only ever looks at the error's
-//! [`ErrorKind`], never at a provider's own errors.
+//! [`ErrorKind`], never at a provider's own errors. A backend that knows its
+//! context window and counts tokens (the local engine) says so, and the turn
+//! path fits the conversation into it.
 //!
 //! ```
 //! use hearth_backend::{Message, Role};
@@ -18,7 +20,9 @@ mod request;
 
 pub use error::{BackendError, ErrorKind};
 pub use message::{Message, Role};
-pub use request::{BackendId, ChatRequest, Completion, FinishReason, TokenSink, Usage};
+pub use request::{
+    BackendId, ChatRequest, Completion, EngineStats, FinishReason, PromptMode, TokenSink, Usage,
+};
 pub use tokio_util::sync::CancellationToken;
 
 /// Something that answers chat requests: the local engine or a cloud provider.
@@ -35,4 +39,20 @@ pub trait ChatBackend: Send + Sync {
         out: TokenSink,
         cancel: CancellationToken,
     ) -> Result<Completion, BackendError>;
+
+    /// The context window in tokens, when the backend knows it and can count
+    /// a prompt's tokens ([`ChatBackend::count_tokens`]): a conversation is
+    /// then fitted into it before it is sent. Cloud providers say `None`:
+    /// their windows are large and they refuse what does not fit.
+    fn context_window(&self) -> Option<usize> {
+        None
+    }
+
+    /// How many tokens the prompt of `req` is, as this backend would build it
+    /// (the local engine: its chat template and tokenizer; no I/O). `None`:
+    /// the backend cannot count.
+    fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
+        let _ = req;
+        Ok(None)
+    }
 }

@@ -45,20 +45,52 @@ impl std::fmt::Display for BackendId {
 }
 
 /// What to answer and how.
+///
+/// `None` settings are the backend's own defaults. A backend without a knob
+/// ignores it: cloud providers have no `top_k`, `min_p`, repeat penalty or
+/// seed, and send every [`PromptMode`] as a chat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The model to ask (the provider's name for it).
     pub model: String,
     /// The conversation, system prompt first if there is one.
     pub messages: Vec<Message>,
+    /// How the messages become the model's prompt.
+    pub mode: PromptMode,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
+    /// Keep only the K most likely tokens (0: off).
+    pub top_k: Option<u32>,
+    /// Drop tokens less likely than this times the most likely one.
+    pub min_p: Option<f32>,
+    /// Penalty for tokens seen in the last `repeat_last_n` (1: off).
+    pub repeat_penalty: Option<f32>,
+    pub repeat_last_n: Option<u32>,
+    /// Seed of the sampler, for a reproducible answer.
+    pub seed: Option<u64>,
     pub stop: Vec<String>,
     /// The answer must be one JSON object (OpenAI's `response_format:
     /// json_object`, Gemini's `responseMimeType: application/json`). Providers
     /// without such a switch (Anthropic) are not asked with it.
     pub json: bool,
+}
+
+/// How a request's messages become the model's prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptMode {
+    /// A conversation: the model writes the next answer.
+    #[default]
+    Chat,
+    /// The last message is an assistant answer that was cut short: the model
+    /// carries it on, in the same message. Cloud providers get it as a
+    /// trailing assistant message, which is how their APIs say the same.
+    Continue,
+    /// Text completion: the messages' text, as it is, without the chat
+    /// template (front ends send one user message). Only the local engine
+    /// reads it so; cloud providers get that message as a chat.
+    Text,
 }
 
 /// Where a backend sends the answer's text as it arrives.
@@ -91,10 +123,14 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
-    /// The model finished (or hit a stop string).
+    /// The model finished (cloud providers: or hit a stop string).
     Stop,
+    /// A stop string appeared (backends that tell it apart from [`Self::Stop`]).
+    StopSequence,
     /// The token limit.
     Length,
+    /// The context window is full (the local engine; providers say [`Self::Length`]).
+    ContextFull,
     /// The caller cancelled.
     Cancelled,
     /// The provider's content filter.
@@ -117,6 +153,33 @@ pub struct Completion {
     pub time_to_first_token: Option<Duration>,
     /// Attempts that failed before this one succeeded (retries).
     pub retries: u32,
+    /// What the local engine measured; `None` from cloud providers, whose
+    /// speed is worked out from the usage and the clock.
+    pub engine: Option<EngineStats>,
+}
+
+impl FinishReason {
+    /// Whether the answer was cut by a limit (OpenAI's `finish_reason: length`).
+    pub fn is_length(&self) -> bool {
+        matches!(self, Self::Length | Self::ContextFull)
+    }
+}
+
+/// What the local engine measures about a generation, beyond [`Usage`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Prompt tokens whose cache entries were reused from the previous request.
+    pub prompt_tokens_reused: u64,
+    /// New prompt tokens per second.
+    pub prefill_tok_s: f64,
+    /// Generated tokens per second after the first.
+    pub decode_tok_s: f64,
+    /// How long loading the model took.
+    pub load_time: Duration,
+    /// `cpu`, `cuda:0`, `metal:0`.
+    pub device: String,
+    /// The sampling seed used (given or random), to reproduce the answer.
+    pub seed: u64,
 }
 
 #[cfg(test)]

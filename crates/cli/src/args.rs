@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use hearth_backend::{ChatRequest, Message, PromptMode};
 use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
-use hearth_engine::{
-    DevicePreference, Engine, EngineOptions, GenerateRequest, OutputFormat, Prompt, SamplingParams,
-};
+use hearth_engine::{DevicePreference, Engine, EngineOptions};
 use hearth_secrets::{KeyringStore, SecretStore};
 
 /// Which model to load, and how.
@@ -172,26 +171,23 @@ pub(crate) struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// A request for `prompt` with these settings.
-    pub(crate) fn request(&self, prompt: Prompt) -> GenerateRequest {
-        GenerateRequest {
-            prompt,
-            sampling: self.params(),
-            max_tokens: self.max_tokens,
-            stop: self.stop.clone(),
-            format: OutputFormat::Text,
-        }
-    }
-
-    fn params(&self) -> SamplingParams {
-        SamplingParams {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repeat_penalty: self.repeat_penalty,
-            repeat_last_n: self.repeat_last_n,
+    /// A request for `messages` read in `mode`, with these settings.
+    pub(crate) fn request(&self, messages: Vec<Message>, mode: PromptMode) -> ChatRequest {
+        // Out-of-range counts saturate: a limit past u32 is no limit in practice.
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        ChatRequest {
+            messages,
+            mode,
+            max_tokens: self.max_tokens.map(count),
+            temperature: Some(self.temperature),
+            top_p: Some(self.top_p),
+            top_k: Some(count(self.top_k)),
+            min_p: Some(self.min_p),
+            repeat_penalty: Some(self.repeat_penalty),
+            repeat_last_n: Some(count(self.repeat_last_n)),
             seed: self.seed,
+            stop: self.stop.clone(),
+            ..ChatRequest::default()
         }
     }
 }

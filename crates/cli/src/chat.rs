@@ -5,7 +5,7 @@
 //! again. Each turn reuses the model's cache for the conversation so far.
 //! Ctrl-C stops the answer being written, Ctrl-D ends the session.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
@@ -18,6 +18,7 @@ use tokio::runtime::Runtime;
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
 use crate::open;
+use crate::out::{note, noteln, out, outln};
 use crate::route::{self, RouteArgs};
 
 const HELP: &str = "\
@@ -64,7 +65,6 @@ struct Session {
     last: Option<Message>,
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn chat(args: &Args) -> Result<()> {
     let engine = args.model.engine_options();
     let app = open::app(engine)?;
@@ -86,7 +86,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             })?
         }
     };
-    eprintln!(
+    noteln!(
         "conversation {} · {} · {} · /help for commands, Ctrl-D to quit.",
         conversation.id,
         conversation
@@ -116,9 +116,9 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     loop {
-        eprint!("> ");
+        note!("> ");
         let Some(input) = read_message(&mut lines)? else {
-            eprintln!();
+            noteln!();
             return Ok(());
         };
         let input = input.trim();
@@ -134,7 +134,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             None => session.send(input),
         };
         if let Err(e) = outcome {
-            eprintln!("error: {e:#}");
+            noteln!("error: {e:#}");
         }
     }
 }
@@ -188,7 +188,6 @@ impl Session {
     }
 
     /// Runs one turn, printing the answer as it streams.
-    #[allow(clippy::print_stderr)]
     fn turn<F, Fut>(&mut self, start: F) -> Result<()>
     where
         F: FnOnce(tokio_util::sync::CancellationToken, Box<dyn FnMut(ChatEvent) + Send>) -> Fut,
@@ -196,25 +195,24 @@ impl Session {
     {
         let cancel = self.interrupt.start();
         let on_event = Box::new(|event: ChatEvent| {
-            let mut out = std::io::stdout().lock();
             match event {
-                ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => eprintln!(
+                ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
                     "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
                 ),
                 ChatEvent::Token { text } => {
                     // A closed stdout must not stop the answer being stored.
-                    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                    let _ = out!("{text}");
                 }
                 _ => {}
             }
         });
         let result = self.runtime.block_on(start(cancel, on_event));
         self.interrupt.finish();
-        println_out();
+        let _ = outln!();
         let turn = result?;
         let answer = &turn.answer;
         if let Some(reason) = &answer.fallback_reason {
-            eprintln!(
+            noteln!(
                 "(answered by {}:{} because {reason})",
                 answer.backend.as_deref().unwrap_or("?"),
                 answer.model.as_deref().unwrap_or("?")
@@ -224,21 +222,20 @@ impl Session {
             .as_deref()
             .is_some_and(|b| b != hearth_core::LOCAL_BACKEND)
         {
-            eprintln!(
+            noteln!(
                 "(answered by the cloud model {}:{})",
                 answer.backend.as_deref().unwrap_or("?"),
                 answer.model.as_deref().unwrap_or("?")
             );
         }
         if turn.answer.status == MessageStatus::Cancelled {
-            eprintln!("(stopped; /continue carries on)");
+            noteln!("(stopped; /continue carries on)");
         }
         self.last = Some(turn.answer);
         Ok(())
     }
 
     /// Handles `/command`; returns false when the session should end.
-    #[allow(clippy::print_stderr)]
     fn command(&mut self, command: &str) -> Result<bool> {
         let (name, rest) = command
             .split_once(char::is_whitespace)
@@ -251,7 +248,7 @@ impl Session {
                     ..ConversationPatch::default()
                 };
                 self.conversation = self.app.store().update_conversation(self.id(), &patch)?;
-                eprintln!(
+                noteln!(
                     "system prompt {}",
                     if text.is_empty() { "removed" } else { "set" }
                 );
@@ -267,7 +264,7 @@ impl Session {
                 })?;
                 self.conversation = fresh;
                 self.last = None;
-                eprintln!("conversation cleared (new conversation {})", self.id());
+                noteln!("conversation cleared (new conversation {})", self.id());
             }
             "regen" | "continue" => {
                 let Some(last) = self.last_answer()? else {
@@ -277,7 +274,7 @@ impl Session {
                 let continuing = name == "continue";
                 if continuing {
                     // Show what is being continued, so the output reads on.
-                    print_out(&last.content);
+                    let _ = out!("{}", last.content);
                 }
                 self.turn(|cancel, on_event| async move {
                     if continuing {
@@ -290,16 +287,16 @@ impl Session {
             }
             "title" => {
                 let title = self.runtime.block_on(self.app.suggest_title(self.id()))?;
-                eprintln!("title: {title}");
+                noteln!("title: {title}");
             }
             "stats" => match &self.last {
-                Some(message) => eprintln!("{}", stats_line(message)),
-                None => eprintln!("no answer yet"),
+                Some(message) => noteln!("{}", stats_line(message)),
+                None => noteln!("no answer yet"),
             },
-            "id" => eprintln!("{}", self.id()),
-            "help" | "?" => eprintln!("{HELP}"),
+            "id" => noteln!("{}", self.id()),
+            "help" | "?" => noteln!("{HELP}"),
             "bye" | "quit" | "exit" => return Ok(false),
-            other => eprintln!("unknown command /{other}; /help lists them"),
+            other => noteln!("unknown command /{other}; /help lists them"),
         }
         Ok(true)
     }
@@ -312,16 +309,6 @@ impl Session {
             .rev()
             .find(|m| m.role == hearth_backend::Role::Assistant))
     }
-}
-
-#[allow(clippy::print_stdout)]
-fn println_out() {
-    println!();
-}
-
-#[allow(clippy::print_stdout)]
-fn print_out(text: &str) {
-    print!("{text}");
 }
 
 /// `[prompt 31 tok (0 reused) · 24 tok at 61.2 tok/s · TTFT 0.08 s · 0.52 s · complete · model]`

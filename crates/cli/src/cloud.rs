@@ -14,6 +14,7 @@ use hearth_secrets::SecretString;
 use tokio::runtime::Runtime;
 
 use crate::open;
+use crate::out::{noteln, outln};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ProviderArgs {
@@ -88,7 +89,6 @@ enum StoreChoice {
     Env,
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
     match &args.command {
         ProviderCommand::Add {
@@ -120,7 +120,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
             };
             let app = app()?;
             let info = app.add_provider(&name, *kind, base_url.clone(), key)?;
-            eprintln!(
+            noteln!(
                 "added {} ({}, {}){}; check it with `hearth provider test {}`",
                 info.name,
                 kind.label(),
@@ -134,7 +134,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
         ProviderCommand::List => {
             let providers = app()?.providers()?;
             if providers.is_empty() {
-                eprintln!("no providers; add one with `hearth provider add openai`");
+                noteln!("no providers; add one with `hearth provider add openai`");
             }
             for p in providers {
                 let key = match (&p.key, &p.key_source) {
@@ -142,7 +142,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                     (Some(mask), source) => format!("key {mask} {}", source.describe()),
                     (None, source) => format!("key {}", source.describe()),
                 };
-                println!(
+                outln!(
                     "{:<14} {:<10} {:<40} {:<8} {:<48} {}",
                     p.name,
                     p.kind.as_str(),
@@ -150,26 +150,26 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                     if p.configured { "" } else { "session" },
                     key,
                     breaker_text(&p.breaker)
-                );
+                )?;
             }
         }
         ProviderCommand::Test { name } => {
             let app = app()?;
             let models = runtime()?.block_on(app.test_provider(name))?;
-            println!("{name}: connected, {models} models available");
+            outln!("{name}: connected, {models} models available")?;
         }
         ProviderCommand::Models { name } => {
             let app = app()?;
             for model in runtime()?.block_on(app.provider_models(name))? {
                 match model.name {
-                    Some(label) if label != model.id => println!("{name}:{}\t{label}", model.id),
-                    _ => println!("{name}:{}", model.id),
+                    Some(label) if label != model.id => outln!("{name}:{}\t{label}", model.id)?,
+                    _ => outln!("{name}:{}", model.id)?,
                 }
             }
         }
         ProviderCommand::Rm { name } => {
             if app()?.remove_provider(name)? {
-                eprintln!("removed {name} and its key");
+                noteln!("removed {name} and its key");
             } else {
                 bail!("no provider named {name:?}");
             }
@@ -190,7 +190,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                     output: *output,
                 }),
             )?;
-            eprintln!("{provider}:{model} costs ${input}/M input and ${output}/M output tokens");
+            noteln!("{provider}:{model} costs ${input}/M input and ${output}/M output tokens");
         }
     }
     Ok(())
@@ -198,11 +198,10 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
 
 /// The key from the named (or the kind's usual) environment variable, else
 /// from stdin.
-#[allow(clippy::print_stderr)]
 fn read_key(kind: ProviderKind, key_env: Option<&str>) -> Result<Option<SecretString>> {
     if let Some(var) = key_env.or(provider_key_var(kind)) {
         if let Some(value) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
-            eprintln!("using the key in {var}");
+            noteln!("using the key in {var}");
             return Ok(Some(SecretString::from(value.trim().to_owned())));
         }
         if key_env.is_some() {
@@ -253,19 +252,18 @@ pub(crate) struct StatsArgs {
 }
 
 /// `hearth stats`: per backend TTFT and speed percentiles, errors, fallbacks.
-#[allow(clippy::print_stdout)]
 pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
     let since = args
         .days
         .map(|d| hearth_store::now() - i64::from(d) * 86_400_000);
     let stats = app()?.stats(since)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
     let tok = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
-    println!(
+    outln!(
         "{:<28} {:>5} {:>6} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9}  errors",
         "backend:model",
         "reqs",
@@ -277,14 +275,14 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
         "fallb",
         "retry",
         "cost $"
-    );
+    )?;
     for b in &stats.backends {
         let errors: Vec<String> = b
             .errors_by_kind
             .iter()
             .map(|(kind, n)| format!("{kind} {n}"))
             .collect();
-        println!(
+        outln!(
             "{:<28} {:>5} {:>6.1} {:>9} {:>9} {:>7} {:>7} {:>5} {:>5} {:>9.4}  {}",
             format!("{}:{}", b.backend, b.model),
             b.requests,
@@ -297,7 +295,7 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
             b.retries,
             b.cost_usd,
             errors.join(", ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -326,21 +324,20 @@ enum NetworkCommand {
     Status,
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
     let app = app()?;
     match &args.command {
         NetworkCommand::Log { limit, json } => {
             let log = app.network_log(*limit)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&log)?);
+                outln!("{}", serde_json::to_string_pretty(&log)?)?;
                 return Ok(());
             }
             if log.is_empty() {
-                eprintln!("no connections recorded");
+                noteln!("no connections recorded");
             }
             for r in log {
-                println!(
+                outln!(
                     "{}  {:<28} {:<14} {:<14} sent {:>8} B  received {:>9} B  {}",
                     hearth_store::format_time(r.at),
                     r.host,
@@ -354,19 +351,19 @@ pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
                         (true, None) => "ok".into(),
                         (false, None) => "failed".into(),
                     }
-                );
+                )?;
             }
         }
         NetworkCommand::Offline => {
             app.set_offline(true)?;
-            eprintln!("offline: Hearth will open no connection until `hearth network online`");
+            noteln!("offline: Hearth will open no connection until `hearth network online`");
         }
         NetworkCommand::Online => {
             app.set_offline(false)?;
-            eprintln!("online: configured providers and Hugging Face can be reached");
+            noteln!("online: configured providers and Hugging Face can be reached");
         }
         NetworkCommand::Status => {
-            println!("{}", if app.offline() { "offline" } else { "online" });
+            outln!("{}", if app.offline() { "offline" } else { "online" })?;
         }
     }
     Ok(())
@@ -386,7 +383,6 @@ pub(crate) struct BudgetArgs {
 }
 
 /// `hearth budget`: show or set the spending caps.
-#[allow(clippy::print_stdout)]
 pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
     let app = app()?;
     let mut budget = app.budget()?;
@@ -403,11 +399,11 @@ pub(crate) fn budget(args: &BudgetArgs) -> Result<()> {
         app.set_budget(budget)?;
     }
     let cap = |c: Option<f64>| c.map_or("none".into(), |c| format!("${c:.2}"));
-    println!(
+    outln!(
         "daily {} · monthly {}",
         cap(budget.daily_usd),
         cap(budget.monthly_usd)
-    );
+    )?;
     Ok(())
 }
 
@@ -423,7 +419,6 @@ pub(crate) struct RouterArgs {
 }
 
 /// `hearth router`: show or set the router's minimum local speed.
-#[allow(clippy::print_stdout)]
 pub(crate) fn router(args: &RouterArgs) -> Result<()> {
     let app = app()?;
     if args.no_min_speed {
@@ -432,10 +427,10 @@ pub(crate) fn router(args: &RouterArgs) -> Result<()> {
         app.set_min_local_speed(Some(speed))?;
     }
     match app.min_local_speed()? {
-        Some(speed) => println!(
+        Some(speed) => outln!(
             "local models measured below {speed:.1} tokens/s fall back where a conversation allows cloud"
-        ),
-        None => println!("no minimum local speed"),
+        )?,
+        None => outln!("no minimum local speed")?,
     }
     Ok(())
 }
@@ -454,7 +449,6 @@ pub(crate) struct RedactionArgs {
 }
 
 /// `hearth redaction`: what is replaced before text goes to a cloud provider.
-#[allow(clippy::print_stdout)]
 pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
     let app = app()?;
     let mut settings: RedactionSettings = app.redaction()?;
@@ -466,7 +460,7 @@ pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
     }
     settings.words.extend(args.words.iter().cloned());
     app.set_redaction(&settings)?;
-    println!(
+    outln!(
         "redaction {}: e-mail addresses, phone, card and IBAN numbers{}",
         if settings.enabled { "on" } else { "off" },
         if settings.words.is_empty() {
@@ -474,6 +468,6 @@ pub(crate) fn redaction(args: &RedactionArgs) -> Result<()> {
         } else {
             format!(", and {} word(s) of yours", settings.words.len())
         }
-    );
+    )?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use hearth_store::{ConversationId, ListQuery, Store};
 
 use crate::open;
+use crate::out::noteln;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -84,7 +85,6 @@ enum Format {
     Json,
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn history(args: &Args) -> Result<()> {
     let app = open::app(hearth_engine::EngineOptions::default())?;
     // These two lock the store themselves.
@@ -94,7 +94,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
             all: Some(dest), ..
         } => {
             let report = app.export_history(dest)?;
-            eprintln!(
+            noteln!(
                 "exported {} conversation(s) to {} ({} files: {} and one Markdown file each)",
                 report.conversations,
                 report.path.display(),
@@ -118,7 +118,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 serde_json::to_writer_pretty(&mut out, &list)?;
                 writeln!(out)?;
             } else if list.is_empty() {
-                eprintln!("no conversations yet; `hearth chat` starts one");
+                noteln!("no conversations yet; `hearth chat` starts one");
             } else {
                 for c in &list {
                     writeln!(
@@ -156,7 +156,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 serde_json::to_writer_pretty(&mut out, &hits)?;
                 writeln!(out)?;
             } else if hits.is_empty() {
-                eprintln!("nothing found for {query:?}");
+                noteln!("nothing found for {query:?}");
             } else {
                 for hit in &hits {
                     writeln!(
@@ -179,7 +179,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 Some(path) => {
                     std::fs::write(path, text)
                         .with_context(|| format!("cannot write {}", path.display()))?;
-                    eprintln!("exported to {}", path.display());
+                    noteln!("exported to {}", path.display());
                 }
                 None => out.write_all(text.as_bytes())?,
             }
@@ -189,7 +189,7 @@ pub(crate) fn history(args: &Args) -> Result<()> {
             let id = resolve(&store, id)?;
             let title = store.conversation(&id)?.title;
             store.delete_conversation(&id)?;
-            eprintln!("deleted {id} ({title})");
+            noteln!("deleted {id} ({title})");
         }
     }
     Ok(())
@@ -198,17 +198,16 @@ pub(crate) fn history(args: &Args) -> Result<()> {
 /// How many skipped conversations are listed one by one.
 const SKIPPED_SHOWN: usize = 20;
 
-#[allow(clippy::print_stderr)]
 fn import(app: &hearth_core::App, path: &std::path::Path, dry_run: bool) -> Result<()> {
     let report = app
         .import_history(path, dry_run)
         .with_context(|| format!("nothing was imported from {}", path.display()))?;
-    eprintln!("{report}");
+    noteln!("{report}");
     for s in report.skipped.iter().take(SKIPPED_SHOWN) {
-        eprintln!("  skipped {:?} ({}): {}", s.title, s.format, s.reason);
+        noteln!("  skipped {:?} ({}): {}", s.title, s.format, s.reason);
     }
     if report.skipped.len() > SKIPPED_SHOWN {
-        eprintln!("  … and {} more", report.skipped.len() - SKIPPED_SHOWN);
+        noteln!("  … and {} more", report.skipped.len() - SKIPPED_SHOWN);
     }
     Ok(())
 }

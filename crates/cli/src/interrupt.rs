@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use crate::out::note;
+
 /// Routes Ctrl-C to whatever generation is running.
 #[derive(Clone, Default)]
 pub(crate) struct Interrupt {
@@ -21,12 +23,7 @@ impl Interrupt {
             let slot = current.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
                 Some(token) => token.cancel(),
-                None => {
-                    #[allow(clippy::print_stderr)]
-                    {
-                        eprint!("\n(Ctrl-D to quit)\n> ");
-                    }
-                }
+                None => note!("\n(Ctrl-D to quit)\n> "),
             }
         })
         .context("cannot install the Ctrl-C handler")?;

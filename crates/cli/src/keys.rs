@@ -8,6 +8,7 @@ use anyhow::Result;
 use hearth_core::{KeySource, SecretStorage};
 
 use crate::open;
+use crate::out::{noteln, outln};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -18,33 +19,32 @@ pub(crate) struct Args {
     default: Option<SecretStorage>,
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) fn keys(args: &Args) -> Result<()> {
     let app = open::app(hearth_engine::EngineOptions::default())?;
     if let Some(storage) = args.default {
         app.set_secret_storage(storage)?;
-        eprintln!("new keys go to the {} from now on", storage.label());
+        noteln!("new keys go to the {} from now on", storage.label());
         return Ok(());
     }
     let storage = app.secret_storage()?;
-    println!(
+    outln!(
         "new keys go to the {} (change with `hearth keys --default {}`)",
         storage.label(),
         match storage {
             SecretStorage::Keychain => "db",
             SecretStorage::Database => "keychain",
         }
-    );
+    )?;
     for p in app.providers()? {
         if p.key_source == KeySource::None {
             continue;
         }
-        println!(
+        outln!(
             "  provider {:<14} {:<12} {}",
             p.name,
             p.key.as_deref().unwrap_or(""),
             p.key_source.describe()
-        );
+        )?;
     }
     Ok(())
 }

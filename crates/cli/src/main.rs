@@ -2,7 +2,8 @@
 //!
 //! Every subcommand lives in its own module; this file only parses arguments and
 //! dispatches. Answers go to stdout, statistics and diagnostics to stderr, so
-//! `hearth run ... > answer.txt` captures just the answer.
+//! `hearth run ... > answer.txt` captures just the answer; `out.rs` is the one
+//! place that writes to the terminal.
 
 mod args;
 mod bench;
@@ -13,11 +14,11 @@ mod interrupt;
 mod keys;
 mod models;
 mod open;
+mod out;
 mod route;
 mod run;
 mod serve;
 mod stats;
-mod stream;
 mod tokenize;
 
 use anyhow::Result;
@@ -93,7 +94,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
         Command::Chat(args) => chat::chat(&args),
         Command::History(args) => history::history(&args),
         Command::Run(args) => run::run(&args),
@@ -116,5 +117,6 @@ fn main() -> Result<()> {
         Command::Budget(args) => cloud::budget(&args),
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),
-    }
+    };
+    out::quiet_on_closed_stdout(outcome)
 }

@@ -16,6 +16,7 @@ use hearth_secrets::SecretString;
 use serde_json::json;
 
 use crate::args::models;
+use crate::out::{noteln, outln};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SearchArgs {
@@ -103,24 +104,27 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn search(args: &SearchArgs) -> Result<()> {
     let models = models(true)?;
     let hits = runtime()?.block_on(models.search(&args.query, args.sort, args.limit))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        outln!("{}", serde_json::to_string_pretty(&hits)?)?;
         return Ok(());
     }
     if hits.is_empty() {
-        println!("no GGUF repositories match {:?}", args.query);
+        outln!("no GGUF repositories match {:?}", args.query)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<50} {:>10} {:>6}  {:<10}  {:<14} GATED",
-        "REPOSITORY", "DOWNLOADS", "LIKES", "UPDATED", "LICENCE"
-    );
+        "REPOSITORY",
+        "DOWNLOADS",
+        "LIKES",
+        "UPDATED",
+        "LICENCE"
+    )?;
     for hit in hits {
-        println!(
+        outln!(
             "{:<50} {:>10} {:>6}  {:<10}  {:<14} {}",
             hit.id,
             hit.downloads,
@@ -130,12 +134,11 @@ pub(crate) fn search(args: &SearchArgs) -> Result<()> {
                 .map_or("", |u| u.get(..10).unwrap_or(u)),
             hit.license.as_deref().unwrap_or("-"),
             if hit.gated { "yes" } else { "" },
-        );
+        )?;
     }
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn files(args: &FilesArgs) -> Result<()> {
     let models = models(true)?;
     let (info, choices) = runtime()?.block_on(models.files(&args.repo, args.ctx))?;
@@ -160,10 +163,10 @@ pub(crate) fn files(args: &FilesArgs) -> Result<()> {
             "context": args.ctx,
             "files": files,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{} · licence {} {}",
         info.id,
         info.license.as_deref().unwrap_or("unknown"),
@@ -172,13 +175,19 @@ pub(crate) fn files(args: &FilesArgs) -> Result<()> {
         } else {
             ""
         }
-    );
-    println!(
+    )?;
+    outln!(
         "{:<52} {:<8} {:>9} {:>5}  {:<10} {:>9} {:>8}",
-        "FILE", "QUANT", "SIZE", "PARTS", "FIT", "NEEDS", "≈TOK/S"
-    );
+        "FILE",
+        "QUANT",
+        "SIZE",
+        "PARTS",
+        "FIT",
+        "NEEDS",
+        "≈TOK/S"
+    )?;
     for c in &choices {
-        println!(
+        outln!(
             "{:<52} {:<8} {:>9} {:>5}  {:<10} {:>9} {:>8}",
             c.model.name,
             c.model.quant.as_deref().unwrap_or("?"),
@@ -187,16 +196,16 @@ pub(crate) fn files(args: &FilesArgs) -> Result<()> {
             fit_label(&c.fit),
             human_bytes(c.fit.total),
             speed(&c.fit),
-        );
+        )?;
     }
-    println!(
+    outln!(
         "(fit at a {}-token context against available RAM; pull with `hearth pull {}:QUANT`)",
-        args.ctx, info.id
-    );
+        args.ctx,
+        info.id
+    )?;
     Ok(())
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn pull(args: &PullArgs) -> Result<()> {
     let models = models(true)?;
     let spec = PullSpec::parse(&args.spec)?;
@@ -222,7 +231,7 @@ pub(crate) fn pull(args: &PullArgs) -> Result<()> {
         .finish();
     match result {
         Ok(entry) => {
-            eprintln!(
+            noteln!(
                 "{} is in the library ({}, {}, {}); chat with `hearth chat -m {}`",
                 entry.id,
                 entry.info.architecture,
@@ -233,7 +242,7 @@ pub(crate) fn pull(args: &PullArgs) -> Result<()> {
             Ok(())
         }
         Err(CoreError::Hub(HubError::Paused)) => {
-            eprintln!(
+            noteln!(
                 "paused; the partial download is kept. Run `hearth pull {}` again to resume.",
                 args.spec
             );
@@ -243,7 +252,6 @@ pub(crate) fn pull(args: &PullArgs) -> Result<()> {
     }
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn list(args: &ListArgs) -> Result<()> {
     let models = models(false)?;
     let list = models.list(args.ctx)?;
@@ -274,19 +282,27 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
             .map(|p| json!({"repo": p.repo, "file": p.file, "done": p.done, "size": p.size}))
             .collect();
         let out = json!({ "models": entries, "partial_downloads": partial });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     if list.is_empty() {
-        println!("The library is empty. Find a model with `hearth catalog` or `hearth search`.");
+        outln!("The library is empty. Find a model with `hearth catalog` or `hearth search`.")?;
     } else {
-        println!(
+        outln!(
             "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} SOURCE",
-            "ID", "ARCH", "PARAMS", "QUANT", "CTX", "SIZE", "TMPL", "FIT", "LAST USED"
-        );
+            "ID",
+            "ARCH",
+            "PARAMS",
+            "QUANT",
+            "CTX",
+            "SIZE",
+            "TMPL",
+            "FIT",
+            "LAST USED"
+        )?;
         for m in &list {
             let e = &m.entry;
-            println!(
+            outln!(
                 "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} {}",
                 e.id,
                 e.info.architecture,
@@ -304,11 +320,11 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
                 fit_label(&m.fit),
                 e.last_used.map_or_else(|| "never".to_owned(), ago),
                 source_label(&e.source),
-            );
+            )?;
         }
     }
     for p in pending {
-        println!(
+        outln!(
             "partial: {}:{} {} of {} (resume with `hearth pull {}:{}`)",
             p.repo,
             p.file,
@@ -316,29 +332,27 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
             human_bytes(p.size),
             p.repo,
             p.file
-        );
+        )?;
     }
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn rm(args: &RmArgs) -> Result<()> {
     let freed = models(false)?.remove(&args.id)?;
     if freed > 0 {
-        println!("removed {}; freed {}", args.id, human_bytes(freed));
+        outln!("removed {}; freed {}", args.id, human_bytes(freed))?;
     } else {
-        println!(
+        outln!(
             "removed {} from the library; its file was left in place",
             args.id
-        );
+        )?;
     }
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn import(args: &ImportArgs) -> Result<()> {
     let entry = models(false)?.import(&args.path, args.copy)?;
-    println!(
+    outln!(
         "imported {} as {} ({}, {}, {}){}",
         args.path.display(),
         entry.id,
@@ -350,11 +364,10 @@ pub(crate) fn import(args: &ImportArgs) -> Result<()> {
         } else {
             ", used in place"
         }
-    );
+    )?;
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
     let choices = models(false)?.catalog(args.ctx)?;
     if args.json {
@@ -370,16 +383,23 @@ pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "  {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} PULL",
-        "MODEL", "PARAMS", "QUANT", "SIZE", "CTX", "FIT", "≈TOK/S", "LICENCE"
-    );
+        "MODEL",
+        "PARAMS",
+        "QUANT",
+        "SIZE",
+        "CTX",
+        "FIT",
+        "≈TOK/S",
+        "LICENCE"
+    )?;
     for c in &choices {
         let e = &c.entry;
-        println!(
+        outln!(
             "{} {:<28} {:>7} {:<8} {:>9} {:>7} {:<10} {:>8}  {:<16} {}",
             if c.recommended { "*" } else { " " },
             e.name,
@@ -391,19 +411,18 @@ pub(crate) fn catalog(args: &CatalogArgs) -> Result<()> {
             speed(&c.fit),
             e.license,
             e.pull_spec(),
-        );
+        )?;
     }
     match choices.iter().find(|c| c.recommended) {
-        Some(b) => println!(
+        Some(b) => outln!(
             "* recommended for this machine: hearth pull {}",
             b.entry.pull_spec()
-        ),
-        None => println!("none of these fits the memory available now"),
+        )?,
+        None => outln!("none of these fits the memory available now")?,
     }
     Ok(())
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn login() -> Result<()> {
     let token = if std::io::stdin().is_terminal() {
         rpassword::prompt_password("Hugging Face token (input hidden): ")
@@ -420,16 +439,15 @@ pub(crate) fn login() -> Result<()> {
         bail!("the token is empty; nothing was stored");
     }
     models(true)?.set_hf_token(&SecretString::from(token.to_owned()))?;
-    eprintln!("the Hugging Face token is in the OS keychain");
+    noteln!("the Hugging Face token is in the OS keychain");
     Ok(())
 }
 
-#[allow(clippy::print_stderr)]
 pub(crate) fn logout() -> Result<()> {
     if models(true)?.delete_hf_token()? {
-        eprintln!("the Hugging Face token was removed from the OS keychain");
+        noteln!("the Hugging Face token was removed from the OS keychain");
     } else {
-        eprintln!("no Hugging Face token was stored");
+        noteln!("no Hugging Face token was stored");
     }
     Ok(())
 }
@@ -452,18 +470,17 @@ impl Progress {
         }
     }
 
-    #[allow(clippy::print_stderr)]
     fn show(&mut self, event: &DownloadEvent) {
         match event {
             DownloadEvent::Started { model, total, done } => {
                 if *done > 0 {
-                    eprintln!(
+                    noteln!(
                         "resuming {model}: {} of {} already here",
                         human_bytes(*done),
                         human_bytes(*total)
                     );
                 } else {
-                    eprintln!("downloading {model} ({})", human_bytes(*total));
+                    noteln!("downloading {model} ({})", human_bytes(*total));
                 }
                 if self.terminal {
                     let bar = indicatif::ProgressBar::new(*total);
@@ -490,7 +507,7 @@ impl Progress {
                     {
                         self.last_tenth = tenth;
                         self.last_line = Instant::now();
-                        eprintln!(
+                        noteln!(
                             "{} of {} ({}/s{})",
                             human_bytes(*done),
                             human_bytes(*total),
@@ -523,11 +540,10 @@ impl Progress {
         }
     }
 
-    #[allow(clippy::print_stderr)]
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => noteln!("{text}"),
         }
     }
 
@@ -602,9 +618,7 @@ fn human_count(n: u64) -> String {
 
 /// `5 min ago`, `3 d ago`.
 fn ago(unix_secs: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = u64::try_from(hearth_store::now() / 1000).unwrap_or(0);
     let secs = now.saturating_sub(unix_secs);
     match secs {
         0..60 => "just now".to_owned(),

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use crate::out::noteln;
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, Config, CoreError, OpenOptions, env};
 use hearth_engine::EngineOptions;
@@ -39,10 +40,9 @@ pub(crate) fn app(engine: EngineOptions) -> Result<App> {
     }
 }
 
-#[allow(clippy::print_stderr)]
 fn ask_passphrase(new_database: bool) -> Result<SecretString> {
     if new_database {
-        eprintln!(
+        noteln!(
             "No OS keychain is available to keep the key of your chat history.\n\
              Choose a passphrase; you will need it (or {}) every time.",
             env::DB_PASSPHRASE

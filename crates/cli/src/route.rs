@@ -11,6 +11,7 @@ use hearth_core::{App, CoreError};
 use hearth_store::PrivacyPolicy;
 
 use crate::args::ModelArgs;
+use crate::out::note;
 
 /// Where a conversation's messages may go.
 #[derive(clap::Args, Debug, Clone)]
@@ -78,7 +79,6 @@ pub(crate) fn cloud_model(app: &App, model: Option<&str>) -> Result<Option<Backe
 
 /// Runs `turn` and, when the policy asks for consent, asks on the terminal
 /// and runs it again with the answer. Without a terminal the turn is refused.
-#[allow(clippy::print_stderr)]
 pub(crate) fn with_consent<T>(mut turn: impl FnMut(Consent) -> Result<T>) -> Result<T> {
     let err = match turn(Consent::NotAsked) {
         Err(err) => err,
@@ -97,7 +97,7 @@ pub(crate) fn with_consent<T>(mut turn: impl FnMut(Consent) -> Result<T>) -> Res
              Answer on a terminal, or use --policy fallback"
         );
     }
-    eprint!("Send this message to {backend}{reason}? It leaves this machine. [y/N] ");
+    note!("Send this message to {backend}{reason}? It leaves this machine. [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;

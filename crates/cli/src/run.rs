@@ -1,21 +1,23 @@
 //! `hearth run`: one prompt, the answer streamed to stdout, stats to stderr.
 //!
-//! A local model is run directly. A cloud model (`-m PROVIDER:MODEL`) or a
+//! A local model answers through hearth-core's turn path without opening the
+//! history (nothing is kept). A cloud model (`-m PROVIDER:MODEL`) or a
 //! `--policy` goes through the router like a chat turn, and the exchange is
 //! kept in the history (it records which backend answered, and why).
 
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hearth_backend::{BackendId, Message};
-use hearth_core::{App, ChatEvent, TurnOptions};
-use hearth_engine::{OutputFormat, Prompt};
+use hearth_backend::{BackendId, Message, PromptMode};
+use hearth_core::{App, ChatEvent, LocalBackend, TurnOptions};
 use hearth_store::NewConversation;
 
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
+use crate::out::noteln;
 use crate::route::{self, RouteArgs};
-use crate::{open, stats, stream};
+use crate::{open, stats};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -63,31 +65,69 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
     }
     let (engine, path) = args.model.load()?;
+    let engine = Arc::new(engine);
     let interrupt = Interrupt::install()?;
-    let prompt = if args.raw {
-        Prompt::Text(args.prompt.clone())
+    let (messages, mode) = if args.raw {
+        (vec![Message::user(&args.prompt)], PromptMode::Text)
     } else {
-        let mut messages = Vec::new();
-        if let Some(system) = &args.system {
-            messages.push(Message::system(system));
-        }
-        messages.push(Message::user(&args.prompt));
-        Prompt::Chat(messages)
+        let system = args.system.iter().map(Message::system);
+        let messages = system.chain([Message::user(&args.prompt)]).collect();
+        (messages, PromptMode::Chat)
     };
-    let mut request = args.sampling.request(prompt);
-    if args.json {
-        request.format = OutputFormat::JsonObject;
-    }
+    let mut request = args.sampling.request(messages, mode);
+    request.json = args.json;
 
-    let completion = stream::answer(&engine, request, &interrupt)?;
-    stats::print(&completion, engine.info());
-    let speed = (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);
+    let name = engine.info().name.clone().unwrap_or_default();
+    let backend = LocalBackend::new(Arc::clone(&engine), name);
+    let answer = stream_answer(&backend, request, &interrupt)?;
+    stats::print(&answer, engine.info());
+    let speed = answer
+        .completion
+        .engine
+        .as_ref()
+        .map(|e| e.decode_tok_s)
+        .filter(|_| {
+            answer
+                .completion
+                .usage
+                .is_some_and(|u| u.output_tokens >= 4)
+        });
     crate::args::record_run(&path, &engine, speed);
     Ok(())
 }
 
+/// Answers `request` with the local model, writing each piece of text to
+/// stdout as it arrives. Ctrl-C ends the answer early (stop reason
+/// "cancelled"); what was written is kept.
+fn stream_answer(
+    backend: &LocalBackend,
+    request: hearth_backend::ChatRequest,
+    interrupt: &Interrupt,
+) -> Result<hearth_core::Answer> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let cancel = interrupt.start();
+    let mut write_error = None;
+    let result = runtime.block_on(hearth_core::answer(backend, request, cancel, |text| {
+        let mut out = std::io::stdout();
+        if write_error.is_none()
+            && let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        {
+            write_error = Some(e);
+        }
+    }));
+    interrupt.finish();
+    let answer = result?;
+    writeln!(std::io::stdout())?;
+    match write_error {
+        Some(e) => Err(e.into()),
+        None => Ok(answer),
+    }
+}
+
 /// One turn through the router, kept as a conversation.
-#[allow(clippy::print_stderr)]
 fn run_routed(app: &App, args: &Args) -> Result<()> {
     let (backend, model) = route::backend_and_model(app, &args.model)?;
     let conv = app.store().create_conversation(&NewConversation {
@@ -136,11 +176,11 @@ fn run_routed(app: &App, args: &Args) -> Result<()> {
         _ => "local model".into(),
     };
     match &answer.fallback_reason {
-        Some(reason) => eprintln!("answered by {by} because {reason}"),
-        None => eprintln!("answered by {by}"),
+        Some(reason) => noteln!("answered by {by} because {reason}"),
+        None => noteln!("answered by {by}"),
     }
     let m = &answer.metrics;
-    eprintln!(
+    noteln!(
         "{} tokens in, {} out · first token {} ms · {} · conversation {}",
         m.tokens_in.unwrap_or(0),
         m.tokens_out.unwrap_or(0),

@@ -16,6 +16,7 @@ use hearth_secrets::{ExposeSecret, SecretString};
 use hearth_server::{DEFAULT_PORT, KEY_FILE, ServerConfig};
 
 use crate::open;
+use crate::out::{noteln, outln};
 
 /// How long running requests may take to finish after Ctrl-C.
 const GRACE: Duration = Duration::from_secs(5);
@@ -71,7 +72,6 @@ enum Switch {
     Off,
 }
 
-#[allow(clippy::print_stderr, clippy::print_stdout)]
 pub(crate) fn serve(args: &Args) -> Result<()> {
     let app = open::app(EngineOptions {
         context_length: args.ctx,
@@ -85,7 +85,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         settings.store_conversations = switch == Switch::On;
     }
     app.set_api_settings(settings)?;
-    eprintln!(
+    noteln!(
         "Cloud models through the API: {}; API conversations: {}",
         if settings.cloud_models {
             "allowed (provider:model)"
@@ -103,7 +103,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         None if !args.host.is_loopback() => {
             let file = app.config().home().join(KEY_FILE);
             let (key, created) = key_in(&file)?;
-            eprintln!(
+            noteln!(
                 "API key {} {} (clients send `Authorization: Bearer KEY`)",
                 if created { "written to" } else { "read from" },
                 file.display()
@@ -115,7 +115,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
     if args.print_key
         && let Some(key) = &key
     {
-        println!("{}", key.expose_secret());
+        outln!("{}", key.expose_secret())?;
     }
     let config = ServerConfig {
         host: args.host,
@@ -133,7 +133,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
     runtime.block_on(async {
         let bound = hearth_server::bind(app, config).await?;
         let addr = bound.local_addr();
-        eprintln!(
+        noteln!(
             "Listening on http://{}; OpenAI API base URL: http://{addr}/v1; Ctrl-C stops",
             shown(addr)
         );
@@ -149,11 +149,11 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
             () = async {
                 let _ = stopped.wait_for(|s| *s).await;
                 tokio::time::sleep(GRACE).await;
-            } => eprintln!("Stopped; requests still running were cut off"),
+            } => noteln!("Stopped; requests still running were cut off"),
         }
         anyhow::Ok(())
     })?;
-    eprintln!("Stopped");
+    noteln!("Stopped");
     Ok(())
 }
 

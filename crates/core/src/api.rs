@@ -10,19 +10,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hearth_backend::{BackendId, ChatRequest, ErrorKind, FinishReason, Message, Role, TokenSink};
-use hearth_engine::{
-    Completion, EngineError, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
-    SamplingParams, StopReason,
-};
+use hearth_backend::{BackendId, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role};
+use hearth_engine::OutputFormat;
 use hearth_store::{
     MessageFinish, MessageMetrics, MessageStatus, NewConversation, NewMessage, UsageRecord,
 };
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{LOCAL_BACKEND, now_millis};
-use crate::context::{self, TooLong};
-use crate::redact::Redactor;
+use crate::local::{LOCAL_BACKEND, LocalBackend};
+use crate::turn::{self, Answer, Forward, Turn};
+use crate::turn_route::Chosen;
 use crate::{App, CoreError};
 
 /// The setting that lets API clients use configured cloud providers
@@ -99,8 +97,11 @@ pub struct ApiAnswer {
     pub decode_tok_s: Option<f64>,
 }
 
-/// What the user allows API clients to do beyond using local models.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the user allows API clients to do beyond using local models (both
+/// off by default; a running server applies them from its next request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
 pub struct ApiSettings {
     /// Configured cloud providers' models can be named (and are listed).
     pub cloud_models: bool,
@@ -187,15 +188,17 @@ impl App {
         let started = Instant::now();
         let store = self.api_settings()?.store_conversations;
         let input = store.then(|| req.input.clone());
-        let (backend, model, outcome) = match self.api_target(&req.model)? {
-            ApiTarget::Local(path) => {
-                let outcome = self.api_local(path, &req, cancel, on_text).await;
-                (LOCAL_BACKEND.to_owned(), req.model.clone(), outcome)
+        let target = self.api_target(&req.model)?;
+        let (backend, model) = match &target {
+            ApiTarget::Local(_) => (LOCAL_BACKEND.to_owned(), req.model.clone()),
+            ApiTarget::Cloud(id) => (id.provider.clone(), id.model.clone()),
+        };
+        let outcome = match self.api_backend(target, &req).await {
+            Ok(chosen) => {
+                self.api_answer_with(chosen.backend(), req, cancel, on_text)
+                    .await
             }
-            ApiTarget::Cloud(id) => {
-                let outcome = self.api_cloud(&id, req, cancel, on_text).await;
-                (id.provider, id.model, outcome)
-            }
+            Err(err) => Err(err),
         };
         if let (Some(input), Ok((answer, cost))) = (input, &outcome) {
             let latency = started.elapsed();
@@ -204,7 +207,7 @@ impl App {
         let latency = started.elapsed();
         let record = match &outcome {
             Ok((answer, cost)) => UsageRecord {
-                at: now_millis(),
+                at: hearth_store::now(),
                 conversation_id: None,
                 message_id: None,
                 backend,
@@ -219,7 +222,7 @@ impl App {
                 retries: 0,
             },
             Err(err) => UsageRecord {
-                at: now_millis(),
+                at: hearth_store::now(),
                 conversation_id: None,
                 message_id: None,
                 backend,
@@ -321,192 +324,87 @@ impl App {
         Ok(())
     }
 
-    async fn api_local(
-        &self,
-        path: PathBuf,
-        req: &ApiChat,
-        cancel: CancellationToken,
-        mut on_text: impl FnMut(&str) + Send,
-    ) -> Result<(ApiAnswer, Option<f64>), CoreError> {
-        let engine = self.local.get(&path).await?;
-        let context_length = engine.info().context_length;
-        let reserve = context::reserve_for_answer(context_length, req.max_tokens);
-        let prompt = match &req.input {
-            ApiInput::Chat(messages) => {
-                let fitted = context::fit(messages, context_length, reserve, |kept| {
-                    engine
-                        .prompt_tokens(&Prompt::Chat(kept.to_vec()))
-                        .map(|t| t.len())
-                })??;
-                Prompt::Chat(fitted.messages)
+    /// The backend a request's model names, ready to answer.
+    async fn api_backend(&self, target: ApiTarget, req: &ApiChat) -> Result<Chosen, CoreError> {
+        match target {
+            ApiTarget::Local(path) => {
+                let engine = self.local.get(&path).await?;
+                let backend = LocalBackend::new(engine, req.model.clone());
+                Ok(Chosen::Local { backend, path })
             }
-            ApiInput::Text(text) => {
-                let prompt = Prompt::Text(text.clone());
-                let needed = engine.prompt_tokens(&prompt)?.len();
-                let available = context_length.saturating_sub(reserve);
-                if needed > available {
-                    return Err(TooLong {
-                        needed,
-                        available,
-                        context: context_length,
-                        reserved: reserve,
-                    }
-                    .into());
+            ApiTarget::Cloud(id) => {
+                let provider = self.provider(&id.provider)?;
+                if req.format == OutputFormat::JsonObject && !provider.kind().has_json_mode() {
+                    return Err(CoreError::Invalid(format!(
+                        "{} has no JSON mode; ask for the JSON in the prompt instead",
+                        id.provider
+                    )));
                 }
-                prompt
-            }
-        };
-        let defaults = SamplingParams::default();
-        let request = GenerateRequest {
-            prompt,
-            sampling: SamplingParams {
-                temperature: req.temperature.unwrap_or(defaults.temperature),
-                top_p: req.top_p.unwrap_or(defaults.top_p),
-                seed: req.seed,
-                ..defaults
-            },
-            max_tokens: req.max_tokens,
-            stop: req.stop.clone(),
-            format: req.format,
-        };
-        // The engine streams over a std channel from its worker thread; a
-        // blocking task relays the events to this async task.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let events = engine.generate(request, cancel);
-        tokio::task::spawn_blocking(move || {
-            for event in events {
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut completion: Option<Completion> = None;
-        while let Some(event) = rx.recv().await {
-            match event {
-                GenerationEvent::Token(piece) => on_text(&piece),
-                GenerationEvent::Done(result) => {
-                    completion = Some(result?);
-                    break;
-                }
+                Ok(Chosen::Cloud(provider.model(&id.model)))
             }
         }
-        let completion = completion.ok_or(CoreError::Engine(EngineError::WorkerGone))?;
-        let stats = &completion.stats;
-        let answer = ApiAnswer {
-            finish: match completion.stop_reason {
-                StopReason::Eos | StopReason::StopString => ApiFinish::Stop,
-                StopReason::MaxTokens | StopReason::ContextFull => ApiFinish::Length,
-                StopReason::Cancelled => ApiFinish::Cancelled,
-            },
-            backend: LOCAL_BACKEND.to_owned(),
-            prompt_tokens: stats.prompt_tokens as u64,
-            completion_tokens: stats.completion_tokens as u64,
-            ttft: Some(stats.time_to_first_token),
-            decode_tok_s: Some(stats.decode_tok_s),
-            text: completion.text,
-        };
-        Ok((answer, Some(0.0)))
     }
 
-    async fn api_cloud(
+    /// Answers `req` with `backend` through the one turn path (redacted and
+    /// budgeted like a chat turn when it goes to a cloud provider); the
+    /// answer and its cost.
+    pub(crate) async fn api_answer_with(
         &self,
-        id: &BackendId,
+        backend: &dyn ChatBackend,
         req: ApiChat,
         cancel: CancellationToken,
-        mut on_text: impl FnMut(&str) + Send,
+        on_text: impl FnMut(&str) + Send,
     ) -> Result<(ApiAnswer, Option<f64>), CoreError> {
-        let provider = self.provider(&id.provider)?;
-        if req.format == OutputFormat::JsonObject && !provider.kind().has_json_mode() {
-            return Err(CoreError::Invalid(format!(
-                "{} has no JSON mode; ask for the JSON in the prompt instead",
-                id.provider
-            )));
-        }
-        // Redacted before sending when the user asked for it, like chat turns.
-        let settings = self.redaction()?;
-        let mut redactor = Redactor::new(&settings);
-        let messages = match req.input {
-            ApiInput::Chat(messages) => messages,
-            ApiInput::Text(text) => vec![Message::user(text)],
+        let id = backend.id();
+        let turn = Turn {
+            outbound: self.outbound(&id)?,
+            ..Turn::new(backend, req.into_request())
         };
-        let messages = messages
-            .into_iter()
-            .map(|m| {
-                let content = if settings.enabled {
-                    redactor.redact(&m.content)
-                } else {
-                    m.content
-                };
-                Message::new(m.role, content)
-            })
-            .collect::<Vec<_>>();
-        let prompt_chars: usize = messages.iter().map(|m| m.content.len()).sum();
-        let request = ChatRequest {
-            model: id.model.clone(),
-            messages,
-            max_tokens: req.max_tokens.and_then(|t| u32::try_from(t).ok()),
-            temperature: req.temperature,
-            top_p: req.top_p,
-            stop: req.stop,
-            json: req.format == OutputFormat::JsonObject,
-        };
-        let price = self.price(&id.provider, &id.model)?;
-        let estimate = price.map_or(0.0, |p| {
-            p.cost(&hearth_backend::Usage {
-                input_tokens: (prompt_chars / 4) as u64,
-                output_tokens: 0,
-            })
-        });
-        self.check_budget(estimate, now_millis())?;
-        tracing::info!(backend = %id, "API request sent to a cloud provider");
+        let answer = turn::run(turn, &mut Forward(on_text), cancel).await?;
+        let cost = answer.metrics.cost_usd;
+        Ok((ApiAnswer::new(answer, &id), cost))
+    }
+}
 
-        let started = Instant::now();
-        let (sink, mut pieces) = TokenSink::channel();
-        let chat = provider.chat(request, sink, cancel);
-        tokio::pin!(chat);
-        let mut restorer = redactor.restorer();
-        let mut text = String::new();
-        let mut show = |piece: String, text: &mut String| {
-            if !piece.is_empty() {
-                on_text(&piece);
-                text.push_str(&piece);
-            }
+impl ApiChat {
+    /// The request the backend is asked: a chat, or text to complete as it is.
+    fn into_request(self) -> ChatRequest {
+        let (messages, mode) = match self.input {
+            ApiInput::Chat(messages) => (messages, PromptMode::Chat),
+            ApiInput::Text(text) => (vec![Message::user(text)], PromptMode::Text),
         };
-        let outcome = loop {
-            tokio::select! {
-                Some(piece) = pieces.recv() => show(restorer.push(&piece), &mut text),
-                outcome = &mut chat => {
-                    while let Ok(piece) = pieces.try_recv() {
-                        show(restorer.push(&piece), &mut text);
-                    }
-                    break outcome;
-                }
-            }
-        };
-        show(restorer.finish(), &mut text);
-        let completion = outcome?;
-        let latency = started.elapsed();
+        ChatRequest {
+            messages,
+            mode,
+            max_tokens: self.max_tokens.and_then(|t| u32::try_from(t).ok()),
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            stop: self.stop,
+            json: self.format == OutputFormat::JsonObject,
+            ..ChatRequest::default()
+        }
+    }
+}
+
+impl ApiAnswer {
+    fn new(answer: Answer, backend: &BackendId) -> Self {
+        let completion = &answer.completion;
         let usage = completion.usage.unwrap_or_default();
-        let ttft = completion.time_to_first_token;
-        let decode_tok_s = match ttft {
-            Some(ttft) if usage.output_tokens > 1 && latency > ttft => {
-                Some((usage.output_tokens - 1) as f64 / (latency - ttft).as_secs_f64())
-            }
-            _ => None,
-        };
-        let answer = ApiAnswer {
-            text,
-            finish: match completion.finish {
-                FinishReason::Length => ApiFinish::Length,
-                FinishReason::Cancelled => ApiFinish::Cancelled,
-                _ => ApiFinish::Stop,
+        Self {
+            finish: if completion.finish.is_length() {
+                ApiFinish::Length
+            } else if completion.finish == hearth_backend::FinishReason::Cancelled {
+                ApiFinish::Cancelled
+            } else {
+                ApiFinish::Stop
             },
-            backend: id.provider.clone(),
+            backend: backend.provider.clone(),
             prompt_tokens: usage.input_tokens,
             completion_tokens: usage.output_tokens,
-            ttft,
-            decode_tok_s,
-        };
-        Ok((answer, price.map(|p| p.cost(&usage))))
+            ttft: completion.time_to_first_token,
+            decode_tok_s: answer.metrics.decode_tok_s,
+            text: answer.text,
+        }
     }
 }

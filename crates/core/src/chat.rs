@@ -2,37 +2,29 @@
 //!
 //! The user's message is in the database before generation starts. The answer
 //! is a message of its own from the first moment (status `streaming`), its text
-//! written to the database at least every [`CHECKPOINT_EVERY`] while tokens
-//! arrive, and finished with its metrics. Cancel keeps the text so far (status
+//! written to the database at least every [`crate::CHECKPOINT_EVERY`] while
+//! tokens arrive, and finished with its metrics (all through the one turn
+//! path, `turn/`; this file is the chat's side of it: the user's message,
+//! branches, and the answer as a stored message). Cancel keeps the text so far (status
 //! `cancelled`); a crash keeps the last checkpoint, which the next start marks
 //! `partial`; [`App::continue_answer`] carries on from there.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use hearth_backend::{ErrorKind, Message as Turn, Role};
-use hearth_engine::{
-    Completion, EngineError, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
-    SamplingParams, StopReason,
-};
+use hearth_backend::{self as backend, ChatBackend, ChatRequest, PromptMode, Role};
 use hearth_store::{
     Conversation, ConversationId, ConversationPatch, Message, MessageFinish, MessageId,
-    MessageMetrics, MessageStatus, NewMessage, Sampling, UsageRecord,
+    MessageStatus, NewMessage, UsageRecord,
 };
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud_turn::CloudTurn;
-use crate::context::{self, Fitted};
-use crate::router::{Consent, LocalHealth};
+use crate::local::LocalBackend;
+use crate::router::Consent;
+use crate::turn::{self, Finished, Opening, Record, Turn};
 use crate::turn_route::Plan;
 use crate::{App, CoreError, title};
-
-/// How often a growing answer is written to the database.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-/// The backend id recorded on answers from the local engine.
-pub const LOCAL_BACKEND: &str = "local";
 
 /// What a turn reports while it runs.
 #[derive(Debug, Clone, Serialize)]
@@ -125,21 +117,16 @@ impl App {
             history.push(user.clone());
             (conv, user, history)
         };
-        let target = Target::New {
-            parent: user.id.clone(),
+        let pending = Pending {
+            conv: &conv,
+            history,
+            target: Target::New {
+                parent: user.id.clone(),
+            },
+            options,
+            user_message: Some(user.id.clone()),
         };
-        let mut result = self
-            .answer(
-                &conv,
-                history,
-                target,
-                options,
-                cancel,
-                on_event,
-                Some(user.id.clone()),
-                plan,
-            )
-            .await?;
+        let mut result = self.answer(pending, plan, cancel, on_event).await?;
         result.user_message = Some(user);
         Ok(result)
     }
@@ -168,17 +155,14 @@ impl App {
         };
         let plan = self.plan_turn(&conv, options.consent)?;
         let history = path_through(self.store().switch_branch(&parent)?, &parent);
-        self.answer(
-            &conv,
+        let pending = Pending {
+            conv: &conv,
             history,
-            Target::New { parent },
+            target: Target::New { parent },
             options,
-            cancel,
-            on_event,
-            None,
-            plan,
-        )
-        .await
+            user_message: None,
+        };
+        self.answer(pending, plan, cancel, on_event).await
     }
 
     /// Replaces the user message `user` with `text` as a sibling branch (the
@@ -209,21 +193,16 @@ impl App {
             let path = store.active_path(&original.conversation_id)?;
             (conv, path_through(path, &edited.id), edited)
         };
-        let target = Target::New {
-            parent: edited.id.clone(),
+        let pending = Pending {
+            conv: &conv,
+            history,
+            target: Target::New {
+                parent: edited.id.clone(),
+            },
+            options,
+            user_message: Some(edited.id.clone()),
         };
-        let mut result = self
-            .answer(
-                &conv,
-                history,
-                target,
-                options,
-                cancel,
-                on_event,
-                Some(edited.id.clone()),
-                plan,
-            )
-            .await?;
+        let mut result = self.answer(pending, plan, cancel, on_event).await?;
         result.user_message = Some(edited);
         Ok(result)
     }
@@ -255,13 +234,16 @@ impl App {
             path.truncate(at);
             (conv, path, message)
         };
-        let target = Target::Continue {
-            message: Box::new(message),
+        let pending = Pending {
+            conv: &conv,
+            history,
+            target: Target::Continue {
+                message: Box::new(message),
+            },
+            options,
+            user_message: None,
         };
-        self.answer(
-            &conv, history, target, options, cancel, on_event, None, plan,
-        )
-        .await
+        self.answer(pending, plan, cancel, on_event).await
     }
 
     /// Asks the conversation's model for a short title and stores it.
@@ -279,27 +261,22 @@ impl App {
             ));
         };
         let engine = self.local.get(&self.model_path(&conv)?).await?;
+        let name = engine.info().name.clone().unwrap_or_default();
+        let local = LocalBackend::new(engine, name);
         let excerpt: String = first.content.chars().take(1000).collect();
-        let request = GenerateRequest {
-            prompt: Prompt::Chat(vec![
-                Turn::system("You write short titles. Answer with the title only."),
-                Turn::user(format!(
+        let request = ChatRequest {
+            messages: vec![
+                backend::Message::system("You write short titles. Answer with the title only."),
+                backend::Message::user(format!(
                     "Write a title of at most six words for a chat that starts with:\n\n{excerpt}"
                 )),
-            ]),
-            sampling: SamplingParams {
-                temperature: 0.0,
-                ..SamplingParams::default()
-            },
+            ],
+            temperature: Some(0.0),
             max_tokens: Some(20),
             stop: vec!["\n\n".into()],
-            format: OutputFormat::Text,
+            ..ChatRequest::default()
         };
-        let completion = tokio::task::spawn_blocking(move || {
-            engine.generate_blocking(request, CancellationToken::new(), |_| {})
-        })
-        .await
-        .map_err(|_| CoreError::WorkerGone)??;
+        let completion = turn::answer(&local, request, CancellationToken::new(), |_| {}).await?;
         let title = title::clean_generated_title(&completion.text)
             .unwrap_or_else(|| title::title_from_message(&first.content));
         self.store().update_conversation(
@@ -312,208 +289,72 @@ impl App {
         Ok(title)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Answers `pending` with the backend the plan names (loading the local
+    /// model; falling back when it cannot load and the policy allows it).
     async fn answer(
         &self,
-        conv: &Conversation,
-        history: Vec<Message>,
-        target: Target,
-        options: &TurnOptions,
-        cancel: CancellationToken,
-        mut on_event: impl FnMut(ChatEvent) + Send,
-        user_message: Option<MessageId>,
+        pending: Pending<'_>,
         plan: Plan,
+        cancel: CancellationToken,
+        on_event: impl FnMut(ChatEvent) + Send,
     ) -> Result<TurnResult, CoreError> {
-        if !plan.backend.is_local() {
-            let turn = CloudTurn {
-                conv,
-                history,
-                target,
-                options,
-                user_message,
-                plan,
-            };
-            return self.answer_cloud(turn, cancel, on_event).await;
-        }
-        let model_path = self.model_path(conv)?;
-        let engine = match self.local.get(&model_path).await {
-            Ok(engine) => engine,
-            Err(err) => {
-                // Loading failed: the policy may allow another backend.
-                let health = match &err {
-                    CoreError::Engine(e) if e.is_out_of_memory() => LocalHealth::OutOfMemory,
-                    _ => LocalHealth::Failed {
-                        kind: "it could not be loaded".into(),
-                    },
-                };
-                match self.plan_with(conv, options.consent, &health) {
-                    Ok(plan) if !plan.backend.is_local() => {
-                        tracing::info!(backend = %plan.backend, "local model failed to load; falling back");
-                        let turn = CloudTurn {
-                            conv,
-                            history,
-                            target,
-                            options,
-                            user_message,
-                            plan,
-                        };
-                        return self.answer_cloud(turn, cancel, on_event).await;
-                    }
-                    _ => return Err(err),
-                }
-            }
-        };
-        let fallback_reason = plan.fallback.as_ref().map(ToString::to_string);
-        let model_name = engine
-            .info()
-            .name
-            .clone()
-            .or_else(|| conv.model.clone())
-            .unwrap_or_else(|| "local model".into());
+        let (chosen, plan) = self
+            .choose_backend(pending.conv, plan, pending.options.consent)
+            .await?;
+        self.answer_with(
+            chosen.backend(),
+            chosen.local_run(),
+            pending,
+            &plan,
+            cancel,
+            on_event,
+        )
+        .await
+    }
 
-        let mut turns: Vec<Turn> = conv
-            .system_prompt
-            .iter()
-            .filter(|s| !s.trim().is_empty())
-            .map(Turn::system)
-            .collect();
-        turns.extend(
-            history
-                .iter()
-                .filter(|m| !(m.role == Role::Assistant && m.content.is_empty()))
-                .map(|m| Turn::new(m.role, m.content.clone())),
-        );
-        let partial = match &target {
-            Target::Continue { message } => Some(message.content.clone()),
-            Target::New { .. } => None,
-        };
-        let max_tokens = options.max_tokens.or(conv.sampling.max_tokens);
-        let context_length = engine.info().context_length;
-        let reserve = context::reserve_for_answer(context_length, max_tokens);
-        let Fitted {
-            messages,
-            dropped_turns,
-            prompt_tokens,
-        } = context::fit(&turns, context_length, reserve, |kept| {
-            let prompt = match &partial {
-                Some(partial) => Prompt::Continue {
-                    messages: kept.to_vec(),
-                    partial: partial.clone(),
-                },
-                None => Prompt::Chat(kept.to_vec()),
-            };
-            engine.prompt_tokens(&prompt).map(|t| t.len())
-        })??;
-        if dropped_turns > 0 {
-            tracing::info!(
-                dropped_turns,
-                prompt_tokens,
-                "older turns left out to fit the context"
-            );
-        }
-
-        let (message, prefix) = self.open_answer(
+    /// Answers `pending` with `backend` through the one turn path, keeping the
+    /// answer in the conversation. `local` is the model file and its load
+    /// time when the backend is the local engine (its measured speed goes to
+    /// the library).
+    pub(crate) async fn answer_with(
+        &self,
+        backend: &dyn ChatBackend,
+        local: Option<(&Path, Duration)>,
+        pending: Pending<'_>,
+        plan: &Plan,
+        cancel: CancellationToken,
+        on_event: impl FnMut(ChatEvent) + Send,
+    ) -> Result<TurnResult, CoreError> {
+        let Pending {
             conv,
+            history,
             target,
-            LOCAL_BACKEND,
-            &model_name,
-            fallback_reason.clone(),
-        )?;
-        on_event(ChatEvent::Started {
+            options,
             user_message,
-            assistant_message: message.id.clone(),
-            dropped_turns,
-            prompt_tokens,
-        });
-
-        let request = GenerateRequest {
-            prompt: match partial {
-                Some(partial) => Prompt::Continue { messages, partial },
-                None => Prompt::Chat(messages),
-            },
-            sampling: sampling_params(&conv.sampling),
-            max_tokens,
-            stop: options.stop.clone(),
-            format: OutputFormat::Text,
+        } = pending;
+        let request = chat_request(conv, &history, &target, options);
+        let mut record = Conversational {
+            app: self,
+            conv,
+            plan,
+            fallback_reason: plan.fallback.as_ref().map(ToString::to_string),
+            target: Some(target),
+            user_message,
+            local,
+            on_event,
+            message: None,
+            finished: None,
         };
-        let started = Instant::now();
-        let mut text = prefix;
-        let outcome = self
-            .stream(
-                &engine,
-                request,
-                cancel,
-                &message.id,
-                &mut text,
-                &mut on_event,
-            )
-            .await;
-
-        let (status, metrics, error) = match &outcome {
-            Ok(completion) => (
-                if completion.stop_reason == StopReason::Cancelled {
-                    MessageStatus::Cancelled
-                } else {
-                    MessageStatus::Complete
-                },
-                metrics(completion, started.elapsed()),
-                None,
-            ),
-            Err(err) => (
-                MessageStatus::Error,
-                MessageMetrics::default(),
-                Some(err.to_string()),
-            ),
+        let turn = Turn {
+            outbound: self.outbound(&backend.id())?,
+            ..Turn::new(backend, request)
         };
-        let finished = {
-            let store = self.store();
-            let finished = store.finish_message(
-                &message.id,
-                &MessageFinish {
-                    content: text,
-                    status,
-                    metrics: metrics.clone(),
-                    error,
-                    fallback_reason: fallback_reason.clone(),
-                    backend: Some(LOCAL_BACKEND.into()),
-                    model: Some(model_name.clone()),
-                },
-            )?;
-            store.record_usage(&UsageRecord {
-                at: now_millis(),
-                conversation_id: Some(conv.id.clone()),
-                message_id: Some(message.id.clone()),
-                backend: LOCAL_BACKEND.into(),
-                model: model_name,
-                tokens_in: metrics.tokens_in.unwrap_or(0),
-                tokens_out: metrics.tokens_out.unwrap_or(0),
-                ttft_ms: metrics.ttft_ms,
-                latency_ms: metrics.latency_ms,
-                cost_usd: metrics.cost_usd,
-                fallback_reason,
-                error_kind: outcome
-                    .as_ref()
-                    .err()
-                    .map(|_| ErrorKind::Local.as_str().to_owned()),
-                retries: 0,
-            })?;
-            finished
-        };
-        self.after_turn(&conv.id, &plan)?;
-        if let Ok(completion) = &outcome {
-            let speed =
-                (completion.stats.completion_tokens >= 4).then_some(completion.stats.decode_tok_s);
-            self.models()
-                .record_run(&model_path, engine.load_time().as_secs_f64(), speed);
-        }
-        on_event(ChatEvent::Finished {
-            message: Box::new(finished.clone()),
-        });
-        outcome?;
+        let answer = turn::run(turn, &mut record, cancel).await?;
+        let answer_message = record.finished.take().ok_or(CoreError::WorkerGone)?;
         Ok(TurnResult {
             user_message: None,
-            answer: finished,
-            dropped_turns,
+            answer: answer_message,
+            dropped_turns: answer.dropped_turns,
         })
     }
 
@@ -560,44 +401,6 @@ impl App {
         }
     }
 
-    /// Runs the engine, forwarding text to `on_event` and checkpointing it.
-    async fn stream(
-        &self,
-        engine: &std::sync::Arc<hearth_engine::Engine>,
-        request: GenerateRequest,
-        cancel: CancellationToken,
-        message: &MessageId,
-        text: &mut String,
-        on_event: &mut (impl FnMut(ChatEvent) + Send),
-    ) -> Result<Completion, CoreError> {
-        // The engine streams over a std channel from its worker thread; a
-        // blocking task relays the events to this async task.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let events = engine.generate(request, cancel);
-        tokio::task::spawn_blocking(move || {
-            for event in events {
-                if tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut last_checkpoint = Instant::now();
-        while let Some(event) = rx.recv().await {
-            match event {
-                GenerationEvent::Token(piece) => {
-                    text.push_str(&piece);
-                    on_event(ChatEvent::Token { text: piece });
-                    if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                        self.store().checkpoint_message(message, text)?;
-                        last_checkpoint = Instant::now();
-                    }
-                }
-                GenerationEvent::Done(result) => return Ok(result?),
-            }
-        }
-        Err(CoreError::Engine(EngineError::WorkerGone))
-    }
-
     /// The file of the conversation's model.
     pub(crate) fn model_path(&self, conv: &Conversation) -> Result<PathBuf, CoreError> {
         let reference = conv.model.as_deref().ok_or(CoreError::NoModel)?;
@@ -617,34 +420,171 @@ fn is_default_title(title: &str) -> bool {
     title.trim().is_empty() || title == "New chat"
 }
 
-fn sampling_params(sampling: &Sampling) -> SamplingParams {
-    let defaults = SamplingParams::default();
-    SamplingParams {
-        temperature: sampling.temperature.unwrap_or(defaults.temperature),
-        top_k: sampling.top_k.map_or(defaults.top_k, |k| k as usize),
-        top_p: sampling.top_p.unwrap_or(defaults.top_p),
-        min_p: sampling.min_p.unwrap_or(defaults.min_p),
-        repeat_penalty: sampling.repeat_penalty.unwrap_or(defaults.repeat_penalty),
-        repeat_last_n: defaults.repeat_last_n,
+/// What the backend is asked for a chat turn: the conversation's system
+/// prompt and the path to the message being answered (answers without text
+/// left out), the answer so far when continuing, and the conversation's
+/// sampling.
+fn chat_request(
+    conv: &Conversation,
+    history: &[Message],
+    target: &Target,
+    options: &TurnOptions,
+) -> ChatRequest {
+    let mut messages: Vec<backend::Message> = conv
+        .system_prompt
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(backend::Message::system)
+        .collect();
+    messages.extend(
+        history
+            .iter()
+            .filter(|m| !(m.role == Role::Assistant && m.content.is_empty()))
+            .map(|m| backend::Message::new(m.role, m.content.clone())),
+    );
+    let mode = match target {
+        Target::Continue { message } => {
+            messages.push(backend::Message::assistant(message.content.clone()));
+            PromptMode::Continue
+        }
+        Target::New { .. } => PromptMode::Chat,
+    };
+    let sampling = &conv.sampling;
+    ChatRequest {
+        messages,
+        mode,
+        max_tokens: options
+            .max_tokens
+            .or(sampling.max_tokens)
+            .and_then(|t| u32::try_from(t).ok()),
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        top_k: sampling.top_k,
+        min_p: sampling.min_p,
+        repeat_penalty: sampling.repeat_penalty,
         seed: sampling.seed,
+        stop: options.stop.clone(),
+        ..ChatRequest::default()
     }
 }
 
-fn metrics(completion: &Completion, latency: Duration) -> MessageMetrics {
-    let stats = &completion.stats;
-    MessageMetrics {
-        tokens_in: Some(stats.prompt_tokens as u64),
-        tokens_out: Some(stats.completion_tokens as u64),
-        prompt_tokens_reused: Some(stats.prompt_tokens_reused as u64),
-        ttft_ms: Some(stats.time_to_first_token.as_secs_f64() * 1000.0),
-        decode_tok_s: Some(stats.decode_tok_s),
-        latency_ms: Some(latency.as_secs_f64() * 1000.0),
-        cost_usd: Some(0.0),
-    }
+/// A chat turn before its backend is known.
+pub(crate) struct Pending<'a> {
+    pub(crate) conv: &'a Conversation,
+    /// The active path up to the message being answered, root first.
+    pub(crate) history: Vec<Message>,
+    pub(crate) target: Target,
+    pub(crate) options: &'a TurnOptions,
+    /// The user's message this turn stored (`None`: regenerate, continue).
+    pub(crate) user_message: Option<MessageId>,
 }
 
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// A chat turn's record: the answer is a message of the conversation,
+/// checkpointed while it streams and finished with its metrics and a usage
+/// record; events go to the front end.
+struct Conversational<'a, F> {
+    app: &'a App,
+    conv: &'a Conversation,
+    plan: &'a Plan,
+    fallback_reason: Option<String>,
+    /// Where the answer goes (taken when it opens).
+    target: Option<Target>,
+    user_message: Option<MessageId>,
+    /// The local model's file and load time, for the library's speed record.
+    local: Option<(&'a Path, Duration)>,
+    on_event: F,
+    message: Option<MessageId>,
+    finished: Option<Message>,
+}
+
+impl<F: FnMut(ChatEvent) + Send> Record for Conversational<'_, F> {
+    fn open(&mut self, opening: &Opening<'_>) -> Result<String, CoreError> {
+        let target = self.target.take().ok_or(CoreError::WorkerGone)?;
+        let (message, prefix) = self.app.open_answer(
+            self.conv,
+            target,
+            &opening.backend.provider,
+            &opening.backend.model,
+            self.fallback_reason.clone(),
+        )?;
+        if !opening.redactions.is_empty() {
+            self.app
+                .store()
+                .record_redactions(&message.id, opening.redactions)?;
+        }
+        (self.on_event)(ChatEvent::Started {
+            user_message: self.user_message.take(),
+            assistant_message: message.id.clone(),
+            dropped_turns: opening.dropped_turns,
+            prompt_tokens: opening.prompt_tokens,
+        });
+        self.message = Some(message.id);
+        Ok(prefix)
+    }
+
+    fn text(&mut self, piece: &str) {
+        (self.on_event)(ChatEvent::Token {
+            text: piece.to_owned(),
+        });
+    }
+
+    fn checkpoint(&mut self, text: &str) -> Result<(), CoreError> {
+        if let Some(id) = &self.message {
+            self.app.store().checkpoint_message(id, text)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, finished: &Finished<'_>) -> Result<(), CoreError> {
+        let id = self.message.clone().ok_or(CoreError::WorkerGone)?;
+        let metrics = finished.metrics;
+        let message = {
+            let store = self.app.store();
+            let message = store.finish_message(
+                &id,
+                &MessageFinish {
+                    content: finished.text.to_owned(),
+                    status: finished.status,
+                    metrics: metrics.clone(),
+                    error: finished.error.clone(),
+                    fallback_reason: self.fallback_reason.clone(),
+                    backend: Some(finished.backend.provider.clone()),
+                    model: Some(finished.backend.model.clone()),
+                },
+            )?;
+            store.record_usage(&UsageRecord {
+                at: hearth_store::now(),
+                conversation_id: Some(self.conv.id.clone()),
+                message_id: Some(id),
+                backend: finished.backend.provider.clone(),
+                model: finished.backend.model.clone(),
+                tokens_in: metrics.tokens_in.unwrap_or(0),
+                tokens_out: metrics.tokens_out.unwrap_or(0),
+                ttft_ms: metrics.ttft_ms,
+                latency_ms: metrics.latency_ms,
+                cost_usd: metrics.cost_usd,
+                fallback_reason: self.fallback_reason.clone(),
+                error_kind: finished.error_kind.map(|k| k.as_str().to_owned()),
+                retries: finished.retries,
+            })?;
+            message
+        };
+        self.app.after_turn(&self.conv.id, self.plan)?;
+        if let Some((path, load_time)) = self.local
+            && finished.status != MessageStatus::Error
+        {
+            // The measured speed feeds the router's "too slow" check.
+            let speed = metrics
+                .decode_tok_s
+                .filter(|_| metrics.tokens_out.unwrap_or(0) >= 4);
+            self.app
+                .models()
+                .record_run(path, load_time.as_secs_f64(), speed);
+        }
+        (self.on_event)(ChatEvent::Finished {
+            message: Box::new(message.clone()),
+        });
+        self.finished = Some(message);
+        Ok(())
+    }
 }

@@ -1,13 +1,13 @@
 //! Errors of the chat service, each with a message a person can act on.
 
-use hearth_backend::BackendError;
+use hearth_backend::{BackendError, BackendId};
 use hearth_engine::EngineError;
 use hearth_hub::HubError;
 use hearth_secrets::SecretError;
 use hearth_store::StoreError;
 
 use crate::config::{ConfigError, env};
-use crate::context::TooLong;
+use crate::turn::context::TooLong;
 
 /// Everything `App` can fail with. No variant carries a secret or a prompt.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,10 @@ pub enum CoreError {
     /// A cloud backend failed (its message says what to do).
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The local model failed while answering (loading fails as
+    /// [`CoreError::Engine`]).
+    #[error(transparent)]
+    LocalModel(BackendError),
     #[error("no provider named {0:?} is set up (see `hearth provider list`)")]
     UnknownProvider(String),
     /// The conversation's policy is "ask before cloud": nothing was sent; ask
@@ -98,6 +102,19 @@ pub enum CoreError {
     /// Over a daily or monthly budget; nothing was sent.
     #[error("{0}")]
     OverBudget(String),
+}
+
+impl CoreError {
+    /// A backend's failure: the local engine's is the model's
+    /// ([`CoreError::LocalModel`]), a provider's the cloud's
+    /// ([`CoreError::Backend`]).
+    pub(crate) fn from_backend(backend: &BackendId, err: BackendError) -> Self {
+        if backend.is_local() {
+            Self::LocalModel(err)
+        } else {
+            Self::Backend(err)
+        }
+    }
 }
 
 fn reason_suffix(reason: &Option<String>) -> String {

@@ -11,6 +11,12 @@
 //!   streams as [`ChatEvent`]s and is checkpointed while it grows;
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
 //!   branch and resume.
+//! - Every answer, local or cloud, chat or API or `hearth run`, takes the one
+//!   turn path (`turn/`): the context fitted to the backend's window, the
+//!   cloud guard (redaction, budget), streaming with checkpoints, metrics. The
+//!   local engine is a [`LocalBackend`], behind the same
+//!   [`hearth_backend::ChatBackend`] seam as the cloud providers; [`answer`]
+//!   is the path for a caller that keeps nothing.
 //! - [`Models`] is the model library: Hugging Face search, pulls that resume,
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`App::api_chat`] answers one stateless request for the API server.
@@ -43,9 +49,7 @@ pub mod api;
 mod app;
 mod chat;
 mod cloud;
-mod cloud_turn;
 mod config;
-pub mod context;
 mod cost;
 mod error;
 mod key;
@@ -57,6 +61,7 @@ pub mod router;
 mod stats;
 pub mod title;
 mod transfer;
+mod turn;
 mod turn_route;
 pub mod view;
 
@@ -65,7 +70,7 @@ pub use api::{
     CLOUD_MODELS_SETTING, STORE_CONVERSATIONS_SETTING,
 };
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
-pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
+pub use chat::{ChatEvent, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo, ProviderKey, StoredKey};
 pub use config::{
     Config, ConfigError, DEFAULT_HF_ENDPOINT, EnvSecrets, default_model_from_env, env,
@@ -77,6 +82,11 @@ pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_providers;
 pub use keys::{KeySource, SecretStorage};
+/// The current time as Unix milliseconds: the one clock of the crates above
+/// the store (from hearth-store).
+pub use hearth_store::now;
+pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
 pub use stats::{BackendStats, Stats};
 pub use transfer::{ExportReportView, ImportReportView, SkippedView};
+pub use turn::{Answer, CHECKPOINT_EVERY, answer, context};

@@ -1,14 +1,26 @@
 //! The local model: one loaded at a time, swapped when a conversation needs
-//! another. Loading runs off the async threads.
+//! another (loading runs off the async threads), and [`LocalBackend`], the
+//! engine behind the same [`ChatBackend`] seam as the cloud providers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearth_engine::{Engine, EngineOptions};
+use hearth_backend::{
+    BackendError, BackendId, CancellationToken, ChatBackend, ChatRequest, Completion, EngineStats,
+    ErrorKind, FinishReason, Message, PromptMode, TokenSink, Usage,
+};
+use hearth_engine::{
+    Engine, EngineError, EngineOptions, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
+    SamplingParams, StopReason,
+};
 use tokio::sync::Mutex;
 
 use crate::CoreError;
+
+/// The backend id's provider part for answers from the local engine, as
+/// recorded on messages and usage records.
+pub const LOCAL_BACKEND: &str = "local";
 
 struct Loaded {
     path: PathBuf,
@@ -69,5 +81,243 @@ impl LocalModels {
             tracing::info!(model = %loaded.path.display(), "model unloaded after being idle");
         }
         unload
+    }
+}
+
+/// A loaded local model as a [`ChatBackend`]. Cheap to clone; the engine's
+/// worker thread does the work, and a blocking task relays its text.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    engine: Arc<Engine>,
+    /// The model's name in answers and usage records.
+    name: String,
+}
+
+impl LocalBackend {
+    /// The engine, answering as `name` (its id is `local:NAME`).
+    pub fn new(engine: Arc<Engine>, name: impl Into<String>) -> Self {
+        Self {
+            engine,
+            name: name.into(),
+        }
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatBackend for LocalBackend {
+    fn id(&self) -> BackendId {
+        BackendId::new(LOCAL_BACKEND, &self.name)
+    }
+
+    async fn stream(
+        &self,
+        req: ChatRequest,
+        out: TokenSink,
+        cancel: CancellationToken,
+    ) -> Result<Completion, BackendError> {
+        let request = generate_request(req)?;
+        let events = self.engine.generate(request, cancel);
+        // The engine streams over a std channel from its worker thread; a
+        // blocking task relays it until the end, so the worker is never left
+        // writing into a channel nobody reads.
+        let finished = tokio::task::spawn_blocking(move || {
+            for event in events {
+                match event {
+                    GenerationEvent::Token(piece) => {
+                        out.send(piece);
+                    }
+                    GenerationEvent::Done(result) => return result,
+                }
+            }
+            Err(EngineError::WorkerGone)
+        })
+        .await
+        .map_err(|_| engine_error(&EngineError::WorkerGone))?;
+        let completion = finished.map_err(|e| engine_error(&e))?;
+        Ok(self.completion(completion))
+    }
+
+    fn context_window(&self) -> Option<usize> {
+        Some(self.engine.info().context_length)
+    }
+
+    fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
+        let prompt = prompt(&req.messages, req.mode)?;
+        let tokens = self
+            .engine
+            .prompt_tokens(&prompt)
+            .map_err(|e| engine_error(&e))?;
+        Ok(Some(tokens.len()))
+    }
+}
+
+impl LocalBackend {
+    fn completion(&self, done: hearth_engine::Completion) -> Completion {
+        let stats = done.stats;
+        Completion {
+            text: done.text,
+            finish: match done.stop_reason {
+                StopReason::Eos => FinishReason::Stop,
+                StopReason::StopString => FinishReason::StopSequence,
+                StopReason::MaxTokens => FinishReason::Length,
+                StopReason::ContextFull => FinishReason::ContextFull,
+                StopReason::Cancelled => FinishReason::Cancelled,
+            },
+            usage: Some(Usage {
+                input_tokens: stats.prompt_tokens as u64,
+                output_tokens: stats.completion_tokens as u64,
+            }),
+            model: self.name.clone(),
+            time_to_first_token: Some(stats.time_to_first_token),
+            retries: 0,
+            engine: Some(EngineStats {
+                prompt_tokens_reused: stats.prompt_tokens_reused as u64,
+                prefill_tok_s: stats.prefill_tok_s,
+                decode_tok_s: stats.decode_tok_s,
+                load_time: stats.load_time,
+                device: stats.device,
+                seed: stats.seed,
+            }),
+        }
+    }
+}
+
+/// The engine's request for a backend request: the prompt its mode names, and
+/// the engine's defaults where the request leaves a setting open (and for
+/// whatever the seam does not carry).
+fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
+    let defaults = SamplingParams::default();
+    let count = |n: Option<u32>, default: usize| n.map_or(default, |n| n as usize);
+    Ok(GenerateRequest {
+        prompt: prompt(&req.messages, req.mode)?,
+        sampling: SamplingParams {
+            temperature: req.temperature.unwrap_or(defaults.temperature),
+            top_k: count(req.top_k, defaults.top_k),
+            top_p: req.top_p.unwrap_or(defaults.top_p),
+            min_p: req.min_p.unwrap_or(defaults.min_p),
+            repeat_penalty: req.repeat_penalty.unwrap_or(defaults.repeat_penalty),
+            repeat_last_n: count(req.repeat_last_n, defaults.repeat_last_n),
+            seed: req.seed,
+        },
+        max_tokens: req.max_tokens.map(|n| n as usize),
+        stop: req.stop,
+        format: if req.json {
+            OutputFormat::JsonObject
+        } else {
+            OutputFormat::Text
+        },
+        ..GenerateRequest::chat(Vec::new())
+    })
+}
+
+/// What the engine continues for `messages` read in `mode`.
+fn prompt(messages: &[Message], mode: PromptMode) -> Result<Prompt, BackendError> {
+    Ok(match mode {
+        PromptMode::Chat => Prompt::Chat(messages.to_vec()),
+        PromptMode::Continue => match messages.split_last() {
+            Some((last, before)) if last.role == hearth_backend::Role::Assistant => {
+                Prompt::Continue {
+                    messages: before.to_vec(),
+                    partial: last.content.clone(),
+                }
+            }
+            _ => {
+                return Err(BackendError::new(
+                    ErrorKind::Rejected,
+                    "there is no answer to continue: the last message is not the assistant's",
+                ));
+            }
+        },
+        PromptMode::Text => Prompt::Text(messages.iter().map(|m| m.content.as_str()).collect()),
+    })
+}
+
+/// An engine failure as the seam reports it; its text is the engine's.
+fn engine_error(err: &EngineError) -> BackendError {
+    BackendError::new(ErrorKind::Local, err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(messages: Vec<Message>, mode: PromptMode) -> ChatRequest {
+        ChatRequest {
+            messages,
+            mode,
+            ..ChatRequest::default()
+        }
+    }
+
+    #[test]
+    fn each_mode_is_the_engine_prompt_it_names() {
+        let chat = vec![Message::system("be brief"), Message::user("hi")];
+        assert_eq!(
+            prompt(&chat, PromptMode::Chat).ok(),
+            Some(Prompt::Chat(chat.clone()))
+        );
+        let mut cut = chat.clone();
+        cut.push(Message::assistant("Hel"));
+        assert_eq!(
+            prompt(&cut, PromptMode::Continue).ok(),
+            Some(Prompt::Continue {
+                messages: chat.clone(),
+                partial: "Hel".into()
+            })
+        );
+        assert_eq!(
+            prompt(&[Message::user("Once upon")], PromptMode::Text).ok(),
+            Some(Prompt::Text("Once upon".into()))
+        );
+    }
+
+    #[test]
+    fn continuing_needs_an_answer_to_continue() {
+        let err = prompt(&[Message::user("hi")], PromptMode::Continue).err();
+        assert_eq!(err.map(|e| e.kind), Some(ErrorKind::Rejected));
+        assert!(prompt(&[], PromptMode::Continue).is_err());
+    }
+
+    #[test]
+    fn open_settings_are_the_engine_defaults_and_set_ones_pass_through() {
+        let defaults = SamplingParams::default();
+        let plain = generate_request(request(vec![Message::user("hi")], PromptMode::Chat))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.sampling, defaults);
+        assert_eq!((plain.max_tokens, plain.format), (None, OutputFormat::Text));
+
+        let set = generate_request(ChatRequest {
+            temperature: Some(0.0),
+            top_k: Some(5),
+            top_p: Some(0.5),
+            min_p: Some(0.1),
+            repeat_penalty: Some(1.1),
+            repeat_last_n: Some(8),
+            seed: Some(7),
+            max_tokens: Some(12),
+            stop: vec!["\n".into()],
+            json: true,
+            ..request(vec![Message::user("hi")], PromptMode::Chat)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            set.sampling,
+            SamplingParams {
+                temperature: 0.0,
+                top_k: 5,
+                top_p: 0.5,
+                min_p: 0.1,
+                repeat_penalty: 1.1,
+                repeat_last_n: 8,
+                seed: Some(7),
+            }
+        );
+        assert_eq!(set.max_tokens, Some(12));
+        assert_eq!(set.stop, ["\n"]);
+        assert_eq!(set.format, OutputFormat::JsonObject);
     }
 }

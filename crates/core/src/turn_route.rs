@@ -1,11 +1,18 @@
 //! Choosing the backend of a turn: the conversation's choice, its privacy
 //! policy, how the local model and the providers are doing, and the fallback
 //! the conversation may be sticking to. The decision itself is
-//! [`crate::router::route`]; this gathers what it needs.
+//! [`crate::router::route`]; this gathers what it needs, and turns the
+//! decision into a backend ready to answer ([`Chosen`]).
 
-use hearth_backend::BackendId;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hearth_backend::{BackendId, ChatBackend};
 use hearth_hub::Fit;
+use hearth_providers::ProviderModel;
 use hearth_store::{Conversation, ConversationId};
+
+use crate::local::LocalBackend;
 
 use crate::router::{
     self, CloudHealth, Consent, FallbackReason, LocalHealth, Route, RouteInput, Sticky,
@@ -26,7 +33,84 @@ pub(crate) struct Plan {
     reason_present: bool,
 }
 
+/// A backend ready to answer a turn.
+pub(crate) enum Chosen {
+    /// The local model, loaded from `path`.
+    Local {
+        backend: LocalBackend,
+        path: PathBuf,
+    },
+    /// A configured provider's model.
+    Cloud(ProviderModel),
+}
+
+impl Chosen {
+    pub(crate) fn backend(&self) -> &dyn ChatBackend {
+        match self {
+            Self::Local { backend, .. } => backend,
+            Self::Cloud(model) => model,
+        }
+    }
+
+    /// The local model's file and load time (for the library's speed record).
+    pub(crate) fn local_run(&self) -> Option<(&Path, Duration)> {
+        match self {
+            Self::Local { backend, path } => Some((path, backend.engine().load_time())),
+            Self::Cloud(_) => None,
+        }
+    }
+}
+
 impl App {
+    /// The backend `plan` names, ready to answer a turn of `conv`: the local
+    /// model loaded, or the provider's model. A local model that cannot load
+    /// hands over to the fallback the policy allows, if any; the plan that
+    /// holds in the end comes back with it.
+    pub(crate) async fn choose_backend(
+        &self,
+        conv: &Conversation,
+        plan: Plan,
+        consent: Consent,
+    ) -> Result<(Chosen, Plan), CoreError> {
+        if !plan.backend.is_local() {
+            return Ok((self.cloud_backend(&plan.backend)?, plan));
+        }
+        let path = self.model_path(conv)?;
+        match self.local.get(&path).await {
+            Ok(engine) => {
+                let name = engine
+                    .info()
+                    .name
+                    .clone()
+                    .or_else(|| conv.model.clone())
+                    .unwrap_or_else(|| "local model".into());
+                let backend = LocalBackend::new(engine, name);
+                Ok((Chosen::Local { backend, path }, plan))
+            }
+            Err(err) => {
+                // Loading failed: the policy may allow another backend.
+                let health = match &err {
+                    CoreError::Engine(e) if e.is_out_of_memory() => LocalHealth::OutOfMemory,
+                    _ => LocalHealth::Failed {
+                        kind: "it could not be loaded".into(),
+                    },
+                };
+                match self.plan_with(conv, consent, &health) {
+                    Ok(plan) if !plan.backend.is_local() => {
+                        tracing::info!(backend = %plan.backend, "local model failed to load; falling back");
+                        Ok((self.cloud_backend(&plan.backend)?, plan))
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    /// A configured provider's model.
+    pub(crate) fn cloud_backend(&self, id: &BackendId) -> Result<Chosen, CoreError> {
+        Ok(Chosen::Cloud(self.provider(&id.provider)?.model(&id.model)))
+    }
+
     /// Decides which backend answers the next turn of `conv`. Nothing has been
     /// stored or sent when this refuses or asks for consent.
     pub(crate) fn plan_turn(

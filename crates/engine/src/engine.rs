@@ -126,9 +126,7 @@ impl Engine {
                     }
                 },
             )
-            .map_err(|e| {
-                EngineError::InvalidRequest(format!("cannot start the engine thread: {e}"))
-            })?;
+            .map_err(EngineError::Thread)?;
         let ready = ready_rx.recv().map_err(|_| EngineError::WorkerGone)??;
         let load_time = started.elapsed();
         tracing::info!(arch = %ready.info.architecture, secs = load_time.as_secs_f64(), "model loaded");

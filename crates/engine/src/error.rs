@@ -95,6 +95,11 @@ pub enum EngineError {
 
     #[error("the engine worker has stopped")]
     WorkerGone,
+
+    /// The OS would not start the model's worker thread (out of threads or
+    /// memory for its stack).
+    #[error("cannot start the engine thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 impl EngineError {
@@ -123,7 +128,7 @@ impl EngineError {
     pub fn is_out_of_memory(&self) -> bool {
         let text = match self {
             Self::Model { error, .. } => return error.is_out_of_memory(),
-            Self::Io { source, .. } => {
+            Self::Io { source, .. } | Self::Thread(source) => {
                 return source.kind() == std::io::ErrorKind::OutOfMemory;
             }
             Self::Tensor { source, .. } | Self::Compute(source) => source.to_string(),
@@ -137,5 +142,23 @@ impl EngineError {
         ]
         .iter()
         .any(|needle| text.contains(needle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_that_cannot_start_is_its_own_kind() {
+        let err = EngineError::Thread(std::io::Error::from(std::io::ErrorKind::OutOfMemory));
+        assert!(
+            err.to_string()
+                .starts_with("cannot start the engine thread")
+        );
+        assert!(err.is_out_of_memory());
+        let other = EngineError::Thread(std::io::Error::from(std::io::ErrorKind::WouldBlock));
+        assert!(!other.is_out_of_memory());
+        assert!(!matches!(other, EngineError::InvalidRequest(_)));
     }
 }

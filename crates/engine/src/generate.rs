@@ -20,6 +20,7 @@ use crate::models::Model;
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+use crate::vocab::Vocab;
 
 /// Prompt tokens processed per forward pass: bounds the attention scratch memory
 /// for long prompts and lets a cancel land between chunks.
@@ -173,24 +174,6 @@ fn chat_tokens(
     let bos_text = tokenizer.bos_id().and_then(|id| tokenizer.token_text(id));
     let has_bos = bos_text.is_some_and(|b| !b.is_empty() && text.starts_with(b));
     tokenizer.encode(&text, !has_bos, true)
-}
-
-/// What generation needs from a vocabulary (a trait so tests can fake it).
-pub(crate) trait Vocab {
-    /// Bytes the token adds to the output.
-    fn bytes(&self, id: u32) -> &[u8];
-    /// Whether the token ends the model's turn.
-    fn is_stop(&self, id: u32) -> bool;
-}
-
-impl Vocab for Tokenizer {
-    fn bytes(&self, id: u32) -> &[u8] {
-        self.token_bytes(id)
-    }
-
-    fn is_stop(&self, id: u32) -> bool {
-        self.stop_ids().contains(&id)
-    }
 }
 
 /// What the model's cache holds, kept in step with every forward.

@@ -10,7 +10,7 @@
 //! Learned from llama.cpp's grammar sampler; written for Hearth as a small
 //! pushdown automaton instead of a general grammar engine.
 
-use crate::generate::Vocab;
+use crate::vocab::Vocab;
 
 /// Candidates tried first (the rest only when none of these fits).
 const FIRST_TRY: usize = 256;

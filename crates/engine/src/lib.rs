@@ -34,6 +34,7 @@ mod models;
 mod sampler;
 mod template;
 mod tokenizer;
+mod vocab;
 
 pub use device::{DevicePreference, set_threads, threads};
 pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};

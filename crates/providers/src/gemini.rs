@@ -336,6 +336,7 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
             top_p: None,
             stop: vec!["END".into()],
             json: true,
+            ..ChatRequest::default()
         };
         let key = SecretString::from("AIza-test".to_owned());
         let wire = chat_request(&base, Some(&key), &req).unwrap();

@@ -540,6 +540,7 @@ impl Progress {
             model: self.model,
             time_to_first_token: self.first_token,
             retries,
+            engine: None,
         }
     }
 }

@@ -287,6 +287,7 @@ data: [DONE]
             top_p: Some(0.9),
             stop: vec!["\n\n".into()],
             json: false,
+            ..ChatRequest::default()
         };
         let key = SecretString::from("sk-test".to_owned());
         let wire = chat_request(&base, Some(&key), false, &req).unwrap();

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 
 use crate::error::ApiError;
-use crate::log::{LoggedRequest, ModelUsed, now_ms};
+use crate::log::{LoggedRequest, ModelUsed};
 use crate::server::State;
 
 /// Logs every request, refused ones too, around [`check`].
@@ -25,7 +25,7 @@ pub(crate) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let at_ms = now_ms();
+    let at_ms = hearth_core::now();
     let started = Instant::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_string();

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many requests a [`RequestLog`] keeps.
 pub const LOG_CAPACITY: usize = 200;
@@ -18,7 +17,7 @@ const MAX_PATH_CHARS: usize = 300;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRequest {
     /// When it arrived, unix milliseconds.
-    pub at_ms: u64,
+    pub at_ms: i64,
     pub method: String,
     /// The path without the query string.
     pub path: String,
@@ -60,12 +59,6 @@ impl RequestLog {
 /// The model a handler served, put in the response's extensions for the log.
 #[derive(Debug, Clone)]
 pub(crate) struct ModelUsed(pub(crate) String);
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 fn cut(text: &str, max: usize) -> String {
     text.chars().take(max).collect()

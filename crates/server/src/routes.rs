@@ -179,7 +179,7 @@ async fn generate(
     let header = Header {
         kind,
         id: next_id(kind),
-        created: now_secs(),
+        created: hearth_core::now() / 1000,
         model: chat.model.clone(),
     };
 
@@ -332,11 +332,5 @@ fn next_id(kind: Kind) -> String {
         Kind::Chat => "chatcmpl",
         Kind::Completion => "cmpl",
     };
-    format!("{prefix}-hearth{:x}{n:04x}", now_secs())
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    format!("{prefix}-hearth{:x}{n:04x}", hearth_core::now() / 1000)
 }

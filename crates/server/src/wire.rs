@@ -241,7 +241,8 @@ pub(crate) enum Kind {
 pub(crate) struct Header {
     pub(crate) kind: Kind,
     pub(crate) id: String,
-    pub(crate) created: u64,
+    /// Unix seconds.
+    pub(crate) created: i64,
     pub(crate) model: String,
 }
 

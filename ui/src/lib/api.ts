@@ -2,373 +2,92 @@
 //
 // Every screen talks to the backend only through `Api`. In the app the
 // implementation wraps the generated `../bindings.ts` (tauri-specta, written by
-// `cargo xtask codegen`); in component tests and the browser preview it is
-// `mockApi()` (./mock.ts). Field names are camelCase, as the Rust side
-// serialises them. Times are Unix milliseconds; sizes are bytes.
+// `cargo xtask codegen` from the Rust types); in component tests and the
+// browser preview it is `mockApi()` (./mock.ts). The data types below are the
+// generated ones under the names the screens use, never written again by
+// hand: a Rust change that breaks a screen breaks `npm run check`. Field names
+// are camelCase, as the Rust side serialises them. Times are Unix
+// milliseconds; sizes are bytes. A float is `number | null` (JSON has no NaN
+// or infinity: serde sends them as null), so screens say "unknown" for null.
 
-export type Role = "system" | "user" | "assistant";
-export type MessageStatus = "complete" | "streaming" | "partial" | "cancelled" | "error";
+import type * as wire from "../bindings";
 
 /** Errors cross IPC as a tagged enum; switch on `kind`, show `message`. */
-export interface AppError {
-  kind:
-    | "notFound"
-    | "invalid"
-    | "tooLong"
-    | "noModel"
-    | "model"
-    | "hub"
-    | "store"
-    | "locked"
-    | "keychain"
-    | "internal"
-    | "cloud"
-    | "consentNeeded"
-    | "refused";
-  message: string;
-  /** With `consentNeeded`: where the message would go (`provider:model`) and why. */
-  consent?: ConsentRequest;
-}
-
-export interface ConsentRequest {
-  backend: string;
-  reason: string | null;
-}
-
+export type AppError = wire.ErrorView;
+/** With a `consentNeeded` error: where the message would go (`provider:model`) and why. */
+export type ConsentRequest = wire.ConsentRequestView;
 /** The user's answer to a consent dialog, sent with the same turn again. */
-export type Consent = "notAsked" | "granted" | "denied";
-
+export type Consent = wire.ConsentView;
 /** Where a conversation's messages may be sent; chain entries are `provider:model`. */
-export type Privacy =
-  | { policy: "localOnly" }
-  | { policy: "askBeforeCloud"; chain: string[] }
-  | { policy: "cloudFallback"; chain: string[] };
+export type Privacy = wire.PrivacyView;
 
-export interface Sampling {
-  temperature: number | null;
-  topK: number | null;
-  topP: number | null;
-  minP: number | null;
-  repeatPenalty: number | null;
-  seed: number | null;
-  maxTokens: number | null;
-}
-
-export interface ConversationSummary {
-  id: string;
-  title: string;
-  model: string | null;
-  pinned: boolean;
-  updatedAt: number;
-}
-
-export interface Conversation {
-  id: string;
-  title: string;
-  /** Library id or path of the local model. */
-  model: string | null;
-  systemPrompt: string | null;
-  sampling: Sampling;
-  presetId: string | null;
-  pinned: boolean;
-  /** A chosen cloud model (`provider:model`); null: the local `model`. */
-  backend: string | null;
-  privacy: Privacy;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface MessageMetrics {
-  tokensIn: number | null;
-  tokensOut: number | null;
-  promptTokensReused: number | null;
-  ttftMs: number | null;
-  decodeTokS: number | null;
-  latencyMs: number | null;
-}
-
-export interface ChatMessage {
-  id: string;
-  parentId: string | null;
-  role: Role;
-  content: string;
-  status: MessageStatus;
-  backend: string | null;
-  model: string | null;
-  metrics: MessageMetrics;
-  error: string | null;
-  /** Why a fallback answered in place of the chosen backend. */
-  fallbackReason: string | null;
-  createdAt: number;
-  /** Ids of this message's versions (itself included), oldest first. */
-  siblings: string[];
-}
-
+export type Role = wire.RoleView;
+export type MessageStatus = wire.StatusView;
+export type Sampling = wire.SamplingView;
+export type ConversationSummary = wire.ConversationSummaryView;
+export type Conversation = wire.ConversationInfo;
+export type MessageMetrics = wire.MetricsView;
+export type ChatMessage = wire.MessageView;
 /** A conversation with the messages of its active branch, root first. */
-export interface ConversationView {
-  conversation: Conversation;
-  messages: ChatMessage[];
-}
-
-export interface SearchHit {
-  conversationId: string;
-  messageId: string;
-  title: string;
-  /** Matched words are wrapped in [[ and ]]; render them as <mark>, never as HTML. */
-  snippet: string;
-  at: number;
-}
-
+export type ConversationView = wire.ConversationView;
+/** Matched words in `snippet` are wrapped in [[ and ]]; render them as <mark>, never as HTML. */
+export type SearchHit = wire.SearchHitView;
 /** Streamed while an answer is produced (over a tauri Channel). */
-export type ChatEvent =
-  | {
-      kind: "started";
-      userMessage: string | null;
-      assistantMessage: string;
-      /** Older turns left out to fit the context window (show a notice when > 0). */
-      droppedTurns: number;
-      promptTokens: number;
-    }
-  | { kind: "token"; text: string }
-  | { kind: "finished"; message: ChatMessage }
-  | { kind: "failed"; error: AppError };
+export type ChatEvent = wire.ChatEventView;
+export type NewConversation = wire.NewConversationView;
+export type ConversationPatch = wire.ConversationPatchView;
 
-export type FitVerdict = "fits" | "tight" | "wont_fit";
-
-export interface Fit {
-  fit: FitVerdict;
-  /** Bytes needed: weights + KV cache + overhead. */
-  total: number;
-  /** Expected decode tokens/s (an upper bound unless `measured`). */
-  decodeTokS: number | null;
-  /** Estimated without the GGUF header. */
-  approximate: boolean;
-  measured: boolean;
-}
-
-export type ModelSource =
-  | { kind: "downloaded"; repo: string }
-  | { kind: "imported"; copied: boolean }
-  | { kind: "external"; app: "hugging_face_cache" | "lm_studio" | "ollama"; label: string };
-
-export interface LibraryModel {
-  id: string;
-  name: string | null;
-  architecture: string;
-  parameters: number;
-  quant: string | null;
-  contextLength: number | null;
-  size: number;
-  hasChatTemplate: boolean;
-  source: ModelSource;
-  /** Whether Hearth may delete it (downloaded or copied). */
-  owned: boolean;
-  path: string;
-  addedAt: number;
-  lastUsed: number | null;
-  fit: Fit;
-}
-
-export interface CatalogModel {
-  name: string;
-  repo: string;
-  file: string;
-  quant: string;
-  size: number;
-  parameters: number;
-  context: number;
-  license: string;
-  fit: Fit;
-  recommended: boolean;
-}
-
-export interface RepoSummary {
-  id: string;
-  downloads: number;
-  likes: number;
-  updated: string | null;
-  license: string | null;
-  gated: boolean;
-}
-
-export interface RemoteFile {
-  /** File name, or a split model's common base name. */
-  name: string;
-  quant: string | null;
-  size: number;
-  parts: number;
-  fit: Fit;
-}
-
-export interface RepoFiles {
-  repo: string;
-  gated: boolean;
-  license: string | null;
-  files: RemoteFile[];
-}
-
-export interface PendingDownload {
-  repo: string;
-  file: string;
-  done: number;
-  size: number;
-}
-
+export type FitVerdict = wire.FitVerdict;
+export type Fit = wire.FitView;
+export type ModelSource = wire.SourceView;
+export type LibraryModel = wire.LibraryModelView;
+export type CatalogModel = wire.CatalogModelView;
+export type RepoSummary = wire.RepoSummaryView;
+export type RemoteFile = wire.RemoteFileView;
+export type RepoFiles = wire.RepoFilesView;
+export type PendingDownload = wire.PendingDownloadView;
 /** Streamed during a pull (over a tauri Channel). */
-export type DownloadEvent =
-  | { kind: "started"; model: string; total: number; done: number }
-  | { kind: "progress"; done: number; total: number; bytesPerSec: number; etaSecs: number | null }
-  | { kind: "retrying"; attempt: number; reason: string; waitMs: number }
-  | { kind: "verifying" }
-  | { kind: "finished"; id: string }
-  | { kind: "paused" }
-  | { kind: "cancelled" }
-  | { kind: "failed"; error: AppError };
+export type DownloadEvent = wire.DownloadEventView;
 
-export interface Hardware {
-  cpu: string;
-  cores: number;
-  ramTotal: number;
-  ramAvailable: number;
-  gpu: string | null;
-  vram: number | null;
-  /** The device models run on: "cpu", "cuda:0", "metal". */
-  device: string;
-  /** Measured memory bandwidth, bytes/s. */
-  bandwidth: number;
-}
-
-export interface Preset {
-  id: string;
-  version: number;
-  name: string;
-  systemPrompt: string | null;
-  sampling: Sampling;
-}
-
-export interface Settings {
-  dataDir: string;
-  /** The history database is encrypted (SQLCipher) — always true unless opened plaintext. */
-  encrypted: boolean;
-  keyInKeychain: boolean;
-  theme: "system" | "light" | "dark";
-  defaultSampling: Sampling;
-}
-
+export type Hardware = wire.HardwareView;
+export type Preset = wire.PresetView;
+export type PresetDraft = wire.PresetDraftView;
+export type Theme = wire.Theme;
+export type Settings = wire.SettingsView;
+export type SettingsPatch = wire.SettingsPatchView;
 /** What the app shows at start: ready, or a clear error screen (never blank). */
-export type Startup =
-  | { kind: "ready"; firstRun: boolean }
-  | { kind: "failed"; error: AppError };
+export type Startup = wire.Startup;
 
-export interface NewConversation {
-  model: string | null;
-  systemPrompt: string | null;
-  presetId: string | null;
-}
-
-export interface ConversationPatch {
-  title?: string;
-  model?: string | null;
-  systemPrompt?: string | null;
-  sampling?: Sampling;
-  presetId?: string | null;
-  pinned?: boolean;
-  /** A cloud model (`provider:model`), or null for the local model. */
-  backend?: string | null;
-  privacy?: Privacy;
-}
-
-export type Breaker =
-  | { state: "closed"; failures: number }
-  | { state: "open"; retryInMs: number }
-  | { state: "halfOpen" };
-
+export type Breaker = wire.BreakerView;
 /** A configured cloud provider; `key` is only ever masked (`sk-…1234`). */
-export interface Provider {
-  name: string;
-  kind: string;
-  kindLabel: string;
-  baseUrl: string;
-  key: string | null;
-  breaker: Breaker;
-}
+export type Provider = wire.ProviderView;
+export type ProviderKindInfo = wire.ProviderKindView;
+export type ProviderModel = wire.ProviderModelView;
+/** One outbound connection Hearth made. */
+export type NetworkRecord = wire.NetworkRecordView;
+export type BackendStats = wire.BackendStatsView;
+export type Stats = wire.StatsView;
+/** Spending caps in US dollars; null is no cap. */
+export type Budget = wire.BudgetView;
+/** US dollars per million tokens. */
+export type Price = wire.PriceView;
+export type Redaction = wire.RedactionView;
+export type MessageRedaction = wire.MessageRedactionView;
 
-export interface ProviderKindInfo {
-  kind: string;
-  label: string;
-  defaultBaseUrl: string | null;
-  needsKey: boolean;
-}
+/** What API clients may do beyond local models (both off by default). */
+export type ApiSettings = wire.ApiSettings;
+export type ServerStatus = wire.ServerStatusView;
+export type StartServer = wire.StartServerView;
+/** One request the server answered (never its body or key). */
+export type ServerRequest = wire.ServerRequestView;
 
+/** What the add-provider form collects (the command takes them as arguments). */
 export interface NewProvider {
   name: string;
   kind: string;
   baseUrl: string | null;
   /** Sent once to the keychain, never shown again. */
   key: string | null;
-}
-
-export interface ProviderModel {
-  id: string;
-  name: string | null;
-}
-
-/** One outbound connection Hearth made. */
-export interface NetworkRecord {
-  at: number;
-  host: string;
-  purpose: string;
-  detail: string | null;
-  bytesSent: number;
-  bytesReceived: number;
-  status: number | null;
-  ok: boolean;
-}
-
-export interface BackendStats {
-  backend: string;
-  model: string;
-  requests: number;
-  errors: number;
-  errorsByKind: Partial<Record<string, number>>;
-  ttftP50Ms: number | null;
-  ttftP95Ms: number | null;
-  tokSP50: number | null;
-  tokSP95: number | null;
-  fallbacks: number;
-  retries: number;
-  tokensIn: number;
-  tokensOut: number;
-  costUsd: number;
-}
-
-export interface Stats {
-  since: number | null;
-  backends: BackendStats[];
-  totalCostUsd: number;
-}
-
-/** Spending caps in US dollars; null is no cap. */
-export interface Budget {
-  dailyUsd: number | null;
-  monthlyUsd: number | null;
-}
-
-/** US dollars per million tokens. */
-export interface Price {
-  input: number;
-  output: number;
-}
-
-export interface Redaction {
-  enabled: boolean;
-  words: string[];
-}
-
-export interface MessageRedaction {
-  kind: string;
-  placeholder: string;
-  original: string;
 }
 
 /**
@@ -426,10 +145,10 @@ export interface Api {
   // Machine, presets, settings
   hardware(): Promise<Hardware>;
   listPresets(): Promise<Preset[]>;
-  savePreset(preset: Omit<Preset, "id" | "version"> & { id: string | null }): Promise<Preset>;
+  savePreset(preset: PresetDraft): Promise<Preset>;
   deletePreset(id: string): Promise<void>;
   settings(): Promise<Settings>;
-  updateSettings(patch: Partial<Pick<Settings, "theme" | "defaultSampling">>): Promise<Settings>;
+  updateSettings(patch: SettingsPatch): Promise<Settings>;
 
   // Cloud providers, the network ledger, usage
   listProviders(): Promise<Provider[]>;
@@ -465,43 +184,4 @@ export interface Api {
   apiSettings(): Promise<ApiSettings>;
   /** Saves them; a running server applies them from its next request. */
   setApiSettings(settings: ApiSettings): Promise<ApiSettings>;
-}
-
-export interface ApiSettings {
-  /** Configured cloud providers' models can be used (and are listed) as `provider:model`. */
-  cloudModels: boolean;
-  /** API requests and answers are kept in the chat history. */
-  storeConversations: boolean;
-}
-
-export interface ServerStatus {
-  running: boolean;
-  /** `http://127.0.0.1:11435` while running. */
-  address: string | null;
-  port: number | null;
-  /** Clients must send `Authorization: Bearer KEY`. */
-  keyRequired: boolean;
-  /** The key with all but its ends hidden, once one exists. */
-  maskedKey: string | null;
-  /** Browser origins that get CORS headers (the running server's). */
-  corsOrigins: string[];
-  /** How other devices reach an exposed server, when the address is known. */
-  lanAddress: string | null;
-}
-
-export interface StartServer {
-  port: number;
-  /** Listen on every interface (then a key is required), else 127.0.0.1 only. */
-  expose: boolean;
-  corsOrigins: string[];
-}
-
-/** One request the server answered (never its body or key). */
-export interface ServerRequest {
-  atMs: number;
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  model: string | null;
 }

@@ -492,7 +492,12 @@ export function mockApi(options: MockOptions = {}): Api {
     },
     settings: async () => ({ ...settings }),
     updateSettings: async (patch) => {
-      settings = { ...settings, ...patch };
+      // As in Hearth: a field left out or null stays as it is.
+      settings = {
+        ...settings,
+        theme: patch.theme ?? settings.theme,
+        defaultSampling: patch.defaultSampling ?? settings.defaultSampling,
+      };
       return { ...settings };
     },
     listProviders: async () => [...providers.values()].map((p) => ({ ...p.view })).sort((a, b) => a.name.localeCompare(b.name)),
@@ -545,11 +550,11 @@ export function mockApi(options: MockOptions = {}): Api {
         if (m.fallbackReason) g.fallbacks++;
         g.tokensIn += m.metrics.tokensIn ?? 0;
         g.tokensOut += m.metrics.tokensOut ?? 0;
-        if (backend !== "local") g.costUsd += 0.0012;
+        if (backend !== "local") g.costUsd = (g.costUsd ?? 0) + 0.0012;
         groups.set(key, g);
       }
       const backends = [...groups.values()];
-      return { since, backends, totalCostUsd: backends.reduce((sum, b) => sum + b.costUsd, 0) };
+      return { since, backends, totalCostUsd: backends.reduce((sum, b) => sum + (b.costUsd ?? 0), 0) };
     },
     getBudget: async () => ({ ...budget }),
     setBudget: async (b) => {

@@ -1,86 +1,70 @@
 // The Api over the Tauri shell: each call is one generated command
 // (../bindings.ts, written by `cargo xtask codegen`); errors become thrown
-// AppErrors; streams arrive over a Channel per request.
+// AppErrors; streams arrive over a Channel per request. The types are the
+// generated ones throughout, so nothing here is cast.
 
 import { Channel } from "@tauri-apps/api/core";
 import { open } from "@tauri-apps/plugin-dialog";
-import { commands } from "../bindings";
-import type {
-  Api,
-  AppError,
-  ChatEvent,
-  Consent,
-  Conversation,
-  ConversationView,
-  DownloadEvent,
-  LibraryModel,
-  Running,
-} from "./api";
+import { commands, type TurnRequest } from "../bindings";
+import type { Api, AppError, ChatEvent, Consent, DownloadEvent, Running } from "./api";
 
 type Outcome<T> = { status: "ok"; data: T } | { status: "error"; error: AppError };
 
-async function call<T>(result: Promise<Outcome<unknown>>): Promise<T> {
+async function call<T>(result: Promise<Outcome<T>>): Promise<T> {
   const r = await result;
   if (r.status === "error") throw r.error;
-  return r.data as T;
+  return r.data;
+}
+
+/** A command that answers nothing (`null` on the wire). */
+async function done(result: Promise<Outcome<null>>): Promise<void> {
+  await call(result);
 }
 
 function requestId(): string {
   return crypto.randomUUID();
 }
 
-function running(id: string, done: Promise<unknown>): Running {
+function running(id: string, finished: Promise<unknown>): Running {
   return {
-    done: done.then(() => undefined),
-    stop: async () => {
-      await call<null>(commands.stop(id));
-    },
+    done: finished.then(() => undefined),
+    stop: () => done(commands.stop(id)),
   };
 }
 
-type Turn =
-  | { kind: "send"; conversationId: string; text: string }
-  | { kind: "regenerate"; messageId: string }
-  | { kind: "edit"; messageId: string; text: string }
-  | { kind: "continue"; messageId: string };
-
-function turn(t: Turn, onEvent: (e: ChatEvent) => void, consent: Consent | undefined): Running {
+function turn(t: TurnRequest, onEvent: (e: ChatEvent) => void, consent: Consent | undefined): Running {
   const id = requestId();
-  const channel = new Channel<ChatEvent>();
-  channel.onmessage = onEvent;
-  // The generated types are the same shapes as ./api.ts; the channel is typed there.
-  const done = call<null>(commands.runTurn(id, t, consent ?? null, channel as never));
-  return running(id, done);
+  const channel = new Channel<ChatEvent>(onEvent);
+  return running(id, done(commands.runTurn(id, t, consent ?? null, channel)));
 }
 
 export function tauriApi(): Api {
   return {
     startup: () => call(commands.startup()),
-    uiReady: () => call(commands.uiReady()),
+    uiReady: () => done(commands.uiReady()),
     listConversations: () => call(commands.listConversations()),
     searchConversations: (q) => call(commands.searchConversations(q)),
-    createConversation: (init) => call<Conversation>(commands.createConversation(init)),
-    openConversation: (id) => call<ConversationView>(commands.openConversation(id)),
-    updateConversation: (id, patch) => call<Conversation>(commands.updateConversation(id, patch)),
-    deleteConversation: (id) => call(commands.deleteConversation(id)),
+    createConversation: (init) => call(commands.createConversation(init)),
+    openConversation: (id) => call(commands.openConversation(id)),
+    updateConversation: (id, patch) => call(commands.updateConversation(id, patch)),
+    deleteConversation: (id) => done(commands.deleteConversation(id)),
     exportConversation: (id, format) => call(commands.exportConversation(id, format)),
     switchBranch: (c, m) => call(commands.switchBranch(c, m)),
     send: (conversationId, text, onEvent, consent) => turn({ kind: "send", conversationId, text }, onEvent, consent),
     regenerate: (_c, messageId, onEvent, consent) => turn({ kind: "regenerate", messageId }, onEvent, consent),
     editAndResend: (_c, messageId, text, onEvent, consent) => turn({ kind: "edit", messageId, text }, onEvent, consent),
     continueAnswer: (_c, messageId, onEvent, consent) => turn({ kind: "continue", messageId }, onEvent, consent),
-    clearFallback: (conversationId) => call(commands.clearFallback(conversationId)),
+    clearFallback: (conversationId) => done(commands.clearFallback(conversationId)),
     listModels: () => call(commands.listModels()),
     catalog: () => call(commands.catalog()),
     searchHub: (q) => call(commands.searchHub(q)),
     repoFiles: (repo) => call(commands.repoFiles(repo)),
     pull: (spec, onEvent) => {
       const id = requestId();
-      const channel = new Channel<DownloadEvent>();
-      channel.onmessage = onEvent;
-      return running(id, call<string>(commands.pull(id, spec, channel as never)));
+      const channel = new Channel<DownloadEvent>(onEvent);
+      return running(id, call(commands.pull(id, spec, channel)));
     },
-    cancelDownload: (repo, file) => call(commands.cancelDownload(repo, file)),
+    cancelDownload: (repo, file) => done(commands.cancelDownload(repo, file)),
     pendingDownloads: () => call(commands.pendingDownloads()),
     importModel: async (copy) => {
       const path = await open({
@@ -89,14 +73,14 @@ export function tauriApi(): Api {
         filters: [{ name: "GGUF model", extensions: ["gguf"] }],
       });
       if (typeof path !== "string") return null;
-      return call<LibraryModel>(commands.importModel(path, copy));
+      return call(commands.importModel(path, copy));
     },
-    deleteModel: (id) => call(commands.deleteModel(id)),
-    revealModel: (id) => call(commands.revealModel(id)),
+    deleteModel: (id) => done(commands.deleteModel(id)),
+    revealModel: (id) => done(commands.revealModel(id)),
     hardware: () => call(commands.hardware()),
     listPresets: () => call(commands.listPresets()),
     savePreset: (p) => call(commands.savePreset(p)),
-    deletePreset: (id) => call(commands.deletePreset(id)),
+    deletePreset: (id) => done(commands.deletePreset(id)),
     settings: () => call(commands.settings()),
     updateSettings: (patch) => call(commands.updateSettings(patch)),
     listProviders: () => call(commands.listProviders()),
@@ -113,7 +97,7 @@ export function tauriApi(): Api {
     getBudget: () => call(commands.getBudget()),
     setBudget: (budget) => call(commands.setBudget(budget)),
     getPrice: (provider, model) => call(commands.getPrice(provider, model)),
-    setPrice: (provider, model, price) => call(commands.setPrice(provider, model, price)),
+    setPrice: (provider, model, price) => done(commands.setPrice(provider, model, price)),
     getRedaction: () => call(commands.getRedaction()),
     setRedaction: (settings) => call(commands.setRedaction(settings)),
     messageRedactions: (messageId) => call(commands.messageRedactions(messageId)),
@@ -124,5 +108,5 @@ export function tauriApi(): Api {
     serverLog: (limit) => call(commands.serverLog(limit)),
     apiSettings: () => call(commands.apiSettings()),
     setApiSettings: (settings) => call(commands.setApiSettings(settings)),
-  } as Api;
+  };
 }

@@ -168,6 +168,7 @@ pub(crate) fn request(case: Case) -> ChatRequest {
         top_p: None,
         stop: Vec::new(),
         json: false,
+        ..ChatRequest::default()
     }
 }
 

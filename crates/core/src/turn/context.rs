@@ -1,11 +1,18 @@
-//! Fitting a conversation into the model's context window.
+//! The turn's context: what the model reads, fitted into its context window.
 //!
 //! The system prompt always stays, and so does the turn being answered; whole
 //! older turns (a user message and the answers after it) are dropped, oldest
 //! first, until the prompt plus room for the answer fits. The caller learns how
 //! many turns were dropped; a request that cannot fit is refused, never sent.
+//!
+//! [`fit`] is the rule, on any token count; the turn path applies it with the
+//! backend's own count ([`ChatBackend::count_tokens`]) when the backend knows
+//! its window. What else enters a turn's context (tools, retrieved documents)
+//! is added here, before fitting.
 
-use hearth_backend::{Message, Role};
+use hearth_backend::{BackendError, ChatBackend, ChatRequest, ErrorKind, Message, Role};
+
+use crate::CoreError;
 
 /// The messages to send, after fitting.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +111,75 @@ pub fn fit<E>(
         dropped_turns,
         prompt_tokens,
     }))
+}
+
+/// A turn's request after fitting.
+#[derive(Debug)]
+pub(crate) struct FittedRequest {
+    pub(crate) request: ChatRequest,
+    pub(crate) dropped_turns: usize,
+    /// The prompt's tokens, when the backend counted them.
+    pub(crate) prompt_tokens: Option<usize>,
+}
+
+impl FittedRequest {
+    /// `request` as it is, uncounted.
+    pub(crate) fn whole(request: ChatRequest) -> Self {
+        Self {
+            request,
+            dropped_turns: 0,
+            prompt_tokens: None,
+        }
+    }
+}
+
+/// Fits `request` into `backend`'s context window, keeping room for the
+/// answer; as it is when the backend knows no window (cloud providers).
+pub(crate) fn fit_request(
+    backend: &dyn ChatBackend,
+    mut request: ChatRequest,
+) -> Result<FittedRequest, CoreError> {
+    let Some(window) = backend.context_window() else {
+        return Ok(FittedRequest::whole(request));
+    };
+    let reserve = reserve_for_answer(window, request.max_tokens.map(|t| t as usize));
+    let messages = std::mem::take(&mut request.messages);
+    // Counted as the backend would send it: the same mode and settings.
+    let mut probe = request;
+    let fitted = fit(&messages, window, reserve, |kept| {
+        probe.messages = kept.to_vec();
+        backend.count_tokens(&probe)?.ok_or_else(|| {
+            BackendError::new(
+                ErrorKind::Local,
+                "the backend has a context window but cannot count tokens",
+            )
+        })
+    })
+    .map_err(|err| CoreError::from_backend(&backend.id(), err))??;
+    if fitted.dropped_turns > 0 {
+        tracing::info!(
+            dropped_turns = fitted.dropped_turns,
+            prompt_tokens = fitted.prompt_tokens,
+            "older turns left out to fit the context"
+        );
+    }
+    probe.messages = fitted.messages;
+    Ok(FittedRequest {
+        request: probe,
+        dropped_turns: fitted.dropped_turns,
+        prompt_tokens: Some(fitted.prompt_tokens),
+    })
+}
+
+/// About four characters a token: what a cloud prompt is reported as (and
+/// priced at before it is sent), where nothing counts it.
+pub(crate) fn estimate_tokens(request: &ChatRequest) -> usize {
+    request
+        .messages
+        .iter()
+        .map(|m| m.content.len())
+        .sum::<usize>()
+        / 4
 }
 
 #[cfg(test)]

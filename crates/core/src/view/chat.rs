@@ -1,0 +1,322 @@
+//! The chat screen: a conversation's messages, the turns that add to them
+//! (streamed as events), the consent answer, and what redaction replaced.
+
+use hearth_backend::Role;
+use hearth_store::{Message, MessageMetrics, MessageStatus, Redaction};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::error::ErrorView;
+use super::{parse_conversation, parse_message};
+use crate::router::Consent;
+use crate::{App, ChatEvent, CoreError, TurnOptions};
+
+/// Speed and size of one answer.
+#[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsView {
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub tokens_in: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub tokens_out: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub prompt_tokens_reused: Option<u64>,
+    pub ttft_ms: Option<f64>,
+    pub decode_tok_s: Option<f64>,
+    pub latency_ms: Option<f64>,
+}
+
+impl From<&MessageMetrics> for MetricsView {
+    fn from(m: &MessageMetrics) -> Self {
+        Self {
+            tokens_in: m.tokens_in,
+            tokens_out: m.tokens_out,
+            prompt_tokens_reused: m.prompt_tokens_reused,
+            ttft_ms: m.ttft_ms,
+            decode_tok_s: m.decode_tok_s,
+            latency_ms: m.latency_ms,
+        }
+    }
+}
+
+/// One message, with the ids of its versions (branches) for the switcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub role: RoleView,
+    pub content: String,
+    pub status: StatusView,
+    pub backend: Option<String>,
+    pub model: Option<String>,
+    pub metrics: MetricsView,
+    pub error: Option<String>,
+    /// Why a fallback answered in place of the chosen backend.
+    pub fallback_reason: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub created_at: i64,
+    /// This message's versions, itself included, oldest first.
+    pub siblings: Vec<String>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum RoleView {
+    System,
+    User,
+    Assistant,
+}
+
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::System => Self::System,
+            Role::User => Self::User,
+            Role::Assistant => Self::Assistant,
+        }
+    }
+}
+
+/// Where an answer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
+pub enum StatusView {
+    Complete,
+    Streaming,
+    Partial,
+    Cancelled,
+    Error,
+}
+
+impl From<MessageStatus> for StatusView {
+    fn from(status: MessageStatus) -> Self {
+        match status {
+            MessageStatus::Complete => Self::Complete,
+            MessageStatus::Streaming => Self::Streaming,
+            MessageStatus::Partial => Self::Partial,
+            MessageStatus::Cancelled => Self::Cancelled,
+            MessageStatus::Error => Self::Error,
+        }
+    }
+}
+
+/// Streamed while an answer is produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ChatEventView {
+    Started {
+        user_message: Option<String>,
+        assistant_message: String,
+        dropped_turns: u32,
+        prompt_tokens: u32,
+    },
+    Token {
+        text: String,
+    },
+    Finished {
+        message: Box<MessageView>,
+    },
+    Failed {
+        error: ErrorView,
+    },
+}
+
+pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
+    let siblings = app.store().siblings(&m.id)?;
+    Ok(MessageView {
+        id: m.id.to_string(),
+        parent_id: m.parent_id.as_ref().map(ToString::to_string),
+        role: m.role.into(),
+        content: m.content.clone(),
+        status: m.status.into(),
+        backend: m.backend.clone(),
+        model: m.model.clone(),
+        metrics: (&m.metrics).into(),
+        error: m.error.clone(),
+        fallback_reason: m.fallback_reason.clone(),
+        created_at: m.created_at,
+        siblings: siblings.iter().map(ToString::to_string).collect(),
+    })
+}
+
+impl ChatEventView {
+    /// The view of a chat event.
+    pub fn new(app: &App, event: ChatEvent) -> Self {
+        match event {
+            ChatEvent::Started {
+                user_message,
+                assistant_message,
+                dropped_turns,
+                prompt_tokens,
+            } => Self::Started {
+                user_message: user_message.map(|m| m.to_string()),
+                assistant_message: assistant_message.to_string(),
+                dropped_turns: u32::try_from(dropped_turns).unwrap_or(u32::MAX),
+                prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
+            },
+            ChatEvent::Token { text } => Self::Token { text },
+            ChatEvent::Finished { message } => match message_view(app, &message) {
+                Ok(message) => Self::Finished {
+                    message: Box::new(message),
+                },
+                Err(e) => Self::Failed { error: e.into() },
+            },
+        }
+    }
+}
+
+/// The user's answer to a consent dialog, sent with the turn again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub enum ConsentView {
+    #[default]
+    NotAsked,
+    Granted,
+    Denied,
+}
+
+impl From<ConsentView> for Consent {
+    fn from(c: ConsentView) -> Self {
+        match c {
+            ConsentView::NotAsked => Self::NotAsked,
+            ConsentView::Granted => Self::Granted,
+            ConsentView::Denied => Self::Denied,
+        }
+    }
+}
+
+/// Which turn to run, named by ids as front ends hold them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum TurnRequest {
+    /// A new user message in a conversation.
+    Send {
+        conversation_id: String,
+        text: String,
+    },
+    /// A new answer to the same question as this assistant message.
+    Regenerate { message_id: String },
+    /// This user message edited, as a new branch, and answered.
+    Edit { message_id: String, text: String },
+    /// More of this unfinished assistant message.
+    Continue { message_id: String },
+}
+
+/// One replacement made in a message before it left the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRedactionView {
+    /// `email`, `phone`, `card`, `iban` or `word`.
+    pub kind: String,
+    pub placeholder: String,
+    pub original: String,
+}
+
+impl From<&Redaction> for MessageRedactionView {
+    fn from(r: &Redaction) -> Self {
+        Self {
+            kind: r.kind.clone(),
+            placeholder: r.placeholder.clone(),
+            original: r.original.clone(),
+        }
+    }
+}
+
+impl App {
+    /// Runs `turn`, streaming its events as views. Errors after the answer
+    /// started are also in the stored message (status `error`).
+    /// `consent` is the user's answer to a `consentNeeded` error (send the
+    /// same turn again with it).
+    pub async fn turn_view(
+        &self,
+        turn: TurnRequest,
+        consent: ConsentView,
+        cancel: CancellationToken,
+        mut on_event: impl FnMut(ChatEventView) + Send,
+    ) -> Result<(), CoreError> {
+        let options = TurnOptions {
+            consent: consent.into(),
+            ..TurnOptions::default()
+        };
+        let app = self.clone();
+        let emit = move |event: ChatEvent| on_event(ChatEventView::new(&app, event));
+        match turn {
+            TurnRequest::Send {
+                conversation_id,
+                text,
+            } => {
+                let id = parse_conversation(&conversation_id)?;
+                self.send(&id, &text, &options, cancel, emit).await?;
+            }
+            TurnRequest::Regenerate { message_id } => {
+                let id = parse_message(&message_id)?;
+                self.regenerate(&id, &options, cancel, emit).await?;
+            }
+            TurnRequest::Edit { message_id, text } => {
+                let id = parse_message(&message_id)?;
+                self.edit_and_resend(&id, &text, &options, cancel, emit)
+                    .await?;
+            }
+            TurnRequest::Continue { message_id } => {
+                let id = parse_message(&message_id)?;
+                self.continue_answer(&id, &options, cancel, emit).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What was replaced in a message before it went to a cloud model.
+    pub fn message_redactions_view(
+        &self,
+        message: &str,
+    ) -> Result<Vec<MessageRedactionView>, CoreError> {
+        let id = parse_message(message)?;
+        Ok(self
+            .store()
+            .redactions(&id)?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Forgets a conversation's fallback (back to its local model).
+    pub fn clear_fallback_view(&self, conversation: &str) -> Result<(), CoreError> {
+        self.clear_fallback(&parse_conversation(conversation)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_camel_case() {
+        let e = ChatEventView::Started {
+            user_message: None,
+            assistant_message: "a".into(),
+            dropped_turns: 2,
+            prompt_tokens: 10,
+        };
+        let text = serde_json::to_string(&e).unwrap_or_default();
+        assert!(text.contains(r#""kind":"started""#), "{text}");
+        assert!(text.contains(r#""droppedTurns":2"#), "{text}");
+    }
+}
