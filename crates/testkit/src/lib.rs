@@ -3,7 +3,11 @@
 //! - [`models`]: where the real test models are, and what to run when they are not.
 //! - [`hf`]: a Hugging Face Hub stand-in serving them, with fault injection.
 //! - [`gguf`]: tiny valid GGUF files written by tests.
-//! - [`providers`]: OpenAI, Anthropic and Gemini stand-ins (SSE, error bodies, faults).
+//! - [`providers`]: OpenAI, Anthropic and Gemini stand-ins (SSE, error bodies, faults,
+//!   hostile servers: redirects, endless streams, gigabyte bodies, trickles).
+//! - [`proxy`]: an HTTP proxy (tunnels and forwarding, Basic credentials,
+//!   one that refuses or resets).
+//! - [`tls`]: a throwaway certificate authority and a TLS front for any stand-in.
 //!
 //! ```no_run
 //! let path = hearth_testkit::models::smollm2();
@@ -14,3 +18,5 @@ pub mod gguf;
 pub mod hf;
 pub mod models;
 pub mod providers;
+pub mod proxy;
+pub mod tls;
