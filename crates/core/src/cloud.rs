@@ -1,7 +1,8 @@
 //! Cloud providers as Hearth keeps them: their settings in the database, their
 //! keys in the OS keychain, one live [`Provider`] each (so its circuit breaker
-//! lasts), the network ledger every connection is written to, and the offline
-//! switch that stops all of them.
+//! lasts; built with the network settings of `network.rs`), the network
+//! ledger every connection is written to (with the proxy it went through),
+//! and the offline switch that stops all of them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,9 @@ pub struct ProviderEntry {
     pub name: String,
     pub kind: ProviderKind,
     pub base_url: Option<String>,
+    /// The user allowed its key over plain `http://` to another machine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
 }
 
 /// A configured provider as front ends show it.
@@ -35,8 +39,10 @@ pub struct ProviderEntry {
 pub struct ProviderInfo {
     pub name: String,
     pub kind: ProviderKind,
-    /// The URL requests go to.
+    /// The URL requests go to, redacted (no user, password or query).
     pub base_url: String,
+    /// Its key may cross the network unencrypted (plain `http://`).
+    pub allow_http: bool,
     /// The key, masked (`sk-…1234`), when one is stored.
     pub key: Option<String>,
     pub breaker: BreakerState,
@@ -62,6 +68,12 @@ impl Cloud {
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Provider>>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the live providers: the next call builds them again with the
+    /// current network settings (their circuit breakers start closed).
+    pub(crate) fn rebuild(&self) {
+        self.live().clear();
     }
 
     /// The shared offline flag (hearth-hub's client reads it too).
@@ -107,6 +119,7 @@ impl NetworkObserver for Ledger {
             bytes_received: event.bytes_received,
             status: event.status,
             ok: event.ok,
+            via: event.via.clone(),
         });
     }
 }
@@ -123,9 +136,11 @@ impl App {
                 Ok(ProviderInfo {
                     base_url: entry
                         .base_url
-                        .clone()
-                        .or_else(|| entry.kind.default_base_url().map(str::to_owned))
+                        .as_deref()
+                        .or_else(|| entry.kind.default_base_url())
+                        .map(hearth_net::redact)
                         .unwrap_or_default(),
+                    allow_http: entry.allow_http,
                     breaker: live
                         .get(&entry.name)
                         .map_or(BreakerState::Closed { failures: 0 }, |p| p.breaker()),
@@ -138,13 +153,28 @@ impl App {
     }
 
     /// Adds (or replaces) a provider. The key goes to the OS keychain; the
-    /// rest to the database.
+    /// rest to the database. A key is never sent over plain `http://` to
+    /// another machine: see [`App::add_provider_with`].
     pub fn add_provider(
         &self,
         name: &str,
         kind: ProviderKind,
         base_url: Option<String>,
         key: Option<SecretString>,
+    ) -> Result<ProviderInfo, CoreError> {
+        self.add_provider_with(name, kind, base_url, key, false)
+    }
+
+    /// [`App::add_provider`], with `allow_http`: the user trusts every
+    /// network between them and a plain `http://` server on another machine,
+    /// and lets its key cross it unencrypted.
+    pub fn add_provider_with(
+        &self,
+        name: &str,
+        kind: ProviderKind,
+        base_url: Option<String>,
+        key: Option<SecretString>,
+        allow_http: bool,
     ) -> Result<ProviderInfo, CoreError> {
         validate_name(name)?;
         let base_url = base_url.map(|u| u.trim().trim_end_matches('/').to_owned());
@@ -158,6 +188,7 @@ impl App {
             kind,
             base_url: base_url.clone(),
             api_key: key.clone(),
+            allow_http,
         };
         // Building one opens no connection; it only checks the settings.
         Provider::new(config, HttpPolicy::default(), Network::default())
@@ -172,6 +203,7 @@ impl App {
             name: name.to_owned(),
             kind,
             base_url,
+            allow_http,
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.save_provider_entries(&entries)?;
@@ -213,10 +245,12 @@ impl App {
             kind: entry.kind,
             base_url: entry.base_url,
             api_key: self.provider_key(name)?,
+            allow_http: entry.allow_http,
         };
         let network = Network {
             observer: Some(self.cloud.ledger() as Arc<dyn NetworkObserver>),
             offline: self.cloud.offline_flag(),
+            net: self.models().net()?,
         };
         let provider = Arc::new(
             Provider::new(config, self.cloud.policy.clone(), network)

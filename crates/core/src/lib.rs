@@ -10,7 +10,9 @@
 //!   [`App::regenerate`], [`App::edit_and_resend`] and [`App::continue_answer`]
 //!   branch and resume.
 //! - [`Models`] is the model library: Hugging Face search, pulls that resume,
-//!   import, remove, and `-m ID` resolution (hearth-hub underneath).
+//!   import, remove, and `-m ID` resolution (hearth-hub underneath); and the
+//!   network settings ([`NetworkOverview`]: proxy, extra CA) every HTTP
+//!   client is built from (hearth-net).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
 //!
@@ -46,6 +48,7 @@ mod error;
 mod key;
 mod local;
 mod models;
+mod network;
 pub mod redact;
 pub mod router;
 mod stats;
@@ -60,11 +63,13 @@ pub use api::{
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{CHECKPOINT_EVERY, ChatEvent, LOCAL_BACKEND, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo};
-pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, default_model_from_env, env};
+pub use config::{Config, ConfigError, DEFAULT_HF_ENDPOINT, ProxyEnv, default_model_from_env, env};
 pub use cost::{Budget, Price};
 pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
+pub use hearth_net;
 pub use hearth_providers;
-pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
+pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
+pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};
 pub use stats::{BackendStats, Stats};

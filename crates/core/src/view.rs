@@ -1414,6 +1414,8 @@ pub struct NetworkRecordView {
     pub bytes_received: u64,
     pub status: Option<u16>,
     pub ok: bool,
+    /// The proxy (`host:port`) the connection went through; `null`: direct.
+    pub via: Option<String>,
 }
 
 impl From<&NetworkRecord> for NetworkRecordView {
@@ -1427,6 +1429,7 @@ impl From<&NetworkRecord> for NetworkRecordView {
             bytes_received: r.bytes_received,
             status: r.status,
             ok: r.ok,
+            via: r.via.clone(),
         }
     }
 }
@@ -1949,6 +1952,7 @@ mod tests {
             base_url: "https://api.openai.com/v1".into(),
             key: Some("sk-…1234".into()),
             breaker: BreakerState::HalfOpen,
+            allow_http: false,
         };
         let view = ProviderView::from(&info);
         assert_eq!(view.kind, "openai");
@@ -2009,9 +2013,11 @@ mod tests {
             bytes_received: 20,
             status: Some(200),
             ok: true,
+            via: Some("proxy.corp:3128".into()),
         };
         let text = serde_json::to_string(&NetworkRecordView::from(&record)).unwrap_or_default();
         assert!(text.contains(r#""bytesReceived":20"#), "{text}");
+        assert!(text.contains(r#""via":"proxy.corp:3128""#), "{text}");
         let r = RedactionSettings::from(&RedactionView {
             enabled: true,
             words: vec![" Ada ".into(), String::new()],

@@ -26,7 +26,7 @@ mod name;
 
 pub use keyring_store::KeyringStore;
 pub use memory::MemoryStore;
-pub use name::{DATABASE_KEY, HF_TOKEN, mask, provider_key};
+pub use name::{DATABASE_KEY, HF_TOKEN, PROXY_PASSWORD, mask, provider_key};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// A place to keep secrets by name.

@@ -129,6 +129,10 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX redactions_message ON redactions (message_id);
     "#,
+    // 3: the network ledger names the proxy a connection went through.
+    r#"
+    ALTER TABLE network_log ADD COLUMN via TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

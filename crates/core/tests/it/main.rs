@@ -6,6 +6,7 @@
 
 mod api;
 mod chat;
+mod network;
 mod open;
 mod router;
 
