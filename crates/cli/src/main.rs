@@ -11,6 +11,7 @@ mod cloud;
 mod history;
 mod interrupt;
 mod models;
+mod network;
 mod open;
 mod route;
 mod run;
@@ -62,7 +63,7 @@ enum Command {
     Import(models::ImportArgs),
     /// Curated chat models, with the one recommended for this machine.
     Catalog(models::CatalogArgs),
-    /// Store a Hugging Face token (read from stdin) in the OS keychain, for gated models.
+    /// Check a Hugging Face token (read from stdin) and keep it in the OS keychain, for gated and private models.
     Login,
     /// Remove the Hugging Face token from the OS keychain.
     Logout,
@@ -71,9 +72,9 @@ enum Command {
     Provider(cloud::ProviderArgs),
     /// How each backend has been doing: TTFT and speed percentiles, errors, fallbacks.
     Stats(cloud::StatsArgs),
-    /// Every connection Hearth made (`log`), and the offline switch.
+    /// Every connection Hearth made (`log`), the offline switch, the proxy and trusted CAs.
     #[command(subcommand_required = true)]
-    Network(cloud::NetworkArgs),
+    Network(network::NetworkArgs),
     /// Daily and monthly spending caps for cloud models.
     Budget(cloud::BudgetArgs),
     /// When a local model counts as too slow, so a conversation that allows cloud falls back.
@@ -108,7 +109,7 @@ fn main() -> Result<()> {
         Command::Logout => models::logout(),
         Command::Provider(args) => cloud::provider(&args),
         Command::Stats(args) => cloud::stats(&args),
-        Command::Network(args) => cloud::network(&args),
+        Command::Network(args) => network::network(&args),
         Command::Budget(args) => cloud::budget(&args),
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),

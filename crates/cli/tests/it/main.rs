@@ -11,6 +11,7 @@ use hearth_testkit::models;
 mod cloud;
 mod history;
 mod library;
+mod network;
 mod serve;
 
 /// The passphrase the tests' databases use (no keychain is involved).
