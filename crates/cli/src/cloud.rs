@@ -1,5 +1,5 @@
-//! Cloud providers and what Hearth sends out: `hearth provider`, `hearth
-//! stats`, `hearth network`, `hearth budget`, `hearth redaction`.
+//! Cloud providers and what Hearth sends them: `hearth provider`, `hearth
+//! stats`, `hearth budget`, `hearth router`, `hearth redaction`.
 //!
 //! API keys are read from stdin (hidden on a terminal) or from an environment
 //! variable, never from the command line, where other users could see them.
@@ -51,6 +51,10 @@ enum ProviderCommand {
         /// Store no key (servers that need none).
         #[arg(long)]
         no_key: bool,
+        /// Send the key even over plain http:// to another machine (it crosses
+        /// the network unencrypted: only on a network you trust end to end).
+        #[arg(long)]
+        allow_http: bool,
     },
     /// The configured providers, keys masked, with their circuit breakers.
     #[command(alias = "ls")]
@@ -70,14 +74,14 @@ enum ProviderCommand {
     },
 }
 
-fn runtime() -> Result<Runtime> {
+pub(crate) fn runtime() -> Result<Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-fn app() -> Result<App> {
+pub(crate) fn app() -> Result<App> {
     open::app(hearth_engine::EngineOptions::default())
 }
 
@@ -98,6 +102,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
             key_env,
             store,
             no_key,
+            allow_http,
         } => {
             let name = name.clone().unwrap_or_else(|| kind.as_str().to_owned());
             let key = if *no_key {
@@ -119,7 +124,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                 }
             };
             let app = app()?;
-            let info = app.add_provider(&name, *kind, base_url.clone(), key)?;
+            let info = app.add_provider_with(&name, *kind, base_url.clone(), key, *allow_http)?;
             noteln!(
                 "added {} ({}, {}){}; check it with `hearth provider test {}`",
                 info.name,
@@ -296,75 +301,6 @@ pub(crate) fn stats(args: &StatsArgs) -> Result<()> {
             b.cost_usd,
             errors.join(", ")
         )?;
-    }
-    Ok(())
-}
-
-#[derive(clap::Args, Debug)]
-pub(crate) struct NetworkArgs {
-    #[command(subcommand)]
-    command: NetworkCommand,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum NetworkCommand {
-    /// Every outbound connection Hearth made, newest first.
-    Log {
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Turn the offline switch on: Hearth opens no connection at all.
-    Offline,
-    /// Turn the offline switch off.
-    Online,
-    /// Whether the offline switch is on.
-    Status,
-}
-
-pub(crate) fn network(args: &NetworkArgs) -> Result<()> {
-    let app = app()?;
-    match &args.command {
-        NetworkCommand::Log { limit, json } => {
-            let log = app.network_log(*limit)?;
-            if *json {
-                outln!("{}", serde_json::to_string_pretty(&log)?)?;
-                return Ok(());
-            }
-            if log.is_empty() {
-                noteln!("no connections recorded");
-            }
-            for r in log {
-                outln!(
-                    "{}  {:<28} {:<14} {:<14} sent {:>8} B  received {:>9} B  {}",
-                    hearth_store::format_time(r.at),
-                    r.host,
-                    r.purpose,
-                    r.detail.unwrap_or_default(),
-                    r.bytes_sent,
-                    r.bytes_received,
-                    match (r.ok, r.status) {
-                        (true, Some(s)) => format!("ok {s}"),
-                        (false, Some(s)) => format!("failed {s}"),
-                        (true, None) => "ok".into(),
-                        (false, None) => "failed".into(),
-                    }
-                )?;
-            }
-        }
-        NetworkCommand::Offline => {
-            app.set_offline(true)?;
-            noteln!("offline: Hearth will open no connection until `hearth network online`");
-        }
-        NetworkCommand::Online => {
-            app.set_offline(false)?;
-            noteln!("online: configured providers and Hugging Face can be reached");
-        }
-        NetworkCommand::Status => {
-            outln!("{}", if app.offline() { "offline" } else { "online" })?;
-        }
     }
     Ok(())
 }

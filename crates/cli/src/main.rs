@@ -13,6 +13,7 @@ mod history;
 mod interrupt;
 mod keys;
 mod models;
+mod network;
 mod open;
 mod out;
 mod route;
@@ -64,7 +65,7 @@ enum Command {
     Import(models::ImportArgs),
     /// Curated chat models, with the one recommended for this machine.
     Catalog(models::CatalogArgs),
-    /// Store a Hugging Face token (read from stdin) in the OS keychain, for gated models.
+    /// Check a Hugging Face token (read from stdin) and keep it in the OS keychain, for gated and private models.
     Login,
     /// Remove the Hugging Face token from the OS keychain.
     Logout,
@@ -75,9 +76,9 @@ enum Command {
     Keys(keys::Args),
     /// How each backend has been doing: TTFT and speed percentiles, errors, fallbacks.
     Stats(cloud::StatsArgs),
-    /// Every connection Hearth made (`log`), and the offline switch.
+    /// Every connection Hearth made (`log`), the offline switch, the proxy and trusted CAs.
     #[command(subcommand_required = true)]
-    Network(cloud::NetworkArgs),
+    Network(network::NetworkArgs),
     /// Daily and monthly spending caps for cloud models.
     Budget(cloud::BudgetArgs),
     /// When a local model counts as too slow, so a conversation that allows cloud falls back.
@@ -113,7 +114,7 @@ fn main() -> Result<()> {
         Command::Provider(args) => cloud::provider(&args),
         Command::Keys(args) => keys::keys(&args),
         Command::Stats(args) => cloud::stats(&args),
-        Command::Network(args) => cloud::network(&args),
+        Command::Network(args) => network::network(&args),
         Command::Budget(args) => cloud::budget(&args),
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),

@@ -11,7 +11,7 @@ use hearth_core::hearth_hub::{
     DownloadControl, DownloadEvent, DownloadOptions, FitEstimate, HubError, RECOMMEND_CONTEXT,
     SearchSort, Source,
 };
-use hearth_core::{CoreError, PullSpec};
+use hearth_core::{CoreError, Login, PullSpec};
 use hearth_secrets::SecretString;
 use serde_json::json;
 
@@ -438,8 +438,17 @@ pub(crate) fn login() -> Result<()> {
     if token.is_empty() {
         bail!("the token is empty; nothing was stored");
     }
-    models(true)?.set_hf_token(&SecretString::from(token.to_owned()))?;
-    noteln!("the Hugging Face token is in the OS keychain");
+    let models = models(true)?;
+    let outcome =
+        crate::cloud::runtime()?.block_on(models.login(&SecretString::from(token.to_owned())))?;
+    match outcome {
+        Login::Checked { user } => {
+            noteln!("logged in to Hugging Face as {user}; the token is in the OS keychain");
+        }
+        Login::Unchecked { reason } => noteln!(
+            "the token is in the OS keychain, but Hugging Face could not check it now ({reason})"
+        ),
+    }
     Ok(())
 }
 

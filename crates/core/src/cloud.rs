@@ -1,8 +1,9 @@
 //! Cloud providers as Hearth keeps them: their settings in the database, their
 //! keys where the user chose (the OS keychain, the encrypted database, or the
 //! environment for a session: see `keys.rs`), one live [`Provider`] each (so
-//! its circuit breaker lasts), the network ledger every connection is written
-//! to, and the offline switch that stops all of them.
+//! its circuit breaker lasts; built with the network settings of
+//! `network.rs`), the network ledger every connection is written to (with the
+//! proxy it went through), and the offline switch that stops all of them.
 //!
 //! A provider entry records where its key is and its masked form, so listing
 //! providers never asks the keychain: only a call that needs the key does.
@@ -37,6 +38,9 @@ pub struct ProviderEntry {
     /// Where its key is.
     #[serde(default)]
     pub key: StoredKey,
+    /// The user allowed its key over plain `http://` to another machine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
 }
 
 /// Where a provider's key is, as its entry records it. The masks are what
@@ -80,8 +84,10 @@ pub enum ProviderKey {
 pub struct ProviderInfo {
     pub name: String,
     pub kind: ProviderKind,
-    /// The URL requests go to.
+    /// The URL requests go to, redacted (no user, password or query).
     pub base_url: String,
+    /// Its key may cross the network unencrypted (plain `http://`).
+    pub allow_http: bool,
     /// The key, masked (`sk-…1234`), when there is one.
     pub key: Option<String>,
     /// Where the key is (or comes from).
@@ -113,6 +119,12 @@ impl Cloud {
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Provider>>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets the live providers: the next call builds them again with the
+    /// current network settings (their circuit breakers start closed).
+    pub(crate) fn rebuild(&self) {
+        self.live().clear();
     }
 
     /// The shared offline flag (hearth-hub's client reads it too).
@@ -158,6 +170,7 @@ impl NetworkObserver for Ledger {
             bytes_received: event.bytes_received,
             status: event.status,
             ok: event.ok,
+            via: event.via.clone(),
         });
     }
 }
@@ -186,9 +199,11 @@ impl App {
                 Ok(ProviderInfo {
                     base_url: entry
                         .base_url
-                        .clone()
-                        .or_else(|| entry.kind.default_base_url().map(str::to_owned))
+                        .as_deref()
+                        .or_else(|| entry.kind.default_base_url())
+                        .map(hearth_net::redact)
                         .unwrap_or_default(),
+                    allow_http: entry.allow_http,
                     breaker: live
                         .get(&entry.name)
                         .map_or(BreakerState::Closed { failures: 0 }, |p| p.breaker()),
@@ -203,13 +218,28 @@ impl App {
     }
 
     /// Adds (or replaces) a provider. The key goes where `key` says (see
-    /// [`ProviderKey`]); the rest to the database.
+    /// [`ProviderKey`]); the rest to the database. A key is never sent over
+    /// plain `http://` to another machine: see [`App::add_provider_with`].
     pub fn add_provider(
         &self,
         name: &str,
         kind: ProviderKind,
         base_url: Option<String>,
         key: ProviderKey,
+    ) -> Result<ProviderInfo, CoreError> {
+        self.add_provider_with(name, kind, base_url, key, false)
+    }
+
+    /// [`App::add_provider`], with `allow_http`: the user trusts every
+    /// network between them and a plain `http://` server on another machine,
+    /// and lets its key cross it unencrypted.
+    pub fn add_provider_with(
+        &self,
+        name: &str,
+        kind: ProviderKind,
+        base_url: Option<String>,
+        key: ProviderKey,
+        allow_http: bool,
     ) -> Result<ProviderInfo, CoreError> {
         validate_name(name)?;
         let base_url = base_url.map(|u| u.trim().trim_end_matches('/').to_owned());
@@ -257,6 +287,7 @@ impl App {
             kind,
             base_url: base_url.clone(),
             api_key: check_key,
+            allow_http,
         };
         Provider::new(config, HttpPolicy::default(), Network::default())
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
@@ -280,6 +311,7 @@ impl App {
             kind,
             base_url,
             key: stored,
+            allow_http,
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.save_provider_entries(&entries)?;
@@ -351,10 +383,12 @@ impl App {
             kind: entry.kind,
             base_url: entry.base_url.clone(),
             api_key: self.entry_key(&entry)?,
+            allow_http: entry.allow_http,
         };
         let network = Network {
             observer: Some(self.cloud.ledger() as Arc<dyn NetworkObserver>),
             offline: self.cloud.offline_flag(),
+            net: self.models().net()?,
         };
         let provider = Arc::new(
             Provider::new(config, self.cloud.policy.clone(), network)
@@ -463,6 +497,7 @@ impl App {
                     key: StoredKey::Environment {
                         var: var.to_owned(),
                     },
+                    allow_http: false,
                 })
             })
             .collect()

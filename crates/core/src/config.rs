@@ -1,13 +1,14 @@
-//! Where Hearth keeps its data and which endpoints it talks to.
+//! Where Hearth keeps its data, which endpoints it talks to, and how (the
+//! proxy and certificate variables).
 //!
 //! This is the only place that reads the process environment. Libraries below
-//! core get every directory, endpoint and credential injected.
+//! core get every directory, endpoint, proxy and credential injected.
 
 use std::path::{Path, PathBuf};
 
 use hearth_hub::ExternalSources;
 use hearth_providers::ProviderKind;
-use hearth_secrets::SecretString;
+use hearth_secrets::{ExposeSecret, SecretString};
 
 /// Environment variables Hearth reads, each documented once.
 pub mod env {
@@ -46,6 +47,73 @@ pub mod env {
     pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
     /// Google Gemini's API key, for this session only (as [`OPENAI_API_KEY`]).
     pub const GEMINI_API_KEY: &str = "GEMINI_API_KEY";
+    /// The proxy for `https://` destinations (`http://[user:password@]host:port`),
+    /// as curl and most tools read it. Each proxy variable is read in upper
+    /// and lower case (`https_proxy`); the upper-case one wins. Used while the
+    /// proxy setting is "system" (the default).
+    pub const HTTPS_PROXY: &str = "HTTPS_PROXY";
+    /// The proxy for plain `http://` destinations.
+    pub const HTTP_PROXY: &str = "HTTP_PROXY";
+    /// The proxy for whichever of the two above is not set.
+    pub const ALL_PROXY: &str = "ALL_PROXY";
+    /// Destinations reached without the proxy: host names (with their
+    /// subdomains), IP addresses, networks (`10.0.0.0/8`), or `*`.
+    pub const NO_PROXY: &str = "NO_PROXY";
+    /// A PEM file of certificate authorities to trust besides the system's
+    /// (a company that inspects HTTPS), in addition to the one in the
+    /// settings.
+    pub const CA_FILE: &str = "HEARTH_CA_FILE";
+}
+
+/// The proxy variables as the environment gave them. Their values may hold a
+/// password: kept as secrets, never printed.
+#[derive(Clone, Default)]
+pub struct ProxyEnv {
+    pub https: Option<(&'static str, SecretString)>,
+    pub http: Option<(&'static str, SecretString)>,
+    pub all: Option<(&'static str, SecretString)>,
+    pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<(&'static str, SecretString)>| {
+            v.as_ref().map(|(name, value)| {
+                format!("{name}={}", hearth_net::redact(value.expose_secret()))
+            })
+        };
+        f.debug_struct("ProxyEnv")
+            .field("https", &shown(&self.https))
+            .field("http", &shown(&self.http))
+            .field("all", &shown(&self.all))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl ProxyEnv {
+    /// Reads the variables (upper case first, then lower case).
+    fn from_env() -> Self {
+        let first = |name: &'static str| -> Option<(&'static str, SecretString)> {
+            if let Some(value) = non_empty_var(name) {
+                return Some((name, SecretString::from(value)));
+            }
+            let lower = name.to_ascii_lowercase();
+            non_empty_var(&lower).map(|value| (name, SecretString::from(value)))
+        };
+        Self {
+            https: first(env::HTTPS_PROXY),
+            http: first(env::HTTP_PROXY),
+            all: first(env::ALL_PROXY),
+            no_proxy: non_empty_var(env::NO_PROXY)
+                .or_else(|| non_empty_var(&env::NO_PROXY.to_ascii_lowercase())),
+        }
+    }
+
+    /// Whether any proxy variable is set.
+    pub fn is_set(&self) -> bool {
+        self.https.is_some() || self.http.is_some() || self.all.is_some()
+    }
 }
 
 /// The environment variable that holds the API key of a provider kind, for
@@ -156,6 +224,10 @@ pub struct Config {
     pub offline: bool,
     /// API keys from the environment, for this session.
     pub env_secrets: EnvSecrets,
+    /// The proxy variables (used while the proxy setting is "system").
+    pub proxy_env: ProxyEnv,
+    /// `HEARTH_CA_FILE`: a CA file to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -185,6 +257,8 @@ impl Config {
                 .map(|mb| mb.saturating_mul(1 << 20)),
             offline: non_empty_var(env::OFFLINE).is_some_and(|v| v != "0"),
             env_secrets: EnvSecrets::process(),
+            proxy_env: ProxyEnv::from_env(),
+            ca_file: non_empty_var(env::CA_FILE).map(PathBuf::from),
         })
     }
 
@@ -200,6 +274,8 @@ impl Config {
             memory_limit: None,
             offline: false,
             env_secrets: EnvSecrets::default(),
+            proxy_env: ProxyEnv::default(),
+            ca_file: None,
         }
     }
 
@@ -222,6 +298,12 @@ impl Config {
     /// `hearth pull` sees it without opening the history database).
     pub fn offline_marker(&self) -> PathBuf {
         self.home.join("offline")
+    }
+
+    /// The network settings (proxy, extra CA): a file, so that `hearth pull`
+    /// reads them without opening the history database.
+    pub fn network_settings_path(&self) -> PathBuf {
+        self.home.join("network.json")
     }
 
     /// Whether the offline switch is on (the environment or the marker).

@@ -18,7 +18,9 @@
 //!   [`hearth_backend::ChatBackend`] seam as the cloud providers; [`answer`]
 //!   is the path for a caller that keeps nothing.
 //! - [`Models`] is the model library: Hugging Face search, pulls that resume,
-//!   import, remove, and `-m ID` resolution (hearth-hub underneath).
+//!   import, remove, and `-m ID` resolution (hearth-hub underneath); and the
+//!   network settings ([`NetworkOverview`]: proxy, extra CA) every HTTP
+//!   client is built from (hearth-net).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
 //! - [`App::import_history`] brings conversations in from ChatGPT, Jan, Open
@@ -56,6 +58,7 @@ mod key;
 mod keys;
 mod local;
 mod models;
+mod network;
 pub mod redact;
 pub mod router;
 mod stats;
@@ -73,20 +76,22 @@ pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{ChatEvent, TurnOptions, TurnResult};
 pub use cloud::{ProviderEntry, ProviderInfo, ProviderKey, StoredKey};
 pub use config::{
-    Config, ConfigError, DEFAULT_HF_ENDPOINT, EnvSecrets, default_model_from_env, env,
+    Config, ConfigError, DEFAULT_HF_ENDPOINT, EnvSecrets, ProxyEnv, default_model_from_env, env,
     provider_key_var,
 };
 pub use cost::{Budget, Price};
 pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
+pub use hearth_net;
 pub use hearth_providers;
 pub use keys::{KeySource, SecretStorage};
 /// The current time as Unix milliseconds: the one clock of the crates above
 /// the store (from hearth-store).
 pub use hearth_store::now;
 pub use local::{LOCAL_BACKEND, LocalBackend};
-pub use models::{CatalogChoice, LibraryModel, Models, PullSpec, RemoteChoice};
+pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
+pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};
 pub use stats::{BackendStats, Stats};
 pub use transfer::{ExportReportView, ImportReportView, SkippedView};
 pub use turn::{Answer, CHECKPOINT_EVERY, answer, context};

@@ -12,11 +12,22 @@ use hearth_hub::{
     CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
     ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
 };
+use hearth_net::Net;
 use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
 use hearth_store::NetworkRecord;
 
 use crate::cloud::Ledger;
+use crate::network::{self, NetworkOverview, ProxyChoice};
 use crate::{Config, CoreError};
+
+/// What `hearth login` found out about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// The Hub knows the token: it belongs to this account. It was stored.
+    Checked { user: String },
+    /// The Hub could not be asked (offline, unreachable): stored unchecked.
+    Unchecked { reason: String },
+}
 
 /// A model in the library with its fit on this machine.
 #[derive(Debug, Clone)]
@@ -237,35 +248,63 @@ impl Models {
         Ok(library.remove(&id)?.freed)
     }
 
-    /// A client for the configured Hugging Face endpoint, with the user's token.
+    /// A client for the configured Hugging Face endpoint, with the user's
+    /// token and network settings.
     pub fn hub(&self) -> Result<HubClient, CoreError> {
         if self.config.is_offline() {
             return Err(CoreError::Offline("Hugging Face"));
         }
-        Ok(HubClient::new(&self.config.hf_endpoint, self.hf_token()?)?)
+        Ok(HubClient::with_network(
+            &self.config.hf_endpoint,
+            self.hf_token()?,
+            &self.net()?,
+        )?)
+    }
+
+    /// The network settings every HTTP client is built from (proxy, extra
+    /// certificate authorities).
+    pub fn net(&self) -> Result<Net, CoreError> {
+        network::net(&self.config, self.secrets.as_deref())
+    }
+
+    /// The network settings as a front end shows them.
+    pub fn network(&self) -> Result<NetworkOverview, CoreError> {
+        network::overview(&self.config, self.secrets.as_deref())
+    }
+
+    /// Changes the proxy (its password goes to the secret store).
+    pub fn set_proxy(&self, choice: ProxyChoice) -> Result<NetworkOverview, CoreError> {
+        network::set_proxy(&self.config, self.secrets.as_deref(), choice)?;
+        self.network()
+    }
+
+    /// Sets (or removes, with `None`) the CA file trusted besides the
+    /// system's; the file is checked first.
+    pub fn set_ca_file(&self, path: Option<&Path>) -> Result<NetworkOverview, CoreError> {
+        network::set_ca_file(&self.config, path)?;
+        self.network()
     }
 
     /// Notes a connection to Hugging Face in the network ledger, if there is one.
-    fn note(&self, purpose: &str, detail: &str, bytes_received: u64, ok: bool) {
+    fn note(&self, hub: &HubClient, purpose: &str, detail: &str, bytes_received: u64, ok: bool) {
         let Some(ledger) = &self.ledger else {
             return;
         };
-        let endpoint = &self.config.hf_endpoint;
-        let host = endpoint
-            .split_once("://")
-            .map_or(endpoint.as_str(), |(_, rest)| rest)
-            .split(['/', ':'])
-            .next()
+        // The host only: never a user name or password the endpoint may hold.
+        let host = hearth_net::reqwest::Url::parse(&self.config.hf_endpoint)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_default();
         ledger.write(&NetworkRecord {
             at: hearth_store::now(),
-            host: host.to_owned(),
+            host,
             purpose: purpose.to_owned(),
             detail: Some(detail.to_owned()),
             bytes_sent: 0,
             bytes_received,
             status: None,
             ok,
+            via: hub.route().via().map(str::to_owned),
         });
     }
 
@@ -285,6 +324,39 @@ impl Models {
         Ok(secrets.set(HF_TOKEN, token)?)
     }
 
+    /// Checks `token` with the Hub (who it belongs to) and stores it. A token
+    /// the Hub rejects is not stored; one that cannot be checked now
+    /// (offline, Hub unreachable) is stored, and the answer says so.
+    pub async fn login(&self, token: &SecretString) -> Result<Login, CoreError> {
+        let secrets = self.secrets.as_ref().ok_or(CoreError::NoKeychain)?;
+        let outcome = if self.config.is_offline() {
+            Login::Unchecked {
+                reason: "Hearth is offline".into(),
+            }
+        } else {
+            let hub = HubClient::with_network(
+                &self.config.hf_endpoint,
+                Some(token.clone()),
+                &self.net()?,
+            )?;
+            let who = hub.whoami().await;
+            self.note(&hub, "token check", "whoami", 0, who.is_ok());
+            match who {
+                Ok(user) => Login::Checked { user },
+                Err(
+                    e @ (HubError::Network { .. }
+                    | HubError::Server { .. }
+                    | HubError::RateLimited { .. }),
+                ) => Login::Unchecked {
+                    reason: e.to_string(),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        };
+        secrets.set(HF_TOKEN, token)?;
+        Ok(outcome)
+    }
+
     /// Forgets the Hugging Face token; says whether there was one.
     pub fn delete_hf_token(&self) -> Result<bool, CoreError> {
         let secrets = self.secrets.as_ref().ok_or(CoreError::NoKeychain)?;
@@ -298,8 +370,9 @@ impl Models {
         sort: SearchSort,
         limit: usize,
     ) -> Result<Vec<RepoSummary>, CoreError> {
-        let found = self.hub()?.search(query, sort, limit).await;
-        self.note("model search", query, 0, found.is_ok());
+        let hub = self.hub()?;
+        let found = hub.search(query, sort, limit).await;
+        self.note(&hub, "model search", query, 0, found.is_ok());
         Ok(found?)
     }
 
@@ -309,8 +382,9 @@ impl Models {
         repo: &str,
         context: u64,
     ) -> Result<(RepoInfo, Vec<RemoteChoice>), CoreError> {
-        let info = self.hub()?.repo(repo).await;
-        self.note("model files", repo, 0, info.is_ok());
+        let hub = self.hub()?;
+        let info = hub.repo(repo).await;
+        self.note(&hub, "model files", repo, 0, info.is_ok());
         let info = info?;
         let machine = self.machine();
         let choices = info
@@ -342,13 +416,13 @@ impl Models {
     ) -> Result<ModelEntry, CoreError> {
         let hub = self.hub()?;
         let repo = hub.repo(&spec.repo).await;
-        self.note("model files", &spec.repo, 0, repo.is_ok());
+        self.note(&hub, "model files", &spec.repo, 0, repo.is_ok());
         let repo = repo?;
         let model = repo.select(spec.file.as_deref())?;
         let mut library = Library::open(self.config.models_dir())?;
         let entry = hub.download(&repo, model, &mut library, options).await;
         let size = entry.as_ref().map_or(0, |e| e.size);
-        self.note("download", &spec.repo, size, entry.is_ok());
+        self.note(&hub, "download", &spec.repo, size, entry.is_ok());
         Ok(entry?)
     }
 

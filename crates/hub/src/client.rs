@@ -6,17 +6,27 @@
 //!   `gated`, `cardData.license`, `siblings[{rfilename, size, lfs{sha256, size}}]`
 //! - `GET {endpoint}/{owner}/{name}/resolve/{commit}/{file}` (see `download.rs`)
 //!
-//! The token is optional, sent only as `Authorization: Bearer`, never logged.
+//! - `GET {endpoint}/api/whoami-v2`: who a token belongs to (checked at login)
+//!
+//! The token is optional, sent only as `Authorization: Bearer` to the
+//! endpoint (never over plain http:// to another machine, never to the CDN a
+//! download is redirected to), and never logged. JSON answers are read
+//! within [`ApiLimits`]: a gigabyte body or a server that trickles is cut off.
 
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use hearth_net::{
+    BodyError, BodyLimits, ClientOptions, Net, Redirects, Route, explain, is_cleartext,
+    proxy_status, read_body, redact, root_cause,
+};
+use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::HubError;
 use crate::names::{quant_from_name, safe_relative_path, split_part, validate_repo_id};
+use crate::status::{self, Asked};
 
 /// How search results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,45 +147,117 @@ impl RepoInfo {
     }
 }
 
+/// How long the Hub's JSON answers may take, and how large they may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// From sending a request to the answer's headers.
+    pub first_byte: Duration,
+    /// The body: size, longest gap, whole time.
+    pub body: BodyLimits,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            first_byte: Duration::from_secs(30),
+            // A search with `full=true` for 100 repos is a few MB; a repo's
+            // info, tens of KB.
+            body: BodyLimits {
+                max_bytes: 64 << 20,
+                idle: Duration::from_secs(30),
+                total: Duration::from_secs(120),
+            },
+        }
+    }
+}
+
 /// A client for one Hub endpoint, with an optional token.
 #[derive(Clone)]
 pub struct HubClient {
     pub(crate) endpoint: String,
+    endpoint_url: Url,
     pub(crate) token: Option<SecretString>,
+    /// A token exists but is not sent: the endpoint is plain http:// to
+    /// another machine.
+    token_withheld: bool,
     pub(crate) http: reqwest::Client,
+    net: Net,
+    limits: ApiLimits,
 }
 
 impl fmt::Debug for HubClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HubClient")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &redact(&self.endpoint))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
 
 impl HubClient {
-    /// A client for `endpoint` (e.g. `https://huggingface.co`).
+    /// A client for `endpoint` (e.g. `https://huggingface.co`), connecting
+    /// directly and trusting the system's certificates.
     pub fn new(endpoint: &str, token: Option<SecretString>) -> Result<Self, HubError> {
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| HubError::Network {
-                endpoint: endpoint.clone(),
-                reason: e.to_string(),
-            })?;
+        Self::with_network(endpoint, token, &Net::default())
+    }
+
+    /// A client for `endpoint` with the network settings `net` (proxy, extra
+    /// certificate authorities). The token is sent to the endpoint only, and
+    /// never over plain http:// to another machine.
+    pub fn with_network(
+        endpoint: &str,
+        token: Option<SecretString>,
+        net: &Net,
+    ) -> Result<Self, HubError> {
+        let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
+        let bad = |reason: String| HubError::BadEndpoint {
+            endpoint: redact(&endpoint),
+            reason,
+        };
+        let endpoint_url = Url::parse(&endpoint).map_err(|e| bad(e.to_string()))?;
+        if !matches!(endpoint_url.scheme(), "http" | "https") || endpoint_url.host_str().is_none() {
+            return Err(bad("it must be an http:// or https:// address".into()));
+        }
+        let token_withheld = token.is_some() && is_cleartext(&endpoint_url);
+        if token_withheld {
+            tracing::warn!(
+                endpoint = %redact(&endpoint),
+                "not sending the Hugging Face token over plain http to another machine"
+            );
+        }
+        // Downloads are redirected to a CDN on another host: follow it. The
+        // token travels in `Authorization`, which is dropped on the way.
+        let http = net
+            .client(&ClientOptions {
+                redirects: Redirects::AnyHost,
+                connect_timeout: Duration::from_secs(15),
+            })
+            .map_err(|e| bad(e.to_string()))?;
         Ok(Self {
             endpoint,
-            token,
+            endpoint_url,
+            token: if token_withheld { None } else { token },
+            token_withheld,
             http,
+            net: net.clone(),
+            limits: ApiLimits::default(),
         })
+    }
+
+    /// The same client with other limits for the JSON routes.
+    pub fn with_limits(mut self, limits: ApiLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The endpoint this client talks to.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// How requests to the endpoint are routed (directly or through a proxy).
+    pub fn route(&self) -> Route {
+        self.net.route(&self.endpoint_url)
     }
 
     pub(crate) fn get(&self, url: &str) -> reqwest::RequestBuilder {
@@ -186,11 +268,68 @@ impl HubClient {
         }
     }
 
-    pub(crate) fn network_error(&self, e: &reqwest::Error) -> HubError {
+    /// A failed request to `url`, in words (proxy, certificate, redirect).
+    pub(crate) fn network_error(&self, e: &reqwest::Error, url: &Url) -> HubError {
+        let failure = explain(e, url, &self.net.route(url), self.net.hints());
         HubError::Network {
-            endpoint: self.endpoint.clone(),
-            reason: error_chain(e),
+            endpoint: redact(&self.endpoint),
+            reason: failure.message,
+            retryable: failure.kind.is_retryable(),
         }
+    }
+
+    /// `Ok` for a success; else what the Hub's answer means for the user.
+    pub(crate) fn check(
+        &self,
+        response: &reqwest::Response,
+        what: &str,
+        repo: Option<&str>,
+    ) -> Result<(), HubError> {
+        let status = response.status();
+        if let Some(failure) = proxy_status(
+            status.as_u16(),
+            &self.net.route(response.url()),
+            self.net.hints(),
+        ) {
+            return Err(HubError::Network {
+                endpoint: redact(&self.endpoint),
+                reason: failure.message,
+                retryable: false,
+            });
+        }
+        if self.token_withheld && matches!(status.as_u16(), 401 | 403) {
+            return Err(HubError::TokenWithheld {
+                endpoint: redact(&self.endpoint),
+            });
+        }
+        status::check(
+            status,
+            response.headers(),
+            &Asked {
+                what,
+                repo,
+                token_sent: self.token.is_some(),
+                endpoint: &self.endpoint,
+            },
+        )
+    }
+
+    /// Who the token belongs to (`GET /api/whoami-v2`): checks a token
+    /// before it is kept. Without a token, says so.
+    pub async fn whoami(&self) -> Result<String, HubError> {
+        if self.token.is_none() {
+            return Err(match self.token_withheld {
+                true => HubError::TokenWithheld {
+                    endpoint: redact(&self.endpoint),
+                },
+                false => HubError::BadToken {
+                    tokens_page: format!("{}/settings/tokens", self.endpoint),
+                },
+            });
+        }
+        let url = format!("{}/api/whoami-v2", self.endpoint);
+        let who: wire::WhoAmI = self.json(self.get(&url), "your token", None).await?;
+        Ok(who.name)
     }
 
     /// GGUF repositories matching `query`.
@@ -281,57 +420,50 @@ impl HubClient {
         })
     }
 
+    /// Sends a JSON request and reads its answer within [`ApiLimits`].
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
         what: &str,
         repo: Option<&str>,
     ) -> Result<T, HubError> {
-        let response = request.send().await.map_err(|e| self.network_error(&e))?;
-        check_status(response.status(), what, repo)?;
-        let body = response.bytes().await.map_err(|e| self.network_error(&e))?;
+        let request = request.build().map_err(|e| HubError::BadEndpoint {
+            endpoint: redact(&self.endpoint),
+            reason: root_cause(&e),
+        })?;
+        let url = request.url().clone();
+        let sent = tokio::time::timeout(self.limits.first_byte, self.http.execute(request)).await;
+        let response = match sent {
+            Err(_) => {
+                return Err(HubError::Network {
+                    endpoint: redact(&self.endpoint),
+                    reason: format!("no answer within {} s", self.limits.first_byte.as_secs()),
+                    retryable: true,
+                });
+            }
+            Ok(Err(e)) => return Err(self.network_error(&e, &url)),
+            Ok(Ok(response)) => response,
+        };
+        self.check(&response, what, repo)?;
+        let body = read_body(response, &self.limits.body, None)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { .. } => HubError::BadResponse {
+                    what: what.to_owned(),
+                    reason: e.to_string(),
+                },
+                BodyError::Dropped(cause) => self.network_error(&cause, &url),
+                BodyError::Stalled { .. } | BodyError::Deadline { .. } => HubError::Network {
+                    endpoint: redact(&self.endpoint),
+                    reason: e.to_string(),
+                    retryable: true,
+                },
+            })?;
         serde_json::from_slice(&body).map_err(|e| HubError::BadResponse {
             what: what.to_owned(),
             reason: format!("malformed JSON ({e})"),
         })
     }
-}
-
-/// Maps a non-success status to a clear error.
-pub(crate) fn check_status(
-    status: StatusCode,
-    what: &str,
-    repo: Option<&str>,
-) -> Result<(), HubError> {
-    if status.is_success() {
-        return Ok(());
-    }
-    let what = what.to_owned();
-    Err(match status.as_u16() {
-        404 => HubError::NotFound { what },
-        401 | 403 => match repo {
-            Some(repo) => HubError::Gated {
-                repo: repo.to_owned(),
-            },
-            None => HubError::Http {
-                what,
-                status: status.as_u16(),
-            },
-        },
-        s if s >= 500 => HubError::Server { what, status: s },
-        s => HubError::Http { what, status: s },
-    })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn license_from_tags(tags: &[String]) -> Option<String> {
@@ -410,6 +542,11 @@ mod wire {
         pub(super) tags: Vec<String>,
         #[serde(default)]
         pub(super) gated: Gated,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct WhoAmI {
+        pub(super) name: String,
     }
 
     #[derive(Deserialize)]

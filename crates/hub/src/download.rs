@@ -19,13 +19,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hearth_net::{Trickle, human_bytes};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, RANGE};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{RemoteFile, RemoteModel, RepoInfo, check_status};
+use crate::client::{RemoteFile, RemoteModel, RepoInfo};
 use crate::library::{Library, ModelEntry};
 use crate::names::{contained_path, safe_relative_path};
 use crate::{HubClient, HubError, gguf};
@@ -103,6 +104,9 @@ impl DownloadControl {
 pub struct DownloadOptions {
     /// No byte for this long counts as a stall.
     pub stall_timeout: Duration,
+    /// Fewer bytes per second than this, over a whole `stall_timeout`, count
+    /// as a stall too (a server that trickles a byte now and then).
+    pub min_speed: u64,
     /// Failures in a row before giving up (an attempt that made progress resets it).
     pub max_attempts: u32,
     /// First retry delay; doubles each time, capped at 30 s.
@@ -116,6 +120,7 @@ impl std::fmt::Debug for DownloadOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DownloadOptions")
             .field("stall_timeout", &self.stall_timeout)
+            .field("min_speed", &self.min_speed)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
             .finish_non_exhaustive()
@@ -126,6 +131,7 @@ impl Default for DownloadOptions {
     fn default() -> Self {
         Self {
             stall_timeout: Duration::from_secs(30),
+            min_speed: 1024,
             max_attempts: 6,
             backoff: Duration::from_secs(1),
             disk: Arc::new(SystemDisk),
@@ -428,6 +434,21 @@ impl HubClient {
         options: &DownloadOptions,
     ) -> Result<(), Attempt> {
         let control = &options.control;
+        let url = reqwest::Url::parse(&state.url).map_err(|e| {
+            Attempt::Fatal(HubError::BadResponse {
+                what: state.file.clone(),
+                reason: format!("bad download address ({e})"),
+            })
+        })?;
+        // A refused certificate, proxy or redirect will not fix itself.
+        let failed = |e: &reqwest::Error| {
+            let err = self.network_error(e, &url);
+            if err.is_retryable() {
+                Attempt::Retry(err.to_string())
+            } else {
+                Attempt::Fatal(err)
+            }
+        };
         let mut request = self.get(&state.url);
         if state.done > 0 {
             request = request.header(RANGE, format!("bytes={}-", state.done));
@@ -438,7 +459,7 @@ impl HubClient {
         let response = tokio::select! {
             r = tokio::time::timeout(options.stall_timeout, request.send()) => match r {
                 Err(_) => return Err(Attempt::Retry("no answer from the server".into())),
-                Ok(Err(e)) => return Err(Attempt::Retry(self.network_error(&e).to_string())),
+                Ok(Err(e)) => return Err(failed(&e)),
                 Ok(Ok(r)) => r,
             },
             () = control.pause.cancelled() => return Err(Attempt::Fatal(HubError::Paused)),
@@ -448,7 +469,7 @@ impl HubClient {
         if status == StatusCode::RANGE_NOT_SATISFIABLE && state.done == state.size {
             return Ok(());
         }
-        if let Err(e) = check_status(status, &state.file, Some(&state.repo)) {
+        if let Err(e) = self.check(&response, &state.file, Some(&state.repo)) {
             return Err(if e.is_retryable() {
                 Attempt::Retry(e.to_string())
             } else {
@@ -491,12 +512,14 @@ impl HubClient {
         state.etag = etag.or(state.etag.take());
         let mut response = response;
         let mut last_save = Instant::now();
+        let min_bytes = (options.min_speed as f64 * options.stall_timeout.as_secs_f64()) as u64;
+        let mut trickle = Trickle::new(options.stall_timeout, min_bytes);
         loop {
             let chunk = tokio::select! {
                 c = tokio::time::timeout(options.stall_timeout, response.chunk()) => match c {
                     Err(_) => return Err(Attempt::Retry(format!(
                         "stalled: no data for {:.1} s", options.stall_timeout.as_secs_f64()))),
-                    Ok(Err(e)) => return Err(Attempt::Retry(self.network_error(&e).to_string())),
+                    Ok(Err(e)) => return Err(failed(&e)),
                     Ok(Ok(None)) => break,
                     Ok(Ok(Some(chunk))) => chunk,
                 },
@@ -516,6 +539,13 @@ impl HubClient {
             state.done += chunk.len() as u64;
             if let Some(event) = meter.update(offset + state.done) {
                 (options.on_event)(&event);
+            }
+            if trickle.too_slow(chunk.len() as u64, tokio::time::Instant::now()) {
+                return Err(Attempt::Retry(format!(
+                    "too slow: under {} per second for {:.1} s",
+                    human_bytes(options.min_speed),
+                    options.stall_timeout.as_secs_f64()
+                )));
             }
             if last_save.elapsed() > Duration::from_secs(1) {
                 let _ = file.flush();

@@ -1,18 +1,48 @@
 //! One error type for the hub, with messages a user can act on.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Everything that can go wrong searching, downloading or managing models.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("cannot reach Hugging Face at {endpoint}: {reason}")]
-    Network { endpoint: String, reason: String },
+    Network {
+        /// Redacted.
+        endpoint: String,
+        reason: String,
+        /// Whether trying again later could help (not for a refused
+        /// certificate or proxy).
+        retryable: bool,
+    },
+    #[error("not a usable Hugging Face endpoint {endpoint}: {reason}")]
+    BadEndpoint { endpoint: String, reason: String },
     #[error("{what} not found on Hugging Face (404)")]
     NotFound { what: String },
     #[error(
-        "{repo} is gated: this model needs a Hugging Face token (accept its licence on huggingface.co, then set HF_TOKEN)"
+        "{repo} is gated: accept its licence at {page} with your Hugging Face account, then run `hearth login` with a token of that account (or set HF_TOKEN)"
     )]
-    Gated { repo: String },
+    Gated { repo: String, page: String },
+    #[error(
+        "your Hugging Face account has not been granted {repo} yet: accept its licence at {page} (some authors approve requests by hand, which can take a while); your token itself is fine"
+    )]
+    GatedNoAccess { repo: String, page: String },
+    #[error(
+        "Hugging Face rejected your token: it expired or was revoked. Create a new one at {tokens_page} and run `hearth login` (or `hearth logout` to go on without one)"
+    )]
+    BadToken { tokens_page: String },
+    #[error(
+        "your Hugging Face token was not sent: {endpoint} is plain http:// to another machine, where anyone on the way could read it; use an https:// endpoint"
+    )]
+    TokenWithheld { endpoint: String },
+    #[error("{repo} was not found on Hugging Face{}", not_found_hint(*.signed_in))]
+    RepoNotFound { repo: String, signed_in: bool },
+    #[error("{repo} has been disabled on Hugging Face")]
+    Disabled { repo: String },
+    #[error("Hugging Face refused access to {what} (HTTP 403){}", forbidden_hint(*.token_sent))]
+    Forbidden { what: String, token_sent: bool },
+    #[error("Hugging Face is limiting requests (HTTP 429); try again in a minute")]
+    RateLimited { retry_after: Option<Duration> },
     #[error("Hugging Face refused the request for {what}: HTTP {status}")]
     Http { what: String, status: u16 },
     #[error("Hugging Face is having trouble (HTTP {status}) for {what}; try again later")]
@@ -94,6 +124,26 @@ impl HubError {
 
     /// Whether trying the same request again later could succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Network { .. } | Self::Server { .. })
+        match self {
+            Self::Network { retryable, .. } => *retryable,
+            Self::Server { .. } | Self::RateLimited { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn not_found_hint(signed_in: bool) -> &'static str {
+    if signed_in {
+        ", or your account cannot see it (a private repo)"
+    } else {
+        "; if it is a private repo, run `hearth login` with a token of an account that can read it"
+    }
+}
+
+fn forbidden_hint(token_sent: bool) -> &'static str {
+    if token_sent {
+        "; your token may lack read access to it (fine-grained tokens): check its permissions in your Hugging Face settings"
+    } else {
+        ""
     }
 }

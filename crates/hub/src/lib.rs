@@ -2,7 +2,10 @@
 //!
 //! - [`HubClient`]: search Hugging Face for GGUF repos, list a repo's models
 //!   (split files grouped), and [`HubClient::download`] one: resumable across
-//!   restarts, stall-retried, sha256-verified, atomically renamed in.
+//!   restarts, stall-retried, sha256-verified, atomically renamed in. Its
+//!   HTTP client comes from hearth-net ([`Net`]: proxy, trusted CAs); refusals
+//!   say what to do (a gated repo's licence page, `hearth login`, an expired
+//!   token) instead of an HTTP code.
 //! - [`Library`]: the models folder's manifest, plus models other apps already
 //!   have ([`ExternalSources`]: Hugging Face cache, LM Studio, Ollama), found in
 //!   place and never deleted. [`Library::resolve`] turns `-m NAME` into a file.
@@ -23,9 +26,12 @@ mod fit;
 mod gguf;
 mod library;
 mod names;
+mod status;
 
 pub use catalog::{COMFORTABLE_TOK_S, CatalogEntry, RECOMMEND_CONTEXT, catalog, recommended};
-pub use client::{HubClient, RemoteFile, RemoteModel, RepoInfo, RepoSummary, SearchSort};
+pub use client::{
+    ApiLimits, HubClient, RemoteFile, RemoteModel, RepoInfo, RepoSummary, SearchSort,
+};
 pub use discover::{ExternalApp, ExternalSources};
 pub use download::{
     DiskSpace, DownloadControl, DownloadEvent, DownloadOptions, PartState, PendingDownload,
@@ -37,6 +43,7 @@ pub use fit::{
     measure_bandwidth,
 };
 pub use gguf::{GgufInfo, ModelShape, inspect, inspect_parts};
+pub use hearth_net::Net;
 pub use library::{Library, Measurement, ModelEntry, Removed, ResolvedModel, Source};
 pub use names::{
     id_from_file_name, quant_from_name, safe_relative_path, split_part, validate_repo_id,

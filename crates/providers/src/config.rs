@@ -5,6 +5,7 @@
 
 use std::str::FromStr;
 
+use hearth_net::is_cleartext;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,9 @@ pub struct ProviderConfig {
     /// `None`: the kind's default (required for [`ProviderKind::Compat`]).
     pub base_url: Option<String>,
     pub api_key: Option<SecretString>,
+    /// Send the key over plain `http://` to another machine anyway (the
+    /// user said the network is trusted). Loopback needs no permission.
+    pub allow_http: bool,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -104,8 +108,12 @@ impl std::fmt::Debug for ProviderConfig {
         f.debug_struct("ProviderConfig")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("base_url", &self.base_url.as_deref().map(redact_url))
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(hearth_net::redact),
+            )
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("allow_http", &self.allow_http)
             .finish()
     }
 }
@@ -118,6 +126,7 @@ impl ProviderConfig {
             kind,
             base_url: None,
             api_key: None,
+            allow_http: false,
         }
     }
 
@@ -128,6 +137,12 @@ impl ProviderConfig {
 
     pub fn with_api_key(mut self, key: SecretString) -> Self {
         self.api_key = Some(key);
+        self
+    }
+
+    /// Allows sending the key over plain `http://` to another machine.
+    pub fn with_allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
         self
     }
 
@@ -154,13 +169,13 @@ impl ProviderConfig {
         };
         let url = Url::parse(text).map_err(|e| ConfigError::BadBaseUrl {
             name: self.name.clone(),
-            url: redact_url(text),
+            url: hearth_net::redact(text),
             reason: e.to_string(),
         })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ConfigError::BadBaseUrl {
                 name: self.name.clone(),
-                url: redact_url(text),
+                url: hearth_net::redact(text),
                 reason: "it must be an http:// or https:// address".into(),
             });
         }
@@ -193,6 +208,20 @@ impl ProviderConfig {
             }
             _ => {}
         }
+        // A key (or a password in the address) over plain http:// to another
+        // machine can be read by anyone on the way: only with permission.
+        let has_secret = self
+            .api_key
+            .as_ref()
+            .is_some_and(|k| !k.expose_secret().trim().is_empty())
+            || !url.username().is_empty()
+            || url.password().is_some();
+        if has_secret && is_cleartext(&url) && !self.allow_http {
+            return Err(ConfigError::Cleartext {
+                name: self.name.clone(),
+                url: hearth_net::redact_url(&url),
+            });
+        }
         Ok(url)
     }
 }
@@ -222,22 +251,13 @@ pub enum ConfigError {
         "provider {name} ({label}): the API key contains spaces inside, line breaks or other characters a key cannot have; paste it again"
     )]
     BadKey { name: String, label: &'static str },
+    #[error(
+        "provider {name}: {url} is plain http:// to another machine, so the API key would cross the network unencrypted; \
+         use https://, or add the provider again with --allow-http if you trust every network between you and it"
+    )]
+    Cleartext { name: String, url: String },
     #[error("could not set up HTTPS for provider {name}: {reason}")]
     Client { name: String, reason: String },
-}
-
-/// A URL fit for logs and messages: user, password, query and fragment removed.
-pub(crate) fn redact_url(text: &str) -> String {
-    match Url::parse(text) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            url.to_string()
-        }
-        Err(_) => "(not a URL)".to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -298,6 +318,53 @@ mod tests {
         let bad_name = ProviderConfig::new("my provider", ProviderKind::Compat)
             .with_base_url("http://localhost/");
         assert!(matches!(bad_name.validate(), Err(ConfigError::BadName(_))));
+    }
+
+    #[test]
+    fn keys_go_over_plain_http_to_this_machine_only_unless_allowed() {
+        let keyed = |url: &str| {
+            ProviderConfig::new("lan", ProviderKind::Compat)
+                .with_base_url(url)
+                .with_api_key(key("sk-planted-0042"))
+        };
+        for local in [
+            "http://localhost:11434/v1",
+            "http://127.0.0.1:8000/v1",
+            "http://[::1]/v1",
+        ] {
+            assert!(keyed(local).validate().is_ok(), "{local}");
+        }
+        for remote in [
+            "http://192.168.1.20:8000/v1",
+            "http://gpu-box.lan/v1",
+            "http://api.example.com/v1",
+        ] {
+            let err = keyed(remote).validate().unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Cleartext { .. }),
+                "{remote}: {err}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("--allow-http") && !text.contains("sk-planted"),
+                "{text}"
+            );
+            assert!(
+                keyed(remote).with_allow_http(true).validate().is_ok(),
+                "{remote}"
+            );
+        }
+        assert!(keyed("https://192.168.1.20/v1").validate().is_ok());
+        // Nothing secret to leak: Ollama on another machine needs no permission.
+        let keyless = ProviderConfig::new("ollama", ProviderKind::Compat)
+            .with_base_url("http://192.168.1.20:11434/v1");
+        assert!(keyless.validate().is_ok());
+        // A password in the address is a secret too.
+        let userinfo = ProviderConfig::new("x", ProviderKind::Compat)
+            .with_base_url("http://me:pw-planted@10.0.0.2/v1");
+        let err = userinfo.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::Cleartext { .. }), "{err}");
+        assert!(!err.to_string().contains("pw-planted"), "{err}");
     }
 
     #[test]

@@ -23,12 +23,17 @@ use secrecy::ExposeSecret;
 mod classify;
 mod retry;
 
+use hearth_net::{
+    CapError, ClientOptions, Redirects, Route, StreamCaps, UnitMark, capped, human_bytes,
+    proxy_status,
+};
+
 use crate::config::ConfigError;
 use crate::ledger::{Network, Purpose};
 
 use crate::wire::{Auth, StreamItem, Unreadable, WireRequest};
 pub(crate) use classify::human;
-use classify::{contains, error_code, excerpt, retry_after, root_cause};
+use classify::{contains, error_code, excerpt, retry_after};
 use retry::{Attempt, Calls};
 
 /// Timeouts, retries and the circuit breaker's settings.
@@ -53,6 +58,13 @@ pub struct HttpPolicy {
     pub breaker_threshold: u32,
     /// How long an open breaker refuses calls.
     pub breaker_cooldown: Duration,
+    /// The most bytes one streamed answer may take, all events together.
+    pub max_stream_bytes: u64,
+    /// The most bytes one event of a stream may take (the parser would
+    /// otherwise buffer an event that never ends).
+    pub max_event_bytes: u64,
+    /// The most bytes a model list may take.
+    pub max_list_bytes: u64,
 }
 
 impl Default for HttpPolicy {
@@ -68,6 +80,11 @@ impl Default for HttpPolicy {
             max_retry_after: Duration::from_secs(60),
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(30),
+            // An OpenAI stream spends ~250 bytes per token: 256 MiB is a
+            // million-token answer. Gemini's inline images make big events.
+            max_stream_bytes: 256 << 20,
+            max_event_bytes: 16 << 20,
+            max_list_bytes: 16 << 20,
         }
     }
 }
@@ -91,12 +108,13 @@ pub(crate) struct Http {
     network: Network,
     who: Who,
     host: String,
+    base: Url,
+    /// Direct or through a proxy: decided once, for the base URL.
+    route: Route,
 }
 
 /// Error bodies are read this far, for the debug log.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
-/// A model list larger than this is not a model list.
-const LIST_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl Http {
     pub(crate) fn new(
@@ -105,19 +123,25 @@ impl Http {
         who: Who,
         base: &Url,
     ) -> Result<Self, ConfigError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
-            .build()
+        // Same origin only: `x-api-key` and `x-goog-api-key` are headers
+        // reqwest does not know to drop on a redirect to another host.
+        let client = network
+            .net
+            .client(&ClientOptions {
+                redirects: Redirects::SameOrigin,
+                connect_timeout: policy.connect_timeout,
+            })
             .map_err(|e| ConfigError::Client {
                 name: who.name.clone(),
-                reason: root_cause(&e),
+                reason: e.to_string(),
             })?;
         Ok(Self {
             client,
             policy,
+            route: network.net.route(base),
             network,
             host: base.host_str().unwrap_or_default().to_owned(),
+            base: base.clone(),
             who,
         })
     }
@@ -313,14 +337,17 @@ impl Http {
             return Err(self.status_error(response, first, &attempt.received).await);
         }
         let received = attempt.received.clone();
-        let events = response
-            .bytes_stream()
-            .inspect(move |chunk| {
-                if let Ok(bytes) = chunk {
-                    received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                }
-            })
-            .eventsource();
+        let bytes = response.bytes_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+        });
+        let caps = StreamCaps {
+            max_total: self.policy.max_stream_bytes,
+            max_unit: self.policy.max_event_bytes,
+        };
+        let mark = UnitMark::default();
+        let events = capped(bytes, caps, mark.clone()).eventsource();
         let mut events = pin!(events);
         let mut limit = first;
         loop {
@@ -335,13 +362,19 @@ impl Http {
             let event = match next {
                 Err(_) => return Err(self.timeout(limit.which)),
                 Ok(None) => return self.end_of_stream(progress),
-                Ok(Some(Err(EventStreamError::Transport(e)))) => return Err(self.dropped(&e)),
+                Ok(Some(Err(EventStreamError::Transport(CapError::Inner(e))))) => {
+                    return Err(self.dropped(&e));
+                }
+                Ok(Some(Err(EventStreamError::Transport(cap)))) => {
+                    return Err(self.too_large(&cap.to_string()));
+                }
                 Ok(Some(Err(e))) => {
                     tracing::debug!(provider = %self.who.name, error = %e, "unreadable event stream");
                     return Err(self.malformed());
                 }
                 Ok(Some(Ok(event))) => event,
             };
+            mark.reached();
             limit = self.idle_limit(deadline);
             let items = parse(&event.event, &event.data).map_err(|reason| {
                 tracing::debug!(
@@ -402,6 +435,10 @@ impl Http {
         if !response.status().is_success() {
             return Err(self.status_error(response, first, &attempt.received).await);
         }
+        let limit_bytes = self.policy.max_list_bytes;
+        if response.content_length().is_some_and(|n| n > limit_bytes) {
+            return Err(self.too_large(&format!("the answer is over {}", human_bytes(limit_bytes))));
+        }
         let mut chunks = pin!(response.bytes_stream());
         let mut bytes = Vec::new();
         let mut limit = first;
@@ -414,10 +451,13 @@ impl Http {
                     attempt
                         .received
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    bytes.extend_from_slice(&chunk);
-                    if bytes.len() > LIST_BODY_LIMIT {
-                        return Err(self.malformed());
+                    if (bytes.len() + chunk.len()) as u64 > limit_bytes {
+                        return Err(self.too_large(&format!(
+                            "the answer is over {}",
+                            human_bytes(limit_bytes)
+                        )));
                     }
+                    bytes.extend_from_slice(&chunk);
                 }
             }
             limit = self.idle_limit(deadline);
@@ -448,6 +488,12 @@ impl Http {
         received: &AtomicU64,
     ) -> BackendError {
         let status = response.status().as_u16();
+        if let Some(failure) = proxy_status(status, &self.route, self.network.net.hints()) {
+            return BackendError::new(
+                ErrorKind::Auth,
+                format!("{}: {}", self.who.shown, failure.message),
+            );
+        }
         let retry_after = retry_after(response.headers(), SystemTime::now());
         let mut body = Vec::new();
         let mut chunks = pin!(response.bytes_stream());

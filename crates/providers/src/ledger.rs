@@ -1,10 +1,13 @@
 //! What leaves the machine: one [`NetworkEvent`] per HTTP attempt, handed to
-//! a [`NetworkObserver`] (the app's network ledger), and the offline switch.
+//! a [`NetworkObserver`] (the app's network ledger), the offline switch, and
+//! the network settings (proxy, trusted CAs) every provider's client is
+//! built with.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use hearth_net::Net;
 use serde::Serialize;
 
 /// Why Hearth talked to a provider.
@@ -34,6 +37,8 @@ pub struct NetworkEvent {
     pub status: Option<u16>,
     /// Whether the attempt succeeded.
     pub ok: bool,
+    /// The proxy (`host:port`) the request went through, if any.
+    pub via: Option<String>,
 }
 
 /// Receives every [`NetworkEvent`]. Called on the request's task: keep it quick.
@@ -47,6 +52,9 @@ pub struct Network {
     pub observer: Option<Arc<dyn NetworkObserver>>,
     /// When `true` nothing is sent, and nothing is recorded.
     pub offline: Arc<AtomicBool>,
+    /// Proxy and trusted certificate authorities (default: direct, the
+    /// system's certificates).
+    pub net: Net,
 }
 
 impl std::fmt::Debug for Network {
@@ -54,6 +62,7 @@ impl std::fmt::Debug for Network {
         f.debug_struct("Network")
             .field("observer", &self.observer.is_some())
             .field("offline", &self.is_offline())
+            .field("proxy", &!self.net.proxy().is_direct())
             .finish()
     }
 }

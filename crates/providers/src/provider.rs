@@ -12,7 +12,7 @@ use hearth_backend::{
 use reqwest::Url;
 
 use crate::breaker::{Breaker, BreakerState, Outcome};
-use crate::config::{ConfigError, ProviderConfig, ProviderKind, redact_url};
+use crate::config::{ConfigError, ProviderConfig, ProviderKind};
 use crate::http::{Http, HttpPolicy, Who, human};
 use crate::ledger::{Network, Purpose};
 use crate::wire::{RemoteModel, StreamItem, Unreadable, WireRequest};
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Provider {
         f.debug_struct("Provider")
             .field("name", &self.config.name)
             .field("kind", &self.config.kind)
-            .field("base_url", &redact_url(self.base.as_str()))
+            .field("base_url", &hearth_net::redact_url(&self.base))
             .finish_non_exhaustive()
     }
 }

@@ -28,7 +28,9 @@ mod name;
 
 pub use keyring_store::{DEFAULT_TIMEOUT as KEYCHAIN_TIMEOUT, KeyringStore};
 pub use memory::MemoryStore;
-pub use name::{DATABASE_KEY, HF_TOKEN, mask, provider_key, validate as validate_name};
+pub use name::{
+    DATABASE_KEY, HF_TOKEN, PROXY_PASSWORD, mask, provider_key, validate as validate_name,
+};
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// A place to keep secrets by name.

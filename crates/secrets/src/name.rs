@@ -10,6 +10,9 @@ pub const DATABASE_KEY: &str = "database-key";
 /// The Hugging Face access token for gated models.
 pub const HF_TOKEN: &str = "huggingface-token";
 
+/// The password of the proxy set in Hearth's network settings.
+pub const PROXY_PASSWORD: &str = "proxy-password";
+
 /// The name under which a cloud provider's API key is kept, e.g. `provider.openai`.
 pub fn provider_key(provider: &str) -> String {
     format!("provider.{provider}")
@@ -53,7 +56,13 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for good in [DATABASE_KEY, HF_TOKEN, "provider.openai", "a:b-c_d"] {
+        for good in [
+            DATABASE_KEY,
+            HF_TOKEN,
+            PROXY_PASSWORD,
+            "provider.openai",
+            "a:b-c_d",
+        ] {
             assert!(validate(good).is_ok(), "{good}");
         }
         for bad in ["", "has space", "slash/no", "ünï", &"x".repeat(129)] {

@@ -151,6 +151,10 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX imports_source ON imports (source, source_id);
     "#,
+    // 5: the network ledger names the proxy a connection went through.
+    r#"
+    ALTER TABLE network_log ADD COLUMN via TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -385,6 +385,9 @@ pub struct NetworkRecord {
     /// The HTTP status, when a response came.
     pub status: Option<u16>,
     pub ok: bool,
+    /// The proxy (`host:port`) the connection went through; `None`: direct.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 /// Usage totals for one backend and model.

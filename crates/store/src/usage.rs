@@ -79,7 +79,7 @@ impl Store {
         self.conn
             .prepare_cached(
                 "INSERT INTO network_log (at, host, purpose, detail, bytes_sent, bytes_received, \
-                 status, ok) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 status, ok, via) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 rec.at,
@@ -90,6 +90,7 @@ impl Store {
                 rec.bytes_received,
                 rec.status,
                 rec.ok,
+                rec.via,
             ])?;
         Ok(())
     }
@@ -135,7 +136,7 @@ impl Store {
     /// The newest `limit` entries of the network ledger, newest first.
     pub fn network_log(&self, limit: usize) -> Result<Vec<NetworkRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT at, host, purpose, detail, bytes_sent, bytes_received, status, ok \
+            "SELECT at, host, purpose, detail, bytes_sent, bytes_received, status, ok, via \
              FROM network_log ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
@@ -148,6 +149,7 @@ impl Store {
                 bytes_received: r.get(5)?,
                 status: r.get(6)?,
                 ok: r.get(7)?,
+                via: r.get(8)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

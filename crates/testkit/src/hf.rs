@@ -6,10 +6,20 @@
 //! - `GET /api/models/{owner}/{name}`: `id`, `sha`, `gated`, `cardData.license`,
 //!   `tags`, `siblings[{rfilename, size, lfs{sha256, size, pointerSize}}]`.
 //! - `GET|HEAD /{owner}/{name}/resolve/{rev}/{file}`: LFS files answer `302` to
-//!   `/cdn/..` with `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`; gated
-//!   repos answer `401` without `Authorization: Bearer {TOKEN}`.
+//!   `/cdn/..` (or to another host, [`HfStandIn::set_cdn_base`]) with
+//!   `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`.
 //! - `GET|HEAD /cdn/{repo}/{file}`: the bytes, with `ETag`, `Accept-Ranges`,
 //!   `Range` → `206` + `Content-Range`, `If-Range`.
+//! - `GET /api/whoami-v2`: who the token belongs to.
+//!
+//! Access answers as the real Hub's (see `hf_raise_for_status` in
+//! huggingface_hub): a token that is not [`TOKEN`] or [`NO_ACCESS_TOKEN`] gets
+//! `401` with `X-Error-Message: Invalid credentials in Authorization header`
+//! on every route, public ones included; a gated repo's files answer `401`
+//! `X-Error-Code: GatedRepo` without a token and `403 GatedRepo` with a token
+//! whose account did not accept the licence; a private repo answers `401
+//! RepoNotFound` without a token and `404 RepoNotFound` to an account without
+//! access (the Hub does not tell a private repo from a missing one).
 //!
 //! The server runs on its own thread and runtime, so it works from sync tests
 //! (driving the CLI) and async ones alike; it stops when dropped.
@@ -26,8 +36,19 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
+mod access;
+
+use access::{Caller, caller, gated, hidden, hostile_api, invalid_credentials, whoami};
+
 /// The token gated repos accept.
 pub const TOKEN: &str = "hf_standin_token_0123456789";
+/// A valid token of an account that has not been granted the gated and
+/// private repos.
+pub const NO_ACCESS_TOKEN: &str = "hf_standin_no_access_0123456789";
+/// The account [`TOKEN`] belongs to.
+pub const USER: &str = "hearth-tester";
+/// What the Hub says about a token it does not know (expired, revoked).
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials in Authorization header";
 /// The commit every repo is at.
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -87,6 +108,8 @@ pub struct FakeRepo {
     pub files: Vec<FakeFile>,
     /// Answer the repo info with broken JSON.
     pub malformed: bool,
+    /// Only [`TOKEN`] can see it.
+    pub private: bool,
 }
 
 impl FakeRepo {
@@ -98,6 +121,7 @@ impl FakeRepo {
             downloads: 1000,
             files,
             malformed: false,
+            private: false,
         }
     }
 }
@@ -111,8 +135,22 @@ pub struct Faults {
     pub stall_after: Option<u64>,
     /// Limit every body to this many bytes per second.
     pub throttle: Option<u64>,
+    /// Send file bodies one byte at a time, this far apart (slowloris).
+    pub trickle: Option<Duration>,
     /// Answer the next resolve requests with these statuses, in order.
     pub fail_next: Vec<u16>,
+    /// How every `/api/..` answer misbehaves until the faults are replaced.
+    pub api: Option<Hostile>,
+}
+
+/// A hostile answer to the Hub's JSON routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// A 1 GiB body, streamed (never allocated); with `declared`, its
+    /// `Content-Length` says so up front.
+    HugeBody { declared: bool },
+    /// The headers, then one byte every `every`, forever (slowloris).
+    Trickle { every: Duration },
 }
 
 /// One request the stand-in saw.
@@ -121,7 +159,10 @@ pub struct Logged {
     pub method: String,
     pub path: String,
     pub range: Option<String>,
+    /// `Authorization: Bearer {TOKEN}` came.
     pub authorized: bool,
+    /// Any `Authorization` header came.
+    pub sent_authorization: bool,
     /// Body bytes sent (file bodies only; filled in as they stream).
     pub bytes: Arc<AtomicU64>,
 }
@@ -129,6 +170,7 @@ pub struct Logged {
 struct Shared {
     repos: Vec<FakeRepo>,
     faults: Mutex<Faults>,
+    cdn_base: Mutex<Option<String>>,
     log: Mutex<Vec<Logged>>,
     bytes: AtomicU64,
 }
@@ -136,6 +178,7 @@ struct Shared {
 /// A running stand-in; stops when dropped.
 pub struct HfStandIn {
     endpoint: String,
+    addr: std::net::SocketAddr,
     shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -161,6 +204,8 @@ pub mod repos {
     pub const EVIL: &str = "test-org/evil-GGUF";
     /// A repo whose info is not JSON.
     pub const MALFORMED: &str = "test-org/malformed-GGUF";
+    /// A private copy of SmolLM2 only [`super::TOKEN`] can see.
+    pub const PRIVATE: &str = "test-org/private-GGUF";
     /// A tiny model split in two parts, plus an unsplit Q8_0.
     pub const SPLIT: &str = "test-org/tiny-split-GGUF";
 }
@@ -181,6 +226,8 @@ impl HfStandIn {
         gated.license = "llama3.2".into();
         let mut malformed = FakeRepo::new(repos::MALFORMED, vec![smol()]);
         malformed.malformed = true;
+        let mut private = FakeRepo::new(repos::PRIVATE, vec![smol()]);
+        private.private = true;
         // Two "parts": each a whole tiny GGUF (the inspection reads both headers).
         let split = FakeRepo::new(
             repos::SPLIT,
@@ -201,6 +248,7 @@ impl HfStandIn {
             ),
             malformed,
             split,
+            private,
         ])
     }
 
@@ -210,16 +258,19 @@ impl HfStandIn {
         let shared = Arc::new(Shared {
             repos,
             faults: Mutex::new(Faults::default()),
+            cdn_base: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             bytes: AtomicU64::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("nonblocking");
-        let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
+        let addr = listener.local_addr().expect("local addr");
+        let endpoint = format!("http://{addr}");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = Router::new()
             .route("/api/models", get(search))
             .route("/api/models/{owner}/{name}", get(info))
+            .route("/api/whoami-v2", get(whoami))
             .route("/{owner}/{name}/resolve/{rev}/{*file}", get(resolve))
             .route("/cdn/{repo}/{file}", get(cdn))
             .with_state(shared.clone());
@@ -243,6 +294,7 @@ impl HfStandIn {
         });
         Self {
             endpoint,
+            addr,
             shared,
             stop: Some(stop),
             thread: Some(thread),
@@ -252,6 +304,22 @@ impl HfStandIn {
     /// `http://127.0.0.1:PORT`, for `HF_ENDPOINT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// `127.0.0.1:PORT` (to put a TLS front or a proxy before it).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Where resolve redirects send downloads: `None` (the default) for this
+    /// server's own `/cdn/..`; else an absolute base such as
+    /// `http://localhost:PORT`, another host as the real CDN is.
+    pub fn set_cdn_base(&self, base: Option<&str>) {
+        *self
+            .shared
+            .cdn_base
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = base.map(str::to_owned);
     }
 
     /// Replaces the faults for the next requests.
@@ -310,6 +378,7 @@ fn log(shared: &Shared, method: &str, path: String, headers: &HeaderMap) -> Arc<
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         authorized: bearer(headers) == Some(TOKEN),
+        sent_authorization: headers.contains_key(header::AUTHORIZATION),
         bytes: bytes.clone(),
     };
     shared
@@ -352,6 +421,13 @@ async fn search(
     headers: HeaderMap,
 ) -> Response<Body> {
     log(&shared, "GET", "/api/models".into(), &headers);
+    let who = caller(&headers);
+    if who == Caller::Invalid {
+        return invalid_credentials();
+    }
+    if let Some(response) = hostile_api(&shared) {
+        return response;
+    }
     let query = params
         .get("search")
         .map(|s| s.to_ascii_lowercase())
@@ -364,6 +440,7 @@ async fn search(
         .repos
         .iter()
         .filter(|r| r.id.to_ascii_lowercase().contains(&query))
+        .filter(|r| !r.private || who == Caller::Granted)
         .collect();
     hits.sort_by_key(|r| std::cmp::Reverse(r.downloads));
     let hits: Vec<serde_json::Value> = hits
@@ -402,13 +479,19 @@ async fn info(
         format!("/api/models/{owner}/{name}"),
         &headers,
     );
+    let who = caller(&headers);
+    if who == Caller::Invalid {
+        return invalid_credentials();
+    }
+    if let Some(response) = hostile_api(&shared) {
+        return response;
+    }
     let Some((_, repo)) = find(&shared, &owner, &name) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "RepoNotFound",
-            "Repository not found",
-        );
+        return hidden(who);
     };
+    if repo.private && who != Caller::Granted {
+        return hidden(who);
+    }
     if repo.malformed {
         let mut response = Response::new(Body::from("{\"id\": \"oops\", \"siblings\": [tr"));
         response.headers_mut().insert(
@@ -467,19 +550,18 @@ async fn resolve(
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error(status, "Injected", "injected failure");
     }
+    let who = caller(&headers);
+    if who == Caller::Invalid {
+        return invalid_credentials();
+    }
     let Some((repo_index, repo)) = find(&shared, &owner, &name) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "RepoNotFound",
-            "Repository not found",
-        );
+        return hidden(who);
     };
-    if repo.gated && bearer(&headers) != Some(TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "GatedRepo",
-            "Access to this model is restricted. You must be authenticated.",
-        );
+    if repo.private && who != Caller::Granted {
+        return hidden(who);
+    }
+    if repo.gated && who != Caller::Granted {
+        return gated(&repo.id, who);
     }
     if rev != COMMIT && rev != "main" {
         return error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
@@ -491,7 +573,13 @@ async fn resolve(
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::FOUND;
     let h = response.headers_mut();
-    let location = format!("/cdn/{repo_index}/{file_index}");
+    let base = shared
+        .cdn_base
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_default();
+    let location = format!("{base}/cdn/{repo_index}/{file_index}");
     for (key, value) in [
         ("location", location),
         ("x-repo-commit", COMMIT.to_owned()),
@@ -640,6 +728,10 @@ fn body_stream(
             std::future::pending::<()>().await;
         }
         let mut want = ((s.end - s.pos) as usize).min(CHUNK);
+        if let Some(every) = s.faults.trickle {
+            tokio::time::sleep(every).await;
+            want = 1;
+        }
         for limit in [s.faults.cut_after, s.faults.stall_after]
             .into_iter()
             .flatten()

@@ -71,6 +71,16 @@ pub enum Fault {
     StreamError,
     /// 401 with the provider's error body.
     Unauthorized,
+    /// A redirect (`status`, e.g. 307) to `location`.
+    Redirect { status: u16, location: String },
+    /// A 200 stream of text events that never ends (chat), or a body that
+    /// never ends (model list).
+    Endless,
+    /// A 1 GiB body without one complete event or JSON value, streamed (never
+    /// allocated); with `declared`, `Content-Length` says so up front.
+    HugeBody { declared: bool },
+    /// The headers, then one byte every `every`, forever (slowloris).
+    Trickle { every: std::time::Duration },
 }
 
 /// One request the stand-in saw.
@@ -284,6 +294,11 @@ async fn handle(
         }
         Some(Fault::Unauthorized) => return error(wire, 401, "invalid key"),
         Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Redirect { status, location }) => return redirect(status, &location),
+        Some(Fault::HugeBody { declared }) => return huge_body(declared),
+        Some(Fault::Trickle { every }) => return trickle(every),
+        Some(Fault::Endless) if route == Route::Models => return huge_body(false),
+        Some(Fault::Endless) => return endless(wire, &recorded.body),
         _ => {}
     }
     match route {
@@ -596,6 +611,71 @@ fn chat_events(wire: Wire, request: &Value, answer: &str, cut: Option<usize>) ->
         }
     }
     events
+}
+
+fn redirect(status: u16, location: &str) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    if let Ok(value) = HeaderValue::try_from(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// 1 GiB of `a`: no line break, so no event and no JSON value ever ends.
+fn huge_body(declared: bool) -> Response<Body> {
+    const SIZE: u64 = 1 << 30;
+    const PIECE: usize = 64 * 1024;
+    let pieces = futures_util::stream::iter(0..SIZE / PIECE as u64)
+        .map(|_| Ok::<_, std::io::Error>(vec![b'a'; PIECE]));
+    let mut response = Response::new(Body::from_stream(pieces));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    if declared && let Ok(v) = HeaderValue::try_from(SIZE.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    response
+}
+
+/// One space every `every`: bytes keep coming, nothing ever completes.
+fn trickle(every: std::time::Duration) -> Response<Body> {
+    let bytes = futures_util::stream::unfold((), move |()| async move {
+        tokio::time::sleep(every).await;
+        Some((Ok::<_, std::io::Error>(vec![b' ']), ()))
+    });
+    let mut response = Response::new(Body::from_stream(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+/// A well-formed answer that never ends: the opening events, then the same
+/// text event forever.
+fn endless(wire: Wire, request: &Value) -> Response<Body> {
+    let mut start = chat_events(wire, request, "", Some(0));
+    let delta = chat_events(wire, request, "more ", Some(1))
+        .into_iter()
+        .rev()
+        .find(|e| e.contains("more "))
+        .unwrap_or_default();
+    if wire == Wire::Gemini {
+        start.clear();
+    }
+    let head = futures_util::stream::iter(start.into_iter().map(|e| Ok(e.into_bytes())));
+    let forever = futures_util::stream::repeat_with(move || {
+        Ok::<_, std::io::Error>(delta.clone().into_bytes())
+    });
+    let mut response = Response::new(Body::from_stream(head.chain(forever)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }
 
 /// How an SSE body ends.

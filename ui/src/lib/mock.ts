@@ -149,7 +149,7 @@ export function mockApi(options: MockOptions = {}): Api {
     if (!p) throw { kind: "cloud", message: `no provider called ${name}` } satisfies AppError;
     if (offline) throw { kind: "refused", message: "Hearth is offline: no connection was made" } satisfies AppError;
     const host = new URL(p.view.baseUrl || "http://localhost").host;
-    ledger.unshift({ at: Date.now(), host, purpose, detail: name, bytesSent: 420, bytesReceived: p.badKey ? 90 : 2048, status: p.badKey ? 401 : 200, ok: !p.badKey });
+    ledger.unshift({ at: Date.now(), host, purpose, detail: name, bytesSent: 420, bytesReceived: p.badKey ? 90 : 2048, status: p.badKey ? 401 : 200, ok: !p.badKey, via: null });
     if (p.badKey) throw cloudError(`${name}: the key was refused (401)`);
     return p.view;
   }

@@ -227,7 +227,14 @@ fn wrong_checksum_and_hostile_names_leave_nothing_in_the_library() {
         .args(["pull", "test-org/does-not-exist"])
         .output()
         .unwrap();
-    assert!(texts(&out).1.contains("404"), "{}", texts(&out).1);
+    assert!(!out.status.success());
+    assert!(
+        texts(&out)
+            .1
+            .contains("test-org/does-not-exist was not found"),
+        "{}",
+        texts(&out).1
+    );
     let list = list_json(&home, &hub);
     assert!(list["models"].as_array().unwrap().is_empty(), "{list}");
     assert!(list["partial_downloads"].as_array().unwrap().is_empty());
@@ -245,7 +252,14 @@ fn gated_repos_need_a_token_from_the_keychain_or_the_environment() {
         .unwrap();
     let (_, stderr) = texts(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("needs a Hugging Face token"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "accept its licence at {}/{}",
+            hub.endpoint(),
+            repos::GATED
+        )) && stderr.contains("hearth login"),
+        "{stderr}"
+    );
 
     // From the environment.
     run_ok(
@@ -257,23 +271,50 @@ fn gated_repos_need_a_token_from_the_keychain_or_the_environment() {
     let id = list["models"][0]["id"].as_str().unwrap().to_owned();
     run_ok(hearth(&home, &hub).args(["rm", &id]));
 
-    // From the keychain, stored by `hearth login` from stdin.
-    let mut login = hearth(&home, &hub)
-        .arg("login")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    // From the keychain, stored by `hearth login` from stdin, which checks
+    // the token with the Hub first: an expired one is refused, not stored.
+    let login = |token: &str| {
+        let mut child = hearth(&home, &hub)
+            .arg("login")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{token}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let expired = login("hf_expired_token_0000");
+    let (_, err) = texts(&expired);
+    assert!(!expired.status.success());
+    assert!(err.contains("expired or was revoked"), "{err}");
+    assert!(!err.contains("hf_expired"), "{err}");
+    let refused = hearth(&home, &hub)
+        .args(["pull", repos::GATED])
+        .output()
         .unwrap();
-    use std::io::Write;
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{TOKEN}\n").as_bytes())
-        .unwrap();
-    let out = login.wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        texts(&refused).1.contains("accept its licence"),
+        "the expired token was not kept: {}",
+        texts(&refused).1
+    );
+    let out = login(TOKEN);
     assert!(out.status.success(), "{}", texts(&out).1);
+    assert!(
+        texts(&out).1.contains(&format!(
+            "logged in to Hugging Face as {}",
+            hearth_testkit::hf::USER
+        )),
+        "{}",
+        texts(&out).1
+    );
     let pulled = hearth(&home, &hub)
         .args(["pull", repos::GATED])
         .output()

@@ -13,6 +13,7 @@ mod cloud;
 mod history;
 mod keys;
 mod library;
+mod network;
 mod serve;
 
 /// The passphrase the tests' databases use (no keychain is involved).

@@ -23,6 +23,8 @@ pub struct NetworkRecordView {
     pub bytes_received: u64,
     pub status: Option<u16>,
     pub ok: bool,
+    /// The proxy (`host:port`) the connection went through; `null`: direct.
+    pub via: Option<String>,
 }
 
 impl From<&NetworkRecord> for NetworkRecordView {
@@ -36,6 +38,7 @@ impl From<&NetworkRecord> for NetworkRecordView {
             bytes_received: r.bytes_received,
             status: r.status,
             ok: r.ok,
+            via: r.via.clone(),
         }
     }
 }

@@ -164,6 +164,7 @@ mod tests {
             key_source: crate::KeySource::Keychain,
             configured: true,
             breaker: BreakerState::HalfOpen,
+            allow_http: false,
         };
         let view = ProviderView::from(&info);
         assert_eq!(view.kind, "openai");

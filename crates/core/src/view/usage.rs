@@ -206,9 +206,11 @@ mod tests {
             bytes_received: 20,
             status: Some(200),
             ok: true,
+            via: Some("proxy.corp:3128".into()),
         };
         let text = serde_json::to_string(&NetworkRecordView::from(&record)).unwrap_or_default();
         assert!(text.contains(r#""bytesReceived":20"#), "{text}");
+        assert!(text.contains(r#""via":"proxy.corp:3128""#), "{text}");
         let r = RedactionSettings::from(&RedactionView {
             enabled: true,
             words: vec![" Ada ".into(), String::new()],

@@ -7,6 +7,7 @@
 mod api;
 mod chat;
 mod keys;
+mod network;
 mod open;
 mod router;
 

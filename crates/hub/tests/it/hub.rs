@@ -49,8 +49,9 @@ async fn listing_groups_split_files_and_reads_quant_and_sha() {
 async fn hostile_and_broken_answers_give_clear_errors() {
     let hub = HfStandIn::start_default();
     let c = client(&hub);
+    // The Hub answers a missing repo as a private one: 401 to anonymous callers.
     let err = c.repo("test-org/does-not-exist").await.unwrap_err();
-    assert!(matches!(err, HubError::NotFound { .. }), "{err}");
+    assert!(matches!(err, HubError::RepoNotFound { .. }), "{err}");
     assert!(err.to_string().contains("not found"), "{err}");
 
     let err = c.repo(repos::EVIL).await.unwrap_err();

@@ -3,11 +3,14 @@
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod discover;
 mod download;
 mod fit;
 mod hostile;
+mod hostile_files;
 mod hub;
+mod network;
 
 use std::sync::{Arc, Mutex};
 

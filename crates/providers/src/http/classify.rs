@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use hearth_backend::{BackendError, ErrorKind};
+use hearth_net::{FailureKind, Route, explain, root_cause};
 use reqwest::header::HeaderMap;
 
 use super::{Http, Progress, Waiting};
@@ -112,34 +113,48 @@ impl Http {
         BackendError::new(ErrorKind::Timeout, message)
     }
 
-    /// A failure to send the request (before any response).
+    /// A failure to send the request (before any response): the proxy, a
+    /// certificate, a refused redirect or the server, in words.
     pub(super) fn transport(&self, e: &reqwest::Error) -> BackendError {
         let who = &self.who.shown;
         if e.is_timeout() {
             // The client's only own timeout is the connect timeout.
-            BackendError::new(
+            return BackendError::new(
                 ErrorKind::Timeout,
                 format!(
                     "could not connect to {who} ({}) within {}",
                     self.host,
                     human(self.policy.connect_timeout)
                 ),
-            )
-        } else if e.is_connect() {
-            BackendError::new(
-                ErrorKind::Connection,
-                format!(
-                    "could not connect to {who} ({}): {}",
-                    self.host,
-                    root_cause(e)
-                ),
-            )
-        } else {
-            BackendError::new(
-                ErrorKind::Connection,
-                format!("the request to {who} failed: {}", root_cause(e)),
-            )
+            );
         }
+        let failure = explain(e, &self.base, &self.route, self.network.net.hints());
+        let kind = match failure.kind {
+            FailureKind::Connect | FailureKind::Other => ErrorKind::Connection,
+            FailureKind::Timeout => ErrorKind::Timeout,
+            FailureKind::ProxyAuth => ErrorKind::Auth,
+            // The user must change something: trying again will not help.
+            FailureKind::ProxyRefused | FailureKind::Certificate | FailureKind::Redirect => {
+                ErrorKind::Rejected
+            }
+        };
+        let message = match (failure.kind, &self.route) {
+            (FailureKind::Connect, Route::Direct) if e.is_connect() => format!(
+                "could not connect to {who} ({}): {}",
+                self.host,
+                root_cause(e)
+            ),
+            _ => format!("{who}: {}", failure.message),
+        };
+        BackendError::new(kind, message)
+    }
+
+    /// A stream or body over its cap.
+    pub(super) fn too_large(&self, what: &str) -> BackendError {
+        BackendError::new(
+            ErrorKind::Malformed,
+            format!("{} sent too much: {what}", self.who.shown),
+        )
     }
 
     /// The body broke off.
@@ -234,16 +249,6 @@ fn safe_code(code: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     ok.then_some(code)
-}
-
-/// The innermost cause ("Connection refused (os error 111)"); reqwest's own
-/// message would carry the URL.
-pub(super) fn root_cause(e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 pub(super) fn excerpt(bytes: &[u8]) -> String {

@@ -42,6 +42,7 @@ impl Attempt<'_> {
             bytes_received: self.received.load(Ordering::Relaxed),
             status: self.status,
             ok,
+            via: self.http.route.via().map(str::to_owned),
         });
     }
 }

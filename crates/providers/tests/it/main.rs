@@ -3,7 +3,9 @@
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hostile;
 mod matrix;
+mod proxy;
 mod secrets;
 
 use std::sync::atomic::AtomicBool;
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hearth_backend::{BackendError, ChatRequest, Completion, Message, TokenSink};
+use hearth_net::Net;
 use hearth_providers::{
     HttpPolicy, Network, NetworkEvent, NetworkObserver, Provider, ProviderConfig, ProviderKind,
 };
@@ -90,6 +93,10 @@ pub(crate) fn fast_policy() -> HttpPolicy {
         max_retry_after: Duration::from_secs(5),
         breaker_threshold: 3,
         breaker_cooldown: Duration::from_millis(300),
+        // Small caps, so the hostile servers' endless bodies end quickly.
+        max_stream_bytes: 1 << 20,
+        max_event_bytes: 64 << 10,
+        max_list_bytes: 256 << 10,
     }
 }
 
@@ -139,7 +146,18 @@ pub(crate) fn provider_for(
     key: Option<&str>,
     policy: HttpPolicy,
 ) -> (Arc<Provider>, Arc<Ledger>, Arc<AtomicBool>) {
-    let mut config = ProviderConfig::new(case.name(), case.kind()).with_base_url(server.base_url());
+    provider_at(case, server.base_url(), key, policy, Net::default())
+}
+
+/// A provider of `case` at `base_url`, with the network settings `net`.
+pub(crate) fn provider_at(
+    case: Case,
+    base_url: &str,
+    key: Option<&str>,
+    policy: HttpPolicy,
+    net: Net,
+) -> (Arc<Provider>, Arc<Ledger>, Arc<AtomicBool>) {
+    let mut config = ProviderConfig::new(case.name(), case.kind()).with_base_url(base_url);
     if let Some(key) = key {
         config = config.with_api_key(SecretString::from(key.to_owned()));
     }
@@ -148,6 +166,7 @@ pub(crate) fn provider_for(
     let network = Network {
         observer: Some(ledger.clone()),
         offline: offline.clone(),
+        net,
     };
     let provider = Provider::new(config, policy, network).unwrap();
     (Arc::new(provider), ledger, offline)

@@ -269,12 +269,15 @@ fn usage_records_and_the_network_ledger_read_back() {
                 bytes_received: 2000,
                 status: Some(200),
                 ok: true,
+                via: (i == 1).then(|| "proxy.corp:3128".to_owned()),
             })
             .unwrap();
     }
     let log = store.network_log(10).unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].host, "huggingface.co", "newest first");
+    assert_eq!(log[0].via.as_deref(), Some("proxy.corp:3128"));
     assert_eq!(log[1].status, Some(200));
+    assert_eq!(log[1].via, None, "direct");
     assert_eq!(store.network_log(1).unwrap().len(), 1);
 }
