@@ -44,5 +44,5 @@ pub use models::{
     DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES, load as load_model,
 };
 pub use sampler::SamplingParams;
-pub use template::{ChatTemplate, TemplateSource};
+pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod generation;
+mod hostile_templates;
 mod models;
 mod template;
 mod tokenizer;
