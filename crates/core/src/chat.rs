@@ -390,20 +390,27 @@ impl App {
         let max_tokens = options.max_tokens.or(conv.sampling.max_tokens);
         let context_length = engine.info().context_length;
         let reserve = context::reserve_for_answer(context_length, max_tokens);
+        // The chat template renders (several times while fitting) off the
+        // async threads: a slow or hostile template cannot stall the app.
+        let (fitter, continued) = (engine.clone(), partial.clone());
         let Fitted {
             messages,
             dropped_turns,
             prompt_tokens,
-        } = context::fit(&turns, context_length, reserve, |kept| {
-            let prompt = match &partial {
-                Some(partial) => Prompt::Continue {
-                    messages: kept.to_vec(),
-                    partial: partial.clone(),
-                },
-                None => Prompt::Chat(kept.to_vec()),
-            };
-            engine.prompt_tokens(&prompt).map(|t| t.len())
-        })??;
+        } = tokio::task::spawn_blocking(move || {
+            context::fit(&turns, context_length, reserve, |kept| {
+                let prompt = match &continued {
+                    Some(partial) => Prompt::Continue {
+                        messages: kept.to_vec(),
+                        partial: partial.clone(),
+                    },
+                    None => Prompt::Chat(kept.to_vec()),
+                };
+                fitter.prompt_tokens(&prompt).map(|t| t.len())
+            })
+        })
+        .await
+        .map_err(|_| CoreError::WorkerGone)???;
         if dropped_turns > 0 {
             tracing::info!(
                 dropped_turns,

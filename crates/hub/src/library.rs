@@ -185,16 +185,8 @@ impl Library {
 
     /// Resolves a model name: a library id, a unique id prefix, or a path to a file.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel, HubError> {
-        let from_entry = |m: &ModelEntry| {
-            let files: Vec<PathBuf> = m.files.iter().map(|f| self.absolute(f)).collect();
-            ResolvedModel {
-                id: Some(m.id.clone()),
-                path: files.first().cloned().unwrap_or_default(),
-                files,
-            }
-        };
         if let Some(m) = self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)) {
-            return Ok(from_entry(m));
+            return Ok(self.resolved(m));
         }
         let path = Path::new(name);
         if path.is_file() {
@@ -204,6 +196,16 @@ impl Library {
                 files: vec![path.to_path_buf()],
             });
         }
+        self.resolve_id(name)
+    }
+
+    /// Like [`Self::resolve`], for library ids only (exact, or a unique prefix):
+    /// never looks at the file system, so a name from a remote client cannot
+    /// probe for files.
+    pub fn resolve_id(&self, name: &str) -> Result<ResolvedModel, HubError> {
+        if let Some(m) = self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)) {
+            return Ok(self.resolved(m));
+        }
         let lower = name.to_ascii_lowercase();
         let matches: Vec<&ModelEntry> = self
             .models
@@ -211,7 +213,7 @@ impl Library {
             .filter(|m| !lower.is_empty() && m.id.starts_with(&lower))
             .collect();
         match matches.as_slice() {
-            [one] => Ok(from_entry(one)),
+            [one] => Ok(self.resolved(one)),
             [] => Err(HubError::UnknownModel(name.to_owned())),
             many => Err(HubError::AmbiguousModel {
                 query: name.to_owned(),
@@ -221,6 +223,15 @@ impl Library {
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
+        }
+    }
+
+    fn resolved(&self, m: &ModelEntry) -> ResolvedModel {
+        let files: Vec<PathBuf> = m.files.iter().map(|f| self.absolute(f)).collect();
+        ResolvedModel {
+            id: Some(m.id.clone()),
+            path: files.first().cloned().unwrap_or_default(),
+            files,
         }
     }
 
