@@ -13,6 +13,7 @@
 //!   import, remove, and `-m ID` resolution (hearth-hub underneath).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
+//! - [`files`] keeps the data folder private (0700) and writes exports 0600.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_core::CoreError> {
@@ -43,6 +44,7 @@ mod config;
 pub mod context;
 mod cost;
 mod error;
+pub mod files;
 mod key;
 mod local;
 mod models;

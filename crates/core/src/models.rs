@@ -124,6 +124,12 @@ impl Models {
 
     /// The library, with models found in other apps' folders refreshed.
     pub fn library(&self) -> Result<Library, CoreError> {
+        // The models folder lives in the data folder: make that private first
+        // (`hearth pull` may be the first thing ever run).
+        crate::files::private_dir(self.config.home()).map_err(|source| CoreError::Io {
+            path: self.config.home().display().to_string(),
+            source,
+        })?;
         let mut library = Library::open(self.config.models_dir())?
             .with_sources(self.config.external_sources.clone());
         library.refresh()?;
