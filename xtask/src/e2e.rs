@@ -111,3 +111,37 @@ pub(crate) fn server() -> Result<()> {
             .env("HEARTH_E2E_MODEL", &model),
     )
 }
+
+/// `cargo xtask e2e-browser`: `hearth serve` attacked from web pages in
+/// headless Chromium (`tests/e2e/browser/origin.mjs`). Chromium is Debian's
+/// (`apt install chromium`; `HEARTH_E2E_CHROMIUM` names another binary);
+/// playwright-core comes from npm as `tests/e2e/browser/package-lock.json`
+/// pins it, and is only a driver: it downloads no browser.
+pub(crate) fn browser() -> Result<()> {
+    let chromium = std::env::var_os("HEARTH_E2E_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !chromium.is_file() {
+        bail!(
+            "{} is missing: apt install chromium (or set HEARTH_E2E_CHROMIUM)",
+            chromium.display()
+        );
+    }
+    let model = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    exec(cargo().args(["build", "--locked", "-p", "hearth-cli", "--bins"]))?;
+    let dir = workspace_root().join("tests/e2e/browser");
+    if !dir.join("node_modules/playwright-core").is_dir() {
+        exec(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+        )?;
+    }
+    exec(
+        Command::new("node")
+            .arg(dir.join("origin.mjs"))
+            .env("HEARTH_E2E_CLI", target_dir().join("debug/hearth"))
+            .env("HEARTH_E2E_MODEL", &model)
+            .env("HEARTH_E2E_CHROMIUM", &chromium),
+    )
+}

@@ -177,7 +177,8 @@ pub(crate) fn history(args: &Args) -> Result<()> {
             };
             match output {
                 Some(path) => {
-                    std::fs::write(path, text)
+                    // Decrypted history: readable by the owner only.
+                    hearth_core::files::write_private(path, text.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     noteln!("exported to {}", path.display());
                 }

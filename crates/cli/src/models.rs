@@ -269,6 +269,7 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
                     "size": m.entry.size,
                     "has_chat_template": m.entry.info.has_chat_template,
                     "source": m.entry.source,
+                    "unverified": m.entry.unverified,
                     "files": m.entry.files,
                     "added_at": m.entry.added_at,
                     "last_used": m.entry.last_used,
@@ -319,7 +320,11 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
                 },
                 fit_label(&m.fit),
                 e.last_used.map_or_else(|| "never".to_owned(), ago),
-                source_label(&e.source),
+                if e.unverified {
+                    format!("{} (unverified)", source_label(&e.source))
+                } else {
+                    source_label(&e.source)
+                },
             )?;
         }
     }
@@ -541,6 +546,11 @@ impl Progress {
                     human_bytes(*bytes)
                 ));
             }
+            DownloadEvent::Unverified { files } => self.line(&format!(
+                "warning: the Hub gives no sha256 for {}, so the download cannot be checked; \
+                 it is kept marked unverified",
+                files.join(", ")
+            )),
             DownloadEvent::Verifying { .. } => {
                 self.finish();
                 self.line("verifying sha256 and the GGUF header");

@@ -35,9 +35,23 @@ pub(crate) struct Args {
     #[arg(long)]
     api_key_file: Option<PathBuf>,
 
-    /// A browser origin allowed to call the API (repeatable), e.g. http://localhost:5173.
+    /// A web page origin allowed to call the API (repeatable), e.g.
+    /// http://localhost:5173; requests from any other page are refused.
     #[arg(long = "cors-origin", value_name = "URL")]
     cors_origins: Vec<String>,
+
+    /// A folder whose model files clients may name by path (repeatable);
+    /// otherwise they name library ids only.
+    #[arg(long = "allow-model-dir", value_name = "DIR")]
+    allow_model_dirs: Vec<PathBuf>,
+
+    /// Open connections at once; more clients wait.
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
+
+    /// Seconds a generation may run before it is stopped (0: no limit).
+    #[arg(long, default_value_t = 600)]
+    max_generation_secs: u64,
 
     /// Generations waiting or running at once; more are refused with 503.
     #[arg(long, default_value_t = 8)]
@@ -123,7 +137,11 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         api_key: key,
         cors_origins: args.cors_origins.clone(),
         queue: args.queue,
-        keep_warm: (args.keep_warm > 0).then(|| std::time::Duration::from_secs(args.keep_warm)),
+        keep_warm: (args.keep_warm > 0).then(|| Duration::from_secs(args.keep_warm)),
+        max_connections: args.max_connections,
+        max_generation: (args.max_generation_secs > 0)
+            .then(|| Duration::from_secs(args.max_generation_secs)),
+        allow_model_dirs: args.allow_model_dirs.clone(),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,9 +1,10 @@
 //! A stateless turn for the OpenAI-compatible API server: messages in, an
 //! answer out, nothing stored but a usage record.
 //!
-//! The model is a library id (or unique prefix), a `.gguf` path, or — only when
-//! the setting [`CLOUD_MODELS_SETTING`] is `"1"` — `provider:model` for a
-//! configured provider. Conversations are stored in the history only when the
+//! The model is a library id (or unique prefix), a file inside a folder the
+//! user allowed ([`crate::Models::allow_api_model_dirs`]), or — only when the
+//! setting [`CLOUD_MODELS_SETTING`] is `"1"` — `provider:model` for a
+//! configured provider. Loading any other file by path is a CLI/app action. Conversations are stored in the history only when the
 //! setting [`STORE_CONVERSATIONS_SETTING`] is `"1"` (one conversation per
 //! request, titled after its first user message and marked as from the API).
 
@@ -44,7 +45,7 @@ pub enum ApiInput {
 /// One API request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiChat {
-    /// A library id / unique prefix / `.gguf` path, or `provider:model`.
+    /// A library id / unique prefix, a file in an allowed folder, or `provider:model`.
     pub model: String,
     pub input: ApiInput,
     pub max_tokens: Option<usize>,
@@ -148,27 +149,24 @@ impl App {
             .collect())
     }
 
-    /// Where `model` lives; [`CoreError::ModelNotFound`] when nothing matches
-    /// (a `provider:model` counts only when cloud models are allowed).
+    /// Where `model` lives: a library id (or unique prefix), a file in a folder
+    /// the user allowed ([`crate::Models::resolve_for_api`]), or — only when
+    /// cloud models are allowed — `provider:model`. Anything else is
+    /// [`CoreError::UnknownApiModel`], worded the same whatever the reason.
     pub fn api_target(&self, model: &str) -> Result<ApiTarget, CoreError> {
-        let local = self.resolve_model(model);
-        let missing = matches!(
-            local,
-            Err(CoreError::ModelNotFound(_) | CoreError::NoModelFile(_))
-        );
-        if !missing {
+        let local = self.models().resolve_for_api(model);
+        if !matches!(local, Err(CoreError::UnknownApiModel(_))) {
             return local.map(ApiTarget::Local);
         }
+        let unknown = || CoreError::UnknownApiModel(model.to_owned());
         let cloud_allowed = self.api_settings()?.cloud_models;
         match BackendId::parse(model) {
             Some(id) if cloud_allowed && !id.is_local() => match self.provider(&id.provider) {
                 Ok(_) => Ok(ApiTarget::Cloud(id)),
-                Err(CoreError::UnknownProvider(_)) => {
-                    Err(CoreError::ModelNotFound(model.to_owned()))
-                }
+                Err(CoreError::UnknownProvider(_)) => Err(unknown()),
                 Err(err) => Err(err),
             },
-            _ => Err(CoreError::ModelNotFound(model.to_owned())),
+            _ => Err(unknown()),
         }
     }
 

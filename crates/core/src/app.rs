@@ -85,7 +85,7 @@ impl App {
 
     /// [`App::open`] with explicit secrets, passphrase and engine options.
     pub fn open_with(config: Config, options: OpenOptions) -> Result<Self, CoreError> {
-        std::fs::create_dir_all(&config.home).map_err(|source| CoreError::Io {
+        crate::files::private_dir(&config.home).map_err(|source| CoreError::Io {
             path: config.home.display().to_string(),
             source,
         })?;

@@ -64,6 +64,12 @@ pub enum CoreError {
     ModelNotFound(String),
     #[error("cannot read the model file {}: it does not exist", .0.display())]
     NoModelFile(std::path::PathBuf),
+    /// A model an API client named that it may not use: the same words for an
+    /// unknown id and for any path, so the answer tells nothing about files.
+    #[error(
+        "the model {0:?} does not exist: name a model of the library (GET /v1/models lists them)"
+    )]
+    UnknownApiModel(String),
     #[error("{0}")]
     Invalid(String),
     #[error("cannot create {path}: {source}")]

@@ -102,11 +102,11 @@ mod tests {
         let secrets = MemoryStore::default();
         let first = database_key(&path, None, Some(&secrets)).unwrap();
         let second = database_key(&path, None, Some(&secrets)).unwrap();
-        let (DbKey::Raw(a), DbKey::Raw(b)) = (first, second) else {
+        let (DbKey::Raw(a), DbKey::Raw(b)) = (&first, &second) else {
             panic!("expected raw keys");
         };
         assert_eq!(a, b);
-        assert_ne!(a, [0; 32]);
+        assert_ne!(a, &[0; 32]);
     }
 
     /// A keychain that fails every call the given way, and counts the calls.
@@ -163,7 +163,7 @@ mod tests {
         let pass = SecretString::from("correct horse");
         assert!(matches!(
             database_key(&path, Some(&pass), None),
-            Ok(DbKey::Passphrase(p)) if p == "correct horse"
+            Ok(DbKey::Passphrase(ref p)) if p == "correct horse"
         ));
         assert!(matches!(
             database_key(&path, None, None),

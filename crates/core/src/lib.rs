@@ -26,6 +26,7 @@
 //! - [`App::import_history`] brings conversations in from ChatGPT, Jan, Open
 //!   WebUI, LM Studio and Hearth exports; [`App::export_history`] writes them
 //!   all out as Markdown and JSON.
+//! - [`files`] keeps the data folder private (0700) and writes exports 0600.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_core::CoreError> {
@@ -54,6 +55,7 @@ mod cloud;
 mod config;
 mod cost;
 mod error;
+pub mod files;
 mod key;
 mod keys;
 mod local;

@@ -5,8 +5,8 @@
 //! It needs no history database, so `hearth list` or `hearth pull` work while
 //! the database is locked. [`crate::App`] holds one for its conversations.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use hearth_hub::{
     CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
@@ -93,6 +93,18 @@ pub struct Models {
     config: Arc<Config>,
     secrets: Option<Arc<dyn SecretStore>>,
     ledger: Option<Arc<Ledger>>,
+    /// Folders whose files API clients may name by path; empty unless the
+    /// user listed some (`hearth serve --allow-model-dir`).
+    api_dirs: Arc<RwLock<Vec<AllowedDir>>>,
+}
+
+/// A folder the user allowed API clients to load models from.
+#[derive(Debug, Clone)]
+struct AllowedDir {
+    /// As given, made absolute.
+    written: PathBuf,
+    /// With symlinks resolved.
+    real: PathBuf,
 }
 
 impl std::fmt::Debug for Models {
@@ -111,6 +123,7 @@ impl Models {
             config,
             secrets,
             ledger: None,
+            api_dirs: Arc::default(),
         }
     }
 
@@ -122,6 +135,12 @@ impl Models {
 
     /// The library, with models found in other apps' folders refreshed.
     pub fn library(&self) -> Result<Library, CoreError> {
+        // The models folder lives in the data folder: make that private first
+        // (`hearth pull` may be the first thing ever run).
+        crate::files::private_dir(self.config.home()).map_err(|source| CoreError::Io {
+            path: self.config.home().display().to_string(),
+            source,
+        })?;
         let mut library = Library::open(self.config.models_dir())?
             .with_sources(self.config.external_sources.clone());
         library.refresh()?;
@@ -187,6 +206,91 @@ impl Models {
             Ok(resolved) => Ok(resolved.path),
             Err(HubError::UnknownModel(_)) => Err(CoreError::ModelNotFound(reference.to_owned())),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lets API clients name files inside `dirs` by path (replacing any folders
+    /// allowed before). Each folder must exist. A client's path must lie in one
+    /// of them both as written and after symlinks are resolved, so a link
+    /// inside an allowed folder cannot lead elsewhere.
+    pub fn allow_api_model_dirs(&self, dirs: &[PathBuf]) -> Result<(), CoreError> {
+        let io = |dir: &Path, source| CoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut allowed = Vec::new();
+        for dir in dirs {
+            let written = std::path::absolute(dir).map_err(|e| io(dir, e))?;
+            let real = dir.canonicalize().map_err(|e| io(dir, e))?;
+            if !real.is_dir() {
+                return Err(CoreError::Invalid(format!(
+                    "{} is not a folder",
+                    dir.display()
+                )));
+            }
+            allowed.push(AllowedDir { written, real });
+        }
+        *self
+            .api_dirs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = allowed;
+        Ok(())
+    }
+
+    /// The folders API clients may name files in, resolved (see
+    /// [`Self::allow_api_model_dirs`]).
+    pub fn api_model_dirs(&self) -> Vec<PathBuf> {
+        self.api_dirs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|d| d.real.clone())
+            .collect()
+    }
+
+    /// Turns a model name an API client sent into the file to load: a library
+    /// id (or a unique prefix of one), or the absolute path of a file inside a
+    /// folder the user allowed. Everything else is [`CoreError::UnknownApiModel`]
+    /// with the same message whatever the reason (no such id, a path outside
+    /// the allowed folders, a file that does not exist), so a client learns
+    /// nothing about which files exist; a path outside the allowed folders is
+    /// refused before the file system is asked anything about it.
+    pub fn resolve_for_api(&self, reference: &str) -> Result<PathBuf, CoreError> {
+        let unknown = || CoreError::UnknownApiModel(reference.to_owned());
+        let path = Path::new(reference);
+        if !reference.contains(['/', '\\']) && !path.is_absolute() {
+            return match self.library()?.resolve_id(reference) {
+                Ok(resolved) => Ok(resolved.path),
+                Err(HubError::UnknownModel(_)) => Err(unknown()),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let dirs = self
+            .api_dirs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        // Lexically first: an absolute path without `.` or `..` in an allowed
+        // folder as the user wrote it or as it resolved.
+        let plain = path.is_absolute()
+            && path.components().all(|c| {
+                matches!(
+                    c,
+                    Component::RootDir | Component::Prefix(_) | Component::Normal(_)
+                )
+            });
+        let listed = dirs
+            .iter()
+            .any(|d| path.starts_with(&d.written) || path.starts_with(&d.real));
+        if !plain || !listed {
+            return Err(unknown());
+        }
+        // Then on disk, after symlinks.
+        let real = path.canonicalize().map_err(|_| unknown())?;
+        if real.is_file() && dirs.iter().any(|d| real.starts_with(&d.real)) {
+            Ok(real)
+        } else {
+            Err(unknown())
         }
     }
 

@@ -54,7 +54,6 @@ pub struct BenchRun {
 
 enum Job {
     Generate {
-        prompt: Vec<u32>,
         request: GenerateRequest,
         cancel: CancellationToken,
         events: Sender<GenerationEvent>,
@@ -180,26 +179,20 @@ impl Engine {
 
     /// Starts a generation; events stream from the returned receiver, ending with
     /// exactly one [`GenerationEvent::Done`]. Cancelling `cancel` stops it within
-    /// one token (stop reason `cancelled`, text so far kept).
+    /// one token (stop reason `cancelled`, text so far kept). Returns at once:
+    /// the chat template is rendered on the model's thread, not the caller's.
     pub fn generate(
         &self,
         request: GenerateRequest,
         cancel: CancellationToken,
     ) -> Receiver<GenerationEvent> {
         let (events, rx) = mpsc::channel();
-        let job = self
-            .prompt_tokens(&request.prompt)
-            .map(|prompt| Job::Generate {
-                prompt,
-                request,
-                cancel,
-                events: events.clone(),
-            });
-        let sent = match job {
-            Ok(job) => self.send(job),
-            Err(e) => Err(e),
+        let job = Job::Generate {
+            request,
+            cancel,
+            events: events.clone(),
         };
-        if let Err(e) = sent {
+        if let Err(e) = self.send(job) {
             let _ = events.send(GenerationEvent::Done(Err(e)));
         }
         rx
@@ -256,6 +249,7 @@ impl Drop for Engine {
 struct Worker {
     model: Box<dyn Model>,
     tokenizer: Arc<Tokenizer>,
+    template: Arc<ChatTemplate>,
     info: ModelInfo,
     device_name: String,
     load_time: Duration,
@@ -282,12 +276,13 @@ impl Worker {
         let ready = Ready {
             info: info.clone(),
             tokenizer: Arc::clone(&tokenizer),
-            template,
+            template: Arc::clone(&template),
             device_name: device_name.clone(),
         };
         let worker = Self {
             model,
             tokenizer,
+            template,
             info,
             device_name,
             load_time: started.elapsed(),
@@ -301,11 +296,21 @@ impl Worker {
         for job in jobs {
             match job {
                 Job::Generate {
-                    prompt,
                     request,
                     cancel,
                     events,
                 } => {
+                    let prompt = match generate::prompt_tokens(
+                        &request.prompt,
+                        &self.tokenizer,
+                        &self.template,
+                    ) {
+                        Ok(prompt) => prompt,
+                        Err(e) => {
+                            let _ = events.send(GenerationEvent::Done(Err(e)));
+                            continue;
+                        }
+                    };
                     let mut run = generate::Run {
                         model: self.model.as_mut(),
                         cached: &mut self.cached,

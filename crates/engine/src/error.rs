@@ -78,6 +78,14 @@ pub enum EngineError {
     #[error("chat template: {0}")]
     Template(String),
 
+    /// The model's chat template went over its render budget (a hostile or
+    /// broken file): stopped within about a second, nothing else affected.
+    #[error(
+        "this model's chat template is too expensive: it {0}. Hearth stopped it; the file's \
+         template is broken or hostile, so use another model file"
+    )]
+    TemplateTooExpensive(String),
+
     #[error(
         "the prompt is {prompt_tokens} tokens but the context window is {context_length}; \
          shorten the conversation or load the model with a larger context"

@@ -47,5 +47,5 @@ pub use models::{
     load as load_model, runnable_types,
 };
 pub use sampler::SamplingParams;
-pub use template::{ChatTemplate, TemplateSource};
+pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;

@@ -12,12 +12,20 @@
 //! family's published chat format. transformers' `{% generation %}` block
 //! (it marks assistant text for training masks and renders its body unchanged)
 //! becomes an always-true `{% if %}` with the same whitespace control.
+//!
+//! A model's template is code from whoever made the file: every render runs
+//! under [`Limits`] (`guard.rs`), and one that goes over them fails with
+//! [`EngineError::TemplateTooExpensive`] within about a second at most.
 
+mod checked;
+mod guard;
 mod python;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hearth_backend::Message;
+use minijinja::machinery::CompiledTemplate;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
 
@@ -25,7 +33,9 @@ use crate::error::EngineError;
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
 
-use python::{DateTime, JsonOptions};
+use guard::Budget;
+pub use guard::Limits;
+use python::{DateTime, JsonOptions, Refused, Room};
 
 /// The template's name inside its environment (shows in error locations).
 const TEMPLATE_NAME: &str = "chat_template";
@@ -108,12 +118,16 @@ pub enum TemplateSource {
     ChatMl,
 }
 
-/// A compiled chat template.
+/// A chat template, checked to compile, rendered under [`Limits`].
 pub struct ChatTemplate {
-    env: Environment<'static>,
+    /// The template text, with `{% generation %}` tags rewritten.
+    text: String,
     source: TemplateSource,
     bos_token: String,
     eos_token: String,
+    /// `strftime_now` pinned to this Unix time (reproducible renders).
+    fixed_now: Option<i64>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -194,15 +208,37 @@ impl ChatTemplate {
         eos_token: &str,
         fixed_now: Option<i64>,
     ) -> Result<Self, EngineError> {
-        let mut env = hf_environment(fixed_now);
-        env.add_template_owned(TEMPLATE_NAME, rewrite_generation_tags(source))
-            .map_err(template_error)?;
+        if source.len() > guard::MAX_SOURCE_BYTES {
+            return Err(EngineError::Template(format!(
+                "the template is {} KiB; more than {} KiB is refused",
+                source.len() >> 10,
+                guard::MAX_SOURCE_BYTES >> 10
+            )));
+        }
+        if source.contains(guard::RESERVED_PREFIX) {
+            return Err(EngineError::Template(format!(
+                "names starting with {} are reserved",
+                guard::RESERVED_PREFIX
+            )));
+        }
+        let text =
+            guard::unfold_numbers(&rewrite_generation_tags(source)).map_err(template_error)?;
+        // Compiled once here so a broken template is refused at load.
+        CompiledTemplate::new(TEMPLATE_NAME, &text, &guard::config()).map_err(template_error)?;
         Ok(Self {
-            env,
+            text,
             source: TemplateSource::Gguf,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
+            fixed_now,
+            limits: Limits::default(),
         })
+    }
+
+    /// The same template rendered under other limits (tests, tuning).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Renders a conversation. `add_generation_prompt` appends the opening of the
@@ -229,11 +265,10 @@ impl ChatTemplate {
             ("bos_token", Value::from(self.bos_token.as_str())),
             ("eos_token", Value::from(self.eos_token.as_str())),
         ]);
-        let template = self
-            .env
-            .get_template(TEMPLATE_NAME)
-            .map_err(template_error)?;
-        template.render(ctx).map_err(template_error)
+        let fixed_now = self.fixed_now;
+        guard::render(TEMPLATE_NAME, &self.text, ctx, self.limits, |budget| {
+            hf_environment(fixed_now, budget)
+        })
     }
 
     /// Where this template came from.
@@ -323,16 +358,25 @@ fn parse_generation_tag(tag: &str) -> Option<(usize, &str, &str, &str)> {
     Some((consumed, open_marker, word, close_marker))
 }
 
-/// minijinja set up as transformers sets up jinja2 for chat templates.
-fn hf_environment(fixed_now: Option<i64>) -> Environment<'static> {
+/// minijinja set up as transformers sets up jinja2 for chat templates, with
+/// this render's `budget` on everything that can grow or walk values.
+fn hf_environment<'s>(fixed_now: Option<i64>, budget: &Arc<Budget>) -> Environment<'s> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(false);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.set_formatter(|out, _state, value| {
+    let b = budget.clone();
+    env.set_unknown_method_callback(move |state, value, method, args| {
+        checked::check_method(&b, value, method, args)?;
+        minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    });
+    let b = budget.clone();
+    env.set_formatter(move |out, _state, value| {
+        b.check_time()?;
         let mut text = String::new();
-        python::python_str(&mut text, value);
+        python::python_str(&mut text, value, room(&b, b.print_room()))
+            .map_err(|r| refused(&b, r))?;
+        b.print(text.len())?;
         out.write_str(&text).map_err(Error::from)
     });
     env.add_function("raise_exception", raise_exception);
@@ -340,8 +384,32 @@ fn hf_environment(fixed_now: Option<i64>) -> Environment<'static> {
         let now = fixed_now.unwrap_or_else(unix_now);
         DateTime::from_unix(now).strftime(format)
     });
-    env.add_filter("tojson", tojson);
+    let b = budget.clone();
+    env.add_filter("tojson", move |value: &Value, kwargs: Kwargs| {
+        tojson(&b, value, kwargs)
+    });
+    checked::add_operations(&mut env, budget);
+    checked::guard_builtins(&mut env, budget);
     env
+}
+
+/// The room printing has: `bytes`, and the budget's nesting limit.
+fn room(budget: &Budget, bytes: usize) -> Room {
+    Room {
+        bytes,
+        depth: budget.limits.max_depth,
+        items: budget.limits.max_items,
+    }
+}
+
+/// A value that could not be printed, as the render's error.
+fn refused(budget: &Budget, why: Refused) -> Error {
+    match why {
+        Refused::Error(message) => Error::new(ErrorKind::InvalidOperation, message),
+        Refused::TooLong => budget.too_big(budget.limits.max_bytes + 1),
+        Refused::TooDeep => budget.too_deep(),
+        Refused::TooMany => budget.too_many(),
+    }
 }
 
 fn unix_now() -> i64 {
@@ -356,9 +424,13 @@ fn raise_exception(message: &str) -> Result<Value, Error> {
     Err(Error::new(ErrorKind::InvalidOperation, message.to_owned()))
 }
 
+/// The longest indent `tojson` takes (Python has no limit; a chat template
+/// has no use for more).
+const MAX_JSON_INDENT: usize = 64;
+
 /// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=None,
 /// separators=None, sort_keys=False)`, keyword arguments only.
-fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+fn tojson(budget: &Budget, value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent = match kwargs.get::<Option<Value>>("indent")? {
         None => None,
         Some(v) if v.is_none() => None,
@@ -366,10 +438,17 @@ fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
             Some(s) => s.to_owned(),
             None => {
                 let n = i64::try_from(v)?;
-                " ".repeat(usize::try_from(n).unwrap_or(0))
+                let n = usize::try_from(n).unwrap_or(0);
+                if n > MAX_JSON_INDENT {
+                    return Err(budget.stop(format!("indents JSON by more than {MAX_JSON_INDENT}")));
+                }
+                " ".repeat(n)
             }
         }),
     };
+    if indent.as_ref().is_some_and(|i| i.len() > MAX_JSON_INDENT) {
+        return Err(budget.stop(format!("indents JSON by more than {MAX_JSON_INDENT}")));
+    }
     let mut opts = JsonOptions::new(indent);
     if let Some(ensure_ascii) = kwargs.get::<Option<bool>>("ensure_ascii")? {
         opts.ensure_ascii = ensure_ascii;
@@ -392,14 +471,19 @@ fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
         }
     }
     kwargs.assert_all_used()?;
-    let text = python::json_dumps(value, &opts)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    budget.check_time()?;
+    let bytes = usize::try_from(budget.limits.max_bytes).unwrap_or(usize::MAX);
+    let text = python::json_dumps(value, &opts, room(budget, bytes)).map_err(|why| match why {
+        Refused::Error(e) => Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")),
+        other => refused(budget, other),
+    })?;
+    budget.fits(text.len() as u64)?;
     Ok(Value::from(text))
 }
 
 /// A minijinja error as an [`EngineError::Template`]: the message (for
 /// `raise_exception`, the template's own words) and where in the template.
-fn template_error(err: Error) -> EngineError {
+pub(crate) fn template_error(err: Error) -> EngineError {
     let mut message = match (err.kind(), err.detail()) {
         (ErrorKind::InvalidOperation, Some(detail)) => detail.to_owned(),
         _ => err.to_string(),

@@ -408,8 +408,12 @@ impl HubClient {
                 sha256: sha256.map(|s| s.to_ascii_lowercase()),
             });
         }
+        // The id the Hub answers with names folders and URLs from here on: it
+        // is held to the same rules as the one asked for.
+        let id = info.id.unwrap_or_else(|| repo.to_owned());
+        validate_repo_id(&id).map_err(|_| bad(format!("the Hub named the repo {id:?}")))?;
         Ok(RepoInfo {
-            id: info.id.unwrap_or_else(|| repo.to_owned()),
+            id,
             commit,
             gated: info.gated.is_gated(),
             license: info

@@ -7,7 +7,10 @@
 //! file changed and the download restarts. The sha256 is computed while
 //! streaming (the partial bytes are re-hashed on resume) and compared with the
 //! Hub's LFS sha256; only then are the parts renamed into
-//! `{models}/{owner}/{repo}/{file}` and the model added to the library.
+//! `{models}/{owner}/{repo}/{file}` and the model added to the library. A file
+//! the Hub gives no sha256 for (one not stored in LFS) cannot be checked: it
+//! is said so ([`DownloadEvent::Unverified`]) and the entry is marked
+//! [`ModelEntry::unverified`], never passed off as verified.
 //!
 //! A stall (no byte for `stall_timeout`) or a dropped connection is retried with
 //! exponential backoff, up to `max_attempts` failures in a row. Pause keeps the
@@ -27,7 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{RemoteFile, RemoteModel, RepoInfo};
-use crate::library::{Library, ModelEntry};
+use crate::library::{Checked, Library, ModelEntry};
 use crate::names::{contained_path, safe_relative_path};
 use crate::{HubClient, HubError, gguf};
 
@@ -72,6 +75,9 @@ pub enum DownloadEvent {
     },
     /// Hashing an existing partial file before resuming.
     Rehashing { file: String, bytes: u64 },
+    /// The Hub gave no sha256 for these files (not stored in LFS), so their
+    /// bytes cannot be checked: the model is kept marked unverified.
+    Unverified { files: Vec<String> },
     /// All bytes are here; checking sha256 and the GGUF header.
     Verifying { model: String },
     /// In the library under `id`.
@@ -277,6 +283,18 @@ impl HubClient {
             }
             offset += file.size;
         }
+        let unchecked: Vec<String> = model
+            .files
+            .iter()
+            .filter(|f| f.sha256.is_none())
+            .map(|f| f.path.clone())
+            .collect();
+        if !unchecked.is_empty() {
+            tracing::warn!(files = ?unchecked, "the Hub gave no sha256: stored unverified");
+            emit(DownloadEvent::Unverified {
+                files: unchecked.clone(),
+            });
+        }
         emit(DownloadEvent::Verifying {
             model: model.name.clone(),
         });
@@ -298,8 +316,17 @@ impl HubClient {
             let _ = fs::remove_file(&p.state);
             files.push(p.rel.clone());
         }
-        let entry =
-            library.add_downloaded(&repo.id, &repo.commit, &model.name, files, hashes, info)?;
+        let entry = library.add_downloaded(
+            &repo.id,
+            &repo.commit,
+            &model.name,
+            files,
+            Checked {
+                sha256: hashes,
+                unverified: !unchecked.is_empty(),
+            },
+            info,
+        )?;
         emit(DownloadEvent::Finished {
             id: entry.id.clone(),
         });

@@ -1,8 +1,9 @@
 //! The model library: a JSON manifest in the models folder listing what Hearth
 //! downloaded or imported, plus what other apps have (found in place).
 //!
-//! Files enter the library only complete and verified (downloads are renamed in
-//! after their sha256 matched). The manifest is re-read before every change and
+//! Files enter the library only complete and checked: downloads are renamed in
+//! after their sha256 matched the Hub's, or, when the Hub gave none, marked
+//! [`ModelEntry::unverified`]. The manifest is re-read before every change and
 //! replaced atomically, so two Hearth processes do not lose each other's entries
 //! in the common case.
 
@@ -51,9 +52,14 @@ pub struct ModelEntry {
     pub source: Source,
     /// Bytes on disk (all parts).
     pub size: u64,
-    /// Verified sha256 of each part, when known.
+    /// The sha256 of each part as downloaded (checked against the Hub's
+    /// unless [`Self::unverified`]).
     #[serde(default)]
     pub sha256: Vec<String>,
+    /// Downloaded, but the Hub gave no sha256 for a part, so its bytes were
+    /// not checked against anything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
     pub info: GgufInfo,
     /// Unix seconds.
     pub added_at: u64,
@@ -69,6 +75,15 @@ impl ModelEntry {
             Source::Downloaded { .. } | Source::Imported { copied: true }
         )
     }
+}
+
+/// What a download's hashes say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// The sha256 of each part.
+    pub(crate) sha256: Vec<String>,
+    /// A part had no sha256 from the Hub to compare with.
+    pub(crate) unverified: bool,
 }
 
 /// A model name resolved to a file to load.
@@ -173,6 +188,7 @@ impl Library {
                         label: f.label,
                     },
                     sha256: Vec::new(),
+                    unverified: false,
                     info,
                     added_at: now(),
                     last_used: None,
@@ -185,16 +201,8 @@ impl Library {
 
     /// Resolves a model name: a library id, a unique id prefix, or a path to a file.
     pub fn resolve(&self, name: &str) -> Result<ResolvedModel, HubError> {
-        let from_entry = |m: &ModelEntry| {
-            let files: Vec<PathBuf> = m.files.iter().map(|f| self.absolute(f)).collect();
-            ResolvedModel {
-                id: Some(m.id.clone()),
-                path: files.first().cloned().unwrap_or_default(),
-                files,
-            }
-        };
         if let Some(m) = self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)) {
-            return Ok(from_entry(m));
+            return Ok(self.resolved(m));
         }
         let path = Path::new(name);
         if path.is_file() {
@@ -204,6 +212,16 @@ impl Library {
                 files: vec![path.to_path_buf()],
             });
         }
+        self.resolve_id(name)
+    }
+
+    /// Like [`Self::resolve`], for library ids only (exact, or a unique prefix):
+    /// never looks at the file system, so a name from a remote client cannot
+    /// probe for files.
+    pub fn resolve_id(&self, name: &str) -> Result<ResolvedModel, HubError> {
+        if let Some(m) = self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)) {
+            return Ok(self.resolved(m));
+        }
         let lower = name.to_ascii_lowercase();
         let matches: Vec<&ModelEntry> = self
             .models
@@ -211,7 +229,7 @@ impl Library {
             .filter(|m| !lower.is_empty() && m.id.starts_with(&lower))
             .collect();
         match matches.as_slice() {
-            [one] => Ok(from_entry(one)),
+            [one] => Ok(self.resolved(one)),
             [] => Err(HubError::UnknownModel(name.to_owned())),
             many => Err(HubError::AmbiguousModel {
                 query: name.to_owned(),
@@ -221,6 +239,15 @@ impl Library {
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
+        }
+    }
+
+    fn resolved(&self, m: &ModelEntry) -> ResolvedModel {
+        let files: Vec<PathBuf> = m.files.iter().map(|f| self.absolute(f)).collect();
+        ResolvedModel {
+            id: Some(m.id.clone()),
+            path: files.first().cloned().unwrap_or_default(),
+            files,
         }
     }
 
@@ -322,6 +349,7 @@ impl Library {
                 source: Source::Imported { copied: copy },
                 size,
                 sha256: Vec::new(),
+                unverified: false,
                 info,
                 added_at: now(),
                 last_used: None,
@@ -332,14 +360,15 @@ impl Library {
         })
     }
 
-    /// Records a verified download whose files are already in place.
+    /// Records a download whose files are already in place (verified unless
+    /// `checked` says otherwise).
     pub(crate) fn add_downloaded(
         &mut self,
         repo: &str,
         commit: &str,
         name: &str,
         files: Vec<PathBuf>,
-        sha256: Vec<String>,
+        checked: Checked,
         info: GgufInfo,
     ) -> Result<ModelEntry, HubError> {
         let dir = self.dir.clone();
@@ -360,7 +389,8 @@ impl Library {
                     commit: commit.to_owned(),
                 },
                 size,
-                sha256,
+                sha256: checked.sha256,
+                unverified: checked.unverified,
                 info,
                 added_at: now(),
                 last_used: None,

@@ -62,20 +62,42 @@ pub fn safe_relative_path(name: &str) -> Result<PathBuf, HubError> {
     Ok(out)
 }
 
-/// `dir/rel`, refusing any way out of `dir` (checked again after symlinks are
-/// resolved on the existing part of the path). Creates the parent directories.
+/// `dir/rel`, refusing any way out of `dir`, and creates its parent folders.
+///
+/// `rel` comes from [`safe_relative_path`] (plain components only), so only a
+/// symlink can lead out. Before anything is created, the deepest part of the
+/// destination that already exists must resolve inside `dir`; otherwise a
+/// symlinked `owner` folder would have Hearth create folders wherever it
+/// points. After creating, the parent is resolved again.
 pub(crate) fn contained_path(dir: &Path, rel: &Path) -> Result<PathBuf, HubError> {
     let name = rel.display().to_string();
+    let outside = || HubError::UnsafeName {
+        name: name.clone(),
+        reason: "leads outside the models folder through a symlink",
+    };
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(HubError::UnsafeName {
+            name: name.clone(),
+            reason: "not a plain relative path",
+        });
+    }
     let dest = dir.join(rel);
     let parent = dest.parent().unwrap_or(dir);
-    std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
     let root = dir.canonicalize().map_err(|e| HubError::io(dir, e))?;
+    let existing = parent
+        .ancestors()
+        .find(|a| a.symlink_metadata().is_ok())
+        .unwrap_or(dir);
+    let real_existing = existing
+        .canonicalize()
+        .map_err(|e| HubError::io(existing, e))?;
+    if !real_existing.starts_with(&root) {
+        return Err(outside());
+    }
+    std::fs::create_dir_all(parent).map_err(|e| HubError::io(parent, e))?;
     let real_parent = parent.canonicalize().map_err(|e| HubError::io(parent, e))?;
     if !real_parent.starts_with(&root) {
-        return Err(HubError::UnsafeName {
-            name,
-            reason: "leads outside the models folder through a symlink",
-        });
+        return Err(outside());
     }
     if dest
         .symlink_metadata()
@@ -194,6 +216,26 @@ mod tests {
         ] {
             assert!(safe_relative_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Issue 19: a symlinked folder inside the models folder must not make
+    /// Hearth create folders where it points.
+    #[cfg(unix)]
+    #[test]
+    fn contained_path_creates_nothing_outside_through_a_symlink() {
+        let models = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), models.path().join("owner")).unwrap();
+        let err = contained_path(models.path(), Path::new("owner/repo/model.gguf")).unwrap_err();
+        assert!(matches!(err, HubError::UnsafeName { .. }), "{err}");
+        assert!(
+            !elsewhere.path().join("repo").exists(),
+            "a folder was created outside the models folder"
+        );
+        // Inside, folders are made as needed.
+        let dest = contained_path(models.path(), Path::new("a/b/model.gguf")).unwrap();
+        assert_eq!(dest, models.path().join("a/b/model.gguf"));
+        assert!(models.path().join("a/b").is_dir());
     }
 
     #[test]

@@ -82,7 +82,9 @@ impl From<CoreError> for ApiError {
     fn from(err: CoreError) -> Self {
         let message = err.to_string();
         match &err {
-            CoreError::ModelNotFound(_) | CoreError::NoModelFile(_) => {
+            CoreError::ModelNotFound(_)
+            | CoreError::NoModelFile(_)
+            | CoreError::UnknownApiModel(_) => {
                 Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
                     .with_param("model")
                     .with_code("model_not_found")

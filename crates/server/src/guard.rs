@@ -1,5 +1,14 @@
 //! Checks every request passes before a handler sees it: the `Host` header
-//! (DNS rebinding), CORS for allow-listed origins only, and the API key.
+//! (DNS rebinding), where a browser says the request comes from, and the API
+//! key.
+//!
+//! A web page the user visits can make the browser send requests to
+//! `127.0.0.1`: `fetch` with a `text/plain` body, a form post or a beacon
+//! needs no CORS preflight, so CORS headers alone only stop the page from
+//! *reading* the answer, not the request from running (and spending the
+//! user's compute, cloud money or history). Browsers name the page in
+//! `Origin` (and, on requests without one, say `Sec-Fetch-Site: cross-site`);
+//! such requests are refused unless the page is on the allow-list.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State as Extract};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-    ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, HOST, ORIGIN, VARY,
+    ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, HOST, HeaderName, ORIGIN, VARY,
 };
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -54,15 +63,25 @@ async fn check(state: &State, request: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    // The Origin is echoed only when it is on the allow-list.
-    let origin = request
-        .headers()
-        .get(ORIGIN)
-        .filter(|o| {
-            o.to_str()
-                .is_ok_and(|o| state.cors_origins.iter().any(|allowed| allowed == o))
-        })
-        .cloned();
+    let origin = match from_page(state, &request) {
+        Page::None => None,
+        Page::Allowed(origin) => Some(origin),
+        Page::Refused(page) => {
+            tracing::warn!(
+                page = %page,
+                method = %request.method(),
+                path = request.uri().path(),
+                "request from a web page refused (not on the --cors-origin list)"
+            );
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "requests from web pages are refused unless the page's origin is allowed \
+                 (hearth serve --cors-origin ORIGIN)",
+            )
+            .into_response();
+        }
+    };
     if request.method() == Method::OPTIONS
         && let Some(origin) = origin
     {
@@ -98,6 +117,57 @@ async fn check(state: &State, request: Request, next: Next) -> Response {
         headers.insert(VARY, HeaderValue::from_static("origin"));
     }
     response
+}
+
+/// Where a browser says a request comes from.
+enum Page {
+    /// Not from a web page: curl, an SDK, the browser's address bar.
+    None,
+    /// From an allow-listed page: its `Origin`, echoed in CORS headers.
+    Allowed(HeaderValue),
+    /// From another page: what the browser said, for the log.
+    Refused(String),
+}
+
+/// `Sec-Fetch-Site` (Fetch Metadata): sent by browsers on every request,
+/// including those that carry no `Origin` (an `<img>`, a link followed).
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+fn from_page(state: &State, request: &Request<Body>) -> Page {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.cors_origins.iter().any(|allowed| allowed == o));
+        return if allowed {
+            Page::Allowed(origin.clone())
+        } else {
+            Page::Refused(shown(origin))
+        };
+    }
+    match request
+        .headers()
+        .get(SEC_FETCH_SITE)
+        .map(HeaderValue::as_bytes)
+    {
+        Some(b"cross-site" | b"same-site") => Page::Refused("a page on another site".into()),
+        _ => Page::None,
+    }
+}
+
+/// A header value as it may be logged: printable ASCII, cut short.
+fn shown(value: &HeaderValue) -> String {
+    value
+        .as_bytes()
+        .iter()
+        .take(100)
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 fn host_allowed(state: &State, request: &Request<Body>) -> bool {

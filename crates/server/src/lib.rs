@@ -10,7 +10,8 @@
 //!   header, body or key.
 //! - [`key_in`] reads or creates the `api-key` file (random, owner-only).
 //! - Every answer comes from [`hearth_core::App::api_chat`]: local models
-//!   (library id, unique prefix or `.gguf` path) and, when the user allows it
+//!   (library id or unique prefix; a file by path only inside a folder of
+//!   [`ServerConfig::allow_model_dirs`]) and, when the user allows it
 //!   ([`hearth_core::ApiSettings::cloud_models`]), `provider:model`, which
 //!   `/v1/models` then lists too (each provider's list, cached for 5 minutes).
 //!   Nothing is stored but a usage record, unless the user turned on
@@ -20,10 +21,18 @@
 //! `POST /v1/completions` (JSON or server-sent events with `"stream": true`).
 //! Errors have OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
 //!
-//! Safety: a non-loopback address needs an API key; with a key every `/v1`
-//! request needs `Authorization: Bearer KEY`; the `Host` header must name the
-//! loopback or the bound address (DNS rebinding); CORS headers only for
-//! allow-listed origins; prompts and keys are never logged.
+//! Safety (SECURITY.md has the threat model): a non-loopback address needs an
+//! API key; with a key every `/v1` request needs `Authorization: Bearer KEY`;
+//! the `Host` header must name the loopback or the bound address (DNS
+//! rebinding); a request from a web page (`Origin`, or `Sec-Fetch-Site:
+//! cross-site`) is refused with 403 unless the page is on the allow-list,
+//! before any other work; generation routes take `Content-Type:
+//! application/json` only (415 otherwise), so no form post or `text/plain`
+//! beacon reaches them; unknown model ids and every path outside the allowed
+//! folders get the same 404; at most [`ServerConfig::max_connections`]
+//! connections, request headers within [`ServerConfig::header_timeout`],
+//! bodies within [`ServerConfig::body_timeout`], generations stopped after
+//! [`ServerConfig::max_generation`]; prompts and keys are never logged.
 //!
 //! ```no_run
 //! # async fn demo(app: hearth_core::App) -> Result<(), hearth_server::ServerError> {

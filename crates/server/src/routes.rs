@@ -3,17 +3,16 @@
 //! cancels it when dropped, so a client that goes away frees its slot.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State as Extract;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request, State as Extract};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hearth_core::{ApiAnswer, ApiTarget, CoreError};
+use hearth_core::{ApiAnswer, ApiFinish, ApiTarget, CoreError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -108,22 +107,61 @@ pub(crate) async fn models(Extract(state): Extract<Arc<State>>) -> Response {
 
 pub(crate) async fn chat_completions(
     Extract(state): Extract<Arc<State>>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    logged(state, body, Kind::Chat).await
+    logged(state, request, Kind::Chat).await
 }
 
-pub(crate) async fn completions(
-    Extract(state): Extract<Arc<State>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    logged(state, body, Kind::Completion).await
+pub(crate) async fn completions(Extract(state): Extract<Arc<State>>, request: Request) -> Response {
+    logged(state, request, Kind::Completion).await
+}
+
+/// The JSON body of a request: 415 unless it says it is JSON (a browser's
+/// form post or `text/plain` beacon never is), 413 when larger than the
+/// limit, 408 when the client takes too long to send it.
+async fn json_body(state: &State, request: Request) -> Result<Bytes, ApiError> {
+    if !is_json(request.headers()) {
+        tracing::warn!(
+            method = %request.method(),
+            path = request.uri().path(),
+            "request refused: the body is not sent as JSON"
+        );
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "the request body must be JSON, sent with `Content-Type: application/json`",
+        ));
+    }
+    // The size limit is `DefaultBodyLimit`'s (413 past it).
+    let read = Bytes::from_request(request, &());
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(rejection)) => Err(ApiError::new(
+            rejection.status(),
+            "invalid_request_error",
+            rejection.body_text(),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "the request body took too long to arrive",
+        )),
+    }
+}
+
+/// `Content-Type: application/json`, with or without parameters (`; charset=utf-8`).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// [`generate`], with the model asked for in the response's extensions.
-async fn logged(state: Arc<State>, body: Result<Bytes, BytesRejection>, kind: Kind) -> Response {
+async fn logged(state: Arc<State>, request: Request, kind: Kind) -> Response {
     let mut model = None;
-    let mut response = generate(state, body, kind, &mut model)
+    let mut response = generate(state, request, kind, &mut model)
         .await
         .unwrap_or_else(IntoResponse::into_response);
     if let Some(model) = model {
@@ -149,17 +187,11 @@ impl Drop for CancelOnDrop {
 
 async fn generate(
     state: Arc<State>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
     kind: Kind,
     model: &mut Option<String>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| {
-        ApiError::new(
-            rejection.status(),
-            "invalid_request_error",
-            rejection.body_text(),
-        )
-    })?;
+    let body = json_body(&state, request).await?;
     let Parsed {
         chat,
         stream,
@@ -169,8 +201,14 @@ async fn generate(
         Kind::Completion => wire::parse_completion(&body)?,
     };
     *model = Some(chat.model.clone());
-    // An unknown model is refused before a slot is taken.
-    let target = state.app.api_target(&chat.model)?;
+    // An unknown model is refused before a slot is taken. (Looking in the
+    // library reads files: off the async threads.)
+    let target = {
+        let (app, name) = (state.app.clone(), chat.model.clone());
+        tokio::task::spawn_blocking(move || app.api_target(&name))
+            .await
+            .map_err(|_| ApiError::from(CoreError::WorkerGone))??
+    };
     let permit = state
         .slots
         .clone()
@@ -187,6 +225,7 @@ async fn generate(
     let guard = CancelOnDrop(cancel.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (app, local) = (state.app.clone(), state.local.clone());
+    let limit = state.max_generation;
     tokio::spawn(async move {
         let _permit = permit;
         // One local generation at a time; a client that leaves while waiting
@@ -198,14 +237,39 @@ async fn generate(
             },
             ApiTarget::Cloud(_) => None,
         };
+        // The time limit counts from here (not the wait for the model): past
+        // it the generation is cancelled and the answer ends as if cut by
+        // `max_tokens`.
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let watchdog = limit.map(|limit| {
+            let (cancel, timed_out) = (cancel.clone(), timed_out.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                timed_out.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    secs = limit.as_secs(),
+                    "generation stopped at the time limit"
+                );
+                cancel.cancel();
+            })
+        });
         let pieces = tx.clone();
-        let outcome = app
+        let mut outcome = app
             .api_chat(chat, cancel, move |piece| {
                 if !piece.is_empty() {
                     let _ = pieces.send(Event::Text(piece.to_owned()));
                 }
             })
             .await;
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
+        if let Ok(answer) = &mut outcome
+            && answer.finish == ApiFinish::Cancelled
+            && timed_out.load(Ordering::Relaxed)
+        {
+            answer.finish = ApiFinish::Length;
+        }
         let _ = tx.send(Event::Done(outcome));
     });
 

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use hearth_core::App;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
@@ -28,7 +32,9 @@ pub struct ServerConfig {
     /// When set, every `/v1` request needs `Authorization: Bearer KEY`.
     /// Required for a non-loopback `host`.
     pub api_key: Option<SecretString>,
-    /// Origins (`http://localhost:5173`) that get CORS headers; no others do.
+    /// Web pages (origins such as `http://localhost:5173`, matched exactly)
+    /// that may call the API; they get CORS headers. A request from any other
+    /// page is refused with 403 before anything else happens.
     pub cors_origins: Vec<String>,
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
@@ -37,6 +43,19 @@ pub struct ServerConfig {
     /// How long a local model stays loaded after its last request (`None`:
     /// until the server stops).
     pub keep_warm: Option<Duration>,
+    /// Open connections at once; further clients wait until one closes.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this time (also the
+    /// longest an idle keep-alive connection is kept).
+    pub header_timeout: Duration,
+    /// A client must send a request's body within this time.
+    pub body_timeout: Duration,
+    /// A generation is stopped after this long (`finish_reason: "length"`);
+    /// `None`: no limit.
+    pub max_generation: Option<Duration>,
+    /// Folders whose files clients may name by path as `model`; by default
+    /// none: clients name library ids only.
+    pub allow_model_dirs: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +68,11 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             queue: 8,
             keep_warm: Some(Duration::from_secs(300)),
+            max_connections: 64,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_generation: Some(Duration::from_secs(600)),
+            allow_model_dirs: Vec::new(),
         }
     }
 }
@@ -63,14 +87,16 @@ pub enum ServerError {
     NeedsKey(IpAddr),
     #[error("the queue size must be at least 1")]
     NoQueue,
+    #[error("the connection limit must be at least 1")]
+    NoConnections,
+    #[error("cannot allow model folders: {0}")]
+    ModelDirs(#[source] hearth_core::CoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("the server stopped: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// What every handler shares.
@@ -89,6 +115,10 @@ pub(crate) struct State {
     pub(crate) log: RequestLog,
     /// Each provider's model list, fetched at most every few minutes.
     pub(crate) cloud_lists: crate::routes::CloudLists,
+    /// How long a client may take to send a body.
+    pub(crate) body_timeout: Duration,
+    /// Longest a generation may run.
+    pub(crate) max_generation: Option<Duration>,
 }
 
 /// A server with its socket open, not yet answering.
@@ -96,6 +126,8 @@ pub struct Bound {
     listener: TcpListener,
     router: Router,
     addr: SocketAddr,
+    max_connections: usize,
+    header_timeout: Duration,
     /// The app and its keep-warm time, for unloading an idle model.
     warm: Option<(App, Duration)>,
     log: RequestLog,
@@ -115,6 +147,12 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
     if config.queue == 0 {
         return Err(ServerError::NoQueue);
     }
+    if config.max_connections == 0 {
+        return Err(ServerError::NoConnections);
+    }
+    app.models()
+        .allow_api_model_dirs(&config.allow_model_dirs)
+        .map_err(ServerError::ModelDirs)?;
     let wanted = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(wanted)
         .await
@@ -137,6 +175,8 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         local: Arc::new(Mutex::new(())),
         log: log.clone(),
         cloud_lists: Default::default(),
+        body_timeout: config.body_timeout,
+        max_generation: config.max_generation,
     });
     let router = Router::new()
         .route("/health", get(routes::health))
@@ -155,6 +195,8 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         listener,
         router,
         addr,
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
         warm,
         log,
     })
@@ -182,6 +224,13 @@ impl Bound {
 
     /// Answers requests until `shutdown` completes, then lets running
     /// requests finish.
+    ///
+    /// The accept loop is Hearth's own rather than `axum::serve`, for two
+    /// limits that matter once the server is reachable from other machines: at
+    /// most `max_connections` are open at once (further clients wait in the
+    /// kernel's queue), and a client that does not send its request headers
+    /// within `header_timeout` is disconnected, which also closes idle
+    /// keep-alive connections, so slow or silent clients cannot hold them all.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -196,15 +245,63 @@ impl Bound {
                 }
             })
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(ServerError::Serve);
+        let connections = Arc::new(Semaphore::new(self.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(err) => {
+                        accept_failed(err).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            // Answers stream token by token: send each piece at once.
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(self.router.clone());
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        graceful.shutdown().await;
         if let Some(unloader) = unloader {
             unloader.abort();
         }
-        served
+        Ok(())
     }
+}
+
+/// A failed `accept`: a connection that went away before it was accepted is
+/// nothing; anything else (out of file descriptors) is waited out briefly so
+/// the loop does not spin.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(error = %err, "cannot accept a connection; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// `Host` values a browser may send for this server: the loopback names and

@@ -6,11 +6,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::migrations::{self, MIGRATIONS};
 use crate::{Store, StoreError};
 
-/// How the database is encrypted.
+/// How the database is encrypted. The key material is wiped from memory when
+/// the value is dropped.
 pub enum DbKey {
     /// Not encrypted (tests, and reading an old database to encrypt it).
     Plaintext,
@@ -30,16 +32,39 @@ impl std::fmt::Debug for DbKey {
     }
 }
 
+impl Drop for DbKey {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
 impl DbKey {
-    /// The value of `PRAGMA key` (SQLCipher's `x'…'` form for raw keys).
-    fn pragma_value(&self) -> Option<String> {
+    /// Overwrites the key material with zeros (what dropping does).
+    fn wipe(&mut self) {
+        match self {
+            Self::Plaintext => {}
+            Self::Raw(bytes) => bytes.zeroize(),
+            Self::Passphrase(passphrase) => passphrase.zeroize(),
+        }
+    }
+
+    /// The value of `PRAGMA key` (SQLCipher's `x'…'` form for raw keys),
+    /// wiped when dropped like the key itself.
+    fn pragma_value(&self) -> Option<Zeroizing<String>> {
         match self {
             Self::Plaintext => None,
             Self::Raw(bytes) => {
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                Some(format!("x'{hex}'"))
+                let mut value = Zeroizing::new(String::with_capacity(67));
+                value.push_str("x'");
+                for b in bytes {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    value.push(char::from(HEX[usize::from(b >> 4)]));
+                    value.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+                value.push('\'');
+                Some(value)
             }
-            Self::Passphrase(passphrase) => Some(passphrase.clone()),
+            Self::Passphrase(passphrase) => Some(Zeroizing::new(passphrase.clone())),
         }
     }
 }
@@ -85,7 +110,7 @@ impl Store {
             // so it is simply done one connection at a time.
             let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(value) = key.pragma_value() {
-                conn.pragma_update(None, "key", &value)?;
+                conn.pragma_update(None, "key", value.as_str())?;
             }
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         };
@@ -137,7 +162,7 @@ impl Store {
         let conn = Connection::open(path)?;
         if let Some(value) = key.pragma_value() {
             let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
-            conn.pragma_update(None, "key", &value)?;
+            conn.pragma_update(None, "key", value.as_str())?;
         }
         let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (v, sql) in MIGRATIONS
@@ -225,7 +250,7 @@ impl Store {
             let target_text = target.to_string_lossy().into_owned();
             plain.execute(
                 "ATTACH DATABASE ?1 AS encrypted KEY ?2",
-                rusqlite::params![target_text, value],
+                rusqlite::params![target_text, value.as_str()],
             )?;
             plain.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
             plain.pragma_update(Some("encrypted"), "user_version", version)?;
@@ -277,4 +302,33 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DbKey;
+
+    /// Issue 19: the database key is wiped when dropped.
+    #[test]
+    fn the_key_is_wiped() {
+        let mut raw = DbKey::Raw([0xab; 32]);
+        raw.wipe();
+        assert!(matches!(raw, DbKey::Raw(bytes) if bytes == [0; 32]));
+        let mut passphrase = DbKey::Passphrase("correct horse".into());
+        passphrase.wipe();
+        assert!(matches!(&passphrase, DbKey::Passphrase(p) if p.is_empty()));
+    }
+
+    #[test]
+    fn raw_keys_are_given_to_sqlcipher_in_hex() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0xab;
+        bytes[31] = 0x01;
+        let value = DbKey::Raw(bytes).pragma_value().unwrap();
+        assert_eq!(
+            value.as_str(),
+            format!("x'ab{}01'", "00".repeat(30)).as_str()
+        );
+        assert!(DbKey::Plaintext.pragma_value().is_none());
+    }
 }

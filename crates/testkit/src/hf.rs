@@ -67,6 +67,9 @@ pub struct FakeFile {
     pub size: u64,
     /// The sha256 the repo info advertises (normally the real one).
     pub sha256: String,
+    /// Listed as an LFS file (with its sha256); otherwise as a plain git
+    /// file, which the Hub gives no sha256 for.
+    pub lfs: bool,
 }
 
 impl FakeFile {
@@ -78,6 +81,7 @@ impl FakeFile {
             content: Content::Path(file),
             size,
             sha256: sha256.into(),
+            lfs: true,
         }
     }
 
@@ -88,7 +92,14 @@ impl FakeFile {
             size: bytes.len() as u64,
             sha256: format!("{:x}", Sha256::digest(&bytes)),
             content: Content::Bytes(Arc::new(bytes)),
+            lfs: true,
         }
+    }
+
+    /// Listed as a plain git file: the repo info has no sha256 for it.
+    pub fn without_lfs(mut self) -> Self {
+        self.lfs = false;
+        self
     }
 
     /// Advertise a wrong sha256 (the bytes stay the same).
@@ -110,6 +121,8 @@ pub struct FakeRepo {
     pub malformed: bool,
     /// Only [`TOKEN`] can see it.
     pub private: bool,
+    /// The `id` the repo info answers with, when not the real one.
+    pub claimed_id: Option<String>,
 }
 
 impl FakeRepo {
@@ -122,6 +135,7 @@ impl FakeRepo {
             files,
             malformed: false,
             private: false,
+            claimed_id: None,
         }
     }
 }
@@ -504,19 +518,23 @@ async fn info(
         .files
         .iter()
         .map(|f| {
-            serde_json::json!({
-                "rfilename": f.path,
-                "size": f.size,
-                "blobId": f.sha256,
-                "lfs": { "sha256": f.sha256, "size": f.size, "pointerSize": 134 },
-            })
+            if f.lfs {
+                serde_json::json!({
+                    "rfilename": f.path,
+                    "size": f.size,
+                    "blobId": f.sha256,
+                    "lfs": { "sha256": f.sha256, "size": f.size, "pointerSize": 134 },
+                })
+            } else {
+                serde_json::json!({"rfilename": f.path, "size": f.size, "blobId": f.sha256})
+            }
         })
         .collect();
     json(
         StatusCode::OK,
         &serde_json::json!({
             "_id": format!("id-{}", repo.id),
-            "id": repo.id,
+            "id": repo.claimed_id.as_ref().unwrap_or(&repo.id),
             "modelId": repo.id,
             "sha": COMMIT,
             "gated": if repo.gated { serde_json::json!("manual") } else { serde_json::json!(false) },

@@ -90,3 +90,46 @@ pub fn smollm2() -> PathBuf {
 pub fn gemma3() -> PathBuf {
     GEMMA3.path()
 }
+
+/// A copy of SmolLM2 in `dir` whose chat template is `template` (an
+/// otherwise real, loadable model with a hostile or broken template). The
+/// template must be at most SmolLM2's own length less 4 bytes: it is written
+/// over the original in place, padded with a Jinja comment, so no offset in
+/// the file moves.
+pub fn smollm2_with_template(dir: &std::path::Path, template: &str) -> PathBuf {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let dest = dir.join("SmolLM2-135M-Instruct.custom-template.Q4_1.gguf");
+    std::fs::copy(smollm2(), &dest).expect("copy SmolLM2");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&dest)
+        .expect("open the copy");
+    let mut head = vec![0u8; 8 << 20];
+    let n = file.read(&mut head).expect("read the header");
+    head.truncate(n);
+    let key = b"tokenizer.chat_template";
+    let at = head
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("SmolLM2 has a chat template");
+    // key bytes, then the value type (u32, 8 = string) and its length (u64).
+    let ty = at + key.len();
+    assert_eq!(
+        u32::from_le_bytes(head[ty..ty + 4].try_into().unwrap_or_default()),
+        8
+    );
+    let len = u64::from_le_bytes(head[ty + 4..ty + 12].try_into().unwrap_or_default()) as usize;
+    assert!(
+        template.len() + 4 <= len,
+        "the template must be at most {} bytes",
+        len - 4
+    );
+    let mut text = template.to_owned();
+    text.push_str("{#");
+    text.push_str(&" ".repeat(len - template.len() - 4));
+    text.push_str("#}");
+    file.seek(SeekFrom::Start((ty + 12) as u64)).expect("seek");
+    file.write_all(text.as_bytes()).expect("write the template");
+    dest
+}

@@ -56,9 +56,10 @@ impl From<&CoreError> for ErrorView {
     fn from(err: &CoreError) -> Self {
         use hearth_store::StoreError;
         let kind = match err {
-            CoreError::NoModel | CoreError::ModelNotFound(_) | CoreError::NoModelFile(_) => {
-                ErrorKind::NoModel
-            }
+            CoreError::NoModel
+            | CoreError::ModelNotFound(_)
+            | CoreError::NoModelFile(_)
+            | CoreError::UnknownApiModel(_) => ErrorKind::NoModel,
             CoreError::Engine(_) | CoreError::LocalModel(_) => ErrorKind::Model,
             CoreError::Hub(_) => ErrorKind::Hub,
             CoreError::TooLong(_) => ErrorKind::TooLong,

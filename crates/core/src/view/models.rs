@@ -319,7 +319,7 @@ impl DownloadEventView {
             },
             DownloadEvent::Verifying { .. } => Self::Verifying,
             DownloadEvent::Finished { id } => Self::Finished { id: id.clone() },
-            DownloadEvent::Rehashing { .. } => return None,
+            DownloadEvent::Rehashing { .. } | DownloadEvent::Unverified { .. } => return None,
         })
     }
 }

@@ -36,11 +36,62 @@ impl JsonOptions {
     }
 }
 
+/// How much text printing a value may produce, and how deep into nested
+/// values it may go (a template's values can be shared, cyclic or deep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Room {
+    pub(crate) bytes: usize,
+    pub(crate) depth: usize,
+    /// Container items printed, shared ones counted each time.
+    pub(crate) items: u64,
+}
+
+/// Why a value was not printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// What Python would raise.
+    Error(String),
+    /// More text than [`Room::bytes`] (checked after each item, so the text
+    /// may pass the limit by one item).
+    TooLong,
+    /// Nested deeper than [`Room::depth`].
+    TooDeep,
+    /// More items than [`Room::items`].
+    TooMany,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Self::Error(message)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Self {
+        Self::Error(message.to_owned())
+    }
+}
+
+/// Fails once `out` is past `room`, `level` past its depth or `items` past
+/// its count.
+fn check(out: &str, room: Room, level: usize, items: u64) -> Result<(), Refused> {
+    if out.len() > room.bytes {
+        return Err(Refused::TooLong);
+    }
+    if level > room.depth {
+        return Err(Refused::TooDeep);
+    }
+    if items > room.items {
+        return Err(Refused::TooMany);
+    }
+    Ok(())
+}
+
 /// `json.dumps(value, ...)`. Undefined values are an error, as in Python (where
 /// jinja2's `Undefined` is not serialisable).
-pub(crate) fn json_dumps(value: &Value, opts: &JsonOptions) -> Result<String, String> {
+pub(crate) fn json_dumps(value: &Value, opts: &JsonOptions, room: Room) -> Result<String, Refused> {
     let mut out = String::new();
-    write_json(&mut out, value, opts, 0)?;
+    write_json(&mut out, value, opts, 0, room, &mut 0)?;
     Ok(out)
 }
 
@@ -49,7 +100,11 @@ fn write_json(
     value: &Value,
     opts: &JsonOptions,
     level: usize,
-) -> Result<(), String> {
+    room: Room,
+    items: &mut u64,
+) -> Result<(), Refused> {
+    *items += 1;
+    check(out, room, level, *items)?;
     match value.kind() {
         ValueKind::Undefined => {
             return Err("Object of type Undefined is not JSON serializable".into());
@@ -61,9 +116,10 @@ fn write_json(
             write_json_str(out, value.as_str().unwrap_or_default(), opts.ensure_ascii)
         }
         ValueKind::Seq | ValueKind::Iterable | ValueKind::Plain => {
-            let items: Vec<Value> = value.try_iter().map_err(|e| e.to_string())?.collect();
-            write_container(out, '[', ']', items.len(), opts, level, |out, i| {
-                write_json(out, &items[i], opts, level + 1)
+            let values: Vec<Value> = value.try_iter().map_err(|e| e.to_string())?.collect();
+            write_container(out, '[', ']', values.len(), opts, level, |out, i| {
+                write_json(out, &values[i], opts, level + 1, room, items)?;
+                check(out, room, level, *items)
             })?;
         }
         ValueKind::Map => {
@@ -93,21 +149,22 @@ fn write_json(
                     }),
                     ValueKind::None => out.push_str("\"null\""),
                     _ => {
-                        return Err(format!(
+                        return Err(Refused::Error(format!(
                             "keys must be str, int, float, bool or None, not {}",
                             key.kind()
-                        ));
+                        )));
                     }
                 }
                 out.push_str(&opts.key_separator);
-                write_json(out, item, opts, level + 1)
+                write_json(out, item, opts, level + 1, room, items)?;
+                check(out, room, level, *items)
             })?;
         }
         _ => {
-            return Err(format!(
+            return Err(Refused::Error(format!(
                 "Object of type {} is not JSON serializable",
                 value.kind()
-            ));
+            )));
         }
     }
     Ok(())
@@ -120,8 +177,8 @@ fn write_container(
     len: usize,
     opts: &JsonOptions,
     level: usize,
-    mut item: impl FnMut(&mut String, usize) -> Result<(), String>,
-) -> Result<(), String> {
+    mut item: impl FnMut(&mut String, usize) -> Result<(), Refused>,
+) -> Result<(), Refused> {
     out.push(open);
     if len == 0 {
         out.push(close);
@@ -224,16 +281,25 @@ pub(crate) fn float_repr(f: f64, json: bool) -> String {
 }
 
 /// Python's `str(value)`, which is what jinja2 prints for `{{ value }}`.
-pub(crate) fn python_str(out: &mut String, value: &Value) {
+pub(crate) fn python_str(out: &mut String, value: &Value, room: Room) -> Result<(), Refused> {
     match value.kind() {
         ValueKind::Undefined => {}
         ValueKind::String => out.push_str(value.as_str().unwrap_or_default()),
-        _ => python_repr(out, value),
+        _ => python_repr(out, value, room, 0, &mut 0)?,
     }
+    check(out, room, 0, 0)
 }
 
 /// Python's `repr(value)`: what `str()` of a container shows for its items.
-fn python_repr(out: &mut String, value: &Value) {
+fn python_repr(
+    out: &mut String,
+    value: &Value,
+    room: Room,
+    level: usize,
+    items: &mut u64,
+) -> Result<(), Refused> {
+    *items += 1;
+    check(out, room, level, *items)?;
     match value.kind() {
         ValueKind::Undefined => {}
         ValueKind::None => out.push_str("None"),
@@ -247,7 +313,7 @@ fn python_repr(out: &mut String, value: &Value) {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    python_repr(out, &item);
+                    python_repr(out, &item, room, level + 1, items)?;
                 }
             }
             out.push(']');
@@ -259,19 +325,26 @@ fn python_repr(out: &mut String, value: &Value) {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    python_repr(out, &key);
+                    python_repr(out, &key, room, level + 1, items)?;
                     out.push_str(": ");
                     if let Ok(item) = value.get_item(&key) {
-                        python_repr(out, &item);
+                        python_repr(out, &item, room, level + 1, items)?;
                     }
                 }
             }
             out.push('}');
         }
         _ => {
-            let _ = write!(out, "{value}");
+            // minijinja's own text for other objects (iterables, macros),
+            // cut off where the room ends.
+            let mut text = super::checked::Capped::new(room.bytes.saturating_sub(out.len()));
+            if write!(text, "{value}").is_err() && text.overflowed {
+                return Err(Refused::TooLong);
+            }
+            out.push_str(&text.text);
         }
     }
+    Ok(())
 }
 
 fn repr_str(out: &mut String, s: &str) {
@@ -444,8 +517,14 @@ impl DateTime {
 mod tests {
     use super::*;
 
+    const ROOMY: Room = Room {
+        bytes: 1 << 20,
+        depth: 64,
+        items: 1 << 20,
+    };
+
     fn dumps(v: Value, indent: Option<&str>) -> String {
-        json_dumps(&v, &JsonOptions::new(indent.map(String::from))).unwrap()
+        json_dumps(&v, &JsonOptions::new(indent.map(String::from)), ROOMY).unwrap()
     }
 
     #[test]
@@ -478,7 +557,7 @@ mod tests {
         let mut opts = JsonOptions::new(None);
         opts.ensure_ascii = true;
         assert_eq!(
-            json_dumps(&Value::from("é😀"), &opts).unwrap(),
+            json_dumps(&Value::from("é😀"), &opts, ROOMY).unwrap(),
             r#""\u00e9\ud83d\ude00""#
         );
     }
@@ -502,8 +581,40 @@ mod tests {
             Value::from(()),
             Value::from(2),
         ]);
-        python_str(&mut out, &v);
+        python_str(&mut out, &v, ROOMY).unwrap();
         assert_eq!(out, r#"["it's", True, None, 2]"#);
+    }
+
+    #[test]
+    fn printing_stops_at_the_room_and_the_depth() {
+        let mut v = Value::from("x".repeat(10));
+        for _ in 0..10 {
+            v = Value::from(vec![v.clone(), v]);
+        }
+        let small = Room {
+            bytes: 1000,
+            depth: 64,
+            items: 1 << 20,
+        };
+        let mut out = String::new();
+        assert_eq!(python_str(&mut out, &v, small), Err(Refused::TooLong));
+        assert!(out.len() < 1000 + 100, "{}", out.len());
+        let opts = JsonOptions::new(None);
+        assert_eq!(json_dumps(&v, &opts, small), Err(Refused::TooLong));
+        let shallow = Room {
+            bytes: 1 << 20,
+            depth: 5,
+            items: 1 << 20,
+        };
+        assert_eq!(json_dumps(&v, &opts, shallow), Err(Refused::TooDeep));
+        let mut out = String::new();
+        assert_eq!(python_str(&mut out, &v, shallow), Err(Refused::TooDeep));
+        let few = Room {
+            bytes: 1 << 20,
+            depth: 64,
+            items: 100,
+        };
+        assert_eq!(json_dumps(&v, &opts, few), Err(Refused::TooMany));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod generation;
 mod hostile;
+mod hostile_templates;
 mod models;
 mod template;
 mod tokenizer;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use hearth_hub::{
     DownloadControl, DownloadEvent, HubClient, HubError, SecretString, pending_downloads,
 };
-use hearth_testkit::hf::{Faults, HfStandIn, TOKEN, repos};
+use hearth_testkit::hf::{FakeFile, FakeRepo, Faults, HfStandIn, TOKEN, repos};
 use hearth_testkit::models::SMOLLM2;
 
 use crate::{FakeDisk, client, library, options};
@@ -170,6 +170,43 @@ async fn wrong_sha256_deletes_everything_and_says_so() {
         .filter(|p| p.extension().is_some_and(|e| e == "gguf" || e == "part"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Issue 19: a file the Hub gives no sha256 for (not in LFS) is downloaded,
+/// said to be unchecked, and kept marked unverified, never as if verified.
+#[tokio::test]
+async fn a_file_without_a_hub_sha256_is_kept_unverified() {
+    let tiny = hearth_testkit::gguf::TinyGguf::default().to_bytes();
+    let hub = HfStandIn::start(vec![FakeRepo::new(
+        "test-org/plain-git-GGUF",
+        vec![FakeFile::from_bytes("tiny-Q8_0.gguf", tiny).without_lfs()],
+    )]);
+    let (_tmp, mut lib) = library();
+    let (opts, events) = options();
+    let c = client(&hub);
+    let repo = c.repo("test-org/plain-git-GGUF").await.unwrap();
+    let model = repo.select(None).unwrap();
+    assert_eq!(model.files[0].sha256, None);
+    let entry = c.download(&repo, model, &mut lib, &opts).await.unwrap();
+    assert!(entry.unverified, "stored as if verified: {entry:?}");
+    let said =
+        events.lock().unwrap().iter().any(
+            |e| matches!(e, DownloadEvent::Unverified { files } if files == &["tiny-Q8_0.gguf"]),
+        );
+    assert!(said, "the download did not say it was unchecked");
+    // The mark is kept in the manifest.
+    let reopened = hearth_hub::Library::open(lib.models_dir()).unwrap();
+    assert!(reopened.list()[0].unverified);
+
+    // A file with the Hub's sha256 is verified, and not marked.
+    let hub = HfStandIn::start_default();
+    let c = client(&hub);
+    let repo = c.repo(repos::SMOLLM2).await.unwrap();
+    let entry = c
+        .download(&repo, repo.select(None).unwrap(), &mut lib, &opts)
+        .await
+        .unwrap();
+    assert!(!entry.unverified);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Search, listing and the clear errors.
 
 use hearth_hub::{HubError, SearchSort};
-use hearth_testkit::hf::{HfStandIn, repos};
+use hearth_testkit::hf::{FakeFile, FakeRepo, HfStandIn, repos};
 
 use crate::client;
 
@@ -69,4 +69,29 @@ async fn hostile_and_broken_answers_give_clear_errors() {
     let err = dead.repo(repos::SMOLLM2).await.unwrap_err();
     assert!(matches!(err, HubError::Network { .. }), "{err}");
     assert!(err.is_retryable());
+}
+
+/// Issue 19: the repo id the Hub answers with names folders and URLs, so it is
+/// validated like the one asked for.
+#[tokio::test]
+async fn a_repo_id_from_the_hub_that_leads_elsewhere_is_refused() {
+    let tiny = hearth_testkit::gguf::TinyGguf::default().to_bytes();
+    let mut lying = FakeRepo::new(
+        "test-org/liar-GGUF",
+        vec![FakeFile::from_bytes("tiny-Q8_0.gguf", tiny.clone())],
+    );
+    lying.claimed_id = Some("../../../tmp/evil".into());
+    let mut renamed = FakeRepo::new(
+        "test-org/old-name-GGUF",
+        vec![FakeFile::from_bytes("tiny-Q8_0.gguf", tiny)],
+    );
+    renamed.claimed_id = Some("test-org/new-name-GGUF".into());
+    let hub = HfStandIn::start(vec![lying, renamed]);
+    let c = client(&hub);
+    let err = c.repo("test-org/liar-GGUF").await.unwrap_err();
+    assert!(matches!(err, HubError::BadResponse { .. }), "{err}");
+    assert!(err.to_string().contains("../../../tmp/evil"), "{err}");
+    // A well-formed other id (a renamed repo) is used as the Hub says.
+    let repo = c.repo("test-org/old-name-GGUF").await.unwrap();
+    assert_eq!(repo.id, "test-org/new-name-GGUF");
 }

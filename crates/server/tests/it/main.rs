@@ -7,6 +7,7 @@
 mod api;
 mod cloud;
 mod guards;
+mod hostile;
 
 use std::sync::Arc;
 use std::time::Duration;
