@@ -275,17 +275,17 @@ pub(crate) fn ensure(purpose: Purpose, check: bool) -> Result<()> {
             bail!("still missing after apt-get: {}", names.join(", "));
         }
     }
-    if purpose != Purpose::Cli {
-        if let Err(why) = node_status() {
-            if check {
-                bail!("{why}; `cargo xtask setup --for {purpose:?}` installs one");
-            }
-            eprintln!(
-                "{why}: installing Node.js from PyPI into {}",
-                node_home()?.display()
-            );
-            install_node()?;
+    if purpose != Purpose::Cli
+        && let Err(why) = node_status()
+    {
+        if check {
+            bail!("{why}; `cargo xtask setup --for {purpose:?}` installs one");
         }
+        eprintln!(
+            "{why}: installing Node.js from PyPI into {}",
+            node_home()?.display()
+        );
+        install_node()?;
     }
     if purpose == Purpose::Test {
         aarch64_std(check);

@@ -87,10 +87,10 @@ pub use hearth_engine::OutputFormat;
 pub use hearth_hub;
 pub use hearth_net;
 pub use hearth_providers;
-pub use keys::{KeySource, SecretStorage};
 /// The current time as Unix milliseconds: the one clock of the crates above
 /// the store (from hearth-store).
 pub use hearth_store::now;
+pub use keys::{KeySource, SecretStorage};
 pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
 pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};

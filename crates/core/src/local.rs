@@ -210,7 +210,6 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
         } else {
             OutputFormat::Text
         },
-        ..GenerateRequest::chat(Vec::new())
     })
 }
 

@@ -96,6 +96,7 @@ pub fn gemma3() -> PathBuf {
 /// template must be at most SmolLM2's own length less 4 bytes: it is written
 /// over the original in place, padded with a Jinja comment, so no offset in
 /// the file moves.
+#[allow(clippy::expect_used)] // test support: a test model that cannot be copied is a broken test
 pub fn smollm2_with_template(dir: &std::path::Path, template: &str) -> PathBuf {
     use std::io::{Read, Seek, SeekFrom, Write};
     let dest = dir.join("SmolLM2-135M-Instruct.custom-template.Q4_1.gguf");

@@ -77,12 +77,21 @@ async fn cloud_models_and_bad_requests_are_refused() {
         context_length: Some(64),
         ..EngineOptions::default()
     });
-    let path = hearth_testkit::models::smollm2();
-    let path = path.to_str().unwrap();
+    let model = hearth_testkit::models::smollm2();
+    let path = model.to_str().unwrap();
+    // A file by path only inside a folder the user allowed for the API.
+    assert!(matches!(
+        app.api_target(path),
+        Err(CoreError::UnknownApiModel(_))
+    ));
+    app.models()
+        .allow_api_model_dirs(&[model.parent().unwrap().to_path_buf()])
+        .unwrap();
+    assert!(matches!(app.api_target(path), Ok(ApiTarget::Local(_))));
     // Not allowed (the setting is off), and no such provider either.
     assert!(matches!(
         app.api_target("openai:gpt-4o-mini"),
-        Err(CoreError::ModelNotFound(_))
+        Err(CoreError::UnknownApiModel(_))
     ));
     let empty = app
         .api_chat(

@@ -5,9 +5,7 @@
 
 use hearth_core::hearth_hub::SearchSort;
 use hearth_core::hearth_providers::ProviderKind;
-use hearth_core::{
-    App, Config, CoreError, OpenOptions, ProviderKey, ProxyChoice, Secrets, env,
-};
+use hearth_core::{App, Config, CoreError, OpenOptions, ProviderKey, ProxyChoice, Secrets, env};
 use hearth_secrets::{ExposeSecret, PROXY_PASSWORD, SecretStore, SecretString};
 use hearth_testkit::hf::HfStandIn;
 use hearth_testkit::providers::{StandIn, Wire};

@@ -113,7 +113,7 @@ pub(crate) fn unfold_numbers(source: &str) -> Result<String, Error> {
         lstrip_blocks: true,
         trim_blocks: true,
     };
-    for token in tokenize(source, false, SyntaxConfig::default(), ws) {
+    for token in tokenize(source, false, SyntaxConfig, ws) {
         let (token, span) = token?;
         let is_number = matches!(token, Token::Int(_) | Token::Int128(_));
         if is_number && !after_dot {
@@ -261,7 +261,7 @@ fn mib(bytes: u64) -> String {
 /// The template settings transformers uses for chat templates.
 pub(crate) fn config() -> TemplateConfig {
     TemplateConfig {
-        syntax_config: SyntaxConfig::default(),
+        syntax_config: SyntaxConfig,
         ws_config: WhitespaceConfig {
             keep_trailing_newline: false,
             lstrip_blocks: true,

@@ -349,7 +349,7 @@ pub(crate) fn millis(value: f64) -> Option<Timestamp> {
         return None;
     }
     let ms = if value < 1e12 { value * 1000.0 } else { value };
-    (ms < YEAR_3000_MS).then(|| ms as Timestamp)
+    (ms < YEAR_3000_MS).then_some(ms as Timestamp)
 }
 
 #[cfg(test)]
@@ -377,7 +377,7 @@ mod tests {
             model: None,
         };
         assert_eq!(
-            title_or_first_words("", &[m.clone()]),
+            title_or_first_words("", std::slice::from_ref(&m)),
             "How do otters sleep?"
         );
         assert_eq!(title_or_first_words(" Otters ", &[m]), "Otters");
