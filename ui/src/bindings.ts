@@ -327,6 +327,8 @@ export type NetworkRecordView = {
 	bytesReceived: number,
 	status: number | null,
 	ok: boolean,
+	/**  The proxy (`host:port`) the connection went through; `null`: direct. */
+	via: string | null,
 };
 
 /**  A new conversation. */
