@@ -61,7 +61,7 @@ enum NetworkCommand {
 enum ProxyCommand {
     /// Use this proxy (http://host:port) for Hugging Face and cloud providers.
     Set {
-        /// The proxy's address, e.g. http://proxy.corp.example:3128.
+        /// The proxy's address, e.g. `http://proxy.corp.example:3128`.
         url: String,
         /// Hosts, domains (with their subdomains) and networks reached directly,
         /// comma-separated (this machine always is).
