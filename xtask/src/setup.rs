@@ -202,11 +202,15 @@ pub(crate) fn packages(needs: &[&Need]) -> Vec<&'static str> {
 /// Checks a need against this machine.
 fn present(need: &Need) -> bool {
     match need.probe {
-        Probe::Command(cmd) => {
-            runs(Command::new(cmd).arg("--version"))
-            // Some (dbus-run-session, xvfb-run) only know --help.
-            || runs(Command::new(cmd).arg("--help"))
-        }
+        // Found and started, whatever it answers: some tools exit non-zero on
+        // any flag they do not know (secret-tool exits 2 on --version and --help).
+        Probe::Command(cmd) => Command::new(cmd)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok(),
         Probe::PkgConfig(modules) => runs(Command::new("pkg-config").arg("--exists").args(modules)),
         Probe::Python(code) => runs(Command::new("python3").args(["-c", code])),
     }
