@@ -105,7 +105,16 @@ pub fn configure<R: Runtime>(
     builder: tauri::Builder<R>,
     app: Result<App, ErrorView>,
 ) -> tauri::Builder<R> {
-    configure_opening(builder, move || app)
+    let specta = specta::<R>();
+    let shell = Shell::default();
+    shell.set_app(app);
+    builder
+        .manage(shell)
+        .invoke_handler(specta.invoke_handler())
+        .setup(move |app| {
+            specta.mount_events(app);
+            Ok(())
+        })
 }
 
 /// Adds Hearth's state and commands to `builder`, and opens the app with
