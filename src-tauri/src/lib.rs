@@ -105,16 +105,9 @@ pub fn configure<R: Runtime>(
     builder: tauri::Builder<R>,
     app: Result<App, ErrorView>,
 ) -> tauri::Builder<R> {
-    let specta = specta::<R>();
     let shell = Shell::default();
     shell.set_app(app);
-    builder
-        .manage(shell)
-        .invoke_handler(specta.invoke_handler())
-        .setup(move |app| {
-            specta.mount_events(app);
-            Ok(())
-        })
+    install(builder, shell, None::<fn() -> Result<App, ErrorView>>)
 }
 
 /// Adds Hearth's state and commands to `builder`, and opens the app with
@@ -126,16 +119,28 @@ pub fn configure_opening<R: Runtime>(
     builder: tauri::Builder<R>,
     open: impl FnOnce() -> Result<App, ErrorView> + Send + 'static,
 ) -> tauri::Builder<R> {
+    install(builder, Shell::default(), Some(open))
+}
+
+/// The one place the shell, the commands and the events are added; `open`,
+/// when given, opens the app on its own thread once the event loop runs.
+fn install<R: Runtime>(
+    builder: tauri::Builder<R>,
+    shell: Shell,
+    open: Option<impl FnOnce() -> Result<App, ErrorView> + Send + 'static>,
+) -> tauri::Builder<R> {
     let specta = specta::<R>();
     builder
-        .manage(Shell::default())
+        .manage(shell)
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
-            let handle = app.handle().clone();
-            std::thread::Builder::new()
-                .name("hearth-open".into())
-                .spawn(move || handle.state::<Shell>().set_app(open()))?;
+            if let Some(open) = open {
+                let handle = app.handle().clone();
+                std::thread::Builder::new()
+                    .name("hearth-open".into())
+                    .spawn(move || handle.state::<Shell>().set_app(open()))?;
+            }
             Ok(())
         })
 }
