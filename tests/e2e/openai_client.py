@@ -90,6 +90,35 @@ def check(client: openai.OpenAI, model: str) -> None:
     completion = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
     assert completion.choices[0].text is not None, completion
 
+    # Logprobs, parsed into the package's own types.
+    scored = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=6,
+        logprobs=True,
+        top_logprobs=3,
+    )
+    content = scored.choices[0].logprobs.content
+    assert len(content) == scored.usage.completion_tokens, scored
+    assert "".join(t.token for t in content) == scored.choices[0].message.content, scored
+    for t in content:
+        assert t.logprob <= 0 and len(t.top_logprobs) == 3, t
+        assert t.top_logprobs[0].token == t.token, t  # greedy picks the most likely
+    streamed = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        temperature=0,
+        max_tokens=6,
+        logprobs=True,
+        top_logprobs=3,
+        stream=True,
+    )
+    streamed_tokens = [t.token for c in streamed if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.content]
+    assert streamed_tokens == [t.token for t in content], streamed_tokens
+    legacy = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0, logprobs=2)
+    assert len(legacy.choices[0].logprobs.tokens) == len(legacy.choices[0].logprobs.token_logprobs), legacy
+
     try:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "Hi"}])
         raise AssertionError("an unknown model was accepted")

@@ -2,7 +2,8 @@
 //! --vs-llama-cpp`. llama.cpp is not vendored or fetched from GitHub: the PyPI
 //! package `llama-cpp-python` ships its sources (`vendor/llama.cpp` in the
 //! sdist), which pip can download here. Built natively (`GGML_NATIVE=ON`,
-//! Release), `llama-bench` and `llama-completion` only. Idempotent.
+//! Release), `llama-bench`, `llama-completion` and `llama-perplexity` only.
+//! Idempotent.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,12 +17,22 @@ const VERSION: &str = "0.3.36";
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
+    let dir = ensure(dir)?;
+    println!("{}", dir.display());
+    Ok(())
+}
+
+/// The targets this build makes.
+const TARGETS: [&str; 3] = ["llama-bench", "llama-completion", "llama-perplexity"];
+
+/// Builds llama.cpp in `dir` (default `~/.cache/hearth/llama.cpp`) unless its
+/// targets are there; returns the directory (binaries under `build/bin`).
+pub(crate) fn ensure(dir: Option<PathBuf>) -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(home).join(".cache/hearth/llama.cpp"));
     let bin = dir.join("build").join("bin");
-    if bin.join("llama-bench").is_file() && bin.join("llama-completion").is_file() {
-        println!("{}", dir.display());
-        return Ok(());
+    if TARGETS.iter().all(|t| bin.join(t).is_file()) {
+        return Ok(dir);
     }
     std::fs::create_dir_all(&dir)?;
     // The sdist's build backend and the build tools, as wheels; then the sdist
@@ -81,13 +92,12 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
                 "-DLLAMA_BUILD_UI=OFF",
             ]),
     )?;
-    exec(Command::new("cmake").arg("--build").arg(&build).args([
-        "-j",
-        "2",
-        "--target",
-        "llama-bench",
-        "llama-completion",
-    ]))?;
-    println!("{}", dir.display());
-    Ok(())
+    exec(
+        Command::new("cmake")
+            .arg("--build")
+            .arg(&build)
+            .args(["-j", "2", "--target"])
+            .args(TARGETS),
+    )?;
+    Ok(dir)
 }

@@ -15,10 +15,12 @@
 //! ```
 
 mod error;
+mod logprobs;
 mod message;
 mod request;
 
 pub use error::{BackendError, ErrorKind};
+pub use logprobs::{MAX_TOP_LOGPROBS, TokenLogprob, TopLogprob};
 pub use message::{Message, Role};
 pub use request::{
     BackendId, ChatRequest, Completion, EngineStats, FinishReason, PromptMode, TokenSink, Usage,

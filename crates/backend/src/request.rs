@@ -74,6 +74,10 @@ pub struct ChatRequest {
     /// json_object`, Gemini's `responseMimeType: application/json`). Providers
     /// without such a switch (Anthropic) are not asked with it.
     pub json: bool,
+    /// Report each generated token's log-probability and this many of the
+    /// most likely alternatives (0 to [`crate::MAX_TOP_LOGPROBS`]); `None`: none.
+    /// Backends that cannot leave [`Completion::logprobs`] empty.
+    pub logprobs: Option<u8>,
 }
 
 /// How a request's messages become the model's prompt.
@@ -156,6 +160,9 @@ pub struct Completion {
     /// What the local engine measured; `None` from cloud providers, whose
     /// speed is worked out from the usage and the clock.
     pub engine: Option<EngineStats>,
+    /// The generated tokens' log-probabilities, when the request asked and
+    /// the backend computes them.
+    pub logprobs: Option<Vec<crate::TokenLogprob>>,
 }
 
 impl FinishReason {

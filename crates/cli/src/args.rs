@@ -9,7 +9,7 @@ use hearth_engine::{DevicePreference, Engine, EngineOptions};
 use hearth_secrets::{KeyringStore, SecretStore};
 
 /// Which model to load, and how.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub(crate) struct ModelArgs {
     /// Model: a library id (see `hearth list`) or a path to a .gguf file
     /// [default: the most recently used model in the library].

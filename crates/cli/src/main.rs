@@ -16,6 +16,7 @@ mod models;
 mod network;
 mod open;
 mod out;
+mod perplexity;
 mod route;
 mod run;
 mod serve;
@@ -50,6 +51,8 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Measure prefill and decode speed, load time and peak memory.
     Bench(bench::Args),
+    /// The perplexity of a model on a text file, computed as llama.cpp's llama-perplexity does.
+    Perplexity(perplexity::Args),
     /// Search Hugging Face for GGUF models.
     Search(models::SearchArgs),
     /// List a Hugging Face repo's GGUF files with their fit on this machine.
@@ -102,6 +105,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::serve(&args),
         Command::Tokenize(args) => tokenize::tokenize(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Perplexity(args) => perplexity::perplexity(&args),
         Command::Search(args) => models::search(&args),
         Command::Files(args) => models::files(&args),
         Command::Pull(args) => models::pull(&args),

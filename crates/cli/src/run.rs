@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hearth_backend::{BackendId, Message, PromptMode};
+use hearth_backend::{BackendId, Message, PromptMode, TokenLogprob};
 use hearth_core::{App, ChatEvent, LocalBackend, TurnOptions};
 use hearth_store::NewConversation;
 
@@ -39,6 +39,12 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with_all = ["policy", "fallback"])]
     json: bool,
 
+    /// Print each generated token's log-probability and its N most likely
+    /// alternatives (0-20) to stderr after the answer (local models only).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=20),
+          conflicts_with_all = ["policy", "fallback"])]
+    logprobs: Option<u8>,
+
     #[command(flatten)]
     route: RouteArgs,
 
@@ -61,6 +67,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 !args.json,
                 "--json is for local models (cloud models get JSON mode through `hearth serve`)"
             );
+            anyhow::ensure!(
+                args.logprobs.is_none(),
+                "--logprobs is for local models: Hearth computes them from its own engine"
+            );
             return run_routed(&app, args);
         }
     }
@@ -76,10 +86,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     };
     let mut request = args.sampling.request(messages, mode);
     request.json = args.json;
+    request.logprobs = args.logprobs;
 
     let name = engine.info().name.clone().unwrap_or_default();
     let backend = LocalBackend::new(Arc::clone(&engine), name);
     let answer = stream_answer(&backend, request, &interrupt)?;
+    if let Some(tokens) = &answer.completion.logprobs {
+        print_logprobs(tokens);
+    }
     stats::print(&answer, engine.info());
     let speed = answer
         .completion
@@ -124,6 +138,20 @@ fn stream_answer(
     match write_error {
         Some(e) => Err(e.into()),
         None => Ok(answer),
+    }
+}
+
+/// One line per generated token on stderr: its log-probability, the token
+/// (escaped, so spaces and newlines show) and the alternatives.
+fn print_logprobs(tokens: &[TokenLogprob]) {
+    noteln!("logprob   token  [alternatives]");
+    for t in tokens {
+        let top: Vec<String> = t
+            .top
+            .iter()
+            .map(|a| format!("{:?} {:.4}", a.token, a.logprob))
+            .collect();
+        noteln!("{:>8.4}  {:?}  [{}]", t.logprob, t.token, top.join(", "));
     }
 }
 

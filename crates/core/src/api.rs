@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hearth_backend::{BackendId, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role};
+use hearth_backend::{
+    BackendId, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role, TokenLogprob,
+};
 use hearth_engine::OutputFormat;
 use hearth_store::{
     MessageFinish, MessageMetrics, MessageStatus, NewConversation, NewMessage, UsageRecord,
@@ -55,6 +57,8 @@ pub struct ApiChat {
     pub stop: Vec<String>,
     /// `response_format`: free text or one JSON object.
     pub format: OutputFormat,
+    /// `top_logprobs` when `logprobs` is on (0 when only the token's own).
+    pub logprobs: Option<u8>,
 }
 
 /// Where a request's model lives.
@@ -96,6 +100,8 @@ pub struct ApiAnswer {
     pub completion_tokens: u64,
     pub ttft: Option<Duration>,
     pub decode_tok_s: Option<f64>,
+    /// The tokens' log-probabilities, when asked and the backend has them.
+    pub logprobs: Option<Vec<TokenLogprob>>,
 }
 
 /// What the user allows API clients to do beyond using local models (both
@@ -380,6 +386,7 @@ impl ApiChat {
             seed: self.seed,
             stop: self.stop,
             json: self.format == OutputFormat::JsonObject,
+            logprobs: self.logprobs,
             ..ChatRequest::default()
         }
     }
@@ -402,6 +409,7 @@ impl ApiAnswer {
             completion_tokens: usage.output_tokens,
             ttft: completion.time_to_first_token,
             decode_tok_s: answer.metrics.decode_tok_s,
+            logprobs: answer.completion.logprobs.clone(),
             text: answer.text,
         }
     }

@@ -182,6 +182,7 @@ impl LocalBackend {
                 device: stats.device,
                 seed: stats.seed,
             }),
+            logprobs: done.logprobs,
         }
     }
 }
@@ -210,6 +211,7 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
         } else {
             OutputFormat::Text
         },
+        logprobs: req.logprobs.map(usize::from),
     })
 }
 

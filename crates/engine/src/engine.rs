@@ -20,6 +20,7 @@ use crate::error::EngineError;
 use crate::generate::{self, Completion, GenerateRequest, Prompt};
 use crate::gguf::GgufFile;
 use crate::models::{self, LoadOptions, Model, ModelInfo};
+use crate::perplexity::{self, ChunkScored, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 
@@ -63,6 +64,18 @@ enum Job {
         gen_tokens: usize,
         reply: Sender<Result<BenchRun, EngineError>>,
     },
+    Perplexity {
+        text: String,
+        options: PerplexityOptions,
+        cancel: CancellationToken,
+        events: Sender<ScoreEvent>,
+    },
+}
+
+/// What streams out of [`Engine::perplexity`].
+enum ScoreEvent {
+    Chunk(ChunkScored),
+    Done(Result<Perplexity, EngineError>),
 }
 
 /// A loaded model, ready to generate. Dropping it stops the worker thread.
@@ -226,6 +239,39 @@ impl Engine {
         rx.recv().map_err(|_| EngineError::WorkerGone)?
     }
 
+    /// The perplexity of `text`, scored as llama.cpp's `llama-perplexity` does
+    /// (see [`Perplexity`]); `on_chunk` hears the running estimate after each
+    /// window. Cancelling stops between windows with [`EngineError::Cancelled`].
+    /// Empties the cache: the next generation starts from scratch.
+    pub fn perplexity(
+        &self,
+        text: &str,
+        options: PerplexityOptions,
+        cancel: CancellationToken,
+        mut on_chunk: impl FnMut(ChunkScored),
+    ) -> Result<Perplexity, EngineError> {
+        if options.context > self.info.context_length {
+            return Err(EngineError::InvalidRequest(format!(
+                "a window of {} tokens does not fit the context of {} this model was loaded with",
+                options.context, self.info.context_length
+            )));
+        }
+        let (events, rx) = mpsc::channel();
+        self.send(Job::Perplexity {
+            text: text.to_owned(),
+            options,
+            cancel,
+            events,
+        })?;
+        for event in rx {
+            match event {
+                ScoreEvent::Chunk(progress) => on_chunk(progress),
+                ScoreEvent::Done(result) => return result,
+            }
+        }
+        Err(EngineError::WorkerGone)
+    }
+
     fn send(&self, job: Job) -> Result<(), EngineError> {
         self.jobs
             .as_ref()
@@ -339,8 +385,43 @@ impl Worker {
                 } => {
                     let _ = reply.send(self.bench(prompt_tokens, gen_tokens));
                 }
+                Job::Perplexity {
+                    text,
+                    options,
+                    cancel,
+                    events,
+                } => {
+                    let result = self.perplexity(&text, options, &cancel, &events);
+                    let _ = events.send(ScoreEvent::Done(result));
+                }
             }
         }
+    }
+
+    fn perplexity(
+        &mut self,
+        text: &str,
+        options: PerplexityOptions,
+        cancel: &CancellationToken,
+        events: &Sender<ScoreEvent>,
+    ) -> Result<Perplexity, EngineError> {
+        let tokens = self.tokenizer.encode(text, true, false)?;
+        self.cached = generate::Cached::default();
+        let bos = self.tokenizer.leading_bos();
+        perplexity::score(
+            self.model.as_mut(),
+            &tokens,
+            bos,
+            options,
+            cancel,
+            &mut |progress| {
+                let _ = events.send(ScoreEvent::Chunk(progress));
+            },
+        )
+        .map_err(|e| match e {
+            EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
+            other => other,
+        })
     }
 
     fn bench(&mut self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {

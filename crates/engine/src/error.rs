@@ -104,6 +104,10 @@ pub enum EngineError {
     #[error("the engine worker has stopped")]
     WorkerGone,
 
+    /// A job that has no partial result to give (scoring a text) was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+
     /// The OS would not start the model's worker thread (out of threads or
     /// memory for its stack).
     #[error("cannot start the engine thread: {0}")]

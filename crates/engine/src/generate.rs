@@ -9,13 +9,14 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
-use hearth_backend::Message;
+use hearth_backend::{MAX_TOP_LOGPROBS, Message, TokenLogprob};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::detok::{StopStrings, Utf8Stream};
 use crate::error::EngineError;
 use crate::json_mode::JsonMode;
+use crate::logprobs;
 use crate::models::Model;
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatTemplate;
@@ -53,6 +54,9 @@ pub struct GenerateRequest {
     pub stop: Vec<String>,
     /// The shape of the answer.
     pub format: OutputFormat,
+    /// Report each generated token's log-probability with this many of the
+    /// most likely alternatives (at most [`hearth_backend::MAX_TOP_LOGPROBS`]).
+    pub logprobs: Option<usize>,
 }
 
 /// The shape an answer must have.
@@ -75,6 +79,7 @@ impl GenerateRequest {
             max_tokens: None,
             stop: Vec::new(),
             format: OutputFormat::Text,
+            logprobs: None,
         }
     }
 }
@@ -143,6 +148,8 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     pub stop_reason: StopReason,
     pub stats: GenerationStats,
+    /// Each generated token's log-probability, when the request asked.
+    pub logprobs: Option<Vec<TokenLogprob>>,
 }
 
 /// Token ids for a prompt: chat prompts are rendered with the template and their
@@ -216,6 +223,14 @@ impl Run<'_> {
                 prompt_tokens: prompt.len(),
                 context_length: self.context_length,
             });
+        }
+        if request
+            .logprobs
+            .is_some_and(|n| n > usize::from(MAX_TOP_LOGPROBS))
+        {
+            return Err(EngineError::InvalidRequest(format!(
+                "top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}"
+            )));
         }
         if request.max_tokens == Some(0) {
             return Err(EngineError::InvalidRequest(
@@ -298,6 +313,7 @@ impl Run<'_> {
                     tokens: Vec::new(),
                     stop_reason: StopReason::Cancelled,
                     stats,
+                    logprobs: request.logprobs.map(|_| Vec::new()),
                 });
             }
             logits = Some(self.model.forward(chunk, pos)?);
@@ -321,6 +337,7 @@ impl Run<'_> {
         };
         let mut first_token_at = None;
         let mut json = (request.format == OutputFormat::JsonObject).then(JsonMode::default);
+        let mut token_logprobs = request.logprobs.map(|_| Vec::new());
         let stop_reason = loop {
             if cancel.is_cancelled() {
                 break StopReason::Cancelled;
@@ -331,6 +348,11 @@ impl Run<'_> {
                 ));
             };
             let mut scores: Vec<f32> = current.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+            // Log-probabilities of the model's own distribution, before the
+            // JSON mask and the sampler's filters change the scores.
+            let logprobs = request
+                .logprobs
+                .map(|top| logprobs::Position::new(&scores, top));
             if let Some(json) = &mut json {
                 let context_left = self.context_length.saturating_sub(pos);
                 let budget_left = request
@@ -342,6 +364,9 @@ impl Run<'_> {
             first_token_at.get_or_insert_with(Instant::now);
             if self.tokenizer.is_stop(token) {
                 break StopReason::Eos;
+            }
+            if let (Some(all), Some(position)) = (&mut token_logprobs, logprobs) {
+                all.push(position.of(token, self.tokenizer));
             }
             tokens.push(token);
             history.push(token);
@@ -388,6 +413,7 @@ impl Run<'_> {
             tokens,
             stop_reason,
             stats,
+            logprobs: token_logprobs,
         })
     }
 }

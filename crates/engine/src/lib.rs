@@ -30,7 +30,9 @@ mod error;
 mod generate;
 pub mod gguf;
 mod json_mode;
+mod logprobs;
 mod models;
+mod perplexity;
 mod sampler;
 mod template;
 mod tokenizer;
@@ -46,6 +48,7 @@ pub use models::{
     DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
     load as load_model, runnable_types,
 };
+pub use perplexity::{ChunkScored, Perplexity, PerplexityOptions};
 pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;

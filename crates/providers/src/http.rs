@@ -587,6 +587,7 @@ impl Progress {
             time_to_first_token: self.first_token,
             retries,
             engine: None,
+            logprobs: None,
         }
     }
 }

@@ -341,7 +341,7 @@ impl Sse {
                 let first = !std::mem::replace(&mut self.started, true);
                 push(
                     &mut out,
-                    &wire::chunk(&self.header, Some(&text), first, None, None),
+                    &wire::chunk(&self.header, Some(&text), first, None, None, None),
                 );
             }
             Event::Done(Ok(answer)) => {
@@ -353,13 +353,14 @@ impl Sse {
                         false,
                         Some(answer.finish.as_str()),
                         None,
+                        answer.logprobs.as_deref(),
                     ),
                 );
                 if self.include_usage {
                     let usage = Some(wire::usage(&answer));
                     push(
                         &mut out,
-                        &wire::chunk(&self.header, None, false, None, usage),
+                        &wire::chunk(&self.header, None, false, None, usage, None),
                     );
                 }
                 out.push_str("data: [DONE]\n\n");

@@ -3,7 +3,7 @@
 //! Reference: <https://platform.openai.com/docs/api-reference/chat/create>,
 //! <https://platform.openai.com/docs/api-reference/completions/create>.
 
-use hearth_backend::{Message, Role};
+use hearth_backend::{MAX_TOP_LOGPROBS, Message, Role, TokenLogprob};
 use hearth_core::{ApiAnswer, ApiChat, ApiInput, OutputFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,6 +24,18 @@ struct ResponseFormat {
     #[serde(rename = "type")]
     kind: String,
 }
+
+/// `logprobs`: a switch for chat (with `top_logprobs` beside it), a count of
+/// alternatives for the legacy completions.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Logprobs {
+    On(bool),
+    Top(u64),
+}
+
+/// The most alternatives the legacy completions endpoint gives (OpenAI's limit).
+const MAX_COMPLETION_LOGPROBS: u64 = 5;
 
 #[derive(Debug, Deserialize)]
 struct StreamOptions {
@@ -46,6 +58,8 @@ struct Options {
     stop: Option<Stop>,
     n: Option<u64>,
     response_format: Option<ResponseFormat>,
+    logprobs: Option<Logprobs>,
+    top_logprobs: Option<u64>,
 }
 
 /// A message's content: text, or a list of parts of which only text is understood.
@@ -109,7 +123,36 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::bad_request("`messages` must not be empty").with_param("messages"));
     }
-    parsed(body.options, ApiInput::Chat(messages))
+    let logprobs = chat_logprobs_asked(&body.options)?;
+    let mut parsed = parsed(body.options, ApiInput::Chat(messages))?;
+    parsed.chat.logprobs = logprobs;
+    Ok(parsed)
+}
+
+/// Chat's `logprobs: true` with `top_logprobs` alternatives (0 to 20).
+fn chat_logprobs_asked(options: &Options) -> Result<Option<u8>, ApiError> {
+    let on = match options.logprobs {
+        None | Some(Logprobs::On(false)) => false,
+        Some(Logprobs::On(true)) => true,
+        Some(Logprobs::Top(_)) => {
+            return Err(ApiError::bad_request(
+                "logprobs must be true or false; the count goes in top_logprobs",
+            )
+            .with_param("logprobs"));
+        }
+    };
+    match options.top_logprobs {
+        Some(_) if !on => Err(
+            ApiError::bad_request("top_logprobs needs logprobs set to true")
+                .with_param("top_logprobs"),
+        ),
+        Some(n) if n > u64::from(MAX_TOP_LOGPROBS) => Err(ApiError::bad_request(format!(
+            "top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}"
+        ))
+        .with_param("top_logprobs")),
+        Some(n) => Ok(u8::try_from(n).ok()),
+        None => Ok(on.then_some(0)),
+    }
 }
 
 pub(crate) fn parse_completion(body: &[u8]) -> Result<Parsed, ApiError> {
@@ -124,7 +167,19 @@ pub(crate) fn parse_completion(body: &[u8]) -> Result<Parsed, ApiError> {
             );
         }
     };
-    parsed(body.options, ApiInput::Text(prompt))
+    let logprobs = match body.options.logprobs {
+        None => None,
+        Some(Logprobs::Top(n)) if n <= MAX_COMPLETION_LOGPROBS => u8::try_from(n).ok(),
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "logprobs must be a number between 0 and {MAX_COMPLETION_LOGPROBS}"
+            ))
+            .with_param("logprobs"));
+        }
+    };
+    let mut parsed = parsed(body.options, ApiInput::Text(prompt))?;
+    parsed.chat.logprobs = logprobs;
+    Ok(parsed)
 }
 
 fn invalid_json(err: serde_json::Error) -> ApiError {
@@ -223,6 +278,7 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
             seed: options.seed,
             stop,
             format,
+            logprobs: None,
         },
         stream: options.stream,
         include_usage: options.stream_options.is_some_and(|o| o.include_usage),
@@ -260,13 +316,13 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
         Kind::Chat => json!({
             "index": 0,
             "message": {"role": "assistant", "content": answer.text},
-            "logprobs": null,
+            "logprobs": logprobs(Kind::Chat, answer.logprobs.as_deref()),
             "finish_reason": answer.finish.as_str(),
         }),
         Kind::Completion => json!({
             "index": 0,
             "text": answer.text,
-            "logprobs": null,
+            "logprobs": logprobs(Kind::Completion, answer.logprobs.as_deref()),
             "finish_reason": answer.finish.as_str(),
         }),
     };
@@ -284,15 +340,67 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
     })
 }
 
+/// A choice's `logprobs`: `null` when none were asked for; chat's
+/// `{"content": [...]}`, or the legacy completions' parallel lists.
+fn logprobs(kind: Kind, tokens: Option<&[TokenLogprob]>) -> Value {
+    let Some(tokens) = tokens else {
+        return Value::Null;
+    };
+    match kind {
+        Kind::Chat => {
+            let content: Vec<Value> = tokens
+                .iter()
+                .map(|t| {
+                    let top: Vec<Value> = t
+                        .top
+                        .iter()
+                        .map(|a| json!({"token": a.token, "logprob": a.logprob, "bytes": a.bytes}))
+                        .collect();
+                    json!({"token": t.token, "logprob": t.logprob, "bytes": t.bytes, "top_logprobs": top})
+                })
+                .collect();
+            json!({"content": content, "refusal": null})
+        }
+        Kind::Completion => {
+            let mut offset = 0;
+            let mut offsets = Vec::with_capacity(tokens.len());
+            for t in tokens {
+                offsets.push(offset);
+                offset += t.token.len();
+            }
+            let top: Vec<Value> = tokens
+                .iter()
+                .map(|t| {
+                    let map: serde_json::Map<String, Value> = t
+                        .top
+                        .iter()
+                        .map(|a| (a.token.clone(), json!(a.logprob)))
+                        .collect();
+                    Value::Object(map)
+                })
+                .collect();
+            json!({
+                "tokens": tokens.iter().map(|t| t.token.as_str()).collect::<Vec<_>>(),
+                "token_logprobs": tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+                "top_logprobs": top,
+                "text_offset": offsets,
+            })
+        }
+    }
+}
+
 /// A streamed chunk: `text` (with the role on the first chat chunk), or the
-/// end (`finish`), or with `usage` and no choices.
+/// end (`finish`, with the answer's `logprobs` when asked), or with `usage`
+/// and no choices.
 pub(crate) fn chunk(
     header: &Header,
     text: Option<&str>,
     first: bool,
     finish: Option<&str>,
     usage: Option<Value>,
+    tokens: Option<&[TokenLogprob]>,
 ) -> Value {
+    let lp = logprobs(header.kind, tokens);
     let choices = if usage.is_some() {
         json!([])
     } else {
@@ -303,10 +411,10 @@ pub(crate) fn chunk(
                     (Some(t), false) => json!({"content": t}),
                     (None, _) => json!({}),
                 };
-                json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}])
+                json!([{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": finish}])
             }
             Kind::Completion => {
-                json!([{"index": 0, "text": text.unwrap_or(""), "logprobs": null, "finish_reason": finish}])
+                json!([{"index": 0, "text": text.unwrap_or(""), "logprobs": lp, "finish_reason": finish}])
             }
         }
     };

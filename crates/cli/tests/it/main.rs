@@ -256,3 +256,91 @@ fn bad_model_files_give_clear_errors() {
     assert!(stderr.contains("not a GGUF file"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn perplexity_prints_json_and_refuses_a_missing_or_binary_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.txt");
+    std::fs::write(
+        &text,
+        "The quick brown fox jumps over the lazy dog near the river bank. ".repeat(30),
+    )
+    .unwrap();
+    let (stdout, stderr) = run_ok(
+        hearth()
+            .args(["perplexity", "--ctx", "64", "--chunks", "2", "--json", "-f"])
+            .arg(&text)
+            .arg("-m")
+            .arg(models::smollm2()),
+    );
+    let score: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(score["chunks"], 2, "{stdout}");
+    assert_eq!(score["context"], 64);
+    assert_eq!(score["scored"], 2 * 31);
+    let ppl = score["ppl"].as_f64().unwrap();
+    assert!(ppl > 1.0 && ppl < 3.0, "{stdout}");
+    assert!(stderr.contains("[2]"), "progress per window: {stderr}");
+
+    let binary = dir.path().join("binary.txt");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x81]).unwrap();
+    for (file, says) in [
+        (&binary, "is not UTF-8 text"),
+        (&dir.path().join("none.txt"), "cannot read"),
+    ] {
+        let out = hearth()
+            .args(["perplexity", "-f"])
+            .arg(file)
+            .arg("-m")
+            .arg(models::smollm2())
+            .output()
+            .unwrap();
+        let (_, stderr) = texts(&out);
+        assert!(!out.status.success() && stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn run_prints_logprobs_on_stderr_when_asked() {
+    let (stdout, stderr) = run_ok(
+        hearth()
+            .args([
+                "run",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "4",
+                "--logprobs",
+                "2",
+            ])
+            .arg("-m")
+            .arg(models::smollm2())
+            .arg("What is the capital of France?"),
+    );
+    assert!(
+        !stdout.contains("logprob"),
+        "stdout is the answer: {stdout}"
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("logprob"))
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .collect();
+    assert_eq!(lines.len(), 4, "one line per token: {stderr}");
+    for line in lines {
+        let logprob: f32 = line.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(logprob <= 0.0, "{line}");
+        assert_eq!(
+            line.matches(", ").count() + 1,
+            2,
+            "two alternatives: {line}"
+        );
+    }
+    let out = hearth()
+        .args(["run", "--logprobs", "21", "-m"])
+        .arg(models::smollm2())
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

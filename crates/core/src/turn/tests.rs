@@ -126,6 +126,7 @@ impl ChatBackend for Scripted {
                 prompt_tokens_reused: 3,
                 ..EngineStats::default()
             }),
+            logprobs: None,
         })
     }
 
@@ -608,6 +609,7 @@ fn app_api_and_cli_turns_take_the_same_path() {
                 seed: None,
                 stop: Vec::new(),
                 format: hearth_engine::OutputFormat::Text,
+                logprobs: None,
             },
             CancellationToken::new(),
             |piece| streamed.push_str(piece),

@@ -17,6 +17,7 @@ fn request(model: &str, input: ApiInput) -> ApiChat {
         seed: None,
         stop: Vec::new(),
         format: OutputFormat::Text,
+        logprobs: None,
     }
 }
 

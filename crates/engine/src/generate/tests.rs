@@ -30,7 +30,12 @@ impl Fake {
 }
 
 impl Model for Fake {
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+    fn forward_tail(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        rows: usize,
+    ) -> Result<Tensor, EngineError> {
         assert_eq!(
             pos,
             self.cache.len(),
@@ -40,11 +45,12 @@ impl Model for Fake {
         assert!(!tokens.is_empty());
         self.cache.extend_from_slice(tokens);
         self.forwarded += tokens.len();
-        let last = *tokens.last().unwrap();
-        let next = self.next.get(&last).copied().unwrap_or(last);
-        let mut logits = vec![0f32; VOCAB];
-        logits[next as usize] = 10.0;
-        Ok(Tensor::new(logits, &Device::Cpu)?)
+        let mut logits = vec![0f32; rows * VOCAB];
+        for (row, &token) in tokens[tokens.len() - rows..].iter().enumerate() {
+            let next = self.next.get(&token).copied().unwrap_or(token);
+            logits[row * VOCAB + next as usize] = 10.0;
+        }
+        Ok(Tensor::from_vec(logits, (rows, VOCAB), &Device::Cpu)?)
     }
 
     fn truncate_cache(&mut self, len: usize) {
@@ -82,6 +88,7 @@ fn request() -> GenerateRequest {
         max_tokens: None,
         stop: Vec::new(),
         format: OutputFormat::Text,
+        logprobs: None,
     }
 }
 

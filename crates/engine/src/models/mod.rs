@@ -36,7 +36,19 @@ pub trait Model: Send {
     /// Runs `tokens` at positions `pos..pos + tokens.len()`, appending their keys and
     /// values to the cache (which must hold exactly `pos` positions), and returns the
     /// logits of the last token as an f32 tensor of shape `[vocab]`.
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError>;
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        Ok(self.forward_tail(tokens, pos, 1)?.squeeze(0)?)
+    }
+
+    /// [`Model::forward`], returning the logits of the last `rows` tokens (each
+    /// predicting the token after it) as an f32 tensor of shape `[rows, vocab]`.
+    /// Scoring a text (perplexity) asks for many rows; a chat turn for one.
+    fn forward_tail(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        rows: usize,
+    ) -> Result<Tensor, EngineError>;
 
     /// Keeps only the first `len` cached positions.
     fn truncate_cache(&mut self, len: usize);

@@ -85,7 +85,8 @@ impl Transformer {
         self.blocks.first().map_or(0, |b| b.attn.cache.len())
     }
 
-    fn run(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Tensor> {
+    /// The logits of the last `rows` of `tokens`, shape `[rows, vocab]`.
+    fn run(&mut self, tokens: &[u32], pos: usize, rows: usize) -> candle_core::Result<Tensor> {
         let t = tokens.len();
         let mut x = self.embed.lookup(tokens, &self.device)?;
         if let Some(s) = self.embed_scale {
@@ -95,17 +96,29 @@ impl Transformer {
         for block in &mut self.blocks {
             x = block.forward(&x, pos, &masks)?;
         }
-        // Only the last position's logits are wanted: norm and project one row.
-        let last = x.narrow(1, t - 1, 1)?;
-        let logits = self.embed.logits(&self.norm.forward(&last)?)?;
-        logits.flatten_all()
+        // Only the wanted positions are normed and projected (for a chat turn,
+        // one row).
+        let tail = x.narrow(1, t - rows, rows)?;
+        let logits = self.embed.logits(&self.norm.forward(&tail)?)?;
+        logits.squeeze(0)
     }
 }
 
 impl Model for Transformer {
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+    fn forward_tail(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        rows: usize,
+    ) -> Result<Tensor, EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::InvalidRequest("forward of no tokens".into()));
+        }
+        if rows == 0 || rows > tokens.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "logits of {rows} rows asked from a forward of {} tokens",
+                tokens.len()
+            )));
         }
         let vocab = self.embed.rows();
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
@@ -126,7 +139,7 @@ impl Model for Transformer {
             });
         }
         let out = self
-            .run(tokens, pos)
+            .run(tokens, pos, rows)
             .map_err(EngineError::from)
             .and_then(|logits| super::check::finite_logits(logits, pos + tokens.len() - 1));
         if out.is_err() {

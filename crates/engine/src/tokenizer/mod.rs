@@ -488,6 +488,12 @@ impl Tokenizer {
         self.bos
     }
 
+    /// The BOS that starts every text, if the model wants one
+    /// (`tokenizer.ggml.add_bos_token`, or the tokenizer family's default).
+    pub fn leading_bos(&self) -> Option<u32> {
+        self.bos.filter(|_| self.add_bos)
+    }
+
     pub fn eos_id(&self) -> Option<u32> {
         self.eos
     }

@@ -31,6 +31,7 @@ fn greedy(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
         max_tokens: Some(max_tokens),
         stop: Vec::new(),
         format: OutputFormat::Text,
+        logprobs: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn seeded_sampling_is_reproducible() {
         max_tokens: Some(24),
         stop: Vec::new(),
         format: OutputFormat::Text,
+        logprobs: None,
     };
     let (_, a) = stream(engine, request(42));
     let (_, b) = stream(engine, request(42));
@@ -324,4 +326,56 @@ fn json_mode_answers_with_one_json_object() {
             assert!(value.is_object(), "{name}: {value}");
         }
     }
+}
+
+#[test]
+fn logprobs_are_reported_per_token_from_the_full_distribution() {
+    let engine = smollm();
+    let request = GenerateRequest {
+        logprobs: Some(5),
+        ..greedy(Prompt::Chat(france()), 16)
+    };
+    let (_, answer) = stream(engine, request);
+    let logprobs = answer.logprobs.expect("asked for");
+    assert_eq!(logprobs.len(), answer.tokens.len());
+    let bytes: Vec<u8> = logprobs.iter().flat_map(|t| t.bytes.clone()).collect();
+    assert_eq!(String::from_utf8(bytes).unwrap(), answer.text);
+    for t in &logprobs {
+        assert_eq!(t.top.len(), 5);
+        // Greedy picks the most likely token: the first alternative.
+        assert_eq!(t.top[0].token, t.token);
+        assert_eq!(t.top[0].logprob, t.logprob);
+        assert!(t.top.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+        assert!(t.logprob <= 0.0);
+        let mass: f32 = t.top.iter().map(|a| a.logprob.exp()).sum();
+        assert!(mass <= 1.0 + 1e-4, "{mass}");
+    }
+
+    // A sampled answer reports the model's own probabilities, not the
+    // sampler's: a hot temperature does not change them for the same prefix.
+    let hot = GenerateRequest {
+        sampling: SamplingParams {
+            temperature: 1.5,
+            seed: Some(7),
+            ..SamplingParams::default()
+        },
+        logprobs: Some(0),
+        ..greedy(Prompt::Chat(france()), 1)
+    };
+    let (_, sampled) = stream(engine, hot);
+    let first = &sampled.logprobs.unwrap()[0];
+    assert!(first.top.is_empty());
+    let greedy_first = &logprobs[0];
+    if first.token == greedy_first.token {
+        assert!((first.logprob - greedy_first.logprob).abs() < 1e-4);
+    }
+
+    let too_many = GenerateRequest {
+        logprobs: Some(21),
+        ..greedy(Prompt::Chat(france()), 4)
+    };
+    let err = engine
+        .generate_blocking(too_many, CancellationToken::new(), |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("between 0 and 20"), "{err}");
 }

@@ -8,6 +8,7 @@ mod generation;
 mod hostile;
 mod hostile_templates;
 mod models;
+mod perplexity;
 mod template;
 mod tokenizer;
 mod types;

@@ -309,3 +309,90 @@ async fn response_format_json_object_answers_with_json() {
     let refused = server.post("/v1/chat/completions", &body).await;
     assert_eq!(error_of(refused, 400).await["param"], "response_format");
 }
+
+#[tokio::test]
+async fn logprobs_come_in_openai_shapes_for_chat_stream_and_completions() {
+    let server = TestServer::start().await;
+    let mut body = server.chat_body("What is the capital of France?", 6);
+    body["logprobs"] = json!(true);
+    body["top_logprobs"] = json!(3);
+    let chat: Value = server
+        .post("/v1/chat/completions", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let content = chat["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        content.len() as u64,
+        chat["usage"]["completion_tokens"].as_u64().unwrap()
+    );
+    let text: String = content
+        .iter()
+        .map(|t| t["token"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, chat["choices"][0]["message"]["content"]);
+    for t in content {
+        assert!(t["logprob"].as_f64().unwrap() <= 0.0, "{t}");
+        assert!(t["bytes"].is_array());
+        assert_eq!(t["top_logprobs"].as_array().unwrap().len(), 3, "{t}");
+    }
+
+    // Streamed: the closing chunk carries them.
+    body["stream"] = json!(true);
+    let response = server.post("/v1/chat/completions", &body).await;
+    let events = events(&response.text().await.unwrap());
+    let closing: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(closing["choices"][0]["finish_reason"].is_string());
+    assert_eq!(closing["choices"][0]["logprobs"]["content"], json!(content));
+
+    // Off unless asked.
+    let plain: Value = server
+        .post(
+            "/v1/chat/completions",
+            &server.chat_body("What is the capital of France?", 2),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain["choices"][0]["logprobs"], Value::Null);
+
+    let legacy: Value = server
+        .post(
+            "/v1/completions",
+            &json!({"model": server.model, "prompt": "The capital of France is",
+                    "max_tokens": 4, "temperature": 0, "logprobs": 2}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let lp = &legacy["choices"][0]["logprobs"];
+    let tokens = lp["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), lp["token_logprobs"].as_array().unwrap().len());
+    assert_eq!(tokens.len(), lp["text_offset"].as_array().unwrap().len());
+    assert!(lp["top_logprobs"][0].as_object().unwrap().len() <= 2);
+
+    for (path, bad) in [
+        ("/v1/chat/completions", json!({"top_logprobs": 3})),
+        (
+            "/v1/chat/completions",
+            json!({"logprobs": true, "top_logprobs": 21}),
+        ),
+        ("/v1/completions", json!({"logprobs": 6})),
+    ] {
+        let mut body = if path == "/v1/completions" {
+            json!({"model": server.model, "prompt": "Hi", "max_tokens": 2})
+        } else {
+            server.chat_body("Hi", 2)
+        };
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let response = server.post(path, &body).await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}

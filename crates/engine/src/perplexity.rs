@@ -1,0 +1,221 @@
+//! The perplexity of a text, scored the way llama.cpp's `llama-perplexity`
+//! scores it, so the two engines can be compared on the same file and text:
+//!
+//! - the whole text is tokenized once (BOS first when the model wants one);
+//! - it is cut into non-overlapping windows of `context` tokens (a partial
+//!   last window is dropped), each run from an empty cache;
+//! - the first token of each window is replaced by BOS when the model adds one;
+//! - only the second half of each window is scored: the logits at positions
+//!   `context/2 .. context-1` against the tokens that follow them, so every
+//!   scored token has at least half a window before it.
+//!
+//! The negative log-likelihood is summed in f64 over an exact log-softmax of
+//! the full vocabulary.
+
+use candle_core::Tensor;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::EngineError;
+use crate::generate::PREFILL_CHUNK;
+use crate::models::Model;
+
+/// How to score a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerplexityOptions {
+    /// Window length in tokens (llama.cpp's `--ctx-size`).
+    pub context: usize,
+    /// Score at most this many windows (llama.cpp's `--chunks`).
+    pub max_chunks: Option<usize>,
+}
+
+/// The result of [`crate::Engine::perplexity`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Perplexity {
+    /// `exp` of the mean negative log-likelihood of the scored tokens.
+    pub ppl: f64,
+    /// Its standard error, computed as llama.cpp prints it after `+/-`.
+    pub ppl_stderr: f64,
+    /// Tokens in the whole text.
+    pub tokens: usize,
+    /// Windows scored.
+    pub chunks: usize,
+    /// Window length.
+    pub context: usize,
+    /// Tokens scored (`chunks * (context - 1 - context / 2)`).
+    pub scored: usize,
+}
+
+/// Progress of a scoring run, as llama.cpp prints it (`[1]12.34,[2]…`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChunkScored {
+    /// 1-based number of the window just scored.
+    pub chunk: usize,
+    /// Of how many.
+    pub of: usize,
+    /// The running estimate over the windows so far.
+    pub ppl: f64,
+}
+
+/// Running sums of the negative log-likelihood.
+#[derive(Debug, Default)]
+struct Nll {
+    sum: f64,
+    sum_sq: f64,
+    count: usize,
+}
+
+impl Nll {
+    fn add(&mut self, nll: f64) {
+        self.sum += nll;
+        self.sum_sq += nll * nll;
+        self.count += 1;
+    }
+
+    fn ppl(&self) -> f64 {
+        (self.sum / self.count.max(1) as f64).exp()
+    }
+
+    /// The standard error of the perplexity (the delta method on the mean).
+    fn stderr(&self) -> f64 {
+        if self.count < 2 {
+            return 0.0;
+        }
+        let n = self.count as f64;
+        let mean = self.sum / n;
+        let var = self.sum_sq / n - mean * mean;
+        if var > 0.0 {
+            (var / (n - 1.0)).sqrt() * mean.exp()
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Scores `tokens` (the whole text, already tokenized) on `model`, whose cache
+/// it empties. `bos` is the model's BOS when it adds one.
+pub(crate) fn score(
+    model: &mut dyn Model,
+    tokens: &[u32],
+    bos: Option<u32>,
+    options: PerplexityOptions,
+    cancel: &CancellationToken,
+    on_chunk: &mut dyn FnMut(ChunkScored),
+) -> Result<Perplexity, EngineError> {
+    let context = options.context;
+    if context < 4 {
+        return Err(EngineError::InvalidRequest(format!(
+            "a perplexity window of {context} tokens is too short (at least 4)"
+        )));
+    }
+    let available = tokens.len() / context;
+    if available == 0 {
+        return Err(EngineError::InvalidRequest(format!(
+            "the text is {} tokens, shorter than one window of {context}",
+            tokens.len()
+        )));
+    }
+    let chunks = options.max_chunks.map_or(available, |k| k.min(available));
+    if chunks == 0 {
+        return Err(EngineError::InvalidRequest(
+            "at least one chunk must be scored".into(),
+        ));
+    }
+    let first = context / 2;
+    let mut nll = Nll::default();
+    let result = (|| {
+        for chunk in 0..chunks {
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let window = &tokens[chunk * context..(chunk + 1) * context];
+            let mut input = window.to_vec();
+            if let Some(bos) = bos {
+                input[0] = bos;
+            }
+            model.truncate_cache(0);
+            let mut pos = 0;
+            for batch in input.chunks(PREFILL_CHUNK) {
+                let end = pos + batch.len();
+                // Rows wanted from this batch: positions first..context-1.
+                let from = pos.max(first);
+                let to = end.min(context - 1);
+                if from < to {
+                    let logits = model.forward_tail(batch, pos, end - from)?;
+                    for p in from..to {
+                        let row = logits.get(p - from)?;
+                        nll.add(-log_softmax_at(&row, window[p + 1])?);
+                    }
+                } else {
+                    model.forward_tail(batch, pos, 1)?;
+                }
+                pos = end;
+            }
+            on_chunk(ChunkScored {
+                chunk: chunk + 1,
+                of: chunks,
+                ppl: nll.ppl(),
+            });
+        }
+        Ok(())
+    })();
+    model.truncate_cache(0);
+    result?;
+    Ok(Perplexity {
+        ppl: nll.ppl(),
+        ppl_stderr: nll.stderr(),
+        tokens: tokens.len(),
+        chunks,
+        context,
+        scored: nll.count,
+    })
+}
+
+/// `log softmax(logits)[token]`, in f64 over the whole row.
+pub(crate) fn log_softmax_at(logits: &Tensor, token: u32) -> Result<f64, EngineError> {
+    let row: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+    let Some(&picked) = row.get(token as usize) else {
+        return Err(EngineError::InvalidRequest(format!(
+            "token id {token} is outside the logits of {} entries",
+            row.len()
+        )));
+    };
+    Ok(f64::from(picked) - log_sum_exp(&row))
+}
+
+/// `log(sum(exp(x)))`, shifted by the maximum so it cannot overflow.
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = f64::from(max);
+    let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+    max + sum.ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_sum_exp_is_exact_on_small_rows_and_does_not_overflow() {
+        let row = [0.0f32, 0.0, 0.0, 0.0];
+        assert!((log_sum_exp(&row) - 4f64.ln()).abs() < 1e-12);
+        let big = [1000.0f32, 1000.0];
+        assert!((log_sum_exp(&big) - (1000.0 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn stderr_follows_the_spread_of_the_nll() {
+        let mut same = Nll::default();
+        for _ in 0..10 {
+            same.add(2.0);
+        }
+        assert!((same.ppl() - 2f64.exp()).abs() < 1e-12);
+        assert_eq!(same.stderr(), 0.0);
+        let mut spread = Nll::default();
+        for x in [1.0, 3.0, 1.0, 3.0] {
+            spread.add(x);
+        }
+        // mean 2, variance 1, n 4: sqrt(1/3) * e^2.
+        assert!((spread.stderr() - (1.0f64 / 3.0).sqrt() * 2f64.exp()).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,121 @@
+//! `cargo xtask perplexity`: Hearth's `hearth perplexity` against llama.cpp's
+//! `llama-perplexity` on the same GGUF, the same text and the same window, for
+//! each test model (or the files given). Prints a table with the ratio and
+//! fails when a ratio is outside the tolerance (1%).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, exec, fetch, llama_cpp, target_dir};
+
+/// How far apart the two perplexities may be.
+const TOLERANCE: f64 = 0.01;
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// GGUF files to score (default: the test models).
+    #[arg(short, long = "model")]
+    models: Vec<PathBuf>,
+    /// The text (default: the GPL-3 text every Debian ships).
+    #[arg(short = 'f', long, default_value = "/usr/share/common-licenses/GPL-3")]
+    file: PathBuf,
+    /// Window length in tokens.
+    #[arg(long, default_value_t = 512)]
+    ctx: usize,
+    /// Windows scored.
+    #[arg(long, default_value_t = 8)]
+    chunks: usize,
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let models = if args.models.is_empty() {
+        fetch::fetch_all()?;
+        hearth_testkit::models::ALL
+            .iter()
+            .map(|m| m.path())
+            .collect()
+    } else {
+        args.models.clone()
+    };
+    let llama = llama_cpp::ensure(None)?.join("build/bin/llama-perplexity");
+    exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
+    let hearth = target_dir().join("release/hearth");
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+
+    println!(
+        "text {} | ctx {} | chunks {} | threads {threads}",
+        args.file.display(),
+        args.ctx,
+        args.chunks
+    );
+    println!("| model | Hearth PPL | llama.cpp PPL | ratio |");
+    println!("|---|---|---|---|");
+    let mut failed = Vec::new();
+    for model in &models {
+        let ours = hearth_ppl(&hearth, model, args)?;
+        let theirs = llama_ppl(&llama, model, args, threads)?;
+        let ratio = ours / theirs;
+        let name = model.file_name().unwrap_or_default().to_string_lossy();
+        println!("| {name} | {ours:.4} | {theirs:.4} | {ratio:.4} |");
+        if (ratio - 1.0).abs() > TOLERANCE {
+            failed.push(name.into_owned());
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "perplexity differs from llama.cpp's by more than {}% for: {}",
+            TOLERANCE * 100.0,
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn hearth_ppl(hearth: &Path, model: &Path, args: &Args) -> Result<f64> {
+    let out = Command::new(hearth)
+        .arg("perplexity")
+        .arg("-m")
+        .arg(model)
+        .arg("-f")
+        .arg(&args.file)
+        .args(["--ctx", &args.ctx.to_string()])
+        .args(["--chunks", &args.chunks.to_string(), "--json"])
+        .output()
+        .context("cannot run hearth perplexity")?;
+    if !out.status.success() {
+        bail!(
+            "hearth perplexity failed on {}: {}",
+            model.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("hearth perplexity printed no JSON")?;
+    json["ppl"]
+        .as_f64()
+        .context("hearth perplexity's JSON has no ppl")
+}
+
+fn llama_ppl(llama: &Path, model: &Path, args: &Args, threads: usize) -> Result<f64> {
+    let out = Command::new(llama)
+        .arg("-m")
+        .arg(model)
+        .arg("-f")
+        .arg(&args.file)
+        .args(["-c", &args.ctx.to_string()])
+        .args(["--chunks", &args.chunks.to_string()])
+        .args(["-t", &threads.to_string()])
+        .output()
+        .context("cannot run llama-perplexity")?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    // "Final estimate: PPL = 18.3746 +/- 1.38172"
+    log.lines()
+        .find_map(|line| {
+            let rest = line.split("Final estimate: PPL = ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .with_context(|| format!("llama-perplexity gave no estimate for {}", model.display()))
+}
