@@ -2,8 +2,8 @@
 //!
 //! Memory needed = weights (the file size: the engine maps the file) + KV cache
 //! for the chosen context + overhead. The KV cache is
-//! `layers × ctx × kv_heads × head_dim × 2 (K and V) × 4 bytes` (the engine
-//! keeps it in f32). Without a header (a file not downloaded yet) the K+V
+//! `layers × ctx × kv_heads × head_dim × 2 (K and V) × 2 bytes` (the engine
+//! keeps it in f16 on the CPU, hearth-engine's `KvCache`). Without a header (a file not downloaded yet) the K+V
 //! elements per token are approximated from the parameter count, itself
 //! approximated from the file size and the quantisation's bits per weight:
 //! `kv_elements ≈ 16384 × max(params / 1e9, 0.25)^0.67`, which matches
@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::HubError;
 use crate::gguf::ModelShape;
 
-const KV_BYTES_PER_ELEMENT: u64 = 4;
+/// f16, as the CPU engine stores its keys and values.
+const KV_BYTES_PER_ELEMENT: u64 = 2;
 const OVERHEAD_BASE: u64 = 200 * 1024 * 1024;
 const BANDWIDTH_FILE: &str = "machine.json";
 
