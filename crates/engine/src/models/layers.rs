@@ -412,8 +412,13 @@ impl Rotary {
             return rope(x);
         }
         // Partial rotary: only the first `dim` dimensions of each head turn.
+        // Both halves contiguous, so the result is too (candle concatenates
+        // views through transposes): the one-token attention kernel reads it
+        // as a plain buffer.
         let turned = rope(&x.narrow(D::Minus1, 0, self.dim)?.contiguous()?)?;
-        let rest = x.narrow(D::Minus1, self.dim, head_dim - self.dim)?;
+        let rest = x
+            .narrow(D::Minus1, self.dim, head_dim - self.dim)?
+            .contiguous()?;
         Tensor::cat(&[&turned, &rest], D::Minus1)
     }
 }
@@ -527,5 +532,44 @@ impl CustomOp2 for GatedAct {
             Activation::GeluTanh => hearth_kernels::gelu_tanh_mul(gate, up, &mut out),
         }
         Ok((CpuStorage::F32(out), gate_layout.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_rotary_turns_the_first_dims_and_gives_a_contiguous_tensor() {
+        let spec = RopeSpec {
+            dim: 4,
+            base: 10000.0,
+            linear_factor: 1.0,
+            freq_factors: None,
+            layout: RopeLayout::Halves,
+        };
+        let rotary = Rotary::new(&spec, 16, &Device::Cpu).unwrap();
+        let x = Tensor::arange(0f32, 2.0 * 6.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 2, 1, 6))
+            .unwrap();
+        let y = rotary.apply(&x, 3).unwrap();
+        assert!(
+            y.is_contiguous(),
+            "the one-token attention reads it as a buffer"
+        );
+        let (x, y) = (
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        for head in 0..2 {
+            let at = head * 6;
+            assert_eq!(
+                y[at + 4..at + 6],
+                x[at + 4..at + 6],
+                "the rest is untouched"
+            );
+            assert_ne!(y[at..at + 4], x[at..at + 4], "the rotary part turned");
+        }
     }
 }

@@ -1,0 +1,159 @@
+"""Random-weight GGUF files with the real tensor names, shapes and metadata of
+the model families Hearth claims, scaled down (few layers, narrow) but keeping
+each family's head size, grouped-query ratio and rope variant.
+
+Run by `cargo xtask verify-models` in a venv with the `gguf` package (llama.cpp's
+own writer) and numpy:
+
+    python make_model.py SHAPE TOKENIZER.gguf OUT.gguf
+
+The tokenizer (and its metadata) is copied from TOKENIZER.gguf, so text is real.
+Weights are scaled so the logits are peaked like a trained model's (a standard
+deviation of about 4 nats), not flat.
+"""
+
+import math
+import sys
+
+import numpy as np
+import gguf
+
+# name: (arch, layers, d_model, heads, kv_heads, head_dim, ffn, extra)
+SHAPES = {
+    # Llama 3.2 1B: head 64, 32/8 heads, llama3 rope scaling (factor 32).
+    "llama-3.2-1b": ("llama", 2, 512, 8, 2, 64, 1024, {"rope_base": 500000.0, "llama3_factor": 32.0}),
+    # Llama 3.1 8B: head 128, 32/8 heads, llama3 rope scaling (factor 8).
+    "llama-3.1-8b": ("llama", 2, 512, 4, 1, 128, 1024, {"rope_base": 500000.0, "llama3_factor": 8.0}),
+    # Mistral 7B v0.3: head 128, 32/8 heads, rope base 1e6, no scaling.
+    "mistral-7b-v0.3": ("llama", 2, 512, 4, 1, 128, 1024, {"rope_base": 1000000.0}),
+    # Qwen2.5 0.5B: head 64, 14/2 heads, width 896 (not a multiple of 256), q/k/v biases.
+    "qwen2.5-0.5b": ("qwen2", 2, 448, 7, 1, 64, 1024, {"rope_base": 1000000.0, "qkv_bias": True}),
+    # Qwen3 0.6B: head 128 wider than width / heads, 16/8 heads, q/k norms.
+    "qwen3-0.6b": ("qwen3", 2, 256, 4, 2, 128, 768, {"rope_base": 1000000.0, "qk_norm": True}),
+    # Gemma 3 1B: head 256, 4/1 heads, sliding window (short here: 32) on five
+    # layers of six, tied and scaled embeddings, q/k norms, post norms.
+    "gemma-3-1b": ("gemma3", 6, 512, 2, 1, 256, 1024, {"rope_base": 1000000.0, "window": 32}),
+    # Phi-3.5-mini: head 96, 32/32 heads, fused qkv and gate/up.
+    "phi-3.5-mini": ("phi3", 2, 384, 4, 4, 96, 512, {"rope_base": 10000.0}),
+    # Phi-4-mini: head 128, 24/8 heads, partial rotary (96 of 128), fused qkv and gate/up.
+    "phi-4-mini": ("phi3", 2, 384, 3, 1, 128, 512, {"rope_base": 10000.0, "rope_dims": 96}),
+}
+
+CONTEXT = 4096
+
+
+def llama3_rope_factors(head_dim, base, factor):
+    """The `rope_freqs` tensor llama.cpp's converter writes for llama3 scaling."""
+    low_freq_factor, high_freq_factor, old_ctx = 1.0, 4.0, 8192
+    low_wavelen = old_ctx / low_freq_factor
+    high_wavelen = old_ctx / high_freq_factor
+    factors = []
+    for i in range(0, head_dim, 2):
+        freq = 1.0 / (base ** (i / head_dim))
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wavelen:
+            factors.append(1.0)
+        elif wavelen > low_wavelen:
+            factors.append(factor)
+        else:
+            smooth = (old_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            factors.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(factors, dtype=np.float32)
+
+
+def main():
+    shape_name, tokenizer_path, out_path = sys.argv[1:4]
+    arch, layers, d, heads, kv, hd, ffn, extra = SHAPES[shape_name]
+    rng = np.random.default_rng(sum(map(ord, shape_name)))
+    src = gguf.GGUFReader(tokenizer_path)
+    vocab = len(src.fields["tokenizer.ggml.tokens"].data)
+
+    w = gguf.GGUFWriter(out_path, arch)
+    w.add_name(f"random {shape_name}")
+    w.add_context_length(CONTEXT)
+    w.add_embedding_length(d)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(ffn)
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv)
+    w.add_key_length(hd)
+    w.add_value_length(hd)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_rope_freq_base(extra["rope_base"])
+    w.add_rope_dimension_count(extra.get("rope_dims", hd))
+    w.add_vocab_size(vocab)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    if "window" in extra:
+        w.add_sliding_window(extra["window"])
+    for key, field in src.fields.items():
+        if not key.startswith("tokenizer."):
+            continue
+        value = field.contents()
+        vtype = field.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            w.add_array(key, value)
+        elif vtype == gguf.GGUFValueType.STRING:
+            w.add_string(key, value)
+        elif vtype == gguf.GGUFValueType.BOOL:
+            w.add_bool(key, value)
+        elif vtype == gguf.GGUFValueType.UINT32:
+            w.add_uint32(key, value)
+        elif vtype == gguf.GGUFValueType.INT32:
+            w.add_int32(key, value)
+        elif vtype == gguf.GGUFValueType.FLOAT32:
+            w.add_float32(key, value)
+
+    def matrix(rows, cols, std):
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(np.float16)
+
+    def norm(n):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    def add(name, array):
+        w.add_tensor(name, array)
+
+    logit_std = 4.0
+    tied = arch == "gemma3"
+    add("token_embd.weight", matrix(vocab, d, logit_std / math.sqrt(d) if tied else 1.0))
+    add("output_norm.weight", norm(d))
+    if not tied:
+        add("output.weight", matrix(vocab, d, logit_std / math.sqrt(d)))
+    if "llama3_factor" in extra:
+        add("rope_freqs.weight", llama3_rope_factors(hd, extra["rope_base"], extra["llama3_factor"]))
+    q, kvd = heads * hd, kv * hd
+    for i in range(layers):
+        b = f"blk.{i}."
+        add(b + "attn_norm.weight", norm(d))
+        if arch == "phi3":
+            add(b + "attn_qkv.weight", matrix(q + 2 * kvd, d, 1 / math.sqrt(d)))
+        else:
+            add(b + "attn_q.weight", matrix(q, d, 1 / math.sqrt(d)))
+            add(b + "attn_k.weight", matrix(kvd, d, 1 / math.sqrt(d)))
+            add(b + "attn_v.weight", matrix(kvd, d, 1 / math.sqrt(d)))
+        if extra.get("qkv_bias"):
+            add(b + "attn_q.bias", (0.1 * rng.standard_normal(q)).astype(np.float32))
+            add(b + "attn_k.bias", (0.1 * rng.standard_normal(kvd)).astype(np.float32))
+            add(b + "attn_v.bias", (0.1 * rng.standard_normal(kvd)).astype(np.float32))
+        if extra.get("qk_norm") or arch == "gemma3":
+            add(b + "attn_q_norm.weight", norm(hd))
+            add(b + "attn_k_norm.weight", norm(hd))
+        add(b + "attn_output.weight", matrix(d, q, 1 / math.sqrt(q)))
+        if arch == "gemma3":
+            add(b + "post_attention_norm.weight", norm(d))
+            add(b + "post_ffw_norm.weight", norm(d))
+        add(b + "ffn_norm.weight", norm(d))
+        if arch == "phi3":
+            add(b + "ffn_up.weight", matrix(2 * ffn, d, 1 / math.sqrt(d)))
+        else:
+            add(b + "ffn_gate.weight", matrix(ffn, d, 1 / math.sqrt(d)))
+            add(b + "ffn_up.weight", matrix(ffn, d, 1 / math.sqrt(d)))
+        add(b + "ffn_down.weight", matrix(d, ffn, 1 / math.sqrt(ffn)))
+
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+if __name__ == "__main__":
+    main()
