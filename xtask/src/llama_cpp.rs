@@ -2,7 +2,8 @@
 //! --vs-llama-cpp`. llama.cpp is not vendored or fetched from GitHub: the PyPI
 //! package `llama-cpp-python` ships its sources (`vendor/llama.cpp` in the
 //! sdist), which pip can download here. Built natively (`GGML_NATIVE=ON`,
-//! Release), `llama-bench`, `llama-completion` and `llama-perplexity` only.
+//! Release), `llama-bench`, `llama-completion`, `llama-perplexity` and
+//! `llama-quantize` only.
 //! Idempotent.
 
 use std::path::PathBuf;
@@ -23,7 +24,12 @@ pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
 }
 
 /// The targets this build makes.
-const TARGETS: [&str; 3] = ["llama-bench", "llama-completion", "llama-perplexity"];
+const TARGETS: [&str; 4] = [
+    "llama-bench",
+    "llama-completion",
+    "llama-perplexity",
+    "llama-quantize",
+];
 
 /// Builds llama.cpp in `dir` (default `~/.cache/hearth/llama.cpp`) unless its
 /// targets are there; returns the directory (binaries under `build/bin`).
