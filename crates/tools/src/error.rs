@@ -45,6 +45,11 @@ pub enum ToolsError {
         "MCP server `{server}` needs a bearer token in the environment variable {var}, which is not set"
     )]
     MissingToken { server: String, var: String },
+    /// The offline switch is on and the server is not on this machine.
+    #[error(
+        "MCP server `{server}` is not on this machine, and Hearth is offline (`hearth network online` allows it)"
+    )]
+    Offline { server: String },
     /// The server did not answer within the limit.
     #[error(
         "MCP server `{server}` did not answer {what} within {secs} s (it was stopped; the next use starts it again)"

@@ -80,6 +80,7 @@ pub struct McpHost {
     registry: Registry,
     limits: Limits,
     tokens: TokenLookup,
+    offline: bool,
     connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
 }
 
@@ -100,8 +101,16 @@ impl McpHost {
             registry,
             limits,
             tokens,
+            offline: false,
             connections: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// With the offline switch on, HTTP servers other than this machine's
+    /// are refused (stdio servers are local processes and still start).
+    pub fn offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
     }
 
     /// The registry this host reads.
@@ -266,6 +275,11 @@ impl McpHost {
                 url,
                 bearer_token_env,
             } => {
+                if self.offline && !is_loopback_url(url) {
+                    return Err(ToolsError::Offline {
+                        server: server.to_owned(),
+                    });
+                }
                 let mut transport_config =
                     StreamableHttpClientTransportConfig::with_uri(url.as_str());
                 if let Some(var) = bearer_token_env {
@@ -322,7 +336,7 @@ impl McpHost {
             },
             None => ToolsError::Connect {
                 server: server.to_owned(),
-                reason: err.to_string(),
+                reason: root_cause(&err),
             },
         }
     }
@@ -372,9 +386,68 @@ async fn start_failed(
             what: "its start",
             stderr: watch.stderr_tail().await,
         },
+        (ClientInitializeError::TransportError { error, .. }, _) => ToolsError::Connect {
+            server: server.to_owned(),
+            reason: root_cause(error),
+        },
         _ => ToolsError::Connect {
             server: server.to_owned(),
-            reason: err.to_string().chars().take(500).collect(),
+            reason: root_cause(err),
         },
+    }
+}
+
+/// The innermost cause of `err` ("Connection refused (os error 111)"), not
+/// rmcp's wrapping of it (which names its transport types).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = err;
+    while let Some(source) = deepest.source() {
+        deepest = source;
+    }
+    deepest.to_string().chars().take(500).collect()
+}
+
+/// Whether `url` names this machine (`localhost`, `127.x.x.x`, `[::1]`).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials before `@` do not name the host.
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn loopback_urls_are_told_apart_from_the_rest() {
+        for url in [
+            "http://127.0.0.1:3001/mcp",
+            "http://localhost/mcp",
+            "https://[::1]:8443/mcp",
+            "http://127.8.0.1",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://mcp.example.com/mcp",
+            "http://127.0.0.1.example.com/",
+            "http://localhost@evil.example/",
+            "http://10.0.0.1:3001/mcp",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
     }
 }

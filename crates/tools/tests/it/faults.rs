@@ -150,8 +150,35 @@ async fn an_http_server_that_is_not_there_is_a_connect_error() {
         short_limits(),
     );
     let err = t.host.list_tools("gone").await.unwrap_err();
-    assert!(
-        matches!(err, ToolsError::Connect { .. } | ToolsError::Timeout { .. }),
-        "{err}"
-    );
+    let ToolsError::Connect { reason, .. } = &err else {
+        panic!("expected a connect error, got {err}")
+    };
+    // The cause, not rmcp's type names.
+    assert!(!reason.contains("rmcp::"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_offline_switch_refuses_remote_http_servers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = hearth_tools::Registry::in_home(dir.path());
+    registry
+        .add(McpServerConfig::http(
+            "remote",
+            "https://mcp.example.com/mcp",
+        ))
+        .unwrap();
+    registry
+        .add(McpServerConfig::http("local", "http://127.0.0.1:9/mcp"))
+        .unwrap();
+    let host = hearth_tools::McpHost::new(
+        registry,
+        short_limits(),
+        std::sync::Arc::new(|_: &str| None),
+    )
+    .offline(true);
+    let err = host.list_tools("remote").await.unwrap_err();
+    assert!(matches!(err, ToolsError::Offline { .. }), "{err}");
+    // This machine's server is tried (and is not there).
+    let err = host.list_tools("local").await.unwrap_err();
+    assert!(matches!(err, ToolsError::Connect { .. }), "{err}");
 }
