@@ -119,8 +119,14 @@ impl McpHost {
     }
 
     /// The tools `server` offers (starting it if needed).
+    /// Asks the server each time; [`McpHost::call`] checks arguments against
+    /// the list last fetched on the same connection.
     pub async fn list_tools(&self, server: &str) -> Result<Vec<ToolSpec>, ToolsError> {
         let conn = self.connection(server).await?;
+        conn.tools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         Ok(self.tools_of(server, &conn).await?.as_ref().clone())
     }
 
@@ -278,6 +284,14 @@ impl McpHost {
                 if self.offline && !is_loopback_url(url) {
                     return Err(ToolsError::Offline {
                         server: server.to_owned(),
+                    });
+                }
+                if url.starts_with("https://") {
+                    // rmcp's HTTP client comes without a TLS stack here (see the
+                    // workspace manifest); a plain refusal beats a cryptic one.
+                    return Err(ToolsError::InvalidConfig {
+                        name: server.to_owned(),
+                        reason: "https:// MCP servers are not supported yet (only http://, e.g. a server on this machine)".to_owned(),
                     });
                 }
                 let mut transport_config =

@@ -177,8 +177,36 @@ async fn the_offline_switch_refuses_remote_http_servers_only() {
     )
     .offline(true);
     let err = host.list_tools("remote").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ToolsError::Offline { .. } | ToolsError::InvalidConfig { .. }
+        ),
+        "{err}"
+    );
+    registry_add_http(&host, "plain-remote", "http://mcp.example.com/mcp");
+    let err = host.list_tools("plain-remote").await.unwrap_err();
     assert!(matches!(err, ToolsError::Offline { .. }), "{err}");
     // This machine's server is tried (and is not there).
     let err = host.list_tools("local").await.unwrap_err();
     assert!(matches!(err, ToolsError::Connect { .. }), "{err}");
+}
+
+fn registry_add_http(host: &hearth_tools::McpHost, name: &str, url: &str) {
+    host.registry()
+        .add(McpServerConfig::http(name, url))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn https_servers_are_refused_plainly_for_now() {
+    let t = host_with(
+        vec![McpServerConfig::http("tls", "https://127.0.0.1:9/mcp")],
+        short_limits(),
+    );
+    let err = t.host.list_tools("tls").await.unwrap_err();
+    assert!(
+        matches!(&err, ToolsError::InvalidConfig { reason, .. } if reason.contains("https")),
+        "{err}"
+    );
 }
