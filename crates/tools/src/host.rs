@@ -81,8 +81,12 @@ pub struct McpHost {
     limits: Limits,
     tokens: TokenLookup,
     offline: bool,
-    connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    /// One slot per server, each with its own lock: a slow start holds up
+    /// only the users of that server.
+    connections: Mutex<HashMap<String, Slot>>,
 }
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Connection>>>>;
 
 impl fmt::Debug for McpHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,7 +106,7 @@ impl McpHost {
             limits,
             tokens,
             offline: false,
-            connections: tokio::sync::Mutex::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
         }
     }
 
@@ -189,10 +193,15 @@ impl McpHost {
 
     /// Stops every running server.
     pub async fn shutdown(&self) {
-        let all: Vec<_> = self.connections.lock().await.drain().collect();
-        for (name, conn) in all {
+        let all: Vec<_> = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        for (name, slot) in all {
             tracing::debug!(server = %name, "stopping MCP server");
-            drop(conn);
+            slot.lock().await.take();
         }
     }
 
@@ -237,18 +246,27 @@ impl McpHost {
 
     /// The live connection to `server`, started (or restarted) if needed.
     async fn connection(&self, server: &str) -> Result<Arc<Connection>, ToolsError> {
-        let mut connections = self.connections.lock().await;
-        if let Some(conn) = connections.get(server) {
+        let slot = self.slot(server);
+        let mut live = slot.lock().await;
+        if let Some(conn) = live.as_ref() {
             if conn.is_alive() {
                 return Ok(Arc::clone(conn));
             }
             tracing::info!(server, "MCP server has stopped; starting it again");
-            connections.remove(server);
+            live.take();
         }
         let config = self.registry.get(server)?;
         let conn = Arc::new(self.start(&config).await?);
-        connections.insert(server.to_owned(), Arc::clone(&conn));
+        *live = Some(Arc::clone(&conn));
         Ok(conn)
+    }
+
+    fn slot(&self, server: &str) -> Slot {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(connections.entry(server.to_owned()).or_default())
     }
 
     async fn start(&self, config: &McpServerConfig) -> Result<Connection, ToolsError> {
@@ -373,12 +391,10 @@ impl McpHost {
 
     /// Drops `conn` from the live set (unless it was already replaced).
     async fn forget(&self, server: &str, conn: &Arc<Connection>) {
-        let mut connections = self.connections.lock().await;
-        if connections
-            .get(server)
-            .is_some_and(|live| Arc::ptr_eq(live, conn))
-        {
-            connections.remove(server);
+        let slot = self.slot(server);
+        let mut live = slot.lock().await;
+        if live.as_ref().is_some_and(|l| Arc::ptr_eq(l, conn)) {
+            live.take();
         }
     }
 }
