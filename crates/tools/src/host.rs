@@ -380,7 +380,7 @@ impl McpHost {
         conn: &Arc<Connection>,
         what: &'static str,
     ) -> ToolsError {
-        tracing::warn!(server, "MCP server did not answer in time; stopping it");
+        tracing::debug!(server, "MCP server did not answer in time; stopping it");
         self.forget(server, conn).await;
         ToolsError::Timeout {
             server: server.to_owned(),

@@ -7,6 +7,12 @@
 //! server is stopped after the call timeout, a long result is cut (and says
 //! so), a server writing garbage is a clear [`ToolsError::Garbage`].
 //!
+//! Streamable-HTTP servers are reached with rmcp's own reqwest client, which
+//! is built here without TLS: `http://` only (servers on this machine, a
+//! LAN), `https://` is refused with a plain error, and hearth-net's proxy and
+//! CA settings do not apply yet. The offline switch ([`McpHost::offline`])
+//! refuses every HTTP server not on this machine.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_tools::ToolsError> {
 //! use std::sync::Arc;
