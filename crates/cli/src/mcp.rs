@@ -180,7 +180,7 @@ pub(crate) fn mcp(args: &McpArgs) -> Result<()> {
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&result)?)?;
             } else {
-                outln!("{}", result.text)?;
+                outln!("{}", printable(&result.text))?;
             }
             if result.is_error {
                 bail!("the tool `{tool}` reported an error");
@@ -282,9 +282,9 @@ fn print_tools(tools: &[ToolSpec]) -> Result<()> {
         noteln!("this server offers no tools");
     }
     for tool in tools {
-        outln!("{}", tool.name)?;
+        outln!("{}", printable(&tool.name))?;
         for line in tool.description.lines().filter(|l| !l.trim().is_empty()) {
-            outln!("    {}", line.trim_end())?;
+            outln!("    {}", printable(line.trim_end()))?;
         }
         let required: Vec<&str> = tool.input_schema["required"]
             .as_array()
@@ -310,11 +310,42 @@ fn print_tools(tools: &[ToolSpec]) -> Result<()> {
                     } else {
                         "?"
                     };
-                    format!("{name}{mark}: {ty}")
+                    format!("{}{mark}: {}", printable(name), printable(&ty))
                 })
                 .collect();
             outln!("    args: {}", args.join(", "))?;
         }
     }
     Ok(())
+}
+
+/// A server's words for the terminal: control characters (an escape sequence
+/// could rewrite what is on screen) shown escaped; lines and tabs kept.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_from_a_server_are_shown_escaped() {
+        assert_eq!(printable("plain\ttext\nnext"), "plain\ttext\nnext");
+        assert_eq!(printable("ok\u{1b}[2Jgone\r"), "ok\\u{1b}[2Jgone\\u{d}");
+    }
 }
