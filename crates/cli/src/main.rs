@@ -12,6 +12,7 @@ mod cloud;
 mod history;
 mod interrupt;
 mod keys;
+mod mcp;
 mod models;
 mod network;
 mod open;
@@ -88,6 +89,9 @@ enum Command {
     Router(cloud::RouterArgs),
     /// Replace e-mail addresses, numbers and your own words before text goes to a cloud model.
     Redaction(cloud::RedactionArgs),
+    /// MCP servers: add, list, rm, import (Claude Desktop), tools, call.
+    #[command(subcommand_required = true)]
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> Result<()> {
@@ -122,6 +126,7 @@ fn main() -> Result<()> {
         Command::Budget(args) => cloud::budget(&args),
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),
+        Command::Mcp(args) => mcp::mcp(&args),
     };
     out::quiet_on_closed_stdout(outcome)
 }

@@ -13,6 +13,7 @@ mod cloud;
 mod history;
 mod keys;
 mod library;
+mod mcp;
 mod network;
 mod serve;
 
