@@ -122,9 +122,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             };
             let row = check(&tools, &file, args);
             let verdict = match &row {
-                Ok(r) if (r.ratio - 1.0).abs() <= TOLERANCE && r.greedy == "same" => {
-                    "ok".to_owned()
-                }
+                Ok(r) if (r.ratio - 1.0).abs() <= TOLERANCE && r.greedy.agrees() => "ok".to_owned(),
                 Ok(_) => {
                     failed.push(format!("{shape} {ty}"));
                     "DIFFERS".to_owned()
@@ -193,12 +191,46 @@ fn quantize(tools: &Tools, base: &Path, out: &Path, ty: &str) -> Result<()> {
     Ok(())
 }
 
+/// How 24 greedy tokens compare.
+enum Greedy {
+    Same,
+    /// They part at token `at`, where Hearth's top two were `margin` nats
+    /// apart: below [`NEAR_TIE`] either engine's pick is a fair answer.
+    Parts {
+        at: usize,
+        margin: f32,
+    },
+}
+
+/// A top-1/top-2 margin (nats) below which two engines may pick differently.
+const NEAR_TIE: f32 = 0.1;
+
+impl Greedy {
+    fn agrees(&self) -> bool {
+        match self {
+            Self::Same => true,
+            Self::Parts { margin, .. } => *margin < NEAR_TIE,
+        }
+    }
+}
+
+impl std::fmt::Display for Greedy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Same => f.write_str("same"),
+            Self::Parts { at, margin } if *margin < NEAR_TIE => {
+                write!(f, "near-tie at token {at} (margin {margin:.3})")
+            }
+            Self::Parts { at, margin } => write!(f, "parts at token {at} (margin {margin:.3})"),
+        }
+    }
+}
+
 struct Row {
     ours: f64,
     theirs: f64,
     ratio: f64,
-    /// "same", or where the two greedy texts part.
-    greedy: String,
+    greedy: Greedy,
 }
 
 enum Refusal {
@@ -270,17 +302,13 @@ fn llama_ppl(tools: &Tools, file: &Path, args: &Args) -> Result<f64> {
         .context("llama-perplexity gave no estimate")
 }
 
-/// "same", or "parts at char N" (of Hearth's text).
-fn greedy(tools: &Tools, file: &Path) -> Result<String> {
+/// Hearth's and llama.cpp's greedy continuations of [`PROMPT`]; where they
+/// part, the margin between Hearth's top two tokens there (from
+/// `hearth run --logprobs 2`).
+fn greedy(tools: &Tools, file: &Path) -> Result<Greedy> {
     let ours = Command::new(&tools.hearth)
-        .args([
-            "run",
-            "--raw",
-            "--temperature",
-            "0",
-            "--max-tokens",
-            GREEDY_TOKENS,
-        ])
+        .args(["run", "--raw", "--temperature", "0", "--logprobs", "2"])
+        .args(["--max-tokens", GREEDY_TOKENS])
         .arg("-m")
         .arg(file)
         .arg(PROMPT)
@@ -296,17 +324,35 @@ fn greedy(tools: &Tools, file: &Path) -> Result<String> {
         .args(["-t", &tools.threads])
         .output()
         .context("cannot run llama-completion")?;
-    let ours = String::from_utf8_lossy(&ours.stdout);
+    let text = String::from_utf8_lossy(&ours.stdout);
     let theirs = String::from_utf8_lossy(&theirs.stdout);
     let theirs = theirs.strip_prefix(PROMPT).unwrap_or(&theirs);
-    let (ours, theirs) = (ours.trim_end(), theirs.trim_end());
-    if ours == theirs {
-        return Ok("same".into());
+    let (text, theirs) = (text.trim_end(), theirs.trim_end());
+    if text == theirs {
+        return Ok(Greedy::Same);
     }
-    let at = ours
+    let parted = text
         .chars()
         .zip(theirs.chars())
         .take_while(|(a, b)| a == b)
         .count();
-    Ok(format!("parts at char {at}"))
+    // The token whose text holds the first differing character.
+    let stderr = String::from_utf8_lossy(&ours.stderr);
+    let mut chars = 0;
+    for (at, line) in stderr.lines().filter(|l| l.starts_with('{')).enumerate() {
+        let token: serde_json::Value = serde_json::from_str(line)?;
+        chars += token["token"].as_str().map_or(0, |t| t.chars().count());
+        if chars > parted {
+            let top = |i: usize| token["top"][i][1].as_f64().unwrap_or(f64::NAN) as f32;
+            return Ok(Greedy::Parts {
+                at,
+                margin: top(0) - top(1),
+            });
+        }
+    }
+    // llama.cpp went on where Hearth stopped (or the other way round).
+    Ok(Greedy::Parts {
+        at: stderr.lines().filter(|l| l.starts_with('{')).count(),
+        margin: f32::INFINITY,
+    })
 }

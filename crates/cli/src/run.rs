@@ -40,7 +40,8 @@ pub(crate) struct Args {
     json: bool,
 
     /// Print each generated token's log-probability and its N most likely
-    /// alternatives (0-20) to stderr after the answer (local models only).
+    /// alternatives (0-20) to stderr after the answer, one JSON line per token
+    /// (local models only).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=20),
           conflicts_with_all = ["policy", "fallback"])]
     logprobs: Option<u8>,
@@ -141,17 +142,17 @@ fn stream_answer(
     }
 }
 
-/// One line per generated token on stderr: its log-probability, the token
-/// (escaped, so spaces and newlines show) and the alternatives.
+/// One JSON line per generated token on stderr, for people and scripts alike:
+/// `{"token": "L", "logprob": -1.8953, "top": [["L", -1.8953], ["The", -1.9309]]}`.
 fn print_logprobs(tokens: &[TokenLogprob]) {
-    noteln!("logprob   token  [alternatives]");
     for t in tokens {
-        let top: Vec<String> = t
+        let top: Vec<(&str, f32)> = t
             .top
             .iter()
-            .map(|a| format!("{:?} {:.4}", a.token, a.logprob))
+            .map(|a| (a.token.as_str(), a.logprob))
             .collect();
-        noteln!("{:>8.4}  {:?}  [{}]", t.logprob, t.token, top.join(", "));
+        let line = serde_json::json!({"token": t.token, "logprob": t.logprob, "top": top});
+        noteln!("{line}");
     }
 }
 

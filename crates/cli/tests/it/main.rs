@@ -321,21 +321,18 @@ fn run_prints_logprobs_on_stderr_when_asked() {
         !stdout.contains("logprob"),
         "stdout is the answer: {stdout}"
     );
-    let lines: Vec<&str> = stderr
+    let lines: Vec<serde_json::Value> = stderr
         .lines()
-        .skip_while(|l| !l.starts_with("logprob"))
-        .skip(1)
-        .take_while(|l| !l.starts_with('['))
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 4, "one line per token: {stderr}");
-    for line in lines {
-        let logprob: f32 = line.split_whitespace().next().unwrap().parse().unwrap();
-        assert!(logprob <= 0.0, "{line}");
-        assert_eq!(
-            line.matches(", ").count() + 1,
-            2,
-            "two alternatives: {line}"
-        );
+    let text: String = lines.iter().map(|l| l["token"].as_str().unwrap()).collect();
+    assert_eq!(text, stdout.trim_end_matches('\n'));
+    for line in &lines {
+        assert!(line["logprob"].as_f64().unwrap() <= 0.0, "{line}");
+        assert_eq!(line["top"].as_array().unwrap().len(), 2, "{line}");
+        assert_eq!(line["top"][0][0], line["token"], "greedy: {line}");
     }
     let out = hearth()
         .args(["run", "--logprobs", "21", "-m"])
