@@ -69,7 +69,9 @@ def main():
     vocab = len(src.fields["tokenizer.ggml.tokens"].data)
 
     w = gguf.GGUFWriter(out_path, arch)
-    w.add_name(f"random {shape_name}")
+    # Not "phi-3" / "phi3": llama.cpp patches the real Phi-3 vocabulary's
+    # special tokens when the name says so, and the copied vocabulary has none.
+    w.add_name("random weights, " + shape_name.replace("-", " "))
     w.add_context_length(CONTEXT)
     w.add_embedding_length(d)
     w.add_block_count(layers)
