@@ -9,6 +9,7 @@ mod args;
 mod bench;
 mod chat;
 mod cloud;
+mod docs;
 mod history;
 mod interrupt;
 mod keys;
@@ -85,6 +86,11 @@ enum Command {
     Router(cloud::RouterArgs),
     /// Replace e-mail addresses, numbers and your own words before text goes to a cloud model.
     Redaction(cloud::RedactionArgs),
+    /// Print sentence embeddings of texts as JSON.
+    Embed(docs::EmbedArgs),
+    /// Document collections: add, list, rm, search.
+    #[command(subcommand_required = true)]
+    Docs(docs::DocsArgs),
 }
 
 fn main() -> Result<()> {
@@ -118,6 +124,8 @@ fn main() -> Result<()> {
         Command::Budget(args) => cloud::budget(&args),
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),
+        Command::Embed(args) => docs::embed(&args),
+        Command::Docs(args) => docs::docs(&args),
     };
     out::quiet_on_closed_stdout(outcome)
 }

@@ -98,7 +98,7 @@ pub fn add_files(
             Err(e) => FileOutcome::Failed(e),
         };
         if let FileOutcome::Failed(e) = &outcome {
-            tracing::warn!(error = %e, "document skipped");
+            tracing::debug!(error = %e, "document skipped");
         }
         let report = FileReport {
             path: path.display().to_string(),
