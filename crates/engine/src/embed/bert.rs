@@ -177,11 +177,15 @@ impl Bert {
         // Single sequences: every token has type 0.
         let types = self.token_type.narrow(0, 0, 1)?.unsqueeze(0)?;
         let x = words.broadcast_add(&positions)?.broadcast_add(&types)?;
-        let mut x = self.embed_norm.forward(&x)?;
+        let x = self.embed_norm.forward(&x)?;
 
         // Padding keys get a large negative score, so softmax gives them ~0.
         let bias = ((mask.ones_like()? - mask)? * -1e4)?.reshape((batch, 1, 1, len))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
+        // Linear layers run on (batch * len, hidden): one large matrix product
+        // each instead of a batch of small ones.
+        let rows = batch * len;
+        let mut x = x.reshape((rows, hidden))?;
         for layer in &self.layers {
             let split = |t: Tensor| -> candle_core::Result<Tensor> {
                 t.reshape((batch, len, self.heads, self.head_dim))?
@@ -193,15 +197,13 @@ impl Bert {
             let v = split(layer.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((batch, len, hidden))?;
+            let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((rows, hidden))?;
             let attn = layer.attn_out.forward(&ctx)?;
             x = layer.attn_norm.forward(&(attn + &x)?)?;
             let ff = layer.down.forward(&layer.up.forward(&x)?.gelu_erf()?)?;
             x = layer.out_norm.forward(&(ff + &x)?)?;
         }
+        let x = x.reshape((batch, len, hidden))?;
         Ok(x)
     }
 }
