@@ -156,3 +156,18 @@ fn a_folder_is_walked_and_hidden_files_skipped() {
         .collect();
     assert_eq!(names, vec!["sub/x.md", "y.txt"]);
 }
+
+#[test]
+fn a_pdf_text_layer_is_read_and_a_pdf_without_one_is_named() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pdf");
+    let text = hearth_docs::extract_file(&data.join("text.pdf")).unwrap();
+    assert_eq!(text.kind, hearth_docs::DocKind::Pdf);
+    assert!(
+        text.text.contains("Sea otters hold hands"),
+        "{:?}",
+        text.text
+    );
+    let err = hearth_docs::extract_file(&data.join("scan.pdf")).unwrap_err();
+    assert!(matches!(err, DocError::PdfNoText { .. }), "{err}");
+    assert!(err.to_string().contains("no text layer"), "{err}");
+}
