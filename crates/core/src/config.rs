@@ -380,6 +380,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_embedding_model_is_the_variable_else_the_first_folder_in_models() {
+        let home = tempfile::tempdir().unwrap();
+        let mut config = Config::with_home(home.path());
+        assert_eq!(config.default_embed_model(), None);
+        for name in ["b-model", "a-model", "not-a-model"] {
+            let dir = config.models_dir().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            if name != "not-a-model" {
+                for f in [
+                    "config.json",
+                    "model.safetensors",
+                    "tokenizer.json",
+                    "modules.json",
+                ] {
+                    std::fs::write(dir.join(f), "{}").unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            config.default_embed_model(),
+            Some(config.models_dir().join("a-model"))
+        );
+        config.embed_model = Some(PathBuf::from("/elsewhere/minilm"));
+        assert_eq!(
+            config.default_embed_model(),
+            Some(PathBuf::from("/elsewhere/minilm"))
+        );
+    }
+
+    #[test]
     fn env_var_names_are_checked() {
         for good in ["OPENAI_API_KEY", "_x", "a1"] {
             assert!(is_env_var_name(good), "{good}");
