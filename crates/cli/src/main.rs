@@ -9,6 +9,7 @@ mod args;
 mod bench;
 mod chat;
 mod cloud;
+mod docs;
 mod history;
 mod interrupt;
 mod keys;
@@ -92,6 +93,11 @@ enum Command {
     /// MCP servers: add, list, rm, import (Claude Desktop), tools, call.
     #[command(subcommand_required = true)]
     Mcp(mcp::McpArgs),
+    /// Print sentence embeddings of texts as JSON.
+    Embed(docs::EmbedArgs),
+    /// Document collections: add, list, rm, search.
+    #[command(subcommand_required = true)]
+    Docs(docs::DocsArgs),
 }
 
 fn main() -> Result<()> {
@@ -129,6 +135,8 @@ fn main() -> Result<()> {
         Command::Router(args) => cloud::router(&args),
         Command::Redaction(args) => cloud::redaction(&args),
         Command::Mcp(args) => mcp::mcp(&args),
+        Command::Embed(args) => docs::embed(&args),
+        Command::Docs(args) => docs::docs(&args),
     };
     out::quiet_on_closed_stdout(outcome)
 }

@@ -142,6 +142,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         max_generation: (args.max_generation_secs > 0)
             .then(|| Duration::from_secs(args.max_generation_secs)),
         allow_model_dirs: args.allow_model_dirs.clone(),
+        embed_model: hearth_core::Config::from_env()?.default_embed_model(),
         ..ServerConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

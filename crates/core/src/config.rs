@@ -63,6 +63,9 @@ pub mod env {
     /// (a company that inspects HTTPS), in addition to the one in the
     /// settings.
     pub const CA_FILE: &str = "HEARTH_CA_FILE";
+    /// The sentence-embedding model (a sentence-transformers folder) for
+    /// `hearth embed`, `hearth docs` and `/v1/embeddings`, when none is named.
+    pub const EMBED_MODEL: &str = "HEARTH_EMBED_MODEL";
 }
 
 /// The proxy variables as the environment gave them. Their values may hold a
@@ -228,6 +231,8 @@ pub struct Config {
     pub proxy_env: ProxyEnv,
     /// `HEARTH_CA_FILE`: a CA file to trust besides the system's.
     pub ca_file: Option<PathBuf>,
+    /// `HEARTH_EMBED_MODEL`: the default sentence-embedding model folder.
+    pub embed_model: Option<PathBuf>,
 }
 
 impl Config {
@@ -259,6 +264,7 @@ impl Config {
             env_secrets: EnvSecrets::process(),
             proxy_env: ProxyEnv::from_env(),
             ca_file: non_empty_var(env::CA_FILE).map(PathBuf::from),
+            embed_model: non_empty_var(env::EMBED_MODEL).map(PathBuf::from),
         })
     }
 
@@ -276,6 +282,7 @@ impl Config {
             env_secrets: EnvSecrets::default(),
             proxy_env: ProxyEnv::default(),
             ca_file: None,
+            embed_model: None,
         }
     }
 
@@ -287,6 +294,22 @@ impl Config {
     /// Models Hearth downloaded or copied in, plus the library manifest.
     pub fn models_dir(&self) -> PathBuf {
         self.home.join("models")
+    }
+
+    /// The sentence-embedding model to use when none is named:
+    /// `HEARTH_EMBED_MODEL`, else the first sentence-transformers folder (by
+    /// name) in the models directory (where such folders are copied in).
+    pub fn default_embed_model(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.embed_model {
+            return Some(path.clone());
+        }
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.models_dir())
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| hearth_engine::is_embedding_model_dir(p))
+            .collect();
+        dirs.sort();
+        dirs.into_iter().next()
     }
 
     /// The root directory.
@@ -355,6 +378,36 @@ fn non_empty_var(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_embedding_model_is_the_variable_else_the_first_folder_in_models() {
+        let home = tempfile::tempdir().unwrap();
+        let mut config = Config::with_home(home.path());
+        assert_eq!(config.default_embed_model(), None);
+        for name in ["b-model", "a-model", "not-a-model"] {
+            let dir = config.models_dir().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            if name != "not-a-model" {
+                for f in [
+                    "config.json",
+                    "model.safetensors",
+                    "tokenizer.json",
+                    "modules.json",
+                ] {
+                    std::fs::write(dir.join(f), "{}").unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            config.default_embed_model(),
+            Some(config.models_dir().join("a-model"))
+        );
+        config.embed_model = Some(PathBuf::from("/elsewhere/minilm"));
+        assert_eq!(
+            config.default_embed_model(),
+            Some(PathBuf::from("/elsewhere/minilm"))
+        );
+    }
 
     #[test]
     fn env_var_names_are_checked() {

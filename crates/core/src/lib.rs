@@ -84,6 +84,8 @@ pub use config::{
 pub use cost::{Budget, Price};
 pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
+// Sentence embeddings (`/v1/embeddings`, `hearth embed`): the engine's encoder.
+pub use hearth_engine::{Embedder, Embeddings};
 pub use hearth_hub;
 pub use hearth_net;
 pub use hearth_providers;

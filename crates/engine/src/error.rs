@@ -75,6 +75,10 @@ pub enum EngineError {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
+    /// A folder that is not a sentence-transformers model Hearth can run.
+    #[error("{} is not a usable embedding model: {reason}", path.display())]
+    InvalidEmbeddingModel { path: PathBuf, reason: String },
+
     #[error("chat template: {0}")]
     Template(String),
 

@@ -25,6 +25,7 @@
 mod alloc;
 mod detok;
 mod device;
+mod embed;
 mod engine;
 mod error;
 mod generate;
@@ -39,6 +40,7 @@ mod tokenizer;
 mod vocab;
 
 pub use device::{DevicePreference, set_threads, threads};
+pub use embed::{Embedder, Embeddings, Pooling, cosine, is_embedding_model_dir};
 pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
 pub use error::EngineError;
 pub use generate::{

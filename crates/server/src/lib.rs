@@ -18,7 +18,8 @@
 //!   [`hearth_core::ApiSettings::store_conversations`].
 //!
 //! Routes: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions`,
-//! `POST /v1/completions` (JSON or server-sent events with `"stream": true`).
+//! `POST /v1/completions` (JSON or server-sent events with `"stream": true`),
+//! `POST /v1/embeddings` (see `embeddings.rs`).
 //! Errors have OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
 //!
 //! Safety (SECURITY.md has the threat model): a non-loopback address needs an
@@ -42,6 +43,7 @@
 //! # }
 //! ```
 
+mod embeddings;
 mod error;
 mod guard;
 mod keyfile;

@@ -119,7 +119,7 @@ pub(crate) async fn completions(Extract(state): Extract<Arc<State>>, request: Re
 /// The JSON body of a request: 415 unless it says it is JSON (a browser's
 /// form post or `text/plain` beacon never is), 413 when larger than the
 /// limit, 408 when the client takes too long to send it.
-async fn json_body(state: &State, request: Request) -> Result<Bytes, ApiError> {
+pub(crate) async fn json_body(state: &State, request: Request) -> Result<Bytes, ApiError> {
     if !is_json(request.headers()) {
         tracing::warn!(
             method = %request.method(),

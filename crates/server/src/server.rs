@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// Folders whose files clients may name by path as `model`; by default
     /// none: clients name library ids only.
     pub allow_model_dirs: Vec<PathBuf>,
+    /// The sentence-transformers folder `/v1/embeddings` serves (loaded on
+    /// its first request); none: the route answers 404.
+    pub embed_model: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(30),
             max_generation: Some(Duration::from_secs(600)),
             allow_model_dirs: Vec::new(),
+            embed_model: None,
         }
     }
 }
@@ -119,6 +123,9 @@ pub(crate) struct State {
     pub(crate) body_timeout: Duration,
     /// Longest a generation may run.
     pub(crate) max_generation: Option<Duration>,
+    /// `/v1/embeddings`: the model folder and, once loaded, the model.
+    pub(crate) embed_model: Option<PathBuf>,
+    pub(crate) embedder: tokio::sync::OnceCell<Arc<hearth_core::Embedder>>,
 }
 
 /// A server with its socket open, not yet answering.
@@ -177,12 +184,15 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         cloud_lists: Default::default(),
         body_timeout: config.body_timeout,
         max_generation: config.max_generation,
+        embed_model: config.embed_model,
+        embedder: tokio::sync::OnceCell::new(),
     });
     let router = Router::new()
         .route("/health", get(routes::health))
         .route("/v1/models", get(routes::models))
         .route("/v1/chat/completions", post(routes::chat_completions))
         .route("/v1/completions", post(routes::completions))
+        .route("/v1/embeddings", post(crate::embeddings::embeddings))
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(

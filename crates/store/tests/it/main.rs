@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod branches;
+mod docs;
 mod encryption;
 mod export;
 mod import;

@@ -1,0 +1,152 @@
+//! Hybrid retrieval: the query's nearest chunks by cosine similarity and its
+//! best full-text (BM25) matches, fused with reciprocal rank fusion, so a
+//! chunk either ranking finds well comes first, without comparing their
+//! incomparable scores.
+
+use std::collections::HashMap;
+
+use hearth_store::Store;
+
+use crate::{DocError, Embed};
+
+/// The RRF constant: 60, as in Cormack, Clarke & Büttcher (2009).
+pub const RRF_K: f64 = 60.0;
+
+/// Candidates taken from each ranking before fusing.
+const CANDIDATES: usize = 50;
+
+/// One retrieved chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// Fused score (higher is better).
+    pub score: f64,
+    /// Cosine similarity to the query, when the chunk was a vector candidate.
+    pub cosine: Option<f32>,
+    /// BM25 score, when the chunk matched the words.
+    pub bm25: Option<f64>,
+    pub source: String,
+    pub heading: Option<String>,
+    /// Position of the chunk in its document (0-based).
+    pub ord: u32,
+    pub text: String,
+}
+
+/// Reciprocal rank fusion of rankings of ids (best first): each id scores
+/// the sum of `1 / (RRF_K + rank)` over the rankings it is in (rank from 1).
+/// Best first; ties keep the order in which ids were first seen.
+pub fn rrf(rankings: &[Vec<i64>]) -> Vec<(i64, f64)> {
+    let mut scores: Vec<(i64, f64)> = Vec::new();
+    let mut at: HashMap<i64, usize> = HashMap::new();
+    for ranking in rankings {
+        for (rank, id) in ranking.iter().enumerate() {
+            let add = 1.0 / (RRF_K + rank as f64 + 1.0);
+            match at.get(id) {
+                Some(&i) => scores[i].1 += add,
+                None => {
+                    at.insert(*id, scores.len());
+                    scores.push((*id, add));
+                }
+            }
+        }
+    }
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scores
+}
+
+/// The `limit` best chunks of the collection `name` for `query`.
+pub fn search(
+    store: &Store,
+    embedder: &dyn Embed,
+    name: &str,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<SearchHit>, DocError> {
+    let collection = store
+        .doc_collection(name)?
+        .ok_or_else(|| DocError::NoCollection(name.to_owned()))?;
+    if collection.embed_model != embedder.model_id() {
+        return Err(DocError::ModelMismatch {
+            collection: name.to_owned(),
+            built_with: collection.embed_model,
+            loaded: embedder.model_id().to_owned(),
+        });
+    }
+    let q = embedder
+        .embed(&[query])
+        .map_err(DocError::Embed)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| DocError::Embed("no vector for the query".to_owned()))?;
+
+    let mut by_vector: Vec<(i64, f32)> = store
+        .doc_vectors(collection.id)?
+        .into_iter()
+        .map(|(id, v)| (id, cosine(&q, &v)))
+        .collect();
+    by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by_vector.truncate(CANDIDATES);
+    let by_text = store.doc_fts(collection.id, query, CANDIDATES)?;
+
+    let cosines: HashMap<i64, f32> = by_vector.iter().copied().collect();
+    let bm25s: HashMap<i64, f64> = by_text.iter().copied().collect();
+    let fused = rrf(&[
+        by_vector.iter().map(|(id, _)| *id).collect(),
+        by_text.iter().map(|(id, _)| *id).collect(),
+    ]);
+    let top: Vec<(i64, f64)> = fused.into_iter().take(limit).collect();
+    let ids: Vec<i64> = top.iter().map(|(id, _)| *id).collect();
+    let chunks = store.doc_chunks(&ids)?;
+    let scores: HashMap<i64, f64> = top.into_iter().collect();
+    Ok(chunks
+        .into_iter()
+        .map(|c| SearchHit {
+            score: scores.get(&c.chunk_id).copied().unwrap_or(0.0),
+            cosine: cosines.get(&c.chunk_id).copied(),
+            bm25: bm25s.get(&c.chunk_id).copied(),
+            source: c.source,
+            heading: c.heading,
+            ord: c.ord,
+            text: c.text,
+        })
+        .collect())
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement_between_rankings() {
+        // 2 is second in both; 1 and 3 are first in one and absent from the other.
+        let fused = rrf(&[vec![1, 2], vec![3, 2]]);
+        assert_eq!(fused[0].0, 2);
+        assert!((fused[0].1 - 2.0 / 62.0).abs() < 1e-12);
+        assert_eq!(fused.len(), 3);
+        assert!((fused[1].1 - 1.0 / 61.0).abs() < 1e-12);
+        assert!(rrf(&[vec![], vec![]]).is_empty());
+    }
+
+    #[test]
+    fn cosine_handles_mismatched_and_zero_vectors() {
+        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,120 @@
+//! Document collections in a real encrypted database.
+
+use hearth_store::{NewChunk, NewDocument, Store};
+
+use crate::{Db, key};
+
+fn doc(source: &str, texts: &[&str]) -> NewDocument {
+    NewDocument {
+        source: source.into(),
+        kind: "text".into(),
+        content_hash: format!("hash-{source}"),
+        bytes: 10,
+        chunks: texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| NewChunk {
+                text: (*t).into(),
+                heading: None,
+                vector: vec![i as f32, 1.0, 0.0],
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn deleting_a_collection_deletes_its_documents_chunks_vectors_and_index_rows() {
+    let db = Db::new();
+    let store = db.open();
+    let keep = store.ensure_doc_collection("keep", "m", 3).unwrap();
+    let gone = store.ensure_doc_collection("gone", "m", 3).unwrap();
+    store
+        .put_document(keep.id, &doc("a.txt", &["otters sleep holding hands"]))
+        .unwrap();
+    store
+        .put_document(
+            gone.id,
+            &doc("b.txt", &["otters float", "beavers build dams"]),
+        )
+        .unwrap();
+    assert_eq!(store.doc_row_counts().unwrap(), (2, 3, 3));
+    assert_eq!(store.doc_fts(gone.id, "otters", 10).unwrap().len(), 1);
+
+    assert!(store.delete_doc_collection("gone").unwrap());
+    assert!(!store.delete_doc_collection("gone").unwrap());
+    drop(store);
+    let store = Store::open(&db.path, &key()).unwrap();
+    assert_eq!(store.doc_row_counts().unwrap(), (1, 1, 1));
+    assert!(store.doc_collection("gone").unwrap().is_none());
+    assert_eq!(store.doc_vectors(gone.id).unwrap(), vec![]);
+    let hits = store.doc_fts(keep.id, "otters", 10).unwrap();
+    assert_eq!(hits.len(), 1);
+    let list = store.doc_collections().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].documents, list[0].chunks), (1, 1));
+    store.integrity_check().unwrap();
+}
+
+#[test]
+fn a_document_added_again_replaces_its_chunks() {
+    let db = Db::new();
+    let store = db.open();
+    let c = store.ensure_doc_collection("c", "m", 3).unwrap();
+    store
+        .put_document(c.id, &doc("a.txt", &["old text one", "old text two"]))
+        .unwrap();
+    store
+        .put_document(c.id, &doc("a.txt", &["new words"]))
+        .unwrap();
+    assert_eq!(store.doc_row_counts().unwrap(), (1, 1, 1));
+    assert!(store.doc_fts(c.id, "old", 10).unwrap().is_empty());
+    let ids: Vec<i64> = store
+        .doc_vectors(c.id)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let chunks = store.doc_chunks(&ids).unwrap();
+    assert_eq!(chunks[0].text, "new words");
+    assert_eq!(chunks[0].source, "a.txt");
+    assert_eq!(
+        store.doc_hash(c.id, "a.txt").unwrap().as_deref(),
+        Some("hash-a.txt")
+    );
+}
+
+#[test]
+fn a_collection_keeps_its_embedding_model() {
+    let store = Store::open_in_memory().unwrap();
+    store.ensure_doc_collection("c", "minilm", 384).unwrap();
+    let err = store
+        .ensure_doc_collection("c", "other", 768)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("minilm"), "{err}");
+    assert!(store.ensure_doc_collection("  ", "m", 3).is_err());
+}
+
+#[test]
+fn full_text_ranks_the_better_match_first_and_ignores_other_collections() {
+    let store = Store::open_in_memory().unwrap();
+    let a = store.ensure_doc_collection("a", "m", 3).unwrap();
+    let b = store.ensure_doc_collection("b", "m", 3).unwrap();
+    store
+        .put_document(
+            a.id,
+            &doc(
+                "x",
+                &["the river otter", "otter otter otter holt", "nothing here"],
+            ),
+        )
+        .unwrap();
+    store
+        .put_document(b.id, &doc("y", &["otter in b"]))
+        .unwrap();
+    let hits = store.doc_fts(a.id, "otter holt \"NEAR(", 10).unwrap();
+    assert_eq!(hits.len(), 2);
+    let best = store.doc_chunks(&[hits[0].0]).unwrap();
+    assert_eq!(best[0].text, "otter otter otter holt");
+    assert!(hits[0].1 > hits[1].1);
+}
