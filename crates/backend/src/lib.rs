@@ -17,6 +17,7 @@
 mod error;
 mod message;
 mod request;
+mod tools;
 
 pub use error::{BackendError, ErrorKind};
 pub use message::{Message, Role};
@@ -24,6 +25,7 @@ pub use request::{
     BackendId, ChatRequest, Completion, EngineStats, FinishReason, PromptMode, TokenSink, Usage,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use tools::{ToolCall, ToolChoice, ToolSpec};
 
 /// Something that answers chat requests: the local engine or a cloud provider.
 #[async_trait::async_trait]

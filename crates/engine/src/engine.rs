@@ -17,11 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
-use crate::generate::{self, Completion, GenerateRequest, Prompt};
+use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt};
 use crate::gguf::GgufFile;
 use crate::models::{self, LoadOptions, Model, ModelInfo};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+use crate::tools::ToolPlan;
+use crate::vocab::Vocab;
 
 /// How to load a model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -300,36 +302,7 @@ impl Worker {
                     cancel,
                     events,
                 } => {
-                    let prompt = match generate::prompt_tokens(
-                        &request.prompt,
-                        &self.tokenizer,
-                        &self.template,
-                    ) {
-                        Ok(prompt) => prompt,
-                        Err(e) => {
-                            let _ = events.send(GenerationEvent::Done(Err(e)));
-                            continue;
-                        }
-                    };
-                    let mut run = generate::Run {
-                        model: self.model.as_mut(),
-                        cached: &mut self.cached,
-                        tokenizer: self.tokenizer.as_ref(),
-                        context_length: self.info.context_length,
-                    };
-                    let result = run.generate(&prompt, &request, &cancel, &mut |text: &str| {
-                        let _ = events.send(GenerationEvent::Token(text.to_owned()));
-                    });
-                    // Logits that are not numbers come from the file: name it.
-                    let result = result.map_err(|e| match e {
-                        EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
-                        other => other,
-                    });
-                    let result = result.map(|mut c| {
-                        c.stats.device.clone_from(&self.device_name);
-                        c.stats.load_time = self.load_time;
-                        c
-                    });
+                    let result = self.generate(&request, &cancel, &events);
                     let _ = events.send(GenerationEvent::Done(result));
                 }
                 Job::Bench {
@@ -341,6 +314,87 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// One generation; with tools, the answer's calls are read out of its
+    /// text, and the text that makes them is not streamed.
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        cancel: &CancellationToken,
+        events: &Sender<GenerationEvent>,
+    ) -> Result<Completion, EngineError> {
+        let (prompt, plan) = match &request.prompt {
+            Prompt::Tools {
+                messages,
+                tools,
+                choice,
+            } => {
+                let prompt = ToolPlan::prompt(&self.template, messages, tools, choice)?;
+                (
+                    generate::tool_tokens(&prompt, &self.tokenizer)?,
+                    Some(prompt.plan),
+                )
+            }
+            other => (
+                generate::prompt_tokens(other, &self.tokenizer, &self.template)?,
+                None,
+            ),
+        };
+        let forced;
+        let request = match &plan {
+            // A forced call is one JSON object.
+            Some(plan) if plan.is_forced() => {
+                forced = GenerateRequest {
+                    format: OutputFormat::JsonObject,
+                    ..request.clone()
+                };
+                &forced
+            }
+            _ => request,
+        };
+        let vocab = plan.as_ref().map(|p| p.vocab(&self.tokenizer));
+        let tokenizer: &dyn Vocab = match &vocab {
+            Some(vocab) => vocab,
+            None => self.tokenizer.as_ref(),
+        };
+        let mut gate = plan.as_ref().map(ToolPlan::gate);
+        let mut run = generate::Run {
+            model: self.model.as_mut(),
+            cached: &mut self.cached,
+            tokenizer,
+            context_length: self.info.context_length,
+        };
+        let result = run.generate(&prompt, request, cancel, &mut |text: &str| {
+            let shown = match &mut gate {
+                Some(gate) => gate.push(text),
+                None => text.to_owned(),
+            };
+            if !shown.is_empty() {
+                let _ = events.send(GenerationEvent::Token(shown));
+            }
+        });
+        // Logits that are not numbers come from the file: name it.
+        let mut done = result.map_err(|e| match e {
+            EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
+            other => other,
+        })?;
+        done.stats.device.clone_from(&self.device_name);
+        done.stats.load_time = self.load_time;
+        if let (Some(plan), Some(gate)) = (&plan, &mut gate) {
+            let parsed = plan.read(&done.text)?;
+            for err in &parsed.errors {
+                tracing::warn!(error = %err, "a tool call was left in the answer's text");
+            }
+            // What was held back and turned out not to be a call.
+            let rest = gate.finish(&parsed.content);
+            if !rest.is_empty() {
+                let _ = events.send(GenerationEvent::Token(rest));
+            }
+            done.text = parsed.content;
+            done.tool_calls = parsed.calls;
+        }
+        Ok(done)
     }
 
     fn bench(&mut self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {

@@ -34,6 +34,7 @@ mod models;
 mod sampler;
 mod template;
 mod tokenizer;
+mod tools;
 mod vocab;
 
 pub use device::{DevicePreference, set_threads, threads};
@@ -49,3 +50,4 @@ pub use models::{
 pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;
+pub use tools::ToolCallError;

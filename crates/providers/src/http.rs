@@ -587,6 +587,8 @@ impl Progress {
             time_to_first_token: self.first_token,
             retries,
             engine: None,
+            // TODO(issue 22, item 2): providers translate tool calls.
+            tool_calls: Vec::new(),
         }
     }
 }

@@ -126,6 +126,7 @@ impl ChatBackend for Scripted {
                 prompt_tokens_reused: 3,
                 ..EngineStats::default()
             }),
+            tool_calls: Vec::new(),
         })
     }
 
