@@ -48,6 +48,7 @@ mod keyfile;
 mod log;
 mod routes;
 mod server;
+mod tools;
 mod wire;
 
 pub use keyfile::{KEY_FILE, key_in, masked, read_key};

@@ -196,6 +196,7 @@ async fn generate(
         chat,
         stream,
         include_usage,
+        one_tool_call,
     } = match kind {
         Kind::Chat => wire::parse_chat(&body)?,
         Kind::Completion => wire::parse_completion(&body)?,
@@ -269,6 +270,11 @@ async fn generate(
             && timed_out.load(Ordering::Relaxed)
         {
             answer.finish = ApiFinish::Length;
+        }
+        if let Ok(answer) = &mut outcome
+            && one_tool_call
+        {
+            answer.tool_calls.truncate(1);
         }
         let _ = tx.send(Event::Done(outcome));
     });
@@ -345,6 +351,13 @@ impl Sse {
                 );
             }
             Event::Done(Ok(answer)) => {
+                if !answer.tool_calls.is_empty() {
+                    let first = !std::mem::replace(&mut self.started, true);
+                    push(
+                        &mut out,
+                        &wire::tool_call_chunk(&self.header, &answer.tool_calls, first),
+                    );
+                }
                 push(
                     &mut out,
                     &wire::chunk(

@@ -67,11 +67,21 @@ struct Part {
 struct WireMessage {
     role: String,
     content: Option<Content>,
+    #[serde(default)]
+    tool_calls: Option<Vec<crate::tools::WireToolCall>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ChatBody {
     messages: Vec<WireMessage>,
+    #[serde(default)]
+    tools: Option<Vec<crate::tools::WireTool>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
     #[serde(flatten)]
     options: Options,
 }
@@ -97,6 +107,8 @@ pub(crate) struct Parsed {
     pub(crate) chat: ApiChat,
     pub(crate) stream: bool,
     pub(crate) include_usage: bool,
+    /// `parallel_tool_calls: false`: at most one call per answer.
+    pub(crate) one_tool_call: bool,
 }
 
 pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
@@ -109,7 +121,12 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::bad_request("`messages` must not be empty").with_param("messages"));
     }
-    parsed(body.options, ApiInput::Chat(messages))
+    let (tools, tool_choice) = crate::tools::parse(body.tools, body.tool_choice.as_ref())?;
+    let mut parsed = parsed(body.options, ApiInput::Chat(messages))?;
+    parsed.chat.tools = tools;
+    parsed.chat.tool_choice = tool_choice;
+    parsed.one_tool_call = body.parallel_tool_calls == Some(false);
+    Ok(parsed)
 }
 
 pub(crate) fn parse_completion(body: &[u8]) -> Result<Parsed, ApiError> {
@@ -138,6 +155,7 @@ fn message(wire: WireMessage) -> Result<Message, ApiError> {
         "system" | "developer" => Role::System,
         "user" => Role::User,
         "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
         other => {
             return Err(ApiError::bad_request(format!(
                 "messages with role {other:?} are not supported"
@@ -164,7 +182,17 @@ fn message(wire: WireMessage) -> Result<Message, ApiError> {
             text
         }
     };
-    Ok(Message::new(role, content))
+    let mut message = Message::new(role, content);
+    if role == Role::Tool {
+        message.tool_call_id = Some(wire.tool_call_id.ok_or_else(|| {
+            ApiError::bad_request("messages with role \"tool\" need a tool_call_id")
+                .with_param("messages")
+        })?);
+    }
+    if let Some(calls) = wire.tool_calls.filter(|_| role == Role::Assistant) {
+        message.tool_calls = crate::tools::calls(calls)?;
+    }
+    Ok(message)
 }
 
 fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
@@ -223,9 +251,12 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
             seed: options.seed,
             stop,
             format,
+            tools: Vec::new(),
+            tool_choice: hearth_backend::ToolChoice::Auto,
         },
         stream: options.stream,
         include_usage: options.stream_options.is_some_and(|o| o.include_usage),
+        one_tool_call: false,
     })
 }
 
@@ -257,6 +288,16 @@ pub(crate) fn usage(answer: &ApiAnswer) -> Value {
 /// The non-streaming answer.
 pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
     let choice = match header.kind {
+        Kind::Chat if !answer.tool_calls.is_empty() => json!({
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": (!answer.text.is_empty()).then_some(answer.text.as_str()),
+                "tool_calls": crate::tools::message_calls(&answer.tool_calls),
+            },
+            "logprobs": null,
+            "finish_reason": answer.finish.as_str(),
+        }),
         Kind::Chat => json!({
             "index": 0,
             "message": {"role": "assistant", "content": answer.text},
@@ -327,6 +368,21 @@ pub(crate) fn chunk(
     chunk
 }
 
+/// The chunk that streams an answer's tool calls (whole, one entry each).
+pub(crate) fn tool_call_chunk(
+    header: &Header,
+    calls: &[hearth_backend::ToolCall],
+    first: bool,
+) -> Value {
+    let mut delta = json!({"tool_calls": crate::tools::delta_calls(calls)});
+    if first && let Some(map) = delta.as_object_mut() {
+        map.insert("role".into(), json!("assistant"));
+    }
+    let mut chunk = chunk(header, None, false, None, None);
+    chunk["choices"][0]["delta"] = delta;
+    chunk
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,8 +410,13 @@ mod tests {
         let status = |body: &[u8]| parse_chat(body).unwrap_err().status.as_u16();
         assert_eq!(status(b"{"), 400);
         assert_eq!(status(br#"{"model":"m","messages":[]}"#), 400);
+        // A tool result must say which call it answers.
         assert_eq!(
             status(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#),
+            400
+        );
+        assert_eq!(
+            status(br#"{"model":"m","messages":[{"role":"function","content":"x"}]}"#),
             400
         );
         assert_eq!(
@@ -384,5 +445,29 @@ mod tests {
             );
             assert!(parse_chat(body.as_bytes()).is_err(), "{kind}");
         }
+    }
+
+    #[test]
+    fn tool_messages_and_assistant_calls_parse() {
+        let parsed = parse_chat(
+            br#"{"model":"m","messages":[{"role":"user","content":"Weather?"},
+                {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+                {"role":"tool","tool_call_id":"call_1","content":"sunny"}],
+                "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+                "tool_choice":"required","parallel_tool_calls":false}"#,
+        )
+        .unwrap();
+        let ApiInput::Chat(messages) = &parsed.chat.input else {
+            panic!("a chat")
+        };
+        assert_eq!(messages[1].tool_calls[0].name, "get_weather");
+        assert_eq!(messages[1].tool_calls[0].arguments, r#"{"city":"Paris"}"#);
+        assert_eq!(messages[2], Message::tool("call_1", "sunny"));
+        assert_eq!(parsed.chat.tools[0].name, "get_weather");
+        assert_eq!(
+            parsed.chat.tool_choice,
+            hearth_backend::ToolChoice::Required
+        );
+        assert!(parsed.one_tool_call);
     }
 }

@@ -609,6 +609,8 @@ fn app_api_and_cli_turns_take_the_same_path() {
                 seed: None,
                 stop: Vec::new(),
                 format: hearth_engine::OutputFormat::Text,
+                tools: Vec::new(),
+                tool_choice: hearth_backend::ToolChoice::Auto,
             },
             CancellationToken::new(),
             |piece| streamed.push_str(piece),

@@ -17,6 +17,8 @@ fn request(model: &str, input: ApiInput) -> ApiChat {
         seed: None,
         stop: Vec::new(),
         format: OutputFormat::Text,
+        tools: Vec::new(),
+        tool_choice: hearth_backend::ToolChoice::Auto,
     }
 }
 
