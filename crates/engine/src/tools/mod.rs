@@ -327,7 +327,12 @@ impl ToolPlan {
                 });
             }
             ToolChoice::Auto => None,
-            ToolChoice::Required => Some(Forced::Any),
+            // With one tool, "some tool" is that one: its name need not be
+            // left to the model.
+            ToolChoice::Required => match tools {
+                [only] => Some(Forced::Function(only.name.clone())),
+                _ => Some(Forced::Any),
+            },
             ToolChoice::Function(name) => {
                 if !tools.iter().any(|t| &t.name == name) {
                     return Err(EngineError::InvalidRequest(format!(

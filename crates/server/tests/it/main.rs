@@ -8,6 +8,7 @@ mod api;
 mod cloud;
 mod guards;
 mod hostile;
+mod tools;
 
 use std::sync::Arc;
 use std::time::Duration;
