@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
-use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt};
+use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt, StopReason};
 use crate::gguf::GgufFile;
 use crate::models::{self, LoadOptions, Model, ModelInfo};
 use crate::template::ChatTemplate;
@@ -247,6 +247,9 @@ impl Drop for Engine {
     }
 }
 
+/// Tokens a model may take to name the tool it calls (`tool_choice: required`).
+const NAME_PROBE_TOKENS: usize = 24;
+
 /// The worker thread's state: the model and what its cache holds.
 struct Worker {
     model: Box<dyn Model>,
@@ -330,7 +333,33 @@ impl Worker {
                 tools,
                 choice,
             } => {
-                let prompt = ToolPlan::prompt(&self.template, messages, tools, choice)?;
+                let mut prompt = ToolPlan::prompt(&self.template, messages, tools, choice)?;
+                if let Some(probe) = prompt.name_probe() {
+                    // `required` with several tools: the model names one
+                    // first (a short free generation after `{"name": "`),
+                    // then that one is called as if it had been named.
+                    let tokens = generate::tool_tokens(&probe, &self.tokenizer)?;
+                    let ask = GenerateRequest {
+                        max_tokens: Some(NAME_PROBE_TOKENS),
+                        stop: vec!["\"".into()],
+                        format: OutputFormat::Text,
+                        ..request.clone()
+                    };
+                    let mut run = generate::Run {
+                        model: self.model.as_mut(),
+                        cached: &mut self.cached,
+                        tokenizer: self.tokenizer.as_ref(),
+                        context_length: self.info.context_length,
+                    };
+                    let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
+                    let name = prompt.plan.closest_tool(&said.text);
+                    prompt = ToolPlan::prompt(
+                        &self.template,
+                        messages,
+                        tools,
+                        &hearth_backend::ToolChoice::Function(name),
+                    )?;
+                }
                 (
                     generate::tool_tokens(&prompt, &self.tokenizer)?,
                     Some(prompt.plan),
@@ -382,6 +411,17 @@ impl Worker {
         done.stats.device.clone_from(&self.device_name);
         done.stats.load_time = self.load_time;
         if let (Some(plan), Some(gate)) = (&plan, &mut gate) {
+            if done.stop_reason == StopReason::Cancelled {
+                done.text.clear();
+                return Ok(done);
+            }
+            if plan.is_forced() && done.stop_reason != StopReason::Eos {
+                // A call cut short (the token limit, a cancel) is no call.
+                return Err(EngineError::ToolCall(format!(
+                    "the call was cut short ({}) before its JSON was complete",
+                    done.stop_reason
+                )));
+            }
             let parsed = plan.read(&done.text)?;
             for err in &parsed.errors {
                 tracing::warn!(error = %err, "a tool call was left in the answer's text");

@@ -37,8 +37,10 @@ fn system_prompt(tools: &[ToolSpec]) -> String {
         "</tools>\nTo call a function, answer with one block per call, and nothing else:\n",
     );
     out.push_str(OPEN);
-    out.push_str("\n{\"name\": \"<function name>\", \"arguments\": {<arguments as JSON>}}\n");
+    // No copyable placeholder for the name: small models copy it verbatim.
+    out.push_str("\n{\"name\": NAME, \"arguments\": ARGUMENTS}\n");
     out.push_str(CLOSE);
+    out.push_str("\nwhere NAME is one of the functions' names as a JSON string and ARGUMENTS a JSON object of its parameters.");
     out.push_str("\nThe results come back in <tool_response> blocks. When no function helps, answer directly.");
     out
 }

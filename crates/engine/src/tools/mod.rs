@@ -302,7 +302,43 @@ pub(crate) struct ToolPrompt {
     pub(crate) plan: ToolPlan,
 }
 
+impl ToolPrompt {
+    /// For `required` with several tools: the same prompt opened up to the
+    /// function's name (`{"name": "`), for the model to name one.
+    pub(crate) fn name_probe(&self) -> Option<ToolPrompt> {
+        (self.plan.forced == Some(Forced::Any) && self.plan.tools.len() > 1).then(|| ToolPrompt {
+            text: self.text.clone(),
+            marker: self.marker,
+            opening: format!("{}{{\"name\": \"", self.opening),
+            plan: self.plan.clone(),
+        })
+    }
+}
+
 impl ToolPlan {
+    /// The tool a model's attempt at a name means: the one it names, else
+    /// the one sharing the longest start with it (the first on a tie).
+    pub(crate) fn closest_tool(&self, said: &str) -> String {
+        let said = said.trim();
+        let shared = |name: &str| {
+            name.chars()
+                .zip(said.chars())
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let mut best: Option<(&ToolSpec, usize)> = None;
+        for tool in &self.tools {
+            if tool.name == said {
+                return tool.name.clone();
+            }
+            let n = shared(&tool.name);
+            if best.is_none_or(|(_, m)| n > m) {
+                best = Some((tool, n));
+            }
+        }
+        best.map(|(t, _)| t.name.clone()).unwrap_or_default()
+    }
+
     /// Renders `messages` with `tools` under `choice`.
     pub(crate) fn prompt(
         template: &ChatTemplate,

@@ -110,6 +110,20 @@ fn forced_calls_open_the_call_for_json_mode() {
 }
 
 #[test]
+fn required_with_several_tools_asks_for_a_name_first() {
+    let msgs = [Message::user("x")];
+    let p = ToolPlan::prompt(&template(CHATML), &msgs, &tools(), &ToolChoice::Required).unwrap();
+    let probe = p.name_probe().unwrap();
+    assert_eq!(probe.opening, "\n{\"name\": \"");
+    assert_eq!(p.plan.closest_tool("get_time"), "get_time");
+    assert_eq!(p.plan.closest_tool("get_ti"), "get_time");
+    assert_eq!(p.plan.closest_tool("Paris"), "get_weather");
+    let named = ToolChoice::Function("get_time".into());
+    let p = ToolPlan::prompt(&template(CHATML), &msgs, &tools(), &named).unwrap();
+    assert!(p.name_probe().is_none());
+}
+
+#[test]
 fn forcing_needs_tools_and_a_known_name() {
     let msgs = [Message::user("x")];
     let t = template(CHATML);

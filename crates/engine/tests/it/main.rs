@@ -10,4 +10,5 @@ mod hostile_templates;
 mod models;
 mod template;
 mod tokenizer;
+mod tools;
 mod types;

@@ -52,8 +52,9 @@ async fn tool_choice_required_or_named_is_a_parseable_call_issue_22() {
                 &tool_request(&server, choice.clone()),
             )
             .await;
-        assert_eq!(response.status(), 200, "{choice}");
+        let status = response.status();
         let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{choice}: {body}");
         let choice0 = &body["choices"][0];
         assert_eq!(choice0["finish_reason"], "tool_calls", "{body}");
         assert_eq!(choice0["message"]["role"], "assistant");
