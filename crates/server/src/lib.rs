@@ -46,6 +46,7 @@ mod error;
 mod guard;
 mod keyfile;
 mod log;
+mod reasoning;
 mod routes;
 mod server;
 mod tools;

@@ -287,7 +287,7 @@ pub(crate) fn usage(answer: &ApiAnswer) -> Value {
 
 /// The non-streaming answer.
 pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
-    let choice = match header.kind {
+    let mut choice = match header.kind {
         Kind::Chat if !answer.tool_calls.is_empty() => json!({
             "index": 0,
             "message": {
@@ -311,6 +311,14 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
             "finish_reason": answer.finish.as_str(),
         }),
     };
+    if header.kind == Kind::Chat
+        && let (Some(thought), content) = crate::reasoning::split(&answer.text)
+    {
+        choice["message"]["reasoning_content"] = json!(thought);
+        if choice["message"]["content"].is_string() {
+            choice["message"]["content"] = json!(content);
+        }
+    }
     json!({
         "id": header.id,
         "object": match header.kind {
@@ -364,6 +372,17 @@ pub(crate) fn chunk(
     });
     if let (Some(usage), Some(map)) = (usage, chunk.as_object_mut()) {
         map.insert("usage".into(), usage);
+    }
+    chunk
+}
+
+/// A streamed piece of reasoning (`delta.reasoning_content`).
+pub(crate) fn reasoning_chunk(header: &Header, text: &str, first: bool) -> Value {
+    let mut chunk = chunk(header, Some(text), first, None, None);
+    let delta = &mut chunk["choices"][0]["delta"];
+    if let Some(map) = delta.as_object_mut() {
+        map.remove("content");
+        map.insert("reasoning_content".into(), json!(text));
     }
     chunk
 }
@@ -469,5 +488,39 @@ mod tests {
             hearth_backend::ToolChoice::Required
         );
         assert!(parsed.one_tool_call);
+    }
+
+    #[test]
+    fn thinking_is_sent_as_reasoning_content() {
+        let header = Header {
+            kind: Kind::Chat,
+            id: "x".into(),
+            created: 0,
+            model: "m".into(),
+        };
+        let mut reply = ApiAnswer {
+            text: "<think>\nThe user wants a city.\n</think>\n\nParis.".into(),
+            tool_calls: Vec::new(),
+            finish: hearth_core::ApiFinish::Stop,
+            backend: "local".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            ttft: None,
+            decode_tok_s: None,
+        };
+        let body = answer(&header, &reply);
+        let message = &body["choices"][0]["message"];
+        assert_eq!(message["content"], "Paris.");
+        assert_eq!(message["reasoning_content"], "The user wants a city.");
+        reply.text = "Paris.".into();
+        let plain = answer(&header, &reply);
+        assert!(
+            plain["choices"][0]["message"]
+                .get("reasoning_content")
+                .is_none()
+        );
+        let chunk = reasoning_chunk(&header, "hm", true);
+        assert_eq!(chunk["choices"][0]["delta"]["reasoning_content"], "hm");
+        assert!(chunk["choices"][0]["delta"].get("content").is_none());
     }
 }
