@@ -87,6 +87,8 @@ def check(client: openai.OpenAI, model: str) -> None:
     assert isinstance(json.loads(as_json.choices[0].message.content), dict), as_json
     assert as_json.choices[0].finish_reason == "stop", as_json
 
+    check_tools(client, model)
+
     completion = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
     assert completion.choices[0].text is not None, completion
 
@@ -124,6 +126,60 @@ def check(client: openai.OpenAI, model: str) -> None:
         raise AssertionError("an unknown model was accepted")
     except openai.NotFoundError as err:
         assert err.body["code"] == "model_not_found", err.body
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def check_tools(client: openai.OpenAI, model: str) -> None:
+    """Issue 22: a forced call, the same streamed, and an agent loop back to an answer."""
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    called = client.chat.completions.create(
+        model=model, messages=question, tools=[WEATHER], tool_choice="required", temperature=0, max_tokens=64
+    )
+    choice = called.choices[0]
+    assert choice.finish_reason == "tool_calls", called
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.id, call
+    assert call.function.name == "get_weather", call
+    assert isinstance(json.loads(call.function.arguments), dict), call
+
+    stream = client.chat.completions.create(
+        model=model,
+        messages=question,
+        tools=[WEATHER],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        temperature=0,
+        max_tokens=64,
+        stream=True,
+    )
+    chunks = list(stream)
+    deltas = [d for c in chunks if c.choices for d in (c.choices[0].delta.tool_calls or [])]
+    assert len(deltas) == 1 and deltas[0].index == 0 and deltas[0].function.name == "get_weather", chunks
+    assert isinstance(json.loads(deltas[0].function.arguments), dict), deltas
+    assert chunks[-1].choices[0].finish_reason == "tool_calls", chunks[-1]
+
+    followed = client.chat.completions.create(
+        model=model,
+        messages=question
+        + [
+            choice.message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"sky": "sunny", "celsius": 21})},
+        ],
+        tools=[WEATHER],
+        tool_choice="none",
+        temperature=0,
+        max_tokens=32,
+    )
+    assert followed.choices[0].finish_reason in ("stop", "length"), followed
+    assert followed.choices[0].message.content and not followed.choices[0].message.tool_calls, followed
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ mod error;
 mod logprobs;
 mod message;
 mod request;
+mod tools;
 
 pub use error::{BackendError, ErrorKind};
 pub use logprobs::{MAX_TOP_LOGPROBS, TokenLogprob, TopLogprob};
@@ -26,6 +27,7 @@ pub use request::{
     BackendId, ChatRequest, Completion, EngineStats, FinishReason, PromptMode, TokenSink, Usage,
 };
 pub use tokio_util::sync::CancellationToken;
+pub use tools::{ToolCall, ToolChoice, ToolSpec};
 
 /// Something that answers chat requests: the local engine or a cloud provider.
 #[async_trait::async_trait]

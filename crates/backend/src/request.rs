@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::Message;
+use crate::{Message, ToolCall, ToolChoice, ToolSpec};
 
 /// A backend and model: `local:<model>` or `<provider>:<model>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +78,23 @@ pub struct ChatRequest {
     /// most likely alternatives (0 to [`crate::MAX_TOP_LOGPROBS`]); `None`: none.
     /// Backends that cannot leave [`Completion::logprobs`] empty.
     pub logprobs: Option<u8>,
+    /// Functions the model may call (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// Whether it must call one ([`ToolChoice::None`]: the tools are not shown).
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+}
+
+impl ChatRequest {
+    /// The tools the model is shown: none when the choice is [`ToolChoice::None`].
+    pub fn offered_tools(&self) -> &[ToolSpec] {
+        if self.tool_choice == ToolChoice::None {
+            &[]
+        } else {
+            &self.tools
+        }
+    }
 }
 
 /// How a request's messages become the model's prompt.
@@ -139,6 +156,8 @@ pub enum FinishReason {
     Cancelled,
     /// The provider's content filter.
     ContentFilter,
+    /// The model called tools ([`Completion::tool_calls`]).
+    ToolCalls,
     /// Anything else the provider said.
     Other(String),
 }
@@ -163,6 +182,9 @@ pub struct Completion {
     /// The generated tokens' log-probabilities, when the request asked and
     /// the backend computes them.
     pub logprobs: Option<Vec<crate::TokenLogprob>>,
+    /// The tools the model called (then `finish` is [`FinishReason::ToolCalls`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl FinishReason {

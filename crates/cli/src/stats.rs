@@ -40,6 +40,7 @@ fn stop_name(finish: &FinishReason) -> &str {
         FinishReason::ContextFull => "context-full",
         FinishReason::Cancelled => "cancelled",
         FinishReason::ContentFilter => "content-filter",
+        FinishReason::ToolCalls => "tool-calls",
         FinishReason::Other(reason) => reason,
     }
 }

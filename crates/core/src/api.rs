@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hearth_backend::{
     BackendId, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role, TokenLogprob,
+    ToolCall, ToolChoice, ToolSpec,
 };
 use hearth_engine::OutputFormat;
 use hearth_store::{
@@ -59,6 +60,9 @@ pub struct ApiChat {
     pub format: OutputFormat,
     /// `top_logprobs` when `logprobs` is on (0 when only the token's own).
     pub logprobs: Option<u8>,
+    /// Functions the model may call (local models only, for now).
+    pub tools: Vec<ToolSpec>,
+    pub tool_choice: ToolChoice,
 }
 
 /// Where a request's model lives.
@@ -77,6 +81,8 @@ pub enum ApiFinish {
     Length,
     /// The caller cancelled (the client went away).
     Cancelled,
+    /// The model called tools ([`ApiAnswer::tool_calls`]).
+    ToolCalls,
 }
 
 impl ApiFinish {
@@ -84,6 +90,7 @@ impl ApiFinish {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Length => "length",
+            Self::ToolCalls => "tool_calls",
             Self::Stop | Self::Cancelled => "stop",
         }
     }
@@ -93,6 +100,8 @@ impl ApiFinish {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiAnswer {
     pub text: String,
+    /// The tools the model called.
+    pub tool_calls: Vec<ToolCall>,
     pub finish: ApiFinish,
     /// `local` or the provider's name.
     pub backend: String,
@@ -308,7 +317,9 @@ impl App {
                 content: answer.text.clone(),
                 status: match answer.finish {
                     ApiFinish::Cancelled => MessageStatus::Cancelled,
-                    ApiFinish::Stop | ApiFinish::Length => MessageStatus::Complete,
+                    ApiFinish::Stop | ApiFinish::Length | ApiFinish::ToolCalls => {
+                        MessageStatus::Complete
+                    }
                 },
                 metrics: MessageMetrics {
                     tokens_in: Some(answer.prompt_tokens),
@@ -337,6 +348,13 @@ impl App {
                 Ok(Chosen::Local { backend, path })
             }
             ApiTarget::Cloud(id) => {
+                if !req.tools.is_empty() {
+                    // TODO(issue 22, item 2): providers translate tools.
+                    return Err(CoreError::Invalid(format!(
+                        "tools are not supported with cloud models yet ({}); use a local model",
+                        id.provider
+                    )));
+                }
                 let provider = self.provider(&id.provider)?;
                 if req.format == OutputFormat::JsonObject && !provider.kind().has_json_mode() {
                     return Err(CoreError::Invalid(format!(
@@ -387,6 +405,8 @@ impl ApiChat {
             stop: self.stop,
             json: self.format == OutputFormat::JsonObject,
             logprobs: self.logprobs,
+            tools: self.tools,
+            tool_choice: self.tool_choice,
             ..ChatRequest::default()
         }
     }
@@ -397,7 +417,9 @@ impl ApiAnswer {
         let completion = &answer.completion;
         let usage = completion.usage.unwrap_or_default();
         Self {
-            finish: if completion.finish.is_length() {
+            finish: if !completion.tool_calls.is_empty() {
+                ApiFinish::ToolCalls
+            } else if completion.finish.is_length() {
                 ApiFinish::Length
             } else if completion.finish == hearth_backend::FinishReason::Cancelled {
                 ApiFinish::Cancelled
@@ -410,6 +432,7 @@ impl ApiAnswer {
             ttft: completion.time_to_first_token,
             decode_tok_s: answer.metrics.decode_tok_s,
             logprobs: answer.completion.logprobs.clone(),
+            tool_calls: answer.completion.tool_calls.clone(),
             text: answer.text,
         }
     }

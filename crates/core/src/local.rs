@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hearth_backend::{
     BackendError, BackendId, CancellationToken, ChatBackend, ChatRequest, Completion, EngineStats,
-    ErrorKind, FinishReason, Message, PromptMode, TokenSink, Usage,
+    ErrorKind, FinishReason, PromptMode, Role, TokenSink, Usage,
 };
 use hearth_engine::{
     Engine, EngineError, EngineOptions, GenerateRequest, GenerationEvent, OutputFormat, Prompt,
@@ -146,7 +146,7 @@ impl ChatBackend for LocalBackend {
     }
 
     fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
-        let prompt = prompt(&req.messages, req.mode)?;
+        let prompt = prompt(req)?;
         let tokens = self
             .engine
             .prompt_tokens(&prompt)
@@ -161,6 +161,7 @@ impl LocalBackend {
         Completion {
             text: done.text,
             finish: match done.stop_reason {
+                _ if !done.tool_calls.is_empty() => FinishReason::ToolCalls,
                 StopReason::Eos => FinishReason::Stop,
                 StopReason::StopString => FinishReason::StopSequence,
                 StopReason::MaxTokens => FinishReason::Length,
@@ -183,6 +184,7 @@ impl LocalBackend {
                 seed: stats.seed,
             }),
             logprobs: done.logprobs,
+            tool_calls: done.tool_calls,
         }
     }
 }
@@ -194,7 +196,7 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
     let defaults = SamplingParams::default();
     let count = |n: Option<u32>, default: usize| n.map_or(default, |n| n as usize);
     Ok(GenerateRequest {
-        prompt: prompt(&req.messages, req.mode)?,
+        prompt: prompt(&req)?,
         sampling: SamplingParams {
             temperature: req.temperature.unwrap_or(defaults.temperature),
             top_k: count(req.top_k, defaults.top_k),
@@ -215,17 +217,26 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
     })
 }
 
-/// What the engine continues for `messages` read in `mode`.
-fn prompt(messages: &[Message], mode: PromptMode) -> Result<Prompt, BackendError> {
-    Ok(match mode {
+/// What the engine continues for a request's messages read in its mode (a
+/// chat with tools, or with earlier calls and results, renders them).
+fn prompt(req: &ChatRequest) -> Result<Prompt, BackendError> {
+    let messages = &req.messages;
+    let uses_tools = !req.tools.is_empty()
+        || messages
+            .iter()
+            .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty());
+    Ok(match req.mode {
+        PromptMode::Chat if uses_tools => Prompt::Tools {
+            messages: messages.clone(),
+            tools: req.tools.clone(),
+            choice: req.tool_choice.clone(),
+        },
         PromptMode::Chat => Prompt::Chat(messages.to_vec()),
         PromptMode::Continue => match messages.split_last() {
-            Some((last, before)) if last.role == hearth_backend::Role::Assistant => {
-                Prompt::Continue {
-                    messages: before.to_vec(),
-                    partial: last.content.clone(),
-                }
-            }
+            Some((last, before)) if last.role == Role::Assistant => Prompt::Continue {
+                messages: before.to_vec(),
+                partial: last.content.clone(),
+            },
             _ => {
                 return Err(BackendError::new(
                     ErrorKind::Rejected,
@@ -245,6 +256,42 @@ fn engine_error(err: &EngineError) -> BackendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_backend::{Message, ToolCall, ToolChoice, ToolSpec};
+
+    fn prompt(messages: &[Message], mode: PromptMode) -> Result<Prompt, BackendError> {
+        super::prompt(&request(messages.to_vec(), mode))
+    }
+
+    #[test]
+    fn tools_and_tool_history_make_a_tools_prompt() {
+        let tool = ToolSpec::new(
+            "get_time",
+            "the time",
+            serde_json::json!({"type": "object"}),
+        );
+        let req = ChatRequest {
+            tools: vec![tool.clone()],
+            tool_choice: ToolChoice::Required,
+            ..request(vec![Message::user("time?")], PromptMode::Chat)
+        };
+        assert_eq!(
+            super::prompt(&req).ok(),
+            Some(Prompt::Tools {
+                messages: vec![Message::user("time?")],
+                tools: vec![tool],
+                choice: ToolChoice::Required,
+            })
+        );
+        let history = vec![
+            Message::user("time?"),
+            Message::assistant_calls("", vec![ToolCall::new("c1", "get_time", "{}")]),
+            Message::tool("c1", "noon"),
+        ];
+        assert!(matches!(
+            prompt(&history, PromptMode::Chat),
+            Ok(Prompt::Tools { .. })
+        ));
+    }
 
     fn request(messages: Vec<Message>, mode: PromptMode) -> ChatRequest {
         ChatRequest {

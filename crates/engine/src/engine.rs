@@ -17,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
-use crate::generate::{self, Completion, GenerateRequest, Prompt};
+use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt, StopReason};
 use crate::gguf::GgufFile;
 use crate::models::{self, LoadOptions, Model, ModelInfo};
 use crate::perplexity::{self, ChunkScored, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+use crate::tools::ToolPlan;
+use crate::vocab::Vocab;
 
 /// How to load a model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub struct EngineOptions {
 
 /// What streams out of a generation.
 #[derive(Debug)]
+// One `Done` per generation, after many small `Token`s: boxing it would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum GenerationEvent {
     /// The next piece of text (always complete UTF-8).
     Token(String),
@@ -291,6 +296,9 @@ impl Drop for Engine {
     }
 }
 
+/// Tokens a model may take to name the tool it calls (`tool_choice: required`).
+const NAME_PROBE_TOKENS: usize = 24;
+
 /// The worker thread's state: the model and what its cache holds.
 struct Worker {
     model: Box<dyn Model>,
@@ -346,36 +354,7 @@ impl Worker {
                     cancel,
                     events,
                 } => {
-                    let prompt = match generate::prompt_tokens(
-                        &request.prompt,
-                        &self.tokenizer,
-                        &self.template,
-                    ) {
-                        Ok(prompt) => prompt,
-                        Err(e) => {
-                            let _ = events.send(GenerationEvent::Done(Err(e)));
-                            continue;
-                        }
-                    };
-                    let mut run = generate::Run {
-                        model: self.model.as_mut(),
-                        cached: &mut self.cached,
-                        tokenizer: self.tokenizer.as_ref(),
-                        context_length: self.info.context_length,
-                    };
-                    let result = run.generate(&prompt, &request, &cancel, &mut |text: &str| {
-                        let _ = events.send(GenerationEvent::Token(text.to_owned()));
-                    });
-                    // Logits that are not numbers come from the file: name it.
-                    let result = result.map_err(|e| match e {
-                        EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
-                        other => other,
-                    });
-                    let result = result.map(|mut c| {
-                        c.stats.device.clone_from(&self.device_name);
-                        c.stats.load_time = self.load_time;
-                        c
-                    });
+                    let result = self.generate(&request, &cancel, &events);
                     let _ = events.send(GenerationEvent::Done(result));
                 }
                 Job::Bench {
@@ -422,6 +401,124 @@ impl Worker {
             EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
             other => other,
         })
+    }
+
+    /// One generation; with tools, the answer's calls are read out of its
+    /// text, and the text that makes them is not streamed.
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        cancel: &CancellationToken,
+        events: &Sender<GenerationEvent>,
+    ) -> Result<Completion, EngineError> {
+        let (prompt, plan) = match &request.prompt {
+            Prompt::Tools {
+                messages,
+                tools,
+                choice,
+            } => {
+                let mut prompt = ToolPlan::prompt(&self.template, messages, tools, choice)?;
+                if let Some(probe) = prompt.name_probe() {
+                    // `required` with several tools: the model names one
+                    // first (a short free generation after `{"name": "`),
+                    // then that one is called as if it had been named.
+                    let tokens = generate::tool_tokens(&probe, &self.tokenizer)?;
+                    let ask = GenerateRequest {
+                        max_tokens: Some(NAME_PROBE_TOKENS),
+                        stop: vec!["\"".into()],
+                        format: OutputFormat::Text,
+                        ..request.clone()
+                    };
+                    let mut run = generate::Run {
+                        model: self.model.as_mut(),
+                        cached: &mut self.cached,
+                        tokenizer: self.tokenizer.as_ref(),
+                        context_length: self.info.context_length,
+                    };
+                    let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
+                    let name = prompt.plan.closest_tool(&said.text);
+                    prompt = ToolPlan::prompt(
+                        &self.template,
+                        messages,
+                        tools,
+                        &hearth_backend::ToolChoice::Function(name),
+                    )?;
+                }
+                (
+                    generate::tool_tokens(&prompt, &self.tokenizer)?,
+                    Some(prompt.plan),
+                )
+            }
+            other => (
+                generate::prompt_tokens(other, &self.tokenizer, &self.template)?,
+                None,
+            ),
+        };
+        let forced;
+        let request = match &plan {
+            // A forced call is one JSON object.
+            Some(plan) if plan.is_forced() => {
+                forced = GenerateRequest {
+                    format: OutputFormat::JsonObject,
+                    ..request.clone()
+                };
+                &forced
+            }
+            _ => request,
+        };
+        let vocab = plan.as_ref().map(|p| p.vocab(&self.tokenizer));
+        let tokenizer: &dyn Vocab = match &vocab {
+            Some(vocab) => vocab,
+            None => self.tokenizer.as_ref(),
+        };
+        let mut gate = plan.as_ref().map(ToolPlan::gate);
+        let mut run = generate::Run {
+            model: self.model.as_mut(),
+            cached: &mut self.cached,
+            tokenizer,
+            context_length: self.info.context_length,
+        };
+        let result = run.generate(&prompt, request, cancel, &mut |text: &str| {
+            let shown = match &mut gate {
+                Some(gate) => gate.push(text),
+                None => text.to_owned(),
+            };
+            if !shown.is_empty() {
+                let _ = events.send(GenerationEvent::Token(shown));
+            }
+        });
+        // Logits that are not numbers come from the file: name it.
+        let mut done = result.map_err(|e| match e {
+            EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
+            other => other,
+        })?;
+        done.stats.device.clone_from(&self.device_name);
+        done.stats.load_time = self.load_time;
+        if let (Some(plan), Some(gate)) = (&plan, &mut gate) {
+            if done.stop_reason == StopReason::Cancelled {
+                done.text.clear();
+                return Ok(done);
+            }
+            if plan.is_forced() && done.stop_reason != StopReason::Eos {
+                // A call cut short (the token limit, a cancel) is no call.
+                return Err(EngineError::ToolCall(format!(
+                    "the call was cut short ({}) before its JSON was complete",
+                    done.stop_reason
+                )));
+            }
+            let parsed = plan.read(&done.text)?;
+            for err in &parsed.errors {
+                tracing::warn!(error = %err, "a tool call was left in the answer's text");
+            }
+            // What was held back and turned out not to be a call.
+            let rest = gate.finish(&parsed.content);
+            if !rest.is_empty() {
+                let _ = events.send(GenerationEvent::Token(rest));
+            }
+            done.text = parsed.content;
+            done.tool_calls = parsed.calls;
+        }
+        Ok(done)
     }
 
     fn bench(&mut self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {

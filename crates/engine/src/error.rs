@@ -35,6 +35,9 @@ pub enum EngineError {
         source: candle_core::Error,
     },
 
+    #[error("the model's tool call cannot be used: {0}")]
+    ToolCall(String),
+
     #[error("unsupported architecture \"{arch}\" (supported: {supported})")]
     UnsupportedArchitecture { arch: String, supported: String },
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
-use hearth_backend::{MAX_TOP_LOGPROBS, Message, TokenLogprob};
+use hearth_backend::{MAX_TOP_LOGPROBS, Message, TokenLogprob, ToolCall, ToolChoice, ToolSpec};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,7 @@ use crate::models::Model;
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
+use crate::tools::{ToolPlan, ToolPrompt};
 use crate::vocab::Vocab;
 
 /// Prompt tokens processed per forward pass: bounds the attention scratch memory
@@ -40,6 +41,13 @@ pub enum Prompt {
     Continue {
         messages: Vec<Message>,
         partial: String,
+    },
+    /// A conversation with tools the model may call (rendered as its
+    /// template shows tools, see `tools/`), and whether it must.
+    Tools {
+        messages: Vec<Message>,
+        tools: Vec<ToolSpec>,
+        choice: ToolChoice,
     },
 }
 
@@ -150,6 +158,9 @@ pub struct Completion {
     pub stats: GenerationStats,
     /// Each generated token's log-probability, when the request asked.
     pub logprobs: Option<Vec<TokenLogprob>>,
+    /// The tools the model called ([`Prompt::Tools`]); their text is not in
+    /// [`Self::text`].
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Token ids for a prompt: chat prompts are rendered with the template and their
@@ -169,7 +180,29 @@ pub(crate) fn prompt_tokens(
             Ok(tokens)
         }
         Prompt::Text(text) => tokenizer.encode(text, true, false),
+        Prompt::Tools {
+            messages,
+            tools,
+            choice,
+        } => {
+            let prompt = ToolPlan::prompt(template, messages, tools, choice)?;
+            tool_tokens(&prompt, tokenizer)
+        }
     }
+}
+
+/// The tokens of a prompt with tools: the rendered text, then a forced call's
+/// opening (its marker a special token, the rest model text).
+pub(crate) fn tool_tokens(
+    prompt: &ToolPrompt,
+    tokenizer: &Tokenizer,
+) -> Result<Vec<u32>, EngineError> {
+    let mut tokens = rendered_tokens(&prompt.text, tokenizer)?;
+    if !prompt.marker.is_empty() || !prompt.opening.is_empty() {
+        tokens.extend(tokenizer.encode(prompt.marker, false, true)?);
+        tokens.extend(tokenizer.encode(&prompt.opening, false, false)?);
+    }
+    Ok(tokens)
 }
 
 fn chat_tokens(
@@ -178,9 +211,13 @@ fn chat_tokens(
     template: &ChatTemplate,
 ) -> Result<Vec<u32>, EngineError> {
     let text = template.render(messages, true)?;
+    rendered_tokens(&text, tokenizer)
+}
+
+fn rendered_tokens(text: &str, tokenizer: &Tokenizer) -> Result<Vec<u32>, EngineError> {
     let bos_text = tokenizer.bos_id().and_then(|id| tokenizer.token_text(id));
     let has_bos = bos_text.is_some_and(|b| !b.is_empty() && text.starts_with(b));
-    tokenizer.encode(&text, !has_bos, true)
+    tokenizer.encode(text, !has_bos, true)
 }
 
 /// What the model's cache holds, kept in step with every forward.
@@ -314,6 +351,7 @@ impl Run<'_> {
                     stop_reason: StopReason::Cancelled,
                     stats,
                     logprobs: request.logprobs.map(|_| Vec::new()),
+                    tool_calls: Vec::new(),
                 });
             }
             logits = Some(self.model.forward(chunk, pos)?);
@@ -414,6 +452,7 @@ impl Run<'_> {
             stop_reason,
             stats,
             logprobs: token_logprobs,
+            tool_calls: Vec::new(),
         })
     }
 }

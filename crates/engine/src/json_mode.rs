@@ -350,7 +350,13 @@ impl JsonMode {
             }
             let bytes = vocab.bytes(id);
             let mut next = prefix.clone();
-            !bytes.is_empty() && next.feed_all(bytes) && (!closing || next.closing_cost() < cost)
+            // Never a token after which closing takes more tokens than are
+            // left (each closing token writes at least one byte): a token that
+            // opens a key just before the closing starts would strand it.
+            !bytes.is_empty()
+                && next.feed_all(bytes)
+                && next.closing_cost() < tokens_left
+                && (!closing || next.closing_cost() < cost)
         };
         self.order.clear();
         self.order.extend(0..logits.len() as u32);
@@ -557,5 +563,30 @@ mod tests {
         assert!(mode.complete(), "{text}");
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(parsed.is_object(), "{text}");
+    }
+
+    #[test]
+    fn a_token_that_leaves_more_to_close_than_tokens_left_is_refused() {
+        // After `{"a": 1` a favourite `, "bbbb` (a new key) would need `": 0}`
+        // and more: with 4 tokens left it is refused, and the object closes.
+        let vocab = Fake(vec!["</s>", ", \"bbbb", "}", "\"", ":", "0"]);
+        let mut mode = JsonMode::default();
+        mode.accept(b"{\"a\": 1");
+        let mut text = String::from("{\"a\": 1");
+        for left in (1..=4).rev() {
+            let mut l = [0.0, 9.0, 1.0, 1.0, 1.0, 1.0];
+            mode.mask(&mut l, &vocab, left);
+            let best = (0..l.len()).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap();
+            if vocab.is_stop(best as u32) {
+                break;
+            }
+            text.push_str(vocab.0[best]);
+            mode.accept(vocab.0[best].as_bytes());
+        }
+        assert!(mode.complete(), "{text}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "{text}"
+        );
     }
 }

@@ -37,6 +37,7 @@ mod perplexity;
 mod sampler;
 mod template;
 mod tokenizer;
+mod tools;
 mod vocab;
 
 pub use device::{DevicePreference, set_threads, threads};
@@ -54,3 +55,4 @@ pub use perplexity::{ChunkScored, Perplexity, PerplexityOptions};
 pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;
+pub use tools::ToolCallError;

@@ -24,7 +24,7 @@ mod python;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hearth_backend::Message;
+use hearth_backend::{Message, ToolSpec};
 use minijinja::machinery::CompiledTemplate;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
@@ -248,18 +248,29 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, EngineError> {
-        let messages: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                Value::from_iter([
-                    ("role", Value::from(m.role.as_str())),
-                    ("content", Value::from(m.content.as_str())),
-                ])
-            })
-            .collect();
+        self.render_with_tools(messages, &[], add_generation_prompt)
+    }
+
+    /// Renders a conversation with `tools` in the template's `tools` variable
+    /// (OpenAI-shaped entries; undefined when there are none), assistant calls
+    /// as `tool_calls` (arguments as an object, as Hugging Face passes them)
+    /// and tool results with their `tool_call_id`.
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        add_generation_prompt: bool,
+    ) -> Result<String, EngineError> {
+        let messages: Vec<Value> = messages.iter().map(message_value).collect();
+        let tools = if tools.is_empty() {
+            Value::from(())
+        } else {
+            let list: Vec<serde_json::Value> = tools.iter().map(ToolSpec::to_openai).collect();
+            Value::from_serialize(&list)
+        };
         let ctx = Value::from_iter([
             ("messages", Value::from(messages)),
-            ("tools", Value::from(())),
+            ("tools", tools),
             ("documents", Value::from(())),
             ("add_generation_prompt", Value::from(add_generation_prompt)),
             ("bos_token", Value::from(self.bos_token.as_str())),
@@ -271,10 +282,46 @@ impl ChatTemplate {
         })
     }
 
+    /// Whether the template's text contains `needle` (to tell which tool-call
+    /// format its model was trained on).
+    pub(crate) fn mentions(&self, needle: &str) -> bool {
+        self.text.contains(needle)
+    }
+
     /// Where this template came from.
     pub fn source(&self) -> TemplateSource {
         self.source.clone()
     }
+}
+
+/// One message as templates read it: `role` and `content`, and the tool
+/// fields only when set (templates test them with `is defined`).
+fn message_value(m: &Message) -> Value {
+    let mut fields = vec![
+        ("role", Value::from(m.role.as_str())),
+        ("content", Value::from(m.content.as_str())),
+    ];
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<serde_json::Value> = m
+            .tool_calls
+            .iter()
+            .map(|call| {
+                // Arguments that are not JSON stay the text they are.
+                let arguments = serde_json::from_str::<serde_json::Value>(&call.arguments)
+                    .unwrap_or_else(|_| serde_json::Value::String(call.arguments.clone()));
+                serde_json::json!({
+                    "id": call.id,
+                    "type": "function",
+                    "function": { "name": call.name, "arguments": arguments },
+                })
+            })
+            .collect();
+        fields.push(("tool_calls", Value::from_serialize(&calls)));
+    }
+    if let Some(id) = &m.tool_call_id {
+        fields.push(("tool_call_id", Value::from(id.as_str())));
+    }
+    Value::from_iter(fields)
 }
 
 /// The template text for `gguf` and where it came from.

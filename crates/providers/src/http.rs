@@ -588,6 +588,8 @@ impl Progress {
             retries,
             engine: None,
             logprobs: None,
+            // TODO(issue 22, item 2): providers translate tool calls.
+            tool_calls: Vec::new(),
         }
     }
 }

@@ -48,8 +48,10 @@ mod error;
 mod guard;
 mod keyfile;
 mod log;
+mod reasoning;
 mod routes;
 mod server;
+mod tools;
 mod wire;
 
 pub use keyfile::{KEY_FILE, key_in, masked, read_key};

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::log::ModelUsed;
+use crate::reasoning;
 use crate::server::State;
 use crate::wire::{self, Header, Kind, Parsed};
 
@@ -196,6 +197,7 @@ async fn generate(
         chat,
         stream,
         include_usage,
+        one_tool_call,
     } = match kind {
         Kind::Chat => wire::parse_chat(&body)?,
         Kind::Completion => wire::parse_completion(&body)?,
@@ -270,6 +272,11 @@ async fn generate(
         {
             answer.finish = ApiFinish::Length;
         }
+        if let Ok(answer) = &mut outcome
+            && one_tool_call
+        {
+            answer.tool_calls.truncate(1);
+        }
         let _ = tx.send(Event::Done(outcome));
     });
 
@@ -301,6 +308,7 @@ async fn generate(
         first: Some(first),
         started: false,
         finished: false,
+        thinking: (kind == Kind::Chat).then(reasoning::Splitter::default),
     };
     let body = Body::from_stream(futures_util::stream::unfold(stream, |mut s| async move {
         let bytes = s.next().await?;
@@ -323,9 +331,24 @@ struct Sse {
     /// A chunk has been sent (the first chat chunk carries the role).
     started: bool,
     finished: bool,
+    /// Splits `<think>` reasoning from the content (chat answers only).
+    thinking: Option<reasoning::Splitter>,
 }
 
 impl Sse {
+    fn push_parts(&mut self, out: &mut String, parts: Vec<(reasoning::Part, String)>) {
+        for (part, text) in parts {
+            let first = !std::mem::replace(&mut self.started, true);
+            let chunk = match part {
+                reasoning::Part::Reasoning => wire::reasoning_chunk(&self.header, &text, first),
+                reasoning::Part::Content => {
+                    wire::chunk(&self.header, Some(&text), first, None, None, None)
+                }
+            };
+            push(out, &chunk);
+        }
+    }
+
     /// The next bytes to send; `None` at the end.
     async fn next(&mut self) -> Option<Bytes> {
         if self.finished {
@@ -338,13 +361,26 @@ impl Sse {
         let mut out = String::new();
         match event {
             Event::Text(text) => {
-                let first = !std::mem::replace(&mut self.started, true);
-                push(
-                    &mut out,
-                    &wire::chunk(&self.header, Some(&text), first, None, None, None),
-                );
+                let parts = match &mut self.thinking {
+                    Some(splitter) => splitter.push(&text),
+                    None => vec![(reasoning::Part::Content, text)],
+                };
+                self.push_parts(&mut out, parts);
             }
             Event::Done(Ok(answer)) => {
+                let parts = self
+                    .thinking
+                    .as_mut()
+                    .map(reasoning::Splitter::finish)
+                    .unwrap_or_default();
+                self.push_parts(&mut out, parts);
+                if !answer.tool_calls.is_empty() {
+                    let first = !std::mem::replace(&mut self.started, true);
+                    push(
+                        &mut out,
+                        &wire::tool_call_chunk(&self.header, &answer.tool_calls, first),
+                    );
+                }
                 push(
                     &mut out,
                     &wire::chunk(

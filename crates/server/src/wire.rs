@@ -81,11 +81,21 @@ struct Part {
 struct WireMessage {
     role: String,
     content: Option<Content>,
+    #[serde(default)]
+    tool_calls: Option<Vec<crate::tools::WireToolCall>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 struct ChatBody {
     messages: Vec<WireMessage>,
+    #[serde(default)]
+    tools: Option<Vec<crate::tools::WireTool>>,
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
     #[serde(flatten)]
     options: Options,
 }
@@ -111,6 +121,8 @@ pub(crate) struct Parsed {
     pub(crate) chat: ApiChat,
     pub(crate) stream: bool,
     pub(crate) include_usage: bool,
+    /// `parallel_tool_calls: false`: at most one call per answer.
+    pub(crate) one_tool_call: bool,
 }
 
 pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
@@ -124,8 +136,12 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
         return Err(ApiError::bad_request("`messages` must not be empty").with_param("messages"));
     }
     let logprobs = chat_logprobs_asked(&body.options)?;
+    let (tools, tool_choice) = crate::tools::parse(body.tools, body.tool_choice.as_ref())?;
     let mut parsed = parsed(body.options, ApiInput::Chat(messages))?;
     parsed.chat.logprobs = logprobs;
+    parsed.chat.tools = tools;
+    parsed.chat.tool_choice = tool_choice;
+    parsed.one_tool_call = body.parallel_tool_calls == Some(false);
     Ok(parsed)
 }
 
@@ -193,6 +209,7 @@ fn message(wire: WireMessage) -> Result<Message, ApiError> {
         "system" | "developer" => Role::System,
         "user" => Role::User,
         "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
         other => {
             return Err(ApiError::bad_request(format!(
                 "messages with role {other:?} are not supported"
@@ -219,7 +236,17 @@ fn message(wire: WireMessage) -> Result<Message, ApiError> {
             text
         }
     };
-    Ok(Message::new(role, content))
+    let mut message = Message::new(role, content);
+    if role == Role::Tool {
+        message.tool_call_id = Some(wire.tool_call_id.ok_or_else(|| {
+            ApiError::bad_request("messages with role \"tool\" need a tool_call_id")
+                .with_param("messages")
+        })?);
+    }
+    if let Some(calls) = wire.tool_calls.filter(|_| role == Role::Assistant) {
+        message.tool_calls = crate::tools::calls(calls)?;
+    }
+    Ok(message)
 }
 
 fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
@@ -279,9 +306,12 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
             stop,
             format,
             logprobs: None,
+            tools: Vec::new(),
+            tool_choice: hearth_backend::ToolChoice::Auto,
         },
         stream: options.stream,
         include_usage: options.stream_options.is_some_and(|o| o.include_usage),
+        one_tool_call: false,
     })
 }
 
@@ -312,7 +342,17 @@ pub(crate) fn usage(answer: &ApiAnswer) -> Value {
 
 /// The non-streaming answer.
 pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
-    let choice = match header.kind {
+    let mut choice = match header.kind {
+        Kind::Chat if !answer.tool_calls.is_empty() => json!({
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": (!answer.text.is_empty()).then_some(answer.text.as_str()),
+                "tool_calls": crate::tools::message_calls(&answer.tool_calls),
+            },
+            "logprobs": logprobs(Kind::Chat, answer.logprobs.as_deref()),
+            "finish_reason": answer.finish.as_str(),
+        }),
         Kind::Chat => json!({
             "index": 0,
             "message": {"role": "assistant", "content": answer.text},
@@ -326,6 +366,14 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
             "finish_reason": answer.finish.as_str(),
         }),
     };
+    if header.kind == Kind::Chat
+        && let (Some(thought), content) = crate::reasoning::split(&answer.text)
+    {
+        choice["message"]["reasoning_content"] = json!(thought);
+        if choice["message"]["content"].is_string() {
+            choice["message"]["content"] = json!(content);
+        }
+    }
     json!({
         "id": header.id,
         "object": match header.kind {
@@ -435,6 +483,32 @@ pub(crate) fn chunk(
     chunk
 }
 
+/// A streamed piece of reasoning (`delta.reasoning_content`).
+pub(crate) fn reasoning_chunk(header: &Header, text: &str, first: bool) -> Value {
+    let mut chunk = chunk(header, Some(text), first, None, None, None);
+    let delta = &mut chunk["choices"][0]["delta"];
+    if let Some(map) = delta.as_object_mut() {
+        map.remove("content");
+        map.insert("reasoning_content".into(), json!(text));
+    }
+    chunk
+}
+
+/// The chunk that streams an answer's tool calls (whole, one entry each).
+pub(crate) fn tool_call_chunk(
+    header: &Header,
+    calls: &[hearth_backend::ToolCall],
+    first: bool,
+) -> Value {
+    let mut delta = json!({"tool_calls": crate::tools::delta_calls(calls)});
+    if first && let Some(map) = delta.as_object_mut() {
+        map.insert("role".into(), json!("assistant"));
+    }
+    let mut chunk = chunk(header, None, false, None, None, None);
+    chunk["choices"][0]["delta"] = delta;
+    chunk
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,8 +536,13 @@ mod tests {
         let status = |body: &[u8]| parse_chat(body).unwrap_err().status.as_u16();
         assert_eq!(status(b"{"), 400);
         assert_eq!(status(br#"{"model":"m","messages":[]}"#), 400);
+        // A tool result must say which call it answers.
         assert_eq!(
             status(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#),
+            400
+        );
+        assert_eq!(
+            status(br#"{"model":"m","messages":[{"role":"function","content":"x"}]}"#),
             400
         );
         assert_eq!(
@@ -492,5 +571,64 @@ mod tests {
             );
             assert!(parse_chat(body.as_bytes()).is_err(), "{kind}");
         }
+    }
+
+    #[test]
+    fn tool_messages_and_assistant_calls_parse() {
+        let parsed = parse_chat(
+            br#"{"model":"m","messages":[{"role":"user","content":"Weather?"},
+                {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+                {"role":"tool","tool_call_id":"call_1","content":"sunny"}],
+                "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+                "tool_choice":"required","parallel_tool_calls":false}"#,
+        )
+        .unwrap();
+        let ApiInput::Chat(messages) = &parsed.chat.input else {
+            panic!("a chat")
+        };
+        assert_eq!(messages[1].tool_calls[0].name, "get_weather");
+        assert_eq!(messages[1].tool_calls[0].arguments, r#"{"city":"Paris"}"#);
+        assert_eq!(messages[2], Message::tool("call_1", "sunny"));
+        assert_eq!(parsed.chat.tools[0].name, "get_weather");
+        assert_eq!(
+            parsed.chat.tool_choice,
+            hearth_backend::ToolChoice::Required
+        );
+        assert!(parsed.one_tool_call);
+    }
+
+    #[test]
+    fn thinking_is_sent_as_reasoning_content() {
+        let header = Header {
+            kind: Kind::Chat,
+            id: "x".into(),
+            created: 0,
+            model: "m".into(),
+        };
+        let mut reply = ApiAnswer {
+            text: "<think>\nThe user wants a city.\n</think>\n\nParis.".into(),
+            tool_calls: Vec::new(),
+            finish: hearth_core::ApiFinish::Stop,
+            backend: "local".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            ttft: None,
+            decode_tok_s: None,
+            logprobs: None,
+        };
+        let body = answer(&header, &reply);
+        let message = &body["choices"][0]["message"];
+        assert_eq!(message["content"], "Paris.");
+        assert_eq!(message["reasoning_content"], "The user wants a city.");
+        reply.text = "Paris.".into();
+        let plain = answer(&header, &reply);
+        assert!(
+            plain["choices"][0]["message"]
+                .get("reasoning_content")
+                .is_none()
+        );
+        let chunk = reasoning_chunk(&header, "hm", true);
+        assert_eq!(chunk["choices"][0]["delta"]["reasoning_content"], "hm");
+        assert!(chunk["choices"][0]["delta"].get("content").is_none());
     }
 }

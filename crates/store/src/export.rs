@@ -51,6 +51,7 @@ impl Store {
                     hearth_backend::Role::System => "System",
                     hearth_backend::Role::User => "You",
                     hearth_backend::Role::Assistant => "Assistant",
+                    hearth_backend::Role::Tool => "Tool",
                 };
                 let _ = writeln!(out, "## {who}\n\n{}\n", m.content.trim_end());
                 if m.status != crate::MessageStatus::Complete {

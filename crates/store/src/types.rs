@@ -157,6 +157,7 @@ pub(crate) fn role_from_db(text: &str) -> Role {
     match text {
         "system" => Role::System,
         "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
         _ => Role::User,
     }
 }

@@ -127,6 +127,7 @@ impl ChatBackend for Scripted {
                 ..EngineStats::default()
             }),
             logprobs: None,
+            tool_calls: Vec::new(),
         })
     }
 
@@ -610,6 +611,8 @@ fn app_api_and_cli_turns_take_the_same_path() {
                 stop: Vec::new(),
                 format: hearth_engine::OutputFormat::Text,
                 logprobs: None,
+                tools: Vec::new(),
+                tool_choice: hearth_backend::ToolChoice::Auto,
             },
             CancellationToken::new(),
             |piece| streamed.push_str(piece),

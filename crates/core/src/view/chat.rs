@@ -78,6 +78,9 @@ impl From<Role> for RoleView {
             Role::System => Self::System,
             Role::User => Self::User,
             Role::Assistant => Self::Assistant,
+            // Tool results are not stored yet (issue 22, item 5); until the
+            // view has a kind for them they show as what fed the model.
+            Role::Tool => Self::User,
         }
     }
 }

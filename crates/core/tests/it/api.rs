@@ -18,6 +18,8 @@ fn request(model: &str, input: ApiInput) -> ApiChat {
         stop: Vec::new(),
         format: OutputFormat::Text,
         logprobs: None,
+        tools: Vec::new(),
+        tool_choice: hearth_backend::ToolChoice::Auto,
     }
 }
 

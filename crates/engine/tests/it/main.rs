@@ -12,4 +12,5 @@ mod models;
 mod perplexity;
 mod template;
 mod tokenizer;
+mod tools;
 mod types;

@@ -9,6 +9,7 @@ mod cloud;
 mod embeddings;
 mod guards;
 mod hostile;
+mod tools;
 
 use std::sync::Arc;
 use std::time::Duration;
