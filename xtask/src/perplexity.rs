@@ -54,9 +54,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     println!("| model | Hearth PPL | llama.cpp PPL | ratio |");
     println!("|---|---|---|---|");
     let mut failed = Vec::new();
+    let run = Scoring {
+        text: &args.file,
+        ctx: args.ctx,
+        chunks: args.chunks,
+    };
     for model in &models {
-        let ours = hearth_ppl(&hearth, model, args)?;
-        let theirs = llama_ppl(&llama, model, args, threads)?;
+        let ours = hearth_ppl(&hearth, model, run)?;
+        let theirs = llama_ppl(&llama, model, run, threads)?;
         let ratio = ours / theirs;
         let name = model.file_name().unwrap_or_default().to_string_lossy();
         println!("| {name} | {ours:.4} | {theirs:.4} | {ratio:.4} |");
@@ -74,15 +79,24 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn hearth_ppl(hearth: &Path, model: &Path, args: &Args) -> Result<f64> {
+/// What one scoring run is: the text, the window and how many windows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scoring<'a> {
+    pub(crate) text: &'a Path,
+    pub(crate) ctx: usize,
+    pub(crate) chunks: usize,
+}
+
+/// `hearth perplexity --json` on `model`; its error carries hearth's stderr.
+pub(crate) fn hearth_ppl(hearth: &Path, model: &Path, run: Scoring<'_>) -> Result<f64> {
     let out = Command::new(hearth)
         .arg("perplexity")
         .arg("-m")
         .arg(model)
         .arg("-f")
-        .arg(&args.file)
-        .args(["--ctx", &args.ctx.to_string()])
-        .args(["--chunks", &args.chunks.to_string(), "--json"])
+        .arg(run.text)
+        .args(["--ctx", &run.ctx.to_string()])
+        .args(["--chunks", &run.chunks.to_string(), "--json"])
         .output()
         .context("cannot run hearth perplexity")?;
     if !out.status.success() {
@@ -99,14 +113,20 @@ fn hearth_ppl(hearth: &Path, model: &Path, args: &Args) -> Result<f64> {
         .context("hearth perplexity's JSON has no ppl")
 }
 
-fn llama_ppl(llama: &Path, model: &Path, args: &Args, threads: usize) -> Result<f64> {
+/// `llama-perplexity` on `model`: its final estimate.
+pub(crate) fn llama_ppl(
+    llama: &Path,
+    model: &Path,
+    run: Scoring<'_>,
+    threads: usize,
+) -> Result<f64> {
     let out = Command::new(llama)
         .arg("-m")
         .arg(model)
         .arg("-f")
-        .arg(&args.file)
-        .args(["-c", &args.ctx.to_string()])
-        .args(["--chunks", &args.chunks.to_string()])
+        .arg(run.text)
+        .args(["-c", &run.ctx.to_string()])
+        .args(["--chunks", &run.chunks.to_string()])
         .args(["-t", &threads.to_string()])
         .output()
         .context("cannot run llama-perplexity")?;

@@ -17,6 +17,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::perplexity::{Scoring, hearth_ppl, llama_ppl};
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
@@ -63,7 +64,7 @@ struct Tools {
     python: PathBuf,
     llama: PathBuf,
     hearth: PathBuf,
-    threads: String,
+    threads: usize,
 }
 
 #[allow(clippy::print_stdout)]
@@ -78,9 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
             target_dir().join("release/hearth")
         },
-        threads: std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .to_string(),
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
     };
     let tokenizer = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
     let pick = |list: &[String], all: &[&'static str]| -> Vec<String> {
@@ -176,7 +175,7 @@ fn quantize(tools: &Tools, base: &Path, out: &Path, ty: &str) -> Result<()> {
         .arg(base)
         .arg(out)
         .arg(ty)
-        .arg(&tools.threads)
+        .arg(tools.threads.to_string())
         .output()
         .context("cannot run llama-quantize")?;
     if !done.status.success() {
@@ -242,37 +241,31 @@ enum Refusal {
 
 fn check(tools: &Tools, file: &Path, args: &Args) -> Result<Row, Refusal> {
     let failed = |e: anyhow::Error| Refusal::Failed(format!("{e:#}"));
-    let ours = Command::new(&tools.hearth)
-        .arg("perplexity")
-        .arg("-m")
-        .arg(file)
-        .arg("-f")
-        .arg(&args.file)
-        .args(["--ctx", &args.ctx.to_string()])
-        .args(["--chunks", &args.chunks.to_string(), "--json"])
-        .output()
-        .map_err(|e| Refusal::Failed(e.to_string()))?;
-    if !ours.status.success() {
-        let err = String::from_utf8_lossy(&ours.stderr).into_owned();
-        let first = err
+    let run = Scoring {
+        text: &args.file,
+        ctx: args.ctx,
+        chunks: args.chunks,
+    };
+    let ours = hearth_ppl(&tools.hearth, file, run).map_err(|e| {
+        let message = format!("{e:#}");
+        let first = message
             .lines()
             .find(|l| l.starts_with("Error"))
-            .unwrap_or("")
+            .unwrap_or(&message)
             .to_owned();
-        return Err(
-            if err.contains("cannot run") || err.contains("not supported") {
-                Refusal::Refused(first)
-            } else {
-                Refusal::Failed(first)
-            },
-        );
-    }
-    let json: serde_json::Value =
-        serde_json::from_slice(&ours.stdout).map_err(|e| Refusal::Failed(e.to_string()))?;
-    let ours = json["ppl"]
-        .as_f64()
-        .ok_or_else(|| Refusal::Failed("no ppl in hearth's JSON".into()))?;
-    let theirs = llama_ppl(tools, file, args).map_err(failed)?;
+        if message.contains("cannot run") {
+            Refusal::Refused(first)
+        } else {
+            Refusal::Failed(first)
+        }
+    })?;
+    let theirs = llama_ppl(
+        &tools.llama.join("llama-perplexity"),
+        file,
+        run,
+        tools.threads,
+    )
+    .map_err(failed)?;
     let greedy = greedy(tools, file).map_err(failed)?;
     Ok(Row {
         ours,
@@ -280,26 +273,6 @@ fn check(tools: &Tools, file: &Path, args: &Args) -> Result<Row, Refusal> {
         ratio: ours / theirs,
         greedy,
     })
-}
-
-fn llama_ppl(tools: &Tools, file: &Path, args: &Args) -> Result<f64> {
-    let out = Command::new(tools.llama.join("llama-perplexity"))
-        .arg("-m")
-        .arg(file)
-        .arg("-f")
-        .arg(&args.file)
-        .args(["-c", &args.ctx.to_string()])
-        .args(["--chunks", &args.chunks.to_string()])
-        .args(["-t", &tools.threads])
-        .output()
-        .context("cannot run llama-perplexity")?;
-    let log = String::from_utf8_lossy(&out.stderr);
-    log.lines()
-        .find_map(|line| {
-            let rest = line.split("Final estimate: PPL = ").nth(1)?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .context("llama-perplexity gave no estimate")
 }
 
 /// Hearth's and llama.cpp's greedy continuations of [`PROMPT`]; where they
@@ -321,7 +294,7 @@ fn greedy(tools: &Tools, file: &Path) -> Result<Greedy> {
         .arg("-m")
         .arg(file)
         .args(["-p", PROMPT, "-n", GREEDY_TOKENS, "--temp", "0", "-no-cnv"])
-        .args(["-t", &tools.threads])
+        .args(["-t", &tools.threads.to_string()])
         .output()
         .context("cannot run llama-completion")?;
     let text = String::from_utf8_lossy(&ours.stdout);
