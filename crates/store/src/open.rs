@@ -248,6 +248,8 @@ impl Store {
             let _mode: String =
                 plain.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
             let target_text = target.to_string_lossy().into_owned();
+            // Attaching with a key keys a connection too (see `KEYING`).
+            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
             plain.execute(
                 "ATTACH DATABASE ?1 AS encrypted KEY ?2",
                 rusqlite::params![target_text, value.as_str()],
