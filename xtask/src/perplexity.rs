@@ -61,7 +61,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     };
     for model in &models {
         let ours = hearth_ppl(&hearth, model, run)?;
-        let theirs = llama_ppl(&llama, model, run, threads)?;
+        let theirs = llama_ppl(&llama, model, run, threads, None)?;
         let ratio = ours / theirs;
         let name = model.file_name().unwrap_or_default().to_string_lossy();
         println!("| {name} | {ours:.4} | {theirs:.4} | {ratio:.4} |");
@@ -113,29 +113,94 @@ pub(crate) fn hearth_ppl(hearth: &Path, model: &Path, run: Scoring<'_>) -> Resul
         .context("hearth perplexity's JSON has no ppl")
 }
 
-/// `llama-perplexity` on `model`: its final estimate.
+/// `hearth perplexity --kl-divergence-base BASE --json` on `model`: Hearth
+/// scored on llama.cpp's tokens and compared with its log-probabilities; the
+/// JSON (`ppl`, `versus_llama`).
+pub(crate) fn hearth_against(
+    hearth: &Path,
+    model: &Path,
+    base: &Path,
+) -> Result<serde_json::Value> {
+    let out = Command::new(hearth)
+        .arg("perplexity")
+        .arg("-m")
+        .arg(model)
+        .arg("--kl-divergence-base")
+        .arg(base)
+        .arg("--json")
+        .output()
+        .context("cannot run hearth perplexity")?;
+    if !out.status.success() {
+        bail!(
+            "hearth perplexity failed on {}: {}",
+            model.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("hearth perplexity printed no JSON")
+}
+
+/// `llama-perplexity` on `model`: its final estimate. With `save_logits`, it
+/// also writes its log-probabilities there (`--kl-divergence-base`).
 pub(crate) fn llama_ppl(
     llama: &Path,
     model: &Path,
     run: Scoring<'_>,
     threads: usize,
+    save_logits: Option<&Path>,
 ) -> Result<f64> {
-    let out = Command::new(llama)
+    let mut command = Command::new(llama);
+    command
         .arg("-m")
         .arg(model)
         .arg("-f")
         .arg(run.text)
         .args(["-c", &run.ctx.to_string()])
         .args(["--chunks", &run.chunks.to_string()])
+        .args(["-t", &threads.to_string()]);
+    if let Some(path) = save_logits {
+        command.arg("--kl-divergence-base").arg(path);
+    }
+    let out = command.output().context("cannot run llama-perplexity")?;
+    // "Final estimate: PPL = 18.3746 +/- 1.38172"
+    find_figure(&out.stderr, "Final estimate: PPL = ")
+        .with_context(|| format!("llama-perplexity gave no estimate for {}", model.display()))
+}
+
+/// `llama-perplexity --kl-divergence` of `model` from the log-probabilities
+/// in `base`: its mean KL divergence.
+pub(crate) fn llama_kld(
+    llama: &Path,
+    model: &Path,
+    base: &Path,
+    ctx: usize,
+    threads: usize,
+) -> Result<f64> {
+    let out = Command::new(llama)
+        .arg("-m")
+        .arg(model)
+        .arg("--kl-divergence-base")
+        .arg(base)
+        .arg("--kl-divergence")
+        .args(["-c", &ctx.to_string()])
         .args(["-t", &threads.to_string()])
         .output()
         .context("cannot run llama-perplexity")?;
-    let log = String::from_utf8_lossy(&out.stderr);
-    // "Final estimate: PPL = 18.3746 +/- 1.38172"
-    log.lines()
-        .find_map(|line| {
-            let rest = line.split("Final estimate: PPL = ").nth(1)?;
-            rest.split_whitespace().next()?.parse().ok()
+    // "Mean    KLD:   0.134705 ±   0.003327"
+    find_figure(&out.stdout, "Mean    KLD:")
+        .or_else(|| find_figure(&out.stderr, "Mean    KLD:"))
+        .with_context(|| {
+            format!(
+                "llama-perplexity gave no KL divergence for {}",
+                model.display()
+            )
         })
-        .with_context(|| format!("llama-perplexity gave no estimate for {}", model.display()))
+}
+
+/// The number after `label` on the first line of `log` that has it.
+fn find_figure(log: &[u8], label: &str) -> Option<f64> {
+    String::from_utf8_lossy(log).lines().find_map(|line| {
+        let rest = line.split(label).nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }

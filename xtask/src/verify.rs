@@ -2,22 +2,28 @@
 //! random weights with the real tensor names, shapes and metadata
 //! (`xtask/verify/make_model.py`, written with llama.cpp's own `gguf`
 //! package), quantised by llama.cpp's `llama-quantize` into each type people
-//! download, and checked against llama.cpp on the same file:
+//! download, and checked against llama.cpp on the same file, teacher-forced:
 //!
-//! - perplexity on the same text and window (`hearth perplexity` against
-//!   `llama-perplexity`), as a ratio;
-//! - 24 greedy tokens from the same raw prompt (`hearth run --raw` against
-//!   `llama-completion`): the same text, or where it parts.
+//! - `llama-perplexity --kl-divergence-base` scores the text and saves its
+//!   log-probabilities at every scored position;
+//! - `hearth perplexity --kl-divergence-base` scores llama.cpp's own tokens
+//!   and compares each position: the same top token where llama.cpp's lead
+//!   over its second choice exceeds 0.1 nats (goal: 99%), the KL divergence,
+//!   and the perplexity ratio (goal: within 1%);
+//! - for quantised types, both engines' KL divergence from the F16 file's
+//!   log-probabilities (llama.cpp's), which says, where the two part, which
+//!   one is closer to the unquantised model.
 //!
-//! A type Hearth cannot run must be refused at load with its name; a type it
-//! runs must agree within 1%. Prints the table; fails otherwise.
+//! A type Hearth cannot run must be refused at load with its name. Prints the
+//! table; fails when a cell misses the goals and Hearth is not the closer of
+//! the two to F16.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::perplexity::{Scoring, hearth_ppl, llama_ppl};
+use crate::perplexity::{Scoring, hearth_against, llama_kld, llama_ppl};
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
@@ -37,9 +43,10 @@ const TYPES: [&str; 11] = [
     "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K", "IQ4_NL", "IQ4_XS",
 ];
 
+/// How far apart the two perplexities may be.
 const TOLERANCE: f64 = 0.01;
-const PROMPT: &str = "The GNU General Public License is a free";
-const GREEDY_TOKENS: &str = "24";
+/// The share of confident positions whose top token must be llama.cpp's.
+const AGREEMENT: f64 = 0.99;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -55,8 +62,8 @@ pub(crate) struct Args {
     /// Perplexity window in tokens (past Gemma's 32-token test window).
     #[arg(long, default_value_t = 128)]
     ctx: usize,
-    /// Perplexity windows scored.
-    #[arg(long, default_value_t = 4)]
+    /// Perplexity windows scored (8 of 128: 504 positions compared).
+    #[arg(long, default_value_t = 8)]
     chunks: usize,
 }
 
@@ -91,16 +98,21 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     };
 
     println!(
-        "text {} | ctx {} | chunks {} | greedy {GREEDY_TOKENS} tokens | threads {}",
+        "text {} | ctx {} | chunks {} | threads {}",
         args.file.display(),
         args.ctx,
         args.chunks,
         tools.threads
     );
     println!(
-        "| shape | type | Hearth PPL | llama.cpp PPL | ratio | greedy {GREEDY_TOKENS} | verdict |"
+        "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | verdict |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    let run = Scoring {
+        text: &args.file,
+        ctx: args.ctx,
+        chunks: args.chunks,
+    };
     let mut failed = Vec::new();
     for shape in pick(&args.shapes, &SHAPES) {
         let base = dir.join(format!("{shape}-F16.gguf"));
@@ -111,6 +123,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 .arg(&tokenizer)
                 .arg(&base),
         )?;
+        // llama.cpp's log-probabilities for the unquantised file.
+        let f16_logits = dir.join(format!("{shape}-F16.base.kl"));
+        llama_ppl(
+            &tools.llama.join("llama-perplexity"),
+            &base,
+            run,
+            tools.threads,
+            Some(&f16_logits),
+        )?;
         for ty in pick(&args.types, &TYPES) {
             let file = if ty == "F16" {
                 base.clone()
@@ -119,13 +140,23 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 quantize(&tools, &base, &out, &ty)?;
                 out
             };
-            let row = check(&tools, &file, args);
+            let logits = dir.join(format!("{shape}-{ty}.kl"));
+            let row = check(
+                &tools,
+                &file,
+                run,
+                &logits,
+                (ty != "F16").then_some(&f16_logits),
+            );
+            let _ = std::fs::remove_file(&logits);
             let verdict = match &row {
-                Ok(r) if (r.ratio - 1.0).abs() <= TOLERANCE && r.greedy.agrees() => "ok".to_owned(),
-                Ok(_) => {
-                    failed.push(format!("{shape} {ty}"));
-                    "DIFFERS".to_owned()
-                }
+                Ok(r) => match r.verdict() {
+                    Some(v) => v.to_owned(),
+                    None => {
+                        failed.push(format!("{shape} {ty}"));
+                        "DIFFERS".to_owned()
+                    }
+                },
                 Err(Refusal::Refused(why)) => format!("refused at load: {why}"),
                 Err(Refusal::Failed(why)) => {
                     failed.push(format!("{shape} {ty}"));
@@ -134,19 +165,24 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             };
             match row {
                 Ok(r) => println!(
-                    "| {shape} | {ty} | {:.4e} | {:.4e} | {:.5} | {} | {verdict} |",
-                    r.ours, r.theirs, r.ratio, r.greedy
+                    "| {shape} | {ty} | {}/{} ({:.1}%) | {}/{} | {:.5} | {:.6} | {} | {verdict} |",
+                    r.confident_same,
+                    r.confident,
+                    100.0 * r.agreement(),
+                    r.same,
+                    r.positions,
+                    r.ours / r.theirs,
+                    r.kld,
+                    r.from_f16
+                        .map_or("-".to_owned(), |(o, t)| format!("{o:.6} / {t:.6}")),
                 ),
-                Err(_) => println!("| {shape} | {ty} | - | - | - | - | {verdict} |"),
+                Err(_) => println!("| {shape} | {ty} | - | - | - | - | - | {verdict} |"),
             }
         }
+        let _ = std::fs::remove_file(&f16_logits);
     }
     if !failed.is_empty() {
-        bail!(
-            "outside {}% or failing: {}",
-            TOLERANCE * 100.0,
-            failed.join(", ")
-        );
+        bail!("outside the goals or failing: {}", failed.join(", "));
     }
     Ok(())
 }
@@ -190,46 +226,44 @@ fn quantize(tools: &Tools, base: &Path, out: &Path, ty: &str) -> Result<()> {
     Ok(())
 }
 
-/// How 24 greedy tokens compare.
-enum Greedy {
-    Same,
-    /// They part at token `at`, where Hearth's top two were `margin` nats
-    /// apart: below [`NEAR_TIE`] either engine's pick is a fair answer.
-    Parts {
-        at: usize,
-        margin: f32,
-    },
-}
-
-/// A top-1/top-2 margin (nats) below which two engines may pick differently.
-const NEAR_TIE: f32 = 0.1;
-
-impl Greedy {
-    fn agrees(&self) -> bool {
-        match self {
-            Self::Same => true,
-            Self::Parts { margin, .. } => *margin < NEAR_TIE,
-        }
-    }
-}
-
-impl std::fmt::Display for Greedy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Same => f.write_str("same"),
-            Self::Parts { at, margin } if *margin < NEAR_TIE => {
-                write!(f, "near-tie at token {at} (margin {margin:.3})")
-            }
-            Self::Parts { at, margin } => write!(f, "parts at token {at} (margin {margin:.3})"),
-        }
-    }
-}
-
+/// One cell: Hearth against llama.cpp on the same file and tokens.
 struct Row {
+    /// Perplexities: Hearth's (on llama.cpp's tokens) and llama.cpp's.
     ours: f64,
     theirs: f64,
-    ratio: f64,
-    greedy: Greedy,
+    positions: usize,
+    same: usize,
+    /// Positions where llama.cpp's top-1/top-2 margin exceeds 0.1 nats.
+    confident: usize,
+    confident_same: usize,
+    /// Mean KL divergence of Hearth from llama.cpp.
+    kld: f64,
+    /// Mean KL divergence from llama.cpp's F16 log-probabilities: Hearth's
+    /// and llama.cpp's (quantised types only).
+    from_f16: Option<(f64, f64)>,
+}
+
+impl Row {
+    fn agreement(&self) -> f64 {
+        self.confident_same as f64 / self.confident.max(1) as f64
+    }
+
+    /// "ok" when the goals are met; "ok, closer to F16" when the top tokens
+    /// part more often but Hearth's answers are nearer the unquantised
+    /// model's than llama.cpp's are (the parting is llama.cpp's rounding);
+    /// `None` otherwise.
+    fn verdict(&self) -> Option<&'static str> {
+        if (self.ours / self.theirs - 1.0).abs() > TOLERANCE {
+            return None;
+        }
+        if self.agreement() >= AGREEMENT {
+            return Some("ok");
+        }
+        match self.from_f16 {
+            Some((ours, theirs)) if ours <= theirs => Some("ok, closer to F16"),
+            _ => None,
+        }
+    }
 }
 
 enum Refusal {
@@ -239,93 +273,61 @@ enum Refusal {
     Failed(String),
 }
 
-fn check(tools: &Tools, file: &Path, args: &Args) -> Result<Row, Refusal> {
-    let failed = |e: anyhow::Error| Refusal::Failed(format!("{e:#}"));
-    let run = Scoring {
-        text: &args.file,
-        ctx: args.ctx,
-        chunks: args.chunks,
+/// Scores `file` with both engines, llama.cpp's log-probabilities going
+/// through `logits`; with `f16`, both engines' divergence from it too.
+fn check(
+    tools: &Tools,
+    file: &Path,
+    run: Scoring<'_>,
+    logits: &Path,
+    f16: Option<&Path>,
+) -> Result<Row, Refusal> {
+    let failed = |e: anyhow::Error| {
+        Refusal::Failed(
+            format!("{e:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        )
     };
-    let ours = hearth_ppl(&tools.hearth, file, run).map_err(|e| {
+    let perplexity = tools.llama.join("llama-perplexity");
+    let theirs = llama_ppl(&perplexity, file, run, tools.threads, Some(logits)).map_err(failed)?;
+    let ours = hearth_against(&tools.hearth, file, logits).map_err(|e| {
         let message = format!("{e:#}");
-        let first = message
-            .lines()
-            .find(|l| l.starts_with("Error"))
-            .unwrap_or(&message)
-            .to_owned();
+        // The error's first line, not hearth's backtrace.
+        let first = message.lines().next().unwrap_or_default().to_owned();
         if message.contains("cannot run") {
             Refusal::Refused(first)
         } else {
             Refusal::Failed(first)
         }
     })?;
-    let theirs = llama_ppl(
-        &tools.llama.join("llama-perplexity"),
-        file,
-        run,
-        tools.threads,
-    )
-    .map_err(failed)?;
-    let greedy = greedy(tools, file).map_err(failed)?;
-    Ok(Row {
-        ours,
-        theirs,
-        ratio: ours / theirs,
-        greedy,
-    })
-}
-
-/// Hearth's and llama.cpp's greedy continuations of [`PROMPT`]; where they
-/// part, the margin between Hearth's top two tokens there (from
-/// `hearth run --logprobs 2`).
-fn greedy(tools: &Tools, file: &Path) -> Result<Greedy> {
-    let ours = Command::new(&tools.hearth)
-        .args(["run", "--raw", "--temperature", "0", "--logprobs", "2"])
-        .args(["--max-tokens", GREEDY_TOKENS])
-        .arg("-m")
-        .arg(file)
-        .arg(PROMPT)
-        .output()
-        .context("cannot run hearth run")?;
-    if !ours.status.success() {
-        bail!("hearth run: {}", String::from_utf8_lossy(&ours.stderr));
-    }
-    let theirs = Command::new(tools.llama.join("llama-completion"))
-        .arg("-m")
-        .arg(file)
-        .args(["-p", PROMPT, "-n", GREEDY_TOKENS, "--temp", "0", "-no-cnv"])
-        .args(["-t", &tools.threads.to_string()])
-        .output()
-        .context("cannot run llama-completion")?;
-    let text = String::from_utf8_lossy(&ours.stdout);
-    let theirs = String::from_utf8_lossy(&theirs.stdout);
-    let theirs = theirs.strip_prefix(PROMPT).unwrap_or(&theirs);
-    let (text, theirs) = (text.trim_end(), theirs.trim_end());
-    if text == theirs {
-        return Ok(Greedy::Same);
-    }
-    let parted = text
-        .chars()
-        .zip(theirs.chars())
-        .take_while(|(a, b)| a == b)
-        .count();
-    // The token whose text holds the first differing character.
-    let stderr = String::from_utf8_lossy(&ours.stderr);
-    let mut chars = 0;
-    for (at, line) in stderr.lines().filter(|l| l.starts_with('{')).enumerate() {
-        let token: serde_json::Value = serde_json::from_str(line)?;
-        chars += token["token"].as_str().map_or(0, |t| t.chars().count());
-        if chars > parted {
-            let top = |i: usize| token["top"][i][1].as_f64().unwrap_or(f64::NAN) as f32;
-            return Ok(Greedy::Parts {
-                at,
-                margin: top(0) - top(1),
-            });
+    let count = |key: &str| ours["versus_llama"][key].as_u64().unwrap_or(0) as usize;
+    let from_f16 = match f16 {
+        Some(f16) => {
+            let hearth = hearth_against(&tools.hearth, file, f16).map_err(failed)?;
+            let llama =
+                llama_kld(&perplexity, file, f16, run.ctx, tools.threads).map_err(failed)?;
+            Some((
+                hearth["versus_llama"]["kld_mean"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+                llama,
+            ))
         }
-    }
-    // llama.cpp went on where Hearth stopped (or the other way round).
-    Ok(Greedy::Parts {
-        at: stderr.lines().filter(|l| l.starts_with('{')).count(),
-        margin: f32::INFINITY,
+        None => None,
+    };
+    Ok(Row {
+        ours: ours["ppl"].as_f64().unwrap_or(f64::NAN),
+        theirs,
+        positions: count("positions"),
+        same: count("same_top1"),
+        confident: count("confident"),
+        confident_same: count("confident_same_top1"),
+        kld: ours["versus_llama"]["kld_mean"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        from_f16,
     })
 }

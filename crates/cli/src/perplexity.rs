@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use hearth_engine::{EngineError, PerplexityOptions};
+use hearth_engine::{CONFIDENT_MARGIN, EngineError, LlamaLogits, PerplexityOptions};
 
 use crate::args::ModelArgs;
 use crate::interrupt::Interrupt;
@@ -20,8 +20,19 @@ pub(crate) struct Args {
     model: ModelArgs,
 
     /// The text to score (UTF-8).
-    #[arg(short = 'f', long = "file")]
-    file: PathBuf,
+    #[arg(
+        short = 'f',
+        long = "file",
+        required_unless_present = "kl_divergence_base",
+        conflicts_with = "kl_divergence_base"
+    )]
+    file: Option<PathBuf>,
+
+    /// Score llama.cpp's tokens from the file `llama-perplexity
+    /// --kl-divergence-base FILE` wrote, and compare each position with its
+    /// log-probabilities: top-1 agreement, KL divergence, both perplexities.
+    #[arg(long, value_name = "FILE")]
+    kl_divergence_base: Option<PathBuf>,
 
     /// Score at most this many windows.
     #[arg(long)]
@@ -32,27 +43,57 @@ pub(crate) struct Args {
     json: bool,
 }
 
+/// What is scored: a text, or llama.cpp's tokens and log-probabilities.
+enum Input {
+    Text(String),
+    Llama(LlamaLogits),
+}
+
 pub(crate) fn perplexity(args: &Args) -> Result<()> {
-    let text = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))?;
-    let window = args.model.ctx.unwrap_or(DEFAULT_WINDOW);
+    let input = match (&args.kl_divergence_base, &args.file) {
+        (Some(base), _) => Input::Llama(LlamaLogits::open(base)?),
+        (None, Some(file)) => {
+            let text =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = String::from_utf8(text)
+                .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", file.display()))?;
+            Input::Text(text)
+        }
+        (None, None) => anyhow::bail!("give a text with -f FILE, or --kl-divergence-base FILE"),
+    };
+    let window = match &input {
+        Input::Llama(base) => {
+            if let Some(ctx) = args.model.ctx.filter(|&c| c != base.context()) {
+                anyhow::bail!(
+                    "llama.cpp scored windows of {} tokens; --ctx {ctx} cannot be compared with them",
+                    base.context()
+                );
+            }
+            base.context()
+        }
+        Input::Text(_) => args.model.ctx.unwrap_or(DEFAULT_WINDOW),
+    };
     let model = ModelArgs {
         ctx: Some(window),
         ..args.model.clone()
     };
     let (engine, path) = model.load()?;
     let interrupt = Interrupt::install()?;
-    let options = PerplexityOptions {
-        context: window,
-        max_chunks: args.chunks,
-    };
     noteln!("scoring {} with windows of {window} tokens", path.display());
     let cancel = interrupt.start();
-    let result = engine.perplexity(&text, options, cancel, |progress| {
+    let progress = |progress: hearth_engine::ChunkScored| {
         note!("[{}]{:.4},", progress.chunk, progress.ppl);
-    });
+    };
+    let result = match input {
+        Input::Text(text) => {
+            let options = PerplexityOptions {
+                context: window,
+                max_chunks: args.chunks,
+            };
+            engine.perplexity(&text, options, cancel, progress)
+        }
+        Input::Llama(base) => engine.perplexity_against(base, args.chunks, cancel, progress),
+    };
     interrupt.finish();
     noteln!();
     let score = match result {
@@ -72,6 +113,18 @@ pub(crate) fn perplexity(args: &Args) -> Result<()> {
             score.context,
             score.tokens
         )?;
+        if let Some(versus) = &score.versus_llama {
+            outln!(
+                "versus llama.cpp: the same top token at {}/{} positions, {}/{} where llama.cpp's lead exceeds {} nats; KL divergence mean {:.6}, max {:.6}",
+                versus.same_top1,
+                versus.positions,
+                versus.confident_same_top1,
+                versus.confident,
+                CONFIDENT_MARGIN,
+                versus.kld_mean,
+                versus.kld_max
+            )?;
+        }
     }
     Ok(())
 }

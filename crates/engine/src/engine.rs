@@ -20,7 +20,7 @@ use crate::error::EngineError;
 use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt, StopReason};
 use crate::gguf::GgufFile;
 use crate::models::{self, LoadOptions, Model, ModelInfo};
-use crate::perplexity::{self, ChunkScored, Perplexity, PerplexityOptions};
+use crate::perplexity::{self, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 use crate::tools::ToolPlan;
@@ -70,11 +70,19 @@ enum Job {
         reply: Sender<Result<BenchRun, EngineError>>,
     },
     Perplexity {
-        text: String,
+        input: ScoreInput,
         options: PerplexityOptions,
         cancel: CancellationToken,
         events: Sender<ScoreEvent>,
     },
+}
+
+/// What a perplexity run scores.
+enum ScoreInput {
+    /// A text, tokenized by the model's tokenizer.
+    Text(String),
+    /// llama.cpp's tokens and log-probabilities for them.
+    Reference(Box<LlamaLogits>),
 }
 
 /// What streams out of [`Engine::perplexity`].
@@ -253,6 +261,39 @@ impl Engine {
         text: &str,
         options: PerplexityOptions,
         cancel: CancellationToken,
+        on_chunk: impl FnMut(ChunkScored),
+    ) -> Result<Perplexity, EngineError> {
+        self.score(ScoreInput::Text(text.to_owned()), options, cancel, on_chunk)
+    }
+
+    /// The same, on the tokens llama.cpp scored into `reference` (written by
+    /// `llama-perplexity --kl-divergence-base`), each position compared with
+    /// llama.cpp's log-probabilities (`versus_llama` in the result). The
+    /// window is the reference's; `max_chunks` still applies.
+    pub fn perplexity_against(
+        &self,
+        reference: LlamaLogits,
+        max_chunks: Option<usize>,
+        cancel: CancellationToken,
+        on_chunk: impl FnMut(ChunkScored),
+    ) -> Result<Perplexity, EngineError> {
+        let options = PerplexityOptions {
+            context: reference.context(),
+            max_chunks,
+        };
+        self.score(
+            ScoreInput::Reference(Box::new(reference)),
+            options,
+            cancel,
+            on_chunk,
+        )
+    }
+
+    fn score(
+        &self,
+        input: ScoreInput,
+        options: PerplexityOptions,
+        cancel: CancellationToken,
         mut on_chunk: impl FnMut(ChunkScored),
     ) -> Result<Perplexity, EngineError> {
         if options.context > self.info.context_length {
@@ -263,7 +304,7 @@ impl Engine {
         }
         let (events, rx) = mpsc::channel();
         self.send(Job::Perplexity {
-            text: text.to_owned(),
+            input,
             options,
             cancel,
             events,
@@ -365,12 +406,12 @@ impl Worker {
                     let _ = reply.send(self.bench(prompt_tokens, gen_tokens));
                 }
                 Job::Perplexity {
-                    text,
+                    input,
                     options,
                     cancel,
                     events,
                 } => {
-                    let result = self.perplexity(&text, options, &cancel, &events);
+                    let result = self.perplexity(input, options, &cancel, &events);
                     let _ = events.send(ScoreEvent::Done(result));
                 }
             }
@@ -379,12 +420,15 @@ impl Worker {
 
     fn perplexity(
         &mut self,
-        text: &str,
+        input: ScoreInput,
         options: PerplexityOptions,
         cancel: &CancellationToken,
         events: &Sender<ScoreEvent>,
     ) -> Result<Perplexity, EngineError> {
-        let tokens = self.tokenizer.encode(text, true, false)?;
+        let (tokens, mut reference) = match input {
+            ScoreInput::Text(text) => (self.tokenizer.encode(&text, true, false)?, None),
+            ScoreInput::Reference(file) => (file.tokens().to_vec(), Some(file)),
+        };
         self.cached = generate::Cached::default();
         let bos = self.tokenizer.leading_bos();
         perplexity::score(
@@ -392,6 +436,7 @@ impl Worker {
             &tokens,
             bos,
             options,
+            reference.as_deref_mut(),
             cancel,
             &mut |progress| {
                 let _ = events.send(ScoreEvent::Chunk(progress));

@@ -78,6 +78,11 @@ pub enum EngineError {
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
+    /// A file of reference log-probabilities (llama.cpp's
+    /// `--kl-divergence-base`) that cannot be used.
+    #[error("{} is not a usable llama.cpp logits file: {reason}", path.display())]
+    InvalidReference { path: PathBuf, reason: String },
+
     /// A folder that is not a sentence-transformers model Hearth can run.
     #[error("{} is not a usable embedding model: {reason}", path.display())]
     InvalidEmbeddingModel { path: PathBuf, reason: String },

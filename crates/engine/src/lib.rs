@@ -51,7 +51,9 @@ pub use models::{
     DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
     load as load_model, runnable_types,
 };
-pub use perplexity::{ChunkScored, Perplexity, PerplexityOptions};
+pub use perplexity::{
+    Agreement, CONFIDENT_MARGIN, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions,
+};
 pub use sampler::SamplingParams;
 pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
 pub use tokenizer::Tokenizer;

@@ -159,3 +159,113 @@ fn bad_windows_are_refused_with_the_reason() {
         "{cancelled:?}"
     );
 }
+
+/// Writes a file in the layout of llama.cpp's `--kl-divergence-base`, whose
+/// every row is sure of one token: `pick(window, position)` (0 nats), every
+/// other entry at the 16-nat floor.
+fn write_reference(
+    path: &std::path::Path,
+    context: usize,
+    vocab: usize,
+    tokens: &[u32],
+    pick: impl Fn(&[u32], usize) -> u32,
+) {
+    let chunks = tokens.len() / context;
+    let mut out = b"_logits_".to_vec();
+    for word in [context as u32, vocab as u32, chunks as u32] {
+        out.extend(word.to_le_bytes());
+    }
+    for t in &tokens[..chunks * context] {
+        out.extend(t.to_le_bytes());
+    }
+    let padded = 2 * vocab.div_ceil(2);
+    for window in tokens[..chunks * context].chunks(context) {
+        for p in context / 2..context - 1 {
+            out.extend((16.0f32 / 65535.0).to_le_bytes());
+            out.extend((-16.0f32).to_le_bytes());
+            let sure = pick(window, p) as usize;
+            out.extend(
+                (0..padded).flat_map(|i| u16::from(i == sure).wrapping_mul(65535).to_le_bytes()),
+            );
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn scores_against_llama_cpp_logits_use_its_tokens_and_compare_each_position() {
+    let engine = engine(128);
+    let vocab = engine.info().vocab_size;
+    let dir = tempfile::tempdir().unwrap();
+    let text = repetitive();
+    let tokens = engine.tokenize(&text, true, false).unwrap();
+    let plain = engine
+        .perplexity(
+            &text,
+            options(64, Some(3)),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .unwrap();
+    let against = |pick: &dyn Fn(&[u32], usize) -> u32| {
+        let path = dir.path().join("base.kl");
+        write_reference(&path, 64, vocab, &tokens, pick);
+        let file = hearth_engine::LlamaLogits::open(&path).unwrap();
+        assert_eq!((file.context(), file.vocab()), (64, vocab));
+        engine
+            .perplexity_against(file, Some(3), CancellationToken::new(), |_| {})
+            .unwrap()
+    };
+
+    // A reference sure of the token that really follows: on text this
+    // predictable, Hearth's top token is mostly the same (81 of 93). A row
+    // read for the wrong position would name another token of the sentence.
+    let right = against(&|window, p| window[p + 1]);
+    assert_eq!(right.ppl, plain.ppl, "the same tokens, windows and scores");
+    let versus = right.versus_llama.clone().unwrap();
+    assert_eq!(versus.positions, plain.scored);
+    assert_eq!(versus.confident, versus.positions);
+    assert!(
+        versus.confident_same_top1 * 4 >= versus.confident * 3,
+        "{versus:?}"
+    );
+    assert!(versus.kld_mean >= 0.0 && versus.kld_max < 16.5);
+
+    // Sure of the token after next: almost never Hearth's pick, and far off.
+    let wrong = against(&|window, p| window[(p + 2).min(window.len() - 1)]);
+    let off = wrong.versus_llama.unwrap();
+    assert!(off.confident_same_top1 * 10 <= off.confident, "{off:?}");
+    assert!(
+        off.kld_mean > versus.kld_mean + 1.0,
+        "{off:?} vs {versus:?}"
+    );
+}
+
+#[test]
+fn llama_cpp_logits_that_do_not_fit_are_refused_by_name() {
+    let engine = engine(128);
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = engine.tokenize(&repetitive(), true, false).unwrap();
+    let path = dir.path().join("base.kl");
+    let open_err = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        hearth_engine::LlamaLogits::open(&path)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(open_err(b"not a logits file at all").contains("_logits_"));
+    write_reference(&path, 64, 49152, &tokens, |w, p| w[p + 1]);
+    let whole = std::fs::read(&path).unwrap();
+    assert!(open_err(&whole[..whole.len() - 1]).contains("bytes"));
+    let mut foreign = whole.clone();
+    foreign[20..24].copy_from_slice(&60000i32.to_le_bytes());
+    assert!(open_err(&foreign).contains("outside the vocabulary"));
+
+    // Another vocabulary: refused at the first row, not scored as garbage.
+    write_reference(&path, 64, 32000, &[1; 256], |_, _| 2);
+    let file = hearth_engine::LlamaLogits::open(&path).unwrap();
+    let err = engine
+        .perplexity_against(file, None, CancellationToken::new(), |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("over 32000 tokens"), "{err}");
+}

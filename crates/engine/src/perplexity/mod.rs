@@ -11,14 +11,21 @@
 //!
 //! The negative log-likelihood is summed in f64 over an exact log-softmax of
 //! the full vocabulary.
+//!
+//! Given llama.cpp's own log-probabilities for the same file and text
+//! ([`LlamaLogits`]), the same run also compares the two engines position by
+//! position ([`Agreement`]).
 
-use candle_core::Tensor;
+mod reference;
+
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::generate::PREFILL_CHUNK;
 use crate::models::Model;
+
+pub use reference::{Agreement, CONFIDENT_MARGIN, LlamaLogits};
 
 /// How to score a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,9 @@ pub struct Perplexity {
     pub context: usize,
     /// Tokens scored (`chunks * (context - 1 - context / 2)`).
     pub scored: usize,
+    /// How the scores compare with llama.cpp's, when its were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versus_llama: Option<Agreement>,
 }
 
 /// Progress of a scoring run, as llama.cpp prints it (`[1]12.34,[2]…`).
@@ -93,16 +103,27 @@ impl Nll {
 }
 
 /// Scores `tokens` (the whole text, already tokenized) on `model`, whose cache
-/// it empties. `bos` is the model's BOS when it adds one.
+/// it empties. `bos` is the model's BOS when it adds one. With `reference`,
+/// whose tokens `tokens` must be, each scored position is also compared with
+/// llama.cpp's.
 pub(crate) fn score(
     model: &mut dyn Model,
     tokens: &[u32],
     bos: Option<u32>,
     options: PerplexityOptions,
+    mut reference: Option<&mut LlamaLogits>,
     cancel: &CancellationToken,
     on_chunk: &mut dyn FnMut(ChunkScored),
 ) -> Result<Perplexity, EngineError> {
     let context = options.context;
+    if let Some(file) = reference.as_deref().filter(|f| f.context() != context) {
+        return Err(EngineError::InvalidRequest(format!(
+            "llama.cpp scored windows of {} tokens, not {context}",
+            file.context()
+        )));
+    }
+    let mut agreement = Agreement::default();
+    let mut theirs = Vec::new();
     if context < 4 {
         return Err(EngineError::InvalidRequest(format!(
             "a perplexity window of {context} tokens is too short (at least 4)"
@@ -143,8 +164,23 @@ pub(crate) fn score(
                 if from < to {
                     let logits = model.forward_tail(batch, pos, end - from)?;
                     for p in from..to {
-                        let row = logits.get(p - from)?;
-                        nll.add(-log_softmax_at(&row, window[p + 1])?);
+                        let row: Vec<f32> = logits
+                            .get(p - from)?
+                            .to_dtype(candle_core::DType::F32)?
+                            .to_vec1()?;
+                        let next = window[p + 1];
+                        nll.add(-log_softmax_at(&row, next)?);
+                        if let Some(file) = reference.as_deref_mut() {
+                            if row.len() != file.vocab() {
+                                return Err(EngineError::InvalidRequest(format!(
+                                    "llama.cpp's logits are over {} tokens, this model's over {}",
+                                    file.vocab(),
+                                    row.len()
+                                )));
+                            }
+                            file.next_row(&mut theirs)?;
+                            agreement.add(&row, &theirs);
+                        }
                     }
                 } else {
                     model.forward_tail(batch, pos, 1)?;
@@ -168,19 +204,19 @@ pub(crate) fn score(
         chunks,
         context,
         scored: nll.count,
+        versus_llama: reference.map(|_| agreement),
     })
 }
 
-/// `log softmax(logits)[token]`, in f64 over the whole row.
-pub(crate) fn log_softmax_at(logits: &Tensor, token: u32) -> Result<f64, EngineError> {
-    let row: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+/// `log softmax(row)[token]`, in f64 over the whole row.
+pub(crate) fn log_softmax_at(row: &[f32], token: u32) -> Result<f64, EngineError> {
     let Some(&picked) = row.get(token as usize) else {
         return Err(EngineError::InvalidRequest(format!(
             "token id {token} is outside the logits of {} entries",
             row.len()
         )));
     };
-    Ok(f64::from(picked) - log_sum_exp(&row))
+    Ok(f64::from(picked) - log_sum_exp(row))
 }
 
 /// `log(sum(exp(x)))`, shifted by the maximum so it cannot overflow.
