@@ -4,18 +4,24 @@
 //! - Request: <https://docs.anthropic.com/en/api/messages>
 //! - Errors: <https://docs.anthropic.com/en/api/errors>
 //! - Models: <https://docs.anthropic.com/en/api/models-list>
+//! - Tools: <https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/implement-tool-use>
+//!
+//! Tools go as `tools` (`input_schema`) and `tool_choice`; the model's calls
+//! come back as `tool_use` blocks (streamed: `content_block_start` with id
+//! and name, then `input_json_delta` pieces); results go back as
+//! `tool_result` blocks in a user turn.
 //!
 //! Pure translation: our request to a body, one SSE event to items.
 
-use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Role};
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Message, Role, ToolChoice};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::wire::{
-    Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, alternating_turns, endpoint,
-    joined_system,
+    Auth, Block, RemoteModel, StreamItem, ToolPiece, Turn, Unreadable, WireError, WireRequest,
+    arguments_object, endpoint, joined_system, merged_turns, text_turn,
 };
 
 /// The API version Hearth speaks (a required header).
@@ -29,8 +35,14 @@ enum Event {
     MessageStart {
         message: StartMessage,
     },
-    ContentBlockStart {},
+    ContentBlockStart {
+        #[serde(default)]
+        index: Option<u64>,
+        content_block: StartBlock,
+    },
     ContentBlockDelta {
+        #[serde(default)]
+        index: Option<u64>,
         delta: BlockDelta,
     },
     ContentBlockStop {},
@@ -67,11 +79,26 @@ struct Tokens {
 }
 
 #[derive(Deserialize)]
+struct StartBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    /// A `tool_use` block starts with `{}`; its input comes in deltas.
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
 struct BlockDelta {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    partial_json: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,21 +131,11 @@ pub(crate) fn chat_request(
     key: Option<&SecretString>,
     req: &ChatRequest,
 ) -> Result<WireRequest, &'static str> {
-    let turns = alternating_turns(&req.messages);
+    let turns = merged_turns(&req.messages, message_blocks)?;
     if turns.is_empty() {
         return Err("the conversation has no user message");
     }
-    let messages: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, text)| {
-            let role = if role == Role::Assistant {
-                "assistant"
-            } else {
-                "user"
-            };
-            json!({ "role": role, "content": text })
-        })
-        .collect();
+    let messages: Vec<Value> = turns.into_iter().map(turn_json).collect();
     let mut body = Map::new();
     body.insert("model".into(), json!(req.model));
     if let Some(system) = joined_system(&req.messages) {
@@ -138,6 +155,29 @@ pub(crate) fn chat_request(
     if !req.stop.is_empty() {
         body.insert("stop_sequences".into(), json!(req.stop));
     }
+    if !req.tools.is_empty() {
+        // With `none` too: the history may hold tool_use blocks, which the
+        // API only accepts beside the tools' definitions.
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "description": t.description,
+                    "input_schema": t.parameters,
+                })
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+        let choice = match &req.tool_choice {
+            ToolChoice::Auto => json!({ "type": "auto" }),
+            ToolChoice::None => json!({ "type": "none" }),
+            ToolChoice::Required => json!({ "type": "any" }),
+            ToolChoice::Function(name) => json!({ "type": "tool", "name": name }),
+        };
+        body.insert("tool_choice".into(), choice);
+    }
     body.insert("stream".into(), json!(true));
     Ok(WireRequest::post(
         endpoint(base, &["v1", "messages"]),
@@ -145,6 +185,75 @@ pub(crate) fn chat_request(
         Value::Object(body),
     )
     .header("anthropic-version", VERSION))
+}
+
+/// One message as blocks: an assistant's calls become `tool_use` blocks, a
+/// tool's result a `tool_result` block in a user turn.
+fn message_blocks(m: &Message) -> Result<Turn, &'static str> {
+    match m.role {
+        Role::Assistant if !m.tool_calls.is_empty() => {
+            let mut blocks = Vec::new();
+            // Why: the API rejects empty text blocks.
+            if !m.content.trim().is_empty() {
+                blocks.push(Block::Text(m.content.clone()));
+            }
+            for call in &m.tool_calls {
+                let input = arguments_object(call)
+                    .ok_or("a tool call's arguments are not a JSON object")?;
+                blocks.push(Block::Other(json!({
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.name,
+                    "input": input,
+                })));
+            }
+            Ok(Turn {
+                role: Role::Assistant,
+                blocks,
+            })
+        }
+        Role::Tool => {
+            let id = m
+                .tool_call_id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+                .ok_or("a tool result does not say which call it answers")?;
+            Ok(Turn {
+                role: Role::User,
+                blocks: vec![Block::Other(json!({
+                    "type": "tool_result",
+                    "tool_use_id": id,
+                    "content": m.content,
+                }))],
+            })
+        }
+        _ => Ok(text_turn(m)),
+    }
+}
+
+/// A turn as a message: plain text stays a string; blocks otherwise, with
+/// tool results first (the API wants them before any text of that turn).
+fn turn_json(turn: Turn) -> Value {
+    let role = if turn.role == Role::Assistant {
+        "assistant"
+    } else {
+        "user"
+    };
+    if let [Block::Text(text)] = turn.blocks.as_slice() {
+        return json!({ "role": role, "content": text });
+    }
+    let is_result = |b: &Block| matches!(b, Block::Other(v) if v["type"] == "tool_result");
+    let (mut content, rest): (Vec<Block>, Vec<Block>) =
+        turn.blocks.into_iter().partition(is_result);
+    content.extend(rest);
+    let content: Vec<Value> = content
+        .into_iter()
+        .map(|b| match b {
+            Block::Text(text) => json!({ "type": "text", "text": text }),
+            Block::Other(value) => value,
+        })
+        .collect();
+    json!({ "role": role, "content": content })
 }
 
 /// `GET {base}/v1/models` (one page of up to 1000).
@@ -180,11 +289,37 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
             }
             items
         }
-        Event::ContentBlockDelta { delta } => match (delta.kind.as_str(), delta.text) {
-            ("text_delta", Some(text)) if !text.is_empty() => vec![StreamItem::Text(text)],
-            // thinking_delta, input_json_delta, signature_delta: not answer text.
-            _ => Vec::new(),
-        },
+        Event::ContentBlockStart {
+            index,
+            content_block,
+        } if content_block.kind == "tool_use" => {
+            // The input is `{}` here and arrives in deltas; a stand-in or
+            // proxy that sends it whole is taken as it is.
+            let arguments = match content_block.input {
+                Some(Value::Object(map)) if !map.is_empty() => Value::Object(map).to_string(),
+                _ => String::new(),
+            };
+            vec![StreamItem::Tool(ToolPiece {
+                index: Some(index.unwrap_or(0)),
+                id: content_block.id,
+                name: Some(content_block.name.unwrap_or_default()),
+                arguments,
+            })]
+        }
+        Event::ContentBlockDelta { index, delta } => {
+            match (delta.kind.as_str(), delta.text, delta.partial_json) {
+                ("text_delta", Some(text), _) if !text.is_empty() => vec![StreamItem::Text(text)],
+                ("input_json_delta", _, Some(json)) if !json.is_empty() => {
+                    vec![StreamItem::Tool(ToolPiece {
+                        index: Some(index.unwrap_or(0)),
+                        arguments: json,
+                        ..ToolPiece::default()
+                    })]
+                }
+                // thinking_delta, signature_delta: not answer text.
+                _ => Vec::new(),
+            }
+        }
         Event::MessageDelta { delta, usage } => {
             let mut items = Vec::new();
             if let Some(reason) = delta.stop_reason {
@@ -203,7 +338,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
             kind: error_kind(&error.kind),
             code: error.kind,
         })],
-        Event::ContentBlockStart {}
+        Event::ContentBlockStart { .. }
         | Event::ContentBlockStop {}
         | Event::Ping {}
         | Event::Unknown => Vec::new(),
@@ -214,6 +349,7 @@ fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "end_turn" | "stop_sequence" => FinishReason::Stop,
         "max_tokens" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
         "refusal" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_owned()),
     }

@@ -3,19 +3,26 @@
 //! - Streaming: <https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent>
 //! - Response: <https://ai.google.dev/api/generate-content#generatecontentresponse>
 //! - Models: <https://ai.google.dev/api/models#method:-models.list>
+//! - Tools: <https://ai.google.dev/gemini-api/docs/function-calling>
+//!
+//! Tools go as `tools: [{functionDeclarations}]` and
+//! `toolConfig.functionCallingConfig`; calls come back as whole
+//! `functionCall` parts, results go back as `functionResponse` parts in a
+//! user turn. Gemini's calls carry no ids: Hearth names them `call_<n>` and
+//! finds a result's function name through the call it answers.
 //!
 //! Pure translation: our request to a body, one SSE event to items. The
 //! stream has no end marker: it ends after the event with a `finishReason`.
 
-use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Role};
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Message, Role, ToolChoice};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::wire::{
-    Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, alternating_turns, endpoint,
-    joined_system,
+    Auth, Block, RemoteModel, StreamItem, ToolPiece, Turn, Unreadable, WireError, WireRequest,
+    arguments_object, endpoint, joined_system, merged_turns, text_turn,
 };
 
 #[derive(Deserialize)]
@@ -49,12 +56,25 @@ struct Content {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Part {
     #[serde(default)]
     text: Option<String>,
     /// Thought summaries are not part of the answer.
     #[serde(default)]
     thought: bool,
+    #[serde(default)]
+    function_call: Option<FunctionCall>,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    args: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -107,21 +127,18 @@ pub(crate) fn chat_request(
     if model.is_empty() {
         return Err("no model was named");
     }
-    let turns = alternating_turns(&req.messages);
+    let messages = &req.messages;
+    let turns = merged_turns(messages, |m| {
+        let at = messages
+            .iter()
+            .position(|x| std::ptr::eq(x, m))
+            .unwrap_or(0);
+        message_parts(m, &messages[..at])
+    })?;
     if turns.is_empty() {
         return Err("the conversation has no user message");
     }
-    let contents: Vec<Value> = turns
-        .into_iter()
-        .map(|(role, text)| {
-            let role = if role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            json!({ "role": role, "parts": [{ "text": text }] })
-        })
-        .collect();
+    let contents: Vec<Value> = turns.into_iter().map(turn_json).collect();
     let mut body = Map::new();
     body.insert("contents".into(), Value::Array(contents));
     if let Some(system) = joined_system(&req.messages) {
@@ -149,10 +166,163 @@ pub(crate) fn chat_request(
     if !config.is_empty() {
         body.insert("generationConfig".into(), Value::Object(config));
     }
+    if !req.tools.is_empty() {
+        let declarations: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut declaration = json!({ "name": t.name, "description": t.description });
+                // Why: Gemini refuses an object schema whose `properties` is
+                // empty ("should be non-empty for OBJECT type"); a function
+                // without parameters has no `parameters` at all.
+                let empty = t
+                    .parameters
+                    .get("properties")
+                    .is_none_or(|p| p.as_object().is_some_and(serde_json::Map::is_empty));
+                if !empty {
+                    declaration["parameters"] = gemini_schema(&t.parameters);
+                }
+                declaration
+            })
+            .collect();
+        body.insert(
+            "tools".into(),
+            json!([{ "functionDeclarations": declarations }]),
+        );
+        let calling = match &req.tool_choice {
+            ToolChoice::Auto => json!({ "mode": "AUTO" }),
+            ToolChoice::None => json!({ "mode": "NONE" }),
+            ToolChoice::Required => json!({ "mode": "ANY" }),
+            ToolChoice::Function(name) => {
+                json!({ "mode": "ANY", "allowedFunctionNames": [name] })
+            }
+        };
+        body.insert(
+            "toolConfig".into(),
+            json!({ "functionCallingConfig": calling }),
+        );
+    }
     let action = format!("{model}:streamGenerateContent");
     let mut url = endpoint(base, &["v1beta", "models", &action]);
     url.query_pairs_mut().append_pair("alt", "sse");
     Ok(WireRequest::post(url, auth(key), Value::Object(body)))
+}
+
+/// JSON Schema keywords Gemini's `parameters` (an OpenAPI 3.0 subset)
+/// rejects with 400 INVALID_ARGUMENT ("Unknown name ..."): meta keywords and
+/// the ones it has no field for. They only narrow what the model may write,
+/// so dropping them loses no meaning the model needs; Hearth does not check
+/// cloud calls against them either.
+const GEMINI_REJECTS: &[&str] = &[
+    "$schema",
+    "$id",
+    "$comment",
+    "additionalProperties",
+    "patternProperties",
+    "unevaluatedProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "examples",
+    "const",
+    "contentEncoding",
+    "contentMediaType",
+];
+
+/// A tool's JSON Schema without the keywords Gemini rejects, at every level
+/// (property names are kept whatever they are called).
+fn gemini_schema(schema: &Value) -> Value {
+    let Some(map) = schema.as_object() else {
+        return schema.clone();
+    };
+    let mut out = Map::new();
+    for (key, value) in map {
+        if GEMINI_REJECTS.contains(&key.as_str()) {
+            continue;
+        }
+        let value = match (key.as_str(), value) {
+            ("properties" | "$defs" | "definitions", Value::Object(props)) => Value::Object(
+                props
+                    .iter()
+                    .map(|(name, s)| (name.clone(), gemini_schema(s)))
+                    .collect(),
+            ),
+            ("items" | "not", s) => gemini_schema(s),
+            ("anyOf" | "oneOf" | "allOf" | "prefixItems", Value::Array(list)) => {
+                Value::Array(list.iter().map(gemini_schema).collect())
+            }
+            (_, other) => other.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// One message as parts: an assistant's calls become `functionCall` parts, a
+/// tool's result a `functionResponse` part in a user turn. `before` is the
+/// conversation before `m`, where the call a result answers is found (its
+/// function name is what Gemini matches results by).
+fn message_parts(m: &Message, before: &[Message]) -> Result<Turn, &'static str> {
+    match m.role {
+        Role::Assistant if !m.tool_calls.is_empty() => {
+            let mut blocks = Vec::new();
+            if !m.content.trim().is_empty() {
+                blocks.push(Block::Text(m.content.clone()));
+            }
+            for call in &m.tool_calls {
+                let args = arguments_object(call)
+                    .ok_or("a tool call's arguments are not a JSON object")?;
+                blocks.push(Block::Other(json!({
+                    "functionCall": { "name": call.name, "args": args }
+                })));
+            }
+            Ok(Turn {
+                role: Role::Assistant,
+                blocks,
+            })
+        }
+        Role::Tool => {
+            let id = m.tool_call_id.as_deref().unwrap_or_default();
+            // The nearest earlier call with this id (`call_0` repeats from
+            // one answer to the next).
+            let name = before
+                .iter()
+                .rev()
+                .flat_map(|x| x.tool_calls.iter())
+                .find(|c| c.id == id)
+                .map(|c| c.name.clone())
+                .ok_or("a tool result answers a call that is not in the conversation")?;
+            // `response` must be an object: a result that is one goes as it
+            // is, any other text as `output` (the key Gemini's docs name).
+            let response = match serde_json::from_str::<Value>(&m.content) {
+                Ok(Value::Object(map)) => Value::Object(map),
+                _ => json!({ "output": m.content }),
+            };
+            Ok(Turn {
+                role: Role::User,
+                blocks: vec![Block::Other(json!({
+                    "functionResponse": { "name": name, "response": response }
+                }))],
+            })
+        }
+        _ => Ok(text_turn(m)),
+    }
+}
+
+fn turn_json(turn: Turn) -> Value {
+    let role = if turn.role == Role::Assistant {
+        "model"
+    } else {
+        "user"
+    };
+    let parts: Vec<Value> = turn
+        .blocks
+        .into_iter()
+        .map(|b| match b {
+            Block::Text(text) => json!({ "text": text }),
+            Block::Other(value) => value,
+        })
+        .collect();
+    json!({ "role": role, "parts": parts })
 }
 
 /// `GET {base}/v1beta/models` (one page of up to 1000).
@@ -182,6 +352,20 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
     }
     if let Some(candidate) = response.candidates.into_iter().next() {
         for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+            if let Some(call) = part.function_call {
+                // Calls arrive whole, one part each, without an index.
+                let arguments = match call.args {
+                    None | Some(Value::Null) => String::new(),
+                    Some(args) => args.to_string(),
+                };
+                items.push(StreamItem::Tool(ToolPiece {
+                    index: None,
+                    id: call.id,
+                    name: Some(call.name.unwrap_or_default()),
+                    arguments,
+                }));
+                continue;
+            }
             match part.text {
                 Some(text) if !part.thought && !text.is_empty() => {
                     items.push(StreamItem::Text(text));

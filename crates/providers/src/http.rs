@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use hearth_backend::{
-    BackendError, CancellationToken, Completion, ErrorKind, FinishReason, TokenSink, Usage,
+    BackendError, CancellationToken, Completion, ErrorKind, FinishReason, TokenSink, ToolSpec,
+    Usage,
 };
 use reqwest::Url;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -31,7 +32,7 @@ use hearth_net::{
 use crate::config::ConfigError;
 use crate::ledger::{Network, Purpose};
 
-use crate::wire::{Auth, StreamItem, Unreadable, WireRequest};
+use crate::wire::{Auth, StreamItem, ToolCalls, Unreadable, WireRequest};
 pub(crate) use classify::human;
 use classify::{contains, error_code, excerpt, retry_after};
 use retry::{Attempt, Calls};
@@ -65,6 +66,9 @@ pub struct HttpPolicy {
     pub max_event_bytes: u64,
     /// The most bytes a model list may take.
     pub max_list_bytes: u64,
+    /// The most bytes the tool calls of one streamed answer may take, their
+    /// arguments' fragments all together.
+    pub max_tool_arguments_bytes: u64,
 }
 
 impl Default for HttpPolicy {
@@ -85,6 +89,9 @@ impl Default for HttpPolicy {
             max_stream_bytes: 256 << 20,
             max_event_bytes: 16 << 20,
             max_list_bytes: 16 << 20,
+            // Arguments are a few hundred bytes; a file written by a tool
+            // call may be large, but not this large.
+            max_tool_arguments_bytes: 4 << 20,
         }
     }
 }
@@ -158,11 +165,13 @@ impl Http {
     }
 
     /// Streams one chat request into `out`, retrying while nothing was shown.
+    /// The model's tool calls are checked against `tools`.
     pub(crate) async fn stream(
         &self,
         req: &WireRequest,
         parse: &Parser,
         model: &str,
+        tools: &[ToolSpec],
         out: &TokenSink,
         cancel: &CancellationToken,
     ) -> Result<Completion, BackendError> {
@@ -185,7 +194,10 @@ impl Http {
                 .await;
             attempt.end(result.is_ok());
             match result {
-                Ok(()) => return Ok(progress.into_completion(calls.retries)),
+                Ok(()) => {
+                    self.finish_calls(&mut progress, tools, out);
+                    return Ok(progress.into_completion(calls.retries));
+                }
                 Err(err) if !progress.text.is_empty() => {
                     return Err(self.interrupted(&err, &progress.text));
                 }
@@ -198,6 +210,55 @@ impl Http {
                     }
                 }
             }
+        }
+    }
+
+    /// Turns the streamed tool-call pieces into calls. A call that cannot be
+    /// used (no name, a tool that was not offered, arguments that are not a
+    /// JSON object, cut by the token limit) is treated as the local engine
+    /// treats one: not a call, its text kept in the answer (and sent on),
+    /// and a warning logged (without the arguments).
+    fn finish_calls(&self, progress: &mut Progress, tools: &[ToolSpec], out: &TokenSink) {
+        let pieces = std::mem::take(&mut progress.calls);
+        if pieces.is_empty() {
+            return;
+        }
+        if progress.finish == Some(FinishReason::Cancelled) {
+            // A call cut short by a cancel is no call, and nothing to show.
+            return;
+        }
+        let cut = progress
+            .finish
+            .as_ref()
+            .is_some_and(FinishReason::is_length);
+        let done = pieces.finish(tools, cut);
+        for (raw, why) in done.rejected {
+            tracing::warn!(
+                provider = %self.who.name,
+                error = %why,
+                bytes = raw.len(),
+                "a tool call was left in the answer's text"
+            );
+            let piece = if progress.text.is_empty() {
+                raw
+            } else {
+                format!("\n{raw}")
+            };
+            progress.text.push_str(&piece);
+            let _ = out.send(piece);
+        }
+        progress.tool_calls = done.calls;
+        if !progress.tool_calls.is_empty()
+            && matches!(
+                progress.finish,
+                None | Some(FinishReason::Stop | FinishReason::ToolCalls)
+            )
+        {
+            // OpenAI says `stop` for a call forced by name; Gemini always does.
+            progress.finish = Some(FinishReason::ToolCalls);
+        } else if progress.tool_calls.is_empty() && progress.finish == Some(FinishReason::ToolCalls)
+        {
+            progress.finish = Some(FinishReason::Stop);
         }
     }
 
@@ -414,6 +475,20 @@ impl Http {
                         return Ok(());
                     }
                     StreamItem::Error(error) => return Err(self.wire_error(&error)),
+                    StreamItem::Tool(piece) => {
+                        if progress.first_token.is_none() {
+                            progress.first_token = Some(progress.started.elapsed());
+                        }
+                        progress
+                            .calls
+                            .push(piece, self.policy.max_tool_arguments_bytes)
+                            .map_err(|_| {
+                                self.too_large(&format!(
+                                    "its tool calls are over {}",
+                                    human_bytes(self.policy.max_tool_arguments_bytes)
+                                ))
+                            })?;
+                    }
                 }
             }
         }
@@ -558,6 +633,10 @@ struct Progress {
     finish: Option<FinishReason>,
     model: String,
     first_token: Option<Duration>,
+    /// Tool-call pieces as they stream in.
+    calls: ToolCalls,
+    /// The finished calls ([`Http::finish_calls`]).
+    tool_calls: Vec<hearth_backend::ToolCall>,
 }
 
 impl Progress {
@@ -569,12 +648,16 @@ impl Progress {
             finish: None,
             model: model.to_owned(),
             first_token: None,
+            calls: ToolCalls::default(),
+            tool_calls: Vec::new(),
         }
     }
 
     fn reset(&mut self, model: &str) {
         self.usage = None;
         self.finish = None;
+        self.calls = ToolCalls::default();
+        self.first_token = None;
         model.clone_into(&mut self.model);
     }
 
@@ -588,8 +671,7 @@ impl Progress {
             retries,
             engine: None,
             logprobs: None,
-            // TODO(issue 22, item 2): providers translate tool calls.
-            tool_calls: Vec::new(),
+            tool_calls: self.tool_calls,
         }
     }
 }

@@ -4,16 +4,23 @@
 //! - Streaming: <https://platform.openai.com/docs/api-reference/chat-streaming>
 //! - Request: <https://platform.openai.com/docs/api-reference/chat/create>
 //! - Models: <https://platform.openai.com/docs/api-reference/models/list>
+//! - Tools: <https://platform.openai.com/docs/guides/function-calling>
+//!
+//! Tools go as `tools` / `tool_choice`; calls stream as `delta.tool_calls`
+//! fragments put together by `index` (id and name first, then pieces of the
+//! `arguments` text); results go back as `tool` messages.
 //!
 //! Pure translation: our request to a body, one SSE event to items.
 
-use hearth_backend::{ChatRequest, ErrorKind, FinishReason};
+use hearth_backend::{ChatRequest, ErrorKind, FinishReason, Message, Role, ToolChoice};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::wire::{Auth, RemoteModel, StreamItem, Unreadable, WireError, WireRequest, endpoint};
+use crate::wire::{
+    Auth, RemoteModel, StreamItem, ToolPiece, Unreadable, WireError, WireRequest, endpoint,
+};
 
 #[derive(Deserialize)]
 struct Chunk {
@@ -39,6 +46,27 @@ struct Choice {
 struct Delta {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    /// Text, as OpenAI sends it; some compatible servers send an object.
+    #[serde(default)]
+    arguments: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -78,11 +106,7 @@ pub(crate) fn chat_request(
     if req.messages.is_empty() {
         return Err("the conversation is empty");
     }
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-        .collect();
+    let messages: Vec<Value> = req.messages.iter().map(message_json).collect();
     let mut body = Map::new();
     body.insert("model".into(), json!(req.model));
     body.insert("messages".into(), Value::Array(messages));
@@ -108,11 +132,64 @@ pub(crate) fn chat_request(
     if !req.stop.is_empty() {
         body.insert("stop".into(), json!(req.stop));
     }
+    if !req.tools.is_empty() {
+        // With `none` too: the API then shows no call, and a history holding
+        // calls stays valid.
+        let tools: Vec<Value> = req.tools.iter().map(|t| t.to_openai()).collect();
+        body.insert("tools".into(), Value::Array(tools));
+        let choice = match &req.tool_choice {
+            ToolChoice::Auto => json!("auto"),
+            ToolChoice::None => json!("none"),
+            ToolChoice::Required => json!("required"),
+            ToolChoice::Function(name) => {
+                json!({ "type": "function", "function": { "name": name } })
+            }
+        };
+        body.insert("tool_choice".into(), choice);
+        // OpenAI's own default, said out loud so a turn's calls all arrive
+        // in one answer; compatible servers may not know the field.
+        if !compat && req.tool_choice != ToolChoice::None {
+            body.insert("parallel_tool_calls".into(), json!(true));
+        }
+    }
     Ok(WireRequest::post(
         endpoint(base, &["chat", "completions"]),
         auth(key),
         Value::Object(body),
     ))
+}
+
+/// One message: an assistant's calls as `tool_calls`, a tool's result with
+/// the `tool_call_id` it answers.
+fn message_json(m: &Message) -> Value {
+    match m.role {
+        Role::Assistant if !m.tool_calls.is_empty() => {
+            let calls: Vec<Value> = m
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id,
+                        "type": "function",
+                        "function": { "name": c.name, "arguments": c.arguments },
+                    })
+                })
+                .collect();
+            // `null` content beside calls is what the API itself returns.
+            let content = if m.content.is_empty() {
+                Value::Null
+            } else {
+                json!(m.content)
+            };
+            json!({ "role": "assistant", "content": content, "tool_calls": calls })
+        }
+        Role::Tool => json!({
+            "role": "tool",
+            "tool_call_id": m.tool_call_id.as_deref().unwrap_or_default(),
+            "content": m.content,
+        }),
+        _ => json!({ "role": m.role.as_str(), "content": m.content }),
+    }
 }
 
 /// `GET {base}/models`.
@@ -143,12 +220,27 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
     }
     // Only the first choice: Hearth never asks for more than one (`n`).
     if let Some(choice) = chunk.choices.into_iter().next() {
-        if let Some(text) = choice
+        let (content, calls) = choice
             .delta
-            .and_then(|d| d.content)
-            .filter(|t| !t.is_empty())
-        {
+            .map_or((None, None), |d| (d.content, d.tool_calls));
+        if let Some(text) = content.filter(|t| !t.is_empty()) {
             items.push(StreamItem::Text(text));
+        }
+        for call in calls.unwrap_or_default() {
+            let (name, arguments) = call
+                .function
+                .map_or((None, None), |f| (f.name, f.arguments));
+            let arguments = match arguments {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(text)) => text,
+                Some(other) => other.to_string(),
+            };
+            items.push(StreamItem::Tool(ToolPiece {
+                index: call.index,
+                id: call.id,
+                name,
+                arguments,
+            }));
         }
         if let Some(reason) = choice.finish_reason {
             items.push(StreamItem::Finish(finish_reason(&reason)));
@@ -167,6 +259,8 @@ fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "stop" => FinishReason::Stop,
         "length" => FinishReason::Length,
+        // `function_call`: the older API's name, still sent by some servers.
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
         "content_filter" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_owned()),
     }

@@ -162,13 +162,14 @@ impl Provider {
             provider = %self.config.name,
             model = %req.model,
             messages = req.messages.len(),
+            tools = req.tools.len(),
             "chat request"
         );
         let dialect = self.dialect;
         let parse = move |event: &str, data: &str| dialect.parse_event(event, data);
         let result = self
             .http
-            .stream(&wire, &parse, &req.model, &out, &cancel)
+            .stream(&wire, &parse, &req.model, &req.tools, &out, &cancel)
             .await;
         let outcome = match &result {
             // Cancelled before anything came: says nothing about the provider.
