@@ -514,4 +514,151 @@ data: {"type":"message_stop"}
         assert_eq!(models[0].id, "claude-sonnet-4-5-20250929");
         assert_eq!(models[0].name.as_deref(), Some("Claude Sonnet 4.5"));
     }
+
+    fn weather() -> hearth_backend::ToolSpec {
+        hearth_backend::ToolSpec::new(
+            "get_weather",
+            "The weather in a city.",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+    }
+
+    #[test]
+    fn tools_choices_and_results_take_anthropics_shape() {
+        use hearth_backend::ToolCall;
+        let base = Url::parse("https://api.anthropic.com").unwrap();
+        let req = ChatRequest {
+            model: "claude-sonnet-4-5".into(),
+            messages: vec![
+                Message::system("Be brief."),
+                Message::user("Weather in Paris and Rome?"),
+                Message::assistant_calls(
+                    "Let me check.",
+                    vec![
+                        ToolCall::new("toolu_1", "get_weather", r#"{"city":"Paris"}"#),
+                        ToolCall::new("toolu_2", "get_weather", r#"{"city":"Rome"}"#),
+                    ],
+                ),
+                Message::tool("toolu_1", "18 C"),
+                Message::tool("toolu_2", "24 C"),
+                Message::user("And tomorrow?"),
+            ],
+            tools: vec![weather()],
+            tool_choice: ToolChoice::Required,
+            ..ChatRequest::default()
+        };
+        let body = chat_request(&base, None, &req).unwrap().body.unwrap();
+        assert_eq!(body["tools"][0]["name"], "get_weather");
+        assert_eq!(body["tools"][0]["input_schema"]["required"][0], "city");
+        assert!(body["tools"][0].get("parameters").is_none());
+        assert_eq!(body["tool_choice"], json!({"type": "any"}));
+        let m = body["messages"].as_array().unwrap();
+        assert_eq!(
+            m.len(),
+            3,
+            "the results and the next question: one user turn"
+        );
+        assert_eq!(m[1]["role"], "assistant");
+        assert_eq!(
+            m[1]["content"][0],
+            json!({"type": "text", "text": "Let me check."})
+        );
+        assert_eq!(
+            m[1]["content"][2],
+            json!({"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Rome"}})
+        );
+        assert_eq!(m[2]["role"], "user");
+        assert_eq!(
+            m[2]["content"][0],
+            json!({"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 C"})
+        );
+        assert_eq!(m[2]["content"][1]["tool_use_id"], "toolu_2");
+        assert_eq!(
+            m[2]["content"][2],
+            json!({"type": "text", "text": "And tomorrow?"})
+        );
+
+        let choice = |choice: ToolChoice| {
+            let req = ChatRequest {
+                tool_choice: choice,
+                ..req.clone()
+            };
+            chat_request(&base, None, &req).unwrap().body.unwrap()["tool_choice"].clone()
+        };
+        assert_eq!(choice(ToolChoice::Auto), json!({"type": "auto"}));
+        assert_eq!(choice(ToolChoice::None), json!({"type": "none"}));
+        assert_eq!(
+            choice(ToolChoice::Function("get_weather".into())),
+            json!({"type": "tool", "name": "get_weather"})
+        );
+
+        // Arguments that are not an object, a result without its call id:
+        // refused before anything is sent.
+        let mut bad = req.clone();
+        bad.messages[2].tool_calls[0].arguments = "[1]".into();
+        assert!(chat_request(&base, None, &bad).is_err());
+        let mut bad = req;
+        bad.messages[3].tool_call_id = None;
+        assert!(chat_request(&base, None, &bad).is_err());
+    }
+
+    /// A text block, then a tool_use block whose input streams as
+    /// `input_json_delta` pieces (Anthropic's documented shape).
+    const TOOL_STREAM: &str = r#"event: message_start
+data: {"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"output_tokens":2}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x","name":"get_weather","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"San Fra"}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"ncisco\"}"}}
+
+event: content_block_stop
+data: {"type":"content_block_stop","index":1}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+"#;
+
+    #[test]
+    fn a_streamed_tool_use_block_becomes_a_call() {
+        let items = events(TOOL_STREAM);
+        assert!(items.contains(&StreamItem::Text("Checking.".into())));
+        assert!(items.contains(&StreamItem::Finish(FinishReason::ToolCalls)));
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let done = calls.finish(&[weather()], false);
+        assert!(done.rejected.is_empty());
+        assert_eq!(done.calls.len(), 1);
+        assert_eq!(done.calls[0].id, "toolu_01T1x");
+        assert_eq!(done.calls[0].arguments, r#"{"city":"San Francisco"}"#);
+        // A tool_use block of the wrong shape is unreadable, never a panic.
+        assert!(
+            parse_event(r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","name":7}}"#)
+                .is_err()
+        );
+    }
 }

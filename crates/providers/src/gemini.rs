@@ -556,4 +556,197 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
         assert_eq!(models[0].id, "gemini-2.5-flash");
         assert_eq!(models[0].name.as_deref(), Some("Gemini 2.5 Flash"));
     }
+
+    fn weather() -> hearth_backend::ToolSpec {
+        hearth_backend::ToolSpec::new(
+            "get_weather",
+            "The weather in a city.",
+            json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "examples": ["Paris"]},
+                    "additionalProperties": {"type": "boolean"},
+                    "units": {"type": "object", "additionalProperties": false,
+                              "properties": {"c": {"type": "boolean"}}},
+                    "days": {"type": "array", "items": {"type": "integer", "const": 1}}
+                },
+                "required": ["city"],
+                "additionalProperties": false
+            }),
+        )
+    }
+
+    #[test]
+    fn tools_choices_and_results_take_geminis_shape() {
+        use hearth_backend::{ToolCall, ToolSpec};
+        let base = Url::parse("https://generativelanguage.googleapis.com").unwrap();
+        let req = ChatRequest {
+            model: "gemini-2.5-flash".into(),
+            messages: vec![
+                Message::user("Weather in Paris, and the time?"),
+                Message::assistant_calls(
+                    "",
+                    vec![
+                        ToolCall::new("call_0", "get_weather", r#"{"city":"Paris"}"#),
+                        ToolCall::new("call_1", "now", "{}"),
+                    ],
+                ),
+                Message::tool("call_0", r#"{"celsius": 18}"#),
+                Message::tool("call_1", "12:00"),
+            ],
+            tools: vec![
+                weather(),
+                ToolSpec::new(
+                    "now",
+                    "The time.",
+                    json!({"type": "object", "properties": {}}),
+                ),
+            ],
+            ..ChatRequest::default()
+        };
+        let body = chat_request(&base, None, &req).unwrap().body.unwrap();
+        let declarations = &body["tools"][0]["functionDeclarations"];
+        assert_eq!(declarations[0]["name"], "get_weather");
+        assert_eq!(
+            declarations[0]["parameters"],
+            json!({
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "additionalProperties": {"type": "boolean"},
+                    "units": {"type": "object", "properties": {"c": {"type": "boolean"}}},
+                    "days": {"type": "array", "items": {"type": "integer"}}
+                },
+                "required": ["city"]
+            }),
+            "rejected keywords stripped at every level, property names kept"
+        );
+        assert!(
+            declarations[1].get("parameters").is_none(),
+            "no empty object schema"
+        );
+        assert_eq!(
+            body["toolConfig"]["functionCallingConfig"],
+            json!({"mode": "AUTO"})
+        );
+        let c = body["contents"].as_array().unwrap();
+        assert_eq!(c.len(), 3, "both results in one user turn");
+        assert_eq!(c[1]["role"], "model");
+        assert_eq!(
+            c[1]["parts"][0],
+            json!({"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}})
+        );
+        assert_eq!(c[1]["parts"][1]["functionCall"]["name"], "now");
+        assert_eq!(c[2]["role"], "user");
+        assert_eq!(
+            c[2]["parts"][0],
+            json!({"functionResponse": {"name": "get_weather", "response": {"celsius": 18}}})
+        );
+        assert_eq!(
+            c[2]["parts"][1],
+            json!({"functionResponse": {"name": "now", "response": {"output": "12:00"}}})
+        );
+
+        let choice = |choice: ToolChoice| {
+            let req = ChatRequest {
+                tool_choice: choice,
+                ..req.clone()
+            };
+            chat_request(&base, None, &req).unwrap().body.unwrap()["toolConfig"]
+                ["functionCallingConfig"]
+                .clone()
+        };
+        assert_eq!(choice(ToolChoice::None), json!({"mode": "NONE"}));
+        assert_eq!(choice(ToolChoice::Required), json!({"mode": "ANY"}));
+        assert_eq!(
+            choice(ToolChoice::Function("now".into())),
+            json!({"mode": "ANY", "allowedFunctionNames": ["now"]})
+        );
+
+        // A result whose call is nowhere in the conversation has no function
+        // name to send: refused before anything is sent.
+        let mut orphan = req;
+        orphan.messages[3].tool_call_id = Some("call_9".into());
+        assert!(chat_request(&base, None, &orphan).is_err());
+    }
+
+    #[test]
+    fn results_find_the_nearest_call_with_their_id() {
+        use hearth_backend::ToolCall;
+        let base = Url::parse("https://generativelanguage.googleapis.com").unwrap();
+        // `call_0` in two answers: each result names its own answer's call.
+        let req = ChatRequest {
+            model: "gemini-2.5-flash".into(),
+            messages: vec![
+                Message::user("a"),
+                Message::assistant_calls("", vec![ToolCall::new("call_0", "now", "{}")]),
+                Message::tool("call_0", "12:00"),
+                Message::assistant_calls(
+                    "",
+                    vec![ToolCall::new("call_0", "get_weather", r#"{"city":"Oslo"}"#)],
+                ),
+                Message::tool("call_0", "3 C"),
+            ],
+            tools: vec![weather()],
+            ..ChatRequest::default()
+        };
+        let body = chat_request(&base, None, &req).unwrap().body.unwrap();
+        let c = &body["contents"];
+        assert_eq!(c[2]["parts"][0]["functionResponse"]["name"], "now");
+        assert_eq!(c[4]["parts"][0]["functionResponse"]["name"], "get_weather");
+    }
+
+    #[test]
+    fn streamed_function_calls_arrive_whole() {
+        let items = events(
+            r#"data: {"candidates": [{"content": {"parts": [{"text": "Sure."}, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}, {"functionCall": {"name": "now"}}],"role": "model"},"finishReason": "STOP","index": 0}],"usageMetadata": {"promptTokenCount": 30,"candidatesTokenCount": 12},"modelVersion": "gemini-2.5-flash"}
+
+"#,
+        );
+        assert!(items.contains(&StreamItem::Text("Sure.".into())));
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let done = calls.finish(
+            &[
+                weather(),
+                hearth_backend::ToolSpec::new("now", "", json!({})),
+            ],
+            false,
+        );
+        assert!(done.rejected.is_empty());
+        let got: Vec<(&str, &str, &str)> = done
+            .calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("call_0", "get_weather", r#"{"city":"Paris"}"#),
+                ("call_1", "now", "{}")
+            ]
+        );
+        // Arguments that are not an object: a rejected call, not a panic.
+        let items = parse_event(
+            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "now", "args": "soon"}}]}}]}"#,
+        )
+        .unwrap();
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let done = calls.finish(
+            &[hearth_backend::ToolSpec::new("now", "", json!({}))],
+            false,
+        );
+        assert!(done.calls.is_empty());
+        assert_eq!(done.rejected.len(), 1);
+    }
 }

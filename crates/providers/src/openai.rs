@@ -429,4 +429,160 @@ data: [DONE]
         assert_eq!(ids, ["gpt-4o-mini", "o3"]);
         assert!(parse_models(b"<html>").is_err());
     }
+
+    fn weather() -> hearth_backend::ToolSpec {
+        hearth_backend::ToolSpec::new(
+            "get_weather",
+            "The weather in a city.",
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+    }
+
+    #[test]
+    fn requests_carry_tools_choices_and_the_tool_history() {
+        use hearth_backend::ToolCall;
+        let base = Url::parse("https://api.openai.com/v1").unwrap();
+        let req = ChatRequest {
+            model: "gpt-4o-mini".into(),
+            messages: vec![
+                Message::user("Weather in Paris and Rome?"),
+                Message::assistant_calls(
+                    "",
+                    vec![
+                        ToolCall::new("call_1", "get_weather", r#"{"city":"Paris"}"#),
+                        ToolCall::new("call_2", "get_weather", r#"{"city":"Rome"}"#),
+                    ],
+                ),
+                Message::tool("call_1", "18 C"),
+                Message::tool("call_2", "24 C"),
+            ],
+            tools: vec![weather()],
+            ..ChatRequest::default()
+        };
+        let body = chat_request(&base, None, false, &req)
+            .unwrap()
+            .body
+            .unwrap();
+        assert_eq!(body["tools"][0]["type"], "function");
+        assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
+        assert_eq!(
+            body["tools"][0]["function"]["parameters"]["required"][0],
+            "city"
+        );
+        assert_eq!(body["tool_choice"], "auto");
+        assert_eq!(body["parallel_tool_calls"], true);
+        let m = &body["messages"];
+        assert_eq!(m[1]["role"], "assistant");
+        assert_eq!(m[1]["content"], Value::Null);
+        assert_eq!(m[1]["tool_calls"][1]["id"], "call_2");
+        assert_eq!(m[1]["tool_calls"][1]["type"], "function");
+        assert_eq!(
+            m[1]["tool_calls"][1]["function"]["arguments"],
+            r#"{"city":"Rome"}"#
+        );
+        assert_eq!(m[2]["role"], "tool");
+        assert_eq!(m[2]["tool_call_id"], "call_1");
+        assert_eq!(m[3]["content"], "24 C");
+
+        let choice = |choice: ToolChoice, compat: bool| {
+            let req = ChatRequest {
+                tool_choice: choice,
+                ..req.clone()
+            };
+            chat_request(&base, None, compat, &req)
+                .unwrap()
+                .body
+                .unwrap()
+        };
+        assert_eq!(
+            choice(ToolChoice::Required, false)["tool_choice"],
+            "required"
+        );
+        let none = choice(ToolChoice::None, false);
+        assert_eq!(none["tool_choice"], "none");
+        assert!(none.get("parallel_tool_calls").is_none());
+        let named = choice(ToolChoice::Function("get_weather".into()), true);
+        assert_eq!(named["tool_choice"]["type"], "function");
+        assert_eq!(named["tool_choice"]["function"]["name"], "get_weather");
+        assert!(
+            named.get("parallel_tool_calls").is_none(),
+            "compat: not sent"
+        );
+
+        let plain = ChatRequest {
+            tools: Vec::new(),
+            ..req
+        };
+        let body = chat_request(&base, None, false, &plain)
+            .unwrap()
+            .body
+            .unwrap();
+        assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
+    }
+
+    /// Two calls streamed as OpenAI streams them: id and name first, then the
+    /// arguments in pieces, the calls' fragments interleaved.
+    const TOOL_STREAM: &str = r#"data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_Xa","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}
+
+data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"ci"}}]},"finish_reason":null}]}
+
+data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_Yb","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}
+
+data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ty\": \"Paris\"}"}}]},"finish_reason":null}]}
+
+data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\"city\": \"Rome\"}"}}]},"finish_reason":null}]}
+
+data: {"id":"chatcmpl-9","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}
+
+data: [DONE]
+
+"#;
+
+    #[test]
+    fn streamed_tool_call_fragments_become_calls() {
+        let items = events(TOOL_STREAM);
+        assert!(items.contains(&StreamItem::Finish(FinishReason::ToolCalls)));
+        assert!(!items.iter().any(|i| matches!(i, StreamItem::Text(_))));
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let done = calls.finish(&[weather()], false);
+        assert!(done.rejected.is_empty());
+        let got: Vec<(&str, &str)> = done
+            .calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.arguments.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("call_Xa", r#"{"city":"Paris"}"#),
+                ("call_Yb", r#"{"city":"Rome"}"#)
+            ]
+        );
+    }
+
+    #[test]
+    fn tool_call_arguments_as_objects_and_garbage() {
+        // Some compatible servers send the arguments as an object.
+        let items = parse_event(
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"id":"c1","function":{"name":"get_weather","arguments":{"city":"Oslo"}}}]},"finish_reason":"tool_calls"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            items[0],
+            StreamItem::Tool(ToolPiece {
+                index: None,
+                id: Some("c1".into()),
+                name: Some("get_weather".into()),
+                arguments: r#"{"city":"Oslo"}"#.into(),
+            })
+        );
+        // A tool_calls entry of the wrong shape is an unreadable event, not a panic.
+        assert!(parse_event(r#"{"choices":[{"delta":{"tool_calls":[{"index":"x"}]}}]}"#).is_err());
+        assert!(parse_event(r#"{"choices":[{"delta":{"tool_calls":{"index":0}}}]}"#).is_err());
+    }
 }

@@ -402,4 +402,114 @@ mod tests {
         assert_eq!(turns[2].blocks, [Block::Text("a\n\nb".into())]);
         assert_eq!(joined_system(&[Message::user("x")]), None);
     }
+
+    fn piece(index: Option<u64>, id: Option<&str>, name: Option<&str>, args: &str) -> ToolPiece {
+        ToolPiece {
+            index,
+            id: id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            arguments: args.to_owned(),
+        }
+    }
+
+    fn tools() -> Vec<hearth_backend::ToolSpec> {
+        vec![
+            hearth_backend::ToolSpec::new("get_weather", "", serde_json::json!({})),
+            hearth_backend::ToolSpec::new("now", "", serde_json::json!({})),
+        ]
+    }
+
+    #[test]
+    fn interleaved_fragments_are_put_together_by_index() {
+        let mut calls = ToolCalls::default();
+        for p in [
+            piece(Some(0), Some("call_a"), Some("get_weather"), ""),
+            piece(Some(1), Some("call_b"), Some("now"), ""),
+            piece(Some(0), None, None, r#"{"city": "Par"#),
+            piece(Some(1), None, None, "{}"),
+            piece(Some(0), None, None, r#"is — café"}"#),
+        ] {
+            calls.push(p, 1 << 20).unwrap();
+        }
+        let done = calls.finish(&tools(), false);
+        assert!(done.rejected.is_empty());
+        assert_eq!(done.calls.len(), 2);
+        assert_eq!(done.calls[0].id, "call_a");
+        assert_eq!(done.calls[0].name, "get_weather");
+        let args: serde_json::Value = serde_json::from_str(&done.calls[0].arguments).unwrap();
+        assert_eq!(args["city"], "Paris — café");
+        assert_eq!(done.calls[1].arguments, "{}");
+    }
+
+    #[test]
+    fn pieces_without_an_index_start_or_continue_calls_and_get_ids() {
+        let mut calls = ToolCalls::default();
+        for p in [
+            piece(None, None, Some("now"), ""),
+            piece(None, None, Some("get_weather"), r#"{"city":"#),
+            piece(None, None, None, r#""Rome"}"#),
+        ] {
+            calls.push(p, 1 << 20).unwrap();
+        }
+        let done = calls.finish(&tools(), false);
+        let ids: Vec<&str> = done.calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_0", "call_1"]);
+        assert_eq!(done.calls[0].arguments, "{}");
+        assert_eq!(done.calls[1].arguments, r#"{"city":"Rome"}"#);
+    }
+
+    #[test]
+    fn bad_calls_are_rejected_with_their_text_and_never_panic() {
+        let mut calls = ToolCalls::default();
+        for p in [
+            piece(Some(0), Some("a"), Some("get_weather"), r#"{"city": "#),
+            piece(Some(1), Some("b"), Some("rm_rf"), "{}"),
+            piece(Some(2), Some("c"), None, "{}"),
+            piece(Some(3), Some("d"), Some("now"), "[1, 2]"),
+            piece(Some(4), Some("e"), Some("now"), "{}"),
+        ] {
+            calls.push(p, 1 << 20).unwrap();
+        }
+        let done = calls.clone().finish(&tools(), false);
+        assert_eq!(done.calls.len(), 1);
+        assert_eq!(done.calls[0].id, "e");
+        let why: Vec<&BadToolCall> = done.rejected.iter().map(|r| &r.1).collect();
+        assert_eq!(
+            why,
+            [
+                &BadToolCall::BadArguments {
+                    name: "get_weather".into()
+                },
+                &BadToolCall::UnknownTool {
+                    name: "rm_rf".into()
+                },
+                &BadToolCall::NoName,
+                &BadToolCall::BadArguments { name: "now".into() },
+            ]
+        );
+        assert_eq!(
+            done.rejected[0].0,
+            r#"{"name": "get_weather", "arguments": {"city": }"#
+        );
+        // Cut by the token limit: nothing is a call.
+        let cut = calls.finish(&tools(), true);
+        assert!(cut.calls.is_empty());
+        assert!(
+            cut.rejected
+                .iter()
+                .any(|r| matches!(&r.1, BadToolCall::CutShort { name } if name == "now"))
+        );
+    }
+
+    #[test]
+    fn streamed_arguments_are_capped() {
+        let mut calls = ToolCalls::default();
+        calls
+            .push(piece(Some(0), Some("a"), Some("now"), "{\"x\": \""), 16)
+            .unwrap();
+        assert_eq!(
+            calls.push(piece(Some(0), None, None, &"a".repeat(64)), 16),
+            Err(ArgumentsTooLarge)
+        );
+    }
 }
