@@ -7,6 +7,7 @@ mod hostile;
 mod matrix;
 mod proxy;
 mod secrets;
+mod tools;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
