@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(value["card"], 4111111111111111_u64);
         let back: serde_json::Value = serde_json::from_str(&r.restore_json(&sent)).unwrap();
         assert_eq!(back["to"], "jane.doe@example.com");
-        assert_eq!(back["notes"][0], "Falcon rises");
+        assert_eq!(back["notes"][0], "falcon rises");
         // Not JSON: redacted and restored as text.
         assert_eq!(r.redact_json("mail jane.doe@example.com"), "mail [EMAIL_1]");
         assert_eq!(
