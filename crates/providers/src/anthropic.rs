@@ -62,6 +62,21 @@ enum Event {
     Unknown,
 }
 
+/// A whole (not streamed) answer, or an error body.
+#[derive(Deserialize)]
+struct WholeMessage {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    content: Vec<StartBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<Tokens>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
 #[derive(Deserialize)]
 struct StartMessage {
     #[serde(default)]
@@ -82,6 +97,9 @@ struct Tokens {
 struct StartBlock {
     #[serde(rename = "type")]
     kind: String,
+    /// A text block's text (whole answers).
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -343,6 +361,49 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
         | Event::Ping {}
         | Event::Unknown => Vec::new(),
     })
+}
+
+/// A whole answer (`content` blocks): the same items a stream of it would give.
+pub(crate) fn parse_whole(body: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    let message: WholeMessage = serde_json::from_str(body).map_err(|e| format!("message: {e}"))?;
+    if let Some(error) = message.error {
+        return Ok(vec![StreamItem::Error(WireError {
+            kind: error_kind(&error.kind),
+            code: error.kind,
+        })]);
+    }
+    let mut items = Vec::new();
+    if let Some(model) = message.model {
+        items.push(StreamItem::Model(model));
+    }
+    for (i, block) in message.content.into_iter().enumerate() {
+        match block.kind.as_str() {
+            "text" => {
+                if let Some(text) = block.text.filter(|t| !t.is_empty()) {
+                    items.push(StreamItem::Text(text));
+                }
+            }
+            "tool_use" => items.push(StreamItem::Tool(ToolPiece {
+                index: Some(i as u64),
+                id: block.id,
+                name: Some(block.name.unwrap_or_default()),
+                arguments: block.input.map(|v| v.to_string()).unwrap_or_default(),
+            })),
+            // thinking, redacted_thinking: not answer text.
+            _ => {}
+        }
+    }
+    if let Some(reason) = message.stop_reason {
+        items.push(StreamItem::Finish(finish_reason(&reason)));
+    }
+    if let Some(usage) = message.usage {
+        items.push(StreamItem::Usage {
+            input: usage.input_tokens,
+            output: usage.output_tokens,
+        });
+    }
+    items.push(StreamItem::Done);
+    Ok(items)
 }
 
 fn finish_reason(reason: &str) -> FinishReason {
@@ -660,5 +721,29 @@ data: {"type":"message_stop"}
             parse_event(r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","name":7}}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn whole_answers_with_tool_use_blocks() {
+        let items = parse_whole(
+            r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":50,"output_tokens":20}}"#,
+        )
+        .unwrap();
+        assert_eq!(items[1], StreamItem::Text("Checking.".into()));
+        assert_eq!(
+            items[2],
+            StreamItem::Tool(ToolPiece {
+                index: Some(1),
+                id: Some("toolu_1".into()),
+                name: Some("get_weather".into()),
+                arguments: r#"{"city":"Paris"}"#.into(),
+            })
+        );
+        assert!(items.contains(&StreamItem::Finish(FinishReason::ToolCalls)));
+        assert_eq!(items.last(), Some(&StreamItem::Done));
+        let error =
+            parse_whole(r#"{"type":"error","error":{"type":"overloaded_error","message":"x"}}"#)
+                .unwrap();
+        assert!(matches!(&error[0], StreamItem::Error(e) if e.kind == ErrorKind::Server));
     }
 }

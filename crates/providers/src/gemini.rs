@@ -392,6 +392,22 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
     Ok(items)
 }
 
+/// A whole answer: one `GenerateContentResponse`, or the JSON array of them
+/// `streamGenerateContent` sends without `alt=sse`.
+pub(crate) fn parse_whole(body: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    let value: Value = serde_json::from_str(body).map_err(|e| format!("response: {e}"))?;
+    let responses = match value {
+        Value::Array(list) => list,
+        one => vec![one],
+    };
+    let mut items = Vec::new();
+    for response in responses {
+        items.extend(parse_event(&response.to_string())?);
+    }
+    items.push(StreamItem::Done);
+    Ok(items)
+}
+
 fn finish_reason(reason: &str) -> FinishReason {
     match reason {
         "STOP" => FinishReason::Stop,
@@ -748,5 +764,22 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
         );
         assert!(done.calls.is_empty());
         assert_eq!(done.rejected.len(), 1);
+    }
+
+    #[test]
+    fn whole_answers_are_one_response_or_an_array() {
+        let one = r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Oslo"}}}], "role": "model"}, "finishReason": "STOP"}]}"#;
+        let items = parse_whole(one).unwrap();
+        assert!(
+            matches!(&items[0], StreamItem::Tool(p) if p.name.as_deref() == Some("get_weather"))
+        );
+        assert_eq!(items.last(), Some(&StreamItem::Done));
+        let array = format!(
+            r#"[{{"candidates": [{{"content": {{"parts": [{{"text": "Hi"}}]}}}}]}}, {one}]"#
+        );
+        let items = parse_whole(&array).unwrap();
+        assert_eq!(items[0], StreamItem::Text("Hi".into()));
+        assert!(items.iter().any(|i| matches!(i, StreamItem::Tool(_))));
+        assert!(parse_whole("[1, 2").is_err());
     }
 }

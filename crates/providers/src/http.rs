@@ -32,7 +32,7 @@ use hearth_net::{
 use crate::config::ConfigError;
 use crate::ledger::{Network, Purpose};
 
-use crate::wire::{Auth, StreamItem, ToolCalls, Unreadable, WireRequest};
+use crate::wire::{Auth, Payload, StreamItem, ToolCalls, Unreadable, WireRequest};
 pub(crate) use classify::human;
 use classify::{contains, error_code, excerpt, retry_after};
 use retry::{Attempt, Calls};
@@ -105,8 +105,8 @@ pub(crate) struct Who {
     pub(crate) name: String,
 }
 
-/// An event parser: `(event name, data)` to items.
-pub(crate) type Parser = dyn Fn(&str, &str) -> Result<Vec<StreamItem>, Unreadable> + Sync;
+/// A translator's reader: one event (or a whole JSON answer) to items.
+pub(crate) type Parser = dyn Fn(Payload<'_>) -> Result<Vec<StreamItem>, Unreadable> + Sync;
 
 /// The HTTP side of one provider.
 pub(crate) struct Http {
@@ -397,6 +397,20 @@ impl Http {
         if !response.status().is_success() {
             return Err(self.status_error(response, first, &attempt.received).await);
         }
+        if is_json(response.headers()) {
+            let received = attempt.received.clone();
+            return self
+                .whole_once(
+                    response,
+                    parse,
+                    progress,
+                    out,
+                    cancel,
+                    (first, deadline),
+                    &received,
+                )
+                .await;
+        }
         let received = attempt.received.clone();
         let bytes = response.bytes_stream().inspect(move |chunk| {
             if let Ok(bytes) = chunk {
@@ -437,7 +451,11 @@ impl Http {
             };
             mark.reached();
             limit = self.idle_limit(deadline);
-            let items = parse(&event.event, &event.data).map_err(|reason| {
+            let items = parse(Payload::Event {
+                name: &event.event,
+                data: &event.data,
+            })
+            .map_err(|reason| {
                 tracing::debug!(
                     provider = %self.who.name,
                     %reason,
@@ -446,52 +464,125 @@ impl Http {
                 );
                 self.malformed()
             })?;
-            for item in items {
-                match item {
-                    StreamItem::Text(text) => {
-                        if progress.first_token.is_none() {
-                            progress.first_token = Some(progress.started.elapsed());
-                        }
-                        progress.text.push_str(&text);
-                        if !out.send(text) {
-                            // Nobody reads any more: the same as a cancel.
-                            progress.finish = Some(FinishReason::Cancelled);
-                            return Ok(());
-                        }
+            if self.apply(items, progress, out)? == Step::Done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A whole JSON answer to a streamed request (some compatible servers
+    /// ignore `stream: true`): read under the event cap, then taken as the
+    /// items a stream of it would have given.
+    #[allow(clippy::too_many_arguments)] // one attempt's whole state; private
+    async fn whole_once(
+        &self,
+        response: reqwest::Response,
+        parse: &Parser,
+        progress: &mut Progress,
+        out: &TokenSink,
+        cancel: &CancellationToken,
+        (limit, deadline): (Limit, Instant),
+        received: &AtomicU64,
+    ) -> Result<(), BackendError> {
+        let cap = self.policy.max_event_bytes;
+        let too_large = || self.too_large(&format!("the answer is over {}", human_bytes(cap)));
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(too_large());
+        }
+        let mut chunks = pin!(response.bytes_stream());
+        let mut body = Vec::new();
+        let mut limit = limit;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    progress.finish = Some(FinishReason::Cancelled);
+                    return Ok(());
+                }
+                next = tokio::time::timeout_at(limit.at.into(), chunks.next()) => next,
+            };
+            match next {
+                Err(_) => return Err(self.timeout(limit.which)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(self.dropped(&e)),
+                Ok(Some(Ok(chunk))) => {
+                    received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    if (body.len() + chunk.len()) as u64 > cap {
+                        return Err(too_large());
                     }
-                    StreamItem::Usage { input, output } => {
-                        let usage = progress.usage.get_or_insert_with(Usage::default);
-                        if let Some(n) = input {
-                            usage.input_tokens = n;
-                        }
-                        if let Some(n) = output {
-                            usage.output_tokens = n;
-                        }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            limit = self.idle_limit(deadline);
+        }
+        let text = String::from_utf8_lossy(&body);
+        let items = parse(Payload::Whole(&text)).map_err(|reason| {
+            tracing::debug!(
+                provider = %self.who.name,
+                %reason,
+                data = %excerpt(&body),
+                "unreadable answer"
+            );
+            self.malformed()
+        })?;
+        self.apply(items, progress, out)?;
+        progress.finish.get_or_insert(FinishReason::Stop);
+        Ok(())
+    }
+
+    /// Takes one event's items into the answer so far.
+    fn apply(
+        &self,
+        items: Vec<StreamItem>,
+        progress: &mut Progress,
+        out: &TokenSink,
+    ) -> Result<Step, BackendError> {
+        for item in items {
+            match item {
+                StreamItem::Text(text) => {
+                    if progress.first_token.is_none() {
+                        progress.first_token = Some(progress.started.elapsed());
                     }
-                    StreamItem::Finish(reason) => progress.finish = Some(reason),
-                    StreamItem::Model(model) => progress.model = model,
-                    StreamItem::Done => {
-                        progress.finish.get_or_insert(FinishReason::Stop);
-                        return Ok(());
+                    progress.text.push_str(&text);
+                    if !out.send(text) {
+                        // Nobody reads any more: the same as a cancel.
+                        progress.finish = Some(FinishReason::Cancelled);
+                        return Ok(Step::Done);
                     }
-                    StreamItem::Error(error) => return Err(self.wire_error(&error)),
-                    StreamItem::Tool(piece) => {
-                        if progress.first_token.is_none() {
-                            progress.first_token = Some(progress.started.elapsed());
-                        }
-                        progress
-                            .calls
-                            .push(piece, self.policy.max_tool_arguments_bytes)
-                            .map_err(|_| {
-                                self.too_large(&format!(
-                                    "its tool calls are over {}",
-                                    human_bytes(self.policy.max_tool_arguments_bytes)
-                                ))
-                            })?;
+                }
+                StreamItem::Usage { input, output } => {
+                    let usage = progress.usage.get_or_insert_with(Usage::default);
+                    if let Some(n) = input {
+                        usage.input_tokens = n;
                     }
+                    if let Some(n) = output {
+                        usage.output_tokens = n;
+                    }
+                }
+                StreamItem::Finish(reason) => progress.finish = Some(reason),
+                StreamItem::Model(model) => progress.model = model,
+                StreamItem::Done => {
+                    progress.finish.get_or_insert(FinishReason::Stop);
+                    return Ok(Step::Done);
+                }
+                StreamItem::Error(error) => return Err(self.wire_error(&error)),
+                StreamItem::Tool(piece) => {
+                    if progress.first_token.is_none() {
+                        progress.first_token = Some(progress.started.elapsed());
+                    }
+                    progress
+                        .calls
+                        .push(piece, self.policy.max_tool_arguments_bytes)
+                        .map_err(|_| {
+                            self.too_large(&format!(
+                                "its tool calls are over {}",
+                                human_bytes(self.policy.max_tool_arguments_bytes)
+                            ))
+                        })?;
                 }
             }
         }
+        Ok(Step::More)
     }
 
     async fn fetch_once(
@@ -595,6 +686,24 @@ impl Http {
         };
         self.classify(status, retry_after, code.as_deref())
     }
+}
+
+/// Whether an answer is one JSON body rather than a stream of events.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("application/json")
+        })
+}
+
+/// Whether a stream goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    More,
+    Done,
 }
 
 /// Which wait ran out.

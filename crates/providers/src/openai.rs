@@ -69,6 +69,27 @@ struct FunctionDelta {
     arguments: Option<Value>,
 }
 
+/// A whole (not streamed) answer.
+#[derive(Deserialize)]
+struct WholeAnswer {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WholeChoice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct WholeChoice {
+    #[serde(default)]
+    message: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct ChunkUsage {
     #[serde(default)]
@@ -227,20 +248,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
             items.push(StreamItem::Text(text));
         }
         for call in calls.unwrap_or_default() {
-            let (name, arguments) = call
-                .function
-                .map_or((None, None), |f| (f.name, f.arguments));
-            let arguments = match arguments {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(text)) => text,
-                Some(other) => other.to_string(),
-            };
-            items.push(StreamItem::Tool(ToolPiece {
-                index: call.index,
-                id: call.id,
-                name,
-                arguments,
-            }));
+            items.push(call_piece(call, None));
         }
         if let Some(reason) = choice.finish_reason {
             items.push(StreamItem::Finish(finish_reason(&reason)));
@@ -253,6 +261,63 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
         });
     }
     Ok(items)
+}
+
+/// A whole answer (`message` instead of `delta`): the same items a stream
+/// of it would give.
+pub(crate) fn parse_whole(body: &str) -> Result<Vec<StreamItem>, Unreadable> {
+    let answer: WholeAnswer = serde_json::from_str(body).map_err(|e| format!("answer: {e}"))?;
+    if let Some(error) = answer.error {
+        return Ok(vec![StreamItem::Error(stream_error(&error))]);
+    }
+    let mut items = Vec::new();
+    if let Some(model) = answer.model.filter(|m| !m.is_empty()) {
+        items.push(StreamItem::Model(model));
+    }
+    if let Some(choice) = answer.choices.into_iter().next() {
+        if let Some(message) = choice.message {
+            if let Some(text) = message.content.filter(|t| !t.is_empty()) {
+                items.push(StreamItem::Text(text));
+            }
+            for (i, call) in message
+                .tool_calls
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                items.push(call_piece(call, Some(i as u64)));
+            }
+        }
+        if let Some(reason) = choice.finish_reason {
+            items.push(StreamItem::Finish(finish_reason(&reason)));
+        }
+    }
+    if let Some(usage) = answer.usage {
+        items.push(StreamItem::Usage {
+            input: usage.prompt_tokens,
+            output: usage.completion_tokens,
+        });
+    }
+    items.push(StreamItem::Done);
+    Ok(items)
+}
+
+/// One entry of `tool_calls`; `index` when the entry has none.
+fn call_piece(call: ToolCallDelta, index: Option<u64>) -> StreamItem {
+    let (name, arguments) = call
+        .function
+        .map_or((None, None), |f| (f.name, f.arguments));
+    let arguments = match arguments {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text,
+        Some(other) => other.to_string(),
+    };
+    StreamItem::Tool(ToolPiece {
+        index: call.index.or(index),
+        id: call.id,
+        name,
+        arguments,
+    })
 }
 
 fn finish_reason(reason: &str) -> FinishReason {
@@ -584,5 +649,26 @@ data: [DONE]
         // A tool_calls entry of the wrong shape is an unreadable event, not a panic.
         assert!(parse_event(r#"{"choices":[{"delta":{"tool_calls":[{"index":"x"}]}}]}"#).is_err());
         assert!(parse_event(r#"{"choices":[{"delta":{"tool_calls":{"index":0}}}]}"#).is_err());
+    }
+
+    #[test]
+    fn whole_answers_with_message_tool_calls() {
+        let items = parse_whole(
+            r#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"call_b","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Rome\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":80,"completion_tokens":30}}"#,
+        )
+        .unwrap();
+        assert!(items.contains(&StreamItem::Finish(FinishReason::ToolCalls)));
+        assert_eq!(items.last(), Some(&StreamItem::Done));
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let done = calls.finish(&[weather()], false);
+        let ids: Vec<&str> = done.calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_a", "call_b"]);
+        assert_eq!(done.calls[1].arguments, r#"{"city":"Rome"}"#);
+        assert!(parse_whole("<html>").is_err());
     }
 }

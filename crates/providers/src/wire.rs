@@ -63,6 +63,15 @@ impl WireRequest {
     }
 }
 
+/// What a translator is given to read: one server-sent event, or a whole
+/// JSON answer (a server that answered a streamed request without streaming,
+/// as some OpenAI-compatible servers do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Payload<'a> {
+    Event { name: &'a str, data: &'a str },
+    Whole(&'a str),
+}
+
 /// What one event of a streamed answer means.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StreamItem {

@@ -164,6 +164,7 @@ struct Shared {
     wire: Wire,
     answer: Mutex<String>,
     scripted: Mutex<VecDeque<Scripted>>,
+    whole: std::sync::atomic::AtomicBool,
     faults: Mutex<VecDeque<Fault>>,
     forever: Mutex<Option<Fault>>,
     key: Mutex<Option<String>>,
@@ -198,6 +199,7 @@ impl StandIn {
             wire,
             answer: Mutex::new(DEFAULT_ANSWER.to_owned()),
             scripted: Mutex::new(VecDeque::new()),
+            whole: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(VecDeque::new()),
             forever: Mutex::new(None),
             key: Mutex::new(None),
@@ -240,6 +242,16 @@ impl StandIn {
     /// answer takes the next one; once they are used up, [`Self::answer`].
     pub fn push_answer(&self, answer: Scripted) {
         lock(&self.shared.scripted).push_back(answer);
+    }
+
+    /// With `true`, chat answers come whole, as one JSON body in the API's
+    /// non-streamed shape (OpenAI's `message.tool_calls`, Anthropic's
+    /// `content` blocks, Gemini's array of responses), whatever the request
+    /// asked: as some OpenAI-compatible servers answer.
+    pub fn set_whole(&self, whole: bool) {
+        self.shared
+            .whole
+            .store(whole, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The bodies of the chat requests so far, in order.
@@ -373,6 +385,16 @@ async fn handle(
                 Some(Fault::StreamError) => stream_error_events(wire, &recorded.body),
                 Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
                     chat_events(wire, &recorded.body, &answer, Some(n))
+                }
+                None if shared.whole.load(std::sync::atomic::Ordering::Relaxed) => {
+                    let body = match lock(&shared.scripted).pop_front() {
+                        Some(Scripted::Text(text)) => whole_body(wire, &recorded.body, &text, &[]),
+                        Some(Scripted::ToolCalls { text, calls }) => {
+                            whole_body(wire, &recorded.body, &text, &calls)
+                        }
+                        None => whole_body(wire, &recorded.body, &answer, &[]),
+                    };
+                    return json_response(StatusCode::OK, &body);
                 }
                 _ => match lock(&shared.scripted).pop_front() {
                     Some(Scripted::Text(text)) => chat_events(wire, &recorded.body, &text, None),
@@ -675,6 +697,78 @@ fn chat_events(wire: Wire, request: &Value, answer: &str, cut: Option<usize>) ->
         }
     }
     events
+}
+
+/// A whole answer: `text`, then `calls`, in the API's non-streamed shape.
+fn whole_body(wire: Wire, request: &Value, text: &str, calls: &[ScriptedCall]) -> Value {
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gemini-2.5-flash")
+        .to_owned();
+    let output = pieces(text).len() as u64 + 10 * calls.len() as u64;
+    match wire {
+        Wire::OpenAi => {
+            let tool_calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    json!({"id": format!("call_standin_{i}"), "type": "function",
+                           "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+            let mut message = json!({"role": "assistant",
+                "content": if text.is_empty() { Value::Null } else { json!(text) },
+                "refusal": null});
+            if !tool_calls.is_empty() {
+                message["tool_calls"] = Value::Array(tool_calls);
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            json!({"id": "chatcmpl-standin", "object": "chat.completion",
+                   "created": 1700000000, "model": model,
+                   "choices": [{"index": 0, "message": message, "logprobs": null,
+                                "finish_reason": finish}],
+                   "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": output,
+                             "total_tokens": PROMPT_TOKENS + output}})
+        }
+        Wire::Anthropic => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(json!({"type": "text", "text": text}));
+            }
+            for (i, c) in calls.iter().enumerate() {
+                // The API sends the input as an object; a malformed script
+                // goes as a string.
+                let input = serde_json::from_str::<Value>(&c.arguments)
+                    .unwrap_or_else(|_| Value::String(c.arguments.clone()));
+                content.push(
+                    json!({"type": "tool_use", "id": format!("toolu_standin_{i}"),
+                                    "name": c.name, "input": input}),
+                );
+            }
+            let stop = if calls.is_empty() {
+                "end_turn"
+            } else {
+                "tool_use"
+            };
+            json!({"id": "msg_standin", "type": "message", "role": "assistant",
+                   "model": model, "content": content, "stop_reason": stop,
+                   "stop_sequence": null,
+                   "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": output}})
+        }
+        Wire::Gemini => {
+            // `streamGenerateContent` without `alt=sse`: an array of responses.
+            tool_call_events(wire, request, text, calls)
+                .iter()
+                .filter_map(|e| e.strip_prefix("data: "))
+                .filter_map(|e| serde_json::from_str::<Value>(e.trim()).ok())
+                .collect()
+        }
+    }
 }
 
 /// `text` in pieces of at most `n` characters.

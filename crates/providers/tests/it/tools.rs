@@ -256,6 +256,41 @@ async fn malformed_calls_stay_text(case: Case) {
     assert_eq!(done.text, shown);
 }
 
+/// A server that answers whole (one JSON body, not a stream): text and
+/// calls are read all the same, and a malformed call stays text.
+async fn whole_answers(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.set_whole(true);
+    s.server.push_answer(Scripted::ToolCalls {
+        text: "Let me check.".into(),
+        calls: vec![
+            ScriptedCall::new("get_weather", r#"{"city": "Paris"}"#),
+            ScriptedCall::new("now", "not json"),
+        ],
+    });
+    let (result, shown) = chat(&s.provider, tool_request(case), CancellationToken::new()).await;
+    let done = result.unwrap();
+    assert_eq!(done.finish, FinishReason::ToolCalls);
+    assert_eq!(done.tool_calls.len(), 1, "{:?}", done.tool_calls);
+    assert_eq!(done.tool_calls[0].name, "get_weather");
+    assert_eq!(
+        json_of(&done.tool_calls[0].arguments),
+        json!({"city": "Paris"})
+    );
+    assert!(done.text.starts_with("Let me check.\n"), "{}", done.text);
+    assert!(done.text.contains("now"), "{}", done.text);
+    assert_eq!(shown, done.text);
+    assert!(done.usage.is_some());
+
+    // Plain text, whole.
+    let (result, shown) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let done = result.unwrap();
+    assert_eq!(done.text, s.server.answer());
+    assert_eq!(shown, done.text);
+    assert_eq!(done.finish, FinishReason::Stop);
+    assert!(done.tool_calls.is_empty());
+}
+
 /// Arguments past the cap end the call with a clear error, not a huge buffer.
 async fn oversized_arguments_are_refused(case: Case) {
     let policy = HttpPolicy {
@@ -282,6 +317,7 @@ macro_rules! tools {
             #[tokio::test] async fn round_trip() { super::round_trip($variant).await }
             #[tokio::test] async fn text_then_forced_call() { super::text_then_forced_call($variant).await }
             #[tokio::test] async fn malformed_calls_stay_text() { super::malformed_calls_stay_text($variant).await }
+            #[tokio::test] async fn whole_answers() { super::whole_answers($variant).await }
             #[tokio::test] async fn oversized_arguments_are_refused() { super::oversized_arguments_are_refused($variant).await }
         }
     )*};
