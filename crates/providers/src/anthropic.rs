@@ -322,6 +322,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
                 id: content_block.id,
                 name: Some(content_block.name.unwrap_or_default()),
                 arguments,
+                signature: None,
             })]
         }
         Event::ContentBlockDelta { index, delta } => {
@@ -388,6 +389,7 @@ pub(crate) fn parse_whole(body: &str) -> Result<Vec<StreamItem>, Unreadable> {
                 id: block.id,
                 name: Some(block.name.unwrap_or_default()),
                 arguments: block.input.map(|v| v.to_string()).unwrap_or_default(),
+                signature: None,
             })),
             // thinking, redacted_thinking: not answer text.
             _ => {}
@@ -737,6 +739,7 @@ data: {"type":"message_stop"}
                 id: Some("toolu_1".into()),
                 name: Some("get_weather".into()),
                 arguments: r#"{"city":"Paris"}"#.into(),
+                signature: None,
             })
         );
         assert!(items.contains(&StreamItem::Finish(FinishReason::ToolCalls)));

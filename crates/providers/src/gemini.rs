@@ -22,8 +22,13 @@ use serde_json::{Map, Value, json};
 
 use crate::wire::{
     Auth, Block, RemoteModel, StreamItem, ToolPiece, Turn, Unreadable, WireError, WireRequest,
-    arguments_object, endpoint, joined_system, merged_turns, text_turn,
+    arguments_object, endpoint, joined_system, merged_turns, split_signature, text_turn,
 };
+
+/// What Gemini's docs say to send in place of a thought signature a call
+/// does not have (a history from another model, or from before Hearth kept
+/// them); Gemini 3 refuses a call in the history without one.
+const NO_SIGNATURE: &str = "skip_thought_signature_validator";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,6 +70,9 @@ struct Part {
     thought: bool,
     #[serde(default)]
     function_call: Option<FunctionCall>,
+    /// Thinking models' state, which must go back with the call it is on.
+    #[serde(default)]
+    thought_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +141,7 @@ pub(crate) fn chat_request(
             .iter()
             .position(|x| std::ptr::eq(x, m))
             .unwrap_or(0);
-        message_parts(m, &messages[..at])
+        message_parts(m, &messages[..at], model)
     })?;
     if turns.is_empty() {
         return Err("the conversation has no user message");
@@ -260,20 +268,28 @@ fn gemini_schema(schema: &Value) -> Value {
 /// One message as parts: an assistant's calls become `functionCall` parts, a
 /// tool's result a `functionResponse` part in a user turn. `before` is the
 /// conversation before `m`, where the call a result answers is found (its
-/// function name is what Gemini matches results by).
-fn message_parts(m: &Message, before: &[Message]) -> Result<Turn, &'static str> {
+/// function name is what Gemini matches results by). A call's thought
+/// signature (kept in its id) goes back beside it; the first call of a turn
+/// without one gets [`NO_SIGNATURE`] for the models that insist (Gemini 3 on).
+fn message_parts(m: &Message, before: &[Message], model: &str) -> Result<Turn, &'static str> {
     match m.role {
         Role::Assistant if !m.tool_calls.is_empty() => {
             let mut blocks = Vec::new();
             if !m.content.trim().is_empty() {
                 blocks.push(Block::Text(m.content.clone()));
             }
-            for call in &m.tool_calls {
+            let strict = !(model.starts_with("gemini-1") || model.starts_with("gemini-2"));
+            for (i, call) in m.tool_calls.iter().enumerate() {
                 let args = arguments_object(call)
                     .ok_or("a tool call's arguments are not a JSON object")?;
-                blocks.push(Block::Other(json!({
-                    "functionCall": { "name": call.name, "args": args }
-                })));
+                let mut part = json!({ "functionCall": { "name": call.name, "args": args } });
+                match split_signature(&call.id).1 {
+                    Some(sig) => part["thoughtSignature"] = json!(sig),
+                    // Parallel calls: only the first carries a signature.
+                    None if strict && i == 0 => part["thoughtSignature"] = json!(NO_SIGNATURE),
+                    None => {}
+                }
+                blocks.push(Block::Other(part));
             }
             Ok(Turn {
                 role: Role::Assistant,
@@ -363,6 +379,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
                     id: call.id,
                     name: Some(call.name.unwrap_or_default()),
                     arguments,
+                    signature: part.thought_signature,
                 }));
                 continue;
             }
@@ -781,5 +798,58 @@ data: {"candidates": [{"content": {"parts": [{"text": ""}],"role": "model"},"fin
         assert_eq!(items[0], StreamItem::Text("Hi".into()));
         assert!(items.iter().any(|i| matches!(i, StreamItem::Tool(_))));
         assert!(parse_whole("[1, 2").is_err());
+    }
+
+    #[test]
+    fn thought_signatures_ride_in_the_call_id_and_go_back() {
+        use hearth_backend::ToolCall;
+        let items = parse_event(
+            r#"{"candidates": [{"content": {"parts": [{"functionCall": {"name": "now", "args": {}}, "thoughtSignature": "c2lnbmF0dXJl+/="}, {"functionCall": {"name": "now", "args": {}}}], "role": "model"}, "finishReason": "STOP"}]}"#,
+        )
+        .unwrap();
+        let mut calls = crate::wire::ToolCalls::default();
+        for item in items {
+            if let StreamItem::Tool(piece) = item {
+                calls.push(piece, 1 << 20).unwrap();
+            }
+        }
+        let now = hearth_backend::ToolSpec::new("now", "", json!({}));
+        let done = calls.finish(std::slice::from_ref(&now), false);
+        let ids: Vec<&str> = done.calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["call_0~sig~c2lnbmF0dXJl+/=", "call_1"]);
+
+        let base = Url::parse("https://generativelanguage.googleapis.com").unwrap();
+        let mut req = ChatRequest {
+            model: "gemini-3-pro-preview".into(),
+            messages: vec![
+                Message::user("time?"),
+                Message::assistant_calls("", done.calls.clone()),
+                Message::tool(&done.calls[0].id, "12:00"),
+                Message::tool(&done.calls[1].id, "12:00"),
+                // A call from elsewhere, without a signature.
+                Message::assistant_calls("", vec![ToolCall::new("x", "now", "{}")]),
+                Message::tool("x", "12:01"),
+            ],
+            tools: vec![now],
+            ..ChatRequest::default()
+        };
+        let body = chat_request(&base, None, &req).unwrap().body.unwrap();
+        let c = &body["contents"];
+        assert_eq!(c[1]["parts"][0]["thoughtSignature"], "c2lnbmF0dXJl+/=");
+        assert!(c[1]["parts"][1].get("thoughtSignature").is_none());
+        assert_eq!(c[2]["parts"][1]["functionResponse"]["name"], "now");
+        assert_eq!(c[3]["parts"][0]["thoughtSignature"], NO_SIGNATURE);
+        // Gemini 2.5 does not insist: nothing is made up for it.
+        req.model = "gemini-2.5-flash".into();
+        let body = chat_request(&base, None, &req).unwrap().body.unwrap();
+        assert!(
+            body["contents"][3]["parts"][0]
+                .get("thoughtSignature")
+                .is_none()
+        );
+        assert_eq!(
+            body["contents"][1]["parts"][0]["thoughtSignature"],
+            "c2lnbmF0dXJl+/="
+        );
     }
 }

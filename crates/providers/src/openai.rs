@@ -317,6 +317,7 @@ fn call_piece(call: ToolCallDelta, index: Option<u64>) -> StreamItem {
         id: call.id,
         name,
         arguments,
+        signature: None,
     })
 }
 
@@ -644,6 +645,7 @@ data: [DONE]
                 id: Some("c1".into()),
                 name: Some("get_weather".into()),
                 arguments: r#"{"city":"Oslo"}"#.into(),
+                signature: None,
             })
         );
         // A tool_calls entry of the wrong shape is an unreadable event, not a panic.

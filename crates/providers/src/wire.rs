@@ -107,6 +107,23 @@ pub(crate) struct ToolPiece {
     pub(crate) name: Option<String>,
     /// A piece of the arguments' JSON text, appended to what came before.
     pub(crate) arguments: String,
+    /// Gemini's `thoughtSignature` on a call, which must go back with it:
+    /// kept in the call's id behind [`SIGNATURE_MARK`].
+    pub(crate) signature: Option<String>,
+}
+
+/// Separates a call's id from the provider state it carries (Gemini's thought
+/// signature): `call_0~sig~<signature>`. Clients hand ids back as they got
+/// them, so the state comes back with the call. `~` is in neither base64
+/// alphabet.
+pub(crate) const SIGNATURE_MARK: &str = "~sig~";
+
+/// A call id split into its id and the signature it carries.
+pub(crate) fn split_signature(id: &str) -> (&str, Option<&str>) {
+    match id.split_once(SIGNATURE_MARK) {
+        Some((id, sig)) if !sig.is_empty() => (id, Some(sig)),
+        _ => (id, None),
+    }
 }
 
 /// An error a provider sent inside a stream (or in an error body).
@@ -129,6 +146,7 @@ struct Partial {
     id: Option<String>,
     name: Option<String>,
     arguments: String,
+    signature: Option<String>,
 }
 
 /// The tool calls of one answer, put together from [`ToolPiece`]s in the
@@ -190,6 +208,9 @@ impl ToolCalls {
                 if call.name.is_none() {
                     call.name = piece.name.filter(|n| !n.is_empty());
                 }
+                if call.signature.is_none() {
+                    call.signature = piece.signature.filter(|s| !s.is_empty());
+                }
                 call.arguments.push_str(&piece.arguments);
             }
             None => self.calls.push(Partial {
@@ -197,6 +218,7 @@ impl ToolCalls {
                 id: piece.id.filter(|id| !id.is_empty()),
                 name: piece.name.filter(|n| !n.is_empty()),
                 arguments: piece.arguments,
+                signature: piece.signature.filter(|s| !s.is_empty()),
             }),
         }
         Ok(())
@@ -251,6 +273,10 @@ impl Partial {
             }
         };
         let id = self.id.unwrap_or_else(|| format!("call_{n}"));
+        let id = match self.signature {
+            Some(sig) => format!("{id}{SIGNATURE_MARK}{sig}"),
+            None => id,
+        };
         Ok(hearth_backend::ToolCall::new(
             id,
             name,
@@ -418,6 +444,7 @@ mod tests {
             id: id.map(str::to_owned),
             name: name.map(str::to_owned),
             arguments: args.to_owned(),
+            signature: None,
         }
     }
 
