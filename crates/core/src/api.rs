@@ -348,13 +348,6 @@ impl App {
                 Ok(Chosen::Local { backend, path })
             }
             ApiTarget::Cloud(id) => {
-                if !req.tools.is_empty() {
-                    // TODO(issue 22, item 2): providers translate tools.
-                    return Err(CoreError::Invalid(format!(
-                        "tools are not supported with cloud models yet ({}); use a local model",
-                        id.provider
-                    )));
-                }
                 let provider = self.provider(&id.provider)?;
                 if req.format == OutputFormat::JsonObject && !provider.kind().has_json_mode() {
                     return Err(CoreError::Invalid(format!(

@@ -72,6 +72,35 @@ impl Redactor {
         out
     }
 
+    /// JSON text (a tool call's arguments) with sensitive pieces of its
+    /// strings replaced: string by string, so a replaced number never breaks
+    /// the JSON (object keys are left alone). Text that is not JSON is
+    /// redacted as text.
+    pub fn redact_json(&mut self, text: &str) -> String {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut value) => {
+                map_strings(&mut value, &mut |s| self.redact(s));
+                value.to_string()
+            }
+            Err(_) => self.redact(text),
+        }
+    }
+
+    /// JSON text with placeholders put back in its strings (an original with
+    /// a quote in it stays valid JSON); text that is not JSON as text.
+    pub fn restore_json(&self, text: &str) -> String {
+        if self.found.is_empty() {
+            return text.to_owned();
+        }
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(mut value) => {
+                map_strings(&mut value, &mut |s| self.restore(s));
+                value.to_string()
+            }
+            Err(_) => self.restore(text),
+        }
+    }
+
     /// What was replaced so far.
     pub fn redactions(&self) -> &[Redaction] {
         &self.found
@@ -159,6 +188,16 @@ impl Restorer<'_> {
     pub fn finish(&mut self) -> String {
         let rest = std::mem::take(&mut self.held);
         self.redactor.restore(&rest)
+    }
+}
+
+/// Rewrites every string value inside `value` (not object keys).
+fn map_strings(value: &mut serde_json::Value, f: &mut dyn FnMut(&str) -> String) {
+    match value {
+        serde_json::Value::String(s) => *s = f(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| map_strings(v, f)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| map_strings(v, f)),
+        _ => {}
     }
 }
 
@@ -267,6 +306,27 @@ mod tests {
         assert_eq!(
             shown,
             "Hello bob@example.org, bye [not a placeholder at all"
+        );
+    }
+
+    #[test]
+    fn tool_arguments_are_redacted_inside_their_strings_and_restored() {
+        let mut r = redactor(&["Falcon"]);
+        let args = r#"{"to": "jane.doe@example.com", "card": 4111111111111111, "notes": ["falcon rises"]}"#;
+        let sent = r.redact_json(args);
+        let value: serde_json::Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(value["to"], "[EMAIL_1]");
+        assert_eq!(value["notes"][0], "[WORD_1] rises");
+        // A number is not text: left as it is, and the JSON stays JSON.
+        assert_eq!(value["card"], 4111111111111111_u64);
+        let back: serde_json::Value = serde_json::from_str(&r.restore_json(&sent)).unwrap();
+        assert_eq!(back["to"], "jane.doe@example.com");
+        assert_eq!(back["notes"][0], "falcon rises");
+        // Not JSON: redacted and restored as text.
+        assert_eq!(r.redact_json("mail jane.doe@example.com"), "mail [EMAIL_1]");
+        assert_eq!(
+            r.restore_json("{\"a\": [EMAIL_1]"),
+            "{\"a\": jane.doe@example.com"
         );
     }
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use hearth_backend::{
-    BackendError, CancellationToken, Completion, ErrorKind, FinishReason, TokenSink, Usage,
+    BackendError, CancellationToken, Completion, ErrorKind, FinishReason, TokenSink, ToolSpec,
+    Usage,
 };
 use reqwest::Url;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -31,7 +32,7 @@ use hearth_net::{
 use crate::config::ConfigError;
 use crate::ledger::{Network, Purpose};
 
-use crate::wire::{Auth, StreamItem, Unreadable, WireRequest};
+use crate::wire::{Auth, Payload, StreamItem, ToolCalls, Unreadable, WireRequest};
 pub(crate) use classify::human;
 use classify::{contains, error_code, excerpt, retry_after};
 use retry::{Attempt, Calls};
@@ -65,6 +66,9 @@ pub struct HttpPolicy {
     pub max_event_bytes: u64,
     /// The most bytes a model list may take.
     pub max_list_bytes: u64,
+    /// The most bytes the tool calls of one streamed answer may take, their
+    /// arguments' fragments all together.
+    pub max_tool_arguments_bytes: u64,
 }
 
 impl Default for HttpPolicy {
@@ -85,6 +89,9 @@ impl Default for HttpPolicy {
             max_stream_bytes: 256 << 20,
             max_event_bytes: 16 << 20,
             max_list_bytes: 16 << 20,
+            // Arguments are a few hundred bytes; a file written by a tool
+            // call may be large, but not this large.
+            max_tool_arguments_bytes: 4 << 20,
         }
     }
 }
@@ -98,8 +105,8 @@ pub(crate) struct Who {
     pub(crate) name: String,
 }
 
-/// An event parser: `(event name, data)` to items.
-pub(crate) type Parser = dyn Fn(&str, &str) -> Result<Vec<StreamItem>, Unreadable> + Sync;
+/// A translator's reader: one event (or a whole JSON answer) to items.
+pub(crate) type Parser = dyn Fn(Payload<'_>) -> Result<Vec<StreamItem>, Unreadable> + Sync;
 
 /// The HTTP side of one provider.
 pub(crate) struct Http {
@@ -158,11 +165,13 @@ impl Http {
     }
 
     /// Streams one chat request into `out`, retrying while nothing was shown.
+    /// The model's tool calls are checked against `tools`.
     pub(crate) async fn stream(
         &self,
         req: &WireRequest,
         parse: &Parser,
         model: &str,
+        tools: &[ToolSpec],
         out: &TokenSink,
         cancel: &CancellationToken,
     ) -> Result<Completion, BackendError> {
@@ -185,7 +194,10 @@ impl Http {
                 .await;
             attempt.end(result.is_ok());
             match result {
-                Ok(()) => return Ok(progress.into_completion(calls.retries)),
+                Ok(()) => {
+                    self.finish_calls(&mut progress, tools, out);
+                    return Ok(progress.into_completion(calls.retries));
+                }
                 Err(err) if !progress.text.is_empty() => {
                     return Err(self.interrupted(&err, &progress.text));
                 }
@@ -198,6 +210,55 @@ impl Http {
                     }
                 }
             }
+        }
+    }
+
+    /// Turns the streamed tool-call pieces into calls. A call that cannot be
+    /// used (no name, a tool that was not offered, arguments that are not a
+    /// JSON object, cut by the token limit) is treated as the local engine
+    /// treats one: not a call, its text kept in the answer (and sent on),
+    /// and a warning logged (without the arguments).
+    fn finish_calls(&self, progress: &mut Progress, tools: &[ToolSpec], out: &TokenSink) {
+        let pieces = std::mem::take(&mut progress.calls);
+        if pieces.is_empty() {
+            return;
+        }
+        if progress.finish == Some(FinishReason::Cancelled) {
+            // A call cut short by a cancel is no call, and nothing to show.
+            return;
+        }
+        let cut = progress
+            .finish
+            .as_ref()
+            .is_some_and(FinishReason::is_length);
+        let done = pieces.finish(tools, cut);
+        for (raw, why) in done.rejected {
+            tracing::warn!(
+                provider = %self.who.name,
+                error = %why,
+                bytes = raw.len(),
+                "a tool call was left in the answer's text"
+            );
+            let piece = if progress.text.is_empty() {
+                raw
+            } else {
+                format!("\n{raw}")
+            };
+            progress.text.push_str(&piece);
+            let _ = out.send(piece);
+        }
+        progress.tool_calls = done.calls;
+        if !progress.tool_calls.is_empty()
+            && matches!(
+                progress.finish,
+                None | Some(FinishReason::Stop | FinishReason::ToolCalls)
+            )
+        {
+            // OpenAI says `stop` for a call forced by name; Gemini always does.
+            progress.finish = Some(FinishReason::ToolCalls);
+        } else if progress.tool_calls.is_empty() && progress.finish == Some(FinishReason::ToolCalls)
+        {
+            progress.finish = Some(FinishReason::Stop);
         }
     }
 
@@ -336,6 +397,20 @@ impl Http {
         if !response.status().is_success() {
             return Err(self.status_error(response, first, &attempt.received).await);
         }
+        if is_json(response.headers()) {
+            let received = attempt.received.clone();
+            return self
+                .whole_once(
+                    response,
+                    parse,
+                    progress,
+                    out,
+                    cancel,
+                    (first, deadline),
+                    &received,
+                )
+                .await;
+        }
         let received = attempt.received.clone();
         let bytes = response.bytes_stream().inspect(move |chunk| {
             if let Ok(bytes) = chunk {
@@ -376,7 +451,11 @@ impl Http {
             };
             mark.reached();
             limit = self.idle_limit(deadline);
-            let items = parse(&event.event, &event.data).map_err(|reason| {
+            let items = parse(Payload::Event {
+                name: &event.event,
+                data: &event.data,
+            })
+            .map_err(|reason| {
                 tracing::debug!(
                     provider = %self.who.name,
                     %reason,
@@ -385,38 +464,125 @@ impl Http {
                 );
                 self.malformed()
             })?;
-            for item in items {
-                match item {
-                    StreamItem::Text(text) => {
-                        if progress.first_token.is_none() {
-                            progress.first_token = Some(progress.started.elapsed());
-                        }
-                        progress.text.push_str(&text);
-                        if !out.send(text) {
-                            // Nobody reads any more: the same as a cancel.
-                            progress.finish = Some(FinishReason::Cancelled);
-                            return Ok(());
-                        }
+            if self.apply(items, progress, out)? == Step::Done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A whole JSON answer to a streamed request (some compatible servers
+    /// ignore `stream: true`): read under the event cap, then taken as the
+    /// items a stream of it would have given.
+    #[allow(clippy::too_many_arguments)] // one attempt's whole state; private
+    async fn whole_once(
+        &self,
+        response: reqwest::Response,
+        parse: &Parser,
+        progress: &mut Progress,
+        out: &TokenSink,
+        cancel: &CancellationToken,
+        (limit, deadline): (Limit, Instant),
+        received: &AtomicU64,
+    ) -> Result<(), BackendError> {
+        let cap = self.policy.max_event_bytes;
+        let too_large = || self.too_large(&format!("the answer is over {}", human_bytes(cap)));
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(too_large());
+        }
+        let mut chunks = pin!(response.bytes_stream());
+        let mut body = Vec::new();
+        let mut limit = limit;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = cancel.cancelled() => {
+                    progress.finish = Some(FinishReason::Cancelled);
+                    return Ok(());
+                }
+                next = tokio::time::timeout_at(limit.at.into(), chunks.next()) => next,
+            };
+            match next {
+                Err(_) => return Err(self.timeout(limit.which)),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(self.dropped(&e)),
+                Ok(Some(Ok(chunk))) => {
+                    received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    if (body.len() + chunk.len()) as u64 > cap {
+                        return Err(too_large());
                     }
-                    StreamItem::Usage { input, output } => {
-                        let usage = progress.usage.get_or_insert_with(Usage::default);
-                        if let Some(n) = input {
-                            usage.input_tokens = n;
-                        }
-                        if let Some(n) = output {
-                            usage.output_tokens = n;
-                        }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            limit = self.idle_limit(deadline);
+        }
+        let text = String::from_utf8_lossy(&body);
+        let items = parse(Payload::Whole(&text)).map_err(|reason| {
+            tracing::debug!(
+                provider = %self.who.name,
+                %reason,
+                data = %excerpt(&body),
+                "unreadable answer"
+            );
+            self.malformed()
+        })?;
+        self.apply(items, progress, out)?;
+        progress.finish.get_or_insert(FinishReason::Stop);
+        Ok(())
+    }
+
+    /// Takes one event's items into the answer so far.
+    fn apply(
+        &self,
+        items: Vec<StreamItem>,
+        progress: &mut Progress,
+        out: &TokenSink,
+    ) -> Result<Step, BackendError> {
+        for item in items {
+            match item {
+                StreamItem::Text(text) => {
+                    if progress.first_token.is_none() {
+                        progress.first_token = Some(progress.started.elapsed());
                     }
-                    StreamItem::Finish(reason) => progress.finish = Some(reason),
-                    StreamItem::Model(model) => progress.model = model,
-                    StreamItem::Done => {
-                        progress.finish.get_or_insert(FinishReason::Stop);
-                        return Ok(());
+                    progress.text.push_str(&text);
+                    if !out.send(text) {
+                        // Nobody reads any more: the same as a cancel.
+                        progress.finish = Some(FinishReason::Cancelled);
+                        return Ok(Step::Done);
                     }
-                    StreamItem::Error(error) => return Err(self.wire_error(&error)),
+                }
+                StreamItem::Usage { input, output } => {
+                    let usage = progress.usage.get_or_insert_with(Usage::default);
+                    if let Some(n) = input {
+                        usage.input_tokens = n;
+                    }
+                    if let Some(n) = output {
+                        usage.output_tokens = n;
+                    }
+                }
+                StreamItem::Finish(reason) => progress.finish = Some(reason),
+                StreamItem::Model(model) => progress.model = model,
+                StreamItem::Done => {
+                    progress.finish.get_or_insert(FinishReason::Stop);
+                    return Ok(Step::Done);
+                }
+                StreamItem::Error(error) => return Err(self.wire_error(&error)),
+                StreamItem::Tool(piece) => {
+                    if progress.first_token.is_none() {
+                        progress.first_token = Some(progress.started.elapsed());
+                    }
+                    progress
+                        .calls
+                        .push(piece, self.policy.max_tool_arguments_bytes)
+                        .map_err(|_| {
+                            self.too_large(&format!(
+                                "its tool calls are over {}",
+                                human_bytes(self.policy.max_tool_arguments_bytes)
+                            ))
+                        })?;
                 }
             }
         }
+        Ok(Step::More)
     }
 
     async fn fetch_once(
@@ -522,6 +688,24 @@ impl Http {
     }
 }
 
+/// Whether an answer is one JSON body rather than a stream of events.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("application/json")
+        })
+}
+
+/// Whether a stream goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    More,
+    Done,
+}
+
 /// Which wait ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waiting {
@@ -558,6 +742,10 @@ struct Progress {
     finish: Option<FinishReason>,
     model: String,
     first_token: Option<Duration>,
+    /// Tool-call pieces as they stream in.
+    calls: ToolCalls,
+    /// The finished calls ([`Http::finish_calls`]).
+    tool_calls: Vec<hearth_backend::ToolCall>,
 }
 
 impl Progress {
@@ -569,12 +757,16 @@ impl Progress {
             finish: None,
             model: model.to_owned(),
             first_token: None,
+            calls: ToolCalls::default(),
+            tool_calls: Vec::new(),
         }
     }
 
     fn reset(&mut self, model: &str) {
         self.usage = None;
         self.finish = None;
+        self.calls = ToolCalls::default();
+        self.first_token = None;
         model.clone_into(&mut self.model);
     }
 
@@ -588,8 +780,7 @@ impl Progress {
             retries,
             engine: None,
             logprobs: None,
-            // TODO(issue 22, item 2): providers translate tool calls.
-            tool_calls: Vec::new(),
+            tool_calls: self.tool_calls,
         }
     }
 }

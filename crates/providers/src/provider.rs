@@ -15,7 +15,7 @@ use crate::breaker::{Breaker, BreakerState, Outcome};
 use crate::config::{ConfigError, ProviderConfig, ProviderKind};
 use crate::http::{Http, HttpPolicy, Who, human};
 use crate::ledger::{Network, Purpose};
-use crate::wire::{RemoteModel, StreamItem, Unreadable, WireRequest};
+use crate::wire::{Payload, RemoteModel, StreamItem, Unreadable, WireRequest};
 use crate::{anthropic, gemini, openai};
 
 /// Which translator a provider uses.
@@ -36,11 +36,14 @@ impl Dialect {
         }
     }
 
-    fn parse_event(self, _event: &str, data: &str) -> Result<Vec<StreamItem>, Unreadable> {
-        match self {
-            Self::OpenAi { .. } => openai::parse_event(data),
-            Self::Anthropic => anthropic::parse_event(data),
-            Self::Gemini => gemini::parse_event(data),
+    fn parse(self, payload: Payload<'_>) -> Result<Vec<StreamItem>, Unreadable> {
+        match (self, payload) {
+            (Self::OpenAi { .. }, Payload::Event { data, .. }) => openai::parse_event(data),
+            (Self::Anthropic, Payload::Event { data, .. }) => anthropic::parse_event(data),
+            (Self::Gemini, Payload::Event { data, .. }) => gemini::parse_event(data),
+            (Self::OpenAi { .. }, Payload::Whole(body)) => openai::parse_whole(body),
+            (Self::Anthropic, Payload::Whole(body)) => anthropic::parse_whole(body),
+            (Self::Gemini, Payload::Whole(body)) => gemini::parse_whole(body),
         }
     }
 
@@ -162,13 +165,14 @@ impl Provider {
             provider = %self.config.name,
             model = %req.model,
             messages = req.messages.len(),
+            tools = req.tools.len(),
             "chat request"
         );
         let dialect = self.dialect;
-        let parse = move |event: &str, data: &str| dialect.parse_event(event, data);
+        let parse = move |payload: Payload<'_>| dialect.parse(payload);
         let result = self
             .http
-            .stream(&wire, &parse, &req.model, &out, &cancel)
+            .stream(&wire, &parse, &req.model, &req.tools, &out, &cancel)
             .await;
         let outcome = match &result {
             // Cancelled before anything came: says nothing about the provider.

@@ -16,6 +16,15 @@
 //! Every event goes out in two body chunks split mid-way, so a multi-byte
 //! character of the answer may be cut between them, as TCP may do.
 //!
+//! Tool calls: [`StandIn::push_answer`] queues scripted answers
+//! ([`Scripted::ToolCalls`]), streamed in each API's shape: OpenAI's
+//! `delta.tool_calls` (id and name first, the arguments in pieces,
+//! `finish_reason: tool_calls`), Anthropic's `tool_use` blocks
+//! (`input_json_delta` pieces, `stop_reason: tool_use`), Gemini's whole
+//! `functionCall` parts. The arguments are sent as scripted, so a malformed
+//! call is scripted as one. Every request body is recorded
+//! ([`StandIn::requests`]) for tests to check what was sent.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use hearth_testkit::providers::{Fault, StandIn, Wire};
@@ -83,6 +92,37 @@ pub enum Fault {
     Trickle { every: std::time::Duration },
 }
 
+/// One tool call a scripted answer makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptedCall {
+    pub name: String,
+    /// The arguments' JSON text, sent as it is (malformed if the test wants
+    /// it so; Gemini, whose arguments are an object, sends text that is not
+    /// one as a JSON string).
+    pub arguments: String,
+}
+
+impl ScriptedCall {
+    pub fn new(name: &str, arguments: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            arguments: arguments.to_owned(),
+        }
+    }
+}
+
+/// A scripted answer for one chat request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scripted {
+    /// This text, streamed as the default answer is.
+    Text(String),
+    /// `text` (may be empty), then these calls.
+    ToolCalls {
+        text: String,
+        calls: Vec<ScriptedCall>,
+    },
+}
+
 /// One request the stand-in saw.
 #[derive(Debug, Clone)]
 pub struct Recorded {
@@ -123,6 +163,8 @@ pub fn pieces(answer: &str) -> Vec<String> {
 struct Shared {
     wire: Wire,
     answer: Mutex<String>,
+    scripted: Mutex<VecDeque<Scripted>>,
+    whole: std::sync::atomic::AtomicBool,
     faults: Mutex<VecDeque<Fault>>,
     forever: Mutex<Option<Fault>>,
     key: Mutex<Option<String>>,
@@ -156,6 +198,8 @@ impl StandIn {
         let shared = Arc::new(Shared {
             wire,
             answer: Mutex::new(DEFAULT_ANSWER.to_owned()),
+            scripted: Mutex::new(VecDeque::new()),
+            whole: std::sync::atomic::AtomicBool::new(false),
             faults: Mutex::new(VecDeque::new()),
             forever: Mutex::new(None),
             key: Mutex::new(None),
@@ -192,6 +236,32 @@ impl StandIn {
 
     pub fn answer(&self) -> String {
         lock(&self.shared.answer).clone()
+    }
+
+    /// Queues a scripted answer: each chat request that gets a normal
+    /// answer takes the next one; once they are used up, [`Self::answer`].
+    pub fn push_answer(&self, answer: Scripted) {
+        lock(&self.shared.scripted).push_back(answer);
+    }
+
+    /// With `true`, chat answers come whole, as one JSON body in the API's
+    /// non-streamed shape (OpenAI's `message.tool_calls`, Anthropic's
+    /// `content` blocks, Gemini's array of responses), whatever the request
+    /// asked: as some OpenAI-compatible servers answer.
+    pub fn set_whole(&self, whole: bool) {
+        self.shared
+            .whole
+            .store(whole, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The bodies of the chat requests so far, in order.
+    pub fn chat_bodies(&self) -> Vec<Value> {
+        let wire = self.shared.wire;
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| route(wire, &Method::POST, r) == Route::Chat && r.method == "POST")
+            .map(|r| r.body.clone())
+            .collect()
     }
 
     /// Queues a fault: each request takes the next one.
@@ -316,7 +386,23 @@ async fn handle(
                 Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
                     chat_events(wire, &recorded.body, &answer, Some(n))
                 }
-                _ => chat_events(wire, &recorded.body, &answer, None),
+                None if shared.whole.load(std::sync::atomic::Ordering::Relaxed) => {
+                    let body = match lock(&shared.scripted).pop_front() {
+                        Some(Scripted::Text(text)) => whole_body(wire, &recorded.body, &text, &[]),
+                        Some(Scripted::ToolCalls { text, calls }) => {
+                            whole_body(wire, &recorded.body, &text, &calls)
+                        }
+                        None => whole_body(wire, &recorded.body, &answer, &[]),
+                    };
+                    return json_response(StatusCode::OK, &body);
+                }
+                _ => match lock(&shared.scripted).pop_front() {
+                    Some(Scripted::Text(text)) => chat_events(wire, &recorded.body, &text, None),
+                    Some(Scripted::ToolCalls { text, calls }) => {
+                        tool_call_events(wire, &recorded.body, &text, &calls)
+                    }
+                    None => chat_events(wire, &recorded.body, &answer, None),
+                },
             };
             let end = match fault {
                 Some(Fault::CutAfter(_)) => End::Cut,
@@ -608,6 +694,232 @@ fn chat_events(wire: Wire, request: &Value, answer: &str, cut: Option<usize>) ->
                                          "responseId": "standin"}),
                 ));
             }
+        }
+    }
+    events
+}
+
+/// A whole answer: `text`, then `calls`, in the API's non-streamed shape.
+fn whole_body(wire: Wire, request: &Value, text: &str, calls: &[ScriptedCall]) -> Value {
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gemini-2.5-flash")
+        .to_owned();
+    let output = pieces(text).len() as u64 + 10 * calls.len() as u64;
+    match wire {
+        Wire::OpenAi => {
+            let tool_calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    json!({"id": format!("call_standin_{i}"), "type": "function",
+                           "function": {"name": c.name, "arguments": c.arguments}})
+                })
+                .collect();
+            let mut message = json!({"role": "assistant",
+                "content": if text.is_empty() { Value::Null } else { json!(text) },
+                "refusal": null});
+            if !tool_calls.is_empty() {
+                message["tool_calls"] = Value::Array(tool_calls);
+            }
+            let finish = if calls.is_empty() {
+                "stop"
+            } else {
+                "tool_calls"
+            };
+            json!({"id": "chatcmpl-standin", "object": "chat.completion",
+                   "created": 1700000000, "model": model,
+                   "choices": [{"index": 0, "message": message, "logprobs": null,
+                                "finish_reason": finish}],
+                   "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": output,
+                             "total_tokens": PROMPT_TOKENS + output}})
+        }
+        Wire::Anthropic => {
+            let mut content = Vec::new();
+            if !text.is_empty() {
+                content.push(json!({"type": "text", "text": text}));
+            }
+            for (i, c) in calls.iter().enumerate() {
+                // The API sends the input as an object; a malformed script
+                // goes as a string.
+                let input = serde_json::from_str::<Value>(&c.arguments)
+                    .unwrap_or_else(|_| Value::String(c.arguments.clone()));
+                content.push(
+                    json!({"type": "tool_use", "id": format!("toolu_standin_{i}"),
+                                    "name": c.name, "input": input}),
+                );
+            }
+            let stop = if calls.is_empty() {
+                "end_turn"
+            } else {
+                "tool_use"
+            };
+            json!({"id": "msg_standin", "type": "message", "role": "assistant",
+                   "model": model, "content": content, "stop_reason": stop,
+                   "stop_sequence": null,
+                   "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": output}})
+        }
+        Wire::Gemini => {
+            // `streamGenerateContent` without `alt=sse`: an array of responses.
+            tool_call_events(wire, request, text, calls)
+                .iter()
+                .filter_map(|e| e.strip_prefix("data: "))
+                .filter_map(|e| serde_json::from_str::<Value>(e.trim()).ok())
+                .collect()
+        }
+    }
+}
+
+/// `text` in pieces of at most `n` characters.
+fn split_chars(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.chunks(n.max(1)).map(|c| c.iter().collect()).collect()
+}
+
+/// The events of an answer that says `text` and then makes `calls`.
+fn tool_call_events(
+    wire: Wire,
+    request: &Value,
+    text: &str,
+    calls: &[ScriptedCall],
+) -> Vec<String> {
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("gemini-2.5-flash")
+        .to_owned();
+    let shown = if text.is_empty() {
+        Vec::new()
+    } else {
+        pieces(text)
+    };
+    let output = shown.len() as u64 + 10 * calls.len() as u64;
+    let mut events = Vec::new();
+    match wire {
+        Wire::OpenAi => {
+            let chunk = |delta: Value, finish: Value| {
+                json!({"id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                       "created": 1700000000, "model": model, "system_fingerprint": "fp_standin",
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            };
+            events.push(data(&chunk(
+                json!({"role": "assistant", "content": null}),
+                Value::Null,
+            )));
+            for piece in &shown {
+                events.push(data(&chunk(json!({"content": piece}), Value::Null)));
+            }
+            for (i, call) in calls.iter().enumerate() {
+                events.push(data(&chunk(
+                    json!({"tool_calls": [{"index": i, "id": format!("call_standin_{i}"),
+                        "type": "function", "function": {"name": call.name, "arguments": ""}}]}),
+                    Value::Null,
+                )));
+                for piece in split_chars(&call.arguments, 7) {
+                    events.push(data(&chunk(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                        Value::Null,
+                    )));
+                }
+            }
+            events.push(data(&chunk(json!({}), json!("tool_calls"))));
+            if request["stream_options"]["include_usage"] == json!(true) {
+                events.push(data(&json!({"id": "chatcmpl-standin",
+                    "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+                    "choices": [], "usage": {"prompt_tokens": PROMPT_TOKENS,
+                    "completion_tokens": output, "total_tokens": PROMPT_TOKENS + output}})));
+            }
+            events.push("data: [DONE]\n\n".to_owned());
+        }
+        Wire::Anthropic => {
+            events.push(named(
+                "message_start",
+                &json!({"type": "message_start", "message": {"id": "msg_standin",
+                    "type": "message", "role": "assistant", "content": [], "model": model,
+                    "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}),
+            ));
+            let mut index = 0;
+            if !shown.is_empty() {
+                events.push(named(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": 0,
+                            "content_block": {"type": "text", "text": ""}}),
+                ));
+                for piece in &shown {
+                    events.push(named(
+                        "content_block_delta",
+                        &json!({"type": "content_block_delta", "index": 0,
+                                "delta": {"type": "text_delta", "text": piece}}),
+                    ));
+                }
+                events.push(named(
+                    "content_block_stop",
+                    &json!({"type": "content_block_stop", "index": 0}),
+                ));
+                index = 1;
+            }
+            events.push(named("ping", &json!({"type": "ping"})));
+            for (i, call) in calls.iter().enumerate() {
+                let at = index + i;
+                events.push(named(
+                    "content_block_start",
+                    &json!({"type": "content_block_start", "index": at,
+                            "content_block": {"type": "tool_use", "id": format!("toolu_standin_{i}"),
+                                              "name": call.name, "input": {}}}),
+                ));
+                // The API's first delta is often empty.
+                let mut parts = vec![String::new()];
+                parts.extend(split_chars(&call.arguments, 7));
+                for piece in parts {
+                    events.push(named(
+                        "content_block_delta",
+                        &json!({"type": "content_block_delta", "index": at,
+                                "delta": {"type": "input_json_delta", "partial_json": piece}}),
+                    ));
+                }
+                events.push(named(
+                    "content_block_stop",
+                    &json!({"type": "content_block_stop", "index": at}),
+                ));
+            }
+            events.push(named(
+                "message_delta",
+                &json!({"type": "message_delta",
+                        "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+                        "usage": {"output_tokens": output}}),
+            ));
+            events.push(named("message_stop", &json!({"type": "message_stop"})));
+        }
+        Wire::Gemini => {
+            let usage = |n: u64| {
+                json!({"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": n,
+                       "totalTokenCount": PROMPT_TOKENS + n})
+            };
+            for (i, piece) in shown.iter().enumerate() {
+                events.push(data(
+                    &json!({"candidates": [{"content": {"parts": [{"text": piece}],
+                    "role": "model"}, "index": 0}], "usageMetadata": usage(i as u64 + 1),
+                    "modelVersion": "gemini-2.5-flash-standin", "responseId": "standin"}),
+                ));
+            }
+            let parts: Vec<Value> = calls
+                .iter()
+                .map(|call| {
+                    if call.arguments.trim().is_empty() {
+                        // A call without arguments has no `args`.
+                        return json!({"functionCall": {"name": call.name}});
+                    }
+                    let args = serde_json::from_str::<Value>(&call.arguments)
+                        .unwrap_or_else(|_| Value::String(call.arguments.clone()));
+                    json!({"functionCall": {"name": call.name, "args": args}})
+                })
+                .collect();
+            events.push(data(&json!({"candidates": [{"content": {"parts": parts,
+                "role": "model"}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": usage(output),
+                "modelVersion": "gemini-2.5-flash-standin", "responseId": "standin"})));
         }
     }
     events

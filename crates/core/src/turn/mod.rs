@@ -281,7 +281,13 @@ pub(crate) async fn run(
     if let Some(err) = failed {
         return Err(err);
     }
-    let completion = outcome.map_err(|err| CoreError::from_backend(&id, err))?;
+    let mut completion = outcome.map_err(|err| CoreError::from_backend(&id, err))?;
+    if let Some(redactor) = &redactor {
+        // The calls' arguments, like the text, get the user's own values back.
+        for call in &mut completion.tool_calls {
+            call.arguments = redactor.restore_json(&call.arguments);
+        }
+    }
     Ok(Answer {
         text,
         completion,

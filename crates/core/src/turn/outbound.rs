@@ -21,12 +21,17 @@ pub(crate) struct Outbound<'a> {
 
 impl Outbound<'_> {
     /// The request with sensitive text replaced (when redaction is on), and
-    /// the redactor that puts it back in the answer.
+    /// the redactor that puts it back in the answer. Tool results are
+    /// messages like any other; the arguments of the calls in the history
+    /// are redacted inside their JSON strings.
     pub(crate) fn redact(&self, mut request: ChatRequest) -> (ChatRequest, Redactor) {
         let mut redactor = Redactor::new(&self.redaction);
         if self.redaction.enabled {
             for message in &mut request.messages {
                 message.content = redactor.redact(&message.content);
+                for call in &mut message.tool_calls {
+                    call.arguments = redactor.redact_json(&call.arguments);
+                }
             }
         }
         (request, redactor)

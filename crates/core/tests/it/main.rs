@@ -6,6 +6,7 @@
 
 mod api;
 mod chat;
+mod cloud_tools;
 mod keys;
 mod network;
 mod open;

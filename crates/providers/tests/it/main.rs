@@ -7,6 +7,7 @@ mod hostile;
 mod matrix;
 mod proxy;
 mod secrets;
+mod tools;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -97,6 +98,7 @@ pub(crate) fn fast_policy() -> HttpPolicy {
         max_stream_bytes: 1 << 20,
         max_event_bytes: 64 << 10,
         max_list_bytes: 256 << 10,
+        max_tool_arguments_bytes: 64 << 10,
     }
 }
 

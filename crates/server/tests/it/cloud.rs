@@ -169,3 +169,116 @@ async fn api_conversations_are_stored_only_when_the_user_turned_that_on() {
         answer["usage"]["completion_tokens"].as_u64()
     );
 }
+
+/// Tool calls from a cloud model (here Anthropic's wire, translated both
+/// ways) reach `/v1/chat/completions` as local ones do: whole and streamed,
+/// and the client's tool result goes back as Anthropic's `tool_result`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_tool_calls_reach_the_api_as_local_ones_do_issue_22() {
+    use hearth_testkit::providers::{Scripted, ScriptedCall};
+    let standin = StandIn::start(Wire::Anthropic).await;
+    standin.expect_key(KEY);
+    let call = || Scripted::ToolCalls {
+        text: String::new(),
+        calls: vec![ScriptedCall::new("get_weather", r#"{"city": "Paris"}"#)],
+    };
+    standin.push_answer(call());
+    standin.push_answer(call());
+    standin.push_answer(Scripted::Text("Sunny, 21 C.".into()));
+    let server = TestServer::start().await;
+    server
+        .app
+        .add_provider(
+            "claude",
+            ProviderKind::Anthropic,
+            Some(standin.base_url().to_owned()),
+            hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
+        )
+        .unwrap();
+    server
+        .app
+        .set_api_settings(ApiSettings {
+            cloud_models: true,
+            store_conversations: false,
+        })
+        .unwrap();
+    let mut body = server.chat_body("What is the weather in Paris?", 64);
+    body["model"] = json!("claude:claude-sonnet-4-5");
+    body["tools"] = json!([{"type": "function", "function": {
+        "name": "get_weather", "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]);
+
+    // Whole.
+    let response = server.post("/v1/chat/completions", &body).await;
+    assert_eq!(response.status(), 200);
+    let first: Value = response.json().await.unwrap();
+    let choice = &first["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{first}");
+    let message = choice["message"].clone();
+    let call = &message["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["id"], "toolu_standin_0");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments, json!({"city": "Paris"}));
+    let sent = &standin.chat_bodies()[0];
+    assert_eq!(sent["tools"][0]["name"], "get_weather");
+    assert_eq!(sent["tool_choice"], json!({"type": "auto"}));
+
+    // Streamed.
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let text = server
+        .post("/v1/chat/completions", &streamed)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let chunks: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let delta = chunks
+        .iter()
+        .find(|c| c["choices"][0]["delta"]["tool_calls"].is_array())
+        .unwrap_or_else(|| panic!("no tool_calls delta: {text}"));
+    assert_eq!(
+        delta["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls",
+        "{text}"
+    );
+
+    // The result goes back; the answer is text.
+    let mut next = body.clone();
+    next["messages"].as_array_mut().unwrap().extend([
+        message,
+        json!({"role": "tool", "tool_call_id": "toolu_standin_0", "content": "sunny, 21"}),
+    ]);
+    let last: Value = server
+        .post("/v1/chat/completions", &next)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        last["choices"][0]["message"]["content"], "Sunny, 21 C.",
+        "{last}"
+    );
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    let bodies = standin.chat_bodies();
+    let messages = bodies[2]["messages"].as_array().unwrap();
+    assert_eq!(messages[1]["content"][0]["type"], "tool_use");
+    assert_eq!(
+        messages.last().unwrap(),
+        &json!({"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": "toolu_standin_0", "content": "sunny, 21"}]})
+    );
+}
