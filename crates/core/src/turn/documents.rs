@@ -239,7 +239,13 @@ pub(crate) fn with_block(mut request: ChatRequest, block: &str) -> ChatRequest {
 
 /// The start of a source's text on one line.
 fn snippet(text: &str) -> String {
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // The headings a whole document got back are in the citation already.
+    let flat = text
+        .lines()
+        .filter(|l| !l.starts_with("## "))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ");
     if flat.chars().count() <= SNIPPET_CHARS {
         return flat;
     }

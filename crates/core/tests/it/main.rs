@@ -6,6 +6,7 @@
 
 mod api;
 mod chat;
+mod docs;
 mod keys;
 mod network;
 mod open;
