@@ -80,6 +80,12 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Checked before a conversation is created for nothing.
+    if let Some(name) = &args.docs
+        && app.store().doc_collection(name)?.is_none()
+    {
+        bail!("no collection named \"{name}\" (see `hearth docs list`)");
+    }
     let conversation = match &args.conversation {
         Some(prefix) => resume(&app, prefix, args)?,
         None => {

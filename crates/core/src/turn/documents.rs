@@ -272,7 +272,7 @@ pub(crate) enum Budget<'a> {
         /// The window less the room kept for the answer.
         room: usize,
         /// The prompt with only the system prompt and the last turn.
-        minimal: ChatRequest,
+        minimal: Box<ChatRequest>,
         minimal_tokens: usize,
         /// Tokens the block may take.
         doc_tokens: usize,
@@ -310,7 +310,7 @@ impl<'a> Budget<'a> {
             backend,
             request,
             room,
-            minimal,
+            minimal: Box::new(minimal),
             minimal_tokens,
             doc_tokens,
         })
@@ -339,7 +339,7 @@ impl<'a> Budget<'a> {
                 doc_tokens,
                 ..
             } => {
-                let with = counted(*backend, &with_block(minimal.clone(), block))?;
+                let with = counted(*backend, &with_block((**minimal).clone(), block))?;
                 Ok(with.saturating_sub(*minimal_tokens) <= *doc_tokens)
             }
             Self::Estimated { doc_tokens } => Ok(block.len() / 4 <= *doc_tokens),
