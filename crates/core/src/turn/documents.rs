@@ -462,7 +462,7 @@ mod tests {
     fn estimated_budgets_switch_to_retrieval_and_keep_what_fits() {
         let big = "word ".repeat(UNKNOWN_WINDOW_DOC_TOKENS * 2);
         let chunks = [chunk(1, "/d/big.txt", None, &big)];
-        let budget = Budget::Estimated { doc_tokens: 100 };
+        let budget = Budget::Estimated { doc_tokens: 200 };
         let small = "a short passage ".repeat(10);
         let g = ground("notes", &chunks, &budget, || {
             Ok(vec![
