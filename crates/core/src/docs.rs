@@ -127,6 +127,10 @@ impl App {
             )?;
             Ok(hits.into_iter().map(documents::passage).collect())
         })?;
+        if grounding.used.sources == 0 {
+            tracing::info!("no passage of the attached collection fits; answering without");
+            return Ok(None);
+        }
         tracing::info!(
             mode = grounding.used.mode.as_str(),
             sources = grounding.used.sources,

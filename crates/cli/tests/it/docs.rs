@@ -151,6 +151,33 @@ fn chat_with_docs_prints_the_mode_and_the_sources() {
         "{stdout}"
     );
 
+    // The sources are in the history: shown, and in both exports.
+    let id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "conversation")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let (ok, shown, err) = run(hearth().args(["history", "show", &id]));
+    assert!(ok, "{err}");
+    assert!(
+        shown.contains("sources:\n  [1] notes/contract.md"),
+        "{shown}"
+    );
+    let (ok, md, err) = run(hearth().args(["history", "export", &id]));
+    assert!(ok, "{err}");
+    assert!(
+        md.contains("- [1] notes/contract.md — \"Either party"),
+        "{md}"
+    );
+    let (ok, json, err) = run(hearth().args(["history", "export", &id, "--format", "json"]));
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cited = json["conversations"][0]["citations"].as_object().unwrap();
+    let first = &cited.values().next().unwrap()[0];
+    assert_eq!(first["mode"], "whole");
+    assert_eq!(first["collection"], "notes");
+
     // An unknown collection is refused before anything runs.
     let (ok, _, err) = run(hearth()
         .args(["chat", "--docs", "nope", "-m"])
