@@ -100,7 +100,7 @@ impl App {
         backend: Option<&dyn ChatBackend>,
         request: &ChatRequest,
     ) -> Result<Option<Grounding>, CoreError> {
-        let (name, chunks) = {
+        let (name, collection, chars) = {
             let store = self.store();
             let Some(name) = store.conversation_docs(conversation)? else {
                 return Ok(None);
@@ -108,15 +108,22 @@ impl App {
             let collection = store
                 .doc_collection(&name)?
                 .ok_or_else(|| hearth_docs::DocError::NoCollection(name.clone()))?;
-            (name, store.doc_collection_chunks(collection.id)?)
+            let chars = store.doc_collection_chars(collection.id)?;
+            (name, collection, chars)
         };
-        if chunks.is_empty() {
+        if chars == 0 {
             tracing::info!("the attached collection has no documents; answering without");
             return Ok(None);
         }
         let budget = Budget::new(backend, request)?;
+        // A collection far bigger than the window is not even loaded whole.
+        let chunks = if usize::try_from(chars).unwrap_or(usize::MAX) <= budget.max_chars() {
+            Some(self.store().doc_collection_chunks(collection.id)?)
+        } else {
+            None
+        };
         let question = documents::question(request).unwrap_or_default();
-        let grounding = documents::ground(&name, &chunks, &budget, || {
+        let grounding = documents::ground(&name, chunks.as_deref(), &budget, || {
             let embedder = LocalEmbed(self.embedder()?);
             let hits = hearth_docs::search(
                 &self.store(),

@@ -284,6 +284,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Characters of text in the collection's chunks (is the whole worth
+    /// loading?).
+    pub fn doc_collection_chars(&self, collection_id: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(length(k.text)), 0) FROM doc_chunks k \
+             JOIN doc_documents d ON d.id = k.document_id WHERE d.collection_id = ?1",
+            [collection_id],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Every chunk of the collection, document by document (by source), in
     /// order: the collection's whole text.
     pub fn doc_collection_chunks(&self, collection_id: i64) -> Result<Vec<ChunkHit>, StoreError> {

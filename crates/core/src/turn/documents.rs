@@ -316,6 +316,16 @@ impl<'a> Budget<'a> {
         })
     }
 
+    /// Characters of document text above which the whole collection cannot
+    /// fit, whatever its tokens (no tokenizer averages 8 characters a token
+    /// over real text), so it is neither loaded nor counted.
+    pub(crate) fn max_chars(&self) -> usize {
+        match self {
+            Self::Counted { room, .. } => room.saturating_mul(8),
+            Self::Estimated { doc_tokens } => doc_tokens.saturating_mul(4),
+        }
+    }
+
     /// Whether the whole collection fits with the whole conversation.
     pub(crate) fn whole_fits(&self, block: &str) -> Result<bool, CoreError> {
         match self {
@@ -382,18 +392,21 @@ fn counted(backend: &dyn ChatBackend, request: &ChatRequest) -> Result<usize, Co
         .map_err(|err| CoreError::from_backend(&backend.id(), err))
 }
 
-/// The documents of a turn, given the collection's whole text (`chunks`) and
-/// a search for the retrieval case (called only when the whole does not fit).
+/// The documents of a turn, given the collection's whole text (`chunks`;
+/// `None` when it is known to be too big to try) and a search for the
+/// retrieval case (called only when the whole does not fit).
 pub(crate) fn ground(
     collection: &str,
-    chunks: &[ChunkHit],
+    chunks: Option<&[ChunkHit]>,
     budget: &Budget<'_>,
     search: impl FnOnce() -> Result<Vec<Passage>, CoreError>,
 ) -> Result<Grounding, CoreError> {
-    let whole = whole_passages(chunks);
-    let whole_block = context_block(collection, &whole);
-    if budget.whole_fits(&whole_block)? {
-        return Ok(Grounding::new(collection, DocMode::Whole, &whole));
+    if let Some(chunks) = chunks {
+        let whole = whole_passages(chunks);
+        let whole_block = context_block(collection, &whole);
+        if budget.whole_fits(&whole_block)? {
+            return Ok(Grounding::new(collection, DocMode::Whole, &whole));
+        }
     }
     let mut kept: Vec<Passage> = Vec::new();
     for p in search()? {
@@ -464,7 +477,7 @@ mod tests {
         let chunks = [chunk(1, "/d/big.txt", None, &big)];
         let budget = Budget::Estimated { doc_tokens: 200 };
         let small = "a short passage ".repeat(10);
-        let g = ground("notes", &chunks, &budget, || {
+        let g = ground("notes", Some(&chunks), &budget, || {
             Ok(vec![
                 passage(hit(&small, 7)),
                 passage(hit(&small, 8)),
@@ -482,8 +495,11 @@ mod tests {
             "using 2 passages from \"notes\" (retrieval)"
         );
 
-        let g = ground("notes", &chunks[..0], &budget, || unreachable!()).unwrap();
+        let g = ground("notes", Some(&chunks[..0]), &budget, || unreachable!()).unwrap();
         assert_eq!(g.used.mode, DocMode::Whole);
+        // Known too big: straight to retrieval.
+        let g = ground("notes", None, &budget, || Ok(vec![])).unwrap();
+        assert_eq!(g.used.mode, DocMode::Retrieval);
     }
 
     fn hit(text: &str, chunk_id: i64) -> hearth_docs::SearchHit {

@@ -38,6 +38,12 @@ fn deleting_a_collection_deletes_its_documents_chunks_vectors_and_index_rows() {
         )
         .unwrap();
     assert_eq!(store.doc_row_counts().unwrap(), (2, 3, 3));
+    // The whole text of a collection, in order, and its size.
+    let whole = store.doc_collection_chunks(gone.id).unwrap();
+    let texts: Vec<&str> = whole.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["otters float", "beavers build dams"]);
+    assert_eq!(store.doc_collection_chars(gone.id).unwrap(), 30);
+    assert_eq!(store.doc_collection_chars(-1).unwrap(), 0);
     assert_eq!(store.doc_fts(gone.id, "otters", 10).unwrap().len(), 1);
 
     assert!(store.delete_doc_collection("gone").unwrap());
