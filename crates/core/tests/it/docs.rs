@@ -282,6 +282,8 @@ fn a_large_collection_goes_by_retrieval_finds_the_fact_and_needs_an_embedding_mo
             .unwrap();
         assert!(prompt + 8 <= context, "{prompt}");
         assert!(turn.citations.iter().all(|c| c.mode == "retrieval"));
+        // Indexing and retrieval are local: the network ledger is empty.
+        assert!(app.store().network_log(10).unwrap().is_empty());
         conv
     };
 
