@@ -220,7 +220,7 @@ impl Session {
                 ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
                     "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
                 ),
-                ChatEvent::Documents { used } => noteln!("({})", used.summary()),
+                ChatEvent::Documents { used } => noteln!("{}", used.summary()),
                 ChatEvent::Token { text } => {
                     // A closed stdout must not stop the answer being stored.
                     let _ = out!("{text}");

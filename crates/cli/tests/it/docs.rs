@@ -143,7 +143,7 @@ fn chat_with_docs_prints_the_mode_and_the_sources() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("documents \"notes\""), "{stderr}");
     assert!(
-        stderr.contains("(using whole documents (1 file) from \"notes\")"),
+        stderr.contains("using whole documents (1 file) from \"notes\"\n"),
         "{stderr}"
     );
     assert!(
