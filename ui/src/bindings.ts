@@ -161,7 +161,28 @@ export type CatalogModelView = {
 };
 
 /**  Streamed while an answer is produced. */
-export type ChatEventView = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView };
+export type ChatEventView = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | 
+/**  The conversation's documents went into the turn (whole or retrieved). */
+{ kind: "documents"; used: DocumentsUsed; 
+/**  "using 3 passages from \"notes\" (retrieval)". */
+summary: string } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView };
+
+/**  One document source an answer was given: `[n] collection/file § heading`. */
+export type CitationView = {
+	n: number,
+	collection: string,
+	/**  The file's path when it was indexed. */
+	source: string,
+	/**  The file's name. */
+	file: string,
+	heading: string | null,
+	chunkId: number | null,
+	snippet: string,
+	/**  `whole` or `retrieval`. */
+	mode: string,
+	/**  The whole line, as the CLI prints it. */
+	line: string,
+};
 
 /**  What a consent dialog asks: "Send this message to `backend`?" and why. */
 export type ConsentRequestView = {
@@ -169,6 +190,8 @@ export type ConsentRequestView = {
 	backend: string,
 	/**  Why the router wants to go there (a fallback's reason), if not chosen. */
 	reason: string | null,
+	/**  How much document text would go too (a chat with documents attached). */
+	documents?: string | null,
 };
 
 /**  The user's answer to a consent dialog, sent with the turn again. */
@@ -217,6 +240,27 @@ export type ConversationSummaryView = {
 export type ConversationView = {
 	conversation: ConversationInfo,
 	messages: MessageView[],
+	/**  The document collection attached to the conversation, if any. */
+	documents: string | null,
+};
+
+/**  How the documents entered a turn. */
+export type DocMode = 
+/**  The whole text of every file. */
+"whole" | 
+/**  The passages the search found best. */
+"retrieval";
+
+/**  What a turn was given from the documents, for the front end to say. */
+export type DocumentsUsed = {
+	collection: string,
+	mode: DocMode,
+	/**  Numbered sources: files (whole) or passages (retrieval). */
+	sources: number,
+	/**  Distinct files among them. */
+	files: number,
+	/**  Characters of document text in the prompt. */
+	chars: number,
 };
 
 /**  Streamed during a pull. */
@@ -305,6 +349,8 @@ export type MessageView = {
 	createdAt: number,
 	/**  This message's versions, itself included, oldest first. */
 	siblings: string[],
+	/**  The document sources an answer was given, numbered as it cites them. */
+	citations: CitationView[],
 };
 
 /**  Speed and size of one answer. */

@@ -30,6 +30,7 @@ commands:
   /title         let the model title this conversation
   /stats         statistics of the last answer
   /id            this conversation's id (for --conversation and `hearth history`)
+  /docs NAME     chat with the document collection NAME (/docs off detaches)
   /help          this list
   Ctrl-C stops an answer; Ctrl-D (or /bye) quits.
   End a line with \\ to continue the message on the next line.";
@@ -54,6 +55,13 @@ pub(crate) struct Args {
     /// Applies to new conversations; a continued one keeps its own.
     #[command(flatten)]
     route: RouteArgs,
+
+    /// Chat with this document collection (see `hearth docs add`): each turn
+    /// gets the whole documents when they fit, else the passages retrieval
+    /// finds, and the answer lists its sources. Kept with the conversation;
+    /// `/docs NAME` changes it, `/docs off` detaches it.
+    #[arg(long, value_name = "COLLECTION")]
+    docs: Option<String>,
 }
 
 struct Session {
@@ -72,6 +80,12 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Checked before a conversation is created for nothing.
+    if let Some(name) = &args.docs
+        && app.store().doc_collection(name)?.is_none()
+    {
+        bail!("no collection named \"{name}\" (see `hearth docs list`)");
+    }
     let conversation = match &args.conversation {
         Some(prefix) => resume(&app, prefix, args)?,
         None => {
@@ -86,8 +100,15 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             })?
         }
     };
+    if let Some(name) = &args.docs {
+        app.attach_docs(&conversation.id, Some(name))?;
+    }
+    let docs = app
+        .attached_docs(&conversation.id)?
+        .map(|name| format!(" · documents \"{name}\""))
+        .unwrap_or_default();
     noteln!(
-        "conversation {} · {} · {} · /help for commands, Ctrl-D to quit.",
+        "conversation {} · {} · {}{docs} · /help for commands, Ctrl-D to quit.",
         conversation.id,
         conversation
             .backend
@@ -98,7 +119,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             PrivacyPolicy::LocalOnly => "local only",
             PrivacyPolicy::AskBeforeCloud { .. } => "asks before cloud",
             PrivacyPolicy::CloudFallback { .. } => "cloud allowed",
-        }
+        },
     );
     let mut session = Session {
         app,
@@ -199,6 +220,7 @@ impl Session {
                 ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
                     "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
                 ),
+                ChatEvent::Documents { used } => noteln!("{}", used.summary()),
                 ChatEvent::Token { text } => {
                     // A closed stdout must not stop the answer being stored.
                     let _ = out!("{text}");
@@ -210,6 +232,13 @@ impl Session {
         self.interrupt.finish();
         let _ = outln!();
         let turn = result?;
+        // The sources belong to the answer: on stdout with it.
+        if !turn.citations.is_empty() {
+            let _ = outln!("sources:");
+            for c in &turn.citations {
+                let _ = outln!("  {}", c.line());
+            }
+        }
         let answer = &turn.answer;
         if let Some(reason) = &answer.fallback_reason {
             noteln!(
@@ -262,6 +291,9 @@ impl Session {
                     sampling: old.sampling.clone(),
                     ..NewConversation::default()
                 })?;
+                if let Some(docs) = self.app.attached_docs(&old.id)? {
+                    self.app.attach_docs(&fresh.id, Some(&docs))?;
+                }
                 self.conversation = fresh;
                 self.last = None;
                 noteln!("conversation cleared (new conversation {})", self.id());
@@ -294,6 +326,23 @@ impl Session {
                 None => noteln!("no answer yet"),
             },
             "id" => noteln!("{}", self.id()),
+            "docs" => {
+                let name = rest.trim();
+                match name {
+                    "" => match self.app.attached_docs(self.id())? {
+                        Some(name) => noteln!("documents: \"{name}\""),
+                        None => noteln!("no documents attached (/docs NAME attaches a collection)"),
+                    },
+                    "off" | "none" => {
+                        self.app.attach_docs(self.id(), None)?;
+                        noteln!("documents detached");
+                    }
+                    name => {
+                        self.app.attach_docs(self.id(), Some(name))?;
+                        noteln!("documents: \"{name}\"");
+                    }
+                }
+            }
             "help" | "?" => noteln!("{HELP}"),
             "bye" | "quit" | "exit" => return Ok(false),
             other => noteln!("unknown command /{other}; /help lists them"),

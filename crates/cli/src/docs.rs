@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use hearth_core::{Config, env};
-use hearth_docs::{AddOptions, Embed, FileOutcome};
+use hearth_core::{Config, LocalEmbed, env};
+use hearth_docs::{AddOptions, FileOutcome};
 use hearth_engine::Embedder;
 
 use crate::open;
@@ -62,24 +62,6 @@ enum DocsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// The engine's encoder as hearth-docs' [`Embed`].
-pub(crate) struct EngineEmbed(pub(crate) Embedder);
-
-impl Embed for EngineEmbed {
-    fn model_id(&self) -> &str {
-        self.0.name()
-    }
-    fn dim(&self) -> usize {
-        self.0.dim()
-    }
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
-        self.0
-            .embed(texts)
-            .map(|e| e.vectors)
-            .map_err(|e| e.to_string())
-    }
 }
 
 /// Loads `-m PATH`, else the configured default embedding model.
@@ -148,7 +130,7 @@ fn add(
     model: Option<&PathBuf>,
     chunk_chars: usize,
 ) -> Result<()> {
-    let embedder = EngineEmbed(load_embedder(model)?);
+    let embedder = LocalEmbed(std::sync::Arc::new(load_embedder(model)?));
     let app = open::app(hearth_engine::EngineOptions::default())?;
     let store = app.store();
     let (mut indexed, mut failed, mut chunks_total) = (0usize, 0usize, 0usize);
@@ -224,7 +206,7 @@ fn search(
     model: Option<&PathBuf>,
     json: bool,
 ) -> Result<()> {
-    let embedder = EngineEmbed(load_embedder(model)?);
+    let embedder = LocalEmbed(std::sync::Arc::new(load_embedder(model)?));
     let app = open::app(hearth_engine::EngineOptions::default())?;
     let hits = hearth_docs::search(&app.store(), &embedder, collection, query, limit)?;
     if json {

@@ -137,7 +137,18 @@ pub(crate) fn history(args: &Args) -> Result<()> {
             let conv = store.conversation(&id)?;
             let messages = store.active_path(&id)?;
             if *json {
-                let value = serde_json::json!({ "conversation": conv, "messages": messages });
+                let mut citations = serde_json::Map::new();
+                for m in &messages {
+                    let cited = store.citations(&m.id)?;
+                    if !cited.is_empty() {
+                        citations.insert(m.id.to_string(), serde_json::to_value(cited)?);
+                    }
+                }
+                let value = serde_json::json!({
+                    "conversation": conv,
+                    "messages": messages,
+                    "citations": citations,
+                });
                 serde_json::to_writer_pretty(&mut out, &value)?;
                 writeln!(out)?;
             } else {
@@ -147,6 +158,14 @@ pub(crate) fn history(args: &Args) -> Result<()> {
                 }
                 for m in &messages {
                     writeln!(out, "{} ({}):\n{}\n", m.role, m.status, m.content)?;
+                    let cited = store.citations(&m.id)?;
+                    if !cited.is_empty() {
+                        writeln!(out, "sources:")?;
+                        for c in &cited {
+                            writeln!(out, "  {}", c.line())?;
+                        }
+                        writeln!(out)?;
+                    }
                 }
             }
         }

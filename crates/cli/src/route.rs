@@ -84,13 +84,22 @@ pub(crate) fn with_consent<T>(mut turn: impl FnMut(Consent) -> Result<T>) -> Res
         Err(err) => err,
         ok => return ok,
     };
-    let Some(CoreError::ConsentNeeded { backend, reason }) = err.downcast_ref::<CoreError>() else {
+    let Some(CoreError::ConsentNeeded {
+        backend,
+        reason,
+        documents,
+    }) = err.downcast_ref::<CoreError>()
+    else {
         return Err(err);
     };
     let reason = reason
         .as_deref()
         .map(|r| format!(" ({r})"))
         .unwrap_or_default();
+    let reason = match documents {
+        Some(d) => format!("{reason} with {d}"),
+        None => reason,
+    };
     if !std::io::stdin().is_terminal() {
         bail!(
             "this message would go to {backend}{reason}; nothing was sent. \

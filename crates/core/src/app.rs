@@ -11,6 +11,7 @@ use hearth_secrets::{KeyringStore, SecretStore, SecretString};
 use hearth_store::Store;
 
 use crate::cloud::Cloud;
+use crate::docs::EmbedSlot;
 use crate::keys::Vault;
 use crate::local::LocalModels;
 use crate::{Config, CoreError, Models, key};
@@ -59,6 +60,8 @@ pub struct App {
     models: Models,
     pub(crate) local: Arc<LocalModels>,
     pub(crate) cloud: Arc<Cloud>,
+    /// The embedding model for document retrieval, loaded on first use.
+    pub(crate) embed: Arc<EmbedSlot>,
 }
 
 impl std::fmt::Debug for App {
@@ -133,6 +136,7 @@ impl App {
             keychain,
             vault,
             local: Arc::new(LocalModels::new(options.engine)),
+            embed: Arc::new(EmbedSlot::default()),
         })
     }
 

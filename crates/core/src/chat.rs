@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use hearth_backend::{self as backend, ChatBackend, ChatRequest, PromptMode, Role};
 use hearth_store::{
-    Conversation, ConversationId, ConversationPatch, Message, MessageFinish, MessageId,
+    Citation, Conversation, ConversationId, ConversationPatch, Message, MessageFinish, MessageId,
     MessageStatus, NewMessage, UsageRecord,
 };
 use serde::Serialize;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::local::LocalBackend;
 use crate::router::Consent;
+use crate::turn::documents::DocumentsUsed;
 use crate::turn::{self, Finished, Opening, Record, Turn};
 use crate::turn_route::Plan;
 use crate::{App, CoreError, title};
@@ -41,6 +42,9 @@ pub enum ChatEvent {
         /// Tokens of the prompt sent to the model.
         prompt_tokens: usize,
     },
+    /// Documents attached to the conversation went into the turn (sent just
+    /// before [`ChatEvent::Started`]); front ends say which way.
+    Documents { used: DocumentsUsed },
     /// The next piece of the answer.
     Token { text: String },
     /// The answer as stored, with its status and metrics.
@@ -66,6 +70,10 @@ pub struct TurnResult {
     pub user_message: Option<Message>,
     pub answer: Message,
     pub dropped_turns: usize,
+    /// The documents the turn was given (a conversation with a collection).
+    pub documents: Option<DocumentsUsed>,
+    /// Their sources, numbered as the model was asked to cite them.
+    pub citations: Vec<Citation>,
 }
 
 /// Where the answer goes.
@@ -91,7 +99,7 @@ impl App {
             return Err(CoreError::Invalid("the message is empty".into()));
         }
         let conv = self.store().conversation(conversation)?;
-        let plan = self.plan_turn(&conv, options.consent)?;
+        let plan = self.plan_chat_turn(&conv, options.consent, Some(text))?;
         let (conv, user, history) = {
             let store = self.store();
             let path = store.active_path(conversation)?;
@@ -153,7 +161,8 @@ impl App {
             };
             (store.conversation(&message.conversation_id)?, parent)
         };
-        let plan = self.plan_turn(&conv, options.consent)?;
+        let question = self.store().message(&parent)?.content;
+        let plan = self.plan_chat_turn(&conv, options.consent, Some(&question))?;
         let history = path_through(self.store().switch_branch(&parent)?, &parent);
         let pending = Pending {
             conv: &conv,
@@ -185,7 +194,7 @@ impl App {
             ));
         }
         let conv = self.store().conversation(&original.conversation_id)?;
-        let plan = self.plan_turn(&conv, options.consent)?;
+        let plan = self.plan_chat_turn(&conv, options.consent, Some(text))?;
         let (conv, history, edited) = {
             let store = self.store();
             let edited = store.edit_message(user, text)?;
@@ -223,7 +232,7 @@ impl App {
             ));
         }
         let conv = self.store().conversation(&message.conversation_id)?;
-        let plan = self.plan_turn(&conv, options.consent)?;
+        let plan = self.plan_chat_turn(&conv, options.consent, None)?;
         let (conv, history, message) = {
             let store = self.store();
             let mut path = store.switch_branch(assistant)?;
@@ -244,6 +253,30 @@ impl App {
             user_message: None,
         };
         self.answer(pending, plan, cancel, on_event).await
+    }
+
+    /// [`App::plan_turn`] for a chat turn: a consent request says how much
+    /// document text would go with `question` (the conversation's attached
+    /// collection; the whole collection's estimate when no question is known).
+    fn plan_chat_turn(
+        &self,
+        conv: &Conversation,
+        consent: crate::router::Consent,
+        question: Option<&str>,
+    ) -> Result<Plan, CoreError> {
+        self.plan_turn(conv, consent).map_err(|err| {
+            let mut messages: Vec<backend::Message> = conv
+                .system_prompt
+                .iter()
+                .map(backend::Message::system)
+                .collect();
+            messages.push(backend::Message::user(question.unwrap_or_default()));
+            let request = ChatRequest {
+                messages,
+                ..ChatRequest::default()
+            };
+            self.consent_with_documents(err, &conv.id, &request)
+        })
     }
 
     /// Asks the conversation's model for a short title and stores it.
@@ -347,14 +380,21 @@ impl App {
         };
         let turn = Turn {
             outbound: self.outbound(&backend.id())?,
+            documents: Some((self, &conv.id)),
             ..Turn::new(backend, request)
         };
         let answer = turn::run(turn, &mut record, cancel).await?;
         let answer_message = record.finished.take().ok_or(CoreError::WorkerGone)?;
+        let (documents, citations) = match answer.documents {
+            Some((used, citations)) => (Some(used), citations),
+            None => (None, Vec::new()),
+        };
         Ok(TurnResult {
             user_message: None,
             answer: answer_message,
             dropped_turns: answer.dropped_turns,
+            documents,
+            citations,
         })
     }
 
@@ -511,6 +551,14 @@ impl<F: FnMut(ChatEvent) + Send> Record for Conversational<'_, F> {
             self.app
                 .store()
                 .record_redactions(&message.id, opening.redactions)?;
+        }
+        if let Some(documents) = opening.documents {
+            self.app
+                .store()
+                .record_citations(&message.id, &documents.citations)?;
+            (self.on_event)(ChatEvent::Documents {
+                used: documents.used.clone(),
+            });
         }
         (self.on_event)(ChatEvent::Started {
             user_message: self.user_message.take(),

@@ -91,10 +91,18 @@ pub enum CoreError {
     UnknownProvider(String),
     /// The conversation's policy is "ask before cloud": nothing was sent; ask
     /// the user and send again with their answer.
-    #[error("this message would go to {backend}{}; send it again once the user agreed", reason_suffix(.reason))]
+    #[error(
+        "this message would go to {backend}{}{}; send it again once the user agreed",
+        reason_suffix(.reason),
+        documents_suffix(.documents)
+    )]
     ConsentNeeded {
         backend: String,
         reason: Option<String>,
+        /// How much document text would go with it (a conversation with a
+        /// collection attached): "12,345 characters (about 3,086 tokens) of
+        /// document text from \"notes\"".
+        documents: Option<String>,
     },
     /// The router refused the turn (policy, nothing can answer); nothing was sent.
     #[error("{0}")]
@@ -105,6 +113,17 @@ pub enum CoreError {
          (`hearth network online`) to connect"
     )]
     Offline(&'static str),
+    /// Documents: a collection missing, a file or the search failing.
+    #[error(transparent)]
+    Docs(#[from] hearth_docs::DocError),
+    /// Retrieval needs a local embedding model and there is none.
+    #[error(
+        "no embedding model to search the documents with: import one (copy a \
+         sentence-transformers folder such as all-MiniLM-L6-v2 into {}) or set {}",
+        .models_dir.display(),
+        env::EMBED_MODEL
+    )]
+    NoEmbedModel { models_dir: std::path::PathBuf },
     /// Over a daily or monthly budget; nothing was sent.
     #[error("{0}")]
     OverBudget(String),
@@ -127,5 +146,12 @@ fn reason_suffix(reason: &Option<String>) -> String {
     reason
         .as_ref()
         .map(|r| format!(" because {r}"))
+        .unwrap_or_default()
+}
+
+fn documents_suffix(documents: &Option<String>) -> String {
+    documents
+        .as_ref()
+        .map(|d| format!(", with {d}"))
         .unwrap_or_default()
 }

@@ -23,6 +23,10 @@
 //!   client is built from (hearth-net).
 //! - [`App::api_chat`] answers one stateless request for the API server.
 //! - [`context::fit`] keeps a conversation inside the model's context window.
+//! - [`App::attach_docs`] gives a conversation a document collection
+//!   (hearth-docs): each turn then gets the whole documents when they fit, or
+//!   the passages retrieval finds ([`DocumentsUsed`]), and the answer keeps
+//!   its sources ([`App::citations`]).
 //! - [`App::import_history`] brings conversations in from ChatGPT, Jan, Open
 //!   WebUI, LM Studio and Hearth exports; [`App::export_history`] writes them
 //!   all out as Markdown and JSON.
@@ -54,6 +58,7 @@ mod chat;
 mod cloud;
 mod config;
 mod cost;
+mod docs;
 mod error;
 pub mod files;
 mod key;
@@ -82,6 +87,7 @@ pub use config::{
     provider_key_var,
 };
 pub use cost::{Budget, Price};
+pub use docs::LocalEmbed;
 pub use error::CoreError;
 pub use hearth_engine::OutputFormat;
 // Sentence embeddings (`/v1/embeddings`, `hearth embed`): the engine's encoder.
@@ -98,4 +104,5 @@ pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteCho
 pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};
 pub use stats::{BackendStats, Stats};
 pub use transfer::{ExportReportView, ImportReportView, SkippedView};
+pub use turn::documents::{DocMode, DocumentsUsed};
 pub use turn::{Answer, CHECKPOINT_EVERY, answer, context};

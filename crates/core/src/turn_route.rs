@@ -157,6 +157,7 @@ impl App {
             Route::Ask { backend, reason } => Err(CoreError::ConsentNeeded {
                 backend: backend.to_string(),
                 reason: reason.map(|r| r.to_string()),
+                documents: None,
             }),
             Route::Refuse { message } => Err(CoreError::Refused(message)),
         }

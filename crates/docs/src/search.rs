@@ -24,6 +24,8 @@ pub struct SearchHit {
     pub cosine: Option<f32>,
     /// BM25 score, when the chunk matched the words.
     pub bm25: Option<f64>,
+    /// The chunk's id in the store (what a citation points at).
+    pub chunk_id: i64,
     pub source: String,
     pub heading: Option<String>,
     /// Position of the chunk in its document (0-based).
@@ -103,6 +105,7 @@ pub fn search(
             score: scores.get(&c.chunk_id).copied().unwrap_or(0.0),
             cosine: cosines.get(&c.chunk_id).copied(),
             bm25: bm25s.get(&c.chunk_id).copied(),
+            chunk_id: c.chunk_id,
             source: c.source,
             heading: c.heading,
             ord: c.ord,

@@ -284,6 +284,39 @@ impl Store {
         Ok(out)
     }
 
+    /// Characters of text in the collection's chunks (is the whole worth
+    /// loading?).
+    pub fn doc_collection_chars(&self, collection_id: i64) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(length(k.text)), 0) FROM doc_chunks k \
+             JOIN doc_documents d ON d.id = k.document_id WHERE d.collection_id = ?1",
+            [collection_id],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Every chunk of the collection, document by document (by source), in
+    /// order: the collection's whole text.
+    pub fn doc_collection_chunks(&self, collection_id: i64) -> Result<Vec<ChunkHit>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT k.id, d.source, k.ord, k.heading, k.text FROM doc_chunks k \
+             JOIN doc_documents d ON d.id = k.document_id WHERE d.collection_id = ?1 \
+             ORDER BY d.source, k.ord",
+        )?;
+        let rows = stmt.query_map([collection_id], |row| {
+            let ord: i64 = row.get(2)?;
+            Ok(ChunkHit {
+                chunk_id: row.get(0)?,
+                source: row.get(1)?,
+                ord: u32::try_from(ord).unwrap_or(u32::MAX),
+                heading: row.get(3)?,
+                text: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Rows in the chunk table and its FTS index (tests: nothing is left behind).
     #[doc(hidden)]
     pub fn doc_row_counts(&self) -> Result<(u64, u64, u64), StoreError> {

@@ -1,6 +1,7 @@
 //! Export to JSON (everything, every branch; the import format, read back by
 //! `import/hearth.rs`) and Markdown (the active branch, for reading).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::conversations;
@@ -15,9 +16,17 @@ impl Store {
             .into_iter()
             .map(|conversation| {
                 let messages = self.all_messages(&conversation.id)?;
+                let mut citations = BTreeMap::new();
+                for m in &messages {
+                    let cited = self.citations(&m.id)?;
+                    if !cited.is_empty() {
+                        citations.insert(m.id.to_string(), cited);
+                    }
+                }
                 Ok(ExportedConversation {
                     conversation,
                     messages,
+                    citations,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -56,6 +65,14 @@ impl Store {
                 let _ = writeln!(out, "## {who}\n\n{}\n", m.content.trim_end());
                 if m.status != crate::MessageStatus::Complete {
                     let _ = writeln!(out, "*({})*\n", m.status);
+                }
+                let cited = self.citations(&m.id)?;
+                if !cited.is_empty() {
+                    let _ = writeln!(out, "**Sources:**\n");
+                    for c in &cited {
+                        let _ = writeln!(out, "- {}", c.line());
+                    }
+                    out.push('\n');
                 }
             }
         }

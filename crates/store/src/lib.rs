@@ -37,6 +37,7 @@
 //! ```
 
 mod archive;
+mod citations;
 mod conversations;
 mod docs;
 mod error;
@@ -51,6 +52,7 @@ mod types;
 mod usage;
 
 pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
+pub use citations::Citation;
 pub use conversations::DEFAULT_TITLE;
 pub use docs::{ChunkHit, CollectionSummary, DocCollection, NewChunk, NewDocument};
 pub use error::StoreError;

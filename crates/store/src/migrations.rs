@@ -202,6 +202,29 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO doc_chunks_fts (doc_chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END;
     "#,
+    // 7: chatting with documents: the collection attached to a conversation
+    // (by name: a deleted collection makes the next turn say so), and the
+    // sources an answer was given, numbered as the model saw them. `chunk_id`
+    // is not a foreign key: re-indexing a file replaces its chunks, and the
+    // citation keeps what was shown.
+    r#"
+    CREATE TABLE conversation_docs (
+        conversation_id  TEXT PRIMARY KEY NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        collection       TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE citations (
+        message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        n           INTEGER NOT NULL,
+        collection  TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        heading     TEXT,
+        chunk_id    INTEGER,
+        snippet     TEXT NOT NULL,
+        mode        TEXT NOT NULL,
+        PRIMARY KEY (message_id, n)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

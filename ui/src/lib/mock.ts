@@ -225,7 +225,7 @@ export function mockApi(options: MockOptions = {}): Api {
   function view(convId: string): ConversationView {
     const conversation = conversations.get(convId);
     if (!conversation) throw notFound("conversation");
-    return { conversation: { ...conversation }, messages: path(convId) };
+    return { conversation: { ...conversation }, messages: path(convId), documents: null };
   }
 
   function add(conv: string, parent: string | null, role: ChatMessage["role"], content: string): ChatMessage {
@@ -242,6 +242,7 @@ export function mockApi(options: MockOptions = {}): Api {
       fallbackReason: null,
       createdAt: Date.now(),
       siblings: [],
+      citations: [],
     };
     messages.set(m.id, m);
     convOf.set(m.id, conv);

@@ -93,7 +93,7 @@ export class AppState {
     try {
       const c = await this.api.createConversation({ model, systemPrompt: null, presetId: null });
       this.page = "chat";
-      this.current = { conversation: c, messages: [] };
+      this.current = { conversation: c, messages: [], documents: null };
       this.droppedTurns = 0;
       await this.refresh();
     } catch (e) {
@@ -397,5 +397,6 @@ function placeholder(id: string): ChatMessage {
     fallbackReason: null,
     createdAt: Date.now(),
     siblings: [id],
+    citations: [],
   };
 }

@@ -93,3 +93,96 @@ fn docs_add_list_search_rm() {
     assert!(!ok);
     assert!(err.contains("no collection named \"notes\""), "{err}");
 }
+
+#[test]
+fn chat_with_docs_prints_the_mode_and_the_sources() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let home = Home::new();
+    let files = home.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(
+        files.join("contract.md"),
+        "# Termination\n\nEither party may end this contract with 30 days notice.\n",
+    )
+    .unwrap();
+    let hearth = || {
+        let mut cmd = home.hearth();
+        cmd.env("HEARTH_EMBED_MODEL", hearth_testkit::models::minilm());
+        cmd
+    };
+    let (ok, _, err) = run(hearth().args(["docs", "add", "notes"]).arg(&files));
+    assert!(ok, "{err}");
+
+    let mut child = hearth()
+        .args([
+            "chat",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "8",
+            "--docs",
+            "notes",
+        ])
+        .arg("-m")
+        .arg(hearth_testkit::models::smollm2())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"What is the notice period?\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = crate::texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("documents \"notes\""), "{stderr}");
+    assert!(
+        stderr.contains("using whole documents (1 file) from \"notes\"\n"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("sources:\n  [1] notes/contract.md — \"Either party may end this contract"),
+        "{stdout}"
+    );
+
+    // The sources are in the history: shown, and in both exports.
+    let id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "conversation")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let (ok, shown, err) = run(hearth().args(["history", "show", &id]));
+    assert!(ok, "{err}");
+    assert!(
+        shown.contains("sources:\n  [1] notes/contract.md"),
+        "{shown}"
+    );
+    let (ok, md, err) = run(hearth().args(["history", "export", &id]));
+    assert!(ok, "{err}");
+    assert!(
+        md.contains("- [1] notes/contract.md — \"Either party"),
+        "{md}"
+    );
+    let (ok, json, err) = run(hearth().args(["history", "export", &id, "--format", "json"]));
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cited = json["conversations"][0]["citations"].as_object().unwrap();
+    let first = &cited.values().next().unwrap()[0];
+    assert_eq!(first["mode"], "whole");
+    assert_eq!(first["collection"], "notes");
+
+    // An unknown collection is refused before anything runs.
+    let (ok, _, err) = run(hearth()
+        .args(["chat", "--docs", "nope", "-m"])
+        .arg(hearth_testkit::models::smollm2())
+        .stdin(Stdio::null()));
+    assert!(!ok);
+    assert!(err.contains("no collection named \"nope\""), "{err}");
+}

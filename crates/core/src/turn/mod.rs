@@ -8,10 +8,12 @@
 //! [`ChatRequest`]) and where it goes ([`Record`]: its screen and, for chats,
 //! the history). The path is always:
 //!
-//! 1. **context** ([`context::fit_request`]): the request is fitted into the backend's
+//! 1. **context** ([`context::fit_request`]): the documents attached to the
+//!    conversation go in first ([`documents`]: whole, or retrieved passages,
+//!    as one numbered block), then the request is fitted into the backend's
 //!    context window, oldest turns dropped first. Whatever else enters a turn
-//!    (tool definitions and results, retrieved document text) is added here,
-//!    before fitting, so every front end gets it.
+//!    (tool definitions and results) is added here, before fitting, so every
+//!    front end gets it.
 //! 2. **guard**: for a cloud backend the text is redacted and the estimated
 //!    cost checked against the budget; nothing is stored or sent before this
 //!    passes.
@@ -22,6 +24,7 @@
 //!    backend, and handed to the record (the stored message, usage records).
 
 pub mod context;
+pub(crate) mod documents;
 mod outbound;
 #[cfg(test)]
 mod tests;
@@ -31,11 +34,12 @@ use std::time::{Duration, Instant};
 use hearth_backend::{
     BackendId, ChatBackend, ChatRequest, Completion, ErrorKind, FinishReason, TokenSink, Usage,
 };
-use hearth_store::{MessageMetrics, MessageStatus, Redaction};
+use hearth_store::{Citation, ConversationId, MessageMetrics, MessageStatus, Redaction};
 use tokio_util::sync::CancellationToken;
 
-use crate::CoreError;
 use crate::redact::{Redactor, Restorer};
+use crate::{App, CoreError};
+use documents::{DocumentsUsed, Grounding};
 
 pub(crate) use outbound::Outbound;
 
@@ -55,6 +59,8 @@ pub(crate) struct Turn<'a> {
     pub(crate) outbound: Option<Outbound<'a>>,
     /// How often the record checkpoints the text ([`CHECKPOINT_EVERY`]).
     pub(crate) checkpoint_every: Duration,
+    /// The conversation whose attached documents go into the turn.
+    pub(crate) documents: Option<(&'a App, &'a ConversationId)>,
 }
 
 impl<'a> Turn<'a> {
@@ -65,6 +71,7 @@ impl<'a> Turn<'a> {
             fit: true,
             outbound: None,
             checkpoint_every: CHECKPOINT_EVERY,
+            documents: None,
         }
     }
 }
@@ -78,6 +85,8 @@ pub(crate) struct Opening<'a> {
     pub(crate) prompt_tokens: usize,
     /// What was replaced before the text left the machine.
     pub(crate) redactions: &'a [Redaction],
+    /// The documents the turn was given.
+    pub(crate) documents: Option<&'a Grounding>,
 }
 
 /// The answer ended.
@@ -134,6 +143,8 @@ pub struct Answer {
     pub dropped_turns: usize,
     /// Tokens of the prompt (counted by the backend, else estimated).
     pub prompt_tokens: usize,
+    /// The documents the turn was given, and their sources.
+    pub documents: Option<(DocumentsUsed, Vec<Citation>)>,
 }
 
 /// Answers `request` with `backend` outside any conversation, nothing stored:
@@ -175,10 +186,19 @@ pub(crate) async fn run(
         fit,
         outbound,
         checkpoint_every,
+        documents,
     } = turn;
     let id = backend.id();
 
-    // 1. Context.
+    // 1. Context: the documents, then fitting.
+    let grounding = match documents {
+        Some((app, conversation)) => app.ground(conversation, Some(backend), &request)?,
+        None => None,
+    };
+    let request = match &grounding {
+        Some(g) => g.apply(request),
+        None => request,
+    };
     let fitted = if fit {
         context::fit_request(backend, request)?
     } else {
@@ -207,6 +227,7 @@ pub(crate) async fn run(
         dropped_turns: fitted.dropped_turns,
         prompt_tokens,
         redactions,
+        documents: grounding.as_ref(),
     })?;
 
     // 4. Stream. A checkpoint that fails stops the backend (its own token, so
@@ -294,6 +315,7 @@ pub(crate) async fn run(
         metrics,
         dropped_turns: fitted.dropped_turns,
         prompt_tokens,
+        documents: grounding.map(|g| (g.used, g.citations)),
     })
 }
 

@@ -2,14 +2,14 @@
 //! (streamed as events), the consent answer, and what redaction replaced.
 
 use hearth_backend::Role;
-use hearth_store::{Message, MessageMetrics, MessageStatus, Redaction};
+use hearth_store::{Citation, Message, MessageMetrics, MessageStatus, Redaction};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::error::ErrorView;
 use super::{parse_conversation, parse_message};
 use crate::router::Consent;
-use crate::{App, ChatEvent, CoreError, TurnOptions};
+use crate::{App, ChatEvent, CoreError, DocumentsUsed, TurnOptions};
 
 /// Speed and size of one answer.
 #[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +60,45 @@ pub struct MessageView {
     pub created_at: i64,
     /// This message's versions, itself included, oldest first.
     pub siblings: Vec<String>,
+    /// The document sources an answer was given, numbered as it cites them.
+    pub citations: Vec<CitationView>,
+}
+
+/// One document source an answer was given: `[n] collection/file § heading`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct CitationView {
+    pub n: u32,
+    pub collection: String,
+    /// The file's path when it was indexed.
+    pub source: String,
+    /// The file's name.
+    pub file: String,
+    pub heading: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub chunk_id: Option<i64>,
+    pub snippet: String,
+    /// `whole` or `retrieval`.
+    pub mode: String,
+    /// The whole line, as the CLI prints it.
+    pub line: String,
+}
+
+impl From<&Citation> for CitationView {
+    fn from(c: &Citation) -> Self {
+        Self {
+            n: c.n,
+            collection: c.collection.clone(),
+            source: c.source.clone(),
+            file: c.file_name().to_owned(),
+            heading: c.heading.clone(),
+            chunk_id: c.chunk_id,
+            snippet: c.snippet.clone(),
+            mode: c.mode.clone(),
+            line: c.line(),
+        }
+    }
 }
 
 /// Who wrote a message.
@@ -124,6 +163,12 @@ pub enum ChatEventView {
         dropped_turns: u32,
         prompt_tokens: u32,
     },
+    /// The conversation's documents went into the turn (whole or retrieved).
+    Documents {
+        used: DocumentsUsed,
+        /// "using 3 passages from \"notes\" (retrieval)".
+        summary: String,
+    },
     Token {
         text: String,
     },
@@ -137,6 +182,7 @@ pub enum ChatEventView {
 
 pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
     let siblings = app.store().siblings(&m.id)?;
+    let citations = app.store().citations(&m.id)?;
     Ok(MessageView {
         id: m.id.to_string(),
         parent_id: m.parent_id.as_ref().map(ToString::to_string),
@@ -150,6 +196,7 @@ pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreEr
         fallback_reason: m.fallback_reason.clone(),
         created_at: m.created_at,
         siblings: siblings.iter().map(ToString::to_string).collect(),
+        citations: citations.iter().map(CitationView::from).collect(),
     })
 }
 
@@ -167,6 +214,10 @@ impl ChatEventView {
                 assistant_message: assistant_message.to_string(),
                 dropped_turns: u32::try_from(dropped_turns).unwrap_or(u32::MAX),
                 prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
+            },
+            ChatEvent::Documents { used } => Self::Documents {
+                summary: used.summary(),
+                used,
             },
             ChatEvent::Token { text } => Self::Token { text },
             ChatEvent::Finished { message } => match message_view(app, &message) {

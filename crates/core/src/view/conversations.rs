@@ -59,6 +59,8 @@ pub struct ConversationInfo {
 pub struct ConversationView {
     pub conversation: ConversationInfo,
     pub messages: Vec<MessageView>,
+    /// The document collection attached to the conversation, if any.
+    pub documents: Option<String>,
 }
 
 /// A search result; matched words are wrapped in `[[` and `]]`.
@@ -314,7 +316,14 @@ impl App {
         Ok(ConversationView {
             conversation: self.info(&conv),
             messages,
+            documents: self.attached_docs(&id)?,
         })
+    }
+
+    /// Attaches a document collection to a conversation (`None` detaches it):
+    /// its turns then use the documents.
+    pub fn attach_docs_view(&self, id: &str, collection: Option<&str>) -> Result<(), CoreError> {
+        self.attach_docs(&parse_conversation(id)?, collection)
     }
 
     /// Changes a conversation's title, model, system prompt, sampling, preset or pin.

@@ -27,6 +27,9 @@ pub struct ConsentRequestView {
     pub backend: String,
     /// Why the router wants to go there (a fallback's reason), if not chosen.
     pub reason: Option<String>,
+    /// How much document text would go too (a chat with documents attached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<String>,
 }
 
 /// What went wrong, coarsely.
@@ -81,14 +84,23 @@ impl From<&CoreError> for ErrorView {
             }
             CoreError::Backend(_) | CoreError::UnknownProvider(_) => ErrorKind::Cloud,
             CoreError::ConsentNeeded { .. } => ErrorKind::ConsentNeeded,
+            CoreError::NoEmbedModel { .. } => ErrorKind::NoModel,
+            CoreError::Docs(hearth_docs::DocError::NoCollection(_)) => ErrorKind::NotFound,
+            CoreError::Docs(hearth_docs::DocError::Store(_)) => ErrorKind::Store,
+            CoreError::Docs(_) => ErrorKind::Invalid,
             CoreError::Refused(_) | CoreError::OverBudget(_) | CoreError::Offline(_) => {
                 ErrorKind::Refused
             }
         };
         let consent = match err {
-            CoreError::ConsentNeeded { backend, reason } => Some(ConsentRequestView {
+            CoreError::ConsentNeeded {
+                backend,
+                reason,
+                documents,
+            } => Some(ConsentRequestView {
                 backend: backend.clone(),
                 reason: reason.clone(),
+                documents: documents.clone(),
             }),
             _ => None,
         };
@@ -125,6 +137,7 @@ mod tests {
         let e = ErrorView::from(&CoreError::ConsentNeeded {
             backend: "openai:gpt-4o-mini".into(),
             reason: Some("the local model is too slow".into()),
+            documents: None,
         });
         assert_eq!(e.kind, ErrorKind::ConsentNeeded);
         let text = serde_json::to_string(&e).unwrap_or_default();

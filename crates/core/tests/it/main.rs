@@ -7,6 +7,7 @@
 mod api;
 mod chat;
 mod cloud_tools;
+mod docs;
 mod keys;
 mod network;
 mod open;

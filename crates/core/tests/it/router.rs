@@ -151,7 +151,7 @@ fn a_model_too_big_falls_back_only_where_the_policy_allows() {
         .send(&conv, "What is the capital of France?", Consent::NotAsked)
         .unwrap_err();
     assert!(
-        matches!(&err, CoreError::ConsentNeeded { backend, reason: Some(_) } if backend == CLOUD),
+        matches!(&err, CoreError::ConsentNeeded { backend, reason: Some(_), .. } if backend == CLOUD),
         "{err}"
     );
     assert!(

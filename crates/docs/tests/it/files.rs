@@ -101,6 +101,9 @@ fn bad_files_are_reported_by_name_and_the_rest_indexed() {
     let hits = search(&store, &Letters, "notes", "otters", 5).unwrap();
     assert!(hits[0].text.contains("Otters"), "{hits:?}");
     assert!(hits[0].bm25.is_some());
+    // A hit names its chunk (what a citation points at).
+    let stored = store.doc_chunks(&[hits[0].chunk_id]).unwrap();
+    assert_eq!(stored[0].text, hits[0].text);
 }
 
 #[test]

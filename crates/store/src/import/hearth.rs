@@ -2,11 +2,11 @@
 //! conversation with every branch, ids, statuses and metrics, so that export
 //! → import → export gives the same bytes.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Conversation, Message, StoreError};
+use crate::{Citation, Conversation, Message, StoreError};
 
 /// The `format` field of a Hearth export.
 pub(crate) const FORMAT: &str = "hearth-export";
@@ -26,6 +26,10 @@ pub(crate) struct ExportedConversation {
     pub(crate) conversation: Conversation,
     /// Every message of every branch, parents before children.
     pub(crate) messages: Vec<Message>,
+    /// The document sources answers were given, by message id (absent in
+    /// exports of chats without documents, and in older exports).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) citations: BTreeMap<String, Vec<Citation>>,
 }
 
 /// Reads and checks a Hearth export; a bad one is refused whole.

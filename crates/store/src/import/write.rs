@@ -131,6 +131,14 @@ fn write_hearth(
                 other => other,
             })?;
         }
+        for (message, citations) in &item.citations {
+            crate::citations::insert(tx, message, citations).map_err(|e| match e {
+                StoreError::Sqlite(err) => StoreError::InvalidImport(format!(
+                    "the sources of message {message} cannot be stored: {err}"
+                )),
+                other => other,
+            })?;
+        }
         report.conversations += 1;
         report.messages += item.messages.len();
     }

@@ -38,6 +38,12 @@ fn deleting_a_collection_deletes_its_documents_chunks_vectors_and_index_rows() {
         )
         .unwrap();
     assert_eq!(store.doc_row_counts().unwrap(), (2, 3, 3));
+    // The whole text of a collection, in order, and its size.
+    let whole = store.doc_collection_chunks(gone.id).unwrap();
+    let texts: Vec<&str> = whole.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["otters float", "beavers build dams"]);
+    assert_eq!(store.doc_collection_chars(gone.id).unwrap(), 30);
+    assert_eq!(store.doc_collection_chars(-1).unwrap(), 0);
     assert_eq!(store.doc_fts(gone.id, "otters", 10).unwrap().len(), 1);
 
     assert!(store.delete_doc_collection("gone").unwrap());
@@ -117,4 +123,46 @@ fn full_text_ranks_the_better_match_first_and_ignores_other_collections() {
     let best = store.doc_chunks(&[hits[0].0]).unwrap();
     assert_eq!(best[0].text, "otter otter otter holt");
     assert!(hits[0].1 > hits[1].1);
+}
+
+#[test]
+fn a_conversation_keeps_its_collection_and_an_answer_its_sources() {
+    let db = Db::new();
+    {
+        let store = db.open();
+        let conv = crate::conversation(&store, "with documents");
+        assert_eq!(store.conversation_docs(&conv).unwrap(), None);
+        store.set_conversation_docs(&conv, Some("notes")).unwrap();
+        store.set_conversation_docs(&conv, Some("papers")).unwrap();
+        let q = crate::say(&store, &conv, None, hearth_backend::Role::User, "q");
+        let cite = |n: u32| hearth_store::Citation {
+            n,
+            collection: "papers".into(),
+            source: format!("/p/{n}.pdf"),
+            heading: None,
+            chunk_id: Some(i64::from(n) * 10),
+            snippet: "text".into(),
+            mode: "whole".into(),
+        };
+        store.record_citations(&q.id, &[cite(2), cite(1)]).unwrap();
+        // Recording again replaces.
+        store.record_citations(&q.id, &[cite(2), cite(1)]).unwrap();
+    }
+    let store = db.open();
+    let conv = &store.list_conversations(&Default::default()).unwrap()[0];
+    assert_eq!(
+        store.conversation_docs(&conv.id).unwrap().as_deref(),
+        Some("papers")
+    );
+    let q = &store.active_path(&conv.id).unwrap()[0];
+    let cited = store.citations(&q.id).unwrap();
+    assert_eq!(cited.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 2]);
+    store.set_conversation_docs(&conv.id, None).unwrap();
+    assert_eq!(store.conversation_docs(&conv.id).unwrap(), None);
+    // Deleting the conversation takes its attachment and citations along.
+    store
+        .set_conversation_docs(&conv.id, Some("notes"))
+        .unwrap();
+    store.delete_conversation(&conv.id).unwrap();
+    assert!(store.citations(&q.id).unwrap().is_empty());
 }

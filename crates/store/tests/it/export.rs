@@ -1,5 +1,7 @@
 use hearth_backend::Role;
-use hearth_store::{DbKey, MessageFinish, MessageMetrics, MessageStatus, Store, StoreError};
+use hearth_store::{
+    Citation, DbKey, MessageFinish, MessageMetrics, MessageStatus, Store, StoreError,
+};
 
 use crate::{Db, conversation, say};
 
@@ -39,6 +41,20 @@ fn filled() -> (Db, Store) {
                 },
             )
             .unwrap();
+        store
+            .record_citations(
+                &a.id,
+                &[Citation {
+                    n: 1,
+                    collection: "notes".into(),
+                    source: "/docs/contract.md".into(),
+                    heading: Some("Termination".into()),
+                    chunk_id: Some(3),
+                    snippet: "Either party may end".into(),
+                    mode: "retrieval".into(),
+                }],
+            )
+            .unwrap();
         say(
             &store,
             &conv,
@@ -68,6 +84,8 @@ fn export_import_export_is_byte_identical() {
     let path = fresh.active_path(&conv.id).unwrap();
     assert_eq!(path[1].content, "an answer");
     assert_eq!(fresh.siblings(&path[1].id).unwrap().len(), 2);
+    // The sources an answer was given came along.
+    assert_eq!(fresh.citations(&path[1].id).unwrap()[0].chunk_id, Some(3));
 }
 
 #[test]
@@ -83,6 +101,19 @@ fn one_conversation_exports_alone_and_markdown_reads_well() {
     assert!(md.contains("## You\n\nquestion"), "{md}");
     assert!(md.contains("## Assistant\n\nan answer"), "{md}");
     assert!(!md.contains("regenerated"), "only the active branch: {md}");
+    assert!(
+        md.contains(
+            "**Sources:**\n\n- [1] notes/contract.md § Termination — \"Either party may end\""
+        ),
+        "{md}"
+    );
+    assert_eq!(
+        json["conversations"][0]["citations"]
+            .as_object()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
