@@ -25,7 +25,7 @@ pub(crate) fn fetch_all() -> Result<()> {
     }
     let path = fetch_minilm()?;
     eprintln!("test model ready: {}", path.display());
-    Ok(())
+    crate::verify::write_test_architectures()
 }
 
 // --- The embedding test model (a sentence-transformers folder) -------------------
@@ -174,7 +174,7 @@ fn join_chunks(root: &Path, chunks: &[&str], out: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut input = File::open(path)?;
     copy_hashing(&mut input, &mut io::sink(), &mut hasher)?;

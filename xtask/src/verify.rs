@@ -27,16 +27,15 @@ use crate::perplexity::{Scoring, hearth_against, llama_kld, llama_ppl};
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
-const SHAPES: [&str; 8] = [
-    "llama-3.2-1b",
-    "llama-3.1-8b",
-    "mistral-7b-v0.3",
-    "qwen2.5-0.5b",
-    "qwen3-0.6b",
-    "gemma-3-1b",
-    "phi-3.5-mini",
-    "phi-4-mini",
-];
+const SHAPES: [&str; 8] = hearth_testkit::models::ARCHITECTURES;
+
+/// What the `gguf` writer and numpy are pinned to: the same versions write
+/// the same bytes, which the engine's architecture tests check.
+const PYTHON_PACKAGES: [&str; 2] = ["gguf==0.19.0", "numpy==2.4.6"];
+
+/// The window and windows of the fixtures the architecture tests keep.
+const FIXTURE_CTX: usize = 128;
+const FIXTURE_CHUNKS: usize = 2;
 
 /// The types people download, as `llama-quantize` names them.
 const TYPES: [&str; 11] = [
@@ -65,6 +64,11 @@ pub(crate) struct Args {
     /// Perplexity windows scored (8 of 128: 504 positions compared).
     #[arg(long, default_value_t = 8)]
     chunks: usize,
+    /// Instead of the table: rewrite the engine's architecture fixtures
+    /// (llama.cpp's top token at each position of a text, on each shape's
+    /// test file) in `crates/engine/tests/data/architectures/`.
+    #[arg(long)]
+    write_fixtures: bool,
 }
 
 struct Tools {
@@ -79,16 +83,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let cache = cache()?;
     let dir = cache.join("verify");
     std::fs::create_dir_all(&dir)?;
-    let tools = Tools {
-        python: venv(&cache.join("verify-venv"))?,
-        llama: llama_cpp::ensure(None)?.join("build/bin"),
-        hearth: {
-            exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
-            target_dir().join("release/hearth")
-        },
-        threads: std::thread::available_parallelism().map_or(1, usize::from),
-    };
+    let python = venv(&cache.join("verify-venv"))?;
+    let llama = llama_cpp::ensure(None)?.join("build/bin");
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let tokenizer = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    if args.write_fixtures {
+        return write_fixtures(&python, &llama, threads, &tokenizer, &args.file);
+    }
+    exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
+    let tools = Tools {
+        python,
+        llama,
+        hearth: target_dir().join("release/hearth"),
+        threads,
+    };
     let pick = |list: &[String], all: &[&'static str]| -> Vec<String> {
         if list.is_empty() {
             all.iter().map(|s| (*s).to_owned()).collect()
@@ -116,13 +124,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let mut failed = Vec::new();
     for shape in pick(&args.shapes, &SHAPES) {
         let base = dir.join(format!("{shape}-F16.gguf"));
-        exec(
-            Command::new(&tools.python)
-                .arg(workspace_root().join("xtask/verify/make_model.py"))
-                .arg(&shape)
-                .arg(&tokenizer)
-                .arg(&base),
-        )?;
+        make_model(&tools.python, &shape, &tokenizer, &base)?;
         // llama.cpp's log-probabilities for the unquantised file.
         let f16_logits = dir.join(format!("{shape}-F16.base.kl"));
         llama_ppl(
@@ -192,18 +194,130 @@ fn cache() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".cache/hearth"))
 }
 
-/// A venv with llama.cpp's `gguf` package and numpy; its python.
+/// A venv with llama.cpp's `gguf` package and numpy, pinned; its python.
 fn venv(venv: &Path) -> Result<PathBuf> {
     let python = venv.join("bin/python3");
+    let check = format!(
+        "import importlib.metadata as m; assert [f'{{p}}=={{m.version(p)}}' for p in ('gguf', 'numpy')] == {:?}",
+        PYTHON_PACKAGES
+    );
     let ready = Command::new(&python)
-        .args(["-c", "import gguf, numpy"])
+        .args(["-c", &check])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ready {
         exec(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
-        exec(Command::new(&python).args(["-m", "pip", "install", "--quiet", "gguf", "numpy"]))?;
+        exec(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .args(PYTHON_PACKAGES),
+        )?;
     }
     Ok(python)
+}
+
+/// Where the fixture of `shape` is kept.
+fn fixture_path(shape: &str) -> PathBuf {
+    workspace_root()
+        .join("crates/engine/tests/data/architectures")
+        .join(format!("{shape}.json"))
+}
+
+/// Writes the scaled-down file of every shape where the tests look for it
+/// (see `hearth_testkit::models::architecture_path`), unless it is there
+/// already with the sha256 its fixture was made from. Different bytes mean
+/// the writer changed: that is an error, not a silent new reference.
+#[allow(clippy::print_stderr)]
+pub(crate) fn write_test_architectures() -> Result<()> {
+    let python = venv(&cache()?.join("verify-venv"))?;
+    let tokenizer = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    for shape in SHAPES {
+        let path = hearth_testkit::models::architecture_path(shape);
+        let fixture: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixture_path(shape))
+                .with_context(|| format!("no fixture for {shape}"))?,
+        )?;
+        let want = fixture["model_sha256"]
+            .as_str()
+            .with_context(|| format!("the {shape} fixture has no model_sha256"))?;
+        if path.is_file() && fetch::sha256_file(&path)? == want {
+            continue;
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let partial = path.with_extension("partial");
+        make_model(&python, shape, &tokenizer, &partial)?;
+        let got = fetch::sha256_file(&partial)?;
+        if got != want {
+            bail!(
+                "make_model.py wrote {shape} with sha256 {got}, not the {want} its fixture was made from; \
+                 if the writer changed on purpose, run `cargo xtask verify-models --write-fixtures`"
+            );
+        }
+        std::fs::rename(&partial, &path)?;
+        eprintln!("test model ready: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `make_model.py SHAPE TOKENIZER OUT`.
+fn make_model(python: &Path, shape: &str, tokenizer: &Path, out: &Path) -> Result<()> {
+    exec(
+        Command::new(python)
+            .arg(workspace_root().join("xtask/verify/make_model.py"))
+            .arg(shape)
+            .arg(tokenizer)
+            .arg(out),
+    )
+}
+
+/// For each shape: its test file, llama.cpp's perplexity run on `text` with
+/// its log-probabilities saved, reduced to the fixture the tests keep.
+#[allow(clippy::print_stderr)]
+fn write_fixtures(
+    python: &Path,
+    llama: &Path,
+    threads: usize,
+    tokenizer: &Path,
+    text: &Path,
+) -> Result<()> {
+    let run = Scoring {
+        text,
+        ctx: FIXTURE_CTX,
+        chunks: FIXTURE_CHUNKS,
+    };
+    for shape in SHAPES {
+        let model = hearth_testkit::models::architecture_path(shape);
+        if let Some(dir) = model.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        make_model(python, shape, tokenizer, &model)?;
+        let logits = model.with_extension("kl");
+        let ppl = llama_ppl(
+            &llama.join("llama-perplexity"),
+            &model,
+            run,
+            threads,
+            Some(&logits),
+        )?;
+        let out = fixture_path(shape);
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        exec(
+            Command::new(python)
+                .arg(workspace_root().join("xtask/verify/summarize.py"))
+                .arg(&logits)
+                .arg(&model)
+                .arg(shape)
+                .arg(ppl.to_string())
+                .arg(&out),
+        )?;
+        std::fs::remove_file(&logits)?;
+        eprintln!("fixture written: {}", out.display());
+    }
+    Ok(())
 }
 
 fn quantize(tools: &Tools, base: &Path, out: &Path, ty: &str) -> Result<()> {

@@ -114,15 +114,17 @@ pub(crate) fn perplexity(args: &Args) -> Result<()> {
             score.tokens
         )?;
         if let Some(versus) = &score.versus_llama {
+            let divergence = match (versus.kld_mean, versus.kld_max) {
+                (Some(mean), Some(max)) => format!("; KL divergence mean {mean:.6}, max {max:.6}"),
+                _ => String::new(),
+            };
             outln!(
-                "versus llama.cpp: the same top token at {}/{} positions, {}/{} where llama.cpp's lead exceeds {} nats; KL divergence mean {:.6}, max {:.6}",
+                "versus llama.cpp: the same top token at {}/{} positions, {}/{} where llama.cpp's lead exceeds {} nats{divergence}",
                 versus.same_top1,
                 versus.positions,
                 versus.confident_same_top1,
                 versus.confident,
                 CONFIDENT_MARGIN,
-                versus.kld_mean,
-                versus.kld_max
             )?;
         }
     }

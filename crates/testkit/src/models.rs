@@ -55,6 +55,43 @@ pub const GEMMA3: TestModel = TestModel {
 
 pub const ALL: [TestModel; 2] = [SMOLLM2, GEMMA3];
 
+/// The model families Hearth claims, as scaled-down random-weight F16 files
+/// with each family's real tensor names, metadata, head size, GQA ratio and
+/// rope variant (`xtask/verify/make_model.py`; `cargo xtask
+/// fetch-test-models` writes them, with pinned `gguf` and numpy, and checks
+/// their sha256 against the fixtures llama.cpp's answers are kept in).
+pub const ARCHITECTURES: [&str; 8] = [
+    "llama-3.2-1b",
+    "llama-3.1-8b",
+    "mistral-7b-v0.3",
+    "qwen2.5-0.5b",
+    "qwen3-0.6b",
+    "gemma-3-1b",
+    "phi-3.5-mini",
+    "phi-4-mini",
+];
+
+/// Where the scaled-down file of `shape` (one of [`ARCHITECTURES`]) is kept.
+pub fn architecture_path(shape: &str) -> PathBuf {
+    dir()
+        .join("architectures")
+        .join(format!("{shape}-F16.gguf"))
+}
+
+/// [`architecture_path`], panicking (this is test code) with the command that
+/// writes it when it is missing.
+pub fn architecture(shape: &str) -> PathBuf {
+    let path = architecture_path(shape);
+    if !path.is_file() {
+        panic!(
+            "the {shape} test file is missing at {}.\n\
+             Write the test models with:\n\n    cargo xtask fetch-test-models\n",
+            path.display()
+        );
+    }
+    path
+}
+
 /// Where test models are cached.
 pub fn dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(TEST_MODELS_DIR_ENV) {

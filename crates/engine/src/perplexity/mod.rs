@@ -178,8 +178,8 @@ pub(crate) fn score(
                                     row.len()
                                 )));
                             }
-                            file.next_row(&mut theirs)?;
-                            agreement.add(&row, &theirs);
+                            let reference = file.next_row(&mut theirs)?;
+                            agreement.add(&row, &reference);
                         }
                     }
                 } else {

@@ -37,15 +37,34 @@ pub const CONFIDENT_MARGIN: f64 = 0.1;
 /// in the divergence (llama.cpp's own cut).
 const FLOOR: f32 = -16.0;
 
-/// An open llama.cpp logits file, read one row at a time.
+/// llama.cpp's log-probabilities for a scored text: an open logits file read
+/// one row at a time, or only its top token and lead at each position (a
+/// summary small enough to keep in a repository).
 pub struct LlamaLogits {
     path: PathBuf,
-    reader: BufReader<File>,
+    rows: Rows,
     context: usize,
     vocab: usize,
     chunks: usize,
     tokens: Vec<u32>,
-    row: Vec<u8>,
+}
+
+enum Rows {
+    File {
+        reader: BufReader<File>,
+        row: Vec<u8>,
+    },
+    Top {
+        top: std::vec::IntoIter<(u32, f32)>,
+    },
+}
+
+/// One position of the reference.
+pub(crate) enum Row<'a> {
+    /// Every entry's log-probability.
+    Full(&'a [f32]),
+    /// Only the most likely token and its lead over the second, in nats.
+    Top { token: u32, margin: f32 },
 }
 
 impl std::fmt::Debug for LlamaLogits {
@@ -120,12 +139,62 @@ impl LlamaLogits {
         }
         Ok(Self {
             path: path.to_owned(),
-            reader,
+            rows: Rows::File {
+                reader,
+                row: vec![0; row_bytes],
+            },
             context,
             vocab,
             chunks,
             tokens,
-            row: vec![0; row_bytes],
+        })
+    }
+
+    /// A reference that holds only llama.cpp's top token and its lead over the
+    /// second at each scored position (`top`, window after window), for the
+    /// windows of `context` in `tokens`. `name` names it in errors.
+    pub fn from_top(
+        name: &Path,
+        context: usize,
+        vocab: usize,
+        tokens: Vec<u32>,
+        top: Vec<(u32, f32)>,
+    ) -> Result<Self, EngineError> {
+        let bad = |reason: String| EngineError::InvalidReference {
+            path: name.to_owned(),
+            reason,
+        };
+        if context < 4 || tokens.is_empty() || tokens.len() % context != 0 {
+            return Err(bad(format!(
+                "{} tokens are not whole windows of {context}",
+                tokens.len()
+            )));
+        }
+        let chunks = tokens.len() / context;
+        if top.len() != chunks * rows_per_window(context) {
+            return Err(bad(format!(
+                "{} positions for {chunks} windows of {context}",
+                top.len()
+            )));
+        }
+        if let Some(&t) = tokens
+            .iter()
+            .chain(top.iter().map(|(t, _)| t))
+            .find(|&&t| t as usize >= vocab)
+        {
+            return Err(bad(format!(
+                "token id {t} is outside the vocabulary of {vocab}"
+            )));
+        }
+        Ok(Self {
+            path: name.to_owned(),
+            rows: Rows::Top {
+                top: top.into_iter(),
+            },
+            context,
+            vocab,
+            chunks,
+            tokens,
         })
     }
 
@@ -149,36 +218,41 @@ impl LlamaLogits {
         &self.tokens
     }
 
-    /// Reads the next row of log-probabilities into `out` (one per entry).
-    pub(crate) fn next_row(&mut self, out: &mut Vec<f32>) -> Result<(), EngineError> {
-        self.reader
-            .read_exact(&mut self.row)
-            .map_err(|source| EngineError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
-        let float = |at: usize| {
-            f32::from_le_bytes([
-                self.row[at],
-                self.row[at + 1],
-                self.row[at + 2],
-                self.row[at + 3],
-            ])
-        };
-        let (scale, min) = (float(0), float(4));
-        if !scale.is_finite() || !min.is_finite() {
-            return Err(EngineError::InvalidReference {
-                path: self.path.clone(),
-                reason: "a row's scale is not a finite number".into(),
-            });
+    /// The next position: read into `buf` when the file has whole rows.
+    pub(crate) fn next_row<'a>(&mut self, buf: &'a mut Vec<f32>) -> Result<Row<'a>, EngineError> {
+        let path = &self.path;
+        match &mut self.rows {
+            Rows::Top { top } => match top.next() {
+                Some((token, margin)) => Ok(Row::Top { token, margin }),
+                None => Err(EngineError::InvalidReference {
+                    path: path.clone(),
+                    reason: "it has fewer positions than were scored".into(),
+                }),
+            },
+            Rows::File { reader, row } => {
+                reader.read_exact(row).map_err(|source| EngineError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let float = |at: usize| {
+                    f32::from_le_bytes([row[at], row[at + 1], row[at + 2], row[at + 3]])
+                };
+                let (scale, min) = (float(0), float(4));
+                if !scale.is_finite() || !min.is_finite() {
+                    return Err(EngineError::InvalidReference {
+                        path: path.clone(),
+                        reason: "a row's scale is not a finite number".into(),
+                    });
+                }
+                buf.clear();
+                buf.extend(
+                    row[8..8 + 2 * self.vocab]
+                        .chunks_exact(2)
+                        .map(|q| scale * f32::from(u16::from_le_bytes([q[0], q[1]])) + min),
+                );
+                Ok(Row::Full(buf))
+            }
         }
-        out.clear();
-        out.extend(
-            self.row[8..8 + 2 * self.vocab]
-                .chunks_exact(2)
-                .map(|q| scale * f32::from(u16::from_le_bytes([q[0], q[1]])) + min),
-        );
-        Ok(())
     }
 }
 
@@ -204,28 +278,30 @@ pub struct Agreement {
     pub confident: usize,
     /// Of which the top token is the same.
     pub confident_same_top1: usize,
-    /// Mean KL divergence of Hearth from llama.cpp, in nats.
-    pub kld_mean: f64,
+    /// Mean KL divergence of Hearth from llama.cpp, in nats (when the
+    /// reference has whole rows).
+    pub kld_mean: Option<f64>,
     /// The largest at any position.
-    pub kld_max: f64,
+    pub kld_max: Option<f64>,
     #[serde(skip)]
     kld_sum: f64,
 }
 
 impl Agreement {
     /// Adds one position: Hearth's `logits` and llama.cpp's `reference`
-    /// log-probabilities for the same context.
-    pub(crate) fn add(&mut self, logits: &[f32], reference: &[f32]) {
-        let norm = super::log_sum_exp(logits);
-        let mut kld = 0.0;
-        for (&x, &r) in logits.iter().zip(reference) {
-            if r > FLOOR {
-                let r = f64::from(r);
-                kld += r.exp() * (r - (f64::from(x) - norm));
-            }
-        }
+    /// for the same context.
+    pub(crate) fn add(&mut self, logits: &[f32], reference: &Row<'_>) {
         let (ours, _) = top2(logits);
-        let (theirs, margin) = top2(reference);
+        let (theirs, margin) = match *reference {
+            Row::Full(row) => {
+                let kld = divergence(logits, row);
+                self.kld_sum += kld;
+                self.kld_max = Some(self.kld_max.map_or(kld, |m| m.max(kld)));
+                self.kld_mean = Some(self.kld_sum / (self.positions + 1) as f64);
+                top2(row)
+            }
+            Row::Top { token, margin } => (token as usize, f64::from(margin)),
+        };
         self.positions += 1;
         let same = ours == theirs;
         self.same_top1 += usize::from(same);
@@ -233,10 +309,22 @@ impl Agreement {
             self.confident += 1;
             self.confident_same_top1 += usize::from(same);
         }
-        self.kld_sum += kld;
-        self.kld_max = self.kld_max.max(kld);
-        self.kld_mean = self.kld_sum / self.positions as f64;
     }
+}
+
+/// KL divergence of the distribution of `logits` from the `reference`
+/// log-probabilities, over the entries llama.cpp stores exactly.
+fn divergence(logits: &[f32], reference: &[f32]) -> f64 {
+    let norm = super::log_sum_exp(logits);
+    logits
+        .iter()
+        .zip(reference)
+        .filter(|(_, r)| **r > FLOOR)
+        .map(|(&x, &r)| {
+            let r = f64::from(r);
+            r.exp() * (r - (f64::from(x) - norm))
+        })
+        .sum()
 }
 
 /// The index of the largest entry (the first of equals) and its lead over the
@@ -272,15 +360,35 @@ mod tests {
         let norm = crate::perplexity::log_sum_exp(&logits) as f32;
         let row = logits.map(|x| x - norm);
         let mut same = Agreement::default();
-        same.add(&logits, &row);
+        same.add(&logits, &Row::Full(&row));
         assert_eq!((same.positions, same.same_top1), (1, 1));
         assert_eq!((same.confident, same.confident_same_top1), (1, 1));
-        assert!(same.kld_mean.abs() < 1e-6, "{same:?}");
+        assert!(same.kld_mean.is_some_and(|k| k.abs() < 1e-6), "{same:?}");
 
         let mut apart = Agreement::default();
-        apart.add(&[0.0, 2.0, -1.0, -20.0], &row);
+        apart.add(&[0.0, 2.0, -1.0, -20.0], &Row::Full(&row));
         assert_eq!((apart.same_top1, apart.confident_same_top1), (0, 0));
-        assert!(apart.kld_mean > 1.0, "{apart:?}");
+        assert!(apart.kld_mean.is_some_and(|k| k > 1.0), "{apart:?}");
+
+        // Only the top token known: agreement counted, no divergence.
+        let mut top = Agreement::default();
+        top.add(
+            &logits,
+            &Row::Top {
+                token: 0,
+                margin: 0.05,
+            },
+        );
+        top.add(
+            &logits,
+            &Row::Top {
+                token: 1,
+                margin: 0.5,
+            },
+        );
+        assert_eq!((top.positions, top.same_top1), (2, 1));
+        assert_eq!((top.confident, top.confident_same_top1), (1, 0));
+        assert_eq!(top.kld_mean, None);
     }
 
     #[test]
