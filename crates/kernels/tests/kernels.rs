@@ -465,3 +465,74 @@ fn iq4_blocks_at_extreme_scales_match_the_reference_on_every_isa() {
         }
     }
 }
+
+/// candle has no IQ4 types, so their layouts are checked against blocks
+/// llama.cpp wrote: `tests/data/` holds the first two rows (1024 values) of
+/// `blk.0.attn_q.weight` of the random-weight Llama-3.2-1B-shaped model of
+/// `cargo xtask verify-models`, as `llama-quantize` stored them in its IQ4_NL
+/// and IQ4_XS files (`*.blocks`), ggml's own Python decoder's values for them
+/// (`gguf.quants.dequantize`, `*.ggml-f32`), and the F16 values they were
+/// quantised from (`f16-source`).
+#[test]
+fn iq4_layouts_decode_as_llama_cpp_wrote_them() {
+    let floats = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let source: Vec<f32> = include_bytes!("data/f16-source")
+        .chunks_exact(2)
+        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+        .collect();
+    for (t, blocks, theirs) in [
+        (
+            QType::IQ4NL,
+            &include_bytes!("data/iq4_nl.blocks")[..],
+            floats(include_bytes!("data/iq4_nl.ggml-f32")),
+        ),
+        (
+            QType::IQ4XS,
+            &include_bytes!("data/iq4_xs.blocks")[..],
+            floats(include_bytes!("data/iq4_xs.ggml-f32")),
+        ),
+    ] {
+        let mut ours = vec![f32::NAN; source.len()];
+        reference::dequantize_row(t, blocks, &mut ours);
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs(),
+                "{} value {i}: {a} vs ggml's {b}",
+                t.name()
+            );
+        }
+        // And they are the weights quantised: 4 bits leave a few percent of
+        // error (a wrong layout would leave ~140%).
+        let err: f32 = ours.iter().zip(&source).map(|(a, b)| (a - b).powi(2)).sum();
+        let norm: f32 = source.iter().map(|b| b * b).sum();
+        assert!(
+            (err / norm).sqrt() < 0.1,
+            "{}: {}",
+            t.name(),
+            (err / norm).sqrt()
+        );
+        // The kernels compute with the same values.
+        let k = source.len() / 2;
+        let x: Vec<f32> = (0..k).map(|i| ((i % 7) as f32 - 3.0) * 0.25).collect();
+        let mut acts = Vec::new();
+        quantize_acts_for(t, &x, &mut acts);
+        for &isa in &Isa::all_available() {
+            let mut got = [f32::NAN; 2];
+            rows_dot_fn(isa, t).unwrap()(k, blocks, &acts, &mut got);
+            for (r, row) in blocks.chunks_exact(t.row_bytes(k)).enumerate() {
+                let want = reference::dot(t, k, row, &acts);
+                assert!(
+                    close(got[r], want, abs_dot(t, k, row, &acts)),
+                    "{} row {r} on {}: {} vs {want}",
+                    t.name(),
+                    isa.name(),
+                    got[r]
+                );
+            }
+        }
+    }
+}
