@@ -1,6 +1,7 @@
-//! The GGUF block formats (ggml's `block_q4_0` … `block_q6_K`) the kernels
-//! compute on. Names, codes and block sizes come from hearth-gguf's table of
-//! ggml types; the layouts inside a block are the kernels' own business.
+//! The GGUF block formats (ggml's `block_q4_0` … `block_q6_K`, `block_iq4_nl`,
+//! `block_iq4_xs`) the kernels compute on. Names, codes and block sizes come
+//! from hearth-gguf's table of ggml types; the layouts inside a block are the
+//! kernels' own business.
 
 use hearth_gguf::{BlockLayout, GgmlType};
 
@@ -24,10 +25,24 @@ pub enum QType {
     Q5K,
     /// 256 values: `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`.
     Q6K,
+    /// `d: f16, qs: [u8; 16]`: `IQ4_VALUES[q] · d`, the nibbles laid out as
+    /// Q4_0's (low nibbles are values 0..16, high ones 16..32).
+    IQ4NL,
+    /// 256 values: `d: f16, scales_h: u16, scales_l: [u8; 4], qs: [u8; 128]`,
+    /// 8 sub-blocks of 32 laid out as IQ4_NL's, each with a 6-bit scale `ls`
+    /// (low 4 bits a nibble of `scales_l`, high 2 bits from `scales_h`):
+    /// `IQ4_VALUES[q] · d · (ls - 32)`.
+    IQ4XS,
 }
 
+/// The 16 values a 4-bit index of IQ4_NL / IQ4_XS stands for (ggml's
+/// `kvalues_iq4nl`): denser near zero, where most weights are.
+pub(crate) const IQ4_VALUES: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
 impl QType {
-    pub const ALL: [QType; 8] = [
+    pub const ALL: [QType; 10] = [
         QType::Q4_0,
         QType::Q4_1,
         QType::Q5_0,
@@ -36,6 +51,8 @@ impl QType {
         QType::Q4K,
         QType::Q5K,
         QType::Q6K,
+        QType::IQ4NL,
+        QType::IQ4XS,
     ];
 
     /// The ggml type this is: where its name and block layout come from.
@@ -49,6 +66,8 @@ impl QType {
             QType::Q4K => GgmlType::Q4_K,
             QType::Q5K => GgmlType::Q5_K,
             QType::Q6K => GgmlType::Q6_K,
+            QType::IQ4NL => GgmlType::IQ4_NL,
+            QType::IQ4XS => GgmlType::IQ4_XS,
         }
     }
 
@@ -108,5 +127,13 @@ mod tests {
         assert_eq!(QType::from_ggml(GgmlType::F32), None);
         assert_eq!(QType::Q4K.name(), "Q4_K");
         assert_eq!(QType::Q8_0.row_bytes(64), 68);
+        assert_eq!(
+            (QType::IQ4NL.name(), QType::IQ4NL.block_bytes()),
+            ("IQ4_NL", 18)
+        );
+        assert_eq!(
+            (QType::IQ4XS.name(), QType::IQ4XS.row_bytes(512)),
+            ("IQ4_XS", 272)
+        );
     }
 }

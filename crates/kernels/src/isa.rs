@@ -98,10 +98,10 @@ pub fn rows_dot_fn(isa: Isa, t: QType) -> Option<RowsDot> {
         return None;
     }
     let family = |isa| match t {
-        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 => {
+        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 | QType::IQ4NL => {
             crate::legacy::rows_dot(isa, t)
         }
-        QType::Q4K | QType::Q5K | QType::Q6K => crate::kquants::rows_dot(isa, t),
+        QType::Q4K | QType::Q5K | QType::Q6K | QType::IQ4XS => crate::kquants::rows_dot(isa, t),
     };
     let order: &[Isa] = match isa {
         Isa::Portable => &[Isa::Portable],
@@ -125,7 +125,7 @@ pub fn tile_dot_fn(isa: Isa, t: QType) -> Option<TileDot> {
         return None;
     }
     match t {
-        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 => {
+        QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 | QType::IQ4NL => {
             crate::legacy::tile_dot(isa, t)
         }
         _ => None,

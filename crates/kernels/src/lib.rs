@@ -2,10 +2,12 @@
 //! activations, the operation that decides how fast a local model answers.
 //!
 //! - [`QType`]: the block formats we compute on (`Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
-//!   `Q8_0`, `Q4_K`, `Q5_K`, `Q6_K`), byte-compatible with GGUF/ggml.
+//!   `Q8_0`, `Q4_K`, `Q5_K`, `Q6_K`, `IQ4_NL`, `IQ4_XS`), byte-compatible with
+//!   GGUF/ggml.
 //! - [`ActBlock`] / [`quantize_acts`]: activations are quantised once per
 //!   product to blocks of 32 `i8` with an f32 scale, so the inner loops are
-//!   integer dot products (`vpdpbusd`, `vpmaddubsw`, `sdot`).
+//!   integer dot products (`vpdpbusd`, `vpmaddubsw`, `sdot`; IQ4's 16-value
+//!   table looked up with a byte shuffle, `vpshufb` / `tbl`).
 //! - [`Isa`]: which instruction set the kernels use, detected *at run time*
 //!   (`is_x86_feature_detected!`), so a release binary built for plain x86-64
 //!   still runs the AVX-512 code on a machine that has it. `HEARTH_KERNELS`

@@ -1,6 +1,6 @@
 //! AArch64 building blocks shared by the kernel families: the dot-product
-//! extension's `sdot` (16 byte products into four `i32` sums), f16 scales and
-//! horizontal sums.
+//! extension's `sdot` (16 byte products into four `i32` sums), f16 scales,
+//! nibbles unpacked and looked up in the IQ4 table, and horizontal sums.
 //!
 //! `vdotq_s32` is still unstable in Rust's `std::arch`, so `sdot` is one line
 //! of inline assembly; everything else is the stable NEON intrinsics.
@@ -57,4 +57,25 @@ pub(crate) unsafe fn f16(p: *const u8) -> f32 {
 pub(crate) fn signed(v: uint8x16_t) -> int8x16_t {
     // SAFETY: a bit cast between vector types of the same size.
     unsafe { vreinterpretq_s8_u8(v) }
+}
+
+/// 16 packed nibbles at `p` as 32 bytes: low nibbles (values 0..16), then high.
+#[inline]
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn nibbles(p: *const u8) -> (uint8x16_t, uint8x16_t) {
+    // SAFETY (caller): `p` points at 16 readable bytes.
+    let q = unsafe { load(p) };
+    (vandq_u8(q, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(q))
+}
+
+/// 16 packed IQ4 indices at `p` as their 32 signed table values, in
+/// [`nibbles`]' order, each half one table lookup (`tbl`).
+#[inline]
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn iq4_values(p: *const u8) -> (int8x16_t, int8x16_t) {
+    // SAFETY: the table is 16 readable bytes.
+    let table = unsafe { vld1q_s8(crate::format::IQ4_VALUES.as_ptr()) };
+    // SAFETY (caller): `p` points at 16 readable bytes.
+    let (lo, hi) = unsafe { nibbles(p) };
+    (vqtbl1q_s8(table, lo), vqtbl1q_s8(table, hi))
 }

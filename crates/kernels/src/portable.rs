@@ -1,5 +1,7 @@
-//! The row loop the portable kernels of both families share.
+//! The row loop the portable kernels of both families share, and the IQ4
+//! table lookup both use.
 
+use crate::format::IQ4_VALUES;
 use crate::{ActBlock, QType};
 
 /// `out[r] = Σ block(block of row r, its activation blocks)` for `out.len()`
@@ -23,4 +25,16 @@ pub(crate) fn rows(
             .map(|(b, a)| block(b, a))
             .sum();
     }
+}
+
+/// 16 bytes of IQ4 table indices (IQ4_NL's block, an IQ4_XS sub-block: low
+/// nibbles are values 0..16, high ones 16..32) times 32 activations.
+#[inline(always)]
+pub(crate) fn iq4_dot(qs: &[u8], a: &[i8; 32]) -> i32 {
+    let mut sum = 0i32;
+    for j in 0..16 {
+        sum += i32::from(IQ4_VALUES[usize::from(qs[j] & 0xF)]) * i32::from(a[j]);
+        sum += i32::from(IQ4_VALUES[usize::from(qs[j] >> 4)]) * i32::from(a[j + 16]);
+    }
+    sum
 }

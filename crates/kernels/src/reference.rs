@@ -1,7 +1,7 @@
 //! Straightforward scalar code: the definition every fast kernel is tested
 //! against, and the row decoder the engine uses for embedding lookups.
 
-use crate::format::f16_at;
+use crate::format::{IQ4_VALUES, f16_at};
 use crate::{ActBlock, QType};
 
 /// Decodes one row of `out.len()` values of type `t` from `w`.
@@ -101,7 +101,38 @@ fn dequantize_block(t: QType, b: &[u8], y: &mut [f32]) {
                 }
             }
         }
+        QType::IQ4NL => iq4_values(f16_at(b, 0), &b[2..18], y),
+        QType::IQ4XS => {
+            let d = f16_at(b, 0);
+            for j in 0..8 {
+                let dl = d * f32::from(iq4xs_scale(b, j));
+                iq4_values(
+                    dl,
+                    &b[8 + j * 16..8 + j * 16 + 16],
+                    &mut y[j * 32..j * 32 + 32],
+                );
+            }
+        }
     }
+}
+
+/// 32 values of IQ4_NL's layout: 16 bytes of table indices scaled by `d`.
+fn iq4_values(d: f32, qs: &[u8], y: &mut [f32]) {
+    for j in 0..16 {
+        y[j] = d * f32::from(IQ4_VALUES[usize::from(qs[j] & 0xF)]);
+        y[j + 16] = d * f32::from(IQ4_VALUES[usize::from(qs[j] >> 4)]);
+    }
+}
+
+/// The signed scale (`ls - 32`, -32..=31) of sub-block `j` (0..8) of the
+/// IQ4_XS block `b`: its low 4 bits are nibble `j % 2` of `scales_l[j / 2]`,
+/// its high 2 bits bits `2j..2j + 2` of `scales_h`.
+#[inline(always)]
+pub(crate) fn iq4xs_scale(b: &[u8], j: usize) -> i8 {
+    let high = u16::from_le_bytes([b[2], b[3]]);
+    let low = (b[4 + j / 2] >> (4 * (j % 2))) & 0xF;
+    let ls = low | ((((high >> (2 * j)) & 3) as u8) << 4);
+    ls as i8 - 32
 }
 
 /// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K/Q5_K block.

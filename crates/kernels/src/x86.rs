@@ -1,6 +1,7 @@
 //! x86-64 building blocks shared by the kernel families: byte products into
 //! `i32` sums (AVX2 `vpmaddubsw` + `vpmaddwd`, or one AVX-512 VNNI
-//! `vpdpbusd`), f16 scales through F16C, and horizontal sums.
+//! `vpdpbusd`), f16 scales through F16C, nibbles unpacked and looked up in
+//! the IQ4 table, and horizontal sums.
 
 pub(crate) use std::arch::x86_64::*;
 
@@ -53,4 +54,28 @@ pub(crate) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
     _mm_cvtss_f32(s)
+}
+
+/// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn nibbles(p: *const u8) -> __m256i {
+    // SAFETY (caller): `p` points at 16 readable bytes.
+    let q = unsafe { _mm_loadu_si128(p.cast()) };
+    let mask = _mm_set1_epi8(0x0F);
+    let lo = _mm_and_si128(q, mask);
+    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
+    _mm256_set_m128i(hi, lo)
+}
+
+/// 16 packed IQ4 indices at `p` as their 32 signed table values, in
+/// [`nibbles`]' order: one byte shuffle (`vpshufb`) looks all 32 up, the
+/// 16-entry table sitting in each 128-bit lane.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn iq4_values(p: *const u8) -> __m256i {
+    // SAFETY: the table is 16 readable bytes.
+    let table = unsafe { _mm_loadu_si128(crate::format::IQ4_VALUES.as_ptr().cast()) };
+    // SAFETY (caller): `p` points at 16 readable bytes.
+    _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), unsafe { nibbles(p) })
 }

@@ -18,7 +18,9 @@ fn random_rows(t: QType, rows: usize, k: usize, rng: &mut StdRng) -> Vec<u8> {
         let d = f16(rng.random_range(-0.05f32..0.05));
         let m = f16(rng.random_range(-0.05f32..0.05));
         match t {
-            QType::Q4_0 | QType::Q5_0 | QType::Q8_0 => b[0..2].copy_from_slice(&d),
+            QType::Q4_0 | QType::Q5_0 | QType::Q8_0 | QType::IQ4NL | QType::IQ4XS => {
+                b[0..2].copy_from_slice(&d)
+            }
             QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => {
                 b[0..2].copy_from_slice(&d);
                 b[2..4].copy_from_slice(&m);
@@ -109,10 +111,11 @@ fn abs_dot(t: QType, k: usize, row: &[u8], acts: &[ActBlock]) -> f32 {
     w.iter().zip(&x).map(|(a, b)| (a * b).abs()).sum()
 }
 
-/// candle's name for `t`.
-fn candle_dtype(t: QType) -> candle_core::quantized::GgmlDType {
+/// candle's name for `t`, when candle has the type (it has no IQ4_NL or
+/// IQ4_XS: those layouts are checked against blocks llama.cpp wrote, below).
+fn candle_dtype(t: QType) -> Option<candle_core::quantized::GgmlDType> {
     use candle_core::quantized::GgmlDType;
-    match t {
+    Some(match t {
         QType::Q4_0 => GgmlDType::Q4_0,
         QType::Q4_1 => GgmlDType::Q4_1,
         QType::Q5_0 => GgmlDType::Q5_0,
@@ -121,7 +124,8 @@ fn candle_dtype(t: QType) -> candle_core::quantized::GgmlDType {
         QType::Q4K => GgmlDType::Q4K,
         QType::Q5K => GgmlDType::Q5K,
         QType::Q6K => GgmlDType::Q6K,
-    }
+        QType::IQ4NL | QType::IQ4XS => return None,
+    })
 }
 
 #[test]
@@ -129,7 +133,9 @@ fn block_layouts_decode_exactly_as_candle_does() {
     use candle_core::quantized::ggml_file::qtensor_from_ggml;
     let mut rng = StdRng::seed_from_u64(11);
     for t in QType::ALL {
-        let dtype = candle_dtype(t);
+        let Some(dtype) = candle_dtype(t) else {
+            continue;
+        };
         let (rows, k) = (3, 512);
         let w = random_rows(t, rows, k, &mut rng);
         let theirs = qtensor_from_ggml(dtype, &w, vec![rows, k], &candle_core::Device::Cpu)
@@ -227,6 +233,7 @@ fn shared_products_equal_one_product_per_weight() {
         [QType::Q4_1, QType::Q4_1, QType::Q4_1],
         [QType::Q5_0, QType::Q8_0, QType::Q6K],
         [QType::Q4K, QType::Q5_1, QType::Q4_0],
+        [QType::IQ4XS, QType::IQ4NL, QType::Q8_0],
     ] {
         let ns = [576, 192, 100];
         let ws: Vec<Vec<u8>> = types
@@ -278,7 +285,9 @@ fn matmul_agrees_with_candle() {
     use candle_core::{Device, Module, Tensor};
     let mut rng = StdRng::seed_from_u64(5);
     for t in QType::ALL {
-        let dtype = candle_dtype(t);
+        let Some(dtype) = candle_dtype(t) else {
+            continue;
+        };
         // Not a multiple of 256 for the 32-value types: candle's AVX-512
         // repacked path (k % 256 == 0) quantises activations differently.
         for (n, m) in [(64, 6), (1536, 6), (1536, 1), (576, 2)] {
@@ -323,7 +332,7 @@ fn extreme_blocks_match_the_reference_on_every_isa() {
             for rows in [1, 3, 5] {
                 let mut w = random_rows(t, rows, k, &mut rng);
                 let f16_fields: &[usize] = match t {
-                    QType::Q4_0 | QType::Q5_0 | QType::Q8_0 => &[0],
+                    QType::Q4_0 | QType::Q5_0 | QType::Q8_0 | QType::IQ4NL | QType::IQ4XS => &[0],
                     QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => &[0, 2],
                     QType::Q6K => &[208],
                 };
@@ -395,6 +404,134 @@ fn tile_kernels_equal_row_kernels_bit_for_bit() {
                         isa.name()
                     );
                 }
+            }
+        }
+    }
+}
+
+/// IQ4_NL / IQ4_XS blocks at the ends of their scales (the largest and the
+/// smallest f16 `d`, negative `d`, every 6-bit sub-block scale from -32 to 31)
+/// and every index, on every instruction set.
+#[test]
+fn iq4_blocks_at_extreme_scales_match_the_reference_on_every_isa() {
+    let mut rng = StdRng::seed_from_u64(19);
+    let scales = [
+        half::f16::MAX,
+        half::f16::MIN,
+        half::f16::from_bits(1), // the smallest subnormal
+        half::f16::from_f32(-1.0),
+        half::f16::from_f32(1e-4),
+    ];
+    for t in [QType::IQ4NL, QType::IQ4XS] {
+        let (rows, k) = (5, 1024);
+        let mut w = random_rows(t, rows, k, &mut rng);
+        for (i, b) in w.chunks_exact_mut(t.block_bytes()).enumerate() {
+            b[0..2].copy_from_slice(&scales[i % scales.len()].to_le_bytes());
+            if t == QType::IQ4XS {
+                // Sub-block scales walk through all 64 values, block by block.
+                let ls = |j: usize| ((i * 8 + j) % 64) as u16;
+                let high: u16 = (0..8).map(|j| (ls(j) >> 4) << (2 * j)).sum();
+                b[2..4].copy_from_slice(&high.to_le_bytes());
+                for j in 0..4 {
+                    b[4 + j] = (ls(2 * j) & 0xF) as u8 | (((ls(2 * j + 1) & 0xF) as u8) << 4);
+                }
+            }
+        }
+        for x in [
+            (0..k)
+                .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
+                .collect::<Vec<f32>>(),
+            random_acts(k, &mut rng),
+        ] {
+            let mut acts = Vec::new();
+            quantize_acts_for(t, &x, &mut acts);
+            exact_sums(&mut acts);
+            for &isa in &Isa::all_available() {
+                let dot = rows_dot_fn(isa, t).unwrap();
+                let mut got = vec![f32::NAN; rows];
+                dot(k, &w, &acts, &mut got);
+                for (r, row) in w.chunks_exact(t.row_bytes(k)).enumerate() {
+                    let want = reference::dot(t, k, row, &acts);
+                    let scale = abs_dot(t, k, row, &acts);
+                    assert!(
+                        want.is_finite() && close(got[r], want, scale),
+                        "{} row {r} on {}: {} vs {want}",
+                        t.name(),
+                        isa.name(),
+                        got[r]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// candle has no IQ4 types, so their layouts are checked against blocks
+/// llama.cpp wrote: `tests/data/` holds the first two rows (1024 values) of
+/// `blk.0.attn_q.weight` of the random-weight Llama-3.2-1B-shaped model of
+/// `cargo xtask verify-models`, as `llama-quantize` stored them in its IQ4_NL
+/// and IQ4_XS files (`*.blocks`), ggml's own Python decoder's values for them
+/// (`gguf.quants.dequantize`, `*.ggml-f32`), and the F16 values they were
+/// quantised from (`f16-source`).
+#[test]
+fn iq4_layouts_decode_as_llama_cpp_wrote_them() {
+    let floats = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let source: Vec<f32> = include_bytes!("data/f16-source")
+        .chunks_exact(2)
+        .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+        .collect();
+    for (t, blocks, theirs) in [
+        (
+            QType::IQ4NL,
+            &include_bytes!("data/iq4_nl.blocks")[..],
+            floats(include_bytes!("data/iq4_nl.ggml-f32")),
+        ),
+        (
+            QType::IQ4XS,
+            &include_bytes!("data/iq4_xs.blocks")[..],
+            floats(include_bytes!("data/iq4_xs.ggml-f32")),
+        ),
+    ] {
+        let mut ours = vec![f32::NAN; source.len()];
+        reference::dequantize_row(t, blocks, &mut ours);
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs(),
+                "{} value {i}: {a} vs ggml's {b}",
+                t.name()
+            );
+        }
+        // And they are the weights quantised: 4 bits leave a few percent of
+        // error (a wrong layout would leave ~140%).
+        let err: f32 = ours.iter().zip(&source).map(|(a, b)| (a - b).powi(2)).sum();
+        let norm: f32 = source.iter().map(|b| b * b).sum();
+        assert!(
+            (err / norm).sqrt() < 0.1,
+            "{}: {}",
+            t.name(),
+            (err / norm).sqrt()
+        );
+        // The kernels compute with the same values.
+        let k = source.len() / 2;
+        let x: Vec<f32> = (0..k).map(|i| ((i % 7) as f32 - 3.0) * 0.25).collect();
+        let mut acts = Vec::new();
+        quantize_acts_for(t, &x, &mut acts);
+        for &isa in &Isa::all_available() {
+            let mut got = [f32::NAN; 2];
+            rows_dot_fn(isa, t).unwrap()(k, blocks, &acts, &mut got);
+            for (r, row) in blocks.chunks_exact(t.row_bytes(k)).enumerate() {
+                let want = reference::dot(t, k, row, &acts);
+                assert!(
+                    close(got[r], want, abs_dot(t, k, row, &acts)),
+                    "{} row {r} on {}: {} vs {want}",
+                    t.name(),
+                    isa.name(),
+                    got[r]
+                );
             }
         }
     }

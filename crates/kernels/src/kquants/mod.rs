@@ -1,5 +1,6 @@
-//! The 256-value K-quant formats: `Q4_K`, `Q5_K`, `Q6_K`. A super-block's 256
-//! activations are 8 consecutive [`crate::ActBlock`]s.
+//! The 256-value formats: the K-quants `Q4_K`, `Q5_K`, `Q6_K`, and `IQ4_XS`
+//! (8 sub-blocks of IQ4_NL's table indices with 6-bit scales). A
+//! super-block's 256 activations are 8 consecutive [`crate::ActBlock`]s.
 
 use crate::{Isa, QType, RowsDot};
 

@@ -6,11 +6,12 @@
 //! below 32, so valid signed bytes. The sums are scaled by `d · sc · d_a` and
 //! the mins subtracted as `dmin · m · s`. Q6_K: the quants minus 32 are signed;
 //! the first 16 values of a sub-block have one scale, the last 16 another, and
-//! those are exactly the two `sdot`s.
+//! those are exactly the two `sdot`s. IQ4_XS: each sub-block's indices looked
+//! up in the table with `tbl`, scaled by `d · (ls - 32) · d_a`.
 
 use crate::isa::check_operands;
 use crate::neon::*;
-use crate::reference::scale_min_k4;
+use crate::reference::{iq4xs_scale, scale_min_k4};
 use crate::{ActBlock, QType, RowsDot};
 
 /// Q4_K (`qh` null) or Q5_K: one super-block.
@@ -97,6 +98,23 @@ unsafe fn block_q6k(b: *const u8, acts: &[ActBlock]) -> f32 {
     vaddvq_f32(acc)
 }
 
+/// IQ4_XS: one super-block.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn block_iq4xs(b: *const u8, acts: &[ActBlock]) -> f32 {
+    // SAFETY (caller, for every read below): `b` is a whole block.
+    let d = unsafe { f16(b) };
+    let head = unsafe { std::slice::from_raw_parts(b, 8) };
+    let mut acc = vdupq_n_f32(0.0);
+    for (j, a) in acts.iter().enumerate().take(8) {
+        let (lo, hi) = unsafe { iq4_values(b.add(8 + 16 * j)) };
+        let sums = dot32(lo, hi, &a.qs);
+        let scale = d * f32::from(iq4xs_scale(head, j)) * a.d;
+        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sums), scale);
+    }
+    vaddvq_f32(acc)
+}
+
 /// The rows' super-blocks, in a function compiled with the dot-product
 /// extension so the block kernels are inlined into the loop.
 #[target_feature(enable = "neon,dotprod")]
@@ -113,6 +131,7 @@ unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32])
                 match t {
                     QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a),
                     QType::Q5K => block_k45(b, b.add(16), b.add(48), a),
+                    QType::IQ4XS => block_iq4xs(b, a),
                     _ => block_q6k(b, a),
                 }
             };
@@ -134,6 +153,7 @@ pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
         QType::Q4K => |k, w, a, out| checked(QType::Q4K, k, w, a, out),
         QType::Q5K => |k, w, a, out| checked(QType::Q5K, k, w, a, out),
         QType::Q6K => |k, w, a, out| checked(QType::Q6K, k, w, a, out),
+        QType::IQ4XS => |k, w, a, out| checked(QType::IQ4XS, k, w, a, out),
         _ => return None,
     })
 }

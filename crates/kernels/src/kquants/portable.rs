@@ -1,9 +1,10 @@
-//! Plain Rust kernels for the K-quants: integer dot products per 32 (Q6_K: per
-//! 16) values, scaled by the sub-block's scale and the activation block's.
+//! Plain Rust kernels for the K-quants and IQ4_XS: integer dot products per 32
+//! (Q6_K: per 16) values, scaled by the sub-block's scale and the activation
+//! block's.
 
 use crate::format::f16_at;
-use crate::portable::rows;
-use crate::reference::scale_min_k4;
+use crate::portable::{iq4_dot, rows};
+use crate::reference::{iq4xs_scale, scale_min_k4};
 use crate::{ActBlock, QType, RowsDot};
 
 pub(super) fn rows_dot(t: QType) -> RowsDot {
@@ -11,6 +12,7 @@ pub(super) fn rows_dot(t: QType) -> RowsDot {
         QType::Q4K => |k, w, a, out| rows(QType::Q4K, k, w, a, out, block_q4k),
         QType::Q5K => |k, w, a, out| rows(QType::Q5K, k, w, a, out, block_q5k),
         QType::Q6K => |k, w, a, out| rows(QType::Q6K, k, w, a, out, block_q6k),
+        QType::IQ4XS => |k, w, a, out| rows(QType::IQ4XS, k, w, a, out, block_iq4xs),
         _ => unreachable!("not a K-quant: {t:?}"),
     }
 }
@@ -70,6 +72,16 @@ fn block_q6k(b: &[u8], acts: &[ActBlock]) -> f32 {
             let s1 = f32::from(sc[2 * t + 1] as i8);
             acc += d * a.d * (s0 * sums[0] as f32 + s1 * sums[1] as f32);
         }
+    }
+    acc
+}
+
+fn block_iq4xs(b: &[u8], acts: &[ActBlock]) -> f32 {
+    let d = f16_at(b, 0);
+    let mut acc = 0.0f32;
+    for (j, a) in acts.iter().enumerate() {
+        let sum = iq4_dot(&b[8 + j * 16..8 + j * 16 + 16], &a.qs);
+        acc += d * f32::from(iq4xs_scale(b, j)) * a.d * sum as f32;
     }
     acc
 }

@@ -7,10 +7,12 @@
 //! `dmin · m · s` (`s` being the activations' scaled sum). Q6_K: the quants
 //! minus 32 are signed, so the sign trick applies; the product's eight `i32`
 //! lanes cover 4 values each, so the two 16-value scales of a sub-block are
-//! one lane-wise multiply.
+//! one lane-wise multiply. IQ4_XS: each sub-block's 16 bytes of indices
+//! become 32 signed table values with one byte shuffle, meet the activations
+//! with the sign trick and are scaled by `d · (ls - 32) · d_a`.
 
 use crate::isa::check_operands;
-use crate::reference::scale_min_k4;
+use crate::reference::{iq4xs_scale, scale_min_k4};
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot};
 
@@ -116,6 +118,23 @@ macro_rules! kernels {
                 hsum(acc)
             }
 
+            /// IQ4_XS: one super-block.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn block_iq4xs(b: *const u8, acts: &[ActBlock]) -> f32 {
+                // SAFETY (caller, for every read below): `b` is a whole block.
+                let d = unsafe { f16(b) };
+                let head = unsafe { std::slice::from_raw_parts(b, 8) };
+                let mut acc = _mm256_setzero_ps();
+                for (j, a) in acts.iter().enumerate().take(8) {
+                    let q = unsafe { iq4_values(b.add(8 + 16 * j)) };
+                    let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                    let scale = _mm256_set1_ps(d * f32::from(iq4xs_scale(head, j)) * a.d);
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps($dot_i8(q, av)), scale, acc);
+                }
+                hsum(acc)
+            }
+
             #[target_feature(enable = $features)]
             unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
                 let nb = k / 256;
@@ -131,6 +150,7 @@ macro_rules! kernels {
                             match t {
                                 QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a),
                                 QType::Q5K => block_k45(b, b.add(16), b.add(48), a),
+                                QType::IQ4XS => block_iq4xs(b, a),
                                 _ => block_q6k(b, a),
                             }
                         };
@@ -152,6 +172,7 @@ macro_rules! kernels {
                     QType::Q4K => |k, w, a, out| checked(QType::Q4K, k, w, a, out),
                     QType::Q5K => |k, w, a, out| checked(QType::Q5K, k, w, a, out),
                     QType::Q6K => |k, w, a, out| checked(QType::Q6K, k, w, a, out),
+                    QType::IQ4XS => |k, w, a, out| checked(QType::IQ4XS, k, w, a, out),
                     _ => return None,
                 })
             }

@@ -1,4 +1,5 @@
-//! The 32-value formats: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`.
+//! The 32-value formats: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`, and `IQ4_NL`
+//! (Q4_0's layout, its nibbles indices into a table of 16 values).
 
 use crate::{Isa, QType, RowsDot, TileDot};
 

@@ -3,22 +3,14 @@
 //! Weights are unpacked to 32 signed bytes (nibbles split with a mask and a
 //! shift, the fifth bit of Q5 spread from its `u32` with a table lookup and a
 //! bit test, the format's offset subtracted; Q4_1/Q5_1's unsigned quants are
-//! below 32 and so already valid signed bytes) and meet the 32 activation
-//! bytes in two `sdot`s. The four `i32` sums are scaled by `d_w · d_a` with one
-//! fused multiply-add per block; Q4_1/Q5_1 add `m · s`.
+//! below 32 and so already valid signed bytes; IQ4_NL's nibbles looked up in
+//! its table with `tbl`) and meet the 32 activation bytes in two `sdot`s. The
+//! four `i32` sums are scaled by `d_w · d_a` with one fused multiply-add per
+//! block; Q4_1/Q5_1 add `m · s`.
 
 use crate::isa::check_operands;
 use crate::neon::*;
 use crate::{ActBlock, QType, RowsDot};
-
-/// 16 packed nibbles at `p` as 32 bytes: low nibbles (values 0..16), then high.
-#[inline]
-#[target_feature(enable = "neon")]
-unsafe fn nibbles(p: *const u8) -> (uint8x16_t, uint8x16_t) {
-    // SAFETY (caller): `p` points at 16 readable bytes.
-    let q = unsafe { load(p) };
-    (vandq_u8(q, vdupq_n_u8(0x0F)), vshrq_n_u8::<4>(q))
-}
 
 /// The 32 bits of a Q5 block's `qh` at `p` as 32 bytes of `0x10` or `0`.
 #[inline]
@@ -102,6 +94,10 @@ unsafe fn row_of(t: QType, p: *const u8, acts: &[ActBlock]) -> f32 {
             QType::Q8_0 => row(p, acts, 34, |b| {
                 (signed(load(b.add(2))), signed(load(b.add(18))), f16(b), 0.0)
             }),
+            QType::IQ4NL => row(p, acts, 18, |b| {
+                let (lo, hi) = iq4_values(b.add(2));
+                (lo, hi, f16(b), 0.0)
+            }),
             _ => 0.0,
         }
     }
@@ -126,6 +122,7 @@ pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
         QType::Q5_0 => |k, w, a, out| checked(QType::Q5_0, k, w, a, out),
         QType::Q5_1 => |k, w, a, out| checked(QType::Q5_1, k, w, a, out),
         QType::Q8_0 => |k, w, a, out| checked(QType::Q8_0, k, w, a, out),
+        QType::IQ4NL => |k, w, a, out| checked(QType::IQ4NL, k, w, a, out),
         _ => return None,
     })
 }

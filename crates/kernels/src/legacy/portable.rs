@@ -3,7 +3,7 @@
 //! with whatever the build's baseline allows.
 
 use crate::format::f16_at;
-use crate::portable::rows;
+use crate::portable::{iq4_dot, rows};
 use crate::{ActBlock, QType, RowsDot};
 
 pub(super) fn rows_dot(t: QType) -> RowsDot {
@@ -13,6 +13,7 @@ pub(super) fn rows_dot(t: QType) -> RowsDot {
         QType::Q5_0 => |k, w, a, out| rows(QType::Q5_0, k, w, a, out, block_q5_0),
         QType::Q5_1 => |k, w, a, out| rows(QType::Q5_1, k, w, a, out, block_q5_1),
         QType::Q8_0 => |k, w, a, out| rows(QType::Q8_0, k, w, a, out, block_q8_0),
+        QType::IQ4NL => |k, w, a, out| rows(QType::IQ4NL, k, w, a, out, block_iq4nl),
         _ => unreachable!("not a 32-value format: {t:?}"),
     }
 }
@@ -67,4 +68,9 @@ fn block_q8_0(b: &[u8], a: &[ActBlock]) -> f32 {
         sum += i32::from(b[2 + j] as i8) * i32::from(a.qs[j]);
     }
     f16_at(b, 0) * a.d * sum as f32
+}
+
+fn block_iq4nl(b: &[u8], a: &[ActBlock]) -> f32 {
+    let a = &a[0];
+    f16_at(b, 0) * a.d * iq4_dot(&b[2..18], &a.qs) as f32
 }

@@ -2,8 +2,9 @@
 //!
 //! Weights are unpacked to 32 bytes (nibbles split with a shift and a mask, the
 //! fifth bit of Q5 spread from its `u32` with a byte shuffle), made signed
-//! where the format has an offset (`q - 8`, `q - 16`), and multiplied with the
-//! 32 activation bytes into eight `i32` sums: with AVX2 through `vpmaddubsw` +
+//! where the format has an offset (`q - 8`, `q - 16`; IQ4_NL's nibbles become
+//! their table values with one byte shuffle), and multiplied with the 32
+//! activation bytes into eight `i32` sums: with AVX2 through `vpmaddubsw` +
 //! `vpmaddwd` (the sign trick: `|w| · (a · sign w)`, since the first operand
 //! must be unsigned), with AVX-512 VNNI through one `vpdpbusd`. The sums are
 //! scaled by `d_w · d_a` with one FMA per block; Q4_1/Q5_1 add `m · s`.
@@ -14,18 +15,6 @@
 use crate::isa::check_operands;
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
-
-/// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.
-#[inline]
-#[target_feature(enable = "avx2")]
-unsafe fn nibbles(p: *const u8) -> __m256i {
-    // SAFETY (caller): `p` points at 16 readable bytes.
-    let q = unsafe { _mm_loadu_si128(p.cast()) };
-    let mask = _mm_set1_epi8(0x0F);
-    let lo = _mm_and_si128(q, mask);
-    let hi = _mm_and_si128(_mm_srli_epi16(q, 4), mask);
-    _mm256_set_m128i(hi, lo)
-}
 
 /// The 32 bits of a Q5 block's `qh` at `p` as 32 bytes of `0x10` or `0`.
 #[inline]
@@ -126,6 +115,9 @@ macro_rules! kernels {
                         QType::Q8_0 => tile(p, acts, 34, true, |b| {
                             (_mm256_loadu_si256(b.add(2).cast()), f16(b), 0.0)
                         }),
+                        QType::IQ4NL => {
+                            tile(p, acts, 18, true, |b| (iq4_values(b.add(2)), f16(b), 0.0))
+                        }
                         _ => [0.0; N],
                     }
                 }
@@ -191,6 +183,9 @@ macro_rules! kernels {
                     QType::Q5_0 => |k, w, a, out| checked(QType::Q5_0, k, w, out.len(), a, 1, out),
                     QType::Q5_1 => |k, w, a, out| checked(QType::Q5_1, k, w, out.len(), a, 1, out),
                     QType::Q8_0 => |k, w, a, out| checked(QType::Q8_0, k, w, out.len(), a, 1, out),
+                    QType::IQ4NL => {
+                        |k, w, a, out| checked(QType::IQ4NL, k, w, out.len(), a, 1, out)
+                    }
                     _ => return None,
                 })
             }
@@ -202,6 +197,7 @@ macro_rules! kernels {
                     QType::Q5_0 => |k, w, r, a, m, out| checked(QType::Q5_0, k, w, r, a, m, out),
                     QType::Q5_1 => |k, w, r, a, m, out| checked(QType::Q5_1, k, w, r, a, m, out),
                     QType::Q8_0 => |k, w, r, a, m, out| checked(QType::Q8_0, k, w, r, a, m, out),
+                    QType::IQ4NL => |k, w, r, a, m, out| checked(QType::IQ4NL, k, w, r, a, m, out),
                     _ => return None,
                 })
             }
