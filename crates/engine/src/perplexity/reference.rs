@@ -164,7 +164,7 @@ impl LlamaLogits {
             path: name.to_owned(),
             reason,
         };
-        if context < 4 || tokens.is_empty() || tokens.len() % context != 0 {
+        if context < 4 || tokens.is_empty() || !tokens.len().is_multiple_of(context) {
             return Err(bad(format!(
                 "{} tokens are not whole windows of {context}",
                 tokens.len()
