@@ -139,7 +139,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 base.clone()
             } else {
                 let out = dir.join(format!("{shape}-{ty}.gguf"));
-                quantize(&tools, &base, &out, &ty)?;
+                if let Err(e) = quantize(&tools, &base, &out, &ty) {
+                    failed.push(format!("{shape} {ty}"));
+                    println!("| {shape} | {ty} | - | - | - | - | - | FAILED: {e:#} |");
+                    continue;
+                }
                 out
             };
             let logits = dir.join(format!("{shape}-{ty}.kl"));
