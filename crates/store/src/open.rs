@@ -98,17 +98,17 @@ impl Store {
     }
 
     fn init(conn: Connection, key: &DbKey) -> Result<Self, StoreError> {
-        // SQLCipher logs failed decryption to stderr itself; a wrong key is
-        // reported as `CannotUnlock` instead.
-        let _quiet: Result<String, _> =
-            conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
         // The first read proves the key; nothing has been written yet.
         let readable: Result<i64, _> = {
-            // SQLCipher sets up its crypto provider (OpenSSL) on the first key in
-            // the process; two connections keyed at once in different threads
-            // can make `PRAGMA key` fail. Keying is rare and quick for raw keys,
-            // so it is simply done one connection at a time.
+            // SQLCipher sets up its crypto provider (OpenSSL) on the first key or
+            // cipher pragma in the process; two connections doing so at once in
+            // different threads can make `PRAGMA key` fail. Keying is rare and
+            // quick for raw keys, so it is simply done one connection at a time.
             let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
+            // SQLCipher logs failed decryption to stderr itself; a wrong key is
+            // reported as `CannotUnlock` instead.
+            let _quiet: Result<String, _> =
+                conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
             if let Some(value) = key.pragma_value() {
                 conn.pragma_update(None, "key", value.as_str())?;
             }
