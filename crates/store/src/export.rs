@@ -62,7 +62,25 @@ impl Store {
                     hearth_backend::Role::Assistant => "Assistant",
                     hearth_backend::Role::Tool => "Tool",
                 };
-                let _ = writeln!(out, "## {who}\n\n{}\n", m.content.trim_end());
+                if m.role == hearth_backend::Role::Tool {
+                    // A result is the tool's text, shown as it came.
+                    let fence = fence_for(&m.content);
+                    let _ = writeln!(
+                        out,
+                        "## {who}\n\n{fence}\n{}\n{fence}\n",
+                        m.content.trim_end()
+                    );
+                } else if !(m.content.trim().is_empty() && !m.tool_calls.is_empty()) {
+                    let _ = writeln!(out, "## {who}\n\n{}\n", m.content.trim_end());
+                } else {
+                    let _ = writeln!(out, "## {who}\n");
+                }
+                for call in &m.tool_calls {
+                    let _ = writeln!(out, "- Called `{}` with `{}`", call.name, call.arguments);
+                }
+                if !m.tool_calls.is_empty() {
+                    out.push('\n');
+                }
                 if m.status != crate::MessageStatus::Complete {
                     let _ = writeln!(out, "*({})*\n", m.status);
                 }
@@ -104,4 +122,10 @@ impl Store {
         let rows = stmt.query_map([id.as_str()], messages::from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A code fence longer than any run of backticks in `text`.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
 }

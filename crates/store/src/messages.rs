@@ -1,6 +1,8 @@
 //! Messages: a tree per conversation. Editing or regenerating adds a sibling;
 //! the conversation's active leaf picks the branch shown.
 
+use hearth_backend::{Role, ToolCall};
+use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::types::{now, role_from_db};
@@ -11,7 +13,7 @@ use crate::{
 
 pub(crate) const COLUMNS: &str = "id, conversation_id, parent_id, role, content, status, \
      backend, model, tokens_in, tokens_out, prompt_tokens_reused, ttft_ms, decode_tok_s, \
-     latency_ms, cost_usd, fallback_reason, error, created_at, updated_at";
+     latency_ms, cost_usd, fallback_reason, error, created_at, updated_at, tool_calls, tool_call_id";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     let role: String = row.get(3)?;
@@ -38,15 +40,34 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         error: row.get(16)?,
         created_at: row.get(17)?,
         updated_at: row.get(18)?,
+        tool_calls: match row.get::<_, Option<String>>(19)? {
+            Some(json) => serde_json::from_str(&json).map_err(|err| {
+                rusqlite::Error::FromSqlConversionFailure(19, Type::Text, Box::new(err))
+            })?,
+            None => Vec::new(),
+        },
+        tool_call_id: row.get(20)?,
     })
+}
+
+/// The calls as stored: a JSON array, NULL when there are none.
+fn calls_to_db(calls: &[ToolCall]) -> Result<Option<String>, StoreError> {
+    if calls.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(calls)
+        .map(Some)
+        .map_err(|err| StoreError::Corrupt(format!("tool calls cannot be stored: {err}")))
 }
 
 /// Inserts a complete message row (also used by import).
 pub(crate) fn insert(conn: &rusqlite::Connection, m: &Message) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO messages ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+         ?20, ?21)"
     ))?;
+    let tool_calls = calls_to_db(&m.tool_calls)?;
     stmt.execute(params![
         m.id.as_str(),
         m.conversation_id.as_str(),
@@ -67,6 +88,8 @@ pub(crate) fn insert(conn: &rusqlite::Connection, m: &Message) -> Result<(), Sto
         m.error,
         m.created_at,
         m.updated_at,
+        tool_calls,
+        m.tool_call_id,
     ])?;
     Ok(())
 }
@@ -74,6 +97,56 @@ pub(crate) fn insert(conn: &rusqlite::Connection, m: &Message) -> Result<(), Sto
 impl Store {
     /// Adds a message and makes it the conversation's active leaf.
     pub fn append_message(&self, new: &NewMessage) -> Result<Message, StoreError> {
+        self.append(new, None)
+    }
+
+    /// Adds a tool's result, answering the call `call_id` of the assistant
+    /// message `new.parent_id` (its role is [`Role::Tool`] whatever `new`
+    /// says), and makes it the active leaf.
+    pub fn append_tool_result(
+        &self,
+        new: &NewMessage,
+        call_id: &str,
+    ) -> Result<Message, StoreError> {
+        let Some(parent) = &new.parent_id else {
+            return Err(StoreError::Invalid(
+                "a tool result answers an assistant message".into(),
+            ));
+        };
+        let calls = self.message(parent)?.tool_calls;
+        if !calls.iter().any(|c| c.id == call_id) {
+            return Err(StoreError::NotFound {
+                what: "tool call",
+                id: call_id.to_owned(),
+            });
+        }
+        let new = NewMessage {
+            role: Role::Tool,
+            ..new.clone()
+        };
+        self.append(&new, Some(call_id))
+    }
+
+    /// Records the tools an assistant message called.
+    pub fn set_tool_calls(
+        &self,
+        id: &MessageId,
+        calls: &[ToolCall],
+    ) -> Result<Message, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE messages SET tool_calls = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id.as_str(), calls_to_db(calls)?, now()])?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "message",
+                id: id.to_string(),
+            });
+        }
+        self.message(id)
+    }
+
+    fn append(&self, new: &NewMessage, tool_call_id: Option<&str>) -> Result<Message, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         if let Some(parent) = &new.parent_id {
             let owner: Option<String> = tx
@@ -105,6 +178,8 @@ impl Store {
             error: None,
             created_at: at,
             updated_at: at,
+            tool_calls: Vec::new(),
+            tool_call_id: tool_call_id.map(str::to_owned),
         };
         insert(&tx, &message)?;
         let n = tx.execute(

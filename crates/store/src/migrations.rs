@@ -225,6 +225,36 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, n)
     ) STRICT;
     "#,
+    // 8: tool use. An assistant message keeps the calls it made (a JSON array
+    // of `{id, name, arguments}`, NULL when none); a `tool` message is one
+    // call's result and names the call it answers. Calls are searchable by
+    // tool name and arguments in an index of their own (results are message
+    // text, in `messages_fts` already).
+    r#"
+    ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+    ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
+
+    CREATE VIRTUAL TABLE tool_calls_fts USING fts5 (
+        tool_calls,
+        content = 'messages',
+        content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER tool_calls_fts_insert AFTER INSERT ON messages
+    WHEN new.tool_calls IS NOT NULL BEGIN
+        INSERT INTO tool_calls_fts (rowid, tool_calls) VALUES (new.seq, new.tool_calls);
+    END;
+    CREATE TRIGGER tool_calls_fts_delete AFTER DELETE ON messages
+    WHEN old.tool_calls IS NOT NULL BEGIN
+        INSERT INTO tool_calls_fts (tool_calls_fts, rowid, tool_calls) VALUES ('delete', old.seq, old.tool_calls);
+    END;
+    CREATE TRIGGER tool_calls_fts_update AFTER UPDATE OF tool_calls ON messages BEGIN
+        INSERT INTO tool_calls_fts (tool_calls_fts, rowid, tool_calls)
+            SELECT 'delete', old.seq, old.tool_calls WHERE old.tool_calls IS NOT NULL;
+        INSERT INTO tool_calls_fts (rowid, tool_calls)
+            SELECT new.seq, new.tool_calls WHERE new.tool_calls IS NOT NULL;
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -187,6 +187,13 @@ impl Store {
         Ok(())
     }
 
+    /// Runs SQL as it is (tests only: writing rows as an older schema had them).
+    #[doc(hidden)]
+    pub fn execute_for_tests(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql)?;
+        Ok(())
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         Ok(self

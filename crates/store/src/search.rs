@@ -34,15 +34,29 @@ impl Store {
         let Some(fts) = fts_query(query) else {
             return Ok(Vec::new());
         };
+        // Message text and the tools messages called (name and arguments),
+        // each index walked newest first and the two merged.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT m.id, m.conversation_id, c.title, m.role, \
-                    snippet(messages_fts, 0, ?3, ?4, '…', 16) \
-             FROM messages_fts \
-             JOIN messages m ON m.seq = messages_fts.rowid \
-             JOIN conversations c ON c.id = m.conversation_id \
-             WHERE messages_fts MATCH ?1 \
-             ORDER BY messages_fts.rowid DESC \
-             LIMIT ?2",
+            "SELECT id, conversation_id, title, role, snip FROM ( \
+               SELECT * FROM ( \
+                 SELECT m.seq AS seq, m.id AS id, m.conversation_id AS conversation_id, \
+                        c.title AS title, m.role AS role, \
+                        snippet(messages_fts, 0, ?3, ?4, '…', 16) AS snip \
+                 FROM messages_fts \
+                 JOIN messages m ON m.seq = messages_fts.rowid \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE messages_fts MATCH ?1 \
+                 ORDER BY messages_fts.rowid DESC LIMIT ?2) \
+               UNION ALL \
+               SELECT * FROM ( \
+                 SELECT m.seq, m.id, m.conversation_id, c.title, m.role, \
+                        snippet(tool_calls_fts, 0, ?3, ?4, '…', 16) \
+                 FROM tool_calls_fts \
+                 JOIN messages m ON m.seq = tool_calls_fts.rowid \
+                 JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE tool_calls_fts MATCH ?1 \
+                 ORDER BY tool_calls_fts.rowid DESC LIMIT ?2)) \
+             GROUP BY seq ORDER BY seq DESC LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![fts, limit, HIGHLIGHT.0, HIGHLIGHT.1], |row| {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use hearth_backend::Role;
+use hearth_backend::{Role, ToolCall};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
@@ -299,6 +299,12 @@ pub struct Message {
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The tools an assistant message called (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a [`Role::Tool`] message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 /// A message to add.

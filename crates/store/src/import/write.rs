@@ -327,6 +327,8 @@ fn write_draft(
                 error: None,
                 created_at: created,
                 updated_at: created,
+                tool_calls: Vec::new(),
+                tool_call_id: None,
             },
         )?;
         added += 1;

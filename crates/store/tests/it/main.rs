@@ -10,6 +10,7 @@ mod export;
 mod import;
 mod migrations;
 mod search;
+mod tools;
 
 use std::path::{Path, PathBuf};
 

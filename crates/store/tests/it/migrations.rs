@@ -19,13 +19,15 @@ fn every_migration_runs_from_the_schema_before_it() {
             // Data written by the schema before, read back after the migration.
             let store = Store::open_at_version(&db.path, &key(), before).unwrap();
             let conv = conversation(&store, "written before the migration");
-            say(
-                &store,
-                &conv,
-                None,
-                Role::User,
-                "hello from an older schema",
-            );
+            // The columns the first schema had: today's inserts name newer ones.
+            store
+                .execute_for_tests(&format!(
+                    "INSERT INTO messages (id, conversation_id, role, content, status, \
+                     created_at, updated_at) VALUES ('{}', '{conv}', 'user', \
+                     'hello from an older schema', 'complete', 1, 1)",
+                    hearth_store::MessageId::random()
+                ))
+                .unwrap();
         }
         let store = Store::open(&db.path, &key()).unwrap();
         assert_eq!(store.schema_version().unwrap(), latest_schema());
