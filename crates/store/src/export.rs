@@ -70,7 +70,7 @@ impl Store {
                         "## {who}\n\n{fence}\n{}\n{fence}\n",
                         m.content.trim_end()
                     );
-                } else if !(m.content.trim().is_empty() && !m.tool_calls.is_empty()) {
+                } else if !m.content.trim().is_empty() || m.tool_calls.is_empty() {
                     let _ = writeln!(out, "## {who}\n\n{}\n", m.content.trim_end());
                 } else {
                     let _ = writeln!(out, "## {who}\n");
