@@ -1,7 +1,6 @@
-use hearth_backend::Role;
 use hearth_store::{MIGRATIONS, Store, StoreError, latest_schema};
 
-use crate::{Db, conversation, fingerprint, key, say};
+use crate::{Db, conversation, fingerprint, key};
 
 /// Builds the schema just before each migration, puts data in, and migrates
 /// forward: data survives and the result is consistent. A new migration is

@@ -44,7 +44,9 @@ fn calls_and_results_are_kept_in_the_active_path_searched_exported_and_imported(
         "get_current_time",
         r#"{"timezone":"Europe/Lisbon"}"#,
     );
-    let a = store.set_tool_calls(&a.id, &[call.clone()]).unwrap();
+    let a = store
+        .set_tool_calls(&a.id, std::slice::from_ref(&call))
+        .unwrap();
     assert_eq!(a.tool_calls, vec![call.clone()]);
     let r = result_of(
         &store,
@@ -89,7 +91,9 @@ fn calls_and_results_are_kept_in_the_active_path_searched_exported_and_imported(
         .unwrap();
     assert!(store.search("get_current_time", 10).unwrap().is_empty());
     assert_eq!(store.search("convert_time", 10).unwrap().len(), 1);
-    store.set_tool_calls(&a.id, &[call.clone()]).unwrap();
+    store
+        .set_tool_calls(&a.id, std::slice::from_ref(&call))
+        .unwrap();
 
     // Markdown shows the call and the result.
     let md = store.export_markdown(Some(&conv)).unwrap();
