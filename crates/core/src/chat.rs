@@ -49,6 +49,12 @@ pub enum ChatEvent {
     Token { text: String },
     /// The answer as stored, with its status and metrics.
     Finished { message: Box<Message> },
+    /// A tool call's result, stored under the answer that made the call
+    /// ([`App::send_with_tools`]); the next answer follows.
+    ToolResult { message: Box<Message> },
+    /// The answer took this many rounds of tool calls, the most allowed: the
+    /// model is asked to answer without tools.
+    ToolLimit { rounds: usize },
 }
 
 /// Per-turn settings on top of the conversation's own.
@@ -62,6 +68,9 @@ pub struct TurnOptions {
     /// The user's answer to a consent request for this turn (policy "ask
     /// before cloud").
     pub consent: Consent,
+    /// Tools the model may call ([`App::send_with_tools`] fills these in).
+    pub tools: Vec<backend::ToolSpec>,
+    pub tool_choice: backend::ToolChoice,
 }
 
 /// The outcome of a turn.
@@ -258,7 +267,7 @@ impl App {
     /// [`App::plan_turn`] for a chat turn: a consent request says how much
     /// document text would go with `question` (the conversation's attached
     /// collection; the whole collection's estimate when no question is known).
-    fn plan_chat_turn(
+    pub(crate) fn plan_chat_turn(
         &self,
         conv: &Conversation,
         consent: crate::router::Consent,
@@ -324,7 +333,7 @@ impl App {
 
     /// Answers `pending` with the backend the plan names (loading the local
     /// model; falling back when it cannot load and the policy allows it).
-    async fn answer(
+    pub(crate) async fn answer(
         &self,
         pending: Pending<'_>,
         plan: Plan,
@@ -384,7 +393,12 @@ impl App {
             ..Turn::new(backend, request)
         };
         let answer = turn::run(turn, &mut record, cancel).await?;
-        let answer_message = record.finished.take().ok_or(CoreError::WorkerGone)?;
+        let mut answer_message = record.finished.take().ok_or(CoreError::WorkerGone)?;
+        if !answer.completion.tool_calls.is_empty() {
+            answer_message = self
+                .store()
+                .set_tool_calls(&answer_message.id, &answer.completion.tool_calls)?;
+        }
         let (documents, citations) = match answer.documents {
             Some((used, citations)) => (Some(used), citations),
             None => (None, Vec::new()),
@@ -479,8 +493,14 @@ fn chat_request(
     messages.extend(
         history
             .iter()
-            .filter(|m| !(m.role == Role::Assistant && m.content.is_empty()))
-            .map(|m| backend::Message::new(m.role, m.content.clone())),
+            .filter(|m| {
+                !(m.role == Role::Assistant && m.content.is_empty() && m.tool_calls.is_empty())
+            })
+            .map(|m| backend::Message {
+                tool_calls: m.tool_calls.clone(),
+                tool_call_id: m.tool_call_id.clone(),
+                ..backend::Message::new(m.role, m.content.clone())
+            }),
     );
     let mode = match target {
         Target::Continue { message } => {
@@ -504,6 +524,8 @@ fn chat_request(
         repeat_penalty: sampling.repeat_penalty,
         seed: sampling.seed,
         stop: options.stop.clone(),
+        tools: options.tools.clone(),
+        tool_choice: options.tool_choice.clone(),
         ..ChatRequest::default()
     }
 }

@@ -70,6 +70,8 @@ pub enum CoreError {
         "the model {0:?} does not exist: name a model of the library (GET /v1/models lists them)"
     )]
     UnknownApiModel(String),
+    #[error(transparent)]
+    Tools(#[from] hearth_tools::ToolsError),
     #[error("{0}")]
     Invalid(String),
     #[error("cannot create {path}: {source}")]

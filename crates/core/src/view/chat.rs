@@ -178,6 +178,14 @@ pub enum ChatEventView {
     Failed {
         error: ErrorView,
     },
+    /// A tool call's result, stored under the answer that called it.
+    ToolResult {
+        message: Box<MessageView>,
+    },
+    /// The most rounds of tool calls were taken; the model answers without.
+    ToolLimit {
+        rounds: u32,
+    },
 }
 
 pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
@@ -225,6 +233,15 @@ impl ChatEventView {
                     message: Box::new(message),
                 },
                 Err(e) => Self::Failed { error: e.into() },
+            },
+            ChatEvent::ToolResult { message } => match message_view(app, &message) {
+                Ok(message) => Self::ToolResult {
+                    message: Box::new(message),
+                },
+                Err(e) => Self::Failed { error: e.into() },
+            },
+            ChatEvent::ToolLimit { rounds } => Self::ToolLimit {
+                rounds: u32::try_from(rounds).unwrap_or(u32::MAX),
             },
         }
     }

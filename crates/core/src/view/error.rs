@@ -67,6 +67,7 @@ impl From<&CoreError> for ErrorView {
             CoreError::Hub(_) => ErrorKind::Hub,
             CoreError::TooLong(_) => ErrorKind::TooLong,
             CoreError::Invalid(_) => ErrorKind::Invalid,
+            CoreError::Tools(_) => ErrorKind::Invalid,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
             CoreError::Store(StoreError::InvalidImport(_)) => ErrorKind::Invalid,
             CoreError::Store(StoreError::CannotUnlock | StoreError::NewerSchema { .. }) => {
