@@ -162,6 +162,11 @@ export type CatalogModelView = {
 
 /**  Streamed while an answer is produced. */
 export type ChatEventView = { kind: "started"; userMessage: string | null; assistantMessage: string; droppedTurns: number; promptTokens: number } | 
+/**
+ *  The provider refused the prompt as too long; it is sent again without
+ *  the `droppedTurns` oldest turns (in all).
+ */
+{ kind: "trimmed"; droppedTurns: number; promptTokens: number } | 
 /**  The conversation's documents went into the turn (whole or retrieved). */
 { kind: "documents"; used: DocumentsUsed; 
 /**  "using 3 passages from \"notes\" (retrieval)". */
@@ -196,6 +201,18 @@ export type ConsentRequestView = {
 
 /**  The user's answer to a consent dialog, sent with the turn again. */
 export type ConsentView = "notAsked" | "granted" | "denied";
+
+/**  How many tokens a provider's model reads, and who says so. */
+export type ContextWindow = 
+/**  The table of known models. */
+{ source: "known"; tokens: number } | 
+/**  The user set it for the provider (`hearth provider window`). */
+{ source: "override"; tokens: number } | 
+/**
+ *  Not known: conversations are sent whole (for a provider with no
+ *  window set: each model's own, from the table).
+ */
+{ source: "unknown" };
 
 /**  A conversation's settings. */
 export type ConversationInfo = {
@@ -436,6 +453,8 @@ export type ProviderKindView = {
 export type ProviderModelView = {
 	id: string,
 	name: string | null,
+	/**  What the model reads: the provider's setting, else the known table. */
+	contextWindow: ContextWindow,
 };
 
 /**  A configured cloud provider; its key only ever masked (`sk-…1234`). */
@@ -447,6 +466,11 @@ export type ProviderView = {
 	baseUrl: string,
 	key: string | null,
 	breaker: BreakerView,
+	/**
+	 *  The window the user set for its models, else `unknown` (each model's
+	 *  own: see [`ProviderModelView::context_window`]).
+	 */
+	contextWindow: ContextWindow,
 };
 
 /**  What is replaced before a message goes to a cloud model. */

@@ -23,8 +23,13 @@ pub enum ErrorKind {
     Malformed,
     /// The stream stopped in the middle of the answer (text already shown).
     Interrupted,
-    /// The request itself was refused (400, 404: unknown model, too long).
+    /// The request itself was refused (400, 404: unknown model, bad settings).
     Rejected,
+    /// The provider refused the prompt as longer than the model's context
+    /// window (OpenAI `context_length_exceeded`, Anthropic "prompt is too
+    /// long", Gemini "exceeds the maximum number of tokens"). The turn path
+    /// may send it again with fewer turns; another backend would not help.
+    ContextLength,
     /// The provider's circuit breaker is open after repeated failures.
     CircuitOpen,
     /// Hearth's offline switch is on.
@@ -49,6 +54,7 @@ impl ErrorKind {
             Self::Malformed => "malformed",
             Self::Interrupted => "interrupted",
             Self::Rejected => "rejected",
+            Self::ContextLength => "context_length",
             Self::CircuitOpen => "circuit_open",
             Self::Offline => "offline",
             Self::OutOfMemory => "out_of_memory",
@@ -107,7 +113,10 @@ impl BackendError {
         self.partial.is_empty()
             && !matches!(
                 self.kind,
-                ErrorKind::Auth | ErrorKind::Rejected | ErrorKind::Interrupted
+                ErrorKind::Auth
+                    | ErrorKind::Rejected
+                    | ErrorKind::ContextLength
+                    | ErrorKind::Interrupted
             )
     }
 
@@ -133,5 +142,8 @@ mod tests {
         assert!(!cut.allows_fallback());
         assert!(BackendError::new(ErrorKind::OutOfMemory, "x").allows_fallback());
         assert_eq!(ErrorKind::RateLimit.as_str(), "rate_limit");
+        let long = BackendError::new(ErrorKind::ContextLength, "too long");
+        assert!(!long.is_retryable() && !long.allows_fallback());
+        assert_eq!(ErrorKind::ContextLength.as_str(), "context_length");
     }
 }

@@ -5,7 +5,7 @@
 //! [`TokenSink`] and ends with a [`Completion`] or a classified
 //! [`BackendError`]. The router only ever looks at the error's
 //! [`ErrorKind`], never at a provider's own errors. A backend that knows its
-//! context window and counts tokens (the local engine) says so, and the turn
+//! context window and counts tokens (the local engine, a known cloud model) says so, and the turn
 //! path fits the conversation into it.
 //!
 //! ```
@@ -46,15 +46,24 @@ pub trait ChatBackend: Send + Sync {
 
     /// The context window in tokens, when the backend knows it and can count
     /// a prompt's tokens ([`ChatBackend::count_tokens`]): a conversation is
-    /// then fitted into it before it is sent. Cloud providers say `None`:
-    /// their windows are large and they refuse what does not fit.
+    /// then fitted into it before it is sent. The local engine reads it from
+    /// the model; a cloud provider from its table of known models or the
+    /// user's setting (`None`: a model it does not know, sent whole).
     fn context_window(&self) -> Option<usize> {
         None
     }
 
+    /// The tokens to keep free for the answer when the request sets no
+    /// `max_tokens` (a cloud model's default output size). `None`: the turn
+    /// path's own rule.
+    fn default_max_output(&self) -> Option<usize> {
+        None
+    }
+
     /// How many tokens the prompt of `req` is, as this backend would build it
-    /// (the local engine: its chat template and tokenizer; no I/O). `None`:
-    /// the backend cannot count.
+    /// (the local engine: its chat template and tokenizer, exactly; a cloud
+    /// provider: a deliberate over-estimate; no I/O). `None`: the backend
+    /// cannot count.
     fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
         let _ = req;
         Ok(None)

@@ -220,6 +220,9 @@ impl Session {
                 ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
                     "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
                 ),
+                ChatEvent::Trimmed { dropped_turns, .. } => noteln!(
+                    "(the provider said the conversation is too long for the model; sending it again without the {dropped_turns} oldest turn(s))"
+                ),
                 ChatEvent::Documents { used } => noteln!("{}", used.summary()),
                 ChatEvent::Token { text } => {
                     // A closed stdout must not stop the answer being stored.

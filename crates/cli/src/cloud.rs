@@ -55,10 +55,27 @@ enum ProviderCommand {
         /// the network unencrypted: only on a network you trust end to end).
         #[arg(long)]
         allow_http: bool,
+        /// The context window of its models, in tokens, in place of Hearth's
+        /// table of known models (e.g. for a compat server's model).
+        #[arg(long, value_name = "TOKENS")]
+        context_window: Option<usize>,
     },
-    /// The configured providers, keys masked, with their circuit breakers.
+    /// The configured providers, keys masked, with their circuit breakers and
+    /// context windows.
     #[command(alias = "ls")]
-    List,
+    List {
+        /// As JSON (the keys still masked).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or set the context window of a provider's models: a number of
+    /// tokens, or `none` for Hearth's table of known models. Conversations are
+    /// fitted into it, oldest turns left out first.
+    Window {
+        name: String,
+        #[arg(value_name = "TOKENS|none")]
+        tokens: Option<String>,
+    },
     /// Check a provider's URL and key with one call (its model list).
     Test { name: String },
     /// The models a provider offers.
@@ -72,6 +89,14 @@ enum ProviderCommand {
         input: f64,
         output: f64,
     },
+}
+
+/// A provider's context window as `provider list` and `window` show it.
+fn window_text(tokens: Option<usize>) -> String {
+    match tokens {
+        Some(tokens) => format!("window {tokens} tokens"),
+        None => "window per model".to_owned(),
+    }
 }
 
 pub(crate) fn runtime() -> Result<Runtime> {
@@ -103,6 +128,7 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
             store,
             no_key,
             allow_http,
+            context_window,
         } => {
             let name = name.clone().unwrap_or_else(|| kind.as_str().to_owned());
             let key = if *no_key {
@@ -124,7 +150,11 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                 }
             };
             let app = app()?;
-            let info = app.add_provider_with(&name, *kind, base_url.clone(), key, *allow_http)?;
+            let mut info =
+                app.add_provider_with(&name, *kind, base_url.clone(), key, *allow_http)?;
+            if context_window.is_some() {
+                info = app.set_provider_context_window(&name, *context_window)?;
+            }
             noteln!(
                 "added {} ({}, {}){}; check it with `hearth provider test {}`",
                 info.name,
@@ -136,7 +166,31 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                 info.name
             );
         }
-        ProviderCommand::List => {
+        ProviderCommand::List { json: true } => {
+            let providers = app()?.providers_view()?;
+            outln!("{}", serde_json::to_string_pretty(&providers)?)?;
+        }
+        ProviderCommand::Window { name, tokens } => {
+            let app = app()?;
+            let info = match tokens.as_deref().map(str::trim) {
+                None => app
+                    .providers()?
+                    .into_iter()
+                    .find(|p| &p.name == name)
+                    .with_context(|| format!("no provider named {name:?}"))?,
+                Some(text) if text.eq_ignore_ascii_case("none") => {
+                    app.set_provider_context_window(name, None)?
+                }
+                Some(text) => {
+                    let tokens: usize = text.parse().with_context(|| {
+                        format!("{text:?} is not a number of tokens (or `none`)")
+                    })?;
+                    app.set_provider_context_window(name, Some(tokens))?
+                }
+            };
+            outln!("{name}: {}", window_text(info.context_window))?;
+        }
+        ProviderCommand::List { json: false } => {
             let providers = app()?.providers()?;
             if providers.is_empty() {
                 noteln!("no providers; add one with `hearth provider add openai`");
@@ -148,12 +202,13 @@ pub(crate) fn provider(args: &ProviderArgs) -> Result<()> {
                     (None, source) => format!("key {}", source.describe()),
                 };
                 outln!(
-                    "{:<14} {:<10} {:<40} {:<8} {:<48} {}",
+                    "{:<14} {:<10} {:<40} {:<8} {:<48} {:<24} {}",
                     p.name,
                     p.kind.as_str(),
                     p.base_url,
                     if p.configured { "" } else { "session" },
                     key,
+                    window_text(p.context_window),
                     breaker_text(&p.breaker)
                 )?;
             }

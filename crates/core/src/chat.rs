@@ -42,6 +42,14 @@ pub enum ChatEvent {
         /// Tokens of the prompt sent to the model.
         prompt_tokens: usize,
     },
+    /// The provider refused the prompt as longer than the model's window;
+    /// it is sent again without the `dropped_turns` oldest turns (in all).
+    /// Front ends say so, as for [`ChatEvent::Started`]'s `dropped_turns`.
+    Trimmed {
+        dropped_turns: usize,
+        /// Tokens of the prompt sent again (estimated).
+        prompt_tokens: usize,
+    },
     /// Documents attached to the conversation went into the turn (sent just
     /// before [`ChatEvent::Started`]); front ends say which way.
     Documents { used: DocumentsUsed },
@@ -590,6 +598,13 @@ impl<F: FnMut(ChatEvent) + Send> Record for Conversational<'_, F> {
         });
         self.message = Some(message.id);
         Ok(prefix)
+    }
+
+    fn trimmed(&mut self, dropped_turns: usize, prompt_tokens: usize) {
+        (self.on_event)(ChatEvent::Trimmed {
+            dropped_turns,
+            prompt_tokens,
+        });
     }
 
     fn text(&mut self, piece: &str) {

@@ -26,6 +26,10 @@ use crate::keys::{KeySource, SecretStorage, keychain_error};
 use crate::router::CloudHealth;
 use crate::{App, CoreError};
 
+/// The smallest context window a user may set (a system prompt and one
+/// short question, with room for an answer).
+pub const MIN_CONTEXT_WINDOW: usize = 64;
+
 /// The setting holding the configured providers (JSON, no keys).
 const PROVIDERS_SETTING: &str = "providers";
 
@@ -41,6 +45,10 @@ pub struct ProviderEntry {
     /// The user allowed its key over plain `http://` to another machine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_http: bool,
+    /// The user's context window for its models, in tokens (`None`: the
+    /// table of known models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<usize>,
 }
 
 /// Where a provider's key is, as its entry records it. The masks are what
@@ -97,6 +105,9 @@ pub struct ProviderInfo {
     /// provider set up); it cannot be removed, only unset.
     pub configured: bool,
     pub breaker: BreakerState,
+    /// The context window the user set for its models (`None`: each model's
+    /// known window, if any).
+    pub context_window: Option<usize>,
 }
 
 /// The live providers and the switch and ledger they share.
@@ -204,6 +215,7 @@ impl App {
                         .map(hearth_net::redact)
                         .unwrap_or_default(),
                     allow_http: entry.allow_http,
+                    context_window: entry.context_window,
                     breaker: live
                         .get(&entry.name)
                         .map_or(BreakerState::Closed { failures: 0 }, |p| p.breaker()),
@@ -288,6 +300,7 @@ impl App {
             base_url: base_url.clone(),
             api_key: check_key,
             allow_http,
+            context_window: None,
         };
         Provider::new(config, HttpPolicy::default(), Network::default())
             .map_err(|e| CoreError::Invalid(e.to_string()))?;
@@ -312,6 +325,8 @@ impl App {
             base_url,
             key: stored,
             allow_http,
+            // Kept when a provider is set up again.
+            context_window: previous.as_ref().and_then(|p| p.context_window),
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.save_provider_entries(&entries)?;
@@ -362,6 +377,42 @@ impl App {
         Ok(true)
     }
 
+    /// Sets the context window of every model of provider `name`, in tokens,
+    /// in place of the table of known models; `None` goes back to the table.
+    /// Turns to it are then fitted into that window.
+    pub fn set_provider_context_window(
+        &self,
+        name: &str,
+        tokens: Option<usize>,
+    ) -> Result<ProviderInfo, CoreError> {
+        if let Some(tokens) = tokens
+            && tokens < MIN_CONTEXT_WINDOW
+        {
+            return Err(CoreError::Invalid(format!(
+                "a context window of {tokens} tokens is too small: at least \
+                 {MIN_CONTEXT_WINDOW}"
+            )));
+        }
+        let mut entries = self.provider_entries()?;
+        let Some(entry) = entries.iter_mut().find(|e| e.name == name) else {
+            return Err(if self.providers()?.iter().any(|p| p.name == name) {
+                CoreError::Invalid(format!(
+                    "{name} is not set up in Hearth (its key comes from the environment): \
+                     add it with `hearth provider add` to set its context window"
+                ))
+            } else {
+                CoreError::UnknownProvider(name.to_owned())
+            });
+        };
+        entry.context_window = tokens;
+        self.save_provider_entries(&entries)?;
+        self.cloud.live().remove(name);
+        self.providers()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))
+    }
+
     /// The live provider called `name` (a configured one, or one the
     /// environment gives for this session). Its key is read here, which may
     /// ask the keychain.
@@ -384,6 +435,7 @@ impl App {
             base_url: entry.base_url.clone(),
             api_key: self.entry_key(&entry)?,
             allow_http: entry.allow_http,
+            context_window: entry.context_window,
         };
         let network = Network {
             observer: Some(self.cloud.ledger() as Arc<dyn NetworkObserver>),
@@ -498,6 +550,7 @@ impl App {
                         var: var.to_owned(),
                     },
                     allow_http: false,
+                    context_window: None,
                 })
             })
             .collect()

@@ -82,7 +82,7 @@ pub use api::{
 };
 pub use app::{App, KEYCHAIN_SERVICE, OpenOptions, Secrets};
 pub use chat::{ChatEvent, TurnOptions, TurnResult};
-pub use cloud::{ProviderEntry, ProviderInfo, ProviderKey, StoredKey};
+pub use cloud::{MIN_CONTEXT_WINDOW, ProviderEntry, ProviderInfo, ProviderKey, StoredKey};
 pub use config::{
     Config, ConfigError, DEFAULT_HF_ENDPOINT, EnvSecrets, ProxyEnv, default_model_from_env, env,
     provider_key_var,

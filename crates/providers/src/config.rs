@@ -101,6 +101,9 @@ pub struct ProviderConfig {
     /// Send the key over plain `http://` to another machine anyway (the
     /// user said the network is trusted). Loopback needs no permission.
     pub allow_http: bool,
+    /// The user's context window for every model of this provider, in
+    /// tokens, in place of the table of known models (`window.rs`).
+    pub context_window: Option<usize>,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -114,6 +117,7 @@ impl std::fmt::Debug for ProviderConfig {
             )
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("allow_http", &self.allow_http)
+            .field("context_window", &self.context_window)
             .finish()
     }
 }
@@ -127,6 +131,7 @@ impl ProviderConfig {
             base_url: None,
             api_key: None,
             allow_http: false,
+            context_window: None,
         }
     }
 
@@ -143,6 +148,13 @@ impl ProviderConfig {
     /// Allows sending the key over plain `http://` to another machine.
     pub fn with_allow_http(mut self, allow: bool) -> Self {
         self.allow_http = allow;
+        self
+    }
+
+    /// Sets the context window of every model of this provider (`None`: the
+    /// table of known models).
+    pub fn with_context_window(mut self, tokens: Option<usize>) -> Self {
+        self.context_window = tokens;
         self
     }
 

@@ -34,7 +34,7 @@ use crate::ledger::{Network, Purpose};
 
 use crate::wire::{Auth, Payload, StreamItem, ToolCalls, Unreadable, WireRequest};
 pub(crate) use classify::human;
-use classify::{contains, error_code, excerpt, retry_after};
+use classify::{CONTEXT_LENGTH, contains, error_code, excerpt, retry_after, too_long};
 use retry::{Attempt, Calls};
 
 /// Timeouts, retries and the circuit breaker's settings.
@@ -681,6 +681,8 @@ impl Http {
         // Gemini answers a bad key with 400 INVALID_ARGUMENT and this reason.
         let code = if status == 400 && contains(&body, b"API_KEY_INVALID") {
             Some("API_KEY_INVALID".to_owned())
+        } else if matches!(status, 400 | 413) && too_long(&body) {
+            Some(CONTEXT_LENGTH.to_owned())
         } else {
             error_code(&body)
         };

@@ -7,7 +7,9 @@
 //!   ([`BreakerState`]), timeouts and retries ([`HttpPolicy`]), and the
 //!   [`Network`] settings (the offline switch and the ledger's
 //!   [`NetworkObserver`]).
-//! - [`ProviderModel`] is one of its models as a `ChatBackend`.
+//! - [`ProviderModel`] is one of its models as a `ChatBackend`; its context
+//!   window comes from the user's setting or the table of known models
+//!   ([`known_window`]), its token count from [`estimate_tokens`].
 //!
 //! Inside, each API is a pure translator (`openai.rs`, `anthropic.rs`,
 //! `gemini.rs`); `http.rs` is the only code that touches the network.
@@ -33,6 +35,7 @@ mod http;
 mod ledger;
 mod openai;
 mod provider;
+mod window;
 mod wire;
 
 pub use breaker::BreakerState;
@@ -40,4 +43,5 @@ pub use config::{ConfigError, ProviderConfig, ProviderKind};
 pub use http::HttpPolicy;
 pub use ledger::{Network, NetworkEvent, NetworkObserver, Purpose};
 pub use provider::{Provider, ProviderModel};
+pub use window::{MESSAGE_OVERHEAD, ModelWindow, estimate_tokens, known_window};
 pub use wire::RemoteModel;

@@ -15,6 +15,7 @@ use crate::breaker::{Breaker, BreakerState, Outcome};
 use crate::config::{ConfigError, ProviderConfig, ProviderKind};
 use crate::http::{Http, HttpPolicy, Who, human};
 use crate::ledger::{Network, Purpose};
+use crate::window::{estimate_tokens, known_window};
 use crate::wire::{Payload, RemoteModel, StreamItem, Unreadable, WireRequest};
 use crate::{anthropic, gemini, openai};
 
@@ -112,6 +113,11 @@ impl Provider {
 
     pub fn kind(&self) -> ProviderKind {
         self.config.kind
+    }
+
+    /// The user's context window for its models (`None`: the table's).
+    pub fn context_window(&self) -> Option<usize> {
+        self.config.context_window
     }
 
     /// The circuit breaker's state.
@@ -259,5 +265,23 @@ impl ChatBackend for ProviderModel {
     ) -> Result<Completion, BackendError> {
         req.model.clone_from(&self.model);
         self.provider.chat(req, out, cancel).await
+    }
+
+    /// The user's window for this provider, else the table's for the model.
+    fn context_window(&self) -> Option<usize> {
+        self.provider
+            .config
+            .context_window
+            .or_else(|| known_window(&self.model).map(|w| w.context))
+    }
+
+    fn default_max_output(&self) -> Option<usize> {
+        known_window(&self.model).map(|w| w.max_output)
+    }
+
+    /// An over-estimate ([`estimate_tokens`]): Hearth has no provider's
+    /// tokenizer.
+    fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
+        Ok(Some(estimate_tokens(req)))
     }
 }

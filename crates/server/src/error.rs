@@ -3,6 +3,7 @@
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hearth_backend::ErrorKind;
 use hearth_core::CoreError;
 use serde_json::json;
 
@@ -99,6 +100,15 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Offline(_) => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
+            }
+            // The provider refused the prompt as too long (also after the
+            // turn path trimmed it): the client's request to fix, as OpenAI says it.
+            CoreError::Backend(e) | CoreError::LocalModel(e)
+                if e.kind == ErrorKind::ContextLength =>
+            {
+                Self::bad_request(e.user_message().to_owned())
+                    .with_param("messages")
+                    .with_code("context_length_exceeded")
             }
             CoreError::Backend(e) => Self::new(
                 StatusCode::BAD_GATEWAY,

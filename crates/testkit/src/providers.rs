@@ -80,6 +80,11 @@ pub enum Fault {
     StreamError,
     /// 401 with the provider's error body.
     Unauthorized,
+    /// The provider's refusal of a prompt longer than the model's context
+    /// window: OpenAI's 400 `context_length_exceeded`, Anthropic's 400
+    /// "prompt is too long", Gemini's 400 "exceeds the maximum number of
+    /// tokens".
+    ContextLength,
     /// A redirect (`status`, e.g. 307) to `location`.
     Redirect { status: u16, location: String },
     /// A 200 stream of text events that never ends (chat), or a body that
@@ -363,6 +368,7 @@ async fn handle(
             return response;
         }
         Some(Fault::Unauthorized) => return error(wire, 401, "invalid key"),
+        Some(Fault::ContextLength) => return too_long(wire),
         Some(Fault::Hang) => std::future::pending::<()>().await,
         Some(Fault::Redirect { status, location }) => return redirect(status, &location),
         Some(Fault::HugeBody { declared }) => return huge_body(declared),
@@ -488,6 +494,30 @@ fn bad_key(wire: Wire, given: Option<&str>) -> Response<Body> {
 }
 
 /// An error answer with the provider's body shape.
+fn too_long(wire: Wire) -> Response<Body> {
+    let body = match wire {
+        Wire::OpenAi => json!({"error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your \
+                        messages resulted in 130512 tokens. Please reduce the length of the \
+                        messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded"
+        }}),
+        Wire::Anthropic => json!({"type": "error", "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 204512 tokens > 200000 maximum"
+        }}),
+        Wire::Gemini => json!({"error": {
+            "code": 400,
+            "message": "The input token count (1100000) exceeds the maximum number of tokens \
+                        allowed (1048576).",
+            "status": "INVALID_ARGUMENT"
+        }}),
+    };
+    json_response(StatusCode::BAD_REQUEST, &body)
+}
+
 fn error(wire: Wire, code: u16, message: &str) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = match wire {

@@ -520,6 +520,7 @@ export function mockApi(options: MockOptions = {}): Api {
         baseUrl: baseUrl.replace(/\/+$/, ""),
         key: key ? mask(key) : (old?.view.key ?? null),
         breaker: { state: "closed", failures: 0 },
+        contextWindow: old?.view.contextWindow ?? { source: "unknown" },
       };
       providers.set(name, { view, badKey: key ? key.includes("bad") : (old?.badKey ?? false) });
       return { ...view };
@@ -532,9 +533,9 @@ export function mockApi(options: MockOptions = {}): Api {
     providerModels: async (name) => {
       connect(name, "model list");
       return [
-        { id: "gpt-4o-mini", name: "GPT-4o mini" },
-        { id: "gpt-4o", name: null },
-        { id: "o3-mini", name: null },
+        { id: "gpt-4o-mini", name: "GPT-4o mini", contextWindow: { source: "known", tokens: 128000 } },
+        { id: "gpt-4o", name: null, contextWindow: { source: "known", tokens: 128000 } },
+        { id: "o3-mini", name: null, contextWindow: { source: "known", tokens: 200000 } },
       ];
     },
     getOffline: async () => offline,

@@ -142,6 +142,10 @@ export class AppState {
         if (!view.messages.some((m) => m.id === e.assistantMessage)) {
           view.messages.push(placeholder(e.assistantMessage));
         }
+      } else if (e.kind === "trimmed") {
+        // The provider refused the prompt as too long; it went again without
+        // these oldest turns: the same notice as turns left out to fit.
+        this.droppedTurns = e.droppedTurns;
       } else if (e.kind === "token") {
         const m = view.messages.find((m) => m.id === this.streamingId);
         if (m) m.content += e.text;

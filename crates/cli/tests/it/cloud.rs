@@ -130,3 +130,62 @@ fn a_provider_from_add_to_answer_with_its_key_kept_secret() {
         );
     }
 }
+
+/// Issue 21: a provider's context window, set when it is added and changed
+/// or cleared later, shown in `provider list` (and its JSON).
+#[test]
+fn a_providers_context_window_is_set_shown_and_cleared() {
+    let home = Home::new();
+    let list = |home: &Home| {
+        let (out, _) = run_ok(home.hearth().args(["provider", "list", "--json"]));
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        list[0]["contextWindow"].clone()
+    };
+    run_ok(home.hearth().args([
+        "provider",
+        "add",
+        "compat",
+        "--name",
+        "lan",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--no-key",
+        "--context-window",
+        "8192",
+    ]));
+    let (out, _) = run_ok(home.hearth().args(["provider", "window", "lan"]));
+    assert_eq!(out.trim(), "lan: window 8192 tokens");
+    assert_eq!(
+        list(&home),
+        serde_json::json!({"source": "override", "tokens": 8192})
+    );
+
+    let (out, _) = run_ok(home.hearth().args(["provider", "window", "lan", "4096"]));
+    assert_eq!(out.trim(), "lan: window 4096 tokens");
+    let (out, _) = run_ok(home.hearth().args(["provider", "list"]));
+    assert!(out.contains("window 4096 tokens"), "{out}");
+
+    let (out, _) = run_ok(home.hearth().args(["provider", "window", "lan", "none"]));
+    assert_eq!(out.trim(), "lan: window per model");
+    assert_eq!(list(&home), serde_json::json!({"source": "unknown"}));
+
+    for bad in ["10", "lots"] {
+        let output = home
+            .hearth()
+            .args(["provider", "window", "lan", bad])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{bad}");
+        let (_, err) = texts(&output);
+        assert!(
+            err.contains("too small") || err.contains("not a number"),
+            "{err}"
+        );
+    }
+    let output = home
+        .hearth()
+        .args(["provider", "window", "nobody", "4096"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+}

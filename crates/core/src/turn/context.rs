@@ -7,7 +7,10 @@
 //!
 //! [`fit`] is the rule, on any token count; the turn path applies it with the
 //! backend's own count ([`ChatBackend::count_tokens`]) when the backend knows
-//! its window. What else enters a turn's context (tools, retrieved documents)
+//! its window: the local engine's exact count, or a cloud provider's generous
+//! estimate for a model in its table or with a window the user set. A cloud
+//! prompt the provider still refuses as too long loses turns by
+//! [`trim_after_refusal`] and is sent once more. What else enters a turn's context (tools, retrieved documents)
 //! is added here, before fitting.
 
 use hearth_backend::{BackendError, ChatBackend, ChatRequest, ErrorKind, Message, Role};
@@ -55,22 +58,9 @@ pub fn fit<E>(
     mut count: impl FnMut(&[Message]) -> Result<usize, E>,
 ) -> Result<Result<Fitted, TooLong>, E> {
     let budget = context.saturating_sub(reserve);
-    let (system, rest) = match messages.first() {
-        Some(first) if first.role == Role::System => (Some(first), &messages[1..]),
-        _ => (None, messages),
-    };
-    // Where each turn starts; the last turn (the one being answered) always stays.
-    let starts: Vec<usize> = rest
-        .iter()
-        .enumerate()
-        .filter(|(i, m)| *i == 0 || m.role == Role::User)
-        .map(|(i, _)| i)
-        .collect();
+    let (system, rest, starts) = turns(messages);
     let droppable = starts.len().saturating_sub(1);
-    let keep = |dropped: usize| -> Vec<Message> {
-        let from = if dropped == 0 { 0 } else { starts[dropped] };
-        system.into_iter().chain(&rest[from..]).cloned().collect()
-    };
+    let keep = |dropped: usize| keep_turns(system, rest, &starts, dropped);
 
     let all = keep(0);
     let tokens = count(&all)?;
@@ -113,6 +103,65 @@ pub fn fit<E>(
     }))
 }
 
+/// The system prompt, the rest, and where each turn of the rest starts (the
+/// last turn, the one being answered, always stays).
+fn turns(messages: &[Message]) -> (Option<&Message>, &[Message], Vec<usize>) {
+    let (system, rest) = match messages.first() {
+        Some(first) if first.role == Role::System => (Some(first), &messages[1..]),
+        _ => (None, messages),
+    };
+    let starts = rest
+        .iter()
+        .enumerate()
+        .filter(|(i, m)| *i == 0 || m.role == Role::User)
+        .map(|(i, _)| i)
+        .collect();
+    (system, rest, starts)
+}
+
+/// The system prompt and the turns after the `dropped` oldest.
+fn keep_turns(
+    system: Option<&Message>,
+    rest: &[Message],
+    starts: &[usize],
+    dropped: usize,
+) -> Vec<Message> {
+    let from = if dropped == 0 { 0 } else { starts[dropped] };
+    system.into_iter().chain(&rest[from..]).cloned().collect()
+}
+
+/// After a provider refused `messages` as too long for its window: the
+/// fewest oldest turns to leave out so that at least a quarter of the
+/// prompt's tokens (by `count`) is gone; all that can go if even that is not
+/// enough. `None`: only the turn being answered is left, nothing can go.
+pub fn trim_after_refusal(
+    messages: &[Message],
+    mut count: impl FnMut(&[Message]) -> usize,
+) -> Option<Fitted> {
+    let (system, rest, starts) = turns(messages);
+    let droppable = starts.len().saturating_sub(1);
+    if droppable == 0 {
+        return None;
+    }
+    let before = count(messages);
+    let target = before - before / 4;
+    let mut last = None;
+    for dropped in 1..=droppable {
+        let kept = keep_turns(system, rest, &starts, dropped);
+        let tokens = count(&kept);
+        let fitted = Fitted {
+            messages: kept,
+            dropped_turns: dropped,
+            prompt_tokens: tokens,
+        };
+        if tokens <= target {
+            return Some(fitted);
+        }
+        last = Some(fitted);
+    }
+    last
+}
+
 /// A turn's request after fitting.
 #[derive(Debug)]
 pub(crate) struct FittedRequest {
@@ -134,7 +183,8 @@ impl FittedRequest {
 }
 
 /// Fits `request` into `backend`'s context window, keeping room for the
-/// answer; as it is when the backend knows no window (cloud providers).
+/// answer; as it is when the backend knows no window (a cloud model not in
+/// the table, with no window set by the user).
 pub(crate) fn fit_request(
     backend: &dyn ChatBackend,
     mut request: ChatRequest,
@@ -142,7 +192,13 @@ pub(crate) fn fit_request(
     let Some(window) = backend.context_window() else {
         return Ok(FittedRequest::whole(request));
     };
-    let reserve = reserve_for_answer(window, request.max_tokens.map(|t| t as usize));
+    // The answer's room: what the request asks for, else the model's own
+    // default output size (a cloud model), else the house rule.
+    let wanted = request
+        .max_tokens
+        .map(|t| t as usize)
+        .or_else(|| backend.default_max_output());
+    let reserve = reserve_for_answer(window, wanted);
     let messages = std::mem::take(&mut request.messages);
     // Counted as the backend would send it: the same mode and settings.
     let mut probe = request;
@@ -251,6 +307,20 @@ mod tests {
         let fitted = fit(turns, 11, 2, words).unwrap().unwrap();
         assert_eq!(fitted.dropped_turns, 1);
         assert_eq!(fitted.messages[0], Message::user("eight nine"));
+    }
+
+    #[test]
+    fn a_refused_prompt_loses_at_least_a_quarter() {
+        let count = |m: &[Message]| words(m).unwrap_or(0);
+        // 21 tokens; at most 15 may stay: dropping one turn leaves 12.
+        let trimmed = trim_after_refusal(&conversation(), count).unwrap();
+        assert_eq!(trimmed.dropped_turns, 1);
+        assert_eq!(trimmed.prompt_tokens, 12);
+        assert_eq!(trimmed.messages[0], Message::system("be brief"));
+        assert_eq!(trimmed.messages[1], Message::user("eight nine"));
+        // Only the turn being answered: nothing to leave out.
+        let last = [Message::system("be brief"), Message::user("thirteen")];
+        assert_eq!(trim_after_refusal(&last, count), None);
     }
 
     #[test]

@@ -19,7 +19,11 @@
 //!    passes.
 //! 3. **open**: the record opens the answer (in a chat: a `streaming` message).
 //! 4. **stream**: pieces arrive (placeholders put back), go to the record, and
-//!    the text so far is checkpointed at least every [`CHECKPOINT_EVERY`].
+//!    the text so far is checkpointed at least every [`CHECKPOINT_EVERY`]. A
+//!    cloud provider that refuses the fitted prompt as too long
+//!    ([`ErrorKind::ContextLength`]) gets it once more without the oldest
+//!    turns ([`context::trim_after_refusal`]), and the record is told
+//!    ([`Record::trimmed`]).
 //! 5. **finish**: status and [`MessageMetrics`] worked out once, for every
 //!    backend, and handed to the record (the stored message, usage records).
 
@@ -32,7 +36,8 @@ mod tests;
 use std::time::{Duration, Instant};
 
 use hearth_backend::{
-    BackendId, ChatBackend, ChatRequest, Completion, ErrorKind, FinishReason, TokenSink, Usage,
+    BackendError, BackendId, ChatBackend, ChatRequest, Completion, ErrorKind, FinishReason,
+    TokenSink, Usage,
 };
 use hearth_store::{Citation, ConversationId, MessageMetrics, MessageStatus, Redaction};
 use tokio_util::sync::CancellationToken;
@@ -112,6 +117,14 @@ pub(crate) trait Record: Send {
     fn open(&mut self, opening: &Opening<'_>) -> Result<String, CoreError> {
         let _ = opening;
         Ok(String::new())
+    }
+
+    /// The provider refused the prompt as too long for the model's window,
+    /// and it is sent again without the `dropped_turns` oldest turns (in all,
+    /// counting those fitting left out): the front end says so, as it does
+    /// for [`Opening::dropped_turns`].
+    fn trimmed(&mut self, dropped_turns: usize, prompt_tokens: usize) {
+        let _ = (dropped_turns, prompt_tokens);
     }
 
     /// The next piece of the answer.
@@ -234,9 +247,6 @@ pub(crate) async fn run(
     // the caller's stays as it was).
     let stop = cancel.child_token();
     let started = Instant::now();
-    let (sink, mut pieces) = TokenSink::channel();
-    let stream = backend.stream(request, sink, stop.clone());
-    tokio::pin!(stream);
     let mut shown = Shown {
         record: &mut *record,
         restorer: redactor.as_ref().map(Redactor::restorer),
@@ -246,17 +256,57 @@ pub(crate) async fn run(
         failed: None,
         stop,
     };
+    let mut dropped_turns = fitted.dropped_turns;
+    let mut prompt_tokens = prompt_tokens;
+    // A fitted cloud turn the provider still refuses as too long is sent once
+    // more with fewer turns (the estimate was off, or the window set wrong).
+    let mut again = (fit && outbound.is_some()).then(|| request.clone());
+    let mut request = request;
     let outcome = loop {
-        tokio::select! {
-            Some(piece) = pieces.recv() => shown.push(&piece),
-            outcome = &mut stream => {
-                while let Ok(piece) = pieces.try_recv() {
-                    shown.push(&piece);
-                }
-                break outcome;
+        let outcome = attempt(backend, request, &mut shown).await;
+        let refused = matches!(&outcome, Err(e) if e.kind == ErrorKind::ContextLength && e.partial.is_empty());
+        let Some(sent) = again.take().filter(|_| refused && shown.failed.is_none()) else {
+            break outcome;
+        };
+        let count = |m: &[hearth_backend::Message]| {
+            let probe = ChatRequest {
+                messages: m.to_vec(),
+                ..sent.clone()
+            };
+            match backend.count_tokens(&probe) {
+                Ok(Some(tokens)) => tokens,
+                _ => context::estimate_tokens(&probe),
             }
-        }
+        };
+        let Some(trimmed) = context::trim_after_refusal(&sent.messages, count) else {
+            break outcome;
+        };
+        dropped_turns += trimmed.dropped_turns;
+        prompt_tokens = trimmed.prompt_tokens;
+        tracing::info!(
+            backend = %id,
+            dropped_turns,
+            prompt_tokens,
+            "the provider refused the prompt as too long; sending it again with fewer turns"
+        );
+        shown.record.trimmed(dropped_turns, prompt_tokens);
+        request = ChatRequest {
+            messages: trimmed.messages,
+            ..sent
+        };
     };
+    let outcome = outcome.map_err(|err| match err.kind {
+        // Refused again after trimming: say so.
+        ErrorKind::ContextLength if dropped_turns > fitted.dropped_turns => BackendError::new(
+            ErrorKind::ContextLength,
+            format!(
+                "{} (also after leaving out the {dropped_turns} oldest turn(s)); start a new \
+                 conversation or set a smaller context window for the provider",
+                err.user_message()
+            ),
+        ),
+        _ => err,
+    });
     shown.flush();
     let latency = started.elapsed();
     let Shown { text, failed, .. } = shown;
@@ -313,10 +363,32 @@ pub(crate) async fn run(
         text,
         completion,
         metrics,
-        dropped_turns: fitted.dropped_turns,
+        dropped_turns,
         prompt_tokens,
         documents: grounding.map(|g| (g.used, g.citations)),
     })
+}
+
+/// One request to `backend`, its pieces shown as they come.
+async fn attempt(
+    backend: &dyn ChatBackend,
+    request: ChatRequest,
+    shown: &mut Shown<'_, '_>,
+) -> Result<Completion, BackendError> {
+    let (sink, mut pieces) = TokenSink::channel();
+    let stream = backend.stream(request, sink, shown.stop.clone());
+    tokio::pin!(stream);
+    loop {
+        tokio::select! {
+            Some(piece) = pieces.recv() => shown.push(&piece),
+            outcome = &mut stream => {
+                while let Ok(piece) = pieces.try_recv() {
+                    shown.push(&piece);
+                }
+                break outcome;
+            }
+        }
+    }
 }
 
 /// The answer as it is shown: placeholders put back, pieces to the record,

@@ -163,6 +163,12 @@ pub enum ChatEventView {
         dropped_turns: u32,
         prompt_tokens: u32,
     },
+    /// The provider refused the prompt as too long; it is sent again without
+    /// the `droppedTurns` oldest turns (in all).
+    Trimmed {
+        dropped_turns: u32,
+        prompt_tokens: u32,
+    },
     /// The conversation's documents went into the turn (whole or retrieved).
     Documents {
         used: DocumentsUsed,
@@ -220,6 +226,13 @@ impl ChatEventView {
             } => Self::Started {
                 user_message: user_message.map(|m| m.to_string()),
                 assistant_message: assistant_message.to_string(),
+                dropped_turns: u32::try_from(dropped_turns).unwrap_or(u32::MAX),
+                prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
+            },
+            ChatEvent::Trimmed {
+                dropped_turns,
+                prompt_tokens,
+            } => Self::Trimmed {
                 dropped_turns: u32::try_from(dropped_turns).unwrap_or(u32::MAX),
                 prompt_tokens: u32::try_from(prompt_tokens).unwrap_or(u32::MAX),
             },

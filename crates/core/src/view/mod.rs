@@ -44,7 +44,7 @@ pub use models::{
 };
 pub use network::{NetworkRecordView, RedactionView};
 pub use providers::{
-    BreakerView, ProviderKindView, ProviderModelView, ProviderView, provider_kinds,
+    BreakerView, ContextWindow, ProviderKindView, ProviderModelView, ProviderView, provider_kinds,
 };
 pub use settings::{
     PresetDraftView, PresetView, SamplingView, SettingsPatchView, SettingsView, Theme,

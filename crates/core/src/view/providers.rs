@@ -41,6 +41,48 @@ impl From<&BreakerState> for BreakerView {
     }
 }
 
+/// How many tokens a provider's model reads, and who says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "source", rename_all = "camelCase")]
+pub enum ContextWindow {
+    /// The table of known models.
+    Known {
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        tokens: usize,
+    },
+    /// The user set it for the provider (`hearth provider window`).
+    Override {
+        #[cfg_attr(feature = "specta", specta(type = u32))]
+        tokens: usize,
+    },
+    /// Not known: conversations are sent whole (for a provider with no
+    /// window set: each model's own, from the table).
+    Unknown,
+}
+
+impl ContextWindow {
+    /// The window of `model` (if given) at a provider whose user setting is
+    /// `set`: the setting wins over the table.
+    pub fn of(set: Option<usize>, model: Option<&str>) -> Self {
+        match (set, model.and_then(hearth_providers::known_window)) {
+            (Some(tokens), _) => Self::Override { tokens },
+            (None, Some(known)) => Self::Known {
+                tokens: known.context,
+            },
+            (None, None) => Self::Unknown,
+        }
+    }
+
+    /// The window in tokens, if known.
+    pub fn tokens(self) -> Option<usize> {
+        match self {
+            Self::Known { tokens } | Self::Override { tokens } => Some(tokens),
+            Self::Unknown => None,
+        }
+    }
+}
+
 /// A configured cloud provider; its key only ever masked (`sk-…1234`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -53,6 +95,9 @@ pub struct ProviderView {
     pub base_url: String,
     pub key: Option<String>,
     pub breaker: BreakerView,
+    /// The window the user set for its models, else `unknown` (each model's
+    /// own: see [`ProviderModelView::context_window`]).
+    pub context_window: ContextWindow,
 }
 
 impl From<&ProviderInfo> for ProviderView {
@@ -64,6 +109,7 @@ impl From<&ProviderInfo> for ProviderView {
             base_url: p.base_url.clone(),
             key: p.key.clone(),
             breaker: (&p.breaker).into(),
+            context_window: ContextWindow::of(p.context_window, None),
         }
     }
 }
@@ -86,6 +132,8 @@ pub struct ProviderKindView {
 pub struct ProviderModelView {
     pub id: String,
     pub name: Option<String>,
+    /// What the model reads: the provider's setting, else the known table.
+    pub context_window: ContextWindow,
 }
 
 /// The kinds of provider, for the add form.
@@ -132,11 +180,13 @@ impl App {
         &self,
         name: &str,
     ) -> Result<Vec<ProviderModelView>, CoreError> {
+        let set = self.provider(name)?.context_window();
         Ok(self
             .provider_models(name)
             .await?
             .into_iter()
             .map(|m| ProviderModelView {
+                context_window: ContextWindow::of(set, Some(&m.id)),
                 id: m.id,
                 name: m.name,
             })
@@ -165,6 +215,7 @@ mod tests {
             configured: true,
             breaker: BreakerState::HalfOpen,
             allow_http: false,
+            context_window: Some(8192),
         };
         let view = ProviderView::from(&info);
         assert_eq!(view.kind, "openai");
@@ -172,5 +223,28 @@ mod tests {
         assert_eq!(view.key.as_deref(), Some("sk-…1234"));
         assert_eq!(view.breaker, BreakerView::HalfOpen);
         assert_eq!(provider_kinds().len(), ProviderKind::ALL.len());
+        assert_eq!(
+            view.context_window,
+            ContextWindow::Override { tokens: 8192 }
+        );
+        let text = serde_json::to_string(&view.context_window).unwrap_or_default();
+        assert_eq!(text, r#"{"source":"override","tokens":8192}"#);
+    }
+
+    #[test]
+    fn context_windows_say_where_they_come_from() {
+        assert_eq!(
+            ContextWindow::of(None, Some("gpt-4o-mini")),
+            ContextWindow::Known { tokens: 128_000 }
+        );
+        assert_eq!(
+            ContextWindow::of(Some(4096), Some("gpt-4o-mini")).tokens(),
+            Some(4096)
+        );
+        assert_eq!(
+            ContextWindow::of(None, Some("llama3.2:1b")),
+            ContextWindow::Unknown
+        );
+        assert_eq!(ContextWindow::of(None, None).tokens(), None);
     }
 }

@@ -383,6 +383,20 @@ async fn wrong_key(case: Case) {
     assert_clean(&listed);
 }
 
+/// Issue 21: a prompt the model cannot read is its own kind of error (the
+/// turn path trims and retries it), sent once, no fallback.
+async fn context_length(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.push_fault(Fault::ContextLength);
+    let (result, _) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ContextLength, "{err}");
+    assert!(!err.is_retryable() && !err.allows_fallback());
+    assert!(err.to_string().contains("context window"), "{err}");
+    assert_eq!(s.server.request_count(), 1);
+    assert_clean(&err);
+}
+
 async fn rejected_request(case: Case) {
     let s = setup(case, fast_policy()).await;
     s.server.push_fault(status(404, None));
@@ -516,6 +530,7 @@ macro_rules! matrix {
             #[tokio::test] async fn unauthorized() { super::unauthorized($variant).await }
             #[tokio::test] async fn wrong_key() { super::wrong_key($variant).await }
             #[tokio::test] async fn rejected_request() { super::rejected_request($variant).await }
+            #[tokio::test] async fn context_length() { super::context_length($variant).await }
             #[tokio::test] async fn offline() { super::offline($variant).await }
             #[tokio::test] async fn ledger_records_attempts() { super::ledger_records_attempts($variant).await }
             #[tokio::test] async fn dropped_call_is_on_the_ledger() { super::dropped_call_is_on_the_ledger($variant).await }

@@ -4,7 +4,7 @@
 use hearth_core::ApiSettings;
 use hearth_core::hearth_providers::ProviderKind;
 use hearth_secrets::SecretString;
-use hearth_testkit::providers::{StandIn, Wire};
+use hearth_testkit::providers::{Fault, StandIn, Wire};
 use serde_json::{Value, json};
 
 use crate::{TestServer, error_of};
@@ -281,4 +281,45 @@ async fn cloud_tool_calls_reach_the_api_as_local_ones_do_issue_22() {
         &json!({"role": "user", "content": [{"type": "tool_result",
                 "tool_use_id": "toolu_standin_0", "content": "sunny, 21"}]})
     );
+}
+
+/// Issue 21: a provider refusing the prompt as too long is the client's error
+/// (400 `context_length_exceeded`, as OpenAI says it), not a bad gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_too_long_for_the_provider_is_a_400_context_length_exceeded() {
+    let standin = StandIn::start(Wire::OpenAi).await;
+    standin.expect_key(KEY);
+    standin.set_fault_forever(Fault::ContextLength);
+    let server = TestServer::start().await;
+    server
+        .app
+        .add_provider(
+            "openai",
+            ProviderKind::OpenAi,
+            Some(standin.base_url().to_owned()),
+            hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
+        )
+        .unwrap();
+    server
+        .app
+        .set_api_settings(ApiSettings {
+            cloud_models: true,
+            store_conversations: false,
+        })
+        .unwrap();
+    let mut body = server.chat_body("What is the capital of France?", 16);
+    body["model"] = json!("openai:gpt-4o-mini");
+
+    let refused = server.post("/v1/chat/completions", &body).await;
+    let error = error_of(refused, 400).await;
+    assert_eq!(error["code"], "context_length_exceeded", "{error}");
+    assert_eq!(error["type"], "invalid_request_error", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("context window"), "{message}");
+    assert!(
+        !message.contains(KEY) && !message.contains("130512"),
+        "{message}"
+    );
+    // One question: nothing to leave out, so it was sent once.
+    assert_eq!(standin.request_count(), 1);
 }
