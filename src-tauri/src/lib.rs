@@ -66,6 +66,7 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::network::set_redaction,
             commands::chat::message_redactions,
             commands::chat::clear_fallback,
+            commands::chat::open_link,
             commands::server::server_status,
             commands::server::start_server,
             commands::server::stop_server,

@@ -86,6 +86,13 @@ export const commands = {
 	messageRedactions: (messageId: string) => typedError<MessageRedactionView[], ErrorView>(__TAURI_INVOKE("message_redactions", { messageId })),
 	/**  The user switched back to the local model after a fallback. */
 	clearFallback: (conversationId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("clear_fallback", { conversationId })),
+	/**
+	 *  Opens a link from an answer in the user's browser (or mail program).
+	 *  Answers are model output, untrusted text: only web and mail links open;
+	 *  `file:`, `javascript:` and other schemes (which could start programs) are
+	 *  refused.
+	 */
+	openLink: (url: string) => typedError<null, ErrorView>(__TAURI_INVOKE("open_link", { url })),
 	serverStatus: () => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("server_status")),
 	startServer: (options: StartServerView) => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("start_server", { options })),
 	stopServer: () => typedError<ServerStatusView, ErrorView>(__TAURI_INVOKE("stop_server")),

@@ -147,9 +147,9 @@ impl ChatBackend for LocalBackend {
 
     fn count_tokens(&self, req: &ChatRequest) -> Result<Option<usize>, BackendError> {
         let prompt = prompt(req)?;
-        let tokens = self
-            .engine
-            .prompt_tokens(&prompt)
+        // Counting renders the model's chat template: a stranger's code that
+        // may run up to its budget (seconds), so never on an async worker.
+        let tokens = off_the_async_workers(|| self.engine.prompt_tokens(&prompt))
             .map_err(|e| engine_error(&e))?;
         Ok(Some(tokens.len()))
     }
@@ -248,6 +248,21 @@ fn prompt(req: &ChatRequest) -> Result<Prompt, BackendError> {
     })
 }
 
+/// Runs `work` (synchronous, possibly slow) so that it does not hold up the
+/// async tasks: on a multi-threaded runtime's worker, the worker's other
+/// tasks move to another thread while it runs (`block_in_place`). Elsewhere
+/// (a blocking thread, no runtime) it just runs; a current-thread runtime has
+/// no other thread to hand its tasks to, so there too it just runs.
+fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
 /// An engine failure as the seam reports it; its text is the engine's.
 fn engine_error(err: &EngineError) -> BackendError {
     BackendError::new(ErrorKind::Local, err.to_string())
@@ -291,6 +306,48 @@ mod tests {
             prompt(&history, PromptMode::Chat),
             Ok(Prompt::Tools { .. })
         ));
+    }
+
+    /// Issue 19: a model's chat template is code from a stranger; however
+    /// long it runs (up to its budget), it runs off the async workers. On a
+    /// runtime with one worker, a task spawned while the template renders
+    /// runs before the render ends.
+    #[test]
+    fn a_template_bomb_renders_off_the_async_workers() {
+        let bomb =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.gguf");
+        let mut writer = hearth_testkit::gguf::TinyLlama::default().writer();
+        writer.set(
+            "tokenizer.chat_template",
+            hearth_testkit::gguf::Kv::str(bomb),
+        );
+        std::fs::write(&path, writer.to_bytes()).unwrap();
+        let engine = Engine::load(&path, EngineOptions::default()).unwrap();
+        let backend = LocalBackend::new(Arc::new(engine), "bomb");
+        let req = request(vec![Message::user("hi")], PromptMode::Chat);
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (counted, rendered_at, probe_ran_at) = runtime
+            .block_on(runtime.spawn(async move {
+                // Spawned from the one worker: it can only run on that worker.
+                let probe = tokio::spawn(async { Instant::now() });
+                let counted = backend.count_tokens(&req);
+                let rendered_at = Instant::now();
+                (counted, rendered_at, probe.await.unwrap())
+            }))
+            .unwrap();
+        let err = counted.unwrap_err();
+        assert!(err.to_string().contains("too expensive"), "{err}");
+        assert!(
+            probe_ran_at < rendered_at,
+            "the task spawned during the render ran only after it ended"
+        );
     }
 
     fn request(messages: Vec<Message>, mode: PromptMode) -> ChatRequest {

@@ -170,6 +170,8 @@ export interface Api {
   getRedaction(): Promise<Redaction>;
   setRedaction(settings: Redaction): Promise<Redaction>;
   messageRedactions(messageId: string): Promise<MessageRedaction[]>;
+  /** Opens a link from an answer in the browser (http, https, mailto only; others are refused). */
+  openLink(url: string): Promise<void>;
 
   // The local OpenAI-compatible API server
   serverStatus(): Promise<ServerStatus>;

@@ -577,6 +577,13 @@ export function mockApi(options: MockOptions = {}): Api {
       return { ...redaction, words: [...redaction.words] };
     },
     messageRedactions: async (messageId) => (replaced.get(messageId) ?? []).map((r) => ({ ...r })),
+    openLink: async (url) => {
+      // As the shell: web and mail links only.
+      if (!/^(https?:|mailto:)/i.test(url.trim())) {
+        throw { kind: "invalid", message: "Hearth opens only web (http, https) and email (mailto) links from answers" };
+      }
+      window.open(url, "_blank", "noopener,noreferrer");
+    },
     serverStatus: async () => serverStatus(),
     startServer: async (options) => {
       if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {

@@ -101,6 +101,7 @@ export function tauriApi(): Api {
     getRedaction: () => call(commands.getRedaction()),
     setRedaction: (settings) => call(commands.setRedaction(settings)),
     messageRedactions: (messageId) => call(commands.messageRedactions(messageId)),
+    openLink: (url) => done(commands.openLink(url)),
     serverStatus: () => call(commands.serverStatus()),
     startServer: (options) => call(commands.startServer(options)),
     stopServer: () => call(commands.stopServer()),
