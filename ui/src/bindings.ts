@@ -177,7 +177,11 @@ export type ChatEventView = { kind: "started"; userMessage: string | null; assis
 /**  The conversation's documents went into the turn (whole or retrieved). */
 { kind: "documents"; used: DocumentsUsed; 
 /**  "using 3 passages from \"notes\" (retrieval)". */
-summary: string } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView };
+summary: string } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView } | 
+/**  A tool call's result, stored under the answer that called it. */
+{ kind: "toolResult"; message: MessageView } | 
+/**  The most rounds of tool calls were taken; the model answers without. */
+{ kind: "toolLimit"; rounds: number };
 
 /**  One document source an answer was given: `[n] collection/file § heading`. */
 export type CitationView = {
