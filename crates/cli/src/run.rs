@@ -177,6 +177,7 @@ fn run_routed(app: &App, args: &Args) -> Result<()> {
             max_tokens: args.sampling.max_tokens,
             stop: args.sampling.stop.clone(),
             consent,
+            ..TurnOptions::default()
         };
         let cancel = interrupt.start();
         let result =

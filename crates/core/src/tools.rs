@@ -73,6 +73,9 @@ pub struct ChatTools {
     /// Tools the user allowed for the rest of the chat.
     always: HashSet<String>,
     allow_all: bool,
+    /// Who is asked about each call (none: calls not allowed up front are
+    /// declined).
+    approver: Option<Box<dyn Approver>>,
     /// How the first round must use tools (later rounds: the model decides).
     pub first_choice: ToolChoice,
     /// Rounds of calls per answer (default [`DEFAULT_MAX_ROUNDS`]).
@@ -136,6 +139,7 @@ impl ChatTools {
             offered,
             always: HashSet::new(),
             allow_all: false,
+            approver: None,
             first_choice: ToolChoice::Auto,
             max_rounds: DEFAULT_MAX_ROUNDS,
         })
@@ -144,6 +148,12 @@ impl ChatTools {
     /// Every call runs without asking (the user said so up front).
     pub fn allow_all(mut self, allow: bool) -> Self {
         self.allow_all = allow;
+        self
+    }
+
+    /// Who is asked about each call.
+    pub fn approver(mut self, approver: Box<dyn Approver>) -> Self {
+        self.approver = Some(approver);
         self
     }
 
@@ -223,7 +233,7 @@ impl Outcome {
 
 impl App {
     /// [`App::send`] with tools: the answer may call the tools in `tools`,
-    /// each call approved through `approver`, the results stored and given
+    /// each call approved through its approver, the results stored and given
     /// back to the model until it answers in words (or the round cap is
     /// reached). Returns the last answer. Cancelling stops a running tool
     /// too (its result says so).
@@ -233,7 +243,6 @@ impl App {
         text: &str,
         options: &TurnOptions,
         tools: &mut ChatTools,
-        approver: &mut dyn Approver,
         cancel: CancellationToken,
         mut on_event: impl FnMut(ChatEvent) + Send,
     ) -> Result<TurnResult, CoreError> {
@@ -263,7 +272,7 @@ impl App {
             rounds += 1;
             let mut parent = result.answer.id.clone();
             for call in result.answer.tool_calls.clone() {
-                let outcome = self.run_call(&call, tools, approver, &cancel).await;
+                let outcome = self.run_call(&call, tools, &cancel).await;
                 let message = self.store().append_tool_result(
                     &NewMessage {
                         conversation_id: conversation.clone(),
@@ -351,7 +360,6 @@ impl App {
         &self,
         call: &ToolCall,
         tools: &mut ChatTools,
-        approver: &mut dyn Approver,
         cancel: &CancellationToken,
     ) -> Outcome {
         let Some(offered) = tools.find(&call.name).cloned() else {
@@ -376,7 +384,11 @@ impl App {
                 arguments: call.arguments.clone(),
                 description: offered.spec.description.clone(),
             };
-            match approver.approve(&pending).await {
+            let approval = match tools.approver.as_mut() {
+                Some(approver) => approver.approve(&pending).await,
+                None => Approval::Deny,
+            };
+            match approval {
                 Approval::Once => {}
                 Approval::ForThisChat => {
                     tools.always.insert(offered.spec.name.clone());
