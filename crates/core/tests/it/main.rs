@@ -6,6 +6,7 @@
 
 mod api;
 mod chat;
+mod chat_tools;
 mod cloud_context;
 mod cloud_tools;
 mod docs;
