@@ -329,12 +329,7 @@ impl App {
             context_window: previous.as_ref().and_then(|p| p.context_window),
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        self.save_provider_entries(&entries)?;
-        self.cloud.live().remove(name);
-        self.providers()?
-            .into_iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))
+        self.save_changed_provider(&entries, name)
     }
 
     /// Removes a provider and its stored key; returns whether it existed.
@@ -377,6 +372,21 @@ impl App {
         Ok(true)
     }
 
+    /// Saves `entries` after provider `name` changed, drops its live
+    /// backend (the next turn builds it from the new entry) and returns it.
+    fn save_changed_provider(
+        &self,
+        entries: &[ProviderEntry],
+        name: &str,
+    ) -> Result<ProviderInfo, CoreError> {
+        self.save_provider_entries(entries)?;
+        self.cloud.live().remove(name);
+        self.providers()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))
+    }
+
     /// Sets the context window of every model of provider `name`, in tokens,
     /// in place of the table of known models; `None` goes back to the table.
     /// Turns to it are then fitted into that window.
@@ -405,12 +415,7 @@ impl App {
             });
         };
         entry.context_window = tokens;
-        self.save_provider_entries(&entries)?;
-        self.cloud.live().remove(name);
-        self.providers()?
-            .into_iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| CoreError::UnknownProvider(name.to_owned()))
+        self.save_changed_provider(&entries, name)
     }
 
     /// The live provider called `name` (a configured one, or one the
