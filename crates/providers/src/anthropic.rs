@@ -129,6 +129,9 @@ struct MessageDeltaBody {
 struct ErrorBody {
     #[serde(rename = "type")]
     kind: String,
+    /// Read to classify, never kept or shown.
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -353,10 +356,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
             items
         }
         Event::MessageStop {} => vec![StreamItem::Done],
-        Event::Error { error } => vec![StreamItem::Error(WireError {
-            kind: error_kind(&error.kind),
-            code: error.kind,
-        })],
+        Event::Error { error } => vec![StreamItem::Error(stream_error(error))],
         Event::ContentBlockStart { .. }
         | Event::ContentBlockStop {}
         | Event::Ping {}
@@ -368,10 +368,7 @@ pub(crate) fn parse_event(data: &str) -> Result<Vec<StreamItem>, Unreadable> {
 pub(crate) fn parse_whole(body: &str) -> Result<Vec<StreamItem>, Unreadable> {
     let message: WholeMessage = serde_json::from_str(body).map_err(|e| format!("message: {e}"))?;
     if let Some(error) = message.error {
-        return Ok(vec![StreamItem::Error(WireError {
-            kind: error_kind(&error.kind),
-            code: error.kind,
-        })]);
+        return Ok(vec![StreamItem::Error(stream_error(error))]);
     }
     let mut items = Vec::new();
     if let Some(model) = message.model {
@@ -416,6 +413,14 @@ fn finish_reason(reason: &str) -> FinishReason {
         "refusal" => FinishReason::ContentFilter,
         other => FinishReason::Other(other.to_owned()),
     }
+}
+
+fn stream_error(error: ErrorBody) -> WireError {
+    WireError::new(
+        error_kind(&error.kind),
+        error.kind,
+        error.message.as_deref(),
+    )
 }
 
 fn error_kind(kind: &str) -> ErrorKind {

@@ -107,6 +107,9 @@ struct ErrorBody {
     code: Option<u16>,
     #[serde(default)]
     status: Option<String>,
+    /// Read to classify, never kept or shown.
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -444,7 +447,7 @@ fn stream_error(error: &ErrorBody) -> WireError {
         (Some(400 | 404), _) | (_, "INVALID_ARGUMENT" | "NOT_FOUND") => ErrorKind::Rejected,
         _ => ErrorKind::Server,
     };
-    WireError { kind, code: status }
+    WireError::new(kind, status, error.message.as_deref())
 }
 
 /// The body of `GET /v1beta/models`: only models that can chat.

@@ -32,9 +32,12 @@ use hearth_net::{
 use crate::config::ConfigError;
 use crate::ledger::{Network, Purpose};
 
-use crate::wire::{Auth, Payload, StreamItem, ToolCalls, Unreadable, WireRequest};
+use crate::wire::{
+    Auth, CONTEXT_LENGTH, Payload, StreamItem, ToolCalls, Unreadable, WireRequest, contains,
+    says_too_long,
+};
 pub(crate) use classify::human;
-use classify::{CONTEXT_LENGTH, contains, error_code, excerpt, retry_after, too_long};
+use classify::{error_code, excerpt, retry_after};
 use retry::{Attempt, Calls};
 
 /// Timeouts, retries and the circuit breaker's settings.
@@ -681,7 +684,7 @@ impl Http {
         // Gemini answers a bad key with 400 INVALID_ARGUMENT and this reason.
         let code = if status == 400 && contains(&body, b"API_KEY_INVALID") {
             Some("API_KEY_INVALID".to_owned())
-        } else if matches!(status, 400 | 413) && too_long(&body) {
+        } else if matches!(status, 400 | 413) && says_too_long(&body) {
             Some(CONTEXT_LENGTH.to_owned())
         } else {
             error_code(&body)

@@ -104,6 +104,9 @@ struct ErrorBody {
     kind: Option<String>,
     #[serde(default)]
     code: Option<Value>,
+    /// Read to classify, never kept or shown.
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -340,12 +343,12 @@ fn stream_error(error: &ErrorBody) -> WireError {
     };
     let kind = if code.contains("rate_limit") {
         ErrorKind::RateLimit
-    } else if code.contains("invalid_request") || code.contains("context_length") {
+    } else if code.contains("invalid_request") {
         ErrorKind::Rejected
     } else {
         ErrorKind::Server
     };
-    WireError { kind, code }
+    WireError::new(kind, code, error.message.as_deref())
 }
 
 /// The body of `GET /models`.

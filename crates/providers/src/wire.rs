@@ -135,6 +135,44 @@ pub(crate) struct WireError {
     pub(crate) code: String,
 }
 
+impl WireError {
+    /// An error event, classified by its kind and code, unless its code or
+    /// message says the prompt was longer than the model reads: then it is
+    /// [`ErrorKind::ContextLength`], which the turn path trims and retries.
+    /// The message is read, never kept (it may quote the conversation).
+    pub(crate) fn new(kind: ErrorKind, code: String, message: Option<&str>) -> Self {
+        if code == CONTEXT_LENGTH || message.is_some_and(|m| says_too_long(m.as_bytes())) {
+            return WireError {
+                kind: ErrorKind::ContextLength,
+                code: CONTEXT_LENGTH.to_owned(),
+            };
+        }
+        WireError { kind, code }
+    }
+}
+
+/// The code an over-long prompt's refusal is classified by (OpenAI's).
+pub(crate) const CONTEXT_LENGTH: &str = "context_length_exceeded";
+
+/// What the providers say when a prompt does not fit the model's window:
+/// OpenAI's code and message, Anthropic's and Gemini's messages.
+const TOO_LONG: [&[u8]; 4] = [
+    b"context_length_exceeded",
+    b"maximum context length",
+    b"prompt is too long",
+    b"exceeds the maximum number of tokens",
+];
+
+/// Whether an error body or message says the prompt was longer than the
+/// model reads.
+pub(crate) fn says_too_long(text: &[u8]) -> bool {
+    TOO_LONG.iter().any(|needle| contains(text, needle))
+}
+
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// A streamed tool call's arguments grew past the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ArgumentsTooLarge;
@@ -547,5 +585,32 @@ mod tests {
             calls.push(piece(Some(0), None, None, &"a".repeat(64)), 16),
             Err(ArgumentsTooLarge)
         );
+    }
+
+    #[test]
+    fn over_long_prompts_are_recognised() {
+        let openai = br#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
+        let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
+        let gemini = br#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
+        for body in [&openai[..], anthropic, gemini] {
+            assert!(says_too_long(body));
+        }
+        let quota =
+            br#"{"error":{"message":"You exceeded your quota","code":"insufficient_quota"}}"#;
+        assert!(!says_too_long(quota));
+    }
+
+    #[test]
+    fn an_error_event_saying_too_long_is_a_context_length_error() {
+        let refused = WireError::new(
+            ErrorKind::Rejected,
+            "invalid_request_error".into(),
+            Some("prompt is too long: 210000 tokens > 200000 maximum"),
+        );
+        assert_eq!(refused.kind, ErrorKind::ContextLength);
+        assert_eq!(refused.code, CONTEXT_LENGTH);
+        let other = WireError::new(ErrorKind::Server, "server_error".into(), Some("oops"));
+        assert_eq!(other.kind, ErrorKind::Server);
+        assert_eq!(other.code, "server_error");
     }
 }

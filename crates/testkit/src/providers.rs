@@ -85,6 +85,9 @@ pub enum Fault {
     /// "prompt is too long", Gemini's 400 "exceeds the maximum number of
     /// tokens".
     ContextLength,
+    /// The same refusal sent as an in-stream error event after a 200, as
+    /// gateways and some compatible servers do.
+    ContextLengthInStream,
     /// A redirect (`status`, e.g. 307) to `location`.
     Redirect { status: u16, location: String },
     /// A 200 stream of text events that never ends (chat), or a body that
@@ -389,6 +392,7 @@ async fn handle(
             let events = match fault {
                 Some(Fault::Malformed) => vec![malformed_event(wire)],
                 Some(Fault::StreamError) => stream_error_events(wire, &recorded.body),
+                Some(Fault::ContextLengthInStream) => too_long_events(wire, &recorded.body),
                 Some(Fault::CutAfter(n) | Fault::StallAfter(n)) => {
                     chat_events(wire, &recorded.body, &answer, Some(n))
                 }
@@ -495,7 +499,12 @@ fn bad_key(wire: Wire, given: Option<&str>) -> Response<Body> {
 
 /// An error answer with the provider's body shape.
 fn too_long(wire: Wire) -> Response<Body> {
-    let body = match wire {
+    json_response(StatusCode::BAD_REQUEST, &too_long_body(wire))
+}
+
+/// Each provider's words for a prompt longer than the model's window.
+fn too_long_body(wire: Wire) -> Value {
+    match wire {
         Wire::OpenAi => json!({"error": {
             "message": "This model's maximum context length is 128000 tokens. However, your \
                         messages resulted in 130512 tokens. Please reduce the length of the \
@@ -514,8 +523,7 @@ fn too_long(wire: Wire) -> Response<Body> {
                         allowed (1048576).",
             "status": "INVALID_ARGUMENT"
         }}),
-    };
-    json_response(StatusCode::BAD_REQUEST, &body)
+    }
 }
 
 fn error(wire: Wire, code: u16, message: &str) -> Response<Body> {
@@ -626,6 +634,20 @@ fn stream_error_events(wire: Wire, request: &Value) -> Vec<String> {
         Wire::Gemini => vec![data(&json!({"error": {
             "code": 503, "message": "The model is overloaded. Please try again later.",
             "status": "UNAVAILABLE"}}))],
+    }
+}
+
+/// The refusal of an over-long prompt as an error event in a 200 stream.
+fn too_long_events(wire: Wire, request: &Value) -> Vec<String> {
+    let refusal = too_long_body(wire);
+    match wire {
+        Wire::Anthropic => {
+            let mut events = chat_events(wire, request, "", Some(0));
+            events.truncate(1); // message_start
+            events.push(named("error", &refusal));
+            events
+        }
+        Wire::OpenAi | Wire::Gemini => vec![data(&refusal)],
     }
 }
 

@@ -9,7 +9,7 @@ use hearth_net::{FailureKind, Route, explain, root_cause};
 use reqwest::header::HeaderMap;
 
 use super::{Http, Progress, Waiting};
-use crate::wire::WireError;
+use crate::wire::{CONTEXT_LENGTH, WireError};
 
 /// How much of a body or event the debug log shows.
 const LOG_EXCERPT: usize = 200;
@@ -100,6 +100,9 @@ impl Http {
                 self.who.name
             ),
             ErrorKind::Rejected => format!("{who} refused the request ({code})"),
+            ErrorKind::ContextLength => format!(
+                "{who} refused the conversation as longer than the model's context window ({code})"
+            ),
             _ => format!("{who} reported an error ({code})"),
         };
         BackendError::new(error.kind, message)
@@ -246,27 +249,6 @@ pub(super) fn error_code(body: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The code an answer refusing an over-long prompt is classified by.
-pub(super) const CONTEXT_LENGTH: &str = "context_length_exceeded";
-
-/// What the providers say when a prompt does not fit the model's window:
-/// OpenAI's code and message, Anthropic's and Gemini's messages.
-const TOO_LONG: [&[u8]; 4] = [
-    b"context_length_exceeded",
-    b"maximum context length",
-    b"prompt is too long",
-    b"exceeds the maximum number of tokens",
-];
-
-/// Whether an error body says the prompt was longer than the model reads.
-pub(super) fn too_long(body: &[u8]) -> bool {
-    TOO_LONG.iter().any(|needle| contains(body, needle))
-}
-
-pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 fn safe_code(code: &str) -> Option<&str> {
     let ok = !code.is_empty()
         && code.len() <= 40
@@ -324,19 +306,6 @@ mod tests {
             retry_after(&headers, now),
             Some(Duration::from_millis(1500))
         );
-    }
-
-    #[test]
-    fn over_long_prompts_are_recognised() {
-        let openai = br#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#;
-        let anthropic = br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
-        let gemini = br#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
-        for body in [&openai[..], anthropic, gemini] {
-            assert!(too_long(body));
-        }
-        let quota =
-            br#"{"error":{"message":"You exceeded your quota","code":"insufficient_quota"}}"#;
-        assert!(!too_long(quota));
     }
 
     #[test]

@@ -397,6 +397,24 @@ async fn context_length(case: Case) {
     assert_clean(&err);
 }
 
+/// The same refusal sent inside a 200 stream is the same kind of error.
+async fn context_length_in_stream(case: Case) {
+    let s = setup(case, fast_policy()).await;
+    s.server.push_fault(Fault::ContextLengthInStream);
+    let (result, _) = chat(&s.provider, request(case), CancellationToken::new()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ContextLength, "{err}");
+    assert!(err.partial.is_empty());
+    assert!(!err.is_retryable() && !err.allows_fallback());
+    assert!(err.to_string().contains("context window"), "{err}");
+    assert!(
+        !err.to_string().contains("tokens"),
+        "the message is not shown: {err}"
+    );
+    assert_eq!(s.server.request_count(), 1);
+    assert_clean(&err);
+}
+
 async fn rejected_request(case: Case) {
     let s = setup(case, fast_policy()).await;
     s.server.push_fault(status(404, None));
@@ -531,6 +549,7 @@ macro_rules! matrix {
             #[tokio::test] async fn wrong_key() { super::wrong_key($variant).await }
             #[tokio::test] async fn rejected_request() { super::rejected_request($variant).await }
             #[tokio::test] async fn context_length() { super::context_length($variant).await }
+            #[tokio::test] async fn context_length_in_stream() { super::context_length_in_stream($variant).await }
             #[tokio::test] async fn offline() { super::offline($variant).await }
             #[tokio::test] async fn ledger_records_attempts() { super::ledger_records_attempts($variant).await }
             #[tokio::test] async fn dropped_call_is_on_the_ledger() { super::dropped_call_is_on_the_ledger($variant).await }
