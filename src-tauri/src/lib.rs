@@ -52,6 +52,7 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::providers::provider_kinds,
             commands::providers::add_provider,
             commands::providers::remove_provider,
+            commands::providers::set_provider_context_window,
             commands::providers::test_provider,
             commands::providers::provider_models,
             commands::network::get_offline,

@@ -78,6 +78,28 @@ describe("cloud providers", () => {
     await waitFor(() => expect(byId("provider-test-result")?.textContent).toContain("refused (401)"));
     expect(byId("provider-test-result")?.className).toContain("error-text");
   });
+
+  it("shows each provider's context window and lets the user set and clear it", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    await addProvider(api);
+    render(App, { api });
+    await ready();
+    await page("providers");
+    await waitFor(() => expect(all("provider-row")).toHaveLength(1));
+    const shown = () => byId("provider-window")!;
+    expect(shown().textContent).toBe("each model's own");
+    expect(byId("provider-window-clear")).toBeNull();
+
+    await fireEvent.input(byId("provider-window-input")!, { target: { value: "32000" } });
+    await fireEvent.click(byId("provider-window-set")!);
+    await waitFor(() => expect(shown().dataset.source).toBe("override"));
+    expect(shown().textContent).toBe("32,000 tokens (set by you)");
+    expect((await api.listProviders())[0]?.contextWindow).toEqual({ source: "override", tokens: 32000 });
+
+    await fireEvent.click(byId("provider-window-clear")!);
+    await waitFor(() => expect(shown().dataset.source).toBe("unknown"));
+    expect((await api.listProviders())[0]?.contextWindow).toEqual({ source: "unknown" });
+  });
 });
 
 describe("the conversation's policy", () => {

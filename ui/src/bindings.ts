@@ -62,6 +62,11 @@ export const commands = {
 	addProvider: (name: string, kind: string, baseUrl: string | null, key: string | null) => typedError<ProviderView, ErrorView>(__TAURI_INVOKE("add_provider", { name, kind, baseUrl, key })),
 	/**  Removes a provider and its key; whether it existed. */
 	removeProvider: (name: string) => typedError<boolean, ErrorView>(__TAURI_INVOKE("remove_provider", { name })),
+	/**
+	 *  Sets the context window of a provider's models; `None` goes back to each
+	 *  model's own (from the table of known models).
+	 */
+	setProviderContextWindow: (name: string, tokens: number | null) => typedError<ProviderView, ErrorView>(__TAURI_INVOKE("set_provider_context_window", { name, tokens })),
 	/**  Calls the provider once; how many models it offers. */
 	testProvider: (name: string) => typedError<number, ErrorView>(__TAURI_INVOKE("test_provider", { name })),
 	providerModels: (name: string) => typedError<ProviderModelView[], ErrorView>(__TAURI_INVOKE("provider_models", { name })),

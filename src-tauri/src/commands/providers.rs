@@ -42,6 +42,19 @@ pub async fn remove_provider(shell: State<'_, Shell>, name: String) -> Reply<boo
     blocking(move || app.remove_provider(&name)).await
 }
 
+/// Sets the context window of a provider's models; `None` goes back to each
+/// model's own (from the table of known models).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_provider_context_window(
+    shell: State<'_, Shell>,
+    name: String,
+    tokens: Option<u32>,
+) -> Reply<ProviderView> {
+    let app = shell.app()?;
+    blocking(move || app.set_provider_context_window_view(&name, tokens)).await
+}
+
 /// Calls the provider once; how many models it offers.
 #[tauri::command]
 #[specta::specta]

@@ -63,6 +63,8 @@ export type Breaker = wire.BreakerView;
 export type Provider = wire.ProviderView;
 export type ProviderKindInfo = wire.ProviderKindView;
 export type ProviderModel = wire.ProviderModelView;
+/** How many tokens a provider's models read, and who says so. */
+export type ContextWindow = wire.ContextWindow;
 /** One outbound connection Hearth made. */
 export type NetworkRecord = wire.NetworkRecordView;
 export type BackendStats = wire.BackendStatsView;
@@ -156,6 +158,8 @@ export interface Api {
   /** Adds or replaces a provider; the answer has the key masked. */
   addProvider(provider: NewProvider): Promise<Provider>;
   removeProvider(name: string): Promise<boolean>;
+  /** Sets the window of a provider's models; `null`: each model's own. */
+  setProviderContextWindow(name: string, tokens: number | null): Promise<Provider>;
   /** Calls the provider once; how many models it offers. */
   testProvider(name: string): Promise<number>;
   providerModels(name: string): Promise<ProviderModel[]>;

@@ -526,6 +526,15 @@ export function mockApi(options: MockOptions = {}): Api {
       return { ...view };
     },
     removeProvider: async (name) => providers.delete(name),
+    setProviderContextWindow: async (name, tokens) => {
+      const p = providers.get(name);
+      if (!p) throw { kind: "notFound", message: `no provider named ${name}` } satisfies AppError;
+      if (tokens !== null && tokens < 64) {
+        throw { kind: "invalid", message: `a context window of ${tokens} tokens is too small: at least 64` } satisfies AppError;
+      }
+      p.view.contextWindow = tokens === null ? { source: "unknown" } : { source: "override", tokens };
+      return { ...p.view };
+    },
     testProvider: async (name) => {
       connect(name, "model list");
       return 3;

@@ -88,6 +88,7 @@ export function tauriApi(): Api {
     // The key goes straight to the command (and the keychain); it is not kept here.
     addProvider: (p) => call(commands.addProvider(p.name, p.kind, p.baseUrl, p.key)),
     removeProvider: (name) => call(commands.removeProvider(name)),
+    setProviderContextWindow: (name, tokens) => call(commands.setProviderContextWindow(name, tokens)),
     testProvider: (name) => call(commands.testProvider(name)),
     providerModels: (name) => call(commands.providerModels(name)),
     getOffline: () => call(commands.getOffline()),

@@ -175,6 +175,17 @@ impl App {
         Ok((&self.add_provider(name.trim(), kind, base_url, key)?).into())
     }
 
+    /// Sets (or, with `None`, clears) the context window of a provider's
+    /// models, for models the table does not know or gets wrong.
+    pub fn set_provider_context_window_view(
+        &self,
+        name: &str,
+        tokens: Option<u32>,
+    ) -> Result<ProviderView, CoreError> {
+        let tokens = tokens.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
+        Ok((&self.set_provider_context_window(name, tokens)?).into())
+    }
+
     /// The models a provider offers.
     pub async fn provider_models_view(
         &self,
