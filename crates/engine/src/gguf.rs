@@ -11,13 +11,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QTensor, ggml_file::qtensor_from_ggml};
+use candle_core::quantized::{QTensor, ggml_file::qtensor_from_ggml};
 use candle_core::{Device, Tensor};
 use hearth_gguf::{Gguf, Metadata, MetadataError, ReadOptions};
 
 pub use hearth_gguf::{Array, GgmlType, StringArray, TensorInfo, Value};
 
 use crate::error::EngineError;
+use crate::support::{candle_dtype, runnable_type_names};
 
 /// A byte range of a mapped GGUF file, kept mapped while this lives.
 #[derive(Clone)]
@@ -249,7 +250,7 @@ impl GgufFile {
         let dtype = candle_dtype(ty).ok_or_else(|| EngineError::UnsupportedTensorType {
             tensor: name.to_owned(),
             ty: ty.name(),
-            runs: crate::models::runnable_type_names(device, true),
+            runs: runnable_type_names(device, true),
         })?;
         let tensor = qtensor_from_ggml(dtype, Aligned::new(bytes).bytes(), info.shape(), device)
             .map_err(|source| EngineError::Tensor {
@@ -303,27 +304,6 @@ impl GgufFile {
         }
         Ok(t)
     }
-}
-
-/// The candle type that holds a ggml type, for the types candle can load
-/// (`qtensor_from_ggml`; it refuses Q8_1 and Q8_K, the activation formats).
-pub(crate) fn candle_dtype(ty: GgmlType) -> Option<GgmlDType> {
-    Some(match ty {
-        GgmlType::F32 => GgmlDType::F32,
-        GgmlType::F16 => GgmlDType::F16,
-        GgmlType::BF16 => GgmlDType::BF16,
-        GgmlType::Q4_0 => GgmlDType::Q4_0,
-        GgmlType::Q4_1 => GgmlDType::Q4_1,
-        GgmlType::Q5_0 => GgmlDType::Q5_0,
-        GgmlType::Q5_1 => GgmlDType::Q5_1,
-        GgmlType::Q8_0 => GgmlDType::Q8_0,
-        GgmlType::Q2_K => GgmlDType::Q2K,
-        GgmlType::Q3_K => GgmlDType::Q3K,
-        GgmlType::Q4_K => GgmlDType::Q4K,
-        GgmlType::Q5_K => GgmlDType::Q5K,
-        GgmlType::Q6_K => GgmlDType::Q6K,
-        _ => return None,
-    })
 }
 
 /// Bytes candle may view as a slice of blocks or numbers: the tensor's own

@@ -35,6 +35,7 @@ mod logprobs;
 mod models;
 mod perplexity;
 mod sampler;
+mod support;
 mod template;
 mod tokenizer;
 mod tools;

@@ -3,7 +3,6 @@
 
 use hearth_backend::{TokenLogprob, TopLogprob};
 
-use crate::perplexity::log_sum_exp;
 use crate::vocab::Vocab;
 
 /// The distribution at one position: what is needed to report the token
@@ -73,9 +72,25 @@ impl Position {
     }
 }
 
+/// `log(sum(exp(x)))`, shifted by the maximum so it cannot overflow.
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = f64::from(max);
+    let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+    max + sum.ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_sum_exp_is_exact_on_small_rows_and_does_not_overflow() {
+        let row = [0.0f32, 0.0, 0.0, 0.0];
+        assert!((log_sum_exp(&row) - 4f64.ln()).abs() < 1e-12);
+        let big = [1000.0f32, 1000.0];
+        assert!((log_sum_exp(&big) - (1000.0 + 2f64.ln())).abs() < 1e-9);
+    }
 
     struct Letters;
 

@@ -16,9 +16,9 @@
 use candle_core::{Device, Tensor};
 
 use super::layers::Hparams;
-use super::support::{Support, kernels_on, runnable_type_names};
 use crate::error::EngineError;
 use crate::gguf::{GgufFile, TensorInfo};
+use crate::support::{Support, kernels_on, runnable_type_names};
 
 /// Checks `gguf`'s tensors and vocabulary against `hp` (see the module docs).
 pub(crate) fn model(

@@ -9,7 +9,8 @@
 //! `quantized_gemma3.rs`, rotary tables are built once per base at the loaded
 //! context, and the 262k-row embedding stays quantised.
 
-use super::layers::{Activation, Loader, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::{Activation, RopeLayout, RopeSpec, RotaryTables};
+use super::load::Loader;
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;

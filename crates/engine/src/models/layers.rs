@@ -1,7 +1,8 @@
 //! Building blocks shared by every architecture: hyperparameters read from the
 //! GGUF metadata, RMS norm, quantised linear layers, the quantised token
 //! embedding (which doubles as the tied output head), rotary tables and the
-//! gated MLP. Attention and its KV cache are in `attention.rs`.
+//! gated MLP. Attention and its KV cache are in `attention.rs`; `load.rs`
+//! builds all of them from the file.
 //!
 //! Learned from llama.cpp's graph builders (`src/models/*.cpp`) and candle's
 //! `quantized_llama.rs`; written for Hearth. Activations are f32; weights stay in
@@ -10,7 +11,6 @@
 
 use candle_core::{CpuStorage, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 
-use super::attention::{Attention, KvCache, QkvProj};
 use super::qweight::{QWeight, contiguous_f32};
 
 use crate::error::EngineError;
@@ -143,110 +143,6 @@ fn embedding_rows(gguf: &GgufFile) -> std::result::Result<usize, EngineError> {
     }
 }
 
-/// Loads tensors of one model, naming the tensor in every error.
-pub(crate) struct Loader<'a> {
-    pub(crate) gguf: &'a GgufFile,
-    pub(crate) device: &'a Device,
-    pub(crate) hp: Hparams,
-    /// Positions the KV caches and rotary tables must hold.
-    pub(crate) context: usize,
-    /// candle's matmul instead of Hearth's kernels ([`super::LoadOptions`]).
-    pub(crate) candle_matmul: bool,
-}
-
-impl Loader<'_> {
-    pub(crate) fn has(&self, name: &str) -> bool {
-        self.gguf.has_tensor(name)
-    }
-
-    pub(crate) fn linear(&self, name: &str) -> std::result::Result<Linear, EngineError> {
-        let w = QWeight::load(self, &format!("{name}.weight"))?;
-        let bias_name = format!("{name}.bias");
-        let bias = if self.has(&bias_name) {
-            Some(self.gguf.tensor_f32(&bias_name, self.device)?)
-        } else {
-            None
-        };
-        Ok(Linear { w, bias })
-    }
-
-    pub(crate) fn norm(&self, name: &str) -> std::result::Result<RmsNorm, EngineError> {
-        let weight = self
-            .gguf
-            .tensor_f32(&format!("{name}.weight"), self.device)?;
-        Ok(RmsNorm {
-            weight,
-            eps: self.hp.eps as f32,
-        })
-    }
-
-    /// Separate `{p}.attn_q/k/v` projections.
-    pub(crate) fn separate_qkv(&self, p: &str) -> std::result::Result<QkvProj, EngineError> {
-        Ok(QkvProj::Separate {
-            q: self.linear(&format!("{p}.attn_q"))?,
-            k: self.linear(&format!("{p}.attn_k"))?,
-            v: self.linear(&format!("{p}.attn_v"))?,
-        })
-    }
-
-    /// Attention of layer prefix `p` with the model's head shape, default
-    /// `1/sqrt(head_dim)` scale and no q/k norms.
-    pub(crate) fn attention(
-        &self,
-        p: &str,
-        qkv: QkvProj,
-        rotary: Rotary,
-        window: Option<usize>,
-    ) -> std::result::Result<Attention, EngineError> {
-        Ok(Attention {
-            qkv,
-            out: self.linear(&format!("{p}.attn_output"))?,
-            q_norm: None,
-            k_norm: None,
-            n_head: self.hp.n_head,
-            n_kv_head: self.hp.n_kv_head,
-            head_dim: self.hp.head_dim,
-            scale: 1.0 / (self.hp.head_dim as f64).sqrt(),
-            rotary,
-            window,
-            cache: KvCache::new(self.context, self.device),
-        })
-    }
-
-    /// The MLP of layer prefix `p` with separate `ffn_gate`/`ffn_up`.
-    pub(crate) fn gated_mlp(
-        &self,
-        p: &str,
-        act: Activation,
-    ) -> std::result::Result<Mlp, EngineError> {
-        Ok(Mlp {
-            gate_up: GateUp::Separate {
-                gate: self.linear(&format!("{p}.ffn_gate"))?,
-                up: self.linear(&format!("{p}.ffn_up"))?,
-            },
-            down: self.linear(&format!("{p}.ffn_down"))?,
-            act,
-        })
-    }
-
-    /// The rotary table for `spec` (shared when already built).
-    pub(crate) fn rotary(
-        &self,
-        tables: &mut RotaryTables,
-        spec: RopeSpec,
-    ) -> std::result::Result<Rotary, EngineError> {
-        tables.get(spec, self.device).map_err(EngineError::Compute)
-    }
-
-    pub(crate) fn opt_norm(&self, name: &str) -> std::result::Result<Option<RmsNorm>, EngineError> {
-        if self.has(&format!("{name}.weight")) {
-            self.norm(name).map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-}
-
 /// `x · Wᵀ (+ b)` with a quantised `W`.
 #[derive(Debug)]
 pub(crate) struct Linear {
@@ -255,6 +151,10 @@ pub(crate) struct Linear {
 }
 
 impl Linear {
+    pub(crate) fn new(w: QWeight, bias: Option<Tensor>) -> Self {
+        Self { w, bias }
+    }
+
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.add_bias(self.w.forward(x)?)
     }
@@ -292,6 +192,10 @@ pub(crate) struct RmsNorm {
 }
 
 impl RmsNorm {
+    pub(crate) fn new(weight: Tensor, eps: f32) -> Self {
+        Self { weight, eps }
+    }
+
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         candle_nn::ops::rms_norm(x, &self.weight, self.eps)
     }
@@ -308,14 +212,9 @@ pub(crate) struct Embeddings {
 }
 
 impl Embeddings {
-    pub(crate) fn load(loader: &Loader<'_>) -> std::result::Result<Self, EngineError> {
-        let table = QWeight::load(loader, "token_embd.weight")?;
-        let head = if loader.has("output.weight") {
-            Some(QWeight::load(loader, "output.weight")?)
-        } else {
-            None
-        };
-        Ok(Self { table, head })
+    /// `table` (`token_embd`), and `head` (`output`) when the model has its own.
+    pub(crate) fn new(table: QWeight, head: Option<QWeight>) -> Self {
+        Self { table, head }
     }
 
     /// Number of rows (the vocabulary size).

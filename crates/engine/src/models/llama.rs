@@ -7,7 +7,8 @@
 //! (`convert_hf_to_gguf.py`) and graph builders (`src/models/llama.cpp`,
 //! `qwen2.cpp`, `qwen3.cpp`).
 
-use super::layers::{Activation, Loader, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::{Activation, RopeLayout, RopeSpec, RotaryTables};
+use super::load::Loader;
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 

@@ -10,13 +10,12 @@ mod check;
 mod gemma3;
 mod layers;
 mod llama;
+mod load;
 mod phi3;
 mod qweight;
-mod support;
 mod transformer;
 
-pub(crate) use support::runnable_type_names;
-pub use support::runnable_types;
+pub use crate::support::runnable_types;
 
 use candle_core::{Device, Tensor};
 
@@ -118,7 +117,7 @@ pub fn load(
         Some(n) => n,
         None => hp.train_ctx.clamp(1, DEFAULT_CONTEXT_CAP),
     };
-    let ld = layers::Loader {
+    let ld = load::Loader {
         gguf,
         device,
         hp: hp.clone(),

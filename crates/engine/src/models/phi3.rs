@@ -8,7 +8,8 @@
 //! which are ignored with a warning.
 
 use super::attention::QkvProj;
-use super::layers::{Activation, GateUp, Loader, Mlp, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::{Activation, GateUp, Mlp, RopeLayout, RopeSpec, RotaryTables};
+use super::load::Loader;
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;

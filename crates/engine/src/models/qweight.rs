@@ -12,10 +12,9 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Result, Shape, Tensor};
 use hearth_kernels::QType;
 
-use super::layers::Loader;
-use super::support::{Support, kernels_on};
 use crate::error::EngineError;
-use crate::gguf::Mapped;
+use crate::gguf::{GgufFile, Mapped};
+use crate::support::{Support, kernels_on};
 
 /// A `[n, k]` weight used as `x · Wᵀ`.
 #[derive(Debug)]
@@ -42,14 +41,18 @@ pub(crate) struct MappedMatrix {
 
 impl QWeight {
     /// Loads tensor `name` (`[n, k]` in candle's order).
-    pub(crate) fn load(loader: &Loader<'_>, name: &str) -> std::result::Result<Self, EngineError> {
-        let (gguf, device) = (loader.gguf, loader.device);
+    pub(crate) fn load(
+        gguf: &GgufFile,
+        device: &Device,
+        candle_matmul: bool,
+        name: &str,
+    ) -> std::result::Result<Self, EngineError> {
         let err = |source| EngineError::Tensor {
             name: name.to_owned(),
             source,
         };
         let info = gguf.tensor_info(name)?;
-        let ours = kernels_on(device, loader.candle_matmul);
+        let ours = kernels_on(device, candle_matmul);
         if let (Some(qtype), true, &[n, k]) = (
             Support::of(info.ggml_type()).kernels,
             ours,

@@ -7,7 +7,8 @@ use candle_core::{Device, Tensor};
 
 use super::Model;
 use super::attention::{Attention, Masks};
-use super::layers::{Embeddings, Loader, Mlp, RmsNorm};
+use super::layers::{Embeddings, Mlp, RmsNorm};
+use super::load::Loader;
 use crate::error::EngineError;
 
 /// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.
@@ -71,7 +72,7 @@ impl Transformer {
     /// Embedding, `blocks`, `output_norm` and head, unscaled and without window.
     pub(crate) fn new(ld: &Loader<'_>, blocks: Vec<Block>) -> Result<Self, EngineError> {
         Ok(Self {
-            embed: Embeddings::load(ld)?,
+            embed: ld.embeddings()?,
             embed_scale: None,
             blocks,
             norm: ld.norm("output_norm")?,

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::EngineError;
 use crate::generate::PREFILL_CHUNK;
+use crate::logprobs::log_sum_exp;
 use crate::models::Model;
 
 pub use reference::{Agreement, CONFIDENT_MARGIN, LlamaLogits};
@@ -219,25 +220,9 @@ pub(crate) fn log_softmax_at(row: &[f32], token: u32) -> Result<f64, EngineError
     Ok(f64::from(picked) - log_sum_exp(row))
 }
 
-/// `log(sum(exp(x)))`, shifted by the maximum so it cannot overflow.
-pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let max = f64::from(max);
-    let sum: f64 = row.iter().map(|&x| (f64::from(x) - max).exp()).sum();
-    max + sum.ln()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_sum_exp_is_exact_on_small_rows_and_does_not_overflow() {
-        let row = [0.0f32, 0.0, 0.0, 0.0];
-        assert!((log_sum_exp(&row) - 4f64.ln()).abs() < 1e-12);
-        let big = [1000.0f32, 1000.0];
-        assert!((log_sum_exp(&big) - (1000.0 + 2f64.ln())).abs() < 1e-9);
-    }
 
     #[test]
     fn stderr_follows_the_spread_of_the_nll() {

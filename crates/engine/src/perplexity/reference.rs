@@ -315,7 +315,7 @@ impl Agreement {
 /// KL divergence of the distribution of `logits` from the `reference`
 /// log-probabilities, over the entries llama.cpp stores exactly.
 fn divergence(logits: &[f32], reference: &[f32]) -> f64 {
-    let norm = super::log_sum_exp(logits);
+    let norm = crate::logprobs::log_sum_exp(logits);
     logits
         .iter()
         .zip(reference)
@@ -357,7 +357,7 @@ mod tests {
     #[test]
     fn identical_rows_agree_with_no_divergence() {
         let logits = [2.0f32, 0.0, -1.0, -20.0];
-        let norm = crate::perplexity::log_sum_exp(&logits) as f32;
+        let norm = crate::logprobs::log_sum_exp(&logits) as f32;
         let row = logits.map(|x| x - norm);
         let mut same = Agreement::default();
         same.add(&logits, &Row::Full(&row));

@@ -12,8 +12,6 @@ use candle_core::quantized::GgmlDType;
 use hearth_gguf::GgmlType;
 use hearth_kernels::QType;
 
-use crate::gguf::candle_dtype;
-
 /// How the engine can compute with a weight of one ggml type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Support {
@@ -61,6 +59,27 @@ pub(crate) fn runnable_type_names(device: &Device, kernels: bool) -> String {
         .map(|t| t.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The candle type that holds a ggml type, for the types candle can load
+/// (`qtensor_from_ggml`; it refuses Q8_1 and Q8_K, the activation formats).
+pub(crate) fn candle_dtype(ty: GgmlType) -> Option<GgmlDType> {
+    Some(match ty {
+        GgmlType::F32 => GgmlDType::F32,
+        GgmlType::F16 => GgmlDType::F16,
+        GgmlType::BF16 => GgmlDType::BF16,
+        GgmlType::Q4_0 => GgmlDType::Q4_0,
+        GgmlType::Q4_1 => GgmlDType::Q4_1,
+        GgmlType::Q5_0 => GgmlDType::Q5_0,
+        GgmlType::Q5_1 => GgmlDType::Q5_1,
+        GgmlType::Q8_0 => GgmlDType::Q8_0,
+        GgmlType::Q2_K => GgmlDType::Q2K,
+        GgmlType::Q3_K => GgmlDType::Q3K,
+        GgmlType::Q4_K => GgmlDType::Q4K,
+        GgmlType::Q5_K => GgmlDType::Q5K,
+        GgmlType::Q6_K => GgmlDType::Q6K,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
