@@ -11,6 +11,7 @@ mod cloud_context;
 mod cloud_tools;
 mod docs;
 mod keys;
+mod local_tools;
 mod network;
 mod open;
 mod router;
