@@ -284,22 +284,8 @@ impl App {
                         model: None,
                     },
                     &call.id,
+                    outcome.error.as_deref(),
                 )?;
-                let message = match outcome.error {
-                    Some(error) => self.store().finish_message(
-                        &message.id,
-                        &hearth_store::MessageFinish {
-                            content: message.content.clone(),
-                            status: message.status,
-                            metrics: message.metrics.clone(),
-                            error: Some(error),
-                            fallback_reason: None,
-                            backend: None,
-                            model: None,
-                        },
-                    )?,
-                    None => message,
-                };
                 parent = message.id.clone();
                 on_event(ChatEvent::ToolResult {
                     message: Box::new(message),

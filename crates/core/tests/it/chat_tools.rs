@@ -204,6 +204,15 @@ async fn a_call_is_approved_run_stored_and_answered_and_bad_arguments_are_told_t
         path[2].content
     );
     assert_eq!(path[4].status, MessageStatus::Error);
+    // Why it failed is kept with the result (one write).
+    assert!(
+        path[4]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("`timezone` must be string")),
+        "{:?}",
+        path[4].error
+    );
     assert!(
         path[4].content.contains("`timezone` must be string"),
         "{}",
@@ -301,5 +310,75 @@ async fn a_denied_call_does_not_run_and_the_round_cap_ends_in_words() {
         last.get("tools").is_none() || last["tool_choice"] == "none",
         "{last}"
     );
+    w.host.shutdown().await;
+}
+
+/// Issue 22: an answer making two calls at once gets both results, stored
+/// one under the other, and the model reads both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_calls_in_one_answer_both_run_and_are_answered_in_order() {
+    let Some(bin) = time_server() else { return };
+    let w = world(&bin).await;
+    w.standin.push_answer(Scripted::ToolCalls {
+        text: String::new(),
+        calls: vec![
+            ScriptedCall::new("get_current_time", r#"{"timezone": "Asia/Tokyo"}"#),
+            ScriptedCall::new("get_current_time", r#"{"timezone": "Europe/Lisbon"}"#),
+        ],
+    });
+    w.standin
+        .push_answer(Scripted::Text("Tokyo is ahead.".into()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let mut tools = ChatTools::connect(w.host.clone(), &["time".parse().unwrap()])
+        .await
+        .unwrap()
+        .approver(Box::new(Recorder {
+            answer: Approval::Once,
+            asked: asked.clone(),
+        }));
+    let turn = w
+        .app
+        .send_with_tools(
+            &w.conv,
+            "Tokyo and Lisbon?",
+            &TurnOptions::default(),
+            &mut tools,
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(turn.answer.content, "Tokyo is ahead.");
+    assert_eq!(asked.lock().unwrap().len(), 2);
+    let path = w.app.store().active_path(&w.conv).unwrap();
+    let roles: Vec<Role> = path.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Tool,
+            Role::Assistant
+        ]
+    );
+    let calls = &path[1].tool_calls;
+    assert_eq!(calls.len(), 2);
+    for (result, (call, zone)) in path[2..4]
+        .iter()
+        .zip(calls.iter().zip(["Asia/Tokyo", "Europe/Lisbon"]))
+    {
+        assert_eq!(result.tool_call_id.as_deref(), Some(call.id.as_str()));
+        assert_eq!(result.status, MessageStatus::Complete, "{}", result.content);
+        assert!(result.content.contains(zone), "{}", result.content);
+    }
+    let told: Vec<_> = w.standin.chat_bodies()[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .cloned()
+        .collect();
+    assert_eq!(told.len(), 2);
     w.host.shutdown().await;
 }
