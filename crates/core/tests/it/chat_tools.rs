@@ -5,21 +5,16 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hearth_backend::Role;
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
-use hearth_core::{
-    Approval, Approver, ChatEvent, ChatTools, OpenOptions, PendingCall, Secrets, ToolPick,
-    TurnOptions,
-};
-use hearth_secrets::SecretString;
+use hearth_core::hearth_providers::ProviderKind;
+use hearth_core::{Approval, Approver, ChatEvent, ChatTools, PendingCall, ToolPick, TurnOptions};
 use hearth_store::{MessageStatus, NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use hearth_tools::{Limits, McpHost, McpServerConfig, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-chat-tools-key-0099";
 const CLOUD: &str = "openai:gpt-4o-mini";
@@ -72,26 +67,8 @@ async fn world(time_bin: &Path) -> World {
     let standin = StandIn::start(Wire::OpenAi).await;
     standin.expect_key(KEY);
     let home = Home::new();
-    let app = hearth_core::App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
-    app.add_provider(
-        "openai",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
     let conv = app
         .store()
         .create_conversation(&NewConversation {
