@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::io::IsTerminal;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -243,7 +244,13 @@ impl Approver for Ask {
             // connections are still served meanwhile.
             let answer = tokio::task::spawn_blocking(|| Input.line()).await;
             let answer = match answer {
-                Ok(Ok(Some(line))) => line,
+                Ok(Ok(Some(line))) => {
+                    // A terminal echoed the answer and its newline; a pipe did not.
+                    if !std::io::stdin().is_terminal() {
+                        noteln!("{}", printable(line.trim()));
+                    }
+                    line
+                }
                 // End of input (or a failed read): no.
                 _ => {
                     noteln!();
