@@ -4,8 +4,9 @@
 //! closed terminal or a crash loses nothing; `--conversation ID` picks a chat up
 //! again. Each turn reuses the model's cache for the conversation so far.
 //! Ctrl-C stops the answer being written, Ctrl-D ends the session.
+//! `--mcp NAME` offers an MCP server's tools to the model (`chat_tools.rs`).
 
-use std::io::BufRead;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
@@ -16,6 +17,7 @@ use hearth_store::{
 use tokio::runtime::Runtime;
 
 use crate::args::{ModelArgs, SamplingArgs};
+use crate::chat_tools::{self, Screen, ToolArgs, Tools};
 use crate::interrupt::Interrupt;
 use crate::open;
 use crate::out::{note, noteln, out, outln};
@@ -31,6 +33,9 @@ commands:
   /stats         statistics of the last answer
   /id            this conversation's id (for --conversation and `hearth history`)
   /docs NAME     chat with the document collection NAME (/docs off detaches)
+  /tools         the tools offered to the model (--mcp NAME[:TOOL]); each call
+                 is shown and asked about first: [y]es once, [a]lways in this
+                 chat, [n]o
   /help          this list
   Ctrl-C stops an answer; Ctrl-D (or /bye) quits.
   End a line with \\ to continue the message on the next line.";
@@ -62,15 +67,52 @@ pub(crate) struct Args {
     /// `/docs NAME` changes it, `/docs off` detaches it.
     #[arg(long, value_name = "COLLECTION")]
     docs: Option<String>,
+
+    #[command(flatten)]
+    tools: ToolArgs,
 }
 
-struct Session {
+struct Session<'r> {
     app: App,
-    runtime: Runtime,
+    runtime: &'r Runtime,
     interrupt: Interrupt,
     conversation: Conversation,
     options: TurnOptions,
     last: Option<Message>,
+    /// The MCP tools offered (`--mcp`).
+    tools: Option<Tools>,
+    /// How tool calls show.
+    screen: Screen,
+}
+
+/// The chat's stdin, one line at a time: the messages typed and the answers
+/// to its questions (a tool call, consent for the cloud) all come from here,
+/// in the order typed. It holds stdin's lock only while it reads one line:
+/// the lock is not reentrant, so a question asked while the prompt held it
+/// would wait forever. Std's one buffer for the process keeps anything typed
+/// ahead for the next read.
+#[derive(Clone, Copy)]
+pub(crate) struct Input;
+
+impl Input {
+    /// The next line without its line ending; `None` at end of input.
+    pub(crate) fn line(self) -> std::io::Result<Option<String>> {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        Ok(Some(line))
+    }
+}
+
+impl Iterator for Input {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.line().transpose()
+    }
 }
 
 pub(crate) fn chat(args: &Args) -> Result<()> {
@@ -86,6 +128,36 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
     {
         bail!("no collection named \"{name}\" (see `hearth docs list`)");
     }
+    let screen = Screen::default();
+    let host = (!args.tools.mcp.is_empty()).then(|| {
+        Arc::new(crate::mcp::host(
+            hearth_tools::Registry::in_home(app.config().home()),
+            crate::mcp::DEFAULT_TIMEOUT_SECS,
+            app.config().is_offline(),
+        ))
+    });
+    let outcome = match &host {
+        Some(host) => runtime
+            .block_on(Tools::connect(host.clone(), &args.tools, screen.clone()))
+            .map(Some),
+        None => Ok(None),
+    }
+    .and_then(|tools| start(app, &runtime, args, tools, screen));
+    // The servers' processes end with the chat, however it ends.
+    if let Some(host) = host {
+        runtime.block_on(host.shutdown());
+    }
+    outcome
+}
+
+/// Opens (or creates) the conversation and runs the session until Ctrl-D.
+fn start(
+    app: App,
+    runtime: &Runtime,
+    args: &Args,
+    tools: Option<Tools>,
+    screen: Screen,
+) -> Result<()> {
     let conversation = match &args.conversation {
         Some(prefix) => resume(&app, prefix, args)?,
         None => {
@@ -107,8 +179,12 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
         .attached_docs(&conversation.id)?
         .map(|name| format!(" · documents \"{name}\""))
         .unwrap_or_default();
+    let offered = tools
+        .as_ref()
+        .map(|t| format!(" · {} tool(s), /tools lists them", t.tools.specs().len()))
+        .unwrap_or_default();
     noteln!(
-        "conversation {} · {} · {}{docs} · /help for commands, Ctrl-D to quit.",
+        "conversation {} · {} · {}{docs}{offered} · /help for commands, Ctrl-D to quit.",
         conversation.id,
         conversation
             .backend
@@ -132,27 +208,28 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             ..TurnOptions::default()
         },
         last: None,
+        tools,
+        screen,
     };
 
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+    let mut input = Input;
     loop {
         note!("> ");
-        let Some(input) = read_message(&mut lines)? else {
+        let Some(text) = read_message(&mut input)? else {
             noteln!();
             return Ok(());
         };
-        let input = input.trim();
-        if input.is_empty() {
+        let text = text.trim();
+        if text.is_empty() {
             continue;
         }
-        let outcome = match input.strip_prefix('/') {
+        let outcome = match text.strip_prefix('/') {
             Some(command) => match session.command(command) {
                 Ok(true) => Ok(()),
                 Ok(false) => return Ok(()),
                 Err(e) => Err(e),
             },
-            None => session.send(input),
+            None => session.send(text),
         };
         if let Err(e) = outcome {
             noteln!("error: {e:#}");
@@ -189,7 +266,7 @@ pub(crate) fn sampling(args: &SamplingArgs) -> Sampling {
     }
 }
 
-impl Session {
+impl Session<'_> {
     fn id(&self) -> &ConversationId {
         &self.conversation.id
     }
@@ -202,9 +279,26 @@ impl Session {
                 ..self.options.clone()
             };
             let text = text.to_owned();
-            self.turn(|cancel, on_event| async move {
-                app.send(&id, &text, &options, cancel, on_event).await
-            })
+            // Lent to this turn (the turn borrows the session too).
+            let mut tools = self.tools.take();
+            let outcome = self.turn(|cancel, on_event| async {
+                match tools.as_mut() {
+                    Some(tools) => {
+                        app.send_with_tools(
+                            &id,
+                            &text,
+                            &options,
+                            &mut tools.tools,
+                            cancel,
+                            on_event,
+                        )
+                        .await
+                    }
+                    None => app.send(&id, &text, &options, cancel, on_event).await,
+                }
+            });
+            self.tools = tools;
+            outcome
         })
     }
 
@@ -215,7 +309,8 @@ impl Session {
         Fut: std::future::Future<Output = Result<TurnResult, hearth_core::CoreError>>,
     {
         let cancel = self.interrupt.start();
-        let on_event = Box::new(|event: ChatEvent| {
+        let screen = self.screen.clone();
+        let on_event = Box::new(move |event: ChatEvent| {
             match event {
                 ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
                     "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
@@ -227,13 +322,17 @@ impl Session {
                 ChatEvent::Token { text } => {
                     // A closed stdout must not stop the answer being stored.
                     let _ = out!("{text}");
+                    screen.wrote(&text);
                 }
+                ChatEvent::ToolResult { message } => screen.result(&message),
+                ChatEvent::ToolLimit { rounds } => chat_tools::limit(&screen, rounds),
                 _ => {}
             }
         });
         let result = self.runtime.block_on(start(cancel, on_event));
         self.interrupt.finish();
         let _ = outln!();
+        self.screen.line_ended();
         let turn = result?;
         // The sources belong to the answer: on stdout with it.
         if !turn.citations.is_empty() {
@@ -299,6 +398,9 @@ impl Session {
                 }
                 self.conversation = fresh;
                 self.last = None;
+                if let Some(tools) = &self.tools {
+                    tools.forget_allowed();
+                }
                 noteln!("conversation cleared (new conversation {})", self.id());
             }
             "regen" | "continue" => {
@@ -346,6 +448,10 @@ impl Session {
                     }
                 }
             }
+            "tools" => match &self.tools {
+                Some(tools) => tools.print(),
+                None => chat_tools::print_none(),
+            },
             "help" | "?" => noteln!("{HELP}"),
             "bye" | "quit" | "exit" => return Ok(false),
             other => noteln!("unknown command /{other}; /help lists them"),

@@ -8,6 +8,7 @@
 mod args;
 mod bench;
 mod chat;
+mod chat_tools;
 mod cloud;
 mod docs;
 mod history;

@@ -62,7 +62,7 @@ enum McpCommand {
         #[arg(long)]
         json: bool,
         /// Seconds to wait for the server.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
         timeout: u64,
     },
     /// Call a tool and print its result.
@@ -76,7 +76,7 @@ enum McpCommand {
         #[arg(long)]
         json: bool,
         /// Seconds to wait for the answer.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
         timeout: u64,
     },
 }
@@ -190,7 +190,11 @@ pub(crate) fn mcp(args: &McpArgs) -> Result<()> {
     }
 }
 
-fn host(registry: Registry, timeout: u64, offline: bool) -> McpHost {
+/// Seconds to wait for a server to start, and for a call's answer.
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// The MCP host over `registry`'s servers.
+pub(crate) fn host(registry: Registry, timeout: u64, offline: bool) -> McpHost {
     let limits = Limits {
         call_timeout: Duration::from_secs(timeout.max(1)),
         start_timeout: Duration::from_secs(timeout.max(1)),
@@ -321,7 +325,7 @@ fn print_tools(tools: &[ToolSpec]) -> Result<()> {
 
 /// A server's words for the terminal: control characters (an escape sequence
 /// could rewrite what is on screen) shown escaped; lines and tabs kept.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     if !text
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')

@@ -284,22 +284,8 @@ impl App {
                         model: None,
                     },
                     &call.id,
+                    outcome.error.as_deref(),
                 )?;
-                let message = match outcome.error {
-                    Some(error) => self.store().finish_message(
-                        &message.id,
-                        &hearth_store::MessageFinish {
-                            content: message.content.clone(),
-                            status: message.status,
-                            metrics: message.metrics.clone(),
-                            error: Some(error),
-                            fallback_reason: None,
-                            backend: None,
-                            model: None,
-                        },
-                    )?,
-                    None => message,
-                };
                 parent = message.id.clone();
                 on_event(ChatEvent::ToolResult {
                     message: Box::new(message),
@@ -426,6 +412,95 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Config, OpenOptions, Secrets};
+    use hearth_secrets::MemoryStore;
+    use hearth_tools::{Limits, Registry};
+
+    /// Counts the calls it is asked about, and allows them.
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Approver for Counting {
+        fn approve<'a>(
+            &'a mut self,
+            _: &'a PendingCall,
+        ) -> Pin<Box<dyn Future<Output = Approval> + Send + 'a>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async { Approval::Once })
+        }
+    }
+
+    /// Issue 22: a model (or a provider passing its words on) naming a tool
+    /// that was never offered gets an error result listing the tools; the
+    /// call is neither asked about nor run, even with every call allowed.
+    #[test]
+    fn a_call_naming_a_tool_never_offered_is_an_error_and_never_runs() {
+        let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let app = App::open_with(
+            Config::with_home(home.path()),
+            OpenOptions {
+                secrets: Secrets::Store(Arc::new(MemoryStore::default())),
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        // The host knows no servers: a call that reached it would fail
+        // with "no MCP server named `time`", not with the unknown name.
+        let host = Arc::new(McpHost::new(
+            Registry::in_home(home.path()),
+            Limits::default(),
+            Arc::new(|_: &str| None),
+        ));
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for allow_all in [false, true] {
+            let mut tools = ChatTools {
+                host: host.clone(),
+                offered: vec![Offered {
+                    spec: backend::ToolSpec::new(
+                        "get_current_time",
+                        "The time",
+                        serde_json::json!({"type": "object"}),
+                    ),
+                    server: "time".into(),
+                    tool: "get_current_time".into(),
+                }],
+                always: HashSet::new(),
+                allow_all,
+                approver: Some(Box::new(Counting(asked.clone()))),
+                first_choice: ToolChoice::Auto,
+                max_rounds: DEFAULT_MAX_ROUNDS,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+            let call = ToolCall::new("c1", "convert_time", r#"{"time": "12:00"}"#);
+            let outcome =
+                runtime.block_on(app.run_call(&call, &mut tools, &CancellationToken::new()));
+            assert_eq!(outcome.status, MessageStatus::Error);
+            assert_eq!(
+                outcome.content,
+                r#"error: there is no tool named "convert_time" (the tools are: get_current_time)"#
+            );
+            assert_eq!(
+                outcome.error.as_deref(),
+                outcome.content.strip_prefix("error: ")
+            );
+            assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+            // The offered name does reach the host (which has no such
+            // server): what the unknown name was spared.
+            let call = ToolCall::new("c2", "get_current_time", "{}");
+            let outcome =
+                runtime.block_on(app.run_call(&call, &mut tools, &CancellationToken::new()));
+            assert_eq!(outcome.status, MessageStatus::Error);
+            assert!(
+                outcome.content.contains("no MCP server named `time`"),
+                "{}",
+                outcome.content
+            );
+            asked.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 
     #[test]
     fn picks_name_a_server_or_one_of_its_tools() {

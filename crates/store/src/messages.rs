@@ -97,24 +97,36 @@ pub(crate) fn insert(conn: &rusqlite::Connection, m: &Message) -> Result<(), Sto
 impl Store {
     /// Adds a message and makes it the conversation's active leaf.
     pub fn append_message(&self, new: &NewMessage) -> Result<Message, StoreError> {
-        self.append(new, None)
+        self.append(new, None, None)
     }
 
     /// Adds a tool's result, answering the call `call_id` of the assistant
-    /// message `new.parent_id` (its role is [`Role::Tool`] whatever `new`
-    /// says), and makes it the active leaf.
+    /// message `new.parent_id`, or of the assistant message above it when
+    /// the parent is an earlier result of the same answer (an answer's
+    /// calls are answered one under another). Its role is [`Role::Tool`]
+    /// whatever `new` says; `error` is why the call failed, if it did (kept
+    /// with the result in the same write). Makes it the active leaf.
     pub fn append_tool_result(
         &self,
         new: &NewMessage,
         call_id: &str,
+        error: Option<&str>,
     ) -> Result<Message, StoreError> {
         let Some(parent) = &new.parent_id else {
             return Err(StoreError::Invalid(
                 "a tool result answers an assistant message".into(),
             ));
         };
-        let calls = self.message(parent)?.tool_calls;
-        if !calls.iter().any(|c| c.id == call_id) {
+        let mut answer = self.message(parent)?;
+        // Each step goes up the tree, which has no cycles (a parent is
+        // older than its child), so this ends.
+        while answer.role == Role::Tool {
+            let Some(up) = &answer.parent_id else {
+                break;
+            };
+            answer = self.message(up)?;
+        }
+        if answer.role != Role::Assistant || !answer.tool_calls.iter().any(|c| c.id == call_id) {
             return Err(StoreError::NotFound {
                 what: "tool call",
                 id: call_id.to_owned(),
@@ -124,7 +136,7 @@ impl Store {
             role: Role::Tool,
             ..new.clone()
         };
-        self.append(&new, Some(call_id))
+        self.append(&new, Some(call_id), error)
     }
 
     /// Records the tools an assistant message called.
@@ -146,7 +158,12 @@ impl Store {
         self.message(id)
     }
 
-    fn append(&self, new: &NewMessage, tool_call_id: Option<&str>) -> Result<Message, StoreError> {
+    fn append(
+        &self,
+        new: &NewMessage,
+        tool_call_id: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<Message, StoreError> {
         let tx = self.conn.unchecked_transaction()?;
         if let Some(parent) = &new.parent_id {
             let owner: Option<String> = tx
@@ -175,7 +192,7 @@ impl Store {
             model: new.model.clone(),
             metrics: MessageMetrics::default(),
             fallback_reason: None,
-            error: None,
+            error: error.map(str::to_owned),
             created_at: at,
             updated_at: at,
             tool_calls: Vec::new(),

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use hearth_testkit::models;
 
 mod bad_models;
+mod chat_tools;
 mod cloud;
 mod docs;
 mod history;

@@ -11,7 +11,7 @@ use crate::{Home, run_ok, texts};
 /// or `None` with the reason printed. Under CI (`CI=true`) missing servers
 /// fail the test.
 #[allow(clippy::print_stderr)] // a skipped test says why
-fn mcp_dir() -> Option<PathBuf> {
+pub(crate) fn mcp_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("HEARTH_TEST_MCP_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hearth/mcp")))?;
@@ -33,7 +33,7 @@ fn mcp_dir() -> Option<PathBuf> {
     }
 }
 
-fn time_bin(dir: &Path) -> PathBuf {
+pub(crate) fn time_bin(dir: &Path) -> PathBuf {
     dir.join("venv/bin/mcp-server-time")
 }
 

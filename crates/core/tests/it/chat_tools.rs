@@ -5,28 +5,23 @@
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hearth_backend::Role;
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
-use hearth_core::{
-    Approval, Approver, ChatEvent, ChatTools, OpenOptions, PendingCall, Secrets, ToolPick,
-    TurnOptions,
-};
-use hearth_secrets::SecretString;
+use hearth_core::hearth_providers::ProviderKind;
+use hearth_core::{Approval, Approver, ChatEvent, ChatTools, PendingCall, ToolPick, TurnOptions};
 use hearth_store::{MessageStatus, NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use hearth_tools::{Limits, McpHost, McpServerConfig, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-chat-tools-key-0099";
 const CLOUD: &str = "openai:gpt-4o-mini";
 
 /// mcp-server-time, or `None` (a failure under `CI=true`) when missing.
 #[allow(clippy::print_stderr)] // a skipped test says why
-fn time_server() -> Option<PathBuf> {
+pub(crate) fn time_server() -> Option<PathBuf> {
     let dir = std::env::var_os("HEARTH_TEST_MCP_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hearth/mcp")))?;
@@ -72,26 +67,8 @@ async fn world(time_bin: &Path) -> World {
     let standin = StandIn::start(Wire::OpenAi).await;
     standin.expect_key(KEY);
     let home = Home::new();
-    let app = hearth_core::App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
-    app.add_provider(
-        "openai",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
     let conv = app
         .store()
         .create_conversation(&NewConversation {
@@ -204,6 +181,15 @@ async fn a_call_is_approved_run_stored_and_answered_and_bad_arguments_are_told_t
         path[2].content
     );
     assert_eq!(path[4].status, MessageStatus::Error);
+    // Why it failed is kept with the result (one write).
+    assert!(
+        path[4]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("`timezone` must be string")),
+        "{:?}",
+        path[4].error
+    );
     assert!(
         path[4].content.contains("`timezone` must be string"),
         "{}",
@@ -301,5 +287,75 @@ async fn a_denied_call_does_not_run_and_the_round_cap_ends_in_words() {
         last.get("tools").is_none() || last["tool_choice"] == "none",
         "{last}"
     );
+    w.host.shutdown().await;
+}
+
+/// Issue 22: an answer making two calls at once gets both results, stored
+/// one under the other, and the model reads both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_calls_in_one_answer_both_run_and_are_answered_in_order() {
+    let Some(bin) = time_server() else { return };
+    let w = world(&bin).await;
+    w.standin.push_answer(Scripted::ToolCalls {
+        text: String::new(),
+        calls: vec![
+            ScriptedCall::new("get_current_time", r#"{"timezone": "Asia/Tokyo"}"#),
+            ScriptedCall::new("get_current_time", r#"{"timezone": "Europe/Lisbon"}"#),
+        ],
+    });
+    w.standin
+        .push_answer(Scripted::Text("Tokyo is ahead.".into()));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let mut tools = ChatTools::connect(w.host.clone(), &["time".parse().unwrap()])
+        .await
+        .unwrap()
+        .approver(Box::new(Recorder {
+            answer: Approval::Once,
+            asked: asked.clone(),
+        }));
+    let turn = w
+        .app
+        .send_with_tools(
+            &w.conv,
+            "Tokyo and Lisbon?",
+            &TurnOptions::default(),
+            &mut tools,
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(turn.answer.content, "Tokyo is ahead.");
+    assert_eq!(asked.lock().unwrap().len(), 2);
+    let path = w.app.store().active_path(&w.conv).unwrap();
+    let roles: Vec<Role> = path.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Tool,
+            Role::Assistant
+        ]
+    );
+    let calls = &path[1].tool_calls;
+    assert_eq!(calls.len(), 2);
+    for (result, (call, zone)) in path[2..4]
+        .iter()
+        .zip(calls.iter().zip(["Asia/Tokyo", "Europe/Lisbon"]))
+    {
+        assert_eq!(result.tool_call_id.as_deref(), Some(call.id.as_str()));
+        assert_eq!(result.status, MessageStatus::Complete, "{}", result.content);
+        assert!(result.content.contains(zone), "{}", result.content);
+    }
+    let told: Vec<_> = w.standin.chat_bodies()[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .cloned()
+        .collect();
+    assert_eq!(told.len(), 2);
     w.host.shutdown().await;
 }

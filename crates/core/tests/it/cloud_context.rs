@@ -4,20 +4,17 @@
 //! it once more with the oldest turns left out, the user told either way.
 //! Each test checks what the provider stand-in was sent.
 
-use std::time::Duration;
-
 use hearth_backend::{ErrorKind, Role};
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::router::Consent;
 use hearth_core::view::ContextWindow;
-use hearth_core::{App, ChatEvent, CoreError, OpenOptions, Secrets, TurnOptions, TurnResult};
-use hearth_secrets::SecretString;
+use hearth_core::{App, ChatEvent, CoreError, TurnOptions, TurnResult};
 use hearth_store::{ConversationId, MessageStatus, NewConversation, NewMessage, PrivacyPolicy};
 use hearth_testkit::providers::{Fault, StandIn, Wire};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-context-key-0021";
 const ANSWER: &str = "Here is the summary.";
@@ -44,26 +41,8 @@ fn world(wire: Wire, kind: ProviderKind, model: &str) -> World {
     standin.expect_key(KEY);
     standin.set_answer(ANSWER);
     let home = Home::new();
-    let app = App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
-    app.add_provider(
-        "cloud",
-        kind,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, "cloud", kind, &standin, KEY);
     let conv = app
         .store()
         .create_conversation(&NewConversation {

@@ -2,38 +2,19 @@
 //! (`App::api_chat`): a request with tools, a tool call back, the result
 //! sent on, a text answer; redacted on the way out like any cloud turn.
 
-use std::time::Duration;
-
 use hearth_backend::{Message, ToolChoice, ToolSpec};
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::redact::RedactionSettings;
-use hearth_core::{ApiChat, ApiFinish, ApiInput, ApiSettings, App, OpenOptions, Secrets};
+use hearth_core::{ApiChat, ApiFinish, ApiInput, ApiSettings};
 use hearth_engine::OutputFormat;
-use hearth_secrets::SecretString;
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-tools-key-0077";
 const EMAIL: &str = "jane.doe@example.com";
-
-fn open(home: &Home) -> App {
-    App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap()
-}
 
 fn chat(model: &str, messages: Vec<Message>) -> ApiChat {
     ApiChat {
@@ -69,14 +50,8 @@ async fn agent_loop(wire: Wire, kind: ProviderKind, name: &str, model: &str) {
     let standin = StandIn::start(wire).await;
     standin.expect_key(KEY);
     let home = Home::new();
-    let app = open(&home);
-    app.add_provider(
-        name,
-        kind,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, name, kind, &standin, KEY);
     app.set_api_settings(ApiSettings {
         cloud_models: true,
         store_conversations: false,

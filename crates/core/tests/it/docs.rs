@@ -6,22 +6,19 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::redact::RedactionSettings;
 use hearth_core::router::Consent;
 use hearth_core::{
-    App, ChatEvent, Config, CoreError, DocMode, LocalEmbed, OpenOptions, Secrets, TurnOptions,
-    TurnResult,
+    App, ChatEvent, Config, CoreError, DocMode, LocalEmbed, TurnOptions, TurnResult,
 };
 use hearth_engine::EngineOptions;
-use hearth_secrets::SecretString;
 use hearth_store::{ConversationId, NewConversation, PrivacyPolicy, Sampling};
 use hearth_testkit::providers::{StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin, standin_http};
 
 const KEY: &str = "sk-planted-docs-key-0042";
 const CLOUD: &str = "openai:gpt-4o-mini";
@@ -37,23 +34,14 @@ fn runtime() -> tokio::runtime::Runtime {
 fn open(home: &Home, embed: bool, context: Option<usize>) -> App {
     let mut config: Config = home.config();
     config.embed_model = embed.then(hearth_testkit::models::minilm);
-    App::open_with(
+    home.open_custom(
         config,
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            engine: EngineOptions {
-                context_length: context,
-                ..EngineOptions::default()
-            },
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
+        EngineOptions {
+            context_length: context,
+            ..EngineOptions::default()
         },
+        standin_http(),
     )
-    .unwrap()
 }
 
 /// Indexes `files` into the collection `name`.
@@ -311,13 +299,7 @@ fn a_cloud_model_gets_document_text_only_with_consent_and_only_redacted() {
     standin.set_answer("See [1].");
     let home = Home::new();
     let app = open(&home, true, None);
-    app.add_provider(
-        "openai",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
     app.set_redaction(&RedactionSettings {
         enabled: true,
         words: vec!["Project Falcon".into()],

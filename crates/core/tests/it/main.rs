@@ -11,15 +11,18 @@ mod cloud_context;
 mod cloud_tools;
 mod docs;
 mod keys;
+mod local_tools;
 mod network;
 mod open;
 mod router;
 
 use std::sync::Arc;
 
-use hearth_core::{App, Config, OpenOptions, Secrets};
+use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::{App, Config, OpenOptions, ProviderKey, Secrets};
 use hearth_engine::EngineOptions;
-use hearth_secrets::MemoryStore;
+use hearth_secrets::{MemoryStore, SecretString};
+use hearth_testkit::providers::StandIn;
 use tempfile::TempDir;
 
 /// A fresh Hearth home with an in-memory keychain.
@@ -56,6 +59,30 @@ impl Home {
         .unwrap()
     }
 
+    /// The app, for talking to provider stand-ins ([`standin_http`]).
+    pub(crate) fn open_for_standins(&self) -> App {
+        self.open_custom(self.config(), EngineOptions::default(), standin_http())
+    }
+
+    /// The app with its own config, engine options and HTTP policy.
+    pub(crate) fn open_custom(
+        &self,
+        config: Config,
+        engine: EngineOptions,
+        http: HttpPolicy,
+    ) -> App {
+        App::open_with(
+            config,
+            OpenOptions {
+                secrets: Secrets::Store(self.secrets.clone()),
+                engine,
+                http,
+                ..OpenOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
     pub(crate) fn db_bytes(&self) -> Vec<u8> {
         let mut bytes = std::fs::read(self.config().db_path()).unwrap();
         let wal = self.config().db_path().with_extension("db-wal");
@@ -64,6 +91,28 @@ impl Home {
         }
         bytes
     }
+}
+
+/// HTTP for a provider stand-in: no retries, and an answer that has not
+/// begun within 5 s is a broken test, not a slow server.
+pub(crate) fn standin_http() -> HttpPolicy {
+    HttpPolicy {
+        max_retries: 0,
+        first_byte_timeout: std::time::Duration::from_secs(5),
+        ..HttpPolicy::default()
+    }
+}
+
+/// Adds the provider `name` (of `kind`) at `standin`'s address, its key
+/// planted in the app's secret store.
+pub(crate) fn add_standin(app: &App, name: &str, kind: ProviderKind, standin: &StandIn, key: &str) {
+    app.add_provider(
+        name,
+        kind,
+        Some(standin.base_url().to_owned()),
+        ProviderKey::Store(SecretString::from(key), None),
+    )
+    .unwrap();
 }
 
 pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {

@@ -8,13 +8,13 @@ use hearth_backend::{ErrorKind, Role};
 use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
 use hearth_core::redact::RedactionSettings;
 use hearth_core::router::Consent;
-use hearth_core::{App, Budget, Config, CoreError, OpenOptions, Price, Secrets, TurnOptions};
-use hearth_secrets::SecretString;
+use hearth_core::{App, Budget, Config, CoreError, Price, TurnOptions};
 use hearth_store::{ConversationId, NewConversation, PrivacyPolicy, Sampling};
 use hearth_testkit::providers::{Fault, StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Home, contains};
+use crate::{Home, add_standin, contains, standin_http};
+use hearth_engine::EngineOptions;
 
 const KEY: &str = "sk-planted-router-key-0042";
 const CLOUD: &str = "openai:gpt-4o-mini";
@@ -42,33 +42,21 @@ fn world(memory_mb: Option<u64>) -> World {
     let home = Home::new();
     let mut config: Config = home.config();
     config.memory_limit = memory_mb.map(|mb| mb << 20);
-    let app = App::open_with(
+    let app = home.open_custom(
         config,
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                breaker_threshold: 2,
-                breaker_cooldown: Duration::from_secs(600),
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
+        EngineOptions::default(),
+        HttpPolicy {
+            breaker_threshold: 2,
+            breaker_cooldown: Duration::from_secs(600),
+            ..standin_http()
         },
-    )
-    .unwrap();
+    );
     let local = app
         .models()
         .import(&hearth_testkit::models::smollm2(), false)
         .unwrap()
         .id;
-    app.add_provider(
-        "openai",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
     World {
         home,
         app,

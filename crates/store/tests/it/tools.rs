@@ -23,6 +23,7 @@ fn result_of(
             model: None,
         },
         call,
+        None,
     )
 }
 
@@ -114,4 +115,48 @@ fn calls_and_results_are_kept_in_the_active_path_searched_exported_and_imported(
     // Deleting the answer removes its calls from the index.
     store.delete_message(&a.id).unwrap();
     assert!(store.search("get_current_time", 10).unwrap().is_empty());
+}
+
+/// Issue 22: an answer's calls are answered one under another (the second
+/// result's parent is the first result), and a failed call's result keeps
+/// its error, written with it.
+#[test]
+fn parallel_calls_are_answered_in_a_chain_and_a_failure_keeps_its_error() {
+    let db = Db::new();
+    let store = db.open();
+    let conv = conversation(&store, "Two clocks");
+    let q = say(&store, &conv, None, Role::User, "Lisbon and Tokyo?");
+    let a = say(&store, &conv, Some(&q.id), Role::Assistant, "");
+    let calls = [
+        ToolCall::new("c1", "get_current_time", r#"{"timezone":"Europe/Lisbon"}"#),
+        ToolCall::new("c2", "get_current_time", r#"{"timezone":"Asia/Tokyo"}"#),
+    ];
+    let a = store.set_tool_calls(&a.id, &calls).unwrap();
+    let first = result_of(&store, &a, "c1", "01:00").unwrap();
+    let failed = store
+        .append_tool_result(
+            &NewMessage {
+                conversation_id: conv.clone(),
+                parent_id: Some(first.id.clone()),
+                role: Role::Tool,
+                content: "error: the server stopped".into(),
+                status: MessageStatus::Error,
+                backend: None,
+                model: None,
+            },
+            "c2",
+            Some("the server stopped"),
+        )
+        .unwrap();
+    assert_eq!(failed.parent_id.as_ref(), Some(&first.id));
+    assert_eq!(failed.tool_call_id.as_deref(), Some("c2"));
+    let stored = store.message(&failed.id).unwrap();
+    assert_eq!(stored.error.as_deref(), Some("the server stopped"));
+    assert_eq!(stored.status, MessageStatus::Error);
+    assert_eq!(store.message(&first.id).unwrap().error, None);
+    // Under a result, only the calls of the answer above it are answered.
+    assert!(result_of(&store, &first, "c3", "x").is_err());
+    let path = store.active_path(&conv).unwrap();
+    assert_eq!(path.len(), 4);
+    assert_eq!(path[3].id, failed.id);
 }
