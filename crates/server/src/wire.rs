@@ -367,7 +367,7 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
         }),
     };
     if header.kind == Kind::Chat
-        && let (Some(thought), content) = crate::reasoning::split(&answer.text)
+        && let (Some(thought), content) = hearth_backend::reasoning::split(&answer.text)
     {
         choice["message"]["reasoning_content"] = json!(thought);
         if choice["message"]["content"].is_string() {
