@@ -13,6 +13,7 @@ mod docs;
 mod keys;
 mod network;
 mod open;
+mod reasoning;
 mod router;
 
 use std::sync::Arc;
