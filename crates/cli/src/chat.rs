@@ -6,6 +6,7 @@
 //! Ctrl-C stops the answer being written, Ctrl-D ends the session.
 
 use std::io::BufRead;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
@@ -20,6 +21,8 @@ use crate::interrupt::Interrupt;
 use crate::open;
 use crate::out::{note, noteln, out, outln};
 use crate::route::{self, RouteArgs};
+use crate::thinking::Printer;
+use hearth_backend::reasoning;
 
 const HELP: &str = "\
 commands:
@@ -31,6 +34,8 @@ commands:
   /stats         statistics of the last answer
   /id            this conversation's id (for --conversation and `hearth history`)
   /docs NAME     chat with the document collection NAME (/docs off detaches)
+  /think on|off  a reasoning model thinks first, or not (/think default: the model's
+                 own choice; only models whose template has the switch, e.g. Qwen3)
   /help          this list
   Ctrl-C stops an answer; Ctrl-D (or /bye) quits.
   End a line with \\ to continue the message on the next line.";
@@ -62,6 +67,27 @@ pub(crate) struct Args {
     /// `/docs NAME` changes it, `/docs off` detaches it.
     #[arg(long, value_name = "COLLECTION")]
     docs: Option<String>,
+
+    /// Whether a reasoning model thinks before it answers, where its chat
+    /// template has the switch (Qwen3's `enable_thinking`). Kept with the
+    /// conversation; `/think` changes it. Default: the model's own.
+    #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+    think: Option<bool>,
+
+    /// Do not print a reasoning model's thinking (it is still kept with the
+    /// answer). Shown by default on stderr, dimmed, between `Thinking...` and
+    /// `...done thinking.`, as Ollama shows it.
+    #[arg(long)]
+    hide_thinking: bool,
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        other => Err(format!("\"{other}\": say on or off")),
+    }
 }
 
 struct Session {
@@ -71,6 +97,7 @@ struct Session {
     conversation: Conversation,
     options: TurnOptions,
     last: Option<Message>,
+    show_thinking: bool,
 }
 
 pub(crate) fn chat(args: &Args) -> Result<()> {
@@ -95,7 +122,10 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
                 backend,
                 model,
                 system_prompt: args.system.clone(),
-                sampling: sampling(&args.sampling),
+                sampling: Sampling {
+                    thinking: args.think,
+                    ..sampling(&args.sampling)
+                },
                 ..NewConversation::default()
             })?
         }
@@ -132,6 +162,7 @@ pub(crate) fn chat(args: &Args) -> Result<()> {
             ..TurnOptions::default()
         },
         last: None,
+        show_thinking: !args.hide_thinking,
     };
 
     let stdin = std::io::stdin();
@@ -168,9 +199,17 @@ fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
         Some(_) => Some(args.model.reference()?),
         None => None,
     };
+    let sampling = match args.think {
+        Some(on) => Some(Sampling {
+            thinking: Some(on),
+            ..store.conversation(&id)?.sampling
+        }),
+        None => None,
+    };
     let patch = ConversationPatch {
         model: model.map(Some),
         system_prompt: args.system.clone().map(Some),
+        sampling,
         ..ConversationPatch::default()
     };
     Ok(store.update_conversation(&id, &patch)?)
@@ -186,6 +225,7 @@ pub(crate) fn sampling(args: &SamplingArgs) -> Sampling {
         repeat_penalty: Some(args.repeat_penalty),
         seed: args.seed,
         max_tokens: None,
+        thinking: None,
     }
 }
 
@@ -202,36 +242,43 @@ impl Session {
                 ..self.options.clone()
             };
             let text = text.to_owned();
-            self.turn(|cancel, on_event| async move {
+            self.turn("", |cancel, on_event| async move {
                 app.send(&id, &text, &options, cancel, on_event).await
             })
         })
     }
 
-    /// Runs one turn, printing the answer as it streams.
-    fn turn<F, Fut>(&mut self, start: F) -> Result<()>
+    /// Runs one turn, printing the answer as it streams (an answer being
+    /// continued has `so_far`).
+    fn turn<F, Fut>(&mut self, so_far: &str, start: F) -> Result<()>
     where
         F: FnOnce(tokio_util::sync::CancellationToken, Box<dyn FnMut(ChatEvent) + Send>) -> Fut,
         Fut: std::future::Future<Output = Result<TurnResult, hearth_core::CoreError>>,
     {
         let cancel = self.interrupt.start();
-        let on_event = Box::new(|event: ChatEvent| {
-            match event {
-                ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
-                    "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
-                ),
-                ChatEvent::Trimmed { dropped_turns, .. } => noteln!(
-                    "(the provider said the conversation is too long for the model; sending it again without the {dropped_turns} oldest turn(s))"
-                ),
-                ChatEvent::Documents { used } => noteln!("{}", used.summary()),
-                ChatEvent::Token { text } => {
-                    // A closed stdout must not stop the answer being stored.
-                    let _ = out!("{text}");
-                }
-                _ => {}
+        let printer = Arc::new(Mutex::new(Printer::new(self.show_thinking, so_far)));
+        let print = printer.clone();
+        let on_event = Box::new(move |event: ChatEvent| match event {
+            ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
+                "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
+            ),
+            ChatEvent::Trimmed { dropped_turns, .. } => noteln!(
+                "(the provider said the conversation is too long for the model; sending it again without the {dropped_turns} oldest turn(s))"
+            ),
+            ChatEvent::Documents { used } => noteln!("{}", used.summary()),
+            ChatEvent::Token { text } => {
+                print
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(&text);
             }
+            _ => {}
         });
         let result = self.runtime.block_on(start(cancel, on_event));
+        printer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finish();
         self.interrupt.finish();
         let _ = outln!();
         let turn = result?;
@@ -308,10 +355,16 @@ impl Session {
                 let (app, options) = (self.app.clone(), self.options.clone());
                 let continuing = name == "continue";
                 if continuing {
-                    // Show what is being continued, so the output reads on.
-                    let _ = out!("{}", last.content);
+                    // Show what is being continued, so the output reads on
+                    // (its answer; thoughts so far are not repeated).
+                    let _ = out!("{}", reasoning::split(&last.content).1);
                 }
-                self.turn(|cancel, on_event| async move {
+                let so_far = if continuing {
+                    last.content.clone()
+                } else {
+                    String::new()
+                };
+                self.turn(&so_far, |cancel, on_event| async move {
                     if continuing {
                         app.continue_answer(&last.id, &options, cancel, on_event)
                             .await
@@ -346,6 +399,36 @@ impl Session {
                     }
                 }
             }
+            "think" => {
+                let thinking = match rest.trim() {
+                    "" => {
+                        noteln!(
+                            "thinking: {}",
+                            switch_name(self.conversation.sampling.thinking)
+                        );
+                        return Ok(true);
+                    }
+                    "default" => None,
+                    word => match parse_switch(word) {
+                        Ok(on) => Some(on),
+                        Err(e) => bail!("/think {e}"),
+                    },
+                };
+                let patch = ConversationPatch {
+                    sampling: Some(Sampling {
+                        thinking,
+                        ..self.conversation.sampling.clone()
+                    }),
+                    ..ConversationPatch::default()
+                };
+                self.conversation = self.app.store().update_conversation(self.id(), &patch)?;
+                noteln!("thinking: {}", switch_name(thinking));
+                if !self.app.supports_thinking(&self.conversation) {
+                    noteln!(
+                        "(this model's chat template has no thinking switch: kept for a model that has one)"
+                    );
+                }
+            }
             "help" | "?" => noteln!("{HELP}"),
             "bye" | "quit" | "exit" => return Ok(false),
             other => noteln!("unknown command /{other}; /help lists them"),
@@ -360,6 +443,14 @@ impl Session {
             .into_iter()
             .rev()
             .find(|m| m.role == hearth_backend::Role::Assistant))
+    }
+}
+
+fn switch_name(thinking: Option<bool>) -> &'static str {
+    match thinking {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "the model's default",
     }
 }
 

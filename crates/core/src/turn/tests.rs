@@ -658,6 +658,7 @@ fn app_api_and_cli_turns_take_the_same_path() {
                 logprobs: None,
                 tools: Vec::new(),
                 tool_choice: hearth_backend::ToolChoice::Auto,
+                thinking: None,
             },
             CancellationToken::new(),
             |piece| streamed.push_str(piece),

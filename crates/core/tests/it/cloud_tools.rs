@@ -53,6 +53,7 @@ fn chat(model: &str, messages: Vec<Message>) -> ApiChat {
                    "required": ["to"]}),
         )],
         tool_choice: ToolChoice::Auto,
+        thinking: None,
     }
 }
 
