@@ -6,6 +6,7 @@ use std::time::Duration;
 use hearth_backend::Role;
 use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
 use hearth_core::router::Consent;
+use hearth_core::view::{ChatEventView, ConsentView, TurnRequest};
 use hearth_core::{App, OpenOptions, Secrets, TurnOptions};
 use hearth_secrets::SecretString;
 use hearth_store::{MessageStatus, NewConversation, NewMessage, PrivacyPolicy};
@@ -119,4 +120,45 @@ fn issue_22_earlier_reasoning_is_kept_but_not_sent_with_the_next_turn() {
     // Nothing lost: the stored answer still has its reasoning.
     let path = app.store().active_path(&conv).unwrap();
     assert_eq!(path[1].content, answer);
+
+    // The app's view of a new answer: its thinking streamed apart from its
+    // text, and the stored answer shown split (the same splitter).
+    standin.set_answer("<think>Italy: Rome again.</think>\n\nStill Rome.");
+    let mut events = Vec::new();
+    runtime
+        .block_on(app.turn_view(
+            TurnRequest::Send {
+                conversation_id: conv.to_string(),
+                text: "Sure?".into(),
+            },
+            ConsentView::Granted,
+            CancellationToken::new(),
+            |e| events.push(e),
+        ))
+        .unwrap();
+    let (mut thought, mut text) = (String::new(), String::new());
+    for e in &events {
+        match e {
+            ChatEventView::Reasoning { text: t } => thought.push_str(t),
+            ChatEventView::Token { text: t } => text.push_str(t),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        (thought.trim(), text.as_str()),
+        ("Italy: Rome again.", "Still Rome.")
+    );
+    let view = app.conversation_view(conv.as_str()).unwrap();
+    let last = view.messages.last().unwrap();
+    assert_eq!(last.content, "Still Rome.");
+    assert_eq!(last.reasoning.as_deref(), Some("Italy: Rome again."));
+    assert!(
+        !view.conversation.supports_thinking,
+        "a cloud model has no switch"
+    );
+    let first = &view.messages[1];
+    assert_eq!(
+        (first.content.as_str(), first.reasoning.as_deref()),
+        ("Paris.", Some(THOUGHT))
+    );
 }
