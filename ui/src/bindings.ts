@@ -182,7 +182,11 @@ export type ChatEventView = { kind: "started"; userMessage: string | null; assis
 /**  The conversation's documents went into the turn (whole or retrieved). */
 { kind: "documents"; used: DocumentsUsed; 
 /**  "using 3 passages from \"notes\" (retrieval)". */
-summary: string } | { kind: "token"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView } | 
+summary: string } | 
+/**  The next piece of the answer's text. */
+{ kind: "token"; text: string } | 
+/**  The next piece of a reasoning model's thinking (before the answer). */
+{ kind: "reasoning"; text: string } | { kind: "finished"; message: MessageView } | { kind: "failed"; error: ErrorView } | 
 /**  A tool call's result, stored under the answer that called it. */
 { kind: "toolResult"; message: MessageView } | 
 /**  The most rounds of tool calls were taken; the model answers without. */
@@ -243,6 +247,11 @@ export type ConversationInfo = {
 	backend: string | null,
 	/**  Where its messages may be sent. */
 	privacy: PrivacyView,
+	/**
+	 *  Its model lets thinking be switched on and off (`sampling.thinking`):
+	 *  a local model whose chat template reads `enable_thinking` (Qwen3).
+	 */
+	supportsThinking: boolean,
 	createdAt: number,
 	updatedAt: number,
 };
@@ -371,7 +380,13 @@ export type MessageView = {
 	id: string,
 	parentId: string | null,
 	role: RoleView,
+	/**  The text; for an answer, without its reasoning. */
 	content: string,
+	/**
+	 *  A reasoning model's thinking before the answer (`<think>…</think>`),
+	 *  shown folded above it; `null`: none.
+	 */
+	reasoning: string | null,
 	status: StatusView,
 	backend: string | null,
 	model: string | null,
@@ -535,6 +550,11 @@ export type SamplingView = {
 	repeatPenalty: number | null,
 	seed: number | null,
 	maxTokens: number | null,
+	/**
+	 *  A reasoning model thinks before it answers (`null`: the model's
+	 *  default); shown where the model's template has the switch.
+	 */
+	thinking?: boolean | null,
 };
 
 /**  A search result; matched words are wrapped in `[[` and `]]`. */

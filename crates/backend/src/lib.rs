@@ -17,6 +17,7 @@
 mod error;
 mod logprobs;
 mod message;
+pub mod reasoning;
 mod request;
 mod tools;
 

@@ -84,6 +84,11 @@ pub struct ChatRequest {
     /// Whether it must call one ([`ToolChoice::None`]: the tools are not shown).
     #[serde(default)]
     pub tool_choice: ToolChoice,
+    /// Whether a reasoning model thinks before it answers (`None`: the
+    /// model's default). The local engine passes it to chat templates that
+    /// read `enable_thinking` (Qwen3); others, and cloud providers, ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<bool>,
 }
 
 impl ChatRequest {

@@ -6,7 +6,7 @@
 //! Ctrl-C stops the answer being written, Ctrl-D ends the session.
 //! `--mcp NAME` offers an MCP server's tools to the model (`chat_tools.rs`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
@@ -22,6 +22,8 @@ use crate::interrupt::Interrupt;
 use crate::open;
 use crate::out::{note, noteln, out, outln};
 use crate::route::{self, RouteArgs};
+use crate::thinking::Printer;
+use hearth_backend::reasoning;
 
 const HELP: &str = "\
 commands:
@@ -36,6 +38,8 @@ commands:
   /tools         the tools offered to the model (--mcp NAME[:TOOL]); each call
                  is shown and asked about first: [y]es once, [a]lways in this
                  chat, [n]o
+  /think on|off  a reasoning model thinks first, or not (/think default: the model's
+                 own choice; only models whose template has the switch, e.g. Qwen3)
   /help          this list
   Ctrl-C stops an answer; Ctrl-D (or /bye) quits.
   End a line with \\ to continue the message on the next line.";
@@ -70,6 +74,27 @@ pub(crate) struct Args {
 
     #[command(flatten)]
     tools: ToolArgs,
+
+    /// Whether a reasoning model thinks before it answers, where its chat
+    /// template has the switch (Qwen3's `enable_thinking`). Kept with the
+    /// conversation; `/think` changes it. Default: the model's own.
+    #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+    think: Option<bool>,
+
+    /// Do not print a reasoning model's thinking (it is still kept with the
+    /// answer). Shown by default on stderr, dimmed, between `Thinking...` and
+    /// `...done thinking.`, as Ollama shows it.
+    #[arg(long)]
+    hide_thinking: bool,
+}
+
+/// `on`/`off` (also `true`/`false`, `yes`/`no`).
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        other => Err(format!("\"{other}\": say on or off")),
+    }
 }
 
 struct Session<'r> {
@@ -83,6 +108,7 @@ struct Session<'r> {
     tools: Option<Tools>,
     /// How tool calls show.
     screen: Screen,
+    show_thinking: bool,
 }
 
 /// The chat's stdin, one line at a time: the messages typed and the answers
@@ -167,7 +193,10 @@ fn start(
                 backend,
                 model,
                 system_prompt: args.system.clone(),
-                sampling: sampling(&args.sampling),
+                sampling: Sampling {
+                    thinking: args.think,
+                    ..sampling(&args.sampling)
+                },
                 ..NewConversation::default()
             })?
         }
@@ -210,6 +239,7 @@ fn start(
         last: None,
         tools,
         screen,
+        show_thinking: !args.hide_thinking,
     };
 
     let mut input = Input;
@@ -245,9 +275,17 @@ fn resume(app: &App, prefix: &str, args: &Args) -> Result<Conversation> {
         Some(_) => Some(args.model.reference()?),
         None => None,
     };
+    let sampling = match args.think {
+        Some(on) => Some(Sampling {
+            thinking: Some(on),
+            ..store.conversation(&id)?.sampling
+        }),
+        None => None,
+    };
     let patch = ConversationPatch {
         model: model.map(Some),
         system_prompt: args.system.clone().map(Some),
+        sampling,
         ..ConversationPatch::default()
     };
     Ok(store.update_conversation(&id, &patch)?)
@@ -263,6 +301,7 @@ pub(crate) fn sampling(args: &SamplingArgs) -> Sampling {
         repeat_penalty: Some(args.repeat_penalty),
         seed: args.seed,
         max_tokens: None,
+        thinking: None,
     }
 }
 
@@ -281,7 +320,7 @@ impl Session<'_> {
             let text = text.to_owned();
             // Lent to this turn (the turn borrows the session too).
             let mut tools = self.tools.take();
-            let outcome = self.turn(|cancel, on_event| async {
+            let outcome = self.turn("", |cancel, on_event| async {
                 match tools.as_mut() {
                     Some(tools) => {
                         app.send_with_tools(
@@ -302,34 +341,41 @@ impl Session<'_> {
         })
     }
 
-    /// Runs one turn, printing the answer as it streams.
-    fn turn<F, Fut>(&mut self, start: F) -> Result<()>
+    /// Runs one turn, printing the answer as it streams (an answer being
+    /// continued has `so_far`).
+    fn turn<F, Fut>(&mut self, so_far: &str, start: F) -> Result<()>
     where
         F: FnOnce(tokio_util::sync::CancellationToken, Box<dyn FnMut(ChatEvent) + Send>) -> Fut,
         Fut: std::future::Future<Output = Result<TurnResult, hearth_core::CoreError>>,
     {
         let cancel = self.interrupt.start();
+        let printer = Arc::new(Mutex::new(Printer::new(self.show_thinking, so_far)));
+        let print = printer.clone();
         let screen = self.screen.clone();
-        let on_event = Box::new(move |event: ChatEvent| {
-            match event {
-                ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
-                    "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
-                ),
-                ChatEvent::Trimmed { dropped_turns, .. } => noteln!(
-                    "(the provider said the conversation is too long for the model; sending it again without the {dropped_turns} oldest turn(s))"
-                ),
-                ChatEvent::Documents { used } => noteln!("{}", used.summary()),
-                ChatEvent::Token { text } => {
-                    // A closed stdout must not stop the answer being stored.
-                    let _ = out!("{text}");
-                    screen.wrote(&text);
-                }
-                ChatEvent::ToolResult { message } => screen.result(&message),
-                ChatEvent::ToolLimit { rounds } => chat_tools::limit(&screen, rounds),
-                _ => {}
+        let on_event = Box::new(move |event: ChatEvent| match event {
+            ChatEvent::Started { dropped_turns, .. } if dropped_turns > 0 => noteln!(
+                "(the {dropped_turns} oldest turn(s) no longer fit the context window and were left out)"
+            ),
+            ChatEvent::Trimmed { dropped_turns, .. } => noteln!(
+                "(the provider said the conversation is too long for the model; sending it again without the {dropped_turns} oldest turn(s))"
+            ),
+            ChatEvent::Documents { used } => noteln!("{}", used.summary()),
+            ChatEvent::ToolResult { message } => screen.result(&message),
+            ChatEvent::ToolLimit { rounds } => chat_tools::limit(&screen, rounds),
+            ChatEvent::Token { text } => {
+                print
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(&text);
+                screen.wrote(&text);
             }
+            _ => {}
         });
         let result = self.runtime.block_on(start(cancel, on_event));
+        printer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finish();
         self.interrupt.finish();
         let _ = outln!();
         self.screen.line_ended();
@@ -410,10 +456,16 @@ impl Session<'_> {
                 let (app, options) = (self.app.clone(), self.options.clone());
                 let continuing = name == "continue";
                 if continuing {
-                    // Show what is being continued, so the output reads on.
-                    let _ = out!("{}", last.content);
+                    // Show what is being continued, so the output reads on
+                    // (its answer; thoughts so far are not repeated).
+                    let _ = out!("{}", reasoning::split(&last.content).1);
                 }
-                self.turn(|cancel, on_event| async move {
+                let so_far = if continuing {
+                    last.content.clone()
+                } else {
+                    String::new()
+                };
+                self.turn(&so_far, |cancel, on_event| async move {
                     if continuing {
                         app.continue_answer(&last.id, &options, cancel, on_event)
                             .await
@@ -452,6 +504,36 @@ impl Session<'_> {
                 Some(tools) => tools.print(),
                 None => chat_tools::print_none(),
             },
+            "think" => {
+                let thinking = match rest.trim() {
+                    "" => {
+                        noteln!(
+                            "thinking: {}",
+                            switch_name(self.conversation.sampling.thinking)
+                        );
+                        return Ok(true);
+                    }
+                    "default" => None,
+                    word => match parse_switch(word) {
+                        Ok(on) => Some(on),
+                        Err(e) => bail!("/think {e}"),
+                    },
+                };
+                let patch = ConversationPatch {
+                    sampling: Some(Sampling {
+                        thinking,
+                        ..self.conversation.sampling.clone()
+                    }),
+                    ..ConversationPatch::default()
+                };
+                self.conversation = self.app.store().update_conversation(self.id(), &patch)?;
+                noteln!("thinking: {}", switch_name(thinking));
+                if !self.app.supports_thinking(&self.conversation) {
+                    noteln!(
+                        "(this model's chat template has no thinking switch: kept for a model that has one)"
+                    );
+                }
+            }
             "help" | "?" => noteln!("{HELP}"),
             "bye" | "quit" | "exit" => return Ok(false),
             other => noteln!("unknown command /{other}; /help lists them"),
@@ -466,6 +548,14 @@ impl Session<'_> {
             .into_iter()
             .rev()
             .find(|m| m.role == hearth_backend::Role::Assistant))
+    }
+}
+
+fn switch_name(thinking: Option<bool>) -> &'static str {
+    match thinking {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "the model's default",
     }
 }
 

@@ -24,6 +24,7 @@ mod route;
 mod run;
 mod serve;
 mod stats;
+mod thinking;
 mod tokenize;
 
 use anyhow::Result;

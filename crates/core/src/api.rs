@@ -63,6 +63,10 @@ pub struct ApiChat {
     /// Functions the model may call (local models only, for now).
     pub tools: Vec<ToolSpec>,
     pub tool_choice: ToolChoice,
+    /// Whether a reasoning model thinks first (`chat_template_kwargs:
+    /// {"enable_thinking": …}`, as llama.cpp's server and vLLM take it);
+    /// `None`: the model's default.
+    pub thinking: Option<bool>,
 }
 
 /// Where a request's model lives.
@@ -400,6 +404,7 @@ impl ApiChat {
             logprobs: self.logprobs,
             tools: self.tools,
             tool_choice: self.tool_choice,
+            thinking: self.thinking,
             ..ChatRequest::default()
         }
     }

@@ -463,6 +463,30 @@ impl App {
         }
     }
 
+    /// Whether the conversation's model lets its thinking be switched on and
+    /// off: a local model whose chat template reads `enable_thinking`
+    /// (Qwen3). Cloud models, and a model that cannot be found or read, do
+    /// not (the switch is then not offered).
+    pub fn supports_thinking(&self, conv: &Conversation) -> bool {
+        if conv
+            .backend
+            .as_deref()
+            .is_some_and(|b| b != crate::LOCAL_BACKEND)
+        {
+            return false;
+        }
+        let Ok(path) = self.model_path(conv) else {
+            return false;
+        };
+        match hearth_hub::chat_template(&path) {
+            Ok(template) => template.is_some_and(|t| hearth_engine::supports_thinking(&t)),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the model's chat template");
+                false
+            }
+        }
+    }
+
     /// The file of the conversation's model.
     pub(crate) fn model_path(&self, conv: &Conversation) -> Result<PathBuf, CoreError> {
         let reference = conv.model.as_deref().ok_or(CoreError::NoModel)?;
@@ -534,6 +558,7 @@ fn chat_request(
         stop: options.stop.clone(),
         tools: options.tools.clone(),
         tool_choice: options.tool_choice.clone(),
+        thinking: sampling.thinking,
         ..ChatRequest::default()
     }
 }

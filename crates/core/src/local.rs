@@ -149,8 +149,9 @@ impl ChatBackend for LocalBackend {
         let prompt = prompt(req)?;
         // Counting renders the model's chat template: a stranger's code that
         // may run up to its budget (seconds), so never on an async worker.
-        let tokens = off_the_async_workers(|| self.engine.prompt_tokens(&prompt))
-            .map_err(|e| engine_error(&e))?;
+        let tokens =
+            off_the_async_workers(|| self.engine.prompt_tokens_thinking(&prompt, req.thinking))
+                .map_err(|e| engine_error(&e))?;
         Ok(Some(tokens.len()))
     }
 }
@@ -214,6 +215,7 @@ fn generate_request(req: ChatRequest) -> Result<GenerateRequest, BackendError> {
             OutputFormat::Text
         },
         logprobs: req.logprobs.map(usize::from),
+        thinking: req.thinking,
     })
 }
 

@@ -200,7 +200,18 @@ impl Engine {
 
     /// The token ids a prompt becomes.
     pub fn prompt_tokens(&self, prompt: &Prompt) -> Result<Vec<u32>, EngineError> {
-        generate::prompt_tokens(prompt, &self.tokenizer, &self.template)
+        self.prompt_tokens_thinking(prompt, None)
+    }
+
+    /// The token ids a prompt becomes with `enable_thinking` set to `thinking`
+    /// ([`GenerateRequest::thinking`]).
+    pub fn prompt_tokens_thinking(
+        &self,
+        prompt: &Prompt,
+        thinking: Option<bool>,
+    ) -> Result<Vec<u32>, EngineError> {
+        let template = self.template.with_thinking(thinking);
+        generate::prompt_tokens(prompt, &self.tokenizer, &template)
     }
 
     /// Starts a generation; events stream from the returned receiver, ending with
@@ -456,13 +467,15 @@ impl Worker {
         cancel: &CancellationToken,
         events: &Sender<GenerationEvent>,
     ) -> Result<Completion, EngineError> {
+        let template = self.template.with_thinking(request.thinking);
+        let template: &ChatTemplate = &template;
         let (prompt, plan) = match &request.prompt {
             Prompt::Tools {
                 messages,
                 tools,
                 choice,
             } => {
-                let mut prompt = ToolPlan::prompt(&self.template, messages, tools, choice)?;
+                let mut prompt = ToolPlan::prompt(template, messages, tools, choice)?;
                 if let Some(probe) = prompt.name_probe() {
                     // `required` with several tools: the model names one
                     // first (a short free generation after `{"name": "`),
@@ -483,7 +496,7 @@ impl Worker {
                     let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
                     let name = prompt.plan.closest_tool(&said.text);
                     prompt = ToolPlan::prompt(
-                        &self.template,
+                        template,
                         messages,
                         tools,
                         &hearth_backend::ToolChoice::Function(name),
@@ -495,7 +508,7 @@ impl Worker {
                 )
             }
             other => (
-                generate::prompt_tokens(other, &self.tokenizer, &self.template)?,
+                generate::prompt_tokens(other, &self.tokenizer, template)?,
                 None,
             ),
         };

@@ -65,6 +65,9 @@ pub struct GenerateRequest {
     /// Report each generated token's log-probability with this many of the
     /// most likely alternatives (at most [`hearth_backend::MAX_TOP_LOGPROBS`]).
     pub logprobs: Option<usize>,
+    /// Whether a reasoning model thinks first, for templates that read
+    /// `enable_thinking` (Qwen3); `None`: the template's default.
+    pub thinking: Option<bool>,
 }
 
 /// The shape an answer must have.
@@ -88,6 +91,7 @@ impl GenerateRequest {
             stop: Vec::new(),
             format: OutputFormat::Text,
             logprobs: None,
+            thinking: None,
         }
     }
 }

@@ -56,6 +56,6 @@ pub use perplexity::{
     Agreement, CONFIDENT_MARGIN, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions,
 };
 pub use sampler::SamplingParams;
-pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource};
+pub use template::{ChatTemplate, Limits as TemplateLimits, TemplateSource, supports_thinking};
 pub use tokenizer::Tokenizer;
 pub use tools::ToolCallError;

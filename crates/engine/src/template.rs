@@ -20,6 +20,8 @@
 mod checked;
 mod guard;
 mod python;
+#[cfg(test)]
+mod thinking_tests;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -119,6 +121,7 @@ pub enum TemplateSource {
 }
 
 /// A chat template, checked to compile, rendered under [`Limits`].
+#[derive(Clone)]
 pub struct ChatTemplate {
     /// The template text, with `{% generation %}` tags rewritten.
     text: String,
@@ -128,6 +131,9 @@ pub struct ChatTemplate {
     /// `strftime_now` pinned to this Unix time (reproducible renders).
     fixed_now: Option<i64>,
     limits: Limits,
+    /// `enable_thinking` for templates that read it (Qwen3); `None`: left
+    /// undefined, the template's own default.
+    enable_thinking: Option<bool>,
 }
 
 impl std::fmt::Debug for ChatTemplate {
@@ -232,7 +238,28 @@ impl ChatTemplate {
             eos_token: eos_token.to_owned(),
             fixed_now,
             limits: Limits::default(),
+            enable_thinking: None,
         })
+    }
+
+    /// Whether the template lets the model's thinking be switched on and off
+    /// (it reads `enable_thinking`, as Qwen3's does).
+    pub fn supports_thinking(&self) -> bool {
+        supports_thinking(&self.text)
+    }
+
+    /// This template with `enable_thinking` set to `thinking` (`None`: left
+    /// undefined, the template's own default). A template that does not read
+    /// it renders as before.
+    pub fn with_thinking(&self, thinking: Option<bool>) -> std::borrow::Cow<'_, Self> {
+        if thinking == self.enable_thinking {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            std::borrow::Cow::Owned(Self {
+                enable_thinking: thinking,
+                ..self.clone()
+            })
+        }
     }
 
     /// The same template rendered under other limits (tests, tuning).
@@ -268,14 +295,18 @@ impl ChatTemplate {
             let list: Vec<serde_json::Value> = tools.iter().map(ToolSpec::to_openai).collect();
             Value::from_serialize(&list)
         };
-        let ctx = Value::from_iter([
+        let mut ctx = vec![
             ("messages", Value::from(messages)),
             ("tools", tools),
             ("documents", Value::from(())),
             ("add_generation_prompt", Value::from(add_generation_prompt)),
             ("bos_token", Value::from(self.bos_token.as_str())),
             ("eos_token", Value::from(self.eos_token.as_str())),
-        ]);
+        ];
+        if let Some(thinking) = self.enable_thinking {
+            ctx.push(("enable_thinking", Value::from(thinking)));
+        }
+        let ctx = Value::from_iter(ctx);
         let fixed_now = self.fixed_now;
         guard::render(TEMPLATE_NAME, &self.text, ctx, self.limits, |budget| {
             hf_environment(fixed_now, budget)
@@ -292,6 +323,12 @@ impl ChatTemplate {
     pub fn source(&self) -> TemplateSource {
         self.source.clone()
     }
+}
+
+/// Whether a template's source reads `enable_thinking` (Qwen3's switch for
+/// its thinking, which llama.cpp and vLLM pass through `chat_template_kwargs`).
+pub fn supports_thinking(source: &str) -> bool {
+    source.contains("enable_thinking")
 }
 
 /// One message as templates read it: `role` and `content`, and the tool

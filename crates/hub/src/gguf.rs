@@ -91,6 +91,31 @@ pub fn inspect_parts<P: AsRef<Path>>(parts: &[P]) -> Result<GgufInfo, HubError> 
     Ok(info)
 }
 
+/// The model's own chat template (`tokenizer.chat_template`), if it has one
+/// no longer than 256 KiB (real ones are a few KiB; the engine refuses
+/// more than 1 MiB). Read apart from [`inspect`], whose summary steps over
+/// templates: for questions about what the template can do, such as whether
+/// it has a thinking switch.
+pub fn chat_template(path: &Path) -> Result<Option<String>, HubError> {
+    let options = ReadOptions {
+        keep_up_to: 256 << 10,
+        max_string: 256 << 10,
+        ..ReadOptions::summary()
+    };
+    let header = Gguf::open(path, &options).map_err(|e| match e {
+        hearth_gguf::GgufError::Io(source) => HubError::io(path, source),
+        other => HubError::BadGguf {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })?;
+    Ok(header
+        .metadata()
+        .get_str("tokenizer.chat_template")
+        .ok()
+        .map(str::to_owned))
+}
+
 fn read_header(path: &Path) -> Result<(Gguf, u64), HubError> {
     let header = Gguf::open(path, &ReadOptions::summary()).map_err(|e| match e {
         hearth_gguf::GgufError::Io(source) => HubError::io(path, source),

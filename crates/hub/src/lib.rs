@@ -42,7 +42,7 @@ pub use fit::{
     Fit, FitEstimate, Machine, ModelFacts, bits_per_weight, cached_bandwidth, estimate,
     measure_bandwidth,
 };
-pub use gguf::{GgufInfo, ModelShape, inspect, inspect_parts};
+pub use gguf::{GgufInfo, ModelShape, chat_template, inspect, inspect_parts};
 pub use hearth_net::Net;
 pub use library::{Library, Measurement, ModelEntry, Removed, ResolvedModel, Source};
 pub use names::{

@@ -48,7 +48,6 @@ mod error;
 mod guard;
 mod keyfile;
 mod log;
-mod reasoning;
 mod routes;
 mod server;
 mod tools;

@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::log::ModelUsed;
-use crate::reasoning;
 use crate::server::State;
 use crate::wire::{self, Header, Kind, Parsed};
+use hearth_backend::reasoning;
 
 pub(crate) async fn health() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))

@@ -96,6 +96,10 @@ struct ChatBody {
     tool_choice: Option<Value>,
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
+    /// Variables for the chat template (llama.cpp's server, vLLM): only
+    /// `enable_thinking` is read; others are ignored.
+    #[serde(default)]
+    chat_template_kwargs: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     options: Options,
 }
@@ -142,7 +146,22 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
     parsed.chat.tools = tools;
     parsed.chat.tool_choice = tool_choice;
     parsed.one_tool_call = body.parallel_tool_calls == Some(false);
+    parsed.chat.thinking = thinking_asked(body.chat_template_kwargs.as_ref())?;
     Ok(parsed)
+}
+
+/// `chat_template_kwargs.enable_thinking`: `true`, `false` or absent.
+fn thinking_asked(
+    kwargs: Option<&serde_json::Map<String, Value>>,
+) -> Result<Option<bool>, ApiError> {
+    match kwargs.and_then(|k| k.get("enable_thinking")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(on)) => Ok(Some(*on)),
+        Some(_) => Err(ApiError::bad_request(
+            "chat_template_kwargs.enable_thinking must be true or false",
+        )
+        .with_param("chat_template_kwargs")),
+    }
 }
 
 /// Chat's `logprobs: true` with `top_logprobs` alternatives (0 to 20).
@@ -308,6 +327,7 @@ fn parsed(options: Options, input: ApiInput) -> Result<Parsed, ApiError> {
             logprobs: None,
             tools: Vec::new(),
             tool_choice: hearth_backend::ToolChoice::Auto,
+            thinking: None,
         },
         stream: options.stream,
         include_usage: options.stream_options.is_some_and(|o| o.include_usage),
@@ -367,7 +387,7 @@ pub(crate) fn answer(header: &Header, answer: &ApiAnswer) -> Value {
         }),
     };
     if header.kind == Kind::Chat
-        && let (Some(thought), content) = crate::reasoning::split(&answer.text)
+        && let (Some(thought), content) = hearth_backend::reasoning::split(&answer.text)
     {
         choice["message"]["reasoning_content"] = json!(thought);
         if choice["message"]["content"].is_string() {
@@ -630,5 +650,32 @@ mod tests {
         let chunk = reasoning_chunk(&header, "hm", true);
         assert_eq!(chunk["choices"][0]["delta"]["reasoning_content"], "hm");
         assert!(chunk["choices"][0]["delta"].get("content").is_none());
+    }
+
+    #[test]
+    fn enable_thinking_is_read_from_chat_template_kwargs() {
+        let thinking = |extra: &str| {
+            let body = format!(
+                r#"{{"model": "m", "messages": [{{"role": "user", "content": "hi"}}]{extra}}}"#
+            );
+            parse_chat(body.as_bytes()).map(|p| p.chat.thinking)
+        };
+        assert_eq!(thinking("").ok(), Some(None));
+        assert_eq!(
+            thinking(r#", "chat_template_kwargs": {"enable_thinking": false}"#).ok(),
+            Some(Some(false))
+        );
+        assert_eq!(
+            thinking(r#", "chat_template_kwargs": {"enable_thinking": true, "other": 1}"#).ok(),
+            Some(Some(true))
+        );
+        assert_eq!(
+            thinking(r#", "chat_template_kwargs": {"other": 1}"#).ok(),
+            Some(None)
+        );
+        let err = thinking(r#", "chat_template_kwargs": {"enable_thinking": "no"}"#)
+            .err()
+            .unwrap_or_else(|| panic!("accepted a string"));
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
     }
 }

@@ -173,6 +173,12 @@ pub struct Sampling {
     pub repeat_penalty: Option<f32>,
     pub seed: Option<u64>,
     pub max_tokens: Option<usize>,
+    /// Whether a reasoning model thinks before it answers, where its chat
+    /// template has the switch; `None`: the model's default. Kept with the
+    /// sampling (a JSON column), so a conversation, a preset and the
+    /// default settings all carry it without a new column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<bool>,
 }
 
 /// Where a conversation's messages may be sent.

@@ -37,6 +37,10 @@ export interface MockOptions {
   answer?: string;
   /** How many older turns every answer reports as left out of the context window. */
   droppedTurns?: number;
+  /** A reasoning model's thinking, streamed before every answer. */
+  reasoning?: string;
+  /** Conversations' models have a thinking switch (a Qwen3-style template). */
+  supportsThinking?: boolean;
 }
 
 /** The key the mock server creates. */
@@ -62,6 +66,7 @@ const noSampling: Sampling = {
   repeatPenalty: null,
   seed: null,
   maxTokens: null,
+  thinking: null,
 };
 
 const fit = (verdict: "fits" | "tight" | "wont_fit", total: number, tokS: number) => ({
@@ -234,6 +239,7 @@ export function mockApi(options: MockOptions = {}): Api {
       parentId: parent,
       role,
       content,
+      reasoning: null,
       status: role === "assistant" ? "streaming" : "complete",
       backend: role === "assistant" ? "local" : null,
       model: role === "assistant" ? conversations.get(conv)?.model ?? null : null,
@@ -261,6 +267,13 @@ export function mockApi(options: MockOptions = {}): Api {
     let stopped = false;
     const done = (async () => {
       onEvent({ kind: "started", userMessage, assistantMessage: answer.id, droppedTurns: options.droppedTurns ?? 0, promptTokens: 12 });
+      // Thinking first, as the backend splits it from the answer.
+      for (const w of options.reasoning?.split(/(?<=\s)/) ?? []) {
+        if (stopped) break;
+        await sleep(delay);
+        answer.reasoning = (answer.reasoning ?? "") + w;
+        onEvent({ kind: "reasoning", text: w });
+      }
       const words = answerText.split(/(?<=\s)/);
       let n = 0;
       for (const w of words) {
@@ -328,6 +341,7 @@ export function mockApi(options: MockOptions = {}): Api {
         pinned: false,
         backend: null,
         privacy: { policy: "localOnly" },
+        supportsThinking: options.supportsThinking ?? false,
         createdAt: Date.now(),
         updatedAt: Date.now(),
       };

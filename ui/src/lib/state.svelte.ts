@@ -149,6 +149,10 @@ export class AppState {
       } else if (e.kind === "token") {
         const m = view.messages.find((m) => m.id === this.streamingId);
         if (m) m.content += e.text;
+      } else if (e.kind === "reasoning") {
+        // A reasoning model's thinking, split from the answer by the backend.
+        const m = view.messages.find((m) => m.id === this.streamingId);
+        if (m) m.reasoning = (m.reasoning ?? "") + e.text;
       } else if (e.kind === "finished") {
         const at = view.messages.findIndex((m) => m.id === e.message.id);
         if (at >= 0) view.messages[at] = e.message;
@@ -393,6 +397,7 @@ function placeholder(id: string): ChatMessage {
     parentId: null,
     role: "assistant",
     content: "",
+    reasoning: null,
     status: "streaming",
     backend: null,
     model: null,

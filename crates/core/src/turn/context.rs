@@ -13,7 +13,9 @@
 //! [`trim_after_refusal`] and is sent once more. What else enters a turn's context (tools, retrieved documents)
 //! is added here, before fitting.
 
-use hearth_backend::{BackendError, ChatBackend, ChatRequest, ErrorKind, Message, Role};
+use hearth_backend::{
+    BackendError, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role, reasoning,
+};
 
 use crate::CoreError;
 
@@ -229,6 +231,28 @@ pub(crate) fn fit_request(
 
 /// About four characters a token: what a cloud prompt is reported as (and
 /// priced at before it is sent), where nothing counts it.
+/// Earlier answers without their `<think>` reasoning, as reasoning models'
+/// templates expect (Qwen3's strips it itself; DeepSeek-R1 distills' and
+/// cloud providers' do not, and would be sent the old thoughts again). The
+/// answer being continued keeps its own, and text completion is sent as it is.
+/// The stored messages are not touched.
+pub(crate) fn without_earlier_reasoning(mut request: ChatRequest) -> ChatRequest {
+    let continued = match request.mode {
+        PromptMode::Text => return request,
+        PromptMode::Continue => request.messages.len().checked_sub(1),
+        PromptMode::Chat => None,
+    };
+    for (i, message) in request.messages.iter_mut().enumerate() {
+        if message.role == Role::Assistant && Some(i) != continued {
+            let kept = reasoning::without_reasoning(&message.content);
+            if kept.len() != message.content.len() {
+                message.content = kept.to_owned();
+            }
+        }
+    }
+    request
+}
+
 pub(crate) fn estimate_tokens(request: &ChatRequest) -> usize {
     request
         .messages

@@ -8,7 +8,8 @@
 //! [`ChatRequest`]) and where it goes ([`Record`]: its screen and, for chats,
 //! the history). The path is always:
 //!
-//! 1. **context** ([`context::fit_request`]): the documents attached to the
+//! 1. **context** ([`context::fit_request`]): earlier answers lose their
+//!    `<think>` reasoning (the stored messages keep it), the documents attached to the
 //!    conversation go in first ([`documents`]: whole, or retrieved passages,
 //!    as one numbered block), then the request is fitted into the backend's
 //!    context window, oldest turns dropped first. Whatever else enters a turn
@@ -203,7 +204,9 @@ pub(crate) async fn run(
     } = turn;
     let id = backend.id();
 
-    // 1. Context: the documents, then fitting.
+    // 1. Context: earlier answers without their reasoning, the documents,
+    // then fitting.
+    let request = context::without_earlier_reasoning(request);
     let grounding = match documents {
         Some((app, conversation)) => app.ground(conversation, Some(backend), &request)?,
         None => None,

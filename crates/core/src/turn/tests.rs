@@ -336,6 +336,51 @@ fn a_continued_answer_carries_on_from_what_it_had() {
     assert_eq!(backend.sent()[0].mode, PromptMode::Continue);
 }
 
+/// Issue 22, item 6: earlier answers go back to the model without their
+/// `<think>` reasoning, local and cloud alike; the answer being continued and
+/// text completion keep theirs.
+#[test]
+fn earlier_reasoning_is_left_out_of_the_next_turn() {
+    let history = vec![
+        Message::user("capital of France?"),
+        Message::assistant("<think>\nThe user wants a city.\n</think>\n\nParis."),
+        Message::user("and Italy?"),
+    ];
+    for backend in [
+        Scripted::local(Script::Answer(vec!["Rome."])),
+        Scripted::cloud(Script::Answer(vec!["Rome."])),
+    ] {
+        let mut notes = Notes::default();
+        run_with(Turn::new(&backend, chat(history.clone())), &mut notes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sent = &backend.sent()[0].messages;
+        assert_eq!(sent[1], Message::assistant("Paris."), "{}", backend.id);
+        assert_eq!((&sent[0], &sent[2]), (&history[0], &history[2]));
+    }
+
+    // Continuing an answer that is still thinking: its own thoughts stay.
+    let backend = Scripted::local(Script::Answer(vec![" so"]));
+    let mut continued = history.clone();
+    continued.push(Message::assistant("<think>Rome, I think"));
+    let request = ChatRequest {
+        mode: PromptMode::Continue,
+        ..chat(continued)
+    };
+    run_with(Turn::new(&backend, request), &mut Notes::default()).unwrap_or_else(|e| panic!("{e}"));
+    let sent = &backend.sent()[0].messages;
+    assert_eq!(sent[1].content, "Paris.");
+    assert_eq!(sent[3].content, "<think>Rome, I think");
+
+    // Text completion is the user's text, as it is.
+    let backend = Scripted::local(Script::Answer(vec!["ok"]));
+    let text = ChatRequest {
+        mode: PromptMode::Text,
+        ..chat(vec![Message::assistant("<think>a</think>b")])
+    };
+    run_with(Turn::new(&backend, text), &mut Notes::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(backend.sent()[0].messages[0].content, "<think>a</think>b");
+}
+
 #[test]
 fn a_failing_backend_is_recorded_and_returned_as_its_kind() {
     let broke = BackendError::new(ErrorKind::Local, "inference failed: out of bounds");
@@ -613,6 +658,7 @@ fn app_api_and_cli_turns_take_the_same_path() {
                 logprobs: None,
                 tools: Vec::new(),
                 tool_choice: hearth_backend::ToolChoice::Auto,
+                thinking: None,
             },
             CancellationToken::new(),
             |piece| streamed.push_str(piece),

@@ -2,6 +2,7 @@
 //! (streamed as events), the consent answer, and what redaction replaced.
 
 use hearth_backend::Role;
+use hearth_backend::reasoning::{self, Part, Splitter};
 use hearth_store::{Citation, Message, MessageMetrics, MessageStatus, Redaction};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +49,11 @@ pub struct MessageView {
     pub id: String,
     pub parent_id: Option<String>,
     pub role: RoleView,
+    /// The text; for an answer, without its reasoning.
     pub content: String,
+    /// A reasoning model's thinking before the answer (`<think>…</think>`),
+    /// shown folded above it; `null`: none.
+    pub reasoning: Option<String>,
     pub status: StatusView,
     pub backend: Option<String>,
     pub model: Option<String>,
@@ -175,7 +180,12 @@ pub enum ChatEventView {
         /// "using 3 passages from \"notes\" (retrieval)".
         summary: String,
     },
+    /// The next piece of the answer's text.
     Token {
+        text: String,
+    },
+    /// The next piece of a reasoning model's thinking (before the answer).
+    Reasoning {
         text: String,
     },
     Finished {
@@ -197,11 +207,19 @@ pub enum ChatEventView {
 pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
     let siblings = app.store().siblings(&m.id)?;
     let citations = app.store().citations(&m.id)?;
+    let (reasoning, content) = match m.role {
+        Role::Assistant => match reasoning::split(&m.content) {
+            (Some(thought), answer) => (Some(thought.to_owned()), answer.to_owned()),
+            (None, _) => (None, m.content.clone()),
+        },
+        _ => (None, m.content.clone()),
+    };
     Ok(MessageView {
         id: m.id.to_string(),
         parent_id: m.parent_id.as_ref().map(ToString::to_string),
         role: m.role.into(),
-        content: m.content.clone(),
+        content,
+        reasoning,
         status: m.status.into(),
         backend: m.backend.clone(),
         model: m.model.clone(),
@@ -341,7 +359,30 @@ impl App {
             ..TurnOptions::default()
         };
         let app = self.clone();
-        let emit = move |event: ChatEvent| on_event(ChatEventView::new(&app, event));
+        // The answer's thinking and text go apart, split as every front end
+        // splits them; each answer (a turn with tools has several) starts
+        // where its stored text is (a continued one has some).
+        let mut splitter = Splitter::default();
+        let emit = move |event: ChatEvent| match event {
+            ChatEvent::Token { text } => {
+                for (part, text) in splitter.push(&text) {
+                    on_event(match part {
+                        Part::Reasoning => ChatEventView::Reasoning { text },
+                        Part::Content => ChatEventView::Token { text },
+                    });
+                }
+            }
+            event => {
+                if let ChatEvent::Started {
+                    assistant_message, ..
+                } = &event
+                {
+                    let so_far = app.store().message(assistant_message).map(|m| m.content);
+                    splitter = Splitter::after(&so_far.unwrap_or_default());
+                }
+                on_event(ChatEventView::new(&app, event));
+            }
+        };
         match turn {
             TurnRequest::Send {
                 conversation_id,

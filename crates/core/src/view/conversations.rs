@@ -46,6 +46,9 @@ pub struct ConversationInfo {
     pub backend: Option<String>,
     /// Where its messages may be sent.
     pub privacy: PrivacyView,
+    /// Its model lets thinking be switched on and off (`sampling.thinking`):
+    /// a local model whose chat template reads `enable_thinking` (Qwen3).
+    pub supports_thinking: bool,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub created_at: i64,
     #[cfg_attr(feature = "specta", specta(type = u32))]
@@ -227,6 +230,7 @@ impl App {
             pinned: self.pinned().contains(c.id.as_str()),
             backend: c.backend.clone(),
             privacy: (&c.privacy).into(),
+            supports_thinking: self.supports_thinking(c),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -24,6 +24,10 @@ pub struct SamplingView {
     #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
     pub seed: Option<u64>,
     pub max_tokens: Option<u32>,
+    /// A reasoning model thinks before it answers (`null`: the model's
+    /// default); shown where the model's template has the switch.
+    #[serde(default)]
+    pub thinking: Option<bool>,
 }
 
 impl From<&Sampling> for SamplingView {
@@ -36,6 +40,7 @@ impl From<&Sampling> for SamplingView {
             repeat_penalty: s.repeat_penalty,
             seed: s.seed,
             max_tokens: s.max_tokens.and_then(|n| u32::try_from(n).ok()),
+            thinking: s.thinking,
         }
     }
 }
@@ -50,6 +55,7 @@ impl From<&SamplingView> for Sampling {
             repeat_penalty: s.repeat_penalty,
             seed: s.seed,
             max_tokens: s.max_tokens.map(|n| n as usize),
+            thinking: s.thinking,
         }
     }
 }

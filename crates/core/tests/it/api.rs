@@ -20,6 +20,7 @@ fn request(model: &str, input: ApiInput) -> ApiChat {
         logprobs: None,
         tools: Vec::new(),
         tool_choice: hearth_backend::ToolChoice::Auto,
+        thinking: None,
     }
 }
 

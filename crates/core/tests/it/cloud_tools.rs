@@ -34,6 +34,7 @@ fn chat(model: &str, messages: Vec<Message>) -> ApiChat {
                    "required": ["to"]}),
         )],
         tool_choice: ToolChoice::Auto,
+        thinking: None,
     }
 }
 

@@ -14,6 +14,7 @@ mod keys;
 mod local_tools;
 mod network;
 mod open;
+mod reasoning;
 mod router;
 
 use std::sync::Arc;

@@ -89,6 +89,7 @@ fn request() -> GenerateRequest {
         stop: Vec::new(),
         format: OutputFormat::Text,
         logprobs: None,
+        thinking: None,
     }
 }
 

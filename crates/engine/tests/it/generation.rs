@@ -32,6 +32,7 @@ fn greedy(prompt: Prompt, max_tokens: usize) -> GenerateRequest {
         stop: Vec::new(),
         format: OutputFormat::Text,
         logprobs: None,
+        thinking: None,
     }
 }
 
@@ -82,6 +83,7 @@ fn seeded_sampling_is_reproducible() {
         stop: Vec::new(),
         format: OutputFormat::Text,
         logprobs: None,
+        thinking: None,
     };
     let (_, a) = stream(engine, request(42));
     let (_, b) = stream(engine, request(42));

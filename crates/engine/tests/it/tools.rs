@@ -40,6 +40,7 @@ fn with_tools(tools: Vec<ToolSpec>, choice: ToolChoice, max_tokens: usize) -> Ge
         stop: Vec::new(),
         format: OutputFormat::Text,
         logprobs: None,
+        thinking: None,
     }
 }
 

@@ -1,6 +1,7 @@
 use hearth_backend::Role;
 use hearth_store::{
-    ConversationPatch, ListQuery, MessageStatus, NetworkRecord, PresetDraft, Sampling, UsageRecord,
+    ConversationPatch, ListQuery, MessageStatus, NetworkRecord, NewConversation, PresetDraft,
+    Sampling, UsageRecord,
 };
 
 use crate::{Db, conversation, say};
@@ -151,6 +152,52 @@ fn list_pages_newest_first_and_hides_archived() {
         ids[3]
     );
     assert!(store.resolve_conversation_prefix("zz").is_err());
+}
+
+/// Issue 22, item 6: the thinking switch is kept with the conversation's
+/// sampling (a JSON column, so no migration): set, changed, cleared; a
+/// conversation stored before it existed reads as "the model's default".
+#[test]
+fn a_conversations_thinking_switch_is_kept_with_its_sampling() {
+    let db = Db::new();
+    let store = db.open();
+    let conv = store
+        .create_conversation(&NewConversation {
+            sampling: Sampling {
+                temperature: Some(0.6),
+                thinking: Some(false),
+                ..Default::default()
+            },
+            ..NewConversation::default()
+        })
+        .unwrap();
+    let read = store.conversation(&conv.id).unwrap();
+    assert_eq!(read.sampling.thinking, Some(false));
+    assert_eq!(read.sampling.temperature, Some(0.6));
+    let changed = store
+        .update_conversation(
+            &conv.id,
+            &ConversationPatch {
+                sampling: Some(Sampling {
+                    thinking: Some(true),
+                    ..read.sampling
+                }),
+                ..ConversationPatch::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(changed.sampling.thinking, Some(true));
+    assert_eq!(
+        store.conversation(&conv.id).unwrap().sampling.thinking,
+        Some(true)
+    );
+    // Sampling as it was stored before the switch existed.
+    let old: Sampling = serde_json::from_str(r#"{"temperature":0.7,"max_tokens":64}"#).unwrap();
+    assert_eq!(old.thinking, None);
+    assert_eq!(old.max_tokens, Some(64));
+    // And unset, it is not written at all (older Hearths read it unchanged).
+    let text = serde_json::to_string(&Sampling::default()).unwrap();
+    assert!(!text.contains("thinking"), "{text}");
 }
 
 #[test]

@@ -1,13 +1,25 @@
-//! Reasoning models (issue 22, item 6): an answer that opens with
-//! `<think>…</think>` (Qwen3, DeepSeek-R1 distills, Phi-4-reasoning) has that
-//! part sent as `reasoning_content`, as DeepSeek's API and llama.cpp's server
-//! send it, and only the rest as `content`.
+//! Reasoning models: an answer that opens with `<think>…</think>` (Qwen3,
+//! DeepSeek-R1 distills, Phi-4-reasoning) is reasoning, then the answer.
+//!
+//! One splitter for every front end: the server sends the reasoning as
+//! `reasoning_content` (as DeepSeek's API and llama.cpp's server do), the app
+//! folds it above the answer, the CLI prints it dimmed, and the turn path
+//! leaves it out of earlier answers when they go back to a model
+//! ([`without_reasoning`]): the templates that strip it themselves (Qwen3)
+//! expect that, and the others (DeepSeek-R1 distills, cloud providers) would
+//! otherwise be sent the old thoughts again. Stored messages keep it.
+//!
+//! ```
+//! use hearth_backend::reasoning::{split, without_reasoning};
+//! assert_eq!(split("<think>Hm.</think>\n\nParis."), (Some("Hm."), "Paris."));
+//! assert_eq!(without_reasoning("<think>Hm.</think> Paris."), "Paris.");
+//! ```
 
 const OPEN: &str = "<think>";
 const CLOSE: &str = "</think>";
 
 /// An answer's reasoning (if it has any) and its content.
-pub(crate) fn split(text: &str) -> (Option<&str>, &str) {
+pub fn split(text: &str) -> (Option<&str>, &str) {
     let Some(inside) = text.trim_start().strip_prefix(OPEN) else {
         return (None, text);
     };
@@ -21,9 +33,18 @@ pub(crate) fn split(text: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// `text` without its reasoning: what an earlier answer is when it goes back
+/// to a model. Text without a `<think>` opening is returned as it is.
+pub fn without_reasoning(text: &str) -> &str {
+    match split(text) {
+        (Some(_), content) => content,
+        (None, _) => text,
+    }
+}
+
 /// Which field a streamed piece goes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Part {
+pub enum Part {
     Reasoning,
     Content,
 }
@@ -41,14 +62,22 @@ enum State {
 
 /// Splits a streamed answer as [`split`] splits a whole one.
 #[derive(Debug, Default)]
-pub(crate) struct Splitter {
+pub struct Splitter {
     state: State,
     held: String,
 }
 
 impl Splitter {
+    /// A splitter for an answer that already has `text` (one being
+    /// continued): what comes next is split as the rest of that answer.
+    pub fn after(text: &str) -> Self {
+        let mut splitter = Self::default();
+        splitter.push(text);
+        splitter
+    }
+
     /// The pieces of `piece` that can be sent now.
-    pub(crate) fn push(&mut self, piece: &str) -> Vec<(Part, String)> {
+    pub fn push(&mut self, piece: &str) -> Vec<(Part, String)> {
         self.held.push_str(piece);
         let mut out = Vec::new();
         loop {
@@ -106,7 +135,7 @@ impl Splitter {
     }
 
     /// What is still held at the end.
-    pub(crate) fn finish(&mut self) -> Vec<(Part, String)> {
+    pub fn finish(&mut self) -> Vec<(Part, String)> {
         let held = std::mem::take(&mut self.held);
         match self.state {
             _ if held.is_empty() => Vec::new(),
@@ -130,6 +159,17 @@ mod tests {
         assert_eq!(split("<think>still going"), (Some("still going"), ""));
         // Only an opening tag counts: a mention later is content.
         assert_eq!(split("I <think> so"), (None, "I <think> so"));
+    }
+
+    #[test]
+    fn earlier_answers_lose_their_reasoning_only() {
+        assert_eq!(
+            without_reasoning("<think>\nhm\n</think>\n\nParis."),
+            "Paris."
+        );
+        assert_eq!(without_reasoning("  Paris. "), "  Paris. ");
+        assert_eq!(without_reasoning("I <think> so"), "I <think> so");
+        assert_eq!(without_reasoning("<think>cut off"), "");
     }
 
     fn streamed(pieces: &[&str]) -> (String, String) {
@@ -164,5 +204,22 @@ mod tests {
             (String::new(), "Hello there".into())
         );
         assert_eq!(streamed(&["<think>cut"]), ("cut".into(), String::new()));
+    }
+
+    #[test]
+    fn a_continued_answer_carries_on_where_it_was() {
+        let mut thinking = Splitter::after("<think>Let me");
+        assert_eq!(
+            thinking.push(" see</think>Hi"),
+            vec![
+                (Part::Reasoning, " see".to_owned()),
+                (Part::Content, "Hi".to_owned())
+            ]
+        );
+        let mut answering = Splitter::after("<think>x</think>Pa");
+        assert_eq!(
+            answering.push("ris"),
+            vec![(Part::Content, "ris".to_owned())]
+        );
     }
 }
