@@ -243,6 +243,8 @@ export function mockApi(options: MockOptions = {}): Api {
       createdAt: Date.now(),
       siblings: [],
       citations: [],
+      toolCalls: [],
+      toolCallId: null,
     };
     messages.set(m.id, m);
     convOf.set(m.id, conv);

@@ -402,5 +402,7 @@ function placeholder(id: string): ChatMessage {
     createdAt: Date.now(),
     siblings: [id],
     citations: [],
+    toolCalls: [],
+    toolCallId: null,
   };
 }

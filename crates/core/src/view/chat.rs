@@ -1,15 +1,18 @@
 //! The chat screen: a conversation's messages, the turns that add to them
 //! (streamed as events), the consent answer, and what redaction replaced.
 
+use std::sync::Arc;
+
 use hearth_backend::Role;
 use hearth_store::{Citation, Message, MessageMetrics, MessageStatus, Redaction};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::error::ErrorView;
+use super::tools::PendingCallView;
 use super::{parse_conversation, parse_message};
 use crate::router::Consent;
-use crate::{App, ChatEvent, CoreError, DocumentsUsed, TurnOptions};
+use crate::{App, AskUser, ChatEvent, ChatTools, CoreError, DocumentsUsed, TurnOptions};
 
 /// Speed and size of one answer.
 #[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +65,31 @@ pub struct MessageView {
     pub siblings: Vec<String>,
     /// The document sources an answer was given, numbered as it cites them.
     pub citations: Vec<CitationView>,
+    /// The tools an answer called (their results are the `tool` messages after it).
+    pub tool_calls: Vec<ToolCallView>,
+    /// The call a `tool` message answers.
+    pub tool_call_id: Option<String>,
+}
+
+/// One call an answer made: the tool's name and its arguments (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCallView {
+    pub id: String,
+    pub name: String,
+    /// Pretty-printed when it is JSON, else as the model wrote it.
+    pub arguments: String,
+}
+
+impl From<&hearth_backend::ToolCall> for ToolCallView {
+    fn from(c: &hearth_backend::ToolCall) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            arguments: super::tools::pretty_json(&c.arguments),
+        }
+    }
 }
 
 /// One document source an answer was given: `[n] collection/file § heading`.
@@ -109,6 +137,8 @@ pub enum RoleView {
     System,
     User,
     Assistant,
+    /// A tool call's result.
+    Tool,
 }
 
 impl From<Role> for RoleView {
@@ -117,9 +147,7 @@ impl From<Role> for RoleView {
             Role::System => Self::System,
             Role::User => Self::User,
             Role::Assistant => Self::Assistant,
-            // Tool results are not stored yet (issue 22, item 5); until the
-            // view has a kind for them they show as what fed the model.
-            Role::Tool => Self::User,
+            Role::Tool => Self::Tool,
         }
     }
 }
@@ -192,6 +220,11 @@ pub enum ChatEventView {
     ToolLimit {
         rounds: u32,
     },
+    /// A tool call waits for the user: show it, then answer with
+    /// `answer_tool_call` (Stop answers Deny).
+    ToolApproval {
+        call: PendingCallView,
+    },
 }
 
 pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
@@ -211,6 +244,8 @@ pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreEr
         created_at: m.created_at,
         siblings: siblings.iter().map(ToString::to_string).collect(),
         citations: citations.iter().map(CitationView::from).collect(),
+        tool_calls: m.tool_calls.iter().map(ToolCallView::from).collect(),
+        tool_call_id: m.tool_call_id.clone(),
     })
 }
 
@@ -334,21 +369,39 @@ impl App {
         turn: TurnRequest,
         consent: ConsentView,
         cancel: CancellationToken,
-        mut on_event: impl FnMut(ChatEventView) + Send,
+        on_event: impl Fn(ChatEventView) + Send + Sync + 'static,
     ) -> Result<(), CoreError> {
         let options = TurnOptions {
             consent: consent.into(),
             ..TurnOptions::default()
         };
         let app = self.clone();
-        let emit = move |event: ChatEvent| on_event(ChatEventView::new(&app, event));
+        let on_event = Arc::new(on_event);
+        let sink = on_event.clone();
+        let emit = move |event: ChatEvent| sink(ChatEventView::new(&app, event));
         match turn {
             TurnRequest::Send {
                 conversation_id,
                 text,
             } => {
                 let id = parse_conversation(&conversation_id)?;
-                self.send(&id, &text, &options, cancel, emit).await?;
+                let picks = self.chat_tools(&id)?;
+                if picks.is_empty() {
+                    self.send(&id, &text, &options, cancel, emit).await?;
+                } else {
+                    // The chat has tools: each call is shown to the user
+                    // (the `toolApproval` event) and waits for their answer.
+                    let ask: AskUser = Arc::new(move |approval_id, call| {
+                        on_event(ChatEventView::ToolApproval {
+                            call: PendingCallView::new(approval_id, call),
+                        });
+                    });
+                    let mut tools = ChatTools::connect(self.mcp_host(), &picks)
+                        .await?
+                        .approver(Box::new(self.approver(ask, cancel.clone())?));
+                    self.send_with_tools(&id, &text, &options, &mut tools, cancel, emit)
+                        .await?;
+                }
             }
             TurnRequest::Regenerate { message_id } => {
                 let id = parse_message(&message_id)?;
