@@ -10,8 +10,10 @@ import type {
   ConversationView,
   DownloadEvent,
   LibraryModel,
+  PendingCall,
   Running,
   SearchHit,
+  ToolApproval,
 } from "./api";
 import { errorMessage } from "./format";
 
@@ -55,6 +57,10 @@ export class AppState {
   cloudModels = $state<string[] | null>(null);
   /** The consent dialog's question, when a turn is waiting for it. */
   consent = $state<ConsentAsk | null>(null);
+  /** A tool call waiting for the user's approval (before it runs). */
+  toolAsk = $state<PendingCall | null>(null);
+  /** Set when the last answer reached the cap on rounds of tool calls. */
+  toolLimit = $state<number | null>(null);
 
   constructor(api: Api) {
     this.api = api;
@@ -155,6 +161,12 @@ export class AppState {
         this.streamingId = null;
       } else if (e.kind === "failed") {
         this.error = e.error.message;
+      } else if (e.kind === "toolApproval") {
+        this.toolAsk = e.call;
+      } else if (e.kind === "toolResult") {
+        if (!view.messages.some((m) => m.id === e.message.id)) view.messages.push(e.message);
+      } else if (e.kind === "toolLimit") {
+        this.toolLimit = e.rounds;
       }
     };
     let running: Running;
@@ -165,6 +177,7 @@ export class AppState {
       return;
     }
     this.generating = running;
+    this.toolLimit = null;
     try {
       await running.done;
     } catch (e) {
@@ -178,6 +191,7 @@ export class AppState {
     } finally {
       this.generating = null;
       this.streamingId = null;
+      this.toolAsk = null;
       // The stored truth: ids of the user message, siblings, final statuses.
       if (this.current?.conversation.id === convId) {
         try {
@@ -274,7 +288,21 @@ export class AppState {
     if (ask && consent === "granted") await ask.retry("granted");
   }
 
+  /** The user's answer to the tool-call dialog. */
+  async answerTool(answer: ToolApproval) {
+    const ask = this.toolAsk;
+    this.toolAsk = null;
+    if (!ask) return;
+    try {
+      await this.api.answerToolCall(ask.approvalId, answer);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
   async stop() {
+    // Stop also answers a waiting tool call (the backend denies it).
+    this.toolAsk = null;
     try {
       await this.generating?.stop();
     } catch (e) {
