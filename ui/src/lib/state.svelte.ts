@@ -170,6 +170,7 @@ export class AppState {
       }
     };
     let running: Running;
+    this.toolLimit = null;
     try {
       running = start(onEvent);
     } catch (e) {
@@ -177,7 +178,6 @@ export class AppState {
       return;
     }
     this.generating = running;
-    this.toolLimit = null;
     try {
       await running.done;
     } catch (e) {
