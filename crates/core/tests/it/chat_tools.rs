@@ -26,7 +26,7 @@ const CLOUD: &str = "openai:gpt-4o-mini";
 
 /// mcp-server-time, or `None` (a failure under `CI=true`) when missing.
 #[allow(clippy::print_stderr)] // a skipped test says why
-fn time_server() -> Option<PathBuf> {
+pub(crate) fn time_server() -> Option<PathBuf> {
     let dir = std::env::var_os("HEARTH_TEST_MCP_DIR")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hearth/mcp")))?;
