@@ -2,7 +2,8 @@
 //! the offline switch flips, so it always refuses what offline refuses), the
 //! tools picked for each chat, the per-tool "always allow" list, and the
 //! approver that asks the user through the turn's own event stream and waits
-//! for [`App::answer_tool_call`].
+//! for [`App::answer_tool_call`]. "Allow for this chat" lasts for the
+//! conversation's later answers too, until the app closes.
 //!
 //! The chat's picks and the always-allow list are settings in the encrypted
 //! database (`chat_tools:<conversation id>`, [`ALWAYS_ALLOW_SETTING`]). A
@@ -57,6 +58,9 @@ pub(crate) struct McpDesk {
     next: AtomicU64,
     /// The last answer of each server to "which tools?".
     pub(crate) seen: Mutex<HashMap<String, Seen>>,
+    /// Tools allowed "for this chat" (`SERVER:TOOL`), by conversation, until
+    /// the app closes.
+    chat_allowed: Mutex<HashMap<ConversationId, HashSet<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -71,6 +75,7 @@ pub type AskUser = Arc<dyn Fn(String, &PendingCall) + Send + Sync>;
 /// cancel) answers Deny, and so does a dialog that went away.
 pub struct AppApprover {
     app: App,
+    conversation: ConversationId,
     ask: AskUser,
     cancel: CancellationToken,
     always: HashSet<String>,
@@ -83,11 +88,19 @@ impl Approver for AppApprover {
     ) -> Pin<Box<dyn Future<Output = Approval> + Send + 'a>> {
         Box::pin(async move {
             let tool = server_tool_name(call);
-            if self.always.contains(&format!("{}:{tool}", call.server)) {
+            let key = format!("{}:{tool}", call.server);
+            if self.always.contains(&key) {
                 tracing::info!(server = %call.server, tool, "a tool on the always-allow list runs");
                 return Approval::Once;
             }
             let desk = &self.app.mcp;
+            // Allowed for this chat in an earlier answer.
+            if lock(&desk.chat_allowed)
+                .get(&self.conversation)
+                .is_some_and(|allowed| allowed.contains(&key))
+            {
+                return Approval::ForThisChat;
+            }
             let id = format!("approval-{}", desk.next.fetch_add(1, Ordering::Relaxed));
             let (tx, rx) = oneshot::channel();
             lock(&desk.waiting).insert(id.clone(), tx);
@@ -97,6 +110,12 @@ impl Approver for AppApprover {
                 () = self.cancel.cancelled() => Approval::Deny,
             };
             lock(&desk.waiting).remove(&id);
+            if answer == Approval::ForThisChat {
+                lock(&desk.chat_allowed)
+                    .entry(self.conversation.clone())
+                    .or_default()
+                    .insert(key);
+            }
             answer
         })
     }
@@ -149,15 +168,17 @@ impl App {
         host
     }
 
-    /// The approver for one turn: `ask` shows the dialog; `cancel` is the
-    /// turn's Stop.
+    /// The approver for one turn of `conversation`: `ask` shows the dialog;
+    /// `cancel` is the turn's Stop.
     pub fn approver(
         &self,
+        conversation: &ConversationId,
         ask: AskUser,
         cancel: CancellationToken,
     ) -> Result<AppApprover, CoreError> {
         Ok(AppApprover {
             app: self.clone(),
+            conversation: conversation.clone(),
             ask,
             cancel,
             always: self.always_allowed()?.into_iter().collect(),

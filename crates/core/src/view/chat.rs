@@ -398,7 +398,7 @@ impl App {
                     });
                     let mut tools = ChatTools::connect(self.mcp_host(), &picks)
                         .await?
-                        .approver(Box::new(self.approver(ask, cancel.clone())?));
+                        .approver(Box::new(self.approver(&id, ask, cancel.clone())?));
                     self.send_with_tools(&id, &text, &options, &mut tools, cancel, emit)
                         .await?;
                 }

@@ -220,31 +220,40 @@ async fn chat_with_time(time: &std::path::Path) -> Chat {
 
 /// Runs a turn, answering each `toolApproval` with `answer` (`None`: Stop).
 async fn turn(chat: &Chat, text: &str, answer: Option<ApprovalView>) -> Vec<ChatEventView> {
+    turn_in(&chat.app, &chat.conv, text, answer).await
+}
+
+async fn turn_in(
+    app: &App,
+    conv: &str,
+    text: &str,
+    answer: Option<ApprovalView>,
+) -> Vec<ChatEventView> {
     let events = Arc::new(Mutex::new(Vec::new()));
     let cancel = CancellationToken::new();
-    let (seen, app, stop) = (events.clone(), chat.app.clone(), cancel.clone());
-    chat.app
-        .turn_view(
-            TurnRequest::Send {
-                conversation_id: chat.conv.clone(),
-                text: text.into(),
-            },
-            ConsentView::NotAsked,
-            cancel,
-            move |event| {
-                if let ChatEventView::ToolApproval { call } = &event {
-                    match answer {
-                        Some(answer) => {
-                            assert!(app.answer_tool_call_view(&call.approval_id, answer))
-                        }
-                        None => stop.cancel(),
+    let (seen, stop) = (events.clone(), cancel.clone());
+    let asked = app.clone();
+    app.turn_view(
+        TurnRequest::Send {
+            conversation_id: conv.to_owned(),
+            text: text.into(),
+        },
+        ConsentView::NotAsked,
+        cancel,
+        move |event| {
+            if let ChatEventView::ToolApproval { call } = &event {
+                match answer {
+                    Some(answer) => {
+                        assert!(asked.answer_tool_call_view(&call.approval_id, answer))
                     }
+                    None => stop.cancel(),
                 }
-                seen.lock().unwrap().push(event);
-            },
-        )
-        .await
-        .unwrap();
+            }
+            seen.lock().unwrap().push(event);
+        },
+    )
+    .await
+    .unwrap();
     events.lock().unwrap().clone()
 }
 
@@ -363,6 +372,43 @@ async fn deny_and_stop_never_run_the_call_and_always_allow_never_asks() {
     );
     let view = chat.app.conversation_view(&chat.conv).unwrap();
     assert_eq!(view.messages.last().map(|m| m.role), Some(RoleView::Tool));
+
+    // Allowed for this chat: later answers of the chat do not ask again.
+    chat.standin.push_answer(call());
+    chat.standin.push_answer(Scripted::Text("Noon.".into()));
+    let events = turn(&chat, "Time, please?", Some(ApprovalView::ForThisChat)).await;
+    assert_eq!(approvals(&events).len(), 1);
+    assert!(results(&events)[0].content.contains("Asia/Tokyo"));
+    chat.standin.push_answer(call());
+    chat.standin
+        .push_answer(Scripted::Text("Still noon.".into()));
+    let events = turn(&chat, "Once more?", Some(ApprovalView::Deny)).await;
+    assert!(
+        approvals(&events).is_empty(),
+        "allowed for this chat already"
+    );
+    assert!(results(&events)[0].content.contains("Asia/Tokyo"));
+    // Another chat is asked.
+    let other = chat
+        .app
+        .store()
+        .create_conversation(&NewConversation {
+            backend: Some(CLOUD.into()),
+            privacy: PrivacyPolicy::CloudFallback {
+                chain: vec![CLOUD.into()],
+            },
+            ..NewConversation::default()
+        })
+        .unwrap()
+        .id
+        .to_string();
+    chat.app
+        .set_chat_tools_view(&other, &["time".into()])
+        .unwrap();
+    chat.standin.push_answer(call());
+    chat.standin.push_answer(Scripted::Text("No.".into()));
+    let events = turn_in(&chat.app, &other, "Time?", Some(ApprovalView::Deny)).await;
+    assert_eq!(approvals(&events).len(), 1);
 
     // On the always-allow list: runs without asking.
     chat.app
