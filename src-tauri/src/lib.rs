@@ -75,6 +75,15 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::server::server_log,
             commands::server::api_settings,
             commands::server::set_api_settings,
+            commands::tools::mcp_servers,
+            commands::tools::add_mcp_server,
+            commands::tools::remove_mcp_server,
+            commands::tools::import_mcp_servers,
+            commands::tools::mcp_tools,
+            commands::tools::set_tool_always_allowed,
+            commands::tools::chat_tools,
+            commands::tools::set_chat_tools,
+            commands::tools::answer_tool_call,
         ])
 }
 

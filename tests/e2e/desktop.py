@@ -11,6 +11,10 @@ passes their paths in the environment:
   HEARTH_E2E_MODEL     the SmolLM2 test model (.gguf)
   HEARTH_E2E_ARTIFACTS where screenshots go
   HEARTH_E2E_DRIVER    tauri-driver
+  HEARTH_E2E_STEPS     optional: run only the steps whose names contain one of
+                       these comma-separated words (the first step always runs)
+  HEARTH_TEST_MCP_DIR  where .ci/run installed mcp-server-time (default
+                       ~/.cache/hearth/mcp; the tools step needs it under CI)
 
 Each step is one check a user would make; a failure names it and keeps a
 screenshot. Waits are bounded; nothing here measures time.
@@ -32,6 +36,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.file_detector import UselessFileDetector
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 APP = os.environ["HEARTH_E2E_APP"]
@@ -89,6 +94,13 @@ class Env:
         )
         self.env.pop("HEARTH_MODEL", None)
 
+    def script(self, line):
+        """Queues the provider stand-in's next answer (`tool-call NAME JSON` or `answer TEXT`)."""
+        self.provider.stdin.write(line + "\n")
+        self.provider.stdin.flush()
+        ack = self.provider.stdout.readline().strip()
+        assert ack == "ok", f"the stand-in did not take {line!r}: {ack!r}"
+
     def cli(self, *args, stdin=None):
         out = subprocess.run(
             [CLI, *args], env=self.env, input=stdin, capture_output=True, text=True
@@ -126,7 +138,11 @@ class Driver:
         opts = ArgOptions()
         opts.set_capability("browserName", "wry")
         opts.set_capability("tauri:options", {"application": APP})
-        return webdriver.Remote(command_executor="http://127.0.0.1:4444", options=opts)
+        d = webdriver.Remote(command_executor="http://127.0.0.1:4444", options=opts)
+        # Typed text that names a file on this machine (a server's command) is
+        # text, not an upload.
+        d.file_detector = UselessFileDetector()
+        return d
 
     def close(self):
         self.proc.terminate()
@@ -173,6 +189,39 @@ def answer_with_status(d, statuses):
         return m if m is not None and m.get_attribute("data-status") in statuses else None
 
     return wait_for(d, f"an answer with status {statuses}", check)
+
+
+def time_server():
+    """The mcp-server-time .ci/run installs, or None (a failure under CI=true)."""
+    base = os.environ.get("HEARTH_TEST_MCP_DIR") or str(Path.home() / ".cache/hearth/mcp")
+    path = Path(base) / "venv/bin/mcp-server-time"
+    if path.exists():
+        return path
+    assert os.environ.get("CI") != "true", f"{path} is missing; .ci/run installs it"
+    return None
+
+
+def choose_cloud_model(d, prefix):
+    """In the open chat: allow the cloud and pick the first model named `prefix…`."""
+    Select(find(d, tid("policy-select"))).select_by_value("cloudFallback")
+    picker = wait_for(
+        d,
+        "the stand-in's models in the cloud picker",
+        lambda d: next(
+            (
+                p
+                for p in d.find_elements(By.CSS_SELECTOR, tid("cloud-model-picker"))
+                if any(o.get_attribute("value").startswith(prefix) for o in p.find_elements(By.TAG_NAME, "option"))
+            ),
+            None,
+        ),
+    )
+    model = next(
+        o.get_attribute("value") for o in picker.find_elements(By.TAG_NAME, "option") if o.get_attribute("value").startswith(prefix)
+    )
+    Select(picker).select_by_value(model)
+    wait_for(d, "the cloud model chosen", lambda d: find(d, tid("cloud-model-picker")).get_attribute("value") == model)
+    return model
 
 
 def planted_conversation():
@@ -249,8 +298,13 @@ def main():
     failures = []
     d = None
 
+    only = [w.strip() for w in os.environ.get("HEARTH_E2E_STEPS", "").split(",") if w.strip()]
+
     def step(name, fn):
         nonlocal d
+        if only and d is not None and not any(w in name for w in only):
+            print(f"-- {name}: not selected", flush=True)
+            return
         print(f"-- {name}", flush=True)
         try:
             fn()
@@ -438,6 +492,73 @@ def main():
         wait_for(d, "the connection test", lambda d: "connected" in find(d, tid("provider-test-result")).text.lower())
         shot(d, "providers")
 
+    def tools():
+        # Settings → MCP servers: add the real mcp-server-time, see its tool
+        # as the server describes it. Then a cloud chat with it: the stand-in
+        # calls get_current_time, the dialog shows the arguments before the
+        # call runs, Allow once runs it, the result is folded under the
+        # answer and the final answer follows. Then the same with Deny.
+        server = time_server()
+        if server is None:
+            print("   skipped: mcp-server-time is missing", flush=True)
+            return
+        find(d, tid("nav-settings")).click()
+        find(d, tid("mcp-empty"))
+        find(d, tid("mcp-name")).send_keys("time")
+        find(d, tid("mcp-command")).send_keys(str(server))
+        find(d, tid("mcp-args")).send_keys("--local-timezone=UTC")
+        find(d, tid("mcp-add")).click()
+        row = find(d, tid("mcp-server") + '[data-name="time"]')
+        assert "mcp-server-time" in row.text, row.text
+        row.find_element(By.CSS_SELECTOR, tid("mcp-show-tools")).click()
+        tool = find(d, tid("mcp-tool") + '[data-name="get_current_time"]')
+        description = tool.find_element(By.CSS_SELECTOR, tid("mcp-tool-description")).text
+        assert "time" in description.lower(), description
+        wait_for(d, "the server's status", lambda d: "ready" in find(d, tid("mcp-status")).text)
+        shot(d, "mcp-servers")
+
+        find(d, tid("new-chat")).click()
+        choose_cloud_model(d, "standin:")
+        find(d, tid("conversation-settings")).click()
+        find(d, tid("chat-tool-server") + '[data-name="time"]').click()
+        wait_for(d, "the time server picked", lambda d: find(d, tid("chat-tool-server") + '[data-name="time"]').is_selected())
+        find(d, tid("conversation-settings")).click()
+
+        env.script('tool-call get_current_time {"timezone": "Asia/Tokyo"}')
+        env.script("answer It is noon in Tokyo.")
+        send(d, "What time is it in Tokyo?")
+        dialog = find(d, tid("tool-approval"))
+        assert "get_current_time" in dialog.find_element(By.CSS_SELECTOR, tid("tool-approval-tool")).text
+        args = dialog.find_element(By.CSS_SELECTOR, tid("tool-approval-arguments")).text
+        assert '"timezone": "Asia/Tokyo"' in args, args
+        assert "time" in dialog.find_element(By.CSS_SELECTOR, tid("tool-approval-description")).text.lower()
+        assert not d.find_elements(By.CSS_SELECTOR, tid("tool-call")), "the call ran before it was allowed"
+        shot(d, "tool-approval")
+        find(d, tid("tool-allow-once")).click()
+        call = find(d, tid("tool-call"))
+        assert "get_current_time" in call.find_element(By.CSS_SELECTOR, tid("tool-call-name")).text
+        assert not call.find_elements(By.CSS_SELECTOR, tid("tool-call-error")), call.text
+        result = call.find_element(By.CSS_SELECTOR, tid("tool-call-result"))
+        assert result.get_attribute("open") is None, "the result is folded"
+        result.find_element(By.TAG_NAME, "summary").click()
+        wait_for(d, "the tool's result", lambda d: "Asia/Tokyo" in find(d, tid("tool-call-result")).text)
+        m = answer_with_status(d, {"complete"})
+        wait_for(d, "the final answer", lambda d: "noon in Tokyo" in last_answer(d).text)
+        shot(d, "tool-result")
+
+        env.script('tool-call get_current_time {"timezone": "Europe/Paris"}')
+        env.script("answer I was not allowed to check the time.")
+        send(d, "And in Paris?")
+        wait_for(d, "the second approval", lambda d: "Europe/Paris" in find(d, tid("tool-approval-arguments")).text)
+        find(d, tid("tool-deny")).click()
+        wait_for(d, "the denied call", lambda d: len(d.find_elements(By.CSS_SELECTOR, tid("tool-call"))) == 2)
+        denied = d.find_elements(By.CSS_SELECTOR, tid("tool-call"))[-1]
+        denied.find_element(By.TAG_NAME, "summary").click()
+        wait_for(d, "the declined result", lambda d: "declined" in d.find_elements(By.CSS_SELECTOR, tid("tool-call"))[-1].text)
+        answer_with_status(d, {"complete"})
+        wait_for(d, "the answer after the denial", lambda d: "not allowed" in last_answer(d).text)
+        shot(d, "tool-denied")
+
     def screens():
         for nav, name in (("nav-hardware", "hardware"), ("nav-settings", "settings")):
             find(d, tid(nav)).click()
@@ -454,6 +575,7 @@ def main():
         step("a planted XSS answer renders inert", xss)
         step("a download shows progress and lands in the library", download)
         step("a cloud answer shows where it came from", cloud)
+        step("a tool call is asked about, run, folded and answered", tools)
         step("screens", screens)
     finally:
         if d is not None:

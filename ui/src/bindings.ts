@@ -25,7 +25,9 @@ export const commands = {
 	/**
 	 *  Runs a turn; `request_id` names it for `stop`. Events stream over
 	 *  `on_event`. After a `consentNeeded` error the UI asks the user and runs the
-	 *  same turn again with their answer as `consent` (`null`: not asked).
+	 *  same turn again with their answer as `consent` (`null`: not asked). In a
+	 *  chat with tools, a `toolApproval` event asks about each call; the UI
+	 *  answers with `answer_tool_call` (Stop answers Deny).
 	 */
 	runTurn: (requestId: string, turn: TurnRequest, consent: ConsentView | null, onEvent: Channel<ChatEventView>) => typedError<null, ErrorView>(__TAURI_INVOKE("run_turn", { requestId, turn, consent, onEvent })),
 	/**  Stops a running turn (the answer is kept as cancelled) or pauses a download. */
@@ -111,6 +113,36 @@ export const commands = {
 	apiSettings: () => typedError<ApiSettings, ErrorView>(__TAURI_INVOKE("api_settings")),
 	/**  Saves them; a running server applies them from its next request. */
 	setApiSettings: (settings: ApiSettings) => typedError<ApiSettings, ErrorView>(__TAURI_INVOKE("set_api_settings", { settings })),
+	/**  The configured MCP servers (environment values and tokens left out). */
+	mcpServers: () => typedError<McpServerView[], ErrorView>(__TAURI_INVOKE("mcp_servers")),
+	/**
+	 *  Adds a server; a bearer token goes to the keychain (or the encrypted
+	 *  database), like an API key. Returns the list.
+	 */
+	addMcpServer: (server: NewMcpServerView) => typedError<McpServerView[], ErrorView>(__TAURI_INVOKE("add_mcp_server", { server })),
+	/**  Removes a server; returns the list. */
+	removeMcpServer: (name: string) => typedError<McpServerView[], ErrorView>(__TAURI_INVOKE("remove_mcp_server", { name })),
+	/**
+	 *  Adds the servers of a Claude-Desktop-style file (the UI asks for it with
+	 *  the native file dialog).
+	 */
+	importMcpServers: (path: string) => typedError<McpImportView, ErrorView>(__TAURI_INVOKE("import_mcp_servers", { path })),
+	/**  A server's tools (starts it), descriptions as the server sent them. */
+	mcpTools: (server: string) => typedError<McpToolView[], ErrorView>(__TAURI_INVOKE("mcp_tools", { server })),
+	/**
+	 *  Puts a tool on the always-allow list or takes it off; returns the list
+	 *  (`SERVER:TOOL` each).
+	 */
+	setToolAlwaysAllowed: (server: string, tool: string, allowed: boolean) => typedError<string[], ErrorView>(__TAURI_INVOKE("set_tool_always_allowed", { server, tool, allowed })),
+	/**  The tools picked for a conversation (`NAME` or `NAME:TOOL` each). */
+	chatTools: (conversationId: string) => typedError<string[], ErrorView>(__TAURI_INVOKE("chat_tools", { conversationId })),
+	/**  Picks the tools for a conversation (empty: none); returns them. */
+	setChatTools: (conversationId: string, picks: string[]) => typedError<string[], ErrorView>(__TAURI_INVOKE("set_chat_tools", { conversationId, picks })),
+	/**
+	 *  The user's answer to a call waiting for approval; false when nothing
+	 *  waits under that id any more (answered, or the turn was stopped).
+	 */
+	answerToolCall: (approvalId: string, answer: ApprovalView) => typedError<boolean, ErrorView>(__TAURI_INVOKE("answer_tool_call", { approvalId, answer })),
 };
 
 /* Types */
@@ -124,6 +156,9 @@ export type ApiSettings = {
 	/**  Requests and answers are kept in the chat history. */
 	storeConversations: boolean,
 };
+
+/**  The user's answer to a waiting call. */
+export type ApprovalView = "once" | "forThisChat" | "deny";
 
 /**  How one backend and model has been doing. */
 export type BackendStatsView = {
@@ -190,7 +225,12 @@ summary: string } |
 /**  A tool call's result, stored under the answer that called it. */
 { kind: "toolResult"; message: MessageView } | 
 /**  The most rounds of tool calls were taken; the model answers without. */
-{ kind: "toolLimit"; rounds: number };
+{ kind: "toolLimit"; rounds: number } | 
+/**
+ *  A tool call waits for the user: show it, then answer with
+ *  `answer_tool_call` (Stop answers Deny).
+ */
+{ kind: "toolApproval"; call: PendingCallView };
 
 /**  One document source an answer was given: `[n] collection/file § heading`. */
 export type CitationView = {
@@ -308,6 +348,12 @@ export type DocumentsUsed = {
 /**  Streamed during a pull. */
 export type DownloadEventView = { kind: "started"; model: string; total: number; done: number } | { kind: "progress"; done: number; total: number; bytesPerSec: number | null; etaSecs: number | null } | { kind: "retrying"; attempt: number; reason: string; waitMs: number } | { kind: "verifying" } | { kind: "finished"; id: string } | { kind: "paused" } | { kind: "cancelled" } | { kind: "failed"; error: ErrorView };
 
+/**  One environment variable for a stdio server. */
+export type EnvVarView = {
+	key: string,
+	value: string,
+};
+
 /**  What went wrong, coarsely. */
 export type ErrorKind = "notFound" | "invalid" | "tooLong" | "noModel" | "model" | "hub" | "store" | "locked" | "keychain" | "internal" | 
 /**  A cloud provider failed (the message says how). */
@@ -367,6 +413,47 @@ export type LibraryModelView = {
 	fit: FitView,
 };
 
+/**  What importing a Claude Desktop file did. */
+export type McpImportView = {
+	added: string[],
+	/**  Names already taken (those servers were left as they were). */
+	skipped: string[],
+};
+
+/**  One configured MCP server. */
+export type McpServerView = {
+	name: string,
+	transport: McpTransportView,
+	status: McpStatusView,
+};
+
+/**  What Hearth knows of a server since it started. */
+export type McpStatusView = 
+/**  Not asked yet (servers start when a chat or this screen needs them). */
+{ kind: "notStarted" } | 
+/**  It answered with its tools. */
+{ kind: "ready"; tools: number } | 
+/**  It could not be started or asked; why. */
+{ kind: "failed"; message: string };
+
+/**  One tool of a server, its description exactly as the server sent it. */
+export type McpToolView = {
+	server: string,
+	name: string,
+	description: string,
+	/**  The JSON Schema of its arguments, pretty-printed. */
+	inputSchema: string,
+	/**  On the always-allow list: runs without asking. */
+	alwaysAllowed: boolean,
+};
+
+/**  How a server is reached (secrets left out). */
+export type McpTransportView = { kind: "stdio"; command: string; args: string[]; 
+/**  The names of the variables set for it (values not shown). */
+envKeys: string[] } | { kind: "http"; url: string; 
+/**  Whether a bearer token is sent. */
+hasToken: boolean };
+
 /**  One replacement made in a message before it left the machine. */
 export type MessageRedactionView = {
 	/**  `email`, `phone`, `card`, `iban` or `word`. */
@@ -399,6 +486,10 @@ export type MessageView = {
 	siblings: string[],
 	/**  The document sources an answer was given, numbered as it cites them. */
 	citations: CitationView[],
+	/**  The tools an answer called (their results are the `tool` messages after it). */
+	toolCalls: ToolCallView[],
+	/**  The call a `tool` message answers. */
+	toolCallId: string | null,
 };
 
 /**  Speed and size of one answer. */
@@ -430,6 +521,26 @@ export type NewConversationView = {
 	model: string | null,
 	systemPrompt: string | null,
 	presetId: string | null,
+};
+
+/**  A server to add. */
+export type NewMcpServerView = 
+/**  A program speaking MCP on stdin/stdout. */
+{ kind: "stdio"; name: string; command: string; args: string[]; env: EnvVarView[] } | 
+/**  A streamable-HTTP server; the token is kept like an API key. */
+{ kind: "http"; name: string; url: string; token: string | null };
+
+/**  A call waiting for the user, shown before it runs. */
+export type PendingCallView = {
+	/**  What `answer_tool_call` names. */
+	approvalId: string,
+	callId: string,
+	tool: string,
+	server: string,
+	/**  Pretty-printed when it is JSON, else as the model wrote it. */
+	arguments: string,
+	/**  The tool's description exactly as its server wrote it. */
+	description: string,
 };
 
 /**  An interrupted download that can be resumed. */
@@ -539,7 +650,9 @@ export type RepoSummaryView = {
 };
 
 /**  Who wrote a message. */
-export type RoleView = "system" | "user" | "assistant";
+export type RoleView = "system" | "user" | "assistant" | 
+/**  A tool call's result. */
+"tool";
 
 /**  Sampling settings; `null` means the model's default. */
 export type SamplingView = {
@@ -638,6 +751,14 @@ export type StatusView = "complete" | "streaming" | "partial" | "cancelled" | "e
 
 /**  The colour theme. */
 export type Theme = "system" | "light" | "dark";
+
+/**  One call an answer made: the tool's name and its arguments (JSON text). */
+export type ToolCallView = {
+	id: string,
+	name: string,
+	/**  Pretty-printed when it is JSON, else as the model wrote it. */
+	arguments: string,
+};
 
 /**  Which turn to run, named by ids as front ends hold them. */
 export type TurnRequest = 

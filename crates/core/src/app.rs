@@ -14,6 +14,7 @@ use crate::cloud::Cloud;
 use crate::docs::EmbedSlot;
 use crate::keys::Vault;
 use crate::local::LocalModels;
+use crate::mcp::McpDesk;
 use crate::{Config, CoreError, Models, key};
 
 /// The service name Hearth's entries have in the OS keychain.
@@ -62,6 +63,8 @@ pub struct App {
     pub(crate) cloud: Arc<Cloud>,
     /// The embedding model for document retrieval, loaded on first use.
     pub(crate) embed: Arc<EmbedSlot>,
+    /// The MCP host, the calls waiting for the user's approval.
+    pub(crate) mcp: Arc<McpDesk>,
 }
 
 impl std::fmt::Debug for App {
@@ -137,6 +140,7 @@ impl App {
             vault,
             local: Arc::new(LocalModels::new(options.engine)),
             embed: Arc::new(EmbedSlot::default()),
+            mcp: Arc::new(McpDesk::default()),
         })
     }
 

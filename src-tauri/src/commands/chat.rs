@@ -14,7 +14,9 @@ use super::{Reply, Shell, err, lock};
 
 /// Runs a turn; `request_id` names it for `stop`. Events stream over
 /// `on_event`. After a `consentNeeded` error the UI asks the user and runs the
-/// same turn again with their answer as `consent` (`null`: not asked).
+/// same turn again with their answer as `consent` (`null`: not asked). In a
+/// chat with tools, a `toolApproval` event asks about each call; the UI
+/// answers with `answer_tool_call` (Stop answers Deny).
 #[tauri::command]
 #[specta::specta]
 pub async fn run_turn(
@@ -28,7 +30,7 @@ pub async fn run_turn(
     let cancel = CancellationToken::new();
     lock(&shell.turns).insert(request_id.clone(), cancel.clone());
     let result = app
-        .turn_view(turn, consent.unwrap_or_default(), cancel, |event| {
+        .turn_view(turn, consent.unwrap_or_default(), cancel, move |event| {
             if let Err(e) = on_event.send(event) {
                 tracing::debug!(error = %e, "the window stopped listening");
             }

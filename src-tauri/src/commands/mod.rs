@@ -12,6 +12,7 @@ pub mod network;
 pub mod providers;
 pub mod server;
 pub mod settings;
+pub mod tools;
 pub mod usage;
 
 use std::collections::HashMap;

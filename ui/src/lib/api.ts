@@ -83,6 +83,17 @@ export type StartServer = wire.StartServerView;
 /** One request the server answered (never its body or key). */
 export type ServerRequest = wire.ServerRequestView;
 
+/** A configured MCP server (environment values and tokens never come back). */
+export type McpServer = wire.McpServerView;
+export type NewMcpServer = wire.NewMcpServerView;
+/** One tool of a server; `description` exactly as the server sent it. */
+export type McpTool = wire.McpToolView;
+export type McpImport = wire.McpImportView;
+/** A tool call waiting for the user (a `toolApproval` turn event). */
+export type PendingCall = wire.PendingCallView;
+export type ToolApproval = wire.ApprovalView;
+export type ToolCall = wire.ToolCallView;
+
 /** What the add-provider form collects (the command takes them as arguments). */
 export interface NewProvider {
   name: string;
@@ -190,4 +201,21 @@ export interface Api {
   apiSettings(): Promise<ApiSettings>;
   /** Saves them; a running server applies them from its next request. */
   setApiSettings(settings: ApiSettings): Promise<ApiSettings>;
+
+  // MCP servers and tools in a chat
+  mcpServers(): Promise<McpServer[]>;
+  /** Adds a server (an HTTP server's token is kept like an API key); returns the list. */
+  addMcpServer(server: NewMcpServer): Promise<McpServer[]>;
+  removeMcpServer(name: string): Promise<McpServer[]>;
+  /** Opens the native file dialog for a Claude Desktop file; null when the user cancelled. */
+  importMcpServers(): Promise<McpImport | null>;
+  /** Starts the server if needed and lists its tools. */
+  mcpTools(server: string): Promise<McpTool[]>;
+  /** Returns the always-allow list (`server:tool` each). */
+  setToolAlwaysAllowed(server: string, tool: string, allowed: boolean): Promise<string[]>;
+  /** The tools picked for a chat: `server` (all its tools) or `server:tool`. */
+  chatTools(conversationId: string): Promise<string[]>;
+  setChatTools(conversationId: string, picks: string[]): Promise<string[]>;
+  /** The user's answer to a `toolApproval` event; false when nothing waits any more. */
+  answerToolCall(approvalId: string, answer: ToolApproval): Promise<boolean>;
 }

@@ -10,8 +10,10 @@ import type {
   ConversationView,
   DownloadEvent,
   LibraryModel,
+  PendingCall,
   Running,
   SearchHit,
+  ToolApproval,
 } from "./api";
 import { errorMessage } from "./format";
 
@@ -55,6 +57,10 @@ export class AppState {
   cloudModels = $state<string[] | null>(null);
   /** The consent dialog's question, when a turn is waiting for it. */
   consent = $state<ConsentAsk | null>(null);
+  /** A tool call waiting for the user's approval (before it runs). */
+  toolAsk = $state<PendingCall | null>(null);
+  /** Set when the last answer reached the cap on rounds of tool calls. */
+  toolLimit = $state<number | null>(null);
 
   constructor(api: Api) {
     this.api = api;
@@ -159,9 +165,16 @@ export class AppState {
         this.streamingId = null;
       } else if (e.kind === "failed") {
         this.error = e.error.message;
+      } else if (e.kind === "toolApproval") {
+        this.toolAsk = e.call;
+      } else if (e.kind === "toolResult") {
+        if (!view.messages.some((m) => m.id === e.message.id)) view.messages.push(e.message);
+      } else if (e.kind === "toolLimit") {
+        this.toolLimit = e.rounds;
       }
     };
     let running: Running;
+    this.toolLimit = null;
     try {
       running = start(onEvent);
     } catch (e) {
@@ -182,6 +195,7 @@ export class AppState {
     } finally {
       this.generating = null;
       this.streamingId = null;
+      this.toolAsk = null;
       // The stored truth: ids of the user message, siblings, final statuses.
       if (this.current?.conversation.id === convId) {
         try {
@@ -278,7 +292,21 @@ export class AppState {
     if (ask && consent === "granted") await ask.retry("granted");
   }
 
+  /** The user's answer to the tool-call dialog. */
+  async answerTool(answer: ToolApproval) {
+    const ask = this.toolAsk;
+    this.toolAsk = null;
+    if (!ask) return;
+    try {
+      await this.api.answerToolCall(ask.approvalId, answer);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
   async stop() {
+    // Stop also answers a waiting tool call (the backend denies it).
+    this.toolAsk = null;
     try {
       await this.generating?.stop();
     } catch (e) {
@@ -407,5 +435,7 @@ function placeholder(id: string): ChatMessage {
     createdAt: Date.now(),
     siblings: [id],
     citations: [],
+    toolCalls: [],
+    toolCallId: null,
   };
 }

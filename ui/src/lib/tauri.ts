@@ -110,5 +110,22 @@ export function tauriApi(): Api {
     serverLog: (limit) => call(commands.serverLog(limit)),
     apiSettings: () => call(commands.apiSettings()),
     setApiSettings: (settings) => call(commands.setApiSettings(settings)),
+    mcpServers: () => call(commands.mcpServers()),
+    addMcpServer: (server) => call(commands.addMcpServer(server)),
+    removeMcpServer: (name) => call(commands.removeMcpServer(name)),
+    importMcpServers: async () => {
+      const path = await open({
+        multiple: false,
+        directory: false,
+        filters: [{ name: "Claude Desktop configuration", extensions: ["json"] }],
+      });
+      if (typeof path !== "string") return null;
+      return call(commands.importMcpServers(path));
+    },
+    mcpTools: (server) => call(commands.mcpTools(server)),
+    setToolAlwaysAllowed: (server, tool, allowed) => call(commands.setToolAlwaysAllowed(server, tool, allowed)),
+    chatTools: (conversationId) => call(commands.chatTools(conversationId)),
+    setChatTools: (conversationId, picks) => call(commands.setChatTools(conversationId, picks)),
+    answerToolCall: (approvalId, answer) => call(commands.answerToolCall(approvalId, answer)),
   };
 }

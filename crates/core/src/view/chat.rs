@@ -1,6 +1,8 @@
 //! The chat screen: a conversation's messages, the turns that add to them
 //! (streamed as events), the consent answer, and what redaction replaced.
 
+use std::sync::Arc;
+
 use hearth_backend::Role;
 use hearth_backend::reasoning::{self, Part, Splitter};
 use hearth_store::{Citation, Message, MessageMetrics, MessageStatus, Redaction};
@@ -8,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::error::ErrorView;
+use super::tools::PendingCallView;
 use super::{parse_conversation, parse_message};
 use crate::router::Consent;
-use crate::{App, ChatEvent, CoreError, DocumentsUsed, TurnOptions};
+use crate::{App, AskUser, ChatEvent, ChatTools, CoreError, DocumentsUsed, TurnOptions};
 
 /// Speed and size of one answer.
 #[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +70,31 @@ pub struct MessageView {
     pub siblings: Vec<String>,
     /// The document sources an answer was given, numbered as it cites them.
     pub citations: Vec<CitationView>,
+    /// The tools an answer called (their results are the `tool` messages after it).
+    pub tool_calls: Vec<ToolCallView>,
+    /// The call a `tool` message answers.
+    pub tool_call_id: Option<String>,
+}
+
+/// One call an answer made: the tool's name and its arguments (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCallView {
+    pub id: String,
+    pub name: String,
+    /// Pretty-printed when it is JSON, else as the model wrote it.
+    pub arguments: String,
+}
+
+impl From<&hearth_backend::ToolCall> for ToolCallView {
+    fn from(c: &hearth_backend::ToolCall) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            arguments: super::tools::pretty_json(&c.arguments),
+        }
+    }
 }
 
 /// One document source an answer was given: `[n] collection/file § heading`.
@@ -114,6 +142,8 @@ pub enum RoleView {
     System,
     User,
     Assistant,
+    /// A tool call's result.
+    Tool,
 }
 
 impl From<Role> for RoleView {
@@ -122,9 +152,7 @@ impl From<Role> for RoleView {
             Role::System => Self::System,
             Role::User => Self::User,
             Role::Assistant => Self::Assistant,
-            // Tool results are not stored yet (issue 22, item 5); until the
-            // view has a kind for them they show as what fed the model.
-            Role::Tool => Self::User,
+            Role::Tool => Self::Tool,
         }
     }
 }
@@ -202,6 +230,11 @@ pub enum ChatEventView {
     ToolLimit {
         rounds: u32,
     },
+    /// A tool call waits for the user: show it, then answer with
+    /// `answer_tool_call` (Stop answers Deny).
+    ToolApproval {
+        call: PendingCallView,
+    },
 }
 
 pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreError> {
@@ -229,6 +262,8 @@ pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreEr
         created_at: m.created_at,
         siblings: siblings.iter().map(ToString::to_string).collect(),
         citations: citations.iter().map(CitationView::from).collect(),
+        tool_calls: m.tool_calls.iter().map(ToolCallView::from).collect(),
+        tool_call_id: m.tool_call_id.clone(),
     })
 }
 
@@ -352,7 +387,7 @@ impl App {
         turn: TurnRequest,
         consent: ConsentView,
         cancel: CancellationToken,
-        mut on_event: impl FnMut(ChatEventView) + Send,
+        on_event: impl Fn(ChatEventView) + Send + Sync + 'static,
     ) -> Result<(), CoreError> {
         let options = TurnOptions {
             consent: consent.into(),
@@ -362,11 +397,13 @@ impl App {
         // The answer's thinking and text go apart, split as every front end
         // splits them; each answer (a turn with tools has several) starts
         // where its stored text is (a continued one has some).
+        let on_event = Arc::new(on_event);
+        let sink = on_event.clone();
         let mut splitter = Splitter::default();
         let emit = move |event: ChatEvent| match event {
             ChatEvent::Token { text } => {
                 for (part, text) in splitter.push(&text) {
-                    on_event(match part {
+                    sink(match part {
                         Part::Reasoning => ChatEventView::Reasoning { text },
                         Part::Content => ChatEventView::Token { text },
                     });
@@ -380,7 +417,7 @@ impl App {
                     let so_far = app.store().message(assistant_message).map(|m| m.content);
                     splitter = Splitter::after(&so_far.unwrap_or_default());
                 }
-                on_event(ChatEventView::new(&app, event));
+                sink(ChatEventView::new(&app, event));
             }
         };
         match turn {
@@ -389,7 +426,23 @@ impl App {
                 text,
             } => {
                 let id = parse_conversation(&conversation_id)?;
-                self.send(&id, &text, &options, cancel, emit).await?;
+                let picks = self.chat_tools(&id)?;
+                if picks.is_empty() {
+                    self.send(&id, &text, &options, cancel, emit).await?;
+                } else {
+                    // The chat has tools: each call is shown to the user
+                    // (the `toolApproval` event) and waits for their answer.
+                    let ask: AskUser = Arc::new(move |approval_id, call| {
+                        on_event(ChatEventView::ToolApproval {
+                            call: PendingCallView::new(approval_id, call),
+                        });
+                    });
+                    let mut tools = ChatTools::connect(self.mcp_host(), &picks)
+                        .await?
+                        .approver(Box::new(self.approver(&id, ask, cancel.clone())?));
+                    self.send_with_tools(&id, &text, &options, &mut tools, cancel, emit)
+                        .await?;
+                }
             }
             TurnRequest::Regenerate { message_id } => {
                 let id = parse_message(&message_id)?;

@@ -14,6 +14,7 @@
 //! | `providers.rs` | cloud providers |
 //! | `network.rs` | the network ledger, redaction settings |
 //! | `usage.rs` | usage statistics, budgets, prices |
+//! | `tools.rs` | MCP servers, a chat's tools, a call waiting for approval |
 //! | `error.rs` | errors as every screen shows them |
 
 mod chat;
@@ -24,13 +25,14 @@ mod models;
 mod network;
 mod providers;
 mod settings;
+mod tools;
 mod usage;
 
 use hearth_store::{ConversationId, MessageId};
 
 pub use chat::{
     ChatEventView, ConsentView, MessageRedactionView, MessageView, MetricsView, RoleView,
-    StatusView, TurnRequest,
+    StatusView, ToolCallView, TurnRequest,
 };
 pub use conversations::{
     ConversationInfo, ConversationPatchView, ConversationSummaryView, ConversationView,
@@ -48,6 +50,10 @@ pub use providers::{
 };
 pub use settings::{
     PresetDraftView, PresetView, SamplingView, SettingsPatchView, SettingsView, Theme,
+};
+pub use tools::{
+    ApprovalView, EnvVarView, McpImportView, McpServerView, McpStatusView, McpToolView,
+    McpTransportView, NewMcpServerView, PendingCallView,
 };
 pub use usage::{BackendStatsView, BudgetView, PriceView, StatsView};
 

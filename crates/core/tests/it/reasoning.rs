@@ -1,6 +1,7 @@
 //! Issue 22, item 6: reasoning models. An earlier answer's `<think>` section
 //! stays in the history but is not sent with the next turn.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hearth_backend::Role;
@@ -124,7 +125,8 @@ fn issue_22_earlier_reasoning_is_kept_but_not_sent_with_the_next_turn() {
     // The app's view of a new answer: its thinking streamed apart from its
     // text, and the stored answer shown split (the same splitter).
     standin.set_answer("<think>Italy: Rome again.</think>\n\nStill Rome.");
-    let mut events = Vec::new();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
     runtime
         .block_on(app.turn_view(
             TurnRequest::Send {
@@ -133,11 +135,11 @@ fn issue_22_earlier_reasoning_is_kept_but_not_sent_with_the_next_turn() {
             },
             ConsentView::Granted,
             CancellationToken::new(),
-            |e| events.push(e),
+            move |e| sink.lock().unwrap().push(e),
         ))
         .unwrap();
     let (mut thought, mut text) = (String::new(), String::new());
-    for e in &events {
+    for e in events.lock().unwrap().iter() {
         match e {
             ChatEventView::Reasoning { text: t } => thought.push_str(t),
             ChatEventView::Token { text: t } => text.push_str(t),
