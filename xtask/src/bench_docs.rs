@@ -510,7 +510,7 @@ fn latency(args: &Args, engine: &Engine, questions: &[Question]) -> Result<()> {
     )?;
     let mut total = Vec::new();
     let mut embed_only = Vec::new();
-    for q in &queries {
+    for &q in &queries {
         let t = Instant::now();
         engine.embed(&[q]).map_err(anyhow::Error::msg)?;
         embed_only.push(t.elapsed());

@@ -119,10 +119,16 @@ fn a_file_changed_between_runs_is_indexed_again_and_its_old_chunks_replaced() {
         FileOutcome::Indexed { chunks: 1, .. }
     ));
     assert_eq!(store.doc_row_counts().unwrap(), (d, k - 4 + 1, f - 4 + 1));
-    let hits = hearth_docs::search(&store, &Letters, "c", "charlie paragraph", 50).unwrap();
+    let id = store.doc_collection("c").unwrap().unwrap().id;
+    let chunks = store.doc_collection_chunks(id).unwrap();
     assert!(
-        hits.iter().all(|h| !h.text.contains("charlie")),
+        chunks.iter().all(|c| !c.text.contains("charlie")),
         "old chunks gone"
     );
-    assert!(hits.iter().any(|h| h.text.contains("delta")));
+    let c_txt: Vec<_> = chunks
+        .iter()
+        .filter(|c| c.source.ends_with("c.txt"))
+        .collect();
+    assert_eq!(c_txt.len(), 1);
+    assert_eq!(c_txt[0].text, "delta replaces everything.");
 }
