@@ -3,6 +3,8 @@
 //! hearth-docs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use hearth_core::{Config, LocalEmbed, env};
@@ -133,33 +135,62 @@ fn add(
     let embedder = LocalEmbed(std::sync::Arc::new(load_embedder(model)?));
     let app = open::app(hearth_engine::EngineOptions::default())?;
     let store = app.store();
-    let (mut indexed, mut failed, mut chunks_total) = (0usize, 0usize, 0usize);
+    // Ctrl-C asks to stop after the batch being embedded (what is stored stays,
+    // and the same command resumes); a second Ctrl-C quits at once.
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            noteln!("\nstopping after the current batch (Ctrl-C again to quit now)…");
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let (mut indexed, mut unchanged, mut failed, mut chunks_total) = (0usize, 0, 0, 0usize);
     let started = std::time::Instant::now();
-    hearth_docs::add_files(
+    let reports = hearth_docs::add_files_cancellable(
         &store,
         &embedder,
         collection,
         files,
         AddOptions { chunk_chars },
-        |report| match &report.outcome {
-            FileOutcome::Indexed { kind, chunks } => {
-                indexed += 1;
-                chunks_total += chunks;
-                noteln!("added    {} ({kind}, {chunks} chunks)", report.path);
-            }
-            FileOutcome::Unchanged => noteln!("unchanged {}", report.path),
-            FileOutcome::Failed(e) => {
-                failed += 1;
-                noteln!("skipped  {e}");
+        &cancel,
+        |report| {
+            let at = format!("[{}/{}]", report.n, report.of);
+            match &report.outcome {
+                FileOutcome::Indexed { kind, chunks } => {
+                    indexed += 1;
+                    chunks_total += chunks;
+                    noteln!("{at} added     {} ({kind}, {chunks} chunks)", report.path);
+                }
+                FileOutcome::Unchanged => {
+                    unchanged += 1;
+                    noteln!("{at} unchanged {}", report.path);
+                }
+                FileOutcome::Failed(e) => {
+                    failed += 1;
+                    noteln!("{at} skipped   {e}");
+                }
+                FileOutcome::Cancelled => noteln!("{at} stopped   {}", report.path),
             }
         },
     )
     .with_context(|| format!("cannot add to collection \"{collection}\""))?;
     let secs = started.elapsed().as_secs_f64();
     noteln!(
-        "{indexed} files added ({chunks_total} chunks in {secs:.1} s), {failed} skipped, into \"{collection}\""
+        "{indexed} files added ({chunks_total} chunks in {secs:.1} s), {unchanged} unchanged, {failed} skipped, into \"{collection}\""
     );
-    if failed > 0 && indexed == 0 {
+    if cancel.load(Ordering::SeqCst) {
+        let of = reports.first().map_or(0, |r| r.of);
+        let done = reports
+            .iter()
+            .filter(|r| !matches!(r.outcome, FileOutcome::Cancelled))
+            .count();
+        bail!("stopped: {done} of {of} files done and kept; run the same command again to resume");
+    }
+    if failed > 0 && indexed == 0 && unchanged == 0 {
         bail!("no file could be added");
     }
     Ok(())
@@ -220,6 +251,7 @@ fn search(
                     "source": h.source,
                     "chunk": h.ord,
                     "heading": h.heading,
+                    "page": h.page,
                     "text": h.text,
                 })
             })
@@ -228,6 +260,7 @@ fn search(
         return Ok(());
     }
     for (i, h) in hits.iter().enumerate() {
+        let page = h.page.map(|p| format!(" p. {p}")).unwrap_or_default();
         let heading = h
             .heading
             .as_deref()
@@ -238,7 +271,7 @@ fn search(
             .map_or_else(|| "-".to_owned(), |c| format!("{c:.3}"));
         let bm25 = h.bm25.map_or_else(|| "-".to_owned(), |b| format!("{b:.2}"));
         outln!(
-            "{}. [{:.4}] {}#{}{heading} (cosine {cosine}, bm25 {bm25})",
+            "{}. [{:.4}] {}#{}{page}{heading} (cosine {cosine}, bm25 {bm25})",
             i + 1,
             h.score,
             h.source,

@@ -58,6 +58,9 @@ impl DocKind {
 pub struct Extracted {
     pub kind: DocKind,
     pub text: String,
+    /// The text page by page, for documents with pages (PDF): `text` is
+    /// these joined. Empty for the others.
+    pub pages: Vec<String>,
     /// Size of the file in bytes.
     pub bytes: u64,
 }
@@ -86,7 +89,13 @@ pub fn extract_file(path: &Path) -> Result<Extracted, DocError> {
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let kind = DocKind::from_path(path);
-    let text = extract_bytes(&name, kind, &bytes)?;
+    let (text, pages) = match kind {
+        DocKind::Pdf => {
+            let pages = pdf_pages(&name, &bytes)?;
+            (pages.join("\n\n"), pages)
+        }
+        _ => (extract_bytes(&name, kind, &bytes)?, Vec::new()),
+    };
     if text.trim().is_empty() {
         return Err(match kind {
             DocKind::Pdf => DocError::PdfNoText { path: name },
@@ -96,6 +105,7 @@ pub fn extract_file(path: &Path) -> Result<Extracted, DocError> {
     Ok(Extracted {
         kind,
         text,
+        pages,
         bytes: meta.len(),
     })
 }
@@ -113,7 +123,7 @@ pub fn extract_bytes(name: &str, kind: DocKind, bytes: &[u8]) -> Result<String, 
             })
         }
         DocKind::Csv => csv_text(name, &text(name, bytes, "CSV")?),
-        DocKind::Pdf => pdf_text(name, bytes),
+        DocKind::Pdf => pdf_pages(name, bytes).map(|pages| pages.join("\n\n")),
         DocKind::Docx => docx_text(name, bytes),
     }
 }
@@ -174,7 +184,8 @@ fn csv_text(name: &str, src: &str) -> Result<String, DocError> {
     Ok(out)
 }
 
-fn pdf_text(name: &str, bytes: &[u8]) -> Result<String, DocError> {
+/// The text layer of each page, in order.
+pub fn pdf_pages(name: &str, bytes: &[u8]) -> Result<Vec<String>, DocError> {
     if !bytes.starts_with(b"%PDF") {
         return Err(DocError::Binary {
             path: name.to_owned(),
@@ -182,7 +193,7 @@ fn pdf_text(name: &str, bytes: &[u8]) -> Result<String, DocError> {
         });
     }
     // pdf-extract can panic on malformed files; one bad PDF must not stop the rest.
-    let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes));
+    let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
     match result {
         Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => Err(DocError::Unreadable {

@@ -2,11 +2,12 @@
 //! cannot be read is reported by name and the others are still indexed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hearth_store::{NewChunk, NewDocument, Store};
 use sha2::{Digest, Sha256};
 
-use crate::{DEFAULT_CHUNK_CHARS, DocError, Embed, chunk_text, extract_file};
+use crate::{Chunk, DEFAULT_CHUNK_CHARS, DocError, Embed, chunk_text, extract_file};
 
 /// How files are split.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +33,23 @@ pub enum FileOutcome {
     /// Already in the collection with the same text.
     Unchanged,
     Failed(DocError),
+    /// Stopped while it was being embedded: nothing of it was stored, and
+    /// adding it again starts it afresh.
+    Cancelled,
 }
 
 /// One file's outcome.
 #[derive(Debug)]
 pub struct FileReport {
     pub path: String,
+    /// Its place in the run (from 1), of `of` files.
+    pub n: usize,
+    pub of: usize,
     pub outcome: FileOutcome,
 }
+
+/// Chunks embedded at a time; a cancel is seen between two batches.
+pub const EMBED_BATCH: usize = 32;
 
 /// The files under `paths`: files as given, folders walked (hidden entries
 /// skipped), sorted within each folder.
@@ -83,16 +93,49 @@ pub fn add_files(
     name: &str,
     paths: &[PathBuf],
     options: AddOptions,
+    progress: impl FnMut(&FileReport),
+) -> Result<Vec<FileReport>, DocError> {
+    let never = AtomicBool::new(false);
+    add_files_cancellable(store, embedder, name, paths, options, &never, progress)
+}
+
+/// [`add_files`] that stops when `cancel` is set: after the batch of
+/// [`EMBED_BATCH`] chunks being embedded, before the next file. Each file is
+/// stored whole or not at all (one transaction), so the files done are kept
+/// and adding the same paths again resumes: files stored with the same
+/// content hash are skipped, the file that was stopped starts afresh, and no
+/// chunk is stored twice. The last report is [`FileOutcome::Cancelled`] when a
+/// file was stopped halfway; files not reached have no report.
+pub fn add_files_cancellable(
+    store: &Store,
+    embedder: &dyn Embed,
+    name: &str,
+    paths: &[PathBuf],
+    options: AddOptions,
+    cancel: &AtomicBool,
     mut progress: impl FnMut(&FileReport),
 ) -> Result<Vec<FileReport>, DocError> {
     let collection = store.ensure_doc_collection(name, embedder.model_id(), embedder.dim())?;
     let mut reports = Vec::new();
-    for path in expand_paths(paths) {
+    let files = expand_paths(paths);
+    let of = files.len();
+    for (i, path) in files.into_iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let source = std::fs::canonicalize(&path)
             .unwrap_or_else(|_| path.clone())
             .display()
             .to_string();
-        let outcome = match add_one(store, embedder, collection.id, &path, &source, options) {
+        let outcome = match add_one(
+            store,
+            embedder,
+            collection.id,
+            &path,
+            &source,
+            options,
+            cancel,
+        ) {
             Ok(outcome) => outcome,
             Err(e @ DocError::Store(_)) => return Err(e),
             Err(e) => FileOutcome::Failed(e),
@@ -100,12 +143,18 @@ pub fn add_files(
         if let FileOutcome::Failed(e) = &outcome {
             tracing::debug!(error = %e, "document skipped");
         }
+        let stopped = matches!(outcome, FileOutcome::Cancelled);
         let report = FileReport {
             path: path.display().to_string(),
+            n: i + 1,
+            of,
             outcome,
         };
         progress(&report);
         reports.push(report);
+        if stopped {
+            break;
+        }
     }
     Ok(reports)
 }
@@ -117,21 +166,45 @@ fn add_one(
     path: &Path,
     source: &str,
     options: AddOptions,
+    cancel: &AtomicBool,
 ) -> Result<FileOutcome, DocError> {
     let doc = extract_file(path)?;
     let hash = format!("{:x}", Sha256::digest(doc.text.as_bytes()));
     if store.doc_hash(collection_id, source)?.as_deref() == Some(hash.as_str()) {
         return Ok(FileOutcome::Unchanged);
     }
-    let chunks = chunk_text(&doc.text, doc.kind, options.chunk_chars);
+    // A document with pages is chunked page by page, so each chunk has one
+    // page to cite (a paragraph running over a page break is cut there).
+    let chunks: Vec<(Option<u32>, Chunk)> = if doc.pages.is_empty() {
+        chunk_text(&doc.text, doc.kind, options.chunk_chars)
+            .into_iter()
+            .map(|c| (None, c))
+            .collect()
+    } else {
+        doc.pages
+            .iter()
+            .zip(1u32..)
+            .flat_map(|(text, page)| {
+                chunk_text(text, doc.kind, options.chunk_chars)
+                    .into_iter()
+                    .map(move |c| (Some(page), c))
+            })
+            .collect()
+    };
     if chunks.is_empty() {
         return Err(DocError::Empty {
             path: path.display().to_string(),
         });
     }
-    let inputs: Vec<String> = chunks.iter().map(|c| c.embed_text()).collect();
+    let inputs: Vec<String> = chunks.iter().map(|(_, c)| c.embed_text()).collect();
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let vectors = embedder.embed(&refs).map_err(DocError::Embed)?;
+    let mut vectors = Vec::with_capacity(refs.len());
+    for batch in refs.chunks(EMBED_BATCH) {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(FileOutcome::Cancelled);
+        }
+        vectors.extend(embedder.embed(batch).map_err(DocError::Embed)?);
+    }
     if vectors.len() != chunks.len() || vectors.iter().any(|v| v.len() != embedder.dim()) {
         return Err(DocError::Embed(format!(
             "the model returned {} vectors for {} chunks",
@@ -148,9 +221,10 @@ fn add_one(
         chunks: chunks
             .into_iter()
             .zip(vectors)
-            .map(|(c, vector)| NewChunk {
+            .map(|((page, c), vector)| NewChunk {
                 text: c.text,
                 heading: c.heading,
+                page,
                 vector,
             })
             .collect(),

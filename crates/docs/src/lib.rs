@@ -7,7 +7,8 @@
 //! - [`chunk_text`] splits it into [`Chunk`]s that respect headings and paragraphs.
 //! - [`add_files`] extracts, chunks, embeds (through any [`Embed`], in Hearth the
 //!   engine's sentence encoder) and stores files, reporting each file's
-//!   [`FileOutcome`]; one bad file never stops the rest.
+//!   [`FileOutcome`]; one bad file never stops the rest. [`add_files_cancellable`]
+//!   stops cleanly when asked, and the same call again resumes.
 //! - [`search`] ranks a collection's chunks for a query: cosine similarity over
 //!   the vectors and FTS5 BM25, fused by reciprocal rank ([`rrf`]).
 //!
@@ -43,9 +44,12 @@ mod search;
 
 pub use chunk::{Chunk, DEFAULT_CHUNK_CHARS, chunk_text};
 pub use error::DocError;
-pub use extract::{DocKind, Extracted, MAX_FILE_BYTES, extract_bytes, extract_file};
-pub use index::{AddOptions, FileOutcome, FileReport, add_files, expand_paths};
-pub use search::{RRF_K, SearchHit, rrf, search};
+pub use extract::{DocKind, Extracted, MAX_FILE_BYTES, extract_bytes, extract_file, pdf_pages};
+pub use index::{
+    AddOptions, EMBED_BATCH, FileOutcome, FileReport, add_files, add_files_cancellable,
+    expand_paths,
+};
+pub use search::{RRF_K, SearchHit, SearchMode, rrf, search, search_with};
 
 /// Turns texts into vectors (in Hearth: `hearth_engine::Embedder`, adapted by
 /// the front end). Vectors of one model are comparable only with each other,

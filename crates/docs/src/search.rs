@@ -28,6 +28,8 @@ pub struct SearchHit {
     pub chunk_id: i64,
     pub source: String,
     pub heading: Option<String>,
+    /// The page the chunk is on (from 1), for documents with pages (PDF).
+    pub page: Option<u32>,
     /// Position of the chunk in its document (0-based).
     pub ord: u32,
     pub text: String,
@@ -55,13 +57,37 @@ pub fn rrf(rankings: &[Vec<i64>]) -> Vec<(i64, f64)> {
     scores
 }
 
-/// The `limit` best chunks of the collection `name` for `query`.
+/// Which rankings a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchMode {
+    /// Vectors and words, fused by reciprocal rank (what Hearth uses).
+    #[default]
+    Hybrid,
+    /// Cosine similarity of the vectors alone.
+    Vector,
+    /// FTS5 BM25 alone.
+    Text,
+}
+
+/// The `limit` best chunks of the collection `name` for `query` (hybrid).
 pub fn search(
     store: &Store,
     embedder: &dyn Embed,
     name: &str,
     query: &str,
     limit: usize,
+) -> Result<Vec<SearchHit>, DocError> {
+    search_with(store, embedder, name, query, limit, SearchMode::Hybrid)
+}
+
+/// [`search`] with a choice of rankings (the benchmark compares them).
+pub fn search_with(
+    store: &Store,
+    embedder: &dyn Embed,
+    name: &str,
+    query: &str,
+    limit: usize,
+    mode: SearchMode,
 ) -> Result<Vec<SearchHit>, DocError> {
     let collection = store
         .doc_collection(name)?
@@ -73,21 +99,27 @@ pub fn search(
             loaded: embedder.model_id().to_owned(),
         });
     }
-    let q = embedder
-        .embed(&[query])
-        .map_err(DocError::Embed)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| DocError::Embed("no vector for the query".to_owned()))?;
-
-    let mut by_vector: Vec<(i64, f32)> = store
-        .doc_vectors(collection.id)?
-        .into_iter()
-        .map(|(id, v)| (id, cosine(&q, &v)))
-        .collect();
-    by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
-    by_vector.truncate(CANDIDATES);
-    let by_text = store.doc_fts(collection.id, query, CANDIDATES)?;
+    let mut by_vector: Vec<(i64, f32)> = Vec::new();
+    if mode != SearchMode::Text {
+        let q = embedder
+            .embed(&[query])
+            .map_err(DocError::Embed)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DocError::Embed("no vector for the query".to_owned()))?;
+        by_vector = store
+            .doc_vectors(collection.id)?
+            .into_iter()
+            .map(|(id, v)| (id, cosine(&q, &v)))
+            .collect();
+        by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
+        by_vector.truncate(CANDIDATES);
+    }
+    let by_text = if mode == SearchMode::Vector {
+        Vec::new()
+    } else {
+        store.doc_fts(collection.id, query, CANDIDATES)?
+    };
 
     let cosines: HashMap<i64, f32> = by_vector.iter().copied().collect();
     let bm25s: HashMap<i64, f64> = by_text.iter().copied().collect();
@@ -108,6 +140,7 @@ pub fn search(
             chunk_id: c.chunk_id,
             source: c.source,
             heading: c.heading,
+            page: c.page,
             ord: c.ord,
             text: c.text,
         })

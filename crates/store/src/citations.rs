@@ -16,6 +16,9 @@ pub struct Citation {
     pub source: String,
     /// The heading above the passage, if the document had headings.
     pub heading: Option<String>,
+    /// The page the passage is on (from 1), for documents with pages (PDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     /// The chunk given (the first of the file, for a whole document).
     pub chunk_id: Option<i64>,
     /// The beginning of the text given.
@@ -36,13 +39,14 @@ impl Citation {
 
     /// One line for people: `[1] notes/contract.md § Termination — "…"`.
     pub fn line(&self) -> String {
+        let page = self.page.map(|p| format!(" p. {p}")).unwrap_or_default();
         let heading = self
             .heading
             .as_deref()
             .map(|h| format!(" § {h}"))
             .unwrap_or_default();
         format!(
-            "[{}] {}/{}{heading} — \"{}\"",
+            "[{}] {}/{}{page}{heading} — \"{}\"",
             self.n,
             self.collection,
             self.file_name(),
@@ -113,7 +117,7 @@ impl Store {
     /// The sources `message` was given, by number.
     pub fn citations(&self, message: &MessageId) -> Result<Vec<Citation>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT n, collection, source, heading, chunk_id, snippet, mode FROM citations \
+            "SELECT n, collection, source, heading, chunk_id, snippet, mode, page FROM citations \
              WHERE message_id = ?1 ORDER BY n",
         )?;
         let rows = stmt.query_map([message.as_str()], |r| {
@@ -125,6 +129,7 @@ impl Store {
                 chunk_id: r.get(4)?,
                 snippet: r.get(5)?,
                 mode: r.get(6)?,
+                page: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -139,7 +144,7 @@ pub(crate) fn insert(
 ) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO citations (message_id, n, collection, source, heading, chunk_id, snippet, \
-         mode) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         mode, page) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for c in citations {
         stmt.execute(params![
@@ -150,7 +155,8 @@ pub(crate) fn insert(
             c.heading,
             c.chunk_id,
             c.snippet,
-            c.mode
+            c.mode,
+            c.page
         ])?;
     }
     Ok(())
@@ -167,6 +173,7 @@ mod tests {
             collection: "notes".into(),
             source: "/home/a/docs/contract.md".into(),
             heading: Some("Termination".into()),
+            page: None,
             chunk_id: Some(7),
             snippet: "Either party may end".into(),
             mode: "retrieval".into(),
@@ -181,5 +188,14 @@ mod tests {
             ..c
         };
         assert_eq!(c.line(), "[2] notes/plain — \"Either party may end\"");
+        let c = Citation {
+            page: Some(3),
+            source: "/p/report.pdf".into(),
+            ..c
+        };
+        assert_eq!(
+            c.line(),
+            "[2] notes/report.pdf p. 3 — \"Either party may end\""
+        );
     }
 }

@@ -34,6 +34,8 @@ pub struct NewChunk {
     pub text: String,
     /// The nearest heading above the chunk, if the document had headings.
     pub heading: Option<String>,
+    /// The page it is on (from 1), for documents with pages (PDF).
+    pub page: Option<u32>,
     pub vector: Vec<f32>,
 }
 
@@ -56,6 +58,8 @@ pub struct ChunkHit {
     pub source: String,
     pub ord: u32,
     pub heading: Option<String>,
+    /// The page it is on (from 1), for documents with pages (PDF).
+    pub page: Option<u32>,
     pub text: String,
 }
 
@@ -202,8 +206,8 @@ impl Store {
         let doc_id = tx.last_insert_rowid();
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO doc_chunks (document_id, ord, heading, text, vector) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO doc_chunks (document_id, ord, heading, text, vector, page) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (ord, chunk) in doc.chunks.iter().enumerate() {
                 stmt.execute(params![
@@ -211,7 +215,8 @@ impl Store {
                     i64::try_from(ord).unwrap_or(i64::MAX),
                     chunk.heading,
                     chunk.text,
-                    vector_to_blob(&chunk.vector)
+                    vector_to_blob(&chunk.vector),
+                    chunk.page
                 ])?;
             }
         }
@@ -262,7 +267,7 @@ impl Store {
     /// The chunks with these ids, in the order asked (ids not found are left out).
     pub fn doc_chunks(&self, ids: &[i64]) -> Result<Vec<ChunkHit>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.id, d.source, k.ord, k.heading, k.text FROM doc_chunks k \
+            "SELECT k.id, d.source, k.ord, k.heading, k.text, k.page FROM doc_chunks k \
              JOIN doc_documents d ON d.id = k.document_id WHERE k.id = ?1",
         )?;
         let mut out = Vec::with_capacity(ids.len());
@@ -276,6 +281,7 @@ impl Store {
                         ord: u32::try_from(ord).unwrap_or(u32::MAX),
                         heading: row.get(3)?,
                         text: row.get(4)?,
+                        page: row.get(5)?,
                     })
                 })
                 .optional()?;
@@ -300,7 +306,7 @@ impl Store {
     /// order: the collection's whole text.
     pub fn doc_collection_chunks(&self, collection_id: i64) -> Result<Vec<ChunkHit>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.id, d.source, k.ord, k.heading, k.text FROM doc_chunks k \
+            "SELECT k.id, d.source, k.ord, k.heading, k.text, k.page FROM doc_chunks k \
              JOIN doc_documents d ON d.id = k.document_id WHERE d.collection_id = ?1 \
              ORDER BY d.source, k.ord",
         )?;
@@ -312,6 +318,7 @@ impl Store {
                 ord: u32::try_from(ord).unwrap_or(u32::MAX),
                 heading: row.get(3)?,
                 text: row.get(4)?,
+                page: row.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -255,6 +255,12 @@ pub const MIGRATIONS: &[&str] = &[
             SELECT new.seq, new.tool_calls WHERE new.tool_calls IS NOT NULL;
     END;
     "#,
+    // 9: page numbers. A chunk of a PDF remembers its page (from 1; NULL for
+    // documents without pages), and so does a citation of it.
+    r#"
+    ALTER TABLE doc_chunks ADD COLUMN page INTEGER;
+    ALTER TABLE citations ADD COLUMN page INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -96,6 +96,8 @@ impl DocumentsUsed {
 pub(crate) struct Passage {
     pub(crate) source: String,
     pub(crate) heading: Option<String>,
+    /// The page, for a retrieved chunk of a document with pages (PDF).
+    pub(crate) page: Option<u32>,
     pub(crate) chunk_id: Option<i64>,
     pub(crate) text: String,
 }
@@ -121,6 +123,7 @@ impl Grounding {
                 collection: collection.to_owned(),
                 source: p.source.clone(),
                 heading: p.heading.clone(),
+                page: p.page,
                 chunk_id: p.chunk_id,
                 snippet: snippet(&p.text),
                 mode: mode.as_str().to_owned(),
@@ -161,6 +164,7 @@ pub(crate) fn whole_passages(chunks: &[ChunkHit]) -> Vec<Passage> {
             out.push(Passage {
                 source: c.source.clone(),
                 heading: None,
+                page: None,
                 chunk_id: Some(c.chunk_id),
                 text: String::new(),
             });
@@ -185,6 +189,7 @@ pub(crate) fn passage(hit: hearth_docs::SearchHit) -> Passage {
     Passage {
         source: hit.source,
         heading: hit.heading,
+        page: hit.page,
         chunk_id: Some(hit.chunk_id),
         text: hit.text,
     }
@@ -207,13 +212,14 @@ pub(crate) fn context_block(collection: &str, passages: &[Passage]) -> String {
          answer the question, say so.\n\n<documents>\n"
     );
     for (n, p) in (1..).zip(passages) {
+        let page = p.page.map(|p| format!(", page {p}")).unwrap_or_default();
         let heading = p
             .heading
             .as_deref()
             .map(|h| format!(", {h}"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "[{n}] {}{heading}\n{}\n\n",
+            "[{n}] {}{page}{heading}\n{}\n\n",
             file_name(&p.source),
             p.text.trim_end()
         ));
@@ -429,6 +435,7 @@ mod tests {
             source: source.into(),
             ord: 0,
             heading: heading.map(Into::into),
+            page: None,
             text: text.into(),
         }
     }
@@ -510,6 +517,7 @@ mod tests {
             bm25: None,
             source: "/d/s.md".into(),
             heading: Some("H".into()),
+            page: None,
             ord: 0,
             text: text.into(),
         }

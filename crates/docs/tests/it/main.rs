@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod files;
+mod pages;
+mod resume;
 mod retrieval;
 
 use hearth_docs::Embed;

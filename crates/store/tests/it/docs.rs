@@ -16,6 +16,7 @@ fn doc(source: &str, texts: &[&str]) -> NewDocument {
             .map(|(i, t)| NewChunk {
                 text: (*t).into(),
                 heading: None,
+                page: None,
                 vector: vec![i as f32, 1.0, 0.0],
             })
             .collect(),
@@ -140,6 +141,7 @@ fn a_conversation_keeps_its_collection_and_an_answer_its_sources() {
             collection: "papers".into(),
             source: format!("/p/{n}.pdf"),
             heading: None,
+            page: Some(n + 4),
             chunk_id: Some(i64::from(n) * 10),
             snippet: "text".into(),
             mode: "whole".into(),
@@ -157,6 +159,11 @@ fn a_conversation_keeps_its_collection_and_an_answer_its_sources() {
     let q = &store.active_path(&conv.id).unwrap()[0];
     let cited = store.citations(&q.id).unwrap();
     assert_eq!(cited.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 2]);
+    // The page is kept (migration 9).
+    assert_eq!(
+        cited.iter().map(|c| c.page).collect::<Vec<_>>(),
+        [Some(5), Some(6)]
+    );
     store.set_conversation_docs(&conv.id, None).unwrap();
     assert_eq!(store.conversation_docs(&conv.id).unwrap(), None);
     // Deleting the conversation takes its attachment and citations along.

@@ -49,6 +49,7 @@ fn filled() -> (Db, Store) {
                     collection: "notes".into(),
                     source: "/docs/contract.md".into(),
                     heading: Some("Termination".into()),
+                    page: None,
                     chunk_id: Some(3),
                     snippet: "Either party may end".into(),
                     mode: "retrieval".into(),
