@@ -309,7 +309,7 @@ pub(crate) struct Embeddings {
 
 impl Embeddings {
     pub(crate) fn load(loader: &Loader<'_>) -> std::result::Result<Self, EngineError> {
-        let table = QWeight::load(loader, "token_embd.weight")?;
+        let table = QWeight::load_table(loader, "token_embd.weight")?;
         let head = if loader.has("output.weight") {
             Some(QWeight::load(loader, "output.weight")?)
         } else {

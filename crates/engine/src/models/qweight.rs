@@ -23,7 +23,13 @@ pub(crate) enum QWeight {
     Hearth(MappedMatrix),
     Candle {
         matmul: QMatMul,
-        qtensor: Arc<QTensor>,
+        /// The weight as stored, for row lookups: kept for an embedding
+        /// table only. candle turns F16/BF16/F32 weights into dense f32 for
+        /// its matmul; keeping the stored copy of every matrix as well would
+        /// hold each such weight three times over (issue 17's fit check).
+        qtensor: Option<Arc<QTensor>>,
+        /// Rows (outputs).
+        n: usize,
         /// The dequantised table, made on the first lookup when rows are not a
         /// whole number of blocks (candle's quantised gather cannot split one).
         dense: OnceLock<Tensor>,
@@ -41,8 +47,24 @@ pub(crate) struct MappedMatrix {
 }
 
 impl QWeight {
-    /// Loads tensor `name` (`[n, k]` in candle's order).
+    /// Loads tensor `name` (`[n, k]` in candle's order) for products only.
     pub(crate) fn load(loader: &Loader<'_>, name: &str) -> std::result::Result<Self, EngineError> {
+        Self::load_as(loader, name, false)
+    }
+
+    /// Loads tensor `name` for products and row lookups (an embedding table).
+    pub(crate) fn load_table(
+        loader: &Loader<'_>,
+        name: &str,
+    ) -> std::result::Result<Self, EngineError> {
+        Self::load_as(loader, name, true)
+    }
+
+    fn load_as(
+        loader: &Loader<'_>,
+        name: &str,
+        lookups: bool,
+    ) -> std::result::Result<Self, EngineError> {
         let (gguf, device) = (loader.gguf, loader.device);
         let err = |source| EngineError::Tensor {
             name: name.to_owned(),
@@ -62,9 +84,11 @@ impl QWeight {
             }
         }
         let qtensor = Arc::new(gguf.qtensor(name, device)?);
+        let n = qtensor.shape().dims().first().copied().unwrap_or(0);
         Ok(Self::Candle {
             matmul: QMatMul::from_arc(qtensor.clone()).map_err(err)?,
-            qtensor,
+            qtensor: lookups.then_some(qtensor),
+            n,
             dense: OnceLock::new(),
         })
     }
@@ -98,6 +122,9 @@ impl QWeight {
                 Tensor::from_vec(out, (ids.len(), m.k), device)
             }
             Self::Candle { qtensor, dense, .. } => {
+                let Some(qtensor) = qtensor else {
+                    candle_core::bail!("rows of a weight loaded for products only");
+                };
                 let ids = Tensor::new(ids, device)?;
                 if qtensor.shape().dims2()?.1 % qtensor.dtype().block_size() == 0 {
                     return qtensor.embedding(&ids);
@@ -150,7 +177,7 @@ impl QWeight {
     pub(crate) fn n_rows(&self) -> usize {
         match self {
             Self::Hearth(m) => m.n,
-            Self::Candle { qtensor, .. } => qtensor.shape().dims().first().copied().unwrap_or(0),
+            Self::Candle { n, .. } => *n,
         }
     }
 }
