@@ -121,15 +121,26 @@ pub(crate) fn hearth_against(
     model: &Path,
     base: &Path,
 ) -> Result<serde_json::Value> {
-    let out = Command::new(hearth)
-        .arg("perplexity")
-        .arg("-m")
-        .arg(model)
-        .arg("--kl-divergence-base")
-        .arg(base)
-        .arg("--json")
-        .output()
-        .context("cannot run hearth perplexity")?;
+    Ok(hearth_against_measured(hearth, model, base)?.0)
+}
+
+/// [`hearth_against`], and the peak resident memory of the `hearth` process
+/// (see `fit.rs`).
+pub(crate) fn hearth_against_measured(
+    hearth: &Path,
+    model: &Path,
+    base: &Path,
+) -> Result<(serde_json::Value, Option<u64>)> {
+    let (out, peak) = crate::fit::output_with_peak_rss(
+        Command::new(hearth)
+            .arg("perplexity")
+            .arg("-m")
+            .arg(model)
+            .arg("--kl-divergence-base")
+            .arg(base)
+            .arg("--json"),
+    )
+    .context("cannot run hearth perplexity")?;
     if !out.status.success() {
         bail!(
             "hearth perplexity failed on {}: {}",
@@ -137,7 +148,8 @@ pub(crate) fn hearth_against(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    serde_json::from_slice(&out.stdout).context("hearth perplexity printed no JSON")
+    let json = serde_json::from_slice(&out.stdout).context("hearth perplexity printed no JSON")?;
+    Ok((json, peak))
 }
 
 /// `llama-perplexity` on `model`: its final estimate. With `save_logits`, it

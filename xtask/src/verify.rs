@@ -17,13 +17,23 @@
 //! A type Hearth cannot run must be refused at load with its name. Prints the
 //! table; fails when a cell misses the goals and Hearth is not the closer of
 //! the two to F16.
+//!
+//! Each row also holds the app's fit estimate for the file at the scoring
+//! window beside the peak resident memory of the `hearth` process that scored
+//! it (`fit.rs`): the goal is within 10%.
+//!
+//! `--full` runs the real shapes instead (`FULL_SHAPES`: the models' own
+//! layer counts, widths and vocabularies; the F16 file is 1.2–16 GB and is
+//! kept in the cache between runs, as are its quantised twins), by default
+//! Llama 3.2 1B, Qwen3 0.6B and Qwen2.5 0.5B over two windows of 512 tokens;
+//! the larger ones by name (`--shape llama-3.1-8b`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::perplexity::{Scoring, hearth_against, llama_kld, llama_ppl};
+use crate::perplexity::{Scoring, hearth_against, hearth_against_measured, llama_kld, llama_ppl};
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
@@ -32,6 +42,28 @@ const SHAPES: [&str; 8] = hearth_testkit::models::ARCHITECTURES;
 /// What the `gguf` writer and numpy are pinned to: the same versions write
 /// the same bytes, which the engine's architecture tests check.
 const PYTHON_PACKAGES: [&str; 2] = ["gguf==0.19.0", "numpy==2.4.6"];
+
+/// The real shapes `make_model.py` knows (`--full`; `-full` is added to a
+/// name given without it).
+const FULL_SHAPES: [&str; 10] = [
+    "llama-3.2-1b-full",
+    "llama-3.2-3b-full",
+    "llama-3.1-8b-full",
+    "mistral-7b-v0.3-full",
+    "qwen2.5-0.5b-full",
+    "qwen3-0.6b-full",
+    "qwen3-4b-full",
+    "gemma-3-1b-full",
+    "phi-3.5-mini-full",
+    "phi-4-mini-full",
+];
+
+/// What `--full` runs when no shape is named: the small real models (the
+/// others take from minutes to an hour each on two cores).
+const FULL_DEFAULT: [&str; 3] = ["llama-3.2-1b-full", "qwen3-0.6b-full", "qwen2.5-0.5b-full"];
+
+/// How far the fit estimate may be from the measured peak.
+const FIT_TOLERANCE: f64 = 0.10;
 
 /// The window and windows of the fixtures the architecture tests keep.
 const FIXTURE_CTX: usize = 128;
@@ -58,12 +90,18 @@ pub(crate) struct Args {
     /// The text scored (default: the GPL-3 text every Debian ships).
     #[arg(short = 'f', long, default_value = "/usr/share/common-licenses/GPL-3")]
     file: PathBuf,
-    /// Perplexity window in tokens (past Gemma's 32-token test window).
-    #[arg(long, default_value_t = 128)]
-    ctx: usize,
-    /// Perplexity windows scored (8 of 128: 504 positions compared).
-    #[arg(long, default_value_t = 8)]
-    chunks: usize,
+    /// The real shapes (layer counts, widths, vocabularies) instead of the
+    /// scaled-down ones.
+    #[arg(long)]
+    full: bool,
+    /// Perplexity window in tokens (default 128, past Gemma's 32-token test
+    /// window; 512 with `--full`).
+    #[arg(long)]
+    ctx: Option<usize>,
+    /// Perplexity windows scored (default 8 of 128 or, with `--full`, 2 of
+    /// 512: about 500 positions compared).
+    #[arg(long)]
+    chunks: Option<usize>,
     /// Instead of the table: rewrite the engine's architecture fixtures
     /// (llama.cpp's top token at each position of a text, on each shape's
     /// test file) in `crates/engine/tests/data/architectures/`.
@@ -104,27 +142,52 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             list.to_vec()
         }
     };
+    let shapes = if args.full {
+        let shapes = pick(&args.shapes, &FULL_DEFAULT)
+            .into_iter()
+            .map(|s| {
+                if s.ends_with("-full") {
+                    s
+                } else {
+                    format!("{s}-full")
+                }
+            })
+            .collect::<Vec<_>>();
+        if let Some(unknown) = shapes.iter().find(|s| !FULL_SHAPES.contains(&s.as_str())) {
+            bail!("no full shape {unknown}; known: {}", FULL_SHAPES.join(", "));
+        }
+        shapes
+    } else {
+        pick(&args.shapes, &SHAPES)
+    };
+    let run = Scoring {
+        text: &args.file,
+        ctx: args.ctx.unwrap_or(if args.full { 512 } else { 128 }),
+        chunks: args.chunks.unwrap_or(if args.full { 2 } else { 8 }),
+    };
 
     println!(
         "text {} | ctx {} | chunks {} | threads {}",
         args.file.display(),
-        args.ctx,
-        args.chunks,
+        run.ctx,
+        run.chunks,
         tools.threads
     );
     println!(
-        "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | verdict |"
+        "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | fit estimate / peak RSS, MiB | verdict |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    let run = Scoring {
-        text: &args.file,
-        ctx: args.ctx,
-        chunks: args.chunks,
-    };
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut failed = Vec::new();
-    for shape in pick(&args.shapes, &SHAPES) {
+    let mut misfits = Vec::new();
+    for shape in shapes {
         let base = dir.join(format!("{shape}-F16.gguf"));
-        make_model(&tools.python, &shape, &tokenizer, &base)?;
+        if !(args.full && base.is_file()) {
+            // Full shapes take minutes to write: kept between runs (written
+            // under another name first, so a file there is whole).
+            let partial = base.with_extension("partial");
+            make_model(&tools.python, &shape, &tokenizer, &partial)?;
+            std::fs::rename(&partial, &base)?;
+        }
         // llama.cpp's log-probabilities for the unquantised file.
         let f16_logits = dir.join(format!("{shape}-F16.base.kl"));
         llama_ppl(
@@ -139,10 +202,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 base.clone()
             } else {
                 let out = dir.join(format!("{shape}-{ty}.gguf"));
-                if let Err(e) = quantize(&tools, &base, &out, &ty) {
-                    failed.push(format!("{shape} {ty}"));
-                    println!("| {shape} | {ty} | - | - | - | - | - | FAILED: {e:#} |");
-                    continue;
+                if !(args.full && out.is_file()) {
+                    let partial = out.with_extension("partial");
+                    if let Err(e) = quantize(&tools, &base, &partial, &ty) {
+                        failed.push(format!("{shape} {ty}"));
+                        println!("| {shape} | {ty} | - | - | - | - | - | - | FAILED: {e:#} |");
+                        continue;
+                    }
+                    std::fs::rename(&partial, &out)?;
                 }
                 out
             };
@@ -155,6 +222,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 (ty != "F16").then_some(&f16_logits),
             );
             let _ = std::fs::remove_file(&logits);
+            let fit = match &row {
+                Ok(r) => fit_cell(&tools, &file, run.ctx, &dir, r.peak_rss),
+                Err(_) => "-".to_owned(),
+            };
+            if fit.ends_with('!') {
+                misfits.push(format!("{shape} {ty}"));
+            }
             let verdict = match &row {
                 Ok(r) => match r.verdict() {
                     Some(v) => v.to_owned(),
@@ -171,7 +245,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             };
             match row {
                 Ok(r) => println!(
-                    "| {shape} | {ty} | {}/{} ({:.1}%) | {}/{} | {:.5} | {:.6} | {} | {verdict} |",
+                    "| {shape} | {ty} | {}/{} ({:.1}%) | {}/{} | {:.5} | {:.6} | {} | {fit} | {verdict} |",
                     r.confident_same,
                     r.confident,
                     100.0 * r.agreement(),
@@ -182,15 +256,52 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     r.from_f16
                         .map_or("-".to_owned(), |(o, t)| format!("{o:.6} / {t:.6}")),
                 ),
-                Err(_) => println!("| {shape} | {ty} | - | - | - | - | - | {verdict} |"),
+                Err(_) => println!("| {shape} | {ty} | - | - | - | - | - | - | {verdict} |"),
             }
         }
         let _ = std::fs::remove_file(&f16_logits);
+    }
+    if !misfits.is_empty() {
+        println!(
+            "fit estimate more than {:.0}% from the measured peak (marked !): {}",
+            FIT_TOLERANCE * 100.0,
+            misfits.join(", ")
+        );
     }
     if !failed.is_empty() {
         bail!("outside the goals or failing: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// "estimate / peak (ratio)", ending in `!` when they are further apart than
+/// [`FIT_TOLERANCE`]; why not, when the estimate cannot be had.
+fn fit_cell(tools: &Tools, file: &Path, ctx: usize, dir: &Path, peak: Option<u64>) -> String {
+    let Some(peak) = peak else {
+        return "no peak read".to_owned();
+    };
+    match crate::fit::estimate(&tools.hearth, file, ctx, &dir.join("fit-home")) {
+        Ok(e) => {
+            let ratio = e.total as f64 / peak as f64;
+            format!(
+                "{} / {} ({ratio:.3}; weights {} + KV {} + overhead {}){}",
+                crate::fit::mib(e.total),
+                crate::fit::mib(peak),
+                crate::fit::mib(e.weights),
+                crate::fit::mib(e.kv_cache),
+                crate::fit::mib(e.overhead),
+                if (ratio - 1.0).abs() > FIT_TOLERANCE {
+                    " !"
+                } else {
+                    ""
+                }
+            )
+        }
+        Err(e) => format!(
+            "no estimate: {}",
+            format!("{e:#}").lines().next().unwrap_or_default()
+        ),
+    }
 }
 
 fn cache() -> Result<PathBuf> {
@@ -359,6 +470,8 @@ struct Row {
     /// Mean KL divergence from llama.cpp's F16 log-probabilities: Hearth's
     /// and llama.cpp's (quantised types only).
     from_f16: Option<(f64, f64)>,
+    /// Peak resident memory of the `hearth` process that scored the file.
+    peak_rss: Option<u64>,
 }
 
 impl Row {
@@ -411,7 +524,7 @@ fn check(
     };
     let perplexity = tools.llama.join("llama-perplexity");
     let theirs = llama_ppl(&perplexity, file, run, tools.threads, Some(logits)).map_err(failed)?;
-    let ours = hearth_against(&tools.hearth, file, logits).map_err(|e| {
+    let (ours, peak_rss) = hearth_against_measured(&tools.hearth, file, logits).map_err(|e| {
         let message = format!("{e:#}");
         // The error's first line, not hearth's backtrace.
         let first = message.lines().next().unwrap_or_default().to_owned();
@@ -447,5 +560,6 @@ fn check(
             .as_f64()
             .unwrap_or(f64::NAN),
         from_f16,
+        peak_rss,
     })
 }

@@ -8,6 +8,10 @@ own writer) and numpy:
     python make_model.py SHAPE TOKENIZER.gguf OUT.gguf
 
 The tokenizer (and its metadata) is copied from TOKENIZER.gguf, so text is real.
+The `FULL` shapes (`cargo xtask verify-models --full`) are the real models'
+layer counts, widths and vocabulary sizes; their vocabulary is the copied one
+padded with control tokens to the real size, and their tensors are generated
+and written one at a time (an 8B file never sits in memory whole).
 Weights are scaled so the logits are peaked like a trained model's (a standard
 deviation of about 4 nats), not flat.
 """
@@ -39,6 +43,28 @@ SHAPES = {
     "phi-4-mini": ("phi3", 2, 384, 3, 1, 128, 512, {"rope_base": 10000.0, "rope_dims": 96}),
 }
 
+# The real shapes: name: (arch, layers, d_model, heads, kv_heads, head_dim,
+# ffn, vocab, extra). "tied": no output.weight (the embedding is the head).
+FULL = {
+    "llama-3.2-1b-full": ("llama", 16, 2048, 32, 8, 64, 8192, 128256,
+                          {"rope_base": 500000.0, "llama3_factor": 32.0, "tied": True}),
+    "llama-3.2-3b-full": ("llama", 28, 3072, 24, 8, 128, 8192, 128256,
+                          {"rope_base": 500000.0, "llama3_factor": 32.0, "tied": True}),
+    "llama-3.1-8b-full": ("llama", 32, 4096, 32, 8, 128, 14336, 128256,
+                          {"rope_base": 500000.0, "llama3_factor": 8.0}),
+    "mistral-7b-v0.3-full": ("llama", 32, 4096, 32, 8, 128, 14336, 32768, {"rope_base": 1000000.0}),
+    "qwen2.5-0.5b-full": ("qwen2", 24, 896, 14, 2, 64, 4864, 151936,
+                          {"rope_base": 1000000.0, "qkv_bias": True, "tied": True}),
+    "qwen3-0.6b-full": ("qwen3", 28, 1024, 16, 8, 128, 3072, 151936,
+                        {"rope_base": 1000000.0, "qk_norm": True, "tied": True}),
+    "qwen3-4b-full": ("qwen3", 36, 2560, 32, 8, 128, 9728, 151936,
+                      {"rope_base": 1000000.0, "qk_norm": True, "tied": True}),
+    "gemma-3-1b-full": ("gemma3", 26, 1152, 4, 1, 256, 6912, 262144, {"rope_base": 1000000.0, "window": 512}),
+    "phi-3.5-mini-full": ("phi3", 32, 3072, 32, 32, 96, 8192, 32064, {"rope_base": 10000.0}),
+    "phi-4-mini-full": ("phi3", 32, 3072, 24, 8, 128, 8192, 200064,
+                        {"rope_base": 10000.0, "rope_dims": 96, "tied": True}),
+}
+
 CONTEXT = 4096
 
 
@@ -63,10 +89,17 @@ def llama3_rope_factors(head_dim, base, factor):
 
 def main():
     shape_name, tokenizer_path, out_path = sys.argv[1:4]
-    arch, layers, d, heads, kv, hd, ffn, extra = SHAPES[shape_name]
-    rng = np.random.default_rng(sum(map(ord, shape_name)))
     src = gguf.GGUFReader(tokenizer_path)
     vocab = len(src.fields["tokenizer.ggml.tokens"].data)
+    full = shape_name in FULL
+    if full:
+        # Phi-3.5's and Mistral's vocabularies are smaller than the copied
+        # one: they keep the copied size (the tokens must all exist).
+        arch, layers, d, heads, kv, hd, ffn, real_vocab, extra = FULL[shape_name]
+        vocab = max(vocab, real_vocab)
+    else:
+        arch, layers, d, heads, kv, hd, ffn, extra = SHAPES[shape_name]
+    rng = np.random.default_rng(sum(map(ord, shape_name)))
 
     w = gguf.GGUFWriter(out_path, arch)
     # Not "phi-3" / "phi3": llama.cpp patches the real Phi-3 vocabulary's
@@ -92,6 +125,10 @@ def main():
             continue
         value = field.contents()
         vtype = field.types[0]
+        if full and key == "tokenizer.ggml.tokens":
+            value = value + [f"<|reserved_special_token_{i}|>" for i in range(vocab - len(value))]
+        elif full and key == "tokenizer.ggml.token_type":
+            value = value + [int(gguf.TokenType.CONTROL)] * (vocab - len(value))
         if vtype == gguf.GGUFValueType.ARRAY:
             w.add_array(key, value)
         elif vtype == gguf.GGUFValueType.STRING:
@@ -105,60 +142,101 @@ def main():
         elif vtype == gguf.GGUFValueType.FLOAT32:
             w.add_float32(key, value)
 
+    # While the full shapes are declared, tensors are only their shape and type.
+    dry = [False]
+
     def matrix(rows, cols, std):
-        return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(np.float16)
+        if dry[0]:
+            return np.empty((rows, cols), dtype=np.float16)
+        if not full:
+            return (rng.standard_normal((rows, cols), dtype=np.float32) * std).astype(np.float16)
+        # Row blocks: an 8B model's matrices never exist in f32 whole.
+        out = np.empty((rows, cols), dtype=np.float16)
+        step = max(1, (1 << 24) // cols)
+        for r in range(0, rows, step):
+            n = min(step, rows - r)
+            out[r:r + n] = rng.standard_normal((n, cols), dtype=np.float32) * std
+        return out
 
     def norm(n):
+        if dry[0]:
+            return np.empty(n, dtype=np.float32)
         return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
-    def add(name, array):
-        w.add_tensor(name, array)
+    def vector(n, std):
+        if dry[0]:
+            return np.empty(n, dtype=np.float32)
+        return (std * rng.standard_normal(n)).astype(np.float32)
+
+    # Each tensor as (name, what makes it): the small shapes are made and
+    # added in order; the full ones are declared first and made while the
+    # file is written, in the same order.
+    pending = []
+
+    def add(name, make):
+        if full:
+            pending.append((name, make))
+        else:
+            w.add_tensor(name, make())
 
     logit_std = 4.0
-    tied = arch == "gemma3"
-    add("token_embd.weight", matrix(vocab, d, logit_std / math.sqrt(d) if tied else 1.0))
-    add("output_norm.weight", norm(d))
+    tied = arch == "gemma3" or extra.get("tied", False)
+    add("token_embd.weight", lambda: matrix(vocab, d, logit_std / math.sqrt(d) if tied else 1.0))
+    add("output_norm.weight", lambda: norm(d))
     if not tied:
-        add("output.weight", matrix(vocab, d, logit_std / math.sqrt(d)))
+        add("output.weight", lambda: matrix(vocab, d, logit_std / math.sqrt(d)))
     if "llama3_factor" in extra:
-        add("rope_freqs.weight", llama3_rope_factors(hd, extra["rope_base"], extra["llama3_factor"]))
+        add("rope_freqs.weight", lambda: llama3_rope_factors(hd, extra["rope_base"], extra["llama3_factor"]))
     q, kvd = heads * hd, kv * hd
     for i in range(layers):
         b = f"blk.{i}."
-        add(b + "attn_norm.weight", norm(d))
+        add(b + "attn_norm.weight", lambda: norm(d))
         if arch == "phi3":
-            add(b + "attn_qkv.weight", matrix(q + 2 * kvd, d, 1 / math.sqrt(d)))
+            add(b + "attn_qkv.weight", lambda: matrix(q + 2 * kvd, d, 1 / math.sqrt(d)))
         else:
-            add(b + "attn_q.weight", matrix(q, d, 1 / math.sqrt(d)))
-            add(b + "attn_k.weight", matrix(kvd, d, 1 / math.sqrt(d)))
-            add(b + "attn_v.weight", matrix(kvd, d, 1 / math.sqrt(d)))
+            add(b + "attn_q.weight", lambda: matrix(q, d, 1 / math.sqrt(d)))
+            add(b + "attn_k.weight", lambda: matrix(kvd, d, 1 / math.sqrt(d)))
+            add(b + "attn_v.weight", lambda: matrix(kvd, d, 1 / math.sqrt(d)))
         if extra.get("qkv_bias"):
-            add(b + "attn_q.bias", (0.1 * rng.standard_normal(q)).astype(np.float32))
-            add(b + "attn_k.bias", (0.1 * rng.standard_normal(kvd)).astype(np.float32))
-            add(b + "attn_v.bias", (0.1 * rng.standard_normal(kvd)).astype(np.float32))
+            add(b + "attn_q.bias", lambda: vector(q, 0.1))
+            add(b + "attn_k.bias", lambda: vector(kvd, 0.1))
+            add(b + "attn_v.bias", lambda: vector(kvd, 0.1))
         if extra.get("qk_norm") or arch == "gemma3":
-            add(b + "attn_q_norm.weight", norm(hd))
-            add(b + "attn_k_norm.weight", norm(hd))
-        add(b + "attn_output.weight", matrix(d, q, 1 / math.sqrt(q)))
+            add(b + "attn_q_norm.weight", lambda: norm(hd))
+            add(b + "attn_k_norm.weight", lambda: norm(hd))
+        add(b + "attn_output.weight", lambda: matrix(d, q, 1 / math.sqrt(q)))
         if arch == "gemma3":
             # The embeddings are tied and scaled by sqrt(width): with unit
             # post norms the residual stays close to the input token's own
             # embedding, and the model predicts that token back with a lead
             # of ~70 nats at every position (a test that proves nothing).
             # Louder layers make its answers depend on the context.
-            add(b + "post_attention_norm.weight", 8.0 * norm(d))
-            add(b + "post_ffw_norm.weight", 8.0 * norm(d))
-        add(b + "ffn_norm.weight", norm(d))
+            add(b + "post_attention_norm.weight", lambda: 8.0 * norm(d))
+            add(b + "post_ffw_norm.weight", lambda: 8.0 * norm(d))
+        add(b + "ffn_norm.weight", lambda: norm(d))
         if arch == "phi3":
-            add(b + "ffn_up.weight", matrix(2 * ffn, d, 1 / math.sqrt(d)))
+            add(b + "ffn_up.weight", lambda: matrix(2 * ffn, d, 1 / math.sqrt(d)))
         else:
-            add(b + "ffn_gate.weight", matrix(ffn, d, 1 / math.sqrt(d)))
-            add(b + "ffn_up.weight", matrix(ffn, d, 1 / math.sqrt(d)))
-        add(b + "ffn_down.weight", matrix(d, ffn, 1 / math.sqrt(ffn)))
+            add(b + "ffn_gate.weight", lambda: matrix(ffn, d, 1 / math.sqrt(d)))
+            add(b + "ffn_up.weight", lambda: matrix(ffn, d, 1 / math.sqrt(d)))
+        add(b + "ffn_down.weight", lambda: matrix(d, ffn, 1 / math.sqrt(ffn)))
 
+    if not full:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return
+    dry[0] = True
+    for name, make in pending:
+        like = make()
+        w.add_tensor_info(name, like.shape, like.dtype, like.nbytes)
+    dry[0] = False
     w.write_header_to_file()
     w.write_kv_data_to_file()
-    w.write_tensors_to_file()
+    w.write_ti_data_to_file()
+    for name, make in pending:
+        w.write_tensor_data(make())
     w.close()
 
 

@@ -4,6 +4,19 @@
 //! model's cache holds the tokens of the previous request (prompt and answer);
 //! the new prompt's longest common prefix with them is kept and only the rest is
 //! processed, which turns a follow-up chat turn into the cost of its new message.
+//!
+//! Context shift (issue 17): the engine never writes past its window and
+//! never shifts or discards cache entries on its own. A prompt that leaves no
+//! room for one token is refused ([`EngineError::PromptTooLong`]); an answer
+//! that fills the window stops with [`StopReason::ContextFull`] (`context_full`
+//! to the caller, OpenAI's `length`), never with text computed from positions
+//! the model was not given. A chat that outgrows the window is fitted by the
+//! chat service (hearth-core's `turn/context.rs`): the oldest turns are left
+//! out, the front ends say how many, and the prompt changes from the first
+//! left-out turn on, so the cache keeps what is still a common prefix (the
+//! system prompt and anything before it) and recomputes the rest. llama.cpp's
+//! in-place shift (dropping half the cache and re-rotating the keys) is not
+//! done: it keeps answering from a context no template produced.
 
 use std::fmt;
 use std::time::{Duration, Instant};

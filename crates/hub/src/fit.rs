@@ -1,6 +1,9 @@
 //! Will this model run on this machine, and how fast?
 //!
-//! Memory needed = weights (the file size: the engine maps the file) + KV cache
+//! Memory needed = weights (what the engine holds, from the header's tensor
+//! table: the file size for the types its kernels run from the mapped file,
+//! twice that for F16/BF16, which candle computes with as f32; see
+//! [`crate::gguf::weights_in_memory`]; the file size without a header) + KV cache
 //! for the chosen context + overhead. The KV cache is
 //! `layers × ctx × kv_heads × head_dim × 2 (K and V) × 2 bytes` (the engine
 //! keeps it in f16 on the CPU, hearth-engine's `KvCache`). Without a header (a file not downloaded yet) the K+V
@@ -115,7 +118,10 @@ pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstim
     let kv_cache = kv_per_token
         .saturating_mul(context)
         .saturating_mul(KV_BYTES_PER_ELEMENT);
-    let weights = facts.size;
+    let weights = facts
+        .shape
+        .and_then(|s| s.weights_in_memory)
+        .unwrap_or(facts.size);
     let overhead = OVERHEAD_BASE + weights / 20;
     let total = weights.saturating_add(kv_cache).saturating_add(overhead);
     let available = machine.available_ram;

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use hearth_gguf::{Gguf, ReadOptions, file_type_name};
+use hearth_gguf::{GgmlType, Gguf, ReadOptions, file_type_name};
 use serde::{Deserialize, Serialize};
 
 use crate::HubError;
@@ -40,6 +40,11 @@ pub struct ModelShape {
     pub kv_heads: Option<u64>,
     pub embedding: Option<u64>,
     pub head_dim: Option<u64>,
+    /// Bytes the engine holds for the weights ([`weights_in_memory`]);
+    /// `None` for files inspected before it was counted (the file size then
+    /// stands in for it).
+    #[serde(default)]
+    pub weights_in_memory: Option<u64>,
 }
 
 impl ModelShape {
@@ -75,10 +80,12 @@ pub fn inspect(path: &Path) -> Result<GgufInfo, HubError> {
 pub fn inspect_parts<P: AsRef<Path>>(parts: &[P]) -> Result<GgufInfo, HubError> {
     let mut info: Option<GgufInfo> = None;
     let mut parameters = 0u64;
+    let mut in_memory = 0u64;
     for (i, part) in parts.iter().enumerate() {
         let path = part.as_ref();
         let (header, params) = read_header(path)?;
         parameters = parameters.saturating_add(params);
+        in_memory = in_memory.saturating_add(weights_in_memory(&header));
         if i == 0 {
             info = Some(summarise(path, &header)?);
         }
@@ -88,6 +95,7 @@ pub fn inspect_parts<P: AsRef<Path>>(parts: &[P]) -> Result<GgufInfo, HubError> 
         reason: "no files".into(),
     })?;
     info.parameters = parameters;
+    info.shape.weights_in_memory = Some(in_memory);
     Ok(info)
 }
 
@@ -114,6 +122,35 @@ pub fn chat_template(path: &Path) -> Result<Option<String>, HubError> {
         .get_str("tokenizer.chat_template")
         .ok()
         .map(str::to_owned))
+}
+
+/// Bytes hearth-engine holds for the weights of a file on the CPU. A matrix
+/// in a type its own kernels run stays in the mapped file: its stored bytes,
+/// resident once read. F16, BF16 and F32 matrices are turned into dense f32
+/// for candle's matmul (4 bytes a value), and the embedding table also keeps
+/// its stored copy for row lookups. Everything else (norms, biases, Q2_K,
+/// Q3_K) is copied as stored. An F16 file therefore needs about twice its
+/// size (issue 17's fit check measured it).
+pub(crate) fn weights_in_memory(header: &Gguf) -> u64 {
+    header
+        .tensors()
+        .iter()
+        .map(|t| {
+            let dense = matches!(
+                t.ggml_type(),
+                GgmlType::F16 | GgmlType::BF16 | GgmlType::F32
+            ) && t.dims().len() >= 2;
+            if !dense {
+                return t.size();
+            }
+            let f32_bytes = t.elements().saturating_mul(4);
+            if t.name() == "token_embd.weight" {
+                f32_bytes.saturating_add(t.size())
+            } else {
+                f32_bytes
+            }
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 fn read_header(path: &Path) -> Result<(Gguf, u64), HubError> {
@@ -143,6 +180,7 @@ fn summarise(path: &Path, header: &Gguf) -> Result<GgufInfo, HubError> {
         kv_heads: arch("attention.head_count_kv"),
         embedding: arch("embedding_length"),
         head_dim: arch("attention.key_length"),
+        weights_in_memory: None,
     };
     Ok(GgufInfo {
         name: text("general.name"),
@@ -169,6 +207,7 @@ mod tests {
             kv_heads: Some(3),
             embedding: Some(576),
             head_dim: None,
+            ..ModelShape::default()
         };
         assert_eq!(shape.kv_elements_per_token(), Some(2 * 30 * 3 * 64));
         let gemma = ModelShape {
@@ -188,6 +227,7 @@ mod tests {
             kv_heads: Some(2),
             embedding: None,
             head_dim: Some(64),
+            ..ModelShape::default()
         };
         assert_eq!(lying.kv_elements_per_token(), Some(u64::MAX));
         let huge = ModelShape {
@@ -196,6 +236,7 @@ mod tests {
             kv_heads: None,
             embedding: Some(u64::MAX),
             head_dim: None,
+            ..ModelShape::default()
         };
         assert_eq!(huge.kv_elements_per_token(), Some(u64::MAX));
     }

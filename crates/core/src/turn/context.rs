@@ -12,6 +12,13 @@
 //! prompt the provider still refuses as too long loses turns by
 //! [`trim_after_refusal`] and is sent once more. What else enters a turn's context (tools, retrieved documents)
 //! is added here, before fitting.
+//!
+//! This is the whole of context shift for a local chat (issue 17): every turn
+//! is fitted anew, so a conversation longer than the window keeps answering
+//! from its newest turns, the `Started` event (and the CLI's and app's notice)
+//! says how many turns were left out, and the engine reuses the cached prefix
+//! that is still valid (see hearth-engine's `generate.rs`); an answer that
+//! reaches the end of the window stops there (`context_full`).
 
 use hearth_backend::{
     BackendError, ChatBackend, ChatRequest, ErrorKind, Message, PromptMode, Role, reasoning,

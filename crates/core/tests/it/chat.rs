@@ -276,3 +276,75 @@ fn old_turns_are_dropped_to_fit_and_an_oversized_message_is_refused() {
     assert_eq!(path.last().unwrap().role, Role::User);
     assert_eq!(path.last().unwrap().content, huge);
 }
+
+/// Issue 17, item 6 (context shift): a conversation that outgrows the
+/// context keeps answering. The chat service leaves out the oldest turns and
+/// says so in `Started` (the CLI prints it; the app shows it); the engine
+/// reuses the cached prefix it still can (the system prompt at least) and
+/// never writes past its window, so every answer is a real one.
+#[test]
+fn a_conversation_longer_than_the_window_keeps_answering_issue_17() {
+    const CONTEXT: usize = 256;
+    const ANSWER: usize = 40;
+    let home = Home::new();
+    let app = home.open_with_engine(EngineOptions {
+        context_length: Some(CONTEXT),
+        ..EngineOptions::default()
+    });
+    let conv = greedy_conversation(&app, Some("You are a helpful assistant."));
+    let rt = runtime();
+    let questions = [
+        "Tell me about the sea.",
+        "Tell me about mountains.",
+        "Tell me about forests.",
+        "Tell me about rivers.",
+        "Tell me about deserts.",
+        "What is the capital of France?",
+    ];
+    let mut told_dropped = Vec::new();
+    for question in questions {
+        let (events, sink) = recorder();
+        let turn = rt
+            .block_on(app.send(
+                &conv,
+                question,
+                &options(ANSWER),
+                CancellationToken::new(),
+                sink,
+            ))
+            .unwrap_or_else(|e| panic!("{question}: {e}"));
+        assert_eq!(turn.answer.status, MessageStatus::Complete, "{question}");
+        assert!(!turn.answer.content.trim().is_empty(), "{question}");
+        let started = events.lock().unwrap().iter().find_map(|e| match e {
+            ChatEvent::Started {
+                dropped_turns,
+                prompt_tokens,
+                ..
+            } => Some((*dropped_turns, *prompt_tokens)),
+            _ => None,
+        });
+        let (dropped, prompt_tokens) = started.unwrap();
+        assert_eq!(dropped, turn.dropped_turns, "the notice is the truth");
+        assert!(prompt_tokens + ANSWER <= CONTEXT, "{prompt_tokens}");
+        told_dropped.push(dropped);
+        if dropped > 0 {
+            // The system prompt is the part of the cache that is still valid.
+            let reused = turn.answer.metrics.prompt_tokens_reused.unwrap();
+            assert!(reused > 0, "nothing reused after a drop");
+        }
+        if question.contains("France") {
+            // Not garbage: the same answer as in a fresh conversation.
+            assert!(
+                turn.answer.content.contains("Paris"),
+                "{}",
+                turn.answer.content
+            );
+        }
+    }
+    // The history outgrew the window, and kept outgrowing it.
+    assert_eq!(told_dropped[0], 0);
+    assert!(*told_dropped.last().unwrap() > 0, "{told_dropped:?}");
+    // Every turn is stored, the dropped ones too.
+    let path = app.store().active_path(&conv).unwrap();
+    assert_eq!(path.len(), 2 * questions.len());
+}

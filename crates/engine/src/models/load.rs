@@ -28,14 +28,20 @@ impl Loader<'_> {
         self.gguf.has_tensor(name)
     }
 
-    /// Tensor `name` as a weight matrix.
+    /// Tensor `name` as a weight matrix, for products only.
     pub(crate) fn qweight(&self, name: &str) -> std::result::Result<QWeight, EngineError> {
-        QWeight::load(self.gguf, self.device, self.candle_matmul, name)
+        QWeight::load(self.gguf, self.device, self.candle_matmul, name, false)
     }
 
     /// The token embedding, and the output head when the model does not tie it.
     pub(crate) fn embeddings(&self) -> std::result::Result<Embeddings, EngineError> {
-        let table = self.qweight("token_embd.weight")?;
+        let table = QWeight::load(
+            self.gguf,
+            self.device,
+            self.candle_matmul,
+            "token_embd.weight",
+            true,
+        )?;
         let head = if self.has("output.weight") {
             Some(self.qweight("output.weight")?)
         } else {

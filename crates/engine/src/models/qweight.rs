@@ -22,7 +22,13 @@ pub(crate) enum QWeight {
     Hearth(MappedMatrix),
     Candle {
         matmul: QMatMul,
-        qtensor: Arc<QTensor>,
+        /// The weight as stored, for row lookups: kept for an embedding
+        /// table only. candle turns F16/BF16/F32 weights into dense f32 for
+        /// its matmul; keeping the stored copy of every matrix as well would
+        /// hold each such weight three times over (issue 17's fit check).
+        qtensor: Option<Arc<QTensor>>,
+        /// Rows (outputs).
+        n: usize,
         /// The dequantised table, made on the first lookup when rows are not a
         /// whole number of blocks (candle's quantised gather cannot split one).
         dense: OnceLock<Tensor>,
@@ -40,12 +46,14 @@ pub(crate) struct MappedMatrix {
 }
 
 impl QWeight {
-    /// Loads tensor `name` (`[n, k]` in candle's order).
+    /// Loads tensor `name` (`[n, k]` in candle's order), for products, and
+    /// with `lookups` for row lookups too (an embedding table).
     pub(crate) fn load(
         gguf: &GgufFile,
         device: &Device,
         candle_matmul: bool,
         name: &str,
+        lookups: bool,
     ) -> std::result::Result<Self, EngineError> {
         let err = |source| EngineError::Tensor {
             name: name.to_owned(),
@@ -65,9 +73,11 @@ impl QWeight {
             }
         }
         let qtensor = Arc::new(gguf.qtensor(name, device)?);
+        let n = qtensor.shape().dims().first().copied().unwrap_or(0);
         Ok(Self::Candle {
             matmul: QMatMul::from_arc(qtensor.clone()).map_err(err)?,
-            qtensor,
+            qtensor: lookups.then_some(qtensor),
+            n,
             dense: OnceLock::new(),
         })
     }
@@ -101,6 +111,9 @@ impl QWeight {
                 Tensor::from_vec(out, (ids.len(), m.k), device)
             }
             Self::Candle { qtensor, dense, .. } => {
+                let Some(qtensor) = qtensor else {
+                    candle_core::bail!("rows of a weight loaded for products only");
+                };
                 let ids = Tensor::new(ids, device)?;
                 if qtensor.shape().dims2()?.1 % qtensor.dtype().block_size() == 0 {
                     return qtensor.embedding(&ids);
@@ -153,7 +166,7 @@ impl QWeight {
     pub(crate) fn n_rows(&self) -> usize {
         match self {
             Self::Hearth(m) => m.n,
-            Self::Candle { qtensor, .. } => qtensor.shape().dims().first().copied().unwrap_or(0),
+            Self::Candle { n, .. } => *n,
         }
     }
 }

@@ -21,6 +21,7 @@ fn smol_shape() -> ModelShape {
         kv_heads: Some(3),
         embedding: Some(576),
         head_dim: None,
+        ..ModelShape::default()
     }
 }
 
