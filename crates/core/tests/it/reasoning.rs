@@ -2,19 +2,17 @@
 //! stays in the history but is not sent with the next turn.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hearth_backend::Role;
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::TurnOptions;
+use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::router::Consent;
 use hearth_core::view::{ChatEventView, ConsentView, TurnRequest};
-use hearth_core::{App, OpenOptions, Secrets, TurnOptions};
-use hearth_secrets::SecretString;
 use hearth_store::{MessageStatus, NewConversation, NewMessage, PrivacyPolicy};
 use hearth_testkit::providers::{StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-reasoning-key-0022";
 const THOUGHT: &str = "The user wants a city; France's capital is Paris.";
@@ -30,26 +28,8 @@ fn issue_22_earlier_reasoning_is_kept_but_not_sent_with_the_next_turn() {
     standin.expect_key(KEY);
     standin.set_answer("Rome.");
     let home = Home::new();
-    let app = App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap();
-    app.add_provider(
-        "cloud",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, "cloud", ProviderKind::OpenAi, &standin, KEY);
     let conv = app
         .store()
         .create_conversation(&NewConversation {
