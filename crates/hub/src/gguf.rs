@@ -40,7 +40,7 @@ pub struct ModelShape {
     pub kv_heads: Option<u64>,
     pub embedding: Option<u64>,
     pub head_dim: Option<u64>,
-    /// Bytes the engine holds for the weights ([`weights_in_memory`]);
+    /// Bytes the engine holds for the weights (counted per tensor as the engine keeps it);
     /// `None` for files inspected before it was counted (the file size then
     /// stands in for it).
     #[serde(default)]
