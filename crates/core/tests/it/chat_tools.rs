@@ -63,6 +63,24 @@ struct World {
     conv: hearth_store::ConversationId,
 }
 
+/// An MCP host for `home` with one server, `time` (mcp-server-time at `bin`,
+/// in UTC).
+pub(crate) fn time_host(home: &Home, bin: &Path) -> Arc<McpHost> {
+    let registry = Registry::in_home(home.dir.path());
+    registry
+        .add(McpServerConfig::stdio(
+            "time",
+            bin.to_string_lossy(),
+            ["--local-timezone", "UTC"],
+        ))
+        .unwrap();
+    Arc::new(McpHost::new(
+        registry,
+        Limits::default(),
+        Arc::new(|_: &str| None),
+    ))
+}
+
 async fn world(time_bin: &Path) -> World {
     let standin = StandIn::start(Wire::OpenAi).await;
     standin.expect_key(KEY);
@@ -80,19 +98,7 @@ async fn world(time_bin: &Path) -> World {
         })
         .unwrap()
         .id;
-    let registry = Registry::in_home(home.dir.path());
-    registry
-        .add(McpServerConfig::stdio(
-            "time",
-            time_bin.to_string_lossy(),
-            ["--local-timezone", "UTC"],
-        ))
-        .unwrap();
-    let host = Arc::new(McpHost::new(
-        registry,
-        Limits::default(),
-        Arc::new(|_: &str| None),
-    ));
+    let host = time_host(&home, time_bin);
     World {
         _home: home,
         app,

@@ -5,40 +5,23 @@
 //! `answer_tool_call`, Stop denying a waiting call, the always-allow list.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
+use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::view::{
     ApprovalView, ChatEventView, ConsentView, EnvVarView, McpStatusView, McpTransportView,
     NewMcpServerView, RoleView, TurnRequest,
 };
-use hearth_core::{App, CoreError, OpenOptions, Secrets, token_name};
-use hearth_secrets::{ExposeSecret, SecretStore, SecretString};
+use hearth_core::{App, CoreError, token_name};
+use hearth_secrets::{ExposeSecret, SecretStore};
 use hearth_store::{NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
 use crate::chat_tools::time_server;
+use crate::{Home, add_standin};
 
 const KEY: &str = "sk-planted-tools-view-key-0042";
 const CLOUD: &str = "openai:gpt-4o-mini";
-
-fn open(home: &Home) -> App {
-    App::open_with(
-        home.config(),
-        OpenOptions {
-            secrets: Secrets::Store(home.secrets.clone()),
-            http: HttpPolicy {
-                max_retries: 0,
-                first_byte_timeout: Duration::from_secs(5),
-                ..HttpPolicy::default()
-            },
-            ..OpenOptions::default()
-        },
-    )
-    .unwrap()
-}
 
 fn stdio(name: &str, command: &str, args: &[&str]) -> NewMcpServerView {
     NewMcpServerView::Stdio {
@@ -52,7 +35,7 @@ fn stdio(name: &str, command: &str, args: &[&str]) -> NewMcpServerView {
 #[test]
 fn servers_are_added_listed_and_removed_and_their_secrets_never_shown() {
     let home = Home::new();
-    let app = open(&home);
+    let app = home.open_for_standins();
     assert!(app.mcp_servers_view().unwrap().is_empty());
     let list = app
         .add_mcp_server_view(NewMcpServerView::Stdio {
@@ -114,7 +97,7 @@ fn servers_are_added_listed_and_removed_and_their_secrets_never_shown() {
 #[test]
 fn a_claude_desktop_file_is_imported_and_taken_names_are_skipped() {
     let home = Home::new();
-    let app = open(&home);
+    let app = home.open_for_standins();
     app.add_mcp_server_view(stdio("time", "mcp-server-time", &[]))
         .unwrap();
     let file = home.dir.path().join("claude_desktop_config.json");
@@ -136,7 +119,7 @@ fn a_claude_desktop_file_is_imported_and_taken_names_are_skipped() {
 fn a_chats_tools_and_the_always_allow_list_survive_a_restart() {
     let home = Home::new();
     let conv = {
-        let app = open(&home);
+        let app = home.open_for_standins();
         app.add_mcp_server_view(stdio("time", "mcp-server-time", &[]))
             .unwrap();
         let conv = app
@@ -157,7 +140,7 @@ fn a_chats_tools_and_the_always_allow_list_survive_a_restart() {
             .unwrap();
         conv
     };
-    let app = open(&home);
+    let app = home.open_for_standins();
     assert_eq!(
         app.chat_tools_view(&conv).unwrap(),
         ["time:get_current_time"]
@@ -183,14 +166,8 @@ async fn chat_with_time(time: &std::path::Path) -> Chat {
     let standin = StandIn::start(Wire::OpenAi).await;
     standin.expect_key(KEY);
     let home = Home::new();
-    let app = open(&home);
-    app.add_provider(
-        "openai",
-        ProviderKind::OpenAi,
-        Some(standin.base_url().to_owned()),
-        hearth_core::ProviderKey::Store(SecretString::from(KEY), None),
-    )
-    .unwrap();
+    let app = home.open_for_standins();
+    add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
     let conv = app
         .store()
         .create_conversation(&NewConversation {

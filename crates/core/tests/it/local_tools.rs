@@ -5,17 +5,14 @@
 //! answers. The model's words are not asserted, only the conversation's
 //! shape and that every call is one the user offered.
 
-use std::sync::Arc;
-
 use hearth_backend::{Role, ToolChoice};
 use hearth_core::{ChatEvent, ChatTools, TurnOptions};
 use hearth_store::{MessageStatus, NewConversation, Sampling};
-use hearth_tools::{Limits, McpHost, McpServerConfig, Registry};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::Home;
-use crate::chat_tools::time_server;
+use crate::chat_tools::{time_host, time_server};
 
 /// Whether `args` (JSON text) is an object meeting `schema`'s `required`
 /// and the types of its properties (what mcp-server-time's schemas use).
@@ -66,19 +63,7 @@ fn a_local_model_made_to_call_a_tool_runs_it_reads_the_result_and_answers_issue_
         })
         .unwrap()
         .id;
-    let registry = Registry::in_home(home.dir.path());
-    registry
-        .add(McpServerConfig::stdio(
-            "time",
-            bin.to_string_lossy(),
-            ["--local-timezone", "UTC"],
-        ))
-        .unwrap();
-    let host = Arc::new(McpHost::new(
-        registry,
-        Limits::default(),
-        Arc::new(|_: &str| None),
-    ));
+    let host = time_host(&home, &bin);
     let mut tools = runtime
         .block_on(ChatTools::connect(host.clone(), &["time".parse().unwrap()]))
         .unwrap()
