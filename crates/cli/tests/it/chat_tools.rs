@@ -3,14 +3,11 @@
 //! mcp-server-time's `get_current_time`; the user answers the question
 //! before the call on the chat's own stdin.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use serde_json::Value;
 
 use crate::mcp::{mcp_dir, time_bin};
-use crate::{Home, run_ok, texts};
+use crate::{Home, run_ok, run_ok_with_input};
 
 const ANSWER: &str = "It is morning in Tokyo.";
 
@@ -59,25 +56,13 @@ fn chat_with_time(typed: &str, extra: &[&str]) -> Option<Chat> {
             ])
             .arg(standin.base_url()),
     );
-    let mut child = home
-        .hearth()
-        .args(["chat", "-m", "lan:gpt-4o-mini", "--mcp", "time"])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(typed.as_bytes())
-        .unwrap();
-    // stdin is closed now: Ctrl-D after the script.
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    // stdin is closed after the script: Ctrl-D.
+    let (stdout, stderr) = run_ok_with_input(
+        home.hearth()
+            .args(["chat", "-m", "lan:gpt-4o-mini", "--mcp", "time"])
+            .args(extra),
+        typed,
+    );
     Some(Chat {
         stdout,
         stderr,

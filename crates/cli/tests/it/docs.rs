@@ -96,7 +96,6 @@ fn docs_add_list_search_rm() {
 
 #[test]
 fn chat_with_docs_prints_the_mode_and_the_sources() {
-    use std::io::Write;
     use std::process::Stdio;
 
     let home = Home::new();
@@ -115,32 +114,21 @@ fn chat_with_docs_prints_the_mode_and_the_sources() {
     let (ok, _, err) = run(hearth().args(["docs", "add", "notes"]).arg(&files));
     assert!(ok, "{err}");
 
-    let mut child = hearth()
-        .args([
-            "chat",
-            "--temperature",
-            "0",
-            "--max-tokens",
-            "8",
-            "--docs",
-            "notes",
-        ])
-        .arg("-m")
-        .arg(hearth_testkit::models::smollm2())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"What is the notice period?\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = crate::texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = crate::run_ok_with_input(
+        hearth()
+            .args([
+                "chat",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "8",
+                "--docs",
+                "notes",
+            ])
+            .arg("-m")
+            .arg(hearth_testkit::models::smollm2()),
+        "What is the notice period?\n",
+    );
     assert!(stderr.contains("documents \"notes\""), "{stderr}");
     assert!(
         stderr.contains("using whole documents (1 file) from \"notes\"\n"),

@@ -7,29 +7,17 @@ use std::process::{Command, Stdio};
 use hearth_store::{DbKey, MessageStatus, Store};
 use hearth_testkit::models;
 
-use crate::{Home, PASSPHRASE, run_ok, texts};
+use crate::{Home, PASSPHRASE, run_ok, run_ok_with_input, texts};
 
 /// Runs `hearth chat` with `script` on stdin; returns (conversation id, stdout, stderr).
 fn chat(home: &Home, extra: &[&str], script: &str) -> (String, String, String) {
-    let mut child = home
-        .hearth()
-        .args(["chat", "--temperature", "0", "--max-tokens", "24", "-m"])
-        .arg(models::smollm2())
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = run_ok_with_input(
+        home.hearth()
+            .args(["chat", "--temperature", "0", "--max-tokens", "24", "-m"])
+            .arg(models::smollm2())
+            .args(extra),
+        script,
+    );
     (conversation_id(&stderr), stdout, stderr)
 }
 

@@ -274,21 +274,7 @@ fn gated_repos_need_a_token_from_the_keychain_or_the_environment() {
     // From the keychain, stored by `hearth login` from stdin, which checks
     // the token with the Hub first: an expired one is refused, not stored.
     let login = |token: &str| {
-        let mut child = hearth(&home, &hub)
-            .arg("login")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{token}\n").as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        crate::run_with_input(hearth(&home, &hub).arg("login"), &format!("{token}\n"))
     };
     let expired = login("hf_expired_token_0000");
     let (_, err) = texts(&expired);

@@ -61,6 +61,31 @@ pub(crate) fn run_ok(cmd: &mut Command) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Runs `cmd` with `input` on its stdin, then closes it (Ctrl-D), and waits.
+pub(crate) fn run_with_input(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// [`run_with_input`] for a command that must succeed: its stdout and stderr.
+pub(crate) fn run_ok_with_input(cmd: &mut Command, input: &str) -> (String, String) {
+    let out = run_with_input(cmd, input);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "failed: {stderr}");
+    (stdout, stderr)
+}
+
 pub(crate) fn texts(out: &Output) -> (String, String) {
     (
         String::from_utf8(out.stdout.clone()).unwrap(),
@@ -95,16 +120,6 @@ fn run_answers_paris_and_prints_stats_to_stderr() {
 #[test]
 fn chat_keeps_history_reuses_cache_and_handles_commands() {
     let home = Home::new();
-    let mut child = home
-        .hearth()
-        .args(["chat", "--temperature", "0", "--max-tokens", "40"])
-        .arg("-m")
-        .arg(models::smollm2())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = "/system You are a helpful assistant.\n\
                   What is the capital of France?\n\
                   /stats\n\
@@ -112,16 +127,14 @@ fn chat_keeps_history_reuses_cache_and_handles_commands() {
                   /stats\n\
                   /nonsense\n\
                   /reset\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    // stdin is closed now: Ctrl-D. The session must end by itself.
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = texts(&out);
-    assert!(out.status.success(), "{stderr}");
+    // stdin is closed after the script: Ctrl-D. The session must end by itself.
+    let (stdout, stderr) = run_ok_with_input(
+        home.hearth()
+            .args(["chat", "--temperature", "0", "--max-tokens", "40"])
+            .arg("-m")
+            .arg(models::smollm2()),
+        script,
+    );
     assert!(stdout.contains("Paris"), "stdout: {stdout}");
     assert!(stderr.contains("system prompt set"), "{stderr}");
     assert!(stderr.contains("unknown command /nonsense"), "{stderr}");
