@@ -468,7 +468,10 @@ impl Session<'_> {
                     let _ = out!("{}", reasoning::split(&last.content).1);
                 }
                 let (turn, so_far) = if continuing {
-                    (ChatTurn::Continue { answer: &last.id }, last.content.as_str())
+                    (
+                        ChatTurn::Continue { answer: &last.id },
+                        last.content.as_str(),
+                    )
                 } else {
                     (ChatTurn::Regenerate { answer: &last.id }, "")
                 };

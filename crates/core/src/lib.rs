@@ -102,9 +102,7 @@ pub use hearth_providers;
 pub use hearth_store::now;
 pub use keys::{KeySource, SecretStorage};
 pub use local::{LOCAL_BACKEND, LocalBackend};
-pub use mcp::{
-    ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name,
-};
+pub use mcp::{ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
 pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};
 pub use stats::{BackendStats, Stats};

@@ -126,7 +126,11 @@ impl Approver for AppApprover {
                 None => {}
             }
             if changed {
-                tracing::warn!(server = %call.server, tool, "an allowed tool has changed its description or schema; asking again");
+                tracing::warn!(
+                    server = %call.server,
+                    tool,
+                    "an allowed tool has changed its description or schema; asking again"
+                );
             }
             let shown = PendingCall {
                 changed,

@@ -75,8 +75,8 @@ pub struct ChatTools {
     offered: Vec<Offered>,
     /// Read from the servers for the coming turn (else read again first).
     fresh: bool,
-    /// Tools the user allowed for the rest of the turn: the model's name →
-    /// the fingerprint allowed.
+    /// Tools the user allowed for the rest of the chat: the model's name →
+    /// the fingerprint allowed (a tool changed since is asked about again).
     always: HashMap<String, String>,
     allow_all: bool,
     /// Who is asked about each call (none: calls not allowed up front are
@@ -111,7 +111,6 @@ impl ChatTools {
     /// it is now. [`App::chat_turn`] does this before each turn but the first.
     pub async fn refresh(&mut self) -> Result<(), CoreError> {
         self.offered = offer(&self.host, &self.picks).await?;
-        self.always.clear();
         self.fresh = true;
         Ok(())
     }
@@ -277,7 +276,10 @@ pub enum ChatTurn<'a> {
     Regenerate { answer: &'a MessageId },
     /// This user message edited as a new branch, and answered
     /// ([`App::edit_and_resend`]).
-    Edit { message: &'a MessageId, text: &'a str },
+    Edit {
+        message: &'a MessageId,
+        text: &'a str,
+    },
     /// More of this unfinished answer ([`App::continue_answer`]).
     Continue { answer: &'a MessageId },
 }

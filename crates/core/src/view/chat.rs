@@ -13,9 +13,7 @@ use super::error::ErrorView;
 use super::tools::PendingCallView;
 use super::{parse_conversation, parse_message};
 use crate::router::Consent;
-use crate::{
-    App, AskUser, ChatEvent, ChatTools, ChatTurn, CoreError, DocumentsUsed, TurnOptions,
-};
+use crate::{App, AskUser, ChatEvent, ChatTools, ChatTurn, CoreError, DocumentsUsed, TurnOptions};
 
 /// Speed and size of one answer.
 #[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -464,7 +462,11 @@ impl App {
             Some(
                 ChatTools::connect(self.mcp_host(), &picks)
                     .await?
-                    .approver(Box::new(self.approver(&conversation, ask, cancel.clone())?)),
+                    .approver(Box::new(self.approver(
+                        &conversation,
+                        ask,
+                        cancel.clone(),
+                    )?)),
             )
         };
         self.chat_turn(chat_turn, &options, tools.as_mut(), cancel, emit)

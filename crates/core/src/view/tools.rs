@@ -339,17 +339,20 @@ impl App {
             .into_iter()
             .map(|t| {
                 let fingerprint = t.fingerprint();
-                let (always_allowed, changed) = match always.get(&format!("{server}:{}", t.name)) {
+                let entry = always.get(&format!("{server}:{}", t.name));
+                let (always_allowed, changed) = match entry {
                     None => (false, false),
                     Some(None) => (true, false),
                     Some(Some(allowed)) => (*allowed == fingerprint, *allowed != fingerprint),
                 };
+                let input_schema =
+                    serde_json::to_string_pretty(&t.input_schema).unwrap_or_default();
                 McpToolView {
                     always_allowed,
                     changed,
                     fingerprint,
                     server: server.to_owned(),
-                input_schema: serde_json::to_string_pretty(&t.input_schema).unwrap_or_default(),
+                    input_schema,
                     name: t.name,
                     description: t.description,
                 }

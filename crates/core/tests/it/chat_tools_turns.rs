@@ -14,12 +14,12 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hearth_core::App;
 use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::view::{
     ApprovalView, ChatEventView, ConsentView, MessageView, NewMcpServerView, PendingCallView,
     RoleView, TurnRequest,
 };
-use hearth_core::App;
 use hearth_store::{NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -205,8 +205,7 @@ async fn regenerate_edit_and_continue_ask_about_and_run_the_chats_tools() {
 
     // Edit the question: the new branch's answer calls the tool, denied.
     call_work(&chat);
-    chat.standin
-        .push_answer(Scripted::Text("Not done.".into()));
+    chat.standin.push_answer(Scripted::Text("Not done.".into()));
     let events = run(
         &app,
         TurnRequest::Edit {
@@ -225,8 +224,7 @@ async fn regenerate_edit_and_continue_ask_about_and_run_the_chats_tools() {
     // Continue the last answer: what it adds may call the tool too.
     let last = view.messages.last().unwrap().id.clone();
     call_work(&chat);
-    chat.standin
-        .push_answer(Scripted::Text("Now done.".into()));
+    chat.standin.push_answer(Scripted::Text("Now done.".into()));
     let events = run(
         &app,
         TurnRequest::Continue { message_id: last },
@@ -307,8 +305,7 @@ async fn a_tool_changed_after_it_was_allowed_is_asked_about_again_and_said_to_ha
     // The server now tells the model something else: asked again, told.
     std::fs::write(&chat.description, POISONED).unwrap();
     call_work(&chat);
-    chat.standin
-        .push_answer(Scripted::Text("Declined.".into()));
+    chat.standin.push_answer(Scripted::Text("Declined.".into()));
     let events = run(&app, send(&chat, "Work"), ApprovalView::Deny).await;
     let asked = approvals(&events);
     assert_eq!(asked.len(), 1, "{events:?}");
@@ -358,7 +355,11 @@ async fn a_huge_result_is_cut_and_the_model_and_user_are_told() {
     let content = &done[0].content;
     assert!(content.len() < 70 * 1024, "{} bytes", content.len());
     assert!(content.starts_with("xxxx"));
-    assert!(content.contains("truncated by Hearth"), "{}", &content[content.len() - 200..]);
+    assert!(
+        content.contains("truncated by Hearth"),
+        "{}",
+        &content[content.len() - 200..]
+    );
     assert!(content.contains("2000000 bytes"));
     // The model read the same cut text, with the note.
     let told = chat.standin.chat_bodies()[1]["messages"].to_string();
@@ -453,7 +454,10 @@ async fn http_mcp_servers_are_in_the_network_ledger_and_refused_offline() {
         assert_eq!(r.host, "127.0.0.1");
         assert!(r.ok, "{r:?}");
     }
-    assert!(mcp[0].bytes_sent > 0 && mcp[0].bytes_received > 0, "{mcp:?}");
+    assert!(
+        mcp[0].bytes_sent > 0 && mcp[0].bytes_received > 0,
+        "{mcp:?}"
+    );
     assert!(mcp[1].bytes_received > 0, "{mcp:?}");
     app.mcp_host().shutdown().await;
     child.kill().await.unwrap();

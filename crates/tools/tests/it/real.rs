@@ -167,9 +167,9 @@ async fn server_everything_over_streamable_http_echoes() {
     // Every exchange is reported for the network ledger.
     let seen: Arc<Mutex<Vec<HttpExchange>>> = Arc::default();
     let log = seen.clone();
-    let host = t
-        .host
-        .observe_http(Arc::new(move |e: &HttpExchange| log.lock().unwrap().push(e.clone())));
+    let host = t.host.observe_http(Arc::new(move |e: &HttpExchange| {
+        log.lock().unwrap().push(e.clone())
+    }));
     let tools = host.list_tools("everything").await.unwrap();
     assert!(tools.iter().any(|t| t.name == "echo"), "{tools:?}");
     let answer = host
