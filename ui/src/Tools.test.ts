@@ -1,7 +1,7 @@
 import { fireEvent, render, waitFor, within } from "@testing-library/svelte";
 import { describe, expect, it, vi } from "vitest";
 import App from "./App.svelte";
-import { MOCK_TIME_DESCRIPTION, MOCK_TIME_RESULT, mockApi } from "./lib/mock";
+import { MOCK_TIME_DESCRIPTION, MOCK_TIME_FINGERPRINT, MOCK_TIME_RESULT, mockApi } from "./lib/mock";
 
 const byId = (id: string) => document.querySelector<HTMLElement>(`[data-testid="${id}"]`);
 const all = (id: string) => [...document.querySelectorAll<HTMLElement>(`[data-testid="${id}"]`)];
@@ -186,5 +186,80 @@ describe("tools in a chat", () => {
     expect(call.classList.contains("failed")).toBe(true);
     expect(within(call).getByTestId("tool-call-error")).not.toBeNull();
     expect(within(call).getByTestId("tool-call-result").textContent).toContain("Error");
+  });
+
+  it("an answer that only called tools shows the calls, not an empty bubble", async () => {
+    const api = mockApi({ tokenDelayMs: 1, mcpTime: true, answer: "Noon." });
+    render(App, { api });
+    await ready();
+    await chatWithTime();
+    await type("What time is it?");
+    await fireEvent.click(await waitFor(() => byId("tool-allow-once")!));
+    await waitFor(() => expect(answers().at(-1)?.dataset.status).toBe("complete"));
+    await waitFor(() => expect(answers().at(-1)?.textContent).toContain("Noon."));
+    const [calling, final] = answers();
+    // The answer that called the tool: no text bubble at all, its call named.
+    expect(within(calling!).queryByTestId("message-content")).toBeNull();
+    expect(within(calling!).getByTestId("message-tool-calls").textContent).toContain("get_current_time");
+    expect(calling!.classList.contains("tools-only")).toBe(true);
+    // The final answer is text as usual, with no call line.
+    expect(within(final!).getByTestId("message-content").textContent).toContain("Noon.");
+    expect(within(final!).queryByTestId("message-tool-calls")).toBeNull();
+    // The call itself, folded, between them.
+    expect(all("tool-call")).toHaveLength(1);
+  });
+
+  it("Regenerate in a chat with tools asks about the call again", async () => {
+    const api = mockApi({ tokenDelayMs: 1, mcpTime: true, answer: "Noon." });
+    render(App, { api });
+    await ready();
+    await chatWithTime();
+    await type("What time is it?");
+    await fireEvent.click(await waitFor(() => byId("tool-allow-once")!));
+    await waitFor(() => expect(answers().at(-1)?.textContent).toContain("Noon."));
+    await waitFor(() => expect(within(answers()[0]!).getByTestId("regenerate")).not.toBeNull());
+    await fireEvent.click(within(answers()[0]!).getByTestId("regenerate"));
+    await waitFor(() => expect(byId("tool-approval")).not.toBeNull());
+    await fireEvent.click(byId("tool-allow-once")!);
+    await waitFor(() => expect(byId("tool-approval")).toBeNull());
+    await waitFor(() => expect(answers().at(-1)?.dataset.status).toBe("complete"));
+  });
+
+  it("a tool allowed as another version of it is asked about again, and the user is told it changed", async () => {
+    const api = mockApi({ tokenDelayMs: 1, mcpTime: true });
+    // Allowed when the server described the tool differently.
+    await api.setToolAlwaysAllowed("time", "get_current_time", true, "fingerprint-of-the-old-tool");
+    render(App, { api });
+    await ready();
+    await chatWithTime();
+    await type("What time is it?");
+    const dialog = await waitFor(() => byId("tool-approval")!);
+    expect(within(dialog).getByTestId("tool-approval-changed").textContent).toContain("changed since you allowed it");
+    await fireEvent.click(byId("tool-deny")!);
+    await waitFor(() => expect(byId("tool-approval")).toBeNull());
+
+    // Settings says so too; ticking the box again allows the tool as it is now.
+    await settings();
+    const row = await waitFor(() => all("mcp-server")[0]!);
+    await fireEvent.click(within(row).getByTestId("mcp-show-tools"));
+    const tool = await waitFor(() => all("mcp-tool")[0]!);
+    expect(within(tool).getByTestId("mcp-tool-changed")).not.toBeNull();
+    const box = within(tool).getByTestId("mcp-always-allow") as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    await fireEvent.click(box);
+    await waitFor(async () => expect((await api.mcpTools("time"))[0]?.alwaysAllowed).toBe(true));
+    expect((await api.mcpTools("time"))[0]?.fingerprint).toBe(MOCK_TIME_FINGERPRINT);
+    expect((await api.mcpTools("time"))[0]?.changed).toBe(false);
+  });
+
+  it("a tool allowed as it is listed runs without asking; the dialog shows no change", async () => {
+    const api = mockApi({ tokenDelayMs: 1, mcpTime: true });
+    await api.setToolAlwaysAllowed("time", "get_current_time", true, MOCK_TIME_FINGERPRINT);
+    render(App, { api });
+    await ready();
+    await chatWithTime();
+    await type("What time is it?");
+    await waitFor(() => expect(all("tool-call")).toHaveLength(1));
+    expect(byId("tool-approval")).toBeNull();
   });
 });

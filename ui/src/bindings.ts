@@ -131,9 +131,10 @@ export const commands = {
 	mcpTools: (server: string) => typedError<McpToolView[], ErrorView>(__TAURI_INVOKE("mcp_tools", { server })),
 	/**
 	 *  Puts a tool on the always-allow list or takes it off; returns the list
-	 *  (`SERVER:TOOL` each).
+	 *  (`SERVER:TOOL` each). `fingerprint` is the tool's as listed (the
+	 *  approval holds only while the server describes the tool the same way).
 	 */
-	setToolAlwaysAllowed: (server: string, tool: string, allowed: boolean) => typedError<string[], ErrorView>(__TAURI_INVOKE("set_tool_always_allowed", { server, tool, allowed })),
+	setToolAlwaysAllowed: (server: string, tool: string, allowed: boolean, fingerprint: string | null) => typedError<string[], ErrorView>(__TAURI_INVOKE("set_tool_always_allowed", { server, tool, allowed, fingerprint })),
 	/**  The tools picked for a conversation (`NAME` or `NAME:TOOL` each). */
 	chatTools: (conversationId: string) => typedError<string[], ErrorView>(__TAURI_INVOKE("chat_tools", { conversationId })),
 	/**  Picks the tools for a conversation (empty: none); returns them. */
@@ -443,8 +444,18 @@ export type McpToolView = {
 	description: string,
 	/**  The JSON Schema of its arguments, pretty-printed. */
 	inputSchema: string,
-	/**  On the always-allow list: runs without asking. */
+	/**  On the always-allow list as it is now: runs without asking. */
 	alwaysAllowed: boolean,
+	/**
+	 *  On the always-allow list, but the server has changed its description
+	 *  or schema since it was allowed: each call is asked about again.
+	 */
+	changed: boolean,
+	/**
+	 *  The tool as shown here (description and schema, hashed): what
+	 *  `set_tool_always_allowed` ties the approval to.
+	 */
+	fingerprint: string,
 };
 
 /**  How a server is reached (secrets left out). */
@@ -541,6 +552,11 @@ export type PendingCallView = {
 	arguments: string,
 	/**  The tool's description exactly as its server wrote it. */
 	description: string,
+	/**
+	 *  The tool was allowed before (for this chat, or always), but its
+	 *  server has changed its description or input schema since: asked again.
+	 */
+	changed: boolean,
 };
 
 /**  An interrupted download that can be resumed. */

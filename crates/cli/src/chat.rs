@@ -9,7 +9,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
-use hearth_core::{App, ChatEvent, TurnOptions, TurnResult};
+use hearth_core::router::Consent;
+use hearth_core::{App, ChatEvent, ChatTurn, TurnOptions, TurnResult};
 use hearth_store::{
     Conversation, ConversationId, ConversationPatch, Message, MessageStatus, NewConversation,
     PrivacyPolicy, Sampling,
@@ -312,33 +313,40 @@ impl Session<'_> {
 
     fn send(&mut self, text: &str) -> Result<()> {
         route::with_consent(|consent| {
-            let (app, id) = (self.app.clone(), self.id().clone());
-            let options = TurnOptions {
+            let id = self.id().clone();
+            self.chat_turn(
+                ChatTurn::Send {
+                    conversation: &id,
+                    text,
+                },
                 consent,
-                ..self.options.clone()
-            };
-            let text = text.to_owned();
-            // Lent to this turn (the turn borrows the session too).
-            let mut tools = self.tools.take();
-            let outcome = self.turn("", |cancel, on_event| async {
-                match tools.as_mut() {
-                    Some(tools) => {
-                        app.send_with_tools(
-                            &id,
-                            &text,
-                            &options,
-                            &mut tools.tools,
-                            cancel,
-                            on_event,
-                        )
-                        .await
-                    }
-                    None => app.send(&id, &text, &options, cancel, on_event).await,
-                }
-            });
-            self.tools = tools;
-            outcome
+                "",
+            )
         })
+    }
+
+    /// Runs `turn` through core's one turn entry, with the chat's tools
+    /// (when it has some), printing it; an answer being continued has `so_far`.
+    fn chat_turn(&mut self, turn: ChatTurn<'_>, consent: Consent, so_far: &str) -> Result<()> {
+        let app = self.app.clone();
+        let options = TurnOptions {
+            consent,
+            ..self.options.clone()
+        };
+        // Lent to this turn (the turn borrows the session too).
+        let mut tools = self.tools.take();
+        let outcome = self.turn(so_far, |cancel, on_event| async {
+            app.chat_turn(
+                turn,
+                &options,
+                tools.as_mut().map(|t| &mut t.tools),
+                cancel,
+                on_event,
+            )
+            .await
+        });
+        self.tools = tools;
+        outcome
     }
 
     /// Runs one turn, printing the answer as it streams (an answer being
@@ -453,26 +461,22 @@ impl Session<'_> {
                 let Some(last) = self.last_answer()? else {
                     bail!("there is no answer yet");
                 };
-                let (app, options) = (self.app.clone(), self.options.clone());
                 let continuing = name == "continue";
                 if continuing {
                     // Show what is being continued, so the output reads on
                     // (its answer; thoughts so far are not repeated).
                     let _ = out!("{}", reasoning::split(&last.content).1);
                 }
-                let so_far = if continuing {
-                    last.content.clone()
+                let (turn, so_far) = if continuing {
+                    (
+                        ChatTurn::Continue { answer: &last.id },
+                        last.content.as_str(),
+                    )
                 } else {
-                    String::new()
+                    (ChatTurn::Regenerate { answer: &last.id }, "")
                 };
-                self.turn(&so_far, |cancel, on_event| async move {
-                    if continuing {
-                        app.continue_answer(&last.id, &options, cancel, on_event)
-                            .await
-                    } else {
-                        app.regenerate(&last.id, &options, cancel, on_event).await
-                    }
-                })?;
+                // With the chat's tools, asked about as for a new message.
+                self.chat_turn(turn, self.options.consent, so_far)?;
             }
             "title" => {
                 let title = self.runtime.block_on(self.app.suggest_title(self.id()))?;

@@ -4,11 +4,14 @@
 //! Every call is printed (tool, server, arguments) before it runs, also when
 //! the user allowed it up front (`--allow-tools`) or for the rest of the chat
 //! (`[a]lways`): the CLI keeps that list itself and answers core's
-//! [`Approver`] with "once", so core asks it about every call. The question
+//! [`Approver`] with "once", so core asks it about every call. A tool allowed
+//! for the chat stays allowed only as it was shown: when its server changes
+//! its description or input schema, the call is asked about again and the
+//! terminal says the tool changed. The question
 //! is answered on the chat's own stdin ([`Input`]); end of input or any other
 //! answer denies the call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::pin::Pin;
@@ -140,8 +143,9 @@ impl Screen {
 /// The tools a chat offers, with what the user allowed for it.
 pub(crate) struct Tools {
     pub(crate) tools: ChatTools,
-    /// Tools the user allowed for the rest of this conversation.
-    always: Arc<Mutex<HashSet<String>>>,
+    /// Tools the user allowed for the rest of this conversation: the name
+    /// → the fingerprint of the tool as it was allowed.
+    always: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Tools {
@@ -152,7 +156,7 @@ impl Tools {
         args: &ToolArgs,
         screen: Screen,
     ) -> Result<Self> {
-        let always = Arc::new(Mutex::new(HashSet::new()));
+        let always = Arc::new(Mutex::new(HashMap::new()));
         let mut tools = ChatTools::connect(host, &args.mcp)
             .await?
             .approver(Box::new(Ask {
@@ -208,7 +212,7 @@ pub(crate) fn print_none() {
 /// Asks on the terminal before each call.
 struct Ask {
     allow_all: bool,
-    always: Arc<Mutex<HashSet<String>>>,
+    always: Arc<Mutex<HashMap<String, String>>>,
     screen: Screen,
 }
 
@@ -230,14 +234,25 @@ impl Approver for Ask {
                 .always
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .contains(&call.tool);
+                .get(&call.tool)
+                .map(|fingerprint| *fingerprint == call.fingerprint);
             if self.allow_all {
                 noteln!("  allowed (--allow-tools)");
                 return Approval::Once;
             }
-            if allowed {
-                noteln!("  allowed for this chat");
-                return Approval::Once;
+            match allowed {
+                Some(true) => {
+                    noteln!("  allowed for this chat");
+                    return Approval::Once;
+                }
+                Some(false) => noteln!(
+                    "  this tool CHANGED since you allowed it: its server now describes it \
+                     differently (description or arguments); asking again"
+                ),
+                None if call.changed => noteln!(
+                    "  this tool CHANGED since it was allowed (description or arguments); asking again"
+                ),
+                None => {}
             }
             note!("allow? [y]es once / [a]lways in this chat / [n]o ");
             // The read blocks; off the runtime's thread, so the MCP servers'
@@ -263,7 +278,7 @@ impl Approver for Ask {
                     self.always
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .insert(call.tool.clone());
+                        .insert(call.tool.clone(), call.fingerprint.clone());
                     Approval::Once
                 }
                 _ => {

@@ -102,11 +102,13 @@ pub use hearth_providers;
 pub use hearth_store::now;
 pub use keys::{KeySource, SecretStorage};
 pub use local::{LOCAL_BACKEND, LocalBackend};
-pub use mcp::{ALWAYS_ALLOW_SETTING, AppApprover, AskUser, pick_text, token_name};
+pub use mcp::{ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
 pub use network::{CaFileOverview, NetworkOverview, NetworkSettings, ProxyChoice, ProxySetting};
 pub use stats::{BackendStats, Stats};
-pub use tools::{Approval, Approver, ChatTools, DEFAULT_MAX_ROUNDS, PendingCall, ToolPick};
+pub use tools::{
+    Approval, Approver, ChatTools, ChatTurn, DEFAULT_MAX_ROUNDS, PendingCall, ToolPick,
+};
 pub use transfer::{ExportReportView, ImportReportView, SkippedView};
 pub use turn::documents::{DocMode, DocumentsUsed};
 pub use turn::{Answer, CHECKPOINT_EVERY, answer, context};

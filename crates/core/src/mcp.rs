@@ -3,34 +3,48 @@
 //! tools picked for each chat, the per-tool "always allow" list, and the
 //! approver that asks the user through the turn's own event stream and waits
 //! for [`App::answer_tool_call`]. "Allow for this chat" lasts for the
-//! conversation's later answers too, until the app closes.
+//! conversation's later answers too, across restarts.
 //!
-//! The chat's picks and the always-allow list are settings in the encrypted
-//! database (`chat_tools:<conversation id>`, [`ALWAYS_ALLOW_SETTING`]). A
+//! The chat's picks, what was allowed for it and the always-allow list are
+//! settings in the encrypted database (`chat_tools:<conversation id>`,
+//! `chat_allowed:<conversation id>`, [`ALWAYS_ALLOW_SETTING`]). Each
+//! approval kept holds the tool's fingerprint (its description and schema as
+//! the user was shown them): when a server later changes a tool, the
+//! approval no longer applies and the user is asked again, told that the
+//! tool changed (a "rug pull" is never run on an old yes). A
 //! bearer token of an HTTP server added in the app is a secret like a
 //! provider key; the server's entry in `mcp.json` names it
 //! ([`token_name`]) and the host reads it from the secret store when it
 //! connects (a server added with the CLI names an environment variable).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use hearth_store::ConversationId;
-use hearth_tools::{Limits, McpHost, Registry};
+use hearth_store::{ConversationId, NetworkRecord};
+use hearth_tools::{HttpExchange, Limits, McpHost, Registry};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::tools::{Approval, Approver, PendingCall, ToolPick};
 use crate::{App, CoreError};
 
-/// The setting holding the tools that run without asking (`SERVER:TOOL` each).
+/// The setting holding the tools that run without asking: a JSON object of
+/// `SERVER:TOOL` → the fingerprint allowed (`null`: pinned at the next use;
+/// what a list of an older Hearth reads as).
 pub const ALWAYS_ALLOW_SETTING: &str = "tools.always_allow";
 
 /// Prefix of the setting holding a conversation's picked tools.
 const CHAT_TOOLS_PREFIX: &str = "chat_tools:";
+
+/// Prefix of the setting holding the tools allowed for a conversation
+/// (`SERVER:TOOL` → fingerprint).
+const CHAT_ALLOWED_PREFIX: &str = "chat_allowed:";
+
+/// The always-allow list: `SERVER:TOOL` → the fingerprint allowed, if known.
+pub type AlwaysAllowed = BTreeMap<String, Option<String>>;
 
 /// What a secret's name starts with when it is an MCP server's bearer token.
 const TOKEN_PREFIX: &str = "mcp-token:";
@@ -58,9 +72,6 @@ pub(crate) struct McpDesk {
     next: AtomicU64,
     /// The last answer of each server to "which tools?".
     pub(crate) seen: Mutex<HashMap<String, Seen>>,
-    /// Tools allowed "for this chat" (`SERVER:TOOL`), by conversation, until
-    /// the app closes.
-    chat_allowed: Mutex<HashMap<ConversationId, HashSet<String>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -70,15 +81,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Emits a call waiting for the user (the app shows its dialog).
 pub type AskUser = Arc<dyn Fn(String, &PendingCall) + Send + Sync>;
 
-/// The app's [`Approver`]: tools on the always-allow list run; every other
-/// call is sent to the user and waits for their answer. Stop (the turn's
-/// cancel) answers Deny, and so does a dialog that went away.
+/// The app's [`Approver`]: tools on the always-allow list run, and so do
+/// tools allowed for this chat, each while it is as it was allowed; every
+/// other call is sent to the user and waits for their answer. Stop (the
+/// turn's cancel) answers Deny, and so does a dialog that went away.
 pub struct AppApprover {
     app: App,
     conversation: ConversationId,
     ask: AskUser,
     cancel: CancellationToken,
-    always: HashSet<String>,
+    always: AlwaysAllowed,
 }
 
 impl Approver for AppApprover {
@@ -89,32 +101,57 @@ impl Approver for AppApprover {
         Box::pin(async move {
             let tool = server_tool_name(call);
             let key = format!("{}:{tool}", call.server);
-            if self.always.contains(&key) {
-                tracing::info!(server = %call.server, tool, "a tool on the always-allow list runs");
-                return Approval::Once;
+            let mut changed = false;
+            match self.always.get(&key) {
+                Some(Some(allowed)) if *allowed == call.fingerprint => {
+                    tracing::info!(server = %call.server, tool, "a tool on the always-allow list runs");
+                    return Approval::Once;
+                }
+                Some(Some(_)) => changed = true,
+                Some(None) => {
+                    // Allowed by an older Hearth, before fingerprints: tied
+                    // to the tool as it is now.
+                    if let Err(e) = self.app.pin_always_allowed(&key, &call.fingerprint) {
+                        tracing::warn!(error = %e, "cannot pin an always-allowed tool");
+                    }
+                    self.always.insert(key, Some(call.fingerprint.clone()));
+                    return Approval::Once;
+                }
+                None => {}
             }
-            let desk = &self.app.mcp;
             // Allowed for this chat in an earlier answer.
-            if lock(&desk.chat_allowed)
-                .get(&self.conversation)
-                .is_some_and(|allowed| allowed.contains(&key))
-            {
-                return Approval::ForThisChat;
+            match self.app.chat_allowed(&self.conversation).get(&key) {
+                Some(allowed) if *allowed == call.fingerprint => return Approval::ForThisChat,
+                Some(_) => changed = true,
+                None => {}
             }
+            if changed {
+                tracing::warn!(
+                    server = %call.server,
+                    tool,
+                    "an allowed tool has changed its description or schema; asking again"
+                );
+            }
+            let shown = PendingCall {
+                changed,
+                ..call.clone()
+            };
+            let desk = &self.app.mcp;
             let id = format!("approval-{}", desk.next.fetch_add(1, Ordering::Relaxed));
             let (tx, rx) = oneshot::channel();
             lock(&desk.waiting).insert(id.clone(), tx);
-            (self.ask)(id.clone(), call);
+            (self.ask)(id.clone(), &shown);
             let answer = tokio::select! {
                 answer = rx => answer.unwrap_or(Approval::Deny),
                 () = self.cancel.cancelled() => Approval::Deny,
             };
             lock(&desk.waiting).remove(&id);
-            if answer == Approval::ForThisChat {
-                lock(&desk.chat_allowed)
-                    .entry(self.conversation.clone())
-                    .or_default()
-                    .insert(key);
+            if answer == Approval::ForThisChat
+                && let Err(e) = self
+                    .app
+                    .allow_for_chat(&self.conversation, &key, &call.fingerprint)
+            {
+                tracing::warn!(error = %e, "cannot keep a tool allowed for this chat");
             }
             answer
         })
@@ -153,13 +190,33 @@ impl App {
                 .ok()
                 .map(hearth_secrets::SecretString::from)
         });
+        // Every exchange with an HTTP server goes into the network ledger,
+        // as the providers' and the hub's requests do.
+        let ledger = self.cloud.ledger();
+        let observer = Arc::new(move |e: &HttpExchange| {
+            ledger.write(&NetworkRecord {
+                at: e
+                    .started_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                host: e.host.clone(),
+                purpose: format!("mcp {}", e.server),
+                detail: Some(e.what.to_owned()),
+                bytes_sent: e.bytes_sent,
+                bytes_received: e.bytes_received,
+                status: None,
+                ok: e.ok,
+                via: None,
+            });
+        });
         let host = Arc::new(
             McpHost::new(
                 Registry::in_home(&self.config().home),
                 Limits::default(),
                 tokens,
             )
-            .offline(offline),
+            .offline(offline)
+            .observe_http(observer),
         );
         if let Some((_, old)) = slot.replace((offline, host.clone())) {
             // Its servers stop once the calls holding it end.
@@ -181,7 +238,7 @@ impl App {
             conversation: conversation.clone(),
             ask,
             cancel,
-            always: self.always_allowed()?.into_iter().collect(),
+            always: self.always_allow_list()?,
         })
     }
 
@@ -196,36 +253,97 @@ impl App {
 
     /// The tools that run without asking, as `SERVER:TOOL`.
     pub fn always_allowed(&self) -> Result<Vec<String>, CoreError> {
+        Ok(self.always_allow_list()?.into_keys().collect())
+    }
+
+    /// The always-allow list with the fingerprint each tool was allowed as.
+    pub fn always_allow_list(&self) -> Result<AlwaysAllowed, CoreError> {
         let Some(text) = self.store().setting(ALWAYS_ALLOW_SETTING)? else {
-            return Ok(Vec::new());
+            return Ok(AlwaysAllowed::new());
         };
-        match serde_json::from_str(&text) {
-            Ok(list) => Ok(list),
+        if let Ok(list) = serde_json::from_str::<AlwaysAllowed>(&text) {
+            return Ok(list);
+        }
+        // An older Hearth kept a plain list: allowed, fingerprints unknown.
+        match serde_json::from_str::<Vec<String>>(&text) {
+            Ok(list) => Ok(list.into_iter().map(|k| (k, None)).collect()),
             Err(e) => {
                 tracing::warn!(error = %e, "the always-allow list is unreadable; asking for every call");
-                Ok(Vec::new())
+                Ok(AlwaysAllowed::new())
             }
         }
     }
 
     /// Puts `server`'s `tool` on the always-allow list, or takes it off.
+    /// `fingerprint` is the tool as the user saw it when they allowed it
+    /// ([`hearth_tools::ToolSpec::fingerprint`]); `None` ties the entry to
+    /// the tool as it is at its next call.
     pub fn set_always_allowed(
         &self,
         server: &str,
         tool: &str,
         allowed: bool,
+        fingerprint: Option<&str>,
     ) -> Result<Vec<String>, CoreError> {
         let key = format!("{server}:{tool}");
-        let mut list = self.always_allowed()?;
-        list.retain(|k| k != &key);
+        let mut list = self.always_allow_list()?;
+        list.remove(&key);
         if allowed {
-            list.push(key);
-            list.sort();
+            list.insert(key, fingerprint.map(str::to_owned));
         }
-        let text = serde_json::to_string(&list)
+        self.save_always_allowed(&list)?;
+        Ok(list.into_keys().collect())
+    }
+
+    /// Ties an entry allowed without a fingerprint to `fingerprint`.
+    fn pin_always_allowed(&self, key: &str, fingerprint: &str) -> Result<(), CoreError> {
+        let mut list = self.always_allow_list()?;
+        if let Some(entry @ None) = list.get_mut(key) {
+            *entry = Some(fingerprint.to_owned());
+            self.save_always_allowed(&list)?;
+        }
+        Ok(())
+    }
+
+    fn save_always_allowed(&self, list: &AlwaysAllowed) -> Result<(), CoreError> {
+        let text = serde_json::to_string(list)
             .map_err(|e| CoreError::Invalid(format!("cannot save the list: {e}")))?;
         self.store().set_setting(ALWAYS_ALLOW_SETTING, &text)?;
-        Ok(list)
+        Ok(())
+    }
+
+    /// The tools allowed for a conversation ("allow for this chat"), as
+    /// `SERVER:TOOL` → the fingerprint allowed.
+    pub fn chat_allowed(&self, conversation: &ConversationId) -> BTreeMap<String, String> {
+        let key = format!("{CHAT_ALLOWED_PREFIX}{conversation}");
+        let text = match self.store().setting(&key) {
+            Ok(Some(text)) => text,
+            Ok(None) => return BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read what a chat allowed; asking");
+                return BTreeMap::new();
+            }
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "what a chat allowed is unreadable; asking");
+            BTreeMap::new()
+        })
+    }
+
+    /// Allows `SERVER:TOOL` (as `fingerprint`) for the rest of a conversation.
+    fn allow_for_chat(
+        &self,
+        conversation: &ConversationId,
+        tool: &str,
+        fingerprint: &str,
+    ) -> Result<(), CoreError> {
+        let mut allowed = self.chat_allowed(conversation);
+        allowed.insert(tool.to_owned(), fingerprint.to_owned());
+        let text = serde_json::to_string(&allowed)
+            .map_err(|e| CoreError::Invalid(format!("cannot save the tools allowed: {e}")))?;
+        self.store()
+            .set_setting(&format!("{CHAT_ALLOWED_PREFIX}{conversation}"), &text)?;
+        Ok(())
     }
 
     /// The tools picked for a conversation (none: it chats without tools).
@@ -317,6 +435,8 @@ mod tests {
             server: "time".into(),
             arguments: "{}".into(),
             description: String::new(),
+            fingerprint: String::new(),
+            changed: false,
         };
         assert_eq!(server_tool_name(&call), "now");
     }

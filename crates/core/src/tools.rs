@@ -10,14 +10,14 @@
 //! One answer may take several rounds (call, result, another call…); after
 //! [`ChatTools::max_rounds`] the model is asked to answer without tools.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use hearth_backend::{self as backend, Role, ToolCall, ToolChoice};
-use hearth_store::{ConversationId, MessageStatus, NewMessage};
+use hearth_store::{ConversationId, MessageId, MessageStatus, NewMessage};
 use hearth_tools::{McpHost, ToolResult};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -64,14 +64,20 @@ struct Offered {
     /// The tool's name on its server (the model's name differs when two
     /// servers offer the same name).
     tool: String,
+    /// Its [`hearth_tools::ToolSpec::fingerprint`] (what an approval holds).
+    fingerprint: String,
 }
 
 /// The tools a chat may call, read from their servers.
 pub struct ChatTools {
     host: Arc<McpHost>,
+    picks: Vec<ToolPick>,
     offered: Vec<Offered>,
-    /// Tools the user allowed for the rest of the chat.
-    always: HashSet<String>,
+    /// Read from the servers for the coming turn (else read again first).
+    fresh: bool,
+    /// Tools the user allowed for the rest of the chat: the model's name →
+    /// the fingerprint allowed (a tool changed since is asked about again).
+    always: HashMap<String, String>,
     allow_all: bool,
     /// Who is asked about each call (none: calls not allowed up front are
     /// declined).
@@ -86,63 +92,27 @@ impl ChatTools {
     /// Starts the picked servers (as needed) and reads their tools. A pick
     /// of a tool the server lacks is an error, not a silent omission.
     pub async fn connect(host: Arc<McpHost>, picks: &[ToolPick]) -> Result<Self, CoreError> {
-        let mut offered: Vec<Offered> = Vec::new();
-        let mut listed: HashMap<&str, Vec<hearth_tools::ToolSpec>> = HashMap::new();
-        for pick in picks {
-            if !listed.contains_key(pick.server.as_str()) {
-                let tools = host.list_tools(&pick.server).await?;
-                listed.insert(&pick.server, tools);
-            }
-            let tools = listed.get(pick.server.as_str()).map_or(&[][..], |t| t);
-            let chosen: Vec<_> = match &pick.tool {
-                Some(name) => {
-                    let tool = tools.iter().find(|t| &t.name == name).ok_or_else(|| {
-                        CoreError::Invalid(format!(
-                            "MCP server `{}` has no tool `{name}` (see `hearth mcp tools {}`)",
-                            pick.server, pick.server
-                        ))
-                    })?;
-                    vec![tool]
-                }
-                None => tools.iter().collect(),
-            };
-            for tool in chosen {
-                if offered
-                    .iter()
-                    .any(|o| o.server == pick.server && o.tool == tool.name)
-                {
-                    continue;
-                }
-                offered.push(Offered {
-                    spec: backend::ToolSpec::new(
-                        tool.name.clone(),
-                        tool.description.clone(),
-                        tool.input_schema.clone(),
-                    ),
-                    server: pick.server.clone(),
-                    tool: tool.name.clone(),
-                });
-            }
-        }
-        // Two servers offering one name: both get their server's name in front.
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for o in &offered {
-            *counts.entry(o.tool.clone()).or_default() += 1;
-        }
-        for o in &mut offered {
-            if counts.get(&o.tool).copied().unwrap_or(0) > 1 {
-                o.spec.name = format!("{}__{}", o.server, o.tool);
-            }
-        }
+        let offered = offer(&host, picks).await?;
         Ok(Self {
             host,
+            picks: picks.to_vec(),
             offered,
-            always: HashSet::new(),
+            fresh: true,
+            always: HashMap::new(),
             allow_all: false,
             approver: None,
             first_choice: ToolChoice::Auto,
             max_rounds: DEFAULT_MAX_ROUNDS,
         })
+    }
+
+    /// Reads the tools from their servers again: in a long chat a server
+    /// may have changed a tool since, and the model and the user see it as
+    /// it is now. [`App::chat_turn`] does this before each turn but the first.
+    pub async fn refresh(&mut self) -> Result<(), CoreError> {
+        self.offered = offer(&self.host, &self.picks).await?;
+        self.fresh = true;
+        Ok(())
     }
 
     /// Every call runs without asking (the user said so up front).
@@ -178,6 +148,61 @@ impl ChatTools {
     }
 }
 
+/// The picked tools as their servers describe them now (servers started as
+/// needed). A pick of a tool the server lacks is an error.
+async fn offer(host: &McpHost, picks: &[ToolPick]) -> Result<Vec<Offered>, CoreError> {
+    let mut offered: Vec<Offered> = Vec::new();
+    let mut listed: HashMap<&str, Vec<hearth_tools::ToolSpec>> = HashMap::new();
+    for pick in picks {
+        if !listed.contains_key(pick.server.as_str()) {
+            let tools = host.list_tools(&pick.server).await?;
+            listed.insert(&pick.server, tools);
+        }
+        let tools = listed.get(pick.server.as_str()).map_or(&[][..], |t| t);
+        let chosen: Vec<_> = match &pick.tool {
+            Some(name) => {
+                let tool = tools.iter().find(|t| &t.name == name).ok_or_else(|| {
+                    CoreError::Invalid(format!(
+                        "MCP server `{}` has no tool `{name}` (see `hearth mcp tools {}`)",
+                        pick.server, pick.server
+                    ))
+                })?;
+                vec![tool]
+            }
+            None => tools.iter().collect(),
+        };
+        for tool in chosen {
+            if offered
+                .iter()
+                .any(|o| o.server == pick.server && o.tool == tool.name)
+            {
+                continue;
+            }
+            offered.push(Offered {
+                spec: backend::ToolSpec::new(
+                    tool.name.clone(),
+                    tool.description.clone(),
+                    tool.input_schema.clone(),
+                ),
+                server: pick.server.clone(),
+                tool: tool.name.clone(),
+                fingerprint: tool.fingerprint(),
+            });
+        }
+    }
+    // Two servers offering one name: both get their server's name in front.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for o in &offered {
+        *counts.entry(o.tool.clone()).or_default() += 1;
+    }
+    for o in &mut offered {
+        if counts.get(&o.tool).copied().unwrap_or(0) > 1 {
+            o.spec.name = format!("{}__{}", o.server, o.tool);
+        }
+    }
+    Ok(offered)
+}
+
 /// A call the model wants to make, shown to the user before it runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingCall {
@@ -192,6 +217,13 @@ pub struct PendingCall {
     /// What the tool says it does, exactly as its server wrote it (shown as
     /// it is: a description can try to talk the user into something).
     pub description: String,
+    /// The tool as the user is shown it: name, description and schema,
+    /// hashed ([`hearth_tools::ToolSpec::fingerprint`]). An approval kept
+    /// for later holds it and applies only while it is the same.
+    pub fingerprint: String,
+    /// The tool was allowed before, but its server has changed its
+    /// description or input schema since: the user is asked again, and told.
+    pub changed: bool,
 }
 
 /// The user's answer to a [`PendingCall`].
@@ -231,12 +263,29 @@ impl Outcome {
     }
 }
 
+/// Which turn of a chat to run; with tools, every kind enters the same loop
+/// ([`App::chat_turn`]).
+#[derive(Debug, Clone, Copy)]
+pub enum ChatTurn<'a> {
+    /// A new user message ([`App::send`]).
+    Send {
+        conversation: &'a ConversationId,
+        text: &'a str,
+    },
+    /// A new answer beside this one ([`App::regenerate`]).
+    Regenerate { answer: &'a MessageId },
+    /// This user message edited as a new branch, and answered
+    /// ([`App::edit_and_resend`]).
+    Edit {
+        message: &'a MessageId,
+        text: &'a str,
+    },
+    /// More of this unfinished answer ([`App::continue_answer`]).
+    Continue { answer: &'a MessageId },
+}
+
 impl App {
-    /// [`App::send`] with tools: the answer may call the tools in `tools`,
-    /// each call approved through its approver, the results stored and given
-    /// back to the model until it answers in words (or the round cap is
-    /// reached). Returns the last answer. Cancelling stops a running tool
-    /// too (its result says so).
+    /// [`App::send`] with tools: [`App::chat_turn`] of a new message.
     pub async fn send_with_tools(
         &self,
         conversation: &ConversationId,
@@ -244,8 +293,38 @@ impl App {
         options: &TurnOptions,
         tools: &mut ChatTools,
         cancel: CancellationToken,
+        on_event: impl FnMut(ChatEvent) + Send,
+    ) -> Result<TurnResult, CoreError> {
+        self.chat_turn(
+            ChatTurn::Send { conversation, text },
+            options,
+            Some(tools),
+            cancel,
+            on_event,
+        )
+        .await
+    }
+
+    /// Runs `turn`. With `tools`, the answer may call them, each call
+    /// approved through its approver, the results stored and given back to
+    /// the model until it answers in words (or the round cap is reached);
+    /// the last answer is returned. Cancelling stops a running tool too (its
+    /// result says so).
+    pub async fn chat_turn(
+        &self,
+        turn: ChatTurn<'_>,
+        options: &TurnOptions,
+        tools: Option<&mut ChatTools>,
+        cancel: CancellationToken,
         mut on_event: impl FnMut(ChatEvent) + Send,
     ) -> Result<TurnResult, CoreError> {
+        let Some(tools) = tools else {
+            return self.first_round(turn, options, cancel, on_event).await;
+        };
+        if !tools.fresh {
+            tools.refresh().await?;
+        }
+        tools.fresh = false;
         let mut round_options = TurnOptions {
             tools: tools.specs(),
             tool_choice: tools.first_choice.clone(),
@@ -255,15 +334,10 @@ impl App {
             round_options.tool_choice = ToolChoice::None;
         }
         let mut result = self
-            .send(
-                conversation,
-                text,
-                &round_options,
-                cancel.clone(),
-                &mut on_event,
-            )
+            .first_round(turn, &round_options, cancel.clone(), &mut on_event)
             .await?;
         let user_message = result.user_message.clone();
+        let conversation = result.answer.conversation_id.clone();
         let mut rounds = 0;
         while !result.answer.tool_calls.is_empty()
             && result.answer.status == MessageStatus::Complete
@@ -302,7 +376,7 @@ impl App {
             }
             result = self
                 .answer_after_tools(
-                    conversation,
+                    &conversation,
                     parent,
                     &round_options,
                     cancel.clone(),
@@ -312,6 +386,33 @@ impl App {
         }
         result.user_message = user_message;
         Ok(result)
+    }
+
+    /// The turn's first answer, by its kind.
+    async fn first_round(
+        &self,
+        turn: ChatTurn<'_>,
+        options: &TurnOptions,
+        cancel: CancellationToken,
+        on_event: impl FnMut(ChatEvent) + Send,
+    ) -> Result<TurnResult, CoreError> {
+        match turn {
+            ChatTurn::Send { conversation, text } => {
+                self.send(conversation, text, options, cancel, on_event)
+                    .await
+            }
+            ChatTurn::Regenerate { answer } => {
+                self.regenerate(answer, options, cancel, on_event).await
+            }
+            ChatTurn::Edit { message, text } => {
+                self.edit_and_resend(message, text, options, cancel, on_event)
+                    .await
+            }
+            ChatTurn::Continue { answer } => {
+                self.continue_answer(answer, options, cancel, on_event)
+                    .await
+            }
+        }
     }
 
     /// The next answer, under the last tool result `parent`.
@@ -362,13 +463,16 @@ impl App {
                 return Outcome::failed(format!("the arguments are not JSON ({err})"));
             }
         };
-        if !tools.allow_all && !tools.always.contains(&offered.spec.name) {
+        let allowed_in_turn = tools.always.get(&offered.spec.name) == Some(&offered.fingerprint);
+        if !tools.allow_all && !allowed_in_turn {
             let pending = PendingCall {
                 call_id: call.id.clone(),
                 tool: offered.spec.name.clone(),
                 server: offered.server.clone(),
                 arguments: call.arguments.clone(),
                 description: offered.spec.description.clone(),
+                fingerprint: offered.fingerprint.clone(),
+                changed: false,
             };
             let approval = match tools.approver.as_mut() {
                 Some(approver) => approver.approve(&pending).await,
@@ -377,7 +481,9 @@ impl App {
             match approval {
                 Approval::Once => {}
                 Approval::ForThisChat => {
-                    tools.always.insert(offered.spec.name.clone());
+                    tools
+                        .always
+                        .insert(offered.spec.name.clone(), offered.fingerprint.clone());
                 }
                 Approval::Deny => {
                     return Outcome {
@@ -462,8 +568,11 @@ mod tests {
                     ),
                     server: "time".into(),
                     tool: "get_current_time".into(),
+                    fingerprint: "f".into(),
                 }],
-                always: HashSet::new(),
+                picks: Vec::new(),
+                fresh: true,
+                always: HashMap::new(),
                 allow_all,
                 approver: Some(Box::new(Counting(asked.clone()))),
                 first_choice: ToolChoice::Auto,

@@ -11,7 +11,11 @@
 //! is built here without TLS: `http://` only (servers on this machine, a
 //! LAN), `https://` is refused with a plain error, and hearth-net's proxy and
 //! CA settings do not apply yet. The offline switch ([`McpHost::offline`])
-//! refuses every HTTP server not on this machine.
+//! refuses every HTTP server not on this machine; every exchange with an
+//! HTTP server is reported ([`McpHost::observe_http`], [`HttpExchange`]) for
+//! the app's network ledger. A tool's [`ToolSpec::fingerprint`] is what an
+//! approval is tied to: a server that changes a tool's description or schema
+//! later is asked about again.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hearth_tools::ToolsError> {
@@ -39,6 +43,6 @@ mod schema;
 mod stdio;
 
 pub use error::ToolsError;
-pub use host::{Limits, McpHost, TokenLookup, ToolSpec};
+pub use host::{HttpExchange, HttpObserver, Limits, McpHost, TokenLookup, ToolSpec};
 pub use registry::{ImportReport, McpServerConfig, McpTransport, REGISTRY_FILE, Registry};
 pub use result::ToolResult;

@@ -55,7 +55,8 @@ pub async fn mcp_tools(shell: State<'_, Shell>, server: String) -> Reply<Vec<Mcp
 }
 
 /// Puts a tool on the always-allow list or takes it off; returns the list
-/// (`SERVER:TOOL` each).
+/// (`SERVER:TOOL` each). `fingerprint` is the tool's as listed (the
+/// approval holds only while the server describes the tool the same way).
 #[tauri::command]
 #[specta::specta]
 pub async fn set_tool_always_allowed(
@@ -63,9 +64,10 @@ pub async fn set_tool_always_allowed(
     server: String,
     tool: String,
     allowed: bool,
+    fingerprint: Option<String>,
 ) -> Reply<Vec<String>> {
     let app = shell.app()?;
-    blocking(move || app.set_always_allowed_view(&server, &tool, allowed)).await
+    blocking(move || app.set_always_allowed_view(&server, &tool, allowed, fingerprint)).await
 }
 
 /// The tools picked for a conversation (`NAME` or `NAME:TOOL` each).

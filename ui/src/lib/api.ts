@@ -211,8 +211,12 @@ export interface Api {
   importMcpServers(): Promise<McpImport | null>;
   /** Starts the server if needed and lists its tools. */
   mcpTools(server: string): Promise<McpTool[]>;
-  /** Returns the always-allow list (`server:tool` each). */
-  setToolAlwaysAllowed(server: string, tool: string, allowed: boolean): Promise<string[]>;
+  /**
+   * Returns the always-allow list (`server:tool` each). `fingerprint` is the
+   * tool's as listed: the approval holds only while the server describes the
+   * tool that way.
+   */
+  setToolAlwaysAllowed(server: string, tool: string, allowed: boolean, fingerprint?: string | null): Promise<string[]>;
   /** The tools picked for a chat: `server` (all its tools) or `server:tool`. */
   chatTools(conversationId: string): Promise<string[]>;
   setChatTools(conversationId: string, picks: string[]): Promise<string[]>;

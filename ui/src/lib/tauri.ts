@@ -123,7 +123,8 @@ export function tauriApi(): Api {
       return call(commands.importMcpServers(path));
     },
     mcpTools: (server) => call(commands.mcpTools(server)),
-    setToolAlwaysAllowed: (server, tool, allowed) => call(commands.setToolAlwaysAllowed(server, tool, allowed)),
+    setToolAlwaysAllowed: (server, tool, allowed, fingerprint) =>
+      call(commands.setToolAlwaysAllowed(server, tool, allowed, fingerprint ?? null)),
     chatTools: (conversationId) => call(commands.chatTools(conversationId)),
     setChatTools: (conversationId, picks) => call(commands.setChatTools(conversationId, picks)),
     answerToolCall: (approvalId, answer) => call(commands.answerToolCall(approvalId, answer)),

@@ -154,3 +154,128 @@ fn allow_tools_runs_calls_without_asking_and_still_shows_them() {
     assert!(tool["content"].as_str().unwrap().contains("+09:00"));
     assert!(chat.stdout.contains(ANSWER), "{}", chat.stdout);
 }
+
+const FAKE_SERVER: &str = include_str!("../../../tools/tests/it/fake_server.py");
+
+/// A chat with hearth-tools' test server `fake` (in its `rug-pull` mode: its
+/// tool `work` is described differently after its first call), the model
+/// scripted with `answers`; `typed` is stdin.
+fn chat_with_fake(answers: Vec<Scripted>, typed: &str) -> Chat {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let standin = runtime.block_on(StandIn::start(Wire::OpenAi));
+    for answer in answers {
+        standin.push_answer(answer);
+    }
+    let home = Home::new();
+    let script = home.path().join("fake_server.py");
+    std::fs::write(&script, FAKE_SERVER).unwrap();
+    run_ok(
+        home.hearth()
+            .args(["mcp", "add", "fake", "--", "python3"])
+            .arg(&script)
+            .arg("rug-pull"),
+    );
+    run_ok(
+        home.hearth()
+            .args([
+                "provider",
+                "add",
+                "compat",
+                "--name",
+                "lan",
+                "--no-key",
+                "--base-url",
+            ])
+            .arg(standin.base_url()),
+    );
+    let (stdout, stderr) = run_ok_with_input(
+        home.hearth()
+            .args(["chat", "-m", "lan:gpt-4o-mini", "--mcp", "fake"]),
+        typed,
+    );
+    Chat {
+        stdout,
+        stderr,
+        bodies: standin.chat_bodies(),
+    }
+}
+
+fn call_work() -> Scripted {
+    Scripted::ToolCalls {
+        text: String::new(),
+        calls: vec![ScriptedCall::new("work", r#"{"n": 1}"#)],
+    }
+}
+
+/// Issue 22: `/regen` and `/continue` offer the chat's tools and ask about
+/// each call, as a new message does.
+#[test]
+fn regen_and_continue_ask_about_and_run_the_tools() {
+    for command in ["/regen", "/continue"] {
+        let chat = chat_with_fake(
+            vec![
+                Scripted::Text("I cannot tell.".into()),
+                call_work(),
+                Scripted::Text(ANSWER.into()),
+            ],
+            &format!("Do the work\n{command}\ny\n"),
+        );
+        let err = &chat.stderr;
+        assert!(
+            err.contains("tool call: work (MCP server fake)"),
+            "{command}: {err}"
+        );
+        assert_eq!(err.matches("allow?").count(), 1, "{command}: {err}");
+        assert!(err.contains("work result: done"), "{command}: {err}");
+        assert_eq!(chat.bodies.len(), 3, "{command}: {:?}", chat.bodies);
+        assert_eq!(
+            chat.bodies[1]["tools"][0]["function"]["name"], "work",
+            "{command}: the tools were offered again"
+        );
+        let last = chat.bodies[2]["messages"].as_array().unwrap();
+        let tool = last.iter().find(|m| m["role"] == "tool").unwrap();
+        assert_eq!(tool["content"], "done", "{command}");
+        assert!(chat.stdout.contains(ANSWER), "{command}: {}", chat.stdout);
+    }
+}
+
+/// Issue 22 (tool poisoning): a tool allowed for the chat whose server then
+/// describes it differently is asked about again, and the terminal says so.
+#[test]
+fn a_tool_allowed_for_the_chat_that_changed_is_asked_about_again() {
+    let chat = chat_with_fake(
+        vec![
+            call_work(),
+            Scripted::Text("Done.".into()),
+            call_work(),
+            Scripted::Text("Not done.".into()),
+        ],
+        "Do the work\na\nAnd again\nn\n",
+    );
+    let err = &chat.stderr;
+    assert_eq!(err.matches("allow?").count(), 2, "{err}");
+    assert!(
+        err.contains("this tool CHANGED since you allowed it"),
+        "{err}"
+    );
+    assert!(!err.contains("allowed for this chat\n"), "{err}");
+    // The new description is what the model and the user were shown.
+    assert!(
+        chat.bodies[2]["tools"][0]["function"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("id_rsa"),
+        "{}",
+        chat.bodies[2]
+    );
+    let last = chat.bodies[3]["messages"].as_array().unwrap();
+    let tool = last.iter().rev().find(|m| m["role"] == "tool").unwrap();
+    assert!(
+        tool["content"].as_str().unwrap().contains("declined"),
+        "{tool}"
+    );
+}

@@ -13,7 +13,7 @@ use super::error::ErrorView;
 use super::tools::PendingCallView;
 use super::{parse_conversation, parse_message};
 use crate::router::Consent;
-use crate::{App, AskUser, ChatEvent, ChatTools, CoreError, DocumentsUsed, TurnOptions};
+use crate::{App, AskUser, ChatEvent, ChatTools, ChatTurn, CoreError, DocumentsUsed, TurnOptions};
 
 /// Speed and size of one answer.
 #[derive(Default, Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -420,44 +420,57 @@ impl App {
                 sink(ChatEventView::new(&app, event));
             }
         };
-        match turn {
+        // Every kind of turn takes the chat's tools, through the one loop.
+        let (conversation, message, text) = match &turn {
             TurnRequest::Send {
                 conversation_id,
                 text,
-            } => {
-                let id = parse_conversation(&conversation_id)?;
-                let picks = self.chat_tools(&id)?;
-                if picks.is_empty() {
-                    self.send(&id, &text, &options, cancel, emit).await?;
-                } else {
-                    // The chat has tools: each call is shown to the user
-                    // (the `toolApproval` event) and waits for their answer.
-                    let ask: AskUser = Arc::new(move |approval_id, call| {
-                        on_event(ChatEventView::ToolApproval {
-                            call: PendingCallView::new(approval_id, call),
-                        });
-                    });
-                    let mut tools = ChatTools::connect(self.mcp_host(), &picks)
-                        .await?
-                        .approver(Box::new(self.approver(&id, ask, cancel.clone())?));
-                    self.send_with_tools(&id, &text, &options, &mut tools, cancel, emit)
-                        .await?;
-                }
-            }
-            TurnRequest::Regenerate { message_id } => {
-                let id = parse_message(&message_id)?;
-                self.regenerate(&id, &options, cancel, emit).await?;
+            } => (parse_conversation(conversation_id)?, None, text.as_str()),
+            TurnRequest::Regenerate { message_id } | TurnRequest::Continue { message_id } => {
+                let id = parse_message(message_id)?;
+                (self.store().message(&id)?.conversation_id, Some(id), "")
             }
             TurnRequest::Edit { message_id, text } => {
-                let id = parse_message(&message_id)?;
-                self.edit_and_resend(&id, &text, &options, cancel, emit)
-                    .await?;
+                let id = parse_message(message_id)?;
+                (
+                    self.store().message(&id)?.conversation_id,
+                    Some(id),
+                    text.as_str(),
+                )
             }
-            TurnRequest::Continue { message_id } => {
-                let id = parse_message(&message_id)?;
-                self.continue_answer(&id, &options, cancel, emit).await?;
-            }
-        }
+        };
+        let chat_turn = match (&turn, &message) {
+            (TurnRequest::Regenerate { .. }, Some(answer)) => ChatTurn::Regenerate { answer },
+            (TurnRequest::Continue { .. }, Some(answer)) => ChatTurn::Continue { answer },
+            (TurnRequest::Edit { .. }, Some(message)) => ChatTurn::Edit { message, text },
+            _ => ChatTurn::Send {
+                conversation: &conversation,
+                text,
+            },
+        };
+        let picks = self.chat_tools(&conversation)?;
+        let mut tools = if picks.is_empty() {
+            None
+        } else {
+            // The chat has tools: each call is shown to the user (the
+            // `toolApproval` event) and waits for their answer.
+            let ask: AskUser = Arc::new(move |approval_id, call| {
+                on_event(ChatEventView::ToolApproval {
+                    call: PendingCallView::new(approval_id, call),
+                });
+            });
+            Some(
+                ChatTools::connect(self.mcp_host(), &picks)
+                    .await?
+                    .approver(Box::new(self.approver(
+                        &conversation,
+                        ask,
+                        cancel.clone(),
+                    )?)),
+            )
+        };
+        self.chat_turn(chat_turn, &options, tools.as_mut(), cancel, emit)
+            .await?;
         Ok(())
     }
 

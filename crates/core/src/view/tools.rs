@@ -109,8 +109,14 @@ pub struct McpToolView {
     pub description: String,
     /// The JSON Schema of its arguments, pretty-printed.
     pub input_schema: String,
-    /// On the always-allow list: runs without asking.
+    /// On the always-allow list as it is now: runs without asking.
     pub always_allowed: bool,
+    /// On the always-allow list, but the server has changed its description
+    /// or schema since it was allowed: each call is asked about again.
+    pub changed: bool,
+    /// The tool as shown here (description and schema, hashed): what
+    /// `set_tool_always_allowed` ties the approval to.
+    pub fingerprint: String,
 }
 
 /// What importing a Claude Desktop file did.
@@ -137,6 +143,9 @@ pub struct PendingCallView {
     pub arguments: String,
     /// The tool's description exactly as its server wrote it.
     pub description: String,
+    /// The tool was allowed before (for this chat, or always), but its
+    /// server has changed its description or input schema since: asked again.
+    pub changed: bool,
 }
 
 impl PendingCallView {
@@ -148,6 +157,7 @@ impl PendingCallView {
             server: call.server.clone(),
             arguments: pretty_json(&call.arguments),
             description: call.description.clone(),
+            changed: call.changed,
         }
     }
 }
@@ -324,27 +334,42 @@ impl App {
                 return Err(e.into());
             }
         };
-        let always = self.always_allowed()?;
+        let always = self.always_allow_list()?;
         Ok(tools
             .into_iter()
-            .map(|t| McpToolView {
-                always_allowed: always.contains(&format!("{server}:{}", t.name)),
-                server: server.to_owned(),
-                input_schema: serde_json::to_string_pretty(&t.input_schema).unwrap_or_default(),
-                name: t.name,
-                description: t.description,
+            .map(|t| {
+                let fingerprint = t.fingerprint();
+                let entry = always.get(&format!("{server}:{}", t.name));
+                let (always_allowed, changed) = match entry {
+                    None => (false, false),
+                    Some(None) => (true, false),
+                    Some(Some(allowed)) => (*allowed == fingerprint, *allowed != fingerprint),
+                };
+                let input_schema =
+                    serde_json::to_string_pretty(&t.input_schema).unwrap_or_default();
+                McpToolView {
+                    always_allowed,
+                    changed,
+                    fingerprint,
+                    server: server.to_owned(),
+                    input_schema,
+                    name: t.name,
+                    description: t.description,
+                }
             })
             .collect())
     }
 
-    /// Puts a tool on the always-allow list (or takes it off).
+    /// Puts a tool on the always-allow list (or takes it off), tied to the
+    /// tool as the user saw it (`fingerprint` of its [`McpToolView`]).
     pub fn set_always_allowed_view(
         &self,
         server: &str,
         tool: &str,
         allowed: bool,
+        fingerprint: Option<String>,
     ) -> Result<Vec<String>, CoreError> {
-        self.set_always_allowed(server, tool, allowed)
+        self.set_always_allowed(server, tool, allowed, fingerprint.as_deref())
     }
 
     /// The tools picked for a conversation: `NAME` (all of a server's) or

@@ -136,7 +136,7 @@ fn a_chats_tools_and_the_always_allow_list_survive_a_restart() {
         // A server that is not configured, and a malformed pick, are refused.
         assert!(app.set_chat_tools_view(&conv, &["nope".into()]).is_err());
         assert!(app.set_chat_tools_view(&conv, &["time:".into()]).is_err());
-        app.set_always_allowed_view("time", "get_current_time", true)
+        app.set_always_allowed_view("time", "get_current_time", true, None)
             .unwrap();
         conv
     };
@@ -149,7 +149,7 @@ fn a_chats_tools_and_the_always_allow_list_survive_a_restart() {
     assert!(app.set_chat_tools_view(&conv, &[]).unwrap().is_empty());
     assert!(app.chat_tools_view(&conv).unwrap().is_empty());
     assert!(
-        app.set_always_allowed_view("time", "get_current_time", false)
+        app.set_always_allowed_view("time", "get_current_time", false, None)
             .unwrap()
             .is_empty()
     );
@@ -389,7 +389,7 @@ async fn deny_and_stop_never_run_the_call_and_always_allow_never_asks() {
 
     // On the always-allow list: runs without asking.
     chat.app
-        .set_always_allowed_view("time", "get_current_time", true)
+        .set_always_allowed_view("time", "get_current_time", true, None)
         .unwrap();
     chat.standin.push_answer(call());
     chat.standin.push_answer(Scripted::Text("Noon.".into()));

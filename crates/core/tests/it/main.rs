@@ -7,6 +7,7 @@
 mod api;
 mod chat;
 mod chat_tools;
+mod chat_tools_turns;
 mod chat_tools_view;
 mod cloud_context;
 mod cloud_tools;

@@ -2,9 +2,10 @@
 //! server-filesystem and server-everything (npm).
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hearth_tools::{Limits, McpServerConfig, ToolsError};
+use hearth_tools::{HttpExchange, Limits, McpServerConfig, ToolsError};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -163,14 +164,33 @@ async fn server_everything_over_streamable_http_echoes() {
         )],
         Limits::default(),
     );
-    let tools = t.host.list_tools("everything").await.unwrap();
+    // Every exchange is reported for the network ledger.
+    let seen: Arc<Mutex<Vec<HttpExchange>>> = Arc::default();
+    let log = seen.clone();
+    let host = t.host.observe_http(Arc::new(move |e: &HttpExchange| {
+        log.lock().unwrap().push(e.clone())
+    }));
+    let tools = host.list_tools("everything").await.unwrap();
     assert!(tools.iter().any(|t| t.name == "echo"), "{tools:?}");
-    let answer = t
-        .host
+    let answer = host
         .call("everything", "echo", json!({"message": "over http"}))
         .await
         .unwrap();
     assert!(answer.text.contains("over http"), "{}", answer.text);
-    t.host.shutdown().await;
+    let seen = seen.lock().unwrap().clone();
+    let whats: Vec<&str> = seen.iter().map(|e| e.what).collect();
+    assert_eq!(whats, ["connect", "tool list", "tool call"], "{seen:?}");
+    for e in &seen {
+        assert_eq!(e.server, "everything");
+        assert_eq!(e.host, "127.0.0.1");
+        assert!(e.ok, "{e:?}");
+    }
+    assert!(seen[1].bytes_received > 0, "{seen:?}");
+    assert_eq!(
+        seen[2].bytes_sent,
+        json!({"message": "over http"}).to_string().len() as u64
+    );
+    assert!(seen[2].bytes_received > 0, "{seen:?}");
+    host.shutdown().await;
     child.kill().await.unwrap();
 }
