@@ -879,19 +879,23 @@ impl Schema {
                     .map_or(0, |t| t.len().saturating_sub(pos)),
                 Frame::Object { node, next, key } => {
                     let Some(t) = self.typed(node) else { continue };
+                    // `,"key":value` for each required property not written
+                    // (the `}` is plain JSON's).
                     let mut missing = 0usize;
                     for (i, prop) in t.props.iter().enumerate().take(t.required).skip(next) {
-                        let written = match key {
+                        let whole = prop.key.len() + 2 + self.min_len[prop.node];
+                        missing = missing.saturating_add(match key {
+                            // The key being written: the rest of it, `:` and
+                            // the value, less the closing quote, colon and
+                            // value byte plain JSON counts.
                             KeyState::Key { alive, pos, .. }
                                 if i == next && alive & (1 << i) != 0 =>
                             {
-                                pos
+                                (prop.key.len() + 1 + self.min_len[prop.node])
+                                    .saturating_sub(pos + 3)
                             }
-                            _ => 0,
-                        };
-                        missing = missing.saturating_add(
-                            (prop.key.len() + 2 + self.min_len[prop.node]).saturating_sub(written),
-                        );
+                            _ => whole,
+                        });
                     }
                     if let KeyState::Value(node) = key {
                         missing = missing.saturating_add(self.min_len[node].saturating_sub(1));
