@@ -512,17 +512,13 @@ impl Worker {
                 None,
             ),
         };
-        let forced;
-        let request = match &plan {
-            // A forced call is one JSON object.
-            Some(plan) if plan.is_forced() => {
-                forced = GenerateRequest {
-                    format: OutputFormat::JsonObject,
-                    ..request.clone()
-                };
-                &forced
+        // A forced call is one JSON object, its arguments under the tool's
+        // schema; in auto mode each call is, from its marker on.
+        let constraint = match &plan {
+            Some(plan) if plan.is_forced() || request.format == OutputFormat::Text => {
+                plan.constraint()
             }
-            _ => request,
+            _ => generate::Constraint::of_format(request.format),
         };
         let vocab = plan.as_ref().map(|p| p.vocab(&self.tokenizer));
         let tokenizer: &dyn Vocab = match &vocab {
@@ -536,7 +532,7 @@ impl Worker {
             tokenizer,
             context_length: self.info.context_length,
         };
-        let result = run.generate(&prompt, request, cancel, &mut |text: &str| {
+        let result = run.generate_with(&prompt, request, constraint, cancel, &mut |text: &str| {
             let shown = match &mut gate {
                 Some(gate) => gate.push(text),
                 None => text.to_owned(),

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::detok::{StopStrings, Utf8Stream};
 use crate::error::EngineError;
-use crate::json_mode::JsonMode;
+use crate::json_mode::{JsonMode, LazyJson};
 use crate::logprobs;
 use crate::models::Model;
 use crate::sampler::{Sampler, SamplingParams};
@@ -134,6 +134,70 @@ impl fmt::Display for StopReason {
             Self::ContextFull => "context-full",
             Self::Cancelled => "cancelled",
         })
+    }
+}
+
+/// What the tokens are held to while they are drawn (beyond the request's
+/// own [`OutputFormat`], which the plain [`Run::generate`] turns into one).
+#[derive(Debug)]
+pub(crate) enum Constraint {
+    /// Nothing.
+    Free,
+    /// One JSON value (under a schema, when the mode has one), from the first
+    /// token; generation ends when it closes.
+    Json(JsonMode),
+    /// Free text, each tool call's JSON held to the tools' schemas from its
+    /// marker on (`json_mode/lazy.rs`).
+    Lazy(LazyJson),
+}
+
+impl Constraint {
+    pub(crate) fn of_format(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Text => Self::Free,
+            OutputFormat::JsonObject => Self::Json(JsonMode::default()),
+        }
+    }
+
+    fn mask(&mut self, logits: &mut [f32], vocab: &dyn Vocab, tokens_left: usize) {
+        match self {
+            Self::Free => {}
+            Self::Json(json) => json.mask(logits, vocab, tokens_left),
+            Self::Lazy(lazy) => lazy.mask(logits, vocab, tokens_left),
+        }
+    }
+
+    /// Records the drawn token; `true`: the answer is complete.
+    fn accept(&mut self, bytes: &[u8]) -> bool {
+        match self {
+            Self::Free => false,
+            Self::Json(json) => {
+                json.accept(bytes);
+                json.complete()
+            }
+            Self::Lazy(lazy) => {
+                lazy.accept(bytes);
+                false
+            }
+        }
+    }
+
+    /// Whether a mask is applied to every token.
+    fn masks(&self) -> bool {
+        match self {
+            Self::Free => false,
+            Self::Json(_) => true,
+            Self::Lazy(lazy) => lazy.is_active(),
+        }
+    }
+
+    /// Tokens the masks tried against the constraint.
+    fn tried(&self) -> usize {
+        match self {
+            Self::Free => 0,
+            Self::Json(json) => json.tried(),
+            Self::Lazy(lazy) => lazy.counts().1,
+        }
     }
 }
 
@@ -266,6 +330,19 @@ impl Run<'_> {
         cancel: &CancellationToken,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Completion, EngineError> {
+        let constraint = Constraint::of_format(request.format);
+        self.generate_with(prompt, request, constraint, cancel, on_text)
+    }
+
+    /// [`Self::generate`] under `constraint` instead of the request's format.
+    pub(crate) fn generate_with(
+        &mut self,
+        prompt: &[u32],
+        request: &GenerateRequest,
+        constraint: Constraint,
+        cancel: &CancellationToken,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Completion, EngineError> {
         let started = Instant::now();
         let mut sampler = Sampler::new(request.sampling.clone())?;
         if prompt.is_empty() {
@@ -319,6 +396,7 @@ impl Run<'_> {
             reused,
             kept,
             request,
+            constraint,
             &mut sampler,
             cancel,
             on_text,
@@ -339,6 +417,7 @@ impl Run<'_> {
         reused: usize,
         kept: Option<Tensor>,
         request: &GenerateRequest,
+        mut constraint: Constraint,
         sampler: &mut Sampler,
         cancel: &CancellationToken,
         on_text: &mut dyn FnMut(&str),
@@ -391,7 +470,7 @@ impl Run<'_> {
             }
         };
         let mut first_token_at = None;
-        let mut json = (request.format == OutputFormat::JsonObject).then(JsonMode::default);
+        let mut masked_tokens = 0usize;
         let mut token_logprobs = request.logprobs.map(|_| Vec::new());
         let stop_reason = loop {
             if cancel.is_cancelled() {
@@ -408,12 +487,13 @@ impl Run<'_> {
             let logprobs = request
                 .logprobs
                 .map(|top| logprobs::Position::new(&scores, top));
-            if let Some(json) = &mut json {
+            if constraint.masks() {
                 let context_left = self.context_length.saturating_sub(pos);
                 let budget_left = request
                     .max_tokens
                     .map_or(usize::MAX, |max| max.saturating_sub(tokens.len()));
-                json.mask(&mut scores, self.tokenizer, context_left.min(budget_left));
+                constraint.mask(&mut scores, self.tokenizer, context_left.min(budget_left));
+                masked_tokens += 1;
             }
             let token = sampler.sample(&mut scores, &history);
             first_token_at.get_or_insert_with(Instant::now);
@@ -431,11 +511,8 @@ impl Run<'_> {
             if checked.stopped {
                 break StopReason::StopString;
             }
-            if let Some(json) = &mut json {
-                json.accept(self.tokenizer.bytes(token));
-                if json.complete() {
-                    break StopReason::Eos;
-                }
+            if constraint.accept(self.tokenizer.bytes(token)) {
+                break StopReason::Eos;
             }
             if request.max_tokens.is_some_and(|max| tokens.len() >= max) {
                 break StopReason::MaxTokens;
@@ -463,6 +540,14 @@ impl Run<'_> {
             stats.decode_tok_s = per_second(tokens.len().saturating_sub(1), done - first);
         }
         stats.total_time = done - started;
+        if masked_tokens > 0 {
+            // The cost of a constraint is the candidates it tried per token.
+            tracing::debug!(
+                masked_tokens,
+                candidates_tried = constraint.tried(),
+                "constrained generation"
+            );
+        }
         Ok(Completion {
             text,
             tokens,

@@ -9,6 +9,20 @@
 //! answer is whole JSON even when a model would ramble on.
 //! Learned from llama.cpp's grammar sampler; written for Hearth as a small
 //! pushdown automaton instead of a general grammar engine.
+//!
+//! A JSON Schema can hold the answer to more than JSON (`schema.rs`): the
+//! recogniser reports what each byte was ([`Event`]) and the schema's checker
+//! follows those reports, so there is one JSON grammar, with the schema on top.
+//! `lazy.rs` applies the same constraint to tool calls in free text, from the
+//! moment a call's marker appears.
+
+mod lazy;
+mod schema;
+
+use std::sync::Arc;
+
+pub(crate) use lazy::LazyJson;
+pub(crate) use schema::Schema;
 
 use crate::vocab::Vocab;
 
@@ -73,6 +87,40 @@ impl Number {
     }
 }
 
+/// What one byte of the JSON text was, as the recogniser read it (the
+/// schema's checker follows these; whitespace between tokens reports nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The first byte of a value: `{`, `[`, `"`, `-`, a digit, `t`, `f`, `n`.
+    Value(u8),
+    /// A later byte of a string (its closing quote included), number or
+    /// `true`/`false`/`null`.
+    Inner(u8),
+    /// The string, number or literal being written ended (for a number, just
+    /// before the byte that follows it is reported).
+    End,
+    /// A byte of an object key, its quotes included.
+    Key(u8),
+    /// The key's closing quote was the last [`Event::Key`].
+    KeyEnd,
+    Colon,
+    Comma,
+    /// `}` or `]`.
+    Close(u8),
+}
+
+impl Event {
+    /// The byte the event stands for (none for the ends).
+    pub(crate) fn byte(self) -> Option<u8> {
+        match self {
+            Self::Value(b) | Self::Inner(b) | Self::Key(b) | Self::Close(b) => Some(b),
+            Self::Colon => Some(b':'),
+            Self::Comma => Some(b','),
+            Self::End | Self::KeyEnd => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Before the top-level `{`.
@@ -108,6 +156,8 @@ pub(crate) struct JsonPrefix {
     stack: Vec<Container>,
     mode: Mode,
     whitespace_run: usize,
+    /// Whether the top level may be an array too (a list of tool calls).
+    top_array: bool,
 }
 
 impl Default for JsonPrefix {
@@ -116,6 +166,7 @@ impl Default for JsonPrefix {
             stack: Vec::new(),
             mode: Mode::Start,
             whitespace_run: 0,
+            top_array: false,
         }
     }
 }
@@ -157,10 +208,11 @@ impl JsonPrefix {
     /// Feeds `bytes`; `false` (and a state not to be used further) when they
     /// cannot continue a JSON object.
     pub(crate) fn feed_all(&mut self, bytes: &[u8]) -> bool {
-        bytes.iter().all(|&b| self.feed(b))
+        bytes.iter().all(|&b| self.feed(b, &mut |_| true))
     }
 
-    fn feed(&mut self, b: u8) -> bool {
+    /// Feeds one byte, reporting what it was to `out`, which may refuse it.
+    fn feed(&mut self, b: u8, out: &mut impl FnMut(Event) -> bool) -> bool {
         let whitespace = matches!(b, b' ' | b'\t' | b'\n' | b'\r');
         let in_token = matches!(
             self.mode,
@@ -174,44 +226,58 @@ impl JsonPrefix {
             self.whitespace_run = 0;
         }
         match self.mode {
-            Mode::Start => b == b'{' && self.open(Container::Object),
-            Mode::ObjectOpen => match b {
-                b'"' => self.string(true),
-                b'}' => self.close(Container::Object),
+            Mode::Start => match b {
+                b'{' => self.open(Container::Object) && out(Event::Value(b)),
+                b'[' if self.top_array => self.open(Container::Array) && out(Event::Value(b)),
                 _ => false,
             },
-            Mode::Key => b == b'"' && self.string(true),
+            Mode::ObjectOpen => match b {
+                b'"' => self.string(true) && out(Event::Key(b)),
+                b'}' => self.close(Container::Object) && out(Event::Close(b)),
+                _ => false,
+            },
+            Mode::Key => b == b'"' && self.string(true) && out(Event::Key(b)),
             Mode::Colon => {
                 self.mode = Mode::Value;
-                b == b':'
+                b == b':' && out(Event::Colon)
             }
-            Mode::Value => self.value(b),
-            Mode::ArrayOpen if b == b']' => self.close(Container::Array),
-            Mode::ArrayOpen => self.value(b),
+            Mode::Value => self.value(b) && out(Event::Value(b)),
+            Mode::ArrayOpen if b == b']' => self.close(Container::Array) && out(Event::Close(b)),
+            Mode::ArrayOpen => self.value(b) && out(Event::Value(b)),
             Mode::After => match (b, self.stack.last()) {
                 (b',', Some(Container::Object)) => {
                     self.mode = Mode::Key;
-                    true
+                    out(Event::Comma)
                 }
                 (b',', Some(Container::Array)) => {
                     self.mode = Mode::Value;
-                    true
+                    out(Event::Comma)
                 }
-                (b'}', _) => self.close(Container::Object),
-                (b']', _) => self.close(Container::Array),
+                (b'}', _) => self.close(Container::Object) && out(Event::Close(b)),
+                (b']', _) => self.close(Container::Array) && out(Event::Close(b)),
                 _ => false,
             },
-            Mode::String { key, escape } => self.in_string(key, escape, b),
+            Mode::String { key, escape } => {
+                if !self.in_string(key, escape, b) {
+                    return false;
+                }
+                match (key, self.mode) {
+                    (true, Mode::Colon) => out(Event::Key(b)) && out(Event::KeyEnd),
+                    (true, _) => out(Event::Key(b)),
+                    (false, Mode::After) => out(Event::Inner(b)) && out(Event::End),
+                    (false, _) => out(Event::Inner(b)),
+                }
+            }
             Mode::Number(n) => match n.next(b) {
                 Some(next) => {
                     self.mode = Mode::Number(next);
-                    true
+                    out(Event::Inner(b))
                 }
                 // The number ended; the byte belongs to what follows it.
                 None if n.complete() => {
                     self.mode = Mode::After;
                     self.whitespace_run = 0;
-                    self.feed(b)
+                    out(Event::End) && self.feed(b, out)
                 }
                 None => false,
             },
@@ -219,12 +285,13 @@ impl JsonPrefix {
                 if word.get(at) != Some(&b) {
                     return false;
                 }
-                self.mode = if at + 1 == word.len() {
-                    Mode::After
+                if at + 1 == word.len() {
+                    self.mode = Mode::After;
+                    out(Event::Inner(b)) && out(Event::End)
                 } else {
-                    Mode::Literal { word, at: at + 1 }
-                };
-                true
+                    self.mode = Mode::Literal { word, at: at + 1 };
+                    out(Event::Inner(b))
+                }
             }
             Mode::Done => false,
         }
@@ -315,16 +382,78 @@ impl JsonPrefix {
     }
 }
 
+/// A JSON prefix, held to a schema when there is one.
+#[derive(Debug, Clone, Default)]
+struct Checked {
+    json: JsonPrefix,
+    schema: Option<schema::Checker>,
+}
+
+impl Checked {
+    fn complete(&self) -> bool {
+        self.json.complete()
+    }
+
+    fn feed_all(&mut self, bytes: &[u8]) -> bool {
+        match &mut self.schema {
+            None => self.json.feed_all(bytes),
+            Some(checker) => bytes
+                .iter()
+                .all(|&b| self.json.feed(b, &mut |event| checker.feed(event))),
+        }
+    }
+
+    fn closing_cost(&self) -> usize {
+        self.json.closing_cost()
+            + self
+                .schema
+                .as_ref()
+                .map_or(0, schema::Checker::closing_cost)
+    }
+}
+
 /// The constraint one generation runs under.
 #[derive(Debug, Default)]
 pub(crate) struct JsonMode {
-    prefix: JsonPrefix,
+    prefix: Checked,
     order: Vec<u32>,
+    /// Tokens tried against the constraint so far (for measurements).
+    tried: usize,
 }
 
 impl JsonMode {
+    /// JSON mode whose answer is also held to `schema` (see `schema.rs` for
+    /// what is enforced); a schema for an array lets the top level be one.
+    pub(crate) fn with_schema(schema: Arc<Schema>) -> Self {
+        if schema.capped() {
+            tracing::debug!("a JSON Schema is larger than the budget: part of it is not enforced");
+        }
+        let top_array = schema.root_is_array();
+        if !schema.root_admits(if top_array { b'[' } else { b'{' }) {
+            // A schema for a bare string or number: JSON mode writes objects
+            // only, so plain JSON mode it is.
+            return Self::default();
+        }
+        let json = JsonPrefix {
+            top_array,
+            ..JsonPrefix::default()
+        };
+        Self {
+            prefix: Checked {
+                json,
+                schema: Some(schema::Checker::new(schema)),
+            },
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn complete(&self) -> bool {
         self.prefix.complete()
+    }
+
+    /// How many tokens the masks so far tried against the constraint.
+    pub(crate) fn tried(&self) -> usize {
+        self.tried
     }
 
     /// Records the chosen token.
@@ -332,6 +461,18 @@ impl JsonMode {
         // A token the mask allowed always fits; if a caller passes another, the
         // recogniser simply stops accepting anything more.
         let _ = self.prefix.feed_all(bytes);
+    }
+
+    /// Whether `bytes` could come next.
+    #[cfg(test)]
+    pub(crate) fn takes(&self, bytes: &[u8]) -> bool {
+        self.prefix.clone().feed_all(bytes)
+    }
+
+    /// Feeds text written before the constraint started (a lazy tool call's
+    /// first bytes); `false`: it cannot start the constrained value.
+    pub(crate) fn start_with(&mut self, bytes: &[u8]) -> bool {
+        self.prefix.feed_all(bytes)
     }
 
     /// Leaves probability only on tokens that keep the answer a JSON object
@@ -344,7 +485,9 @@ impl JsonMode {
         // leaves enough tokens to finish.
         let closing = tokens_left <= cost + CLOSING_SLACK;
         let prefix = &self.prefix;
+        let tried = std::cell::Cell::new(0usize);
         let fits = |id: u32, closing: bool| {
+            tried.set(tried.get() + 1);
             if vocab.is_stop(id) {
                 return prefix.complete();
             }
@@ -395,6 +538,7 @@ impl JsonMode {
                 break;
             }
         }
+        self.tried += tried.get();
         if kept.is_empty() {
             // No token can continue the object: leave the choice to the model
             // rather than draw from nothing.

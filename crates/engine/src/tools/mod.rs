@@ -15,9 +15,13 @@
 //!
 //! `tool_choice: required` or a named function puts the opening of a call
 //! after the generation prompt and generates the rest with JSON mode
-//! (`json_mode.rs`), so the call is always a JSON object naming a known
-//! function with an arguments object. The arguments are not checked against
-//! the tool's schema (JSON mode knows no schemas).
+//! (`json_mode.rs`), its arguments held to the tool's `parameters` schema
+//! (`json_mode/schema.rs` says what of a schema is enforced). With
+//! `tool_choice: auto`, text is free until a call's marker appears; from
+//! there the call's JSON is held the same way (`{"name": <one of the
+//! tools>, "arguments": <that tool's schema>}`, a list of them for Mistral
+//! and Phi-4), and free again after it (`json_mode/lazy.rs`). So a call
+//! always parses and, as far as its schema was compiled, matches it.
 //!
 //! Parsing loses nothing: a call that cannot be read (bad JSON, an unknown
 //! tool) stays in the answer's text, and the error says why.
@@ -30,10 +34,13 @@ mod phi4;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hearth_backend::{Message, ToolCall, ToolChoice, ToolSpec};
 
 use crate::error::EngineError;
+use crate::generate::Constraint;
+use crate::json_mode::{JsonMode, LazyJson, Schema};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
@@ -426,6 +433,44 @@ impl ToolPlan {
     /// Whether the answer is one JSON object generated with JSON mode.
     pub(crate) fn is_forced(&self) -> bool {
         self.forced.is_some()
+    }
+
+    /// What the answer is held to while it is generated: a forced call's
+    /// JSON (the arguments object under the tool's schema when the function
+    /// is named, else the whole call), each call from its marker on in auto
+    /// mode, nothing without tools.
+    pub(crate) fn constraint(&self) -> Constraint {
+        match &self.forced {
+            Some(Forced::Function(name)) => {
+                let schema = match self.tools.iter().find(|t| &t.name == name) {
+                    Some(tool) => Schema::compile(&tool.parameters),
+                    None => Schema::compile(&serde_json::json!({"type": "object"})),
+                };
+                Constraint::Json(JsonMode::with_schema(Arc::new(schema)))
+            }
+            Some(Forced::Any) => {
+                Constraint::Json(JsonMode::with_schema(Arc::new(self.call_schema(false))))
+            }
+            None if self.tools.is_empty() => Constraint::Free,
+            None => {
+                let list = matches!(self.syntax, Syntax::Mistral | Syntax::Phi4);
+                Constraint::Lazy(LazyJson::new(
+                    self.syntax.markers(),
+                    self.syntax == Syntax::Llama3,
+                    Arc::new(self.call_schema(list)),
+                ))
+            }
+        }
+    }
+
+    /// The schema of a call to one of the tools (a list of calls with `list`).
+    fn call_schema(&self, list: bool) -> Schema {
+        let tools: Vec<(&str, &serde_json::Value)> = self
+            .tools
+            .iter()
+            .map(|t| (t.name.as_str(), &t.parameters))
+            .collect();
+        Schema::tool_call(&tools, self.syntax.arguments_key(), list)
     }
 
     /// Holds back streamed text from where a call starts.

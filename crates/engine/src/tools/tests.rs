@@ -185,3 +185,69 @@ fn forced_answers_stream_nothing() {
     let mut gate = plan.gate();
     assert_eq!(gate.push("{\"name\""), "");
 }
+
+#[test]
+fn calls_are_held_to_the_tools_schemas_in_every_syntax_issue_22() {
+    let plan = |syntax, forced| ToolPlan {
+        syntax,
+        tools: tools(),
+        forced,
+    };
+    let named = plan(Syntax::Hermes, Some(Forced::Function("get_weather".into())));
+    let Constraint::Json(mut json) = named.constraint() else {
+        panic!("a forced call is JSON mode");
+    };
+    assert!(!json.takes(br#"{"town""#));
+    assert!(json.start_with(br#"{"city": "Paris"}"#) && json.complete());
+    let Constraint::Json(json) = plan(Syntax::Hermes, Some(Forced::Any)).constraint() else {
+        panic!("a forced call is JSON mode");
+    };
+    assert!(json.takes(br#"{"name": "get_time", "arguments": {}}"#));
+    assert!(!json.takes(br#"{"name": "get_tim""#));
+    assert!(matches!(
+        ToolPlan {
+            tools: Vec::new(),
+            ..plan(Syntax::Hermes, None)
+        }
+        .constraint(),
+        Constraint::Free
+    ));
+
+    // Auto: free until the marker, then the call under its tool's schema.
+    for (syntax, prefix, ok, bad) in [
+        (
+            Syntax::Hermes,
+            "I will check.<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"",
+            "city\": \"Paris\"}}",
+            "town",
+        ),
+        (
+            Syntax::Llama3,
+            " {\"name\": \"get_time\", \"",
+            "parameters\": {}}",
+            "arguments",
+        ),
+        (
+            Syntax::Mistral,
+            "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {",
+            "}}]",
+            "\"x",
+        ),
+        (
+            Syntax::Phi4,
+            "<|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {",
+            "\"city\": \"x\"}}]",
+            "}",
+        ),
+    ] {
+        let Constraint::Lazy(mut lazy) = plan(syntax, None).constraint() else {
+            panic!("{syntax:?}: auto is lazy");
+        };
+        lazy.accept(prefix.as_bytes());
+        assert!(lazy.is_active(), "{syntax:?}");
+        assert!(!lazy.takes(bad.as_bytes()), "{syntax:?}");
+        assert!(lazy.takes(ok.as_bytes()), "{syntax:?}");
+        lazy.accept(ok.as_bytes());
+        assert!(!lazy.is_active(), "{syntax:?}: free again after the call");
+    }
+}

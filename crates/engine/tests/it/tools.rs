@@ -87,3 +87,122 @@ fn choice_none_and_auto_answer_with_text() {
     assert!(done.tool_calls.is_empty());
     assert!(!done.text.is_empty());
 }
+
+/// A tool whose arguments SmolLM2 got wrong before they were held to the
+/// schema (it wrote `{"time": …}` for mcp-server-time's `timezone`).
+fn time_tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec::new(
+            "get_current_time",
+            "The current time in a timezone.",
+            json!({
+                "type": "object",
+                "properties": {"timezone": {
+                    "type": "string",
+                    "enum": ["Europe/Paris", "Asia/Tokyo", "UTC"],
+                    "description": "IANA timezone name"
+                }},
+                "required": ["timezone"]
+            }),
+        ),
+        ToolSpec::new(
+            "set_alarm",
+            "Sets an alarm.",
+            json!({
+                "type": "object",
+                "properties": {
+                    "hour": {"type": "integer"},
+                    "minute": {"type": "integer"},
+                    "label": {"type": ["string", "null"]},
+                    "repeat": {"type": "boolean"}
+                },
+                "required": ["hour", "minute"]
+            }),
+        ),
+    ]
+}
+
+/// The arguments match the tool's schema (checked by hand: the test schemas
+/// use only what this checks).
+fn check_arguments(name: &str, arguments: &str) {
+    let args: serde_json::Value = serde_json::from_str(arguments).unwrap();
+    let obj = args.as_object().unwrap_or_else(|| panic!("{arguments}"));
+    match name {
+        "get_current_time" => {
+            assert_eq!(obj.len(), 1, "{arguments}");
+            let tz = obj["timezone"].as_str().unwrap_or_default();
+            assert!(
+                ["Europe/Paris", "Asia/Tokyo", "UTC"].contains(&tz),
+                "{arguments}"
+            );
+        }
+        "set_alarm" => {
+            assert!(
+                obj["hour"].is_i64() && obj["minute"].is_i64(),
+                "{arguments}"
+            );
+            for (key, value) in obj {
+                let ok = match key.as_str() {
+                    "hour" | "minute" => true,
+                    "label" => value.is_string() || value.is_null(),
+                    "repeat" => value.is_boolean(),
+                    _ => false,
+                };
+                assert!(ok, "{arguments}");
+            }
+        }
+        other => panic!("called {other}"),
+    }
+}
+
+#[test]
+fn forced_arguments_match_the_tools_schema_issue_22() {
+    let engine = Engine::load(models::smollm2(), EngineOptions::default()).unwrap();
+    for (question, choice) in [
+        (
+            "What time is it in Tokyo?",
+            ToolChoice::Function("get_current_time".into()),
+        ),
+        (
+            "What time is it in Paris?",
+            ToolChoice::Function("get_current_time".into()),
+        ),
+        (
+            "Wake me up at half past seven.",
+            ToolChoice::Function("set_alarm".into()),
+        ),
+        ("What time is it in London?", ToolChoice::Required),
+    ] {
+        let mut request = with_tools(time_tools(), choice.clone(), 64);
+        if let Prompt::Tools { messages, .. } = &mut request.prompt {
+            *messages = vec![Message::user(question)];
+        }
+        let done = engine
+            .generate_blocking(request, CancellationToken::new(), |_| {})
+            .unwrap_or_else(|e| panic!("{question}: {e}"));
+        assert_eq!(done.tool_calls.len(), 1, "{question}");
+        let call = &done.tool_calls[0];
+        if let ToolChoice::Function(name) = &choice {
+            assert_eq!(&call.name, name);
+        }
+        check_arguments(&call.name, &call.arguments);
+    }
+}
+
+#[test]
+fn calls_in_auto_mode_match_the_tools_schema_issue_22() {
+    let engine = Engine::load(models::smollm2(), EngineOptions::default()).unwrap();
+    let mut request = with_tools(time_tools(), ToolChoice::Auto, 96);
+    if let Prompt::Tools { messages, .. } = &mut request.prompt {
+        *messages = vec![Message::user(
+            "Call get_current_time to tell me the time in Tokyo.",
+        )];
+    }
+    let done = engine
+        .generate_blocking(request, CancellationToken::new(), |_| {})
+        .unwrap();
+    assert!(!done.tool_calls.is_empty(), "{}", done.text);
+    for call in &done.tool_calls {
+        check_arguments(&call.name, &call.arguments);
+    }
+}
