@@ -33,9 +33,13 @@ impl Embed for LocalEmbed {
     }
 }
 
-/// The embedding model, loaded once and kept (with the folder it came from).
+/// The embedding model, loaded once and kept (with the folder it came from),
+/// and the collections' vectors held in memory for retrieval.
 #[derive(Default)]
-pub(crate) struct EmbedSlot(Mutex<Option<(PathBuf, Arc<Embedder>)>>);
+pub(crate) struct EmbedSlot {
+    model: Mutex<Option<(PathBuf, Arc<Embedder>)>>,
+    vectors: hearth_docs::VectorCache,
+}
 
 impl App {
     /// Attaches the collection `name` to a conversation, so its turns use the
@@ -68,6 +72,39 @@ impl App {
         Ok(self.store().citations(message)?)
     }
 
+    /// The `limit` best chunks of the collection `name` for `query` (hybrid
+    /// retrieval with the default embedding model), as a chat turn retrieves
+    /// them: the collection's vectors are read once and kept in memory.
+    pub fn search_docs(
+        &self,
+        name: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<hearth_docs::SearchHit>, CoreError> {
+        let embedder = LocalEmbed(self.embedder()?);
+        Ok(hearth_docs::search_cached(
+            &self.store(),
+            &self.embed.vectors,
+            &embedder,
+            name,
+            query,
+            limit,
+            hearth_docs::SearchMode::Hybrid,
+        )?)
+    }
+
+    /// Deletes the collection `name` with its documents, chunks and vectors,
+    /// and the copy of its vectors in memory. False when there was none.
+    pub fn delete_docs(&self, name: &str) -> Result<bool, CoreError> {
+        let store = self.store();
+        let Some(collection) = store.doc_collection(name)? else {
+            return Ok(false);
+        };
+        let deleted = store.delete_doc_collection(name)?;
+        self.embed.vectors.forget(collection.id);
+        Ok(deleted)
+    }
+
     /// The default embedding model (`HEARTH_EMBED_MODEL`, else the first
     /// sentence-transformers folder in the models directory), loaded once.
     pub fn embedder(&self) -> Result<Arc<Embedder>, CoreError> {
@@ -77,7 +114,11 @@ impl App {
             .ok_or_else(|| CoreError::NoEmbedModel {
                 models_dir: self.config().models_dir(),
             })?;
-        let mut slot = self.embed.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self
+            .embed
+            .model
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some((loaded, embedder)) = slot.as_ref()
             && *loaded == path
         {
@@ -125,12 +166,14 @@ impl App {
         let question = documents::question(request).unwrap_or_default();
         let grounding = documents::ground(&name, chunks.as_deref(), &budget, || {
             let embedder = LocalEmbed(self.embedder()?);
-            let hits = hearth_docs::search(
+            let hits = hearth_docs::search_cached(
                 &self.store(),
+                &self.embed.vectors,
                 &embedder,
                 &name,
                 question,
                 documents::RETRIEVE,
+                hearth_docs::SearchMode::Hybrid,
             )?;
             Ok(hits.into_iter().map(documents::passage).collect())
         })?;

@@ -11,6 +11,10 @@
 //!   stops cleanly when asked, and the same call again resumes.
 //! - [`search`] ranks a collection's chunks for a query: cosine similarity over
 //!   the vectors and FTS5 BM25, fused by reciprocal rank ([`rrf`]).
+//! - [`VectorCache`] keeps each collection's vectors in memory as a
+//!   [`VectorIndex`] (loaded once, loaded again when the collection changes),
+//!   so a program that searches often calls [`search_cached`] and a query
+//!   scans memory instead of the database.
 //!
 //! ```
 //! use hearth_docs::{Embed, add_files, search, AddOptions};
@@ -41,6 +45,7 @@ mod error;
 mod extract;
 mod index;
 mod search;
+mod vectors;
 
 pub use chunk::{Chunk, DEFAULT_CHUNK_CHARS, chunk_text};
 pub use error::DocError;
@@ -49,7 +54,8 @@ pub use index::{
     AddOptions, EMBED_BATCH, FileOutcome, FileReport, add_files, add_files_cancellable,
     expand_paths,
 };
-pub use search::{RRF_K, SearchHit, SearchMode, rrf, search, search_with};
+pub use search::{RRF_K, SearchHit, SearchMode, rrf, search, search_cached, search_with};
+pub use vectors::{VectorCache, VectorIndex};
 
 /// Turns texts into vectors (in Hearth: `hearth_engine::Embedder`, adapted by
 /// the front end). Vectors of one model are comparable only with each other,

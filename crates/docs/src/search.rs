@@ -1,13 +1,13 @@
-//! Hybrid retrieval: the query's nearest chunks by cosine similarity and its
-//! best full-text (BM25) matches, fused with reciprocal rank fusion, so a
-//! chunk either ranking finds well comes first, without comparing their
-//! incomparable scores.
+//! Hybrid retrieval: the query's nearest chunks by cosine similarity (a scan
+//! of the in-memory [`VectorIndex`]) and its best full-text (BM25) matches,
+//! fused with reciprocal rank fusion, so a chunk either ranking finds well
+//! comes first, without comparing their incomparable scores.
 
 use std::collections::HashMap;
 
 use hearth_store::Store;
 
-use crate::{DocError, Embed};
+use crate::{DocError, Embed, VectorCache, VectorIndex};
 
 /// The RRF constant: 60, as in Cormack, Clarke & Büttcher (2009).
 pub const RRF_K: f64 = 60.0;
@@ -80,9 +80,38 @@ pub fn search(
     search_with(store, embedder, name, query, limit, SearchMode::Hybrid)
 }
 
-/// [`search`] with a choice of rankings (the benchmark compares them).
+/// [`search`] with a choice of rankings (the benchmark compares them). Reads
+/// every vector of the collection for this one query; a program that searches
+/// more than once keeps a [`VectorCache`] and calls [`search_cached`].
 pub fn search_with(
     store: &Store,
+    embedder: &dyn Embed,
+    name: &str,
+    query: &str,
+    limit: usize,
+    mode: SearchMode,
+) -> Result<Vec<SearchHit>, DocError> {
+    search_inner(store, None, embedder, name, query, limit, mode)
+}
+
+/// [`search_with`] over the vectors held in `vectors` (loaded on the first
+/// search of a collection, and again only after it changed): the query costs
+/// a scan of memory instead of reading the database.
+pub fn search_cached(
+    store: &Store,
+    vectors: &VectorCache,
+    embedder: &dyn Embed,
+    name: &str,
+    query: &str,
+    limit: usize,
+    mode: SearchMode,
+) -> Result<Vec<SearchHit>, DocError> {
+    search_inner(store, Some(vectors), embedder, name, query, limit, mode)
+}
+
+fn search_inner(
+    store: &Store,
+    cache: Option<&VectorCache>,
     embedder: &dyn Embed,
     name: &str,
     query: &str,
@@ -107,13 +136,10 @@ pub fn search_with(
             .into_iter()
             .next()
             .ok_or_else(|| DocError::Embed("no vector for the query".to_owned()))?;
-        by_vector = store
-            .doc_vectors(collection.id)?
-            .into_iter()
-            .map(|(id, v)| (id, cosine(&q, &v)))
-            .collect();
-        by_vector.sort_by(|a, b| b.1.total_cmp(&a.1));
-        by_vector.truncate(CANDIDATES);
+        by_vector = match cache {
+            Some(cache) => cache.index(store, &collection)?.nearest(&q, CANDIDATES),
+            None => VectorIndex::load(store, &collection)?.nearest(&q, CANDIDATES),
+        };
     }
     let by_text = if mode == SearchMode::Vector {
         Vec::new()
@@ -147,23 +173,6 @@ pub fn search_with(
         .collect())
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != b.len() {
-        return 0.0;
-    }
-    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,12 +186,5 @@ mod tests {
         assert_eq!(fused.len(), 3);
         assert!((fused[1].1 - 1.0 / 61.0).abs() < 1e-12);
         assert!(rrf(&[vec![], vec![]]).is_empty());
-    }
-
-    #[test]
-    fn cosine_handles_mismatched_and_zero_vectors() {
-        assert_eq!(cosine(&[1.0], &[1.0, 0.0]), 0.0);
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
-        assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
     }
 }

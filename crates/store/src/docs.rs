@@ -51,6 +51,20 @@ pub struct NewDocument {
     pub chunks: Vec<NewChunk>,
 }
 
+/// What a collection's vectors are as of now: it changes whenever a document
+/// is added, replaced or removed (by this connection or another process), so
+/// an in-memory copy of the vectors knows when it is out of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocStamp {
+    pub documents: u64,
+    /// The largest document id and the sum of the ids: adding or removing a
+    /// document moves them, and so does replacing one (removed, then inserted
+    /// again) unless it got its old id back; then its newer `last_added` shows.
+    pub max_id: i64,
+    pub id_sum: i64,
+    pub last_added: Timestamp,
+}
+
 /// A stored chunk with where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkHit {
@@ -236,6 +250,26 @@ impl Store {
             Ok((row.get(0)?, blob_to_vector(&blob)))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The collection's [`DocStamp`]: one pass over its documents (not its
+    /// chunks), cheap next to reading the vectors again.
+    pub fn doc_stamp(&self, collection_id: i64) -> Result<DocStamp, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(max(id), 0), coalesce(sum(id), 0), \
+                    coalesce(max(added_at), 0) \
+             FROM doc_documents WHERE collection_id = ?1",
+            [collection_id],
+            |row| {
+                let documents: i64 = row.get(0)?;
+                Ok(DocStamp {
+                    documents: u64::try_from(documents).unwrap_or(0),
+                    max_id: row.get(1)?,
+                    id_sum: row.get(2)?,
+                    last_added: row.get(3)?,
+                })
+            },
+        )?)
     }
 
     /// The `limit` best full-text matches of `query` (any word) in the

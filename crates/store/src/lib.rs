@@ -54,7 +54,7 @@ mod usage;
 pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
 pub use citations::Citation;
 pub use conversations::DEFAULT_TITLE;
-pub use docs::{ChunkHit, CollectionSummary, DocCollection, NewChunk, NewDocument};
+pub use docs::{ChunkHit, CollectionSummary, DocCollection, DocStamp, NewChunk, NewDocument};
 pub use error::StoreError;
 pub use import::{ImportFormat, ImportLimits, ImportReport, PreparedImport, Skipped};
 pub use migrations::{MIGRATIONS, latest as latest_schema};

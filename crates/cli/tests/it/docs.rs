@@ -174,3 +174,97 @@ fn chat_with_docs_prints_the_mode_and_the_sources() {
     assert!(!ok);
     assert!(err.contains("no collection named \"nope\""), "{err}");
 }
+
+/// `docs list --json` as (documents, chunks) of one collection.
+fn counts(home: &Home, name: &str) -> (u64, u64) {
+    let (ok, out, err) = run(home.hearth().args(["docs", "list", "--json"]));
+    assert!(ok, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no collection {name} in {out}"));
+    (
+        c["documents"].as_u64().unwrap(),
+        c["chunks"].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn ctrl_c_stops_docs_add_after_the_batch_and_the_same_command_resumes() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    // A small file first, then one of many batches (a paragraph a chunk at
+    // --chunk-chars 50; 32 chunks a batch), then two small ones: Ctrl-C after
+    // the first file's line lands while the second is being embedded.
+    let home = Home::new();
+    let files = home.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let para = |w: &str, i: usize| format!("{w} paragraph number {i} says something.\n\n");
+    let write = |name: &str, word: &str, n: usize| {
+        let text: String = (0..n).map(|i| para(word, i)).collect();
+        std::fs::write(files.join(name), text).unwrap();
+    };
+    write("a.txt", "alpha", 2);
+    write("b.txt", "bravo", 32 * 30);
+    write("c.txt", "charlie", 3);
+    write("d.txt", "delta", 3);
+    let add = |home: &Home| {
+        let mut cmd = home.hearth();
+        cmd.env("HEARTH_EMBED_MODEL", hearth_testkit::models::minilm())
+            .args(["docs", "add", "notes", "--chunk-chars", "50"])
+            .arg(&files);
+        cmd
+    };
+
+    // What a run that is never stopped stores.
+    let clean = Home::new();
+    let (ok, _, err) = run(&mut add(&clean));
+    assert!(ok, "{err}");
+    let want = counts(&clean, "notes");
+    assert_eq!(want.0, 4, "{err}");
+    assert!(want.1 > 32 * 30, "{want:?}");
+
+    let mut child = add(&home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // The first progress line (anything the program said before it is kept).
+    let mut first = String::new();
+    while !first.lines().last().is_some_and(|l| l.starts_with('[')) {
+        assert!(stderr.read_line(&mut first).unwrap() > 0, "{first}");
+    }
+    assert!(first.contains("[1/4] added"), "{first}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    // Stopped in b.txt, after the batch it was embedding: a.txt kept, nothing
+    // of b.txt stored, c.txt and d.txt not reached.
+    assert!(!status.success(), "{rest}");
+    assert!(rest.contains("stopping after the current batch"), "{rest}");
+    assert!(rest.contains("[2/4] stopped"), "{rest}");
+    assert!(
+        rest.contains("stopped: 1 of 4 files done and kept"),
+        "{rest}"
+    );
+    assert!(!rest.contains("[3/4]"), "{rest}");
+    assert_eq!(counts(&home, "notes").0, 1);
+
+    // The same command resumes: a.txt unchanged, the rest added, and the
+    // collection is what the run that was never stopped made.
+    let (ok, _, err) = run(&mut add(&home));
+    assert!(ok, "{err}");
+    assert!(err.contains("[1/4] unchanged"), "{err}");
+    assert!(err.contains("3 files added"), "{err}");
+    assert_eq!(counts(&home, "notes"), want);
+}

@@ -8,6 +8,7 @@ mod files;
 mod pages;
 mod resume;
 mod retrieval;
+mod vectors;
 
 use hearth_docs::Embed;
 

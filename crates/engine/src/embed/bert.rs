@@ -10,6 +10,7 @@ use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{LayerNorm, Linear, Module};
 use serde::Deserialize;
 
+use super::ops;
 use crate::error::EngineError;
 
 /// The parts of `config.json` the encoder needs.
@@ -57,11 +58,25 @@ impl Weights {
             })
     }
 
-    fn linear(&self, name: &str) -> Result<Linear, EngineError> {
-        Ok(Linear::new(
-            self.get(&format!("{name}.weight"))?,
-            Some(self.get(&format!("{name}.bias"))?),
-        ))
+    /// A weight as a plain vector (biases and norms for the fused ops).
+    fn vec(&self, name: &str) -> Result<Vec<f32>, EngineError> {
+        self.get(name)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(|source| EngineError::Tensor {
+                name: name.to_owned(),
+                source,
+            })
+    }
+
+    /// The bias, the residual and the LayerNorm after the projection `dense`.
+    fn add_norm(&self, dense: &str, norm: &str, eps: f64) -> Result<ops::AddNorm, EngineError> {
+        Ok(ops::AddNorm {
+            bias: self.vec(&format!("{dense}.bias"))?,
+            gamma: self.vec(&format!("{norm}.weight"))?,
+            beta: self.vec(&format!("{norm}.bias"))?,
+            eps: eps as f32,
+        })
     }
 
     fn layer_norm(&self, name: &str, eps: f64) -> Result<LayerNorm, EngineError> {
@@ -73,15 +88,18 @@ impl Weights {
     }
 }
 
+/// One encoder layer. The projections are bias-free matrix products; each
+/// bias is added by the fused op that follows (see `ops`).
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value in one product: `(3 · hidden, hidden)`.
+    qkv: Linear,
+    split: ops::SplitHeads,
     attn_out: Linear,
-    attn_norm: LayerNorm,
+    attn_norm: ops::AddNorm,
     up: Linear,
+    act: ops::BiasGelu,
     down: Linear,
-    out_norm: LayerNorm,
+    out_norm: ops::AddNorm,
 }
 
 /// The encoder: token ids in, last hidden states out.
@@ -91,8 +109,6 @@ pub(crate) struct Bert {
     token_type: Tensor,
     embed_norm: LayerNorm,
     layers: Vec<Layer>,
-    heads: usize,
-    head_dim: usize,
     pub(crate) max_positions: usize,
 }
 
@@ -125,18 +141,63 @@ impl Bert {
         };
         let w = Weights { map, prefix };
         let eps = config.layer_norm_eps;
+        // Attention scores are scaled by 1/√(head size): folded into the
+        // query projection.
+        let head_dim = config.hidden_size / config.num_attention_heads;
+        let scale = 1.0 / (head_dim as f64).sqrt();
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        let weight = |name: &str| w.get(&format!("{name}.weight"));
+        let tensor_err = |name: &str| {
+            let name = name.to_owned();
+            move |source| EngineError::Tensor { name, source }
+        };
         for i in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
+            let (q, k, v) = (
+                format!("{p}.attention.self.query"),
+                format!("{p}.attention.self.key"),
+                format!("{p}.attention.self.value"),
+            );
+            let qkv = Tensor::cat(
+                &[
+                    (weight(&q)? * scale).map_err(tensor_err(&q))?,
+                    weight(&k)?,
+                    weight(&v)?,
+                ],
+                0,
+            )
+            .map_err(tensor_err(&q))?;
+            let mut qkv_bias: Vec<f32> = w
+                .vec(&format!("{q}.bias"))?
+                .into_iter()
+                .map(|b| b * scale as f32)
+                .collect();
+            qkv_bias.extend(w.vec(&format!("{k}.bias"))?);
+            qkv_bias.extend(w.vec(&format!("{v}.bias"))?);
+            let (attn, attn_norm) = (
+                format!("{p}.attention.output.dense"),
+                format!("{p}.attention.output.LayerNorm"),
+            );
+            let (up, down, out_norm) = (
+                format!("{p}.intermediate.dense"),
+                format!("{p}.output.dense"),
+                format!("{p}.output.LayerNorm"),
+            );
             layers.push(Layer {
-                query: w.linear(&format!("{p}.attention.self.query"))?,
-                key: w.linear(&format!("{p}.attention.self.key"))?,
-                value: w.linear(&format!("{p}.attention.self.value"))?,
-                attn_out: w.linear(&format!("{p}.attention.output.dense"))?,
-                attn_norm: w.layer_norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
-                up: w.linear(&format!("{p}.intermediate.dense"))?,
-                down: w.linear(&format!("{p}.output.dense"))?,
-                out_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), eps)?,
+                qkv: Linear::new(qkv, None),
+                split: ops::SplitHeads {
+                    bias: qkv_bias,
+                    heads: config.num_attention_heads,
+                    head_dim,
+                },
+                attn_out: Linear::new(weight(&attn)?, None),
+                attn_norm: w.add_norm(&attn, &attn_norm, eps)?,
+                up: Linear::new(weight(&up)?, None),
+                act: ops::BiasGelu {
+                    bias: w.vec(&format!("{up}.bias"))?,
+                },
+                down: Linear::new(weight(&down)?, None),
+                out_norm: w.add_norm(&down, &out_norm, eps)?,
             });
         }
         let word = w.get("embeddings.word_embeddings.weight")?;
@@ -158,8 +219,6 @@ impl Bert {
             token_type: w.get("embeddings.token_type_embeddings.weight")?,
             embed_norm: w.layer_norm("embeddings.LayerNorm", eps)?,
             layers,
-            heads: config.num_attention_heads,
-            head_dim: config.hidden_size / config.num_attention_heads,
             max_positions,
         })
     }
@@ -180,28 +239,24 @@ impl Bert {
         let x = self.embed_norm.forward(&x)?;
 
         // Padding keys get a large negative score, so softmax gives them ~0.
-        let bias = ((mask.ones_like()? - mask)? * -1e4)?.reshape((batch, 1, 1, len))?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let bias = ((mask.ones_like()? - mask)? * -1e4)?;
         // Linear layers run on (batch * len, hidden): one large matrix product
         // each instead of a batch of small ones.
         let rows = batch * len;
         let mut x = x.reshape((rows, hidden))?;
         for layer in &self.layers {
-            let split = |t: Tensor| -> candle_core::Result<Tensor> {
-                t.reshape((batch, len, self.heads, self.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = split(layer.query.forward(&x)?)?;
-            let k = split(layer.key.forward(&x)?)?;
-            let v = split(layer.value.forward(&x)?)?;
-            let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
-            let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+            let qkv = layer.split.forward(&layer.qkv.forward(&x)?, len)?;
+            let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+            // The queries came scaled (see `load`).
+            let probs = ops::masked_softmax(&q.matmul(&k.t()?)?, &bias)?;
             let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((rows, hidden))?;
-            let attn = layer.attn_out.forward(&ctx)?;
-            x = layer.attn_norm.forward(&(attn + &x)?)?;
-            let ff = layer.down.forward(&layer.up.forward(&x)?.gelu_erf()?)?;
-            x = layer.out_norm.forward(&(ff + &x)?)?;
+            x = layer
+                .attn_norm
+                .forward(&layer.attn_out.forward(&ctx)?, &x)?;
+            let ff = layer
+                .down
+                .forward(&layer.act.forward(&layer.up.forward(&x)?)?)?;
+            x = layer.out_norm.forward(&ff, &x)?;
         }
         let x = x.reshape((batch, len, hidden))?;
         Ok(x)

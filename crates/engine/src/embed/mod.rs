@@ -13,6 +13,7 @@
 //! (`spawn_blocking`).
 
 mod bert;
+mod ops;
 
 use std::path::{Path, PathBuf};
 
