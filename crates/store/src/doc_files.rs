@@ -109,7 +109,11 @@ impl Store {
     /// The chunk `chunk_id` with up to `around` chunks of its file on each
     /// side; `None` when it is no longer stored (its file was re-indexed or
     /// removed).
-    pub fn doc_passage(&self, chunk_id: i64, around: u32) -> Result<Option<DocPassage>, StoreError> {
+    pub fn doc_passage(
+        &self,
+        chunk_id: i64,
+        around: u32,
+    ) -> Result<Option<DocPassage>, StoreError> {
         let found: Option<(i64, i64, String)> = self
             .conn
             .query_row(
@@ -131,7 +135,11 @@ impl Store {
         )?;
         let rows: Vec<ChunkHit> = stmt
             .query_map(
-                params![document, ord.saturating_sub(around), ord.saturating_add(around)],
+                params![
+                    document,
+                    ord.saturating_sub(around),
+                    ord.saturating_add(around)
+                ],
                 chunk_from_row,
             )?
             .collect::<Result<_, _>>()?;
@@ -186,10 +194,15 @@ mod tests {
         store
             .put_document(c.id, &doc("/a.txt", &["one", "two", "three", "four"]))
             .unwrap();
-        store.put_document(c.id, &doc("/b.txt", &["other"])).unwrap();
+        store
+            .put_document(c.id, &doc("/b.txt", &["other"]))
+            .unwrap();
         let files = store.doc_documents(c.id).unwrap();
         assert_eq!(
-            files.iter().map(|f| (f.source.as_str(), f.chunks)).collect::<Vec<_>>(),
+            files
+                .iter()
+                .map(|f| (f.source.as_str(), f.chunks))
+                .collect::<Vec<_>>(),
             [("/a.txt", 4), ("/b.txt", 1)]
         );
         assert!(store.doc_last_indexed(c.id).unwrap().is_some());

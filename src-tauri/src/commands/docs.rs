@@ -57,11 +57,7 @@ pub async fn collection_files(shell: State<'_, Shell>, name: String) -> Reply<Ve
 
 #[tauri::command]
 #[specta::specta]
-pub async fn remove_doc_file(
-    shell: State<'_, Shell>,
-    name: String,
-    source: String,
-) -> Reply<()> {
+pub async fn remove_doc_file(shell: State<'_, Shell>, name: String, source: String) -> Reply<()> {
     let app = shell.app()?;
     blocking(move || app.remove_doc_file_view(&name, &source)).await
 }
@@ -86,7 +82,7 @@ async fn index(
     let cancel = Arc::new(AtomicBool::new(false));
     lock(&shell.indexing).insert(request_id.clone(), cancel.clone());
     let result = blocking(move || {
-        let send = |event| {
+        let send = |event: IndexEventView| {
             if let Err(e) = on_event.send(event) {
                 tracing::debug!(error = %e, "the window stopped listening");
             }

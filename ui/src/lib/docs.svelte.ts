@@ -54,6 +54,7 @@ export class DocsState {
     this.runs = this.runs.filter((r) => r.key !== key);
     this.runs.push({ id: ++ids, key, collection: key, of: 0, done: 0, current: null, files: [], report: null, error: null, running: null });
     const run = this.runs[this.runs.length - 1];
+    if (!run) return null;
     const onEvent = (e: IndexEvent) => {
       if (e.kind === "started") {
         run.collection = e.collection;
@@ -70,8 +71,9 @@ export class DocsState {
       }
     };
     try {
-      run.running = start(onEvent);
-      run.report = await run.running.done;
+      const running = start(onEvent);
+      run.running = running;
+      run.report = await running.done;
       return run.report;
     } catch (e) {
       run.error = errorMessage(e);

@@ -86,11 +86,16 @@ pub struct DocFileView {
     rename_all_fields = "camelCase"
 )]
 pub enum FileOutcomeView {
-    Indexed { read_as: String, chunks: u32 },
+    Indexed {
+        read_as: String,
+        chunks: u32,
+    },
     /// Stored already with the same content.
     Unchanged,
     /// Skipped, and why (a scanned PDF, a binary file, unreadable…).
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     /// Stopped halfway: nothing of it stored; the next run starts it afresh.
     Cancelled,
 }
@@ -258,14 +263,12 @@ impl App {
     pub fn collections_view(&self) -> Result<Vec<CollectionView>, CoreError> {
         let list = self.store().doc_collections()?;
         list.into_iter()
-            .map(|c| {
+            .map(|c| -> Result<CollectionView, CoreError> {
                 let last_indexed = self.store().doc_last_indexed(c.collection.id)?;
-                let unfinished = self
-                    .pending(&c.collection.name)?
-                    .map(|p| UnfinishedView {
-                        paths: p.paths,
-                        stopped: p.stopped,
-                    });
+                let unfinished = self.pending(&c.collection.name)?.map(|p| UnfinishedView {
+                    paths: p.paths,
+                    stopped: p.stopped,
+                });
                 Ok(CollectionView {
                     name: c.collection.name,
                     files: count(c.documents),
@@ -297,7 +300,11 @@ impl App {
     }
 
     /// Renames a collection; chats it is attached to follow.
-    pub fn rename_collection_view(&self, from: &str, to: &str) -> Result<CollectionView, CoreError> {
+    pub fn rename_collection_view(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<CollectionView, CoreError> {
         let to = to.trim();
         if !self.store().rename_doc_collection(from, to)? {
             return Err(no_collection(from));
@@ -321,7 +328,9 @@ impl App {
     /// The files of a collection, by path.
     pub fn collection_files_view(&self, name: &str) -> Result<Vec<DocFileView>, CoreError> {
         let store = self.store();
-        let collection = store.doc_collection(name)?.ok_or_else(|| no_collection(name))?;
+        let collection = store
+            .doc_collection(name)?
+            .ok_or_else(|| no_collection(name))?;
         Ok(store
             .doc_documents(collection.id)?
             .into_iter()
@@ -339,7 +348,9 @@ impl App {
     /// Removes one file (its chunks and vectors) from a collection.
     pub fn remove_doc_file_view(&self, name: &str, source: &str) -> Result<(), CoreError> {
         let store = self.store();
-        let collection = store.doc_collection(name)?.ok_or_else(|| no_collection(name))?;
+        let collection = store
+            .doc_collection(name)?
+            .ok_or_else(|| no_collection(name))?;
         if !store.delete_document(collection.id, source)? {
             return Err(StoreError::NotFound {
                 what: "file in the collection",
@@ -518,20 +529,20 @@ impl App {
         self.store().conversation(&id)?;
         let name = chat_collection_name(id.as_str());
         let report = self.index_docs_view(&name, paths, cancel, on_event)?;
-        self.attach_docs(&id, Some(&name))?;
+        self.attach_docs(&id, Some(name.as_str()))?;
         Ok(report)
     }
 
     /// A cited passage (by its chunk) with the chunks around it. A chunk no
     /// longer stored (its file re-indexed or removed since) is `notFound`.
     pub fn passage_view(&self, chunk_id: i64) -> Result<PassageView, CoreError> {
-        let passage =
-            self.store()
-                .doc_passage(chunk_id, PASSAGE_AROUND)?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "passage (its file was re-indexed or removed since the answer)",
-                    id: chunk_id.to_string(),
-                })?;
+        let passage = self
+            .store()
+            .doc_passage(chunk_id, PASSAGE_AROUND)?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "passage (its file was re-indexed or removed since the answer)",
+                id: chunk_id.to_string(),
+            })?;
         Ok(PassageView {
             collection: passage.collection,
             file: file_name(&passage.chunk.source),

@@ -69,7 +69,11 @@ fn a_collection_is_created_indexed_with_bad_files_reported_refreshed_renamed_and
     let created = app.create_collection_view("notes").unwrap();
     assert_eq!((created.files, created.chunks), (0, 0));
     assert_eq!(created.last_indexed, None);
-    assert!(created.embed_model.to_lowercase().contains("minilm"), "{}", created.embed_model);
+    assert!(
+        created.embed_model.to_lowercase().contains("minilm"),
+        "{}",
+        created.embed_model
+    );
 
     let events = index(
         &app,
@@ -85,7 +89,10 @@ fn a_collection_is_created_indexed_with_bad_files_reported_refreshed_renamed_and
         "{events:?}"
     );
     // Each file is announced before its outcome.
-    assert!(matches!(&events[1], IndexEventView::Reading { n: 1, of: 4, .. }));
+    assert!(matches!(
+        &events[1],
+        IndexEventView::Reading { n: 1, of: 4, .. }
+    ));
     let done = outcomes(&events);
     assert_eq!(done.len(), 4);
     assert!(matches!(done[0], (1, FileOutcomeView::Indexed { .. })));
@@ -226,7 +233,10 @@ fn files_attached_in_a_chat_go_to_its_own_collection_and_a_passage_shows_its_nei
     assert_eq!(report.collection, name);
     assert_eq!(report.indexed, 1);
     assert_eq!(app.attached_docs(&conv).unwrap(), Some(name.clone()));
-    assert!(app.attach_files_view("nope", &[path], &never, |_| {}).is_err());
+    assert!(
+        app.attach_files_view("nope", &[path], &never, |_| {})
+            .is_err()
+    );
 
     let store_chunks = {
         let store = app.store();
@@ -250,5 +260,9 @@ fn files_attached_in_a_chat_go_to_its_own_collection_and_a_passage_shows_its_nei
     app.remove_doc_file_view(&name, &p.source).unwrap();
     let err = hearth_core::view::ErrorView::from(app.passage_view(middle.chunk_id).unwrap_err());
     assert_eq!(err.kind, hearth_core::view::ErrorKind::NotFound);
-    assert!(err.message.contains("re-indexed or removed"), "{}", err.message);
+    assert!(
+        err.message.contains("re-indexed or removed"),
+        "{}",
+        err.message
+    );
 }
