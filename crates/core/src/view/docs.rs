@@ -375,6 +375,9 @@ impl App {
         mut on_event: impl FnMut(IndexEventView),
     ) -> Result<IndexReportView, CoreError> {
         let name = name.trim();
+        if name.is_empty() {
+            return Err(CoreError::Invalid("a collection needs a name".into()));
+        }
         let embed = LocalEmbed(self.embedder()?);
         // Remember the run (with any unfinished one's paths) until it ends.
         let mut pending = self.pending(name)?.unwrap_or_default();
