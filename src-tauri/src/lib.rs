@@ -84,6 +84,18 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::tools::chat_tools,
             commands::tools::set_chat_tools,
             commands::tools::answer_tool_call,
+            commands::docs::collections,
+            commands::docs::create_collection,
+            commands::docs::rename_collection,
+            commands::docs::delete_collection,
+            commands::docs::collection_files,
+            commands::docs::remove_doc_file,
+            commands::docs::index_docs,
+            commands::docs::refresh_collection,
+            commands::docs::resume_indexing,
+            commands::docs::attach_files,
+            commands::docs::set_chat_docs,
+            commands::docs::passage,
         ])
 }
 

@@ -9,6 +9,7 @@ passes their paths in the environment:
   HEARTH_E2E_STANDIN   the Hugging Face stand-in binary (hf-standin)
   HEARTH_E2E_PROVIDER  the OpenAI-compatible provider stand-in (provider-standin)
   HEARTH_E2E_MODEL     the SmolLM2 test model (.gguf)
+  HEARTH_E2E_EMBED_MODEL the all-MiniLM-L6-v2 folder (the documents step)
   HEARTH_E2E_ARTIFACTS where screenshots go
   HEARTH_E2E_DRIVER    tauri-driver
   HEARTH_E2E_STEPS     optional: run only the steps whose names contain one of
@@ -44,6 +45,7 @@ CLI = os.environ["HEARTH_E2E_CLI"]
 STANDIN = os.environ["HEARTH_E2E_STANDIN"]
 PROVIDER = os.environ["HEARTH_E2E_PROVIDER"]
 MODEL = os.environ["HEARTH_E2E_MODEL"]
+EMBED_MODEL = os.environ.get("HEARTH_E2E_EMBED_MODEL")
 ARTIFACTS = Path(os.environ.get("HEARTH_E2E_ARTIFACTS", "e2e-artifacts"))
 DRIVER = os.environ.get("HEARTH_E2E_DRIVER", "tauri-driver")
 PASSPHRASE = "e2e passphrase, not a secret"
@@ -93,6 +95,8 @@ class Env:
             }
         )
         self.env.pop("HEARTH_MODEL", None)
+        if EMBED_MODEL:
+            self.env["HEARTH_EMBED_MODEL"] = EMBED_MODEL
 
     def script(self, line):
         """Queues the provider stand-in's next answer (`tool-call NAME JSON` or `answer TEXT`)."""
@@ -559,6 +563,60 @@ def main():
         wait_for(d, "the answer after the denial", lambda d: "not allowed" in last_answer(d).text)
         shot(d, "tool-denied")
 
+    def documents():
+        # Documents: a collection made in the app, a small text file added by
+        # its path and indexed with the real all-MiniLM-L6-v2; a chat using
+        # the collection says how the documents went in and cites the file;
+        # the citation opens the passage in a dialog that Escape closes.
+        if not EMBED_MODEL:
+            assert os.environ.get("CI") != "true", "HEARTH_E2E_EMBED_MODEL is not set"
+            print("   skipped: no embedding model", flush=True)
+            return
+        notes = Path(env.tmp.name) / "lighthouse.txt"
+        notes.write_text(
+            "The keeper of the Skerry Island lighthouse is Ingrid Halvorsen. "
+            "She lights the lamp at dusk and logs the weather at midnight.\n"
+        )
+        find(d, tid("nav-documents")).click()
+        find(d, tid("new-collection-name")).send_keys("e2e notes")
+        find(d, tid("create-collection")).click()
+        find(d, tid("collection") + '[data-name="e2e notes"]')
+        find(d, tid("docs-path")).send_keys(str(notes))
+        find(d, tid("add-path")).click()
+        wait_for(d, "the file indexed", lambda d: "1 indexed" in find(d, tid("index-summary")).text)
+        wait_for(d, "the file listed", lambda d: "lighthouse.txt" in find(d, tid("doc-files")).text)
+        row = find(d, tid("collection") + '[data-name="e2e notes"]')
+        assert "all-MiniLM-L6-v2" in row.text, row.text
+        shot(d, "documents")
+
+        find(d, tid("new-chat")).click()
+        picker = find(d, tid("chat-docs-picker"))
+        wait_for(
+            d,
+            "the collection offered to the chat",
+            lambda d: d.find_elements(By.CSS_SELECTOR, tid("chat-docs-picker") + ' option[value="e2e notes"]'),
+        )
+        Select(picker).select_by_value("e2e notes")
+        find(d, tid("conversation-settings")).click()
+        find(d, tid("sampling-temperature")).send_keys("0")
+        find(d, tid("sampling-maxTokens")).send_keys("24")
+        find(d, tid("save-conversation-settings")).click()
+        find(d, tid("conversation-settings")).click()
+        send(d, "Who keeps the Skerry Island lighthouse?")
+        m = answer_with_status(d, {"complete"})
+        mode = m.find_element(By.CSS_SELECTOR, tid("documents-mode")).text
+        assert "e2e notes" in mode and ("whole" in mode or "retrieval" in mode), mode
+        citation = m.find_element(By.CSS_SELECTOR, tid("citation"))
+        assert "lighthouse.txt" in citation.text, citation.text
+        citation.click()
+        find(d, tid("passage-dialog"))
+        wait_for(d, "the passage", lambda d: "Ingrid Halvorsen" in find(d, tid("passage-text")).text)
+        assert str(notes.name) in find(d, tid("passage-path")).text
+        shot(d, "passage")
+        # Keyboard: focus is in the dialog (on Close); Escape closes it.
+        d.switch_to.active_element.send_keys(Keys.ESCAPE)
+        wait_for(d, "the dialog closed", lambda d: not d.find_elements(By.CSS_SELECTOR, tid("passage-dialog")))
+
     def screens():
         for nav, name in (("nav-hardware", "hardware"), ("nav-settings", "settings")):
             find(d, tid(nav)).click()
@@ -576,6 +634,7 @@ def main():
         step("a download shows progress and lands in the library", download)
         step("a cloud answer shows where it came from", cloud)
         step("a tool call is asked about, run, folded and answered", tools)
+        step("documents are indexed, used in a chat and cited", documents)
         step("screens", screens)
     finally:
         if d is not None:

@@ -29,6 +29,7 @@ pub(crate) fn run() -> Result<()> {
         }
     }
     let model = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    let embed_model = fetch::fetch_minilm()?;
     if !workspace_root().join("ui/dist/index.html").is_file() {
         crate::ui()?;
     }
@@ -83,6 +84,7 @@ pub(crate) fn run() -> Result<()> {
             .env("HEARTH_E2E_STANDIN", bin.join("hf-standin"))
             .env("HEARTH_E2E_PROVIDER", bin.join("provider-standin"))
             .env("HEARTH_E2E_MODEL", &model)
+            .env("HEARTH_E2E_EMBED_MODEL", &embed_model)
             .env("HEARTH_E2E_DRIVER", &driver)
             .env("HEARTH_E2E_ARTIFACTS", &artifacts),
     )

@@ -39,6 +39,7 @@
 mod archive;
 mod citations;
 mod conversations;
+mod doc_files;
 mod docs;
 mod error;
 mod export;
@@ -54,6 +55,7 @@ mod usage;
 pub use archive::{ARCHIVE_JSON, ARCHIVE_MARKDOWN, ArchiveReport};
 pub use citations::Citation;
 pub use conversations::DEFAULT_TITLE;
+pub use doc_files::{DocPassage, DocumentSummary};
 pub use docs::{ChunkHit, CollectionSummary, DocCollection, DocStamp, NewChunk, NewDocument};
 pub use error::StoreError;
 pub use import::{ImportFormat, ImportLimits, ImportReport, PreparedImport, Skipped};

@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod conversations;
+pub mod docs;
 pub mod hardware;
 pub mod models;
 pub mod network;
@@ -16,7 +17,8 @@ pub mod tools;
 pub mod usage;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hearth_core::App;
 use hearth_core::hearth_hub::DownloadControl;
@@ -33,6 +35,7 @@ pub struct Shell {
     app: tokio::sync::watch::Sender<Option<Result<App, ErrorView>>>,
     turns: Mutex<HashMap<String, CancellationToken>>,
     downloads: Mutex<HashMap<String, DownloadControl>>,
+    indexing: Mutex<HashMap<String, Arc<AtomicBool>>>,
     server: ServerControl,
 }
 
@@ -42,6 +45,7 @@ impl Default for Shell {
             app: tokio::sync::watch::Sender::new(None),
             turns: Mutex::default(),
             downloads: Mutex::default(),
+            indexing: Mutex::default(),
             server: ServerControl::default(),
         }
     }
@@ -131,7 +135,8 @@ pub async fn ui_ready() -> Reply<()> {
 /// Set to print when the window became interactive (see [`ui_ready`]).
 pub const REPORT_READY: &str = "HEARTH_REPORT_READY";
 
-/// Stops a running turn (the answer is kept as cancelled) or pauses a download.
+/// Stops a running turn (the answer is kept as cancelled), pauses a download,
+/// or stops an indexing run (what is stored stays; running it again resumes).
 #[tauri::command]
 #[specta::specta]
 pub async fn stop(shell: State<'_, Shell>, request_id: String) -> Reply<()> {
@@ -140,6 +145,9 @@ pub async fn stop(shell: State<'_, Shell>, request_id: String) -> Reply<()> {
     }
     if let Some(control) = lock(&shell.downloads).get(&request_id) {
         control.pause();
+    }
+    if let Some(cancel) = lock(&shell.indexing).get(&request_id) {
+        cancel.store(true, Ordering::Relaxed);
     }
     Ok(())
 }

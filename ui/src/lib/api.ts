@@ -94,6 +94,20 @@ export type PendingCall = wire.PendingCallView;
 export type ToolApproval = wire.ApprovalView;
 export type ToolCall = wire.ToolCallView;
 
+/** A document collection (files, chunks, when last indexed, its embedding model). */
+export type Collection = wire.CollectionView;
+/** One file of a collection; `source` is its path when it was indexed. */
+export type DocFile = wire.DocFileView;
+/** Streamed while files are indexed (over a tauri Channel), file by file. */
+export type IndexEvent = wire.IndexEventView;
+export type FileOutcome = wire.FileOutcomeView;
+/** How an indexing run ended: counts, and each file that could not be read and why. */
+export type IndexReport = wire.IndexReportView;
+/** A cited passage with the chunks around it in its file. */
+export type Passage = wire.PassageView;
+/** One document source an answer was given (`[n]` as the model cites it). */
+export type Citation = wire.CitationView;
+
 /** What the add-provider form collects (the command takes them as arguments). */
 export interface NewProvider {
   name: string;
@@ -101,6 +115,16 @@ export interface NewProvider {
   baseUrl: string | null;
   /** Sent once to the keychain, never shown again. */
   key: string | null;
+}
+
+/**
+ * An indexing run. `done` settles with its report (rejects with an AppError
+ * when the collection itself fails); `stop()` stops it after the batch being
+ * embedded: what is stored stays, and running it again resumes.
+ */
+export interface Indexing {
+  done: Promise<IndexReport>;
+  stop(): Promise<void>;
 }
 
 /**
@@ -222,4 +246,29 @@ export interface Api {
   setChatTools(conversationId: string, picks: string[]): Promise<string[]>;
   /** The user's answer to a `toolApproval` event; false when nothing waits any more. */
   answerToolCall(approvalId: string, answer: ToolApproval): Promise<boolean>;
+
+  // Documents: collections, indexing (file by file, stoppable, resumable), a chat's documents
+  collections(): Promise<Collection[]>;
+  /** An empty collection for the default embedding model (a `noModel` error without one). */
+  createCollection(name: string): Promise<Collection>;
+  renameCollection(from: string, to: string): Promise<Collection>;
+  /** Deletes the collection with its chunks and vectors. */
+  deleteCollection(name: string): Promise<void>;
+  collectionFiles(name: string): Promise<DocFile[]>;
+  removeDocFile(name: string, source: string): Promise<void>;
+  /** Opens the native dialog for files (or one folder); [] when the user cancelled. */
+  pickDocuments(folder: boolean): Promise<string[]>;
+  /** Calls `onDrop` with the paths of files dropped on the window; resolves to the unsubscribe. */
+  onFileDrop(onDrop: (paths: string[]) => void): Promise<() => void>;
+  /** Adds files and folders to a collection (created if new). */
+  indexDocs(name: string, paths: string[], onEvent: (e: IndexEvent) => void): Indexing;
+  /** Indexes the collection's files again; those whose content changed are replaced. */
+  refreshCollection(name: string, onEvent: (e: IndexEvent) => void): Indexing;
+  /** Runs a collection's unfinished run again (files already stored are skipped). */
+  resumeIndexing(name: string, onEvent: (e: IndexEvent) => void): Indexing;
+  /** Indexes files into the chat's own collection and uses it in the chat. */
+  attachFiles(conversationId: string, paths: string[], onEvent: (e: IndexEvent) => void): Indexing;
+  /** The collection a chat uses (`null`: none). */
+  setChatDocs(conversationId: string, collection: string | null): Promise<void>;
+  passage(chunkId: number): Promise<Passage>;
 }

@@ -15,9 +15,10 @@ import type {
   SearchHit,
   ToolApproval,
 } from "./api";
+import { DocsState } from "./docs.svelte";
 import { errorMessage } from "./format";
 
-export type Page = "chat" | "models" | "providers" | "usage" | "network" | "server" | "hardware" | "settings";
+export type Page = "chat" | "documents" | "models" | "providers" | "usage" | "network" | "server" | "hardware" | "settings";
 
 /** A turn waiting for the user's consent to leave the machine. */
 export interface ConsentAsk {
@@ -62,8 +63,12 @@ export class AppState {
   /** Set when the last answer reached the cap on rounds of tool calls. */
   toolLimit = $state<number | null>(null);
 
+  /** Indexing runs, app-wide (they go on while another screen is shown). */
+  docs: DocsState;
+
   constructor(api: Api) {
     this.api = api;
+    this.docs = new DocsState(api);
   }
 
   fail(e: unknown) {
@@ -139,14 +144,18 @@ export class AppState {
     const conv = this.current;
     if (!conv || this.generating) return;
     const convId = conv.conversation.id;
+    /** How the documents entered the turn (its event comes before `started`). */
+    let documents: string | null = null;
     const onEvent = (e: import("./api").ChatEvent) => {
       const view = this.current;
       if (!view || view.conversation.id !== convId) return;
-      if (e.kind === "started") {
+      if (e.kind === "documents") {
+        documents = e.summary;
+      } else if (e.kind === "started") {
         this.droppedTurns = e.droppedTurns;
         this.streamingId = e.assistantMessage;
         if (!view.messages.some((m) => m.id === e.assistantMessage)) {
-          view.messages.push(placeholder(e.assistantMessage));
+          view.messages.push({ ...placeholder(e.assistantMessage), documents });
         }
       } else if (e.kind === "trimmed") {
         // The provider refused the prompt as too long; it went again without
@@ -435,6 +444,7 @@ function placeholder(id: string): ChatMessage {
     createdAt: Date.now(),
     siblings: [id],
     citations: [],
+    documents: null,
     toolCalls: [],
     toolCallId: null,
   };

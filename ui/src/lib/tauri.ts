@@ -6,7 +6,7 @@
 import { Channel } from "@tauri-apps/api/core";
 import { open } from "@tauri-apps/plugin-dialog";
 import { commands, type TurnRequest } from "../bindings";
-import type { Api, AppError, ChatEvent, Consent, DownloadEvent, Running } from "./api";
+import type { Api, AppError, ChatEvent, Consent, DownloadEvent, IndexEvent, IndexReport, Indexing, Running } from "./api";
 
 type Outcome<T> = { status: "ok"; data: T } | { status: "error"; error: AppError };
 
@@ -36,6 +36,15 @@ function turn(t: TurnRequest, onEvent: (e: ChatEvent) => void, consent: Consent 
   const id = requestId();
   const channel = new Channel<ChatEvent>(onEvent);
   return running(id, done(commands.runTurn(id, t, consent ?? null, channel)));
+}
+
+/** An indexing command with its own request id (for `stop`) and channel. */
+function indexing(
+  onEvent: (e: IndexEvent) => void,
+  start: (id: string, channel: Channel<IndexEvent>) => Promise<Outcome<IndexReport>>,
+): Indexing {
+  const id = requestId();
+  return { done: call(start(id, new Channel<IndexEvent>(onEvent))), stop: () => done(commands.stop(id)) };
 }
 
 export function tauriApi(): Api {
@@ -128,5 +137,29 @@ export function tauriApi(): Api {
     chatTools: (conversationId) => call(commands.chatTools(conversationId)),
     setChatTools: (conversationId, picks) => call(commands.setChatTools(conversationId, picks)),
     answerToolCall: (approvalId, answer) => call(commands.answerToolCall(approvalId, answer)),
+    collections: () => call(commands.collections()),
+    createCollection: (name) => call(commands.createCollection(name)),
+    renameCollection: (from, to) => call(commands.renameCollection(from, to)),
+    deleteCollection: (name) => done(commands.deleteCollection(name)),
+    collectionFiles: (name) => call(commands.collectionFiles(name)),
+    removeDocFile: (name, source) => done(commands.removeDocFile(name, source)),
+    pickDocuments: async (folder) => {
+      const picked = await open({ multiple: !folder, directory: folder });
+      if (picked === null) return [];
+      return Array.isArray(picked) ? picked : [picked];
+    },
+    onFileDrop: async (onDrop) => {
+      const { getCurrentWebview } = await import("@tauri-apps/api/webview");
+      return getCurrentWebview().onDragDropEvent((e) => {
+        if (e.payload.type === "drop" && e.payload.paths.length > 0) onDrop(e.payload.paths);
+      });
+    },
+    indexDocs: (name, paths, onEvent) => indexing(onEvent, (id, ch) => commands.indexDocs(id, name, paths, ch)),
+    refreshCollection: (name, onEvent) => indexing(onEvent, (id, ch) => commands.refreshCollection(id, name, ch)),
+    resumeIndexing: (name, onEvent) => indexing(onEvent, (id, ch) => commands.resumeIndexing(id, name, ch)),
+    attachFiles: (conversationId, paths, onEvent) =>
+      indexing(onEvent, (id, ch) => commands.attachFiles(id, conversationId, paths, ch)),
+    setChatDocs: (conversationId, collection) => done(commands.setChatDocs(conversationId, collection)),
+    passage: (chunkId) => call(commands.passage(chunkId)),
   };
 }

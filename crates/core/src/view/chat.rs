@@ -70,6 +70,9 @@ pub struct MessageView {
     pub siblings: Vec<String>,
     /// The document sources an answer was given, numbered as it cites them.
     pub citations: Vec<CitationView>,
+    /// How the documents entered the answer (`using 2 passages from "notes"
+    /// (retrieval)`), as the CLI says it; `null`: no documents.
+    pub documents: Option<String>,
     /// The tools an answer called (their results are the `tool` messages after it).
     pub tool_calls: Vec<ToolCallView>,
     /// The call a `tool` message answers.
@@ -109,6 +112,8 @@ pub struct CitationView {
     /// The file's name.
     pub file: String,
     pub heading: Option<String>,
+    /// The page the passage is on (PDF).
+    pub page: Option<u32>,
     #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
     pub chunk_id: Option<i64>,
     pub snippet: String,
@@ -126,6 +131,7 @@ impl From<&Citation> for CitationView {
             source: c.source.clone(),
             file: c.file_name().to_owned(),
             heading: c.heading.clone(),
+            page: c.page,
             chunk_id: c.chunk_id,
             snippet: c.snippet.clone(),
             mode: c.mode.clone(),
@@ -261,6 +267,7 @@ pub(super) fn message_view(app: &App, m: &Message) -> Result<MessageView, CoreEr
         fallback_reason: m.fallback_reason.clone(),
         created_at: m.created_at,
         siblings: siblings.iter().map(ToString::to_string).collect(),
+        documents: super::docs::documents_line(&citations),
         citations: citations.iter().map(CitationView::from).collect(),
         tool_calls: m.tool_calls.iter().map(ToolCallView::from).collect(),
         tool_call_id: m.tool_call_id.clone(),

@@ -69,7 +69,9 @@ impl From<&CoreError> for ErrorView {
             CoreError::Invalid(_) => ErrorKind::Invalid,
             CoreError::Tools(_) => ErrorKind::Invalid,
             CoreError::Store(StoreError::NotFound { .. }) => ErrorKind::NotFound,
-            CoreError::Store(StoreError::InvalidImport(_)) => ErrorKind::Invalid,
+            CoreError::Store(StoreError::InvalidImport(_) | StoreError::Invalid(_)) => {
+                ErrorKind::Invalid
+            }
             CoreError::Store(StoreError::CannotUnlock | StoreError::NewerSchema { .. }) => {
                 ErrorKind::Locked
             }

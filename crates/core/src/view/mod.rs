@@ -15,10 +15,12 @@
 //! | `network.rs` | the network ledger, redaction settings |
 //! | `usage.rs` | usage statistics, budgets, prices |
 //! | `tools.rs` | MCP servers, a chat's tools, a call waiting for approval |
+//! | `docs.rs` | document collections, indexing, files attached to a chat, a cited passage |
 //! | `error.rs` | errors as every screen shows them |
 
 mod chat;
 mod conversations;
+mod docs;
 mod error;
 mod hardware;
 mod models;
@@ -37,6 +39,10 @@ pub use chat::{
 pub use conversations::{
     ConversationInfo, ConversationPatchView, ConversationSummaryView, ConversationView,
     NewConversationView, PrivacyView, SearchHitView,
+};
+pub use docs::{
+    CollectionView, DocFileView, FileErrorView, FileOutcomeView, IndexEventView, IndexReportView,
+    PassagePartView, PassageView, UnfinishedView, chat_collection_name,
 };
 pub use error::{ConsentRequestView, ErrorKind, ErrorView};
 pub use hardware::HardwareView;

@@ -12,6 +12,7 @@ mod chat_tools_view;
 mod cloud_context;
 mod cloud_tools;
 mod docs;
+mod docs_view;
 mod keys;
 mod local_tools;
 mod network;
