@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use hearth_hub::{
     CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
-    ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
+    ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort, Source,
 };
 use hearth_net::Net;
 use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
@@ -313,6 +313,27 @@ impl Models {
             .map(|m| m.id.clone())
     }
 
+    /// The name to show for the model in `path` (`SmolLM2 135M Instruct ·
+    /// Q4_1`, see [`hearth_hub::display_name`]): the library's, else read from
+    /// the file's header, else the file name.
+    pub fn display_name_of(&self, path: &Path) -> String {
+        if let Some(id) = self.id_of(path)
+            && let Ok(library) = self.library()
+            && let Some(entry) = library.list().iter().find(|m| m.id == id)
+        {
+            return entry.display_name();
+        }
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hearth_hub::inspect(path)
+            .ok()
+            .and_then(|info| info.display_name(&file))
+            .or_else(|| hearth_hub::clean_label(&file, 60))
+            .unwrap_or_else(|| "local model".to_owned())
+    }
+
     /// The model to use when none was named: the most recently used one in
     /// the library, else the first.
     pub fn default_model(&self) -> Result<Option<ModelEntry>, CoreError> {
@@ -331,7 +352,7 @@ impl Models {
         let result = Library::open(self.config.models_dir()).and_then(|mut library| {
             library.touch_last_used(&id)?;
             if let Some(speed) = decode_tok_s.filter(|s| s.is_finite() && *s > 0.0) {
-                library.record_measurement(&id, load_secs, speed, peak_rss())?;
+                library.record_measurement(&id, load_secs, speed, peak_rss(), OPTIMIZED_BUILD)?;
             }
             Ok(())
         });
@@ -491,17 +512,19 @@ impl Models {
         self.note(&hub, "model files", repo, 0, info.is_ok());
         let info = info?;
         let machine = self.machine();
+        let library = self.library().ok();
         let choices = info
             .models
             .iter()
             .map(|model| RemoteChoice {
                 fit: hearth_hub::estimate(
-                    &ModelFacts {
-                        size: model.size,
-                        shape: None,
-                        quant: model.quant.clone(),
-                        measured_decode_tok_s: None,
-                    },
+                    &remote_facts(
+                        library.as_ref(),
+                        &info.id,
+                        model.files.first().map_or(model.name.as_str(), |f| f.path.as_str()),
+                        model.size,
+                        model.quant.clone(),
+                    ),
                     context,
                     &machine,
                 ),
@@ -535,16 +558,18 @@ impl Models {
     pub fn catalog(&self, context: u64) -> Result<Vec<CatalogChoice>, CoreError> {
         let machine = self.machine();
         let best = hearth_hub::recommended(&machine)?.map(|b| b.name);
+        let library = self.library().ok();
         Ok(hearth_hub::catalog()?
             .into_iter()
             .map(|entry| CatalogChoice {
                 fit: hearth_hub::estimate(
-                    &ModelFacts {
-                        size: entry.size,
-                        shape: None,
-                        quant: Some(entry.quant.clone()),
-                        measured_decode_tok_s: None,
-                    },
+                    &remote_facts(
+                        library.as_ref(),
+                        &entry.repo,
+                        &entry.file,
+                        entry.size,
+                        Some(entry.quant.clone()),
+                    ),
                     context,
                     &machine,
                 ),
@@ -555,13 +580,56 @@ impl Models {
     }
 }
 
+/// Whether this build is optimised: speeds measured by a debug build are
+/// kept apart from a release build's (see [`hearth_hub::Measurement`]).
+const OPTIMIZED_BUILD: bool = !cfg!(debug_assertions);
+
 /// What the fit estimate knows about a library model.
 fn facts_of(entry: &ModelEntry) -> ModelFacts {
     ModelFacts {
         size: entry.size,
         shape: Some(entry.info.shape),
         quant: entry.info.quant.clone(),
-        measured_decode_tok_s: entry.measured.map(|m| m.decode_tok_s),
+        measured_decode_tok_s: expected_speed(entry),
+    }
+}
+
+/// The decode speed this build should expect from `entry`, from its recent
+/// runs on this machine; `None` when none was measured by this kind of build.
+fn expected_speed(entry: &ModelEntry) -> Option<f64> {
+    entry
+        .measured
+        .as_ref()
+        .and_then(|m| m.expected_tok_s(OPTIMIZED_BUILD))
+}
+
+/// What the fit estimate knows about a file `repo` offers, `size` bytes in
+/// `quant`: the speed measured here when the library already has that file
+/// from that repo.
+fn remote_facts(
+    library: Option<&Library>,
+    repo: &str,
+    file: &str,
+    size: u64,
+    quant: Option<String>,
+) -> ModelFacts {
+    let measured = library.and_then(|l| {
+        l.list()
+            .iter()
+            .find(|m| {
+                matches!(&m.source, Source::Downloaded { repo: r, .. } if r.eq_ignore_ascii_case(repo))
+                    && m.files.first().is_some_and(|f| {
+                        f.file_name().and_then(|n| n.to_str())
+                            == Path::new(file).file_name().and_then(|n| n.to_str())
+                    })
+            })
+            .and_then(expected_speed)
+    });
+    ModelFacts {
+        size,
+        shape: None,
+        quant,
+        measured_decode_tok_s: measured,
     }
 }
 

@@ -15,9 +15,15 @@
 //! Overhead = 200 MiB + 5 % of the weights (runtime, tokenizer, scratch).
 //!
 //! Compared with *available* RAM: fits below 75 %, tight up to 100 %, else
-//! won't fit. Decode reads every weight once per token, so the expected decode
-//! speed is `memory bandwidth / weights bytes` (an upper bound; a measured
-//! speed from a real load replaces it).
+//! won't fit.
+//!
+//! The decode speed shown is ONE number: the speed measured on this machine
+//! (the median of the model's last few answers, by the same kind of build,
+//! see [`crate::Measurement::expected_tok_s`]) when there is one, else an
+//! upper bound: decode reads every weight once per token, so it cannot beat
+//! `memory bandwidth / weights bytes` (front ends label it "up to"). The
+//! bandwidth is measured once by copying a buffer bigger than any cache and
+//! cached in `machine.json`; the buffer is freed before it returns.
 
 use std::path::Path;
 use std::time::Instant;
