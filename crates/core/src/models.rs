@@ -521,7 +521,10 @@ impl Models {
                     &remote_facts(
                         library.as_ref(),
                         &info.id,
-                        model.files.first().map_or(model.name.as_str(), |f| f.path.as_str()),
+                        model
+                            .files
+                            .first()
+                            .map_or(model.name.as_str(), |f| f.path.as_str()),
                         model.size,
                         model.quant.clone(),
                     ),
@@ -673,5 +676,94 @@ mod tests {
             smol.map(|s| s.repo),
             Some("bartowski/SmolLM2-135M-Instruct-GGUF".into())
         );
+    }
+
+    /// A library entry downloaded from `repo`, measured as `measured` says.
+    fn library_with(
+        dir: &Path,
+        repo: &str,
+        file: &str,
+        measured: Option<hearth_hub::Measurement>,
+    ) -> Library {
+        let info: hearth_hub::GgufInfo = serde_json::from_value(serde_json::json!({
+            "architecture": "llama",
+            "name": "Smollm2 135M 8k Lc100K Mix1 Ep2",
+            "basename": "smollm2",
+            "size_label": "135M",
+            "parameters": 134_515_008u64,
+            "quant": "Q4_1",
+            "context_length": 8192,
+            "has_chat_template": true,
+            "shape": {"layers": 30, "heads": 9, "kv_heads": 3, "embedding": 576, "head_dim": 64},
+        }))
+        .unwrap();
+        let entry = ModelEntry {
+            id: "smollm2-135m-instruct-q4_1".into(),
+            files: vec![PathBuf::from(repo).join(file)],
+            source: Source::Downloaded {
+                repo: repo.into(),
+                commit: "c".into(),
+            },
+            size: 100_000_000,
+            sha256: Vec::new(),
+            unverified: false,
+            info,
+            added_at: 0,
+            last_used: None,
+            measured,
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("library.json"),
+            serde_json::to_vec(&serde_json::json!({"version": 1, "models": [entry]})).unwrap(),
+        )
+        .unwrap();
+        Library::open(dir).unwrap()
+    }
+
+    /// Issue 21: the catalog and a repo's file list show the speed this
+    /// machine measured for a file the library has, so the same file never
+    /// shows two speeds; a debug build's measurement is not a release
+    /// build's.
+    #[test]
+    fn remote_files_show_the_speed_measured_for_the_same_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = "bartowski/SmolLM2-135M-Instruct-GGUF";
+        let file = "SmolLM2-135M-Instruct-Q4_1.gguf";
+        let measurement = |optimized| hearth_hub::Measurement {
+            load_secs: 0.2,
+            decode_tok_s: 150.0,
+            peak_rss_bytes: 0,
+            recent_tok_s: vec![148.0, 150.0, 152.0],
+            optimized: Some(optimized),
+        };
+        let lib = library_with(tmp.path(), repo, file, Some(measurement(OPTIMIZED_BUILD)));
+        let facts = remote_facts(Some(&lib), repo, file, 1, None);
+        assert_eq!(facts.measured_decode_tok_s, Some(150.0));
+        // Another repo's file of the same name, or another file: nothing measured.
+        assert_eq!(
+            remote_facts(Some(&lib), "someone/else", file, 1, None).measured_decode_tok_s,
+            None
+        );
+        assert_eq!(
+            remote_facts(Some(&lib), repo, "other.gguf", 1, None).measured_decode_tok_s,
+            None
+        );
+        // The library's own estimate agrees.
+        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, Some(150.0));
+        assert_eq!(lib.list()[0].display_name(), "SmolLM2 135M Instruct · Q4_1");
+
+        let other = tempfile::tempdir().unwrap();
+        let lib = library_with(
+            other.path(),
+            repo,
+            file,
+            Some(measurement(!OPTIMIZED_BUILD)),
+        );
+        assert_eq!(
+            remote_facts(Some(&lib), repo, file, 1, None).measured_decode_tok_s,
+            None
+        );
+        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, None);
     }
 }

@@ -451,7 +451,12 @@ mod tests {
         assert_eq!(unique_id("a".into(), |c| taken.contains(&c)), "a-3");
     }
 
-    fn info(name: Option<&str>, basename: Option<&str>, size: Option<&str>, quant: Option<&str>) -> GgufInfo {
+    fn info(
+        name: Option<&str>,
+        basename: Option<&str>,
+        size: Option<&str>,
+        quant: Option<&str>,
+    ) -> GgufInfo {
         GgufInfo {
             architecture: "llama".into(),
             name: name.map(str::to_owned),
@@ -472,25 +477,45 @@ mod tests {
     fn display_names() {
         let cases = [
             (
-                info(Some("Smollm2 135M 8k Lc100K Mix1 Ep2"), Some("smollm2"), Some("135M"), Some("Q4_1")),
+                info(
+                    Some("Smollm2 135M 8k Lc100K Mix1 Ep2"),
+                    Some("smollm2"),
+                    Some("135M"),
+                    Some("Q4_1"),
+                ),
                 "SmolLM2-135M-Instruct.Q4_1.gguf",
                 "SmolLM2 135M Instruct · Q4_1",
             ),
             // The header's name, with its size label and quantisation.
             (
-                info(Some("Gemma 3"), Some("gemma-3"), Some("270M"), Some("Q4_K_M")),
+                info(
+                    Some("Gemma 3"),
+                    Some("gemma-3"),
+                    Some("270M"),
+                    Some("Q4_K_M"),
+                ),
                 "gemma-3-270m-q4_k_m.gguf",
                 "Gemma 3 270M · Q4_K_M",
             ),
             // A size label the name has already is not repeated.
             (
-                info(Some("Gemma 3 270m"), Some("gemma-3"), Some("270M"), Some("Q4_K_M")),
+                info(
+                    Some("Gemma 3 270m"),
+                    Some("gemma-3"),
+                    Some("270M"),
+                    Some("Q4_K_M"),
+                ),
                 "gemma-3-270m-q4_k_m.gguf",
                 "Gemma 3 270m · Q4_K_M",
             ),
             // A renamed file does not replace the header's name.
             (
-                info(Some("Llama 3.2 1B Instruct"), Some("Llama-3.2"), None, Some("Q8_0")),
+                info(
+                    Some("Llama 3.2 1B Instruct"),
+                    Some("Llama-3.2"),
+                    None,
+                    Some("Q8_0"),
+                ),
                 "My-Favourite.gguf",
                 "Llama 3.2 1B Instruct · Q8_0",
             ),
@@ -516,9 +541,15 @@ mod tests {
             assert_eq!(display_name(&info, file).as_deref(), Some(want), "{file}");
         }
         // Nothing to show: the caller falls back to the library id.
-        assert_eq!(display_name(&info(None, None, None, None), "model.gguf"), None);
         assert_eq!(
-            display_name(&info(Some(" \u{202E}\n\t "), None, None, None), "sha256-0123456789abcdef0123"),
+            display_name(&info(None, None, None, None), "model.gguf"),
+            None
+        );
+        assert_eq!(
+            display_name(
+                &info(Some(" \u{202E}\n\t "), None, None, None),
+                "sha256-0123456789abcdef0123"
+            ),
             None
         );
     }
