@@ -49,9 +49,10 @@ fn the_library_names_a_model_from_its_header() {
     .unwrap();
     let entry = lib.import(&plain, false).unwrap();
     assert_eq!(entry.display_name(), "Llama 3.2 Instruct 1B · Q4_1");
-    // Hostile header text is shown cleaned and capped.
+    // Hostile header text is shown cleaned and capped (the header reader
+    // keeps strings up to 4 KiB).
     let evil = tmp.path().join("evil.gguf");
-    let long = format!("Evil\u{1b}[2J\u{202e}\n{}", "x".repeat(5000));
+    let long = format!("Evil\u{1b}[2J\u{202e}\n{}", "x".repeat(3000));
     fs::write(&evil, gguf(&[("name", &long), ("size_label", "\u{7}")])).unwrap();
     let info = inspect(&evil).unwrap();
     let shown = info.display_name("evil.gguf").unwrap();
