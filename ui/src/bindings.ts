@@ -399,8 +399,8 @@ export type HardwareView = {
 export type LibraryModelView = {
 	id: string,
 	/**
-	 * The name to show: `SmolLM2 135M Instruct · Q4_1` (from the header;
-	 * cleaned, never raw header text).
+	 *  The name to show: `SmolLM2 135M Instruct · Q4_1` (from the header;
+	 *  cleaned, never raw header text).
 	 */
 	displayName: string,
 	architecture: string,
