@@ -12,6 +12,8 @@ passes their paths in the environment:
   HEARTH_E2E_EMBED_MODEL the all-MiniLM-L6-v2 folder (the documents step)
   HEARTH_E2E_ARTIFACTS where screenshots go
   HEARTH_E2E_DRIVER    tauri-driver
+  HEARTH_E2E_AXE       optional: axe-core's axe.min.js (default: the one
+                       ui/node_modules has, pinned in ui/package.json)
   HEARTH_E2E_STEPS     optional: run only the steps whose names contain one of
                        these comma-separated words (the first step always runs)
   HEARTH_TEST_MCP_DIR  where .ci/run installed mcp-server-time (default
@@ -48,6 +50,10 @@ MODEL = os.environ["HEARTH_E2E_MODEL"]
 EMBED_MODEL = os.environ.get("HEARTH_E2E_EMBED_MODEL")
 ARTIFACTS = Path(os.environ.get("HEARTH_E2E_ARTIFACTS", "e2e-artifacts"))
 DRIVER = os.environ.get("HEARTH_E2E_DRIVER", "tauri-driver")
+AXE = Path(
+    os.environ.get("HEARTH_E2E_AXE")
+    or Path(__file__).resolve().parents[2] / "ui/node_modules/axe-core/axe.min.js"
+)
 PASSPHRASE = "e2e passphrase, not a secret"
 WAIT = 120  # seconds; generous for a loaded 2-core machine
 
@@ -283,6 +289,67 @@ def planted_conversation():
             }
         ],
     }
+
+
+# The screens the accessibility check visits: (sidebar button, name).
+AXE_SCREENS = (
+    ("nav-chat", "chat"),
+    ("nav-models", "models"),
+    ("nav-providers", "cloud"),
+    ("nav-usage", "usage"),
+    ("nav-network", "network"),
+    ("nav-server", "server"),
+    ("nav-hardware", "hardware"),
+    ("nav-settings", "settings"),
+)
+
+# Runs axe-core on the document; answers the serious and critical violations
+# as JSON (at most five elements each).
+AXE_RUN = """
+const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ["violations"] })
+  .then((r) => done(JSON.stringify(r.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + " :: " + (n.failureSummary || "").slice(0, 240)),
+    })))))
+  .catch((e) => done(JSON.stringify([{ id: "axe-error", impact: "critical", help: String(e), nodes: [] }])));
+"""
+
+
+def axe_violations(d):
+    """axe-core's serious and critical violations on the page as it is now
+    (axe.min.js injected into the window the first time)."""
+    if not d.execute_script("return typeof window.axe === 'object'"):
+        assert AXE.is_file(), f"{AXE} is missing (npm install in ui/ brings the pinned axe-core)"
+        d.execute_script(AXE.read_text())
+    return json.loads(d.execute_async_script(AXE_RUN))
+
+
+def accessibility(d):
+    """Every main screen in the real window, checked with axe-core (contrast
+    included, which only a real layout shows): no serious or critical
+    violation. The findings are kept in axe.json beside the screenshots."""
+    d.set_script_timeout(WAIT)
+    found = {}
+    for nav, name in AXE_SCREENS:
+        find(d, tid(nav)).click()
+        wait_for(d, f"the {name} screen", lambda d: find(d, tid(nav)).get_attribute("aria-current") == "page")
+        time.sleep(0.5)  # let the screen load what it shows; nothing here is timed
+        found[name] = axe_violations(d)
+        if name == "models":
+            for tab in ("Discover", "Downloads"):
+                find(d, '[role="tab"]')
+                button = next(b for b in d.find_elements(By.CSS_SELECTOR, '[role="tab"]') if b.text.startswith(tab))
+                button.click()
+                time.sleep(0.5)
+                found[f"models: {tab.lower()}"] = axe_violations(d)
+    (ARTIFACTS / "axe.json").write_text(json.dumps(found, indent=2))
+    bad = {screen: v for screen, v in found.items() if v}
+    assert not bad, "axe-core found serious or critical violations:\n" + json.dumps(bad, indent=2)
 
 
 def main():
@@ -636,6 +703,7 @@ def main():
         step("a tool call is asked about, run, folded and answered", tools)
         step("documents are indexed, used in a chat and cited", documents)
         step("screens", screens)
+        step("accessibility: axe-core on every main screen", lambda: accessibility(d))
     finally:
         if d is not None:
             d.quit()

@@ -399,7 +399,11 @@ export type HardwareView = {
 /**  A model in the library. */
 export type LibraryModelView = {
 	id: string,
-	name: string | null,
+	/**
+	 *  The name to show: `SmolLM2 135M Instruct · Q4_1` (from the header;
+	 *  cleaned, never raw header text).
+	 */
+	displayName: string,
 	architecture: string,
 	parameters: number,
 	quant: string | null,

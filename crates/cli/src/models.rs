@@ -262,6 +262,7 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
             .map(|m| {
                 json!({
                     "id": m.entry.id,
+                    "name": m.entry.display_name(),
                     "architecture": m.entry.info.architecture,
                     "parameters": m.entry.info.parameters,
                     "quant": m.entry.info.quant,
@@ -290,8 +291,9 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
         outln!("The library is empty. Find a model with `hearth catalog` or `hearth search`.")?;
     } else {
         outln!(
-            "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} SOURCE",
+            "{:<28} {:<36} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:>8} {:<12} SOURCE",
             "ID",
+            "NAME",
             "ARCH",
             "PARAMS",
             "QUANT",
@@ -299,13 +301,15 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
             "SIZE",
             "TMPL",
             "FIT",
+            "≈TOK/S",
             "LAST USED"
         )?;
         for m in &list {
             let e = &m.entry;
             outln!(
-                "{:<28} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:<12} {}",
+                "{:<28} {:<36} {:<9} {:>7} {:<8} {:>7} {:>9} {:<4} {:<10} {:>8} {:<12} {}",
                 e.id,
+                cut(&e.display_name(), 36),
                 e.info.architecture,
                 human_count(e.info.parameters),
                 e.info.quant.as_deref().unwrap_or("?"),
@@ -319,6 +323,7 @@ pub(crate) fn list(args: &ListArgs) -> Result<()> {
                     "no"
                 },
                 fit_label(&m.fit),
+                speed(&m.fit),
                 e.last_used.map_or_else(|| "never".to_owned(), ago),
                 if e.unverified {
                     format!("{} (unverified)", source_label(&e.source))
@@ -582,6 +587,19 @@ fn fit_label(fit: &FitEstimate) -> String {
     }
 }
 
+/// `s`, at most `n` characters (the last one then `…`), for a table column.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// The one decode speed to expect: measured here (`150`), else the
+/// bandwidth's upper bound (`≤177`, "up to").
 fn speed(fit: &FitEstimate) -> String {
     match fit.decode_tok_s {
         Some(s) if fit.measured => format!("{s:.0}"),

@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use hearth_hub::{
     CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
-    ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort,
+    ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort, Source,
 };
 use hearth_net::Net;
 use hearth_secrets::{HF_TOKEN, SecretStore, SecretString};
@@ -313,6 +313,27 @@ impl Models {
             .map(|m| m.id.clone())
     }
 
+    /// The name to show for the model in `path` (`SmolLM2 135M Instruct ·
+    /// Q4_1`, see [`hearth_hub::display_name`]): the library's, else read from
+    /// the file's header, else the file name.
+    pub fn display_name_of(&self, path: &Path) -> String {
+        if let Some(id) = self.id_of(path)
+            && let Ok(library) = self.library()
+            && let Some(entry) = library.list().iter().find(|m| m.id == id)
+        {
+            return entry.display_name();
+        }
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hearth_hub::inspect(path)
+            .ok()
+            .and_then(|info| info.display_name(&file))
+            .or_else(|| hearth_hub::clean_label(&file, 60))
+            .unwrap_or_else(|| "local model".to_owned())
+    }
+
     /// The model to use when none was named: the most recently used one in
     /// the library, else the first.
     pub fn default_model(&self) -> Result<Option<ModelEntry>, CoreError> {
@@ -331,7 +352,7 @@ impl Models {
         let result = Library::open(self.config.models_dir()).and_then(|mut library| {
             library.touch_last_used(&id)?;
             if let Some(speed) = decode_tok_s.filter(|s| s.is_finite() && *s > 0.0) {
-                library.record_measurement(&id, load_secs, speed, peak_rss())?;
+                library.record_measurement(&id, load_secs, speed, peak_rss(), OPTIMIZED_BUILD)?;
             }
             Ok(())
         });
@@ -491,17 +512,22 @@ impl Models {
         self.note(&hub, "model files", repo, 0, info.is_ok());
         let info = info?;
         let machine = self.machine();
+        let library = self.library().ok();
         let choices = info
             .models
             .iter()
             .map(|model| RemoteChoice {
                 fit: hearth_hub::estimate(
-                    &ModelFacts {
-                        size: model.size,
-                        shape: None,
-                        quant: model.quant.clone(),
-                        measured_decode_tok_s: None,
-                    },
+                    &remote_facts(
+                        library.as_ref(),
+                        &info.id,
+                        model
+                            .files
+                            .first()
+                            .map_or(model.name.as_str(), |f| f.path.as_str()),
+                        model.size,
+                        model.quant.clone(),
+                    ),
                     context,
                     &machine,
                 ),
@@ -535,16 +561,18 @@ impl Models {
     pub fn catalog(&self, context: u64) -> Result<Vec<CatalogChoice>, CoreError> {
         let machine = self.machine();
         let best = hearth_hub::recommended(&machine)?.map(|b| b.name);
+        let library = self.library().ok();
         Ok(hearth_hub::catalog()?
             .into_iter()
             .map(|entry| CatalogChoice {
                 fit: hearth_hub::estimate(
-                    &ModelFacts {
-                        size: entry.size,
-                        shape: None,
-                        quant: Some(entry.quant.clone()),
-                        measured_decode_tok_s: None,
-                    },
+                    &remote_facts(
+                        library.as_ref(),
+                        &entry.repo,
+                        &entry.file,
+                        entry.size,
+                        Some(entry.quant.clone()),
+                    ),
                     context,
                     &machine,
                 ),
@@ -555,13 +583,56 @@ impl Models {
     }
 }
 
+/// Whether this build is optimised: speeds measured by a debug build are
+/// kept apart from a release build's (see [`hearth_hub::Measurement`]).
+const OPTIMIZED_BUILD: bool = !cfg!(debug_assertions);
+
 /// What the fit estimate knows about a library model.
 fn facts_of(entry: &ModelEntry) -> ModelFacts {
     ModelFacts {
         size: entry.size,
         shape: Some(entry.info.shape),
         quant: entry.info.quant.clone(),
-        measured_decode_tok_s: entry.measured.map(|m| m.decode_tok_s),
+        measured_decode_tok_s: expected_speed(entry),
+    }
+}
+
+/// The decode speed this build should expect from `entry`, from its recent
+/// runs on this machine; `None` when none was measured by this kind of build.
+fn expected_speed(entry: &ModelEntry) -> Option<f64> {
+    entry
+        .measured
+        .as_ref()
+        .and_then(|m| m.expected_tok_s(OPTIMIZED_BUILD))
+}
+
+/// What the fit estimate knows about a file `repo` offers, `size` bytes in
+/// `quant`: the speed measured here when the library already has that file
+/// from that repo.
+fn remote_facts(
+    library: Option<&Library>,
+    repo: &str,
+    file: &str,
+    size: u64,
+    quant: Option<String>,
+) -> ModelFacts {
+    let measured = library.and_then(|l| {
+        l.list()
+            .iter()
+            .find(|m| {
+                matches!(&m.source, Source::Downloaded { repo: r, .. } if r.eq_ignore_ascii_case(repo))
+                    && m.files.first().is_some_and(|f| {
+                        f.file_name().and_then(|n| n.to_str())
+                            == Path::new(file).file_name().and_then(|n| n.to_str())
+                    })
+            })
+            .and_then(expected_speed)
+    });
+    ModelFacts {
+        size,
+        shape: None,
+        quant,
+        measured_decode_tok_s: measured,
     }
 }
 
@@ -605,5 +676,94 @@ mod tests {
             smol.map(|s| s.repo),
             Some("bartowski/SmolLM2-135M-Instruct-GGUF".into())
         );
+    }
+
+    /// A library entry downloaded from `repo`, measured as `measured` says.
+    fn library_with(
+        dir: &Path,
+        repo: &str,
+        file: &str,
+        measured: Option<hearth_hub::Measurement>,
+    ) -> Library {
+        let info: hearth_hub::GgufInfo = serde_json::from_value(serde_json::json!({
+            "architecture": "llama",
+            "name": "Smollm2 135M 8k Lc100K Mix1 Ep2",
+            "basename": "smollm2",
+            "size_label": "135M",
+            "parameters": 134_515_008u64,
+            "quant": "Q4_1",
+            "context_length": 8192,
+            "has_chat_template": true,
+            "shape": {"layers": 30, "heads": 9, "kv_heads": 3, "embedding": 576, "head_dim": 64},
+        }))
+        .unwrap();
+        let entry = ModelEntry {
+            id: "smollm2-135m-instruct-q4_1".into(),
+            files: vec![PathBuf::from(repo).join(file)],
+            source: Source::Downloaded {
+                repo: repo.into(),
+                commit: "c".into(),
+            },
+            size: 100_000_000,
+            sha256: Vec::new(),
+            unverified: false,
+            info,
+            added_at: 0,
+            last_used: None,
+            measured,
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("library.json"),
+            serde_json::to_vec(&serde_json::json!({"version": 1, "models": [entry]})).unwrap(),
+        )
+        .unwrap();
+        Library::open(dir).unwrap()
+    }
+
+    /// Issue 21: the catalog and a repo's file list show the speed this
+    /// machine measured for a file the library has, so the same file never
+    /// shows two speeds; a debug build's measurement is not a release
+    /// build's.
+    #[test]
+    fn remote_files_show_the_speed_measured_for_the_same_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = "bartowski/SmolLM2-135M-Instruct-GGUF";
+        let file = "SmolLM2-135M-Instruct-Q4_1.gguf";
+        let measurement = |optimized| hearth_hub::Measurement {
+            load_secs: 0.2,
+            decode_tok_s: 150.0,
+            peak_rss_bytes: 0,
+            recent_tok_s: vec![148.0, 150.0, 152.0],
+            optimized: Some(optimized),
+        };
+        let lib = library_with(tmp.path(), repo, file, Some(measurement(OPTIMIZED_BUILD)));
+        let facts = remote_facts(Some(&lib), repo, file, 1, None);
+        assert_eq!(facts.measured_decode_tok_s, Some(150.0));
+        // Another repo's file of the same name, or another file: nothing measured.
+        assert_eq!(
+            remote_facts(Some(&lib), "someone/else", file, 1, None).measured_decode_tok_s,
+            None
+        );
+        assert_eq!(
+            remote_facts(Some(&lib), repo, "other.gguf", 1, None).measured_decode_tok_s,
+            None
+        );
+        // The library's own estimate agrees.
+        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, Some(150.0));
+        assert_eq!(lib.list()[0].display_name(), "SmolLM2 135M Instruct · Q4_1");
+
+        let other = tempfile::tempdir().unwrap();
+        let lib = library_with(
+            other.path(),
+            repo,
+            file,
+            Some(measurement(!OPTIMIZED_BUILD)),
+        );
+        assert_eq!(
+            remote_facts(Some(&lib), repo, file, 1, None).measured_decode_tok_s,
+            None
+        );
+        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, None);
     }
 }

@@ -78,13 +78,7 @@ impl App {
         let path = self.model_path(conv)?;
         match self.local.get(&path).await {
             Ok(engine) => {
-                let name = engine
-                    .info()
-                    .name
-                    .clone()
-                    .or_else(|| conv.model.clone())
-                    .unwrap_or_else(|| "local model".into());
-                let backend = LocalBackend::new(engine, name);
+                let backend = LocalBackend::new(engine, self.models().display_name_of(&path));
                 Ok((Chosen::Local { backend, path }, plan))
             }
             Err(err) => {
@@ -244,7 +238,7 @@ impl App {
                 available_mb: self.models().machine().available_ram >> 20,
             };
         }
-        let measured = known.entry.measured.map(|m| m.decode_tok_s);
+        let measured = known.fit.decode_tok_s.filter(|_| known.fit.measured);
         match (measured, self.min_local_speed().ok().flatten()) {
             (Some(measured), Some(minimum)) if measured < minimum => {
                 LocalHealth::TooSlow { measured, minimum }

@@ -15,9 +15,15 @@
 //! Overhead = 200 MiB + 5 % of the weights (runtime, tokenizer, scratch).
 //!
 //! Compared with *available* RAM: fits below 75 %, tight up to 100 %, else
-//! won't fit. Decode reads every weight once per token, so the expected decode
-//! speed is `memory bandwidth / weights bytes` (an upper bound; a measured
-//! speed from a real load replaces it).
+//! won't fit.
+//!
+//! The decode speed shown is ONE number: the speed measured on this machine
+//! (the median of the model's last few answers, by the same kind of build,
+//! see [`crate::Measurement::expected_tok_s`]) when there is one, else an
+//! upper bound: decode reads every weight once per token, so it cannot beat
+//! `memory bandwidth / weights bytes` (front ends label it "up to"). The
+//! bandwidth is measured once by copying a buffer bigger than any cache and
+//! cached in `machine.json`; the buffer is freed before it returns.
 
 use std::path::Path;
 use std::time::Instant;
@@ -208,22 +214,27 @@ pub fn cached_bandwidth(dir: &Path) -> f64 {
     bw
 }
 
-/// Memory bandwidth in bytes per second: copies a 256 MiB buffer (bigger than
-/// any cache) a few times on one thread and keeps the best run, counting each
-/// byte read and written. One thread understates what all cores can pull, so
-/// the speed it predicts is conservative for big models.
+/// Memory bandwidth in bytes per second: copies a 64 MiB buffer into another
+/// a few times on one thread and keeps the best run, counting each byte read
+/// and written. The 128 MiB the two take is more than any CPU's cache (the
+/// biggest L3 caches hold 96 MiB per core complex), and is given back to the
+/// OS as soon as this returns (allocations this big are their own mappings),
+/// so the probe leaves nothing behind in an idle app. One thread understates
+/// what all cores can pull, so the speed it predicts is conservative for big
+/// models.
 pub fn measure_bandwidth() -> f64 {
     // memcpy is optimised in every build (also debug), and a copy of a buffer
     // far bigger than any cache moves each byte through memory twice.
-    const BYTES: usize = 256 * 1024 * 1024;
+    const BYTES: usize = 64 * 1024 * 1024;
     let src = vec![1u8; BYTES];
     let mut dst = vec![0u8; BYTES];
     let mut best = f64::MAX;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let start = Instant::now();
         dst.copy_from_slice(std::hint::black_box(&src));
         std::hint::black_box(&mut dst);
         best = best.min(start.elapsed().as_secs_f64());
     }
+    drop((src, dst));
     (2 * BYTES) as f64 / best.max(1e-9)
 }

@@ -18,8 +18,16 @@ use crate::HubError;
 pub struct GgufInfo {
     /// `general.architecture`, e.g. `llama`.
     pub architecture: String,
-    /// `general.name`, when present.
+    /// `general.name`, when present (as the file has it: show
+    /// [`GgufInfo::display_name`], never this).
     pub name: Option<String>,
+    /// `general.basename`, e.g. `smollm2` (files inspected before it was
+    /// read have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basename: Option<String>,
+    /// `general.size_label`, e.g. `135M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_label: Option<String>,
     /// Total number of weights (all tensors' elements).
     pub parameters: u64,
     /// Quantisation from `general.file_type`, e.g. `Q4_K_M`.
@@ -45,6 +53,14 @@ pub struct ModelShape {
     /// stands in for it).
     #[serde(default)]
     pub weights_in_memory: Option<u64>,
+}
+
+impl GgufInfo {
+    /// The name to show for the model in the file `file_name`: see
+    /// [`crate::display_name`].
+    pub fn display_name(&self, file_name: &str) -> Option<String> {
+        crate::names::display_name(self, file_name)
+    }
 }
 
 impl ModelShape {
@@ -184,6 +200,8 @@ fn summarise(path: &Path, header: &Gguf) -> Result<GgufInfo, HubError> {
     };
     Ok(GgufInfo {
         name: text("general.name"),
+        basename: text("general.basename"),
+        size_label: text("general.size_label"),
         parameters: 0,
         quant: int("general.file_type")
             .and_then(file_type_name)

@@ -10,7 +10,8 @@
 //!   have ([`ExternalSources`]: Hugging Face cache, LM Studio, Ollama), found in
 //!   place and never deleted. [`Library::resolve`] turns `-m NAME` into a file.
 //! - [`inspect`]: GGUF header facts (architecture, parameters, quantisation,
-//!   context, chat template, shape) without reading the weights.
+//!   context, chat template, shape) without reading the weights;
+//!   [`display_name`]: the name a person reads, from the header.
 //! - [`estimate`]: fits / tight / won't fit and expected decode speed;
 //!   [`catalog`] and [`recommended`]: curated models.
 //!
@@ -46,6 +47,7 @@ pub use gguf::{GgufInfo, ModelShape, chat_template, inspect, inspect_parts};
 pub use hearth_net::Net;
 pub use library::{Library, Measurement, ModelEntry, Removed, ResolvedModel, Source};
 pub use names::{
-    id_from_file_name, quant_from_name, safe_relative_path, split_part, validate_repo_id,
+    clean_label, display_name, id_from_file_name, quant_from_name, safe_relative_path, split_part,
+    validate_repo_id,
 };
 pub use secrecy::SecretString;

@@ -34,12 +34,51 @@ pub enum Source {
     External { app: ExternalApp, label: String },
 }
 
-/// What a real load measured (corrects the fit estimate's speed).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// How many recent answers' decode speeds a [`Measurement`] keeps.
+const RECENT_RUNS: usize = 5;
+
+/// What real runs measured (corrects the fit estimate's speed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
     pub load_secs: f64,
+    /// The last run's decode speed.
     pub decode_tok_s: f64,
     pub peak_rss_bytes: u64,
+    /// The decode speeds of the last few runs, oldest first (the last is
+    /// [`Self::decode_tok_s`]); empty in manifests written before they were kept.
+    #[serde(default)]
+    pub recent_tok_s: Vec<f64>,
+    /// Whether the build that measured was optimised (a release build). A
+    /// debug build decodes many times slower than what users run, so its
+    /// speeds say nothing about a release build's, and the other way round.
+    /// `None` in manifests written before it was noted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimized: Option<bool>,
+}
+
+impl Measurement {
+    /// The decode speed to expect from a build that is `optimized` or not:
+    /// the median of the recent runs measured by such a build (one slow
+    /// answer, say while something else ran, does not move it much); `None`
+    /// when no run of such a build was measured.
+    pub fn expected_tok_s(&self, optimized: bool) -> Option<f64> {
+        if self.optimized != Some(optimized) {
+            return None;
+        }
+        let mut speeds: Vec<f64> = if self.recent_tok_s.is_empty() {
+            vec![self.decode_tok_s]
+        } else {
+            self.recent_tok_s.clone()
+        };
+        speeds.retain(|s| s.is_finite() && *s > 0.0);
+        speeds.sort_by(f64::total_cmp);
+        let n = speeds.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(speeds[n / 2]),
+            _ => Some((speeds[n / 2 - 1] + speeds[n / 2]) / 2.0),
+        }
+    }
 }
 
 /// One model in the library.
@@ -68,6 +107,19 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
+    /// The name to show: `SmolLM2 135M Instruct · Q4_1` (see
+    /// [`crate::display_name`]); the id when neither the header nor the file
+    /// name gives one.
+    pub fn display_name(&self) -> String {
+        let file = self
+            .files
+            .first()
+            .and_then(|f| f.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        crate::names::display_name(&self.info, file).unwrap_or_else(|| self.id.clone())
+    }
+
     /// Whether Hearth may delete the files (it downloaded or copied them).
     pub fn owned(&self) -> bool {
         matches!(
@@ -256,19 +308,31 @@ impl Library {
         self.with_entry(id, |m| m.last_used = Some(now()))
     }
 
-    /// Stores what a real load measured; later fit estimates use it.
+    /// Stores what a real run measured; later fit estimates use it. The
+    /// decode speeds of the last few runs of the same kind of build
+    /// (`optimized` or not) are kept; a run of the other kind starts afresh.
     pub fn record_measurement(
         &mut self,
         id: &str,
         load_secs: f64,
         decode_tok_s: f64,
         peak_rss_bytes: u64,
+        optimized: bool,
     ) -> Result<(), HubError> {
         self.with_entry(id, |m| {
+            let mut recent = match m.measured.take() {
+                Some(old) if old.optimized == Some(optimized) => old.recent_tok_s,
+                _ => Vec::new(),
+            };
+            recent.push(decode_tok_s);
+            let extra = recent.len().saturating_sub(RECENT_RUNS);
+            recent.drain(..extra);
             m.measured = Some(Measurement {
                 load_secs,
                 decode_tok_s,
                 peak_rss_bytes,
+                recent_tok_s: recent,
+                optimized: Some(optimized),
             });
         })
     }

@@ -45,7 +45,20 @@ export function fitLabel(fit: Fit): string {
   return verdict + (fit.approximate ? "~" : "");
 }
 
-/** Expected decode speed; `≤` marks an upper bound (not yet measured on this machine). */
+/**
+ * The one decode speed to expect: "~150 tok/s" measured by this machine's recent answers with the
+ * model, else "up to 177 tok/s", the bound memory bandwidth sets (not measured here yet).
+ */
 export function fitSpeed(fit: Fit): string {
-  return fit.decodeTokS === null ? "" : `${fit.measured ? "" : "≤"}${Math.round(fit.decodeTokS)} tok/s`;
+  if (fit.decodeTokS === null || !Number.isFinite(fit.decodeTokS)) return "";
+  const n = fit.decodeTokS >= 10 ? Math.round(fit.decodeTokS) : Math.round(fit.decodeTokS * 10) / 10;
+  return fit.measured ? `~${n} tok/s` : `up to ${n} tok/s`;
+}
+
+/** What the speed means, for a tooltip. */
+export function fitSpeedNote(fit: Fit): string {
+  if (fit.decodeTokS === null) return "";
+  return fit.measured
+    ? "measured: the typical decode speed of your recent answers with this model on this machine"
+    : "an upper bound from this machine's memory bandwidth; the speed is measured after your first answers";
 }

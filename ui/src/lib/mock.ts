@@ -108,10 +108,10 @@ const fit = (verdict: "fits" | "tight" | "wont_fit", total: number, tokS: number
   measured: false,
 });
 
-function model(id: string, size: number, verdict: "fits" | "tight" | "wont_fit"): LibraryModel {
+function model(id: string, size: number, verdict: "fits" | "tight" | "wont_fit", displayName = id): LibraryModel {
   return {
     id,
-    name: id,
+    displayName,
     architecture: "llama",
     parameters: size * 1.6,
     quant: "Q4_K_M",
@@ -147,7 +147,7 @@ export function mockApi(options: MockOptions = {}): Api {
   let library: LibraryModel[] = options.emptyLibrary
     ? []
     : [
-        model("smollm2-135m-instruct", 98_000_000, "fits"),
+        model("smollm2-135m-instruct", 98_000_000, "fits", "SmolLM2 135M Instruct · Q4_K_M"),
         model("big-70b", 40_000_000_000, "wont_fit"),
         // A model another app owns: read in place, never deleted; fit estimated without the header.
         {

@@ -68,7 +68,9 @@ pub enum SourceView {
 #[serde(rename_all = "camelCase")]
 pub struct LibraryModelView {
     pub id: String,
-    pub name: Option<String>,
+    /// The name to show: `SmolLM2 135M Instruct · Q4_1` (from the header;
+    /// cleaned, never raw header text).
+    pub display_name: String,
     pub architecture: String,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub parameters: u64,
@@ -104,7 +106,7 @@ impl LibraryModelView {
             .unwrap_or_default();
         Self {
             id: e.id.clone(),
-            name: e.info.name.clone(),
+            display_name: e.display_name(),
             architecture: e.info.architecture.clone(),
             parameters: e.info.parameters,
             quant: e.info.quant.clone(),

@@ -196,12 +196,12 @@ fn import_by_copy_or_reference_and_remove() {
     assert!(lib.import(&tmp.path().join("mine/bad.gguf"), true).is_err());
 
     lib.touch_last_used(&by_ref.id).unwrap();
-    lib.record_measurement(&by_ref.id, 0.5, 42.0, 1 << 20)
+    lib.record_measurement(&by_ref.id, 0.5, 42.0, 1 << 20, true)
         .unwrap();
     let reopened = Library::open(lib.models_dir()).unwrap();
     let entry = &reopened.list()[0];
     assert!(entry.last_used.is_some());
-    assert_eq!(entry.measured.unwrap().decode_tok_s, 42.0);
+    assert_eq!(entry.measured.as_ref().unwrap().decode_tok_s, 42.0);
 
     // Removing the reference keeps the user's file; removing the copy frees it.
     assert_eq!(lib.remove(&by_ref.id).unwrap().freed, 0);

@@ -10,6 +10,7 @@ mod fit;
 mod hostile;
 mod hostile_files;
 mod hub;
+mod names;
 mod network;
 
 use std::sync::{Arc, Mutex};
