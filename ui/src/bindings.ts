@@ -30,7 +30,10 @@ export const commands = {
 	 *  answers with `answer_tool_call` (Stop answers Deny).
 	 */
 	runTurn: (requestId: string, turn: TurnRequest, consent: ConsentView | null, onEvent: Channel<ChatEventView>) => typedError<null, ErrorView>(__TAURI_INVOKE("run_turn", { requestId, turn, consent, onEvent })),
-	/**  Stops a running turn (the answer is kept as cancelled) or pauses a download. */
+	/**
+	 *  Stops a running turn (the answer is kept as cancelled), pauses a download,
+	 *  or stops an indexing run (what is stored stays; running it again resumes).
+	 */
 	stop: (requestId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("stop", { requestId })),
 	listModels: () => typedError<LibraryModelView[], ErrorView>(__TAURI_INVOKE("list_models")),
 	catalog: () => typedError<CatalogModelView[], ErrorView>(__TAURI_INVOKE("catalog")),
@@ -144,6 +147,32 @@ export const commands = {
 	 *  waits under that id any more (answered, or the turn was stopped).
 	 */
 	answerToolCall: (approvalId: string, answer: ApprovalView) => typedError<boolean, ErrorView>(__TAURI_INVOKE("answer_tool_call", { approvalId, answer })),
+	collections: () => typedError<CollectionView[], ErrorView>(__TAURI_INVOKE("collections")),
+	/**  Creates an empty collection (for the default embedding model). */
+	createCollection: (name: string) => typedError<CollectionView, ErrorView>(__TAURI_INVOKE("create_collection", { name })),
+	renameCollection: (from: string, to: string) => typedError<CollectionView, ErrorView>(__TAURI_INVOKE("rename_collection", { from, to })),
+	/**  Deletes a collection with its chunks and vectors. */
+	deleteCollection: (name: string) => typedError<null, ErrorView>(__TAURI_INVOKE("delete_collection", { name })),
+	collectionFiles: (name: string) => typedError<DocFileView[], ErrorView>(__TAURI_INVOKE("collection_files", { name })),
+	removeDocFile: (name: string, source: string) => typedError<null, ErrorView>(__TAURI_INVOKE("remove_doc_file", { name, source })),
+	/**  Adds files and folders to a collection (created if new). */
+	indexDocs: (requestId: string, name: string, paths: string[], onEvent: Channel<IndexEventView>) => typedError<IndexReportView, ErrorView>(__TAURI_INVOKE("index_docs", { requestId, name, paths, onEvent })),
+	/**  Indexes a collection's files again: changed ones are replaced. */
+	refreshCollection: (requestId: string, name: string, onEvent: Channel<IndexEventView>) => typedError<IndexReportView, ErrorView>(__TAURI_INVOKE("refresh_collection", { requestId, name, onEvent })),
+	/**  Runs a collection's unfinished run again (what is stored is skipped). */
+	resumeIndexing: (requestId: string, name: string, onEvent: Channel<IndexEventView>) => typedError<IndexReportView, ErrorView>(__TAURI_INVOKE("resume_indexing", { requestId, name, onEvent })),
+	/**
+	 *  Indexes files attached in a chat into the chat's own collection and
+	 *  attaches it to the chat.
+	 */
+	attachFiles: (requestId: string, conversationId: string, paths: string[], onEvent: Channel<IndexEventView>) => typedError<IndexReportView, ErrorView>(__TAURI_INVOKE("attach_files", { requestId, conversationId, paths, onEvent })),
+	/**  Uses a collection in a chat (`null`: none). */
+	setChatDocs: (conversationId: string, collection: string | null) => typedError<null, ErrorView>(__TAURI_INVOKE("set_chat_docs", { conversationId, collection })),
+	/**
+	 *  A cited passage with the chunks around it (chunk ids cross IPC as the
+	 *  numbers the views give them).
+	 */
+	passage: (chunkId: number) => typedError<PassageView, ErrorView>(__TAURI_INVOKE("passage", { chunkId })),
 };
 
 /* Types */
@@ -242,12 +271,28 @@ export type CitationView = {
 	/**  The file's name. */
 	file: string,
 	heading: string | null,
+	/**  The page the passage is on (PDF). */
+	page: number | null,
 	chunkId: number | null,
 	snippet: string,
 	/**  `whole` or `retrieval`. */
 	mode: string,
 	/**  The whole line, as the CLI prints it. */
 	line: string,
+};
+
+/**  A document collection. */
+export type CollectionView = {
+	name: string,
+	files: number,
+	chunks: number,
+	/**  When a file was last indexed; `null`: no file yet. */
+	lastIndexed: number | null,
+	/**  The embedding model its vectors came from. */
+	embedModel: string,
+	createdAt: number,
+	/**  A run that did not finish (stopped, or cut short by a quit). */
+	unfinished: UnfinishedView | null,
 };
 
 /**  What a consent dialog asks: "Send this message to `backend`?" and why. */
@@ -327,6 +372,19 @@ export type ConversationView = {
 	documents: string | null,
 };
 
+/**  One file of a collection. */
+export type DocFileView = {
+	/**  Its path when it was indexed (what `removeDocFile` takes). */
+	source: string,
+	/**  Its name. */
+	file: string,
+	/**  What it was read as ("markdown", "pdf", …). */
+	kind: string,
+	bytes: number,
+	chunks: number,
+	indexedAt: number,
+};
+
 /**  How the documents entered a turn. */
 export type DocMode = 
 /**  The whole text of every file. */
@@ -372,6 +430,21 @@ export type ErrorView = {
 	consent?: ConsentRequestView | null,
 };
 
+/**  A file that could not be indexed. */
+export type FileErrorView = {
+	path: string,
+	message: string,
+};
+
+/**  What became of one file. */
+export type FileOutcomeView = { kind: "indexed"; readAs: string; chunks: number } | 
+/**  Stored already with the same content. */
+{ kind: "unchanged" } | 
+/**  Skipped, and why (a scanned PDF, a binary file, unreadable…). */
+{ kind: "failed"; message: string } | 
+/**  Stopped halfway: nothing of it stored; the next run starts it afresh. */
+{ kind: "cancelled" };
+
 /**  The fit verdict. */
 export type FitVerdict = "fits" | "tight" | "wont_fit";
 
@@ -394,6 +467,29 @@ export type HardwareView = {
 	vram: number | null,
 	device: string,
 	bandwidth: number | null,
+};
+
+/**  Progress of an indexing run, file by file. */
+export type IndexEventView = 
+/**  The files found under the paths given. */
+{ kind: "started"; collection: string; files: number } | 
+/**  File `n` of `of` is being read and embedded. */
+{ kind: "reading"; n: number; of: number; path: string } | 
+/**  File `n` of `of` is done. */
+{ kind: "file"; n: number; of: number; path: string; outcome: FileOutcomeView };
+
+/**  How an indexing run ended. */
+export type IndexReportView = {
+	collection: string,
+	/**  Files found under the paths given. */
+	files: number,
+	indexed: number,
+	unchanged: number,
+	/**  Chunks stored by this run. */
+	chunks: number,
+	failed: FileErrorView[],
+	/**  Stopped before the end (what was done is kept; run it again to resume). */
+	cancelled: boolean,
 };
 
 /**  A model in the library. */
@@ -501,6 +597,11 @@ export type MessageView = {
 	siblings: string[],
 	/**  The document sources an answer was given, numbered as it cites them. */
 	citations: CitationView[],
+	/**
+	 *  How the documents entered the answer (`using 2 passages from "notes"
+	 *  (retrieval)`), as the CLI says it; `null`: no documents.
+	 */
+	documents: string | null,
 	/**  The tools an answer called (their results are the `tool` messages after it). */
 	toolCalls: ToolCallView[],
 	/**  The call a `tool` message answers. */
@@ -544,6 +645,26 @@ export type NewMcpServerView =
 { kind: "stdio"; name: string; command: string; args: string[]; env: EnvVarView[] } | 
 /**  A streamable-HTTP server; the token is kept like an API key. */
 { kind: "http"; name: string; url: string; token: string | null };
+
+/**  A chunk beside a cited passage. */
+export type PassagePartView = {
+	chunkId: number,
+	heading: string | null,
+	page: number | null,
+	text: string,
+};
+
+/**  A cited passage with the chunks around it in its file. */
+export type PassageView = {
+	collection: string,
+	/**  The file's path. */
+	source: string,
+	/**  Its name. */
+	file: string,
+	passage: PassagePartView,
+	before: PassagePartView[],
+	after: PassagePartView[],
+};
 
 /**  A call waiting for the user, shown before it runs. */
 export type PendingCallView = {
@@ -790,6 +911,14 @@ export type TurnRequest =
 { kind: "edit"; messageId: string; text: string } | 
 /**  More of this unfinished assistant message. */
 { kind: "continue"; messageId: string };
+
+/**  An indexing run that did not finish; running it again resumes it. */
+export type UnfinishedView = {
+	/**  The files and folders it was given. */
+	paths: string[],
+	/**  Stopped by the user (else cut short: resume it without asking). */
+	stopped: boolean,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -337,7 +337,7 @@ mod tests {
             let want = &all[..k.min(n)];
             assert_eq!(got.len(), want.len(), "case {case}");
             let scores: HashMap<i64, f64> = all.iter().copied().collect();
-            for (i, ((id, score), (_, want_score))) in got.iter().zip(&want).enumerate() {
+            for (i, ((id, score), (_, want_score))) in got.iter().zip(want).enumerate() {
                 // The same ranking: each place has the score the exact scan
                 // has there, and the id's own exact score is that score (ids
                 // may differ only between ties).

@@ -186,7 +186,7 @@ impl Schema {
             let mut calls = Vec::with_capacity(tools.len());
             for (name, parameters) in tools {
                 compiler.document = *parameters;
-                let arguments = compiler.compile(*parameters, 1);
+                let arguments = compiler.compile(parameters, 1);
                 calls.push(call(&mut compiler, &[Value::from(*name)], arguments));
             }
             match calls.as_slice() {
