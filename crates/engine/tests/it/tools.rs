@@ -188,21 +188,3 @@ fn forced_arguments_match_the_tools_schema_issue_22() {
         check_arguments(&call.name, &call.arguments);
     }
 }
-
-#[test]
-fn calls_in_auto_mode_match_the_tools_schema_issue_22() {
-    let engine = Engine::load(models::smollm2(), EngineOptions::default()).unwrap();
-    let mut request = with_tools(time_tools(), ToolChoice::Auto, 96);
-    if let Prompt::Tools { messages, .. } = &mut request.prompt {
-        *messages = vec![Message::user(
-            "Call get_current_time to tell me the time in Tokyo.",
-        )];
-    }
-    let done = engine
-        .generate_blocking(request, CancellationToken::new(), |_| {})
-        .unwrap();
-    assert!(!done.tool_calls.is_empty(), "{}", done.text);
-    for call in &done.tool_calls {
-        check_arguments(&call.name, &call.arguments);
-    }
-}
