@@ -78,7 +78,7 @@ fn apply(act: Act, gate: &[f32], up: &[f32], out: &mut [f32]) {
 /// degree 7, and `2^n` built in the exponent bits. Results are clamped to the
 /// normal range (about `1.2e-38 ..= 1.7e38`); NaN gives NaN.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub fn exp(x: f32) -> f32 {
     // Adding 1.5 · 2^23 rounds to an integer, which the low bits then hold.
     const SHIFT: f32 = 12_582_912.0;
     const LN2_HI: f32 = 0.693_145_75;

@@ -48,6 +48,6 @@ mod legacy;
 pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use attention::{AttentionError, AttentionShape, KvData, KvView, attend_one};
 pub use format::QType;
-pub use glu::{gelu_tanh_mul, silu_mul};
+pub use glu::{exp, gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
 pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared};

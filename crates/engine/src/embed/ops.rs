@@ -277,37 +277,15 @@ fn gelu(x: f32) -> f32 {
     0.5 * x * one_plus_erf
 }
 
-/// `e^x` for `x ≤ 0` (what softmax and the erf tail need), to a few ulp, in
-/// arithmetic the compiler vectorises: `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`,
-/// `e^r` by its Taylor polynomial of degree 7, `2^n` put in the exponent.
-/// Below -87 the result is 0 (as near enough: e^-87 ≈ 1.6e-38).
+/// `e^x` for `x ≤ 0` (what softmax and the erf tail need): the kernels'
+/// vectorisable `exp`, with 0 below -87 (e^-87 ≈ 1.6e-38) where it clamps.
 #[inline(always)]
 fn exp(x: f32) -> f32 {
-    // Adding 1.5 · 2^23 rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let small = x < -87.0;
-    let x = x.clamp(-87.0, 0.0);
-    let k = x * std::f32::consts::LOG2_E + ROUND;
-    let n = k - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.0 / 5040.0;
-    for c in [
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p * r + c;
+    if x < -87.0 {
+        0.0
+    } else {
+        hearth_kernels::exp(x.min(0.0))
     }
-    // n is in -126..=0 here, so the exponent field stays normal.
-    let bits = (k.to_bits().wrapping_sub(ROUND.to_bits()) as i32 + 127) << 23;
-    let e = p * f32::from_bits(bits as u32);
-    if small { 0.0 } else { e }
 }
 
 #[cfg(test)]
