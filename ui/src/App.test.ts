@@ -103,7 +103,8 @@ describe("the chat", () => {
     await waitFor(() => expect(byId("model-picker")).not.toBeNull());
     const picker = byId("model-picker") as HTMLSelectElement;
     const options = [...picker.options].map((o) => o.textContent ?? "");
-    expect(options.some((o) => o.includes("smollm2-135m-instruct") && o.includes("fits"))).toBe(true);
+    // Named from the file's metadata, not its file name.
+    expect(options.some((o) => o.startsWith("SmolLM2 135M Instruct · Q4_K_M · fits"))).toBe(true);
     expect(options.some((o) => o.includes("big-70b") && o.includes("won't fit"))).toBe(true);
     // Each option says how fast it is expected to answer.
     expect(options.every((o) => o === "Choose a model…" || /tok\/s/.test(o))).toBe(true);
