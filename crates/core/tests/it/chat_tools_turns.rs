@@ -20,12 +20,12 @@ use hearth_core::view::{
     ApprovalView, ChatEventView, ConsentView, MessageView, NewMcpServerView, PendingCallView,
     RoleView, TurnRequest,
 };
-use hearth_store::{NewConversation, PrivacyPolicy};
+
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Home, add_standin};
+use crate::{Home, add_standin, cloud_fallback_chat};
 
 const KEY: &str = "sk-planted-tools-turns-key-0022";
 const CLOUD: &str = "openai:gpt-4o-mini";
@@ -48,18 +48,7 @@ async fn chat(mode: &str) -> (Chat, App) {
     let home = Home::new();
     let app = home.open_for_standins();
     add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
-    let conv = app
-        .store()
-        .create_conversation(&NewConversation {
-            backend: Some(CLOUD.into()),
-            privacy: PrivacyPolicy::CloudFallback {
-                chain: vec![CLOUD.into()],
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
-        .to_string();
+    let conv = cloud_fallback_chat(&app, CLOUD);
     let script = home.dir.path().join("fake_server.py");
     std::fs::write(&script, FAKE_SERVER).unwrap();
     let description = home.dir.path().join("description.txt");
@@ -258,18 +247,7 @@ async fn allowed_for_this_chat_survives_reopening_the_app() {
     assert_eq!(results(&events)[0].content, "done");
 
     // Another chat is asked.
-    let other = app
-        .store()
-        .create_conversation(&NewConversation {
-            backend: Some(CLOUD.into()),
-            privacy: PrivacyPolicy::CloudFallback {
-                chain: vec![CLOUD.into()],
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
-        .to_string();
+    let other = cloud_fallback_chat(&app, CLOUD);
     app.set_chat_tools_view(&other, &["fake".into()]).unwrap();
     call_work(&chat);
     chat.standin.push_answer(Scripted::Text("No.".into()));

@@ -13,12 +13,12 @@ use hearth_core::view::{
 };
 use hearth_core::{App, CoreError, token_name};
 use hearth_secrets::{ExposeSecret, SecretStore};
-use hearth_store::{NewConversation, PrivacyPolicy};
+use hearth_store::NewConversation;
 use hearth_testkit::providers::{Scripted, ScriptedCall, StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
 use crate::chat_tools::time_server;
-use crate::{Home, add_standin};
+use crate::{Home, add_standin, cloud_fallback_chat};
 
 const KEY: &str = "sk-planted-tools-view-key-0042";
 const CLOUD: &str = "openai:gpt-4o-mini";
@@ -168,18 +168,7 @@ async fn chat_with_time(time: &std::path::Path) -> Chat {
     let home = Home::new();
     let app = home.open_for_standins();
     add_standin(&app, "openai", ProviderKind::OpenAi, &standin, KEY);
-    let conv = app
-        .store()
-        .create_conversation(&NewConversation {
-            backend: Some(CLOUD.into()),
-            privacy: PrivacyPolicy::CloudFallback {
-                chain: vec![CLOUD.into()],
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
-        .to_string();
+    let conv = cloud_fallback_chat(&app, CLOUD);
     app.add_mcp_server_view(stdio(
         "time",
         &time.to_string_lossy(),
@@ -366,19 +355,7 @@ async fn deny_and_stop_never_run_the_call_and_always_allow_never_asks() {
     );
     assert!(results(&events)[0].content.contains("Asia/Tokyo"));
     // Another chat is asked.
-    let other = chat
-        .app
-        .store()
-        .create_conversation(&NewConversation {
-            backend: Some(CLOUD.into()),
-            privacy: PrivacyPolicy::CloudFallback {
-                chain: vec![CLOUD.into()],
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
-        .to_string();
+    let other = cloud_fallback_chat(&chat.app, CLOUD);
     chat.app
         .set_chat_tools_view(&other, &["time".into()])
         .unwrap();

@@ -119,6 +119,22 @@ pub(crate) fn add_standin(app: &App, name: &str, kind: ProviderKind, standin: &S
     .unwrap();
 }
 
+/// A new conversation that answers with `cloud` (the cloud-fallback policy,
+/// `cloud` its only link); its id.
+pub(crate) fn cloud_fallback_chat(app: &App, cloud: &str) -> String {
+    app.store()
+        .create_conversation(&hearth_store::NewConversation {
+            backend: Some(cloud.into()),
+            privacy: hearth_store::PrivacyPolicy::CloudFallback {
+                chain: vec![cloud.into()],
+            },
+            ..Default::default()
+        })
+        .unwrap()
+        .id
+        .to_string()
+}
+
 pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
