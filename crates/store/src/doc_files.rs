@@ -4,6 +4,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::docs::chunk_from_row;
 use crate::{ChunkHit, Store, StoreError, Timestamp};
 
 /// One file of a collection.
@@ -27,18 +28,6 @@ pub struct DocPassage {
     pub after: Vec<ChunkHit>,
     /// The collection it is in.
     pub collection: String,
-}
-
-fn chunk_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkHit> {
-    let ord: i64 = row.get(2)?;
-    Ok(ChunkHit {
-        chunk_id: row.get(0)?,
-        source: row.get(1)?,
-        ord: u32::try_from(ord).unwrap_or(u32::MAX),
-        heading: row.get(3)?,
-        text: row.get(4)?,
-        page: row.get(5)?,
-    })
 }
 
 impl Store {

@@ -306,19 +306,7 @@ impl Store {
         )?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let hit = stmt
-                .query_row([id], |row| {
-                    let ord: i64 = row.get(2)?;
-                    Ok(ChunkHit {
-                        chunk_id: row.get(0)?,
-                        source: row.get(1)?,
-                        ord: u32::try_from(ord).unwrap_or(u32::MAX),
-                        heading: row.get(3)?,
-                        text: row.get(4)?,
-                        page: row.get(5)?,
-                    })
-                })
-                .optional()?;
+            let hit = stmt.query_row([id], chunk_from_row).optional()?;
             out.extend(hit);
         }
         Ok(out)
@@ -344,17 +332,7 @@ impl Store {
              JOIN doc_documents d ON d.id = k.document_id WHERE d.collection_id = ?1 \
              ORDER BY d.source, k.ord",
         )?;
-        let rows = stmt.query_map([collection_id], |row| {
-            let ord: i64 = row.get(2)?;
-            Ok(ChunkHit {
-                chunk_id: row.get(0)?,
-                source: row.get(1)?,
-                ord: u32::try_from(ord).unwrap_or(u32::MAX),
-                heading: row.get(3)?,
-                text: row.get(4)?,
-                page: row.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map([collection_id], chunk_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -372,6 +350,20 @@ impl Store {
             count("SELECT count(*) FROM doc_chunks_fts_docsize")?,
         ))
     }
+}
+
+/// A [`ChunkHit`] from a row of `k.id, d.source, k.ord, k.heading, k.text,
+/// k.page` (`doc_chunks k` joined to `doc_documents d`).
+pub(crate) fn chunk_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkHit> {
+    let ord: i64 = row.get(2)?;
+    Ok(ChunkHit {
+        chunk_id: row.get(0)?,
+        source: row.get(1)?,
+        ord: u32::try_from(ord).unwrap_or(u32::MAX),
+        heading: row.get(3)?,
+        text: row.get(4)?,
+        page: row.get(5)?,
+    })
 }
 
 #[cfg(test)]
