@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use hearth_backend::{ChatRequest, Message, PromptMode};
 use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
-use hearth_engine::{DevicePreference, Engine, EngineOptions};
+use hearth_engine::{DevicePreference, Engine, EngineOptions, KvType};
 use hearth_secrets::{KeyringStore, SecretStore};
 
 /// Which model to load, and how.
@@ -27,6 +27,11 @@ pub(crate) struct ModelArgs {
     /// Device: auto, cpu, cuda, metal (GPU builds need the matching feature).
     #[arg(long, default_value = "auto")]
     pub(crate) device: DevicePreference,
+
+    /// KV cache type: f16 (as llama.cpp's default), q8_0 (about half the
+    /// memory of f16, as llama.cpp's `-ctk q8_0 -ctv q8_0`) or f32.
+    #[arg(long, default_value = "f16")]
+    pub(crate) kv_type: KvType,
 }
 
 impl ModelArgs {
@@ -70,6 +75,7 @@ impl ModelArgs {
             device: self.device,
             threads: self.threads,
             candle_matmul: false,
+            kv_type: self.kv_type,
         }
     }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hearth_engine::EngineOptions;
+use hearth_engine::{EngineOptions, KvType};
 use hearth_secrets::{ExposeSecret, SecretString};
 use hearth_server::{DEFAULT_PORT, KEY_FILE, ServerConfig};
 
@@ -66,6 +66,11 @@ pub(crate) struct Args {
     #[arg(long)]
     ctx: Option<usize>,
 
+    /// KV cache type of local models: f16 (default), q8_0 (about half the
+    /// memory) or f32.
+    #[arg(long, default_value = "f16")]
+    kv_type: KvType,
+
     /// Print the API key (it is otherwise only written to its file).
     #[arg(long)]
     print_key: bool,
@@ -89,6 +94,7 @@ enum Switch {
 pub(crate) fn serve(args: &Args) -> Result<()> {
     let app = open::app(EngineOptions {
         context_length: args.ctx,
+        kv_type: args.kv_type,
         ..EngineOptions::default()
     })?;
     let mut settings = app.api_settings()?;

@@ -19,7 +19,7 @@ use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
 use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt, StopReason};
 use crate::gguf::GgufFile;
-use crate::models::{self, LoadOptions, Model, ModelInfo};
+use crate::models::{self, KvType, LoadOptions, Model, ModelInfo};
 use crate::perplexity::{self, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
@@ -37,6 +37,8 @@ pub struct EngineOptions {
     /// candle's quantised matmul instead of Hearth's kernels (the reference
     /// for benchmarks; see [`LoadOptions::candle_matmul`]).
     pub candle_matmul: bool,
+    /// How the KV cache stores keys and values (`--kv-type`).
+    pub kv_type: KvType,
 }
 
 /// What streams out of a generation.
@@ -376,6 +378,7 @@ impl Worker {
         let load = LoadOptions {
             context_length: options.context_length,
             candle_matmul: options.candle_matmul,
+            kv_type: options.kv_type,
         };
         let (model, info) = models::load(&gguf, &device, &load)?;
         let device_name = device::name(&device);

@@ -49,7 +49,7 @@ pub use generate::{
     Completion, GenerateRequest, GenerationStats, OutputFormat, Prompt, StopReason,
 };
 pub use models::{
-    DEFAULT_CONTEXT_CAP, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
+    DEFAULT_CONTEXT_CAP, KvType, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
     load as load_model, runnable_types,
 };
 pub use perplexity::{

@@ -16,8 +16,10 @@
 //!   prompt's many rows go to an f32 GEMM over decoded panels instead
 //!   (`dense.rs`). [`matmul_shared`]: several weights over one activation
 //!   row (a layer's q/k/v) in one pass.
-//! - [`attend_one`]: a generated token's attention over the KV cache, heads
-//!   split over the pool.
+//! - [`attend_one`]: a generated token's attention over the KV cache, keys
+//!   split over the pool; [`attend_many`]: a prompt's, tiled with an online
+//!   softmax (memory that grows with the cache, not its square). The cache is
+//!   f32, f16 or `Q8_0` ([`quantize_q8_0`]).
 //! - [`silu_mul`] / [`gelu_tanh_mul`]: an MLP's gated activation in one
 //!   vectorised pass.
 //! - [`mod@reference`]: straightforward scalar decoding and dot products every fast
@@ -46,7 +48,10 @@ mod kquants;
 mod legacy;
 
 pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
-pub use attention::{AttentionError, AttentionShape, KvData, KvView, attend_one};
+pub use attention::{
+    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, QuerySpan, attend_many,
+    attend_one, quantize_q8_0,
+};
 pub use format::QType;
 pub use glu::{exp, gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};

@@ -7,37 +7,36 @@
 
 use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor};
 
+use super::KvType;
 use super::layers::{Linear, RmsNorm, Rotary};
 use super::qweight::contiguous_f32;
 
-/// Keys and values of past positions, `[1, kv_heads, capacity, head_dim]`.
+/// Keys and values of past positions, `[1, kv_heads, capacity, row]`.
 /// Capacity grows by doubling up to the context; truncation only moves `len`.
-/// On the CPU they are kept in f16, as llama.cpp keeps them: half the memory,
-/// and hearth-kernels' attention widens them as it reads.
+/// On the CPU they are kept as the user chose ([`KvType`]: f16 by default, as
+/// llama.cpp keeps them, or f32, or `Q8_0` blocks held as bytes, a row being
+/// `head_dim / 32 · 34` of them); hearth-kernels' attention widens them as it
+/// reads. On another device they are f32.
 #[derive(Debug)]
 pub(crate) struct KvCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
     len: usize,
     max: usize,
-    dtype: DType,
+    kind: KvType,
 }
 
 /// The smallest capacity allocated, in positions.
 const KV_MIN_CAPACITY: usize = 256;
 
 impl KvCache {
-    pub(crate) fn new(max: usize, device: &Device) -> Self {
+    pub(crate) fn new(max: usize, kind: KvType, device: &Device) -> Self {
         Self {
             k: None,
             v: None,
             len: 0,
             max,
-            dtype: if device.is_cpu() {
-                DType::F16
-            } else {
-                DType::F32
-            },
+            kind: if device.is_cpu() { kind } else { KvType::F32 },
         }
     }
 
@@ -64,15 +63,30 @@ impl KvCache {
         }
     }
 
+    /// `[1, kv_heads, t, head_dim]` f32 rows in the cache's type.
+    fn stored(&self, x: &Tensor) -> Result<Tensor> {
+        match self.kind {
+            KvType::F32 => x.to_dtype(DType::F32),
+            KvType::F16 => x.to_dtype(DType::F16),
+            KvType::Q8_0 => {
+                let (b, h, t, d) = x.dims4()?;
+                let values = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut bytes = Vec::new();
+                hearth_kernels::quantize_q8_0(&values, &mut bytes);
+                Tensor::from_vec(bytes, (b, h, t, self.kind.row_bytes(d)), x.device())
+            }
+        }
+    }
+
     /// Appends contiguous `[1, kv_heads, t, head_dim]` keys and values and
     /// returns views of positions `from..len`, in the cache's type.
     fn append(&mut self, k: &Tensor, v: &Tensor, from: usize) -> Result<(Tensor, Tensor)> {
-        let (k, v) = (&k.to_dtype(self.dtype)?, &v.to_dtype(self.dtype)?);
         let t = k.dims()[2];
         let need = self.len + t;
         if need > self.max {
             candle_core::bail!("KV cache full: {need} positions, context {}", self.max);
         }
+        let (k, v) = (&self.stored(k)?, &self.stored(v)?);
         if need > self.capacity() {
             let cap = need
                 .max(self.capacity() * 2)
@@ -94,11 +108,14 @@ impl KvCache {
     }
 }
 
-/// Queries per block of a long prompt's attention.
+/// Queries per block of a long prompt's attention on a device other than the
+/// CPU (the CPU's is tiled by hearth-kernels).
 const ATTENTION_BLOCK: usize = 128;
 
-/// Additive attention masks for one forward of `t` tokens at `pos`: `None` when
-/// no key has to be hidden (a single token with every visible key in view).
+/// Additive attention masks for one forward of `t` tokens at `pos`, for the
+/// candle path a device other than the CPU takes: `None` when no key has to be
+/// hidden (a single token with every visible key in view), and on the CPU,
+/// whose kernels compare positions instead.
 #[derive(Debug)]
 pub(crate) struct Masks {
     causal: Option<Tensor>,
@@ -134,7 +151,7 @@ impl Masks {
         window: Option<usize>,
         device: &Device,
     ) -> Result<Self> {
-        if t <= 1 {
+        if t <= 1 || device.is_cpu() {
             return Ok(Self {
                 causal: None,
                 sliding: None,
@@ -222,16 +239,33 @@ impl Attention {
         let v = self.heads(&v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
         let (k, v) = self.cache.append(&k, &v, from)?;
-        if t == 1 && b == 1 && q.device().is_cpu() {
-            // One token: every cached key in view is visible (the window is
-            // `from`), so no mask; hearth-kernels does all heads in one op.
-            let op = DecodeAttention {
+        if q.device().is_cpu() {
+            if b != 1 {
+                candle_core::bail!("attention runs one sequence at a time, not {b}");
+            }
+            // Every head in one op of hearth-kernels, straight from the cache:
+            // one token over the keys in view (its window is `from`), or a
+            // prompt's tokens tiled with an online softmax, the causal mask and
+            // the window as positions compared.
+            let shape = CacheShape {
                 heads: self.n_head,
                 kv_heads: self.n_kv_head,
                 head_dim: self.head_dim,
                 scale: self.scale as f32,
             };
-            return self.out.forward(&q.apply_op3_no_bwd(&k, &v, &op)?);
+            let q = q.contiguous()?;
+            let y = if t == 1 {
+                q.apply_op3_no_bwd(&k, &v, &DecodeAttention(shape))?
+            } else {
+                let span = hearth_kernels::QuerySpan {
+                    rows: t,
+                    first: pos,
+                    key0: from,
+                    window: self.window,
+                };
+                q.apply_op3_no_bwd(&k, &v, &PrefillAttention { shape, span })?
+            };
+            return self.out.forward(&y);
         }
 
         let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
@@ -280,43 +314,84 @@ impl Attention {
     }
 }
 
-/// Attention of one query position over the cache, as one candle op over
-/// `q` `[1, heads, 1, d]` and the cache views `[1, kv_heads, keys, d]`.
-struct DecodeAttention {
+/// The heads of an attention over the cache, for hearth-kernels.
+#[derive(Debug, Clone, Copy)]
+struct CacheShape {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
     scale: f32,
 }
 
-impl DecodeAttention {
-    /// The cache view `[1, kv_heads, keys, d]` with rows of `d` in a row.
+impl CacheShape {
+    /// The cache view `[1, kv_heads, keys, row]` (rows in a row) as
+    /// hearth-kernels reads it, and its number of keys.
     fn view<'a>(
         &self,
+        op: &str,
         storage: &'a CpuStorage,
         layout: &Layout,
     ) -> Result<(hearth_kernels::KvView<'a>, usize)> {
         let at = layout.start_offset();
-        let data = match storage {
-            CpuStorage::F16(d) if at <= d.len() => hearth_kernels::KvData::F16(&d[at..]),
-            CpuStorage::F32(d) if at <= d.len() => hearth_kernels::KvData::F32(&d[at..]),
-            _ => candle_core::bail!("hearth-attention takes an f16 or f32 cache"),
+        let d = self.head_dim;
+        let (data, row) = match storage {
+            CpuStorage::F16(x) if at <= x.len() => (hearth_kernels::KvData::F16(&x[at..]), d),
+            CpuStorage::F32(x) if at <= x.len() => (hearth_kernels::KvData::F32(&x[at..]), d),
+            CpuStorage::U8(x) if at <= x.len() => (
+                hearth_kernels::KvData::Q8_0(&x[at..]),
+                KvType::Q8_0.row_bytes(d),
+            ),
+            _ => candle_core::bail!("{op} takes an f16, f32 or q8_0 cache"),
         };
-        let (dims, stride) = (layout.dims(), layout.stride());
-        match (dims, stride) {
-            ([1, kv, keys, d], [_, head_stride, row, 1])
-                if *kv == self.kv_heads && *d == self.head_dim && *row == self.head_dim =>
+        match (layout.dims(), layout.stride()) {
+            ([1, kv, keys, width], [_, head_stride, step, 1])
+                if *kv == self.kv_heads && *width == row && *step == row =>
             {
+                // Strides in values, whatever the type (a q8_0 row is d values).
                 let view = hearth_kernels::KvView {
                     data,
-                    head_stride: *head_stride,
+                    head_stride: head_stride / row * d,
                 };
                 Ok((view, *keys))
             }
-            _ => candle_core::bail!("hearth-attention: cache view {dims:?} / {stride:?}"),
+            (dims, stride) => candle_core::bail!("{op}: cache view {dims:?} / {stride:?}"),
+        }
+    }
+
+    /// The keys and values views, checked to have as many rows.
+    #[allow(clippy::type_complexity)]
+    fn views<'a>(
+        &self,
+        op: &str,
+        k: (&'a CpuStorage, &Layout),
+        v: (&'a CpuStorage, &Layout),
+    ) -> Result<(
+        hearth_kernels::KvView<'a>,
+        hearth_kernels::KvView<'a>,
+        usize,
+    )> {
+        let (kv, keys) = self.view(op, k.0, k.1)?;
+        let (vv, v_keys) = self.view(op, v.0, v.1)?;
+        if v_keys != keys {
+            candle_core::bail!("{op}: {keys} keys but {v_keys} values");
+        }
+        Ok((kv, vv, keys))
+    }
+
+    fn kernel_shape(&self, keys: usize) -> hearth_kernels::AttentionShape {
+        hearth_kernels::AttentionShape {
+            heads: self.heads,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            keys,
         }
     }
 }
+
+/// Attention of one query position over the cache, as one candle op over
+/// `q` `[1, heads, 1, d]` and the cache views `[1, kv_heads, keys, row]`;
+/// gives `[1, 1, heads · d]`.
+struct DecodeAttention(CacheShape);
 
 impl CustomOp3 for DecodeAttention {
     fn name(&self) -> &'static str {
@@ -332,24 +407,51 @@ impl CustomOp3 for DecodeAttention {
         v: &CpuStorage,
         v_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let s = self.0;
         let q = contiguous_f32(self.name(), q, q_layout)?;
-        let (k, keys) = self.view(k, k_layout)?;
-        let (v, v_keys) = self.view(v, v_layout)?;
-        if v_keys != keys {
-            candle_core::bail!("hearth-attention: {keys} keys but {v_keys} values");
-        }
-        let shape = hearth_kernels::AttentionShape {
-            heads: self.heads,
-            kv_heads: self.kv_heads,
-            head_dim: self.head_dim,
-            keys,
-        };
-        let mut out = vec![0.0f32; self.heads * self.head_dim];
-        hearth_kernels::attend_one(shape, q, k, v, self.scale, &mut out)
+        let (k, v, keys) = s.views(self.name(), (k, k_layout), (v, v_layout))?;
+        let mut out = vec![0.0f32; s.heads * s.head_dim];
+        hearth_kernels::attend_one(s.kernel_shape(keys), q, k, v, s.scale, &mut out)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         Ok((
             CpuStorage::F32(out),
-            Shape::from((1, 1, self.heads * self.head_dim)),
+            Shape::from((1, 1, s.heads * s.head_dim)),
+        ))
+    }
+}
+
+/// A prompt's `t` query positions over the cache, as one candle op over `q`
+/// `[1, heads, t, d]` and the cache views `[1, kv_heads, keys, row]`; gives
+/// `[1, t, heads · d]`.
+struct PrefillAttention {
+    shape: CacheShape,
+    span: hearth_kernels::QuerySpan,
+}
+
+impl CustomOp3 for PrefillAttention {
+    fn name(&self) -> &'static str {
+        "hearth-prefill-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        q: &CpuStorage,
+        q_layout: &Layout,
+        k: &CpuStorage,
+        k_layout: &Layout,
+        v: &CpuStorage,
+        v_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = self.shape;
+        let q = contiguous_f32(self.name(), q, q_layout)?;
+        let (k, v, keys) = s.views(self.name(), (k, k_layout), (v, v_layout))?;
+        let n = self.span.rows * s.heads * s.head_dim;
+        let mut out = vec![0.0f32; n];
+        hearth_kernels::attend_many(s.kernel_shape(keys), self.span, q, k, v, s.scale, &mut out)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((1, self.span.rows, s.heads * s.head_dim)),
         ))
     }
 }
@@ -382,7 +484,7 @@ mod tests {
 
     #[test]
     fn kv_cache_grows_and_truncates() {
-        let mut c = KvCache::new(600, &Device::Cpu);
+        let mut c = KvCache::new(600, KvType::F16, &Device::Cpu);
         let kv = Tensor::ones((1, 2, 200, 4), DType::F32, &Device::Cpu).unwrap();
         c.append(&kv, &kv, 0).unwrap();
         c.append(&kv, &kv, 0).unwrap();

@@ -21,6 +21,8 @@ pub(crate) struct Loader<'a> {
     pub(crate) context: usize,
     /// candle's matmul instead of Hearth's kernels ([`super::LoadOptions`]).
     pub(crate) candle_matmul: bool,
+    /// How the KV caches store keys and values.
+    pub(crate) kv_type: super::KvType,
 }
 
 impl Loader<'_> {
@@ -97,7 +99,7 @@ impl Loader<'_> {
             scale: 1.0 / (self.hp.head_dim as f64).sqrt(),
             rotary,
             window,
-            cache: KvCache::new(self.context, self.device),
+            cache: KvCache::new(self.context, self.kv_type, self.device),
         })
     }
 

@@ -79,6 +79,60 @@ pub struct LoadOptions {
     /// copy the weights instead of mapping them): the reference the kernels are
     /// compared with in tests and benchmarks.
     pub candle_matmul: bool,
+    /// How the KV cache stores keys and values (on the CPU; a GPU keeps f32).
+    pub kv_type: KvType,
+}
+
+/// How the KV cache stores keys and values: llama.cpp's
+/// `--cache-type-k/--cache-type-v` for the types Hearth has. f16 is the
+/// default, as in llama.cpp; `q8_0` takes 34 bytes per 32 values (a little
+/// over half of f16) for a slightly less exact attention; f32 is the exact
+/// reference. On a GPU the cache is f32 whatever is asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum KvType {
+    F32,
+    #[default]
+    F16,
+    Q8_0,
+}
+
+impl KvType {
+    pub const ALL: [KvType; 3] = [KvType::F32, KvType::F16, KvType::Q8_0];
+
+    /// The name llama.cpp and Hearth's flags use.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+        }
+    }
+
+    /// Bytes a row of `values` values takes (`values` a multiple of 32 for `q8_0`).
+    pub fn row_bytes(self, values: usize) -> usize {
+        match self {
+            KvType::F32 => 4 * values,
+            KvType::F16 => 2 * values,
+            KvType::Q8_0 => values.div_ceil(32) * 34,
+        }
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for KvType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown KV cache type {s:?}: f32, f16 or q8_0"))
+    }
 }
 
 /// The file's architecture, if Hearth can run it; else the error naming the ones
@@ -117,12 +171,19 @@ pub fn load(
         Some(n) => n,
         None => hp.train_ctx.clamp(1, DEFAULT_CONTEXT_CAP),
     };
+    if opts.kv_type == KvType::Q8_0 && !hp.head_dim.is_multiple_of(32) {
+        return Err(EngineError::InvalidRequest(format!(
+            "a q8_0 KV cache needs a head size that is a multiple of 32; this model's is {}",
+            hp.head_dim
+        )));
+    }
     let ld = load::Loader {
         gguf,
         device,
         hp: hp.clone(),
         context,
         candle_matmul: opts.candle_matmul,
+        kv_type: opts.kv_type,
     };
     let model = match arch {
         "gemma3" => gemma3::load(&ld)?,

@@ -9,6 +9,7 @@ mod embed;
 mod generation;
 mod hostile;
 mod hostile_templates;
+mod kv_cache;
 mod models;
 mod perplexity;
 mod template;

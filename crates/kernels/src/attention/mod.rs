@@ -1,5 +1,7 @@
-//! Attention for one query position (a generated token) over cached keys and
-//! values, the keys split over the kernel pool.
+//! Attention over cached keys and values: [`attend_one`] for one query
+//! position (a generated token), the keys split over the kernel pool, and
+//! [`attend_many`] for a block of a prompt's queries (`prefill.rs`), tiled with
+//! an online softmax so no score matrix is ever whole.
 //!
 //! Decoding one token runs this once per layer on a few hundred keys: small
 //! enough that a general GEMM's fixed costs and the half dozen tensor ops
@@ -13,8 +15,11 @@ use crate::Isa;
 use crate::glu::exp;
 use crate::pool::Pool;
 
+mod prefill;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use prefill::{QuerySpan, attend_many};
 
 /// Operands that do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -29,21 +34,86 @@ pub struct KvView<'a> {
     pub head_stride: usize,
 }
 
-/// The values of a cache, f32 or f16 (half the memory, as llama.cpp keeps
-/// it; each row is widened to f32 as it is read, with F16C where the CPU has it).
+/// The values of a cache: f32, f16 (half the memory, as llama.cpp keeps it by
+/// default) or ggml's `Q8_0` blocks (32 values as `i8` after their f16 scale,
+/// 34 bytes: llama.cpp's `--cache-type-k/v q8_0`). Each row is widened to f32
+/// as it is read (f16 with F16C where the CPU has it). Offsets and strides
+/// count values whatever the type; a `Q8_0` row holds a whole number of blocks.
 #[derive(Debug, Clone, Copy)]
 pub enum KvData<'a> {
     F32(&'a [f32]),
     F16(&'a [half::f16]),
+    Q8_0(&'a [u8]),
 }
 
+/// Values per `Q8_0` block, and its bytes (f16 scale + 32 `i8`).
+pub const Q8_0_BLOCK: usize = 32;
+pub const Q8_0_BYTES: usize = 34;
+
 impl KvData<'_> {
+    /// Values held (whole blocks for `Q8_0`).
     fn len(&self) -> usize {
         match self {
             KvData::F32(d) => d.len(),
             KvData::F16(d) => d.len(),
+            KvData::Q8_0(d) => d.len() / Q8_0_BYTES * Q8_0_BLOCK,
         }
     }
+}
+
+/// `x` as ggml `Q8_0` blocks appended to `out` (`x.len()` a multiple of 32):
+/// the scale is `max|x| / 127` and each value `round(x / scale)`, as
+/// llama.cpp's reference quantiser writes them.
+pub fn quantize_q8_0(x: &[f32], out: &mut Vec<u8>) {
+    debug_assert!(x.len().is_multiple_of(Q8_0_BLOCK));
+    out.reserve(x.len() / Q8_0_BLOCK * Q8_0_BYTES);
+    for block in x.chunks_exact(Q8_0_BLOCK) {
+        let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if d == 0.0 { 0.0 } else { 1.0 / d };
+        out.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        out.extend(block.iter().map(|&v| (v * id).round() as i8 as u8));
+    }
+}
+
+/// `Q8_0` blocks widened to f32 (`out.len()` values).
+#[inline(always)]
+fn widen_q8_0(src: &[u8], out: &mut [f32]) {
+    for (o, b) in out
+        .chunks_exact_mut(Q8_0_BLOCK)
+        .zip(src.chunks_exact(Q8_0_BYTES))
+    {
+        let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        for (o, &q) in o.iter_mut().zip(&b[2..]) {
+            *o = f32::from(q as i8) * d;
+        }
+    }
+}
+
+/// Checks that `view` holds `keys` rows of `d` values for each of `kv_heads`.
+fn check_view(
+    name: &str,
+    view: KvView<'_>,
+    kv_heads: usize,
+    keys: usize,
+    d: usize,
+) -> Result<(), AttentionError> {
+    if let KvData::Q8_0(_) = view.data
+        && (!d.is_multiple_of(Q8_0_BLOCK) || !view.head_stride.is_multiple_of(Q8_0_BLOCK))
+    {
+        return Err(AttentionError(format!(
+            "{name}: a q8_0 cache needs a head size that is a multiple of 32, not {d}"
+        )));
+    }
+    let need = (kv_heads - 1) * view.head_stride + keys * d;
+    if view.head_stride < keys * d || view.data.len() < need {
+        return Err(AttentionError(format!(
+            "{name}: {} values with head stride {}, need {need}",
+            view.data.len(),
+            view.head_stride
+        )));
+    }
+    Ok(())
 }
 
 /// The shape of one attention: `heads` query heads sharing `kv_heads` key and
@@ -117,16 +187,8 @@ fn attend(
             out.len()
         )));
     }
-    for (name, view) in [("keys", k), ("values", v)] {
-        let need = (kv_heads - 1) * view.head_stride + keys * d;
-        if view.head_stride < keys * d || view.data.len() < need {
-            return Err(AttentionError(format!(
-                "{name}: {} values with head stride {}, need {need}",
-                view.data.len(),
-                view.head_stride
-            )));
-        }
-    }
+    check_view("keys", k, kv_heads, keys, d)?;
+    check_view("values", v, kv_heads, keys, d)?;
     let job = Job {
         isa,
         shape,
@@ -266,7 +328,7 @@ fn span_body(
 }
 
 /// Row `j` of kv head `g` of `view` (`d` values), as f32: in the cache, or
-/// widened from f16 into `row`.
+/// widened from f16 or `Q8_0` into `row`.
 #[inline(always)]
 fn kv_row<'r>(
     view: KvView<'r>,
@@ -281,6 +343,14 @@ fn kv_row<'r>(
         KvData::F32(data) => &data[at..][..d],
         KvData::F16(data) => {
             widen(&data[at..][..d], row);
+            row
+        }
+        KvData::Q8_0(data) => {
+            let bytes = d / Q8_0_BLOCK * Q8_0_BYTES;
+            widen_q8_0(
+                &data[at / Q8_0_BLOCK * Q8_0_BYTES..][..bytes],
+                &mut row[..d],
+            );
             row
         }
     }

@@ -169,7 +169,7 @@ macro_rules! spans {
 /// f16 to f32, eight at a time.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn widen_f16c(src: &[f16], out: &mut [f32]) {
+pub(in crate::attention) fn widen_f16c(src: &[f16], out: &mut [f32]) {
     let (src8, out8) = (src.chunks_exact(8), out.chunks_exact_mut(8));
     for (o, h) in out8.into_remainder().iter_mut().zip(src8.remainder()) {
         *o = h.to_f32();

@@ -1,0 +1,358 @@
+//! Attention for a block of a prompt's queries over the cache, tiled with an
+//! online softmax (as FlashAttention does on a GPU): the keys are read in tiles
+//! of a few dozen rows, each query keeps its running maximum, sum and weighted
+//! values, and no `queries × keys` score matrix is ever made. Memory is the
+//! cache plus a few tiles per thread, whatever the context; a 32k-token prompt
+//! does not need a gigabyte of scores per layer.
+//!
+//! The causal mask and the sliding window are positions compared, not a mask
+//! tensor: a tile no query of a block can see is never read, so a sliding-window
+//! layer only reads its window.
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Mutex;
+
+use super::{
+    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, check_view, dot,
+    widen_q8_0,
+};
+use crate::Isa;
+use crate::glu::exp;
+use crate::pool::Pool;
+
+/// Where a block of queries sits and which keys each may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuerySpan {
+    /// Query rows, at positions `first .. first + rows`.
+    pub rows: usize,
+    /// Position of the first query.
+    pub first: usize,
+    /// Position of the views' first key (keys before it are out of every
+    /// query's window, or the caller's view starts there).
+    pub key0: usize,
+    /// A query at `i` sees a key at `j <= i` when `i - j < window`
+    /// (llama.cpp's and Hugging Face's sliding window); `None`: every `j <= i`.
+    pub window: Option<usize>,
+}
+
+impl QuerySpan {
+    /// Index in the views of the first key the query at `pos` sees.
+    fn first_key(&self, pos: usize) -> usize {
+        let from = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        from.saturating_sub(self.key0)
+    }
+}
+
+/// Query rows per unit of work (one kv head's group of query heads × this many
+/// positions): their running sums stay in L2 while the key tiles stream past.
+const QUERY_BLOCK: usize = 32;
+
+/// Bytes of one widened tile of keys or values: it stays in L1.
+const TILE_BYTES: usize = 32 * 1024;
+
+/// Below this many query·key·dim products the caller does the whole job.
+const PARALLEL_MIN_WORK: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// One thread's buffers for a unit.
+#[derive(Default)]
+struct Scratch {
+    /// A tile of keys, then of values, widened to f32.
+    tile: Vec<f32>,
+    /// Scores of the unit's queries over the tile (`queries × tile`).
+    scores: Vec<f32>,
+    /// Per query: running max and sum, and the tile's visible key range.
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    seen: Vec<Range<usize>>,
+    /// Per query: the weighted values so far (`queries × head_dim`).
+    acc: Vec<f32>,
+}
+
+/// `out[r][h] = softmax(scale · q[h][r] · K[g]ᵀ + mask) · V[g]` for each query
+/// row `r` of `span` and query head `h` (`g = h / (heads / kv_heads)`), where
+/// the mask hides keys after the query's position and outside its window.
+///
+/// `q` is `heads × rows × head_dim` (a `[1, heads, rows, head_dim]` tensor),
+/// `out` is `rows × heads × head_dim` (`[1, rows, heads · head_dim]`, ready for
+/// the output projection). `shape.keys` is the views' length, which must reach
+/// the last query's position: `first + rows - key0`.
+pub fn attend_many(
+    shape: AttentionShape,
+    span: QuerySpan,
+    q: &[f32],
+    k: KvView<'_>,
+    v: KvView<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> Result<(), AttentionError> {
+    attend(Isa::active(), shape, span, q, k, v, scale, out)
+}
+
+/// The operands of one call, checked.
+struct Job<'a> {
+    shape: AttentionShape,
+    span: QuerySpan,
+    q: &'a [f32],
+    k: KvView<'a>,
+    v: KvView<'a>,
+    scale: f32,
+    /// Query blocks per kv head.
+    blocks: usize,
+}
+
+#[allow(clippy::too_many_arguments)] // attend_many's operands and the ISA
+fn attend(
+    isa: Isa,
+    shape: AttentionShape,
+    span: QuerySpan,
+    q: &[f32],
+    k: KvView<'_>,
+    v: KvView<'_>,
+    scale: f32,
+    out: &mut [f32],
+) -> Result<(), AttentionError> {
+    if !isa.available() {
+        return Err(AttentionError(format!(
+            "this CPU cannot run {}",
+            isa.name()
+        )));
+    }
+    let AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        keys,
+    } = shape;
+    let QuerySpan {
+        rows, first, key0, ..
+    } = span;
+    if kv_heads == 0 || heads % kv_heads != 0 || d == 0 || rows == 0 || span.window == Some(0) {
+        return Err(AttentionError(format!("bad shape {shape:?} {span:?}")));
+    }
+    if key0 > first || keys != first + rows - key0 {
+        return Err(AttentionError(format!(
+            "{keys} keys from position {key0} do not end at the last query ({span:?})"
+        )));
+    }
+    if span.window.map_or(0, |w| (first + 1).saturating_sub(w)) < key0 {
+        return Err(AttentionError(format!(
+            "the keys start at {key0}, after the first query's window ({span:?})"
+        )));
+    }
+    if q.len() != heads * rows * d || out.len() != heads * rows * d {
+        return Err(AttentionError(format!(
+            "q has {} and out {} values, not {heads} × {rows} × {d}",
+            q.len(),
+            out.len()
+        )));
+    }
+    check_view("keys", k, kv_heads, keys, d)?;
+    check_view("values", v, kv_heads, keys, d)?;
+    let job = Job {
+        shape,
+        span,
+        q,
+        k,
+        v,
+        scale,
+        blocks: rows.div_ceil(QUERY_BLOCK),
+    };
+    let units = kv_heads * job.blocks;
+    let out = Mutex::new(out);
+    let pool = Pool::global();
+    let parts = pool.parts().min(units);
+    if parts <= 1 || heads * rows * keys * d / 2 < PARALLEL_MIN_WORK {
+        (0..units).for_each(|u| unit(isa, &job, u, &out));
+    } else {
+        // Units taken in turn, so each part gets early (short) and late (long,
+        // under the causal mask) query blocks alike.
+        pool.run(&|part| {
+            for u in (part..units).step_by(parts) {
+                unit(isa, &job, u, &out);
+            }
+        });
+    }
+    Ok(())
+}
+
+/// One unit with `isa`'s code.
+fn unit(isa: Isa, job: &Job<'_>, u: usize, out: &Mutex<&mut [f32]>) {
+    SCRATCH.with_borrow_mut(|scratch| match isa {
+        // SAFETY: `isa` is one this CPU has (checked in `attend`), and both x86
+        // levels include FMA and F16C (see `Isa::available`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::unit_avx512(job, u, scratch, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::unit_avx2(job, u, scratch, out) },
+        _ => unit_body(job, u, scratch, out, |src, out| {
+            for (o, h) in out.iter_mut().zip(src) {
+                *o = h.to_f32();
+            }
+        }),
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use crate::attention::x86::widen_f16c;
+
+    #[target_feature(enable = "avx512f,avx2,fma,f16c")]
+    pub(super) fn unit_avx512(job: &Job<'_>, u: usize, s: &mut Scratch, out: &Mutex<&mut [f32]>) {
+        unit_body(job, u, s, out, |src, o| widen_f16c(src, o));
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn unit_avx2(job: &Job<'_>, u: usize, s: &mut Scratch, out: &Mutex<&mut [f32]>) {
+        unit_body(job, u, s, out, |src, o| widen_f16c(src, o));
+    }
+}
+
+/// Rows `keys` of kv head `g` of `view`, as f32: the cache itself when it is
+/// f32, else widened into `tile`.
+#[inline(always)]
+fn tile_rows<'t>(
+    view: KvView<'t>,
+    g: usize,
+    keys: Range<usize>,
+    d: usize,
+    tile: &'t mut Vec<f32>,
+    widen: &impl Fn(&[half::f16], &mut [f32]),
+) -> &'t [f32] {
+    let at = g * view.head_stride + keys.start * d;
+    let n = keys.len() * d;
+    match view.data {
+        KvData::F32(data) => &data[at..][..n],
+        KvData::F16(data) => {
+            tile.resize(n, 0.0);
+            widen(&data[at..][..n], tile);
+            tile
+        }
+        KvData::Q8_0(data) => {
+            tile.resize(n, 0.0);
+            let bytes = n / Q8_0_BLOCK * Q8_0_BYTES;
+            widen_q8_0(&data[at / Q8_0_BLOCK * Q8_0_BYTES..][..bytes], tile);
+            tile
+        }
+    }
+}
+
+/// Unit `u`: kv head `u / blocks`, query rows of block `u % blocks`, every
+/// query head of the group, over the keys those rows see, a tile at a time.
+#[inline(always)]
+fn unit_body(
+    job: &Job<'_>,
+    u: usize,
+    scratch: &mut Scratch,
+    out: &Mutex<&mut [f32]>,
+    widen: impl Fn(&[half::f16], &mut [f32]),
+) {
+    let AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        ..
+    } = job.shape;
+    let span = job.span;
+    let group = heads / kv_heads;
+    let (g, b) = (u / job.blocks, u % job.blocks);
+    let r0 = b * QUERY_BLOCK;
+    let nr = QUERY_BLOCK.min(span.rows - r0);
+    // Queries of the unit, `hh · nr + r`: query head `g · group + hh`, row `r0 + r`.
+    let queries = group * nr;
+    let query = |qi: usize| {
+        let (hh, r) = (qi / nr, qi % nr);
+        &job.q[((g * group + hh) * span.rows + r0 + r) * d..][..d]
+    };
+    // The keys (view indices) of query row `r`: its window's start to itself.
+    let sees = |r: usize| {
+        let pos = span.first + r0 + r;
+        span.first_key(pos)..pos + 1 - span.key0
+    };
+    let keys = sees(0).start..sees(nr - 1).end;
+    let tile_len = (TILE_BYTES / 4 / d).max(1);
+
+    let Scratch {
+        tile,
+        scores,
+        max,
+        sum,
+        seen,
+        acc,
+    } = scratch;
+    scores.resize(queries * tile_len, 0.0);
+    max.clear();
+    max.resize(queries, f32::NEG_INFINITY);
+    sum.clear();
+    sum.resize(queries, 0.0);
+    seen.clear();
+    seen.resize(queries, 0..0);
+    acc.clear();
+    acc.resize(queries * d, 0.0);
+
+    for t0 in keys.clone().step_by(tile_len) {
+        let t = t0..(t0 + tile_len).min(keys.end);
+        // Scores of the keys each query sees in this tile, and the online
+        // softmax's rescaling of what came before.
+        let k = tile_rows(job.k, g, t.clone(), d, tile, &widen);
+        for qi in 0..queries {
+            let r = sees(qi % nr);
+            let vis = r.start.max(t.start)..r.end.min(t.end);
+            seen[qi] = vis.clone();
+            if vis.is_empty() {
+                continue;
+            }
+            let q = query(qi);
+            let s = &mut scores[qi * tile_len..][..vis.len()];
+            for (s, j) in s.iter_mut().zip(vis.clone()) {
+                *s = job.scale * dot(q, &k[(j - t.start) * d..][..d]);
+            }
+            let top = s.iter().copied().fold(max[qi], f32::max);
+            let carry = exp(max[qi] - top);
+            let mut total = 0.0;
+            for s in s.iter_mut() {
+                *s = exp(*s - top);
+                total += *s;
+            }
+            max[qi] = top;
+            sum[qi] = sum[qi] * carry + total;
+            if carry != 1.0 {
+                for a in &mut acc[qi * d..][..d] {
+                    *a *= carry;
+                }
+            }
+        }
+        let v = tile_rows(job.v, g, t.clone(), d, tile, &widen);
+        for qi in 0..queries {
+            let vis = seen[qi].clone();
+            let a = &mut acc[qi * d..][..d];
+            for (&p, j) in scores[qi * tile_len..].iter().zip(vis) {
+                for (a, &x) in a.iter_mut().zip(&v[(j - t.start) * d..][..d]) {
+                    *a += p * x;
+                }
+            }
+        }
+    }
+
+    // A poisoned lock only means another unit panicked; the pool re-raises that.
+    let mut out = out
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for qi in 0..queries {
+        let (hh, r) = (qi / nr, qi % nr);
+        let inv = 1.0 / sum[qi];
+        let o = &mut out[((r0 + r) * heads + g * group + hh) * d..][..d];
+        for (o, &a) in o.iter_mut().zip(&acc[qi * d..][..d]) {
+            *o = a * inv;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+use super::*;
+use crate::attention::{attend_one, quantize_q8_0};
+
+/// The definition in f64: every query against every key it may see.
+fn reference(
+    shape: AttentionShape,
+    span: QuerySpan,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scale: f32,
+) -> Vec<f64> {
+    let AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        keys,
+    } = shape;
+    let mut out = vec![0.0f64; span.rows * heads * d];
+    for r in 0..span.rows {
+        let pos = span.first + r;
+        for h in 0..heads {
+            let g = h / (heads / kv_heads);
+            let visible: Vec<usize> = (0..keys)
+                .filter(|&j| {
+                    let kp = span.key0 + j;
+                    kp <= pos && span.window.is_none_or(|w| pos - kp < w)
+                })
+                .collect();
+            let s: Vec<f64> = visible
+                .iter()
+                .map(|&j| {
+                    (0..d)
+                        .map(|i| {
+                            f64::from(q[(h * span.rows + r) * d + i])
+                                * f64::from(k[(g * keys + j) * d + i])
+                        })
+                        .sum::<f64>()
+                        * f64::from(scale)
+                })
+                .collect();
+            let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+            let total: f64 = e.iter().sum();
+            for (&j, e) in visible.iter().zip(&e) {
+                for i in 0..d {
+                    out[(r * heads + h) * d + i] +=
+                        e / total * f64::from(v[(g * keys + j) * d + i]);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn rng(mut seed: u32) -> impl FnMut() -> f32 {
+    move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+fn f16s(x: &[f32]) -> Vec<half::f16> {
+    x.iter().map(|&x| half::f16::from_f32(x)).collect()
+}
+
+fn q8(x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    quantize_q8_0(x, &mut out);
+    out
+}
+
+/// What the cache holds after a round trip through `Q8_0`.
+fn q8_values(x: &[f32]) -> Vec<f32> {
+    let bytes = q8(x);
+    let mut out = vec![0.0; x.len()];
+    crate::attention::widen_q8_0(&bytes, &mut out);
+    out
+}
+
+/// Each head's keys followed by `spare` rows of NaN (a cache with room left).
+fn pad(x: &[f32], per_head: usize, spare: usize) -> Vec<f32> {
+    x.chunks_exact(per_head)
+        .flat_map(|h| {
+            h.iter()
+                .copied()
+                .chain(std::iter::repeat_n(f32::NAN, spare))
+        })
+        .collect()
+}
+
+#[test]
+fn tiled_attention_matches_its_definition() {
+    let mut rnd = rng(11);
+    // (heads, kv_heads, head_dim, rows, first, key0, window): a prompt from
+    // position 0; a later chunk of one; a window shorter than a tile and than
+    // the chunk, its keys starting where the first query's window does; a
+    // single row; grouped 8:1 with a head of 256 (more than one tile's worth
+    // per key); rows that are not a whole number of query blocks.
+    let cases = [
+        (4, 2, 64, 70, 0, 0, None),
+        (6, 2, 32, 45, 300, 0, None),
+        (4, 1, 64, 100, 90, 59, Some(32)),
+        (2, 2, 32, 1, 17, 0, None),
+        (8, 1, 256, 40, 10, 0, None),
+        (3, 3, 96, 33, 5, 0, Some(7)),
+    ];
+    for (heads, kv_heads, d, rows, first, key0, window) in cases {
+        let span = QuerySpan {
+            rows,
+            first,
+            key0,
+            window,
+        };
+        let keys = first + rows - key0;
+        let shape = AttentionShape {
+            heads,
+            kv_heads,
+            head_dim: d,
+            keys,
+        };
+        let q: Vec<f32> = (0..heads * rows * d).map(|_| rnd() * 3.0).collect();
+        let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let scale = 1.0 / (d as f32).sqrt();
+        let (kh, vh) = (f16s(&k), f16s(&v));
+        let widen = |x: &[half::f16]| x.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+        let (kq, vq) = (q8(&k), q8(&v));
+        let want = reference(shape, span, &q, &k, &v, scale);
+        let want_f16 = reference(shape, span, &q, &widen(&kh), &widen(&vh), scale);
+        let want_q8 = reference(shape, span, &q, &q8_values(&k), &q8_values(&v), scale);
+        for isa in Isa::all_available() {
+            let run = |k, v, stride| {
+                let view = |data| KvView {
+                    data,
+                    head_stride: stride,
+                };
+                let mut out = vec![f32::NAN; heads * rows * d];
+                attend(isa, shape, span, &q, view(k), view(v), scale, &mut out).unwrap();
+                out
+            };
+            let stride = keys * d;
+            let got = [
+                ("f32", run(KvData::F32(&k), KvData::F32(&v), stride), &want),
+                (
+                    "f16",
+                    run(KvData::F16(&kh), KvData::F16(&vh), stride),
+                    &want_f16,
+                ),
+                (
+                    "q8_0",
+                    run(KvData::Q8_0(&kq), KvData::Q8_0(&vq), stride),
+                    &want_q8,
+                ),
+            ];
+            for (kind, out, want) in &got {
+                for (i, (&o, &w)) in out.iter().zip(want.iter()).enumerate() {
+                    assert!(
+                        (f64::from(o) - w).abs() < 2e-5,
+                        "{isa:?} {kind} {shape:?} {span:?} [{i}]: {o} vs {w}"
+                    );
+                }
+            }
+            // A cache with room for more keys (spare rows NaN, never read)
+            // gives the same, bit for bit.
+            let spare = 5 * d;
+            let (kp, vp) = (pad(&k, keys * d, spare), pad(&v, keys * d, spare));
+            let again = run(KvData::F32(&kp), KvData::F32(&vp), stride + spare);
+            assert_eq!(again, got[0].1, "{isa:?} f32 {shape:?} with a head stride");
+            let (kpq, vpq) = (q8(&pad(&k, keys * d, spare)), q8(&pad(&v, keys * d, spare)));
+            let again = run(KvData::Q8_0(&kpq), KvData::Q8_0(&vpq), stride + spare);
+            assert_eq!(again, got[2].1, "{isa:?} q8_0 {shape:?} with a head stride");
+        }
+    }
+}
+
+#[test]
+fn one_row_agrees_with_the_decode_kernel() {
+    let mut rnd = rng(5);
+    let (heads, kv_heads, d, keys) = (8, 2, 64, 300);
+    let shape = AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        keys,
+    };
+    let q: Vec<f32> = (0..heads * d).map(|_| rnd() * 2.0).collect();
+    let k = f16s(&(0..kv_heads * keys * d).map(|_| rnd()).collect::<Vec<_>>());
+    let v = f16s(&(0..kv_heads * keys * d).map(|_| rnd()).collect::<Vec<_>>());
+    let view = |data| KvView {
+        data,
+        head_stride: keys * d,
+    };
+    let (kv, vv) = (view(KvData::F16(&k)), view(KvData::F16(&v)));
+    let mut one = vec![0.0; heads * d];
+    attend_one(shape, &q, kv, vv, 0.125, &mut one).unwrap();
+    let span = QuerySpan {
+        rows: 1,
+        first: keys - 1,
+        key0: 0,
+        window: None,
+    };
+    let mut many = vec![0.0; heads * d];
+    attend_many(shape, span, &q, kv, vv, 0.125, &mut many).unwrap();
+    for (a, b) in one.iter().zip(&many) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn operands_that_do_not_fit_are_refused() {
+    let shape = |keys| AttentionShape {
+        heads: 2,
+        kv_heads: 1,
+        head_dim: 32,
+        keys,
+    };
+    let span = |rows, first, key0, window| QuerySpan {
+        rows,
+        first,
+        key0,
+        window,
+    };
+    let data = vec![0.0f32; 64 * 32];
+    let view = KvView {
+        data: KvData::F32(&data),
+        head_stride: 64 * 32,
+    };
+    let q = vec![0.0f32; 2 * 4 * 32];
+    let mut out = vec![0.0f32; 2 * 4 * 32];
+    let mut call = |keys, s| attend_many(shape(keys), s, &q, view, view, 1.0, &mut out);
+    assert!(call(8, span(4, 4, 0, None)).is_ok());
+    // keys that stop before the last query, or run past it
+    assert!(call(7, span(4, 4, 0, None)).is_err());
+    assert!(call(9, span(4, 4, 0, None)).is_err());
+    // keys that start after a query's first visible key
+    assert!(call(6, span(4, 4, 2, None)).is_err());
+    assert!(call(6, span(4, 4, 2, Some(4))).is_err());
+    assert!(call(6, span(4, 4, 2, Some(3))).is_ok());
+    // an empty window
+    assert!(call(8, span(4, 4, 0, Some(0))).is_err());
+    // a view shorter than its keys
+    assert!(call(65, span(4, 61, 0, None)).is_err());
+    // a q8_0 cache with a head size that is not whole blocks
+    let bytes = vec![0u8; 34 * 8];
+    let odd = KvView {
+        data: KvData::Q8_0(&bytes),
+        head_stride: 16 * 4,
+    };
+    let shape16 = AttentionShape {
+        heads: 1,
+        kv_heads: 1,
+        head_dim: 16,
+        keys: 4,
+    };
+    let err = attend_many(
+        shape16,
+        span(1, 3, 0, None),
+        &[0.0; 16],
+        odd,
+        odd,
+        1.0,
+        &mut [0.0; 16],
+    );
+    assert!(err.unwrap_err().to_string().contains("multiple of 32"));
+}
+
+#[test]
+fn q8_0_blocks_are_ggml_s() {
+    // One block: scale max|x| / 127 as f16, then round(x / scale).
+    let x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+    let b = q8(&x);
+    assert_eq!(b.len(), 34);
+    let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+    assert!((d - 16.0 / 127.0).abs() < 1e-4);
+    assert_eq!(b[2] as i8, -127);
+    assert_eq!(b[2 + 16] as i8, 0);
+    assert_eq!(b[2 + 31] as i8, (15.0f32 * 127.0 / 16.0).round() as i8);
+    // All zeros: a zero scale and zero values, not NaN.
+    assert_eq!(q8(&[0.0; 32]), vec![0u8; 34]);
+}
