@@ -54,6 +54,7 @@ pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
                 1.0
             },
             freq_factors: None,
+            attn_factor: hp.rope_attn_factor,
             layout: RopeLayout::Halves,
         };
         let rotary = ld.rotary(&mut tables, spec)?;

@@ -29,6 +29,14 @@ pub(crate) struct Hparams {
     pub(crate) rope_base: f64,
     /// Linear rope scaling (`rope.scaling.type = "linear"`): positions are divided by it.
     pub(crate) rope_linear_factor: Option<f64>,
+    /// The context the rope was first trained for
+    /// (`rope.scaling.original_context_length`, else `context_length`): past
+    /// it, Phi-3's LongRoPE takes its long factors.
+    pub(crate) rope_orig_ctx: usize,
+    /// `rope.scaling.attn_factor` (LongRoPE's, written by llama.cpp's
+    /// converter for the 128k Phi models), else 1: cos and sin are multiplied
+    /// by it, as llama.cpp's rope does (`hparams.rope_attn_factor`).
+    pub(crate) rope_attn_factor: f64,
     pub(crate) eps: f64,
     pub(crate) train_ctx: usize,
     pub(crate) vocab: usize,
@@ -85,8 +93,20 @@ impl Hparams {
                 Some("linear") => Some(gguf.get_f64(&key("rope.scaling.factor"))?),
                 _ => None,
             };
+        let rope_attn_factor = gguf
+            .optional(&key("rope.scaling.attn_factor"), GgufFile::get_f64)?
+            .unwrap_or(1.0);
+        if !(rope_attn_factor.is_finite() && rope_attn_factor > 0.0) {
+            return Err(bad(format!(
+                "{} is {rope_attn_factor}",
+                key("rope.scaling.attn_factor")
+            )));
+        }
         let eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon"))?;
         let train_ctx = gguf.get_usize(&key("context_length"))?;
+        let rope_orig_ctx = opt_usize("rope.scaling.original_context_length")?
+            .filter(|&n| n > 0)
+            .unwrap_or(train_ctx);
         let vocab = embedding_rows(gguf)?;
         if head_dim == 0 || train_ctx == 0 || vocab == 0 {
             return Err(bad(format!(
@@ -122,6 +142,8 @@ impl Hparams {
             rope_dim,
             rope_base,
             rope_linear_factor,
+            rope_orig_ctx,
+            rope_attn_factor,
             eps,
             train_ctx,
             vocab,
@@ -251,8 +273,12 @@ pub(crate) struct RopeSpec {
     pub(crate) base: f64,
     /// Positions are divided by this (linear scaling); 1.0 for none.
     pub(crate) linear_factor: f64,
-    /// Per-frequency divisors (llama 3's `rope_freqs.weight`).
+    /// Per-frequency divisors (llama 3's `rope_freqs.weight`, Phi-3's
+    /// `rope_factors_long/short.weight`).
     pub(crate) freq_factors: Option<Vec<f32>>,
+    /// cos and sin are multiplied by it ([`Hparams::rope_attn_factor`]); 1.0
+    /// for none.
+    pub(crate) attn_factor: f64,
     pub(crate) layout: RopeLayout,
 }
 
@@ -281,13 +307,14 @@ impl Rotary {
                 f / factor / spec.linear_factor as f32
             })
             .collect();
+        let mscale = spec.attn_factor as f32;
         let mut cos = Vec::with_capacity(context * half);
         let mut sin = Vec::with_capacity(context * half);
         for p in 0..context {
             for f in &inv_freq {
                 let angle = p as f32 * f;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
+                cos.push(angle.cos() * mscale);
+                sin.push(angle.sin() * mscale);
             }
         }
         Ok(Self {
@@ -445,6 +472,7 @@ mod tests {
             base: 10000.0,
             linear_factor: 1.0,
             freq_factors: None,
+            attn_factor: 1.0,
             layout: RopeLayout::Halves,
         };
         let rotary = Rotary::new(&spec, 16, &Device::Cpu).unwrap();
@@ -470,5 +498,73 @@ mod tests {
             );
             assert_ne!(y[at..at + 4], x[at..at + 4], "the rotary part turned");
         }
+    }
+
+    #[test]
+    fn the_attention_factor_scales_the_rotated_vectors_and_turns_them_the_same() {
+        let spec = |attn_factor| RopeSpec {
+            dim: 8,
+            base: 10000.0,
+            linear_factor: 1.0,
+            freq_factors: Some(vec![1.0, 2.0, 4.0, 8.0]),
+            attn_factor,
+            layout: RopeLayout::Halves,
+        };
+        let x = Tensor::arange(1f32, 17.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 2, 8))
+            .unwrap();
+        let turn = |attn_factor| {
+            Rotary::new(&spec(attn_factor), 64, &Device::Cpu)
+                .unwrap()
+                .apply(&x, 40)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (plain, scaled) = (turn(1.0), turn(1.19));
+        for (p, s) in plain.iter().zip(&scaled) {
+            assert!(
+                (s - 1.19 * p).abs() <= 1e-5 * p.abs().max(1.0),
+                "{s} vs {p}"
+            );
+        }
+    }
+
+    /// A llama file's metadata and token embedding, with `extra` keys.
+    fn hparams_of(extra: &[(&str, hearth_testkit::gguf::Kv)]) -> Hparams {
+        use hearth_testkit::gguf::{GgufWriter, Kv, TensorSpec};
+        let mut w = GgufWriter::new()
+            .with("general.architecture", Kv::str("llama"))
+            .with("llama.block_count", Kv::U32(1))
+            .with("llama.embedding_length", Kv::U32(8))
+            .with("llama.attention.head_count", Kv::U32(2))
+            .with("llama.attention.layer_norm_rms_epsilon", Kv::F32(1e-5))
+            .with("llama.context_length", Kv::U32(4096))
+            .tensor(TensorSpec::f32("token_embd.weight", &[4, 8], &[0.0; 32]));
+        for (k, v) in extra {
+            w.set(k, v.clone());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        std::fs::write(&path, w.to_bytes()).unwrap();
+        Hparams::read(&GgufFile::open(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn rope_scaling_original_context_and_attention_factor_are_read() {
+        use hearth_testkit::gguf::Kv;
+        let plain = hparams_of(&[]);
+        assert_eq!((plain.rope_orig_ctx, plain.rope_attn_factor), (4096, 1.0));
+        let longrope = hparams_of(&[
+            ("llama.rope.scaling.original_context_length", Kv::U32(1024)),
+            ("llama.rope.scaling.attn_factor", Kv::F32(1.5)),
+        ]);
+        assert_eq!(
+            (longrope.rope_orig_ctx, longrope.rope_attn_factor),
+            (1024, 1.5)
+        );
     }
 }

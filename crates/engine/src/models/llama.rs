@@ -7,34 +7,58 @@
 //! (`convert_hf_to_gguf.py`) and graph builders (`src/models/llama.cpp`,
 //! `qwen2.cpp`, `qwen3.cpp`).
 
-use super::layers::{Activation, RopeLayout, RopeSpec, RotaryTables};
+use candle_core::Device;
+
+use super::layers::{Activation, Hparams, RopeLayout, RopeSpec, RotaryTables};
 use super::load::Loader;
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
+use crate::gguf::GgufFile;
 
 /// Llama 3.1+ stores its long-context rope correction as per-frequency divisors.
 const ROPE_FREQS: &str = "rope_freqs.weight";
 
+/// The per-frequency rope divisors in tensor `name` (llama 3's
+/// `rope_freqs`, Phi-3's `rope_factors_long/short`), if the file has it: one
+/// for each pair of rotated dimensions.
+pub(super) fn rope_factors(
+    gguf: &GgufFile,
+    device: &Device,
+    hp: &Hparams,
+    name: &str,
+) -> Result<Option<Vec<f32>>, EngineError> {
+    if !gguf.has_tensor(name) {
+        return Ok(None);
+    }
+    let factors = gguf
+        .tensor_f32(name, device)?
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|source| EngineError::Tensor {
+            name: name.into(),
+            source,
+        })?;
+    if factors.len() != hp.rope_dim / 2 {
+        return Err(EngineError::InvalidGguf {
+            path: gguf.path().to_path_buf(),
+            reason: format!(
+                "{name} has {} factors, not half the rope dimension {}",
+                factors.len(),
+                hp.rope_dim
+            ),
+        });
+    }
+    Ok(Some(factors))
+}
+
 fn rope_spec(ld: &Loader<'_>) -> Result<RopeSpec, EngineError> {
-    let freq_factors = if ld.has(ROPE_FREQS) {
-        Some(
-            ld.gguf
-                .tensor_f32(ROPE_FREQS, ld.device)?
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(|source| EngineError::Tensor {
-                    name: ROPE_FREQS.into(),
-                    source,
-                })?,
-        )
-    } else {
-        None
-    };
+    let freq_factors = rope_factors(ld.gguf, ld.device, &ld.hp, ROPE_FREQS)?;
     Ok(RopeSpec {
         dim: ld.hp.rope_dim,
         base: ld.hp.rope_base,
         linear_factor: ld.hp.rope_linear_factor.unwrap_or(1.0),
         freq_factors,
+        attn_factor: ld.hp.rope_attn_factor,
         // llama's converter permutes q/k rows to the interleaved layout; the
         // Qwen converters do not.
         layout: if ld.hp.arch == "llama" {
