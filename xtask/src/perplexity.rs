@@ -27,6 +27,9 @@ pub(crate) struct Args {
     /// Windows scored.
     #[arg(long, default_value_t = 8)]
     chunks: usize,
+    /// KV cache type of both engines (default: each engine's own, f16 in both).
+    #[arg(long, value_enum)]
+    kv_type: Option<KvType>,
 }
 
 #[allow(clippy::print_stdout)]
@@ -43,13 +46,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let llama = llama_cpp::ensure(None)?.join("build/bin/llama-perplexity");
     exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
     let hearth = target_dir().join("release/hearth");
+    if let Some(kv) = args.kv_type {
+        kv.ensure_hearth_has_it(&hearth)?;
+    }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
 
     println!(
-        "text {} | ctx {} | chunks {} | threads {threads}",
+        "text {} | ctx {} | chunks {} | threads {threads} | KV cache {}",
         args.file.display(),
         args.ctx,
-        args.chunks
+        args.chunks,
+        KvType::describe(args.kv_type)
     );
     println!("| model | Hearth PPL | llama.cpp PPL | ratio |");
     println!("|---|---|---|---|");
@@ -58,6 +65,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         text: &args.file,
         ctx: args.ctx,
         chunks: args.chunks,
+        kv_type: args.kv_type,
     };
     for model in &models {
         let ours = hearth_ppl(&hearth, model, run)?;
@@ -79,12 +87,84 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// What one scoring run is: the text, the window and how many windows.
+/// What one scoring run is: the text, the window, how many windows and the
+/// KV cache type both engines keep.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scoring<'a> {
     pub(crate) text: &'a Path,
     pub(crate) ctx: usize,
     pub(crate) chunks: usize,
+    /// `None`: neither engine is told (both keep an f16 cache by default).
+    pub(crate) kv_type: Option<KvType>,
+}
+
+/// A KV cache type, as both engines name it: `hearth perplexity --kv-type X`
+/// and `llama-perplexity -ctk X -ctv X`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KvType {
+    F32,
+    F16,
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+impl KvType {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+        }
+    }
+
+    /// For the table's header.
+    pub(crate) fn describe(kv: Option<Self>) -> String {
+        match kv {
+            Some(kv) if kv == Self::Q8_0 => {
+                format!("{} (llama.cpp: flash attention on)", kv.name())
+            }
+            Some(kv) => kv.name().to_owned(),
+            None => "each engine's default (f16)".to_owned(),
+        }
+    }
+
+    /// `llama-perplexity`'s flags: the type of both caches, and flash
+    /// attention for a quantised one (llama.cpp needs it for a quantised V
+    /// cache; `auto`, its default, may leave it off).
+    fn llama_args(kv: Option<Self>) -> Vec<&'static str> {
+        match kv {
+            None => Vec::new(),
+            Some(kv) => {
+                let mut args = vec!["-ctk", kv.name(), "-ctv", kv.name()];
+                if kv == Self::Q8_0 {
+                    args.extend(["-fa", "on"]);
+                }
+                args
+            }
+        }
+    }
+
+    /// `hearth perplexity`'s flag.
+    fn hearth_args(kv: Option<Self>) -> Vec<&'static str> {
+        kv.map_or_else(Vec::new, |kv| vec!["--kv-type", kv.name()])
+    }
+
+    /// Fails early, and says so plainly, when this `hearth` does not take
+    /// `--kv-type` yet (rather than one refused run per cell).
+    pub(crate) fn ensure_hearth_has_it(self, hearth: &Path) -> Result<()> {
+        let help = Command::new(hearth)
+            .args(["perplexity", "--help"])
+            .output()
+            .context("cannot run hearth perplexity --help")?;
+        if !String::from_utf8_lossy(&help.stdout).contains("--kv-type") {
+            bail!(
+                "this hearth's `perplexity` has no --kv-type; run without --kv-type {} \
+                 (both engines then keep an f16 KV cache)",
+                self.name()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `hearth perplexity --json` on `model`; its error carries hearth's stderr.
@@ -97,6 +177,7 @@ pub(crate) fn hearth_ppl(hearth: &Path, model: &Path, run: Scoring<'_>) -> Resul
         .arg(run.text)
         .args(["--ctx", &run.ctx.to_string()])
         .args(["--chunks", &run.chunks.to_string(), "--json"])
+        .args(KvType::hearth_args(run.kv_type))
         .output()
         .context("cannot run hearth perplexity")?;
     if !out.status.success() {
@@ -120,8 +201,9 @@ pub(crate) fn hearth_against(
     hearth: &Path,
     model: &Path,
     base: &Path,
+    kv_type: Option<KvType>,
 ) -> Result<serde_json::Value> {
-    Ok(hearth_against_measured(hearth, model, base)?.0)
+    Ok(hearth_against_measured(hearth, model, base, kv_type)?.0)
 }
 
 /// [`hearth_against`], and the peak resident memory of the `hearth` process
@@ -130,6 +212,7 @@ pub(crate) fn hearth_against_measured(
     hearth: &Path,
     model: &Path,
     base: &Path,
+    kv_type: Option<KvType>,
 ) -> Result<(serde_json::Value, Option<u64>)> {
     let (out, peak) = crate::fit::output_with_peak_rss(
         Command::new(hearth)
@@ -138,7 +221,8 @@ pub(crate) fn hearth_against_measured(
             .arg(model)
             .arg("--kl-divergence-base")
             .arg(base)
-            .arg("--json"),
+            .arg("--json")
+            .args(KvType::hearth_args(kv_type)),
     )
     .context("cannot run hearth perplexity")?;
     if !out.status.success() {
@@ -169,14 +253,33 @@ pub(crate) fn llama_ppl(
         .arg(run.text)
         .args(["-c", &run.ctx.to_string()])
         .args(["--chunks", &run.chunks.to_string()])
-        .args(["-t", &threads.to_string()]);
+        .args(["-t", &threads.to_string()])
+        .args(KvType::llama_args(run.kv_type));
     if let Some(path) = save_logits {
         command.arg("--kl-divergence-base").arg(path);
     }
     let out = command.output().context("cannot run llama-perplexity")?;
     // "Final estimate: PPL = 18.3746 +/- 1.38172"
-    find_figure(&out.stderr, "Final estimate: PPL = ")
-        .with_context(|| format!("llama-perplexity gave no estimate for {}", model.display()))
+    find_figure(&out.stderr, "Final estimate: PPL = ").with_context(|| {
+        format!(
+            "llama-perplexity gave no estimate for {}: {}",
+            model.display(),
+            last_error(&out.stderr)
+        )
+    })
+}
+
+/// What llama.cpp said last that looks like a reason it stopped (such as
+/// "you need at least 32768 tokens ..." when the text is too short).
+fn last_error(log: &[u8]) -> String {
+    let log = String::from_utf8_lossy(log);
+    log.lines()
+        .rev()
+        .find(|l| l.contains("error") || l.contains("need at least") || l.contains("failed"))
+        .or_else(|| log.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("(it printed nothing)")
+        .trim()
+        .to_owned()
 }
 
 /// `llama-perplexity --kl-divergence` of `model` from the log-probabilities
@@ -185,7 +288,7 @@ pub(crate) fn llama_kld(
     llama: &Path,
     model: &Path,
     base: &Path,
-    ctx: usize,
+    run: Scoring<'_>,
     threads: usize,
 ) -> Result<f64> {
     let out = Command::new(llama)
@@ -194,8 +297,9 @@ pub(crate) fn llama_kld(
         .arg("--kl-divergence-base")
         .arg(base)
         .arg("--kl-divergence")
-        .args(["-c", &ctx.to_string()])
+        .args(["-c", &run.ctx.to_string()])
         .args(["-t", &threads.to_string()])
+        .args(KvType::llama_args(run.kv_type))
         .output()
         .context("cannot run llama-perplexity")?;
     // "Mean    KLD:   0.134705 ±   0.003327"

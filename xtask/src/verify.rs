@@ -22,6 +22,17 @@
 //! window beside the peak resident memory of the `hearth` process that scored
 //! it (`fit.rs`): the goal is within 10%.
 //!
+//! `--long` scores one window of 16 384 tokens (`--ctx` for another) of a
+//! long text made at run time from the licences every Debian ships
+//! (`/usr/share/common-licenses`, repeated to about 600 kB, ~150k tokens,
+//! written to `~/.cache/hearth/verify/long.txt`), at F16 and Q8_0, with the
+//! Phi shapes whose metadata declares LongRoPE (`LONG_SHAPES`) added:
+//! llama-perplexity scores the second half of each window, so `--ctx 8192`
+//! compares positions 4096–8191 (past Gemma's window, past the Phi shapes'
+//! original 4096 so llama.cpp takes the long rope factors). `--kv-type
+//! f16|q8_0|f32` asks both engines for that KV cache (llama.cpp with flash
+//! attention for q8_0).
+//!
 //! `--full` runs the real shapes instead (`FULL_SHAPES`: the models' own
 //! layer counts, widths and vocabularies; the F16 file is 1.2–16 GB and is
 //! kept in the cache between runs, as are its quantised twins), by default
@@ -33,11 +44,28 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::perplexity::{Scoring, hearth_against, hearth_against_measured, llama_kld, llama_ppl};
+use crate::perplexity::{
+    KvType, Scoring, hearth_against, hearth_against_measured, llama_kld, llama_ppl,
+};
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
 const SHAPES: [&str; 8] = hearth_testkit::models::ARCHITECTURES;
+
+/// Shapes `make_model.py` knows beyond the test files': Phi-3.5-mini and
+/// Phi-4-mini as their 128k releases declare them (LongRoPE factors, an
+/// original context of 4096, the attention factor), which the window only
+/// exercises past 4096 tokens. Run by `--long`, or by name.
+const LONG_SHAPES: [&str; 2] = ["phi-3.5-mini-128k", "phi-4-mini-128k"];
+
+/// `--long`'s window, and its types.
+const LONG_CTX: usize = 16384;
+const LONG_TYPES: [&str; 2] = ["F16", "Q8_0"];
+
+/// `--long`'s text: the licences repeated to at least this many bytes (about
+/// 150k tokens; llama-perplexity needs twice the window).
+const LONG_TEXT_BYTES: usize = 600_000;
+const LICENCES: &str = "/usr/share/common-licenses";
 
 /// What the `gguf` writer and numpy are pinned to: the same versions write
 /// the same bytes, which the engine's architecture tests check.
@@ -87,9 +115,10 @@ pub(crate) struct Args {
     /// Only these types (default: all).
     #[arg(long = "type")]
     types: Vec<String>,
-    /// The text scored (default: the GPL-3 text every Debian ships).
-    #[arg(short = 'f', long, default_value = "/usr/share/common-licenses/GPL-3")]
-    file: PathBuf,
+    /// The text scored (default: the GPL-3 text every Debian ships; with
+    /// `--long`, the licences repeated to ~150k tokens).
+    #[arg(short = 'f', long)]
+    file: Option<PathBuf>,
     /// The real shapes (layer counts, widths, vocabularies) instead of the
     /// scaled-down ones.
     #[arg(long)]
@@ -107,6 +136,15 @@ pub(crate) struct Args {
     /// test file) in `crates/engine/tests/data/architectures/`.
     #[arg(long)]
     write_fixtures: bool,
+    /// Long context: a text longer than the window, one window of 16384
+    /// (unless `--ctx`), F16 and Q8_0 (unless `--type`), the LongRoPE Phi
+    /// shapes added to the default ones.
+    #[arg(long, conflicts_with = "full")]
+    long: bool,
+    /// KV cache type of both engines (default: each engine's own, f16 in
+    /// both); q8_0 turns llama.cpp's flash attention on.
+    #[arg(long, value_enum)]
+    kv_type: Option<KvType>,
 }
 
 struct Tools {
@@ -125,10 +163,18 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let llama = llama_cpp::ensure(None)?.join("build/bin");
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let tokenizer = fetch::fetch(&hearth_testkit::models::SMOLLM2)?;
+    let file = match &args.file {
+        Some(file) => file.clone(),
+        None if args.long => long_text(&dir)?,
+        None => PathBuf::from(LICENCES).join("GPL-3"),
+    };
     if args.write_fixtures {
-        return write_fixtures(&python, &llama, threads, &tokenizer, &args.file);
+        return write_fixtures(&python, &llama, threads, &tokenizer, &file);
     }
     exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
+    if let Some(kv) = args.kv_type {
+        kv.ensure_hearth_has_it(&target_dir().join("release/hearth"))?;
+    }
     let tools = Tools {
         python,
         llama,
@@ -158,20 +204,53 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         shapes
     } else {
-        pick(&args.shapes, &SHAPES)
+        let shapes = if args.long {
+            let all: Vec<&str> = SHAPES.iter().chain(&LONG_SHAPES).copied().collect();
+            pick(&args.shapes, &all)
+        } else {
+            pick(&args.shapes, &SHAPES)
+        };
+        if let Some(unknown) = shapes
+            .iter()
+            .find(|s| !SHAPES.contains(&s.as_str()) && !LONG_SHAPES.contains(&s.as_str()))
+        {
+            bail!(
+                "no shape {unknown}; known: {}, {}",
+                SHAPES.join(", "),
+                LONG_SHAPES.join(", ")
+            );
+        }
+        shapes
+    };
+    let types = if args.long {
+        pick(&args.types, &LONG_TYPES)
+    } else {
+        pick(&args.types, &TYPES)
     };
     let run = Scoring {
-        text: &args.file,
-        ctx: args.ctx.unwrap_or(if args.full { 512 } else { 128 }),
-        chunks: args.chunks.unwrap_or(if args.full { 2 } else { 8 }),
+        text: &file,
+        ctx: args.ctx.unwrap_or(match (args.full, args.long) {
+            (true, _) => 512,
+            (_, true) => LONG_CTX,
+            _ => 128,
+        }),
+        chunks: args.chunks.unwrap_or(match (args.full, args.long) {
+            (true, _) => 2,
+            (_, true) => 1,
+            _ => 8,
+        }),
+        kv_type: args.kv_type,
     };
 
     println!(
-        "text {} | ctx {} | chunks {} | threads {}",
-        args.file.display(),
+        "text {} | ctx {} (scored: positions {}–{} of each window) | chunks {} | threads {} | KV cache {}",
+        file.display(),
         run.ctx,
+        run.ctx / 2,
+        run.ctx - 1,
         run.chunks,
-        tools.threads
+        tools.threads,
+        KvType::describe(run.kv_type)
     );
     println!(
         "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | fit estimate / peak RSS, MiB | verdict |"
@@ -197,7 +276,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             tools.threads,
             Some(&f16_logits),
         )?;
-        for ty in pick(&args.types, &TYPES) {
+        for ty in &types {
+            let ty = ty.clone();
             let file = if ty == "F16" {
                 base.clone()
             } else {
@@ -304,6 +384,40 @@ fn fit_cell(tools: &Tools, file: &Path, ctx: usize, dir: &Path, peak: Option<u64
     }
 }
 
+/// `--long`'s text in `dir`: the licences in [`LICENCES`] (the files, not
+/// their links, in name order), repeated to [`LONG_TEXT_BYTES`]. Written at
+/// run time (no large file in git); the same machine writes the same text.
+fn long_text(dir: &Path) -> Result<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(LICENCES)
+        .with_context(|| format!("cannot list {LICENCES}; give a long text with -f"))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut text = String::new();
+    for path in &files {
+        let licence = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        text.push_str(&licence);
+        text.push_str("\n\n");
+    }
+    if text.trim().is_empty() {
+        bail!("no text under {LICENCES}; give a long text with -f");
+    }
+    let once = text.clone();
+    while text.len() < LONG_TEXT_BYTES {
+        text.push_str(&once);
+    }
+    let out = dir.join("long.txt");
+    if std::fs::read(&out).ok().as_deref() != Some(text.as_bytes()) {
+        let partial = out.with_extension("partial");
+        std::fs::write(&partial, &text)?;
+        std::fs::rename(&partial, &out)?;
+    }
+    Ok(out)
+}
+
 fn cache() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     Ok(PathBuf::from(home).join(".cache/hearth"))
@@ -401,6 +515,7 @@ fn write_fixtures(
         text,
         ctx: FIXTURE_CTX,
         chunks: FIXTURE_CHUNKS,
+        kv_type: None,
     };
     for shape in SHAPES {
         let model = hearth_testkit::models::architecture_path(shape);
@@ -524,22 +639,22 @@ fn check(
     };
     let perplexity = tools.llama.join("llama-perplexity");
     let theirs = llama_ppl(&perplexity, file, run, tools.threads, Some(logits)).map_err(failed)?;
-    let (ours, peak_rss) = hearth_against_measured(&tools.hearth, file, logits).map_err(|e| {
-        let message = format!("{e:#}");
-        // The error's first line, not hearth's backtrace.
-        let first = message.lines().next().unwrap_or_default().to_owned();
-        if message.contains("cannot run") {
-            Refusal::Refused(first)
-        } else {
-            Refusal::Failed(first)
-        }
-    })?;
+    let (ours, peak_rss) = hearth_against_measured(&tools.hearth, file, logits, run.kv_type)
+        .map_err(|e| {
+            let message = format!("{e:#}");
+            // The error's first line, not hearth's backtrace.
+            let first = message.lines().next().unwrap_or_default().to_owned();
+            if message.contains("cannot run") {
+                Refusal::Refused(first)
+            } else {
+                Refusal::Failed(first)
+            }
+        })?;
     let count = |key: &str| ours["versus_llama"][key].as_u64().unwrap_or(0) as usize;
     let from_f16 = match f16 {
         Some(f16) => {
-            let hearth = hearth_against(&tools.hearth, file, f16).map_err(failed)?;
-            let llama =
-                llama_kld(&perplexity, file, f16, run.ctx, tools.threads).map_err(failed)?;
+            let hearth = hearth_against(&tools.hearth, file, f16, run.kv_type).map_err(failed)?;
+            let llama = llama_kld(&perplexity, file, f16, run, tools.threads).map_err(failed)?;
             Some((
                 hearth["versus_llama"]["kld_mean"]
                     .as_f64()

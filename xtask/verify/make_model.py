@@ -41,6 +41,14 @@ SHAPES = {
     "phi-3.5-mini": ("phi3", 2, 384, 4, 4, 96, 512, {"rope_base": 10000.0}),
     # Phi-4-mini: head 128, 24/8 heads, partial rotary (96 of 128), fused qkv and gate/up.
     "phi-4-mini": ("phi3", 2, 384, 3, 1, 128, 512, {"rope_base": 10000.0, "rope_dims": 96}),
+    # The same two as their 128k releases declare them (not test files: run by
+    # `verify-models --long`): context 131072, original context 4096, LongRoPE
+    # factors (rope_factors_long/short) and the attention factor the converter
+    # writes; llama.cpp takes the long factors when its context exceeds 4096.
+    "phi-3.5-mini-128k": ("phi3", 2, 384, 4, 4, 96, 512,
+                          {"rope_base": 10000.0, "longrope": True, "window": 262144}),
+    "phi-4-mini-128k": ("phi3", 2, 384, 3, 1, 128, 512,
+                        {"rope_base": 10000.0, "rope_dims": 96, "longrope": True, "window": 262144}),
 }
 
 # The real shapes: name: (arch, layers, d_model, heads, kv_heads, head_dim,
@@ -66,6 +74,28 @@ FULL = {
 }
 
 CONTEXT = 4096
+
+# The LongRoPE shapes: their training and original contexts.
+LONGROPE_CONTEXT = 131072
+LONGROPE_ORIGINAL = 4096
+
+
+def longrope_factors(n):
+    """Per-frequency divisors shaped like Phi-3.5-mini's (`rope_scaling`):
+    short ones rising from 1 to about 2.1, long ones from about 1.1 to 64, both
+    steepest in the middle frequencies."""
+    x = np.linspace(-6.0, 6.0, n)
+    ramp = 1.0 / (1.0 + np.exp(-x))
+    short = 1.0 + 1.1 * ramp
+    long = 1.08 + 63.0 * ramp
+    return long.astype(np.float32), short.astype(np.float32)
+
+
+def longrope_attn_factor(context, original):
+    """What `convert_hf_to_gguf.py` writes as `rope.scaling.attn_factor` for
+    LongRoPE: sqrt(1 + ln(scale) / ln(original))."""
+    scale = context / original
+    return math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1.0 else 1.0
 
 
 def llama3_rope_factors(head_dim, base, factor):
@@ -105,7 +135,8 @@ def main():
     # Not "phi-3" / "phi3": llama.cpp patches the real Phi-3 vocabulary's
     # special tokens when the name says so, and the copied vocabulary has none.
     w.add_name("random weights, " + shape_name.replace("-", " "))
-    w.add_context_length(CONTEXT)
+    longrope = extra.get("longrope", False)
+    w.add_context_length(LONGROPE_CONTEXT if longrope else CONTEXT)
     w.add_embedding_length(d)
     w.add_block_count(layers)
     w.add_feed_forward_length(ffn)
@@ -120,6 +151,9 @@ def main():
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     if "window" in extra:
         w.add_sliding_window(extra["window"])
+    if longrope:
+        w.add_rope_scaling_orig_ctx_len(LONGROPE_ORIGINAL)
+        w.add_rope_scaling_attn_factors(longrope_attn_factor(LONGROPE_CONTEXT, LONGROPE_ORIGINAL))
     for key, field in src.fields.items():
         if not key.startswith("tokenizer."):
             continue
@@ -187,6 +221,10 @@ def main():
         add("output.weight", lambda: matrix(vocab, d, logit_std / math.sqrt(d)))
     if "llama3_factor" in extra:
         add("rope_freqs.weight", lambda: llama3_rope_factors(hd, extra["rope_base"], extra["llama3_factor"]))
+    if longrope:
+        long_factors, short_factors = longrope_factors(extra.get("rope_dims", hd) // 2)
+        add("rope_factors_long.weight", lambda: long_factors)
+        add("rope_factors_short.weight", lambda: short_factors)
     q, kvd = heads * hd, kv * hd
     for i in range(layers):
         b = f"blk.{i}."
