@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::{
-    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, check_view, dot,
+    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, check_view, sum_of,
     widen_q8_0,
 };
 use crate::Isa;
@@ -51,6 +51,11 @@ const QUERY_BLOCK: usize = 32;
 /// Bytes of one widened tile of keys or values: it stays in L1.
 const TILE_BYTES: usize = 32 * 1024;
 
+/// A register block: `ROWS` queries × `LANES` keys (scores) or dimensions
+/// (weighted values), 4 × 16 f32 = eight AVX2 or four AVX-512 registers.
+const ROWS: usize = 4;
+const LANES: usize = 16;
+
 /// Below this many query·key·dim products the caller does the whole job.
 const PARALLEL_MIN_WORK: usize = 64 * 1024;
 
@@ -63,6 +68,8 @@ thread_local! {
 struct Scratch {
     /// A tile of keys, then of values, widened to f32.
     tile: Vec<f32>,
+    /// The tile's keys transposed.
+    keys_t: Vec<f32>,
     /// Scores of the unit's queries over the tile (`queries × tile`).
     scores: Vec<f32>,
     /// Per query: running max and sum, and the tile's visible key range.
@@ -190,11 +197,18 @@ fn unit(isa: Isa, job: &Job<'_>, u: usize, out: &Mutex<&mut [f32]>) {
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { x86::unit_avx2(job, u, scratch, out) },
-        _ => unit_body(job, u, scratch, out, |src, out| {
-            for (o, h) in out.iter_mut().zip(src) {
-                *o = h.to_f32();
-            }
-        }),
+        _ => unit_body(
+            job,
+            u,
+            scratch,
+            out,
+            |src, out| {
+                for (o, h) in out.iter_mut().zip(src) {
+                    *o = h.to_f32();
+                }
+            },
+            |a, b, c| a * b + c,
+        ),
     });
 }
 
@@ -205,12 +219,12 @@ mod x86 {
 
     #[target_feature(enable = "avx512f,avx2,fma,f16c")]
     pub(super) fn unit_avx512(job: &Job<'_>, u: usize, s: &mut Scratch, out: &Mutex<&mut [f32]>) {
-        unit_body(job, u, s, out, |src, o| widen_f16c(src, o));
+        unit_body(job, u, s, out, |src, o| widen_f16c(src, o), f32::mul_add);
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn unit_avx2(job: &Job<'_>, u: usize, s: &mut Scratch, out: &Mutex<&mut [f32]>) {
-        unit_body(job, u, s, out, |src, o| widen_f16c(src, o));
+        unit_body(job, u, s, out, |src, o| widen_f16c(src, o), f32::mul_add);
     }
 }
 
@@ -252,6 +266,7 @@ fn unit_body(
     scratch: &mut Scratch,
     out: &Mutex<&mut [f32]>,
     widen: impl Fn(&[half::f16], &mut [f32]),
+    fma: impl Fn(f32, f32, f32) -> f32,
 ) {
     let AttentionShape {
         heads,
@@ -276,17 +291,22 @@ fn unit_body(
         span.first_key(pos)..pos + 1 - span.key0
     };
     let keys = sees(0).start..sees(nr - 1).end;
-    let tile_len = (TILE_BYTES / 4 / d).max(1);
+    let tile_len = (TILE_BYTES / 4 / d).max(1).next_multiple_of(LANES);
+    // Rows padded to whole register blocks: the padding rows compute on the
+    // last query's values and are never written out.
+    let padded = queries.next_multiple_of(ROWS);
 
     let Scratch {
         tile,
+        keys_t,
         scores,
         max,
         sum,
         seen,
         acc,
     } = scratch;
-    scores.resize(queries * tile_len, 0.0);
+    scores.clear();
+    scores.resize(padded * tile_len, 0.0);
     max.clear();
     max.resize(queries, f32::NEG_INFINITY);
     sum.clear();
@@ -294,32 +314,68 @@ fn unit_body(
     seen.clear();
     seen.resize(queries, 0..0);
     acc.clear();
-    acc.resize(queries * d, 0.0);
+    acc.resize(padded * d, 0.0);
 
     for t0 in keys.clone().step_by(tile_len) {
         let t = t0..(t0 + tile_len).min(keys.end);
-        // Scores of the keys each query sees in this tile, and the online
-        // softmax's rescaling of what came before.
+        let width = t.len().next_multiple_of(LANES);
+        // The tile's keys transposed (`head_dim × width`, zero past the
+        // tile), so a block of scores is outer products, not dot products
+        // each ending in a horizontal sum.
         let k = tile_rows(job.k, g, t.clone(), d, tile, &widen);
+        keys_t.clear();
+        keys_t.resize(d * width, 0.0);
+        for (j, key) in k.chunks_exact(d).enumerate() {
+            for (i, &x) in key.iter().enumerate() {
+                keys_t[i * width + j] = x;
+            }
+        }
+        for qb in (0..padded).step_by(ROWS) {
+            let q: [&[f32]; ROWS] = std::array::from_fn(|r| query((qb + r).min(queries - 1)));
+            for j0 in (0..width).step_by(LANES) {
+                let mut block = [[0.0f32; LANES]; ROWS];
+                for (i, row) in keys_t.chunks_exact(width).enumerate() {
+                    let Some(kv) = row.get(j0..j0 + LANES) else {
+                        continue;
+                    };
+                    for (b, q) in block.iter_mut().zip(&q) {
+                        let x = q[i];
+                        for (b, &k) in b.iter_mut().zip(kv) {
+                            *b = fma(x, k, *b);
+                        }
+                    }
+                }
+                for (r, b) in block.iter().enumerate() {
+                    let s = &mut scores[(qb + r) * tile_len + j0..][..LANES];
+                    for (s, &b) in s.iter_mut().zip(b) {
+                        *s = job.scale * b;
+                    }
+                }
+            }
+        }
+        // Each query's softmax numerators over the keys it sees (zero
+        // elsewhere), and the online softmax's rescaling of what came before.
         for qi in 0..queries {
             let r = sees(qi % nr);
             let vis = r.start.max(t.start)..r.end.min(t.end);
-            seen[qi] = vis.clone();
+            let row = &mut scores[qi * tile_len..][..width];
             if vis.is_empty() {
+                row.fill(0.0);
+                seen[qi] = t.start..t.start;
                 continue;
             }
-            let q = query(qi);
-            let s = &mut scores[qi * tile_len..][..vis.len()];
-            for (s, j) in s.iter_mut().zip(vis.clone()) {
-                *s = job.scale * dot(q, &k[(j - t.start) * d..][..d]);
-            }
+            let (lo, hi) = (vis.start - t.start, vis.end - t.start);
+            seen[qi] = vis;
+            row[..lo].fill(0.0);
+            row[hi..].fill(0.0);
+            let s = &mut row[lo..hi];
             let top = s.iter().copied().fold(max[qi], f32::max);
             let carry = exp(max[qi] - top);
-            let mut total = 0.0;
+            // Apart, so both loops vectorise.
             for s in s.iter_mut() {
                 *s = exp(*s - top);
-                total += *s;
             }
+            let total = sum_of(s);
             max[qi] = top;
             sum[qi] = sum[qi] * carry + total;
             if carry != 1.0 {
@@ -328,13 +384,51 @@ fn unit_body(
                 }
             }
         }
+        for qi in queries..padded {
+            scores[qi * tile_len..][..width].fill(0.0);
+        }
+        // The weighted values, a register block of queries × dimensions at a
+        // time, over the keys any of the block's queries sees.
         let v = tile_rows(job.v, g, t.clone(), d, tile, &widen);
-        for qi in 0..queries {
-            let vis = seen[qi].clone();
-            let a = &mut acc[qi * d..][..d];
-            for (&p, j) in scores[qi * tile_len..].iter().zip(vis) {
-                for (a, &x) in a.iter_mut().zip(&v[(j - t.start) * d..][..d]) {
-                    *a += p * x;
+        for qb in (0..padded).step_by(ROWS) {
+            let block_rows = qb..(qb + ROWS).min(queries);
+            let lo = block_rows
+                .clone()
+                .map(|qi| seen[qi].start)
+                .min()
+                .unwrap_or(t.start);
+            let hi = block_rows.map(|qi| seen[qi].end).max().unwrap_or(t.start);
+            let used = lo.max(t.start) - t.start..hi.max(t.start) - t.start;
+            if used.is_empty() {
+                continue;
+            }
+            let p: [&[f32]; ROWS] =
+                std::array::from_fn(|r| &scores[(qb + r) * tile_len..][..width]);
+            let whole = d - d % LANES;
+            for c0 in (0..whole).step_by(LANES) {
+                let mut block = [[0.0f32; LANES]; ROWS];
+                for j in used.clone() {
+                    let vv = &v[j * d + c0..][..LANES];
+                    for (b, p) in block.iter_mut().zip(&p) {
+                        let w = p[j];
+                        for (b, &x) in b.iter_mut().zip(vv) {
+                            *b = fma(w, x, *b);
+                        }
+                    }
+                }
+                for (r, b) in block.iter().enumerate() {
+                    for (a, &b) in acc[(qb + r) * d + c0..][..LANES].iter_mut().zip(b) {
+                        *a += b;
+                    }
+                }
+            }
+            // A head size that is not whole blocks (none of today's models).
+            for r in 0..ROWS {
+                for j in used.clone() {
+                    let w = p[r][j];
+                    for c in whole..d {
+                        acc[(qb + r) * d + c] += w * v[j * d + c];
+                    }
                 }
             }
         }

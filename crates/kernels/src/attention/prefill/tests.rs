@@ -96,7 +96,8 @@ fn tiled_attention_matches_its_definition() {
     // position 0; a later chunk of one; a window shorter than a tile and than
     // the chunk, its keys starting where the first query's window does; a
     // single row; grouped 8:1 with a head of 256 (more than one tile's worth
-    // per key); rows that are not a whole number of query blocks.
+    // per key); rows that are not a whole number of query blocks; a head size
+    // that is not whole register blocks (40).
     let cases = [
         (4, 2, 64, 70, 0, 0, None),
         (6, 2, 32, 45, 300, 0, None),
@@ -104,6 +105,7 @@ fn tiled_attention_matches_its_definition() {
         (2, 2, 32, 1, 17, 0, None),
         (8, 1, 256, 40, 10, 0, None),
         (3, 3, 96, 33, 5, 0, Some(7)),
+        (2, 1, 40, 19, 3, 0, None),
     ];
     for (heads, kv_heads, d, rows, first, key0, window) in cases {
         let span = QuerySpan {
@@ -140,19 +142,20 @@ fn tiled_attention_matches_its_definition() {
                 out
             };
             let stride = keys * d;
-            let got = [
+            // q8_0 takes whole blocks of 32 per head.
+            let whole_blocks = d % 32 == 0;
+            let mut got = vec![
                 ("f32", run(KvData::F32(&k), KvData::F32(&v), stride), &want),
                 (
                     "f16",
                     run(KvData::F16(&kh), KvData::F16(&vh), stride),
                     &want_f16,
                 ),
-                (
-                    "q8_0",
-                    run(KvData::Q8_0(&kq), KvData::Q8_0(&vq), stride),
-                    &want_q8,
-                ),
             ];
+            if whole_blocks {
+                let out = run(KvData::Q8_0(&kq), KvData::Q8_0(&vq), stride);
+                got.push(("q8_0", out, &want_q8));
+            }
             for (kind, out, want) in &got {
                 for (i, (&o, &w)) in out.iter().zip(want.iter()).enumerate() {
                     assert!(
@@ -167,9 +170,11 @@ fn tiled_attention_matches_its_definition() {
             let (kp, vp) = (pad(&k, keys * d, spare), pad(&v, keys * d, spare));
             let again = run(KvData::F32(&kp), KvData::F32(&vp), stride + spare);
             assert_eq!(again, got[0].1, "{isa:?} f32 {shape:?} with a head stride");
-            let (kpq, vpq) = (q8(&pad(&k, keys * d, spare)), q8(&pad(&v, keys * d, spare)));
-            let again = run(KvData::Q8_0(&kpq), KvData::Q8_0(&vpq), stride + spare);
-            assert_eq!(again, got[2].1, "{isa:?} q8_0 {shape:?} with a head stride");
+            if whole_blocks {
+                let (kpq, vpq) = (q8(&pad(&k, keys * d, spare)), q8(&pad(&v, keys * d, spare)));
+                let again = run(KvData::Q8_0(&kpq), KvData::Q8_0(&vpq), stride + spare);
+                assert_eq!(again, got[2].1, "{isa:?} q8_0 {shape:?} with a head stride");
+            }
         }
     }
 }
