@@ -197,6 +197,22 @@ fn unit(isa: Isa, job: &Job<'_>, u: usize, out: &Mutex<&mut [f32]>) {
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { x86::unit_avx2(job, u, scratch, out) },
+        // Every aarch64 CPU has NEON's fused multiply-add: `mul_add` is one
+        // `fmla` there (elsewhere, without FMA, it would be a library call).
+        #[cfg(target_arch = "aarch64")]
+        _ => unit_body(
+            job,
+            u,
+            scratch,
+            out,
+            |src, out| {
+                for (o, h) in out.iter_mut().zip(src) {
+                    *o = h.to_f32();
+                }
+            },
+            f32::mul_add,
+        ),
+        #[cfg(not(target_arch = "aarch64"))]
         _ => unit_body(
             job,
             u,
