@@ -116,9 +116,9 @@ fn a_q8_0_cache_needs_whole_blocks_per_head() {
         Engine::load(&path, options)
     };
     assert!(with(KvType::F16).is_ok());
-    let err = with(KvType::Q8_0)
-        .err()
-        .expect("a q8_0 cache of 16-wide heads");
+    let Err(err) = with(KvType::Q8_0) else {
+        panic!("a q8_0 cache of 16-wide heads was accepted");
+    };
     let err = err.to_string();
     assert!(
         err.contains("multiple of 32") && err.contains("16"),
