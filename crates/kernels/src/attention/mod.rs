@@ -90,6 +90,18 @@ fn widen_q8_0(src: &[u8], out: &mut [f32]) {
     }
 }
 
+/// Refuses an instruction set this CPU does not have.
+fn check_isa(isa: Isa) -> Result<(), AttentionError> {
+    if isa.available() {
+        Ok(())
+    } else {
+        Err(AttentionError(format!(
+            "this CPU cannot run {}",
+            isa.name()
+        )))
+    }
+}
+
 /// Checks that `view` holds `keys` rows of `d` values for each of `kv_heads`.
 fn check_view(
     name: &str,
@@ -165,12 +177,7 @@ fn attend(
     scale: f32,
     out: &mut [f32],
 ) -> Result<(), AttentionError> {
-    if !isa.available() {
-        return Err(AttentionError(format!(
-            "this CPU cannot run {}",
-            isa.name()
-        )));
-    }
+    check_isa(isa)?;
     let AttentionShape {
         heads,
         kv_heads,
@@ -447,7 +454,7 @@ mod tests {
         out
     }
 
-    fn to_f16(x: &[f32]) -> Vec<half::f16> {
+    pub(super) fn to_f16(x: &[f32]) -> Vec<half::f16> {
         x.iter().map(|&x| half::f16::from_f32(x)).collect()
     }
 
@@ -455,8 +462,9 @@ mod tests {
         x.iter().map(|x| x.to_f32()).collect()
     }
 
-    /// Each head of `x` (`head` values) followed by `spare` NaN.
-    fn pad(x: &[f32], head: usize, spare: usize) -> Vec<f32> {
+    /// Each head of `x` (`head` values) followed by `spare` NaN (a cache
+    /// with room left).
+    pub(super) fn pad(x: &[f32], head: usize, spare: usize) -> Vec<f32> {
         x.chunks_exact(head)
             .flat_map(|h| {
                 h.iter()

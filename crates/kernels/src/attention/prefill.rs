@@ -14,8 +14,8 @@ use std::ops::Range;
 use std::sync::Mutex;
 
 use super::{
-    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, check_view, sum_of,
-    widen_q8_0,
+    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, check_isa, check_view,
+    sum_of, widen_q8_0,
 };
 use crate::Isa;
 use crate::glu::exp;
@@ -123,12 +123,7 @@ fn attend(
     scale: f32,
     out: &mut [f32],
 ) -> Result<(), AttentionError> {
-    if !isa.available() {
-        return Err(AttentionError(format!(
-            "this CPU cannot run {}",
-            isa.name()
-        )));
-    }
+    check_isa(isa)?;
     let AttentionShape {
         heads,
         kv_heads,

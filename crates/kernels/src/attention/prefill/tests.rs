@@ -1,4 +1,5 @@
 use super::*;
+use crate::attention::tests::{pad, to_f16 as f16s};
 use crate::attention::{attend_one, quantize_q8_0};
 
 /// The definition in f64: every query against every key it may see.
@@ -60,10 +61,6 @@ fn rng(mut seed: u32) -> impl FnMut() -> f32 {
     }
 }
 
-fn f16s(x: &[f32]) -> Vec<half::f16> {
-    x.iter().map(|&x| half::f16::from_f32(x)).collect()
-}
-
 fn q8(x: &[f32]) -> Vec<u8> {
     let mut out = Vec::new();
     quantize_q8_0(x, &mut out);
@@ -76,17 +73,6 @@ fn q8_values(x: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
     crate::attention::widen_q8_0(&bytes, &mut out);
     out
-}
-
-/// Each head's keys followed by `spare` rows of NaN (a cache with room left).
-fn pad(x: &[f32], per_head: usize, spare: usize) -> Vec<f32> {
-    x.chunks_exact(per_head)
-        .flat_map(|h| {
-            h.iter()
-                .copied()
-                .chain(std::iter::repeat_n(f32::NAN, spare))
-        })
-        .collect()
 }
 
 #[test]
