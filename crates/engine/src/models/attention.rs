@@ -253,18 +253,16 @@ impl Attention {
                 head_dim: self.head_dim,
                 scale: self.scale as f32,
             };
-            let q = q.contiguous()?;
-            let y = if t == 1 {
-                q.apply_op3_no_bwd(&k, &v, &DecodeAttention(shape))?
-            } else {
-                let span = hearth_kernels::QuerySpan {
+            let op = CacheAttention {
+                shape,
+                span: hearth_kernels::QuerySpan {
                     rows: t,
                     first: pos,
                     key0: from,
                     window: self.window,
-                };
-                q.apply_op3_no_bwd(&k, &v, &PrefillAttention { shape, span })?
+                },
             };
+            let y = q.contiguous()?.apply_op3_no_bwd(&k, &v, &op)?;
             return self.out.forward(&y);
         }
 
@@ -388,12 +386,17 @@ impl CacheShape {
     }
 }
 
-/// Attention of one query position over the cache, as one candle op over
-/// `q` `[1, heads, 1, d]` and the cache views `[1, kv_heads, keys, row]`;
-/// gives `[1, 1, heads · d]`.
-struct DecodeAttention(CacheShape);
+/// The attention of `t` query positions over the cache, as one candle op
+/// over `q` `[1, heads, t, d]` and the cache views `[1, kv_heads, keys, row]`;
+/// gives `[1, t, heads · d]`. One position (a generated token) takes
+/// hearth-kernels' decode kernel, split over the keys; more (a prompt) the
+/// tiled one, the causal mask and the window as positions compared.
+struct CacheAttention {
+    shape: CacheShape,
+    span: hearth_kernels::QuerySpan,
+}
 
-impl CustomOp3 for DecodeAttention {
+impl CustomOp3 for CacheAttention {
     fn name(&self) -> &'static str {
         "hearth-attention"
     }
@@ -407,51 +410,20 @@ impl CustomOp3 for DecodeAttention {
         v: &CpuStorage,
         v_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = self.0;
+        let (s, rows) = (self.shape, self.span.rows);
         let q = contiguous_f32(self.name(), q, q_layout)?;
         let (k, v, keys) = s.views(self.name(), (k, k_layout), (v, v_layout))?;
-        let mut out = vec![0.0f32; s.heads * s.head_dim];
-        hearth_kernels::attend_one(s.kernel_shape(keys), q, k, v, s.scale, &mut out)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let shape = s.kernel_shape(keys);
+        let mut out = vec![0.0f32; rows * s.heads * s.head_dim];
+        if rows == 1 {
+            hearth_kernels::attend_one(shape, q, k, v, s.scale, &mut out)
+        } else {
+            hearth_kernels::attend_many(shape, self.span, q, k, v, s.scale, &mut out)
+        }
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         Ok((
             CpuStorage::F32(out),
-            Shape::from((1, 1, s.heads * s.head_dim)),
-        ))
-    }
-}
-
-/// A prompt's `t` query positions over the cache, as one candle op over `q`
-/// `[1, heads, t, d]` and the cache views `[1, kv_heads, keys, row]`; gives
-/// `[1, t, heads · d]`.
-struct PrefillAttention {
-    shape: CacheShape,
-    span: hearth_kernels::QuerySpan,
-}
-
-impl CustomOp3 for PrefillAttention {
-    fn name(&self) -> &'static str {
-        "hearth-prefill-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        q: &CpuStorage,
-        q_layout: &Layout,
-        k: &CpuStorage,
-        k_layout: &Layout,
-        v: &CpuStorage,
-        v_layout: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = self.shape;
-        let q = contiguous_f32(self.name(), q, q_layout)?;
-        let (k, v, keys) = s.views(self.name(), (k, k_layout), (v, v_layout))?;
-        let n = self.span.rows * s.heads * s.head_dim;
-        let mut out = vec![0.0f32; n];
-        hearth_kernels::attend_many(s.kernel_shape(keys), self.span, q, k, v, s.scale, &mut out)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((1, self.span.rows, s.heads * s.head_dim)),
+            Shape::from((1, rows, s.heads * s.head_dim)),
         ))
     }
 }
