@@ -33,7 +33,7 @@ pub enum FileOutcome {
     /// Already in the collection with the same text.
     Unchanged,
     Failed(DocError),
-    /// Stopped while it was being embedded: nothing of it was stored, and
+    /// Stopped before or while it was embedded: nothing of it was stored, and
     /// adding it again starts it afresh.
     Cancelled,
 }
@@ -104,8 +104,9 @@ pub fn add_files(
 /// stored whole or not at all (one transaction), so the files done are kept
 /// and adding the same paths again resumes: files stored with the same
 /// content hash are skipped, the file that was stopped starts afresh, and no
-/// chunk is stored twice. The last report is [`FileOutcome::Cancelled`] when a
-/// file was stopped halfway; files not reached have no report.
+/// chunk is stored twice. The last report of a stopped run is
+/// [`FileOutcome::Cancelled`], for the file it stopped in or before; files
+/// after it have no report.
 pub fn add_files_cancellable(
     store: &Store,
     embedder: &dyn Embed,
@@ -120,13 +121,12 @@ pub fn add_files_cancellable(
     let files = expand_paths(paths);
     let of = files.len();
     for (i, path) in files.into_iter().enumerate() {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
         let source = std::fs::canonicalize(&path)
             .unwrap_or_else(|_| path.clone())
             .display()
             .to_string();
+        // A stop asked between two files is reported on the next one, as a
+        // stop inside it would be: the user sees where the run ended.
         let outcome = match add_one(
             store,
             embedder,
@@ -168,6 +168,9 @@ fn add_one(
     options: AddOptions,
     cancel: &AtomicBool,
 ) -> Result<FileOutcome, DocError> {
+    if cancel.load(Ordering::Relaxed) {
+        return Ok(FileOutcome::Cancelled);
+    }
     let doc = extract_file(path)?;
     let hash = format!("{:x}", Sha256::digest(doc.text.as_bytes()));
     if store.doc_hash(collection_id, source)?.as_deref() == Some(hash.as_str()) {

@@ -132,3 +132,30 @@ fn a_file_changed_between_runs_is_indexed_again_and_its_old_chunks_replaced() {
     assert_eq!(c_txt.len(), 1);
     assert_eq!(c_txt[0].text, "delta replaces everything.");
 }
+
+#[test]
+fn a_stop_between_two_files_is_reported_on_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    let paths = corpus(&docs);
+    let store = Store::open(&dir.path().join("h.db"), &key()).unwrap();
+    // Asked during a.txt's only batch: a.txt is finished and kept, b.txt is
+    // where the run says it stopped, c.txt is not reached.
+    let cancel = AtomicBool::new(false);
+    let stopper = StopAfter {
+        after: 1,
+        calls: AtomicUsize::new(0),
+        cancel: &cancel,
+    };
+    let mut progress = Vec::new();
+    let reports = add_files_cancellable(&store, &stopper, "c", &paths, OPTIONS, &cancel, |r| {
+        progress.push((r.n, r.of))
+    })
+    .unwrap();
+    assert_eq!(progress, [(1, 3), (2, 3)]);
+    assert!(matches!(reports[0].outcome, FileOutcome::Indexed { .. }));
+    assert!(matches!(reports[1].outcome, FileOutcome::Cancelled));
+    assert_eq!(stopper.calls.load(Ordering::SeqCst), 1, "b.txt not embedded");
+    assert_eq!(store.doc_row_counts().unwrap().0, 1);
+}
