@@ -33,6 +33,8 @@ pub fn specta<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::chat::run_turn,
             commands::stop,
             commands::models::list_models,
+            commands::models::load_settings,
+            commands::models::set_load_settings,
             commands::models::catalog,
             commands::models::search_hub,
             commands::models::repo_files,

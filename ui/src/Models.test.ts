@@ -55,3 +55,35 @@ describe("the models screen", () => {
     }
   });
 });
+
+describe("a model's load settings (issues 17 and 21)", () => {
+  it("sets the context and KV cache type, shows the new memory need, refuses a bad context", async () => {
+    render(App, { api: mockApi({ tokenDelayMs: 1 }) });
+    await waitFor(() => expect(byId("nav-models")).not.toBeNull());
+    await fireEvent.click(byId("nav-models")!);
+    await waitFor(() => expect(all("library-row").length).toBe(3));
+    await fireEvent.click(screen.getByRole("button", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" }));
+    const form = await screen.findByRole("form", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" });
+    await waitFor(() => expect(within(form).getByTestId("load-kv-type")).toBeTruthy());
+
+    await fireEvent.input(within(form).getByTestId("load-context"), { target: { value: "100" } });
+    await fireEvent.submit(form);
+    expect((await within(form).findByRole("alert")).textContent).toContain("256");
+
+    await fireEvent.input(within(form).getByTestId("load-context"), { target: { value: "16384" } });
+    expect(form.textContent).toContain("past that, answers may degrade");
+    await fireEvent.change(within(form).getByTestId("load-kv-type"), { target: { value: "q8_0" } });
+    await fireEvent.submit(form);
+    const saved = await within(form).findByTestId("load-saved");
+    // 98 MB × 1.2 + 16384 tokens × 53,125 bytes (the mock's q8_0 cache).
+    expect(saved.textContent).toContain("Memory needed");
+    expect(within(form).queryByRole("alert")).toBeNull();
+
+    // Opened again, it shows what was saved.
+    await fireEvent.click(screen.getByRole("button", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" }));
+    await fireEvent.click(screen.getByRole("button", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" }));
+    const again = await screen.findByRole("form", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" });
+    await waitFor(() => expect((within(again).getByTestId("load-context") as HTMLInputElement).value).toBe("16384"));
+    expect((within(again).getByTestId("load-kv-type") as HTMLSelectElement).value).toBe("q8_0");
+  });
+});

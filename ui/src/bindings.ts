@@ -36,6 +36,10 @@ export const commands = {
 	 */
 	stop: (requestId: string) => typedError<null, ErrorView>(__TAURI_INVOKE("stop", { requestId })),
 	listModels: () => typedError<LibraryModelView[], ErrorView>(__TAURI_INVOKE("list_models")),
+	/**  A library model's load settings (context, KV cache type, device). */
+	loadSettings: (id: string) => typedError<LoadSettingsForm, ErrorView>(__TAURI_INVOKE("load_settings", { id })),
+	/**  Sets them; the model comes back with its fit as now set. */
+	setLoadSettings: (id: string, settings: LoadSettingsView) => typedError<LibraryModelView, ErrorView>(__TAURI_INVOKE("set_load_settings", { id, settings })),
 	catalog: () => typedError<CatalogModelView[], ErrorView>(__TAURI_INVOKE("catalog")),
 	searchHub: (query: string) => typedError<RepoSummaryView[], ErrorView>(__TAURI_INVOKE("search_hub", { query })),
 	repoFiles: (repo: string) => typedError<RepoFilesView, ErrorView>(__TAURI_INVOKE("repo_files", { repo })),
@@ -512,6 +516,31 @@ export type LibraryModelView = {
 	addedAt: number,
 	lastUsed: number | null,
 	fit: FitView,
+};
+
+/**  A model's load settings and the choices the form offers. */
+export type LoadSettingsForm = {
+	settings: LoadSettingsView,
+	/**  The context the model was trained for (past it answers degrade). */
+	trainedContext: number | null,
+	minContext: number,
+	maxContext: number,
+	kvTypes: string[],
+	/**  The devices this build can use on this machine. */
+	devices: string[],
+};
+
+/**
+ *  How a library model loads; `null`: the app's default (the context: the
+ *  model's own, at most 4096 tokens; the KV cache in f16; the device: a GPU
+ *  when there is one).
+ */
+export type LoadSettingsView = {
+	contextLength: number | null,
+	/**  `f16`, `q8_0` (a little over half the memory) or `f32`. */
+	kvType: string | null,
+	/**  `auto`, `cpu`, `cuda` or `metal`. */
+	device: string | null,
 };
 
 /**  What importing a Claude Desktop file did. */

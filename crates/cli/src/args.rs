@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use hearth_backend::{ChatRequest, Message, PromptMode};
-use hearth_core::{Config, KEYCHAIN_SERVICE, Models};
+use hearth_core::{Config, KEYCHAIN_SERVICE, LoadSettings, Models};
 use hearth_engine::{DevicePreference, Engine, EngineOptions, KvType};
 use hearth_secrets::{KeyringStore, SecretStore};
 
@@ -16,7 +16,8 @@ pub(crate) struct ModelArgs {
     #[arg(short, long, env = hearth_core::env::MODEL)]
     pub(crate) model: Option<String>,
 
-    /// Context window in tokens (default: the model's, capped at 4096).
+    /// Context window in tokens (default: the model's load setting, else the
+    /// model's own, capped at 4096).
     #[arg(long)]
     pub(crate) ctx: Option<usize>,
 
@@ -24,14 +25,16 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     pub(crate) threads: Option<usize>,
 
-    /// Device: auto, cpu, cuda, metal (GPU builds need the matching feature).
-    #[arg(long, default_value = "auto")]
-    pub(crate) device: DevicePreference,
+    /// Device: auto, cpu, cuda, metal (GPU builds need the matching feature)
+    /// [default: the model's load setting, else auto].
+    #[arg(long)]
+    pub(crate) device: Option<DevicePreference>,
 
     /// KV cache type: f16 (as llama.cpp's default), q8_0 (about half the
-    /// memory of f16, as llama.cpp's `-ctk q8_0 -ctv q8_0`) or f32.
-    #[arg(long, default_value = "f16")]
-    pub(crate) kv_type: KvType,
+    /// memory of f16, as llama.cpp's `-ctk q8_0 -ctv q8_0`) or f32
+    /// [default: the model's load setting, else f16].
+    #[arg(long)]
+    pub(crate) kv_type: Option<KvType>,
 }
 
 impl ModelArgs {
@@ -72,18 +75,37 @@ impl ModelArgs {
         }
         EngineOptions {
             context_length: self.ctx,
-            device: self.device,
+            device: self.device.unwrap_or_default(),
             threads: self.threads,
             candle_matmul: false,
-            kv_type: self.kv_type,
+            kv_type: self.kv_type.unwrap_or_default(),
         }
     }
 
-    /// Loads the model (see [`ModelArgs::engine_options`] for when to call it)
-    /// and returns it with its file.
+    /// The flags given, which win over a library model's load settings (set
+    /// in the app's Models screen).
+    pub(crate) fn forced(&self) -> LoadSettings {
+        LoadSettings {
+            context_length: self.ctx,
+            kv_type: self.kv_type,
+            device: self.device,
+        }
+    }
+
+    /// Opens the app to load the model with these flags (see
+    /// [`ModelArgs::engine_options`] for when to call it).
+    pub(crate) fn app(&self) -> Result<hearth_core::App> {
+        crate::open::app_with(self.engine_options(), self.forced())
+    }
+
+    /// Loads the model with its load settings under these flags (see
+    /// [`ModelArgs::engine_options`] for when to call it) and returns it
+    /// with its file.
     pub(crate) fn load(&self) -> Result<(Engine, PathBuf)> {
-        let options = self.engine_options();
+        let base = self.engine_options();
         let path = self.path()?;
+        let own = models(false)?.load_settings_of(&path);
+        let options = self.forced().apply(&own.apply(&base));
         Ok((Engine::load(&path, options)?, path))
     }
 }

@@ -20,7 +20,6 @@ use tokio::runtime::Runtime;
 use crate::args::{ModelArgs, SamplingArgs};
 use crate::chat_tools::{self, Screen, ToolArgs, Tools};
 use crate::interrupt::Interrupt;
-use crate::open;
 use crate::out::{note, noteln, out, outln};
 use crate::route::{self, RouteArgs};
 use crate::thinking::Printer;
@@ -143,8 +142,7 @@ impl Iterator for Input {
 }
 
 pub(crate) fn chat(args: &Args) -> Result<()> {
-    let engine = args.model.engine_options();
-    let app = open::app(engine)?;
+    let app = args.model.app()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

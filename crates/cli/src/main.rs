@@ -70,6 +70,8 @@ enum Command {
     Rm(models::RmArgs),
     /// Add a local .gguf file to the library.
     Import(models::ImportArgs),
+    /// How a library model loads (context, KV cache type, device): show, or set with flags.
+    ModelSettings(models::SettingsArgs),
     /// Curated chat models, with the one recommended for this machine.
     Catalog(models::CatalogArgs),
     /// Check a Hugging Face token (read from stdin) and keep it in the OS keychain, for gated and private models.
@@ -126,6 +128,7 @@ fn main() -> Result<()> {
         Command::List(args) => models::list(&args),
         Command::Rm(args) => models::rm(&args),
         Command::Import(args) => models::import(&args),
+        Command::ModelSettings(args) => models::settings(&args),
         Command::Catalog(args) => models::catalog(&args),
         Command::Login => models::login(),
         Command::Logout => models::logout(),

@@ -11,7 +11,8 @@ use hearth_core::hearth_hub::{
     DownloadControl, DownloadEvent, DownloadOptions, FitEstimate, HubError, RECOMMEND_CONTEXT,
     SearchSort, Source,
 };
-use hearth_core::{CoreError, Login, PullSpec};
+use hearth_core::{CoreError, LoadSettings, Login, PullSpec};
+use hearth_engine::{DevicePreference, EngineOptions, KvType};
 use hearth_secrets::SecretString;
 use serde_json::json;
 
@@ -65,6 +66,28 @@ pub(crate) struct ListArgs {
 pub(crate) struct RmArgs {
     /// Library id (see `hearth list`).
     id: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SettingsArgs {
+    /// Library id (see `hearth list`).
+    id: String,
+    /// Context window in tokens.
+    #[arg(long)]
+    ctx: Option<usize>,
+    /// KV cache type: f16, q8_0 (about half the memory) or f32.
+    #[arg(long)]
+    kv_type: Option<KvType>,
+    /// Device: auto, cpu, cuda or metal.
+    #[arg(long)]
+    device: Option<DevicePreference>,
+    /// Forget the settings first (back to the defaults), then apply the
+    /// flags given.
+    #[arg(long)]
+    reset: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -357,6 +380,71 @@ pub(crate) fn rm(args: &RmArgs) -> Result<()> {
             args.id
         )?;
     }
+    Ok(())
+}
+
+/// Shows a library model's load settings, changing them first when flags
+/// are given; the fit estimate is for the settings as they now are.
+pub(crate) fn settings(args: &SettingsArgs) -> Result<()> {
+    let models = models(false)?;
+    let mut settings = models.load_settings(&args.id)?;
+    let changes =
+        args.reset || args.ctx.is_some() || args.kv_type.is_some() || args.device.is_some();
+    if args.reset {
+        settings = LoadSettings::default();
+    }
+    settings.context_length = args.ctx.or(settings.context_length);
+    settings.kv_type = args.kv_type.or(settings.kv_type);
+    settings.device = args.device.or(settings.device);
+    if changes {
+        models.set_load_settings(&args.id, &settings)?;
+    }
+    let options = settings.apply(&EngineOptions::default());
+    let context = options
+        .context_length
+        .map_or(RECOMMEND_CONTEXT, |n| n as u64);
+    let path = models.resolve(&args.id)?;
+    let fit = models
+        .fit_of(&path, context, options.kv_type)
+        .map(|m| m.fit)
+        .context("the model is not in the library")?;
+    let default = |set: bool| if set { "" } else { " (default)" };
+    if args.json {
+        outln!(
+            "{}",
+            json!({
+                "id": args.id,
+                "context_length": settings.context_length,
+                "kv_type": settings.kv_type.map(KvType::name),
+                "device": settings.device.map(|d| d.to_string()),
+                "fit": fit,
+            })
+        )?;
+        return Ok(());
+    }
+    outln!(
+        "context  {}{}",
+        settings
+            .context_length
+            .map_or("the model's own, at most 4096".to_owned(), |n| n
+                .to_string()),
+        default(settings.context_length.is_some())
+    )?;
+    outln!(
+        "kv cache {}{}",
+        options.kv_type,
+        default(settings.kv_type.is_some())
+    )?;
+    outln!(
+        "device   {}{}",
+        options.device,
+        default(settings.device.is_some())
+    )?;
+    outln!(
+        "needs    {} at {context} tokens ({})",
+        human_bytes(fit.total),
+        fit.fit.label()
+    )?;
     Ok(())
 }
 

@@ -4,18 +4,24 @@ use std::io::IsTerminal;
 
 use crate::out::noteln;
 use anyhow::{Context, Result, bail};
-use hearth_core::{App, Config, CoreError, OpenOptions, env};
+use hearth_core::{App, Config, CoreError, LoadSettings, OpenOptions, env};
 use hearth_engine::EngineOptions;
 use hearth_secrets::SecretString;
 
 /// Opens the app. When the database key cannot come from the OS keychain, asks
 /// for the passphrase on the terminal (or reads `HEARTH_DB_PASSPHRASE`).
 pub(crate) fn app(engine: EngineOptions) -> Result<App> {
+    app_with(engine, LoadSettings::default())
+}
+
+/// [`app`] whose local models load with `forced` over their own load settings.
+pub(crate) fn app_with(engine: EngineOptions, forced: LoadSettings) -> Result<App> {
     let config = Config::from_env()?;
     let first = App::open_with(
         config.clone(),
         OpenOptions {
             engine: engine.clone(),
+            forced_load: forced,
             ..OpenOptions::default()
         },
     );
@@ -30,6 +36,7 @@ pub(crate) fn app(engine: EngineOptions) -> Result<App> {
                 config,
                 OpenOptions {
                     engine,
+                    forced_load: forced,
                     passphrase: Some(passphrase),
                     ..OpenOptions::default()
                 },

@@ -17,7 +17,7 @@ use crate::args::{ModelArgs, SamplingArgs};
 use crate::interrupt::Interrupt;
 use crate::out::noteln;
 use crate::route::{self, RouteArgs};
-use crate::{open, stats};
+use crate::stats;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -62,7 +62,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         .and_then(BackendId::parse)
         .is_some();
     if !args.raw && (routed || maybe_cloud) {
-        let app = open::app(args.model.engine_options())?;
+        let app = args.model.app()?;
         if routed || route::cloud_model(&app, args.model.model.as_deref())?.is_some() {
             anyhow::ensure!(
                 !args.json,

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hearth_core::LoadSettings;
 use hearth_engine::{EngineOptions, KvType};
 use hearth_secrets::{ExposeSecret, SecretString};
 use hearth_server::{DEFAULT_PORT, KEY_FILE, ServerConfig};
@@ -62,14 +63,15 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 300)]
     keep_warm: u64,
 
-    /// Context window of local models in tokens (default: the model's, capped at 4096).
+    /// Context window of local models in tokens (default: each model's load
+    /// setting, else its own, capped at 4096).
     #[arg(long)]
     ctx: Option<usize>,
 
-    /// KV cache type of local models: f16 (default), q8_0 (about half the
-    /// memory) or f32.
-    #[arg(long, default_value = "f16")]
-    kv_type: KvType,
+    /// KV cache type of local models: f16, q8_0 (about half the memory) or
+    /// f32 (default: each model's load setting, else f16).
+    #[arg(long)]
+    kv_type: Option<KvType>,
 
     /// Print the API key (it is otherwise only written to its file).
     #[arg(long)]
@@ -92,11 +94,14 @@ enum Switch {
 }
 
 pub(crate) fn serve(args: &Args) -> Result<()> {
-    let app = open::app(EngineOptions {
-        context_length: args.ctx,
-        kv_type: args.kv_type,
-        ..EngineOptions::default()
-    })?;
+    let app = open::app_with(
+        EngineOptions::default(),
+        LoadSettings {
+            context_length: args.ctx,
+            kv_type: args.kv_type,
+            device: None,
+        },
+    )?;
     let mut settings = app.api_settings()?;
     if let Some(switch) = args.cloud_models {
         settings.cloud_models = switch == Switch::On;

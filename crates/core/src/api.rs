@@ -347,7 +347,7 @@ impl App {
     async fn api_backend(&self, target: ApiTarget, req: &ApiChat) -> Result<Chosen, CoreError> {
         match target {
             ApiTarget::Local(path) => {
-                let engine = self.local.get(&path).await?;
+                let engine = self.local_engine(&path).await?;
                 let backend = LocalBackend::new(engine, req.model.clone());
                 Ok(Chosen::Local { backend, path })
             }

@@ -15,7 +15,7 @@ use crate::docs::EmbedSlot;
 use crate::keys::Vault;
 use crate::local::LocalModels;
 use crate::mcp::McpDesk;
-use crate::{Config, CoreError, Models, key};
+use crate::{Config, CoreError, LoadSettings, Models, key};
 
 /// The service name Hearth's entries have in the OS keychain.
 pub const KEYCHAIN_SERVICE: &str = "hearth";
@@ -41,8 +41,11 @@ pub struct OpenOptions {
     /// Passphrase for the database; overrides the keychain key and the
     /// passphrase from the configuration.
     pub passphrase: Option<SecretString>,
-    /// How local models are loaded (context length, device, threads).
+    /// How local models are loaded (context length, device, threads); a
+    /// library model's own load settings change it.
     pub engine: EngineOptions,
+    /// Load settings that win over each model's own (a command line's flags).
+    pub forced_load: LoadSettings,
     /// Timeouts, retries and the circuit breaker of cloud providers.
     pub http: HttpPolicy,
     /// How long one call to the OS keychain may take (a locked one may wait
@@ -138,7 +141,7 @@ impl App {
             store,
             keychain,
             vault,
-            local: Arc::new(LocalModels::new(options.engine)),
+            local: Arc::new(LocalModels::new(options.engine, options.forced_load)),
             embed: Arc::new(EmbedSlot::default()),
             mcp: Arc::new(McpDesk::default()),
         })

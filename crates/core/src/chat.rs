@@ -310,7 +310,7 @@ impl App {
                 "the conversation has no message yet".into(),
             ));
         };
-        let engine = self.local.get(&self.model_path(&conv)?).await?;
+        let engine = self.local_engine(&self.model_path(&conv)?).await?;
         let name = engine.info().name.clone().unwrap_or_default();
         let local = LocalBackend::new(engine, name);
         let excerpt: String = first.content.chars().take(1000).collect();

@@ -63,6 +63,7 @@ mod error;
 pub mod files;
 mod key;
 mod keys;
+mod load_settings;
 mod local;
 mod mcp;
 mod models;
@@ -101,6 +102,7 @@ pub use hearth_providers;
 /// the store (from hearth-store).
 pub use hearth_store::now;
 pub use keys::{KeySource, SecretStorage};
+pub use load_settings::{LoadSettings, MAX_CONTEXT, MIN_CONTEXT};
 pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use mcp::{ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};

@@ -16,7 +16,7 @@ use hearth_engine::{
 };
 use tokio::sync::Mutex;
 
-use crate::CoreError;
+use crate::{CoreError, LoadSettings};
 
 /// The backend id's provider part for answers from the local engine, as
 /// recorded on messages and usage records.
@@ -24,6 +24,8 @@ pub const LOCAL_BACKEND: &str = "local";
 
 struct Loaded {
     path: PathBuf,
+    /// What it was loaded with: other options load it again.
+    options: EngineOptions,
     engine: Arc<Engine>,
     last_used: Instant,
 }
@@ -31,29 +33,44 @@ struct Loaded {
 /// The loaded local model, if any.
 pub(crate) struct LocalModels {
     options: EngineOptions,
+    forced: LoadSettings,
     current: Mutex<Option<Loaded>>,
 }
 
 impl LocalModels {
-    pub(crate) fn new(options: EngineOptions) -> Self {
+    pub(crate) fn new(options: EngineOptions, forced: LoadSettings) -> Self {
         Self {
             options,
+            forced,
             current: Mutex::new(None),
         }
     }
 
-    /// The engine for the model at `path`, loading it (and dropping the one
-    /// loaded before) when needed.
-    pub(crate) async fn get(&self, path: &Path) -> Result<Arc<Engine>, CoreError> {
+    /// The options `model`'s own load settings give: the app's, overlaid
+    /// with them, then with what the app forces.
+    pub(crate) fn options_for(&self, model: &LoadSettings) -> EngineOptions {
+        self.forced.apply(&model.apply(&self.options))
+    }
+
+    /// The engine for the model at `path` loaded with `options`, loading it
+    /// (and dropping the one loaded before) when needed.
+    pub(crate) async fn get(
+        &self,
+        path: &Path,
+        options: EngineOptions,
+    ) -> Result<Arc<Engine>, CoreError> {
         let mut current = self.current.lock().await;
-        if let Some(loaded) = current.as_mut().filter(|l| l.path == path) {
+        if let Some(loaded) = current
+            .as_mut()
+            .filter(|l| l.path == path && l.options == options)
+        {
             loaded.last_used = Instant::now();
             return Ok(loaded.engine.clone());
         }
         // Free the old model's memory before loading the next one.
         *current = None;
-        let (owned, options) = (path.to_path_buf(), self.options.clone());
-        let engine = tokio::task::spawn_blocking(move || Engine::load(owned, options))
+        let (owned, load_with) = (path.to_path_buf(), options.clone());
+        let engine = tokio::task::spawn_blocking(move || Engine::load(owned, load_with))
             .await
             .map_err(|_| CoreError::WorkerGone)??;
         let engine = Arc::new(engine);
@@ -64,6 +81,7 @@ impl LocalModels {
         );
         *current = Some(Loaded {
             path: path.to_path_buf(),
+            options,
             engine: engine.clone(),
             last_used: Instant::now(),
         });

@@ -8,6 +8,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use hearth_engine::KvType;
 use hearth_hub::{
     CatalogEntry, DownloadOptions, FitEstimate, HubClient, HubError, Library, Machine, ModelEntry,
     ModelFacts, PendingDownload, RemoteModel, RepoInfo, RepoSummary, SearchSort, Source,
@@ -156,28 +157,42 @@ impl Models {
         machine
     }
 
-    /// The fit at `context` tokens of the library model in `path` (`None`
-    /// for a file outside the library: nothing is known about it yet).
-    pub fn fit_of(&self, path: &Path, context: u64) -> Option<LibraryModel> {
+    /// The fit at `context` tokens, the KV cache in `kv_type`, of the library
+    /// model in `path` (`None` for a file outside the library: nothing is
+    /// known about it yet).
+    pub fn fit_of(&self, path: &Path, context: u64, kv_type: KvType) -> Option<LibraryModel> {
         let id = self.id_of(path)?;
         let library = self.library().ok()?;
         let entry = library.list().iter().find(|m| m.id == id)?.clone();
         Some(LibraryModel {
-            fit: hearth_hub::estimate(&facts_of(&entry), context, &self.machine()),
+            fit: hearth_hub::estimate(&facts_of(&entry, kv_type), context, &self.machine()),
             entry,
         })
     }
 
-    /// The library's models with their fit at `context` tokens.
+    /// The library's models with their fit at `context` tokens (the KV cache
+    /// in f16, the engine's default).
     pub fn list(&self, context: u64) -> Result<Vec<LibraryModel>, CoreError> {
+        self.list_with(|_| (context, KvType::default()))
+    }
+
+    /// The library's models with their fit as `run` says each will be
+    /// loaded: its context and KV cache type.
+    pub fn list_with(
+        &self,
+        run: impl Fn(&ModelEntry) -> (u64, KvType),
+    ) -> Result<Vec<LibraryModel>, CoreError> {
         let library = self.library()?;
         let machine = self.machine();
         Ok(library
             .list()
             .iter()
-            .map(|entry| LibraryModel {
-                fit: hearth_hub::estimate(&facts_of(entry), context, &machine),
-                entry: entry.clone(),
+            .map(|entry| {
+                let (context, kv_type) = run(entry);
+                LibraryModel {
+                    fit: hearth_hub::estimate(&facts_of(entry, kv_type), context, &machine),
+                    entry: entry.clone(),
+                }
             })
             .collect())
     }
@@ -587,13 +602,15 @@ impl Models {
 /// kept apart from a release build's (see [`hearth_hub::Measurement`]).
 const OPTIMIZED_BUILD: bool = !cfg!(debug_assertions);
 
-/// What the fit estimate knows about a library model.
-fn facts_of(entry: &ModelEntry) -> ModelFacts {
+/// What the fit estimate knows about a library model whose KV cache is kept
+/// in `kv_type`.
+fn facts_of(entry: &ModelEntry, kv_type: KvType) -> ModelFacts {
     ModelFacts {
         size: entry.size,
         shape: Some(entry.info.shape),
         quant: entry.info.quant.clone(),
         measured_decode_tok_s: expected_speed(entry),
+        kv_bytes_per_value: Some(crate::load_settings::kv_bytes_per_value(kv_type)),
     }
 }
 
@@ -633,6 +650,7 @@ fn remote_facts(
         shape: None,
         quant,
         measured_decode_tok_s: measured,
+        kv_bytes_per_value: None,
     }
 }
 
@@ -711,6 +729,7 @@ mod tests {
             added_at: 0,
             last_used: None,
             measured,
+            load: hearth_hub::LoadPrefs::default(),
         };
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(
@@ -750,7 +769,10 @@ mod tests {
             None
         );
         // The library's own estimate agrees.
-        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, Some(150.0));
+        assert_eq!(
+            facts_of(&lib.list()[0], KvType::F16).measured_decode_tok_s,
+            Some(150.0)
+        );
         assert_eq!(lib.list()[0].display_name(), "SmolLM2 135M Instruct · Q4_1");
 
         let other = tempfile::tempdir().unwrap();
@@ -764,6 +786,9 @@ mod tests {
             remote_facts(Some(&lib), repo, file, 1, None).measured_decode_tok_s,
             None
         );
-        assert_eq!(facts_of(&lib.list()[0]).measured_decode_tok_s, None);
+        assert_eq!(
+            facts_of(&lib.list()[0], KvType::F16).measured_decode_tok_s,
+            None
+        );
     }
 }

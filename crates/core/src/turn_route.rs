@@ -76,7 +76,7 @@ impl App {
             return Ok((self.cloud_backend(&plan.backend)?, plan));
         }
         let path = self.model_path(conv)?;
-        match self.local.get(&path).await {
+        match self.local_engine(&path).await {
             Ok(engine) => {
                 let backend = LocalBackend::new(engine, self.models().display_name_of(&path));
                 Ok((Chosen::Local { backend, path }, plan))
@@ -229,7 +229,9 @@ impl App {
         let Ok(path) = self.resolve_model(model) else {
             return LocalHealth::Ready;
         };
-        let Some(known) = self.models().fit_of(&path, FIT_CONTEXT) else {
+        let options = self.load_options(&path);
+        let context = options.context_length.map_or(FIT_CONTEXT, |n| n as u64);
+        let Some(known) = self.models().fit_of(&path, context, options.kv_type) else {
             return LocalHealth::Ready;
         };
         if known.fit.fit == Fit::WontFit {

@@ -47,6 +47,19 @@ impl fmt::Display for DevicePreference {
     }
 }
 
+/// The preferences this build can honour here: `auto` and `cpu` always, a
+/// GPU when this build has its feature and the machine has the device.
+pub fn available_devices() -> Vec<DevicePreference> {
+    let mut all = vec![DevicePreference::Auto, DevicePreference::Cpu];
+    if cuda().is_some() {
+        all.push(DevicePreference::Cuda);
+    }
+    if metal().is_some() {
+        all.push(DevicePreference::Metal);
+    }
+    all
+}
+
 /// The device for a preference. Asking for a GPU this build does not support is
 /// an error; `Auto` falls back to the CPU.
 pub(crate) fn pick(pref: DevicePreference) -> Result<Device, EngineError> {

@@ -41,7 +41,7 @@ mod tokenizer;
 mod tools;
 mod vocab;
 
-pub use device::{DevicePreference, set_threads, threads};
+pub use device::{DevicePreference, available_devices, set_threads, threads};
 pub use embed::{Embedder, Embeddings, Pooling, cosine, is_embedding_model_dir};
 pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
 pub use error::EngineError;

@@ -5,8 +5,9 @@
 //! twice that for F16/BF16, which candle computes with as f32; see
 //! [`crate::gguf::weights_in_memory`]; the file size without a header) + KV cache
 //! for the chosen context + overhead. The KV cache is
-//! `layers × ctx × kv_heads × head_dim × 2 (K and V) × 2 bytes` (the engine
-//! keeps it in f16 on the CPU, hearth-engine's `KvCache`). Without a header (a file not downloaded yet) the K+V
+//! `layers × ctx × kv_heads × head_dim × 2 (K and V) × bytes per value`: 2 for
+//! the f16 cache the engine keeps by default on the CPU (hearth-engine's
+//! `KvCache`), 34/32 for q8_0, 4 for f32 ([`ModelFacts::kv_bytes_per_value`]). Without a header (a file not downloaded yet) the K+V
 //! elements per token are approximated from the parameter count, itself
 //! approximated from the file size and the quantisation's bits per weight:
 //! `kv_elements ≈ 16384 × max(params / 1e9, 0.25)^0.67`, which matches
@@ -33,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use crate::HubError;
 use crate::gguf::ModelShape;
 
-/// f16, as the CPU engine stores its keys and values.
-const KV_BYTES_PER_ELEMENT: u64 = 2;
+/// f16, as the CPU engine stores its keys and values unless told otherwise.
+const KV_BYTES_PER_VALUE: f64 = 2.0;
 const OVERHEAD_BASE: u64 = 200 * 1024 * 1024;
 const BANDWIDTH_FILE: &str = "machine.json";
 
@@ -114,6 +115,9 @@ pub struct ModelFacts {
     pub quant: Option<String>,
     /// Decode speed measured on this machine.
     pub measured_decode_tok_s: Option<f64>,
+    /// Bytes a cached key or value takes, as the model is set to run (`None`:
+    /// f16, the engine's default).
+    pub kv_bytes_per_value: Option<f64>,
 }
 
 /// The estimate for `facts` at `context` tokens on `machine`.
@@ -121,9 +125,12 @@ pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstim
     let exact = facts.shape.and_then(|s| s.kv_elements_per_token());
     let kv_per_token =
         exact.unwrap_or_else(|| approx_kv_elements(facts.size, facts.quant.as_deref()));
-    let kv_cache = kv_per_token
-        .saturating_mul(context)
-        .saturating_mul(KV_BYTES_PER_ELEMENT);
+    let bytes_per_value = facts
+        .kv_bytes_per_value
+        .filter(|b| b.is_finite() && *b > 0.0)
+        .unwrap_or(KV_BYTES_PER_VALUE);
+    // Float to integer saturates, so a huge context cannot wrap.
+    let kv_cache = (kv_per_token.saturating_mul(context) as f64 * bytes_per_value) as u64;
     let weights = facts
         .shape
         .and_then(|s| s.weights_in_memory)

@@ -45,7 +45,7 @@ pub use fit::{
 };
 pub use gguf::{GgufInfo, ModelShape, chat_template, inspect, inspect_parts};
 pub use hearth_net::Net;
-pub use library::{Library, Measurement, ModelEntry, Removed, ResolvedModel, Source};
+pub use library::{Library, LoadPrefs, Measurement, ModelEntry, Removed, ResolvedModel, Source};
 pub use names::{
     clean_label, display_name, id_from_file_name, quant_from_name, safe_relative_path, split_part,
     validate_repo_id,

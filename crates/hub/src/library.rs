@@ -37,6 +37,25 @@ pub enum Source {
 /// How many recent answers' decode speeds a [`Measurement`] keeps.
 const RECENT_RUNS: usize = 5;
 
+/// How the user chose to load a model (the app's Models screen, `hearth
+/// model-settings`); `None`: the app's default. Kept by name as the engine
+/// spells them (`q8_0`, `cpu`), so the library needs no engine to read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadPrefs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl LoadPrefs {
+    fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// What real runs measured (corrects the fit estimate's speed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
@@ -104,6 +123,8 @@ pub struct ModelEntry {
     pub added_at: u64,
     pub last_used: Option<u64>,
     pub measured: Option<Measurement>,
+    #[serde(default, skip_serializing_if = "LoadPrefs::is_unset")]
+    pub load: LoadPrefs,
 }
 
 impl ModelEntry {
@@ -245,6 +266,7 @@ impl Library {
                     added_at: now(),
                     last_used: None,
                     measured: None,
+                    load: LoadPrefs::default(),
                 });
             }
             Ok(())
@@ -337,6 +359,11 @@ impl Library {
         })
     }
 
+    /// Keeps how the user chose to load a model.
+    pub fn set_load(&mut self, id: &str, load: LoadPrefs) -> Result<(), HubError> {
+        self.with_entry(id, |m| m.load = load)
+    }
+
     /// Deletes a model Hearth downloaded or copied (freeing the disk), or
     /// forgets a by-reference import (the user's file stays). Refuses models
     /// that belong to other apps.
@@ -418,6 +445,7 @@ impl Library {
                 added_at: now(),
                 last_used: None,
                 measured: None,
+                load: LoadPrefs::default(),
             };
             models.push(entry.clone());
             Ok(entry)
@@ -459,6 +487,7 @@ impl Library {
                 added_at: now(),
                 last_used: None,
                 measured: None,
+                load: LoadPrefs::default(),
             };
             models.push(entry.clone());
             Ok(entry)

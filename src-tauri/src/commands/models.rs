@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use hearth_core::hearth_hub::DownloadControl;
 use hearth_core::view::{
-    CatalogModelView, DownloadEventView, ErrorKind, ErrorView, LibraryModelView,
-    PendingDownloadView, RepoFilesView, RepoSummaryView,
+    CatalogModelView, DownloadEventView, ErrorKind, ErrorView, LibraryModelView, LoadSettingsForm,
+    LoadSettingsView, PendingDownloadView, RepoFilesView, RepoSummaryView,
 };
 use tauri::State;
 use tauri::ipc::Channel;
@@ -17,6 +17,26 @@ use super::{Reply, Shell, blocking, err, lock};
 pub async fn list_models(shell: State<'_, Shell>) -> Reply<Vec<LibraryModelView>> {
     let app = shell.app()?;
     blocking(move || app.library_view()).await
+}
+
+/// A library model's load settings (context, KV cache type, device).
+#[tauri::command]
+#[specta::specta]
+pub async fn load_settings(shell: State<'_, Shell>, id: String) -> Reply<LoadSettingsForm> {
+    let app = shell.app()?;
+    blocking(move || app.load_settings_view(&id)).await
+}
+
+/// Sets them; the model comes back with its fit as now set.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_load_settings(
+    shell: State<'_, Shell>,
+    id: String,
+    settings: LoadSettingsView,
+) -> Reply<LibraryModelView> {
+    let app = shell.app()?;
+    blocking(move || app.set_load_settings_view(&id, &settings)).await
 }
 
 #[tauri::command]

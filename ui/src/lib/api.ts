@@ -42,6 +42,10 @@ export type Fit = wire.FitView;
 export type ModelSource = wire.SourceView;
 export type LibraryModel = wire.LibraryModelView;
 export type CatalogModel = wire.CatalogModelView;
+/** How a library model loads; `null`: the app's default. */
+export type LoadSettings = wire.LoadSettingsView;
+/** A model's load settings with the choices the form offers. */
+export type LoadSettingsForm = wire.LoadSettingsForm;
 export type RepoSummary = wire.RepoSummaryView;
 export type RemoteFile = wire.RemoteFileView;
 export type RepoFiles = wire.RepoFilesView;
@@ -178,6 +182,9 @@ export interface Api {
   importModel(copy: boolean): Promise<LibraryModel | null>;
   deleteModel(id: string): Promise<void>;
   revealModel(id: string): Promise<void>;
+  loadSettings(id: string): Promise<LoadSettingsForm>;
+  /** The model comes back with its fit as it is now set to load. */
+  setLoadSettings(id: string, settings: LoadSettings): Promise<LibraryModel>;
 
   // Machine, presets, settings
   hardware(): Promise<Hardware>;

@@ -18,6 +18,7 @@ import type {
   ConversationView,
   DownloadEvent,
   LibraryModel,
+  LoadSettings,
   McpServer,
   McpTool,
   NetworkRecord,
@@ -144,6 +145,7 @@ export function mockApi(options: MockOptions = {}): Api {
   const conversations = new Map<string, Conversation>();
   const messages = new Map<string, ChatMessage>();
   const leaf = new Map<string, string | null>();
+  const loadSettings = new Map<string, LoadSettings>();
   let library: LibraryModel[] = options.emptyLibrary
     ? []
     : [
@@ -719,6 +721,30 @@ export function mockApi(options: MockOptions = {}): Api {
       library = library.filter((m) => m.id !== modelId);
     },
     revealModel: async () => {},
+    loadSettings: async (modelId) => {
+      if (!library.some((m) => m.id === modelId)) throw notFound("model");
+      return {
+        settings: { ...(loadSettings.get(modelId) ?? { contextLength: null, kvType: null, device: null }) },
+        trainedContext: 8192,
+        minContext: 256,
+        maxContext: 1 << 20,
+        kvTypes: ["f32", "f16", "q8_0"],
+        devices: ["auto", "cpu"],
+      };
+    },
+    setLoadSettings: async (modelId, settings) => {
+      const m = library.find((x) => x.id === modelId);
+      if (!m) throw notFound("model");
+      const n = settings.contextLength;
+      if (n !== null && (n < 256 || n > 1 << 20)) {
+        throw { kind: "invalid", message: `a context of ${n} tokens: choose 256 to 1048576` } satisfies AppError;
+      }
+      loadSettings.set(modelId, { ...settings });
+      // The KV cache: 100 kB a token in f16, half of that in q8_0, twice in f32.
+      const perToken = { f32: 200_000, f16: 100_000, q8_0: 53_125 }[settings.kvType ?? "f16"] ?? 100_000;
+      m.fit = { ...m.fit, total: m.size * 1.2 + (n ?? 4096) * perToken };
+      return { ...m };
+    },
     hardware: async () => ({
       cpu: "Example CPU",
       cores: 8,

@@ -86,6 +86,8 @@ export function tauriApi(): Api {
     },
     deleteModel: (id) => done(commands.deleteModel(id)),
     revealModel: (id) => done(commands.revealModel(id)),
+    loadSettings: (id) => call(commands.loadSettings(id)),
+    setLoadSettings: (id, settings) => call(commands.setLoadSettings(id, settings)),
     hardware: () => call(commands.hardware()),
     listPresets: () => call(commands.listPresets()),
     savePreset: (p) => call(commands.savePreset(p)),

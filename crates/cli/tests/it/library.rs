@@ -413,3 +413,82 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Issues 17 and 21: a library model's load settings are kept with it, used
+/// by every command that loads it, counted in its fit, and a flag wins.
+#[test]
+fn model_settings_are_kept_used_by_run_and_a_flag_wins() {
+    let hub = HfStandIn::start_default();
+    let home = Home::new();
+    let (stdout, _) = run_ok(hearth(&home, &hub).arg("import").arg(models::smollm2()));
+    assert!(stdout.contains("used in place"), "{stdout}");
+    let id = list_json(&home, &hub)["models"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let settings = |args: &[&str]| {
+        let (stdout, _) = run_ok(
+            hearth(&home, &hub)
+                .args(["model-settings", &id, "--json"])
+                .args(args),
+        );
+        serde_json::from_str::<Value>(&stdout).unwrap()
+    };
+    let default = settings(&[]);
+    assert_eq!(default["context_length"], Value::Null, "{default}");
+    let set = settings(&["--ctx", "256", "--kv-type", "q8_0"]);
+    assert_eq!(set["context_length"], 256, "{set}");
+    assert_eq!(set["kv_type"], "q8_0", "{set}");
+    assert!(
+        set["fit"]["kv_cache"].as_u64().unwrap() < default["fit"]["kv_cache"].as_u64().unwrap(),
+        "{set} {default}"
+    );
+    // Kept: shown again without flags, and in the text form.
+    assert_eq!(settings(&[])["kv_type"], "q8_0");
+    let (text, _) = run_ok(hearth(&home, &hub).args(["model-settings", &id]));
+    assert!(text.contains("kv cache q8_0\n"), "{text}");
+    assert!(text.contains("device   auto (default)"), "{text}");
+
+    // `run` loads it with a 256-token window, which this prompt overflows;
+    // `--ctx` wins over the setting.
+    let long = "word ".repeat(400);
+    let out = hearth(&home, &hub)
+        .args(["run", "-m", &id, "--max-tokens", "4", &long])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", texts(&out).1);
+    assert!(texts(&out).1.contains("256"), "{}", texts(&out).1);
+    run_ok(hearth(&home, &hub).args([
+        "run",
+        "-m",
+        &id,
+        "--ctx",
+        "2048",
+        "--max-tokens",
+        "4",
+        &long,
+    ]));
+
+    // Bad values are refused and change nothing; --reset forgets them.
+    for bad in [
+        &["--ctx", "10"][..],
+        &["--kv-type", "q4_1"],
+        &["--device", "tpu"],
+    ] {
+        let out = hearth(&home, &hub)
+            .args(["model-settings", &id])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+    }
+    assert_eq!(settings(&[])["context_length"], 256);
+    let out = hearth(&home, &hub)
+        .args(["model-settings", "no-such-model"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let reset = settings(&["--reset"]);
+    assert_eq!(reset["kv_type"], Value::Null, "{reset}");
+    run_ok(hearth(&home, &hub).args(["run", "-m", &id, "--max-tokens", "4", &long]));
+}

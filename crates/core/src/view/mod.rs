@@ -47,8 +47,9 @@ pub use docs::{
 pub use error::{ConsentRequestView, ErrorKind, ErrorView};
 pub use hardware::HardwareView;
 pub use models::{
-    CatalogModelView, DownloadEventView, FitVerdict, FitView, LibraryModelView,
-    PendingDownloadView, RemoteFileView, RepoFilesView, RepoSummaryView, SourceView,
+    CatalogModelView, DownloadEventView, FitVerdict, FitView, LibraryModelView, LoadSettingsForm,
+    LoadSettingsView, PendingDownloadView, RemoteFileView, RepoFilesView, RepoSummaryView,
+    SourceView,
 };
 pub use network::{NetworkRecordView, RedactionView};
 pub use providers::{

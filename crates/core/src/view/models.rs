@@ -10,8 +10,10 @@ use hearth_hub::{
 };
 use serde::{Deserialize, Serialize};
 
+use hearth_engine::{DevicePreference, KvType};
+
 use super::error::ErrorView;
-use crate::{App, CoreError, LibraryModel, PullSpec, RemoteChoice};
+use crate::{App, CoreError, LibraryModel, LoadSettings, PullSpec, RemoteChoice};
 
 /// Fits / tight / won't fit, the memory needed and the expected speed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +134,70 @@ impl LibraryModelView {
             last_used: e.last_used,
             fit: FitView::from(&model.fit),
         }
+    }
+}
+
+/// How a library model loads; `null`: the app's default (the context: the
+/// model's own, at most 4096 tokens; the KV cache in f16; the device: a GPU
+/// when there is one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSettingsView {
+    pub context_length: Option<u32>,
+    /// `f16`, `q8_0` (a little over half the memory) or `f32`.
+    pub kv_type: Option<String>,
+    /// `auto`, `cpu`, `cuda` or `metal`.
+    pub device: Option<String>,
+}
+
+/// A model's load settings and the choices the form offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct LoadSettingsForm {
+    pub settings: LoadSettingsView,
+    /// The context the model was trained for (past it answers degrade).
+    #[cfg_attr(feature = "specta", specta(type = Option<u32>))]
+    pub trained_context: Option<u64>,
+    pub min_context: u32,
+    pub max_context: u32,
+    pub kv_types: Vec<String>,
+    /// The devices this build can use on this machine.
+    pub devices: Vec<String>,
+}
+
+impl From<&LoadSettings> for LoadSettingsView {
+    fn from(s: &LoadSettings) -> Self {
+        Self {
+            context_length: s
+                .context_length
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            kv_type: s.kv_type.map(|t| t.name().to_owned()),
+            device: s.device.map(|d| d.to_string()),
+        }
+    }
+}
+
+impl TryFrom<&LoadSettingsView> for LoadSettings {
+    type Error = CoreError;
+
+    fn try_from(v: &LoadSettingsView) -> Result<Self, CoreError> {
+        Ok(Self {
+            context_length: v.context_length.map(|n| n as usize),
+            kv_type: v
+                .kv_type
+                .as_deref()
+                .map(str::parse::<KvType>)
+                .transpose()
+                .map_err(CoreError::Invalid)?,
+            device: v
+                .device
+                .as_deref()
+                .map(str::parse::<DevicePreference>)
+                .transpose()
+                .map_err(|e| CoreError::Invalid(e.to_string()))?,
+        })
     }
 }
 
@@ -327,15 +393,59 @@ impl DownloadEventView {
 }
 
 impl App {
-    /// The library with fit at the default context.
+    /// The library, each model's fit as it is set to load (its context, else
+    /// the default one, and its KV cache type).
     pub fn library_view(&self) -> Result<Vec<LibraryModelView>, CoreError> {
         let dir = self.config().models_dir();
         Ok(self
             .models()
-            .list(hearth_hub::RECOMMEND_CONTEXT)?
+            .list_with(|entry| {
+                let options = self.local.options_for(&LoadSettings::from_entry(entry));
+                let context = options
+                    .context_length
+                    .map_or(hearth_hub::RECOMMEND_CONTEXT, |n| n as u64);
+                (context, options.kv_type)
+            })?
             .iter()
             .map(|m| LibraryModelView::new(m, &dir))
             .collect())
+    }
+
+    /// The load settings of the library model `id`, with what can be chosen.
+    pub fn load_settings_view(&self, id: &str) -> Result<LoadSettingsForm, CoreError> {
+        let settings = self.models().load_settings(id)?;
+        let library = self.models().library()?;
+        let trained = library
+            .list()
+            .iter()
+            .find(|m| m.id == id)
+            .and_then(|m| m.info.context_length);
+        Ok(LoadSettingsForm {
+            settings: (&settings).into(),
+            trained_context: trained,
+            min_context: crate::MIN_CONTEXT as u32,
+            max_context: crate::MAX_CONTEXT as u32,
+            kv_types: KvType::ALL.iter().map(|t| t.name().to_owned()).collect(),
+            devices: hearth_engine::available_devices()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+
+    /// Sets the load settings of the library model `id`; the model comes back
+    /// with its fit as it is now set to load.
+    pub fn set_load_settings_view(
+        &self,
+        id: &str,
+        settings: &LoadSettingsView,
+    ) -> Result<LibraryModelView, CoreError> {
+        self.models()
+            .set_load_settings(id, &LoadSettings::try_from(settings)?)?;
+        self.library_view()?
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| CoreError::ModelNotFound(id.to_owned()))
     }
 
     /// The curated catalog with fit and the recommendation.

@@ -14,6 +14,7 @@ mod cloud_tools;
 mod docs;
 mod docs_view;
 mod keys;
+mod load_settings;
 mod local_tools;
 mod network;
 mod open;

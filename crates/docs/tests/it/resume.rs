@@ -156,6 +156,10 @@ fn a_stop_between_two_files_is_reported_on_the_next_one() {
     assert_eq!(progress, [(1, 3), (2, 3)]);
     assert!(matches!(reports[0].outcome, FileOutcome::Indexed { .. }));
     assert!(matches!(reports[1].outcome, FileOutcome::Cancelled));
-    assert_eq!(stopper.calls.load(Ordering::SeqCst), 1, "b.txt not embedded");
+    assert_eq!(
+        stopper.calls.load(Ordering::SeqCst),
+        1,
+        "b.txt not embedded"
+    );
     assert_eq!(store.doc_row_counts().unwrap().0, 1);
 }

@@ -124,6 +124,7 @@ fn fit_table() {
             shape: c.shape,
             quant: c.quant.map(str::to_owned),
             measured_decode_tok_s: None,
+            kv_bytes_per_value: None,
         };
         let e = estimate(&facts, c.ctx, &machine(c.available));
         assert_eq!(e.fit, c.fit, "{}: {e:?}", c.what);
@@ -146,6 +147,7 @@ fn a_measured_speed_replaces_the_bandwidth_guess() {
         shape: Some(smol_shape()),
         quant: None,
         measured_decode_tok_s: Some(55.0),
+        kv_bytes_per_value: None,
     };
     let e = estimate(&facts, 2048, &machine(8 * GIB));
     assert_eq!(e.decode_tok_s, Some(55.0));
@@ -159,4 +161,23 @@ fn bandwidth_is_measured_once_and_cached() {
     assert!(first > 1e8, "{first}");
     assert!(tmp.path().join("machine.json").is_file());
     assert_eq!(hearth_hub::cached_bandwidth(tmp.path()), first);
+}
+
+#[test]
+fn the_kv_cache_is_counted_at_the_precision_it_is_kept_in() {
+    let at = |bytes: Option<f64>| {
+        let facts = ModelFacts {
+            size: 98 * MIB,
+            shape: Some(smol_shape()),
+            kv_bytes_per_value: bytes,
+            ..ModelFacts::default()
+        };
+        estimate(&facts, 8192, &machine(8 * GIB)).kv_cache
+    };
+    let values = smol_shape().kv_elements_per_token().unwrap() * 8192;
+    assert_eq!(at(None), values * 2, "f16 unless told");
+    assert_eq!(at(Some(2.0)), values * 2);
+    assert_eq!(at(Some(4.0)), values * 4, "f32");
+    assert_eq!(at(Some(34.0 / 32.0)), values * 34 / 32, "q8_0");
+    assert_eq!(at(Some(f64::NAN)), values * 2, "nonsense is ignored");
 }

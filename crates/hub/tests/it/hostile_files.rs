@@ -50,6 +50,7 @@ fn a_lying_shape_is_estimated_as_not_fitting() {
         shape: Some(info.shape),
         quant: None,
         measured_decode_tok_s: None,
+        kv_bytes_per_value: None,
     };
     let machine = Machine {
         total_ram: 64 << 30,
