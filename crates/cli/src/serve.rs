@@ -46,16 +46,18 @@ pub(crate) struct Args {
     #[arg(long = "allow-model-dir", value_name = "DIR")]
     allow_model_dirs: Vec<PathBuf>,
 
-    /// Open connections at once; more clients wait.
-    #[arg(long, default_value_t = 64)]
+    /// Open connections at once (more than `--queue`: each waiting request
+    /// holds one); more clients wait.
+    #[arg(long, default_value_t = 320)]
     max_connections: usize,
 
     /// Seconds a generation may run before it is stopped (0: no limit).
     #[arg(long, default_value_t = 600)]
     max_generation_secs: u64,
 
-    /// Generations waiting or running at once; more are refused with 503.
-    #[arg(long, default_value_t = 8)]
+    /// Generations waiting or running at once; more are refused with 503
+    /// and `Retry-After`.
+    #[arg(long, default_value_t = 256)]
     queue: usize,
 
     /// Seconds a model stays loaded after its last request (0: until the

@@ -69,9 +69,12 @@ impl Default for ServerConfig {
             api_key: None,
             cors_origins: Vec::new(),
             max_body_bytes: 1024 * 1024,
-            queue: 8,
+            // Ollama queues 512 and llama-server all: a burst of clients
+            // waits its turn rather than being refused. Each waiting request
+            // holds a connection, so there are more of those.
+            queue: 256,
             keep_warm: Some(Duration::from_secs(300)),
-            max_connections: 64,
+            max_connections: 320,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             max_generation: Some(Duration::from_secs(600)),

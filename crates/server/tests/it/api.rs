@@ -226,6 +226,36 @@ async fn a_full_queue_answers_503_and_nothing_hangs() {
     assert_eq!(health.status(), 200);
 }
 
+/// Issue 18: a burst of clients waits its turn (one generation runs at a
+/// time) instead of being refused, as Ollama and llama-server do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_clients_at_once_all_get_their_answer() {
+    let server = TestServer::start_with(hearth_server::ServerConfig::default()).await;
+    let body = server.chat_body("Hi", 2);
+    let requests = (0..32).map(|_| {
+        let request = server
+            .client
+            .post(server.url("/v1/chat/completions"))
+            .timeout(Duration::from_secs(300))
+            .json(&body)
+            .send();
+        async move {
+            let response = request.await.expect("no request may hang or fail");
+            let status = response.status().as_u16();
+            let answer: Value = response.json().await.unwrap();
+            (status, answer)
+        }
+    });
+    let answers = futures_util::future::join_all(requests).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 200, "{answer}");
+        assert!(
+            answer["choices"][0]["message"]["content"].is_string(),
+            "{answer}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_drops_its_stream_frees_its_slot() {
     let server = TestServer::start_with(hearth_server::ServerConfig {
