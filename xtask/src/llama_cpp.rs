@@ -2,8 +2,9 @@
 //! --vs-llama-cpp`. llama.cpp is not vendored or fetched from GitHub: the PyPI
 //! package `llama-cpp-python` ships its sources (`vendor/llama.cpp` in the
 //! sdist), which pip can download here. Built natively (`GGML_NATIVE=ON`,
-//! Release), `llama-bench`, `llama-completion`, `llama-perplexity` and
-//! `llama-quantize` only.
+//! Release), or with `--avx2` for AVX2 + FMA + F16C only (what most laptops
+//! have; the reference for Hearth's forced AVX2 path), `llama-bench`,
+//! `llama-completion`, `llama-perplexity` and `llama-quantize` only.
 //! Idempotent.
 
 use std::path::PathBuf;
@@ -17,8 +18,8 @@ use crate::exec;
 const VERSION: &str = "0.3.36";
 
 #[allow(clippy::print_stdout)]
-pub(crate) fn build(dir: Option<PathBuf>) -> Result<()> {
-    let dir = ensure(dir)?;
+pub(crate) fn build(dir: Option<PathBuf>, avx2: bool) -> Result<()> {
+    let dir = ensure_for(dir, avx2)?;
     println!("{}", dir.display());
     Ok(())
 }
@@ -34,8 +35,15 @@ const TARGETS: [&str; 4] = [
 /// Builds llama.cpp in `dir` (default `~/.cache/hearth/llama.cpp`) unless its
 /// targets are there; returns the directory (binaries under `build/bin`).
 pub(crate) fn ensure(dir: Option<PathBuf>) -> Result<PathBuf> {
+    ensure_for(dir, false)
+}
+
+/// [`ensure`], for AVX2 only with `avx2` (default directory
+/// `~/.cache/hearth/llama.cpp-avx2`).
+fn ensure_for(dir: Option<PathBuf>, avx2: bool) -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set")?;
-    let dir = dir.unwrap_or_else(|| PathBuf::from(home).join(".cache/hearth/llama.cpp"));
+    let name = if avx2 { "llama.cpp-avx2" } else { "llama.cpp" };
+    let dir = dir.unwrap_or_else(|| PathBuf::from(home).join(".cache/hearth").join(name));
     let bin = dir.join("build").join("bin");
     if TARGETS.iter().all(|t| bin.join(t).is_file()) {
         return Ok(dir);
@@ -88,7 +96,6 @@ pub(crate) fn ensure(dir: Option<PathBuf>) -> Result<PathBuf> {
             .args(["-G", "Ninja"])
             .args([
                 "-DCMAKE_BUILD_TYPE=Release",
-                "-DGGML_NATIVE=ON",
                 "-DLLAMA_BUILD_TESTS=OFF",
                 "-DLLAMA_BUILD_EXAMPLES=OFF",
                 "-DLLAMA_CURL=OFF",
@@ -96,7 +103,24 @@ pub(crate) fn ensure(dir: Option<PathBuf>) -> Result<PathBuf> {
                 "-DLLAMA_BUILD_SERVER=OFF",
                 "-DLLAMA_USE_PREBUILT_UI=OFF",
                 "-DLLAMA_BUILD_UI=OFF",
-            ]),
+            ])
+            .args(if avx2 {
+                &[
+                    "-DGGML_NATIVE=OFF",
+                    "-DGGML_AVX=ON",
+                    "-DGGML_AVX2=ON",
+                    "-DGGML_FMA=ON",
+                    "-DGGML_F16C=ON",
+                    "-DGGML_BMI2=ON",
+                    "-DGGML_AVX512=OFF",
+                    "-DGGML_AVX_VNNI=OFF",
+                    "-DGGML_AVX512_VBMI=OFF",
+                    "-DGGML_AVX512_VNNI=OFF",
+                    "-DGGML_AVX512_BF16=OFF",
+                ][..]
+            } else {
+                &["-DGGML_NATIVE=ON"][..]
+            }),
     )?;
     exec(
         Command::new("cmake")

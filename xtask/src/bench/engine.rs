@@ -7,6 +7,12 @@
 //! load time and resident memory, rounds interleaved with Hearth's; build it with
 //! `cargo xtask build-llama-cpp`), or the PyPI package `llama-cpp-python`
 //! (`xtask/bench_ref.py`). Without either only Hearth's numbers print.
+//!
+//! `--model FILE` (repeatable) benchmarks other files than the test models:
+//! the real shapes `cargo xtask verify-models --full` writes, or any GGUF.
+//! `--kernels avx2|portable|…` forces Hearth's kernel path (`HEARTH_KERNELS`),
+//! so an AVX-512 machine measures what AVX2-only laptops run; compare it with
+//! a llama.cpp built for AVX2 only (`cargo xtask build-llama-cpp --avx2`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +43,57 @@ pub(crate) struct EngineArgs {
     /// compare with, round by round, instead of `llama-cpp-python`.
     #[arg(long, value_name = "PATH")]
     pub(crate) vs_llama_cpp: Option<PathBuf>,
+    /// GGUF files to measure instead of the test models (repeatable).
+    #[arg(long = "model", value_name = "FILE")]
+    models: Vec<PathBuf>,
+    /// Hearth's kernel path: avx512, avx2, neon or portable (default: the
+    /// best this CPU has).
+    #[arg(long, value_name = "ISA")]
+    kernels: Option<String>,
+}
+
+impl EngineArgs {
+    /// The files to measure: `--model`s, else the test models (fetched).
+    fn files(&self) -> Result<Vec<PathBuf>> {
+        if !self.models.is_empty() {
+            return Ok(self.models.clone());
+        }
+        hearth_testkit::models::ALL
+            .into_iter()
+            .map(|m| fetch::fetch(&m))
+            .collect()
+    }
+
+    /// `hearth bench` on `model` with the kernels asked for.
+    fn hearth(&self, hearth: &Path, model: &Path) -> Command {
+        let mut cmd = Command::new(hearth);
+        cmd.arg("bench").arg("-m").arg(model);
+        if let Some(isa) = &self.kernels {
+            cmd.env("HEARTH_KERNELS", isa);
+        }
+        cmd
+    }
+}
+
+/// Bytes a decoded token reads: every tensor once, but of the token
+/// embeddings only one row when the model has its own output matrix.
+fn bytes_per_token(model: &Path) -> Result<f64> {
+    let gguf = hearth_gguf::Gguf::open(model, &hearth_gguf::ReadOptions::summary())
+        .with_context(|| format!("cannot read {}", model.display()))?;
+    let untied = gguf.tensor("output.weight").is_some();
+    Ok(gguf
+        .tensors()
+        .iter()
+        .filter(|t| !(untied && t.name() == "token_embd.weight"))
+        .map(|t| t.size() as f64)
+        .sum())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 #[allow(clippy::print_stdout)]
@@ -53,13 +110,9 @@ pub(crate) fn bench(args: &EngineArgs) -> Result<()> {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let mut rows = Vec::new();
-    for model in hearth_testkit::models::ALL {
-        let path = fetch::fetch(&model)?;
-        let mut cmd = Command::new(&hearth);
-        cmd.arg("bench")
-            .arg("-m")
-            .arg(&path)
-            .args(["--json", "--threads", &threads.to_string()])
+    for path in args.files()? {
+        let mut cmd = args.hearth(&hearth, &path);
+        cmd.args(["--json", "--threads", &threads.to_string()])
             .args(["--prompt-tokens", &args.prompt_tokens.to_string()])
             .args(["--gen-tokens", &args.gen_tokens.to_string()])
             .args(["--runs", &args.runs.to_string()]);
@@ -70,7 +123,7 @@ pub(crate) fn bench(args: &EngineArgs) -> Result<()> {
             .arg(&path)
             .args([threads, args.prompt_tokens, args.gen_tokens, args.runs].map(|n| n.to_string()));
         let reference = run_json(&mut reference).ok();
-        rows.push((model.file_name, ours, reference));
+        rows.push((file_name(&path), ours, reference));
     }
 
     println!(
@@ -232,29 +285,27 @@ fn vs_llama_cpp(args: &EngineArgs, hearth: &Path, dir: &Path) -> Result<()> {
     let bandwidth = hearth_hub::measure_bandwidth();
     println!(
         "{threads} threads, pp{} / tg{}, context {ctx}, {} interleaved rounds (medians); \
-         memory bandwidth {:.1} GB/s measured now",
+         memory bandwidth {:.1} GB/s measured now; Hearth's kernels: {}; llama.cpp: {}",
         args.prompt_tokens,
         args.gen_tokens,
         args.runs,
-        bandwidth / 1e9
+        bandwidth / 1e9,
+        args.kernels.as_deref().unwrap_or("the best this CPU has"),
+        dir.display()
     );
     println!(
         "{:<34} {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6}",
         "", "prefill", "decode", "", "load s", "RSS MiB", ""
     );
-    for model in hearth_testkit::models::ALL {
-        let path = fetch::fetch(&model)?;
+    for path in args.files()? {
         let (mut ours_pp, mut ours_tg, mut ref_pp, mut ref_tg) = (vec![], vec![], vec![], vec![]);
         let mut ours_last = Value::Null;
         for _ in 0..args.runs.max(1) {
             let (pp, tg) = llama_bench(&bench_tool, &path, args, threads)?;
             ref_pp.push(pp);
             ref_tg.push(tg);
-            let mut cmd = Command::new(hearth);
-            cmd.arg("bench")
-                .arg("-m")
-                .arg(&path)
-                .args(["--json", "--runs", "1", "--threads", &threads.to_string()])
+            let mut cmd = args.hearth(hearth, &path);
+            cmd.args(["--json", "--runs", "1", "--threads", &threads.to_string()])
                 .args(["--ctx", &ctx.to_string()])
                 .args(["--prompt-tokens", &args.prompt_tokens.to_string()])
                 .args(["--gen-tokens", &args.gen_tokens.to_string()]);
@@ -273,7 +324,7 @@ fn vs_llama_cpp(args: &EngineArgs, hearth: &Path, dir: &Path) -> Result<()> {
             median(ref_tg),
         );
         let mib = |b: f64| b / (1024.0 * 1024.0);
-        println!("{}", model.file_name);
+        println!("{}", file_name(&path));
         println!(
             "  {:<32} {opp:>9.1} {otg:>9.1} {:>6} | {ours_load:>9.2} {:>9.0}",
             "hearth",
@@ -295,11 +346,11 @@ fn vs_llama_cpp(args: &EngineArgs, hearth: &Path, dir: &Path) -> Result<()> {
             ours_load / ref_load,
             ours_rss / ref_rss
         );
-        // Bytes read per decoded token ≈ the file (tied embeddings: every
-        // weight, the output head included, is read once per token).
-        let ceiling = bandwidth / model.size as f64;
+        let read = bytes_per_token(&path)?;
+        let ceiling = bandwidth / read;
         println!(
-            "  decode vs bandwidth ceiling ({ceiling:.0} tok/s): hearth {:.0}%, llama.cpp {:.0}%",
+            "  decode vs bandwidth ceiling ({:.0} MB a token, {ceiling:.1} tok/s): hearth {:.0}%, llama.cpp {:.0}%",
+            read / 1e6,
             100.0 * otg / ceiling,
             100.0 * rtg / ceiling
         );
