@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
-use crate::generate::{self, Completion, GenerateRequest, OutputFormat, Prompt, StopReason};
+use crate::generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
+use crate::generate::{self, Completion, Draft, GenerateRequest, OutputFormat, Prompt, StopReason};
 use crate::gguf::GgufFile;
 use crate::models::{self, KvType, LoadOptions, Model, ModelInfo};
 use crate::perplexity::{self, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions};
@@ -27,7 +28,7 @@ use crate::tools::ToolPlan;
 use crate::vocab::Vocab;
 
 /// How to load a model.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineOptions {
     /// Context window; `None` is the model's own, capped at 4096.
     pub context_length: Option<usize>,
@@ -39,6 +40,29 @@ pub struct EngineOptions {
     pub candle_matmul: bool,
     /// How the KV cache stores keys and values (`--kv-type`).
     pub kv_type: KvType,
+    /// A draft model for speculative decoding (`--draft`): a small model
+    /// with the same vocabulary, loaded beside this one (same device,
+    /// context and KV cache type), that proposes tokens for it to check in
+    /// one pass. Greedy answers stay the same, sampled ones are drawn from
+    /// the same distribution (see `generate/draft.rs`).
+    pub draft: Option<PathBuf>,
+    /// Tokens the draft proposes per step (`--draft-tokens`, 1 to
+    /// [`MAX_DRAFT_TOKENS`]).
+    pub draft_tokens: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            context_length: None,
+            device: DevicePreference::default(),
+            threads: None,
+            candle_matmul: false,
+            kv_type: KvType::default(),
+            draft: None,
+            draft_tokens: DEFAULT_DRAFT_TOKENS,
+        }
+    }
 }
 
 /// What streams out of a generation.
@@ -58,6 +82,12 @@ pub enum GenerationEvent {
 pub struct BenchRun {
     pub prefill_tok_s: f64,
     pub decode_tok_s: f64,
+    /// Tokens decoded (fewer than asked when a generation ends its turn).
+    pub gen_tokens: usize,
+    /// Tokens the draft model proposed and the ones kept
+    /// ([`Engine::bench_generate`] with a draft; 0 otherwise).
+    pub draft_tokens: usize,
+    pub draft_accepted: usize,
 }
 
 enum Job {
@@ -69,6 +99,7 @@ enum Job {
     Bench {
         prompt_tokens: usize,
         gen_tokens: usize,
+        generate: bool,
         reply: Sender<Result<BenchRun, EngineError>>,
     },
     Perplexity {
@@ -256,10 +287,32 @@ impl Engine {
     /// Times a prefill of `prompt_tokens` synthetic tokens and `gen_tokens` decode
     /// steps, from an empty cache. For `hearth bench`.
     pub fn bench(&self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {
+        self.bench_job(prompt_tokens, gen_tokens, false)
+    }
+
+    /// [`Engine::bench`], decoding by greedy generation from the synthetic
+    /// prompt instead of a fixed token walk: the path a chat answer takes,
+    /// with the draft model when one is loaded (its acceptance in the
+    /// result). Fewer tokens when the model ends its turn early.
+    pub fn bench_generate(
+        &self,
+        prompt_tokens: usize,
+        gen_tokens: usize,
+    ) -> Result<BenchRun, EngineError> {
+        self.bench_job(prompt_tokens, gen_tokens, true)
+    }
+
+    fn bench_job(
+        &self,
+        prompt_tokens: usize,
+        gen_tokens: usize,
+        generate: bool,
+    ) -> Result<BenchRun, EngineError> {
         let (reply, rx) = mpsc::channel();
         self.send(Job::Bench {
             prompt_tokens,
             gen_tokens,
+            generate,
             reply,
         })?;
         rx.recv().map_err(|_| EngineError::WorkerGone)?
@@ -365,6 +418,8 @@ struct Worker {
     cached: generate::Cached,
     /// The model file, named in errors the file causes.
     path: PathBuf,
+    /// The draft model, when one is loaded.
+    draft: Option<Draft>,
 }
 
 impl Worker {
@@ -381,6 +436,13 @@ impl Worker {
             kv_type: options.kv_type,
         };
         let (model, info) = models::load(&gguf, &device, &load)?;
+        let draft = match &options.draft {
+            Some(draft) => Some(
+                Self::load_draft(draft, options, &device, (&tokenizer, &info))
+                    .map_err(|e| e.in_file(draft))?,
+            ),
+            None => None,
+        };
         let device_name = device::name(&device);
         let ready = Ready {
             info: info.clone(),
@@ -397,8 +459,48 @@ impl Worker {
             load_time: started.elapsed(),
             cached: generate::Cached::default(),
             path: path.clone(),
+            draft,
         };
         Ok((worker, ready))
+    }
+
+    /// Loads the draft model at `path` as the target was loaded (device,
+    /// context, KV cache type), refusing one whose vocabulary differs.
+    fn load_draft(
+        path: &Path,
+        options: &EngineOptions,
+        device: &candle_core::Device,
+        target: (&Tokenizer, &ModelInfo),
+    ) -> Result<Draft, EngineError> {
+        if !(1..=MAX_DRAFT_TOKENS).contains(&options.draft_tokens) {
+            return Err(EngineError::InvalidRequest(format!(
+                "draft tokens must be 1 to {MAX_DRAFT_TOKENS}, not {}",
+                options.draft_tokens
+            )));
+        }
+        let gguf = GgufFile::open(path)?;
+        models::ensure_supported(&gguf)?;
+        let tokenizer = Tokenizer::for_model(&gguf)?;
+        // Before the weights: a wrong draft is refused without loading them.
+        generate::check_vocabularies(target.0, &tokenizer)?;
+        let load = LoadOptions {
+            context_length: Some(target.1.context_length),
+            candle_matmul: options.candle_matmul,
+            kv_type: options.kv_type,
+        };
+        let (model, info) = models::load(&gguf, device, &load)?;
+        if info.vocab_size != target.1.vocab_size {
+            return Err(EngineError::DraftVocabulary(format!(
+                "it computes {} logits per token, the model {}",
+                info.vocab_size, target.1.vocab_size
+            )));
+        }
+        tracing::info!(arch = %info.architecture, layers = info.n_layers, "draft model loaded");
+        Ok(Draft {
+            model,
+            cached: Vec::new(),
+            tokens: options.draft_tokens,
+        })
     }
 
     fn serve(mut self, jobs: &Receiver<Job>) {
@@ -415,9 +517,10 @@ impl Worker {
                 Job::Bench {
                     prompt_tokens,
                     gen_tokens,
+                    generate,
                     reply,
                 } => {
-                    let _ = reply.send(self.bench(prompt_tokens, gen_tokens));
+                    let _ = reply.send(self.bench(prompt_tokens, gen_tokens, generate));
                 }
                 Job::Perplexity {
                     input,
@@ -495,6 +598,7 @@ impl Worker {
                         cached: &mut self.cached,
                         tokenizer: self.tokenizer.as_ref(),
                         context_length: self.info.context_length,
+                        draft: self.draft.as_mut().map(Draft::drafter),
                     };
                     let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
                     let name = prompt.plan.closest_tool(&said.text);
@@ -534,6 +638,7 @@ impl Worker {
             cached: &mut self.cached,
             tokenizer,
             context_length: self.info.context_length,
+            draft: self.draft.as_mut().map(Draft::drafter),
         };
         let result = run.generate_with(&prompt, request, constraint, cancel, &mut |text: &str| {
             let shown = match &mut gate {
@@ -578,7 +683,12 @@ impl Worker {
         Ok(done)
     }
 
-    fn bench(&mut self, prompt_tokens: usize, gen_tokens: usize) -> Result<BenchRun, EngineError> {
+    fn bench(
+        &mut self,
+        prompt_tokens: usize,
+        gen_tokens: usize,
+        generate: bool,
+    ) -> Result<BenchRun, EngineError> {
         if prompt_tokens + gen_tokens > self.info.context_length {
             return Err(EngineError::InvalidRequest(format!(
                 "{prompt_tokens} + {gen_tokens} tokens do not fit the context of {}",
@@ -598,6 +708,12 @@ impl Worker {
 
         self.model.truncate_cache(0);
         self.cached = generate::Cached::default();
+        if let Some(draft) = self.draft.as_mut() {
+            draft.drafter().truncate(0);
+        }
+        if generate {
+            return self.bench_generate(&prompt, gen_tokens);
+        }
         let started = Instant::now();
         let mut pos = 0;
         for chunk in prompt.chunks(generate::PREFILL_CHUNK) {
@@ -614,6 +730,45 @@ impl Worker {
         Ok(BenchRun {
             prefill_tok_s: prompt_tokens as f64 / (prefilled - started).as_secs_f64(),
             decode_tok_s: gen_tokens as f64 / (done - prefilled).as_secs_f64(),
+            gen_tokens,
+            draft_tokens: 0,
+            draft_accepted: 0,
+        })
+    }
+
+    /// The bench's decode as a greedy generation after `prompt` (from an
+    /// empty cache, which it leaves empty).
+    fn bench_generate(
+        &mut self,
+        prompt: &[u32],
+        gen_tokens: usize,
+    ) -> Result<BenchRun, EngineError> {
+        let request = GenerateRequest {
+            prompt: Prompt::Text(String::new()),
+            sampling: crate::SamplingParams::greedy(),
+            max_tokens: Some(gen_tokens),
+            ..GenerateRequest::chat(Vec::new())
+        };
+        let mut run = generate::Run {
+            model: self.model.as_mut(),
+            cached: &mut self.cached,
+            tokenizer: self.tokenizer.as_ref(),
+            context_length: self.info.context_length,
+            draft: self.draft.as_mut().map(Draft::drafter),
+        };
+        let result = run.generate(prompt, &request, &CancellationToken::new(), &mut |_| {});
+        self.model.truncate_cache(0);
+        self.cached = generate::Cached::default();
+        if let Some(draft) = self.draft.as_mut() {
+            draft.drafter().truncate(0);
+        }
+        let stats = result?.stats;
+        Ok(BenchRun {
+            prefill_tok_s: stats.prefill_tok_s,
+            decode_tok_s: stats.decode_tok_s,
+            gen_tokens: stats.completion_tokens,
+            draft_tokens: stats.draft_tokens,
+            draft_accepted: stats.draft_accepted,
         })
     }
 }

@@ -110,6 +110,13 @@ pub enum EngineError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// A draft model whose tokens are not the target's (`--draft`).
+    #[error(
+        "this draft model cannot draft for the model: {0}. A draft must share the model's \
+         vocabulary (the same tokenizer), e.g. a smaller model of the same family"
+    )]
+    DraftVocabulary(String),
+
     #[error("inference failed: {0}")]
     Compute(#[from] candle_core::Error),
 

@@ -19,6 +19,7 @@
 //! done: it keeps answering from a context no template produced.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
@@ -226,6 +227,11 @@ pub struct GenerationStats {
     pub device: String,
     /// The sampling seed used (given or random), to reproduce the run.
     pub seed: u64,
+    /// Tokens a draft model proposed (0 without one; see `generate/draft.rs`).
+    pub draft_tokens: usize,
+    /// Of those, the ones the model chose too, and so were emitted without
+    /// a forward pass of their own.
+    pub draft_accepted: usize,
 }
 
 /// A finished generation.
@@ -320,6 +326,8 @@ pub(crate) struct Run<'a> {
     pub(crate) cached: &'a mut Cached,
     pub(crate) tokenizer: &'a dyn Vocab,
     pub(crate) context_length: usize,
+    /// A draft model proposing tokens for the target to check (see `draft.rs`).
+    pub(crate) draft: Option<Drafter<'a>>,
 }
 
 impl Run<'_> {
@@ -406,6 +414,9 @@ impl Run<'_> {
             // A failed forward may leave the cache half-written: start clean next time.
             self.model.truncate_cache(0);
             *self.cached = Cached::default();
+            if let Some(draft) = self.draft.as_mut() {
+                draft.truncate(0);
+            }
         }
         result
     }
@@ -417,7 +428,7 @@ impl Run<'_> {
         reused: usize,
         kept: Option<Tensor>,
         request: &GenerateRequest,
-        mut constraint: Constraint,
+        constraint: Constraint,
         sampler: &mut Sampler,
         cancel: &CancellationToken,
         on_text: &mut dyn FnMut(&str),
@@ -435,6 +446,8 @@ impl Run<'_> {
             load_time: Duration::ZERO,
             device: String::new(),
             seed: sampler.seed(),
+            draft_tokens: 0,
+            draft_accepted: 0,
         };
         let mut pos = reused;
         let mut logits = kept;
@@ -458,80 +471,123 @@ impl Run<'_> {
         let prefill_time = started.elapsed();
         stats.prefill_tok_s = per_second(stats.prompt_tokens_new, prefill_time);
 
-        let mut history = prompt.to_vec();
-        let mut tokens = Vec::new();
-        let mut text = String::new();
-        let mut utf8 = Utf8Stream::default();
-        let mut stops = StopStrings::new(&request.stop);
-        let mut emit = |piece: &str, text: &mut String| {
-            if !piece.is_empty() {
-                on_text(piece);
-                text.push_str(piece);
-            }
+        let mut emit = Emit {
+            request,
+            tokenizer: self.tokenizer,
+            sampler,
+            constraint,
+            cancel,
+            on_text,
+            context_length: self.context_length,
+            history: prompt.to_vec(),
+            tokens: Vec::new(),
+            text: String::new(),
+            utf8: Utf8Stream::default(),
+            stops: StopStrings::new(&request.stop),
+            first_token_at: None,
+            masked_tokens: 0,
+            logprobs: request.logprobs.map(|_| Vec::new()),
         };
-        let mut first_token_at = None;
-        let mut masked_tokens = 0usize;
-        let mut token_logprobs = request.logprobs.map(|_| Vec::new());
+        // Drafting needs the target's choice to be a plain draw from its
+        // logits: a constraint's mask and per-token log-probabilities decode
+        // one token at a time as before.
+        let mut draft = match self.draft.as_mut() {
+            Some(draft)
+                if matches!(emit.constraint, Constraint::Free) && request.logprobs.is_none() =>
+            {
+                Some(draft)
+            }
+            _ => None,
+        };
+        // A token drawn and handled but not yet in the cache: the target's
+        // own choice where it rejected a drafted token.
+        let mut pending = None;
         let stop_reason = loop {
-            if cancel.is_cancelled() {
-                break StopReason::Cancelled;
-            }
-            let Some(current) = logits.take() else {
-                return Err(EngineError::InvalidRequest(
-                    "no logits to sample from".into(),
-                ));
+            let token = match pending.take() {
+                Some(token) => token,
+                None => {
+                    let Some(current) = logits.take() else {
+                        return Err(EngineError::InvalidRequest(
+                            "no logits to sample from".into(),
+                        ));
+                    };
+                    match emit.draw(&current, pos)? {
+                        ControlFlow::Continue(token) => token,
+                        ControlFlow::Break(reason) => break reason,
+                    }
+                }
             };
-            let mut scores: Vec<f32> = current.to_dtype(candle_core::DType::F32)?.to_vec1()?;
-            // Log-probabilities of the model's own distribution, before the
-            // JSON mask and the sampler's filters change the scores.
-            let logprobs = request
-                .logprobs
-                .map(|top| logprobs::Position::new(&scores, top));
-            if constraint.masks() {
-                let context_left = self.context_length.saturating_sub(pos);
-                let budget_left = request
-                    .max_tokens
-                    .map_or(usize::MAX, |max| max.saturating_sub(tokens.len()));
-                constraint.mask(&mut scores, self.tokenizer, context_left.min(budget_left));
-                masked_tokens += 1;
+            let room = self.context_length - pos - 1;
+            let budget = request
+                .max_tokens
+                .map_or(usize::MAX, |max| max.saturating_sub(emit.tokens.len()));
+            let proposal = match draft.as_mut() {
+                Some(draft) => {
+                    draft.propose(&self.cached.tokens, token, room.min(budget), self.tokenizer)?
+                }
+                None => Vec::new(),
+            };
+            if proposal.is_empty() {
+                logits = Some(self.model.forward(&[token], pos)?);
+                pos += 1;
+                self.cached.tokens.push(token);
+                continue;
             }
-            let token = sampler.sample(&mut scores, &history);
-            first_token_at.get_or_insert_with(Instant::now);
-            if self.tokenizer.is_stop(token) {
-                break StopReason::Eos;
-            }
-            if let (Some(all), Some(position)) = (&mut token_logprobs, logprobs) {
-                all.push(position.of(token, self.tokenizer));
-            }
-            tokens.push(token);
-            history.push(token);
-            let piece = utf8.push(self.tokenizer.bytes(token));
-            let checked = stops.push(&piece);
-            emit(&checked.emit, &mut text);
-            if checked.stopped {
-                break StopReason::StopString;
-            }
-            if constraint.accept(self.tokenizer.bytes(token)) {
-                break StopReason::Eos;
-            }
-            if request.max_tokens.is_some_and(|max| tokens.len() >= max) {
-                break StopReason::MaxTokens;
-            }
-            if pos >= self.context_length {
-                break StopReason::ContextFull;
-            }
-            logits = Some(self.model.forward(&[token], pos)?);
+            // One forward over the token and the draft: row `i` is the
+            // target's logits after the `i`-th of them.
+            let mut batch = Vec::with_capacity(proposal.len() + 1);
+            batch.push(token);
+            batch.extend_from_slice(&proposal);
+            let rows = self.model.forward_tail(&batch, pos, batch.len())?;
             pos += 1;
             self.cached.tokens.push(token);
-        };
-        if stop_reason != StopReason::StopString {
-            let tail = utf8.finish();
-            let checked = stops.push(&tail);
-            emit(&checked.emit, &mut text);
-            if !checked.stopped {
-                emit(&stops.finish(), &mut text);
+            stats.draft_tokens += proposal.len();
+            let mut ended = None;
+            for (i, &drafted) in proposal.iter().enumerate() {
+                // The target's choice here, drawn exactly as plain decoding
+                // would draw it; the drafted token only saves the forward.
+                match emit.draw(&rows.get(i)?, pos)? {
+                    ControlFlow::Continue(choice) if choice == drafted => {
+                        stats.draft_accepted += 1;
+                        pos += 1;
+                        self.cached.tokens.push(choice);
+                    }
+                    ControlFlow::Continue(choice) => {
+                        pending = Some(choice);
+                        break;
+                    }
+                    ControlFlow::Break(reason) => {
+                        ended = Some(reason);
+                        break;
+                    }
+                }
             }
-        }
+            if pending.is_none() && ended.is_none() {
+                // All accepted: the last row predicts the next token.
+                logits = Some(rows.get(proposal.len())?);
+            }
+            // Drop what was computed past the accepted tokens, in both caches.
+            self.model.truncate_cache(pos);
+            if let Some(draft) = draft.as_mut() {
+                draft.truncate(pos);
+            }
+            if let Some(reason) = ended {
+                break reason;
+            }
+        };
+        let Emit {
+            mut text,
+            tokens,
+            utf8,
+            stops,
+            first_token_at,
+            masked_tokens,
+            logprobs: token_logprobs,
+            constraint,
+            on_text,
+            ..
+        } = emit;
+        finish_text(stop_reason, utf8, stops, &mut text, on_text);
 
         let done = Instant::now();
         stats.completion_tokens = tokens.len();
@@ -559,10 +615,129 @@ impl Run<'_> {
     }
 }
 
+/// Flushes what the UTF-8 stream and the stop-string check still hold once
+/// generation has ended (nothing after a stop string).
+fn finish_text(
+    stop_reason: StopReason,
+    mut utf8: Utf8Stream,
+    mut stops: StopStrings,
+    text: &mut String,
+    on_text: &mut dyn FnMut(&str),
+) {
+    if stop_reason == StopReason::StopString {
+        return;
+    }
+    let mut emit = |piece: &str| {
+        if !piece.is_empty() {
+            on_text(piece);
+            text.push_str(piece);
+        }
+    };
+    let tail = utf8.finish();
+    let checked = stops.push(&tail);
+    emit(&checked.emit);
+    if !checked.stopped {
+        emit(&stops.finish());
+    }
+}
+
+/// The handling every generated token goes through, one token at a time,
+/// whether it was decoded alone or checked against a draft: the sampler, the
+/// constraint, log-probabilities, EOS, stop strings, `max_tokens`, the
+/// context's end and cancellation.
+struct Emit<'r> {
+    request: &'r GenerateRequest,
+    tokenizer: &'r dyn Vocab,
+    sampler: &'r mut Sampler,
+    constraint: Constraint,
+    cancel: &'r CancellationToken,
+    on_text: &'r mut dyn FnMut(&str),
+    context_length: usize,
+    /// The prompt and the tokens generated so far (the sampler's penalties).
+    history: Vec<u32>,
+    tokens: Vec<u32>,
+    text: String,
+    utf8: Utf8Stream,
+    stops: StopStrings,
+    first_token_at: Option<Instant>,
+    masked_tokens: usize,
+    logprobs: Option<Vec<TokenLogprob>>,
+}
+
+impl Emit<'_> {
+    /// Draws the token for position `pos` from the target's `logits` there
+    /// and handles it: `Continue(token)` when it was emitted and goes into
+    /// the cache at `pos`, `Break(reason)` when generation ends (the token,
+    /// if any, is not cached).
+    fn draw(
+        &mut self,
+        logits: &Tensor,
+        pos: usize,
+    ) -> Result<ControlFlow<StopReason, u32>, EngineError> {
+        if self.cancel.is_cancelled() {
+            return Ok(ControlFlow::Break(StopReason::Cancelled));
+        }
+        let mut scores: Vec<f32> = logits.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        // Log-probabilities of the model's own distribution, before the
+        // JSON mask and the sampler's filters change the scores.
+        let position = self
+            .request
+            .logprobs
+            .map(|top| logprobs::Position::new(&scores, top));
+        if self.constraint.masks() {
+            let context_left = self.context_length.saturating_sub(pos);
+            let budget_left = self
+                .request
+                .max_tokens
+                .map_or(usize::MAX, |max| max.saturating_sub(self.tokens.len()));
+            self.constraint
+                .mask(&mut scores, self.tokenizer, context_left.min(budget_left));
+            self.masked_tokens += 1;
+        }
+        let token = self.sampler.sample(&mut scores, &self.history);
+        self.first_token_at.get_or_insert_with(Instant::now);
+        if self.tokenizer.is_stop(token) {
+            return Ok(ControlFlow::Break(StopReason::Eos));
+        }
+        if let (Some(all), Some(position)) = (&mut self.logprobs, position) {
+            all.push(position.of(token, self.tokenizer));
+        }
+        self.tokens.push(token);
+        self.history.push(token);
+        let piece = self.utf8.push(self.tokenizer.bytes(token));
+        let checked = self.stops.push(&piece);
+        if !checked.emit.is_empty() {
+            (self.on_text)(&checked.emit);
+            self.text.push_str(&checked.emit);
+        }
+        if checked.stopped {
+            return Ok(ControlFlow::Break(StopReason::StopString));
+        }
+        if self.constraint.accept(self.tokenizer.bytes(token)) {
+            return Ok(ControlFlow::Break(StopReason::Eos));
+        }
+        if self
+            .request
+            .max_tokens
+            .is_some_and(|max| self.tokens.len() >= max)
+        {
+            return Ok(ControlFlow::Break(StopReason::MaxTokens));
+        }
+        if pos >= self.context_length {
+            return Ok(ControlFlow::Break(StopReason::ContextFull));
+        }
+        Ok(ControlFlow::Continue(token))
+    }
+}
+
 fn per_second(count: usize, time: Duration) -> f64 {
     let secs = time.as_secs_f64();
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
+
+pub(crate) mod draft;
+
+pub(crate) use draft::{Draft, Drafter, check_vocabularies};
 
 #[cfg(test)]
 mod tests;

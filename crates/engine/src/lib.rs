@@ -45,6 +45,7 @@ pub use device::{DevicePreference, available_devices, set_threads, threads};
 pub use embed::{Embedder, Embeddings, Pooling, cosine, is_embedding_model_dir};
 pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
 pub use error::EngineError;
+pub use generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
 pub use generate::{
     Completion, GenerateRequest, GenerationStats, OutputFormat, Prompt, StopReason,
 };

@@ -132,6 +132,7 @@ fn generate_with(
         cached,
         tokenizer: &vocab,
         context_length: ctx,
+        draft: None,
     };
     let completion = run.generate(prompt, req, cancel, &mut |t: &str| {
         pieces.push(t.to_owned());
@@ -370,4 +371,292 @@ fn bad_requests_are_refused() {
         Err(EngineError::InvalidRequest(_))
     ));
     assert_eq!(model.forwarded, 0);
+}
+
+/// A fake draft model and what its cache holds.
+struct FakeDraft {
+    model: Fake,
+    cached: Vec<u32>,
+    tokens: usize,
+}
+
+impl FakeDraft {
+    fn chain(chain: &[u32], tokens: usize) -> Self {
+        Self {
+            model: Fake::chain(chain),
+            cached: Vec::new(),
+            tokens,
+        }
+    }
+}
+
+fn generate_drafted(
+    model: &mut Fake,
+    cached: &mut Cached,
+    draft: &mut FakeDraft,
+    prompt: &[u32],
+    req: &GenerateRequest,
+    ctx: usize,
+    cancel: &CancellationToken,
+    mut hook: impl FnMut(usize),
+) -> Outcome {
+    let vocab = Bytes::new();
+    let mut pieces = Vec::new();
+    let mut run = Run {
+        model,
+        cached,
+        tokenizer: &vocab,
+        context_length: ctx,
+        draft: Some(Drafter {
+            model: &mut draft.model,
+            cached: &mut draft.cached,
+            tokens: draft.tokens,
+        }),
+    };
+    let completion = run.generate(prompt, req, cancel, &mut |t: &str| {
+        pieces.push(t.to_owned());
+        hook(pieces.len());
+    });
+    Outcome { completion, pieces }
+}
+
+/// Plain decoding and decoding with `draft`, from fresh caches: the same
+/// answer, both caches holding what they say they hold.
+fn same_as_plain(
+    target: &[u32],
+    draft: &mut FakeDraft,
+    prompt: &[u32],
+    req: &GenerateRequest,
+    ctx: usize,
+) -> Completion {
+    let mut plain_model = Fake::chain(target);
+    let mut plain_cached = Cached::default();
+    let plain = generate(&mut plain_model, &mut plain_cached, prompt, req, ctx);
+    let mut model = Fake::chain(target);
+    let mut cached = Cached::default();
+    let out = generate_drafted(
+        &mut model,
+        &mut cached,
+        draft,
+        prompt,
+        req,
+        ctx,
+        &CancellationToken::new(),
+        |_| {},
+    );
+    let (plain, drafted) = (plain.completion.unwrap(), out.completion.unwrap());
+    assert_eq!(drafted.text, plain.text);
+    assert_eq!(out.pieces.concat(), plain.text);
+    assert_eq!(drafted.tokens, plain.tokens);
+    assert_eq!(drafted.stop_reason, plain.stop_reason);
+    // The target's cache as plain decoding leaves it, the draft's as it says.
+    assert_eq!(cached.tokens, plain_cached.tokens);
+    assert_eq!(model.cache, cached.tokens);
+    assert_eq!(draft.model.cache, draft.cached);
+    assert!(cached.tokens.starts_with(&draft.cached) || draft.cached.is_empty());
+    drafted
+}
+
+fn alphabet() -> Vec<u32> {
+    let mut chain = ids("abcdefghijklmnopqrstuvwxyz");
+    chain.push(STOP);
+    chain
+}
+
+#[test]
+fn a_draft_that_agrees_emits_the_same_answer_in_fewer_target_passes() {
+    let mut draft = FakeDraft::chain(&alphabet(), 4);
+    let mut model = Fake::chain(&alphabet());
+    let c = generate_drafted(
+        &mut model,
+        &mut Cached::default(),
+        &mut draft,
+        &ids("a"),
+        &request(),
+        64,
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .completion
+    .unwrap();
+    assert_eq!(c.text, "bcdefghijklmnopqrstuvwxyz");
+    assert_eq!(c.stop_reason, StopReason::Eos);
+    // Every step drafts 4 and keeps them all until the draft reaches the end.
+    assert_eq!(c.stats.draft_accepted, c.stats.draft_tokens);
+    assert!(c.stats.draft_tokens >= 20, "{:?}", c.stats);
+    let again = same_as_plain(
+        &alphabet(),
+        &mut FakeDraft::chain(&alphabet(), 4),
+        &ids("a"),
+        &request(),
+        64,
+    );
+    assert_eq!(again.stats.draft_accepted, again.stats.draft_tokens);
+}
+
+#[test]
+fn a_draft_that_disagrees_changes_nothing_but_its_acceptance() {
+    // The draft guesses wrong after "e", "k" and "q" (and then repeats itself).
+    let mut wrong = ids("abcdeXfghijkYlmnopqZrstuvwxyz");
+    wrong.push(STOP);
+    for k in 1..=6 {
+        let mut draft = FakeDraft::chain(&wrong, k);
+        let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &request(), 64);
+        assert!(
+            c.stats.draft_accepted < c.stats.draft_tokens,
+            "k {k}: {:?}",
+            c.stats
+        );
+        assert!(c.stats.draft_accepted > 0, "k {k}: {:?}", c.stats);
+    }
+    // One that is always wrong.
+    let mut draft = FakeDraft::chain(&[], 3);
+    let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &request(), 64);
+    assert_eq!(c.stats.draft_accepted, 0);
+}
+
+#[test]
+fn limits_inside_an_accepted_draft_end_where_plain_decoding_ends() {
+    for k in [1, 2, 3, 5, 8] {
+        for max in 1..=27 {
+            let req = GenerateRequest {
+                max_tokens: Some(max),
+                ..request()
+            };
+            let mut draft = FakeDraft::chain(&alphabet(), k);
+            let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &req, 64);
+            assert_eq!(c.tokens.len(), max.min(25), "k {k} max {max}");
+        }
+        for stop in ["c", "fg", "hij", "xyz", "mnopqrs"] {
+            let req = GenerateRequest {
+                stop: vec![stop.into()],
+                ..request()
+            };
+            let mut draft = FakeDraft::chain(&alphabet(), k);
+            let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &req, 64);
+            assert_eq!(c.stop_reason, StopReason::StopString, "k {k} stop {stop}");
+        }
+        for ctx in 2..=12 {
+            let mut draft = FakeDraft::chain(&alphabet(), k);
+            let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &request(), ctx);
+            assert_eq!(c.stop_reason, StopReason::ContextFull, "k {k} ctx {ctx}");
+        }
+    }
+}
+
+#[test]
+fn a_follow_up_turn_keeps_the_drafts_cache_prefix() {
+    let mut model = Fake::chain(&alphabet());
+    let mut cached = Cached::default();
+    let mut draft = FakeDraft::chain(&alphabet(), 3);
+    let cancel = CancellationToken::new();
+    let req = GenerateRequest {
+        max_tokens: Some(6),
+        ..request()
+    };
+    let first = generate_drafted(
+        &mut model,
+        &mut cached,
+        &mut draft,
+        &ids("a"),
+        &req,
+        64,
+        &cancel,
+        |_| {},
+    );
+    assert_eq!(first.completion.unwrap().text, "bcdefg");
+    assert_eq!(draft.model.cache, draft.cached);
+    let forwarded = draft.model.forwarded;
+    let kept = draft.cached.len();
+    assert!(kept >= 5, "{:?}", draft.cached);
+    let second = generate_drafted(
+        &mut model,
+        &mut cached,
+        &mut draft,
+        &ids("abcdefgh"),
+        &req,
+        64,
+        &cancel,
+        |_| {},
+    );
+    assert_eq!(second.completion.unwrap().text, "ijklmn");
+    assert_eq!(draft.model.cache, draft.cached);
+    assert_eq!(model.cache, cached.tokens);
+    // Only the draft's missing prompt tokens and its guesses were computed.
+    assert!(
+        draft.model.forwarded - forwarded <= 8 - kept + 6 * 3,
+        "{}",
+        draft.model.forwarded
+    );
+}
+
+#[test]
+fn cancel_lands_within_one_token_inside_a_draft() {
+    let mut model = Fake::chain(&[]); // endless "x"
+    let mut draft = FakeDraft::chain(&[], 8);
+    let cancel = CancellationToken::new();
+    let out = generate_drafted(
+        &mut model,
+        &mut Cached::default(),
+        &mut draft,
+        &ids("x"),
+        &request(),
+        4096,
+        &cancel,
+        |n| {
+            if n == 5 {
+                cancel.cancel();
+            }
+        },
+    );
+    let c = out.completion.unwrap();
+    assert_eq!(c.stop_reason, StopReason::Cancelled);
+    assert_eq!(c.text, "xxxxx");
+    assert_eq!(model.cache.len(), 1 + 5);
+    assert_eq!(draft.model.cache, draft.cached);
+}
+
+#[test]
+fn seeded_sampling_draws_the_same_tokens_with_a_draft() {
+    // Sampled at temperature 1, the fake's one-hot logits still leave
+    // every token some chance: now and then a draw leaves the chain.
+    let req = GenerateRequest {
+        sampling: SamplingParams {
+            temperature: 1.5,
+            seed: Some(7),
+            ..SamplingParams::default()
+        },
+        max_tokens: Some(200),
+        ..request()
+    };
+    let mut wrong = ids("abcdeXfghijkYlmnopqZrstuvwxyz");
+    wrong.push(STOP);
+    let mut draft = FakeDraft::chain(&wrong, 4);
+    let c = same_as_plain(&alphabet(), &mut draft, &ids("a"), &req, 4096);
+    assert!(c.stats.draft_tokens > 0);
+}
+
+#[test]
+fn constrained_or_logprob_requests_decode_without_the_draft() {
+    let mut model = Fake::chain(&alphabet());
+    let mut draft = FakeDraft::chain(&alphabet(), 4);
+    let req = GenerateRequest {
+        logprobs: Some(2),
+        ..request()
+    };
+    let c = generate_drafted(
+        &mut model,
+        &mut Cached::default(),
+        &mut draft,
+        &ids("a"),
+        &req,
+        64,
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .completion
+    .unwrap();
+    assert_eq!(c.text, "bcdefghijklmnopqrstuvwxyz");
+    assert_eq!(c.stats.draft_tokens, 0);
+    assert_eq!(draft.model.forwarded, 0);
 }
