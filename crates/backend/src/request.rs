@@ -214,6 +214,12 @@ pub struct EngineStats {
     pub device: String,
     /// The sampling seed used (given or random), to reproduce the answer.
     pub seed: u64,
+    /// Tokens a draft model proposed (speculative decoding; 0 without one).
+    #[serde(default)]
+    pub draft_tokens: u64,
+    /// Of those, the ones the model kept.
+    #[serde(default)]
+    pub draft_accepted: u64,
 }
 
 #[cfg(test)]

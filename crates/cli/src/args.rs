@@ -35,6 +35,16 @@ pub(crate) struct ModelArgs {
     /// [default: the model's load setting, else f16].
     #[arg(long)]
     pub(crate) kv_type: Option<KvType>,
+
+    /// A draft model for speculative decoding: a small .gguf with the same
+    /// vocabulary (library id or path) that proposes tokens for the model
+    /// to check in one pass. Same answers, faster when it guesses well.
+    #[arg(long)]
+    pub(crate) draft: Option<String>,
+
+    /// Tokens the draft proposes per step (1 to 16).
+    #[arg(long, default_value_t = hearth_engine::DEFAULT_DRAFT_TOKENS)]
+    pub(crate) draft_tokens: usize,
 }
 
 impl ModelArgs {
@@ -69,17 +79,23 @@ impl ModelArgs {
     /// Engine options from the flags. Sets the thread count, so call it before
     /// starting other threads: it goes through the environment, which is only
     /// safe while single-threaded.
-    pub(crate) fn engine_options(&self) -> EngineOptions {
+    pub(crate) fn engine_options(&self) -> Result<EngineOptions> {
         if let Some(n) = self.threads {
             hearth_engine::set_threads(n);
         }
-        EngineOptions {
+        let draft = match &self.draft {
+            Some(draft) => Some(models(false)?.resolve(draft)?),
+            None => None,
+        };
+        Ok(EngineOptions {
             context_length: self.ctx,
             device: self.device.unwrap_or_default(),
             threads: self.threads,
             candle_matmul: false,
             kv_type: self.kv_type.unwrap_or_default(),
-        }
+            draft,
+            draft_tokens: self.draft_tokens,
+        })
     }
 
     /// The flags given, which win over a library model's load settings (set
@@ -95,14 +111,14 @@ impl ModelArgs {
     /// Opens the app to load the model with these flags (see
     /// [`ModelArgs::engine_options`] for when to call it).
     pub(crate) fn app(&self) -> Result<hearth_core::App> {
-        crate::open::app_with(self.engine_options(), self.forced())
+        crate::open::app_with(self.engine_options()?, self.forced())
     }
 
     /// Loads the model with its load settings under these flags (see
     /// [`ModelArgs::engine_options`] for when to call it) and returns it
     /// with its file.
     pub(crate) fn load(&self) -> Result<(Engine, PathBuf)> {
-        let base = self.engine_options();
+        let base = self.engine_options()?;
         let path = self.path()?;
         let own = models(false)?.load_settings_of(&path);
         let options = self.forced().apply(&own.apply(&base));

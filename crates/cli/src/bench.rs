@@ -34,6 +34,13 @@ pub(crate) struct Args {
     /// (the reference `cargo xtask bench` compares them with).
     #[arg(long)]
     candle_matmul: bool,
+
+    /// Decode by greedy generation from the synthetic prompt (the path a
+    /// chat answer takes) instead of a fixed token walk; implied by
+    /// `--draft`, whose acceptance is then reported. Compare a `--draft`
+    /// run with a `--generate` one.
+    #[arg(long)]
+    generate: bool,
 }
 
 #[derive(Serialize)]
@@ -47,6 +54,11 @@ struct Report {
     runs: usize,
     prefill_tok_s: f64,
     decode_tok_s: f64,
+    /// Tokens decoded in the median-speed run (generation may end early).
+    decoded_tokens: usize,
+    /// With a draft model: the share of its proposed tokens kept, over all
+    /// measured runs.
+    draft_acceptance: Option<f64>,
     load_secs: f64,
     file_size: u64,
     peak_rss_bytes: Option<u64>,
@@ -58,19 +70,33 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     }
     let options = hearth_engine::EngineOptions {
         candle_matmul: args.candle_matmul,
-        ..args.model.engine_options()
+        ..args.model.engine_options()?
     };
     let path = args.model.path()?;
     let engine = hearth_engine::Engine::load(&path, options)?;
+    let generate = args.generate || args.model.draft.is_some();
+    let once = || {
+        if generate {
+            engine.bench_generate(args.prompt_tokens, args.gen_tokens)
+        } else {
+            engine.bench(args.prompt_tokens, args.gen_tokens)
+        }
+    };
     // One warm-up run: first-touch page faults and lazy allocations are not speed.
-    engine.bench(args.prompt_tokens, args.gen_tokens)?;
+    once()?;
     let mut prefill = Vec::with_capacity(args.runs);
     let mut decode = Vec::with_capacity(args.runs);
+    let (mut drafted, mut accepted, mut decoded) = (0, 0, Vec::new());
     for _ in 0..args.runs {
-        let run = engine.bench(args.prompt_tokens, args.gen_tokens)?;
+        let run = once()?;
         prefill.push(run.prefill_tok_s);
         decode.push(run.decode_tok_s);
+        decoded.push((run.decode_tok_s, run.gen_tokens));
+        drafted += run.draft_tokens;
+        accepted += run.draft_accepted;
     }
+    decoded.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let decoded_tokens = decoded[decoded.len() / 2].1;
     let info = engine.info();
     let report = Report {
         model: path.display().to_string(),
@@ -82,6 +108,12 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
         runs: args.runs,
         prefill_tok_s: median(&mut prefill),
         decode_tok_s: median(&mut decode),
+        decoded_tokens,
+        draft_acceptance: args
+            .model
+            .draft
+            .is_some()
+            .then(|| accepted as f64 / drafted.max(1) as f64),
         load_secs: engine.load_time().as_secs_f64(),
         file_size: info.file_size,
         peak_rss_bytes: peak_rss(),
@@ -109,9 +141,21 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
         )?;
         writeln!(
             out,
-            "decode       {:.1} tok/s ({} tokens, median of {})",
-            report.decode_tok_s, report.gen_tokens, report.runs
+            "decode       {:.1} tok/s ({} tokens, median of {}{})",
+            report.decode_tok_s,
+            report.decoded_tokens,
+            report.runs,
+            if generate { ", greedy generation" } else { "" }
         )?;
+        if let Some(rate) = report.draft_acceptance {
+            writeln!(
+                out,
+                "draft        {:.1}% of {} drafted tokens accepted ({} per step)",
+                rate * 100.0,
+                drafted,
+                args.model.draft_tokens
+            )?;
+        }
         writeln!(out, "load         {:.2} s", report.load_secs)?;
         match report.peak_rss_bytes {
             Some(b) => writeln!(out, "peak RSS     {:.0} MiB", b as f64 / 1048576.0)?,

@@ -201,6 +201,8 @@ impl LocalBackend {
                 load_time: stats.load_time,
                 device: stats.device,
                 seed: stats.seed,
+                draft_tokens: stats.draft_tokens as u64,
+                draft_accepted: stats.draft_accepted as u64,
             }),
             logprobs: done.logprobs,
             tool_calls: done.tool_calls,

@@ -390,6 +390,7 @@ impl FakeDraft {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn generate_drafted(
     model: &mut Fake,
     cached: &mut Cached,

@@ -12,6 +12,7 @@ mod hostile_templates;
 mod kv_cache;
 mod models;
 mod perplexity;
+mod speculative;
 mod template;
 mod tokenizer;
 mod tools;
