@@ -142,9 +142,9 @@ pub struct AttentionShape {
 const PARALLEL_MIN_WORK: usize = 16 * 1024;
 
 thread_local! {
-    /// A span's scores (query heads of a group × its keys) and one key or
-    /// value row widened from f16.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// A span's scores (query heads of a group × its keys), one key or
+    /// value row widened from f16, and x86's q8_0 weights (see [`Scratch`]).
+    static SCRATCH: RefCell<[Vec<f32>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
 }
 
 /// `out[h] = softmax(scale · q[h] · K[g]ᵀ) · V[g]` for every query head `h`
@@ -262,10 +262,26 @@ struct Job<'a> {
 /// The keys `range` of every head into `part`: `heads × head_dim` weighted
 /// values, then `heads` maxima, then `heads` sums.
 fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
-    SCRATCH.with_borrow_mut(|(scores, row)| {
-        scores.resize(job.shape.heads / job.shape.kv_heads * range.len(), 0.0);
-        row.resize(job.shape.head_dim, 0.0);
-        let scratch = Scratch { scores, row };
+    SCRATCH.with_borrow_mut(|[scores, row, weights]| {
+        let AttentionShape {
+            heads,
+            kv_heads,
+            head_dim: d,
+            ..
+        } = job.shape;
+        let group_keys = heads / kv_heads * range.len();
+        scores.resize(group_keys, 0.0);
+        row.resize(d, 0.0);
+        let blocks = match job.v.data {
+            KvData::Q8_0(_) => d / Q8_0_BLOCK,
+            _ => 0,
+        };
+        weights.resize(group_keys * blocks, 0.0);
+        let scratch = Scratch {
+            scores,
+            row,
+            weights,
+        };
         match job.isa {
             // SAFETY: `job.isa` is one this CPU has (see `attend`), and both
             // x86 levels include F16C (see `Isa::available`).
@@ -284,10 +300,14 @@ fn span(job: &Job<'_>, range: std::ops::Range<usize>, part: &mut [f32]) {
 }
 
 /// A thread's buffers: the scores of a group's heads over a span's keys, and
-/// one row widened from f16.
+/// one row widened from f16. With q8_0 values, `weights` has room for each
+/// score times each block scale of its value row: x86's fast path folds a
+/// value block's scale into its weight there (empty for other caches).
 struct Scratch<'a> {
     scores: &'a mut [f32],
     row: &'a mut [f32],
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    weights: &'a mut [f32],
 }
 
 #[inline(always)]
@@ -309,7 +329,7 @@ fn span_body(
     let n = range.len();
     let (acc, stats) = part.split_at_mut(heads * d);
     let (maxes, sums) = stats.split_at_mut(heads);
-    let Scratch { scores, row } = scratch;
+    let Scratch { scores, row, .. } = scratch;
     for g in 0..kv_heads {
         let heads_of_g = g * group..(g + 1) * group;
         for (i, j) in range.clone().enumerate() {
@@ -474,13 +494,31 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn attention_matches_its_definition() {
-        let mut seed = 7u32;
-        let mut rnd = || {
+    /// Uniform in [-1, 1), from a fixed seed.
+    pub(super) fn rng(mut seed: u32) -> impl FnMut() -> f32 {
+        move || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-        };
+        }
+    }
+
+    pub(super) fn q8(x: &[f32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        quantize_q8_0(x, &mut out);
+        out
+    }
+
+    /// What the cache holds after a round trip through `Q8_0`.
+    pub(super) fn q8_values(x: &[f32]) -> Vec<f32> {
+        let bytes = q8(x);
+        let mut out = vec![0.0; x.len()];
+        widen_q8_0(&bytes, &mut out);
+        out
+    }
+
+    #[test]
+    fn attention_matches_its_definition() {
+        let mut rnd = rng(7);
         // Grouped 3 and 4 to 1, plain, a group above the fast paths' 8, a
         // head size of no whole 16-lane vectors (24) and of none at all (20).
         for (heads, kv_heads, d, keys) in [
@@ -547,5 +585,67 @@ mod tests {
             head_stride: 12,
         };
         assert!(attend_one(shape, &[0.0; 8], short, short, 1.0, &mut [0.0; 8]).is_err());
+    }
+
+    #[test]
+    fn a_q8_0_cache_matches_its_definition() {
+        let mut rnd = rng(3);
+        // Heads of 64 and 128, groups of 1 to 8 (x86's fast path) and 9 (the
+        // generic body); one key, keys in one span, keys split over threads.
+        for d in [64, 128] {
+            for group in 1..=9 {
+                for (kv_heads, keys) in [(1, 1), (3, 37), (2, 300)] {
+                    let heads = group * kv_heads;
+                    let shape = AttentionShape {
+                        heads,
+                        kv_heads,
+                        head_dim: d,
+                        keys,
+                    };
+                    let q: Vec<f32> = (0..heads * d).map(|_| rnd() * 3.0).collect();
+                    let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+                    let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+                    let scale = 1.0 / (d as f32).sqrt();
+                    let want = reference(shape, &q, &q8_values(&k), &q8_values(&v), scale);
+                    // Room for 3 more keys per head, in blocks whose scale is
+                    // NaN: a read of one makes its heads' outputs NaN.
+                    let spare = 3 * d / Q8_0_BLOCK;
+                    let with_room = |x: &[f32]| -> Vec<u8> {
+                        let nan_block = [0x00, 0x7E].into_iter().chain([1; Q8_0_BLOCK]);
+                        q8(x)
+                            .chunks_exact(keys * d / Q8_0_BLOCK * Q8_0_BYTES)
+                            .flat_map(|h| {
+                                h.iter()
+                                    .copied()
+                                    .chain(nan_block.clone().cycle().take(spare * Q8_0_BYTES))
+                            })
+                            .collect()
+                    };
+                    let (kq, vq) = (q8(&k), q8(&v));
+                    let (kp, vp) = (with_room(&k), with_room(&v));
+                    for isa in Isa::all_available() {
+                        let run = |k, v, stride| {
+                            let view = |data| KvView {
+                                data,
+                                head_stride: stride,
+                            };
+                            let mut out = vec![f32::NAN; heads * d];
+                            attend(isa, shape, &q, view(k), view(v), scale, &mut out).unwrap();
+                            out
+                        };
+                        let out = run(KvData::Q8_0(&kq), KvData::Q8_0(&vq), keys * d);
+                        for (i, (&o, &w)) in out.iter().zip(&want).enumerate() {
+                            assert!(
+                                (f64::from(o) - w).abs() < 1e-5,
+                                "{isa:?} {shape:?} [{i}]: {o} vs {w}"
+                            );
+                        }
+                        let stride = keys * d + spare * Q8_0_BLOCK;
+                        let again = run(KvData::Q8_0(&kp), KvData::Q8_0(&vp), stride);
+                        assert_eq!(again, out, "{isa:?} {shape:?} with a head stride");
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::attention::tests::{pad, to_f16 as f16s};
-use crate::attention::{attend_one, quantize_q8_0};
+use crate::attention::attend_one;
+use crate::attention::tests::{pad, q8, q8_values, rng, to_f16 as f16s};
 
 /// The definition in f64: every query against every key it may see.
 fn reference(
@@ -51,27 +51,6 @@ fn reference(
             }
         }
     }
-    out
-}
-
-fn rng(mut seed: u32) -> impl FnMut() -> f32 {
-    move || {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (seed >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
-    }
-}
-
-fn q8(x: &[f32]) -> Vec<u8> {
-    let mut out = Vec::new();
-    quantize_q8_0(x, &mut out);
-    out
-}
-
-/// What the cache holds after a round trip through `Q8_0`.
-fn q8_values(x: &[f32]) -> Vec<f32> {
-    let bytes = q8(x);
-    let mut out = vec![0.0; x.len()];
-    crate::attention::widen_q8_0(&bytes, &mut out);
     out
 }
 
