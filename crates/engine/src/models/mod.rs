@@ -13,6 +13,7 @@ mod llama;
 mod load;
 mod phi3;
 mod qweight;
+mod rope;
 mod transformer;
 
 pub use crate::support::runnable_types;

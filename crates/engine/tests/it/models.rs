@@ -378,6 +378,28 @@ fn inconsistent_head_counts_are_an_error_not_a_panic() {
     assert!(matches!(err, EngineError::InvalidGguf { .. }), "{err}");
 }
 
+#[test]
+fn an_unknown_rope_scaling_type_is_refused_at_load_naming_the_key_and_the_value() {
+    let with_type = |kind| {
+        let mut kv = tiny_llama_kv();
+        kv.push(("llama.rope.scaling.type", Kv::Str(kind)));
+        kv.push(("llama.rope.scaling.factor", Kv::F32(2.0)));
+        load_bytes(&gguf_bytes(&kv, &tiny_llama_tensors()))
+    };
+    let err = with_type("dynamic").err().unwrap();
+    let msg = err.to_string();
+    assert!(matches!(err, EngineError::InvalidGguf { .. }), "{msg}");
+    assert!(
+        msg.contains("llama.rope.scaling.type is \"dynamic\""),
+        "{msg}"
+    );
+    assert!(msg.contains("none, linear, yarn, longrope"), "{msg}");
+    // The types llama.cpp knows load.
+    for kind in ["none", "linear", "yarn", "longrope"] {
+        with_type(kind).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+}
+
 /// Hearth's kernels against candle's quantised matmul on both test models,
 /// teacher-forced along candle's greedy continuation. The kernels quantise
 /// activations exactly as candle does and differ only in the order of their
