@@ -41,6 +41,10 @@ pub(crate) struct Hparams {
     pub(crate) rope_attn_factor: f64,
     pub(crate) eps: f64,
     pub(crate) train_ctx: usize,
+    /// The longest context the file says the model handles: `train_ctx`, or
+    /// with YaRN or linear rope scaling the factor times the original
+    /// context when that is longer (`stretched_ctx`).
+    pub(crate) max_ctx: usize,
     pub(crate) vocab: usize,
 }
 
@@ -105,6 +109,7 @@ impl Hparams {
             opt_usize("rope.scaling.original_context_length")?.filter(|&n| n > 0);
         let rope_orig_ctx = declared_orig_ctx.unwrap_or(train_ctx);
         let rope_scaling = RopeScaling::read(gguf, rope_orig_ctx)?;
+        let max_ctx = stretched_ctx(rope_scaling, declared_orig_ctx, train_ctx);
         let vocab = embedding_rows(gguf)?;
         if head_dim == 0 || train_ctx == 0 || vocab == 0 {
             return Err(bad(format!(
@@ -144,9 +149,30 @@ impl Hparams {
             rope_attn_factor,
             eps,
             train_ctx,
+            max_ctx,
             vocab,
         })
     }
+}
+
+/// The longest context a model with `scaling` handles, as far as its file
+/// says: YaRN stretches the original context (`declared_orig_ctx`, else
+/// `train_ctx`) by its factor; linear scaling does when the file declares
+/// the original context (Gemma 3's files do not: their `context_length` is
+/// already the stretched one); LongRoPE files (Phi-3) declare the long
+/// context as `context_length`. Never less than `train_ctx`.
+fn stretched_ctx(
+    scaling: RopeScaling,
+    declared_orig_ctx: Option<usize>,
+    train_ctx: usize,
+) -> usize {
+    let stretched = match scaling {
+        RopeScaling::Yarn(yarn) => yarn.factor * yarn.orig_ctx as f64,
+        RopeScaling::Linear { factor } => declared_orig_ctx.map_or(0.0, |n| factor * n as f64),
+        RopeScaling::None => 0.0,
+    };
+    // `as` saturates: an absurd factor gives usize::MAX, never a panic.
+    train_ctx.max(stretched.round() as usize)
 }
 
 /// The vocabulary size is the number of embedding rows (gemma3 has no
@@ -401,6 +427,15 @@ mod tests {
                 orig_ctx: 1024
             })
         );
+        // The file's context is 4096: YaRN stretches 1024 by 4 to the same.
+        assert_eq!(yarn.max_ctx, 4096);
+        // As Qwen2.5's own files say it: the original context is the file's.
+        let qwen = hparams_of(&[
+            ("llama.rope.scaling.type", Kv::str("yarn")),
+            ("llama.rope.scaling.factor", Kv::F32(4.0)),
+            ("llama.rope.scaling.original_context_length", Kv::U32(4096)),
+        ]);
+        assert_eq!(qwen.max_ctx, 16384);
     }
 
     #[test]
@@ -422,6 +457,9 @@ mod tests {
             "none ignores the factor"
         );
         assert_eq!(hparams_of(&[]).rope_scaling, RopeScaling::None);
+        // Gemma 3's files: linear, no original context, `context_length`
+        // already the stretched one.
+        assert_eq!(hparams_of(std::slice::from_ref(&factor)).max_ctx, 4096);
         let legacy = hparams_of(&[("llama.rope.scale_linear", Kv::F32(2.0))]);
         assert_eq!(legacy.rope_scaling, RopeScaling::Linear { factor: 2.0 });
     }
