@@ -50,7 +50,7 @@ use crate::perplexity::{
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
 /// The shapes `make_model.py` knows (scaled-down families).
-const SHAPES: [&str; 8] = hearth_testkit::models::ARCHITECTURES;
+const SHAPES: [&str; 9] = hearth_testkit::models::ARCHITECTURES;
 
 /// Shapes `make_model.py` knows beyond the test files': Phi-3.5-mini and
 /// Phi-4-mini as their 128k releases declare them (LongRoPE factors, an
@@ -133,7 +133,8 @@ pub(crate) struct Args {
     chunks: Option<usize>,
     /// Instead of the table: rewrite the engine's architecture fixtures
     /// (llama.cpp's top token at each position of a text, on each shape's
-    /// test file) in `crates/engine/tests/data/architectures/`.
+    /// test file) in `crates/engine/tests/data/architectures/`; with
+    /// `--shape`, only those shapes'.
     #[arg(long)]
     write_fixtures: bool,
     /// Long context: a text longer than the window, one window of 16384
@@ -169,7 +170,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None => PathBuf::from(LICENCES).join("GPL-3"),
     };
     if args.write_fixtures {
-        return write_fixtures(&python, &llama, threads, &tokenizer, &file);
+        let shapes: Vec<&str> = if args.shapes.is_empty() {
+            SHAPES.to_vec()
+        } else {
+            args.shapes.iter().map(String::as_str).collect()
+        };
+        if let Some(unknown) = shapes.iter().find(|s| !SHAPES.contains(s)) {
+            bail!("no test shape {unknown}; known: {}", SHAPES.join(", "));
+        }
+        return write_fixtures(&python, &llama, threads, &tokenizer, &file, &shapes);
     }
     exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
     if let Some(kv) = args.kv_type {
@@ -501,8 +510,9 @@ fn make_model(python: &Path, shape: &str, tokenizer: &Path, out: &Path) -> Resul
     )
 }
 
-/// For each shape: its test file, llama.cpp's perplexity run on `text` with
-/// its log-probabilities saved, reduced to the fixture the tests keep.
+/// For each of `shapes` (test shapes): its test file, llama.cpp's perplexity
+/// run on `text` with its log-probabilities saved, reduced to the fixture the
+/// tests keep.
 #[allow(clippy::print_stderr)]
 fn write_fixtures(
     python: &Path,
@@ -510,6 +520,7 @@ fn write_fixtures(
     threads: usize,
     tokenizer: &Path,
     text: &Path,
+    shapes: &[&str],
 ) -> Result<()> {
     let run = Scoring {
         text,
@@ -517,7 +528,7 @@ fn write_fixtures(
         chunks: FIXTURE_CHUNKS,
         kv_type: None,
     };
-    for shape in SHAPES {
+    for &shape in shapes {
         let model = hearth_testkit::models::architecture_path(shape);
         if let Some(dir) = model.parent() {
             std::fs::create_dir_all(dir)?;

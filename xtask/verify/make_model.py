@@ -41,6 +41,13 @@ SHAPES = {
     "phi-3.5-mini": ("phi3", 2, 384, 4, 4, 96, 512, {"rope_base": 10000.0}),
     # Phi-4-mini: head 128, 24/8 heads, partial rotary (96 of 128), fused qkv and gate/up.
     "phi-4-mini": ("phi3", 2, 384, 3, 1, 128, 512, {"rope_base": 10000.0, "rope_dims": 96}),
+    # Qwen2.5 0.5B as the long-context Qwen2.5/Qwen3 files declare YaRN
+    # (`rope.scaling.type = yarn`, factor 4), scaled down: an original context
+    # of 1024 stretched to the file's 4096, so the interpolation ramp falls
+    # inside the rotated dimensions and `verify-models --long --ctx 4096`
+    # scores positions past the original context. llama.cpp applies YaRN at
+    # every position, so a short window tests it too.
+    "qwen2.5-yarn": ("qwen2", 2, 448, 7, 1, 64, 1024, {"rope_base": 1000000.0, "qkv_bias": True, "yarn": 4.0}),
     # The same two as their 128k releases declare them (not test files: run by
     # `verify-models --long`): context 131072, original context 4096, LongRoPE
     # factors (rope_factors_long/short) and the attention factor the converter
@@ -78,6 +85,9 @@ CONTEXT = 4096
 # The LongRoPE shapes: their training and original contexts.
 LONGROPE_CONTEXT = 131072
 LONGROPE_ORIGINAL = 4096
+
+# The YaRN shape's original context (its context is CONTEXT = factor x this).
+YARN_ORIGINAL = 1024
 
 
 def longrope_factors(n):
@@ -154,6 +164,11 @@ def main():
     if longrope:
         w.add_rope_scaling_orig_ctx_len(LONGROPE_ORIGINAL)
         w.add_rope_scaling_attn_factors(longrope_attn_factor(LONGROPE_CONTEXT, LONGROPE_ORIGINAL))
+    if "yarn" in extra:
+        # What convert_hf_to_gguf.py writes for `rope_scaling: {"type": "yarn", ...}`.
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(extra["yarn"])
+        w.add_rope_scaling_orig_ctx_len(YARN_ORIGINAL)
     for key, field in src.fields.items():
         if not key.startswith("tokenizer."):
             continue

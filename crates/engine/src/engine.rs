@@ -188,6 +188,12 @@ impl Engine {
         let ready = ready_rx.recv().map_err(|_| EngineError::WorkerGone)??;
         let load_time = started.elapsed();
         tracing::info!(arch = %ready.info.architecture, secs = load_time.as_secs_f64(), "model loaded");
+        // The CLI prints warnings to stderr (its default log level), so
+        // `hearth run`, `chat` and `serve` say this once when they load a
+        // model; other front ends can show `info().context_warning()`.
+        if let Some(warning) = ready.info.context_warning() {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
             jobs: Some(jobs_tx),
             worker: Some(worker),

@@ -60,7 +60,9 @@ pub const ALL: [TestModel; 2] = [SMOLLM2, GEMMA3];
 /// rope variant (`xtask/verify/make_model.py`; `cargo xtask
 /// fetch-test-models` writes them, with pinned `gguf` and numpy, and checks
 /// their sha256 against the fixtures llama.cpp's answers are kept in).
-pub const ARCHITECTURES: [&str; 8] = [
+/// `qwen2.5-yarn` is Qwen2.5 with YaRN rope scaling, as the long-context
+/// Qwen2.5/Qwen3 files declare it.
+pub const ARCHITECTURES: [&str; 9] = [
     "llama-3.2-1b",
     "llama-3.1-8b",
     "mistral-7b-v0.3",
@@ -69,6 +71,7 @@ pub const ARCHITECTURES: [&str; 8] = [
     "gemma-3-1b",
     "phi-3.5-mini",
     "phi-4-mini",
+    "qwen2.5-yarn",
 ];
 
 /// Where the scaled-down file of `shape` (one of [`ARCHITECTURES`]) is kept.

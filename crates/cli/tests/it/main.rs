@@ -118,6 +118,30 @@ fn run_answers_paris_and_prints_stats_to_stderr() {
 }
 
 #[test]
+fn run_warns_when_the_context_window_is_past_the_training_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    let tiny = hearth_testkit::gguf::TinyLlama::default();
+    std::fs::write(&path, tiny.to_bytes()).unwrap();
+    let run = |ctx: u32| {
+        run_ok(
+            hearth()
+                .args(["run", "--temperature", "0", "--max-tokens", "2", "-m"])
+                .arg(&path)
+                .args(["--ctx", &ctx.to_string(), "hi"]),
+        )
+        .1
+    };
+    let warning = format!("training context ({} tokens)", tiny.context);
+    let past = run(2 * tiny.context);
+    assert!(past.contains(&warning), "{past}");
+    assert_eq!(past.matches(&warning).count(), 1, "one line: {past}");
+    assert!(past.contains(&(2 * tiny.context).to_string()), "{past}");
+    let within = run(tiny.context);
+    assert!(!within.contains(&warning), "{within}");
+}
+
+#[test]
 fn chat_keeps_history_reuses_cache_and_handles_commands() {
     let home = Home::new();
     let script = "/system You are a helpful assistant.\n\

@@ -8,8 +8,9 @@
 use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::KvType;
-use super::layers::{Linear, RmsNorm, Rotary};
+use super::layers::{Linear, RmsNorm};
 use super::qweight::contiguous_f32;
+use super::rope::Rotary;
 
 /// Keys and values of past positions, `[1, kv_heads, capacity, row]`.
 /// Capacity grows by doubling up to the context; truncation only moves `len`.

@@ -9,8 +9,9 @@
 //! `quantized_gemma3.rs`, rotary tables are built once per base at the loaded
 //! context, and the 262k-row embedding stays quantised.
 
-use super::layers::{Activation, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::Activation;
 use super::load::Loader;
+use super::rope::{RopeLayout, RopeScaling, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -44,14 +45,15 @@ pub(crate) fn load(ld: &Loader<'_>) -> Result<Transformer, EngineError> {
     for i in 0..hp.n_layer {
         let p = format!("blk.{i}");
         let global = (i + 1) % pattern == 0;
-        // Linear rope scaling (the 4B+ models) applies to the global layers only.
+        // Rope scaling (linear in the 4B+ models) applies to the global
+        // layers only, as llama.cpp's `rope_freq_scale_train_swa` is 1.
         let spec = RopeSpec {
             dim: hp.rope_dim,
             base: if global { hp.rope_base } else { local_base },
-            linear_factor: if global {
-                hp.rope_linear_factor.unwrap_or(1.0)
+            scaling: if global {
+                hp.rope_scaling
             } else {
-                1.0
+                RopeScaling::None
             },
             freq_factors: None,
             attn_factor: hp.rope_attn_factor,

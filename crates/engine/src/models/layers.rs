@@ -1,8 +1,8 @@
 //! Building blocks shared by every architecture: hyperparameters read from the
 //! GGUF metadata, RMS norm, quantised linear layers, the quantised token
-//! embedding (which doubles as the tied output head), rotary tables and the
-//! gated MLP. Attention and its KV cache are in `attention.rs`; `load.rs`
-//! builds all of them from the file.
+//! embedding (which doubles as the tied output head) and the gated MLP.
+//! Rotary tables and rope scaling are in `rope.rs`, attention and its KV
+//! cache in `attention.rs`; `load.rs` builds all of them from the file.
 //!
 //! Learned from llama.cpp's graph builders (`src/models/*.cpp`) and candle's
 //! `quantized_llama.rs`; written for Hearth. Activations are f32; weights stay in
@@ -12,6 +12,7 @@
 use candle_core::{CpuStorage, CustomOp2, D, DType, Device, Layout, Result, Shape, Tensor};
 
 use super::qweight::{QWeight, contiguous_f32};
+use super::rope::RopeScaling;
 
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -27,11 +28,12 @@ pub(crate) struct Hparams {
     pub(crate) head_dim: usize,
     pub(crate) rope_dim: usize,
     pub(crate) rope_base: f64,
-    /// Linear rope scaling (`rope.scaling.type = "linear"`): positions are divided by it.
-    pub(crate) rope_linear_factor: Option<f64>,
+    /// `rope.scaling.type` and `.factor` (linear, YaRN).
+    pub(crate) rope_scaling: RopeScaling,
     /// The context the rope was first trained for
     /// (`rope.scaling.original_context_length`, else `context_length`): past
-    /// it, Phi-3's LongRoPE takes its long factors.
+    /// it, Phi-3's LongRoPE takes its long factors; YaRN's ramp is measured
+    /// against it.
     pub(crate) rope_orig_ctx: usize,
     /// `rope.scaling.attn_factor` (LongRoPE's, written by llama.cpp's
     /// converter for the 128k Phi models), else 1: cos and sin are multiplied
@@ -39,6 +41,10 @@ pub(crate) struct Hparams {
     pub(crate) rope_attn_factor: f64,
     pub(crate) eps: f64,
     pub(crate) train_ctx: usize,
+    /// The longest context the file says the model handles: `train_ctx`, or
+    /// with YaRN or linear rope scaling the factor times the original
+    /// context when that is longer (`stretched_ctx`).
+    pub(crate) max_ctx: usize,
     pub(crate) vocab: usize,
 }
 
@@ -88,11 +94,6 @@ impl Hparams {
         let rope_base = gguf
             .optional(&key("rope.freq_base"), GgufFile::get_f64)?
             .unwrap_or(10_000.0);
-        let rope_linear_factor =
-            match gguf.optional(&key("rope.scaling.type"), GgufFile::get_str)? {
-                Some("linear") => Some(gguf.get_f64(&key("rope.scaling.factor"))?),
-                _ => None,
-            };
         let rope_attn_factor = gguf
             .optional(&key("rope.scaling.attn_factor"), GgufFile::get_f64)?
             .unwrap_or(1.0);
@@ -104,9 +105,11 @@ impl Hparams {
         }
         let eps = gguf.get_f64(&key("attention.layer_norm_rms_epsilon"))?;
         let train_ctx = gguf.get_usize(&key("context_length"))?;
-        let rope_orig_ctx = opt_usize("rope.scaling.original_context_length")?
-            .filter(|&n| n > 0)
-            .unwrap_or(train_ctx);
+        let declared_orig_ctx =
+            opt_usize("rope.scaling.original_context_length")?.filter(|&n| n > 0);
+        let rope_orig_ctx = declared_orig_ctx.unwrap_or(train_ctx);
+        let rope_scaling = RopeScaling::read(gguf, rope_orig_ctx)?;
+        let max_ctx = stretched_ctx(rope_scaling, declared_orig_ctx, train_ctx);
         let vocab = embedding_rows(gguf)?;
         if head_dim == 0 || train_ctx == 0 || vocab == 0 {
             return Err(bad(format!(
@@ -141,14 +144,35 @@ impl Hparams {
             head_dim,
             rope_dim,
             rope_base,
-            rope_linear_factor,
+            rope_scaling,
             rope_orig_ctx,
             rope_attn_factor,
             eps,
             train_ctx,
+            max_ctx,
             vocab,
         })
     }
+}
+
+/// The longest context a model with `scaling` handles, as far as its file
+/// says: YaRN stretches the original context (`declared_orig_ctx`, else
+/// `train_ctx`) by its factor; linear scaling does when the file declares
+/// the original context (Gemma 3's files do not: their `context_length` is
+/// already the stretched one); LongRoPE files (Phi-3) declare the long
+/// context as `context_length`. Never less than `train_ctx`.
+fn stretched_ctx(
+    scaling: RopeScaling,
+    declared_orig_ctx: Option<usize>,
+    train_ctx: usize,
+) -> usize {
+    let stretched = match scaling {
+        RopeScaling::Yarn(yarn) => yarn.factor * yarn.orig_ctx as f64,
+        RopeScaling::Linear { factor } => declared_orig_ctx.map_or(0.0, |n| factor * n as f64),
+        RopeScaling::None => 0.0,
+    };
+    // `as` saturates: an absurd factor gives usize::MAX, never a panic.
+    train_ctx.max(stretched.round() as usize)
 }
 
 /// The vocabulary size is the number of embedding rows (gemma3 has no
@@ -255,125 +279,6 @@ impl Embeddings {
     }
 }
 
-/// Which pairs of a head's dimensions one rotation mixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RopeLayout {
-    /// `(2i, 2i+1)`: llama-family GGUF, whose converter permutes the q/k rows
-    /// back to Meta's interleaved order (llama.cpp's `LLAMA_ROPE_TYPE_NORM`).
-    Interleaved,
-    /// `(i, i + d/2)`: the Hugging Face layout, kept as-is by the converter for
-    /// qwen2/qwen3/phi3/gemma3 (`LLAMA_ROPE_TYPE_NEOX`).
-    Halves,
-}
-
-/// How to build one rotary table.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RopeSpec {
-    pub(crate) dim: usize,
-    pub(crate) base: f64,
-    /// Positions are divided by this (linear scaling); 1.0 for none.
-    pub(crate) linear_factor: f64,
-    /// Per-frequency divisors (llama 3's `rope_freqs.weight`, Phi-3's
-    /// `rope_factors_long/short.weight`).
-    pub(crate) freq_factors: Option<Vec<f32>>,
-    /// cos and sin are multiplied by it ([`Hparams::rope_attn_factor`]); 1.0
-    /// for none.
-    pub(crate) attn_factor: f64,
-    pub(crate) layout: RopeLayout,
-}
-
-/// cos/sin tables `[context, dim/2]`, built once per distinct [`RopeSpec`] and
-/// shared by the layers (a `Tensor` clone is a reference count).
-#[derive(Debug, Clone)]
-pub(crate) struct Rotary {
-    cos: Tensor,
-    sin: Tensor,
-    dim: usize,
-    layout: RopeLayout,
-}
-
-impl Rotary {
-    fn new(spec: &RopeSpec, context: usize, device: &Device) -> Result<Self> {
-        let half = spec.dim / 2;
-        // f32 throughout, like llama.cpp's rope kernel.
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| {
-                let f = 1.0 / (spec.base as f32).powf((2 * i) as f32 / spec.dim as f32);
-                let factor = spec
-                    .freq_factors
-                    .as_ref()
-                    .and_then(|ff| ff.get(i))
-                    .map_or(1.0, |&x| x);
-                f / factor / spec.linear_factor as f32
-            })
-            .collect();
-        let mscale = spec.attn_factor as f32;
-        let mut cos = Vec::with_capacity(context * half);
-        let mut sin = Vec::with_capacity(context * half);
-        for p in 0..context {
-            for f in &inv_freq {
-                let angle = p as f32 * f;
-                cos.push(angle.cos() * mscale);
-                sin.push(angle.sin() * mscale);
-            }
-        }
-        Ok(Self {
-            cos: Tensor::from_vec(cos, (context, half), device)?,
-            sin: Tensor::from_vec(sin, (context, half), device)?,
-            dim: spec.dim,
-            layout: spec.layout,
-        })
-    }
-
-    /// Rotates contiguous `[1, heads, t, head_dim]` for positions `pos..pos + t`.
-    pub(crate) fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let (_, _, t, head_dim) = x.dims4()?;
-        let cos = self.cos.narrow(0, pos, t)?;
-        let sin = self.sin.narrow(0, pos, t)?;
-        let rope = |x: &Tensor| match self.layout {
-            RopeLayout::Interleaved => candle_nn::rotary_emb::rope_i(x, &cos, &sin),
-            RopeLayout::Halves => candle_nn::rotary_emb::rope(x, &cos, &sin),
-        };
-        if self.dim == head_dim {
-            return rope(x);
-        }
-        // Partial rotary: only the first `dim` dimensions of each head turn.
-        // Both halves contiguous, so the result is too (candle concatenates
-        // views through transposes): the one-token attention kernel reads it
-        // as a plain buffer.
-        let turned = rope(&x.narrow(D::Minus1, 0, self.dim)?.contiguous()?)?;
-        let rest = x
-            .narrow(D::Minus1, self.dim, head_dim - self.dim)?
-            .contiguous()?;
-        Tensor::cat(&[&turned, &rest], D::Minus1)
-    }
-}
-
-/// Builds rotary tables, reusing one per distinct spec.
-#[derive(Debug)]
-pub(crate) struct RotaryTables {
-    context: usize,
-    built: Vec<(RopeSpec, Rotary)>,
-}
-
-impl RotaryTables {
-    pub(crate) fn new(context: usize) -> Self {
-        Self {
-            context,
-            built: Vec::new(),
-        }
-    }
-
-    pub(crate) fn get(&mut self, spec: RopeSpec, device: &Device) -> Result<Rotary> {
-        if let Some((_, r)) = self.built.iter().find(|(s, _)| *s == spec) {
-            return Ok(r.clone());
-        }
-        let r = Rotary::new(&spec, self.context, device)?;
-        self.built.push((spec, r.clone()));
-        Ok(r)
-    }
-}
-
 /// The activation of a gated MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Activation {
@@ -465,76 +370,14 @@ impl CustomOp2 for GatedAct {
 mod tests {
     use super::*;
 
-    #[test]
-    fn partial_rotary_turns_the_first_dims_and_gives_a_contiguous_tensor() {
-        let spec = RopeSpec {
-            dim: 4,
-            base: 10000.0,
-            linear_factor: 1.0,
-            freq_factors: None,
-            attn_factor: 1.0,
-            layout: RopeLayout::Halves,
-        };
-        let rotary = Rotary::new(&spec, 16, &Device::Cpu).unwrap();
-        let x = Tensor::arange(0f32, 2.0 * 6.0, &Device::Cpu)
-            .unwrap()
-            .reshape((1, 2, 1, 6))
-            .unwrap();
-        let y = rotary.apply(&x, 3).unwrap();
-        assert!(
-            y.is_contiguous(),
-            "the one-token attention reads it as a buffer"
-        );
-        let (x, y) = (
-            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-        );
-        for head in 0..2 {
-            let at = head * 6;
-            assert_eq!(
-                y[at + 4..at + 6],
-                x[at + 4..at + 6],
-                "the rest is untouched"
-            );
-            assert_ne!(y[at..at + 4], x[at..at + 4], "the rotary part turned");
-        }
-    }
-
-    #[test]
-    fn the_attention_factor_scales_the_rotated_vectors_and_turns_them_the_same() {
-        let spec = |attn_factor| RopeSpec {
-            dim: 8,
-            base: 10000.0,
-            linear_factor: 1.0,
-            freq_factors: Some(vec![1.0, 2.0, 4.0, 8.0]),
-            attn_factor,
-            layout: RopeLayout::Halves,
-        };
-        let x = Tensor::arange(1f32, 17.0, &Device::Cpu)
-            .unwrap()
-            .reshape((1, 1, 2, 8))
-            .unwrap();
-        let turn = |attn_factor| {
-            Rotary::new(&spec(attn_factor), 64, &Device::Cpu)
-                .unwrap()
-                .apply(&x, 40)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
-        let (plain, scaled) = (turn(1.0), turn(1.19));
-        for (p, s) in plain.iter().zip(&scaled) {
-            assert!(
-                (s - 1.19 * p).abs() <= 1e-5 * p.abs().max(1.0),
-                "{s} vs {p}"
-            );
-        }
-    }
-
     /// A llama file's metadata and token embedding, with `extra` keys.
     fn hparams_of(extra: &[(&str, hearth_testkit::gguf::Kv)]) -> Hparams {
+        try_hparams_of(extra).unwrap()
+    }
+
+    fn try_hparams_of(
+        extra: &[(&str, hearth_testkit::gguf::Kv)],
+    ) -> std::result::Result<Hparams, EngineError> {
         use hearth_testkit::gguf::{GgufWriter, Kv, TensorSpec};
         let mut w = GgufWriter::new()
             .with("general.architecture", Kv::str("llama"))
@@ -550,7 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.gguf");
         std::fs::write(&path, w.to_bytes()).unwrap();
-        Hparams::read(&GgufFile::open(&path).unwrap()).unwrap()
+        Hparams::read(&GgufFile::open(&path).unwrap())
     }
 
     #[test]
@@ -566,5 +409,80 @@ mod tests {
             (longrope.rope_orig_ctx, longrope.rope_attn_factor),
             (1024, 1.5)
         );
+    }
+
+    #[test]
+    fn yarn_is_read_with_its_factor_and_the_original_context() {
+        use super::super::rope::Yarn;
+        use hearth_testkit::gguf::Kv;
+        let yarn = hparams_of(&[
+            ("llama.rope.scaling.type", Kv::str("yarn")),
+            ("llama.rope.scaling.factor", Kv::F32(4.0)),
+            ("llama.rope.scaling.original_context_length", Kv::U32(1024)),
+        ]);
+        assert_eq!(
+            yarn.rope_scaling,
+            RopeScaling::Yarn(Yarn {
+                factor: 4.0,
+                orig_ctx: 1024
+            })
+        );
+        // The file's context is 4096: YaRN stretches 1024 by 4 to the same.
+        assert_eq!(yarn.max_ctx, 4096);
+        // As Qwen2.5's own files say it: the original context is the file's.
+        let qwen = hparams_of(&[
+            ("llama.rope.scaling.type", Kv::str("yarn")),
+            ("llama.rope.scaling.factor", Kv::F32(4.0)),
+            ("llama.rope.scaling.original_context_length", Kv::U32(4096)),
+        ]);
+        assert_eq!(qwen.max_ctx, 16384);
+    }
+
+    #[test]
+    fn rope_scaling_types_are_read_as_llama_cpp_reads_them() {
+        use hearth_testkit::gguf::Kv;
+        let factor = ("llama.rope.scaling.factor", Kv::F32(8.0));
+        let of = |kind: Option<&str>| {
+            let mut keys = vec![factor.clone()];
+            keys.extend(kind.map(|k| ("llama.rope.scaling.type", Kv::str(k))));
+            hparams_of(&keys).rope_scaling
+        };
+        let linear = RopeScaling::Linear { factor: 8.0 };
+        assert_eq!(of(Some("linear")), linear);
+        assert_eq!(of(None), linear, "no type is linear");
+        assert_eq!(of(Some("longrope")), linear);
+        assert_eq!(
+            of(Some("none")),
+            RopeScaling::None,
+            "none ignores the factor"
+        );
+        assert_eq!(hparams_of(&[]).rope_scaling, RopeScaling::None);
+        // Gemma 3's files: linear, no original context, `context_length`
+        // already the stretched one.
+        assert_eq!(hparams_of(std::slice::from_ref(&factor)).max_ctx, 4096);
+        let legacy = hparams_of(&[("llama.rope.scale_linear", Kv::F32(2.0))]);
+        assert_eq!(legacy.rope_scaling, RopeScaling::Linear { factor: 2.0 });
+    }
+
+    #[test]
+    fn an_unknown_rope_scaling_type_is_refused_naming_the_key_and_the_value() {
+        use hearth_testkit::gguf::Kv;
+        for kind in ["dynamic", "YaRN", "llama3", ""] {
+            let err = try_hparams_of(&[("llama.rope.scaling.type", Kv::str(kind))])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("llama.rope.scaling.type is \"{kind}\"")),
+                "{err}"
+            );
+            assert!(err.contains("cannot run"), "{err}");
+        }
+        let err = try_hparams_of(&[
+            ("llama.rope.scaling.type", Kv::str("linear")),
+            ("llama.rope.scaling.factor", Kv::F32(-2.0)),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("llama.rope.scaling.factor is -2"), "{err}");
     }
 }

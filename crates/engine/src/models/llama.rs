@@ -9,8 +9,9 @@
 
 use candle_core::Device;
 
-use super::layers::{Activation, Hparams, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::{Activation, Hparams};
 use super::load::Loader;
+use super::rope::{RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -56,7 +57,7 @@ fn rope_spec(ld: &Loader<'_>) -> Result<RopeSpec, EngineError> {
     Ok(RopeSpec {
         dim: ld.hp.rope_dim,
         base: ld.hp.rope_base,
-        linear_factor: ld.hp.rope_linear_factor.unwrap_or(1.0),
+        scaling: ld.hp.rope_scaling,
         freq_factors,
         attn_factor: ld.hp.rope_attn_factor,
         // llama's converter permutes q/k rows to the interleaved layout; the

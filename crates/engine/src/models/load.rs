@@ -5,10 +5,9 @@
 use candle_core::Device;
 
 use super::attention::{Attention, KvCache, QkvProj};
-use super::layers::{
-    Activation, Embeddings, GateUp, Hparams, Linear, Mlp, RmsNorm, RopeSpec, Rotary, RotaryTables,
-};
+use super::layers::{Activation, Embeddings, GateUp, Hparams, Linear, Mlp, RmsNorm};
 use super::qweight::QWeight;
+use super::rope::{RopeSpec, Rotary, RotaryTables};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
 

@@ -13,6 +13,7 @@ mod llama;
 mod load;
 mod phi3;
 mod qweight;
+mod rope;
 mod transformer;
 
 pub use crate::support::runnable_types;
@@ -64,10 +65,29 @@ pub struct ModelInfo {
     pub context_length: usize,
     /// The context the model was trained for (`{arch}.context_length`).
     pub train_context_length: usize,
+    /// The longest context the file says the model handles:
+    /// `train_context_length`, or with YaRN or linear rope scaling the factor
+    /// times `rope.scaling.original_context_length` when that is longer.
+    pub max_context_length: usize,
     pub vocab_size: usize,
     pub n_layers: usize,
     pub embedding_length: usize,
     pub file_size: u64,
+}
+
+impl ModelInfo {
+    /// What to tell the user when this instance's context window is longer
+    /// than the model handles (llama.cpp warns too); `None` when it fits.
+    /// [`crate::Engine::load`] logs it as a warning.
+    pub fn context_warning(&self) -> Option<String> {
+        (self.context_length > self.max_context_length).then(|| {
+            format!(
+                "the context window of {} tokens is past this model's training context ({} \
+                 tokens): its answers may degrade beyond it",
+                self.context_length, self.max_context_length
+            )
+        })
+    }
 }
 
 /// How to load a model.
@@ -198,6 +218,7 @@ pub fn load(
         name,
         context_length: context,
         train_context_length: hp.train_ctx,
+        max_context_length: hp.max_ctx,
         vocab_size: hp.vocab,
         n_layers: hp.n_layer,
         embedding_length: hp.d_model,

@@ -15,9 +15,10 @@
 use candle_core::Device;
 
 use super::attention::QkvProj;
-use super::layers::{Activation, GateUp, Hparams, Mlp, RopeLayout, RopeSpec, RotaryTables};
+use super::layers::{Activation, GateUp, Hparams, Mlp};
 use super::llama::rope_factors;
 use super::load::Loader;
+use super::rope::{RopeLayout, RopeSpec, RotaryTables};
 use super::transformer::{Block, Transformer};
 use crate::error::EngineError;
 use crate::gguf::GgufFile;
@@ -55,7 +56,7 @@ fn rope_spec(
     Ok(RopeSpec {
         dim: hp.rope_dim,
         base: hp.rope_base,
-        linear_factor: hp.rope_linear_factor.unwrap_or(1.0),
+        scaling: hp.rope_scaling,
         freq_factors,
         attn_factor: hp.rope_attn_factor,
         layout: RopeLayout::Halves,

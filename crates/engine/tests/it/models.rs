@@ -269,11 +269,18 @@ fn gguf_bytes(kv: &[(&str, Kv<'_>)], tensors: &[(&str, Vec<usize>)]) -> Vec<u8> 
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<(Box<dyn Model>, ModelInfo), EngineError> {
+    load_bytes_with(bytes, &LoadOptions::default())
+}
+
+fn load_bytes_with(
+    bytes: &[u8],
+    opts: &LoadOptions,
+) -> Result<(Box<dyn Model>, ModelInfo), EngineError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.gguf");
     std::fs::write(&path, bytes).unwrap();
     let gguf = GgufFile::open(&path)?;
-    load_model(&gguf, &Device::Cpu, &LoadOptions::default())
+    load_model(&gguf, &Device::Cpu, opts)
 }
 
 fn tiny_llama_kv() -> Vec<(&'static str, Kv<'static>)> {
@@ -376,6 +383,64 @@ fn inconsistent_head_counts_are_an_error_not_a_panic() {
         .err()
         .unwrap();
     assert!(matches!(err, EngineError::InvalidGguf { .. }), "{err}");
+}
+
+#[test]
+fn an_unknown_rope_scaling_type_is_refused_at_load_naming_the_key_and_the_value() {
+    let with_type = |kind| {
+        let mut kv = tiny_llama_kv();
+        kv.push(("llama.rope.scaling.type", Kv::Str(kind)));
+        kv.push(("llama.rope.scaling.factor", Kv::F32(2.0)));
+        load_bytes(&gguf_bytes(&kv, &tiny_llama_tensors()))
+    };
+    let err = with_type("dynamic").err().unwrap();
+    let msg = err.to_string();
+    assert!(matches!(err, EngineError::InvalidGguf { .. }), "{msg}");
+    assert!(
+        msg.contains("llama.rope.scaling.type is \"dynamic\""),
+        "{msg}"
+    );
+    assert!(msg.contains("none, linear, yarn, longrope"), "{msg}");
+    // The types llama.cpp knows load.
+    for kind in ["none", "linear", "yarn", "longrope"] {
+        with_type(kind).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+}
+
+#[test]
+fn a_context_past_the_training_one_yarn_stretched_or_not_is_warned_about() {
+    let load = |kv: &[(&str, Kv<'_>)], ctx| {
+        let opts = LoadOptions {
+            context_length: Some(ctx),
+            ..LoadOptions::default()
+        };
+        load_bytes_with(&gguf_bytes(kv, &tiny_llama_tensors()), &opts)
+            .unwrap()
+            .1
+    };
+    let plain = tiny_llama_kv();
+    assert_eq!(load(&plain, 128).max_context_length, 128);
+    assert_eq!(load(&plain, 128).context_warning(), None);
+    let warning = load(&plain, 129).context_warning().unwrap();
+    assert!(
+        warning.contains("129 tokens") && warning.contains("training context (128 tokens)"),
+        "{warning}"
+    );
+    // YaRN, factor 4 over an original 64: 256 positions.
+    let mut yarn = tiny_llama_kv();
+    yarn.extend([
+        ("llama.rope.scaling.type", Kv::Str("yarn")),
+        ("llama.rope.scaling.factor", Kv::F32(4.0)),
+        ("llama.rope.scaling.original_context_length", Kv::U32(64)),
+    ]);
+    let info = load(&yarn, 256);
+    assert_eq!(
+        (info.train_context_length, info.max_context_length),
+        (128, 256)
+    );
+    assert_eq!(info.context_warning(), None);
+    let warning = load(&yarn, 512).context_warning().unwrap();
+    assert!(warning.contains("(256 tokens)"), "{warning}");
 }
 
 /// Hearth's kernels against candle's quantised matmul on both test models,
