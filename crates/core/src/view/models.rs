@@ -413,16 +413,15 @@ impl App {
 
     /// The load settings of the library model `id`, with what can be chosen.
     pub fn load_settings_view(&self, id: &str) -> Result<LoadSettingsForm, CoreError> {
-        let settings = self.models().load_settings(id)?;
         let library = self.models().library()?;
-        let trained = library
+        let entry = library
             .list()
             .iter()
             .find(|m| m.id == id)
-            .and_then(|m| m.info.context_length);
+            .ok_or_else(|| CoreError::ModelNotFound(id.to_owned()))?;
         Ok(LoadSettingsForm {
-            settings: (&settings).into(),
-            trained_context: trained,
+            settings: (&LoadSettings::from_entry(entry)).into(),
+            trained_context: entry.info.context_length,
             min_context: crate::MIN_CONTEXT as u32,
             max_context: crate::MAX_CONTEXT as u32,
             kv_types: KvType::ALL.iter().map(|t| t.name().to_owned()).collect(),
