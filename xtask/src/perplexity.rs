@@ -282,15 +282,29 @@ fn last_error(log: &[u8]) -> String {
         .to_owned()
 }
 
+/// What `llama-perplexity --kl-divergence` says of a run against the
+/// log-probabilities of another.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LlamaVersus {
+    /// Mean KL divergence from the base.
+    pub(crate) kld: f64,
+    /// Share of positions (0–1) with the base's top token.
+    pub(crate) same_top: f64,
+    /// This run's perplexity.
+    pub(crate) ppl: f64,
+}
+
 /// `llama-perplexity --kl-divergence` of `model` from the log-probabilities
-/// in `base`: its mean KL divergence.
-pub(crate) fn llama_kld(
+/// in `base`, with `extra` arguments for this run (such as another
+/// micro-batch size).
+pub(crate) fn llama_versus(
     llama: &Path,
     model: &Path,
     base: &Path,
     run: Scoring<'_>,
     threads: usize,
-) -> Result<f64> {
+    extra: &[&str],
+) -> Result<LlamaVersus> {
     let out = Command::new(llama)
         .arg("-m")
         .arg(model)
@@ -300,23 +314,58 @@ pub(crate) fn llama_kld(
         .args(["-c", &run.ctx.to_string()])
         .args(["-t", &threads.to_string()])
         .args(KvType::llama_args(run.kv_type))
+        .args(extra)
         .output()
         .context("cannot run llama-perplexity")?;
-    // "Mean    KLD:   0.134705 ±   0.003327"
-    find_figure(&out.stdout, "Mean    KLD:")
-        .or_else(|| find_figure(&out.stderr, "Mean    KLD:"))
-        .with_context(|| {
-            format!(
-                "llama-perplexity gave no KL divergence for {}",
-                model.display()
-            )
-        })
+    let figure = |label: &str| {
+        find_figure(&out.stdout, label)
+            .or_else(|| find_figure(&out.stderr, label))
+            .with_context(|| {
+                format!(
+                    "llama-perplexity gave no \"{}\" for {}: {}",
+                    label.trim_end_matches([':', ' ']),
+                    model.display(),
+                    last_error(&out.stderr)
+                )
+            })
+    };
+    Ok(LlamaVersus {
+        // "Mean    KLD:   0.134705 ±   0.003327"
+        kld: figure("Mean    KLD:")?,
+        // "Same top p: 95.686 ± 0.901 %"
+        same_top: figure("Same top p:")? / 100.0,
+        // "Mean PPL(Q)                   : 299842312.366200 ± …"
+        ppl: figure("Mean PPL(Q)")?,
+    })
 }
 
 /// The number after `label` on the first line of `log` that has it.
 fn find_figure(log: &[u8], label: &str) -> Option<f64> {
     String::from_utf8_lossy(log).lines().find_map(|line| {
         let rest = line.split(label).nth(1)?;
+        // "Mean PPL(Q)      : 12.3" has the colon after padding.
+        let rest = rest.trim_start().strip_prefix(':').unwrap_or(rest);
         rest.split_whitespace().next()?.parse().ok()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_figure;
+
+    /// Lines as llama-perplexity 0.3.x prints them in a KL-divergence run.
+    const LOG: &[u8] = b"chunk PPL ln(PPL(Q)/PPL(base)) KL Divergence
+Mean PPL(Q)                   : 299842312.366200 \xc2\xb1 52248443.342400
+Mean PPL(Q)/PPL(base)         :  12.900095 \xc2\xb1   1.677365
+Mean    KLD:   0.004864 \xc2\xb1   0.000084
+Same top p: 95.686 \xc2\xb1 0.901 %
+";
+
+    #[test]
+    fn figures_are_read_after_their_label_and_a_padded_colon() {
+        assert_eq!(find_figure(LOG, "Mean PPL(Q)"), Some(299_842_312.366_2));
+        assert_eq!(find_figure(LOG, "Mean    KLD:"), Some(0.004864));
+        assert_eq!(find_figure(LOG, "Same top p:"), Some(95.686));
+        assert_eq!(find_figure(LOG, "Final estimate: PPL = "), None);
+    }
 }

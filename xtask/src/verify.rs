@@ -14,6 +14,14 @@
 //!   log-probabilities (llama.cpp's), which says, where the two part, which
 //!   one is closer to the unquantised model.
 //!
+//! `--noise-floor` adds, for each quantised type, llama.cpp scoring the file
+//! one token at a time (`-ub 1`) against its own batched run: on random
+//! weights a quantised model turns rounding differences into different top
+//! tokens (activations are rounded to 8 bits, so a last-bit change can move
+//! a value to the next step), and this says how far llama.cpp parts from
+//! itself when only its kernel path changes. A cell whose Hearth↔llama.cpp
+//! divergence is within that spread is rounding, not a bug.
+//!
 //! A type Hearth cannot run must be refused at load with its name. Prints the
 //! table; fails when a cell misses the goals and Hearth is not the closer of
 //! the two to F16.
@@ -45,7 +53,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::perplexity::{
-    KvType, Scoring, hearth_against, hearth_against_measured, llama_kld, llama_ppl,
+    KvType, LlamaVersus, Scoring, hearth_against, hearth_against_measured, llama_ppl, llama_versus,
 };
 use crate::{cargo, exec, fetch, llama_cpp, target_dir, workspace_root};
 
@@ -146,6 +154,14 @@ pub(crate) struct Args {
     /// both); q8_0 turns llama.cpp's flash attention on.
     #[arg(long, value_enum)]
     kv_type: Option<KvType>,
+    /// For each quantised type, also score the file with llama.cpp one token
+    /// at a time (`-ub 1`: its decode kernels instead of its prompt ones)
+    /// against its own batched run: how far llama.cpp parts from itself when
+    /// only the order and path of its arithmetic change. Where Hearth parts
+    /// from llama.cpp by no more than that, the parting is rounding, not a
+    /// bug. Slow: a whole decode of the text per type.
+    #[arg(long)]
+    noise_floor: bool,
 }
 
 struct Tools {
@@ -262,9 +278,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         KvType::describe(run.kv_type)
     );
     println!(
-        "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | fit estimate / peak RSS, MiB | verdict |"
+        "| shape | type | same top-1 (confident) | same top-1 (all) | PPL Hearth / llama.cpp | KLD Hearth↔llama.cpp | KLD from F16: Hearth / llama.cpp | llama.cpp one token at a time ↔ batched: same top-1 (all), KLD, PPL ratio | fit estimate / peak RSS, MiB | verdict |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut failed = Vec::new();
     let mut misfits = Vec::new();
     for shape in shapes {
@@ -295,7 +311,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     let partial = out.with_extension("partial");
                     if let Err(e) = quantize(&tools, &base, &partial, &ty) {
                         failed.push(format!("{shape} {ty}"));
-                        println!("| {shape} | {ty} | - | - | - | - | - | - | FAILED: {e:#} |");
+                        println!("| {shape} | {ty} | - | - | - | - | - | - | - | FAILED: {e:#} |");
                         continue;
                     }
                     std::fs::rename(&partial, &out)?;
@@ -309,6 +325,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 run,
                 &logits,
                 (ty != "F16").then_some(&f16_logits),
+                args.noise_floor && ty != "F16",
             );
             let _ = std::fs::remove_file(&logits);
             let fit = match &row {
@@ -334,7 +351,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             };
             match row {
                 Ok(r) => println!(
-                    "| {shape} | {ty} | {}/{} ({:.1}%) | {}/{} | {:.5} | {:.6} | {} | {fit} | {verdict} |",
+                    "| {shape} | {ty} | {}/{} ({:.1}%) | {}/{} | {:.5} | {:.6} | {} | {} | {fit} | {verdict} |",
                     r.confident_same,
                     r.confident,
                     100.0 * r.agreement(),
@@ -344,8 +361,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                     r.kld,
                     r.from_f16
                         .map_or("-".to_owned(), |(o, t)| format!("{o:.6} / {t:.6}")),
+                    r.llama_spread.map_or("-".to_owned(), |s| format!(
+                        "{:.1}%, {:.6}, {:.5}",
+                        100.0 * s.same_top,
+                        s.kld,
+                        s.ppl / r.theirs
+                    )),
                 ),
-                Err(_) => println!("| {shape} | {ty} | - | - | - | - | - | - | {verdict} |"),
+                Err(_) => println!("| {shape} | {ty} | - | - | - | - | - | - | - | {verdict} |"),
             }
         }
         let _ = std::fs::remove_file(&f16_logits);
@@ -598,6 +621,8 @@ struct Row {
     from_f16: Option<(f64, f64)>,
     /// Peak resident memory of the `hearth` process that scored the file.
     peak_rss: Option<u64>,
+    /// llama.cpp one token at a time against its batched run (`--noise-floor`).
+    llama_spread: Option<LlamaVersus>,
 }
 
 impl Row {
@@ -608,9 +633,21 @@ impl Row {
     /// "ok" when the goals are met; "ok, closer to F16" when the top tokens
     /// part more often but Hearth's answers are nearer the unquantised
     /// model's than llama.cpp's are (the parting is llama.cpp's rounding);
-    /// `None` otherwise.
+    /// "ok, within llama.cpp's own spread" when Hearth parts from llama.cpp
+    /// (KL divergence and perplexity) no more than llama.cpp's two kernel
+    /// paths part from each other (`--noise-floor`); `None` otherwise.
     fn verdict(&self) -> Option<&'static str> {
-        if (self.ours / self.theirs - 1.0).abs() > TOLERANCE {
+        let ppl_apart = (self.ours / self.theirs - 1.0).abs();
+        if let Some(spread) = self.llama_spread {
+            let spread_apart = (spread.ppl / self.theirs - 1.0).abs();
+            if self.agreement() < AGREEMENT
+                && self.kld <= spread.kld
+                && ppl_apart <= TOLERANCE.max(spread_apart)
+            {
+                return Some("ok, within llama.cpp's own spread");
+            }
+        }
+        if ppl_apart > TOLERANCE {
             return None;
         }
         if self.agreement() >= AGREEMENT {
@@ -631,13 +668,15 @@ enum Refusal {
 }
 
 /// Scores `file` with both engines, llama.cpp's log-probabilities going
-/// through `logits`; with `f16`, both engines' divergence from it too.
+/// through `logits`; with `f16`, both engines' divergence from it too; with
+/// `spread`, llama.cpp one token at a time against its batched run.
 fn check(
     tools: &Tools,
     file: &Path,
     run: Scoring<'_>,
     logits: &Path,
     f16: Option<&Path>,
+    spread: bool,
 ) -> Result<Row, Refusal> {
     let failed = |e: anyhow::Error| {
         Refusal::Failed(
@@ -665,7 +704,9 @@ fn check(
     let from_f16 = match f16 {
         Some(f16) => {
             let hearth = hearth_against(&tools.hearth, file, f16, run.kv_type).map_err(failed)?;
-            let llama = llama_kld(&perplexity, file, f16, run, tools.threads).map_err(failed)?;
+            let llama = llama_versus(&perplexity, file, f16, run, tools.threads, &[])
+                .map_err(failed)?
+                .kld;
             Some((
                 hearth["versus_llama"]["kld_mean"]
                     .as_f64()
@@ -674,6 +715,16 @@ fn check(
             ))
         }
         None => None,
+    };
+    let llama_spread = if spread {
+        // One micro-batch of one token: llama.cpp's matrix-vector kernels
+        // (and the KV cache read a token at a time) instead of its
+        // matrix-matrix ones, on the same file and tokens.
+        let batch = run.ctx.to_string();
+        let one = ["-b", batch.as_str(), "-ub", "1"];
+        Some(llama_versus(&perplexity, file, logits, run, tools.threads, &one).map_err(failed)?)
+    } else {
+        None
     };
     Ok(Row {
         ours: ours["ppl"].as_f64().unwrap_or(f64::NAN),
@@ -687,5 +738,6 @@ fn check(
             .unwrap_or(f64::NAN),
         from_f16,
         peak_rss,
+        llama_spread,
     })
 }
