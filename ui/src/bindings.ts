@@ -528,6 +528,10 @@ export type LoadSettingsForm = {
 	kvTypes: string[],
 	/**  The devices this build can use on this machine. */
 	devices: string[],
+	/**  The most threads a model may be set to (twice the logical cores). */
+	maxThreads: number,
+	/**  The threads the running app computes with (fixed by how it started). */
+	threadsInUse: number,
 };
 
 /**
@@ -541,6 +545,11 @@ export type LoadSettingsView = {
 	kvType: string | null,
 	/**  `auto`, `cpu`, `cuda` or `metal`. */
 	device: string | null,
+	/**
+	 *  CPU threads, 1 to [`LoadSettingsForm::max_threads`]; taken when the
+	 *  app starts with this as its last-used model (see `load_settings.rs`).
+	 */
+	threads: number | null,
 };
 
 /**  What importing a Claude Desktop file did. */

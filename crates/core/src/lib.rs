@@ -102,7 +102,9 @@ pub use hearth_providers;
 /// the store (from hearth-store).
 pub use hearth_store::now;
 pub use keys::{KeySource, SecretStorage};
-pub use load_settings::{LoadSettings, MAX_CONTEXT, MIN_CONTEXT};
+pub use load_settings::{
+    LoadSettings, MAX_CONTEXT, MIN_CONTEXT, max_threads, set_startup_threads, threads_in_use,
+};
 pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use mcp::{ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};
