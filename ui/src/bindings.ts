@@ -342,6 +342,10 @@ export type ConversationInfo = {
 	 *  a local model whose chat template reads `enable_thinking` (Qwen3).
 	 */
 	supportsThinking: boolean,
+	/**  Every answer one JSON object (the chat's switch). */
+	jsonOutput: boolean,
+	/**  How its backend keeps to that. */
+	jsonEnforcement: JsonEnforcement,
 	createdAt: number,
 	updatedAt: number,
 };
@@ -357,6 +361,8 @@ export type ConversationPatchView = {
 	/**  A cloud model (`provider:model`), or `null` for the local model. */
 	backend?: string | null,
 	privacy?: PrivacyView | null,
+	/**  The chat's JSON output switch. */
+	jsonOutput?: boolean | null,
 };
 
 /**  A row of the conversation list. */
@@ -495,6 +501,18 @@ export type IndexReportView = {
 	/**  Stopped before the end (what was done is kept; run it again to resume). */
 	cancelled: boolean,
 };
+
+/**  How the conversation's backend keeps to the switch. */
+export type JsonEnforcement = 
+/**
+ *  The local engine only lets tokens through that keep the answer valid
+ *  JSON.
+ */
+"constrained" | 
+/**  The cloud provider is asked for JSON (its own JSON mode). */
+"provider" | 
+/**  The provider has no JSON mode (Anthropic): not enforced. */
+"not_enforced";
 
 /**  A model in the library. */
 export type LibraryModelView = {

@@ -61,6 +61,7 @@ mod cost;
 mod docs;
 mod error;
 pub mod files;
+mod json_output;
 mod key;
 mod keys;
 mod load_settings;
@@ -101,6 +102,7 @@ pub use hearth_providers;
 /// The current time as Unix milliseconds: the one clock of the crates above
 /// the store (from hearth-store).
 pub use hearth_store::now;
+pub use json_output::JsonEnforcement;
 pub use keys::{KeySource, SecretStorage};
 pub use load_settings::{
     LoadSettings, MAX_CONTEXT, MIN_CONTEXT, max_threads, set_startup_threads, threads_in_use,

@@ -581,6 +581,8 @@ export function mockApi(options: MockOptions = {}): Api {
         backend: null,
         privacy: { policy: "localOnly" },
         supportsThinking: options.supportsThinking ?? false,
+        jsonOutput: false,
+        jsonEnforcement: "constrained",
         createdAt: Date.now(),
         updatedAt: Date.now(),
       };
@@ -593,6 +595,8 @@ export function mockApi(options: MockOptions = {}): Api {
       const c = conversations.get(convId);
       if (!c) throw notFound("conversation");
       Object.assign(c, patch);
+      // As the app's core says how the chat's backend keeps to JSON output.
+      c.jsonEnforcement = !c.backend ? "constrained" : c.backend.startsWith("anthropic:") ? "not_enforced" : "provider";
       return { ...c };
     },
     deleteConversation: async (convId) => {
