@@ -11,6 +11,8 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // While still single-threaded: the CPU threads of the model last used.
+    hearth_core::set_startup_threads();
     if let Err(e) = hearth_desktop::run() {
         tracing::error!(error = %e, "the desktop app stopped");
         std::process::exit(1);

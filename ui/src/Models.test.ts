@@ -1,5 +1,5 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/svelte";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import App from "./App.svelte";
 import type { Fit } from "./lib/api";
 import { fitSpeed, fitSpeedNote } from "./lib/format";
@@ -85,5 +85,32 @@ describe("a model's load settings (issues 17 and 21)", () => {
     const again = await screen.findByRole("form", { name: "Load settings of SmolLM2 135M Instruct · Q4_K_M" });
     await waitFor(() => expect((within(again).getByTestId("load-context") as HTMLInputElement).value).toBe("16384"));
     expect((within(again).getByTestId("load-kv-type") as HTMLSelectElement).value).toBe("q8_0");
+  });
+
+  it("sets the CPU threads, says when they take effect, refuses a bad count and stores nothing", async () => {
+    const api = mockApi({ tokenDelayMs: 1 });
+    const stored = vi.spyOn(api, "setLoadSettings");
+    render(App, { api });
+    await waitFor(() => expect(byId("nav-models")).not.toBeNull());
+    await fireEvent.click(byId("nav-models")!);
+    await waitFor(() => expect(all("library-row").length).toBe(3));
+    const name = "Load settings of SmolLM2 135M Instruct · Q4_K_M";
+    await fireEvent.click(screen.getByRole("button", { name }));
+    const form = await screen.findByRole("form", { name });
+    await waitFor(() => expect(within(form).getByTestId("load-threads")).toBeTruthy());
+    expect(within(form).getByTestId("load-threads-note").textContent).toContain("1 to 16");
+
+    for (const bad of ["0", "17", "2.5"]) {
+      await fireEvent.input(within(form).getByTestId("load-threads"), { target: { value: bad } });
+      await fireEvent.submit(form);
+      expect((await within(form).findByRole("alert")).textContent).toContain("Threads: a whole number from 1 to 16");
+    }
+    expect(stored).not.toHaveBeenCalled();
+
+    await fireEvent.input(within(form).getByTestId("load-threads"), { target: { value: "4" } });
+    await fireEvent.submit(form);
+    const saved = await within(form).findByTestId("load-saved");
+    expect(saved.textContent).toContain("Threads take effect when Hearth next starts");
+    expect(stored).toHaveBeenCalledWith("smollm2-135m-instruct", expect.objectContaining({ threads: 4 }));
   });
 });

@@ -342,6 +342,10 @@ export type ConversationInfo = {
 	 *  a local model whose chat template reads `enable_thinking` (Qwen3).
 	 */
 	supportsThinking: boolean,
+	/**  Every answer one JSON object (the chat's switch). */
+	jsonOutput: boolean,
+	/**  How its backend keeps to that. */
+	jsonEnforcement: JsonEnforcement,
 	createdAt: number,
 	updatedAt: number,
 };
@@ -357,6 +361,8 @@ export type ConversationPatchView = {
 	/**  A cloud model (`provider:model`), or `null` for the local model. */
 	backend?: string | null,
 	privacy?: PrivacyView | null,
+	/**  The chat's JSON output switch. */
+	jsonOutput?: boolean | null,
 };
 
 /**  A row of the conversation list. */
@@ -496,6 +502,18 @@ export type IndexReportView = {
 	cancelled: boolean,
 };
 
+/**  How the conversation's backend keeps to the switch. */
+export type JsonEnforcement = 
+/**
+ *  The local engine only lets tokens through that keep the answer valid
+ *  JSON.
+ */
+"constrained" | 
+/**  The cloud provider is asked for JSON (its own JSON mode). */
+"provider" | 
+/**  The provider has no JSON mode (Anthropic): not enforced. */
+"not_enforced";
+
 /**  A model in the library. */
 export type LibraryModelView = {
 	id: string,
@@ -528,6 +546,10 @@ export type LoadSettingsForm = {
 	kvTypes: string[],
 	/**  The devices this build can use on this machine. */
 	devices: string[],
+	/**  The most threads a model may be set to (twice the logical cores). */
+	maxThreads: number,
+	/**  The threads the running app computes with (fixed by how it started). */
+	threadsInUse: number,
 };
 
 /**
@@ -541,6 +563,11 @@ export type LoadSettingsView = {
 	kvType: string | null,
 	/**  `auto`, `cpu`, `cuda` or `metal`. */
 	device: string | null,
+	/**
+	 *  CPU threads, 1 to [`LoadSettingsForm::max_threads`]; taken when the
+	 *  app starts with this as its last-used model (see `load_settings.rs`).
+	 */
+	threads: number | null,
 };
 
 /**  What importing a Claude Desktop file did. */

@@ -21,7 +21,7 @@ pub(crate) struct ModelArgs {
     #[arg(long)]
     pub(crate) ctx: Option<usize>,
 
-    /// CPU threads (default: all cores).
+    /// CPU threads [default: the model's load setting, else all cores].
     #[arg(long)]
     pub(crate) threads: Option<usize>,
 
@@ -80,7 +80,12 @@ impl ModelArgs {
     /// starting other threads: it goes through the environment, which is only
     /// safe while single-threaded.
     pub(crate) fn engine_options(&self) -> Result<EngineOptions> {
-        if let Some(n) = self.threads {
+        let threads = match self.threads {
+            Some(0) => bail!("--threads: at least 1"),
+            Some(n) => Some(n),
+            None => self.settings_threads(),
+        };
+        if let Some(n) = threads {
             hearth_engine::set_threads(n);
         }
         let draft = match &self.draft {
@@ -90,7 +95,7 @@ impl ModelArgs {
         Ok(EngineOptions {
             context_length: self.ctx,
             device: self.device.unwrap_or_default(),
-            threads: self.threads,
+            threads,
             candle_matmul: false,
             kv_type: self.kv_type.unwrap_or_default(),
             draft,
@@ -105,7 +110,17 @@ impl ModelArgs {
             context_length: self.ctx,
             kv_type: self.kv_type,
             device: self.device,
+            threads: self.threads,
         }
+    }
+
+    /// The thread count the model to load is set to, if it is a library
+    /// model with one (read before any thread starts: see
+    /// [`ModelArgs::engine_options`]).
+    fn settings_threads(&self) -> Option<usize> {
+        let models = models(false).ok()?;
+        let path = self.path().ok()?;
+        models.load_settings_of(&path).threads
     }
 
     /// Opens the app to load the model with these flags (see

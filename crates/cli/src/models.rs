@@ -81,6 +81,11 @@ pub(crate) struct SettingsArgs {
     /// Device: auto, cpu, cuda or metal.
     #[arg(long)]
     device: Option<DevicePreference>,
+    /// CPU threads, 1 to twice the logical cores. Taken when a process loads
+    /// its first model: by `hearth run`/`chat` for this model, by the app
+    /// when it starts and this is the model it last used.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Forget the settings first (back to the defaults), then apply the
     /// flags given.
     #[arg(long)]
@@ -388,14 +393,18 @@ pub(crate) fn rm(args: &RmArgs) -> Result<()> {
 pub(crate) fn settings(args: &SettingsArgs) -> Result<()> {
     let models = models(false)?;
     let mut settings = models.load_settings(&args.id)?;
-    let changes =
-        args.reset || args.ctx.is_some() || args.kv_type.is_some() || args.device.is_some();
+    let changes = args.reset
+        || args.ctx.is_some()
+        || args.kv_type.is_some()
+        || args.device.is_some()
+        || args.threads.is_some();
     if args.reset {
         settings = LoadSettings::default();
     }
     settings.context_length = args.ctx.or(settings.context_length);
     settings.kv_type = args.kv_type.or(settings.kv_type);
     settings.device = args.device.or(settings.device);
+    settings.threads = args.threads.or(settings.threads);
     if changes {
         models.set_load_settings(&args.id, &settings)?;
     }
@@ -417,6 +426,7 @@ pub(crate) fn settings(args: &SettingsArgs) -> Result<()> {
                 "context_length": settings.context_length,
                 "kv_type": settings.kv_type.map(KvType::name),
                 "device": settings.device.map(|d| d.to_string()),
+                "threads": settings.threads,
                 "fit": fit,
             })
         )?;
@@ -439,6 +449,13 @@ pub(crate) fn settings(args: &SettingsArgs) -> Result<()> {
         "device   {}{}",
         options.device,
         default(settings.device.is_some())
+    )?;
+    outln!(
+        "threads  {} (taken when a process loads its first model)",
+        settings.threads.map_or_else(
+            || format!("{} (default: all cores)", hearth_core::threads_in_use()),
+            |n| n.to_string()
+        )
     )?;
     outln!(
         "needs    {} at {context} tokens ({})",

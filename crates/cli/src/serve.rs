@@ -102,6 +102,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
             context_length: args.ctx,
             kv_type: args.kv_type,
             device: None,
+            threads: None,
         },
     )?;
     let mut settings = app.api_settings()?;

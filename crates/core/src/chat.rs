@@ -382,7 +382,10 @@ impl App {
             options,
             user_message,
         } = pending;
-        let request = chat_request(conv, &history, &target, options);
+        let request = ChatRequest {
+            json: self.json_output(&conv.id)?,
+            ..chat_request(conv, &history, &target, options)
+        };
         let mut record = Conversational {
             app: self,
             conv,

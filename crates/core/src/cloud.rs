@@ -418,6 +418,21 @@ impl App {
         self.save_changed_provider(&entries, name)
     }
 
+    /// The kind of the provider called `name` (configured, or given by the
+    /// environment for this session), without reading its key.
+    pub(crate) fn provider_kind(&self, name: &str) -> Option<ProviderKind> {
+        let configured = self
+            .provider_entries()
+            .map_err(|e| tracing::debug!(error = %e, "cannot read the provider list"))
+            .ok()?;
+        let session = self.session_providers(&configured);
+        configured
+            .iter()
+            .chain(&session)
+            .find(|e| e.name == name)
+            .map(|e| e.kind)
+    }
+
     /// The live provider called `name` (a configured one, or one the
     /// environment gives for this session). Its key is read here, which may
     /// ask the keychain.

@@ -61,6 +61,7 @@ mod cost;
 mod docs;
 mod error;
 pub mod files;
+mod json_output;
 mod key;
 mod keys;
 mod load_settings;
@@ -101,8 +102,11 @@ pub use hearth_providers;
 /// The current time as Unix milliseconds: the one clock of the crates above
 /// the store (from hearth-store).
 pub use hearth_store::now;
+pub use json_output::JsonEnforcement;
 pub use keys::{KeySource, SecretStorage};
-pub use load_settings::{LoadSettings, MAX_CONTEXT, MIN_CONTEXT};
+pub use load_settings::{
+    LoadSettings, MAX_CONTEXT, MIN_CONTEXT, max_threads, set_startup_threads, threads_in_use,
+};
 pub use local::{LOCAL_BACKEND, LocalBackend};
 pub use mcp::{ALWAYS_ALLOW_SETTING, AlwaysAllowed, AppApprover, AskUser, pick_text, token_name};
 pub use models::{CatalogChoice, LibraryModel, Login, Models, PullSpec, RemoteChoice};

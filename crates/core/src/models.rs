@@ -358,6 +358,24 @@ impl Models {
         Ok(models.into_iter().next())
     }
 
+    /// The library's most recently used model as the manifest has it: no
+    /// other apps' folders scanned and nothing created, for start-up (see
+    /// [`Models::startup_threads`]).
+    pub(crate) fn last_used(&self) -> Option<ModelEntry> {
+        let dir = self.config.models_dir();
+        if !dir.is_dir() {
+            return None;
+        }
+        let library = Library::open(dir)
+            .map_err(|e| tracing::warn!(error = %e, "cannot read the library"))
+            .ok()?;
+        library
+            .list()
+            .iter()
+            .max_by_key(|m| (m.last_used, m.added_at))
+            .cloned()
+    }
+
     /// Notes that the model in `path` was used, and what its run measured
     /// (later fit estimates use the measured speed).
     pub fn record_run(&self, path: &Path, load_secs: f64, decode_tok_s: Option<f64>) {

@@ -48,6 +48,9 @@ pub struct LoadPrefs {
     pub kv_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// CPU threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u64>,
 }
 
 impl LoadPrefs {

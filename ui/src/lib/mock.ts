@@ -581,6 +581,8 @@ export function mockApi(options: MockOptions = {}): Api {
         backend: null,
         privacy: { policy: "localOnly" },
         supportsThinking: options.supportsThinking ?? false,
+        jsonOutput: false,
+        jsonEnforcement: "constrained",
         createdAt: Date.now(),
         updatedAt: Date.now(),
       };
@@ -593,6 +595,8 @@ export function mockApi(options: MockOptions = {}): Api {
       const c = conversations.get(convId);
       if (!c) throw notFound("conversation");
       Object.assign(c, patch);
+      // As the app's core says how the chat's backend keeps to JSON output.
+      c.jsonEnforcement = !c.backend ? "constrained" : c.backend.startsWith("anthropic:") ? "not_enforced" : "provider";
       return { ...c };
     },
     deleteConversation: async (convId) => {
@@ -724,12 +728,14 @@ export function mockApi(options: MockOptions = {}): Api {
     loadSettings: async (modelId) => {
       if (!library.some((m) => m.id === modelId)) throw notFound("model");
       return {
-        settings: { ...(loadSettings.get(modelId) ?? { contextLength: null, kvType: null, device: null }) },
+        settings: { ...(loadSettings.get(modelId) ?? { contextLength: null, kvType: null, device: null, threads: null }) },
         trainedContext: 8192,
         minContext: 256,
         maxContext: 1 << 20,
         kvTypes: ["f32", "f16", "q8_0"],
         devices: ["auto", "cpu"],
+        maxThreads: 16,
+        threadsInUse: 8,
       };
     },
     setLoadSettings: async (modelId, settings) => {
@@ -738,6 +744,10 @@ export function mockApi(options: MockOptions = {}): Api {
       const n = settings.contextLength;
       if (n !== null && (n < 256 || n > 1 << 20)) {
         throw { kind: "invalid", message: `a context of ${n} tokens: choose 256 to 1048576` } satisfies AppError;
+      }
+      const t = settings.threads;
+      if (t !== null && (t < 1 || t > 16)) {
+        throw { kind: "invalid", message: `${t} CPU threads: choose 1 to 16 (twice this machine's cores)` } satisfies AppError;
       }
       loadSettings.set(modelId, { ...settings });
       // The KV cache: 100 kB a token in f16, half of that in q8_0, twice in f32.

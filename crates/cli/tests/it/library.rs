@@ -448,6 +448,21 @@ fn model_settings_are_kept_used_by_run_and_a_flag_wins() {
     let (text, _) = run_ok(hearth(&home, &hub).args(["model-settings", &id]));
     assert!(text.contains("kv cache q8_0\n"), "{text}");
     assert!(text.contains("device   auto (default)"), "{text}");
+    assert!(text.contains("(default: all cores)"), "{text}");
+
+    // Threads: kept, taken by a process's first load; `--threads` wins.
+    assert_eq!(settings(&["--threads", "1"])["threads"], 1);
+    let bench_threads = |flags: &[&str]| {
+        let (stdout, _) = run_ok(
+            hearth(&home, &hub)
+                .args(["bench", "--json", "--runs", "1", "--prompt-tokens", "8"])
+                .args(["--gen-tokens", "2", "-m", &id])
+                .args(flags),
+        );
+        serde_json::from_str::<Value>(&stdout).unwrap()["threads"].clone()
+    };
+    assert_eq!(bench_threads(&[]), 1);
+    assert_eq!(bench_threads(&["--threads", "2"]), 2);
 
     // `run` loads it with a 256-token window, which this prompt overflows;
     // `--ctx` wins over the setting.
@@ -474,6 +489,9 @@ fn model_settings_are_kept_used_by_run_and_a_flag_wins() {
         &["--ctx", "10"][..],
         &["--kv-type", "q4_1"],
         &["--device", "tpu"],
+        &["--threads", "0"],
+        &["--threads", "100000"],
+        &["--threads", "four"],
     ] {
         let out = hearth(&home, &hub)
             .args(["model-settings", &id])
@@ -483,6 +501,7 @@ fn model_settings_are_kept_used_by_run_and_a_flag_wins() {
         assert!(!out.status.success(), "{bad:?}");
     }
     assert_eq!(settings(&[])["context_length"], 256);
+    assert_eq!(settings(&[])["threads"], 1);
     let out = hearth(&home, &hub)
         .args(["model-settings", "no-such-model"])
         .output()
@@ -490,5 +509,6 @@ fn model_settings_are_kept_used_by_run_and_a_flag_wins() {
     assert!(!out.status.success());
     let reset = settings(&["--reset"]);
     assert_eq!(reset["kv_type"], Value::Null, "{reset}");
+    assert_eq!(reset["threads"], Value::Null, "{reset}");
     run_ok(hearth(&home, &hub).args(["run", "-m", &id, "--max-tokens", "4", &long]));
 }

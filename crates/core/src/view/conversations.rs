@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::chat::{MessageView, message_view};
 use super::settings::{DEFAULT_SAMPLING, SamplingView};
 use super::{parse_conversation, parse_message};
-use crate::{App, CoreError};
+use crate::{App, CoreError, JsonEnforcement};
 
 /// The settings key holding the pinned conversations (a JSON list of ids).
 const PINNED: &str = "ui.pinned";
@@ -49,6 +49,10 @@ pub struct ConversationInfo {
     /// Its model lets thinking be switched on and off (`sampling.thinking`):
     /// a local model whose chat template reads `enable_thinking` (Qwen3).
     pub supports_thinking: bool,
+    /// Every answer one JSON object (the chat's switch).
+    pub json_output: bool,
+    /// How its backend keeps to that.
+    pub json_enforcement: JsonEnforcement,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub created_at: i64,
     #[cfg_attr(feature = "specta", specta(type = u32))]
@@ -115,6 +119,9 @@ pub struct ConversationPatchView {
     pub backend: Option<Option<String>>,
     #[serde(default)]
     pub privacy: Option<PrivacyView>,
+    /// The chat's JSON output switch.
+    #[serde(default)]
+    pub json_output: Option<bool>,
 }
 
 /// `absent` → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
@@ -231,6 +238,11 @@ impl App {
             backend: c.backend.clone(),
             privacy: (&c.privacy).into(),
             supports_thinking: self.supports_thinking(c),
+            json_output: self.json_output(&c.id).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read a chat's JSON output switch");
+                false
+            }),
+            json_enforcement: self.json_enforcement(c),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -378,6 +390,9 @@ impl App {
         if let Some(pinned) = patch.pinned {
             self.set_pinned(id, pinned)?;
         }
+        if let Some(on) = patch.json_output {
+            self.set_json_output(&cid, on)?;
+        }
         Ok(self.info(&conv))
     }
 
@@ -385,7 +400,8 @@ impl App {
     pub fn delete_conversation_view(&self, id: &str) -> Result<(), CoreError> {
         let cid = parse_conversation(id)?;
         self.store().delete_conversation(&cid)?;
-        self.set_pinned(id, false)
+        self.set_pinned(id, false)?;
+        self.set_json_output(&cid, false)
     }
 
     /// One conversation as Markdown (`json = false`) or Hearth's JSON export.

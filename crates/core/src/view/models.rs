@@ -149,6 +149,9 @@ pub struct LoadSettingsView {
     pub kv_type: Option<String>,
     /// `auto`, `cpu`, `cuda` or `metal`.
     pub device: Option<String>,
+    /// CPU threads, 1 to [`LoadSettingsForm::max_threads`]; taken when the
+    /// app starts with this as its last-used model (see `load_settings.rs`).
+    pub threads: Option<u32>,
 }
 
 /// A model's load settings and the choices the form offers.
@@ -165,6 +168,10 @@ pub struct LoadSettingsForm {
     pub kv_types: Vec<String>,
     /// The devices this build can use on this machine.
     pub devices: Vec<String>,
+    /// The most threads a model may be set to (twice the logical cores).
+    pub max_threads: u32,
+    /// The threads the running app computes with (fixed by how it started).
+    pub threads_in_use: u32,
 }
 
 impl From<&LoadSettings> for LoadSettingsView {
@@ -175,6 +182,7 @@ impl From<&LoadSettings> for LoadSettingsView {
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             kv_type: s.kv_type.map(|t| t.name().to_owned()),
             device: s.device.map(|d| d.to_string()),
+            threads: s.threads.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         }
     }
 }
@@ -197,6 +205,7 @@ impl TryFrom<&LoadSettingsView> for LoadSettings {
                 .map(str::parse::<DevicePreference>)
                 .transpose()
                 .map_err(|e| CoreError::Invalid(e.to_string()))?,
+            threads: v.threads.map(|n| n as usize),
         })
     }
 }
@@ -429,6 +438,8 @@ impl App {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            max_threads: u32::try_from(crate::max_threads()).unwrap_or(u32::MAX),
+            threads_in_use: u32::try_from(crate::threads_in_use()).unwrap_or(u32::MAX),
         })
     }
 

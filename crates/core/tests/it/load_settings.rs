@@ -83,6 +83,7 @@ fn a_models_load_settings_are_kept_used_for_loading_and_counted_in_its_fit() {
             context_length: Some(8192),
             kv_type: Some(kv.to_owned()),
             device: Some("cpu".to_owned()),
+            threads: None,
         };
         app.set_load_settings_view(&id, &set).unwrap().fit.total
     };
@@ -121,6 +122,14 @@ fn bad_load_settings_are_refused_and_change_nothing() {
             device: Some("tpu".into()),
             ..LoadSettingsView::default()
         },
+        LoadSettingsView {
+            threads: Some(0),
+            ..LoadSettingsView::default()
+        },
+        LoadSettingsView {
+            threads: Some(u32::MAX),
+            ..LoadSettingsView::default()
+        },
     ];
     for settings in &bad {
         let err = app.set_load_settings_view(&id, settings).unwrap_err();
@@ -143,4 +152,48 @@ fn bad_load_settings_are_refused_and_change_nothing() {
         app.load_settings_view(&id).unwrap().settings,
         LoadSettingsView::default()
     );
+}
+
+#[test]
+fn a_models_thread_count_is_kept_bounded_and_taken_at_start() {
+    let home = Home::new();
+    let app = home.open();
+    let id = app
+        .models()
+        .import(&hearth_testkit::models::smollm2(), false)
+        .unwrap()
+        .id;
+    let form = app.load_settings_view(&id).unwrap();
+    assert_eq!(form.settings.threads, None);
+    let cores = std::thread::available_parallelism().unwrap().get() as u32;
+    assert_eq!(form.max_threads, cores * 2);
+    assert!(form.threads_in_use >= 1);
+    assert_eq!(app.models().startup_threads(), None);
+
+    let err = app
+        .set_load_settings_view(
+            &id,
+            &LoadSettingsView {
+                threads: Some(form.max_threads + 1),
+                ..LoadSettingsView::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("choose 1 to {}", form.max_threads)),
+        "{err}"
+    );
+
+    let one = LoadSettingsView {
+        threads: Some(1),
+        ..LoadSettingsView::default()
+    };
+    app.set_load_settings_view(&id, &one).unwrap();
+    drop(app);
+    let app = home.open();
+    assert_eq!(app.load_settings_view(&id).unwrap().settings, one);
+    // The only (so the most recently used) model: a fresh app starts with
+    // its thread count.
+    assert_eq!(app.models().startup_threads(), Some(1));
 }

@@ -13,6 +13,7 @@ mod cloud_context;
 mod cloud_tools;
 mod docs;
 mod docs_view;
+mod json_output;
 mod keys;
 mod load_settings;
 mod local_tools;
