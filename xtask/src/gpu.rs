@@ -155,6 +155,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         .env("CARGO_TARGET_DIR", &target)
         .env("PATH", &path)
         .env("CUDA_COMPUTE_CAP", &args.compute_cap);
+    // cudaforge compiles the kernels on half the cores unless told; its fifteen
+    // quantised-matmul objects take minutes each, and candle waits for them.
+    if std::env::var_os("CUDAFORGE_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        build.env("CUDAFORGE_THREADS", cores.to_string());
+    }
     // cudarc searches `lib` and `lib/stubs` under the first of these it is given.
     for var in [
         "CUDA_HOME",
