@@ -1,6 +1,7 @@
 //! Where the model runs. The only place in the crate with GPU `#[cfg]`s: the
-//! `cuda` and `metal` features pass straight through to candle (unverified here:
-//! the build machines have no GPU).
+//! `cuda` and `metal` features pass straight through to candle. The `cuda` build
+//! is compiled and linked by `cargo xtask check-gpu` but never run here (the
+//! build machines have no GPU); `metal` is unverified (it builds on macOS only).
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,49 +52,61 @@ impl fmt::Display for DevicePreference {
 /// GPU when this build has its feature and the machine has the device.
 pub fn available_devices() -> Vec<DevicePreference> {
     let mut all = vec![DevicePreference::Auto, DevicePreference::Cpu];
-    if cuda().is_some() {
+    if cuda().is_ok() {
         all.push(DevicePreference::Cuda);
     }
-    if metal().is_some() {
+    if metal().is_ok() {
         all.push(DevicePreference::Metal);
     }
     all
 }
 
-/// The device for a preference. Asking for a GPU this build does not support is
-/// an error; `Auto` falls back to the CPU.
+/// The device for a preference. Asking for a GPU this build does not support,
+/// or one this machine does not have, is an error that says which; `Auto`
+/// falls back to the CPU.
 pub(crate) fn pick(pref: DevicePreference) -> Result<Device, EngineError> {
-    let unavailable = |what: &str| {
-        EngineError::InvalidRequest(format!(
-            "{what} is not available: this build has no `{what}` feature or no such device"
-        ))
-    };
     match pref {
         DevicePreference::Cpu => Ok(Device::Cpu),
-        DevicePreference::Cuda => cuda().ok_or_else(|| unavailable("cuda")),
-        DevicePreference::Metal => metal().ok_or_else(|| unavailable("metal")),
-        DevicePreference::Auto => Ok(cuda().or_else(metal).unwrap_or(Device::Cpu)),
+        DevicePreference::Cuda => cuda(),
+        DevicePreference::Metal => metal(),
+        DevicePreference::Auto => Ok(cuda().or_else(|_| metal()).unwrap_or(Device::Cpu)),
     }
 }
 
+fn unavailable(what: &str, why: impl fmt::Display) -> EngineError {
+    EngineError::InvalidRequest(format!("{what} is not available: {why}"))
+}
+
+/// The first CUDA device. Without a GPU (or with a driver that does not
+/// initialise) candle answers with an error, not a panic: cudarc checks what
+/// `cuInit` returns. A build with this feature links `libcuda.so.1`, so it
+/// starts only where the NVIDIA driver is installed.
 #[cfg(feature = "cuda")]
-fn cuda() -> Option<Device> {
-    Device::new_cuda(0).ok()
+fn cuda() -> Result<Device, EngineError> {
+    Device::new_cuda(0)
+        .map_err(|e| unavailable("cuda", format_args!("no usable CUDA device ({e})")))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda() -> Option<Device> {
-    None
+fn cuda() -> Result<Device, EngineError> {
+    Err(unavailable(
+        "cuda",
+        "this build of Hearth has no CUDA support (it is built with `--features cuda`)",
+    ))
 }
 
 #[cfg(feature = "metal")]
-fn metal() -> Option<Device> {
-    Device::new_metal(0).ok()
+fn metal() -> Result<Device, EngineError> {
+    Device::new_metal(0)
+        .map_err(|e| unavailable("metal", format_args!("no usable Metal device ({e})")))
 }
 
 #[cfg(not(feature = "metal"))]
-fn metal() -> Option<Device> {
-    None
+fn metal() -> Result<Device, EngineError> {
+    Err(unavailable(
+        "metal",
+        "this build of Hearth has no Metal support (it is built with `--features metal`)",
+    ))
 }
 
 /// A short name for stats: `cpu`, `cuda:0`, `metal:0`.
@@ -144,6 +157,15 @@ mod tests {
     #[cfg(not(any(feature = "cuda", feature = "metal")))]
     fn auto_without_gpu_features_is_cpu() {
         assert!(matches!(pick(DevicePreference::Auto).unwrap(), Device::Cpu));
-        assert!(pick(DevicePreference::Cuda).is_err());
+        // Asking for a GPU this build lacks says so, and how to get one.
+        let err = pick(DevicePreference::Cuda).unwrap_err().to_string();
+        assert!(err.contains("no CUDA support"), "{err}");
+        assert!(err.contains("--features cuda"), "{err}");
+        let err = pick(DevicePreference::Metal).unwrap_err().to_string();
+        assert!(err.contains("no Metal support"), "{err}");
+        assert_eq!(
+            available_devices(),
+            [DevicePreference::Auto, DevicePreference::Cpu]
+        );
     }
 }

@@ -48,3 +48,24 @@ fn bad_and_hostile_files_fail_with_the_file_and_the_reason_named() {
         assert!(!stderr.contains("panicked"), "{}: {stderr}", case.name);
     }
 }
+
+/// `--device cuda` in a build without the `cuda` feature: a clear error that
+/// says how to get one, not a panic and not a silent CPU run.
+#[test]
+#[cfg(not(feature = "cuda"))]
+fn cuda_in_a_build_without_it_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    std::fs::write(&path, TinyLlama::default().to_bytes()).unwrap();
+    let out = crate::hearth()
+        .args(["run", "--device", "cuda", "--max-tokens", "1", "-m"])
+        .arg(&path)
+        .arg("hi")
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cuda is not available"), "{stderr}");
+    assert!(stderr.contains("--features cuda"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
