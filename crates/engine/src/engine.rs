@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod slots;
+
+pub use slots::{DEFAULT_KV_BUDGET_CACHES, DEFAULT_KV_SLOTS};
+
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
 use crate::generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
@@ -26,6 +30,7 @@ use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
 use crate::tools::ToolPlan;
 use crate::vocab::Vocab;
+use slots::Slots;
 
 /// How to load a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +54,14 @@ pub struct EngineOptions {
     /// Tokens the draft proposes per step (`--draft-tokens`, 1 to
     /// [`MAX_DRAFT_TOKENS`]).
     pub draft_tokens: usize,
+    /// Conversations whose KV caches are kept side by side (at least 1;
+    /// [`DEFAULT_KV_SLOTS`]): a request continues the one holding most of its
+    /// prompt, so switching chats does not recompute their histories.
+    pub kv_slots: usize,
+    /// The most bytes the kept caches may allocate, beyond which the least
+    /// recently used are dropped; `None`: [`DEFAULT_KV_BUDGET_CACHES`]
+    /// full-context caches of the loaded model.
+    pub kv_budget: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -61,6 +74,8 @@ impl Default for EngineOptions {
             kv_type: KvType::default(),
             draft: None,
             draft_tokens: DEFAULT_DRAFT_TOKENS,
+            kv_slots: DEFAULT_KV_SLOTS,
+            kv_budget: None,
         }
     }
 }
@@ -327,7 +342,7 @@ impl Engine {
     /// The perplexity of `text`, scored as llama.cpp's `llama-perplexity` does
     /// (see [`Perplexity`]); `on_chunk` hears the running estimate after each
     /// window. Cancelling stops between windows with [`EngineError::Cancelled`].
-    /// Empties the cache: the next generation starts from scratch.
+    /// Runs in a cache of its own: the conversations' KV slots stay as they are.
     pub fn perplexity(
         &self,
         text: &str,
@@ -412,7 +427,7 @@ impl Drop for Engine {
 /// Tokens a model may take to name the tool it calls (`tool_choice: required`).
 const NAME_PROBE_TOKENS: usize = 24;
 
-/// The worker thread's state: the model and what its cache holds.
+/// The worker thread's state: the model and its conversations' caches.
 struct Worker {
     model: Box<dyn Model>,
     tokenizer: Arc<Tokenizer>,
@@ -420,8 +435,8 @@ struct Worker {
     info: ModelInfo,
     device_name: String,
     load_time: Duration,
-    /// What the model's cache holds.
-    cached: generate::Cached,
+    /// The conversations' caches.
+    slots: Slots,
     /// The model file, named in errors the file causes.
     path: PathBuf,
     /// The draft model, when one is loaded.
@@ -450,6 +465,9 @@ impl Worker {
             None => None,
         };
         let device_name = device::name(&device);
+        let budget = options
+            .kv_budget
+            .unwrap_or_else(|| DEFAULT_KV_BUDGET_CACHES.saturating_mul(model.full_cache_bytes()));
         let ready = Ready {
             info: info.clone(),
             tokenizer: Arc::clone(&tokenizer),
@@ -463,7 +481,7 @@ impl Worker {
             info,
             device_name,
             load_time: started.elapsed(),
-            cached: generate::Cached::default(),
+            slots: Slots::new(options.kv_slots, budget),
             path: path.clone(),
             draft,
         };
@@ -503,6 +521,7 @@ impl Worker {
         }
         tracing::info!(arch = %info.architecture, layers = info.n_layers, "draft model loaded");
         Ok(Draft {
+            cache: model.new_cache(),
             model,
             cached: Vec::new(),
             tokens: options.draft_tokens,
@@ -552,10 +571,9 @@ impl Worker {
             ScoreInput::Text(text) => (self.tokenizer.encode(&text, true, false)?, None),
             ScoreInput::Reference(file) => (file.tokens().to_vec(), Some(file)),
         };
-        self.cached = generate::Cached::default();
         let bos = self.tokenizer.leading_bos();
         perplexity::score(
-            self.model.as_mut(),
+            self.model.as_ref(),
             &tokens,
             bos,
             options,
@@ -571,10 +589,27 @@ impl Worker {
         })
     }
 
-    /// One generation; with tools, the answer's calls are read out of its
-    /// text, and the text that makes them is not streamed.
+    /// One generation in the KV slot its prompt picks (given back after).
     fn generate(
         &mut self,
+        request: &GenerateRequest,
+        cancel: &CancellationToken,
+        events: &Sender<GenerationEvent>,
+    ) -> Result<Completion, EngineError> {
+        let mut slot = None;
+        let result = self.generate_in(&mut slot, request, cancel, events);
+        if let Some(slot) = slot {
+            self.slots.give_back(slot);
+        }
+        result
+    }
+
+    /// One generation; with tools, the answer's calls are read out of its
+    /// text, and the text that makes them is not streamed. `slot` is taken
+    /// from the slots once the first tokens to run are known.
+    fn generate_in(
+        &mut self,
+        slot: &mut Option<generate::Cached>,
         request: &GenerateRequest,
         cancel: &CancellationToken,
         events: &Sender<GenerationEvent>,
@@ -593,6 +628,8 @@ impl Worker {
                     // first (a short free generation after `{"name": "`),
                     // then that one is called as if it had been named.
                     let tokens = generate::tool_tokens(&probe, &self.tokenizer)?;
+                    let cached =
+                        slot.get_or_insert_with(|| self.slots.take(self.model.as_ref(), &tokens));
                     let ask = GenerateRequest {
                         max_tokens: Some(NAME_PROBE_TOKENS),
                         stop: vec!["\"".into()],
@@ -600,8 +637,8 @@ impl Worker {
                         ..request.clone()
                     };
                     let mut run = generate::Run {
-                        model: self.model.as_mut(),
-                        cached: &mut self.cached,
+                        model: self.model.as_ref(),
+                        cached,
                         tokenizer: self.tokenizer.as_ref(),
                         context_length: self.info.context_length,
                         draft: self.draft.as_mut().map(Draft::drafter),
@@ -639,9 +676,10 @@ impl Worker {
             None => self.tokenizer.as_ref(),
         };
         let mut gate = plan.as_ref().map(ToolPlan::gate);
+        let cached = slot.get_or_insert_with(|| self.slots.take(self.model.as_ref(), &prompt));
         let mut run = generate::Run {
-            model: self.model.as_mut(),
-            cached: &mut self.cached,
+            model: self.model.as_ref(),
+            cached,
             tokenizer,
             context_length: self.info.context_length,
             draft: self.draft.as_mut().map(Draft::drafter),
@@ -712,27 +750,26 @@ impl Worker {
         let mut decode = ids(gen_tokens);
         decode.reverse();
 
-        self.model.truncate_cache(0);
-        self.cached = generate::Cached::default();
+        // A cache of the bench's own: the conversations' slots stay as they are.
         if let Some(draft) = self.draft.as_mut() {
             draft.drafter().truncate(0);
         }
         if generate {
             return self.bench_generate(&prompt, gen_tokens);
         }
+        let mut cache = self.model.new_cache();
         let started = Instant::now();
         let mut pos = 0;
         for chunk in prompt.chunks(generate::PREFILL_CHUNK) {
-            self.model.forward(chunk, pos)?;
+            self.model.forward(&mut cache, chunk, pos)?;
             pos += chunk.len();
         }
         let prefilled = Instant::now();
         for &token in &decode {
-            self.model.forward(&[token], pos)?;
+            self.model.forward(&mut cache, &[token], pos)?;
             pos += 1;
         }
         let done = Instant::now();
-        self.model.truncate_cache(0);
         Ok(BenchRun {
             prefill_tok_s: prompt_tokens as f64 / (prefilled - started).as_secs_f64(),
             decode_tok_s: gen_tokens as f64 / (done - prefilled).as_secs_f64(),
@@ -742,8 +779,8 @@ impl Worker {
         })
     }
 
-    /// The bench's decode as a greedy generation after `prompt` (from an
-    /// empty cache, which it leaves empty).
+    /// The bench's decode as a greedy generation after `prompt` (in an
+    /// empty cache of its own).
     fn bench_generate(
         &mut self,
         prompt: &[u32],
@@ -755,16 +792,15 @@ impl Worker {
             max_tokens: Some(gen_tokens),
             ..GenerateRequest::chat(Vec::new())
         };
+        let mut cached = generate::Cached::new(self.model.new_cache());
         let mut run = generate::Run {
-            model: self.model.as_mut(),
-            cached: &mut self.cached,
+            model: self.model.as_ref(),
+            cached: &mut cached,
             tokenizer: self.tokenizer.as_ref(),
             context_length: self.info.context_length,
             draft: self.draft.as_mut().map(Draft::drafter),
         };
         let result = run.generate(prompt, &request, &CancellationToken::new(), &mut |_| {});
-        self.model.truncate_cache(0);
-        self.cached = generate::Cached::default();
         if let Some(draft) = self.draft.as_mut() {
             draft.drafter().truncate(0);
         }

@@ -12,7 +12,8 @@ use super::layers::{Linear, RmsNorm};
 use super::qweight::contiguous_f32;
 use super::rope::Rotary;
 
-/// Keys and values of past positions, `[1, kv_heads, capacity, row]`.
+/// Keys and values of past positions of one layer for one sequence,
+/// `[1, kv_heads, capacity, row]` (a [`super::SeqCache`] holds one per layer).
 /// Capacity grows by doubling up to the context; truncation only moves `len`.
 /// On the CPU they are kept as the user chose ([`KvType`]: f16 by default, as
 /// llama.cpp keeps them, or f32, or `Q8_0` blocks held as bytes, a row being
@@ -41,7 +42,8 @@ impl KvCache {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.len
     }
 
@@ -51,6 +53,15 @@ impl KvCache {
 
     fn capacity(&self) -> usize {
         self.k.as_ref().map_or(0, |k| k.dims()[2])
+    }
+
+    /// Bytes allocated for keys and values (the capacity, not the length).
+    pub(crate) fn bytes(&self) -> usize {
+        [&self.k, &self.v]
+            .into_iter()
+            .flatten()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
     }
 
     fn grow(buf: Option<&Tensor>, len: usize, like: &Tensor, cap: usize) -> Result<Tensor> {
@@ -181,7 +192,9 @@ pub(crate) enum QkvProj {
 }
 
 /// Multi-head attention with grouped kv heads, optional per-head q/k norms,
-/// rotary positions, an optional sliding window and its own KV cache.
+/// rotary positions and an optional sliding window. The weights only: the
+/// KV cache is the sequence's, passed to each forward, so one model serves
+/// several conversations, each with its own cache.
 #[derive(Debug)]
 pub(crate) struct Attention {
     pub(crate) qkv: QkvProj,
@@ -194,7 +207,6 @@ pub(crate) struct Attention {
     pub(crate) scale: f64,
     pub(crate) rotary: Rotary,
     pub(crate) window: Option<usize>,
-    pub(crate) cache: KvCache,
 }
 
 impl Attention {
@@ -218,7 +230,18 @@ impl Attention {
         }
     }
 
-    pub(crate) fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> Result<Tensor> {
+    /// Bytes a full-context cache of this layer takes, stored as `kind`.
+    pub(crate) fn cache_bytes(&self, context: usize, kind: KvType) -> usize {
+        2 * self.n_kv_head * context * kind.row_bytes(self.head_dim)
+    }
+
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let (q_dim, kv_dim) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
         let (q, k, v) = match &self.qkv {
@@ -239,7 +262,7 @@ impl Attention {
         let k = self.heads(&k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
         let v = self.heads(&v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
-        let (k, v) = self.cache.append(&k, &v, from)?;
+        let (k, v) = cache.append(&k, &v, from)?;
         if q.device().is_cpu() {
             if b != 1 {
                 candle_core::bail!("attention runs one sequence at a time, not {b}");

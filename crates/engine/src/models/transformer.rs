@@ -5,10 +5,10 @@
 
 use candle_core::{Device, Tensor};
 
-use super::Model;
-use super::attention::{Attention, Masks};
+use super::attention::{Attention, KvCache, Masks};
 use super::layers::{Embeddings, Mlp, RmsNorm};
 use super::load::Loader;
+use super::{KvType, Model, SeqCache};
 use crate::error::EngineError;
 
 /// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.
@@ -40,8 +40,16 @@ impl Block {
         })
     }
 
-    fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> candle_core::Result<Tensor> {
-        let mut a = self.attn.forward(&self.attn_norm.forward(x)?, pos, masks)?;
+    fn forward(
+        &self,
+        x: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        let mut a = self
+            .attn
+            .forward(&self.attn_norm.forward(x)?, pos, masks, cache)?;
         if let Some(n) = &self.post_attn_norm {
             a = n.forward(&a)?;
         }
@@ -54,7 +62,7 @@ impl Block {
     }
 }
 
-/// A loaded model: weights plus the per-layer KV caches.
+/// A loaded model: its weights (the KV caches are [`SeqCache`]s, one per sequence).
 #[derive(Debug)]
 pub(crate) struct Transformer {
     pub(crate) embed: Embeddings,
@@ -65,6 +73,8 @@ pub(crate) struct Transformer {
     /// The sliding window of the windowed layers, if any.
     pub(crate) window: Option<usize>,
     pub(crate) context: usize,
+    /// How new caches store keys and values (f32 off the CPU).
+    pub(crate) kv_type: KvType,
     pub(crate) device: Device,
 }
 
@@ -78,25 +88,33 @@ impl Transformer {
             norm: ld.norm("output_norm")?,
             window: None,
             context: ld.context,
+            kv_type: if ld.device.is_cpu() {
+                ld.kv_type
+            } else {
+                KvType::F32
+            },
             device: ld.device.clone(),
         })
     }
 
-    fn cached(&self) -> usize {
-        self.blocks.first().map_or(0, |b| b.attn.cache.len())
-    }
-
     /// The logits of the last `rows` of `tokens`, shape `[rows, vocab]`.
-    fn run(&mut self, tokens: &[u32], pos: usize, rows: usize) -> candle_core::Result<Tensor> {
+    fn run(
+        &self,
+        cache: &mut SeqCache,
+        tokens: &[u32],
+        pos: usize,
+        rows: usize,
+    ) -> candle_core::Result<Tensor> {
         let t = tokens.len();
         let mut x = self.embed.lookup(tokens, &self.device)?;
         if let Some(s) = self.embed_scale {
             x = (x * s)?;
         }
         let masks = Masks::new(t, pos, self.window, &self.device)?;
-        for block in &mut self.blocks {
-            x = block.forward(&x, pos, &masks)?;
+        for (block, layer) in self.blocks.iter().zip(&mut cache.layers) {
+            x = block.forward(&x, pos, &masks, layer)?;
         }
+        cache.len = pos + t;
         // Only the wanted positions are normed and projected (for a chat turn,
         // one row).
         let tail = x.narrow(1, t - rows, rows)?;
@@ -106,8 +124,25 @@ impl Transformer {
 }
 
 impl Model for Transformer {
+    fn new_cache(&self) -> SeqCache {
+        SeqCache::new(
+            self.blocks
+                .iter()
+                .map(|_| KvCache::new(self.context, self.kv_type, &self.device))
+                .collect(),
+        )
+    }
+
+    fn full_cache_bytes(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| b.attn.cache_bytes(self.context, self.kv_type))
+            .sum()
+    }
+
     fn forward_tail(
-        &mut self,
+        &self,
+        cache: &mut SeqCache,
         tokens: &[u32],
         pos: usize,
         rows: usize,
@@ -127,7 +162,14 @@ impl Model for Transformer {
                 "token id {bad} is outside the model's vocabulary of {vocab}"
             )));
         }
-        let cached = self.cached();
+        if cache.layers.len() != self.blocks.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "a cache of {} layers for a model of {}",
+                cache.layers.len(),
+                self.blocks.len()
+            )));
+        }
+        let cached = cache.len();
         if pos != cached {
             return Err(EngineError::InvalidRequest(format!(
                 "forward at position {pos} but the cache holds {cached}"
@@ -140,19 +182,13 @@ impl Model for Transformer {
             });
         }
         let out = self
-            .run(tokens, pos, rows)
+            .run(cache, tokens, pos, rows)
             .map_err(EngineError::from)
             .and_then(|logits| super::check::finite_logits(logits, pos + tokens.len() - 1));
         if out.is_err() {
             // A failed step may have written some layers' caches: drop it all.
-            self.truncate_cache(pos);
+            cache.truncate(pos);
         }
         out
-    }
-
-    fn truncate_cache(&mut self, len: usize) {
-        for b in &mut self.blocks {
-            b.attn.cache.truncate(len);
-        }
     }
 }

@@ -10,6 +10,7 @@ mod generation;
 mod hostile;
 mod hostile_templates;
 mod kv_cache;
+mod kv_slots;
 mod models;
 mod perplexity;
 mod speculative;
