@@ -15,22 +15,24 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod batch;
 mod slots;
+mod turn;
 
+pub use batch::MAX_PARALLEL;
 pub use slots::{DEFAULT_KV_BUDGET_CACHES, DEFAULT_KV_SLOTS};
 
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
 use crate::generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
-use crate::generate::{self, Completion, Draft, GenerateRequest, OutputFormat, Prompt, StopReason};
+use crate::generate::{self, Completion, Draft, GenerateRequest, Prompt};
 use crate::gguf::GgufFile;
 use crate::models::{self, KvType, LoadOptions, Model, ModelInfo};
 use crate::perplexity::{self, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
-use crate::tools::ToolPlan;
-use crate::vocab::Vocab;
 use slots::Slots;
+use turn::Turn;
 
 /// How to load a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,12 @@ pub struct EngineOptions {
     /// recently used are dropped; `None`: [`DEFAULT_KV_BUDGET_CACHES`]
     /// full-context caches of the loaded model.
     pub kv_budget: Option<usize>,
+    /// Generations run at once (`hearth serve --parallel`, 1 to
+    /// [`MAX_PARALLEL`]): their decode steps go through the model as one
+    /// batch (see `engine/batch.rs`). 1, the default, runs one generation
+    /// at a time on the worker thread, as Hearth always did. Not with a
+    /// draft model.
+    pub parallel: usize,
 }
 
 impl Default for EngineOptions {
@@ -76,6 +84,7 @@ impl Default for EngineOptions {
             draft_tokens: DEFAULT_DRAFT_TOKENS,
             kv_slots: DEFAULT_KV_SLOTS,
             kv_budget: None,
+            parallel: 1,
         }
     }
 }
@@ -191,7 +200,7 @@ impl Engine {
                 move || match Worker::load(&path, &options).map_err(|e| e.in_file(&path)) {
                     Ok((worker, ready)) => {
                         if ready_tx.send(Ok(ready)).is_ok() {
-                            worker.serve(&jobs_rx);
+                            worker.serve(jobs_rx);
                         }
                     }
                     Err(e) => {
@@ -429,7 +438,7 @@ const NAME_PROBE_TOKENS: usize = 24;
 
 /// The worker thread's state: the model and its conversations' caches.
 struct Worker {
-    model: Box<dyn Model>,
+    model: Arc<dyn Model>,
     tokenizer: Arc<Tokenizer>,
     template: Arc<ChatTemplate>,
     info: ModelInfo,
@@ -441,6 +450,8 @@ struct Worker {
     path: PathBuf,
     /// The draft model, when one is loaded.
     draft: Option<Draft>,
+    /// Generations run at once ([`EngineOptions::parallel`]).
+    parallel: usize,
 }
 
 impl Worker {
@@ -450,6 +461,19 @@ impl Worker {
         models::ensure_supported(&gguf)?;
         let tokenizer = Arc::new(Tokenizer::for_model(&gguf)?);
         let template = Arc::new(ChatTemplate::for_model(&gguf, &tokenizer)?);
+        if !(1..=MAX_PARALLEL).contains(&options.parallel) {
+            return Err(EngineError::InvalidRequest(format!(
+                "parallel generations must be 1 to {MAX_PARALLEL}, not {}",
+                options.parallel
+            )));
+        }
+        if options.parallel > 1 && options.draft.is_some() {
+            return Err(EngineError::InvalidRequest(
+                "a draft model speeds up one generation at a time: it cannot be used with \
+                 parallel generations"
+                    .into(),
+            ));
+        }
         let device = device::pick(options.device)?;
         let load = LoadOptions {
             context_length: options.context_length,
@@ -475,15 +499,16 @@ impl Worker {
             device_name: device_name.clone(),
         };
         let worker = Self {
-            model,
+            model: Arc::from(model),
             tokenizer,
             template,
             info,
             device_name,
             load_time: started.elapsed(),
-            slots: Slots::new(options.kv_slots, budget),
+            slots: Slots::new(options.kv_slots.max(options.parallel), budget),
             path: path.clone(),
             draft,
+            parallel: options.parallel,
         };
         Ok((worker, ready))
     }
@@ -528,34 +553,42 @@ impl Worker {
         })
     }
 
-    fn serve(mut self, jobs: &Receiver<Job>) {
+    fn serve(mut self, jobs: Receiver<Job>) {
+        if self.parallel > 1 {
+            return self.serve_parallel(jobs);
+        }
         for job in jobs {
-            match job {
-                Job::Generate {
-                    request,
-                    cancel,
-                    events,
-                } => {
-                    let result = self.generate(&request, &cancel, &events);
-                    let _ = events.send(GenerationEvent::Done(result));
-                }
-                Job::Bench {
-                    prompt_tokens,
-                    gen_tokens,
-                    generate,
-                    reply,
-                } => {
-                    let _ = reply.send(self.bench(prompt_tokens, gen_tokens, generate));
-                }
-                Job::Perplexity {
-                    input,
-                    options,
-                    cancel,
-                    events,
-                } => {
-                    let result = self.perplexity(input, options, &cancel, &events);
-                    let _ = events.send(ScoreEvent::Done(result));
-                }
+            self.run(job);
+        }
+    }
+
+    /// One job, on the worker thread.
+    fn run(&mut self, job: Job) {
+        match job {
+            Job::Generate {
+                request,
+                cancel,
+                events,
+            } => {
+                let result = self.generate(&request, &cancel, &events);
+                let _ = events.send(GenerationEvent::Done(result));
+            }
+            Job::Bench {
+                prompt_tokens,
+                gen_tokens,
+                generate,
+                reply,
+            } => {
+                let _ = reply.send(self.bench(prompt_tokens, gen_tokens, generate));
+            }
+            Job::Perplexity {
+                input,
+                options,
+                cancel,
+                events,
+            } => {
+                let result = self.perplexity(input, options, &cancel, &events);
+                let _ = events.send(ScoreEvent::Done(result));
             }
         }
     }
@@ -596,135 +629,40 @@ impl Worker {
         cancel: &CancellationToken,
         events: &Sender<GenerationEvent>,
     ) -> Result<Completion, EngineError> {
+        let Worker {
+            model,
+            tokenizer,
+            template,
+            info,
+            device_name,
+            load_time,
+            slots,
+            path,
+            draft,
+            parallel: _,
+        } = self;
+        let mut turn = Turn {
+            model: model.as_ref(),
+            tokenizer,
+            template,
+            context_length: info.context_length,
+            path,
+            device_name,
+            load_time: *load_time,
+            draft: draft.as_mut(),
+        };
         let mut slot = None;
-        let result = self.generate_in(&mut slot, request, cancel, events);
+        let result = turn.generate(
+            &mut slot,
+            &mut |prompt| Ok(slots.take(model.as_ref(), prompt)),
+            request,
+            cancel,
+            events,
+        );
         if let Some(slot) = slot {
-            self.slots.give_back(slot);
+            slots.give_back(slot);
         }
         result
-    }
-
-    /// One generation; with tools, the answer's calls are read out of its
-    /// text, and the text that makes them is not streamed. `slot` is taken
-    /// from the slots once the first tokens to run are known.
-    fn generate_in(
-        &mut self,
-        slot: &mut Option<generate::Cached>,
-        request: &GenerateRequest,
-        cancel: &CancellationToken,
-        events: &Sender<GenerationEvent>,
-    ) -> Result<Completion, EngineError> {
-        let template = self.template.with_thinking(request.thinking);
-        let template: &ChatTemplate = &template;
-        let (prompt, plan) = match &request.prompt {
-            Prompt::Tools {
-                messages,
-                tools,
-                choice,
-            } => {
-                let mut prompt = ToolPlan::prompt(template, messages, tools, choice)?;
-                if let Some(probe) = prompt.name_probe() {
-                    // `required` with several tools: the model names one
-                    // first (a short free generation after `{"name": "`),
-                    // then that one is called as if it had been named.
-                    let tokens = generate::tool_tokens(&probe, &self.tokenizer)?;
-                    let cached =
-                        slot.get_or_insert_with(|| self.slots.take(self.model.as_ref(), &tokens));
-                    let ask = GenerateRequest {
-                        max_tokens: Some(NAME_PROBE_TOKENS),
-                        stop: vec!["\"".into()],
-                        format: OutputFormat::Text,
-                        ..request.clone()
-                    };
-                    let mut run = generate::Run {
-                        model: self.model.as_ref(),
-                        cached,
-                        tokenizer: self.tokenizer.as_ref(),
-                        context_length: self.info.context_length,
-                        draft: self.draft.as_mut().map(Draft::drafter),
-                    };
-                    let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
-                    let name = prompt.plan.closest_tool(&said.text);
-                    prompt = ToolPlan::prompt(
-                        template,
-                        messages,
-                        tools,
-                        &hearth_backend::ToolChoice::Function(name),
-                    )?;
-                }
-                (
-                    generate::tool_tokens(&prompt, &self.tokenizer)?,
-                    Some(prompt.plan),
-                )
-            }
-            other => (
-                generate::prompt_tokens(other, &self.tokenizer, template)?,
-                None,
-            ),
-        };
-        // A forced call is one JSON object, its arguments under the tool's
-        // schema; in auto mode each call is, from its marker on.
-        let constraint = match &plan {
-            Some(plan) if plan.is_forced() || request.format == OutputFormat::Text => {
-                plan.constraint()
-            }
-            _ => generate::Constraint::of_format(request.format),
-        };
-        let vocab = plan.as_ref().map(|p| p.vocab(&self.tokenizer));
-        let tokenizer: &dyn Vocab = match &vocab {
-            Some(vocab) => vocab,
-            None => self.tokenizer.as_ref(),
-        };
-        let mut gate = plan.as_ref().map(ToolPlan::gate);
-        let cached = slot.get_or_insert_with(|| self.slots.take(self.model.as_ref(), &prompt));
-        let mut run = generate::Run {
-            model: self.model.as_ref(),
-            cached,
-            tokenizer,
-            context_length: self.info.context_length,
-            draft: self.draft.as_mut().map(Draft::drafter),
-        };
-        let result = run.generate_with(&prompt, request, constraint, cancel, &mut |text: &str| {
-            let shown = match &mut gate {
-                Some(gate) => gate.push(text),
-                None => text.to_owned(),
-            };
-            if !shown.is_empty() {
-                let _ = events.send(GenerationEvent::Token(shown));
-            }
-        });
-        // Logits that are not numbers come from the file: name it.
-        let mut done = result.map_err(|e| match e {
-            EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
-            other => other,
-        })?;
-        done.stats.device.clone_from(&self.device_name);
-        done.stats.load_time = self.load_time;
-        if let (Some(plan), Some(gate)) = (&plan, &mut gate) {
-            if done.stop_reason == StopReason::Cancelled {
-                done.text.clear();
-                return Ok(done);
-            }
-            if plan.is_forced() && done.stop_reason != StopReason::Eos {
-                // A call cut short (the token limit, a cancel) is no call.
-                return Err(EngineError::ToolCall(format!(
-                    "the call was cut short ({}) before its JSON was complete",
-                    done.stop_reason
-                )));
-            }
-            let parsed = plan.read(&done.text)?;
-            for err in &parsed.errors {
-                tracing::warn!(error = %err, "a tool call was left in the answer's text");
-            }
-            // What was held back and turned out not to be a call.
-            let rest = gate.finish(&parsed.content);
-            if !rest.is_empty() {
-                let _ = events.send(GenerationEvent::Token(rest));
-            }
-            done.text = parsed.content;
-            done.tool_calls = parsed.calls;
-        }
-        Ok(done)
     }
 
     fn bench(

@@ -45,6 +45,7 @@ pub use device::{DevicePreference, available_devices, set_threads, threads};
 pub use embed::{Embedder, Embeddings, Pooling, cosine, is_embedding_model_dir};
 pub use engine::{
     BenchRun, DEFAULT_KV_BUDGET_CACHES, DEFAULT_KV_SLOTS, Engine, EngineOptions, GenerationEvent,
+    MAX_PARALLEL,
 };
 pub use error::EngineError;
 pub use generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};

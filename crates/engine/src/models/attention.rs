@@ -242,9 +242,36 @@ impl Attention {
         masks: &Masks,
         cache: &mut KvCache,
     ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
+        let (q, k, v) = self.project(x)?;
+        let y = self.attend(&q, &k, &v, pos, masks, cache)?;
+        self.out.forward(&y)
+    }
+
+    /// One new token for each of several sequences: `x` is `[1, n, hidden]`,
+    /// row `i` at position `positions[i]` of `caches[i]`. The projections
+    /// run on the `n` rows together (each weight read once for all of
+    /// them); rotary positions, the cache append and the attention run per
+    /// sequence, over its own cache.
+    pub(crate) fn forward_batch(
+        &self,
+        x: &Tensor,
+        positions: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x)?;
+        let mut rows = Vec::with_capacity(positions.len());
+        for (i, (&pos, cache)) in positions.iter().zip(caches.iter_mut()).enumerate() {
+            let masks = Masks::new(1, pos, self.window, x.device())?;
+            let row = |t: &Tensor| t.narrow(1, i, 1);
+            rows.push(self.attend(&row(&q)?, &row(&k)?, &row(&v)?, pos, &masks, cache)?);
+        }
+        self.out.forward(&Tensor::cat(&rows, 1)?)
+    }
+
+    /// The q, k and v projections of `x` `[1, t, hidden]`.
+    fn project(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (q_dim, kv_dim) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
-        let (q, k, v) = match &self.qkv {
+        Ok(match &self.qkv {
             QkvProj::Separate { q, k, v } => {
                 let [q, k, v] = Linear::forward_shared([q, k, v], x)?;
                 (q, k, v)
@@ -257,10 +284,26 @@ impl Attention {
                     qkv.narrow(D::Minus1, q_dim + kv_dim, kv_dim)?,
                 )
             }
-        };
-        let q = self.heads(&q, self.n_head, self.q_norm.as_ref(), Some(pos))?;
-        let k = self.heads(&k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
-        let v = self.heads(&v, self.n_kv_head, None, None)?;
+        })
+    }
+
+    /// The attention of projected rows `[1, t, ·]` at `pos` over `cache`
+    /// (which they are appended to), before the output projection:
+    /// `[1, t, heads · head_dim]`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let (b, t, _) = q.dims3()?;
+        let q_dim = self.n_head * self.head_dim;
+        let q = self.heads(q, self.n_head, self.q_norm.as_ref(), Some(pos))?;
+        let k = self.heads(k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
+        let v = self.heads(v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
         let (k, v) = cache.append(&k, &v, from)?;
         if q.device().is_cpu() {
@@ -287,7 +330,7 @@ impl Attention {
                 },
             };
             let y = q.contiguous()?.apply_op3_no_bwd(&k, &v, &op)?;
-            return self.out.forward(&y);
+            return Ok(y);
         }
 
         let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
@@ -332,7 +375,7 @@ impl Attention {
             .reshape((b, self.n_head, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, q_dim))?;
-        self.out.forward(&y)
+        Ok(y)
     }
 }
 

@@ -67,6 +67,33 @@ pub trait Model: Send + Sync {
         pos: usize,
         rows: usize,
     ) -> Result<Tensor, EngineError>;
+
+    /// One new token for each of several sequences, `tokens[i]` appended to
+    /// `caches[i]` at the position it holds: the logits `[n, vocab]`, row `i`
+    /// for sequence `i`. The batched decode of `hearth serve --parallel`:
+    /// a transformer runs the weights once for all rows. This default runs
+    /// them one at a time. On an error every cache is left as it was.
+    fn forward_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+    ) -> Result<Tensor, EngineError> {
+        let mut rows = Vec::with_capacity(tokens.len());
+        for (cache, &token) in caches.iter_mut().zip(tokens) {
+            let pos = cache.len();
+            match self.forward(cache, &[token], pos) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    for (cache, _) in caches.iter_mut().zip(&rows) {
+                        let len = cache.len();
+                        cache.truncate(len.saturating_sub(1));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Tensor::stack(&rows, 0)?)
+    }
 }
 
 /// What a loaded model is.

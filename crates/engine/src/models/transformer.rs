@@ -47,9 +47,26 @@ impl Block {
         masks: &Masks,
         cache: &mut KvCache,
     ) -> candle_core::Result<Tensor> {
-        let mut a = self
-            .attn
-            .forward(&self.attn_norm.forward(x)?, pos, masks, cache)?;
+        self.around(x, |h| self.attn.forward(h, pos, masks, cache))
+    }
+
+    /// One new token of each of several sequences ([`Attention::forward_batch`]).
+    fn forward_batch(
+        &self,
+        x: &Tensor,
+        positions: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> candle_core::Result<Tensor> {
+        self.around(x, |h| self.attn.forward_batch(h, positions, caches))
+    }
+
+    /// The block around its attention `attend`: norms, residuals and the MLP.
+    fn around(
+        &self,
+        x: &Tensor,
+        attend: impl FnOnce(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let mut a = attend(&self.attn_norm.forward(x)?)?;
         if let Some(n) = &self.post_attn_norm {
             a = n.forward(&a)?;
         }
@@ -123,7 +140,96 @@ impl Transformer {
     }
 }
 
+impl Transformer {
+    /// [`Model::forward_batch`] once checked: the logits `[n, vocab]`.
+    fn run_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+        positions: &[usize],
+    ) -> candle_core::Result<Tensor> {
+        let mut x = self.embed.lookup(tokens, &self.device)?;
+        if let Some(s) = self.embed_scale {
+            x = (x * s)?;
+        }
+        for (l, block) in self.blocks.iter().enumerate() {
+            let mut layer: Vec<&mut KvCache> =
+                caches.iter_mut().map(|c| &mut c.layers[l]).collect();
+            x = block.forward_batch(&x, positions, &mut layer)?;
+        }
+        for (cache, &pos) in caches.iter_mut().zip(positions) {
+            cache.len = pos + 1;
+        }
+        let logits = self.embed.logits(&self.norm.forward(&x)?)?;
+        logits.squeeze(0)
+    }
+
+    /// Refuses a forward of `tokens` at `pos` in `cache` that could not run.
+    fn check(&self, cache: &SeqCache, tokens: &[u32], pos: usize) -> Result<(), EngineError> {
+        let vocab = self.embed.rows();
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
+        }
+        if cache.layers.len() != self.blocks.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "a cache of {} layers for a model of {}",
+                cache.layers.len(),
+                self.blocks.len()
+            )));
+        }
+        let cached = cache.len();
+        if pos != cached {
+            return Err(EngineError::InvalidRequest(format!(
+                "forward at position {pos} but the cache holds {cached}"
+            )));
+        }
+        if pos + tokens.len() > self.context {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: pos + tokens.len(),
+                context_length: self.context,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Model for Transformer {
+    fn forward_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+    ) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() || tokens.len() != caches.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "a batch of {} tokens for {} sequences",
+                tokens.len(),
+                caches.len()
+            )));
+        }
+        let positions: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        for ((cache, &token), &pos) in caches.iter().zip(tokens).zip(&positions) {
+            self.check(cache, &[token], pos)?;
+        }
+        let out = self
+            .run_batch(caches, tokens, &positions)
+            .map_err(EngineError::from)
+            .and_then(|logits| {
+                for (i, &pos) in positions.iter().enumerate() {
+                    super::check::finite_logits(logits.get(i)?, pos)?;
+                }
+                Ok(logits)
+            });
+        if out.is_err() {
+            // As in `forward_tail`: no sequence keeps a half-written step.
+            for (cache, &pos) in caches.iter_mut().zip(&positions) {
+                cache.truncate(pos);
+            }
+        }
+        out
+    }
+
     fn new_cache(&self) -> SeqCache {
         SeqCache::new(
             self.blocks
@@ -156,31 +262,7 @@ impl Model for Transformer {
                 tokens.len()
             )));
         }
-        let vocab = self.embed.rows();
-        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(EngineError::InvalidRequest(format!(
-                "token id {bad} is outside the model's vocabulary of {vocab}"
-            )));
-        }
-        if cache.layers.len() != self.blocks.len() {
-            return Err(EngineError::InvalidRequest(format!(
-                "a cache of {} layers for a model of {}",
-                cache.layers.len(),
-                self.blocks.len()
-            )));
-        }
-        let cached = cache.len();
-        if pos != cached {
-            return Err(EngineError::InvalidRequest(format!(
-                "forward at position {pos} but the cache holds {cached}"
-            )));
-        }
-        if pos + tokens.len() > self.context {
-            return Err(EngineError::PromptTooLong {
-                prompt_tokens: pos + tokens.len(),
-                context_length: self.context,
-            });
-        }
+        self.check(cache, tokens, pos)?;
         let out = self
             .run(cache, tokens, pos, rows)
             .map_err(EngineError::from)

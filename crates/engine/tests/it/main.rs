@@ -12,6 +12,7 @@ mod hostile_templates;
 mod kv_cache;
 mod kv_slots;
 mod models;
+mod parallel;
 mod perplexity;
 mod speculative;
 mod template;

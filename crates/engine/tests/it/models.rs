@@ -525,3 +525,37 @@ fn hearth_kernels_pick_the_same_greedy_tokens_as_candle() {
         );
     }
 }
+
+/// The batched decode of `hearth serve --parallel`: one token for each of
+/// four sequences at different positions, through one forward, gives each
+/// the logits of its own single-token forward.
+#[test]
+fn a_batched_decode_step_gives_each_sequence_its_own_logits() {
+    let gguf = GgufFile::open(hearth_testkit::models::smollm2()).unwrap();
+    let (model, _) = load_model(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
+    let prompts: [&[u32]; 4] = [
+        &SMOLLM2_IDS,
+        &SMOLLM2_IDS[..3],
+        &[1, 9, 8, 7, 6, 5, 4, 3],
+        &[1],
+    ];
+    let next = [100u32, 200, 300, 400];
+    let mut alone = Vec::new();
+    let mut caches = Vec::new();
+    for (prompt, &token) in prompts.iter().zip(&next) {
+        let mut cache = model.new_cache();
+        model.forward(&mut cache, prompt, 0).unwrap();
+        let mut single = model.new_cache();
+        model.forward(&mut single, prompt, 0).unwrap();
+        alone.push(model.forward(&mut single, &[token], prompt.len()).unwrap());
+        caches.push(cache);
+    }
+    let mut refs: Vec<&mut SeqCache> = caches.iter_mut().collect();
+    let batch = model.forward_batch(&mut refs, &next).unwrap();
+    assert_eq!(batch.dims(), &[4, 49152]);
+    for (i, one) in alone.iter().enumerate() {
+        let diff = max_abs_diff(&batch.get(i).unwrap(), one);
+        assert_eq!(diff, 0.0, "sequence {i}: logits differ by {diff}");
+        assert_eq!(caches[i].len(), prompts[i].len() + 1);
+    }
+}
