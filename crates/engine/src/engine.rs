@@ -4,7 +4,11 @@
 //! starts that thread, which loads the file and reports success or failure on a
 //! ready channel; after that it serves jobs from a queue, one at a time. Each job
 //! brings its own reply channel and cancellation token, so nothing is shared
-//! between requests but the model and its cache.
+//! between requests but the model and its KV slots (`slots.rs`: each
+//! conversation's cache kept, so switching chats does not recompute them).
+//! With [`EngineOptions::parallel`] above 1, generations run at once, each on
+//! a thread of its own, their decode steps batched by this thread
+//! (`batch.rs`); one generation's path is `turn.rs` either way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -461,7 +461,7 @@ async fn two_completions_at_once_with_parallel_2_answer_as_one_at_a_time() {
         server.post("/v1/completions", &a),
         server.post("/v1/completions", &b)
     );
-    assert_eq!((a.status(), b.status()), (200, 200));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
     let together = [text(a.json().await.unwrap()), text(b.json().await.unwrap())];
     assert!(!together[0].is_empty() && !together[1].is_empty());
     assert_eq!(together.to_vec(), alone);
