@@ -100,6 +100,7 @@ impl ModelArgs {
             kv_type: self.kv_type.unwrap_or_default(),
             draft,
             draft_tokens: self.draft_tokens,
+            ..EngineOptions::default()
         })
     }
 

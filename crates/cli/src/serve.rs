@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use hearth_core::LoadSettings;
-use hearth_engine::{EngineOptions, KvType};
+use hearth_engine::{EngineOptions, KvType, MAX_PARALLEL};
 use hearth_secrets::{ExposeSecret, SecretString};
 use hearth_server::{DEFAULT_PORT, KEY_FILE, ServerConfig};
 
@@ -75,6 +75,13 @@ pub(crate) struct Args {
     #[arg(long)]
     kv_type: Option<KvType>,
 
+    /// Generations answered at once (llama-server's `-np`, Ollama's
+    /// OLLAMA_NUM_PARALLEL): their tokens are computed in one batch, so
+    /// several clients together get more tokens per second than one after
+    /// another; more requests wait in the queue. Not with a draft model.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+
     /// Print the API key (it is otherwise only written to its file).
     #[arg(long)]
     print_key: bool,
@@ -96,8 +103,14 @@ enum Switch {
 }
 
 pub(crate) fn serve(args: &Args) -> Result<()> {
+    if !(1..=MAX_PARALLEL).contains(&args.parallel) {
+        anyhow::bail!("--parallel must be 1 to {MAX_PARALLEL}");
+    }
     let app = open::app_with(
-        EngineOptions::default(),
+        EngineOptions {
+            parallel: args.parallel,
+            ..EngineOptions::default()
+        },
         LoadSettings {
             context_length: args.ctx,
             kv_type: args.kv_type,

@@ -4,7 +4,11 @@
 //! starts that thread, which loads the file and reports success or failure on a
 //! ready channel; after that it serves jobs from a queue, one at a time. Each job
 //! brings its own reply channel and cancellation token, so nothing is shared
-//! between requests but the model and its cache.
+//! between requests but the model and its KV slots (`slots.rs`: each
+//! conversation's cache kept, so switching chats does not recompute them).
+//! With [`EngineOptions::parallel`] above 1, generations run at once, each on
+//! a thread of its own, their decode steps batched by this thread
+//! (`batch.rs`); one generation's path is `turn.rs` either way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,17 +19,24 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+mod batch;
+mod slots;
+mod turn;
+
+pub use batch::MAX_PARALLEL;
+pub use slots::{DEFAULT_KV_BUDGET_CACHES, DEFAULT_KV_SLOTS};
+
 use crate::device::{self, DevicePreference};
 use crate::error::EngineError;
 use crate::generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
-use crate::generate::{self, Completion, Draft, GenerateRequest, OutputFormat, Prompt, StopReason};
+use crate::generate::{self, Completion, Draft, GenerateRequest, Prompt};
 use crate::gguf::GgufFile;
 use crate::models::{self, KvType, LoadOptions, Model, ModelInfo};
 use crate::perplexity::{self, ChunkScored, LlamaLogits, Perplexity, PerplexityOptions};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
-use crate::tools::ToolPlan;
-use crate::vocab::Vocab;
+use slots::Slots;
+use turn::Turn;
 
 /// How to load a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +60,20 @@ pub struct EngineOptions {
     /// Tokens the draft proposes per step (`--draft-tokens`, 1 to
     /// [`MAX_DRAFT_TOKENS`]).
     pub draft_tokens: usize,
+    /// Conversations whose KV caches are kept side by side (at least 1;
+    /// [`DEFAULT_KV_SLOTS`]): a request continues the one holding most of its
+    /// prompt, so switching chats does not recompute their histories.
+    pub kv_slots: usize,
+    /// The most bytes the kept caches may allocate, beyond which the least
+    /// recently used are dropped; `None`: [`DEFAULT_KV_BUDGET_CACHES`]
+    /// full-context caches of the loaded model.
+    pub kv_budget: Option<usize>,
+    /// Generations run at once (`hearth serve --parallel`, 1 to
+    /// [`MAX_PARALLEL`]): their decode steps go through the model as one
+    /// batch (see `engine/batch.rs`). 1, the default, runs one generation
+    /// at a time on the worker thread, as Hearth always did. Not with a
+    /// draft model.
+    pub parallel: usize,
 }
 
 impl Default for EngineOptions {
@@ -61,6 +86,9 @@ impl Default for EngineOptions {
             kv_type: KvType::default(),
             draft: None,
             draft_tokens: DEFAULT_DRAFT_TOKENS,
+            kv_slots: DEFAULT_KV_SLOTS,
+            kv_budget: None,
+            parallel: 1,
         }
     }
 }
@@ -176,7 +204,7 @@ impl Engine {
                 move || match Worker::load(&path, &options).map_err(|e| e.in_file(&path)) {
                     Ok((worker, ready)) => {
                         if ready_tx.send(Ok(ready)).is_ok() {
-                            worker.serve(&jobs_rx);
+                            worker.serve(jobs_rx);
                         }
                     }
                     Err(e) => {
@@ -327,7 +355,7 @@ impl Engine {
     /// The perplexity of `text`, scored as llama.cpp's `llama-perplexity` does
     /// (see [`Perplexity`]); `on_chunk` hears the running estimate after each
     /// window. Cancelling stops between windows with [`EngineError::Cancelled`].
-    /// Empties the cache: the next generation starts from scratch.
+    /// Runs in a cache of its own: the conversations' KV slots stay as they are.
     pub fn perplexity(
         &self,
         text: &str,
@@ -412,20 +440,22 @@ impl Drop for Engine {
 /// Tokens a model may take to name the tool it calls (`tool_choice: required`).
 const NAME_PROBE_TOKENS: usize = 24;
 
-/// The worker thread's state: the model and what its cache holds.
+/// The worker thread's state: the model and its conversations' caches.
 struct Worker {
-    model: Box<dyn Model>,
+    model: Arc<dyn Model>,
     tokenizer: Arc<Tokenizer>,
     template: Arc<ChatTemplate>,
     info: ModelInfo,
     device_name: String,
     load_time: Duration,
-    /// What the model's cache holds.
-    cached: generate::Cached,
+    /// The conversations' caches.
+    slots: Slots,
     /// The model file, named in errors the file causes.
     path: PathBuf,
     /// The draft model, when one is loaded.
     draft: Option<Draft>,
+    /// Generations run at once ([`EngineOptions::parallel`]).
+    parallel: usize,
 }
 
 impl Worker {
@@ -435,6 +465,19 @@ impl Worker {
         models::ensure_supported(&gguf)?;
         let tokenizer = Arc::new(Tokenizer::for_model(&gguf)?);
         let template = Arc::new(ChatTemplate::for_model(&gguf, &tokenizer)?);
+        if !(1..=MAX_PARALLEL).contains(&options.parallel) {
+            return Err(EngineError::InvalidRequest(format!(
+                "parallel generations must be 1 to {MAX_PARALLEL}, not {}",
+                options.parallel
+            )));
+        }
+        if options.parallel > 1 && options.draft.is_some() {
+            return Err(EngineError::InvalidRequest(
+                "a draft model speeds up one generation at a time: it cannot be used with \
+                 parallel generations"
+                    .into(),
+            ));
+        }
         let device = device::pick(options.device)?;
         let load = LoadOptions {
             context_length: options.context_length,
@@ -450,6 +493,9 @@ impl Worker {
             None => None,
         };
         let device_name = device::name(&device);
+        let budget = options
+            .kv_budget
+            .unwrap_or_else(|| DEFAULT_KV_BUDGET_CACHES.saturating_mul(model.full_cache_bytes()));
         let ready = Ready {
             info: info.clone(),
             tokenizer: Arc::clone(&tokenizer),
@@ -457,15 +503,16 @@ impl Worker {
             device_name: device_name.clone(),
         };
         let worker = Self {
-            model,
+            model: Arc::from(model),
             tokenizer,
             template,
             info,
             device_name,
             load_time: started.elapsed(),
-            cached: generate::Cached::default(),
+            slots: Slots::new(options.kv_slots.max(options.parallel), budget),
             path: path.clone(),
             draft,
+            parallel: options.parallel,
         };
         Ok((worker, ready))
     }
@@ -503,40 +550,49 @@ impl Worker {
         }
         tracing::info!(arch = %info.architecture, layers = info.n_layers, "draft model loaded");
         Ok(Draft {
+            cache: model.new_cache(),
             model,
             cached: Vec::new(),
             tokens: options.draft_tokens,
         })
     }
 
-    fn serve(mut self, jobs: &Receiver<Job>) {
+    fn serve(mut self, jobs: Receiver<Job>) {
+        if self.parallel > 1 {
+            return self.serve_parallel(jobs);
+        }
         for job in jobs {
-            match job {
-                Job::Generate {
-                    request,
-                    cancel,
-                    events,
-                } => {
-                    let result = self.generate(&request, &cancel, &events);
-                    let _ = events.send(GenerationEvent::Done(result));
-                }
-                Job::Bench {
-                    prompt_tokens,
-                    gen_tokens,
-                    generate,
-                    reply,
-                } => {
-                    let _ = reply.send(self.bench(prompt_tokens, gen_tokens, generate));
-                }
-                Job::Perplexity {
-                    input,
-                    options,
-                    cancel,
-                    events,
-                } => {
-                    let result = self.perplexity(input, options, &cancel, &events);
-                    let _ = events.send(ScoreEvent::Done(result));
-                }
+            self.run(job);
+        }
+    }
+
+    /// One job, on the worker thread.
+    fn run(&mut self, job: Job) {
+        match job {
+            Job::Generate {
+                request,
+                cancel,
+                events,
+            } => {
+                let result = self.generate(&request, &cancel, &events);
+                let _ = events.send(GenerationEvent::Done(result));
+            }
+            Job::Bench {
+                prompt_tokens,
+                gen_tokens,
+                generate,
+                reply,
+            } => {
+                let _ = reply.send(self.bench(prompt_tokens, gen_tokens, generate));
+            }
+            Job::Perplexity {
+                input,
+                options,
+                cancel,
+                events,
+            } => {
+                let result = self.perplexity(input, options, &cancel, &events);
+                let _ = events.send(ScoreEvent::Done(result));
             }
         }
     }
@@ -552,10 +608,9 @@ impl Worker {
             ScoreInput::Text(text) => (self.tokenizer.encode(&text, true, false)?, None),
             ScoreInput::Reference(file) => (file.tokens().to_vec(), Some(file)),
         };
-        self.cached = generate::Cached::default();
         let bos = self.tokenizer.leading_bos();
         perplexity::score(
-            self.model.as_mut(),
+            self.model.as_ref(),
             &tokens,
             bos,
             options,
@@ -571,122 +626,47 @@ impl Worker {
         })
     }
 
-    /// One generation; with tools, the answer's calls are read out of its
-    /// text, and the text that makes them is not streamed.
+    /// One generation in the KV slot its prompt picks (given back after).
     fn generate(
         &mut self,
         request: &GenerateRequest,
         cancel: &CancellationToken,
         events: &Sender<GenerationEvent>,
     ) -> Result<Completion, EngineError> {
-        let template = self.template.with_thinking(request.thinking);
-        let template: &ChatTemplate = &template;
-        let (prompt, plan) = match &request.prompt {
-            Prompt::Tools {
-                messages,
-                tools,
-                choice,
-            } => {
-                let mut prompt = ToolPlan::prompt(template, messages, tools, choice)?;
-                if let Some(probe) = prompt.name_probe() {
-                    // `required` with several tools: the model names one
-                    // first (a short free generation after `{"name": "`),
-                    // then that one is called as if it had been named.
-                    let tokens = generate::tool_tokens(&probe, &self.tokenizer)?;
-                    let ask = GenerateRequest {
-                        max_tokens: Some(NAME_PROBE_TOKENS),
-                        stop: vec!["\"".into()],
-                        format: OutputFormat::Text,
-                        ..request.clone()
-                    };
-                    let mut run = generate::Run {
-                        model: self.model.as_mut(),
-                        cached: &mut self.cached,
-                        tokenizer: self.tokenizer.as_ref(),
-                        context_length: self.info.context_length,
-                        draft: self.draft.as_mut().map(Draft::drafter),
-                    };
-                    let said = run.generate(&tokens, &ask, cancel, &mut |_| {})?;
-                    let name = prompt.plan.closest_tool(&said.text);
-                    prompt = ToolPlan::prompt(
-                        template,
-                        messages,
-                        tools,
-                        &hearth_backend::ToolChoice::Function(name),
-                    )?;
-                }
-                (
-                    generate::tool_tokens(&prompt, &self.tokenizer)?,
-                    Some(prompt.plan),
-                )
-            }
-            other => (
-                generate::prompt_tokens(other, &self.tokenizer, template)?,
-                None,
-            ),
-        };
-        // A forced call is one JSON object, its arguments under the tool's
-        // schema; in auto mode each call is, from its marker on.
-        let constraint = match &plan {
-            Some(plan) if plan.is_forced() || request.format == OutputFormat::Text => {
-                plan.constraint()
-            }
-            _ => generate::Constraint::of_format(request.format),
-        };
-        let vocab = plan.as_ref().map(|p| p.vocab(&self.tokenizer));
-        let tokenizer: &dyn Vocab = match &vocab {
-            Some(vocab) => vocab,
-            None => self.tokenizer.as_ref(),
-        };
-        let mut gate = plan.as_ref().map(ToolPlan::gate);
-        let mut run = generate::Run {
-            model: self.model.as_mut(),
-            cached: &mut self.cached,
+        let Worker {
+            model,
             tokenizer,
-            context_length: self.info.context_length,
-            draft: self.draft.as_mut().map(Draft::drafter),
+            template,
+            info,
+            device_name,
+            load_time,
+            slots,
+            path,
+            draft,
+            parallel: _,
+        } = self;
+        let mut turn = Turn {
+            model: model.as_ref(),
+            tokenizer,
+            template,
+            context_length: info.context_length,
+            path,
+            device_name,
+            load_time: *load_time,
+            draft: draft.as_mut(),
         };
-        let result = run.generate_with(&prompt, request, constraint, cancel, &mut |text: &str| {
-            let shown = match &mut gate {
-                Some(gate) => gate.push(text),
-                None => text.to_owned(),
-            };
-            if !shown.is_empty() {
-                let _ = events.send(GenerationEvent::Token(shown));
-            }
-        });
-        // Logits that are not numbers come from the file: name it.
-        let mut done = result.map_err(|e| match e {
-            EngineError::NonFiniteLogits { .. } => e.in_file(&self.path),
-            other => other,
-        })?;
-        done.stats.device.clone_from(&self.device_name);
-        done.stats.load_time = self.load_time;
-        if let (Some(plan), Some(gate)) = (&plan, &mut gate) {
-            if done.stop_reason == StopReason::Cancelled {
-                done.text.clear();
-                return Ok(done);
-            }
-            if plan.is_forced() && done.stop_reason != StopReason::Eos {
-                // A call cut short (the token limit, a cancel) is no call.
-                return Err(EngineError::ToolCall(format!(
-                    "the call was cut short ({}) before its JSON was complete",
-                    done.stop_reason
-                )));
-            }
-            let parsed = plan.read(&done.text)?;
-            for err in &parsed.errors {
-                tracing::warn!(error = %err, "a tool call was left in the answer's text");
-            }
-            // What was held back and turned out not to be a call.
-            let rest = gate.finish(&parsed.content);
-            if !rest.is_empty() {
-                let _ = events.send(GenerationEvent::Token(rest));
-            }
-            done.text = parsed.content;
-            done.tool_calls = parsed.calls;
+        let mut slot = None;
+        let result = turn.generate(
+            &mut slot,
+            &mut |prompt| Ok(slots.take(model.as_ref(), prompt)),
+            request,
+            cancel,
+            events,
+        );
+        if let Some(slot) = slot {
+            slots.give_back(slot);
         }
-        Ok(done)
+        result
     }
 
     fn bench(
@@ -712,27 +692,26 @@ impl Worker {
         let mut decode = ids(gen_tokens);
         decode.reverse();
 
-        self.model.truncate_cache(0);
-        self.cached = generate::Cached::default();
+        // A cache of the bench's own: the conversations' slots stay as they are.
         if let Some(draft) = self.draft.as_mut() {
             draft.drafter().truncate(0);
         }
         if generate {
             return self.bench_generate(&prompt, gen_tokens);
         }
+        let mut cache = self.model.new_cache();
         let started = Instant::now();
         let mut pos = 0;
         for chunk in prompt.chunks(generate::PREFILL_CHUNK) {
-            self.model.forward(chunk, pos)?;
+            self.model.forward(&mut cache, chunk, pos)?;
             pos += chunk.len();
         }
         let prefilled = Instant::now();
         for &token in &decode {
-            self.model.forward(&[token], pos)?;
+            self.model.forward(&mut cache, &[token], pos)?;
             pos += 1;
         }
         let done = Instant::now();
-        self.model.truncate_cache(0);
         Ok(BenchRun {
             prefill_tok_s: prompt_tokens as f64 / (prefilled - started).as_secs_f64(),
             decode_tok_s: gen_tokens as f64 / (done - prefilled).as_secs_f64(),
@@ -742,8 +721,8 @@ impl Worker {
         })
     }
 
-    /// The bench's decode as a greedy generation after `prompt` (from an
-    /// empty cache, which it leaves empty).
+    /// The bench's decode as a greedy generation after `prompt` (in an
+    /// empty cache of its own).
     fn bench_generate(
         &mut self,
         prompt: &[u32],
@@ -755,16 +734,15 @@ impl Worker {
             max_tokens: Some(gen_tokens),
             ..GenerateRequest::chat(Vec::new())
         };
+        let mut cached = generate::Cached::new(self.model.new_cache());
         let mut run = generate::Run {
-            model: self.model.as_mut(),
-            cached: &mut self.cached,
+            model: self.model.as_ref(),
+            cached: &mut cached,
             tokenizer: self.tokenizer.as_ref(),
             context_length: self.info.context_length,
             draft: self.draft.as_mut().map(Draft::drafter),
         };
         let result = run.generate(prompt, &request, &CancellationToken::new(), &mut |_| {});
-        self.model.truncate_cache(0);
-        self.cached = generate::Cached::default();
         if let Some(draft) = self.draft.as_mut() {
             draft.drafter().truncate(0);
         }

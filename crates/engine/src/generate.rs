@@ -31,7 +31,7 @@ use crate::detok::{StopStrings, Utf8Stream};
 use crate::error::EngineError;
 use crate::json_mode::{JsonMode, LazyJson};
 use crate::logprobs;
-use crate::models::Model;
+use crate::models::{Model, SeqCache};
 use crate::sampler::{Sampler, SamplingParams};
 use crate::template::ChatTemplate;
 use crate::tokenizer::Tokenizer;
@@ -307,9 +307,12 @@ fn rendered_tokens(text: &str, tokenizer: &Tokenizer) -> Result<Vec<u32>, Engine
     tokenizer.encode(text, !has_bos, true)
 }
 
-/// What the model's cache holds, kept in step with every forward.
-#[derive(Debug, Default)]
+/// One sequence's KV cache and what it holds, kept in step with every
+/// forward: one of the engine's KV slots (`engine/slots.rs`).
+#[derive(Debug)]
 pub(crate) struct Cached {
+    /// The keys and values.
+    pub(crate) kv: SeqCache,
     /// The tokens whose keys and values are in the cache, in order.
     pub(crate) tokens: Vec<u32>,
     /// The logits at the end of the last prompt, which was the first `.0` of
@@ -320,9 +323,26 @@ pub(crate) struct Cached {
     pub(crate) prompt_logits: Option<(usize, Tensor)>,
 }
 
+impl Cached {
+    pub(crate) fn new(kv: SeqCache) -> Self {
+        Self {
+            kv,
+            tokens: Vec::new(),
+            prompt_logits: None,
+        }
+    }
+
+    /// Forgets every position (the memory stays allocated).
+    pub(crate) fn clear(&mut self) {
+        self.kv.truncate(0);
+        self.tokens.clear();
+        self.prompt_logits = None;
+    }
+}
+
 /// The state one generation works on (borrowed from the worker).
 pub(crate) struct Run<'a> {
-    pub(crate) model: &'a mut dyn Model,
+    pub(crate) model: &'a dyn Model,
     pub(crate) cached: &'a mut Cached,
     pub(crate) tokenizer: &'a dyn Vocab,
     pub(crate) context_length: usize,
@@ -396,7 +416,7 @@ impl Run<'_> {
         } else {
             common.min(prompt.len() - 1)
         };
-        self.model.truncate_cache(reused);
+        self.cached.kv.truncate(reused);
         self.cached.tokens.truncate(reused);
 
         let result = self.run(
@@ -412,8 +432,7 @@ impl Run<'_> {
         );
         if result.is_err() {
             // A failed forward may leave the cache half-written: start clean next time.
-            self.model.truncate_cache(0);
-            *self.cached = Cached::default();
+            self.cached.clear();
             if let Some(draft) = self.draft.as_mut() {
                 draft.truncate(0);
             }
@@ -463,7 +482,7 @@ impl Run<'_> {
                     tool_calls: Vec::new(),
                 });
             }
-            logits = Some(self.model.forward(chunk, pos)?);
+            logits = Some(self.model.forward(&mut self.cached.kv, chunk, pos)?);
             pos += chunk.len();
             self.cached.tokens.extend_from_slice(chunk);
         }
@@ -528,7 +547,7 @@ impl Run<'_> {
                 None => Vec::new(),
             };
             if proposal.is_empty() {
-                logits = Some(self.model.forward(&[token], pos)?);
+                logits = Some(self.model.forward(&mut self.cached.kv, &[token], pos)?);
                 pos += 1;
                 self.cached.tokens.push(token);
                 continue;
@@ -538,7 +557,9 @@ impl Run<'_> {
             let mut batch = Vec::with_capacity(proposal.len() + 1);
             batch.push(token);
             batch.extend_from_slice(&proposal);
-            let rows = self.model.forward_tail(&batch, pos, batch.len())?;
+            let rows = self
+                .model
+                .forward_tail(&mut self.cached.kv, &batch, pos, batch.len())?;
             pos += 1;
             self.cached.tokens.push(token);
             stats.draft_tokens += proposal.len();
@@ -567,7 +588,7 @@ impl Run<'_> {
                 logits = Some(rows.get(proposal.len())?);
             }
             // Drop what was computed past the accepted tokens, in both caches.
-            self.model.truncate_cache(pos);
+            self.cached.kv.truncate(pos);
             if let Some(draft) = draft.as_mut() {
                 draft.truncate(pos);
             }

@@ -43,14 +43,17 @@ mod vocab;
 
 pub use device::{DevicePreference, available_devices, set_threads, threads};
 pub use embed::{Embedder, Embeddings, Pooling, cosine, is_embedding_model_dir};
-pub use engine::{BenchRun, Engine, EngineOptions, GenerationEvent};
+pub use engine::{
+    BenchRun, DEFAULT_KV_BUDGET_CACHES, DEFAULT_KV_SLOTS, Engine, EngineOptions, GenerationEvent,
+    MAX_PARALLEL,
+};
 pub use error::EngineError;
 pub use generate::draft::{DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS};
 pub use generate::{
     Completion, GenerateRequest, GenerationStats, OutputFormat, Prompt, StopReason,
 };
 pub use models::{
-    DEFAULT_CONTEXT_CAP, KvType, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
+    DEFAULT_CONTEXT_CAP, KvType, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES, SeqCache,
     load as load_model, runnable_types,
 };
 pub use perplexity::{

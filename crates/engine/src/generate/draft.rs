@@ -33,7 +33,7 @@ use candle_core::Tensor;
 
 use crate::error::EngineError;
 use crate::generate::PREFILL_CHUNK;
-use crate::models::Model;
+use crate::models::{Model, SeqCache};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::Vocab;
 
@@ -46,6 +46,9 @@ pub const MAX_DRAFT_TOKENS: usize = 16;
 /// A draft model owned by the engine's worker, beside the target.
 pub(crate) struct Draft {
     pub(crate) model: Box<dyn Model>,
+    /// The draft's one cache: whichever conversation runs, it is brought in
+    /// step with that conversation's tokens before each proposal.
+    pub(crate) cache: SeqCache,
     /// The tokens whose keys and values are in the draft's cache, in order.
     pub(crate) cached: Vec<u32>,
     /// Tokens proposed per step.
@@ -56,7 +59,8 @@ impl Draft {
     /// The draft as one generation borrows it.
     pub(crate) fn drafter(&mut self) -> Drafter<'_> {
         Drafter {
-            model: self.model.as_mut(),
+            model: self.model.as_ref(),
+            cache: &mut self.cache,
             cached: &mut self.cached,
             tokens: self.tokens,
         }
@@ -65,7 +69,8 @@ impl Draft {
 
 /// A draft model and its cache, borrowed for one generation.
 pub(crate) struct Drafter<'a> {
-    pub(crate) model: &'a mut dyn Model,
+    pub(crate) model: &'a dyn Model,
+    pub(crate) cache: &'a mut SeqCache,
     pub(crate) cached: &'a mut Vec<u32>,
     /// Tokens proposed per step (at most).
     pub(crate) tokens: usize,
@@ -100,7 +105,7 @@ impl Drafter<'_> {
         let mut pos = common;
         let mut logits = None;
         for chunk in feed.chunks(PREFILL_CHUNK) {
-            logits = Some(self.model.forward(chunk, pos)?);
+            logits = Some(self.model.forward(self.cache, chunk, pos)?);
             pos += chunk.len();
             self.cached.extend_from_slice(chunk);
         }
@@ -111,7 +116,7 @@ impl Drafter<'_> {
             if proposal.len() == k || vocab.is_stop(guess) {
                 break;
             }
-            logits = Some(self.model.forward(&[guess], pos)?);
+            logits = Some(self.model.forward(self.cache, &[guess], pos)?);
             pos += 1;
             self.cached.push(guess);
         }
@@ -121,7 +126,7 @@ impl Drafter<'_> {
     /// Keeps only the first `len` cached positions (all when there are fewer).
     pub(crate) fn truncate(&mut self, len: usize) {
         if len < self.cached.len() {
-            self.model.truncate_cache(len);
+            self.cache.truncate(len);
             self.cached.truncate(len);
         }
     }
@@ -192,18 +197,19 @@ mod tests {
     #[allow(clippy::print_stdout)]
     fn forward_tail_cost() {
         let gguf = GgufFile::open(hearth_testkit::models::smollm2()).unwrap();
-        let (mut model, _) = models::load(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
+        let (model, _) = models::load(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
+        let mut cache = model.new_cache();
         let prompt: Vec<u32> = (0..256u32).map(|i| 1 + i * 7919 % 49151).collect();
-        model.forward(&prompt, 0).unwrap();
+        model.forward(&mut cache, &prompt, 0).unwrap();
         let pos = prompt.len();
         let mut time = |n: usize| {
             let tokens: Vec<u32> = (0..n as u32).map(|i| 100 + i).collect();
             let mut runs: Vec<f64> = (0..15)
                 .map(|_| {
                     let t = Instant::now();
-                    model.forward_tail(&tokens, pos, n).unwrap();
+                    model.forward_tail(&mut cache, &tokens, pos, n).unwrap();
                     let secs = t.elapsed().as_secs_f64();
-                    model.truncate_cache(pos);
+                    cache.truncate(pos);
                     secs
                 })
                 .collect();

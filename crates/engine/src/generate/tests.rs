@@ -1,20 +1,24 @@
 //! Generation logic against a scripted fake model: no weights, exact counts.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candle_core::{Device, Tensor};
 
 use super::*;
+use crate::models::SeqCache;
 
 const VOCAB: usize = 300;
 const STOP: u32 = 256;
 
 /// Predicts, after token `t`, the token `next[t]` (one-hot logits); `t` itself when
-/// unscripted. Checks the cache contract on every call.
+/// unscripted. Checks the cache contract on every call and records the token
+/// written at each position (a cache's truncation shows at the next forward).
 struct Fake {
     next: HashMap<u32, u32>,
-    cache: Vec<u32>,
-    forwarded: usize,
+    written: Mutex<Vec<u32>>,
+    forwarded: AtomicUsize,
 }
 
 impl Fake {
@@ -23,28 +27,49 @@ impl Fake {
         let next = chain.windows(2).map(|w| (w[0], w[1])).collect();
         Self {
             next,
-            cache: Vec::new(),
-            forwarded: 0,
+            written: Mutex::new(Vec::new()),
+            forwarded: AtomicUsize::new(0),
         }
+    }
+
+    /// The tokens at the positions `kv` holds.
+    fn held(&self, kv: &SeqCache) -> Vec<u32> {
+        self.written.lock().unwrap()[..kv.len()].to_vec()
+    }
+
+    fn forwarded(&self) -> usize {
+        self.forwarded.load(Ordering::Relaxed)
     }
 }
 
 impl Model for Fake {
+    fn new_cache(&self) -> SeqCache {
+        SeqCache::default()
+    }
+
+    fn full_cache_bytes(&self) -> usize {
+        0
+    }
+
     fn forward_tail(
-        &mut self,
+        &self,
+        cache: &mut SeqCache,
         tokens: &[u32],
         pos: usize,
         rows: usize,
     ) -> Result<Tensor, EngineError> {
         assert_eq!(
             pos,
-            self.cache.len(),
+            cache.len(),
             "forward at {pos} with {} cached",
-            self.cache.len()
+            cache.len()
         );
         assert!(!tokens.is_empty());
-        self.cache.extend_from_slice(tokens);
-        self.forwarded += tokens.len();
+        cache.len = pos + tokens.len();
+        let mut written = self.written.lock().unwrap();
+        written.truncate(pos);
+        written.extend_from_slice(tokens);
+        self.forwarded.fetch_add(tokens.len(), Ordering::Relaxed);
         let mut logits = vec![0f32; rows * VOCAB];
         for (row, &token) in tokens[tokens.len() - rows..].iter().enumerate() {
             let next = self.next.get(&token).copied().unwrap_or(token);
@@ -52,10 +77,11 @@ impl Model for Fake {
         }
         Ok(Tensor::from_vec(logits, (rows, VOCAB), &Device::Cpu)?)
     }
+}
 
-    fn truncate_cache(&mut self, len: usize) {
-        self.cache.truncate(len);
-    }
+/// A fresh slot, as the engine's worker gives a new conversation.
+fn fresh() -> Cached {
+    Cached::new(SeqCache::default())
 }
 
 /// Tokens 0..=255 are their byte; 256 ends the turn.
@@ -99,7 +125,7 @@ struct Outcome {
 }
 
 fn generate(
-    model: &mut Fake,
+    model: &Fake,
     cached: &mut Cached,
     prompt: &[u32],
     req: &GenerateRequest,
@@ -117,7 +143,7 @@ fn generate(
 }
 
 fn generate_with(
-    model: &mut Fake,
+    model: &Fake,
     cached: &mut Cached,
     prompt: &[u32],
     req: &GenerateRequest,
@@ -147,14 +173,8 @@ fn emoji_split_over_tokens_streams_whole_and_matches_text() {
     let mut chain = ids("Hi");
     chain.extend("🦀!".bytes().map(u32::from));
     chain.push(STOP);
-    let mut model = Fake::chain(&chain);
-    let out = generate(
-        &mut model,
-        &mut Cached::default(),
-        &ids("Hi"),
-        &request(),
-        64,
-    );
+    let model = Fake::chain(&chain);
+    let out = generate(&model, &mut fresh(), &ids("Hi"), &request(), 64);
     let c = out.completion.unwrap();
     assert_eq!(c.text, "🦀!");
     assert_eq!(c.stop_reason, StopReason::Eos);
@@ -171,12 +191,12 @@ fn emoji_split_over_tokens_streams_whole_and_matches_text() {
 
 #[test]
 fn max_tokens_stops_exactly() {
-    let mut model = Fake::chain(&ids("abcdefgh"));
+    let model = Fake::chain(&ids("abcdefgh"));
     let req = GenerateRequest {
         max_tokens: Some(3),
         ..request()
     };
-    let c = generate(&mut model, &mut Cached::default(), &ids("a"), &req, 64)
+    let c = generate(&model, &mut fresh(), &ids("a"), &req, 64)
         .completion
         .unwrap();
     assert_eq!(c.text, "bcd");
@@ -186,12 +206,12 @@ fn max_tokens_stops_exactly() {
 #[test]
 fn stop_string_spanning_tokens_is_not_emitted() {
     // Every byte distinct, so the fake model's chain is unambiguous.
-    let mut model = Fake::chain(&ids(">Hi\nUs: ok"));
+    let model = Fake::chain(&ids(">Hi\nUs: ok"));
     let req = GenerateRequest {
         stop: vec!["\nUs:".into()],
         ..request()
     };
-    let out = generate(&mut model, &mut Cached::default(), &ids(">"), &req, 64);
+    let out = generate(&model, &mut fresh(), &ids(">"), &req, 64);
     let c = out.completion.unwrap();
     assert_eq!(c.text, "Hi");
     assert_eq!(out.pieces.concat(), "Hi");
@@ -200,33 +220,23 @@ fn stop_string_spanning_tokens_is_not_emitted() {
 
 #[test]
 fn context_full_ends_generation() {
-    let mut model = Fake::chain(&[]); // repeats the last token forever
-    let c = generate(
-        &mut model,
-        &mut Cached::default(),
-        &ids("aaaa"),
-        &request(),
-        8,
-    )
-    .completion
-    .unwrap();
+    let model = Fake::chain(&[]); // repeats the last token forever
+    let mut cached = fresh();
+    let c = generate(&model, &mut cached, &ids("aaaa"), &request(), 8)
+        .completion
+        .unwrap();
     assert_eq!(c.stop_reason, StopReason::ContextFull);
     // Four cache slots are left after the prompt; the fifth token is sampled from
     // the logits of the last slot and is not fed back.
     assert_eq!(c.text, "aaaaa");
-    assert_eq!(model.cache.len(), 8);
+    assert_eq!(cached.kv.len(), 8);
+    assert_eq!(model.held(&cached.kv).len(), 8);
 }
 
 #[test]
 fn prompt_too_long_fails_before_any_compute() {
-    let mut model = Fake::chain(&[]);
-    let out = generate(
-        &mut model,
-        &mut Cached::default(),
-        &ids("12345678"),
-        &request(),
-        8,
-    );
+    let model = Fake::chain(&[]);
+    let out = generate(&model, &mut fresh(), &ids("12345678"), &request(), 8);
     assert!(matches!(
         out.completion,
         Err(EngineError::PromptTooLong {
@@ -234,16 +244,16 @@ fn prompt_too_long_fails_before_any_compute() {
             context_length: 8
         })
     ));
-    assert_eq!(model.forwarded, 0);
+    assert_eq!(model.forwarded(), 0);
 }
 
 #[test]
 fn cancel_takes_effect_within_one_token_and_keeps_text() {
-    let mut model = Fake::chain(&[]); // endless "x"
+    let model = Fake::chain(&[]); // endless "x"
     let cancel = CancellationToken::new();
     let out = generate_with(
-        &mut model,
-        &mut Cached::default(),
+        &model,
+        &mut fresh(),
         &ids("x"),
         &request(),
         4096,
@@ -262,12 +272,12 @@ fn cancel_takes_effect_within_one_token_and_keeps_text() {
 
 #[test]
 fn cancelled_before_start_does_no_compute() {
-    let mut model = Fake::chain(&[]);
+    let model = Fake::chain(&[]);
     let cancel = CancellationToken::new();
     cancel.cancel();
     let out = generate_with(
-        &mut model,
-        &mut Cached::default(),
+        &model,
+        &mut fresh(),
         &ids("x"),
         &request(),
         64,
@@ -275,37 +285,40 @@ fn cancelled_before_start_does_no_compute() {
         |_| {},
     );
     assert_eq!(out.completion.unwrap().stop_reason, StopReason::Cancelled);
-    assert_eq!(model.forwarded, 0);
+    assert_eq!(model.forwarded(), 0);
 }
 
 #[test]
 fn follow_up_reuses_the_cached_prefix() {
     let mut chain = ids("Q?A.");
     chain.push(STOP);
-    let mut model = Fake::chain(&chain);
-    let mut cached = Cached::default();
-    let first = generate(&mut model, &mut cached, &ids("Q?"), &request(), 64)
+    let model = Fake::chain(&chain);
+    let mut cached = fresh();
+    let first = generate(&model, &mut cached, &ids("Q?"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(first.text, "A.");
     assert_eq!(first.stats.prompt_tokens_reused, 0);
     // The cache holds the prompt and the answer tokens that were fed back.
     assert_eq!(cached.tokens, ids("Q?A."));
-    assert_eq!(model.cache, cached.tokens);
+    assert_eq!(model.held(&cached.kv), cached.tokens);
 
     // The next turn: the whole conversation so far, plus a new question.
-    let forwarded_before = model.forwarded;
-    let second = generate(&mut model, &mut cached, &ids("Q?A.Q?"), &request(), 64)
+    let forwarded_before = model.forwarded();
+    let second = generate(&model, &mut cached, &ids("Q?A.Q?"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(second.stats.prompt_tokens_reused, 4);
     assert_eq!(second.stats.prompt_tokens_new, 2);
     // Two new prompt tokens, then each generated token is fed back (not the end token).
-    assert_eq!(model.forwarded - forwarded_before, 2 + second.tokens.len());
+    assert_eq!(
+        model.forwarded() - forwarded_before,
+        2 + second.tokens.len()
+    );
     assert_eq!(second.text, first.text);
 
     // A prompt that diverges early keeps only the common part.
-    let third = generate(&mut model, &mut cached, &ids("Qx"), &request(), 64)
+    let third = generate(&model, &mut cached, &ids("Qx"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(third.stats.prompt_tokens_reused, 1);
@@ -315,12 +328,12 @@ fn follow_up_reuses_the_cached_prefix() {
 fn identical_prompt_reprocesses_its_last_token() {
     let mut chain = ids("ab");
     chain.push(STOP);
-    let mut model = Fake::chain(&chain);
-    let mut cached = Cached::default();
-    generate(&mut model, &mut cached, &ids("a"), &request(), 64)
+    let model = Fake::chain(&chain);
+    let mut cached = fresh();
+    generate(&model, &mut cached, &ids("a"), &request(), 64)
         .completion
         .unwrap();
-    let again = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+    let again = generate(&model, &mut cached, &ids("ab"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(again.stats.prompt_tokens_reused, 1);
@@ -331,23 +344,23 @@ fn identical_prompt_reprocesses_its_last_token() {
 fn the_same_prompt_again_starts_from_its_kept_logits() {
     let mut chain = ids("abc");
     chain.push(STOP);
-    let mut model = Fake::chain(&chain);
-    let mut cached = Cached::default();
-    let first = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+    let model = Fake::chain(&chain);
+    let mut cached = fresh();
+    let first = generate(&model, &mut cached, &ids("ab"), &request(), 64)
         .completion
         .unwrap();
-    let forwarded = model.forwarded;
-    let again = generate(&mut model, &mut cached, &ids("ab"), &request(), 64)
+    let forwarded = model.forwarded();
+    let again = generate(&model, &mut cached, &ids("ab"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(again.text, first.text);
     assert_eq!(again.stats.prompt_tokens_reused, 2);
     assert_eq!(again.stats.prompt_tokens_new, 0);
     // Only the answer's tokens were computed again ("c" before the stop).
-    assert_eq!(model.forwarded - forwarded, 1);
-    assert_eq!(model.cache, cached.tokens);
+    assert_eq!(model.forwarded() - forwarded, 1);
+    assert_eq!(model.held(&cached.kv), cached.tokens);
     // A shorter prompt cannot use them: its last token is processed.
-    let shorter = generate(&mut model, &mut cached, &ids("a"), &request(), 64)
+    let shorter = generate(&model, &mut cached, &ids("a"), &request(), 64)
         .completion
         .unwrap();
     assert_eq!(shorter.stats.prompt_tokens_new, 1);
@@ -355,8 +368,8 @@ fn the_same_prompt_again_starts_from_its_kept_logits() {
 
 #[test]
 fn bad_requests_are_refused() {
-    let mut model = Fake::chain(&[]);
-    let empty = generate(&mut model, &mut Cached::default(), &[], &request(), 64);
+    let model = Fake::chain(&[]);
+    let empty = generate(&model, &mut fresh(), &[], &request(), 64);
     assert!(matches!(
         empty.completion,
         Err(EngineError::InvalidRequest(_))
@@ -365,17 +378,18 @@ fn bad_requests_are_refused() {
         max_tokens: Some(0),
         ..request()
     };
-    let out = generate(&mut model, &mut Cached::default(), &ids("a"), &zero, 64);
+    let out = generate(&model, &mut fresh(), &ids("a"), &zero, 64);
     assert!(matches!(
         out.completion,
         Err(EngineError::InvalidRequest(_))
     ));
-    assert_eq!(model.forwarded, 0);
+    assert_eq!(model.forwarded(), 0);
 }
 
 /// A fake draft model and what its cache holds.
 struct FakeDraft {
     model: Fake,
+    cache: SeqCache,
     cached: Vec<u32>,
     tokens: usize,
 }
@@ -384,6 +398,7 @@ impl FakeDraft {
     fn chain(chain: &[u32], tokens: usize) -> Self {
         Self {
             model: Fake::chain(chain),
+            cache: SeqCache::default(),
             cached: Vec::new(),
             tokens,
         }
@@ -392,7 +407,7 @@ impl FakeDraft {
 
 #[allow(clippy::too_many_arguments)]
 fn generate_drafted(
-    model: &mut Fake,
+    model: &Fake,
     cached: &mut Cached,
     draft: &mut FakeDraft,
     prompt: &[u32],
@@ -409,7 +424,8 @@ fn generate_drafted(
         tokenizer: &vocab,
         context_length: ctx,
         draft: Some(Drafter {
-            model: &mut draft.model,
+            model: &draft.model,
+            cache: &mut draft.cache,
             cached: &mut draft.cached,
             tokens: draft.tokens,
         }),
@@ -430,13 +446,13 @@ fn same_as_plain(
     req: &GenerateRequest,
     ctx: usize,
 ) -> Completion {
-    let mut plain_model = Fake::chain(target);
-    let mut plain_cached = Cached::default();
-    let plain = generate(&mut plain_model, &mut plain_cached, prompt, req, ctx);
-    let mut model = Fake::chain(target);
-    let mut cached = Cached::default();
+    let plain_model = Fake::chain(target);
+    let mut plain_cached = fresh();
+    let plain = generate(&plain_model, &mut plain_cached, prompt, req, ctx);
+    let model = Fake::chain(target);
+    let mut cached = fresh();
     let out = generate_drafted(
-        &mut model,
+        &model,
         &mut cached,
         draft,
         prompt,
@@ -452,8 +468,8 @@ fn same_as_plain(
     assert_eq!(drafted.stop_reason, plain.stop_reason);
     // The target's cache as plain decoding leaves it, the draft's as it says.
     assert_eq!(cached.tokens, plain_cached.tokens);
-    assert_eq!(model.cache, cached.tokens);
-    assert_eq!(draft.model.cache, draft.cached);
+    assert_eq!(model.held(&cached.kv), cached.tokens);
+    assert_eq!(draft.model.held(&draft.cache), draft.cached);
     assert!(cached.tokens.starts_with(&draft.cached) || draft.cached.is_empty());
     drafted
 }
@@ -467,10 +483,10 @@ fn alphabet() -> Vec<u32> {
 #[test]
 fn a_draft_that_agrees_emits_the_same_answer_in_fewer_target_passes() {
     let mut draft = FakeDraft::chain(&alphabet(), 4);
-    let mut model = Fake::chain(&alphabet());
+    let model = Fake::chain(&alphabet());
     let c = generate_drafted(
-        &mut model,
-        &mut Cached::default(),
+        &model,
+        &mut fresh(),
         &mut draft,
         &ids("a"),
         &request(),
@@ -547,8 +563,8 @@ fn limits_inside_an_accepted_draft_end_where_plain_decoding_ends() {
 
 #[test]
 fn a_follow_up_turn_keeps_the_drafts_cache_prefix() {
-    let mut model = Fake::chain(&alphabet());
-    let mut cached = Cached::default();
+    let model = Fake::chain(&alphabet());
+    let mut cached = fresh();
     let mut draft = FakeDraft::chain(&alphabet(), 3);
     let cancel = CancellationToken::new();
     let req = GenerateRequest {
@@ -556,7 +572,7 @@ fn a_follow_up_turn_keeps_the_drafts_cache_prefix() {
         ..request()
     };
     let first = generate_drafted(
-        &mut model,
+        &model,
         &mut cached,
         &mut draft,
         &ids("a"),
@@ -566,12 +582,12 @@ fn a_follow_up_turn_keeps_the_drafts_cache_prefix() {
         |_| {},
     );
     assert_eq!(first.completion.unwrap().text, "bcdefg");
-    assert_eq!(draft.model.cache, draft.cached);
-    let forwarded = draft.model.forwarded;
+    assert_eq!(draft.model.held(&draft.cache), draft.cached);
+    let forwarded = draft.model.forwarded();
     let kept = draft.cached.len();
     assert!(kept >= 5, "{:?}", draft.cached);
     let second = generate_drafted(
-        &mut model,
+        &model,
         &mut cached,
         &mut draft,
         &ids("abcdefgh"),
@@ -581,24 +597,25 @@ fn a_follow_up_turn_keeps_the_drafts_cache_prefix() {
         |_| {},
     );
     assert_eq!(second.completion.unwrap().text, "ijklmn");
-    assert_eq!(draft.model.cache, draft.cached);
-    assert_eq!(model.cache, cached.tokens);
+    assert_eq!(draft.model.held(&draft.cache), draft.cached);
+    assert_eq!(model.held(&cached.kv), cached.tokens);
     // Only the draft's missing prompt tokens and its guesses were computed.
     assert!(
-        draft.model.forwarded - forwarded <= 8 - kept + 6 * 3,
+        draft.model.forwarded() - forwarded <= 8 - kept + 6 * 3,
         "{}",
-        draft.model.forwarded
+        draft.model.forwarded()
     );
 }
 
 #[test]
 fn cancel_lands_within_one_token_inside_a_draft() {
-    let mut model = Fake::chain(&[]); // endless "x"
+    let model = Fake::chain(&[]); // endless "x"
     let mut draft = FakeDraft::chain(&[], 8);
     let cancel = CancellationToken::new();
+    let mut cached = fresh();
     let out = generate_drafted(
-        &mut model,
-        &mut Cached::default(),
+        &model,
+        &mut cached,
         &mut draft,
         &ids("x"),
         &request(),
@@ -613,8 +630,8 @@ fn cancel_lands_within_one_token_inside_a_draft() {
     let c = out.completion.unwrap();
     assert_eq!(c.stop_reason, StopReason::Cancelled);
     assert_eq!(c.text, "xxxxx");
-    assert_eq!(model.cache.len(), 1 + 5);
-    assert_eq!(draft.model.cache, draft.cached);
+    assert_eq!(cached.kv.len(), 1 + 5);
+    assert_eq!(draft.model.held(&draft.cache), draft.cached);
 }
 
 #[test]
@@ -639,15 +656,15 @@ fn seeded_sampling_draws_the_same_tokens_with_a_draft() {
 
 #[test]
 fn constrained_or_logprob_requests_decode_without_the_draft() {
-    let mut model = Fake::chain(&alphabet());
+    let model = Fake::chain(&alphabet());
     let mut draft = FakeDraft::chain(&alphabet(), 4);
     let req = GenerateRequest {
         logprobs: Some(2),
         ..request()
     };
     let c = generate_drafted(
-        &mut model,
-        &mut Cached::default(),
+        &model,
+        &mut fresh(),
         &mut draft,
         &ids("a"),
         &req,
@@ -659,5 +676,5 @@ fn constrained_or_logprob_requests_decode_without_the_draft() {
     .unwrap();
     assert_eq!(c.text, "bcdefghijklmnopqrstuvwxyz");
     assert_eq!(c.stats.draft_tokens, 0);
-    assert_eq!(draft.model.forwarded, 0);
+    assert_eq!(draft.model.forwarded(), 0);
 }

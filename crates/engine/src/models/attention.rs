@@ -12,7 +12,8 @@ use super::layers::{Linear, RmsNorm};
 use super::qweight::contiguous_f32;
 use super::rope::Rotary;
 
-/// Keys and values of past positions, `[1, kv_heads, capacity, row]`.
+/// Keys and values of past positions of one layer for one sequence,
+/// `[1, kv_heads, capacity, row]` (a [`super::SeqCache`] holds one per layer).
 /// Capacity grows by doubling up to the context; truncation only moves `len`.
 /// On the CPU they are kept as the user chose ([`KvType`]: f16 by default, as
 /// llama.cpp keeps them, or f32, or `Q8_0` blocks held as bytes, a row being
@@ -41,7 +42,8 @@ impl KvCache {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.len
     }
 
@@ -51,6 +53,15 @@ impl KvCache {
 
     fn capacity(&self) -> usize {
         self.k.as_ref().map_or(0, |k| k.dims()[2])
+    }
+
+    /// Bytes allocated for keys and values (the capacity, not the length).
+    pub(crate) fn bytes(&self) -> usize {
+        [&self.k, &self.v]
+            .into_iter()
+            .flatten()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
     }
 
     fn grow(buf: Option<&Tensor>, len: usize, like: &Tensor, cap: usize) -> Result<Tensor> {
@@ -181,7 +192,9 @@ pub(crate) enum QkvProj {
 }
 
 /// Multi-head attention with grouped kv heads, optional per-head q/k norms,
-/// rotary positions, an optional sliding window and its own KV cache.
+/// rotary positions and an optional sliding window. The weights only: the
+/// KV cache is the sequence's, passed to each forward, so one model serves
+/// several conversations, each with its own cache.
 #[derive(Debug)]
 pub(crate) struct Attention {
     pub(crate) qkv: QkvProj,
@@ -194,7 +207,6 @@ pub(crate) struct Attention {
     pub(crate) scale: f64,
     pub(crate) rotary: Rotary,
     pub(crate) window: Option<usize>,
-    pub(crate) cache: KvCache,
 }
 
 impl Attention {
@@ -218,10 +230,48 @@ impl Attention {
         }
     }
 
-    pub(crate) fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
+    /// Bytes a full-context cache of this layer takes, stored as `kind`.
+    pub(crate) fn cache_bytes(&self, context: usize, kind: KvType) -> usize {
+        2 * self.n_kv_head * context * kind.row_bytes(self.head_dim)
+    }
+
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x)?;
+        let y = self.attend(&q, &k, &v, pos, masks, cache)?;
+        self.out.forward(&y)
+    }
+
+    /// One new token for each of several sequences: `x` is `[1, n, hidden]`,
+    /// row `i` at position `positions[i]` of `caches[i]`. The projections
+    /// run on the `n` rows together (each weight read once for all of
+    /// them); rotary positions, the cache append and the attention run per
+    /// sequence, over its own cache.
+    pub(crate) fn forward_batch(
+        &self,
+        x: &Tensor,
+        positions: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(x)?;
+        let mut rows = Vec::with_capacity(positions.len());
+        for (i, (&pos, cache)) in positions.iter().zip(caches.iter_mut()).enumerate() {
+            let masks = Masks::new(1, pos, self.window, x.device())?;
+            let row = |t: &Tensor| t.narrow(1, i, 1);
+            rows.push(self.attend(&row(&q)?, &row(&k)?, &row(&v)?, pos, &masks, cache)?);
+        }
+        self.out.forward(&Tensor::cat(&rows, 1)?)
+    }
+
+    /// The q, k and v projections of `x` `[1, t, hidden]`.
+    fn project(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (q_dim, kv_dim) = (self.n_head * self.head_dim, self.n_kv_head * self.head_dim);
-        let (q, k, v) = match &self.qkv {
+        Ok(match &self.qkv {
             QkvProj::Separate { q, k, v } => {
                 let [q, k, v] = Linear::forward_shared([q, k, v], x)?;
                 (q, k, v)
@@ -234,12 +284,28 @@ impl Attention {
                     qkv.narrow(D::Minus1, q_dim + kv_dim, kv_dim)?,
                 )
             }
-        };
-        let q = self.heads(&q, self.n_head, self.q_norm.as_ref(), Some(pos))?;
-        let k = self.heads(&k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
-        let v = self.heads(&v, self.n_kv_head, None, None)?;
+        })
+    }
+
+    /// The attention of projected rows `[1, t, ·]` at `pos` over `cache`
+    /// (which they are appended to), before the output projection:
+    /// `[1, t, heads · head_dim]`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let (b, t, _) = q.dims3()?;
+        let q_dim = self.n_head * self.head_dim;
+        let q = self.heads(q, self.n_head, self.q_norm.as_ref(), Some(pos))?;
+        let k = self.heads(k, self.n_kv_head, self.k_norm.as_ref(), Some(pos))?;
+        let v = self.heads(v, self.n_kv_head, None, None)?;
         let from = window_start(pos, self.window);
-        let (k, v) = self.cache.append(&k, &v, from)?;
+        let (k, v) = cache.append(&k, &v, from)?;
         if q.device().is_cpu() {
             if b != 1 {
                 candle_core::bail!("attention runs one sequence at a time, not {b}");
@@ -264,7 +330,7 @@ impl Attention {
                 },
             };
             let y = q.contiguous()?.apply_op3_no_bwd(&k, &v, &op)?;
-            return self.out.forward(&y);
+            return Ok(y);
         }
 
         let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
@@ -309,7 +375,7 @@ impl Attention {
             .reshape((b, self.n_head, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, q_dim))?;
-        self.out.forward(&y)
+        Ok(y)
     }
 }
 

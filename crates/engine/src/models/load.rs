@@ -4,7 +4,7 @@
 
 use candle_core::Device;
 
-use super::attention::{Attention, KvCache, QkvProj};
+use super::attention::{Attention, QkvProj};
 use super::layers::{Activation, Embeddings, GateUp, Hparams, Linear, Mlp, RmsNorm};
 use super::qweight::QWeight;
 use super::rope::{RopeSpec, Rotary, RotaryTables};
@@ -98,7 +98,6 @@ impl Loader<'_> {
             scale: 1.0 / (self.hp.head_dim as f64).sqrt(),
             rotary,
             window,
-            cache: KvCache::new(self.context, self.kv_type, self.device),
         })
     }
 

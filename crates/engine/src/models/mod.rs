@@ -6,6 +6,7 @@
 //! qwen3, `gemma3.rs`, `phi3.rs`) only map GGUF tensors and hyperparameters.
 
 mod attention;
+mod cache;
 mod check;
 mod gemma3;
 mod layers;
@@ -17,6 +18,7 @@ mod rope;
 mod transformer;
 
 pub use crate::support::runnable_types;
+pub use cache::SeqCache;
 
 use candle_core::{Device, Tensor};
 
@@ -31,27 +33,67 @@ pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma
 /// memory for 128k positions by default (what LM Studio and Ollama do too).
 pub const DEFAULT_CONTEXT_CAP: usize = 4096;
 
-/// A loaded transformer with its KV cache.
-pub trait Model: Send {
+/// A loaded transformer: weights only, shared by every sequence it runs
+/// (`Sync`: the batched server steps several at once). Each sequence's keys
+/// and values live in its own [`SeqCache`], passed to every forward.
+pub trait Model: Send + Sync {
+    /// An empty cache for one sequence of this model (no memory yet).
+    fn new_cache(&self) -> SeqCache;
+
+    /// Bytes one cache takes when it holds the whole context: what a KV slot
+    /// can grow to, and the unit of the engine's KV memory budget.
+    fn full_cache_bytes(&self) -> usize;
+
     /// Runs `tokens` at positions `pos..pos + tokens.len()`, appending their keys and
-    /// values to the cache (which must hold exactly `pos` positions), and returns the
-    /// logits of the last token as an f32 tensor of shape `[vocab]`.
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
-        Ok(self.forward_tail(tokens, pos, 1)?.squeeze(0)?)
+    /// values to `cache` (which must hold exactly `pos` positions), and returns the
+    /// logits of the last token as an f32 tensor of shape `[vocab]`. On an error
+    /// the cache is truncated back to `pos`.
+    fn forward(
+        &self,
+        cache: &mut SeqCache,
+        tokens: &[u32],
+        pos: usize,
+    ) -> Result<Tensor, EngineError> {
+        Ok(self.forward_tail(cache, tokens, pos, 1)?.squeeze(0)?)
     }
 
     /// [`Model::forward`], returning the logits of the last `rows` tokens (each
     /// predicting the token after it) as an f32 tensor of shape `[rows, vocab]`.
     /// Scoring a text (perplexity) asks for many rows; a chat turn for one.
     fn forward_tail(
-        &mut self,
+        &self,
+        cache: &mut SeqCache,
         tokens: &[u32],
         pos: usize,
         rows: usize,
     ) -> Result<Tensor, EngineError>;
 
-    /// Keeps only the first `len` cached positions.
-    fn truncate_cache(&mut self, len: usize);
+    /// One new token for each of several sequences, `tokens[i]` appended to
+    /// `caches[i]` at the position it holds: the logits `[n, vocab]`, row `i`
+    /// for sequence `i`. The batched decode of `hearth serve --parallel`:
+    /// a transformer runs the weights once for all rows. This default runs
+    /// them one at a time. On an error every cache is left as it was.
+    fn forward_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+    ) -> Result<Tensor, EngineError> {
+        let mut rows = Vec::with_capacity(tokens.len());
+        for (cache, &token) in caches.iter_mut().zip(tokens) {
+            let pos = cache.len();
+            match self.forward(cache, &[token], pos) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    for (cache, _) in caches.iter_mut().zip(&rows) {
+                        let len = cache.len();
+                        cache.truncate(len.saturating_sub(1));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Tensor::stack(&rows, 0)?)
+    }
 }
 
 /// What a loaded model is.

@@ -5,10 +5,10 @@
 
 use candle_core::{Device, Tensor};
 
-use super::Model;
-use super::attention::{Attention, Masks};
+use super::attention::{Attention, KvCache, Masks};
 use super::layers::{Embeddings, Mlp, RmsNorm};
 use super::load::Loader;
+use super::{KvType, Model, SeqCache};
 use crate::error::EngineError;
 
 /// One layer: `h = x + post_attn(attn(attn_norm(x)))`, `out = h + post_ffn(mlp(ffn_norm(h)))`.
@@ -40,8 +40,33 @@ impl Block {
         })
     }
 
-    fn forward(&mut self, x: &Tensor, pos: usize, masks: &Masks) -> candle_core::Result<Tensor> {
-        let mut a = self.attn.forward(&self.attn_norm.forward(x)?, pos, masks)?;
+    fn forward(
+        &self,
+        x: &Tensor,
+        pos: usize,
+        masks: &Masks,
+        cache: &mut KvCache,
+    ) -> candle_core::Result<Tensor> {
+        self.around(x, |h| self.attn.forward(h, pos, masks, cache))
+    }
+
+    /// One new token of each of several sequences ([`Attention::forward_batch`]).
+    fn forward_batch(
+        &self,
+        x: &Tensor,
+        positions: &[usize],
+        caches: &mut [&mut KvCache],
+    ) -> candle_core::Result<Tensor> {
+        self.around(x, |h| self.attn.forward_batch(h, positions, caches))
+    }
+
+    /// The block around its attention `attend`: norms, residuals and the MLP.
+    fn around(
+        &self,
+        x: &Tensor,
+        attend: impl FnOnce(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let mut a = attend(&self.attn_norm.forward(x)?)?;
         if let Some(n) = &self.post_attn_norm {
             a = n.forward(&a)?;
         }
@@ -54,7 +79,7 @@ impl Block {
     }
 }
 
-/// A loaded model: weights plus the per-layer KV caches.
+/// A loaded model: its weights (the KV caches are [`SeqCache`]s, one per sequence).
 #[derive(Debug)]
 pub(crate) struct Transformer {
     pub(crate) embed: Embeddings,
@@ -65,6 +90,8 @@ pub(crate) struct Transformer {
     /// The sliding window of the windowed layers, if any.
     pub(crate) window: Option<usize>,
     pub(crate) context: usize,
+    /// How new caches store keys and values (f32 off the CPU).
+    pub(crate) kv_type: KvType,
     pub(crate) device: Device,
 }
 
@@ -78,25 +105,33 @@ impl Transformer {
             norm: ld.norm("output_norm")?,
             window: None,
             context: ld.context,
+            kv_type: if ld.device.is_cpu() {
+                ld.kv_type
+            } else {
+                KvType::F32
+            },
             device: ld.device.clone(),
         })
     }
 
-    fn cached(&self) -> usize {
-        self.blocks.first().map_or(0, |b| b.attn.cache.len())
-    }
-
     /// The logits of the last `rows` of `tokens`, shape `[rows, vocab]`.
-    fn run(&mut self, tokens: &[u32], pos: usize, rows: usize) -> candle_core::Result<Tensor> {
+    fn run(
+        &self,
+        cache: &mut SeqCache,
+        tokens: &[u32],
+        pos: usize,
+        rows: usize,
+    ) -> candle_core::Result<Tensor> {
         let t = tokens.len();
         let mut x = self.embed.lookup(tokens, &self.device)?;
         if let Some(s) = self.embed_scale {
             x = (x * s)?;
         }
         let masks = Masks::new(t, pos, self.window, &self.device)?;
-        for block in &mut self.blocks {
-            x = block.forward(&x, pos, &masks)?;
+        for (block, layer) in self.blocks.iter().zip(&mut cache.layers) {
+            x = block.forward(&x, pos, &masks, layer)?;
         }
+        cache.len = pos + t;
         // Only the wanted positions are normed and projected (for a chat turn,
         // one row).
         let tail = x.narrow(1, t - rows, rows)?;
@@ -105,9 +140,115 @@ impl Transformer {
     }
 }
 
+impl Transformer {
+    /// [`Model::forward_batch`] once checked: the logits `[n, vocab]`.
+    fn run_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+        positions: &[usize],
+    ) -> candle_core::Result<Tensor> {
+        let mut x = self.embed.lookup(tokens, &self.device)?;
+        if let Some(s) = self.embed_scale {
+            x = (x * s)?;
+        }
+        for (l, block) in self.blocks.iter().enumerate() {
+            let mut layer: Vec<&mut KvCache> =
+                caches.iter_mut().map(|c| &mut c.layers[l]).collect();
+            x = block.forward_batch(&x, positions, &mut layer)?;
+        }
+        for (cache, &pos) in caches.iter_mut().zip(positions) {
+            cache.len = pos + 1;
+        }
+        let logits = self.embed.logits(&self.norm.forward(&x)?)?;
+        logits.squeeze(0)
+    }
+
+    /// Refuses a forward of `tokens` at `pos` in `cache` that could not run.
+    fn check(&self, cache: &SeqCache, tokens: &[u32], pos: usize) -> Result<(), EngineError> {
+        let vocab = self.embed.rows();
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(EngineError::InvalidRequest(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
+        }
+        if cache.layers.len() != self.blocks.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "a cache of {} layers for a model of {}",
+                cache.layers.len(),
+                self.blocks.len()
+            )));
+        }
+        let cached = cache.len();
+        if pos != cached {
+            return Err(EngineError::InvalidRequest(format!(
+                "forward at position {pos} but the cache holds {cached}"
+            )));
+        }
+        if pos + tokens.len() > self.context {
+            return Err(EngineError::PromptTooLong {
+                prompt_tokens: pos + tokens.len(),
+                context_length: self.context,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Model for Transformer {
+    fn forward_batch(
+        &self,
+        caches: &mut [&mut SeqCache],
+        tokens: &[u32],
+    ) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() || tokens.len() != caches.len() {
+            return Err(EngineError::InvalidRequest(format!(
+                "a batch of {} tokens for {} sequences",
+                tokens.len(),
+                caches.len()
+            )));
+        }
+        let positions: Vec<usize> = caches.iter().map(|c| c.len()).collect();
+        for ((cache, &token), &pos) in caches.iter().zip(tokens).zip(&positions) {
+            self.check(cache, &[token], pos)?;
+        }
+        let out = self
+            .run_batch(caches, tokens, &positions)
+            .map_err(EngineError::from)
+            .and_then(|logits| {
+                for (i, &pos) in positions.iter().enumerate() {
+                    super::check::finite_logits(logits.get(i)?, pos)?;
+                }
+                Ok(logits)
+            });
+        if out.is_err() {
+            // As in `forward_tail`: no sequence keeps a half-written step.
+            for (cache, &pos) in caches.iter_mut().zip(&positions) {
+                cache.truncate(pos);
+            }
+        }
+        out
+    }
+
+    fn new_cache(&self) -> SeqCache {
+        SeqCache::new(
+            self.blocks
+                .iter()
+                .map(|_| KvCache::new(self.context, self.kv_type, &self.device))
+                .collect(),
+        )
+    }
+
+    fn full_cache_bytes(&self) -> usize {
+        self.blocks
+            .iter()
+            .map(|b| b.attn.cache_bytes(self.context, self.kv_type))
+            .sum()
+    }
+
     fn forward_tail(
-        &mut self,
+        &self,
+        cache: &mut SeqCache,
         tokens: &[u32],
         pos: usize,
         rows: usize,
@@ -121,38 +262,15 @@ impl Model for Transformer {
                 tokens.len()
             )));
         }
-        let vocab = self.embed.rows();
-        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
-            return Err(EngineError::InvalidRequest(format!(
-                "token id {bad} is outside the model's vocabulary of {vocab}"
-            )));
-        }
-        let cached = self.cached();
-        if pos != cached {
-            return Err(EngineError::InvalidRequest(format!(
-                "forward at position {pos} but the cache holds {cached}"
-            )));
-        }
-        if pos + tokens.len() > self.context {
-            return Err(EngineError::PromptTooLong {
-                prompt_tokens: pos + tokens.len(),
-                context_length: self.context,
-            });
-        }
+        self.check(cache, tokens, pos)?;
         let out = self
-            .run(tokens, pos, rows)
+            .run(cache, tokens, pos, rows)
             .map_err(EngineError::from)
             .and_then(|logits| super::check::finite_logits(logits, pos + tokens.len() - 1));
         if out.is_err() {
             // A failed step may have written some layers' caches: drop it all.
-            self.truncate_cache(pos);
+            cache.truncate(pos);
         }
         out
-    }
-
-    fn truncate_cache(&mut self, len: usize) {
-        for b in &mut self.blocks {
-            b.attn.cache.truncate(len);
-        }
     }
 }

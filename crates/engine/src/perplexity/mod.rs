@@ -103,12 +103,12 @@ impl Nll {
     }
 }
 
-/// Scores `tokens` (the whole text, already tokenized) on `model`, whose cache
-/// it empties. `bos` is the model's BOS when it adds one. With `reference`,
+/// Scores `tokens` (the whole text, already tokenized) on `model`, in a
+/// cache of its own (dropped at the end). `bos` is the model's BOS when it adds one. With `reference`,
 /// whose tokens `tokens` must be, each scored position is also compared with
 /// llama.cpp's.
 pub(crate) fn score(
-    model: &mut dyn Model,
+    model: &dyn Model,
     tokens: &[u32],
     bos: Option<u32>,
     options: PerplexityOptions,
@@ -144,6 +144,7 @@ pub(crate) fn score(
         ));
     }
     let first = context / 2;
+    let mut cache = model.new_cache();
     let mut nll = Nll::default();
     let result = (|| {
         for chunk in 0..chunks {
@@ -155,7 +156,7 @@ pub(crate) fn score(
             if let Some(bos) = bos {
                 input[0] = bos;
             }
-            model.truncate_cache(0);
+            cache.truncate(0);
             let mut pos = 0;
             for batch in input.chunks(PREFILL_CHUNK) {
                 let end = pos + batch.len();
@@ -163,7 +164,7 @@ pub(crate) fn score(
                 let from = pos.max(first);
                 let to = end.min(context - 1);
                 if from < to {
-                    let logits = model.forward_tail(batch, pos, end - from)?;
+                    let logits = model.forward_tail(&mut cache, batch, pos, end - from)?;
                     for p in from..to {
                         let row: Vec<f32> = logits
                             .get(p - from)?
@@ -184,7 +185,7 @@ pub(crate) fn score(
                         }
                     }
                 } else {
-                    model.forward_tail(batch, pos, 1)?;
+                    model.forward_tail(&mut cache, batch, pos, 1)?;
                 }
                 pos = end;
             }
@@ -196,7 +197,6 @@ pub(crate) fn score(
         }
         Ok(())
     })();
-    model.truncate_cache(0);
     result?;
     Ok(Perplexity {
         ppl: nll.ppl(),

@@ -38,9 +38,11 @@ fn the_tiny_model_the_lies_are_made_from_runs() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(&dir, "honest", &TinyLlama::default().to_bytes());
     let gguf = GgufFile::open(&path).unwrap();
-    let (mut model, info) = load_model(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
+    let (model, info) = load_model(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
     assert_eq!(info.vocab_size, TinyLlama::default().vocab());
-    model.forward(&[1, 5, 6], 0).unwrap();
+    model
+        .forward(&mut model.new_cache(), &[1, 5, 6], 0)
+        .unwrap();
     let engine = Engine::load(&path, EngineOptions::default()).unwrap();
     one_token(&engine).unwrap();
 }
@@ -88,8 +90,9 @@ fn models_that_lie_are_refused_at_load_or_at_the_first_token() {
                 Engine::load(&path, EngineOptions::default()).err().unwrap()
             }
             Expect::RunRefused(phrase) => {
-                let (mut model, _) = loaded.unwrap_or_else(|e| panic!("{}: {e}", case.name));
-                let err = model.forward(&[1, 5], 0).unwrap_err();
+                let (model, _) = loaded.unwrap_or_else(|e| panic!("{}: {e}", case.name));
+                let mut cache = model.new_cache();
+                let err = model.forward(&mut cache, &[1, 5], 0).unwrap_err();
                 assert!(err.to_string().contains(phrase), "{}: {err}", case.name);
                 assert!(
                     matches!(err, EngineError::NonFiniteLogits { position: 1 }),
@@ -97,7 +100,7 @@ fn models_that_lie_are_refused_at_load_or_at_the_first_token() {
                     case.name
                 );
                 // The cache is left as it was: the next forward starts at 0.
-                model.forward(&[1], 0).unwrap_err();
+                model.forward(&mut cache, &[1], 0).unwrap_err();
                 let engine = Engine::load(&path, EngineOptions::default()).unwrap();
                 one_token(&engine).unwrap_err()
             }

@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use hearth_engine::gguf::GgufFile;
 use hearth_engine::{
     DEFAULT_CONTEXT_CAP, EngineError, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,
-    load_model,
+    SeqCache, load_model,
 };
 
 /// Fixed prompts: SmolLM2 reads `<|im_start|>The rong of France is`, Gemma 3
@@ -17,9 +17,27 @@ use hearth_engine::{
 const SMOLLM2_IDS: [u32; 6] = [1, 504, 3458, 282, 4649, 314];
 const GEMMA3_IDS: [u32; 6] = [2, 818, 5279, 529, 7001, 563];
 
-fn load(path: &std::path::Path, opts: &LoadOptions) -> (Box<dyn Model>, ModelInfo) {
+/// A model and one sequence's cache: what these tests run.
+struct Seq {
+    model: Box<dyn Model>,
+    cache: SeqCache,
+}
+
+impl Seq {
+    fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        self.model.forward(&mut self.cache, ids, pos)
+    }
+
+    fn truncate_cache(&mut self, len: usize) {
+        self.cache.truncate(len);
+    }
+}
+
+fn load(path: &std::path::Path, opts: &LoadOptions) -> (Seq, ModelInfo) {
     let gguf = GgufFile::open(path).unwrap();
-    load_model(&gguf, &Device::Cpu, opts).unwrap()
+    let (model, info) = load_model(&gguf, &Device::Cpu, opts).unwrap();
+    let cache = model.new_cache();
+    (Seq { model, cache }, info)
 }
 
 fn argmax(logits: &Tensor) -> u32 {
@@ -34,7 +52,7 @@ fn argmax(logits: &Tensor) -> u32 {
 }
 
 /// Greedy continuation of `ids` by `n` tokens, feeding one token at a time.
-fn greedy_cached(m: &mut dyn Model, ids: &[u32], n: usize) -> Vec<u32> {
+fn greedy_cached(m: &mut Seq, ids: &[u32], n: usize) -> Vec<u32> {
     m.truncate_cache(0);
     let mut tok = argmax(&m.forward(ids, 0).unwrap());
     let mut out = vec![tok];
@@ -55,7 +73,7 @@ const TIE_TOLERANCE: f32 = 0.5;
 
 /// Checks the cached greedy continuation `cont` of `ids` against full
 /// recomputation of every prefix without the cache (teacher-forced).
-fn check_against_recomputation(m: &mut dyn Model, ids: &[u32], cont: &[u32]) {
+fn check_against_recomputation(m: &mut Seq, ids: &[u32], cont: &[u32]) {
     m.truncate_cache(0);
     let mut cached = vec![m.forward(ids, 0).unwrap()];
     for (i, &t) in cont[..cont.len() - 1].iter().enumerate() {
@@ -99,10 +117,10 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 
 fn check_cache(path: &std::path::Path, ids: &[u32]) {
     let (mut m, info) = load(path, &LoadOptions::default());
-    let first = greedy_cached(m.as_mut(), ids, 8);
-    let second = greedy_cached(m.as_mut(), ids, 8);
+    let first = greedy_cached(&mut m, ids, 8);
+    let second = greedy_cached(&mut m, ids, 8);
     assert_eq!(first, second, "greedy decoding is not deterministic");
-    check_against_recomputation(m.as_mut(), ids, &first);
+    check_against_recomputation(&mut m, ids, &first);
     assert!(first.iter().all(|&t| (t as usize) < info.vocab_size));
 
     // Truncating the cache to a prefix and re-running the rest gives the logits
@@ -313,10 +331,11 @@ fn tiny_llama_tensors() -> Vec<(&'static str, Vec<usize>)> {
 
 #[test]
 fn a_tiny_complete_llama_runs() {
-    let (mut m, info) = load_bytes(&gguf_bytes(&tiny_llama_kv(), &tiny_llama_tensors())).unwrap();
+    let (m, info) = load_bytes(&gguf_bytes(&tiny_llama_kv(), &tiny_llama_tensors())).unwrap();
     assert_eq!(info.vocab_size, 32);
     assert_eq!(info.context_length, 128);
-    let logits = m.forward(&[1, 2, 3], 0).unwrap();
+    let mut c = m.new_cache();
+    let logits = m.forward(&mut c, &[1, 2, 3], 0).unwrap();
     assert_eq!(logits.dims(), &[32]);
     assert!(
         logits
@@ -325,9 +344,9 @@ fn a_tiny_complete_llama_runs() {
             .iter()
             .all(|x| x.is_finite())
     );
-    let err = m.forward(&[32], 3).unwrap_err();
+    let err = m.forward(&mut c, &[32], 3).unwrap_err();
     assert!(matches!(err, EngineError::InvalidRequest(_)), "{err}");
-    m.forward(&[31], 3).unwrap();
+    m.forward(&mut c, &[31], 3).unwrap();
 }
 
 #[test]
@@ -465,7 +484,7 @@ fn hearth_kernels_pick_the_same_greedy_tokens_as_candle() {
         };
         let (mut ours, _) = load(&path, &ours_opts);
         let (mut theirs, _) = load(&path, &candle_opts);
-        let reference = greedy_cached(theirs.as_mut(), ids, 32);
+        let reference = greedy_cached(&mut theirs, ids, 32);
         theirs.truncate_cache(0);
         let name = path.display();
         let mut agree = 0;
@@ -504,5 +523,39 @@ fn hearth_kernels_pick_the_same_greedy_tokens_as_candle() {
             "{name}: {agree} of {} picks agree",
             reference.len()
         );
+    }
+}
+
+/// The batched decode of `hearth serve --parallel`: one token for each of
+/// four sequences at different positions, through one forward, gives each
+/// the logits of its own single-token forward.
+#[test]
+fn a_batched_decode_step_gives_each_sequence_its_own_logits() {
+    let gguf = GgufFile::open(hearth_testkit::models::smollm2()).unwrap();
+    let (model, _) = load_model(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap();
+    let prompts: [&[u32]; 4] = [
+        &SMOLLM2_IDS,
+        &SMOLLM2_IDS[..3],
+        &[1, 9, 8, 7, 6, 5, 4, 3],
+        &[1],
+    ];
+    let next = [100u32, 200, 300, 400];
+    let mut alone = Vec::new();
+    let mut caches = Vec::new();
+    for (prompt, &token) in prompts.iter().zip(&next) {
+        let mut cache = model.new_cache();
+        model.forward(&mut cache, prompt, 0).unwrap();
+        let mut single = model.new_cache();
+        model.forward(&mut single, prompt, 0).unwrap();
+        alone.push(model.forward(&mut single, &[token], prompt.len()).unwrap());
+        caches.push(cache);
+    }
+    let mut refs: Vec<&mut SeqCache> = caches.iter_mut().collect();
+    let batch = model.forward_batch(&mut refs, &next).unwrap();
+    assert_eq!(batch.dims(), &[4, 49152]);
+    for (i, one) in alone.iter().enumerate() {
+        let diff = max_abs_diff(&batch.get(i).unwrap(), one);
+        assert_eq!(diff, 0.0, "sequence {i}: logits differ by {diff}");
+        assert_eq!(caches[i].len(), prompts[i].len() + 1);
     }
 }

@@ -134,7 +134,11 @@ fn scoring_leaves_the_engine_ready_to_chat() {
         .generate_blocking(request(), CancellationToken::new(), |_| {})
         .unwrap();
     assert_eq!(after.text, before.text);
-    assert_eq!(after.stats.prompt_tokens_reused, 0, "the cache was emptied");
+    // Scoring ran in a cache of its own: the chat's KV slot was kept.
+    assert_eq!(
+        after.stats.prompt_tokens_reused, after.stats.prompt_tokens,
+        "the chat's cache was kept"
+    );
 }
 
 #[test]

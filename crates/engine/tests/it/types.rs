@@ -150,10 +150,10 @@ fn logits(bytes: &[u8]) -> Vec<f32> {
     let path = dir.path().join("m.gguf");
     std::fs::write(&path, bytes).unwrap();
     let gguf = GgufFile::open(&path).unwrap();
-    let (mut model, _) =
+    let (model, _) =
         load_model(&gguf, &Device::Cpu, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     model
-        .forward(&[1, 5, 6, 7], 0)
+        .forward(&mut model.new_cache(), &[1, 5, 6, 7], 0)
         .unwrap_or_else(|e| panic!("{e}"))
         .to_vec1::<f32>()
         .unwrap()

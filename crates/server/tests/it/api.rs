@@ -3,6 +3,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use hearth_engine::EngineOptions;
+use hearth_server::ServerConfig;
 use serde_json::{Value, json};
 
 use crate::{TestServer, error_of};
@@ -425,4 +427,42 @@ async fn logprobs_come_in_openai_shapes_for_chat_stream_and_completions() {
         let response = server.post(path, &body).await;
         assert_eq!(response.status(), 400, "{bad}");
     }
+}
+
+/// `hearth serve --parallel 2` (issue 18, item 4): two completions at once,
+/// their tokens computed in one batch, each the answer a server running
+/// one generation at a time gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_completions_at_once_with_parallel_2_answer_as_one_at_a_time() {
+    let prompts = ["The capital of France is", "Once upon a time, by the sea,"];
+    let body = |server: &TestServer, prompt: &str| {
+        json!({
+            "model": server.model,
+            "prompt": prompt,
+            "max_tokens": 16,
+            "temperature": 0,
+        })
+    };
+    let text = |answer: Value| answer["choices"][0]["text"].as_str().unwrap().to_owned();
+    let serial = TestServer::start().await;
+    let mut alone = Vec::new();
+    for prompt in prompts {
+        let response = serial.post("/v1/completions", &body(&serial, prompt)).await;
+        assert_eq!(response.status(), 200);
+        alone.push(text(response.json().await.unwrap()));
+    }
+    let engine = EngineOptions {
+        parallel: 2,
+        ..EngineOptions::default()
+    };
+    let server = TestServer::start_with_engine(ServerConfig::default(), engine).await;
+    let (a, b) = (body(&server, prompts[0]), body(&server, prompts[1]));
+    let (a, b) = tokio::join!(
+        server.post("/v1/completions", &a),
+        server.post("/v1/completions", &b)
+    );
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let together = [text(a.json().await.unwrap()), text(b.json().await.unwrap())];
+    assert!(!together[0].is_empty() && !together[1].is_empty());
+    assert_eq!(together.to_vec(), alone);
 }

@@ -43,6 +43,12 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with(config: ServerConfig) -> Self {
+        Self::start_with_engine(config, EngineOptions::default()).await
+    }
+
+    /// A server whose local models load with `engine` (the context set to
+    /// 1024 tokens).
+    pub(crate) async fn start_with_engine(config: ServerConfig, engine: EngineOptions) -> Self {
         let home = tempfile::tempdir().unwrap();
         let app = App::open_with(
             Config::with_home(home.path()),
@@ -50,7 +56,7 @@ impl TestServer {
                 secrets: Secrets::Store(Arc::new(MemoryStore::default())),
                 engine: EngineOptions {
                     context_length: Some(1024),
-                    ..EngineOptions::default()
+                    ..engine
                 },
                 ..OpenOptions::default()
             },

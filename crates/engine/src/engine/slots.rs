@@ -1,0 +1,205 @@
+//! KV slots: the caches of several conversations kept side by side, so a
+//! client switching between chats (A, B, A) does not recompute A's history.
+//!
+//! A request takes the slot that already holds most of its prompt, as
+//! llama-server does, else an unused one, else the least recently used;
+//! it gives the slot back when it ends. Slots are bounded by a count and by
+//! the bytes their keys and values have allocated: beyond the budget the
+//! least recently used ones are dropped (their memory freed).
+
+use crate::generate::Cached;
+use crate::models::Model;
+
+/// KV slots kept when [`crate::EngineOptions::kv_slots`] does not say.
+///
+/// Four: enough for a person switching between a few chats in the app, or a
+/// few clients of `hearth serve`, each finding its history still cached.
+pub const DEFAULT_KV_SLOTS: usize = 4;
+
+/// The memory budget when [`crate::EngineOptions::kv_budget`] does not say,
+/// in full-context caches of the loaded model: two.
+///
+/// A cache grows (by doubling) only as far as its conversation goes, so the
+/// usual four chats of a few hundred to a few thousand tokens fit in two
+/// full-context caches, while the worst case (every slot filled to the
+/// window) stays at twice the single cache Hearth kept before, instead of
+/// four times it: for an 8B model at 4096 tokens in f16 that is 1 GiB
+/// rather than 2. Slots a generation is using are never dropped, so
+/// `--parallel N` may go past the budget while N answers run.
+pub const DEFAULT_KV_BUDGET_CACHES: usize = 2;
+
+/// One conversation's cache and when it was last used.
+struct Slot {
+    cached: Cached,
+    used: u64,
+}
+
+/// The worker's KV slots (those not lent out to a running generation).
+pub(crate) struct Slots {
+    idle: Vec<Slot>,
+    /// Slots lent out and not yet given back.
+    lent: usize,
+    /// The most slots, idle and lent.
+    count: usize,
+    /// The most bytes idle slots may hold.
+    budget: usize,
+    /// Ticks at each give-back: the recency order.
+    clock: u64,
+}
+
+/// How many leading tokens `a` and `b` share.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl Slots {
+    pub(crate) fn new(count: usize, budget: usize) -> Self {
+        Self {
+            idle: Vec::new(),
+            lent: 0,
+            count: count.max(1),
+            budget,
+            clock: 0,
+        }
+    }
+
+    /// Lends out the slot for a generation of `prompt`; give it back with
+    /// [`Slots::give_back`].
+    ///
+    /// The slot sharing the longest prefix with the prompt is taken when
+    /// that prefix is worth it: the whole prompt (a regenerate), or at least
+    /// half of what the slot holds (the next turn of its conversation).
+    /// A short shared start (the same system prompt in two chats) is not
+    /// enough: taking that slot would throw away the other chat's history,
+    /// so an unused slot, else the least recently used, is taken instead.
+    pub(crate) fn take(&mut self, model: &dyn Model, prompt: &[u32]) -> Cached {
+        let best = self
+            .idle
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, common_prefix(&s.cached.tokens, prompt)))
+            .filter(|&(i, shared)| {
+                shared > 0
+                    && (shared == prompt.len() || 2 * shared >= self.idle[i].cached.tokens.len())
+            })
+            .max_by_key(|&(_, shared)| shared)
+            .map(|(i, _)| i);
+        let index = match best {
+            Some(i) => Some(i),
+            None if self.idle.len() + self.lent < self.count => None,
+            None => self
+                .idle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(i, _)| i),
+        };
+        self.lent += 1;
+        match index {
+            Some(i) => self.idle.swap_remove(i).cached,
+            None => Cached::new(model.new_cache()),
+        }
+    }
+
+    /// Takes back a slot lent by [`Slots::take`] as the most recently used,
+    /// then drops the least recently used others while the idle slots hold
+    /// more than the budget.
+    pub(crate) fn give_back(&mut self, cached: Cached) {
+        self.lent = self.lent.saturating_sub(1);
+        self.clock += 1;
+        self.idle.push(Slot {
+            cached,
+            used: self.clock,
+        });
+        while self.idle.len() > 1 && self.bytes() > self.budget {
+            let Some(oldest) = self
+                .idle
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let dropped = self.idle.swap_remove(oldest);
+            tracing::debug!(
+                tokens = dropped.cached.tokens.len(),
+                bytes = dropped.cached.kv.bytes(),
+                "KV slot dropped (memory budget)"
+            );
+        }
+    }
+
+    /// Bytes the idle slots' keys and values have allocated.
+    pub(crate) fn bytes(&self) -> usize {
+        self.idle.iter().map(|s| s.cached.kv.bytes()).sum()
+    }
+
+    /// Idle slots.
+    #[cfg(test)]
+    fn idle(&self) -> usize {
+        self.idle.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::SeqCache;
+
+    struct NoModel;
+
+    impl Model for NoModel {
+        fn new_cache(&self) -> SeqCache {
+            SeqCache::default()
+        }
+
+        fn full_cache_bytes(&self) -> usize {
+            0
+        }
+
+        fn forward_tail(
+            &self,
+            _: &mut SeqCache,
+            _: &[u32],
+            _: usize,
+            _: usize,
+        ) -> Result<candle_core::Tensor, crate::EngineError> {
+            Err(crate::EngineError::InvalidRequest("no model".into()))
+        }
+    }
+
+    fn holding(slots: &mut Slots, prompt: &[u32], tokens: &[u32]) -> Cached {
+        let mut slot = slots.take(&NoModel, prompt);
+        slot.tokens = tokens.to_vec();
+        slot
+    }
+
+    #[test]
+    fn a_conversation_finds_its_slot_again() {
+        let mut slots = Slots::new(4, usize::MAX);
+        // Two chats sharing a system prompt [1, 2].
+        let a = holding(&mut slots, &[1, 2, 10, 11], &[1, 2, 10, 11, 12]);
+        slots.give_back(a);
+        let b = holding(&mut slots, &[1, 2, 20], &[1, 2, 20, 21]);
+        assert_eq!(slots.idle(), 1, "B took a new slot, not A's");
+        slots.give_back(b);
+        let again = slots.take(&NoModel, &[1, 2, 10, 11, 12, 13]);
+        assert_eq!(again.tokens, [1, 2, 10, 11, 12]);
+        // A regenerate finds its slot even after a long answer.
+        slots.give_back(again);
+        let b = slots.take(&NoModel, &[1, 2, 20]);
+        assert_eq!(b.tokens, [1, 2, 20, 21]);
+    }
+
+    #[test]
+    fn past_the_count_the_least_recently_used_slot_is_taken() {
+        let mut slots = Slots::new(2, usize::MAX);
+        let a = holding(&mut slots, &[1], &[1, 5]);
+        slots.give_back(a);
+        let b = holding(&mut slots, &[2], &[2, 6]);
+        slots.give_back(b);
+        let c = slots.take(&NoModel, &[3]);
+        assert_eq!(c.tokens, [1, 5], "A was the least recently used");
+    }
+}
