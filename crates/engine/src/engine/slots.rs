@@ -28,6 +28,12 @@ pub const DEFAULT_KV_SLOTS: usize = 4;
 /// `--parallel N` may go past the budget while N answers run.
 pub const DEFAULT_KV_BUDGET_CACHES: usize = 2;
 
+/// The shortest shared start copied from another slot into the one a
+/// request takes: a few tokens (a lone BOS) are not worth a copy, and
+/// computing them with the rest of the prompt keeps its numbers the same as
+/// on a fresh engine.
+const MIN_SEED_TOKENS: usize = 8;
+
 /// One conversation's cache and when it was last used.
 struct Slot {
     cached: Cached,
@@ -69,9 +75,12 @@ impl Slots {
     /// The slot sharing the longest prefix with the prompt is taken when
     /// that prefix is worth it: the whole prompt (a regenerate), or at least
     /// half of what the slot holds (the next turn of its conversation).
-    /// A short shared start (the same system prompt in two chats) is not
-    /// enough: taking that slot would throw away the other chat's history,
-    /// so an unused slot, else the least recently used, is taken instead.
+    /// A short shared start (the same system prompt in two chats, or a
+    /// conversation whose oldest turns were dropped to fit the window) is
+    /// not enough: taking that slot would throw away the other chat's
+    /// history, so an unused slot, else the least recently used, is taken
+    /// instead, and that shared start is copied into it from the slot that
+    /// holds it, so it is not computed again.
     pub(crate) fn take(&mut self, model: &dyn Model, prompt: &[u32]) -> Cached {
         let best = self
             .idle
@@ -94,11 +103,40 @@ impl Slots {
                 .min_by_key(|(_, s)| s.used)
                 .map(|(i, _)| i),
         };
+        // The idle slot sharing the longest start with the prompt, if the
+        // slot taken shares less.
+        let donor = self
+            .idle
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, common_prefix(&s.cached.tokens, prompt)))
+            .filter(|&(i, shared)| shared >= MIN_SEED_TOKENS && Some(i) != index)
+            .max_by_key(|&(_, shared)| shared);
+        let seed = donor
+            .filter(|&(_, shared)| {
+                index.is_none_or(|i| common_prefix(&self.idle[i].cached.tokens, prompt) < shared)
+            })
+            .and_then(|(i, shared)| {
+                let from = &self.idle[i].cached;
+                match from.kv.copy_prefix(shared) {
+                    Ok(kv) => {
+                        let held = kv.len().min(from.tokens.len());
+                        let mut seeded = Cached::new(kv);
+                        seeded.tokens = from.tokens[..held].to_vec();
+                        Some(seeded)
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "KV prefix not copied");
+                        None
+                    }
+                }
+            });
         self.lent += 1;
-        match index {
+        let taken = match index {
             Some(i) => self.idle.swap_remove(i).cached,
             None => Cached::new(model.new_cache()),
-        }
+        };
+        seed.unwrap_or(taken)
     }
 
     /// Takes back a slot lent by [`Slots::take`] as the most recently used,

@@ -90,6 +90,36 @@ impl KvCache {
         }
     }
 
+    /// A new cache holding a copy of this one's first `n` positions (all it
+    /// holds when it holds fewer), with room for at least
+    /// [`KV_MIN_CAPACITY`].
+    pub(crate) fn copy_prefix(&self, n: usize) -> Result<Self> {
+        let n = n.min(self.len);
+        let mut copy = Self {
+            k: None,
+            v: None,
+            len: 0,
+            max: self.max,
+            kind: self.kind,
+        };
+        if let (Some(k), Some(v)) = (&self.k, &self.v)
+            && n > 0
+        {
+            let cap = n.max(KV_MIN_CAPACITY).min(self.max);
+            let take = |buf: &Tensor| {
+                if cap > n {
+                    Self::grow(Some(buf), n, buf, cap)
+                } else {
+                    buf.narrow(2, 0, n)?.copy()
+                }
+            };
+            copy.k = Some(take(k)?);
+            copy.v = Some(take(v)?);
+            copy.len = n;
+        }
+        Ok(copy)
+    }
+
     /// Appends contiguous `[1, kv_heads, t, head_dim]` keys and values and
     /// returns views of positions `from..len`, in the cache's type.
     fn append(&mut self, k: &Tensor, v: &Tensor, from: usize) -> Result<(Tensor, Tensor)> {

@@ -39,6 +39,20 @@ impl SeqCache {
         }
     }
 
+    /// A new cache holding a copy of this one's first `n` positions (for a
+    /// conversation that starts as another did: the same system prompt).
+    pub fn copy_prefix(&self, n: usize) -> candle_core::Result<Self> {
+        let n = n.min(self.len);
+        Ok(Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| layer.copy_prefix(n))
+                .collect::<candle_core::Result<_>>()?,
+            len: n,
+        })
+    }
+
     /// Bytes allocated for keys and values, in all layers.
     pub fn bytes(&self) -> usize {
         self.layers.iter().map(KvCache::bytes).sum()
