@@ -164,6 +164,7 @@ pub(crate) fn serve(args: &Args) -> Result<()> {
         api_key: key,
         cors_origins: args.cors_origins.clone(),
         queue: args.queue,
+        parallel: args.parallel,
         keep_warm: (args.keep_warm > 0).then(|| Duration::from_secs(args.keep_warm)),
         max_connections: args.max_connections,
         max_generation: (args.max_generation_secs > 0)

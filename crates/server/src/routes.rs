@@ -230,11 +230,11 @@ async fn generate(
     let limit = state.max_generation;
     tokio::spawn(async move {
         let _permit = permit;
-        // One local generation at a time; a client that leaves while waiting
-        // gives up its place.
+        // `parallel` local generations at a time; a client that leaves
+        // while waiting gives up its place.
         let _turn = match target {
             ApiTarget::Local(_) => tokio::select! {
-                turn = local.lock_owned() => Some(turn),
+                turn = local.acquire_owned() => turn.ok(),
                 () = cancel.cancelled() => return,
             },
             ApiTarget::Cloud(_) => None,

@@ -15,7 +15,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::log::RequestLog;
 use crate::{guard, routes};
@@ -40,6 +40,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Generations waiting or running at once; more are refused with 503.
     pub queue: usize,
+    /// Local generations running at once: the engine's
+    /// [`hearth_engine::EngineOptions::parallel`], which the app's engine
+    /// must be loaded with (`hearth serve --parallel N` sets both).
+    pub parallel: usize,
     /// How long a local model stays loaded after its last request (`None`:
     /// until the server stops).
     pub keep_warm: Option<Duration>,
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
             // waits its turn rather than being refused. Each waiting request
             // holds a connection, so there are more of those.
             queue: 256,
+            parallel: 1,
             keep_warm: Some(Duration::from_secs(300)),
             max_connections: 320,
             header_timeout: Duration::from_secs(30),
@@ -96,6 +101,8 @@ pub enum ServerError {
     NoQueue,
     #[error("the connection limit must be at least 1")]
     NoConnections,
+    #[error("--parallel must be at least 1")]
+    NoParallel,
     #[error("cannot allow model folders: {0}")]
     ModelDirs(#[source] hearth_core::CoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -116,8 +123,8 @@ pub(crate) struct State {
     pub(crate) hosts: Option<Vec<String>>,
     /// Permits for waiting + running generations.
     pub(crate) slots: Arc<Semaphore>,
-    /// One local generation at a time (the engine holds one model).
-    pub(crate) local: Arc<Mutex<()>>,
+    /// Permits for running local generations: `parallel` of them.
+    pub(crate) local: Arc<Semaphore>,
     /// The last requests, filled by the guard.
     pub(crate) log: RequestLog,
     /// Each provider's model list, fetched at most every few minutes.
@@ -160,6 +167,9 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
     if config.max_connections == 0 {
         return Err(ServerError::NoConnections);
     }
+    if config.parallel == 0 {
+        return Err(ServerError::NoParallel);
+    }
     app.models()
         .allow_api_model_dirs(&config.allow_model_dirs)
         .map_err(ServerError::ModelDirs)?;
@@ -182,7 +192,7 @@ pub async fn bind(app: App, config: ServerConfig) -> Result<Bound, ServerError> 
         cors_origins: config.cors_origins,
         hosts: allowed_hosts(addr),
         slots: Arc::new(Semaphore::new(config.queue)),
-        local: Arc::new(Mutex::new(())),
+        local: Arc::new(Semaphore::new(config.parallel)),
         log: log.clone(),
         cloud_lists: Default::default(),
         body_timeout: config.body_timeout,

@@ -455,7 +455,11 @@ async fn two_completions_at_once_with_parallel_2_answer_as_one_at_a_time() {
         parallel: 2,
         ..EngineOptions::default()
     };
-    let server = TestServer::start_with_engine(ServerConfig::default(), engine).await;
+    let config = ServerConfig {
+        parallel: 2,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with_engine(config, engine).await;
     let (a, b) = (body(&server, prompts[0]), body(&server, prompts[1]));
     let (a, b) = tokio::join!(
         server.post("/v1/completions", &a),
