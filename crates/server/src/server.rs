@@ -41,7 +41,7 @@ pub struct ServerConfig {
     /// Generations waiting or running at once; more are refused with 503.
     pub queue: usize,
     /// Local generations running at once: the engine's
-    /// [`hearth_engine::EngineOptions::parallel`], which the app's engine
+    /// `hearth_engine::EngineOptions::parallel`, which the app's engine
     /// must be loaded with (`hearth serve --parallel N` sets both).
     pub parallel: usize,
     /// How long a local model stays loaded after its last request (`None`:
