@@ -71,8 +71,27 @@ impl DbKey {
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// Held while a connection is keyed (see [`Store::init`]).
-static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Opens a connection once SQLCipher has finished setting itself up.
+///
+/// SQLite runs SQLCipher's process set-up at the end of the first
+/// `sqlite3_initialize`, after it has marked itself initialised. A second
+/// thread opening a connection in that window skips the set-up, and its
+/// `PRAGMA key` then fails with SQLCipher's "PRAGMA key requires a key of one
+/// or more characters". So the first connection of the process is opened (and
+/// dropped) by one thread while the others wait.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    static SET_UP: std::sync::Once = std::sync::Once::new();
+    SET_UP.call_once(|| match Connection::open_in_memory() {
+        // SQLCipher logs failed decryption to stderr itself (the setting is
+        // process-wide); a wrong key is reported as `CannotUnlock` instead.
+        Ok(conn) => {
+            let _quiet: Result<String, _> =
+                conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
+        }
+        Err(err) => tracing::warn!(%err, "SQLite could not be set up"),
+    });
+    Ok(Connection::open_with_flags(path, flags)?)
+}
 
 impl Store {
     /// Opens (or creates) the database at `path` with `key`.
@@ -83,7 +102,7 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open_with_flags(
+        let conn = connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_CREATE
@@ -94,21 +113,15 @@ impl Store {
 
     /// An in-memory database (tests).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, &DbKey::Plaintext)
+        Self::init(
+            connect(Path::new(":memory:"), OpenFlags::default())?,
+            &DbKey::Plaintext,
+        )
     }
 
     fn init(conn: Connection, key: &DbKey) -> Result<Self, StoreError> {
         // The first read proves the key; nothing has been written yet.
         let readable: Result<i64, _> = {
-            // SQLCipher sets up its crypto provider (OpenSSL) on the first key or
-            // cipher pragma in the process; two connections doing so at once in
-            // different threads can make `PRAGMA key` fail. Keying is rare and
-            // quick for raw keys, so it is simply done one connection at a time.
-            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
-            // SQLCipher logs failed decryption to stderr itself; a wrong key is
-            // reported as `CannotUnlock` instead.
-            let _quiet: Result<String, _> =
-                conn.pragma_update_and_check(None, "cipher_log_level", "NONE", |r| r.get(0));
             if let Some(value) = key.pragma_value() {
                 conn.pragma_update(None, "key", value.as_str())?;
             }
@@ -159,9 +172,8 @@ impl Store {
     /// Migrates up to `version` only (tests of each migration).
     #[doc(hidden)]
     pub fn open_at_version(path: &Path, key: &DbKey, version: u32) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let conn = connect(path, OpenFlags::default())?;
         if let Some(value) = key.pragma_value() {
-            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
             conn.pragma_update(None, "key", value.as_str())?;
         }
         let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -241,7 +253,7 @@ impl Store {
             _ => {}
         }
         {
-            let plain = Connection::open(path)?;
+            let plain = connect(path, OpenFlags::default())?;
             let version: u32 = plain.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version > migrations::latest() {
                 return Err(StoreError::NewerSchema {
@@ -255,8 +267,6 @@ impl Store {
             let _mode: String =
                 plain.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
             let target_text = target.to_string_lossy().into_owned();
-            // Attaching with a key keys a connection too (see `KEYING`).
-            let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
             plain.execute(
                 "ATTACH DATABASE ?1 AS encrypted KEY ?2",
                 rusqlite::params![target_text, value.as_str()],
