@@ -4,6 +4,8 @@
 //! - `engine`: `hearth bench` on both test models next to llama.cpp
 //!   (`--vs-llama-cpp DIR`: a llama.cpp build, round by round, with load time,
 //!   resident memory and the share of the memory-bandwidth ceiling).
+//! - `kernels`: the many-rows kernels (several conversations decoded at once)
+//!   next to the row kernel run once per activation row, per quant type.
 //! - `store`: the history database with 100,000 messages (search, list, append).
 //! - `hub`: pulls from the Hugging Face stand-in next to a plain GET; resume after a cut.
 //! - `providers`: a long streamed answer through hearth-providers next to a plain POST.
@@ -13,6 +15,7 @@
 mod desktop;
 mod engine;
 mod hub;
+mod kernels;
 mod providers;
 mod server;
 mod store;
@@ -31,6 +34,7 @@ pub(crate) struct Args {
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Suite {
     Engine,
+    Kernels,
     Store,
     Hub,
     Providers,
@@ -48,6 +52,9 @@ pub(crate) fn bench(args: &Args) -> Result<()> {
     let run = |suite| args.suite.or(default).is_none_or(|s| s == suite);
     if run(Suite::Engine) {
         engine::bench(&args.engine)?;
+    }
+    if run(Suite::Kernels) {
+        kernels::bench()?;
     }
     if run(Suite::Store) {
         store::bench()?;

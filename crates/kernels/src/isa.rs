@@ -128,7 +128,7 @@ pub fn tile_dot_fn(isa: Isa, t: QType) -> Option<TileDot> {
         QType::Q4_0 | QType::Q4_1 | QType::Q5_0 | QType::Q5_1 | QType::Q8_0 | QType::IQ4NL => {
             crate::legacy::tile_dot(isa, t)
         }
-        _ => None,
+        QType::Q4K | QType::Q5K | QType::Q6K | QType::IQ4XS => crate::kquants::tile_dot(isa, t),
     }
 }
 

@@ -10,27 +10,33 @@
 //! one lane-wise multiply. IQ4_XS: each sub-block's 16 bytes of indices
 //! become 32 signed table values with one byte shuffle, meet the activations
 //! with the sign trick and are scaled by `d · (ls - 32) · d_a`.
+//!
+//! Each super-block is unpacked once for `N` activation rows (several
+//! conversations decoded together, or a short prompt); per activation row
+//! the operations are the same whatever `N`, so the many-rows kernel gives the
+//! row kernel's results bit for bit.
 
 use crate::isa::check_operands;
 use crate::reference::{iq4xs_scale, scale_min_k4};
 use crate::x86::*;
-use crate::{ActBlock, QType, RowsDot};
+use crate::{ActBlock, QType, RowsDot, TileDot};
 
-/// Generates the three row kernels for one instruction set.
+/// Generates the row and many-rows kernels for one instruction set.
 macro_rules! kernels {
     ($module:ident, $features:literal, $dot_i8:ident, $dot_u8:ident) => {
         pub(crate) mod $module {
             use super::*;
 
-            /// Q4_K (`qh` null) or Q5_K: one super-block.
+            /// Q4_K (`qh` null) or Q5_K: one super-block against `N`
+            /// activation rows of 8 blocks each.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn block_k45(
+            unsafe fn block_k45<const N: usize>(
                 b: *const u8,
                 qh: *const u8,
                 qs: *const u8,
-                acts: &[ActBlock],
-            ) -> f32 {
+                acts: [&[ActBlock]; N],
+            ) -> [f32; N] {
                 // SAFETY (caller, for every read below): `b` is a whole block.
                 let (d, dmin) = unsafe { (f16(b), f16(b.add(2))) };
                 let scales = unsafe { std::slice::from_raw_parts(b.add(4), 12) };
@@ -40,8 +46,8 @@ macro_rules! kernels {
                     Some(unsafe { _mm256_loadu_si256(qh.cast()) })
                 };
                 let mask = _mm256_set1_epi8(0x0F);
-                let mut acc = _mm256_setzero_ps();
-                let mut mins = 0.0f32;
+                let mut acc = [_mm256_setzero_ps(); N];
+                let mut mins = [0.0f32; N];
                 for c in 0..4 {
                     let q = unsafe { _mm256_loadu_si256(qs.add(c * 32).cast()) };
                     let halves = [
@@ -58,26 +64,30 @@ macro_rules! kernels {
                                 _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
                             );
                         }
-                        let a = &acts[j];
-                        let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
                         let (sc, m) = scale_min_k4(j, scales);
-                        let scale = _mm256_set1_ps(d * f32::from(sc) * a.d);
-                        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps($dot_u8(quants, av)), scale, acc);
-                        mins += dmin * f32::from(m) * a.s;
+                        let (d_sc, dmin_m) = (d * f32::from(sc), dmin * f32::from(m));
+                        for r in 0..N {
+                            let a = &acts[r][j];
+                            let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                            let scale = _mm256_set1_ps(d_sc * a.d);
+                            let sums = _mm256_cvtepi32_ps($dot_u8(quants, av));
+                            acc[r] = _mm256_fmadd_ps(sums, scale, acc[r]);
+                            mins[r] += dmin_m * a.s;
+                        }
                     }
                 }
-                hsum(acc) - mins
+                std::array::from_fn(|r| hsum(acc[r]) - mins[r])
             }
 
-            /// Q6_K: one super-block.
+            /// Q6_K: one super-block against `N` activation rows.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn block_q6k(b: *const u8, acts: &[ActBlock]) -> f32 {
+            unsafe fn block_q6k<const N: usize>(b: *const u8, acts: [&[ActBlock]; N]) -> [f32; N] {
                 // SAFETY (caller, for every read below): `b` is a whole block.
                 let d = unsafe { f16(b.add(208)) };
                 let mask = _mm256_set1_epi8(0x0F);
                 let three = _mm256_set1_epi8(3);
-                let mut acc = _mm256_setzero_ps();
+                let mut acc = [_mm256_setzero_ps(); N];
                 for n in 0..2 {
                     let (ql0, ql1, qh) = unsafe {
                         (
@@ -100,8 +110,6 @@ macro_rules! kernels {
                         );
                         let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
                         let q = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
-                        let a = &acts[n * 4 + t];
-                        let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
                         // Lanes 0..4 hold values 0..16 (scale 2t), lanes 4..8 the rest.
                         let (s0, s1) = unsafe {
                             (
@@ -110,69 +118,153 @@ macro_rules! kernels {
                             )
                         };
                         let scales = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-                        let sums = _mm256_mullo_epi32($dot_i8(q, av), scales);
-                        acc =
-                            _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(d * a.d), acc);
+                        for r in 0..N {
+                            let a = &acts[r][n * 4 + t];
+                            let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                            let sums = _mm256_mullo_epi32($dot_i8(q, av), scales);
+                            let scale = _mm256_set1_ps(d * a.d);
+                            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[r]);
+                        }
                     }
                 }
-                hsum(acc)
+                std::array::from_fn(|r| hsum(acc[r]))
             }
 
-            /// IQ4_XS: one super-block.
+            /// IQ4_XS: one super-block against `N` activation rows.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn block_iq4xs(b: *const u8, acts: &[ActBlock]) -> f32 {
+            unsafe fn block_iq4xs<const N: usize>(
+                b: *const u8,
+                acts: [&[ActBlock]; N],
+            ) -> [f32; N] {
                 // SAFETY (caller, for every read below): `b` is a whole block.
                 let d = unsafe { f16(b) };
                 let head = unsafe { std::slice::from_raw_parts(b, 8) };
-                let mut acc = _mm256_setzero_ps();
-                for (j, a) in acts.iter().enumerate().take(8) {
+                let mut acc = [_mm256_setzero_ps(); N];
+                for j in 0..8 {
                     let q = unsafe { iq4_values(b.add(8 + 16 * j)) };
-                    let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                    let scale = _mm256_set1_ps(d * f32::from(iq4xs_scale(head, j)) * a.d);
-                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps($dot_i8(q, av)), scale, acc);
-                }
-                hsum(acc)
-            }
-
-            #[target_feature(enable = $features)]
-            unsafe fn rows(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
-                let nb = k / 256;
-                let bytes = t.block_bytes();
-                for (r, y) in out.iter_mut().enumerate() {
-                    let mut sum = 0.0f32;
-                    for i in 0..nb {
-                        let a = &acts[i * 8..i * 8 + 8];
-                        // SAFETY: the wrapper checked `w` holds `out.len()` rows
-                        // of `nb` blocks.
-                        sum += unsafe {
-                            let b = w.as_ptr().add((r * nb + i) * bytes);
-                            match t {
-                                QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a),
-                                QType::Q5K => block_k45(b, b.add(16), b.add(48), a),
-                                QType::IQ4XS => block_iq4xs(b, a),
-                                _ => block_q6k(b, a),
-                            }
-                        };
+                    let d_ls = d * f32::from(iq4xs_scale(head, j));
+                    for r in 0..N {
+                        let a = &acts[r][j];
+                        let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
+                        let scale = _mm256_set1_ps(d_ls * a.d);
+                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps($dot_i8(q, av)), scale, acc[r]);
                     }
-                    *y = sum;
+                }
+                std::array::from_fn(|r| hsum(acc[r]))
+            }
+
+            /// One weight row (`nb` super-blocks at `p`) against `N`
+            /// activation rows of `nb · 8` blocks each.
+            #[inline]
+            #[target_feature(enable = $features)]
+            unsafe fn row_of<const N: usize>(
+                t: QType,
+                p: *const u8,
+                nb: usize,
+                acts: [&[ActBlock]; N],
+            ) -> [f32; N] {
+                let bytes = t.block_bytes();
+                let mut sum = [0.0f32; N];
+                for i in 0..nb {
+                    let a: [&[ActBlock]; N] = std::array::from_fn(|r| &acts[r][i * 8..i * 8 + 8]);
+                    // SAFETY (caller): the row holds `nb` blocks.
+                    let y = unsafe {
+                        let b = p.add(i * bytes);
+                        match t {
+                            QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a),
+                            QType::Q5K => block_k45(b, b.add(16), b.add(48), a),
+                            QType::IQ4XS => block_iq4xs(b, a),
+                            _ => block_q6k(b, a),
+                        }
+                    };
+                    for r in 0..N {
+                        sum[r] += y[r];
+                    }
+                }
+                sum
+            }
+
+            /// `out[i · rows + r] = W[r] · acts[i]` for `rows` weight rows and
+            /// `m` activation rows, four activation rows per pass (then two, then one).
+            #[target_feature(enable = $features)]
+            unsafe fn rows(
+                t: QType,
+                k: usize,
+                w: &[u8],
+                rows: usize,
+                acts: &[ActBlock],
+                m: usize,
+                out: &mut [f32],
+            ) {
+                let nb = k / 256;
+                let row_bytes = t.row_bytes(k);
+                let act = |i: usize| &acts[i * nb * 8..(i + 1) * nb * 8];
+                for r in 0..rows {
+                    // SAFETY: the wrapper checked `w` holds `rows` rows.
+                    let p = unsafe { w.as_ptr().add(r * row_bytes) };
+                    let mut i = 0;
+                    while i + 4 <= m {
+                        // SAFETY: `p` is a whole row of `t`.
+                        let y = unsafe {
+                            row_of(t, p, nb, [act(i), act(i + 1), act(i + 2), act(i + 3)])
+                        };
+                        for (j, y) in y.into_iter().enumerate() {
+                            out[(i + j) * rows + r] = y;
+                        }
+                        i += 4;
+                    }
+                    if i + 2 <= m {
+                        // SAFETY: as above.
+                        let y = unsafe { row_of(t, p, nb, [act(i), act(i + 1)]) };
+                        for (j, y) in y.into_iter().enumerate() {
+                            out[(i + j) * rows + r] = y;
+                        }
+                        i += 2;
+                    }
+                    while i < m {
+                        // SAFETY: as above.
+                        let [y] = unsafe { row_of(t, p, nb, [act(i)]) };
+                        out[i * rows + r] = y;
+                        i += 1;
+                    }
                 }
             }
 
-            fn checked(t: QType, k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]) {
-                check_operands(t, k, w, out.len(), acts, 1, out);
-                // SAFETY: the lengths were checked above; `rows_dot_fn` hands
-                // this kernel out only when `Isa::available()` says the CPU
-                // has `$features`.
-                unsafe { rows(t, k, w, acts, out) }
+            fn checked(
+                t: QType,
+                k: usize,
+                w: &[u8],
+                rows_n: usize,
+                acts: &[ActBlock],
+                m: usize,
+                out: &mut [f32],
+            ) {
+                check_operands(t, k, w, rows_n, acts, m, out);
+                // SAFETY: the lengths were checked above; `rows_dot_fn` and
+                // `tile_dot_fn` hand these kernels out only when
+                // `Isa::available()` says the CPU has `$features`.
+                unsafe { rows(t, k, w, rows_n, acts, m, out) }
             }
 
             pub(crate) fn rows_dot(t: QType) -> Option<RowsDot> {
                 Some(match t {
-                    QType::Q4K => |k, w, a, out| checked(QType::Q4K, k, w, a, out),
-                    QType::Q5K => |k, w, a, out| checked(QType::Q5K, k, w, a, out),
-                    QType::Q6K => |k, w, a, out| checked(QType::Q6K, k, w, a, out),
-                    QType::IQ4XS => |k, w, a, out| checked(QType::IQ4XS, k, w, a, out),
+                    QType::Q4K => |k, w, a, out| checked(QType::Q4K, k, w, out.len(), a, 1, out),
+                    QType::Q5K => |k, w, a, out| checked(QType::Q5K, k, w, out.len(), a, 1, out),
+                    QType::Q6K => |k, w, a, out| checked(QType::Q6K, k, w, out.len(), a, 1, out),
+                    QType::IQ4XS => {
+                        |k, w, a, out| checked(QType::IQ4XS, k, w, out.len(), a, 1, out)
+                    }
+                    _ => return None,
+                })
+            }
+
+            pub(crate) fn tile_dot(t: QType) -> Option<TileDot> {
+                Some(match t {
+                    QType::Q4K => |k, w, r, a, m, out| checked(QType::Q4K, k, w, r, a, m, out),
+                    QType::Q5K => |k, w, r, a, m, out| checked(QType::Q5K, k, w, r, a, m, out),
+                    QType::Q6K => |k, w, r, a, m, out| checked(QType::Q6K, k, w, r, a, m, out),
+                    QType::IQ4XS => |k, w, r, a, m, out| checked(QType::IQ4XS, k, w, r, a, m, out),
                     _ => return None,
                 })
             }

@@ -124,7 +124,7 @@ macro_rules! kernels {
             }
 
             /// `out[i · rows + r] = W[r] · acts[i]` for `rows` weight rows and
-            /// `m` activation rows, four activation rows per pass.
+            /// `m` activation rows, four activation rows per pass (then two, then one).
             #[target_feature(enable = $features)]
             unsafe fn rows(
                 t: QType,
@@ -150,6 +150,14 @@ macro_rules! kernels {
                             out[(i + j) * rows + r] = y;
                         }
                         i += 4;
+                    }
+                    if i + 2 <= m {
+                        // SAFETY: as above.
+                        let y = unsafe { tile_of(t, p, [act(i), act(i + 1)]) };
+                        for (j, y) in y.into_iter().enumerate() {
+                            out[(i + j) * rows + r] = y;
+                        }
+                        i += 2;
                     }
                     while i < m {
                         // SAFETY: as above.
