@@ -75,8 +75,13 @@ pub fn matmul(
         let pool = Pool::global();
         let parts = pool.parts();
         if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
-            for (i, y) in y.chunks_exact_mut(n).enumerate() {
-                dot(k, w, &acts[i * per_row..][..per_row], y);
+            match tile {
+                Some(tile) => tile(k, w, n, acts, m, y),
+                None => {
+                    for (i, y) in y.chunks_exact_mut(n).enumerate() {
+                        dot(k, w, &acts[i * per_row..][..per_row], y);
+                    }
+                }
             }
             return;
         }
