@@ -12,6 +12,7 @@ const ROWS: usize = 2048;
 const K: usize = 2048;
 const ROUNDS: usize = 7;
 
+#[allow(clippy::print_stdout)]
 pub(crate) fn bench() -> Result<()> {
     let isa = Isa::active();
     println!(
