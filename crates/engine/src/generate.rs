@@ -232,6 +232,10 @@ pub struct GenerationStats {
     /// Of those, the ones the model chose too, and so were emitted without
     /// a forward pass of their own.
     pub draft_accepted: usize,
+    /// The most generations any of this one's decode steps ran with, itself
+    /// included, on an engine that batches them (`EngineOptions::parallel`);
+    /// 1 when every step ran alone.
+    pub max_batch: usize,
 }
 
 /// A finished generation.
@@ -467,6 +471,7 @@ impl Run<'_> {
             seed: sampler.seed(),
             draft_tokens: 0,
             draft_accepted: 0,
+            max_batch: 1,
         };
         let mut pos = reused;
         let mut logits = kept;

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
@@ -60,13 +61,31 @@ pub(super) struct Step {
     tokens: Vec<u32>,
     pos: usize,
     rows: usize,
-    reply: Sender<(SeqCache, Result<Tensor, EngineError>)>,
+    reply: Sender<Reply>,
+}
+
+/// The worker's answer to a [`Step`]: the cache back, the logits, and how
+/// many generations the forward ran for (1 unless it was a batched step).
+struct Reply {
+    cache: SeqCache,
+    logits: Result<Tensor, EngineError>,
+    batch: usize,
 }
 
 impl Step {
     /// A single-token decode step at the cache's end: one row of a batch.
     fn is_decode(&self) -> bool {
         self.tokens.len() == 1 && self.rows == 1 && self.pos == self.cache.len()
+    }
+
+    /// Sends the cache back with the logits of a forward run for `batch`
+    /// generations (a generation that is gone no longer waits for it).
+    fn answer(self, logits: Result<Tensor, EngineError>, batch: usize) {
+        let _ = self.reply.send(Reply {
+            cache: self.cache,
+            logits,
+            batch,
+        });
     }
 }
 
@@ -75,6 +94,8 @@ impl Step {
 struct Proxy {
     model: Arc<dyn Model>,
     worker: Sender<Msg>,
+    /// The largest batch any of this generation's forwards ran in.
+    max_batch: AtomicUsize,
 }
 
 impl Model for Proxy {
@@ -104,9 +125,10 @@ impl Model for Proxy {
         self.worker
             .send(Msg::Forward(step))
             .map_err(|_| EngineError::WorkerGone)?;
-        let (back, logits) = answer.recv().map_err(|_| EngineError::WorkerGone)?;
-        *cache = back;
-        logits
+        let reply = answer.recv().map_err(|_| EngineError::WorkerGone)?;
+        *cache = reply.cache;
+        self.max_batch.fetch_max(reply.batch, Ordering::Relaxed);
+        reply.logits
     }
 }
 
@@ -199,7 +221,7 @@ impl Worker {
                     let logits =
                         self.model
                             .forward_tail(&mut step.cache, &step.tokens, step.pos, step.rows);
-                    let _ = step.reply.send((step.cache, logits));
+                    step.answer(logits, 1);
                 }
                 Msg::Left { slot } => {
                     if let Some(slot) = slot {
@@ -256,9 +278,10 @@ impl Worker {
         };
         match logits {
             Ok(logits) => {
+                let rows = batch.len();
                 for (i, step) in batch.into_iter().enumerate() {
                     let row = logits.get(i).map_err(EngineError::from);
-                    let _ = step.reply.send((step.cache, row));
+                    step.answer(row, rows);
                 }
             }
             Err(e) => {
@@ -269,7 +292,7 @@ impl Worker {
                     let logits =
                         self.model
                             .forward_tail(&mut step.cache, &step.tokens, step.pos, 1);
-                    let _ = step.reply.send((step.cache, logits));
+                    step.answer(logits, 1);
                 }
             }
         }
@@ -281,6 +304,7 @@ fn generate(loaded: &Loaded, worker: Sender<Msg>, job: &Waiting) {
     let proxy = Proxy {
         model: Arc::clone(&loaded.model),
         worker: worker.clone(),
+        max_batch: AtomicUsize::new(1),
     };
     let mut turn = Turn {
         model: &proxy,
@@ -306,13 +330,18 @@ fn generate(loaded: &Loaded, worker: Sender<Msg>, job: &Waiting) {
             .map_err(|_| EngineError::WorkerGone)?;
         slot.recv().map_err(|_| EngineError::WorkerGone)
     };
-    let result = turn.generate(
-        &mut leave.slot,
-        &mut take,
-        &job.request,
-        &job.cancel,
-        &job.events,
-    );
+    let result = turn
+        .generate(
+            &mut leave.slot,
+            &mut take,
+            &job.request,
+            &job.cancel,
+            &job.events,
+        )
+        .map(|mut completion| {
+            completion.stats.max_batch = proxy.max_batch.load(Ordering::Relaxed);
+            completion
+        });
     // The slot goes back before the answer ends, so the client's next turn
     // finds it.
     drop(leave);

@@ -68,13 +68,16 @@ fn at_once(
     requests: &[GenerateRequest],
     cancels: &[Option<usize>],
 ) -> Vec<Completion> {
+    let start = Arc::new(std::sync::Barrier::new(requests.len()));
     let threads: Vec<_> = requests
         .iter()
         .zip(cancels)
         .map(|(request, &cancel_after)| {
             let (engine, request) = (Arc::clone(engine), request.clone());
+            let start = Arc::clone(&start);
             std::thread::spawn(move || {
                 let cancel = CancellationToken::new();
+                start.wait();
                 let mut pieces = 0;
                 engine.generate_blocking(request, cancel.clone(), |_| {
                     pieces += 1;
@@ -103,7 +106,12 @@ fn four_concurrent_greedy_requests_answer_as_each_alone() {
         assert_eq!(all.tokens, one.tokens, "request {i}");
         assert_eq!(all.text, one.text, "request {i}");
         assert_eq!(all.stop_reason, one.stop_reason, "request {i}");
+        assert_eq!(one.stats.max_batch, 1, "request {i} alone");
+        assert!(all.stats.max_batch <= 4, "request {i}");
     }
+    // The four ran together: their decode steps shared forwards.
+    let batches: Vec<usize> = together.iter().map(|c| c.stats.max_batch).collect();
+    assert!(batches.iter().any(|&b| b > 1), "never batched: {batches:?}");
     // Each conversation kept its slot: the same prompts again are reused.
     let again = at_once(&engine, &requests, &[None; 4]);
     for (i, (one, all)) in alone.iter().zip(&again).enumerate() {
