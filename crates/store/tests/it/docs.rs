@@ -127,6 +127,33 @@ fn full_text_ranks_the_better_match_first_and_ignores_other_collections() {
 }
 
 #[test]
+fn words_in_half_the_chunks_of_a_large_index_do_not_match_alone() {
+    let store = Store::open_in_memory().unwrap();
+    let c = store.ensure_doc_collection("c", "m", 3).unwrap();
+    // Below a thousand chunks every word counts.
+    let few: Vec<String> = (0..10).map(|i| format!("common filler {i}")).collect();
+    let few: Vec<&str> = few.iter().map(String::as_str).collect();
+    store.put_document(c.id, &doc("few", &few)).unwrap();
+    assert_eq!(store.doc_fts(c.id, "common", 50).unwrap().len(), 10);
+    // A thousand more: "common" is in every chunk, "otter" in three.
+    let many: Vec<String> = (0..1000)
+        .map(|i| match (i % 400, i % 3) {
+            (0, _) => format!("common otter {i}"),
+            (_, 0) => format!("common odd {i}"),
+            _ => format!("common filler {i}"),
+        })
+        .collect();
+    let odd = many.iter().filter(|t| t.contains("odd")).count();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    store.put_document(c.id, &doc("many", &many)).unwrap();
+    let hits = store.doc_fts(c.id, "Common otter", 50).unwrap();
+    assert_eq!(hits.len(), 3, "only the chunks with the word that counts");
+    assert!(store.doc_fts(c.id, "common", 50).unwrap().is_empty());
+    // A word in fewer than half still matches everywhere it is.
+    assert_eq!(store.doc_fts(c.id, "odd", 2000).unwrap().len(), odd);
+}
+
+#[test]
 fn a_conversation_keeps_its_collection_and_an_answer_its_sources() {
     let db = Db::new();
     {
