@@ -183,11 +183,8 @@ impl Models {
     /// The load settings of the model in `path`: its own when it is a library
     /// model, else none.
     pub fn load_settings_of(&self, path: &Path) -> LoadSettings {
-        let Some(id) = self.id_of(path) else {
-            return LoadSettings::default();
-        };
-        self.load_settings(&id)
-            .map_err(|e| tracing::warn!(error = %e, "cannot read a model's load settings"))
+        self.entry_of(path)
+            .map(|entry| LoadSettings::from_entry(&entry))
             .unwrap_or_default()
     }
 }

@@ -161,9 +161,7 @@ impl Models {
     /// model in `path` (`None` for a file outside the library: nothing is
     /// known about it yet).
     pub fn fit_of(&self, path: &Path, context: u64, kv_type: KvType) -> Option<LibraryModel> {
-        let id = self.id_of(path)?;
-        let library = self.library().ok()?;
-        let entry = library.list().iter().find(|m| m.id == id)?.clone();
+        let entry = self.entry_of(path)?;
         Some(LibraryModel {
             fit: hearth_hub::estimate(&facts_of(&entry, kv_type), context, &self.machine()),
             entry,
@@ -311,6 +309,12 @@ impl Models {
 
     /// The library id of the model in `path`, if it is in the library.
     pub fn id_of(&self, path: &Path) -> Option<String> {
+        self.entry_of(path).map(|m| m.id)
+    }
+
+    /// The library's entry for the model in `path` (`None` for a file
+    /// outside the library), found in one reading of the library.
+    pub fn entry_of(&self, path: &Path) -> Option<ModelEntry> {
         if !self.config.models_dir().is_dir() {
             return None;
         }
@@ -325,17 +329,14 @@ impl Models {
                     .and_then(|f| library.absolute(f).canonicalize().ok())
                     .is_some_and(|f| f == wanted)
             })
-            .map(|m| m.id.clone())
+            .cloned()
     }
 
     /// The name to show for the model in `path` (`SmolLM2 135M Instruct ·
     /// Q4_1`, see [`hearth_hub::display_name`]): the library's, else read from
     /// the file's header, else the file name.
     pub fn display_name_of(&self, path: &Path) -> String {
-        if let Some(id) = self.id_of(path)
-            && let Ok(library) = self.library()
-            && let Some(entry) = library.list().iter().find(|m| m.id == id)
-        {
+        if let Some(entry) = self.entry_of(path) {
             return entry.display_name();
         }
         let file = path
@@ -756,6 +757,42 @@ mod tests {
         )
         .unwrap();
         Library::open(dir).unwrap()
+    }
+
+    /// `entry_of` finds a library model by its file however the path is
+    /// spelt, with its load settings, and nothing for other files.
+    #[test]
+    fn a_library_models_entry_is_found_by_its_file() {
+        let home = tempfile::tempdir().unwrap();
+        let config = Config::with_home(home.path());
+        let dir = config.models_dir();
+        let (repo, file) = ("bartowski/SmolLM2-135M-Instruct-GGUF", "smol.gguf");
+        let mut library = library_with(&dir, repo, file, None);
+        let id = library.list()[0].id.clone();
+        let prefs = hearth_hub::LoadPrefs {
+            context_length: Some(2048),
+            ..hearth_hub::LoadPrefs::default()
+        };
+        library.set_load(&id, prefs).unwrap();
+        let path = dir.join(repo).join(file);
+        std::fs::create_dir_all(dir.join(repo)).unwrap();
+        std::fs::write(&path, b"GGUF").unwrap();
+        let other = dir.join("other.gguf");
+        std::fs::write(&other, b"GGUF").unwrap();
+        let models = Models::new(Arc::new(config), None);
+
+        let entry = models.entry_of(&path).unwrap();
+        assert_eq!(entry.id, id);
+        assert_eq!(entry.load.context_length, Some(2048));
+        let roundabout = dir.join("bartowski/../").join(repo).join(file);
+        assert_eq!(models.entry_of(&roundabout).map(|m| m.id), Some(id));
+        assert_eq!(models.load_settings_of(&path).context_length, Some(2048));
+        assert!(models.entry_of(&other).is_none());
+        assert!(models.entry_of(&dir.join("missing.gguf")).is_none());
+        assert_eq!(
+            models.load_settings_of(&other),
+            crate::LoadSettings::default()
+        );
     }
 
     /// Issue 21: the catalog and a repo's file list show the speed this

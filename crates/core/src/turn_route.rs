@@ -21,8 +21,10 @@ use crate::{App, CoreError};
 
 /// The setting holding the user's minimum local decode speed (tokens/s).
 const MIN_SPEED_SETTING: &str = "router.min_tok_s";
-/// The context length fit estimates assume when the model's is not known.
-const FIT_CONTEXT: u64 = 4096;
+// Fit estimates of a model with no context set assume the hub's default,
+// which is the most the engine loads such a model with; the two crates do
+// not depend on each other, so the two numbers are held equal here.
+const _: () = assert!(hearth_hub::RECOMMEND_CONTEXT == hearth_engine::DEFAULT_CONTEXT_CAP as u64);
 
 /// The backend a turn goes to.
 #[derive(Debug, Clone)]
@@ -230,7 +232,9 @@ impl App {
             return LocalHealth::Ready;
         };
         let options = self.load_options(&path);
-        let context = options.context_length.map_or(FIT_CONTEXT, |n| n as u64);
+        let context = options
+            .context_length
+            .map_or(hearth_hub::RECOMMEND_CONTEXT, |n| n as u64);
         let Some(known) = self.models().fit_of(&path, context, options.kv_type) else {
             return LocalHealth::Ready;
         };

@@ -7,7 +7,9 @@ use crate::HubError;
 use crate::fit::{Fit, Machine, ModelFacts, estimate};
 
 const CATALOG: &str = include_str!("../../../models/catalog.toml");
-/// Context length the recommendation assumes.
+/// Context length fit estimates assume when none is set: for the
+/// recommendation, and for a model whose load settings leave its context to
+/// the engine, which loads at most this many (its `DEFAULT_CONTEXT_CAP`).
 pub const RECOMMEND_CONTEXT: u64 = 4096;
 
 /// One curated model.

@@ -1,35 +1,13 @@
 use std::sync::{Arc, Mutex};
 
 use hearth_backend::Role;
-use hearth_core::{App, ChatEvent, CoreError, TurnOptions};
+use hearth_core::{ChatEvent, CoreError, TurnOptions};
 use hearth_engine::EngineOptions;
 use hearth_secrets::{SecretStore, SecretString};
-use hearth_store::{ConversationId, MessageStatus, NewConversation, NewMessage, Sampling};
+use hearth_store::{MessageStatus, NewMessage};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Home, contains};
-
-fn greedy_conversation(app: &App, system: Option<&str>) -> ConversationId {
-    app.store()
-        .create_conversation(&NewConversation {
-            model: Some(hearth_testkit::models::smollm2().display().to_string()),
-            system_prompt: system.map(str::to_owned),
-            sampling: Sampling {
-                temperature: Some(0.0),
-                ..Sampling::default()
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::{Home, contains, greedy_conversation, runtime};
 
 fn options(max_tokens: usize) -> TurnOptions {
     TurnOptions {

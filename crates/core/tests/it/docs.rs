@@ -14,21 +14,14 @@ use hearth_core::{
     App, ChatEvent, Config, CoreError, DocMode, LocalEmbed, TurnOptions, TurnResult,
 };
 use hearth_engine::EngineOptions;
-use hearth_store::{ConversationId, NewConversation, PrivacyPolicy, Sampling};
+use hearth_store::{ConversationId, NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{StandIn, Wire};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Home, add_standin, standin_http};
+use crate::{Home, add_standin, greedy_conversation, runtime, standin_http};
 
 const KEY: &str = "sk-planted-docs-key-0042";
 const CLOUD: &str = "openai:gpt-4o-mini";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The app of `home`, with (or without) the embedding model.
 fn open(home: &Home, embed: bool, context: Option<usize>) -> App {
@@ -68,20 +61,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn local_conversation(app: &App) -> ConversationId {
-    app.store()
-        .create_conversation(&NewConversation {
-            model: Some(hearth_testkit::models::smollm2().display().to_string()),
-            sampling: Sampling {
-                temperature: Some(0.0),
-                ..Sampling::default()
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id
 }
 
 fn send(
@@ -151,7 +130,7 @@ fn a_small_collection_goes_whole_and_its_citations_come_back_after_reopening() {
     let (conv, answer_id, prompt_with_docs) = {
         let app = open(&home, true, None);
         index(&app, "notes", &[contract, bread]);
-        let conv = local_conversation(&app);
+        let conv = greedy_conversation(&app, None);
         // Without documents first, to compare the prompt's size.
         let (plain, _) = send(&app, &conv, "What is the notice period?", Consent::NotAsked);
         let plain_prompt = plain.unwrap().answer.metrics.tokens_in.unwrap();
@@ -238,7 +217,7 @@ fn a_large_collection_goes_by_retrieval_finds_the_fact_and_needs_an_embedding_mo
     let conv = {
         let app = open(&home, true, Some(context));
         index(&app, "archive", &[long, other]);
-        let conv = local_conversation(&app);
+        let conv = greedy_conversation(&app, None);
         app.attach_docs(&conv, Some("archive")).unwrap();
         let (result, events) = send(
             &app,

@@ -6,12 +6,12 @@ use hearth_core::hearth_providers::ProviderKind;
 use hearth_core::router::Consent;
 use hearth_core::view::ConversationPatchView;
 use hearth_core::{JsonEnforcement, TurnOptions};
-use hearth_store::{NewConversation, PrivacyPolicy, Sampling};
+use hearth_store::{NewConversation, PrivacyPolicy};
 use hearth_testkit::providers::{StandIn, Wire};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Home, add_standin};
+use crate::{Home, add_standin, greedy_conversation, runtime};
 
 fn switch(on: bool) -> ConversationPatchView {
     ConversationPatchView {
@@ -24,27 +24,13 @@ fn switch(on: bool) -> ConversationPatchView {
 fn a_local_turn_with_json_output_on_answers_one_json_object() {
     let home = Home::new();
     let app = home.open();
-    let conv = app
-        .store()
-        .create_conversation(&NewConversation {
-            model: Some(hearth_testkit::models::smollm2().display().to_string()),
-            sampling: Sampling {
-                temperature: Some(0.0),
-                ..Sampling::default()
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id;
+    let conv = greedy_conversation(&app, None);
     let id = conv.to_string();
     let info = app.update_conversation_view(&id, &switch(true)).unwrap();
     assert!(info.json_output);
     assert_eq!(info.json_enforcement, JsonEnforcement::Constrained);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let options = TurnOptions {
         max_tokens: Some(64),
         ..TurnOptions::default()

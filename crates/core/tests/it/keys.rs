@@ -12,7 +12,7 @@ use hearth_core::{
 use hearth_secrets::{ExposeSecret, SecretError, SecretStore, SecretString};
 use hearth_testkit::providers::{StandIn, Wire};
 
-use crate::{Home, contains};
+use crate::{Home, contains, runtime};
 
 const KEY: &str = "sk-planted-db-key-0042-abcdefgh";
 
@@ -76,10 +76,7 @@ fn open(config: Config, keychain: Arc<Watched>) -> Result<App, CoreError> {
 
 #[test]
 fn with_a_passphrase_and_keys_in_the_database_the_keychain_is_never_asked() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let standin = runtime.block_on(StandIn::start(Wire::OpenAi));
     standin.expect_key(KEY);
     let home = Home::new();
@@ -174,10 +171,7 @@ fn without_a_keychain_keys_go_to_the_database_only_when_chosen() {
 
 #[test]
 fn environment_keys_serve_this_session_and_are_never_stored() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let standin = runtime.block_on(StandIn::start(Wire::OpenAi));
     standin.expect_key(KEY);
     let home = Home::new();

@@ -4,10 +4,9 @@
 
 use hearth_core::view::LoadSettingsView;
 use hearth_core::{CoreError, TurnOptions};
-use hearth_store::{NewConversation, Sampling};
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
+use crate::{Home, greedy_conversation, runtime};
 
 fn total(app: &hearth_core::App, id: &str) -> u64 {
     app.library_view()
@@ -37,26 +36,12 @@ fn a_models_load_settings_are_kept_used_for_loading_and_counted_in_its_fit() {
     );
     let default_total = total(&app, &id);
 
-    let conv = app
-        .store()
-        .create_conversation(&NewConversation {
-            model: Some(model.display().to_string()),
-            sampling: Sampling {
-                temperature: Some(0.0),
-                ..Sampling::default()
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id;
+    let conv = greedy_conversation(&app, None);
     let options = TurnOptions {
         max_tokens: Some(4),
         ..TurnOptions::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let long = "word ".repeat(400);
     // The default context (the model's own, at most 4096) holds it.
     rt.block_on(app.send(&conv, &long, &options, CancellationToken::new(), |_| {}))

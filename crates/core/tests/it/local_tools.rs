@@ -8,12 +8,12 @@
 
 use hearth_backend::{Role, ToolChoice};
 use hearth_core::{ChatEvent, ChatTools, TurnOptions};
-use hearth_store::{MessageStatus, NewConversation, Sampling};
+use hearth_store::MessageStatus;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::Home;
 use crate::chat_tools::{time_host, time_server};
+use crate::{Home, greedy_conversation};
 
 /// Whether `args` (JSON text) is an object meeting `schema`'s `required`
 /// and the types of its properties (what mcp-server-time's schemas use).
@@ -51,19 +51,7 @@ fn a_local_model_made_to_call_a_tool_runs_it_reads_the_result_and_answers_issue_
         .unwrap();
     let home = Home::new();
     let app = home.open();
-    let conv = app
-        .store()
-        .create_conversation(&NewConversation {
-            model: Some(hearth_testkit::models::smollm2().display().to_string()),
-            system_prompt: Some("You are a helpful assistant.".into()),
-            sampling: Sampling {
-                temperature: Some(0.0),
-                ..Sampling::default()
-            },
-            ..NewConversation::default()
-        })
-        .unwrap()
-        .id;
+    let conv = greedy_conversation(&app, Some("You are a helpful assistant."));
     let host = time_host(&home, &bin);
     let mut tools = runtime
         .block_on(ChatTools::connect(host.clone(), &["time".parse().unwrap()]))

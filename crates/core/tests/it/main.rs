@@ -28,6 +28,7 @@ use hearth_core::hearth_providers::{HttpPolicy, ProviderKind};
 use hearth_core::{App, Config, OpenOptions, ProviderKey, Secrets};
 use hearth_engine::EngineOptions;
 use hearth_secrets::{MemoryStore, SecretString};
+use hearth_store::{ConversationId, NewConversation, Sampling};
 use hearth_testkit::providers::StandIn;
 use tempfile::TempDir;
 
@@ -97,6 +98,31 @@ impl Home {
         }
         bytes
     }
+}
+
+/// A new conversation on the SmolLM2 test model, sampling greedily (so its
+/// answers are the same each run), with `system` as its system prompt; its id.
+pub(crate) fn greedy_conversation(app: &App, system: Option<&str>) -> ConversationId {
+    app.store()
+        .create_conversation(&NewConversation {
+            model: Some(hearth_testkit::models::smollm2().display().to_string()),
+            system_prompt: system.map(str::to_owned),
+            sampling: Sampling {
+                temperature: Some(0.0),
+                ..Sampling::default()
+            },
+            ..NewConversation::default()
+        })
+        .unwrap()
+        .id
+}
+
+/// A single-threaded runtime to run a test's turns on.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// HTTP for a provider stand-in: no retries, and an answer that has not

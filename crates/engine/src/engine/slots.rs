@@ -82,16 +82,20 @@ impl Slots {
     /// instead, and that shared start is copied into it from the slot that
     /// holds it, so it is not computed again.
     pub(crate) fn take(&mut self, model: &dyn Model, prompt: &[u32]) -> Cached {
-        let best = self
+        // How many leading tokens each idle slot shares with the prompt.
+        let shared: Vec<usize> = self
             .idle
             .iter()
+            .map(|s| common_prefix(&s.cached.tokens, prompt))
+            .collect();
+        let best = shared
+            .iter()
+            .copied()
             .enumerate()
-            .map(|(i, s)| (i, common_prefix(&s.cached.tokens, prompt)))
-            .filter(|&(i, shared)| {
-                shared > 0
-                    && (shared == prompt.len() || 2 * shared >= self.idle[i].cached.tokens.len())
+            .filter(|&(i, n)| {
+                n > 0 && (n == prompt.len() || 2 * n >= self.idle[i].cached.tokens.len())
             })
-            .max_by_key(|&(_, shared)| shared)
+            .max_by_key(|&(_, n)| n)
             .map(|(i, _)| i);
         let index = match best {
             Some(i) => Some(i),
@@ -105,20 +109,17 @@ impl Slots {
         };
         // The idle slot sharing the longest start with the prompt, if the
         // slot taken shares less.
-        let donor = self
-            .idle
+        let donor = shared
             .iter()
+            .copied()
             .enumerate()
-            .map(|(i, s)| (i, common_prefix(&s.cached.tokens, prompt)))
-            .filter(|&(i, shared)| shared >= MIN_SEED_TOKENS && Some(i) != index)
-            .max_by_key(|&(_, shared)| shared);
+            .filter(|&(i, n)| n >= MIN_SEED_TOKENS && Some(i) != index)
+            .max_by_key(|&(_, n)| n);
         let seed = donor
-            .filter(|&(_, shared)| {
-                index.is_none_or(|i| common_prefix(&self.idle[i].cached.tokens, prompt) < shared)
-            })
-            .and_then(|(i, shared)| {
+            .filter(|&(_, n)| index.is_none_or(|i| shared[i] < n))
+            .and_then(|(i, n)| {
                 let from = &self.idle[i].cached;
-                match from.kv.copy_prefix(shared) {
+                match from.kv.copy_prefix(n) {
                     Ok(kv) => {
                         let held = kv.len().min(from.tokens.len());
                         let mut seeded = Cached::new(kv);
@@ -239,5 +240,26 @@ mod tests {
         slots.give_back(b);
         let c = slots.take(&NoModel, &[3]);
         assert_eq!(c.tokens, [1, 5], "A was the least recently used");
+    }
+
+    #[test]
+    fn a_shared_start_is_copied_into_the_slot_taken_for_another_chat() {
+        let mut slots = Slots::new(2, usize::MAX);
+        let b = holding(&mut slots, &[99], &[99, 98]);
+        slots.give_back(b);
+        // A shares its start with the next prompt, but too little of what it
+        // holds for its slot to be taken.
+        let start: Vec<u32> = (1..=MIN_SEED_TOKENS as u32).collect();
+        let a: Vec<u32> = start.iter().copied().chain(100..130).collect();
+        let held = holding(&mut slots, &a, &a);
+        slots.give_back(held);
+        let prompt: Vec<u32> = start.iter().copied().chain([7]).collect();
+        let seeded = slots.take(&NoModel, &prompt);
+        // B's slot (the least recently used) was taken and replaced by A's
+        // start, cut to what the copied cache holds: NoModel's hold nothing.
+        assert!(seeded.tokens.is_empty(), "{:?}", seeded.tokens);
+        assert_eq!(slots.idle(), 1);
+        slots.give_back(seeded);
+        assert_eq!(slots.take(&NoModel, &a).tokens, a, "A's slot was kept");
     }
 }
