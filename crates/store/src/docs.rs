@@ -315,9 +315,13 @@ impl Store {
     /// The words of `query` that carry weight in BM25 (see [`Self::doc_fts`]).
     fn informative_words(&self, query: &str) -> Result<Vec<String>, StoreError> {
         let all: Vec<String> = words(query).map(str::to_owned).collect();
-        let chunks: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM doc_chunks", [], |r| r.get(0))?;
+        // The largest chunk id: at least the number of chunks, and found
+        // without counting them. Overstating it only keeps more words.
+        let chunks: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) FROM doc_chunks", [], |r| {
+                    r.get(0)
+                })?;
         if chunks < COMMON_WORDS_FROM {
             return Ok(all);
         }
