@@ -88,7 +88,10 @@ impl Isa {
 }
 
 /// `out[r] = row_r(w) · acts` for `out.len()` consecutive rows of `k` values in
-/// `w` (each [`QType::row_bytes`] long), `acts` holding `k / 32` blocks.
+/// `w` (each [`QType::row_bytes`] long), `acts` holding `k / 32` blocks
+/// quantised by [`crate::quantize_acts_for`] for the weight's type (the
+/// 256-value types' kernels take a super-block's activation scale from its
+/// first block).
 pub type RowsDot = fn(k: usize, w: &[u8], acts: &[ActBlock], out: &mut [f32]);
 
 /// The kernel for `t` on `isa`, or `None` when this CPU cannot run `isa`. A
@@ -113,7 +116,8 @@ pub fn rows_dot_fn(isa: Isa, t: QType) -> Option<RowsDot> {
 }
 
 /// `out[i · rows + r] = row_r(w) · acts_i` for `rows` weight rows and `m`
-/// activation rows (`acts` holds `m · k / 32` blocks): several activation rows
+/// activation rows (`acts` holds `m · k / 32` blocks, quantised as for
+/// [`RowsDot`]): several activation rows
 /// share each unpacked weight block (prompt processing).
 pub type TileDot =
     fn(k: usize, w: &[u8], rows: usize, acts: &[ActBlock], m: usize, out: &mut [f32]);

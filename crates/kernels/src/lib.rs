@@ -4,9 +4,10 @@
 //! - [`QType`]: the block formats we compute on (`Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
 //!   `Q8_0`, `Q4_K`, `Q5_K`, `Q6_K`, `IQ4_NL`, `IQ4_XS`), byte-compatible with
 //!   GGUF/ggml.
-//! - [`ActBlock`] / [`quantize_acts`]: activations are quantised once per
-//!   product to blocks of 32 `i8` with an f32 scale, so the inner loops are
-//!   integer dot products (`vpdpbusd`, `vpmaddubsw`, `sdot`; IQ4's 16-value
+//! - [`ActBlock`] / [`quantize_acts_for`]: activations are quantised once per
+//!   product to blocks of 32 `i8` with an f32 scale (one scale per 256 values
+//!   for the K-quants, as ggml's `q8_K`), so the inner loops are integer dot
+//!   products (`vpdpbusd`, `vpmaddubsw`, `sdot`; IQ4's 16-value
 //!   table looked up with a byte shuffle, `vpshufb` / `tbl`).
 //! - [`Isa`]: which instruction set the kernels use, detected *at run time*
 //!   (`is_x86_feature_detected!`), so a release binary built for plain x86-64

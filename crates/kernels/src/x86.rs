@@ -1,6 +1,6 @@
 //! x86-64 building blocks shared by the kernel families: byte products into
 //! `i32` sums (AVX2 `vpmaddubsw` + `vpmaddwd`, or one AVX-512 VNNI
-//! `vpdpbusd`), f16 scales through F16C, nibbles unpacked and looked up in
+//! `vpdpbusd`; with per-lane weights, `vpmaddwd` or VNNI `vpdpwssd`), f16 scales through F16C, nibbles unpacked and looked up in
 //! the IQ4 table, and horizontal sums.
 
 pub(crate) use std::arch::x86_64::*;
@@ -37,6 +37,23 @@ pub(crate) fn dot_u8_vnni(w: __m256i, a: __m256i) -> __m256i {
     _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a)
 }
 
+/// `acc` plus the byte products of unsigned `w` and signed `a`, each pair
+/// of `i16` sums weighted by the `i16` lane of `scales` over it (AVX2): the
+/// K-quants' sub-block scales applied in integers, so a super-block whose
+/// activations share one scale converts to float once.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn scaled_dot_avx2(acc: __m256i, w: __m256i, a: __m256i, scales: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), scales))
+}
+
+/// The same, the weighting and the sum in one VNNI `vpdpwssd`.
+#[inline]
+#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+pub(crate) fn scaled_dot_vnni(acc: __m256i, w: __m256i, a: __m256i, scales: __m256i) -> __m256i {
+    _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(w, a), scales)
+}
+
 /// An f16 at `p` as f32.
 #[inline]
 #[target_feature(enable = "f16c")]
@@ -54,6 +71,16 @@ pub(crate) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
     _mm_cvtss_f32(s)
+}
+
+/// Sum of the eight `i32` lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(crate) fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01));
+    _mm_cvtsi128_si32(s)
 }
 
 /// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.

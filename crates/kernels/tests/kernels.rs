@@ -2,8 +2,8 @@
 //! reference on random blocks; the block layouts against candle's decoder.
 
 use hearth_kernels::{
-    ActBlock, Isa, QType, SharedWeight, matmul, matmul_shared, quantize_acts, quantize_acts_for,
-    reference, rows_dot_fn, tile_dot_fn,
+    ActBlock, Isa, QType, SharedWeight, matmul, matmul_shared, quantize_acts_for, reference,
+    rows_dot_fn, tile_dot_fn,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -72,7 +72,7 @@ fn every_kernel_matches_the_reference_on_every_isa() {
             let w = random_rows(t, rows, k, &mut rng);
             let x = random_acts(k, &mut rng);
             let mut acts = Vec::new();
-            quantize_acts(&x, &mut acts);
+            quantize_acts_for(t, &x, &mut acts);
             exact_sums(&mut acts);
             let want: Vec<f32> = w
                 .chunks_exact(t.row_bytes(k))
@@ -352,7 +352,7 @@ fn extreme_blocks_match_the_reference_on_every_isa() {
                     .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
                     .collect();
                 let mut acts = Vec::new();
-                quantize_acts(&x, &mut acts);
+                quantize_acts_for(t, &x, &mut acts);
                 exact_sums(&mut acts);
                 for &isa in &Isa::all_available() {
                     let dot = rows_dot_fn(isa, t).unwrap();

@@ -3,11 +3,14 @@
 //!
 //! Q4_K / Q5_K: the 6-bit scales and mins are unpacked once per super-block;
 //! each sub-block's quants (nibbles, plus the fifth bit tested out of `qh`) are
-//! below 32, so valid signed bytes. The sums are scaled by `d · sc · d_a` and
-//! the mins subtracted as `dmin · m · s`. Q6_K: the quants minus 32 are signed;
-//! the first 16 values of a sub-block have one scale, the last 16 another, and
-//! those are exactly the two `sdot`s. IQ4_XS: each sub-block's indices looked
-//! up in the table with `tbl`, scaled by `d · (ls - 32) · d_a`.
+//! below 32, so valid signed bytes; the mins are subtracted as `dmin · Σ m · s`.
+//! Q6_K: the quants minus 32 are signed; the first 16 values of a sub-block
+//! have one scale, the last 16 another, and those are exactly the two
+//! `sdot`s. IQ4_XS: each sub-block's indices looked up in the table with
+//! `tbl`. Every sub-block's sums are weighted by its integer scale and summed
+//! in `i32` over the super-block, whose activations share one scale (see
+//! [`crate::quantize_acts_k`]): one conversion and one multiply by `d · d_a`
+//! per super-block.
 
 use crate::isa::check_operands;
 use crate::neon::*;
@@ -28,7 +31,7 @@ unsafe fn block_k45(b: *const u8, qh: *const u8, qs: *const u8, acts: &[ActBlock
         Some(unsafe { (load(qh), load(qh.add(16))) })
     };
     let mask = vdupq_n_u8(0x0F);
-    let mut acc = vdupq_n_f32(0.0);
+    let mut acc = vdupq_n_s32(0);
     let mut mins = 0.0f32;
     for c in 0..4 {
         let (q0, q1) = unsafe { (load(qs.add(c * 32)), load(qs.add(c * 32 + 16))) };
@@ -47,11 +50,11 @@ unsafe fn block_k45(b: *const u8, qh: *const u8, qs: *const u8, acts: &[ActBlock
             let a = &acts[j];
             let (sc, m) = scale_min_k4(j, scales);
             let sums = dot32(signed(lo), signed(hi), &a.qs);
-            acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sums), d * f32::from(sc) * a.d);
-            mins += dmin * f32::from(m) * a.s;
+            acc = vmlaq_n_s32(acc, sums, i32::from(sc));
+            mins += f32::from(m) * a.s;
         }
     }
-    vaddvq_f32(acc) - mins
+    d * acts[0].d * vaddvq_s32(acc) as f32 - dmin * mins
 }
 
 /// Q6_K: one super-block.
@@ -62,7 +65,7 @@ unsafe fn block_q6k(b: *const u8, acts: &[ActBlock]) -> f32 {
     let d = unsafe { f16(b.add(208)) };
     let mask = vdupq_n_u8(0x0F);
     let three = vdupq_n_u8(3);
-    let mut acc = vdupq_n_f32(0.0);
+    let mut acc = vdupq_n_s32(0);
     for n in 0..2 {
         let load2 = |at: usize| unsafe { (load(b.add(at)), load(b.add(at + 16))) };
         let (ql0, ql1, qh) = (load2(n * 64), load2(n * 64 + 32), load2(128 + n * 32));
@@ -87,15 +90,11 @@ unsafe fn block_q6k(b: *const u8, acts: &[ActBlock]) -> f32 {
             // SAFETY: an ActBlock's `qs` are 32 bytes.
             let (a0, a1) = unsafe { (vld1q_s8(a.qs.as_ptr()), vld1q_s8(a.qs.as_ptr().add(16))) };
             let zero = vdupq_n_s32(0);
-            let sums = vmlaq_n_s32(
-                vmulq_n_s32(sdot(zero, quants(lo, qh.0), a0), s0),
-                sdot(zero, quants(hi, qh.1), a1),
-                s1,
-            );
-            acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sums), d * a.d);
+            acc = vmlaq_n_s32(acc, sdot(zero, quants(lo, qh.0), a0), s0);
+            acc = vmlaq_n_s32(acc, sdot(zero, quants(hi, qh.1), a1), s1);
         }
     }
-    vaddvq_f32(acc)
+    d * acts[0].d * vaddvq_s32(acc) as f32
 }
 
 /// IQ4_XS: one super-block.
@@ -105,14 +104,13 @@ unsafe fn block_iq4xs(b: *const u8, acts: &[ActBlock]) -> f32 {
     // SAFETY (caller, for every read below): `b` is a whole block.
     let d = unsafe { f16(b) };
     let head = unsafe { std::slice::from_raw_parts(b, 8) };
-    let mut acc = vdupq_n_f32(0.0);
+    let mut acc = vdupq_n_s32(0);
     for (j, a) in acts.iter().enumerate().take(8) {
         let (lo, hi) = unsafe { iq4_values(b.add(8 + 16 * j)) };
         let sums = dot32(lo, hi, &a.qs);
-        let scale = d * f32::from(iq4xs_scale(head, j)) * a.d;
-        acc = vfmaq_n_f32(acc, vcvtq_f32_s32(sums), scale);
+        acc = vmlaq_n_s32(acc, sums, i32::from(iq4xs_scale(head, j)));
     }
-    vaddvq_f32(acc)
+    d * acts[0].d * vaddvq_s32(acc) as f32
 }
 
 /// The rows' super-blocks, in a function compiled with the dot-product

@@ -1,6 +1,7 @@
 //! Plain Rust kernels for the K-quants and IQ4_XS: integer dot products per 32
-//! (Q6_K: per 16) values, scaled by the sub-block's scale and the activation
-//! block's.
+//! (Q6_K: per 16) values, weighted by the sub-block's integer scale and summed
+//! over the super-block, then scaled once by `d` and the activations' shared
+//! scale (see [`crate::quantize_acts_k`]).
 
 use crate::format::f16_at;
 use crate::portable::{iq4_dot, rows};
@@ -22,7 +23,7 @@ pub(super) fn rows_dot(t: QType) -> RowsDot {
 fn block_k45(b: &[u8], acts: &[ActBlock], qh: Option<&[u8]>, qs: &[u8]) -> f32 {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let scales = &b[4..16];
-    let mut acc = 0.0f32;
+    let (mut acc, mut mins) = (0i32, 0.0f32);
     for (j, a) in acts.iter().enumerate() {
         let (sc, m) = scale_min_k4(j, scales);
         let chunk = &qs[(j / 2) * 32..(j / 2) * 32 + 32];
@@ -33,9 +34,10 @@ fn block_k45(b: &[u8], acts: &[ActBlock], qh: Option<&[u8]>, qs: &[u8]) -> f32 {
             let q = ((chunk[l] >> shift) & 0xF) | high;
             sum += i32::from(q) * i32::from(a.qs[l]);
         }
-        acc += d * f32::from(sc) * a.d * sum as f32 - dmin * f32::from(m) * a.s;
+        acc += i32::from(sc) * sum;
+        mins += f32::from(m) * a.s;
     }
-    acc
+    d * acts[0].d * acc as f32 - dmin * mins
 }
 
 fn block_q4k(b: &[u8], acts: &[ActBlock]) -> f32 {
@@ -48,7 +50,7 @@ fn block_q5k(b: &[u8], acts: &[ActBlock]) -> f32 {
 
 fn block_q6k(b: &[u8], acts: &[ActBlock]) -> f32 {
     let d = f16_at(b, 208);
-    let mut acc = 0.0f32;
+    let mut acc = 0i32;
     for n in 0..2 {
         let ql = &b[n * 64..n * 64 + 64];
         let qh = &b[128 + n * 32..128 + n * 32 + 32];
@@ -68,20 +70,20 @@ fn block_q6k(b: &[u8], acts: &[ActBlock]) -> f32 {
                 let q = i32::from(low | (high << 4)) - 32;
                 sums[l / 16] += q * i32::from(a.qs[l]);
             }
-            let s0 = f32::from(sc[2 * t] as i8);
-            let s1 = f32::from(sc[2 * t + 1] as i8);
-            acc += d * a.d * (s0 * sums[0] as f32 + s1 * sums[1] as f32);
+            let s0 = i32::from(sc[2 * t] as i8);
+            let s1 = i32::from(sc[2 * t + 1] as i8);
+            acc += s0 * sums[0] + s1 * sums[1];
         }
     }
-    acc
+    d * acts[0].d * acc as f32
 }
 
 fn block_iq4xs(b: &[u8], acts: &[ActBlock]) -> f32 {
     let d = f16_at(b, 0);
-    let mut acc = 0.0f32;
+    let mut acc = 0i32;
     for (j, a) in acts.iter().enumerate() {
         let sum = iq4_dot(&b[8 + j * 16..8 + j * 16 + 16], &a.qs);
-        acc += d * f32::from(iq4xs_scale(b, j)) * a.d * sum as f32;
+        acc += i32::from(iq4xs_scale(b, j)) * sum;
     }
-    acc
+    d * acts[0].d * acc as f32
 }

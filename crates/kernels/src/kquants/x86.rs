@@ -1,15 +1,18 @@
 //! x86-64 kernels for the K-quants, one 32-value sub-block per 256-bit vector.
 //!
-//! Q4_K / Q5_K: the 6-bit scales and mins of a super-block are unpacked once;
-//! each sub-block's unsigned quants (nibbles, plus the fifth bit spread from
-//! `qh` with a compare) meet the 32 activation bytes in one byte product, are
-//! scaled by `d · sc · d_a` with an FMA, and the mins are subtracted as
-//! `dmin · m · s` (`s` being the activations' scaled sum). Q6_K: the quants
-//! minus 32 are signed, so the sign trick applies; the product's eight `i32`
-//! lanes cover 4 values each, so the two 16-value scales of a sub-block are
-//! one lane-wise multiply. IQ4_XS: each sub-block's 16 bytes of indices
-//! become 32 signed table values with one byte shuffle, meet the activations
-//! with the sign trick and are scaled by `d · (ls - 32) · d_a`.
+//! The activations of a super-block share one scale (see
+//! [`crate::quantize_acts_k`]), so, as llama.cpp does against its `q8_K`, each
+//! sub-block's byte products are weighted by the sub-block's integer scale
+//! and summed in `i32` lanes over the whole super-block; one conversion and
+//! one multiply by `d · d_a` per super-block and activation row finish it.
+//!
+//! Q4_K / Q5_K: unsigned quants (nibbles, plus the fifth bit spread from `qh`
+//! with a compare) meet the activation bytes directly; the mins are
+//! subtracted as `dmin · Σ m · s` (`s` being each block's scaled sum). Q6_K:
+//! the quants minus 32 are signed, so the sign trick applies, and the two
+//! 16-value scales of a sub-block weight the two 128-bit halves. IQ4_XS:
+//! each sub-block's 16 bytes of indices become 32 signed table values with
+//! one byte shuffle and meet the activations with the sign trick.
 //!
 //! Each super-block is unpacked once for `N` activation rows (several
 //! conversations decoded together, or a short prompt); per activation row
@@ -23,7 +26,7 @@ use crate::{ActBlock, QType, RowsDot, TileDot};
 
 /// Generates the row and many-rows kernels for one instruction set.
 macro_rules! kernels {
-    ($module:ident, $features:literal, $dot_i8:ident, $dot_u8:ident) => {
+    ($module:ident, $features:literal, $scaled_dot:ident) => {
         pub(crate) mod $module {
             use super::*;
 
@@ -35,9 +38,10 @@ macro_rules! kernels {
                 b: *const u8,
                 qh: *const u8,
                 qs: *const u8,
-                acts: [&[ActBlock]; N],
+                acts: [*const ActBlock; N],
             ) -> [f32; N] {
-                // SAFETY (caller, for every read below): `b` is a whole block.
+                // SAFETY (caller, for every read below): `b` is a whole block
+                // and each `acts[r]` points at 8 activation blocks.
                 let (d, dmin) = unsafe { (f16(b), f16(b.add(2))) };
                 let scales = unsafe { std::slice::from_raw_parts(b.add(4), 12) };
                 let high = if qh.is_null() {
@@ -46,7 +50,7 @@ macro_rules! kernels {
                     Some(unsafe { _mm256_loadu_si256(qh.cast()) })
                 };
                 let mask = _mm256_set1_epi8(0x0F);
-                let mut acc = [_mm256_setzero_ps(); N];
+                let mut sums = [_mm256_setzero_si256(); N];
                 let mut mins = [0.0f32; N];
                 for c in 0..4 {
                     let q = unsafe { _mm256_loadu_si256(qs.add(c * 32).cast()) };
@@ -65,29 +69,37 @@ macro_rules! kernels {
                             );
                         }
                         let (sc, m) = scale_min_k4(j, scales);
-                        let (d_sc, dmin_m) = (d * f32::from(sc), dmin * f32::from(m));
+                        let sc = _mm256_set1_epi16(i16::from(sc));
+                        let m = f32::from(m);
                         for r in 0..N {
-                            let a = &acts[r][j];
+                            let a = unsafe { &*acts[r].add(j) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                            let scale = _mm256_set1_ps(d_sc * a.d);
-                            let sums = _mm256_cvtepi32_ps($dot_u8(quants, av));
-                            acc[r] = _mm256_fmadd_ps(sums, scale, acc[r]);
-                            mins[r] += dmin_m * a.s;
+                            sums[r] = $scaled_dot(sums[r], quants, av, sc);
+                            mins[r] += m * a.s;
                         }
                     }
                 }
-                std::array::from_fn(|r| hsum(acc[r]) - mins[r])
+                let mut out = [0.0f32; N];
+                for r in 0..N {
+                    let d_a = unsafe { (*acts[r]).d };
+                    out[r] = d * d_a * hsum_i32(sums[r]) as f32 - dmin * mins[r];
+                }
+                out
             }
 
             /// Q6_K: one super-block against `N` activation rows.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn block_q6k<const N: usize>(b: *const u8, acts: [&[ActBlock]; N]) -> [f32; N] {
-                // SAFETY (caller, for every read below): `b` is a whole block.
+            unsafe fn block_q6k<const N: usize>(
+                b: *const u8,
+                acts: [*const ActBlock; N],
+            ) -> [f32; N] {
+                // SAFETY (caller, for every read below): `b` is a whole block
+                // and each `acts[r]` points at 8 activation blocks.
                 let d = unsafe { f16(b.add(208)) };
                 let mask = _mm256_set1_epi8(0x0F);
                 let three = _mm256_set1_epi8(3);
-                let mut acc = [_mm256_setzero_ps(); N];
+                let mut sums = [_mm256_setzero_si256(); N];
                 for n in 0..2 {
                     let (ql0, ql1, qh) = unsafe {
                         (
@@ -110,24 +122,28 @@ macro_rules! kernels {
                         );
                         let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
                         let q = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
-                        // Lanes 0..4 hold values 0..16 (scale 2t), lanes 4..8 the rest.
+                        // The first 16 values take scale 2t, the other 16 scale 2t + 1.
                         let (s0, s1) = unsafe {
                             (
-                                i32::from(sc.add(2 * t).cast::<i8>().read()),
-                                i32::from(sc.add(2 * t + 1).cast::<i8>().read()),
+                                i16::from(sc.add(2 * t).cast::<i8>().read()),
+                                i16::from(sc.add(2 * t + 1).cast::<i8>().read()),
                             )
                         };
-                        let scales = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
+                        let scales = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
+                        let (q_abs, q_sign) = (_mm256_sign_epi8(q, q), q);
                         for r in 0..N {
-                            let a = &acts[r][n * 4 + t];
+                            let a = unsafe { &*acts[r].add(n * 4 + t) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                            let sums = _mm256_mullo_epi32($dot_i8(q, av), scales);
-                            let scale = _mm256_set1_ps(d * a.d);
-                            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), scale, acc[r]);
+                            let av = _mm256_sign_epi8(av, q_sign);
+                            sums[r] = $scaled_dot(sums[r], q_abs, av, scales);
                         }
                     }
                 }
-                std::array::from_fn(|r| hsum(acc[r]))
+                let mut out = [0.0f32; N];
+                for r in 0..N {
+                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(sums[r]) as f32;
+                }
+                out
             }
 
             /// IQ4_XS: one super-block against `N` activation rows.
@@ -135,39 +151,50 @@ macro_rules! kernels {
             #[target_feature(enable = $features)]
             unsafe fn block_iq4xs<const N: usize>(
                 b: *const u8,
-                acts: [&[ActBlock]; N],
+                acts: [*const ActBlock; N],
             ) -> [f32; N] {
-                // SAFETY (caller, for every read below): `b` is a whole block.
+                // SAFETY (caller, for every read below): `b` is a whole block
+                // and each `acts[r]` points at 8 activation blocks.
                 let d = unsafe { f16(b) };
                 let head = unsafe { std::slice::from_raw_parts(b, 8) };
-                let mut acc = [_mm256_setzero_ps(); N];
+                let mut sums = [_mm256_setzero_si256(); N];
                 for j in 0..8 {
                     let q = unsafe { iq4_values(b.add(8 + 16 * j)) };
-                    let d_ls = d * f32::from(iq4xs_scale(head, j));
+                    let q_abs = _mm256_sign_epi8(q, q);
+                    let ls = _mm256_set1_epi16(i16::from(iq4xs_scale(head, j)));
                     for r in 0..N {
-                        let a = &acts[r][j];
+                        let a = unsafe { &*acts[r].add(j) };
                         let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                        let scale = _mm256_set1_ps(d_ls * a.d);
-                        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps($dot_i8(q, av)), scale, acc[r]);
+                        let av = _mm256_sign_epi8(av, q);
+                        sums[r] = $scaled_dot(sums[r], q_abs, av, ls);
                     }
                 }
-                std::array::from_fn(|r| hsum(acc[r]))
+                let mut out = [0.0f32; N];
+                for r in 0..N {
+                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(sums[r]) as f32;
+                }
+                out
             }
 
             /// One weight row (`nb` super-blocks at `p`) against `N`
-            /// activation rows of `nb · 8` blocks each.
+            /// activation rows of `nb · 8` blocks each (pointers, so no
+            /// bounds are checked per super-block).
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn row_of<const N: usize>(
                 t: QType,
                 p: *const u8,
                 nb: usize,
-                acts: [&[ActBlock]; N],
+                acts: [*const ActBlock; N],
             ) -> [f32; N] {
                 let bytes = t.block_bytes();
                 let mut sum = [0.0f32; N];
                 for i in 0..nb {
-                    let a: [&[ActBlock]; N] = std::array::from_fn(|r| &acts[r][i * 8..i * 8 + 8]);
+                    let mut a = acts;
+                    for a in &mut a {
+                        // SAFETY (caller): each activation row holds `nb · 8` blocks.
+                        *a = unsafe { a.add(i * 8) };
+                    }
                     // SAFETY (caller): the row holds `nb` blocks.
                     let y = unsafe {
                         let b = p.add(i * bytes);
@@ -199,7 +226,8 @@ macro_rules! kernels {
             ) {
                 let nb = k / 256;
                 let row_bytes = t.row_bytes(k);
-                let act = |i: usize| &acts[i * nb * 8..(i + 1) * nb * 8];
+                // SAFETY: the wrapper checked `acts` holds `m` rows of `nb · 8` blocks.
+                let act = |i: usize| unsafe { acts.as_ptr().add(i * nb * 8) };
                 for r in 0..rows {
                     // SAFETY: the wrapper checked `w` holds `rows` rows.
                     let p = unsafe { w.as_ptr().add(r * row_bytes) };
@@ -272,10 +300,9 @@ macro_rules! kernels {
     };
 }
 
-kernels!(avx2, "avx2,fma,f16c", dot_i8_avx2, dot_u8_avx2);
+kernels!(avx2, "avx2,fma,f16c", scaled_dot_avx2);
 kernels!(
     avx512,
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
-    dot_i8_vnni,
-    dot_u8_vnni
+    scaled_dot_vnni
 );

@@ -45,7 +45,8 @@ macro_rules! kernels {
             use super::*;
 
             /// One weight row (`nb` blocks of `bytes` bytes at `w`) against
-            /// `N` activation rows: each block is unpacked once (`unpack`
+            /// `N` activation rows of `nb` blocks (pointers, so no bounds are
+            /// checked per block): each block is unpacked once (`unpack`
             /// gives its quants, `d` and `m`) and meets all `N`. Per activation
             /// row the operations are the same whatever `N`, so results do not
             /// depend on how rows are grouped.
@@ -53,19 +54,20 @@ macro_rules! kernels {
             #[target_feature(enable = $features)]
             unsafe fn tile<const N: usize>(
                 w: *const u8,
-                acts: [&[ActBlock]; N],
+                nb: usize,
+                acts: [*const ActBlock; N],
                 bytes: usize,
                 signed: bool,
                 unpack: impl Fn(*const u8) -> (__m256i, f32, f32),
             ) -> [f32; N] {
                 let mut acc = [_mm256_setzero_ps(); N];
                 let mut offsets = [0.0f32; N];
-                let nb = acts[0].len();
                 for i in 0..nb {
                     // SAFETY (caller): the row holds `nb` blocks.
                     let (q, d, m) = unpack(unsafe { w.add(i * bytes) });
                     for j in 0..N {
-                        let a = &acts[j][i];
+                        // SAFETY (caller): each activation row holds `nb` blocks.
+                        let a = unsafe { &*acts[j].add(i) };
                         // SAFETY: an ActBlock's `qs` are 32 bytes.
                         let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
                         let sums = if signed {
@@ -91,33 +93,34 @@ macro_rules! kernels {
             unsafe fn tile_of<const N: usize>(
                 t: QType,
                 p: *const u8,
-                acts: [&[ActBlock]; N],
+                nb: usize,
+                acts: [*const ActBlock; N],
             ) -> [f32; N] {
                 // SAFETY (caller, all blocks below): `b` points at a whole
                 // block of `t` inside the row.
                 unsafe {
                     match t {
-                        QType::Q4_0 => tile(p, acts, 18, true, |b| {
+                        QType::Q4_0 => tile(p, nb, acts, 18, true, |b| {
                             let q = _mm256_sub_epi8(nibbles(b.add(2)), _mm256_set1_epi8(8));
                             (q, f16(b), 0.0)
                         }),
-                        QType::Q4_1 => tile(p, acts, 20, false, |b| {
+                        QType::Q4_1 => tile(p, nb, acts, 20, false, |b| {
                             (nibbles(b.add(4)), f16(b), f16(b.add(2)))
                         }),
-                        QType::Q5_0 => tile(p, acts, 22, true, |b| {
+                        QType::Q5_0 => tile(p, nb, acts, 22, true, |b| {
                             let q = _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2)));
                             (_mm256_sub_epi8(q, _mm256_set1_epi8(16)), f16(b), 0.0)
                         }),
-                        QType::Q5_1 => tile(p, acts, 24, false, |b| {
+                        QType::Q5_1 => tile(p, nb, acts, 24, false, |b| {
                             let q = _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4)));
                             (q, f16(b), f16(b.add(2)))
                         }),
-                        QType::Q8_0 => tile(p, acts, 34, true, |b| {
+                        QType::Q8_0 => tile(p, nb, acts, 34, true, |b| {
                             (_mm256_loadu_si256(b.add(2).cast()), f16(b), 0.0)
                         }),
-                        QType::IQ4NL => {
-                            tile(p, acts, 18, true, |b| (iq4_values(b.add(2)), f16(b), 0.0))
-                        }
+                        QType::IQ4NL => tile(p, nb, acts, 18, true, |b| {
+                            (iq4_values(b.add(2)), f16(b), 0.0)
+                        }),
                         _ => [0.0; N],
                     }
                 }
@@ -137,15 +140,17 @@ macro_rules! kernels {
             ) {
                 let nb = k / 32;
                 let row_bytes = t.row_bytes(k);
-                let act = |i: usize| &acts[i * nb..(i + 1) * nb];
+                // SAFETY: the wrapper checked `acts` holds `m` rows of `nb` blocks.
+                let act = |i: usize| unsafe { acts.as_ptr().add(i * nb) };
                 for r in 0..rows {
                     // SAFETY: the wrapper checked `w` holds `rows` rows.
                     let p = unsafe { w.as_ptr().add(r * row_bytes) };
                     let mut i = 0;
                     while i + 4 <= m {
                         // SAFETY: `p` is a whole row of `t`.
-                        let y =
-                            unsafe { tile_of(t, p, [act(i), act(i + 1), act(i + 2), act(i + 3)]) };
+                        let y = unsafe {
+                            tile_of(t, p, nb, [act(i), act(i + 1), act(i + 2), act(i + 3)])
+                        };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
                         }
@@ -153,7 +158,7 @@ macro_rules! kernels {
                     }
                     if i + 2 <= m {
                         // SAFETY: as above.
-                        let y = unsafe { tile_of(t, p, [act(i), act(i + 1)]) };
+                        let y = unsafe { tile_of(t, p, nb, [act(i), act(i + 1)]) };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
                         }
@@ -161,7 +166,7 @@ macro_rules! kernels {
                     }
                     while i < m {
                         // SAFETY: as above.
-                        let [y] = unsafe { tile_of(t, p, [act(i)]) };
+                        let [y] = unsafe { tile_of(t, p, nb, [act(i)]) };
                         out[i * rows + r] = y;
                         i += 1;
                     }
