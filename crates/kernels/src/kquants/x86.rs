@@ -8,7 +8,10 @@
 //!
 //! Q4_K / Q5_K: unsigned quants (nibbles, plus the fifth bit spread from `qh`
 //! with a compare) meet the activation bytes directly; the mins are
-//! subtracted as `dmin · Σ m · s` (`s` being each block's scaled sum). Q6_K:
+//! subtracted as `dmin · Σ m · s` (`s` being each block's scaled sum), the
+//! 8 mins of a super-block as one vector against the 8 sums (copied out of the
+//! activation blocks once per product), and each row's total kept in a vector
+//! until the row ends. Q6_K:
 //! the quants minus 32 are signed, so the sign trick applies, and the two
 //! 16-value scales of a sub-block weight the two 128-bit halves. IQ4_XS:
 //! each sub-block's 16 bytes of indices become 32 signed table values with
@@ -24,6 +27,22 @@ use crate::reference::{iq4xs_scale, scale_min_k4};
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
 
+/// Super-block `i`'s activation blocks and (Q4_K, Q5_K) sums in `N` rows.
+#[inline(always)]
+fn super_block<const N: usize>(
+    mut acts: [*const ActBlock; N],
+    mut sums: [*const f32; N],
+    i: usize,
+) -> ([*const ActBlock; N], [*const f32; N]) {
+    for r in 0..N {
+        // Not dereferenced here; the kernels' callers keep them in bounds
+        // (`sums` is null for the types that take none).
+        acts[r] = acts[r].wrapping_add(i * 8);
+        sums[r] = sums[r].wrapping_add(i * 8);
+    }
+    (acts, sums)
+}
+
 /// Generates the row and many-rows kernels for one instruction set.
 macro_rules! kernels {
     ($module:ident, $features:literal, $scaled_dot:ident) => {
@@ -31,7 +50,8 @@ macro_rules! kernels {
             use super::*;
 
             /// Q4_K (`qh` null) or Q5_K: one super-block against `N`
-            /// activation rows of 8 blocks each.
+            /// activation rows of 8 blocks each (`sums[r]`: the 8 blocks'
+            /// scaled sums `s`, contiguous), added to `acc`.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn block_k45<const N: usize>(
@@ -39,9 +59,12 @@ macro_rules! kernels {
                 qh: *const u8,
                 qs: *const u8,
                 acts: [*const ActBlock; N],
-            ) -> [f32; N] {
-                // SAFETY (caller, for every read below): `b` is a whole block
-                // and each `acts[r]` points at 8 activation blocks.
+                sums: [*const f32; N],
+                acc: &mut [__m256; N],
+            ) {
+                // SAFETY (caller, for every read below): `b` is a whole block,
+                // each `acts[r]` points at 8 activation blocks and each
+                // `sums[r]` at 8 floats.
                 let (d, dmin) = unsafe { (f16(b), f16(b.add(2))) };
                 let scales = unsafe { std::slice::from_raw_parts(b.add(4), 12) };
                 let high = if qh.is_null() {
@@ -50,8 +73,8 @@ macro_rules! kernels {
                     Some(unsafe { _mm256_loadu_si256(qh.cast()) })
                 };
                 let mask = _mm256_set1_epi8(0x0F);
-                let mut sums = [_mm256_setzero_si256(); N];
-                let mut mins = [0.0f32; N];
+                let mut dots = [_mm256_setzero_si256(); N];
+                let mut mins = [0.0f32; 8];
                 for c in 0..4 {
                     let q = unsafe { _mm256_loadu_si256(qs.add(c * 32).cast()) };
                     let halves = [
@@ -69,22 +92,27 @@ macro_rules! kernels {
                             );
                         }
                         let (sc, m) = scale_min_k4(j, scales);
+                        mins[j] = f32::from(m);
                         let sc = _mm256_set1_epi16(i16::from(sc));
-                        let m = f32::from(m);
                         for r in 0..N {
                             let a = unsafe { &*acts[r].add(j) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                            sums[r] = $scaled_dot(sums[r], quants, av, sc);
-                            mins[r] += m * a.s;
+                            dots[r] = $scaled_dot(dots[r], quants, av, sc);
                         }
                     }
                 }
-                let mut out = [0.0f32; N];
+                // The mins of the 8 sub-blocks against their activation sums.
+                // SAFETY: `mins` is 8 floats.
+                let mins = _mm256_mul_ps(
+                    unsafe { _mm256_loadu_ps(mins.as_ptr()) },
+                    _mm256_set1_ps(dmin),
+                );
                 for r in 0..N {
-                    let d_a = unsafe { (*acts[r]).d };
-                    out[r] = d * d_a * hsum_i32(sums[r]) as f32 - dmin * mins[r];
+                    let (d_a, s) = unsafe { ((*acts[r]).d, _mm256_loadu_ps(sums[r])) };
+                    let scale = _mm256_set1_ps(d * d_a);
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[r]), scale, acc[r]);
+                    acc[r] = _mm256_fnmadd_ps(mins, s, acc[r]);
                 }
-                out
             }
 
             /// Q6_K: one super-block against `N` activation rows.
@@ -99,7 +127,7 @@ macro_rules! kernels {
                 let d = unsafe { f16(b.add(208)) };
                 let mask = _mm256_set1_epi8(0x0F);
                 let three = _mm256_set1_epi8(3);
-                let mut sums = [_mm256_setzero_si256(); N];
+                let mut dots = [_mm256_setzero_si256(); N];
                 for n in 0..2 {
                     let (ql0, ql1, qh) = unsafe {
                         (
@@ -130,18 +158,18 @@ macro_rules! kernels {
                             )
                         };
                         let scales = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
-                        let (q_abs, q_sign) = (_mm256_sign_epi8(q, q), q);
+                        let q_abs = _mm256_sign_epi8(q, q);
                         for r in 0..N {
                             let a = unsafe { &*acts[r].add(n * 4 + t) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                            let av = _mm256_sign_epi8(av, q_sign);
-                            sums[r] = $scaled_dot(sums[r], q_abs, av, scales);
+                            let av = _mm256_sign_epi8(av, q);
+                            dots[r] = $scaled_dot(dots[r], q_abs, av, scales);
                         }
                     }
                 }
                 let mut out = [0.0f32; N];
                 for r in 0..N {
-                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(sums[r]) as f32;
+                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(dots[r]) as f32;
                 }
                 out
             }
@@ -157,7 +185,7 @@ macro_rules! kernels {
                 // and each `acts[r]` points at 8 activation blocks.
                 let d = unsafe { f16(b) };
                 let head = unsafe { std::slice::from_raw_parts(b, 8) };
-                let mut sums = [_mm256_setzero_si256(); N];
+                let mut dots = [_mm256_setzero_si256(); N];
                 for j in 0..8 {
                     let q = unsafe { iq4_values(b.add(8 + 16 * j)) };
                     let q_abs = _mm256_sign_epi8(q, q);
@@ -166,19 +194,20 @@ macro_rules! kernels {
                         let a = unsafe { &*acts[r].add(j) };
                         let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
                         let av = _mm256_sign_epi8(av, q);
-                        sums[r] = $scaled_dot(sums[r], q_abs, av, ls);
+                        dots[r] = $scaled_dot(dots[r], q_abs, av, ls);
                     }
                 }
                 let mut out = [0.0f32; N];
                 for r in 0..N {
-                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(sums[r]) as f32;
+                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(dots[r]) as f32;
                 }
                 out
             }
 
             /// One weight row (`nb` super-blocks at `p`) against `N`
-            /// activation rows of `nb · 8` blocks each (pointers, so no
-            /// bounds are checked per super-block).
+            /// activation rows of `nb · 8` blocks each, and (Q4_K, Q5_K)
+            /// their `nb · 8` scaled sums. Pointers, so no bounds are checked
+            /// per super-block.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn row_of<const N: usize>(
@@ -186,30 +215,48 @@ macro_rules! kernels {
                 p: *const u8,
                 nb: usize,
                 acts: [*const ActBlock; N],
+                sums: [*const f32; N],
             ) -> [f32; N] {
                 let bytes = t.block_bytes();
-                let mut sum = [0.0f32; N];
-                for i in 0..nb {
-                    let mut a = acts;
-                    for a in &mut a {
-                        // SAFETY (caller): each activation row holds `nb · 8` blocks.
-                        *a = unsafe { a.add(i * 8) };
-                    }
-                    // SAFETY (caller): the row holds `nb` blocks.
-                    let y = unsafe {
-                        let b = p.add(i * bytes);
-                        match t {
-                            QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a),
-                            QType::Q5K => block_k45(b, b.add(16), b.add(48), a),
-                            QType::IQ4XS => block_iq4xs(b, a),
-                            _ => block_q6k(b, a),
+                let mut out = [0.0f32; N];
+                // Q4_K and Q5_K add into vectors (their mins are vectors too),
+                // the others into one float per row: eight more live registers
+                // only cost them spills.
+                if matches!(t, QType::Q4K | QType::Q5K) {
+                    let mut acc = [_mm256_setzero_ps(); N];
+                    for i in 0..nb {
+                        let (a, s) = super_block(acts, sums, i);
+                        // SAFETY (caller): the row holds `nb` blocks.
+                        unsafe {
+                            let b = p.add(i * bytes);
+                            if t == QType::Q4K {
+                                block_k45(b, std::ptr::null(), b.add(16), a, s, &mut acc);
+                            } else {
+                                block_k45(b, b.add(16), b.add(48), a, s, &mut acc);
+                            }
                         }
-                    };
+                    }
                     for r in 0..N {
-                        sum[r] += y[r];
+                        out[r] = hsum(acc[r]);
+                    }
+                } else {
+                    for i in 0..nb {
+                        let (a, _) = super_block(acts, sums, i);
+                        // SAFETY (caller): the row holds `nb` blocks.
+                        let y = unsafe {
+                            let b = p.add(i * bytes);
+                            if t == QType::IQ4XS {
+                                block_iq4xs(b, a)
+                            } else {
+                                block_q6k(b, a)
+                            }
+                        };
+                        for r in 0..N {
+                            out[r] += y[r];
+                        }
                     }
                 }
-                sum
+                out
             }
 
             /// `out[i · rows + r] = W[r] · acts[i]` for `rows` weight rows and
@@ -226,8 +273,22 @@ macro_rules! kernels {
             ) {
                 let nb = k / 256;
                 let row_bytes = t.row_bytes(k);
+                // The mins of Q4_K and Q5_K meet the blocks' sums 8 at a time.
+                let sums: Vec<f32> = if matches!(t, QType::Q4K | QType::Q5K) {
+                    acts.iter().map(|a| a.s).collect()
+                } else {
+                    Vec::new()
+                };
                 // SAFETY: the wrapper checked `acts` holds `m` rows of `nb · 8` blocks.
                 let act = |i: usize| unsafe { acts.as_ptr().add(i * nb * 8) };
+                let sum = |i: usize| {
+                    if sums.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        // SAFETY: `sums` has one float per activation block.
+                        unsafe { sums.as_ptr().add(i * nb * 8) }
+                    }
+                };
                 for r in 0..rows {
                     // SAFETY: the wrapper checked `w` holds `rows` rows.
                     let p = unsafe { w.as_ptr().add(r * row_bytes) };
@@ -235,7 +296,13 @@ macro_rules! kernels {
                     while i + 4 <= m {
                         // SAFETY: `p` is a whole row of `t`.
                         let y = unsafe {
-                            row_of(t, p, nb, [act(i), act(i + 1), act(i + 2), act(i + 3)])
+                            row_of(
+                                t,
+                                p,
+                                nb,
+                                [act(i), act(i + 1), act(i + 2), act(i + 3)],
+                                [sum(i), sum(i + 1), sum(i + 2), sum(i + 3)],
+                            )
                         };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
@@ -244,7 +311,8 @@ macro_rules! kernels {
                     }
                     if i + 2 <= m {
                         // SAFETY: as above.
-                        let y = unsafe { row_of(t, p, nb, [act(i), act(i + 1)]) };
+                        let y =
+                            unsafe { row_of(t, p, nb, [act(i), act(i + 1)], [sum(i), sum(i + 1)]) };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
                         }
@@ -252,7 +320,7 @@ macro_rules! kernels {
                     }
                     while i < m {
                         // SAFETY: as above.
-                        let [y] = unsafe { row_of(t, p, nb, [act(i)]) };
+                        let [y] = unsafe { row_of(t, p, nb, [act(i)], [sum(i)]) };
                         out[i * rows + r] = y;
                         i += 1;
                     }
