@@ -15,7 +15,7 @@
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
 //! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads. A
 //!   prompt's many rows go to an f32 GEMM over decoded panels instead
-//!   (`dense.rs`). [`matmul_shared`]: several weights over one activation
+//!   (`dense.rs`), except the K-quants' on x86 ([`quantised_prompts`]). [`matmul_shared`]: several weights over one activation
 //!   row (a layer's q/k/v) in one pass.
 //! - [`attend_one`]: a generated token's attention over the KV cache, keys
 //!   split over the pool; [`attend_many`]: a prompt's, tiled with an online
@@ -56,4 +56,4 @@ pub use attention::{
 pub use format::QType;
 pub use glu::{exp, gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
-pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared};
+pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared, quantised_prompts};

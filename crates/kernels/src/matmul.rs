@@ -33,7 +33,7 @@ pub enum MatmulError {
 /// an f32 GEMM ([`crate::dense`]); below, integer dot products on quantised
 /// activations are faster (decoding costs the same for any number of rows).
 /// The K-quants on x86 stay on their many-rows integer kernels for any
-/// number of rows (see [`integer_prompts`]).
+/// number of rows (see [`quantised_prompts`]).
 const DENSE_MIN_ROWS: usize = 32;
 
 /// Activation rows the many-rows kernels take at a time: their quantised
@@ -48,7 +48,7 @@ const TILE_ACT_ROWS: usize = 16;
 /// 70 tok/s). Like llama.cpp, a prompt then meets the 8-bit activations each
 /// generated token meets, which brought Hearth's perplexity on that file from
 /// 1.5% to 0.6% of llama.cpp's (`cargo xtask verify-models --full`).
-fn integer_prompts(t: QType) -> bool {
+pub fn quantised_prompts(t: QType) -> bool {
     t.block_elems() == 256 && tile_dot_fn(Isa::active(), t).is_some()
 }
 
@@ -101,7 +101,7 @@ pub fn matmul(
         return Err(MatmulError::Shape { len: x.len(), k, n });
     }
     let m = x.len() / k;
-    if m >= DENSE_MIN_ROWS && !integer_prompts(t) {
+    if m >= DENSE_MIN_ROWS && !quantised_prompts(t) {
         crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, x, y);
         return Ok(());
     }
