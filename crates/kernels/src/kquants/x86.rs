@@ -23,9 +23,32 @@
 //! row kernel's results bit for bit.
 
 use crate::isa::check_operands;
-use crate::reference::{iq4xs_scale, scale_min_k4};
+use crate::reference::iq4xs_scale;
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
+
+/// The 8 six-bit scales and 8 mins of a Q4_K / Q5_K super-block, packed in
+/// the 12 bytes at `p` (as `reference::scale_min_k4` reads them), as one byte each: sub-blocks
+/// 0–3 keep their low 6 bits in bytes 0–3 (scales) and 4–7 (mins); 4–7 have
+/// their low 4 bits in the nibbles of bytes 8–11 and their top 2 bits in the
+/// top bits of bytes 0–7. Word arithmetic, 4 sub-blocks at a time.
+///
+/// # Safety
+/// `p` points at 12 readable bytes.
+#[inline(always)]
+unsafe fn scales_mins_k4(p: *const u8) -> (u64, u64) {
+    const LOW6: u32 = 0x3F3F_3F3F;
+    const LOW4: u32 = 0x0F0F_0F0F;
+    const LOW2: u32 = 0x0303_0303;
+    // SAFETY (caller): 12 readable bytes.
+    let [w0, w1, w2] = unsafe { [0, 4, 8].map(|at| p.add(at).cast::<u32>().read_unaligned()) };
+    let scales_hi = (w2 & LOW4) | (((w0 >> 6) & LOW2) << 4);
+    let mins_hi = ((w2 >> 4) & LOW4) | (((w1 >> 6) & LOW2) << 4);
+    (
+        u64::from(w0 & LOW6) | (u64::from(scales_hi) << 32),
+        u64::from(w1 & LOW6) | (u64::from(mins_hi) << 32),
+    )
+}
 
 /// Super-block `i`'s activation blocks and (Q4_K, Q5_K) sums in `N` rows.
 #[inline(always)]
@@ -66,7 +89,14 @@ macro_rules! kernels {
                 // each `acts[r]` points at 8 activation blocks and each
                 // `sums[r]` at 8 floats.
                 let (d, dmin) = unsafe { (f16(b), f16(b.add(2))) };
-                let scales = unsafe { std::slice::from_raw_parts(b.add(4), 12) };
+                let (scales, mins) = unsafe { scales_mins_k4(b.add(4)) };
+                // Each scale as an `i32` lane of two `i16` copies, so one lane
+                // permute broadcasts a sub-block's.
+                let scales = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64));
+                let scales = _mm256_set_m128i(
+                    _mm_unpackhi_epi16(scales, scales),
+                    _mm_unpacklo_epi16(scales, scales),
+                );
                 let high = if qh.is_null() {
                     None
                 } else {
@@ -74,7 +104,6 @@ macro_rules! kernels {
                 };
                 let mask = _mm256_set1_epi8(0x0F);
                 let mut dots = [_mm256_setzero_si256(); N];
-                let mut mins = [0.0f32; 8];
                 for c in 0..4 {
                     let q = unsafe { _mm256_loadu_si256(qs.add(c * 32).cast()) };
                     let halves = [
@@ -91,9 +120,7 @@ macro_rules! kernels {
                                 _mm256_and_si256(set, _mm256_set1_epi8(0x10)),
                             );
                         }
-                        let (sc, m) = scale_min_k4(j, scales);
-                        mins[j] = f32::from(m);
-                        let sc = _mm256_set1_epi16(i16::from(sc));
+                        let sc = _mm256_permutevar8x32_epi32(scales, _mm256_set1_epi32(j as i32));
                         for r in 0..N {
                             let a = unsafe { &*acts[r].add(j) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
@@ -102,11 +129,8 @@ macro_rules! kernels {
                     }
                 }
                 // The mins of the 8 sub-blocks against their activation sums.
-                // SAFETY: `mins` is 8 floats.
-                let mins = _mm256_mul_ps(
-                    unsafe { _mm256_loadu_ps(mins.as_ptr()) },
-                    _mm256_set1_ps(dmin),
-                );
+                let mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(mins as i64)));
+                let mins = _mm256_mul_ps(mins, _mm256_set1_ps(dmin));
                 for r in 0..N {
                     let (d_a, s) = unsafe { ((*acts[r]).d, _mm256_loadu_ps(sums[r])) };
                     let scale = _mm256_set1_ps(d * d_a);
@@ -142,7 +166,12 @@ macro_rules! kernels {
                         _mm256_and_si256(_mm256_srli_epi16(ql0, 4), mask),
                         _mm256_and_si256(_mm256_srli_epi16(ql1, 4), mask),
                     ];
-                    let sc = unsafe { b.add(192 + n * 8) };
+                    // The half's 8 scales, each as an `i32` lane of two `i16`
+                    // copies, so one lane permute gives a sub-block's two.
+                    let sc = unsafe { _mm_loadl_epi64(b.add(192 + n * 8).cast()) };
+                    let sc = _mm_cvtepi8_epi16(sc);
+                    let pairs =
+                        _mm256_set_m128i(_mm_unpackhi_epi16(sc, sc), _mm_unpacklo_epi16(sc, sc));
                     for (t, low) in lows.into_iter().enumerate() {
                         let high = _mm256_and_si256(
                             _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * t as i32)),
@@ -151,13 +180,11 @@ macro_rules! kernels {
                         let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
                         let q = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
                         // The first 16 values take scale 2t, the other 16 scale 2t + 1.
-                        let (s0, s1) = unsafe {
-                            (
-                                i16::from(sc.add(2 * t).cast::<i8>().read()),
-                                i16::from(sc.add(2 * t + 1).cast::<i8>().read()),
-                            )
-                        };
-                        let scales = _mm256_set_m128i(_mm_set1_epi16(s1), _mm_set1_epi16(s0));
+                        let (s0, s1) = (2 * t as i32, 2 * t as i32 + 1);
+                        let scales = _mm256_permutevar8x32_epi32(
+                            pairs,
+                            _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1),
+                        );
                         let q_abs = _mm256_sign_epi8(q, q);
                         for r in 0..N {
                             let a = unsafe { &*acts[r].add(n * 4 + t) };
@@ -374,3 +401,27 @@ kernels!(
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     scaled_dot_vnni
 );
+
+#[cfg(test)]
+mod tests {
+    use super::scales_mins_k4;
+    use crate::reference::scale_min_k4;
+
+    #[test]
+    fn packed_scales_and_mins_unpack_as_the_reference_reads_them() {
+        let mut seed = 9u32;
+        for _ in 0..2000 {
+            let bytes: [u8; 12] = std::array::from_fn(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 24) as u8
+            });
+            // SAFETY: 12 bytes.
+            let (scales, mins) = unsafe { scales_mins_k4(bytes.as_ptr()) };
+            for j in 0..8 {
+                let want = scale_min_k4(j, &bytes);
+                let got = ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8);
+                assert_eq!(got, want, "sub-block {j} of {bytes:?}");
+            }
+        }
+    }
+}
