@@ -15,8 +15,9 @@
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
 //! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads. A
 //!   prompt's many rows go to an f32 GEMM over decoded panels instead
-//!   (`dense.rs`), except the K-quants' on x86 ([`quantised_prompts`]). [`matmul_shared`]: several weights over one activation
-//!   row (a layer's q/k/v) in one pass.
+//!   (`dense.rs`), except the K-quants' on x86 ([`quantised_prompts`]).
+//!   [`matmul_shared`]: several weights over one activation row (a layer's
+//!   q/k/v) in one pass.
 //! - [`attend_one`]: a generated token's attention over the KV cache, keys
 //!   split over the pool; [`attend_many`]: a prompt's, tiled with an online
 //!   softmax (memory that grows with the cache, not its square). The cache is

@@ -1,7 +1,8 @@
 //! x86-64 building blocks shared by the kernel families: byte products into
 //! `i32` sums (AVX2 `vpmaddubsw` + `vpmaddwd`, or one AVX-512 VNNI
-//! `vpdpbusd`; with per-lane weights, `vpmaddwd` or VNNI `vpdpwssd`), f16 scales through F16C, nibbles unpacked and looked up in
-//! the IQ4 table, and horizontal sums.
+//! `vpdpbusd`; weighted per lane, `vpmaddwd` or VNNI `vpdpwssd`), f16 scales
+//! through F16C, nibbles unpacked and looked up in the IQ4 table, and
+//! horizontal sums.
 
 pub(crate) use std::arch::x86_64::*;
 

@@ -8,14 +8,16 @@
 //!
 //! Q4_K / Q5_K: unsigned quants (nibbles, plus the fifth bit spread from `qh`
 //! with a compare) meet the activation bytes directly; the mins are
-//! subtracted as `dmin · Σ m · s` (`s` being each block's scaled sum), the
-//! 8 mins of a super-block as one vector against the 8 sums (copied out of the
-//! activation blocks once per product), and each row's total kept in a vector
-//! until the row ends. Q6_K:
-//! the quants minus 32 are signed, so the sign trick applies, and the two
-//! 16-value scales of a sub-block weight the two 128-bit halves. IQ4_XS:
-//! each sub-block's 16 bytes of indices become 32 signed table values with
-//! one byte shuffle and meet the activations with the sign trick.
+//! subtracted as `dmin · Σ m · s` (`s` being each block's scaled sum), the 8
+//! mins of a super-block as one vector against the 8 sums (copied out of the
+//! activation blocks once per product), and each row's total is kept in a
+//! vector until the row ends.
+//!
+//! Q6_K: the quants minus 32 are signed, so the sign trick applies, and the
+//! two 16-value scales of a sub-block weight the two 128-bit halves.
+//!
+//! IQ4_XS: each sub-block's 16 bytes of indices become 32 signed table values
+//! with one byte shuffle and meet the activations with the sign trick.
 //!
 //! Each super-block is unpacked once for `N` activation rows (several
 //! conversations decoded together, or a short prompt); per activation row
@@ -28,10 +30,11 @@ use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
 
 /// The 8 six-bit scales and 8 mins of a Q4_K / Q5_K super-block, packed in
-/// the 12 bytes at `p` (as `reference::scale_min_k4` reads them), as one byte each: sub-blocks
-/// 0–3 keep their low 6 bits in bytes 0–3 (scales) and 4–7 (mins); 4–7 have
-/// their low 4 bits in the nibbles of bytes 8–11 and their top 2 bits in the
-/// top bits of bytes 0–7. Word arithmetic, 4 sub-blocks at a time.
+/// the 12 bytes at `p` (as `reference::scale_min_k4` reads them), as one byte
+/// each. Sub-blocks 0–3 keep their low 6 bits in bytes 0–3 (scales) and 4–7
+/// (mins); 4–7 have their low 4 bits in the nibbles of bytes 8–11 and their
+/// top 2 bits in the top bits of bytes 0–7. Word arithmetic, 4 sub-blocks at
+/// a time.
 ///
 /// # Safety
 /// `p` points at 12 readable bytes.
