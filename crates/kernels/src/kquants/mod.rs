@@ -9,6 +9,8 @@ mod neon;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_panel;
 
 /// This family's kernel for `t` on exactly `isa` (no fallback), if it has one.
 pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {

@@ -24,10 +24,17 @@
 //! the operations are the same whatever `N`, so the many-rows kernel gives the
 //! row kernel's results bit for bit.
 
+use super::x86_panel;
 use crate::isa::check_operands;
 use crate::reference::iq4xs_scale;
 use crate::x86::*;
 use crate::{ActBlock, QType, RowsDot, TileDot};
+
+thread_local! {
+    /// The activation blocks' scaled sums of the current Q4_K / Q5_K product,
+    /// contiguous (the kernels load 8 at a time); kept so no product allocates.
+    static SUMS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The 8 six-bit scales and 8 mins of a Q4_K / Q5_K super-block, packed in
 /// the 12 bytes at `p` (as `reference::scale_min_k4` reads them), as one byte
@@ -39,7 +46,7 @@ use crate::{ActBlock, QType, RowsDot, TileDot};
 /// # Safety
 /// `p` points at 12 readable bytes.
 #[inline(always)]
-unsafe fn scales_mins_k4(p: *const u8) -> (u64, u64) {
+pub(super) unsafe fn scales_mins_k4(p: *const u8) -> (u64, u64) {
     const LOW6: u32 = 0x3F3F_3F3F;
     const LOW4: u32 = 0x0F0F_0F0F;
     const LOW2: u32 = 0x0303_0303;
@@ -301,14 +308,40 @@ macro_rules! kernels {
                 m: usize,
                 out: &mut [f32],
             ) {
+                // The mins of Q4_K and Q5_K meet the blocks' sums 8 at a time,
+                // copied into this thread's buffer (kept between products).
+                SUMS.with_borrow_mut(|sums| {
+                    sums.clear();
+                    if matches!(t, QType::Q4K | QType::Q5K) {
+                        sums.extend(acts.iter().map(|a| a.s));
+                    }
+                    // SAFETY: the lengths and CPU features `rows` was called with.
+                    unsafe {
+                        if m >= x86_panel::MIN_ACT_ROWS && x86_panel::takes(t) {
+                            x86_panel::$module::rows(t, k, w, rows, acts, m, sums, out)
+                        } else {
+                            rows_with(t, k, w, rows, acts, m, sums, out)
+                        }
+                    }
+                })
+            }
+
+            /// [`rows`] with the activation blocks' sums copied out (empty
+            /// for the types without mins).
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            unsafe fn rows_with(
+                t: QType,
+                k: usize,
+                w: &[u8],
+                rows: usize,
+                acts: &[ActBlock],
+                m: usize,
+                sums: &[f32],
+                out: &mut [f32],
+            ) {
                 let nb = k / 256;
                 let row_bytes = t.row_bytes(k);
-                // The mins of Q4_K and Q5_K meet the blocks' sums 8 at a time.
-                let sums: Vec<f32> = if matches!(t, QType::Q4K | QType::Q5K) {
-                    acts.iter().map(|a| a.s).collect()
-                } else {
-                    Vec::new()
-                };
                 // SAFETY: the wrapper checked `acts` holds `m` rows of `nb · 8` blocks.
                 let act = |i: usize| unsafe { acts.as_ptr().add(i * nb * 8) };
                 let sum = |i: usize| {
