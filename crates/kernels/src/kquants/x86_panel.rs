@@ -34,13 +34,14 @@ const ACT_ROWS: usize = 16;
 const PREFETCH_AHEAD: usize = 2;
 /// From this many activation rows on (a whole block of a prompt), a product
 /// goes through panels. With fewer, unpacking to the buffer costs more than
-/// it saves (`cargo xtask bench kernels`, 8 rows: 7–14% slower than two
-/// 4-row tiles with the weights streaming from memory).
+/// it saves (`cargo xtask bench kernels` on a Zen 3, 8 rows: 11–16% slower
+/// than two 4-row tiles with the weights streaming from memory).
 pub(crate) const MIN_ACT_ROWS: usize = 16;
 
-/// Whether products with `t` go through panels (from [`MIN_ACT_ROWS`] rows):
-/// Q6_K, whose 4-row tile is the slowest, gains 10–14% per product and Q5_K
-/// 0–3%; Q4_K's tile is as fast as a panel or faster (up to 4%) and stays.
+/// Whether products with `t` go through panels (from [`MIN_ACT_ROWS`] rows).
+/// Against four 4-row tiles, 16 rows on a Zen 3 (AVX2) take 14–19% less time
+/// for Q6_K, whose tile is the slowest, and 1–6% less for Q5_K; Q4_K's tiles
+/// are as fast as a panel or up to 5% faster, so Q4_K stays on them.
 pub(crate) fn takes(t: QType) -> bool {
     matches!(t, QType::Q5K | QType::Q6K)
 }
