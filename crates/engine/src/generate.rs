@@ -39,7 +39,8 @@ use crate::tools::{ToolPlan, ToolPrompt};
 use crate::vocab::Vocab;
 
 /// Prompt tokens processed per forward pass: bounds the attention scratch memory
-/// for long prompts and lets a cancel land between chunks.
+/// for long prompts and lets a cancel land between chunks. (hearth-hub's fit
+/// estimate counts one chunk's activations: keep the two in step.)
 pub(crate) const PREFILL_CHUNK: usize = 512;
 
 /// What to continue.

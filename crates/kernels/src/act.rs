@@ -20,6 +20,16 @@ impl ActBlock {
     };
 }
 
+/// The values `blocks` stand for, `d · qs`, into `out` (replacing its
+/// contents): the activations a quantised product meets, as floats.
+pub fn dequantize_acts(blocks: &[ActBlock], out: &mut Vec<f32>) {
+    out.clear();
+    out.reserve(blocks.len() * 32);
+    for b in blocks {
+        out.extend(b.qs.iter().map(|&q| b.d * f32::from(q)));
+    }
+}
+
 /// Activations quantised the way the weight type `t` wants them (what
 /// [`crate::matmul`] does): [`quantize_acts`] for the 32-value formats,
 /// [`quantize_acts_k`] for the K-quants.

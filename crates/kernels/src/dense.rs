@@ -5,9 +5,9 @@
 //! float GEMM (the `gemm` crate, candle's own) outruns the integer dot products
 //! that are best for one row: each decoded panel is reused by every activation
 //! row while it sits in the cache. Decoding costs the same whatever the number
-//! of rows, so this pays from a few dozen rows on. The activations stay f32
-//! here (nothing is lost to quantising them), so results differ from the
-//! row kernels' by that rounding, not by more.
+//! of rows, so this pays from a few dozen rows on. [`crate::matmul`] hands it
+//! the activations already rounded to 8 bits as the row kernels round them,
+//! so results differ from the row kernels' by float rounding only.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};

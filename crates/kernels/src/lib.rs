@@ -49,10 +49,10 @@ mod x86;
 mod kquants;
 mod legacy;
 
-pub use act::{ActBlock, quantize_acts, quantize_acts_for, quantize_acts_k};
+pub use act::{ActBlock, dequantize_acts, quantize_acts, quantize_acts_for, quantize_acts_k};
 pub use attention::{
-    AttentionError, AttentionShape, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES, QuerySpan, attend_many,
-    attend_one, quantize_q8_0,
+    AttentionError, AttentionShape, DECODE_EXACT_ROWS, KvData, KvView, Q8_0_BLOCK, Q8_0_BYTES,
+    QuerySpan, attend_many, attend_one, quantize_q8_0,
 };
 pub use format::QType;
 pub use glu::{exp, gelu_tanh_mul, silu_mul};

@@ -6,7 +6,10 @@ use std::cell::RefCell;
 use std::sync::Mutex;
 
 use crate::pool::Pool;
-use crate::{ActBlock, Isa, QType, RowsDot, TileDot, quantize_acts_for, rows_dot_fn, tile_dot_fn};
+use crate::{
+    ActBlock, Isa, QType, RowsDot, TileDot, dequantize_acts, quantize_acts_for, rows_dot_fn,
+    tile_dot_fn,
+};
 
 /// A product whose operands do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +49,9 @@ const TILE_ACT_ROWS: usize = 16;
 /// super-block in integers and convert once, as fast as decoding the weights
 /// for the GEMM or faster (Llama-3.2-1B shape, Q4_K_M, AVX2 on Zen 3: prefill
 /// 71 against 70 tok/s), and give a generated token's products bit for bit.
-/// A prompt then meets the 8-bit activations each generated token meets, as
-/// in llama.cpp: that brought Hearth's perplexity on the 1B Q4_K_M from 1.5%
-/// to 0.6% of llama.cpp's (`cargo xtask verify-models --full`). The other
-/// types' long prompts keep f32 activations.
+/// Either way a prompt meets the 8-bit activations each generated token
+/// meets, as in llama.cpp: that brought Hearth's perplexity on the 1B Q4_K_M
+/// from 1.5% to 0.6% of llama.cpp's (`cargo xtask verify-models --full`).
 pub fn quantised_prompts(t: QType) -> bool {
     t.block_elems() == 256 && tile_dot_fn(Isa::active(), t).is_some()
 }
@@ -86,6 +88,8 @@ const PARALLEL_MIN_WORK: usize = 1 << 16;
 
 thread_local! {
     static ACTS: RefCell<Vec<ActBlock>> = const { RefCell::new(Vec::new()) };
+    /// A prompt's activations after rounding, for the f32 GEMM.
+    static ROUNDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `y[i][r] = Σ_j x[i][j] · W[r][j]` for `W` of `n` rows of `k` values of type
@@ -104,7 +108,16 @@ pub fn matmul(
     }
     let m = x.len() / k;
     if m >= DENSE_MIN_ROWS && !quantised_prompts(t) {
-        crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, x, y);
+        // The GEMM meets the activations rounded as the integer kernels
+        // round them (8 bits, llama.cpp's `q8_0` / `q8_K`), so a prompt's
+        // products are a generated token's up to float rounding.
+        ACTS.with_borrow_mut(|acts| {
+            ROUNDED.with_borrow_mut(|rounded| {
+                quantize_acts_for(t, x, acts);
+                dequantize_acts(acts, rounded);
+                crate::dense::matmul_dense(t, &w[..n * row_bytes], n, k, rounded, y);
+            })
+        });
         return Ok(());
     }
     if m == 1 {

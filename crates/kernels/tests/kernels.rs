@@ -2,7 +2,7 @@
 //! reference on random blocks; the block layouts against candle's decoder.
 
 use hearth_kernels::{
-    ActBlock, Isa, QType, SharedWeight, matmul, matmul_shared, quantised_prompts,
+    ActBlock, Isa, QType, SharedWeight, dequantize_acts, matmul, matmul_shared, quantised_prompts,
     quantize_acts_for, reference, rows_dot_fn, tile_dot_fn,
 };
 use rand::rngs::StdRng;
@@ -178,12 +178,12 @@ fn matmul_matches_row_by_row_products_for_one_and_many_rows() {
     }
 }
 
-/// A prompt's many rows go through decoded weights and an f32 GEMM: the
-/// activations are not quantised there, so the products equal the exact ones
-/// (decoded weights times f32 activations, summed in f64) up to f32 rounding,
-/// far closer than quantised activations could (~1e-3). The types whose
-/// prompts stay on quantised activations give exactly the row-by-row
-/// products instead.
+/// A prompt's many rows go through decoded weights and an f32 GEMM on the
+/// activations rounded to 8 bits as the row kernels round them, so the
+/// products equal the exact ones of those operands (decoded weights times
+/// rounded activations, summed in f64) up to f32 rounding, far closer than
+/// unrounded activations would give (~1e-3). The types whose prompts stay on
+/// the integer kernels give exactly the row-by-row products instead.
 #[test]
 fn matmul_of_many_rows_is_exact_up_to_float_rounding() {
     let mut rng = StdRng::seed_from_u64(4);
@@ -202,11 +202,15 @@ fn matmul_of_many_rows_is_exact_up_to_float_rounding() {
             }
             continue;
         }
+        let mut acts = Vec::new();
+        let mut rounded = Vec::new();
+        quantize_acts_for(t, &x, &mut acts);
+        dequantize_acts(&acts, &mut rounded);
         let mut worst = 0.0f64;
         for (r, row) in w.chunks_exact(t.row_bytes(k)).enumerate() {
             let mut dense = vec![0.0f32; k];
             reference::dequantize_row(t, row, &mut dense);
-            for (i, x) in x.chunks_exact(k).enumerate() {
+            for (i, x) in rounded.chunks_exact(k).enumerate() {
                 let terms = dense
                     .iter()
                     .zip(x)

@@ -43,6 +43,11 @@ pub const DEFAULT_DRAFT_TOKENS: usize = 4;
 /// The most tokens a step may draft.
 pub const MAX_DRAFT_TOKENS: usize = 16;
 
+// A step's check (the drafted tokens and the last accepted one) must take
+// the attention that gives a generated token's numbers bit for bit, or a
+// near tie could part the drafted answer from plain decoding's.
+const _: () = assert!(MAX_DRAFT_TOKENS < hearth_kernels::DECODE_EXACT_ROWS);
+
 /// A draft model owned by the engine's worker, beside the target.
 pub(crate) struct Draft {
     pub(crate) model: Box<dyn Model>,

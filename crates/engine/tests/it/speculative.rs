@@ -50,43 +50,20 @@ fn prompts() -> Vec<Prompt> {
     ]
 }
 
-/// Plain decoding and decoding with `draft` give the same tokens, up to
-/// the first near tie (where a batched forward may round differently from
-/// single-token ones: the two candidates then within 0.05 nats of each
-/// other, plain decoding's log-probabilities say); returns the acceptance
-/// over the prompts.
-#[allow(clippy::print_stderr)]
+/// Plain decoding and decoding with `draft` give the same tokens, bit for bit
+/// (a step's check attends its few queries as that many generated tokens, so
+/// no near tie rounds the other way); returns the acceptance over the prompts.
 fn same_tokens(draft: PathBuf, tokens: usize) -> (usize, usize) {
     let plain = Engine::load(models::smollm2(), EngineOptions::default()).unwrap();
     let drafted = with_draft(draft, tokens);
     let (mut proposed, mut accepted) = (0, 0);
     for prompt in prompts() {
-        // Log-probabilities do not change plain decoding's draws.
-        let mut request = greedy(prompt.clone(), 96);
-        request.logprobs = Some(2);
-        let want = run(&plain, request);
+        let want = run(&plain, greedy(prompt.clone(), 96));
         assert!(want.tokens.len() >= 64, "{:?}", want.text);
         assert_eq!(want.stats.draft_tokens, 0);
         let got = run(&drafted, greedy(prompt, 96));
-        let same = got
-            .tokens
-            .iter()
-            .zip(&want.tokens)
-            .take_while(|(a, b)| a == b)
-            .count();
-        if same < want.tokens.len() {
-            let at = &want.logprobs.as_ref().unwrap()[same];
-            let margin = at.top[0].logprob - at.top[1].logprob;
-            eprintln!("near tie after {same} tokens: {at:?}");
-            assert!(
-                margin < 0.05,
-                "diverged after {same} tokens at a margin of {margin}: {at:?}"
-            );
-            assert!(same >= 16, "{same}");
-        } else {
-            assert_eq!(got.tokens, want.tokens);
-            assert_eq!(got.stop_reason, want.stop_reason);
-        }
+        assert_eq!(got.tokens, want.tokens);
+        assert_eq!(got.stop_reason, want.stop_reason);
         proposed += got.stats.draft_tokens;
         accepted += got.stats.draft_accepted;
     }
@@ -97,7 +74,10 @@ fn same_tokens(draft: PathBuf, tokens: usize) -> (usize, usize) {
 #[test]
 fn the_model_as_its_own_draft_gives_the_same_tokens_and_accepts_them_all() {
     let (proposed, accepted) = same_tokens(models::smollm2(), 5);
-    // Batched and single-token forwards may round apart at a near tie.
+    // The draft fills its own cache in other chunks than the target (the
+    // prompt with the next token), and a long prompt's products may round a
+    // last bit apart between chunkings: at a near tie the draft then guesses
+    // the other token, which the check refuses (the tokens stay the same).
     assert!(accepted * 100 >= proposed * 90, "{accepted}/{proposed}");
 }
 

@@ -19,7 +19,7 @@ mod prefill;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use prefill::{QuerySpan, attend_many};
+pub use prefill::{DECODE_EXACT_ROWS, QuerySpan, attend_many};
 
 /// Operands that do not fit together.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,23 @@ pub struct AttentionError(String);
 pub struct KvView<'a> {
     pub data: KvData<'a>,
     pub head_stride: usize,
+}
+
+impl<'a> KvView<'a> {
+    /// The view from its key `key` on (rows of `d` values; `key · d` a
+    /// whole number of blocks for `Q8_0`, as [`check_view`] asks of `d`).
+    fn skip_keys(self, key: usize, d: usize) -> KvView<'a> {
+        let skip = key * d;
+        let data = match self.data {
+            KvData::F32(x) => KvData::F32(&x[skip.min(x.len())..]),
+            KvData::F16(x) => KvData::F16(&x[skip.min(x.len())..]),
+            KvData::Q8_0(x) => {
+                let bytes = skip / Q8_0_BLOCK * Q8_0_BYTES;
+                KvData::Q8_0(&x[bytes.min(x.len())..])
+            }
+        };
+        KvView { data, ..self }
+    }
 }
 
 /// The values of a cache: f32, f16 (half the memory, as llama.cpp keeps it by

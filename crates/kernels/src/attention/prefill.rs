@@ -59,6 +59,16 @@ const LANES: usize = 16;
 /// Below this many query·key·dim products the caller does the whole job.
 const PARALLEL_MIN_WORK: usize = 64 * 1024;
 
+/// Spans of at most this many queries are attended one query at a time by
+/// the decode kernel ([`super::attend_one`]) over exactly the keys a
+/// generated token at that position sees, so they give a generated token's
+/// numbers bit for bit: a speculative draft checked in one pass (up to 16
+/// drafted tokens and the last accepted one) accepts what decoding one token
+/// at a time would have produced, not a near tie rounded the other way. The
+/// tiled kernel pays from here on, where a span reads the keys far fewer
+/// times than once per query.
+pub const DECODE_EXACT_ROWS: usize = 17;
+
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
@@ -155,6 +165,9 @@ fn attend(
     }
     check_view("keys", k, kv_heads, keys, d)?;
     check_view("values", v, kv_heads, keys, d)?;
+    if rows <= DECODE_EXACT_ROWS {
+        return row_by_row(isa, shape, span, q, (k, v), scale, out);
+    }
     let job = Job {
         shape,
         span,
@@ -178,6 +191,44 @@ fn attend(
                 unit(isa, &job, u, &out);
             }
         });
+    }
+    Ok(())
+}
+
+/// A short span as that many generated tokens: each query through the
+/// decode kernel over the keys its position sees (the views from its
+/// window's first key to itself), as [`super::attend_one`] meets them when
+/// the engine generates the token at that position.
+fn row_by_row(
+    isa: Isa,
+    shape: AttentionShape,
+    span: QuerySpan,
+    q: &[f32],
+    (k, v): (KvView<'_>, KvView<'_>),
+    scale: f32,
+    out: &mut [f32],
+) -> Result<(), AttentionError> {
+    let (heads, d, rows) = (shape.heads, shape.head_dim, span.rows);
+    let mut q_row = vec![0.0f32; heads * d];
+    for (r, out) in out.chunks_exact_mut(heads * d).enumerate() {
+        let pos = span.first + r;
+        let (from, to) = (span.first_key(pos), pos + 1 - span.key0);
+        for (h, dst) in q_row.chunks_exact_mut(d).enumerate() {
+            dst.copy_from_slice(&q[(h * rows + r) * d..][..d]);
+        }
+        let one = AttentionShape {
+            keys: to - from,
+            ..shape
+        };
+        super::attend(
+            isa,
+            one,
+            &q_row,
+            k.skip_keys(from, d),
+            v.skip_keys(from, d),
+            scale,
+            out,
+        )?;
     }
     Ok(())
 }

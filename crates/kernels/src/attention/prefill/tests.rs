@@ -1,5 +1,4 @@
 use super::*;
-use crate::attention::attend_one;
 use crate::attention::tests::{pad, q8, q8_values, rng, to_f16 as f16s};
 
 /// The definition in f64: every query against every key it may see.
@@ -71,6 +70,9 @@ fn tiled_attention_matches_its_definition() {
         (8, 1, 256, 40, 10, 0, None),
         (3, 3, 96, 33, 5, 0, Some(7)),
         (2, 1, 40, 19, 3, 0, None),
+        // Short spans (a draft's check), which go query by query.
+        (4, 2, 64, 5, 40, 25, Some(16)),
+        (2, 1, 32, DECODE_EXACT_ROWS, 100, 0, None),
     ];
     for (heads, kv_heads, d, rows, first, key0, window) in cases {
         let span = QuerySpan {
@@ -144,36 +146,92 @@ fn tiled_attention_matches_its_definition() {
     }
 }
 
+/// A short span (a speculative draft's check) gives, row by row, exactly what
+/// the decode kernel gives the token at each position over the keys it sees:
+/// the cache narrowed to that position's window, as the engine views it for
+/// a generated token (same head stride, later start). Bit for bit, with every
+/// ISA and cache type, inside and past a sliding window.
 #[test]
-fn one_row_agrees_with_the_decode_kernel() {
+fn a_short_span_gives_a_generated_tokens_numbers_bit_for_bit() {
     let mut rnd = rng(5);
-    let (heads, kv_heads, d, keys) = (8, 2, 64, 300);
-    let shape = AttentionShape {
-        heads,
-        kv_heads,
-        head_dim: d,
-        keys,
-    };
-    let q: Vec<f32> = (0..heads * d).map(|_| rnd() * 2.0).collect();
-    let k = f16s(&(0..kv_heads * keys * d).map(|_| rnd()).collect::<Vec<_>>());
-    let v = f16s(&(0..kv_heads * keys * d).map(|_| rnd()).collect::<Vec<_>>());
-    let view = |data| KvView {
-        data,
-        head_stride: keys * d,
-    };
-    let (kv, vv) = (view(KvData::F16(&k)), view(KvData::F16(&v)));
-    let mut one = vec![0.0; heads * d];
-    attend_one(shape, &q, kv, vv, 0.125, &mut one).unwrap();
-    let span = QuerySpan {
-        rows: 1,
-        first: keys - 1,
-        key0: 0,
-        window: None,
-    };
-    let mut many = vec![0.0; heads * d];
-    attend_many(shape, span, &q, kv, vv, 0.125, &mut many).unwrap();
-    for (a, b) in one.iter().zip(&many) {
-        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    let (heads, kv_heads, d) = (8, 2, 64);
+    // (rows, first, key0, window): one row; a draft's check past a window;
+    // the longest span that goes row by row, from the cache's start.
+    let cases = [
+        (1, 299, 0, None),
+        (5, 295, 96, Some(200)),
+        (DECODE_EXACT_ROWS, 40, 0, None),
+    ];
+    for (rows, first, key0, window) in cases {
+        let span = QuerySpan {
+            rows,
+            first,
+            key0,
+            window,
+        };
+        let keys = first + rows - key0;
+        let shape = AttentionShape {
+            heads,
+            kv_heads,
+            head_dim: d,
+            keys,
+        };
+        let q: Vec<f32> = (0..heads * rows * d).map(|_| rnd() * 2.0).collect();
+        let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let (kh, vh) = (f16s(&k), f16s(&v));
+        let (kq, vq) = (q8(&k), q8(&v));
+        // The cache from its key `from` on (`d` values a key).
+        fn later(data: KvData<'_>, from: usize, d: usize) -> KvData<'_> {
+            match data {
+                KvData::F32(x) => KvData::F32(&x[from * d..]),
+                KvData::F16(x) => KvData::F16(&x[from * d..]),
+                KvData::Q8_0(x) => KvData::Q8_0(&x[from * d / Q8_0_BLOCK * Q8_0_BYTES..]),
+            }
+        }
+        for isa in Isa::all_available() {
+            let caches: [(&str, KvData<'_>, KvData<'_>); 3] = [
+                ("f32", KvData::F32(&k), KvData::F32(&v)),
+                ("f16", KvData::F16(&kh), KvData::F16(&vh)),
+                ("q8_0", KvData::Q8_0(&kq), KvData::Q8_0(&vq)),
+            ];
+            for (kind, kd, vd) in caches {
+                let view = |data| KvView {
+                    data,
+                    head_stride: keys * d,
+                };
+                let mut many = vec![f32::NAN; heads * rows * d];
+                attend(isa, shape, span, &q, view(kd), view(vd), 0.125, &mut many).unwrap();
+                for r in 0..rows {
+                    let pos = first + r;
+                    let from = window.map_or(0, |w| (pos + 1).saturating_sub(w)) - key0;
+                    let seen = pos + 1 - key0 - from;
+                    let q_row: Vec<f32> = (0..heads)
+                        .flat_map(|h| q[(h * rows + r) * d..][..d].to_vec())
+                        .collect();
+                    let one_shape = AttentionShape {
+                        keys: seen,
+                        ..shape
+                    };
+                    let mut one = vec![f32::NAN; heads * d];
+                    crate::attention::attend(
+                        isa,
+                        one_shape,
+                        &q_row,
+                        view(later(kd, from, d)),
+                        view(later(vd, from, d)),
+                        0.125,
+                        &mut one,
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        one,
+                        many[r * heads * d..][..heads * d],
+                        "{isa:?} {kind} {span:?} row {r}"
+                    );
+                }
+            }
+        }
     }
 }
 
