@@ -1,7 +1,11 @@
 //! The fit estimate against what a model really takes: the estimate the app
 //! shows (`hearth list --json` on the file imported in place into a throwaway
-//! library) beside the peak resident memory (`VmHWM`) of the `hearth`
-//! process that loaded the file and ran it over a filled context.
+//! library) beside the peak resident memory (`VmHWM`) of a chat that fills
+//! the context: `hearth run` answering a prompt a few tokens shorter than the
+//! window ([`chat_peak`]). A scoring run (`hearth perplexity`) peaks higher
+//! than any chat: it keeps the logits of every scored position (vocabulary ×
+//! half the window × 4 bytes), which a chat, scoring one position at a time,
+//! never holds.
 //!
 //! The peak is read from `/proc/PID/status` while the process runs (it only
 //! ever grows; the last reading before the exit is the peak, give or take the
@@ -69,6 +73,73 @@ pub(crate) fn estimate(hearth: &Path, model: &Path, ctx: usize, home: &Path) -> 
         kv_cache: field("kv_cache")?,
         overhead: field("overhead")?,
     })
+}
+
+/// Tokens of room a chat prompt leaves in the window (the template's own
+/// tokens and a few generated ones).
+const CHAT_ROOM: usize = 24;
+
+/// The peak resident memory of `hearth run` on `model` with a window of
+/// `ctx` tokens, answering (4 tokens, greedy) a prompt cut from `text` to
+/// fill it but for [`CHAT_ROOM`] tokens; `kv_args` as `hearth`'s
+/// `--kv-type`. The text is cut at about 3 bytes a token, then shortened by
+/// what `hearth` says the prompt came to, until it fits.
+pub(crate) fn chat_peak(
+    hearth: &Path,
+    model: &Path,
+    ctx: usize,
+    text: &str,
+    kv_args: &[&str],
+    home: &Path,
+) -> Result<Option<u64>> {
+    let _ = std::fs::remove_dir_all(home);
+    std::fs::create_dir_all(home)?;
+    let mut bytes = (ctx * 3).min(text.len());
+    for _ in 0..4 {
+        let mut cut = bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (out, peak) = output_with_peak_rss(
+            Command::new(hearth)
+                .arg("run")
+                .arg("-m")
+                .arg(model)
+                .args(["--ctx", &ctx.to_string()])
+                .args(["--temperature", "0", "--max-tokens", "4"])
+                .args(kv_args)
+                .arg(&text[..cut])
+                .env("HEARTH_HOME", home)
+                .env("HEARTH_OFFLINE", "1"),
+        )?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = ctx.saturating_sub(CHAT_ROOM) as f64;
+        if out.status.success() {
+            // "[prompt 454 tok (0 reused) · …": a prompt well short of the
+            // window (a first cut too short) is lengthened while text lasts.
+            let tokens = crate::perplexity::find_figure(stderr.as_bytes(), "[prompt ");
+            match tokens {
+                Some(t) if t < 0.9 * want && cut < text.len() => {
+                    bytes = ((cut as f64 * want / t) as usize).min(text.len());
+                    continue;
+                }
+                _ => {
+                    let _ = std::fs::remove_dir_all(home);
+                    return Ok(peak);
+                }
+            }
+        }
+        // "the prompt is 523 tokens but the context window is 512"
+        let Some(tokens) = crate::perplexity::find_figure(stderr.as_bytes(), "the prompt is ")
+        else {
+            bail!("hearth run failed on {}: {stderr}", model.display());
+        };
+        bytes = (cut as f64 * want / tokens) as usize;
+    }
+    bail!(
+        "no prompt cut from the text fits a window of {ctx} on {}",
+        model.display()
+    )
 }
 
 /// Runs `cmd` to the end like `Command::output`, and its peak resident

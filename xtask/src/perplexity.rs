@@ -145,7 +145,7 @@ impl KvType {
     }
 
     /// `hearth perplexity`'s flag.
-    fn hearth_args(kv: Option<Self>) -> Vec<&'static str> {
+    pub(crate) fn hearth_args(kv: Option<Self>) -> Vec<&'static str> {
         kv.map_or_else(Vec::new, |kv| vec!["--kv-type", kv.name()])
     }
 
@@ -340,7 +340,7 @@ pub(crate) fn llama_versus(
 }
 
 /// The number after `label` on the first line of `log` that has it.
-fn find_figure(log: &[u8], label: &str) -> Option<f64> {
+pub(crate) fn find_figure(log: &[u8], label: &str) -> Option<f64> {
     String::from_utf8_lossy(log).lines().find_map(|line| {
         let rest = line.split(label).nth(1)?;
         // "Mean PPL(Q)      : 12.3" has the colon after padding.

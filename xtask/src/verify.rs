@@ -27,8 +27,9 @@
 //! the two to F16.
 //!
 //! Each row also holds the app's fit estimate for the file at the scoring
-//! window beside the peak resident memory of the `hearth` process that scored
-//! it (`fit.rs`): the issue's goal is within 10%.
+//! window beside the peak resident memory of a chat filling that window
+//! (`hearth run`, `fit.rs`): the issue's goal is within 10%. The scoring
+//! run's own peak is shown too (higher: it holds the scored logits).
 //!
 //! `--long` scores one window of 16 384 tokens (`--ctx` for another) of a
 //! long text made at run time from the licences every Debian ships
@@ -185,6 +186,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None if args.long => long_text(&dir)?,
         None => PathBuf::from(LICENCES).join("GPL-3"),
     };
+    // The chats that measure what the fit estimate is for cut their prompts
+    // from the same text.
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     if args.write_fixtures {
         let shapes: Vec<&str> = if args.shapes.is_empty() {
             SHAPES.to_vec()
@@ -329,7 +334,18 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             );
             let _ = std::fs::remove_file(&logits);
             let fit = match &row {
-                Ok(r) => fit_cell(&tools, &file, run.ctx, &dir, r.peak_rss),
+                Ok(r) => {
+                    let kv = KvType::hearth_args(run.kv_type);
+                    let chat = crate::fit::chat_peak(
+                        &tools.hearth,
+                        &file,
+                        run.ctx,
+                        &text,
+                        &kv,
+                        &dir.join("chat-home"),
+                    );
+                    fit_cell(&tools, &file, run.ctx, &dir, chat, r.peak_rss)
+                }
                 Err(_) => "-".to_owned(),
             };
             if fit.ends_with('!') {
@@ -386,22 +402,40 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// "estimate / peak (ratio)", ending in `!` when they are further apart than
-/// [`FIT_TOLERANCE`]; why not, when the estimate cannot be had.
-fn fit_cell(tools: &Tools, file: &Path, ctx: usize, dir: &Path, peak: Option<u64>) -> String {
-    let Some(peak) = peak else {
-        return "no peak read".to_owned();
+/// "estimate / chat peak (ratio; the estimate's parts; the scoring run's
+/// peak)", ending in `!` when estimate and chat peak are further apart than
+/// [`FIT_TOLERANCE`]; why not, when either cannot be had.
+fn fit_cell(
+    tools: &Tools,
+    file: &Path,
+    ctx: usize,
+    dir: &Path,
+    chat: Result<Option<u64>>,
+    scoring: Option<u64>,
+) -> String {
+    let first_line = |e: anyhow::Error| {
+        format!("{e:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let peak = match chat {
+        Ok(Some(peak)) => peak,
+        Ok(None) => return "no peak read".to_owned(),
+        Err(e) => return format!("no chat peak: {}", first_line(e)),
     };
     match crate::fit::estimate(&tools.hearth, file, ctx, &dir.join("fit-home")) {
         Ok(e) => {
             let ratio = e.total as f64 / peak as f64;
             format!(
-                "{} / {} ({ratio:.3}; weights {} + KV {} + overhead {}){}",
+                "{} / {} ({ratio:.3}; weights {} + KV {} + overhead {}; scoring peak {}){}",
                 crate::fit::mib(e.total),
                 crate::fit::mib(peak),
                 crate::fit::mib(e.weights),
                 crate::fit::mib(e.kv_cache),
                 crate::fit::mib(e.overhead),
+                scoring.map_or("-".to_owned(), crate::fit::mib),
                 if (ratio - 1.0).abs() > FIT_TOLERANCE {
                     " !"
                 } else {
@@ -409,10 +443,7 @@ fn fit_cell(tools: &Tools, file: &Path, ctx: usize, dir: &Path, peak: Option<u64
                 }
             )
         }
-        Err(e) => format!(
-            "no estimate: {}",
-            format!("{e:#}").lines().next().unwrap_or_default()
-        ),
+        Err(e) => format!("no estimate: {}", first_line(e)),
     }
 }
 

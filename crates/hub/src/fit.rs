@@ -13,7 +13,17 @@
 //! `kv_elements ≈ 16384 × max(params / 1e9, 0.25)^0.67`, which matches
 //! Llama 3.2 1B (16384) and Llama 3 8B / Mistral 7B (65536) and overestimates
 //! models with aggressive grouped-query attention.
-//! Overhead = 200 MiB + 5 % of the weights (runtime, tokenizer, scratch).
+//! Overhead = what a chat needs beside weights and cache: 32 MiB of runtime,
+//! the tokenizer (128 bytes a vocabulary entry), and the activations of one
+//! prompt chunk (the engine feeds a prompt 512 tokens at a time), counted as
+//! five f32 buffers of the feed-forward width per token (gate, up, their
+//! product and the copies around them). Fitted to the peak resident memory of
+//! `hearth run` filling a 512-token window on SmolLM2 135M, Gemma 3 270M and
+//! the full shapes of Qwen2.5 0.5B, Qwen3 0.6B, Gemma 3 1B and Llama 3.2 1B
+//! at F16, Q8_0 and Q4_K_M (`cargo xtask verify-models --full`): measured
+//! overheads of 49–148 MiB, the formula within 33 MiB of each. A file whose
+//! header says neither width nor vocabulary counts 5% of its weights for the
+//! activations and a vocabulary of 152k.
 //!
 //! Compared with *available* RAM: fits below 75 %, tight up to 100 %, else
 //! won't fit.
@@ -36,7 +46,13 @@ use crate::gguf::ModelShape;
 
 /// f16, as the CPU engine stores its keys and values unless told otherwise.
 const KV_BYTES_PER_VALUE: f64 = 2.0;
-const OVERHEAD_BASE: u64 = 200 * 1024 * 1024;
+/// The overhead's parts (see the module's comment).
+const RUNTIME: u64 = 32 * 1024 * 1024;
+const TOKENIZER_BYTES_PER_TOKEN: u64 = 128;
+const VOCAB_UNKNOWN: u64 = 152_000;
+/// hearth-engine's `PREFILL_CHUNK`: a prompt's tokens per forward.
+const PROMPT_CHUNK: u64 = 512;
+const FEED_FORWARD_BUFFERS: u64 = 5;
 const BANDWIDTH_FILE: &str = "machine.json";
 
 /// The machine's memory as the estimate sees it.
@@ -135,7 +151,7 @@ pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstim
         .shape
         .and_then(|s| s.weights_in_memory)
         .unwrap_or(facts.size);
-    let overhead = OVERHEAD_BASE + weights / 20;
+    let overhead = overhead(facts.shape.as_ref(), context, weights);
     let total = weights.saturating_add(kv_cache).saturating_add(overhead);
     let available = machine.available_ram;
     let fit = if (total as f64) <= available as f64 * 0.75 {
@@ -161,6 +177,21 @@ pub fn estimate(facts: &ModelFacts, context: u64, machine: &Machine) -> FitEstim
         approximate: exact.is_none(),
         measured: facts.measured_decode_tok_s.is_some(),
     }
+}
+
+/// Runtime, tokenizer and one prompt chunk's activations (module comment).
+fn overhead(shape: Option<&ModelShape>, context: u64, weights: u64) -> u64 {
+    let vocab = shape.and_then(|s| s.vocab).unwrap_or(VOCAB_UNKNOWN);
+    let width = shape.and_then(|s| s.feed_forward.or(s.embedding.map(|e| e.saturating_mul(4))));
+    let activations = match width {
+        Some(width) => [FEED_FORWARD_BUFFERS, context.min(PROMPT_CHUNK), width, 4]
+            .into_iter()
+            .fold(1u64, u64::saturating_mul),
+        None => weights / 20,
+    };
+    RUNTIME
+        .saturating_add(vocab.saturating_mul(TOKENIZER_BYTES_PER_TOKEN))
+        .saturating_add(activations)
 }
 
 /// Bits per weight of a quantisation (block bytes × 8 / block elements).

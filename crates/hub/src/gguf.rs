@@ -53,6 +53,12 @@ pub struct ModelShape {
     /// stands in for it).
     #[serde(default)]
     pub weights_in_memory: Option<u64>,
+    /// Tokens in the vocabulary (the rows of `token_embd.weight`).
+    #[serde(default)]
+    pub vocab: Option<u64>,
+    /// Width of the feed-forward layers (`{arch}.feed_forward_length`).
+    #[serde(default)]
+    pub feed_forward: Option<u64>,
 }
 
 impl GgufInfo {
@@ -197,6 +203,13 @@ fn summarise(path: &Path, header: &Gguf) -> Result<GgufInfo, HubError> {
         embedding: arch("embedding_length"),
         head_dim: arch("attention.key_length"),
         weights_in_memory: None,
+        vocab: header
+            .tensors()
+            .iter()
+            .find(|t| t.name() == "token_embd.weight")
+            .and_then(|t| t.dims().get(1))
+            .map(|&n| n as u64),
+        feed_forward: arch("feed_forward_length"),
     };
     Ok(GgufInfo {
         name: text("general.name"),

@@ -51,12 +51,12 @@ fn fit_table() {
             approximate: false,
         },
         Case {
-            what: "135M, 8k ctx, 600 MiB free",
+            what: "135M, 8k ctx, 400 MiB free",
             size: 98 * MIB,
             shape: Some(smol_shape()),
             quant: None,
             ctx: 8192,
-            available: 600 * MIB,
+            available: 400 * MIB,
             fit: Fit::Tight,
             kv: 2 * 30 * 3 * 64 * 8192 * 2,
             approximate: false,
@@ -138,6 +138,50 @@ fn fit_table() {
             c.what
         );
     }
+}
+
+/// The overhead follows the shape: the vocabulary (the tokenizer) and one
+/// prompt chunk's feed-forward activations, which stop growing with the
+/// context at the chunk (512 tokens), not the size of the weights.
+#[test]
+fn the_overhead_follows_the_vocabulary_and_the_widths_not_the_weights() {
+    // Qwen3 0.6B: vocabulary 151 936, feed-forward 3072; `hearth run` filling
+    // a 512-token window peaks at 84 MiB over its Q4_K_M weights and cache.
+    let qwen3 = ModelShape {
+        layers: Some(28),
+        heads: Some(16),
+        kv_heads: Some(8),
+        embedding: Some(1024),
+        head_dim: Some(128),
+        vocab: Some(151_936),
+        feed_forward: Some(3072),
+        ..ModelShape::default()
+    };
+    let overhead = |shape: ModelShape, size: u64, ctx: u64| {
+        let facts = ModelFacts {
+            size,
+            shape: Some(shape),
+            ..ModelFacts::default()
+        };
+        estimate(&facts, ctx, &machine(8 * GIB)).overhead
+    };
+    let at_512 = overhead(qwen3, 397 * MIB, 512);
+    assert!((70 * MIB..100 * MIB).contains(&at_512), "{at_512}");
+    // The same shape in F16: the same overhead.
+    assert_eq!(overhead(qwen3, 1450 * MIB, 512), at_512);
+    // A longer context: still one chunk of activations.
+    assert_eq!(overhead(qwen3, 397 * MIB, 32_768), at_512);
+    assert!(overhead(qwen3, 397 * MIB, 128) < at_512);
+    let wider = ModelShape {
+        feed_forward: Some(4 * 3072),
+        ..qwen3
+    };
+    let more_words = ModelShape {
+        vocab: Some(4 * 151_936),
+        ..qwen3
+    };
+    assert!(overhead(wider, 397 * MIB, 512) > at_512);
+    assert!(overhead(more_words, 397 * MIB, 512) > at_512);
 }
 
 #[test]
