@@ -2,7 +2,7 @@
 //!
 //! Memory needed = weights (what the engine holds, from the header's tensor
 //! table: the file size for the types its kernels run from the mapped file,
-//! twice that for F16/BF16, which candle computes with as f32; see
+//! F16 and BF16 included, more for an F32 embedding table; see
 //! [`crate::gguf::weights_in_memory`]; the file size without a header) + KV cache
 //! for the chosen context + overhead. The KV cache is
 //! `layers × ctx × kv_heads × head_dim × 2 (K and V) × bytes per value`: 2 for

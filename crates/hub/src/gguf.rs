@@ -147,29 +147,21 @@ pub fn chat_template(path: &Path) -> Result<Option<String>, HubError> {
 }
 
 /// Bytes hearth-engine holds for the weights of a file on the CPU. A matrix
-/// in a type its own kernels run stays in the mapped file: its stored bytes,
-/// resident once read. F16, BF16 and F32 matrices are turned into dense f32
-/// for candle's matmul (4 bytes a value), and the embedding table also keeps
-/// its stored copy for row lookups. Everything else (norms, biases, Q2_K,
-/// Q3_K) is copied as stored. An F16 file therefore needs about twice its
-/// size (issue 17's fit check measured it).
+/// in a type its own kernels run (the block types and F16/BF16) stays in the
+/// mapped file: its stored bytes, resident once read. F32 matrices are copied
+/// for candle's matmul, and the embedding table, if F32, keeps its stored
+/// copy for row lookups too. Everything else (norms, biases, Q2_K, Q3_K) is
+/// copied as stored.
 pub(crate) fn weights_in_memory(header: &Gguf) -> u64 {
     header
         .tensors()
         .iter()
         .map(|t| {
-            let dense = matches!(
-                t.ggml_type(),
-                GgmlType::F16 | GgmlType::BF16 | GgmlType::F32
-            ) && t.dims().len() >= 2;
-            if !dense {
-                return t.size();
-            }
-            let f32_bytes = t.elements().saturating_mul(4);
-            if t.name() == "token_embd.weight" {
-                f32_bytes.saturating_add(t.size())
+            let dense = t.ggml_type() == GgmlType::F32 && t.dims().len() >= 2;
+            if dense && t.name() == "token_embd.weight" {
+                t.size().saturating_mul(2)
             } else {
-                f32_bytes
+                t.size()
             }
         })
         .fold(0u64, u64::saturating_add)

@@ -33,6 +33,10 @@ pub enum QType {
     /// (low 4 bits a nibble of `scales_l`, high 2 bits from `scales_h`):
     /// `IQ4_VALUES[q] · d · (ls - 32)`.
     IQ4XS,
+    /// IEEE half precision, one value per "block" (`float.rs`).
+    F16,
+    /// bfloat16: f32's top 16 bits (`float.rs`).
+    BF16,
 }
 
 /// The 16 values a 4-bit index of IQ4_NL / IQ4_XS stands for (ggml's
@@ -55,6 +59,15 @@ impl QType {
         QType::IQ4XS,
     ];
 
+    /// The 16-bit float types, which have kernels of their own (`float.rs`):
+    /// activations rounded to the weight's type, not quantised to blocks.
+    pub const FLOATS: [QType; 2] = [QType::F16, QType::BF16];
+
+    /// Whether this is one of [`QType::FLOATS`].
+    pub const fn is_float(self) -> bool {
+        matches!(self, QType::F16 | QType::BF16)
+    }
+
     /// The ggml type this is: where its name and block layout come from.
     pub const fn ggml(self) -> GgmlType {
         match self {
@@ -68,12 +81,17 @@ impl QType {
             QType::Q6K => GgmlType::Q6_K,
             QType::IQ4NL => GgmlType::IQ4_NL,
             QType::IQ4XS => GgmlType::IQ4_XS,
+            QType::F16 => GgmlType::F16,
+            QType::BF16 => GgmlType::BF16,
         }
     }
 
     /// The kernels' format for a ggml type, if they have one.
     pub fn from_ggml(ty: GgmlType) -> Option<QType> {
-        QType::ALL.into_iter().find(|q| q.ggml() == ty)
+        QType::ALL
+            .into_iter()
+            .chain(QType::FLOATS)
+            .find(|q| q.ggml() == ty)
     }
 
     const fn layout(self) -> BlockLayout {
@@ -116,7 +134,7 @@ mod tests {
 
     #[test]
     fn every_format_is_a_ggml_type_with_a_layout() {
-        for q in QType::ALL {
+        for q in QType::ALL.into_iter().chain(QType::FLOATS) {
             let layout = q.ggml().layout().expect("a type ggml reads");
             assert_eq!(
                 (q.block_elems(), q.block_bytes()),
@@ -125,6 +143,7 @@ mod tests {
             assert_eq!(QType::from_ggml(q.ggml()), Some(q));
         }
         assert_eq!(QType::from_ggml(GgmlType::F32), None);
+        assert_eq!(QType::BF16.row_bytes(3), 6);
         assert_eq!(QType::Q4K.name(), "Q4_K");
         assert_eq!(QType::Q8_0.row_bytes(64), 68);
         assert_eq!(

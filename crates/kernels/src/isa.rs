@@ -105,6 +105,8 @@ pub fn rows_dot_fn(isa: Isa, t: QType) -> Option<RowsDot> {
             crate::legacy::rows_dot(isa, t)
         }
         QType::Q4K | QType::Q5K | QType::Q6K | QType::IQ4XS => crate::kquants::rows_dot(isa, t),
+        // Their activations are rounded, not quantised to blocks (`float.rs`).
+        QType::F16 | QType::BF16 => None,
     };
     let order: &[Isa] = match isa {
         Isa::Portable => &[Isa::Portable],
@@ -133,6 +135,7 @@ pub fn tile_dot_fn(isa: Isa, t: QType) -> Option<TileDot> {
             crate::legacy::tile_dot(isa, t)
         }
         QType::Q4K | QType::Q5K | QType::Q6K | QType::IQ4XS => crate::kquants::tile_dot(isa, t),
+        QType::F16 | QType::BF16 => None,
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`QType`]: the block formats we compute on (`Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`,
 //!   `Q8_0`, `Q4_K`, `Q5_K`, `Q6_K`, `IQ4_NL`, `IQ4_XS`), byte-compatible with
-//!   GGUF/ggml.
+//!   GGUF/ggml; and the 16-bit floats `F16` and `BF16`, read in place with
+//!   activations rounded to their type (`float.rs`).
 //! - [`ActBlock`] / [`quantize_acts_for`]: activations are quantised once per
 //!   product to blocks of 32 `i8` with an f32 scale (one scale per 256 values
 //!   for the K-quants, as ggml's `q8_K`), so the inner loops are integer dot
@@ -34,6 +35,7 @@
 mod act;
 mod attention;
 mod dense;
+mod float;
 mod format;
 mod glu;
 mod isa;

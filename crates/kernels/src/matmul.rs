@@ -107,6 +107,10 @@ pub fn matmul(
         return Err(MatmulError::Shape { len: x.len(), k, n });
     }
     let m = x.len() / k;
+    if t.is_float() {
+        crate::float::matmul_float(t, &w[..n * row_bytes], n, k, x, y, m >= DENSE_MIN_ROWS);
+        return Ok(());
+    }
     if m >= DENSE_MIN_ROWS && !quantised_prompts(t) {
         // The GEMM meets the activations rounded as the integer kernels
         // round them (8 bits, llama.cpp's `q8_0` / `q8_K`), so a prompt's
@@ -246,6 +250,15 @@ pub fn matmul_shared(
             k,
             n: total,
         });
+    }
+    if weights.iter().any(|w| w.t.is_float()) {
+        // The floats' activations are rounded, not quantised: one by one.
+        let mut first = 0;
+        for w in weights {
+            matmul(w.t, w.w, w.n, k, x, &mut y[first..first + w.n])?;
+            first += w.n;
+        }
+        return Ok(());
     }
     // Each weight with its kernel, row size and first output row.
     let mut parts = Vec::with_capacity(weights.len());

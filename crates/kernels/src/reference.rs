@@ -12,6 +12,9 @@ use crate::{ActBlock, QType};
 pub fn dequantize_row(t: QType, w: &[u8], out: &mut [f32]) {
     let (be, bb) = (t.block_elems(), t.block_bytes());
     assert!(out.len().is_multiple_of(be) && w.len() >= t.row_bytes(out.len()));
+    if t.is_float() {
+        return crate::float::widen_row(t, w, out);
+    }
     for (y, b) in out.chunks_exact_mut(be).zip(w.chunks_exact(bb)) {
         dequantize_block(t, b, y);
     }
@@ -19,6 +22,11 @@ pub fn dequantize_row(t: QType, w: &[u8], out: &mut [f32]) {
 
 fn dequantize_block(t: QType, b: &[u8], y: &mut [f32]) {
     match t {
+        QType::F16 | QType::BF16 => {
+            for (i, y) in y.iter_mut().enumerate() {
+                *y = crate::float::widen(t, b, i);
+            }
+        }
         QType::Q4_0 => {
             let d = f16_at(b, 0);
             for j in 0..16 {

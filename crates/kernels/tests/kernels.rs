@@ -12,6 +12,17 @@ use rand::{Rng, SeedableRng};
 /// scales (random bytes would make NaNs and infinities).
 fn random_rows(t: QType, rows: usize, k: usize, rng: &mut StdRng) -> Vec<u8> {
     let mut w = vec![0u8; rows * t.row_bytes(k)];
+    if t.is_float() {
+        // Values, not bits (random bits would make NaNs and infinities).
+        for v in w.chunks_exact_mut(2) {
+            let x = rng.random_range(-0.5f32..0.5);
+            v.copy_from_slice(&match t {
+                QType::BF16 => half::bf16::from_f32(x).to_le_bytes(),
+                _ => half::f16::from_f32(x).to_le_bytes(),
+            });
+        }
+        return w;
+    }
     rng.fill(&mut w[..]);
     let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
     for b in w.chunks_exact_mut(t.block_bytes()) {
@@ -26,6 +37,7 @@ fn random_rows(t: QType, rows: usize, k: usize, rng: &mut StdRng) -> Vec<u8> {
                 b[2..4].copy_from_slice(&m);
             }
             QType::Q6K => b[208..210].copy_from_slice(&d),
+            QType::F16 | QType::BF16 => unreachable!("floats return above"),
         }
     }
     w
@@ -124,6 +136,8 @@ fn candle_dtype(t: QType) -> Option<candle_core::quantized::GgmlDType> {
         QType::Q4K => GgmlDType::Q4K,
         QType::Q5K => GgmlDType::Q5K,
         QType::Q6K => GgmlDType::Q6K,
+        QType::F16 => GgmlDType::F16,
+        QType::BF16 => GgmlDType::BF16,
         QType::IQ4NL | QType::IQ4XS => return None,
     })
 }
@@ -312,6 +326,66 @@ fn shared_products_equal_one_product_per_weight() {
     }
 }
 
+/// F16 and BF16 weights, read in place: their products for one, a few and
+/// many (the GEMM's) activation rows equal the f64 sums of the operands as
+/// they meet (the activations rounded to the weight's type, as llama.cpp
+/// rounds them) up to f32 rounding (every ISA's dot product: `float.rs`'s
+/// tests); mixed with a block type in a shared product, each part equals its
+/// own product.
+#[test]
+fn float_weights_multiply_rounded_activations() {
+    let mut rng = StdRng::seed_from_u64(17);
+    // k: whole Q8_0 blocks, for the shared product (tails: `float.rs`'s tests).
+    let (n, k) = (37, 352);
+    for t in QType::FLOATS {
+        let w = random_rows(t, n, k, &mut rng);
+        let mut wide = vec![0.0f32; n * k];
+        for (row, dst) in w.chunks_exact(2 * k).zip(wide.chunks_exact_mut(k)) {
+            reference::dequantize_row(t, row, dst);
+        }
+        let round = |v: f32| match t {
+            QType::BF16 => half::bf16::from_f32(v).to_f32(),
+            _ => half::f16::from_f32(v).to_f32(),
+        };
+        for m in [1, 3, 40, 43] {
+            let x = random_acts(m * k, &mut rng);
+            let mut want = vec![0.0f64; m * n];
+            for i in 0..m {
+                for r in 0..n {
+                    want[i * n + r] = (0..k)
+                        .map(|j| f64::from(wide[r * k + j]) * f64::from(round(x[i * k + j])))
+                        .sum();
+                }
+            }
+            let mut y = vec![f32::NAN; m * n];
+            matmul(t, &w, n, k, &x, &mut y).unwrap();
+            for (i, (&got, &want)) in y.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-4,
+                    "{t:?} m {m} [{i}]: {got} vs {want}"
+                );
+            }
+        }
+        // One row through a shared product with a Q8_0 weight.
+        let q = random_rows(QType::Q8_0, 8, k, &mut rng);
+        let x = random_acts(k, &mut rng);
+        let mut shared = vec![0.0f32; n + 8];
+        let weights = [
+            SharedWeight { t, w: &w, n },
+            SharedWeight {
+                t: QType::Q8_0,
+                w: &q,
+                n: 8,
+            },
+        ];
+        matmul_shared(&weights, k, &x, &mut shared).unwrap();
+        let (mut a, mut b) = (vec![0.0f32; n], vec![0.0f32; 8]);
+        matmul(t, &w, n, k, &x, &mut a).unwrap();
+        matmul(QType::Q8_0, &q, 8, k, &x, &mut b).unwrap();
+        assert_eq!(shared, [a, b].concat(), "{t:?}");
+    }
+}
+
 #[test]
 fn matmul_refuses_operands_that_do_not_fit() {
     let w = vec![0u8; QType::Q8_0.row_bytes(64) * 2];
@@ -380,6 +454,7 @@ fn extreme_blocks_match_the_reference_on_every_isa() {
                     QType::Q4_0 | QType::Q5_0 | QType::Q8_0 | QType::IQ4NL | QType::IQ4XS => &[0],
                     QType::Q4_1 | QType::Q5_1 | QType::Q4K | QType::Q5K => &[0, 2],
                     QType::Q6K => &[208],
+                    QType::F16 | QType::BF16 => &[],
                 };
                 for (i, b) in w.chunks_exact_mut(t.block_bytes()).enumerate() {
                     let keep: Vec<(usize, [u8; 2])> = f16_fields

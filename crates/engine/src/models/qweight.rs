@@ -2,8 +2,9 @@
 //! candle's `QMatMul` everywhere else.
 //!
 //! On the CPU, a weight whose type hearth-kernels handles stays in the mapped
-//! GGUF file (no copy) and `x · Wᵀ` runs as a candle custom op over it. Other
-//! types (F16, F32, Q2_K, Q3_K, …) and GPU devices (the `cuda` / `metal`
+//! GGUF file (no copy) and `x · Wᵀ` runs as a candle custom op over it (F16
+//! and BF16 too: two bytes a weight, where candle would widen them to f32).
+//! Other types (F32, Q2_K, Q3_K, …) and GPU devices (the `cuda` / `metal`
 //! features) are copied into a candle `QTensor` as before.
 
 use std::sync::{Arc, OnceLock};
@@ -23,9 +24,9 @@ pub(crate) enum QWeight {
     Candle {
         matmul: QMatMul,
         /// The weight as stored, for row lookups: kept for an embedding
-        /// table only. candle turns F16/BF16/F32 weights into dense f32 for
-        /// its matmul; keeping the stored copy of every matrix as well would
-        /// hold each such weight three times over (issue 17's fit check).
+        /// table only. candle turns F32 weights into a dense copy for its
+        /// matmul; keeping the stored copy of every matrix as well would
+        /// hold each such weight twice over (issue 17's fit check).
         qtensor: Option<Arc<QTensor>>,
         /// Rows (outputs).
         n: usize,
