@@ -106,9 +106,6 @@ fn dot_portable(t: QType, w: &[u8], x: &[f32]) -> f32 {
     total
 }
 
-/// Products per call below which one thread does the whole job.
-const PARALLEL_MIN_WORK: usize = 1 << 16;
-
 /// `y = x · Wᵀ` for `W` of `n` rows of `k` F16 or BF16 values (`2k` bytes a
 /// row, checked by the caller), `x` of `m` rows, with the activations rounded
 /// to `t`; `dense` says whether the rows are many enough for the GEMM.
@@ -141,7 +138,7 @@ pub(crate) fn matmul_float(
         };
         let pool = Pool::global();
         let parts = pool.parts();
-        if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
+        if n * k * m < crate::matmul::PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
             run(0, n, y);
             return;
         }
@@ -157,29 +154,7 @@ pub(crate) fn matmul_float(
             });
             return;
         }
-        // Several rows: each part fills its own block of columns, copied into
-        // place afterwards.
-        let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
-        pool.run(&|part| {
-            let r0 = (part * chunk).min(n);
-            let rows = chunk.min(n - r0);
-            let mut out = vec![0.0f32; m * rows];
-            run(r0, rows, &mut out);
-            if let Ok(mut slot) = results[part].lock() {
-                *slot = out;
-            }
-        });
-        for (part, result) in results.into_iter().enumerate() {
-            let out = result.into_inner().unwrap_or_default();
-            let r0 = (part * chunk).min(n);
-            let rows = chunk.min(n - r0);
-            if rows == 0 {
-                continue;
-            }
-            for (i, src) in out.chunks_exact(rows).enumerate() {
-                y[i * n + r0..][..rows].copy_from_slice(src);
-            }
-        }
+        crate::matmul::by_parts(n, m, y, &run);
     });
 }
 

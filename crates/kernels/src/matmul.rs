@@ -84,7 +84,7 @@ fn tile_in_blocks(
 
 /// Below this many multiply-adds a product runs on the calling thread: waking
 /// other threads costs more than it saves.
-const PARALLEL_MIN_WORK: usize = 1 << 16;
+pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 16;
 
 thread_local! {
     static ACTS: RefCell<Vec<ActBlock>> = const { RefCell::new(Vec::new()) };
@@ -134,55 +134,65 @@ pub fn matmul(
         quantize_acts_for(t, x, acts);
         let acts: &[ActBlock] = acts;
         let per_row = k / 32;
-        let w = &w[..n * row_bytes];
-        let pool = Pool::global();
-        let parts = pool.parts();
-        if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
-            match tile {
-                Some(tile) => tile_in_blocks(tile, k, w, n, acts, m, y),
-                None => {
-                    for (i, y) in y.chunks_exact_mut(n).enumerate() {
-                        dot(k, w, &acts[i * per_row..][..per_row], y);
-                    }
-                }
-            }
-            return;
-        }
-        // Each part takes a run of whole rows (a multiple of 4) and fills its
-        // own block of columns, copied into place afterwards.
-        let chunk = n.div_ceil(parts).next_multiple_of(4);
-        let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
-        pool.run(&|part| {
-            let r0 = (part * chunk).min(n);
-            let rows = chunk.min(n - r0);
+        // Weight rows `r0..r0 + rows` for every activation row, into `out`
+        // (`m × rows`).
+        let run = |r0: usize, rows: usize, out: &mut [f32]| {
             let w = &w[r0 * row_bytes..][..rows * row_bytes];
-            let mut out = vec![0.0f32; m * rows];
             match tile {
-                _ if rows == 0 => {}
-                Some(tile) => tile_in_blocks(tile, k, w, rows, acts, m, &mut out),
+                Some(tile) => tile_in_blocks(tile, k, w, rows, acts, m, out),
                 None => {
                     for (i, out) in out.chunks_exact_mut(rows).enumerate() {
                         dot(k, w, &acts[i * per_row..][..per_row], out);
                     }
                 }
             }
-            if let Ok(mut slot) = results[part].lock() {
-                *slot = out;
-            }
-        });
-        for (part, result) in results.into_iter().enumerate() {
-            let out = result.into_inner().unwrap_or_default();
-            let r0 = (part * chunk).min(n);
-            let rows = chunk.min(n - r0);
-            if rows == 0 {
-                continue;
-            }
-            for (i, src) in out.chunks_exact(rows).enumerate() {
-                y[i * n + r0..][..rows].copy_from_slice(src);
-            }
+        };
+        let parts = Pool::global().parts();
+        if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
+            run(0, n, y);
+        } else {
+            by_parts(n, m, y, &run);
         }
     });
     Ok(())
+}
+
+/// `run(r0, rows, out)` over the pool's parts, each taking a run of whole
+/// weight rows (a multiple of 4; none for a part past the end) and filling
+/// its own block of columns (`out`, `m × rows`), copied into place in `y`
+/// (`m × n`) afterwards.
+pub(crate) fn by_parts(
+    n: usize,
+    m: usize,
+    y: &mut [f32],
+    run: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
+) {
+    let pool = Pool::global();
+    let parts = pool.parts();
+    let chunk = n.div_ceil(parts).next_multiple_of(4);
+    let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
+    pool.run(&|part| {
+        let r0 = (part * chunk).min(n);
+        let rows = chunk.min(n - r0);
+        let mut out = vec![0.0f32; m * rows];
+        if rows > 0 {
+            run(r0, rows, &mut out);
+        }
+        if let Ok(mut slot) = results[part].lock() {
+            *slot = out;
+        }
+    });
+    for (part, result) in results.into_iter().enumerate() {
+        let out = result.into_inner().unwrap_or_default();
+        let r0 = (part * chunk).min(n);
+        let rows = chunk.min(n - r0);
+        if rows == 0 {
+            continue;
+        }
+        for (i, src) in out.chunks_exact(rows).enumerate() {
+            y[i * n + r0..][..rows].copy_from_slice(src);
+        }
+    }
 }
 
 /// Checks that `w` holds `n` rows of `k` values of type `t`; returns the bytes

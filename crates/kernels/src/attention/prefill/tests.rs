@@ -53,6 +53,37 @@ fn reference(
     out
 }
 
+/// The queries `first .. first + rows` over views from position `key0`.
+fn span(rows: usize, first: usize, key0: usize, window: Option<usize>) -> QuerySpan {
+    QuerySpan {
+        rows,
+        first,
+        key0,
+        window,
+    }
+}
+
+/// A case's shape (views reaching the last query of `span`) and random q
+/// (values up to `q_size`), k and v.
+fn operands(
+    (heads, kv_heads, d): (usize, usize, usize),
+    span: QuerySpan,
+    q_size: f32,
+    rnd: &mut impl FnMut() -> f32,
+) -> (AttentionShape, [Vec<f32>; 3]) {
+    let keys = span.first + span.rows - span.key0;
+    let shape = AttentionShape {
+        heads,
+        kv_heads,
+        head_dim: d,
+        keys,
+    };
+    let q = (0..heads * span.rows * d).map(|_| rnd() * q_size).collect();
+    let k = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+    let v = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+    (shape, [q, k, v])
+}
+
 #[test]
 fn tiled_attention_matches_its_definition() {
     let mut rnd = rng(11);
@@ -75,22 +106,9 @@ fn tiled_attention_matches_its_definition() {
         (2, 1, 32, DECODE_EXACT_ROWS, 100, 0, None),
     ];
     for (heads, kv_heads, d, rows, first, key0, window) in cases {
-        let span = QuerySpan {
-            rows,
-            first,
-            key0,
-            window,
-        };
-        let keys = first + rows - key0;
-        let shape = AttentionShape {
-            heads,
-            kv_heads,
-            head_dim: d,
-            keys,
-        };
-        let q: Vec<f32> = (0..heads * rows * d).map(|_| rnd() * 3.0).collect();
-        let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
-        let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let span = span(rows, first, key0, window);
+        let (shape, [q, k, v]) = operands((heads, kv_heads, d), span, 3.0, &mut rnd);
+        let keys = shape.keys;
         let scale = 1.0 / (d as f32).sqrt();
         let (kh, vh) = (f16s(&k), f16s(&v));
         let widen = |x: &[half::f16]| x.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
@@ -163,22 +181,9 @@ fn a_short_span_gives_a_generated_tokens_numbers_bit_for_bit() {
         (DECODE_EXACT_ROWS, 40, 0, None),
     ];
     for (rows, first, key0, window) in cases {
-        let span = QuerySpan {
-            rows,
-            first,
-            key0,
-            window,
-        };
-        let keys = first + rows - key0;
-        let shape = AttentionShape {
-            heads,
-            kv_heads,
-            head_dim: d,
-            keys,
-        };
-        let q: Vec<f32> = (0..heads * rows * d).map(|_| rnd() * 2.0).collect();
-        let k: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
-        let v: Vec<f32> = (0..kv_heads * keys * d).map(|_| rnd()).collect();
+        let span = span(rows, first, key0, window);
+        let (shape, [q, k, v]) = operands((heads, kv_heads, d), span, 2.0, &mut rnd);
+        let keys = shape.keys;
         let (kh, vh) = (f16s(&k), f16s(&v));
         let (kq, vq) = (q8(&k), q8(&v));
         // The cache from its key `from` on (`d` values a key).
@@ -242,12 +247,6 @@ fn operands_that_do_not_fit_are_refused() {
         kv_heads: 1,
         head_dim: 32,
         keys,
-    };
-    let span = |rows, first, key0, window| QuerySpan {
-        rows,
-        first,
-        key0,
-        window,
     };
     let data = vec![0.0f32; 64 * 32];
     let view = KvView {
