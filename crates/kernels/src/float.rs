@@ -90,7 +90,7 @@ fn dot(isa: Isa, t: QType, w: &[u8], x: &[f32]) -> f32 {
     }
 }
 
-/// [`dot`] in plain Rust: eight sums in turn, as the vector kernels keep lanes.
+/// [`dot`] in plain Rust: eight running sums, lanes the compiler can vectorise.
 fn dot_portable(t: QType, w: &[u8], x: &[f32]) -> f32 {
     let mut sums = [0.0f32; 8];
     let whole = x.len() / 8 * 8;
