@@ -35,7 +35,7 @@ async fn a_gated_repo_says_where_to_accept_its_licence_and_to_log_in() {
         "{text}"
     );
     // The stand-in's address is left out: its random port may hold "401".
-    let words = text.replace(&hub.endpoint(), "");
+    let words = text.replace(hub.endpoint(), "");
     assert!(!words.contains("401"), "no bare HTTP code: {text}");
 
     // Signed in, but the licence was not accepted: 403, a different message.
