@@ -10,11 +10,8 @@
 //! widened by a shift, then FMA; elsewhere portable code); a prompt's many
 //! rows the f32 GEMM over decoded panels ([`crate::dense`]).
 
-use std::cell::RefCell;
-use std::sync::Mutex;
-
-use crate::pool::Pool;
 use crate::{Isa, QType};
+use std::cell::RefCell;
 
 thread_local! {
     /// The activations rounded to the weight's type (as f32).
@@ -136,25 +133,7 @@ pub(crate) fn matmul_float(
                 }
             }
         };
-        let pool = Pool::global();
-        let parts = pool.parts();
-        if n * k * m < crate::matmul::PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
-            run(0, n, y);
-            return;
-        }
-        let chunk = n.div_ceil(parts).next_multiple_of(4);
-        if m == 1 {
-            // One row: each part writes its own slice of `y`.
-            let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
-            pool.run(&|part| {
-                if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
-                    let rows = out.len();
-                    run(part * chunk, rows, &mut out);
-                }
-            });
-            return;
-        }
-        crate::matmul::by_parts(n, m, y, &run);
+        crate::matmul::by_parts(n, k, m, y, &run);
     });
 }
 

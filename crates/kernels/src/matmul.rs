@@ -84,7 +84,7 @@ fn tile_in_blocks(
 
 /// Below this many multiply-adds a product runs on the calling thread: waking
 /// other threads costs more than it saves.
-pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 16;
+const PARALLEL_MIN_WORK: usize = 1 << 16;
 
 thread_local! {
     static ACTS: RefCell<Vec<ActBlock>> = const { RefCell::new(Vec::new()) };
@@ -147,29 +147,42 @@ pub fn matmul(
                 }
             }
         };
-        let parts = Pool::global().parts();
-        if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
-            run(0, n, y);
-        } else {
-            by_parts(n, m, y, &run);
-        }
+        by_parts(n, k, m, y, &run);
     });
     Ok(())
 }
 
-/// `run(r0, rows, out)` over the pool's parts, each taking a run of whole
-/// weight rows (a multiple of 4; none for a part past the end) and filling
-/// its own block of columns (`out`, `m × rows`), copied into place in `y`
+/// `run(r0, rows, out)` for the `n` weight rows of a product with `m`
+/// activation rows of `k` values: on the calling thread when the work is too
+/// small to share ([`PARALLEL_MIN_WORK`]), else over the pool's parts, each
+/// taking a run of whole weight rows (a multiple of 4; none for a part past
+/// the end). `out` is `m × rows`: for one activation row, the part's own
+/// slice of `y`; for several, a block of columns copied into place in `y`
 /// (`m × n`) afterwards.
 pub(crate) fn by_parts(
     n: usize,
+    k: usize,
     m: usize,
     y: &mut [f32],
     run: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
 ) {
     let pool = Pool::global();
     let parts = pool.parts();
+    if n * k * m < PARALLEL_MIN_WORK || parts == 1 || n < parts * 4 {
+        run(0, n, y);
+        return;
+    }
     let chunk = n.div_ceil(parts).next_multiple_of(4);
+    if m == 1 {
+        let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
+        pool.run(&|part| {
+            if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
+                let rows = out.len();
+                run(part * chunk, rows, &mut out);
+            }
+        });
+        return;
+    }
     let results: Vec<Mutex<Vec<f32>>> = (0..parts).map(|_| Mutex::new(Vec::new())).collect();
     pool.run(&|part| {
         let r0 = (part * chunk).min(n);
@@ -288,8 +301,9 @@ pub fn matmul_shared(
                 quantize_acts_for(QType::Q4K, x, kq);
             }
             let (legacy, kq): (&[ActBlock], &[ActBlock]) = (legacy, kq);
-            // Rows `from..to` of the stacked matrix into `out`.
-            let run = |from: usize, to: usize, out: &mut [f32]| {
+            // Rows `from..from + rows` of the stacked matrix into `out`.
+            let run = |from: usize, rows: usize, out: &mut [f32]| {
+                let to = from + rows;
                 for &(w, dot, row_bytes, first) in &parts {
                     let (r0, r1) = (from.max(first), to.min(first + w.n));
                     if r0 >= r1 {
@@ -300,21 +314,7 @@ pub fn matmul_shared(
                     dot(k, rows, acts, &mut out[r0 - from..r1 - from]);
                 }
             };
-            let pool = Pool::global();
-            let threads = pool.parts();
-            if total * k < PARALLEL_MIN_WORK || threads == 1 || total < threads * 4 {
-                run(0, total, y);
-                return;
-            }
-            let chunk = total.div_ceil(threads).next_multiple_of(4);
-            let slots: Vec<Mutex<&mut [f32]>> = y.chunks_mut(chunk).map(Mutex::new).collect();
-            pool.run(&|part| {
-                if let Some(Ok(mut out)) = slots.get(part).map(Mutex::lock) {
-                    let from = part * chunk;
-                    let to = from + out.len();
-                    run(from, to, &mut out);
-                }
-            });
+            by_parts(total, k, 1, y, &run);
         })
     });
     Ok(())
