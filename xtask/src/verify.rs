@@ -186,10 +186,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None if args.long => long_text(&dir)?,
         None => PathBuf::from(LICENCES).join("GPL-3"),
     };
-    // The chats that measure what the fit estimate is for cut their prompts
-    // from the same text.
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
     if args.write_fixtures {
         let shapes: Vec<&str> = if args.shapes.is_empty() {
             SHAPES.to_vec()
@@ -201,6 +197,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }
         return write_fixtures(&python, &llama, threads, &tokenizer, &file, &shapes);
     }
+    // The chats that measure what the fit estimate is for cut their prompts
+    // from the same text.
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     exec(cargo().args(["build", "--release", "--locked", "-p", "hearth-cli"]))?;
     if let Some(kv) = args.kv_type {
         kv.ensure_hearth_has_it(&target_dir().join("release/hearth"))?;
