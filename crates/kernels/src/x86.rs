@@ -74,16 +74,6 @@ pub(crate) fn hsum(v: __m256) -> f32 {
     _mm_cvtss_f32(s)
 }
 
-/// Sum of the eight `i32` lanes.
-#[inline]
-#[target_feature(enable = "avx2")]
-pub(crate) fn hsum_i32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01));
-    _mm_cvtsi128_si32(s)
-}
-
 /// 16 packed nibbles at `p` as 32 bytes: low nibbles first, then high.
 #[inline]
 #[target_feature(enable = "avx2")]

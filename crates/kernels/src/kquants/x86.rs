@@ -13,8 +13,12 @@
 //! activation blocks once per product), and each row's total is kept in a
 //! vector until the row ends.
 //!
-//! Q6_K: the quants minus 32 are signed, so the sign trick applies, and the
-//! two 16-value scales of a sub-block weight the two 128-bit halves.
+//! Q6_K: the quants keep their offset of 32 (0..=63, unsigned, so they meet
+//! the activation bytes directly), the two 16-value scales of a sub-block
+//! weight the two 128-bit halves, and the offset's share, `32 · Σ scale · Σ
+//! activations` over each 16 values, comes off the integer total (llama.cpp
+//! takes it off the same way, with its `q8_K` sums). Every type keeps each
+//! row's total in a vector until the row ends.
 //!
 //! IQ4_XS: each sub-block's 16 bytes of indices become 32 signed table values
 //! with one byte shuffle and meet the activations with the sign trick.
@@ -34,6 +38,19 @@ thread_local! {
     /// The activation blocks' scaled sums of the current Q4_K / Q5_K product,
     /// contiguous (the kernels load 8 at a time); kept so no product allocates.
     static SUMS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Q6_K: each activation block's two sums of 16 values, in order.
+    static SUMS16: std::cell::RefCell<Vec<i16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Each block's two sums of 16 activations, into `out`.
+fn sums_of_16(acts: &[ActBlock], out: &mut Vec<i16>) {
+    out.clear();
+    out.reserve(acts.len() * 2);
+    for a in acts {
+        for half in a.qs.chunks_exact(16) {
+            out.push(half.iter().map(|&q| i16::from(q)).sum());
+        }
+    }
 }
 
 /// The 8 six-bit scales and 8 mins of a Q4_K / Q5_K super-block, packed in
@@ -149,15 +166,22 @@ macro_rules! kernels {
                 }
             }
 
-            /// Q6_K: one super-block against `N` activation rows.
+            /// Q6_K: one super-block against `N` activation rows (`s16[r]`:
+            /// their 16 sums of 16 values), added to `acc`. The quants keep
+            /// their offset of 32 (0..=63, unsigned, so no sign trick), whose
+            /// share `32 · Σ scale · Σ activations` comes off the integer total,
+            /// as in the panels of `x86_panel.rs`, lane for lane.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn block_q6k<const N: usize>(
                 b: *const u8,
                 acts: [*const ActBlock; N],
-            ) -> [f32; N] {
-                // SAFETY (caller, for every read below): `b` is a whole block
-                // and each `acts[r]` points at 8 activation blocks.
+                s16: [*const i16; N],
+                acc: &mut [__m256; N],
+            ) {
+                // SAFETY (caller, for every read below): `b` is a whole block,
+                // each `acts[r]` points at 8 activation blocks and each
+                // `s16[r]` at 16 sums.
                 let d = unsafe { f16(b.add(208)) };
                 let mask = _mm256_set1_epi8(0x0F);
                 let three = _mm256_set1_epi8(3);
@@ -188,27 +212,27 @@ macro_rules! kernels {
                             three,
                         );
                         let q = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
-                        let q = _mm256_sub_epi8(q, _mm256_set1_epi8(32));
                         // The first 16 values take scale 2t, the other 16 scale 2t + 1.
                         let (s0, s1) = (2 * t as i32, 2 * t as i32 + 1);
                         let scales = _mm256_permutevar8x32_epi32(
                             pairs,
                             _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1),
                         );
-                        let q_abs = _mm256_sign_epi8(q, q);
                         for r in 0..N {
                             let a = unsafe { &*acts[r].add(n * 4 + t) };
                             let av = unsafe { _mm256_loadu_si256(a.qs.as_ptr().cast()) };
-                            let av = _mm256_sign_epi8(av, q);
-                            dots[r] = $scaled_dot(dots[r], q_abs, av, scales);
+                            dots[r] = $scaled_dot(dots[r], q, av, scales);
                         }
                     }
                 }
-                let mut out = [0.0f32; N];
+                let scales16 = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(192).cast()) });
                 for r in 0..N {
-                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(dots[r]) as f32;
+                    let sums = unsafe { _mm256_loadu_si256(s16[r].cast()) };
+                    let offset = _mm256_slli_epi32(_mm256_madd_epi16(scales16, sums), 5);
+                    let total = _mm256_sub_epi32(dots[r], offset);
+                    let scale = _mm256_set1_ps(d * unsafe { (*acts[r]).d });
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, acc[r]);
                 }
-                out
             }
 
             /// IQ4_XS: one super-block against `N` activation rows.
@@ -217,7 +241,8 @@ macro_rules! kernels {
             unsafe fn block_iq4xs<const N: usize>(
                 b: *const u8,
                 acts: [*const ActBlock; N],
-            ) -> [f32; N] {
+                acc: &mut [__m256; N],
+            ) {
                 // SAFETY (caller, for every read below): `b` is a whole block
                 // and each `acts[r]` points at 8 activation blocks.
                 let d = unsafe { f16(b) };
@@ -234,17 +259,18 @@ macro_rules! kernels {
                         dots[r] = $scaled_dot(dots[r], q_abs, av, ls);
                     }
                 }
-                let mut out = [0.0f32; N];
                 for r in 0..N {
-                    out[r] = d * unsafe { (*acts[r]).d } * hsum_i32(dots[r]) as f32;
+                    let scale = _mm256_set1_ps(d * unsafe { (*acts[r]).d });
+                    acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[r]), scale, acc[r]);
                 }
-                out
             }
 
             /// One weight row (`nb` super-blocks at `p`) against `N`
             /// activation rows of `nb · 8` blocks each, and (Q4_K, Q5_K)
-            /// their `nb · 8` scaled sums. Pointers, so no bounds are checked
-            /// per super-block.
+            /// their `nb · 8` scaled sums or (Q6_K) their `nb · 16` sums of
+            /// 16. Pointers, so no bounds are checked per super-block. Every
+            /// type adds into a vector per activation row, summed once at the
+            /// end of the row.
             #[inline]
             #[target_feature(enable = $features)]
             unsafe fn row_of<const N: usize>(
@@ -253,45 +279,26 @@ macro_rules! kernels {
                 nb: usize,
                 acts: [*const ActBlock; N],
                 sums: [*const f32; N],
+                sums16: [*const i16; N],
             ) -> [f32; N] {
                 let bytes = t.block_bytes();
+                let mut acc = [_mm256_setzero_ps(); N];
+                for i in 0..nb {
+                    let (a, s) = super_block(acts, sums, i);
+                    // SAFETY (caller): the row holds `nb` blocks.
+                    unsafe {
+                        let b = p.add(i * bytes);
+                        match t {
+                            QType::Q4K => block_k45(b, std::ptr::null(), b.add(16), a, s, &mut acc),
+                            QType::Q5K => block_k45(b, b.add(16), b.add(48), a, s, &mut acc),
+                            QType::IQ4XS => block_iq4xs(b, a, &mut acc),
+                            _ => block_q6k(b, a, sums16.map(|s| s.wrapping_add(i * 16)), &mut acc),
+                        }
+                    }
+                }
                 let mut out = [0.0f32; N];
-                // Q4_K and Q5_K add into vectors (their mins are vectors too),
-                // the others into one float per row: eight more live registers
-                // only cost them spills.
-                if matches!(t, QType::Q4K | QType::Q5K) {
-                    let mut acc = [_mm256_setzero_ps(); N];
-                    for i in 0..nb {
-                        let (a, s) = super_block(acts, sums, i);
-                        // SAFETY (caller): the row holds `nb` blocks.
-                        unsafe {
-                            let b = p.add(i * bytes);
-                            if t == QType::Q4K {
-                                block_k45(b, std::ptr::null(), b.add(16), a, s, &mut acc);
-                            } else {
-                                block_k45(b, b.add(16), b.add(48), a, s, &mut acc);
-                            }
-                        }
-                    }
-                    for r in 0..N {
-                        out[r] = hsum(acc[r]);
-                    }
-                } else {
-                    for i in 0..nb {
-                        let (a, _) = super_block(acts, sums, i);
-                        // SAFETY (caller): the row holds `nb` blocks.
-                        let y = unsafe {
-                            let b = p.add(i * bytes);
-                            if t == QType::IQ4XS {
-                                block_iq4xs(b, a)
-                            } else {
-                                block_q6k(b, a)
-                            }
-                        };
-                        for r in 0..N {
-                            out[r] += y[r];
-                        }
-                    }
+                for r in 0..N {
+                    out[r] = hsum(acc[r]);
                 }
                 out
             }
@@ -310,19 +317,25 @@ macro_rules! kernels {
             ) {
                 // The mins of Q4_K and Q5_K meet the blocks' sums 8 at a time,
                 // copied into this thread's buffer (kept between products).
+                // Q6_K's offset meets the blocks' sums of 16 values.
                 SUMS.with_borrow_mut(|sums| {
-                    sums.clear();
-                    if matches!(t, QType::Q4K | QType::Q5K) {
-                        sums.extend(acts.iter().map(|a| a.s));
-                    }
-                    // SAFETY: the lengths and CPU features `rows` was called with.
-                    unsafe {
-                        if m >= x86_panel::MIN_ACT_ROWS && x86_panel::takes(t) {
-                            x86_panel::$module::rows(t, k, w, rows, acts, m, sums, out)
-                        } else {
-                            rows_with(t, k, w, rows, acts, m, sums, out)
+                    SUMS16.with_borrow_mut(|sums16| {
+                        sums.clear();
+                        sums16.clear();
+                        if matches!(t, QType::Q4K | QType::Q5K) {
+                            sums.extend(acts.iter().map(|a| a.s));
+                        } else if t == QType::Q6K {
+                            sums_of_16(&acts[..m * (k / 32)], sums16);
                         }
-                    }
+                        // SAFETY: the lengths and CPU features `rows` was called with.
+                        unsafe {
+                            if m >= x86_panel::MIN_ACT_ROWS && x86_panel::takes(t) {
+                                x86_panel::$module::rows(t, k, w, rows, acts, m, sums, sums16, out)
+                            } else {
+                                rows_with(t, k, w, rows, acts, m, sums, sums16, out)
+                            }
+                        }
+                    })
                 })
             }
 
@@ -338,6 +351,7 @@ macro_rules! kernels {
                 acts: &[ActBlock],
                 m: usize,
                 sums: &[f32],
+                sums16: &[i16],
                 out: &mut [f32],
             ) {
                 let nb = k / 256;
@@ -352,20 +366,23 @@ macro_rules! kernels {
                         unsafe { sums.as_ptr().add(i * nb * 8) }
                     }
                 };
+                let sum16 = |i: usize| {
+                    if sums16.is_empty() {
+                        std::ptr::null()
+                    } else {
+                        // SAFETY: `sums16` has two sums per activation block.
+                        unsafe { sums16.as_ptr().add(i * nb * 16) }
+                    }
+                };
                 for r in 0..rows {
                     // SAFETY: the wrapper checked `w` holds `rows` rows.
                     let p = unsafe { w.as_ptr().add(r * row_bytes) };
                     let mut i = 0;
                     while i + 4 <= m {
+                        let rows4 = [i, i + 1, i + 2, i + 3];
                         // SAFETY: `p` is a whole row of `t`.
                         let y = unsafe {
-                            row_of(
-                                t,
-                                p,
-                                nb,
-                                [act(i), act(i + 1), act(i + 2), act(i + 3)],
-                                [sum(i), sum(i + 1), sum(i + 2), sum(i + 3)],
-                            )
+                            row_of(t, p, nb, rows4.map(act), rows4.map(sum), rows4.map(sum16))
                         };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
@@ -373,9 +390,11 @@ macro_rules! kernels {
                         i += 4;
                     }
                     if i + 2 <= m {
+                        let rows2 = [i, i + 1];
                         // SAFETY: as above.
-                        let y =
-                            unsafe { row_of(t, p, nb, [act(i), act(i + 1)], [sum(i), sum(i + 1)]) };
+                        let y = unsafe {
+                            row_of(t, p, nb, rows2.map(act), rows2.map(sum), rows2.map(sum16))
+                        };
                         for (j, y) in y.into_iter().enumerate() {
                             out[(i + j) * rows + r] = y;
                         }
@@ -383,7 +402,7 @@ macro_rules! kernels {
                     }
                     while i < m {
                         // SAFETY: as above.
-                        let [y] = unsafe { row_of(t, p, nb, [act(i)], [sum(i)]) };
+                        let [y] = unsafe { row_of(t, p, nb, [act(i)], [sum(i)], [sum16(i)]) };
                         out[i * rows + r] = y;
                         i += 1;
                     }

@@ -17,8 +17,6 @@
 //! no sign trick); the offset's share, `32 · Σ scale · Σ activations` over each
 //! 16 values, comes off the integer total before it is converted.
 
-use std::cell::RefCell;
-
 use super::x86::scales_mins_k4;
 use crate::x86::*;
 use crate::{ActBlock, QType};
@@ -44,11 +42,6 @@ pub(crate) const MIN_ACT_ROWS: usize = 16;
 /// are as fast as a panel or up to 5% faster, so Q4_K stays on them.
 pub(crate) fn takes(t: QType) -> bool {
     matches!(t, QType::Q5K | QType::Q6K)
-}
-
-thread_local! {
-    /// Q6_K: each activation block's two sums of 16 values, in order.
-    static SUMS16: RefCell<Vec<i16>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One super-block of `R` weight rows, unpacked.
@@ -77,23 +70,10 @@ impl<const R: usize> Panel<R> {
     };
 }
 
-/// The totals of a panel's rows against a tile's activation rows: Q5_K keeps
-/// each in 8 lanes until the row ends, as their row kernel does; Q6_K
-/// adds one float per super-block, as its row kernel does.
+/// The totals of a panel's rows against a tile's activation rows, each kept
+/// in 8 lanes until the row ends, as the row kernels keep them.
 struct Totals<const R: usize> {
     lanes: [[__m256; ACT_ROWS]; R],
-    scalar: [[f32; ACT_ROWS]; R],
-}
-
-/// Each block's two sums of 16 activations, into `out`.
-fn sums_of_16(acts: &[ActBlock], out: &mut Vec<i16>) {
-    out.clear();
-    out.reserve(acts.len() * 2);
-    for a in acts {
-        for half in a.qs.chunks_exact(16) {
-            out.push(half.iter().map(|&q| i16::from(q)).sum());
-        }
-    }
 }
 
 /// Generates the panel kernels for one instruction set.
@@ -314,8 +294,10 @@ macro_rules! kernels {
                             let sc =
                                 unsafe { _mm256_load_si256(panel.scales16[w].as_ptr().cast()) };
                             let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc, s16), 5);
-                            let total = hsum_i32(_mm256_sub_epi32(dots[w][n], offset));
-                            totals.scalar[w][at + n] += panel.d[w] * d_a * total as f32;
+                            let total = _mm256_sub_epi32(dots[w][n], offset);
+                            let scale = _mm256_set1_ps(panel.d[w] * d_a);
+                            let v = &mut totals.lanes[w][at + n];
+                            *v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, *v);
                         } else {
                             // SAFETY: 8 sums per super-block and row, 8 mins.
                             let (s, mins) = unsafe {
@@ -352,7 +334,6 @@ macro_rules! kernels {
                 let row_bytes = t.row_bytes(k);
                 let mut totals = Totals::<R> {
                     lanes: [[_mm256_setzero_ps(); ACT_ROWS]; R],
-                    scalar: [[0.0; ACT_ROWS]; R],
                 };
                 let mut panel = Panel::<R>::ZERO;
                 // SAFETY (caller): rows `r..r + R` are in `w`.
@@ -378,18 +359,15 @@ macro_rules! kernels {
                 }
                 for wr in 0..R {
                     for n in 0..mm {
-                        out[(a0 + n) * rows + r + wr] = if t == QType::Q6K {
-                            totals.scalar[wr][n]
-                        } else {
-                            hsum(totals.lanes[wr][n])
-                        };
+                        out[(a0 + n) * rows + r + wr] = hsum(totals.lanes[wr][n]);
                     }
                 }
             }
 
             /// `out[i · rows + r] = W[r] · acts[i]` for `rows` weight rows of
             /// `t` (Q5_K or Q6_K) and `m` activation rows, `sums` being the
-            /// activation blocks' scaled sums (Q5_K; contiguous).
+            /// activation blocks' scaled sums (Q5_K; contiguous) and `sums16`
+            /// their two sums of 16 values each (Q6_K).
             ///
             /// # Safety
             /// The lengths were checked (`check_operands`) and the CPU has
@@ -404,38 +382,32 @@ macro_rules! kernels {
                 acts: &[ActBlock],
                 m: usize,
                 sums: &[f32],
+                sums16: &[i16],
                 out: &mut [f32],
             ) {
-                SUMS16.with_borrow_mut(|sums16| {
-                    if t == QType::Q6K {
-                        sums_of_16(&acts[..m * (k / 32)], sums16);
-                    } else {
-                        sums16.clear();
-                    }
-                    let x = Acts {
-                        acts,
-                        sums,
-                        sums16,
-                        per_row: k / 32,
-                    };
-                    let mut a0 = 0;
-                    while a0 < m {
-                        let mm = ACT_ROWS.min(m - a0);
-                        let mut r = 0;
-                        // SAFETY (caller): the lengths and the CPU features.
-                        unsafe {
-                            while r + W <= rows {
-                                panel::<W>(t, k, w, rows, r, &x, a0, mm, out);
-                                r += W;
-                            }
-                            while r < rows {
-                                panel::<1>(t, k, w, rows, r, &x, a0, mm, out);
-                                r += 1;
-                            }
+                let x = Acts {
+                    acts,
+                    sums,
+                    sums16,
+                    per_row: k / 32,
+                };
+                let mut a0 = 0;
+                while a0 < m {
+                    let mm = ACT_ROWS.min(m - a0);
+                    let mut r = 0;
+                    // SAFETY (caller): the lengths and the CPU features.
+                    unsafe {
+                        while r + W <= rows {
+                            panel::<W>(t, k, w, rows, r, &x, a0, mm, out);
+                            r += W;
                         }
-                        a0 += mm;
+                        while r < rows {
+                            panel::<1>(t, k, w, rows, r, &x, a0, mm, out);
+                            r += 1;
+                        }
                     }
-                })
+                    a0 += mm;
+                }
             }
         }
     };
