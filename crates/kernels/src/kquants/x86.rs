@@ -53,6 +53,21 @@ fn sums_of_16(acts: &[ActBlock], out: &mut Vec<i16>) {
     }
 }
 
+/// Q6_K's integer total of a super-block against one activation row: `dots`
+/// (its quants, offset of 32 kept, times the activations, weighted by the
+/// scales) less the offset's share `32 · Σ scale · Σ activations` per 16
+/// values, from the block's 16 scales and the row's 16 sums of 16 values.
+/// The row kernels and the panels both finish with this, so their lanes, and
+/// hence their float totals, are the same.
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn q6k_total(dots: __m256i, scales16: __m256i, sums16: __m256i) -> __m256i {
+    _mm256_sub_epi32(
+        dots,
+        _mm256_slli_epi32(_mm256_madd_epi16(scales16, sums16), 5),
+    )
+}
+
 /// The 8 six-bit scales and 8 mins of a Q4_K / Q5_K super-block, packed in
 /// the 12 bytes at `p` (as `reference::scale_min_k4` reads them), as one byte
 /// each. Sub-blocks 0–3 keep their low 6 bits in bytes 0–3 (scales) and 4–7
@@ -228,8 +243,7 @@ macro_rules! kernels {
                 let scales16 = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(b.add(192).cast()) });
                 for r in 0..N {
                     let sums = unsafe { _mm256_loadu_si256(s16[r].cast()) };
-                    let offset = _mm256_slli_epi32(_mm256_madd_epi16(scales16, sums), 5);
-                    let total = _mm256_sub_epi32(dots[r], offset);
+                    let total = q6k_total(dots[r], scales16, sums);
                     let scale = _mm256_set1_ps(d * unsafe { (*acts[r]).d });
                     acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, acc[r]);
                 }

@@ -17,7 +17,7 @@
 //! no sign trick); the offset's share, `32 · Σ scale · Σ activations` over each
 //! 16 values, comes off the integer total before it is converted.
 
-use super::x86::scales_mins_k4;
+use super::x86::{q6k_total, scales_mins_k4};
 use crate::x86::*;
 use crate::{ActBlock, QType};
 
@@ -293,8 +293,7 @@ macro_rules! kernels {
                             };
                             let sc =
                                 unsafe { _mm256_load_si256(panel.scales16[w].as_ptr().cast()) };
-                            let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc, s16), 5);
-                            let total = _mm256_sub_epi32(dots[w][n], offset);
+                            let total = q6k_total(dots[w][n], sc, s16);
                             let scale = _mm256_set1_ps(panel.d[w] * d_a);
                             let v = &mut totals.lanes[w][at + n];
                             *v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), scale, *v);
