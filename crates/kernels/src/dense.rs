@@ -1,5 +1,7 @@
-//! Products with many activation rows (a prompt): weights are decoded to f32 a
-//! panel of rows at a time and multiplied with an f32 GEMM.
+//! Products with many activation rows (a prompt) that the integer panels of
+//! `lanes.rs` do not take (F16 and BF16 weights; every type without AVX2:
+//! ARM, old x86): weights are decoded to f32 a panel of rows at a time and
+//! multiplied with an f32 GEMM.
 //!
 //! With hundreds of rows the work is compute-bound, and a register-blocked
 //! float GEMM (the `gemm` crate, candle's own) outruns the integer dot products
@@ -41,7 +43,7 @@ thread_local! {
 
 /// A pointer the pool's parts share; each part writes only its own columns.
 #[derive(Clone, Copy)]
-struct Out(*mut f32);
+pub(crate) struct Out(pub(crate) *mut f32);
 // SAFETY: parts write disjoint columns of the output (see `matmul_dense`).
 unsafe impl Send for Out {}
 // SAFETY: as above.
@@ -50,7 +52,7 @@ unsafe impl Sync for Out {}
 impl Out {
     /// The output from value `i` on (a method, so closures capture the whole
     /// `Out`, not its raw pointer field).
-    fn at(self, i: usize) -> *mut f32 {
+    pub(crate) fn at(self, i: usize) -> *mut f32 {
         self.0.wrapping_add(i)
     }
 }

@@ -15,8 +15,10 @@
 //!   still runs the AVX-512 code on a machine that has it. `HEARTH_KERNELS`
 //!   forces one (`portable`, `avx2`, `avx512`, `neon`) for tests and benchmarks.
 //! - [`matmul`]: `y = x · Wᵀ` for `m` activation rows, split over threads. A
-//!   prompt's many rows go to an f32 GEMM over decoded panels instead
-//!   (`dense.rs`), except the K-quants' on x86 ([`quantised_prompts`]).
+//!   prompt's many rows go, on x86, to panels of 16 weight rows held one row
+//!   per 32-bit lane, so one `vpdpbusd` feeds 16 rows (`lanes.rs`; on AVX2
+//!   without VNNI, `vpmaddubsw` 8 rows); elsewhere to an f32 GEMM over
+//!   decoded panels (`dense.rs`).
 //!   [`matmul_shared`]: several weights over one activation row (a layer's
 //!   q/k/v) in one pass.
 //! - [`attend_one`]: a generated token's attention over the KV cache, keys
@@ -39,6 +41,8 @@ mod float;
 mod format;
 mod glu;
 mod isa;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 mod matmul;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -59,4 +63,4 @@ pub use attention::{
 pub use format::QType;
 pub use glu::{exp, gelu_tanh_mul, silu_mul};
 pub use isa::{Isa, RowsDot, TileDot, rows_dot_fn, tile_dot_fn};
-pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared, quantised_prompts};
+pub use matmul::{MatmulError, SharedWeight, matmul, matmul_shared};

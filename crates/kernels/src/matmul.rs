@@ -32,29 +32,21 @@ pub enum MatmulError {
     Shape { len: usize, k: usize, n: usize },
 }
 
-/// From this many activation rows on, a product decodes the weights and runs
-/// an f32 GEMM ([`crate::dense`]); below, integer dot products on quantised
-/// activations are faster (decoding costs the same for any number of rows).
-/// The K-quants on x86 stay on their many-rows integer kernels for any
-/// number of rows (see [`quantised_prompts`]).
+/// From this many activation rows on (a prompt), a product goes through the
+/// panels of `lanes.rs` (x86 with AVX2 or AVX-512 VNNI), else it decodes the
+/// weights and runs an f32 GEMM ([`crate::dense`]). Either way a prompt
+/// meets the 8-bit activations each generated token meets, as in llama.cpp
+/// (that brought Hearth's perplexity on the 1B Q4_K_M from 1.5% to 0.6% of
+/// llama.cpp's, `cargo xtask verify-models --full`), and its products are a
+/// generated token's up to float rounding. Below, the many-rows kernels
+/// (integer dot products, up to four activation rows per unpacked block) are
+/// faster, and give each row's products bit for bit as decoding does.
 const DENSE_MIN_ROWS: usize = 32;
 
 /// Activation rows the many-rows kernels take at a time: their quantised
 /// activations (2.5 KiB a row at k = 2048) stay in the core's cache while a
 /// thread's weight rows stream past them.
 const TILE_ACT_ROWS: usize = 16;
-
-/// Whether a prompt's product with a weight of type `t` stays on the integer
-/// many-rows kernels instead of the f32 GEMM. The K-quants' kernels sum a
-/// super-block in integers and convert once, as fast as decoding the weights
-/// for the GEMM or faster (Llama-3.2-1B shape, Q4_K_M, AVX2 on Zen 3: prefill
-/// 71 against 70 tok/s), and give a generated token's products bit for bit.
-/// Either way a prompt meets the 8-bit activations each generated token
-/// meets, as in llama.cpp: that brought Hearth's perplexity on the 1B Q4_K_M
-/// from 1.5% to 0.6% of llama.cpp's (`cargo xtask verify-models --full`).
-pub fn quantised_prompts(t: QType) -> bool {
-    t.block_elems() == 256 && tile_dot_fn(Isa::active(), t).is_some()
-}
 
 /// [`TileDot`] over `m` activation rows, [`TILE_ACT_ROWS`] at a time.
 fn tile_in_blocks(
@@ -111,10 +103,17 @@ pub fn matmul(
         crate::float::matmul_float(t, &w[..n * row_bytes], n, k, x, y, m >= DENSE_MIN_ROWS);
         return Ok(());
     }
-    if m >= DENSE_MIN_ROWS && !quantised_prompts(t) {
+    #[cfg(target_arch = "x86_64")]
+    if m >= DENSE_MIN_ROWS && crate::lanes::takes(t) {
+        ACTS.with_borrow_mut(|acts| {
+            quantize_acts_for(t, x, acts);
+            crate::lanes::matmul(t, &w[..n * row_bytes], n, k, acts, y);
+        });
+        return Ok(());
+    }
+    if m >= DENSE_MIN_ROWS {
         // The GEMM meets the activations rounded as the integer kernels
-        // round them (8 bits, llama.cpp's `q8_0` / `q8_K`), so a prompt's
-        // products are a generated token's up to float rounding.
+        // round them (8 bits, llama.cpp's `q8_0` / `q8_K`).
         ACTS.with_borrow_mut(|acts| {
             ROUNDED.with_borrow_mut(|rounded| {
                 quantize_acts_for(t, x, acts);

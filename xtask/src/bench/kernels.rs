@@ -1,11 +1,14 @@
 //! The many-rows kernels against the row kernel called once per activation
 //! row: what decoding `m` conversations at once gains per weight read, on
-//! one thread, for a Llama-3.2-1B-sized projection (2048 × 2048).
+//! one thread, for a Llama-3.2-1B-sized projection (2048 × 2048). Then a
+//! prompt's product (`matmul`, 512 rows: the panels of `lanes.rs` where the
+//! CPU has them) against the many-rows kernel over the same rows 16 at a
+//! time, on all threads.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use hearth_kernels::{ActBlock, Isa, QType, quantize_acts_for, rows_dot_fn, tile_dot_fn};
+use hearth_kernels::{ActBlock, Isa, QType, matmul, quantize_acts_for, rows_dot_fn, tile_dot_fn};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 const ROWS: usize = 2048;
@@ -56,6 +59,71 @@ pub(crate) fn bench() -> Result<()> {
             print!(" {:>6.2}x", median(looped) / median(tiled));
         }
         println!();
+    }
+    prompts(isa, &mut rng)
+}
+
+/// Prompt rows for [`prompts`].
+const PROMPT_ROWS: usize = 512;
+
+/// `matmul` with a prompt's rows against the many-rows kernel over the same
+/// rows, 16 at a time (what prompts took before the panels); both with
+/// the activations quantised once, on all threads (the kernel calls split
+/// by weight rows, as `matmul` splits them).
+#[allow(clippy::print_stdout)]
+fn prompts(isa: Isa, rng: &mut StdRng) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "\nprompts ({}): {PROMPT_ROWS} rows x {ROWS}x{K} weight, {threads} threads, median of {ROUNDS}",
+        isa.name()
+    );
+    println!("ratio = many-rows kernel, 16 rows at a time / matmul (higher is better)");
+    let x: Vec<f32> = (0..PROMPT_ROWS * K)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    for t in QType::ALL {
+        let Some(tile) = tile_dot_fn(isa, t) else {
+            continue;
+        };
+        let w = weights(t, rng);
+        let mut acts: Vec<ActBlock> = Vec::new();
+        quantize_acts_for(t, &x, &mut acts);
+        let per_row = K / 32;
+        let row_bytes = t.row_bytes(K);
+        let mut y = vec![0.0f32; PROMPT_ROWS * ROWS];
+        let mut tiled = vec![0.0f32; PROMPT_ROWS * ROWS];
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ours.push(time(|| {
+                if let Err(e) = matmul(t, &w, ROWS, K, &x, &mut y) {
+                    panic!("{e}");
+                }
+            }));
+            theirs.push(time(|| {
+                // Each thread its own weight rows, every prompt row.
+                let chunk = ROWS.div_ceil(threads);
+                std::thread::scope(|s| {
+                    for (part, out) in tiled.chunks_mut(PROMPT_ROWS * chunk).enumerate() {
+                        let (w, acts) = (&w, &acts);
+                        s.spawn(move || {
+                            let rows = out.len() / PROMPT_ROWS;
+                            let w = &w[part * chunk * row_bytes..][..rows * row_bytes];
+                            for (i, out) in out.chunks_mut(16 * rows).enumerate() {
+                                let m = out.len() / rows;
+                                let acts = &acts[i * 16 * per_row..][..m * per_row];
+                                tile(K, w, rows, acts, m, out);
+                            }
+                        });
+                    }
+                });
+            }));
+        }
+        let gmacs = (PROMPT_ROWS * ROWS * K) as f64 / median(ours.clone()) / 1e9;
+        println!(
+            "{:8} {:>6.2}x  ({gmacs:.0} GMAC/s)",
+            t.name(),
+            median(theirs) / median(ours)
+        );
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::{Isa, QType, RowsDot, TileDot};
 mod neon;
 mod portable;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_panel;
 

@@ -78,7 +78,7 @@ pub(super) fn q6k_total(dots: __m256i, scales16: __m256i, sums16: __m256i) -> __
 /// # Safety
 /// `p` points at 12 readable bytes.
 #[inline(always)]
-pub(super) unsafe fn scales_mins_k4(p: *const u8) -> (u64, u64) {
+pub(crate) unsafe fn scales_mins_k4(p: *const u8) -> (u64, u64) {
     const LOW6: u32 = 0x3F3F_3F3F;
     const LOW4: u32 = 0x0F0F_0F0F;
     const LOW2: u32 = 0x0303_0303;

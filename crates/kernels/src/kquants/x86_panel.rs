@@ -1,5 +1,7 @@
 //! x86-64 prompt kernels for Q5_K and Q6_K: many activation rows against a
-//! panel of weight rows.
+//! panel of weight rows. They take products of 16 to 31 activation rows (a
+//! short prompt, or a prompt's last chunk), which keep the row kernels'
+//! results bit for bit; from 32 on, `lanes.rs` takes them.
 //!
 //! The many-rows kernels of `x86.rs` unpack a super-block in registers for at
 //! most four activation rows. Here one super-block of `W` weight rows is

@@ -7,7 +7,7 @@ use crate::{Isa, QType, RowsDot, TileDot};
 mod neon;
 mod portable;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 /// This family's kernel for `t` on exactly `isa` (no fallback), if it has one.
 pub(crate) fn rows_dot(isa: Isa, t: QType) -> Option<RowsDot> {

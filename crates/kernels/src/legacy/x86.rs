@@ -19,7 +19,7 @@ use crate::{ActBlock, QType, RowsDot, TileDot};
 /// The 32 bits of a Q5 block's `qh` at `p` as 32 bytes of `0x10` or `0`.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn fifth_bits(p: *const u8) -> __m256i {
+pub(crate) unsafe fn fifth_bits(p: *const u8) -> __m256i {
     // SAFETY (caller): `p` points at 4 readable bytes.
     let qh = unsafe { p.cast::<u32>().read_unaligned() };
     // Byte j takes byte j / 8 of qh, then keeps bit j % 8.
