@@ -118,6 +118,17 @@ struct Panel {
 }
 
 impl Panel {
+    /// Panics unless every part of the panel holds `nb` blocks: the steps
+    /// read all four through raw pointers.
+    fn assert_blocks(&self, nb: usize) {
+        assert!(
+            self.quants.len() >= 8 * nb
+                && self.d.len() >= nb
+                && self.d_hi.len() >= nb
+                && self.m.len() >= nb
+        );
+    }
+
     /// Block `b` of row `r`: its unsigned values, scales and min.
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -423,8 +434,8 @@ unsafe fn step<const N: usize, const MIN: bool, const HALVES: bool>(
     n: usize,
     mask: __mmask16,
 ) {
-    assert!(acts.len() >= N * nb && fix.len() >= N * nb && panel.d.len() >= nb);
-    assert!(panel.quants.len() >= 8 * nb);
+    assert!(acts.len() >= N * nb && fix.len() >= N * nb);
+    panel.assert_blocks(nb);
     let (acts, fix) = (acts.as_ptr(), fix.as_ptr());
     let quants = panel.quants.as_ptr();
     let mut total = [_mm512_setzero_ps(); N];
@@ -562,8 +573,8 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn step<const N: usize, const MIN: bool, const SIGNED: bool>(args: Args<'_>) {
         let (form, panel, half, nb, acts, fix, out, n, lanes) = args;
-        assert!(acts.len() >= N * nb && fix.len() >= N * nb && panel.d.len() >= nb);
-        assert!(panel.quants.len() >= 8 * nb && half < 2);
+        assert!(acts.len() >= N * nb && fix.len() >= N * nb && half < 2);
+        panel.assert_blocks(nb);
         let (acts, fix) = (acts.as_ptr(), fix.as_ptr());
         let quants = panel.quants.as_ptr();
         let ones = _mm256_set1_epi16(1);
